@@ -1,0 +1,273 @@
+"""Static facts the transform specialises on.
+
+* kinds: what each SSA value is (real number, tensor, ...), inferred forward
+  from the argument kinds of a call, so rules can be inlined without checks;
+* activity: a value needs an adjoint only if it is *varied* (depends on an
+  input or on state) and *useful* (reaches the result, or state, through
+  differentiable operations). Integer counters and comparisons drop out here.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Set
+
+from .. import ir
+from ..frontend import ops
+from ..ir import Const, If, Loop, Stmt, Try, Var
+from ..rules.registry import (ARRAY, COMPLEX, NONDIFF, OBJECT, REAL, TABLE, TENSOR, UNDEFINED, Rule,
+                              select)
+from .runtime import USER_RULES, kind_of
+
+
+def const_kind(v) -> str:
+    if v is ir.UNDEF:
+        return UNDEFINED
+    k = kind_of(v)
+    return NONDIFF if k == OBJECT and not isinstance(v, (list, dict, tuple)) else k
+
+
+def join(a: str, b: str) -> str:
+    if a == b or b == UNDEFINED:
+        return a
+    if a == UNDEFINED:
+        return b
+    if {a, b} <= {REAL, COMPLEX}:
+        return COMPLEX
+    if {a, b} <= {REAL, NONDIFF}:
+        return REAL
+    return OBJECT
+
+
+def method_rule(obj_kind: str, name: str):
+    """The rule for ``obj.name(...)`` when the object's kind pins down its type."""
+    if obj_kind == TENSOR:
+        import torch
+        return getattr(torch.Tensor, name, None)
+    return None
+
+
+class Analysis:
+    def __init__(self, fn: ir.Function, arg_kinds: Sequence[str]):
+        self.fn = fn
+        self.K: Dict[int, str] = {fn.params[0].id: OBJECT}
+        for p, k in zip(fn.params[1:], arg_kinds):
+            self.K[p.id] = k
+        self.rule: Dict[int, Rule] = {}      # id(stmt) -> inlinable rule
+        self.region_of: Dict[int, ir.Region] = {}
+        self._kinds(fn.body)
+        self.varied: Set[int] = set()
+        self.useful: Set[int] = set()
+        self._activity()
+
+    def kind(self, op) -> str:
+        if isinstance(op, Const):
+            return const_kind(op.value)
+        return self.K.get(op.id, UNDEFINED)
+
+    # -------------------------------------------------------------- kinds
+    def stmt_rule(self, s: Stmt):
+        """The rule to inline for a statement, or None for a run-time ``J`` call."""
+        if not isinstance(s.fn, Const) or s.star is not None or s.dstar is not None:
+            return None
+        f = s.fn.value
+        kinds = [self.kind(a) for a in s.args]
+        if f is ops.call_method and len(s.args) >= 2:
+            target = method_rule(kinds[0], s.args[1].value)
+            if target is None:
+                return None
+            f, kinds = target, [kinds[0]] + kinds[2:]
+        try:
+            if f in USER_RULES:
+                return None
+        except TypeError:
+            return None
+        r = select(f, kinds)
+        if r is None or r.kinds is None and (OBJECT in kinds or UNDEFINED in kinds):
+            return None
+        if any(k for k, _ in s.kwargs if k not in r.params):
+            return None
+        return r
+
+    def _stmt_kind(self, s: Stmt) -> str:
+        r = self.stmt_rule(s)
+        if r is None:
+            nd = isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value)
+            return NONDIFF if nd else OBJECT
+        self.rule[id(s)] = r
+        kinds = [self.kind(a) for a in s.args]
+        if s.fn.value is ops.call_method:
+            kinds = [kinds[0]] + kinds[2:]
+        kinds += [self.kind(v) for _, v in s.kwargs]
+        return r.out_kind(kinds)
+
+    def _kinds(self, region: ir.Region):
+        for node in region.nodes:
+            self.region_of[id(node)] = region
+            if isinstance(node, Stmt):
+                if node.out is not None:
+                    self.K[node.out.id] = self._stmt_kind(node)
+                else:
+                    self._stmt_kind(node)
+            elif isinstance(node, If):
+                self._kinds(node.then)
+                self._kinds(node.orelse)
+                for o, a, b in zip(node.outs, node.then.yields, node.orelse.yields):
+                    self.K[o.id] = join(self.kind(a), self.kind(b))
+            elif isinstance(node, Try):
+                self._kinds(node.body)
+                for _, exc, h in node.handlers:
+                    if exc is not None:
+                        self.K[exc.id] = NONDIFF
+                    self._kinds(h)
+                for i, o in enumerate(node.outs):
+                    k = UNDEFINED
+                    for r in [node.body] + [h for _, _, h in node.handlers]:
+                        k = join(k, self.kind(r.yields[i]))
+                    self.K[o.id] = k
+            elif isinstance(node, Loop):
+                if node.item is not None:
+                    ik = self.kind(node.iterable)
+                    self.K[node.item.id] = TENSOR if ik == TENSOR else NONDIFF if ik == NONDIFF else OBJECT
+                for p, init in zip(node.params, node.inits):
+                    self.K[p.id] = self.kind(init)
+                for _ in range(8):
+                    self._kinds(node.body)
+                    changed = False
+                    for p, nxt in zip(node.params, node.body.yields):
+                        k = join(self.K[p.id], self.kind(nxt))
+                        if k != self.K[p.id]:
+                            self.K[p.id] = k
+                            changed = True
+                    if not changed:
+                        break
+                else:
+                    for p in node.params:
+                        self.K[p.id] = OBJECT
+                    self._kinds(node.body)
+                for o, p in zip(node.outs, node.params):
+                    self.K[o.id] = self.K[p.id]
+
+    # -------------------------------------------------------------- activity
+    def diff_args(self, s: Stmt) -> List:
+        """Operands of a statement that can receive a gradient."""
+        r = self.rule.get(id(s))
+        if r is None:
+            if isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value):
+                return []
+            return [o for o in s.operands()]
+        bound = self.bind(s, r)
+        return [bound[p] for p in r.grads if p in bound and not isinstance(bound[p], list)] + \
+            [o for p in r.grads if isinstance(bound.get(p), list) for o in bound[p]]
+
+    def bind(self, s: Stmt, r: Rule) -> Dict[str, object]:
+        """Map a rule's parameters to the statement's operands (varargs to a list)."""
+        args = list(s.args)
+        if s.fn.value is ops.call_method:
+            args = [args[0]] + args[2:]
+        out: Dict[str, object] = {}
+        for p, a in zip(r.params, args):
+            out[p] = a
+        if r.vararg:
+            out[r.vararg] = args[len(r.params):]
+        for k, v in s.kwargs:
+            out[k] = v
+        for p in r.params:
+            if p not in out and p in r.defaults:
+                out[p] = Const(r.defaults[p])
+        return out
+
+    def effectful(self, s: Stmt) -> bool:
+        """Whether a statement's pullback must run even without an output gradient."""
+        r = self.rule.get(id(s))
+        if r is not None:
+            return r.effect
+        return not (isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value))
+
+    def _activity(self):
+        fn = self.fn
+        varied, useful = self.varied, self.useful
+        varied.update(p.id for p in fn.params)
+
+        def is_varied(op):
+            return isinstance(op, Var) and op.id in varied
+
+        def fwd(region):
+            ch = False
+            for node in region.nodes:
+                if isinstance(node, Stmt):
+                    if node.out is None or node.out.id in varied:
+                        continue
+                    if self.K.get(node.out.id) == NONDIFF:
+                        continue
+                    if id(node) not in self.rule or any(is_varied(o) for o in self.diff_args(node)):
+                        varied.add(node.out.id)
+                        ch = True
+                    continue
+                for sub in ir.subregions(node):
+                    ch |= fwd(sub)
+                pairs = []
+                if isinstance(node, If):
+                    pairs = [(o, [a, b]) for o, a, b in zip(node.outs, node.then.yields, node.orelse.yields)]
+                elif isinstance(node, Try):
+                    regs = [node.body] + [h for _, _, h in node.handlers]
+                    pairs = [(o, [r.yields[i] for r in regs]) for i, o in enumerate(node.outs)]
+                elif isinstance(node, Loop):
+                    if node.item is not None and is_varied(node.iterable) and node.item.id not in varied:
+                        varied.add(node.item.id)
+                        ch = True
+                    pairs = [(p, [i, n]) for p, i, n in zip(node.params, node.inits, node.body.yields)]
+                    pairs += [(o, [p]) for o, p in zip(node.outs, node.params)]
+                for o, srcs in pairs:
+                    if o.id not in varied and any(is_varied(x) for x in srcs):
+                        varied.add(o.id)
+                        ch = True
+            return ch
+
+        while fwd(fn.body):
+            pass
+
+        def mark(op):
+            if isinstance(op, Var) and op.id not in useful:
+                useful.add(op.id)
+                return True
+            return False
+
+        def bwd(region):
+            ch = False
+            for node in reversed(region.nodes):
+                if isinstance(node, Stmt):
+                    if (node.out is not None and node.out.id in useful) or self.effectful(node):
+                        for o in self.diff_args(node):
+                            ch |= mark(o)
+                    continue
+                if isinstance(node, If):
+                    for o, a, b in zip(node.outs, node.then.yields, node.orelse.yields):
+                        if o.id in useful:
+                            ch |= mark(a) | mark(b)
+                elif isinstance(node, Try):
+                    for i, o in enumerate(node.outs):
+                        if o.id in useful:
+                            for r in [node.body] + [h for _, _, h in node.handlers]:
+                                ch |= mark(r.yields[i])
+                elif isinstance(node, Loop):
+                    for o, p, n in zip(node.outs, node.params, node.body.yields):
+                        if o.id in useful:
+                            ch |= mark(p)
+                        if p.id in useful:
+                            ch |= mark(n)
+                for sub in ir.subregions(node):
+                    ch |= bwd(sub)
+                if isinstance(node, Loop):
+                    for p, i in zip(node.params, node.inits):
+                        if p.id in useful:
+                            ch |= mark(i)
+                    if node.item is not None and node.item.id in useful:
+                        ch |= mark(node.iterable)
+            return ch
+
+        mark(fn.ret)
+        while bwd(fn.body):
+            pass
+
+    def active(self, op) -> bool:
+        return isinstance(op, Var) and op.id in self.varied and op.id in self.useful and \
+            self.K.get(op.id) != NONDIFF

@@ -1,0 +1,86 @@
+"""The transform cache: one compiled forward per (code object, argument kinds).
+
+Each entry records the globals the transform resolved as constants (modules,
+functions, classes) and the rule-table version; a redefined function has a new
+code object and a rebound global fails its guard, so both are seen at once
+(no ``refresh()``). Lookups take no lock; transforms are serialised.
+"""
+from __future__ import annotations
+
+import threading
+import types
+from typing import Callable, Dict, List, Tuple
+
+from ..frontend.lift import lift
+from ..rules.registry import TABLE
+from .analysis import Analysis
+from .codegen import compile_forward
+from .runtime import KIND_OF_TYPE, kind_of
+
+_MISSING = object()
+_lock = threading.RLock()
+
+
+class Entry:
+    __slots__ = ("guards", "fwd", "version", "ir", "src", "analysis")
+
+    def __init__(self, guards, fwd, version, ir_fn, src, analysis):
+        self.guards, self.fwd, self.version = guards, fwd, version
+        self.ir, self.src, self.analysis = ir_fn, src, analysis
+
+    def valid(self, g: dict) -> bool:
+        if self.version != TABLE.version:
+            return False
+        for name, val in self.guards:
+            if g.get(name, _MISSING) is not val:
+                return False
+        return True
+
+
+_cache: Dict[Tuple, List[Entry]] = {}
+
+
+def kinds_of(args) -> tuple:
+    return tuple(KIND_OF_TYPE.get(type(a)) or kind_of(a) for a in args)
+
+
+def entry(f: types.FunctionType, args) -> Entry:
+    kinds = kinds_of(args)
+    key = (f.__code__, kinds)
+    g = f.__globals__
+    for e in _cache.get(key, ()):
+        if e.valid(g):
+            return e
+    with _lock:
+        for e in _cache.get(key, ()):
+            if e.valid(g):
+                return e
+        fn_ir, guards = lift(f)
+        A = Analysis(fn_ir, kinds)
+        fwd, src = compile_forward(fn_ir, A, f.__qualname__)
+        gl = tuple((n, _MISSING if v is None and n not in g else v) for n, v in guards.items())
+        e = Entry(gl, fwd, TABLE.version, fn_ir, src, A)
+        lst = [x for x in _cache.get(key, ()) if x.valid(g)]
+        _cache[key] = lst + [e]
+        return e
+
+
+def forward(f: types.FunctionType, args) -> Callable:
+    """The compiled forward of ``f`` for these arguments' kinds."""
+    kinds = tuple(KIND_OF_TYPE.get(type(a)) or kind_of(a) for a in args)
+    lst = _cache.get((f.__code__, kinds))
+    if lst is not None:
+        e = lst[-1]
+        if e.version == TABLE.version:
+            g = f.__globals__
+            for name, val in e.guards:
+                if g.get(name, _MISSING) is not val:
+                    break
+            else:
+                return e.fwd
+    return entry(f, args).fwd
+
+
+from . import runtime as _runtime  # noqa: E402
+
+_runtime.forward = forward

@@ -1,0 +1,595 @@
+"""Generate the forward pass and its pullback as Python source.
+
+For a function ``f`` this emits ``fwd(ctx, f, *args) -> (y, back)``. Rules
+are inlined as expressions (no closure or tuple per operation); other calls
+go through ``J`` at run time. Values the pullback needs are captured by the
+closure, or, inside loops, pushed once per region execution as one tuple on a
+single stack: regions run to their end (the frontend lowered early exits), so
+the pullback pops in exactly the reverse order. Loops stay loops: a loop's
+adjoint runs its body's adjoint as many times as the forward loop ran.
+
+Adjoint variables have a static state (unset, set, maybe ``None``) so the
+common case of straight accumulation needs no ``None`` checks.
+"""
+from __future__ import annotations
+
+import ast
+import itertools
+import linecache
+import math
+import os
+from typing import Dict, List, Optional
+
+from .. import ir
+from ..ir import Const, If, Loop, Stmt, Try, Var
+from ..rules.registry import ARRAY, COMPLEX, OBJECT, REAL, TENSOR, Rule
+from . import runtime
+from .analysis import Analysis
+
+UNSET, SET, MAYBE = 0, 1, 2
+NUMERIC_KINDS = (REAL, COMPLEX, TENSOR, ARRAY)
+_counter = itertools.count()
+_expr_cache: Dict[str, ast.AST] = {}
+
+
+def _parse(expr: str) -> ast.AST:
+    t = _expr_cache.get(expr)
+    if t is None:
+        t = _expr_cache[expr] = ast.parse(expr, mode="exec" if "=" in expr.replace("==", "")
+                                          .replace("<=", "").replace(">=", "").replace("!=", "") else "eval")
+    return t
+
+
+def _names(tree) -> set:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def _indent(lines: List[str]) -> List[str]:
+    return ["    " + ln for ln in lines] or ["    pass"]
+
+
+class Codegen:
+    def __init__(self, fn: ir.Function, A: Analysis):
+        self.fn, self.A = fn, A
+        self.glb: dict = {"_J": runtime.J, "_Jkw": runtime.Jkw, "_accum": runtime.accum,
+                          "_ub": runtime.unbroadcast, "_UNDEF": ir.UNDEF, "_read_back": runtime.read_back,
+                          "_acc_slots": _acc_slots}
+        self._gnames: Dict[int, str] = {}
+        self.in_loop: set = set()
+        self.defregion: Dict[object, int] = {}
+        self.saves: Dict[int, Dict[str, None]] = {}
+        self.pure = True
+        self._ids: Dict[int, int] = {}
+        self._scan(fn.body, False)
+
+    # ------------------------------------------------------------ names
+    def _scan(self, r: ir.Region, in_loop: bool):
+        if in_loop:
+            self.in_loop.add(id(r))
+        for node in r.nodes:
+            for v in ir.defined_vars(node):
+                self.defregion[v.id] = id(r)
+            if isinstance(node, Stmt):
+                self.defregion[f"B{self.nid(node)}"] = id(r)
+            if isinstance(node, Loop):
+                self.defregion[f"_n{self.nid(node)}"] = id(r)
+                for p in node.params + ([node.item] if node.item else []):
+                    self.defregion[p.id] = id(node.body)
+                self._scan(node.body, True)
+            elif isinstance(node, Try):
+                self.defregion[f"_tk{self.nid(node)}"] = id(r)
+                self._scan(node.body, in_loop)
+                for _, exc, h in node.handlers:
+                    if exc is not None:
+                        self.defregion[exc.id] = id(h)
+                    self._scan(h, in_loop)
+            else:
+                for sub in ir.subregions(node):
+                    self._scan(sub, in_loop)
+        for p in self.fn.params:
+            self.defregion.setdefault(p.id, id(self.fn.body))
+
+    def glob(self, value, hint="k") -> str:
+        name = self._gnames.get(id(value))
+        if name is None:
+            base = "".join(c if c.isalnum() else "_" for c in hint)[:24]
+            name = self._gnames[id(value)] = f"_{base}_{len(self._gnames)}"
+            self.glb[name] = value
+        return name
+
+    def lit(self, value) -> str:
+        t = type(value)
+        if t in (int, bool, str) or value is None:
+            return repr(value)
+        if t is float and math.isfinite(value):
+            return repr(value)
+        if value is ir.UNDEF:
+            return "_UNDEF"
+        return self.glob(value, getattr(value, "__name__", None) or t.__name__)
+
+    def v(self, op) -> str:
+        return f"v{op.id}" if isinstance(op, Var) else self.lit(op.value)
+
+    def nid(self, node) -> int:
+        """A short stable number for a node (names of counters and pullbacks)."""
+        return self._ids.setdefault(id(node), len(self._ids))
+
+    @staticmethod
+    def d(var: Var) -> str:
+        return f"d{var.id}"
+
+    def use(self, op_or_name):
+        name = op_or_name if isinstance(op_or_name, str) else (f"v{op_or_name.id}" if isinstance(op_or_name, Var) else None)
+        if name is None:
+            return
+        key = op_or_name.id if isinstance(op_or_name, Var) else op_or_name
+        reg = self.defregion.get(key)
+        if reg in self.in_loop:
+            self.saves.setdefault(reg, {})[name] = None
+
+    # ------------------------------------------------------------ expressions
+    def subst(self, expr: str, mapping: Dict[str, str], ns: dict) -> str:
+        tree = _parse(expr)
+        glob = self.glob
+
+        class T(ast.NodeTransformer):
+            def visit_Name(self, n):
+                if n.id in mapping:
+                    return ast.parse(mapping[n.id], mode="eval").body
+                if n.id in ns:
+                    return ast.Name(glob(ns[n.id], n.id), n.ctx)
+                return n
+
+        import copy
+        out = T().visit(copy.deepcopy(tree))
+        return ast.unparse(out)
+
+    def rule_mapping(self, s: Stmt, r: Rule, bound: dict, dy: Optional[str], names: set) -> Dict[str, str]:
+        m = {}
+        for p, op in bound.items():
+            if isinstance(op, list):
+                m[p] = "(" + "".join(self.v(o) + ", " for o in op) + ")"
+                if p in names:
+                    for o in op:
+                        self.use(o)
+            else:
+                m[p] = self.v(op)
+                if p in names:
+                    self.use(op)
+        if dy is not None:
+            m["dy"] = dy
+        if s.out is not None:
+            m["y"] = self.v(s.out)
+            if "y" in names:
+                self.use(s.out)
+        m["ctx"] = "_ctx"
+        return m
+
+    # ------------------------------------------------------------ accumulation
+    def contrib(self, target, expr: str, state: int, S: dict, out: List[str], kind_hint=None):
+        if not self.A.active(target) or state == UNSET:
+            return
+        d, st = self.d(target), S.get(target.id, UNSET)
+        numeric = self.A.K.get(target.id) in NUMERIC_KINDS and state == SET
+        if st == UNSET:
+            out.append(f"{d} = {expr}")
+            S[target.id] = state
+        elif st == SET and numeric:
+            out.append(f"{d} = {d} + {expr}")
+        elif numeric:
+            out.append(f"_t = {expr}")
+            out.append(f"{d} = _t if {d} is None else {d} + _t")
+            S[target.id] = SET
+        else:
+            out.append(f"{d} = _accum({d}, {expr})")
+            S[target.id] = SET if SET in (st, state) else MAYBE
+
+    def preinit(self, targets, S, out):
+        for t in targets:
+            if self.A.active(t) and S.get(t.id, UNSET) == UNSET:
+                out.append(f"{self.d(t)} = None")
+                S[t.id] = MAYBE
+
+    # ------------------------------------------------------------ reverse
+    def rev_region(self, r: ir.Region, S: dict) -> List[str]:
+        lines: List[str] = []
+        for node in reversed(r.nodes):
+            if isinstance(node, Stmt):
+                lines += self.rev_stmt(node, S)
+            elif isinstance(node, If):
+                lines += self.rev_branches(node, [(node.then, None), (node.orelse, None)], S)
+            elif isinstance(node, Try):
+                regs = [(node.body, 0)] + [(h, i + 1) for i, (_, _, h) in enumerate(node.handlers)]
+                lines += self.rev_branches(node, regs, S)
+            else:
+                lines += self.rev_loop(node, S)
+        save = self.saves.get(id(r))
+        if save and id(r) in self.in_loop:
+            names = list(save)
+            lines[0:0] = ["_i -= 1", f"{', '.join(names)}, = _st[_i]"]
+        return lines
+
+    def rev_stmt(self, s: Stmt, S: dict) -> List[str]:
+        A = self.A
+        out_live = s.out is not None and A.active(s.out) and S.get(s.out.id, UNSET) != UNSET
+        effect = A.effectful(s)
+        if not out_live and not effect:
+            return []
+        dy = self.d(s.out) if out_live else "None"
+        maybe = out_live and S[s.out.id] == MAYBE
+        r = A.rule.get(id(s))
+        lines: List[str] = []
+        if r is not None:
+            bound = A.bind(s, r)
+            targets = []
+            for p, e in r.grads.items():
+                op = bound.get(p)
+                if isinstance(op, list):
+                    targets += [(p, o, i) for i, o in enumerate(op) if A.active(o)]
+                elif op is not None and (A.active(op) or effect):
+                    targets.append((p, op, None))
+            if not targets:
+                return []
+            body: List[str] = []
+            if maybe:
+                self.preinit([t for _, t, _ in targets], S, lines)
+            shared: Dict[str, str] = {}
+            for p, op, i in targets:
+                expr = r.grads[p]
+                tree = _parse(expr)
+                if "ctx" in _names(tree):
+                    self.pure = False
+                if i is not None and p in shared:
+                    code = f"{shared[p]}[{i}]"
+                else:
+                    m = self.rule_mapping(s, r, bound, dy, _names(tree))
+                    code = self.subst(expr, m, r.ns)
+                    if i is not None:
+                        shared[p] = f"_gv{len(shared)}"
+                        body.append(f"{shared[p]} = {code}")
+                        code = f"{shared[p]}[{i}]"
+                if r.broadcast and self._needs_ub(op, s, bound):
+                    code = f"_ub({code}, {self.v(op)})"
+                    self.use(op)
+                if A.active(op):
+                    self.contrib(op, code, MAYBE if r.maybe_none else SET, S, body)
+                else:
+                    body.append(code)
+            if maybe:
+                lines.append(f"if {dy} is not None:")
+                lines += _indent(body)
+            else:
+                lines += body
+            return lines
+        # a run-time J call
+        self.pure = False
+        bname = f"B{self.nid(s)}"
+        self.use(bname)
+        kw = bool(s.kwargs) or s.star is not None or s.dstar is not None
+        targets = [(f"[{i}]", a) for i, a in enumerate(s.args) if A.active(a)] if not kw else \
+            [(f"[0][{i}]", a) for i, a in enumerate(s.args) if A.active(a)] + \
+            [(f"[1].get({k!r})", a) for k, a in s.kwargs if A.active(a)] + \
+            ([("[0]", s.star)] if s.star is not None and A.active(s.star) else [])
+        if not targets and not (s.dstar is not None and isinstance(s.dstar, Var)):
+            lines.append(f"{bname}({dy})")
+            return lines
+        lines.append(f"_g = {bname}({dy})")
+        self.preinit([t for _, t in targets], S, lines)
+        for sel, a in targets:
+            self.contrib(a, f"_g{sel}", MAYBE, S, lines)
+        if s.dstar is not None and isinstance(s.dstar, Var):
+            self.use(s.dstar)
+            lines.append(f"_acc_slots(_ctx, {self.v(s.dstar)}, _g[1])")
+        return lines
+
+    def _needs_ub(self, op, s: Stmt, bound) -> bool:
+        k = self.A.kind(op)
+        ops_ = [o for o in bound.values() if not isinstance(o, list)]
+        kinds = {self.A.kind(o) for o in ops_}
+        out_k = self.A.kind(s.out) if s.out is not None else k
+        if k in (TENSOR, ARRAY):
+            return len([o for o in ops_ if self.A.kind(o) in (TENSOR, ARRAY, REAL, COMPLEX)]) > 1
+        if k in (REAL, COMPLEX):
+            return out_k in (TENSOR, ARRAY) or bool(kinds & {TENSOR, ARRAY})
+        return k == OBJECT
+
+    def rev_branches(self, node, regions, S: dict) -> List[str]:
+        outs = node.outs
+        results = []
+        for reg, _ in regions:
+            Sb = dict(S)
+            L: List[str] = []
+            for o, y in zip(outs, reg.yields):
+                if self.A.active(o) and S.get(o.id, UNSET) != UNSET:
+                    self.contrib(y, self.d(o), S[o.id], Sb, L)
+            L += self.rev_region(reg, Sb)
+            results.append((L, Sb))
+        if not any(L for L, _ in results):
+            return []
+        local = {v for reg, _ in regions for v in self._defs_in(reg)}
+        keys = set().union(*(set(Sb) for _, Sb in results)) - local
+        for k in keys:
+            states = [Sb.get(k, UNSET) for _, Sb in results]
+            if len(set(states)) == 1:
+                S[k] = states[0]
+                continue
+            for (L, Sb), st in zip(results, states):
+                if st == UNSET:
+                    L.append(f"d{k} = None")
+            S[k] = SET if all(st == SET for st in states) else MAYBE
+        lines: List[str] = []
+        if isinstance(node, If):
+            self.use(node.cond)
+            lines.append(f"if {self.v(node.cond)}:")
+            lines += _indent(results[0][0])
+            if results[1][0]:
+                lines.append("else:")
+                lines += _indent(results[1][0])
+        else:
+            tk = f"_tk{self.nid(node)}"
+            self.use(tk)
+            for i, (L, _) in enumerate(results):
+                lines.append(f"{'if' if i == 0 else 'elif'} {tk} == {i}:")
+                lines += _indent(L)
+        return lines
+
+    def rev_loop(self, L: Loop, S: dict) -> List[str]:
+        A = self.A
+        carried = [(p, o, n, i) for p, o, n, i in zip(L.params, L.outs, L.body.yields, L.inits) if A.active(p)]
+        item_active = L.item is not None and A.active(L.item)
+        body_defs = {v for v in self._defs_in(L.body)}
+        entry = {p.id: S.get(o.id, UNSET) if A.active(o) else UNSET for p, o, _, _ in carried}
+        pre: List[str] = []
+        for _ in range(4):
+            saved_saves = {k: dict(v) for k, v in self.saves.items()}
+            Sb = dict(S)
+            for p, o, n, i in carried:
+                Sb[f"n{p.id}"] = entry[p.id]
+            body, after_states = self._rev_trip(L, carried, item_active, Sb, entry)
+            changed = False
+            for p, o, n, i in carried:
+                after = after_states[p.id]
+                if after != entry[p.id]:
+                    entry[p.id] = MAYBE
+                    changed = True
+            outer = [k for k in Sb if k not in body_defs and isinstance(k, int) and Sb[k] != S.get(k, UNSET)]
+            for k in outer:
+                if S.get(k, UNSET) == UNSET:
+                    pre.append(f"d{k} = None")
+                    S[k] = MAYBE
+                    changed = True
+                elif S[k] == SET and Sb[k] == MAYBE:
+                    S[k] = MAYBE
+                    changed = True
+            if not changed:
+                break
+            self.saves = saved_saves
+        if not any(ln.strip() for ln in body) or not (carried or item_active or body):
+            return pre if pre else []
+        lines = list(pre)
+        for p, o, n, i in carried:
+            if S.get(o.id, UNSET) != UNSET and A.active(o):
+                lines.append(f"dn{p.id} = {self.d(o)}")
+            elif entry[p.id] != UNSET:
+                lines.append(f"dn{p.id} = None")
+        cnt = f"_n{self.nid(L)}"
+        self.use(cnt)
+        head = f"for _k in range({cnt} - 1, -1, -1):" if item_active else f"for _ in range({cnt}):"
+        lines.append(head)
+        lines += _indent(body)
+        for p, o, n, i in carried:
+            if entry[p.id] != UNSET:
+                self.contrib(i, f"dn{p.id}", entry[p.id], S, lines)
+        for k in list(S):
+            if isinstance(k, str):
+                del S[k]
+        return lines
+
+    def _rev_trip(self, L: Loop, carried, item_active, Sb, entry) -> List[str]:
+        lines: List[str] = []
+        for p, o, n, i in carried:
+            if entry[p.id] != UNSET:
+                self.contrib(n, f"dn{p.id}", entry[p.id], Sb, lines)
+        inner = self.rev_region(L.body, Sb)
+        pop = inner[:2] if inner and inner[0] == "_i -= 1" else []
+        lines = pop + lines + inner[len(pop):]
+        if item_active and Sb.get(L.item.id, UNSET) != UNSET:
+            self.use(L.item)
+            self.pure = False
+            lines.append(f"_ig = _read_back(_ctx, {self.v(L.iterable)}, _k, {self.v(L.item)}, {self.d(L.item)})")
+            self.contrib(L.iterable, "_ig", MAYBE, Sb, lines)
+        after = {}
+        for p, o, n, i in carried:
+            st = after[p.id] = Sb.get(p.id, UNSET)
+            if entry[p.id] == UNSET and st == UNSET:
+                continue
+            lines.append(f"dn{p.id} = {self.d(p) if st != UNSET else 'None'}")
+            Sb.pop(p.id, None)
+        return lines, after
+
+    def _defs_in(self, r: ir.Region):
+        for node in ir.walk(r):
+            for v in ir.defined_vars(node):
+                yield v.id
+            if isinstance(node, Loop):
+                for p in node.params + ([node.item] if node.item else []):
+                    yield p.id
+            if isinstance(node, Try):
+                for _, exc, _ in node.handlers:
+                    if exc is not None:
+                        yield exc.id
+
+    # ------------------------------------------------------------ forward
+    def fwd_region(self, r: ir.Region) -> List[str]:
+        lines: List[str] = []
+        for node in r.nodes:
+            if isinstance(node, Stmt):
+                lines += self.fwd_stmt(node)
+            elif isinstance(node, If):
+                lines.append(f"if {self.v(node.cond)}:")
+                lines += _indent(self.fwd_region(node.then) + self._assign(node.outs, node.then.yields))
+                els = self.fwd_region(node.orelse) + self._assign(node.outs, node.orelse.yields)
+                if els:
+                    lines.append("else:")
+                    lines += _indent(els)
+            elif isinstance(node, Loop):
+                lines += self.fwd_loop(node)
+            else:
+                lines += self.fwd_try(node)
+        save = self.saves.get(id(r))
+        if save and id(r) in self.in_loop:
+            lines.append(f"_st.append(({', '.join(save)},))")
+        return lines
+
+    def _assign(self, outs, vals) -> List[str]:
+        pairs = [(o, v) for o, v in zip(outs, vals) if not (isinstance(v, Var) and v.id == o.id)]
+        if not pairs:
+            return []
+        return [f"{', '.join(self.v(o) for o, _ in pairs)} = {', '.join(self.v(v) for _, v in pairs)}"
+                + ("," if len(pairs) == 1 and False else "")]
+
+    def fwd_loop(self, L: Loop) -> List[str]:
+        lines = self._assign(L.params, L.inits)
+        cnt = f"_n{self.nid(L)}"
+        counted = cnt in self._used_top
+        if counted:
+            lines.append(f"{cnt} = 0")
+        head = f"for {self.v(L.item)} in {self.v(L.iterable)}:" if L.iterable is not None else "while True:"
+        lines.append(head)
+        body = self.fwd_region(L.body)
+        if counted:
+            body.append(f"{cnt} += 1")
+        *nexts, cont = L.body.yields
+        body += self._assign(L.params, nexts)
+        if not (isinstance(cont, Const) and cont.value is True):
+            body.append(f"if not {self.v(cont)}: break")
+        lines += _indent(body)
+        lines += self._assign(L.outs, L.params)
+        return lines
+
+    def fwd_try(self, T: Try) -> List[str]:
+        tk = f"_tk{self.nid(T)}"
+        lines = ["_sl = len(_st)"] if self.has_stack else []
+        lines.append("try:")
+        lines += _indent(self.fwd_region(T.body) + self._assign(T.outs, T.body.yields) + [f"{tk} = 0"])
+        for i, (typ, exc, h) in enumerate(T.handlers):
+            lines.append(f"except {self.v(typ)} as _e:")
+            body = ["del _st[_sl:]"] if self.has_stack else []
+            if exc is not None:
+                body.append(f"{self.v(exc)} = _e")
+            body += self.fwd_region(h) + self._assign(T.outs, h.yields) + [f"{tk} = {i + 1}"]
+            lines += _indent(body)
+        return lines
+
+    def fwd_stmt(self, s: Stmt) -> List[str]:
+        r = self.A.rule.get(id(s))
+        where = f"  # {os.path.basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
+        out = self.v(s.out) if s.out is not None else None
+        if r is not None and r.fwd is not None:
+            bound = self.A.bind(s, r)
+            code = self.subst(r.fwd, self.rule_mapping(s, r, bound, None, set()), r.ns)
+            if "=" in r.fwd.replace("==", "").replace("<=", "").replace(">=", "").replace("!=", "") or out is None:
+                return [code + where] if out is None else [code + where, f"{out} = None"]
+            return [f"{out} = {code}{where}"]
+        call = self._call_args(s)
+        if r is not None or self.A.effectful(s) is False:
+            fn = self.v(s.fn)
+            if r is not None and isinstance(s.fn, Const) and s.fn.value is _call_method():
+                obj, name, rest = self.v(s.args[0]), s.args[1].value, self._call_args(s, skip=2)
+                code = f"{obj}.{name}({rest})"
+            else:
+                code = f"{fn}({call})"
+            return [f"{out} = {code}{where}" if out else code + where]
+        bname = f"B{self.nid(s)}"
+        tgt = f"{out or '_'}, {bname}"
+        if s.kwargs or s.star is not None or s.dstar is not None:
+            pos = self.v(s.star) if s.star is not None else "(" + "".join(self.v(a) + ", " for a in s.args) + ")"
+            kw = "{" + ", ".join(f"{k!r}: {self.v(v)}" for k, v in s.kwargs) + "}"
+            if s.dstar is not None:
+                kw = f"{{**{kw}, **{self.v(s.dstar)}}}"
+            return [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
+        args = "".join(", " + self.v(a) for a in s.args)
+        return [f"{tgt} = _J(_ctx, {self.v(s.fn)}{args}){where}"]
+
+    def _call_args(self, s: Stmt, skip=0) -> str:
+        parts = [self.v(a) for a in s.args[skip:]]
+        if s.star is not None:
+            parts.append("*" + self.v(s.star))
+        parts += [f"{k}={self.v(v)}" for k, v in s.kwargs]
+        if s.dstar is not None:
+            parts.append("**" + self.v(s.dstar))
+        return ", ".join(parts)
+
+    # ------------------------------------------------------------ whole function
+    def generate(self, qualname: str, loc) -> str:
+        fn = self.fn
+        S: dict = {}
+        ret = fn.ret
+        rev: List[str] = []
+        ret_active = self.A.active(ret)
+        if ret_active:
+            S[ret.id] = MAYBE
+            rev = self.rev_region(fn.body, S)
+        if ret_active and self.pure:
+            # a pure pullback can return early on a zero gradient: the output's adjoint is set
+            S = {ret.id: SET}
+            self.saves = {}
+            rev = self.rev_region(fn.body, S)
+        self._used_top = "\n".join(rev)
+        self.has_stack = bool(self.saves)
+        params = [self.v(p) for p in fn.params]
+        nres = len(fn.params) - 1
+        lines = [f"def fwd(_ctx, {', '.join(params)}):"]
+        body: List[str] = []
+        if self.has_stack:
+            body.append("_st = []")
+        body += self.fwd_region(fn.body)
+        grads = [self.d(p) if S.get(p.id, UNSET) != UNSET else "None" for p in fn.params[1:]]
+        if not ret_active or all(g == "None" for g in grads) and self.pure:
+            body.append(f"return {self.v(ret)}, _nothing{nres}")
+            self.glb[f"_nothing{nres}"] = _nothing(nres)
+        else:
+            back = [f"def back({self.d(ret)}):"]
+            bb = []
+            if self.pure:
+                bb += [f"if {self.d(ret)} is None:", f"    return {(None,) * nres!r}"]
+            if self.has_stack:
+                bb.append("_i = len(_st)")
+            bb += rev
+            bb.append(f"return ({''.join(g + ', ' for g in grads)})")
+            back += _indent(bb)
+            body += back
+            body.append(f"return {self.v(ret)}, back")
+        lines += _indent(body)
+        return "\n".join(lines) + "\n"
+
+
+def _call_method():
+    from ..frontend import ops
+    return ops.call_method
+
+
+def _nothing(n):
+    none = (None,) * n
+    return lambda dy: none
+
+
+def _acc_slots(ctx, d, g):
+    if isinstance(g, dict):
+        slot = ctx.slot(d)
+        for k, v in g.items():
+            slot[k] = runtime.accum(slot.get(k), v)
+
+
+def compile_forward(fn: ir.Function, A: Analysis, qualname: str):
+    """Generate, compile and register (with linecache) the forward of ``fn``."""
+    cg = Codegen(fn, A)
+    src = cg.generate(qualname, (fn.file, fn.line))
+    fname = f"<torchzygote {qualname} at {os.path.basename(fn.file)}:{fn.line} #{next(_counter)}>"
+    linecache.cache[fname] = (len(src), None, src.splitlines(True), fname)
+    glb = cg.glb
+    glb["__name__"] = "torchzygote.generated"
+    exec(compile(src, fname, "exec"), glb)
+    f = glb["fwd"]
+    f.__qualname__ = f"fwd[{qualname}]"
+    return f, src

@@ -1,0 +1,696 @@
+"""What generated code calls at run time: ``J`` dispatch, ``accum``, the
+gradient context, gradients of mutable objects, and turning them into the
+structures the user sees.
+
+Values (numbers, tensors, tuples) carry their gradient in the generated code's
+adjoint variables. Objects with identity (lists, dicts, instances, closures,
+cells) may be aliased and mutated, so their gradient lives in the context,
+keyed by identity, and mirrors their state as the pullback walks back in time
+(Zygote keeps mutable state's gradient the same way).
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import fractions
+import functools
+import numbers
+import types
+from typing import Any, Dict, Optional
+
+import torch
+
+from ..errors import GradientError, NoRuleError
+from ..rules.registry import (ARRAY, COMPLEX, NONDIFF, OBJECT, REAL, TABLE, TENSOR, closure_form,
+                              select)
+
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover
+    np = None
+
+KIND_OF_TYPE = {float: REAL, int: REAL, fractions.Fraction: REAL, complex: COMPLEX,
+                bool: NONDIFF, str: NONDIFF, type(None): NONDIFF, bytes: NONDIFF,
+                torch.Tensor: TENSOR, torch.nn.Parameter: TENSOR}
+if np is not None:
+    KIND_OF_TYPE.update({np.ndarray: ARRAY, np.float64: REAL, np.float32: REAL})
+
+
+def kind_of(x) -> str:
+    k = KIND_OF_TYPE.get(type(x))
+    if k is not None:
+        return k
+    if isinstance(x, torch.Tensor):
+        return TENSOR
+    return OBJECT
+
+
+VALUE_TYPES = (int, float, complex, bool, str, bytes, type(None), tuple, frozenset, range, slice,
+               fractions.Fraction, torch.Tensor, type, types.ModuleType, types.BuiltinFunctionType,
+               torch.dtype, torch.device)
+if np is not None:
+    VALUE_TYPES += (np.ndarray, np.generic)
+
+
+def has_identity(x) -> bool:
+    """Objects whose gradient lives in the context (mutable or aliasable)."""
+    if isinstance(x, VALUE_TYPES):
+        return False
+    if isinstance(x, types.FunctionType):
+        return x.__closure__ is not None
+    return True
+
+
+# ------------------------------------------------------------------ context
+
+class Context:
+    """State of one gradient computation: gradients of identity objects and
+    of implicit parameters."""
+
+    __slots__ = ("grads", "params", "pgrads")
+
+    def __init__(self, params=None):
+        self.grads: Dict[int, list] = {}      # id(obj) -> [obj, gradient container]
+        self.params = None if params is None else {id(p) for p in params}
+        self.pgrads: Dict[int, Any] = {}
+
+    def slot(self, obj):
+        """The gradient container of an identity object (dict by key/field; list for lists)."""
+        e = self.grads.get(id(obj))
+        if e is None:
+            g = [None] * len(obj) if isinstance(obj, list) else {}
+            e = self.grads[id(obj)] = [obj, g]
+        return e[1]
+
+    def peek(self, obj):
+        e = self.grads.get(id(obj))
+        return None if e is None else e[1]
+
+    def param(self, value, dy):
+        if self.params is not None and id(value) in self.params and dy is not None:
+            self.pgrads[id(value)] = accum(self.pgrads.get(id(value)), dy)
+
+
+# ------------------------------------------------------------------ gradient values
+
+class Record:
+    """The gradient of an object, named tuple or closure: one attribute per field."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, **fields):
+        object.__setattr__(self, "_fields", fields)
+
+    def __getattr__(self, name):
+        try:
+            return self._fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name):
+        return self._fields[name]
+
+    def keys(self):
+        return self._fields.keys()
+
+    def items(self):
+        return self._fields.items()
+
+    def values(self):
+        return self._fields.values()
+
+    def __iter__(self):
+        return iter(self._fields.values())
+
+    def __len__(self):
+        return len(self._fields)
+
+    def __eq__(self, other):
+        return isinstance(other, Record) and self._fields == other._fields
+
+    def __repr__(self):
+        return "(" + ", ".join(f"{k} = {v!r}" for k, v in self._fields.items()) + ")"
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Record is immutable")
+
+
+def accum(a, b):
+    """Add two gradients of any structure; ``None`` is zero."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if type(a) is tuple and type(b) is tuple:
+        return tuple(accum(x, y) for x, y in zip(a, b))
+    if type(a) is list and type(b) is list:
+        return [accum(x, y) for x, y in zip(a, b)]
+    if type(a) is dict and type(b) is dict:
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = accum(out.get(k), v)
+        return out
+    if type(a) is Record and type(b) is Record:
+        keys = list(dict.fromkeys([*a.keys(), *b.keys()]))
+        return Record(**{k: accum(a._fields.get(k), b._fields.get(k)) for k in keys})
+    return a + b
+
+
+def unbroadcast(g, x):
+    """Sum a gradient back to the shape (and kind) of the value it belongs to."""
+    if g is None:
+        return None
+    if isinstance(g, torch.Tensor):
+        if isinstance(x, torch.Tensor):
+            if g.shape == x.shape:
+                return g
+            return _sum_to(g, x.shape)
+        if isinstance(x, (int, float, complex, fractions.Fraction)):
+            s = g.sum()
+            return complex(s) if isinstance(x, complex) or s.is_complex() else float(s)
+        if np is not None and isinstance(x, np.ndarray):
+            return _sum_to(g, x.shape).detach().cpu().numpy()
+        return g
+    if np is not None and isinstance(g, np.ndarray):
+        if isinstance(x, np.ndarray):
+            if g.shape == x.shape:
+                return g
+            return _np_sum_to(g, x.shape)
+        if isinstance(x, (int, float)):
+            return float(np.sum(g))
+    return g
+
+
+def _sum_to(g, shape):
+    lead = g.dim() - len(shape)
+    dims = list(range(lead)) + [i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1]
+    if dims:
+        g = g.sum(dim=dims, keepdim=True)
+    return g.reshape(shape) if lead or g.shape != shape else g
+
+
+def _np_sum_to(g, shape):
+    lead = g.ndim - len(shape)
+    g = g.sum(axis=tuple(range(lead))) if lead else g
+    dims = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=dims, keepdims=True) if dims else g
+
+
+def seed(y):
+    """The gradient of a scalar output with respect to itself (Zygote's ``sensitivity``)."""
+    if isinstance(y, torch.Tensor):
+        if y.numel() != 1:
+            raise GradientError(f"gradient needs a scalar output, got a tensor of shape {tuple(y.shape)}; "
+                                f"use torchzygote.jacobian, or pullback with your own output gradient")
+        return torch.ones_like(y)
+    if isinstance(y, bool) or not isinstance(y, numbers.Number):
+        if np is not None and isinstance(y, np.ndarray) and y.size == 1:
+            return np.ones_like(y)
+        raise GradientError(f"gradient needs a real number as output, got {type(y).__name__}; "
+                            f"use torchzygote.jacobian for vector outputs, or pullback for any output")
+    if isinstance(y, complex):
+        raise GradientError("gradient needs a real output, got a complex number; take abs, real or imag "
+                            "of it, or use pullback with your own output gradient")
+    return type(y)(1)
+
+
+# ------------------------------------------------------------------ reading and writing objects
+
+def read_back(ctx: Context, obj, key, y, dy):
+    """Pullback of ``y = obj[key]`` / ``getattr(obj, key)``: a gradient for ``obj``
+    if it is a value, else accumulated into its slot in the context."""
+    if dy is None:
+        return None
+    ctx.param(y, dy)
+    if type(obj) is tuple or (isinstance(obj, tuple) and not has_identity(obj)):
+        n = len(obj)
+        if isinstance(key, slice):
+            g = [None] * n
+            for i, d in zip(range(*key.indices(n)), dy):
+                g[i] = d
+            return tuple(g)
+        g = [None] * n
+        g[key] = dy
+        return tuple(g)
+    if isinstance(obj, torch.Tensor):
+        return index_back(obj, key, dy)
+    if np is not None and isinstance(obj, np.ndarray):
+        z = np.zeros_like(obj, dtype=np.result_type(obj.dtype, np.float64) if obj.dtype.kind in "iub" else obj.dtype)
+        np.add.at(z, key, dy)
+        return z
+    if isinstance(obj, (str, bytes, range)):
+        return None
+    if has_identity(obj):
+        slot = ctx.slot(obj)
+        if isinstance(key, slice) and isinstance(obj, list):
+            for i, d in zip(range(*key.indices(len(slot))), dy):
+                slot[i] = accum(slot[i], d)
+        elif isinstance(slot, list):
+            slot[key] = accum(slot[key], dy)
+        else:
+            slot[key] = accum(slot.get(key), dy)
+        return None
+    return None
+
+
+def index_back(x: torch.Tensor, key, dy):
+    if not torch.is_tensor(dy):
+        dy = torch.as_tensor(dy, dtype=x.dtype, device=x.device)
+    g = torch.zeros_like(x) if x.dtype.is_floating_point or x.dtype.is_complex else None
+    if g is None:
+        return None
+    if isinstance(key, torch.Tensor) or (isinstance(key, tuple) and any(isinstance(k, (torch.Tensor, list)) for k in key)) \
+            or isinstance(key, list):
+        key = key if isinstance(key, tuple) else (key,)
+        return g.index_put(key, dy, accumulate=True)
+    g[key] = dy
+    return g
+
+
+def write_back(ctx: Context, obj, key):
+    """Pullback of ``obj[key] = v`` / ``setattr``: the gradient of ``v`` is what the
+    slot held; before the write, the slot had no gradient from later reads."""
+    slot = ctx.peek(obj)
+    if slot is None:
+        return None
+    if isinstance(slot, list):
+        g, slot[key] = slot[key], None
+        return g
+    return slot.pop(key, None)
+
+
+def del_back(ctx: Context, obj, key):
+    return None
+
+
+# ------------------------------------------------------------------ J: run-time dispatch
+
+_MISSING = object()
+VARFLAGS = 0x04 | 0x08  # CO_VARARGS | CO_VARKEYWORDS
+
+
+def J(ctx: Context, f, *args):
+    """``y, back = J(f, args...)``; ``back(dy)`` returns one gradient per argument."""
+    if type(f) is types.FunctionType:
+        code = f.__code__
+        if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount \
+                and f not in USER_RULES:
+            return forward(f, args)(ctx, f, *args)
+    return Jkw(ctx, f, args, None)
+
+
+def Jkw(ctx: Context, f, args, kwargs):
+    """``J`` for a call with keywords; ``back(dy)`` returns ``(dargs, dkwargs)`` when
+    ``kwargs`` is a dict, else a tuple like ``J``."""
+    kw = kwargs or {}
+    special = _special(f)
+    if special is not None:
+        return special(ctx, args, kw, kwargs)
+    user = _user_rule(f)
+    if user is not None:
+        y, pb = user(*args, **kw)
+        return y, _split_back(pb, len(args), kwargs)
+    rules = TABLE.lookup(f)
+    if rules:
+        from ..rules.registry import _signature  # noqa: F401 (rules are positional-bound)
+        rule = rules[-1] if len(rules) == 1 else select(f, [kind_of(a) for a in args]) or rules[-1]
+        bound = bind_rule(rule, args, kw)
+        y, back = closure_form(rule)(ctx, *bound)
+        return y, _rebind_back(back, rule, args, kwargs)
+    if TABLE.is_nondiff(f):
+        return f(*args, **kw), _nothing(len(args), kwargs)
+    t = type(f)
+    if t is types.FunctionType:
+        if getattr(f, "__tz_nograd__", False):
+            return f(*args, **kw), _nothing(len(args), kwargs)
+        flat, unbind = bind_function(f, args, kw)
+        y, back = forward(f, flat)(ctx, f, *flat)
+        return y, lambda dy: unbind(back(dy), len(args), kwargs)
+    if t is types.MethodType:
+        y, back = Jkw(ctx, f.__func__, (f.__self__, *args), kwargs)
+        return y, _drop_first(back, kwargs)
+    if t is functools.partial:
+        y, back = Jkw(ctx, f.func, (*f.args, *args), {**f.keywords, **kw})
+        n = len(f.args)
+        return y, lambda dy: _partial_back(back(dy), n, kwargs, f.keywords)
+    if isinstance(f, type):
+        return construct(ctx, f, args, kw, kwargs)
+    if isinstance(f, torch.nn.Module) and not _has_hooks(f):
+        return Jkw(ctx, type(f).forward, (f, *args), kwargs) if kwargs is not None else \
+            _drop_self_call(ctx, type(f).forward, f, args)
+    call = getattr(type(f), "__call__", None)
+    if isinstance(call, types.FunctionType):
+        return _drop_self_call(ctx, call, f, args) if kwargs is None else \
+            _drop_first_kw(Jkw(ctx, call, (f, *args), kwargs))
+    return foreign(ctx, f, args, kw, kwargs)
+
+
+def _drop_self_call(ctx, fn, obj, args):
+    y, back = Jkw(ctx, fn, (obj, *args), None)
+    return y, lambda dy: back(dy)[1:]
+
+
+def _drop_first_kw(res):
+    y, back = res
+    return y, _drop_first(back, {})
+
+
+def _drop_first(back, kwargs):
+    if kwargs is None:
+        return lambda dy: back(dy)[1:]
+
+    def b(dy):
+        da, dk = back(dy)
+        return da[1:], dk
+    return b
+
+
+def _split_back(pb, nargs, kwargs):
+    """Adapt a user pullback (one gradient per argument, keywords last) to ``J``'s shape."""
+    def back(dy):
+        g = pb(dy)
+        g = (g,) if not isinstance(g, tuple) else g
+        if kwargs is None:
+            return tuple(g[:nargs]) + (None,) * (nargs - len(g))
+        return tuple(g[:nargs]), dict(zip(kwargs, g[nargs:]))
+    return back
+
+
+def _nothing(n, kwargs):
+    if kwargs is None:
+        none = (None,) * n
+        return lambda dy: none
+    return lambda dy: ((None,) * n, {})
+
+
+def _partial_back(g, n, kwargs, pkw):
+    if kwargs is None:
+        return g[n:] if isinstance(g, tuple) else g
+    da, dk = g
+    return da[n:], {k: v for k, v in dk.items() if k not in pkw}
+
+
+def _has_hooks(m) -> bool:
+    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+                or getattr(m, "_backward_pre_hooks", None)
+                or torch.nn.modules.module._global_forward_hooks
+                or torch.nn.modules.module._global_forward_pre_hooks)
+
+
+USER_RULES: Dict[Any, Any] = {}
+forward = None  # set by .cache: (function, args) -> compiled forward
+SPECIAL: Dict[Any, Any] = {}   # callables with run-time handling: call_method, lifted stand-ins
+
+
+def _special(f):
+    try:
+        return SPECIAL.get(f)
+    except TypeError:
+        return None
+
+
+def call_method(ctx, args, kw, kwargs):
+    """``obj.name(*args)``: a method found on the class is called with ``obj`` as
+    its first argument (so rules and lifting see it); otherwise the attribute
+    is read from the instance and called."""
+    obj, name, rest = args[0], args[1], args[2:]
+    attr = _MISSING
+    for klass in type(obj).__mro__:
+        if name in klass.__dict__:
+            attr = klass.__dict__[name]
+            break
+    inst = getattr(obj, "__dict__", None)
+    if attr is not _MISSING and not (inst is not None and name in inst) and not isinstance(attr, property):
+        if isinstance(attr, staticmethod):
+            y, back = Jkw(ctx, attr.__func__, rest, kwargs)
+            return y, _prefix_back(back, 2, kwargs)
+        if isinstance(attr, classmethod):
+            y, back = Jkw(ctx, attr.__func__, (type(obj), *rest), kwargs)
+            return y, _prefix_back(_drop_first(back, kwargs), 2, kwargs)
+        if callable(attr):
+            y, back = Jkw(ctx, attr, (obj, *rest), kwargs)
+            return y, _prefix_back(back, 1, kwargs, at=1)
+    y, back = Jkw(ctx, getattr(obj, name), rest, kwargs)
+    return y, _prefix_back(back, 2, kwargs)
+
+
+def _prefix_back(back, n, kwargs, at=0):
+    """Insert ``n`` empty gradients at position ``at`` of a pullback's result."""
+    pad = (None,) * n
+
+    def b(dy):
+        g = back(dy)
+        if kwargs is None:
+            return g[:at] + pad + g[at:]
+        da, dk = g
+        return da[:at] + pad + da[at:], dk
+    return b
+
+
+def lift_as(stand_in):
+    """Differentiate calls to a builtin by lifting a Python stand-in."""
+    def run(ctx, args, kw, kwargs):
+        return Jkw(ctx, stand_in, args, kwargs)
+    return run
+
+
+def _user_rule(f):
+    try:
+        return USER_RULES.get(f)
+    except TypeError:
+        return None
+
+
+def bind_rule(rule, args, kw):
+    if not kw and (len(args) == len(rule.params) or rule.vararg):
+        return args
+    out = list(args[:len(rule.params)])
+    for p in rule.params[len(out):]:
+        if p in kw:
+            out.append(kw[p])
+        elif p in rule.defaults:
+            out.append(rule.defaults[p])
+        else:
+            raise TypeError(f"{rule.name}() missing argument {p!r}")
+    extra = set(kw) - set(rule.params)
+    if extra:
+        raise TypeError(f"{rule.name}() got unexpected keyword arguments {sorted(extra)}")
+    return tuple(out) + tuple(args[len(rule.params):])
+
+
+def _rebind_back(back, rule, args, kwargs):
+    n = len(args)
+    if kwargs is None:
+        if rule.vararg or len(rule.params) == n:
+            return back
+        return lambda dy: back(dy)[:n]
+
+    def b(dy):
+        g = back(dy)
+        dk = {k: g[rule.params.index(k)] for k in kwargs if k in rule.params}
+        return tuple(g[:n]), dk
+    return b
+
+
+def bind_function(f, args, kw):
+    """Bind a call to ``f``'s parameters as the flat list generated code takes,
+    and return how to route the flat gradients back to the call."""
+    code = f.__code__
+    na, nk = code.co_argcount, code.co_kwonlyargcount
+    names = code.co_varnames[:na + nk]
+    has_var, has_kw = bool(code.co_flags & 0x04), bool(code.co_flags & 0x08)
+    defaults = f.__defaults__ or ()
+    kwdefaults = f.__kwdefaults__ or {}
+    pos = list(args[:na])
+    src = [("a", i) for i in range(len(pos))]
+    for i in range(len(pos), na):
+        name = names[i]
+        if name in kw:
+            pos.append(kw[name])
+            src.append(("k", name))
+        elif i >= na - len(defaults):
+            pos.append(defaults[i - (na - len(defaults))])
+            src.append(("d", None))
+        else:
+            raise TypeError(f"{f.__qualname__}() missing required argument {name!r}")
+    flat = pos
+    if has_var:
+        flat.append(tuple(args[na:]))
+        src.append(("v", len(args) - na))
+    elif len(args) > na:
+        raise TypeError(f"{f.__qualname__}() takes {na} positional arguments but {len(args)} were given")
+    for name in names[na:]:
+        if name in kw:
+            flat.append(kw[name])
+            src.append(("k", name))
+        elif name in kwdefaults:
+            flat.append(kwdefaults[name])
+            src.append(("d", None))
+        else:
+            raise TypeError(f"{f.__qualname__}() missing keyword-only argument {name!r}")
+    used = set(names[:na + nk])
+    if has_kw:
+        extra = {k: v for k, v in kw.items() if k not in used}
+        flat.append(extra)
+        src.append(("x", list(extra)))
+    else:
+        bad = [k for k in kw if k not in used]
+        if bad:
+            raise TypeError(f"{f.__qualname__}() got an unexpected keyword argument {bad[0]!r}")
+
+    def unbind(g, nargs, kwargs):
+        da = [None] * nargs
+        dk = {}
+        for (kind, where), gi in zip(src, g):
+            if gi is None:
+                continue
+            if kind == "a":
+                da[where] = gi
+            elif kind == "k":
+                dk[where] = gi
+            elif kind == "v":
+                da[na:na + where] = list(gi) if isinstance(gi, tuple) else [None] * where
+            elif kind == "x" and isinstance(gi, dict):
+                dk.update(gi)
+        return tuple(da) if kwargs is None else (tuple(da), dk)
+
+    return flat, unbind
+
+
+def construct(ctx, cls, args, kw, kwargs):
+    """``cls(*args)``: named tuples and dataclasses have exact rules; other
+    classes run ``__new__`` and differentiate their Python ``__init__``."""
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        y = cls(*args, **kw)
+        fields = cls._fields
+
+        def back(dy):
+            d = tuple(dy) if dy is not None else (None,) * len(fields)
+            by_name = dict(zip(fields, d)) if not isinstance(dy, Record) else dict(dy.items())
+            da = tuple(by_name.get(fields[i]) for i in range(len(args)))
+            return da if kwargs is None else (da, {k: by_name.get(k) for k in kw})
+        return y, back
+    if dataclasses.is_dataclass(cls) and "__init__" in cls.__dict__ and not hasattr(cls, "__post_init__"):
+        y = cls(*args, **kw)
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
+
+        def back(dy):
+            slot = ctx.peek(y) or {}
+            da = tuple(slot.get(names[i]) for i in range(len(args)))
+            return da if kwargs is None else (da, {k: slot.get(k) for k in kw})
+        return y, back
+    init = cls.__init__
+    if isinstance(init, types.FunctionType) and cls.__new__ is object.__new__:
+        obj = cls.__new__(cls)
+        _, back = Jkw(ctx, init, (obj, *args), kwargs)
+        return obj, _drop_first(back, kwargs)
+    return foreign(ctx, cls, args, kw, kwargs)
+
+
+def foreign(ctx, f, args, kw, kwargs):
+    """A callable with no source and no rule: torch ops go through torch autograd;
+    anything else runs as is, and its pullback errors only if a gradient must
+    pass through it."""
+    if _is_torch_op(f) and any(isinstance(a, torch.Tensor) for a in args):
+        from ..rules.fallback import torch_fallback
+        return torch_fallback(f, args, kw, kwargs)
+    y = f(*args, **kw)
+    diff = any(kind_of(a) not in (NONDIFF, OBJECT) for a in args)
+
+    def back(dy):
+        if dy is not None and diff:
+            name = getattr(f, "__qualname__", None) or getattr(f, "__name__", repr(f))
+            mod = getattr(f, "__module__", None)
+            raise NoRuleError(f"no gradient rule for {mod + '.' if mod else ''}{name}: it has no Python source "
+                              f"to differentiate. Define one with @torchzygote.adjoint({name}) or mark it "
+                              f"torchzygote.nograd if it carries no gradient")
+        return (None,) * len(args) if kwargs is None else ((None,) * len(args), {})
+    return y, back
+
+
+def _is_torch_op(f) -> bool:
+    mod = getattr(f, "__module__", None) or ""
+    return mod.startswith("torch") or isinstance(f, (torch._C._VariableFunctionsClass,)) or \
+        type(f).__name__ in ("builtin_function_or_method", "method_descriptor", "OpOverloadPacket") and \
+        "torch" in repr(getattr(f, "__self__", ""))
+
+
+# ------------------------------------------------------------------ results
+
+def materialize(ctx: Context, value, g, memo=None):
+    """The gradient of ``value`` as the user sees it: its adjoint ``g`` combined
+    with what the context holds for identity objects, shaped like ``value``."""
+    if memo is None:
+        memo = {}
+    key = id(value)
+    if has_identity(value):
+        if key in memo:
+            return memo[key]
+        memo[key] = None
+        slot = ctx.peek(value)
+        if isinstance(value, list):
+            out = [materialize(ctx, v, slot[i] if slot is not None and i < len(slot) else None, memo)
+                   for i, v in enumerate(value)]
+            res = out if any(o is not None for o in out) else None
+        elif isinstance(value, dict):
+            out = {k: materialize(ctx, v, slot.get(k) if slot else None, memo) for k, v in value.items()}
+            res = {k: v for k, v in out.items() if v is not None} or None
+        elif isinstance(value, types.FunctionType):
+            cells = value.__closure__ or ()
+            fields = {}
+            for name, cell in zip(value.__code__.co_freevars, cells):
+                try:
+                    contents = cell.cell_contents
+                except ValueError:
+                    continue
+                cs = ctx.peek(cell)
+                fields[name] = materialize(ctx, contents, cs.get("cell_contents") if cs else None, memo)
+            res = Record(**fields) if any(v is not None for v in fields.values()) else None
+        elif isinstance(value, types.CellType):
+            cs = ctx.peek(value)
+            res = materialize(ctx, value.cell_contents, cs.get("cell_contents") if cs else None, memo)
+        elif isinstance(value, torch.nn.Module):
+            res = _materialize_fields(ctx, value, slot, _module_fields(value), memo)
+        else:
+            res = _materialize_fields(ctx, value, slot, _object_fields(value), memo)
+        res = accum(g, res) if g is not None and not isinstance(g, (dict, Record)) else (res if g is None else accum(res, g))
+        memo[key] = res
+        return res
+    if isinstance(value, tuple):
+        gs = tuple(g) if isinstance(g, (tuple, list)) else (None,) * len(value)
+        if len(gs) != len(value):
+            gs = (None,) * len(value)
+        out = [materialize(ctx, v, gi, memo) for v, gi in zip(value, gs)]
+        if all(o is None for o in out):
+            return None
+        if hasattr(value, "_fields"):
+            return Record(**dict(zip(value._fields, out)))
+        return tuple(out)
+    return g
+
+
+def _object_fields(obj):
+    names = []
+    if hasattr(obj, "__dict__"):
+        names += list(vars(obj))
+    for cls in type(obj).__mro__:
+        for s in getattr(cls, "__slots__", ()):
+            if s not in ("__dict__", "__weakref__") and s not in names:
+                names.append(s)
+    return names
+
+
+def _module_fields(m):
+    return list(m._parameters) + list(m._buffers) + list(m._modules) + \
+        [k for k in vars(m) if not k.startswith("_") and k != "training"]
+
+
+def _materialize_fields(ctx, obj, slot, names, memo):
+    fields = {}
+    for n in names:
+        try:
+            v = getattr(obj, n)
+        except AttributeError:
+            continue
+        fields[n] = materialize(ctx, v, slot.get(n) if slot else None, memo)
+    return Record(**fields) if any(v is not None for v in fields.values()) else None

@@ -1,0 +1,228 @@
+"""Zygote's API in Python: ``gradient``, ``pullback``, ``derivative``, ``Params``...
+
+Each call differentiates the function through the same transform; called
+inside differentiated code these functions are themselves differentiated
+(the stand-ins at the bottom are lifted), which gives nested AD.
+"""
+from __future__ import annotations
+
+import functools
+from collections import namedtuple
+from typing import Any, Callable, Iterable, Optional, Tuple
+
+from .ad import runtime
+from .ad.runtime import Context, J, Jkw, materialize, seed
+from .errors import GradientError
+
+WithGradient = namedtuple("WithGradient", ["val", "grad"])
+
+
+def _call(ctx: Context, f, args, kwargs):
+    if kwargs:
+        y, back = Jkw(ctx, f, args, kwargs)
+        return y, lambda dy: back(dy)[0]
+    return J(ctx, f, *args)
+
+
+def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
+    """``y, back = pullback(f, *args)``; ``back(dy)`` returns one gradient per argument.
+
+    ``back`` may be called any number of times (``jacobian`` does)."""
+    ctx = Context()
+    y, back = _call(ctx, f, args, kwargs)
+
+    def pb(dy):
+        ctx.grads = {}
+        g = back(dy)
+        return tuple(materialize(ctx, a, gi) for a, gi in zip(args, g))
+
+    return y, pb
+
+
+def withgradient(f: Callable, *args, **kwargs) -> WithGradient:
+    """The value of ``f(*args)`` and its gradient, from one forward pass."""
+    if len(args) == 1 and isinstance(args[0], Params) and not kwargs:
+        return _implicit(f, args[0])
+    y, back = pullback(f, *args, **kwargs)
+    return WithGradient(y, back(seed(y)))
+
+
+def gradient(f: Callable, *args, **kwargs):
+    """The gradient of a scalar-valued ``f`` at ``args``: a tuple with one entry per
+    argument, ``None`` where it has none. With a ``Params`` argument and a
+    zero-argument ``f``, returns ``Grads`` for the implicit parameters."""
+    return withgradient(f, *args, **kwargs).grad
+
+
+def derivative(f: Callable) -> Callable:
+    """``f'``: the derivative of a function of one argument (nestable: ``derivative(derivative(f))``)."""
+    def df(x):
+        return gradient(f, x)[0]
+    df.__name__ = f"{getattr(f, '__name__', 'f')}'"
+    df.__qualname__ = df.__name__
+    return df
+
+
+# ---------------------------------------------------------------- implicit parameters
+
+class Params:
+    """A set of tensors (by identity) to take gradients with respect to."""
+
+    def __init__(self, xs: Iterable = ()):
+        self.order = []
+        self._ids = set()
+        for x in xs:
+            self.add(x)
+
+    def add(self, x) -> None:
+        if id(x) not in self._ids:
+            self._ids.add(id(x))
+            self.order.append(x)
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __len__(self):
+        return len(self.order)
+
+    def __contains__(self, x):
+        return id(x) in self._ids
+
+    def __repr__(self):
+        return f"Params([{', '.join(_short(p) for p in self.order)}])"
+
+
+class Grads:
+    """Gradients of implicit parameters, keyed by the parameter object itself."""
+
+    def __init__(self, grads: dict, params: Params):
+        self._grads = grads
+        self.params = params
+
+    def __getitem__(self, x):
+        if id(x) not in self.params._ids:
+            raise KeyError("not a parameter of this gradient (not in its Params)")
+        return self._grads.get(id(x))
+
+    def __contains__(self, x):
+        return id(x) in self.params._ids
+
+    haskey = __contains__
+
+    def __iter__(self):
+        return iter(self.params)
+
+    def keys(self):
+        return list(self.params)
+
+    def values(self):
+        return [self[p] for p in self.params]
+
+    def items(self):
+        return [(p, self[p]) for p in self.params]
+
+    def __len__(self):
+        return len(self.params)
+
+    def __repr__(self):
+        return f"Grads({len(self.params)} parameters)"
+
+
+def _short(x):
+    shape = getattr(x, "shape", None)
+    return f"{type(x).__name__}{tuple(shape)}" if shape is not None else repr(x)
+
+
+def _implicit(f, ps: Params) -> WithGradient:
+    ctx = Context(ps)
+    y, back = J(ctx, f)
+    back(seed(y))
+    return WithGradient(y, Grads(ctx.pgrads, ps))
+
+
+# ---------------------------------------------------------------- rules from users
+
+def adjoint(f: Callable) -> Callable:
+    """Define the pullback of ``f`` (Zygote's ``@adjoint``)::
+
+        @adjoint(add)
+        def _(a, b):
+            return add(a, b), lambda dy: (dy, dy)
+
+    The decorated function takes ``f``'s arguments and returns ``(y, pullback)``;
+    the pullback returns one gradient per argument (``None`` for none). It takes
+    precedence over differentiating ``f``'s source, and works for builtins."""
+    def register(rule: Callable) -> Callable:
+        runtime.USER_RULES[f] = rule
+        from .rules.registry import TABLE
+        TABLE.version += 1
+        return rule
+    return register
+
+
+def nograd(f: Callable) -> Callable:
+    """Mark ``f`` as carrying no gradient: it runs as is, and its result is a constant."""
+    from .rules.registry import nondiff
+    nondiff(f)
+    return f
+
+
+def dropgrad(x):
+    """``x``, with its gradient dropped."""
+    return x
+
+
+def ignore(f: Callable):
+    """Run ``f()`` without differentiating it (Zygote's ``ignore``)."""
+    return f()
+
+
+def hook(f: Callable, x):
+    """``x``, whose gradient is passed through ``f`` on the way back (``hook(lambda g: -g, x)``)."""
+    return x
+
+
+def checkpoint(f: Callable, *args):
+    """``f(*args)``, keeping nothing for the pullback: the forward is re-run when
+    the gradient is needed (trading compute for memory)."""
+    return f(*args)
+
+
+def nestlevel() -> int:
+    """How many gradients are being taken around this call (the seeds' example)."""
+    return 0
+
+
+# ---------------------------------------------------------------- their rules
+
+def _dropgrad_rule(x):
+    return x, lambda dy: (None,)
+
+
+def _ignore_rule(f):
+    return f(), lambda dy: (None,)
+
+
+def _hook_rule(f, x):
+    return x, lambda dy: (None, f(dy))
+
+
+def _checkpoint_rule(f, *args):
+    y = f(*args)
+
+    def back(dy):
+        ctx = Context()
+        _, b = J(ctx, f, *args)
+        g = b(dy)
+        return (None,) + tuple(materialize(ctx, a, gi) for a, gi in zip(args, g))
+    return y, back
+
+
+def _nestlevel_rule():
+    return nestlevel() + 1, lambda dy: ()
+
+
+runtime.USER_RULES.update({dropgrad: _dropgrad_rule, ignore: _ignore_rule, hook: _hook_rule,
+                           checkpoint: _checkpoint_rule, nestlevel: _nestlevel_rule})
+nograd(Params)
+nograd(Grads)

@@ -1,0 +1,861 @@
+"""Lift a Python function to structured SSA (``torchzygote.ir``).
+
+SSA is built straight from the AST in one pass, with an environment from
+names to values per region (the structured case of Braun et al. 2013): an
+``if`` merges the two environments into outputs, a loop turns every name it
+assigns into a loop parameter. ``return``/``break``/``continue`` inside
+compound statements set an exit flag and guard what follows, so every region
+runs to its end and the adjoint stays structured.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib
+import operator
+import types
+from typing import Callable, Dict, List, Optional
+
+from .. import ir
+from ..errors import LiftError
+from ..ir import UNDEF, Const, If, Loop, Region, Stmt, Try, Var
+from . import ops
+from .source import code_column, find_ast
+
+NONE, MAYBE, ALWAYS, RAISES = "none", "maybe", "always", "raises"
+EXIT, RET = "$exit", "$ret"
+
+BINOPS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.MatMult: operator.matmul, ast.LShift: operator.lshift, ast.RShift: operator.rshift,
+    ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor,
+}
+UNOPS = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert, ast.Not: operator.not_}
+CMPOPS = {
+    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Is: operator.is_, ast.IsNot: operator.is_not,
+    ast.In: ops.contains, ast.NotIn: ops.not_contains,
+}
+UNSUPPORTED = {
+    ast.Yield: "'yield' (generators)", ast.YieldFrom: "'yield from' (generators)",
+    ast.Await: "'await'", ast.AsyncFor: "'async for'", ast.AsyncWith: "'async with'",
+    ast.Global: "assignment to a 'global' name", ast.ClassDef: "a class definition inside a differentiated function",
+    ast.With: "'with' blocks", ast.Match: "'match' statements",
+}
+
+
+def _is_constant_global(value) -> bool:
+    """Globals bound at transform time (guarded): code, not data."""
+    return isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type,
+                              types.MethodType)) or callable(value) and not hasattr(value, "__dict__")
+
+
+def _foldable_attr(value) -> bool:
+    return isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type,
+                              int, float, complex, str, bool, type(None))) or callable(value)
+
+
+def assigned_names(stmts) -> List[str]:
+    """Names bound by a statement list in the current scope (not in nested ones)."""
+    out: Dict[str, None] = {}
+
+    def target(t):
+        if isinstance(t, ast.Name):
+            out[t.id] = None
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            for e in t.elts:
+                target(e)
+        elif isinstance(t, ast.Starred):
+            target(t.value)
+
+    class V(ast.NodeVisitor):
+        def visit_Assign(self, n):
+            for t in n.targets:
+                target(t)
+            self.generic_visit(n)
+
+        def visit_AugAssign(self, n):
+            target(n.target)
+            self.generic_visit(n)
+
+        def visit_AnnAssign(self, n):
+            target(n.target)
+            self.generic_visit(n)
+
+        def visit_NamedExpr(self, n):
+            target(n.target)
+            self.generic_visit(n)
+
+        def visit_For(self, n):
+            target(n.target)
+            self.generic_visit(n)
+
+        def visit_ExceptHandler(self, n):
+            if n.name:
+                out[n.name] = None
+            self.generic_visit(n)
+
+        def visit_FunctionDef(self, n):
+            out[n.name] = None
+            for d in n.decorator_list + n.args.defaults + [d for d in n.args.kw_defaults if d]:
+                self.visit(d)
+
+        def visit_Import(self, n):
+            for a in n.names:
+                out[(a.asname or a.name).split(".")[0]] = None
+
+        visit_ImportFrom = visit_Import
+
+        def visit_Delete(self, n):
+            for t in n.targets:
+                target(t)
+
+        def visit_Lambda(self, n):
+            pass
+
+        def _comp(self, n):
+            # only walrus targets escape a comprehension
+            for w in ast.walk(n):
+                if isinstance(w, ast.NamedExpr):
+                    target(w.target)
+
+        visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comp
+
+    v = V()
+    for s in stmts:
+        v.visit(s)
+    return list(out)
+
+
+def _scope_nodes(node):
+    """All nodes under ``node`` that belong to its function scope."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        if n is not node and isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(n))
+
+
+def _has_jump(stmts) -> bool:
+    """Whether a loop body returns, or breaks/continues this loop (not an inner one)."""
+    def visit(n, inner):
+        if isinstance(n, ast.Return) or isinstance(n, (ast.Break, ast.Continue)) and not inner:
+            return True
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return False
+        if isinstance(n, (ast.For, ast.While)):
+            return any(visit(c, True) for c in n.body) or any(visit(c, inner) for c in n.orelse)
+        return any(visit(c, inner) for c in ast.iter_child_nodes(n))
+    return any(visit(s, False) for s in stmts)
+
+
+class Lifter:
+    def __init__(self, fn: types.FunctionType):
+        self.fn = fn
+        self.code = fn.__code__
+        self.node, self.file = find_ast(fn)
+        self.var = ir.VarFactory()
+        self.globals = fn.__globals__
+        self.guards: Dict[str, object] = {}
+        self.region = Region()
+        self.env: Dict[str, object] = {}
+        self.line = self.node.lineno
+        self.cells: Dict[str, Var] = {}
+
+    # ------------------------------------------------------------ helpers
+    @property
+    def loc(self):
+        return (self.file, self.line)
+
+    def error(self, what: str, node=None, hint: str = ""):
+        line = getattr(node, "lineno", self.line)
+        raise LiftError(f"torchzygote cannot differentiate {what} in {self.code.co_name!r}"
+                        + (f"; {hint}" if hint else ""), (self.file, line))
+
+    def emit(self, fn, *args, kwargs=(), star=None, dstar=None, hint="", out=True) -> Optional[Var]:
+        v = self.var(hint) if out else None
+        fn = fn if isinstance(fn, (Var, Const)) else Const(fn)
+        args = [a if isinstance(a, (Var, Const)) else Const(a) for a in args]
+        self.region.nodes.append(Stmt(v, fn, args, list(kwargs), star, dstar, self.loc))
+        return v
+
+    def in_region(self, region: Region, body: Callable[[], str]) -> str:
+        saved = self.region
+        self.region = region
+        try:
+            return body()
+        finally:
+            self.region = saved
+
+    # ------------------------------------------------------------ entry
+    def lift(self) -> ir.Function:
+        node = self.node
+        a = node.args
+        self.self_var = self.var("#self")
+        params = [self.self_var]
+        names = []
+        for arg in a.posonlyargs + a.args + ([a.vararg] if a.vararg else []) + a.kwonlyargs + (
+                [a.kwarg] if a.kwarg else []):
+            p = self.var(arg.arg)
+            params.append(p)
+            names.append(arg.arg)
+        body = node.body if isinstance(node.body, list) else [ast.Return(node.body, lineno=node.body.lineno)]
+        self.local_names = set(names) | set(assigned_names(body))
+        self.nonlocals = {n for s in body for w in _scope_nodes(s) if isinstance(w, ast.Nonlocal)
+                          for n in w.names}
+        self.local_names -= self.nonlocals
+        for n, p in zip(names, params[1:]):
+            self.env[n] = p
+        for name in self.code.co_cellvars:
+            init = [self.env[name]] if name in self.env else []
+            self.cells[name] = self.emit(ops.new_cell, *init, hint=name)
+        self.env[EXIT] = Const(0)
+        self.env[RET] = Const(None)
+        self.lift_stmts(body)
+        self.region.yields = [self.env[RET]]
+        fn = ir.Function(self.code.co_name, params, ["#self"] + names, self.region, self.file, node.lineno)
+        ir.verify(fn)
+        return fn
+
+    # ------------------------------------------------------------ statements
+    def lift_stmts(self, stmts) -> str:
+        for i, s in enumerate(stmts):
+            self.line = s.lineno
+            st = self.lift_stmt(s)
+            if st in (ALWAYS, RAISES):
+                return st
+            if st == MAYBE and i + 1 < len(stmts):
+                live = self.emit(operator.eq, self.env[EXIT], 0, hint="live")
+                rest = stmts[i + 1:]
+                self.branch(live, lambda: self.lift_stmts(rest), lambda: NONE)
+                return MAYBE
+        return NONE
+
+    def lift_stmt(self, s) -> str:
+        for kind, what in UNSUPPORTED.items():
+            if isinstance(s, kind):
+                self.error(what, s, "rewrite it, or hide it behind a function with an @adjoint rule")
+        meth = getattr(self, "stmt_" + type(s).__name__, None)
+        if meth is None:
+            self.error(f"a {type(s).__name__} statement", s)
+        return meth(s) or NONE
+
+    def stmt_Expr(self, s):
+        if isinstance(s.value, ast.Constant):
+            return  # docstring or bare constant
+        self.expr(s.value)
+
+    def stmt_Pass(self, s):
+        pass
+
+    def stmt_Assign(self, s):
+        v = self.expr(s.value)
+        for t in s.targets:
+            self.assign(t, v)
+
+    def stmt_AnnAssign(self, s):
+        if s.value is not None:
+            self.assign(s.target, self.expr(s.value))
+
+    def stmt_AugAssign(self, s):
+        op = BINOPS[type(s.op)]
+        iop = getattr(operator, "i" + op.__name__.rstrip("_") if op.__name__ != "and_" else "iand")
+        t = s.target
+        if isinstance(t, ast.Name):
+            self.store(t.id, self.emit(iop, self.load(t.id), self.expr(s.value), hint=t.id))
+        elif isinstance(t, ast.Attribute):
+            obj = self.expr(t.value)
+            cur = self.emit(getattr, obj, t.attr)
+            self.emit(setattr, obj, t.attr, self.emit(iop, cur, self.expr(s.value)), out=False)
+        elif isinstance(t, ast.Subscript):
+            obj, key = self.expr(t.value), self.subscript_key(t.slice)
+            cur = self.emit(operator.getitem, obj, key)
+            self.emit(operator.setitem, obj, key, self.emit(iop, cur, self.expr(s.value)), out=False)
+        else:
+            self.error("this augmented assignment target", s)
+
+    def stmt_Delete(self, s):
+        for t in s.targets:
+            if isinstance(t, ast.Name):
+                self.store(t.id, Const(UNDEF))
+            elif isinstance(t, ast.Subscript):
+                self.emit(operator.delitem, self.expr(t.value), self.subscript_key(t.slice), out=False)
+            elif isinstance(t, ast.Attribute):
+                self.emit(delattr, self.expr(t.value), t.attr, out=False)
+            else:
+                self.error("this 'del' target", s)
+
+    def stmt_Return(self, s):
+        self.env[RET] = self.expr(s.value) if s.value is not None else Const(None)
+        self.env[EXIT] = Const(3)
+        return ALWAYS
+
+    def stmt_Break(self, s):
+        self.env[EXIT] = Const(2)
+        return ALWAYS
+
+    def stmt_Continue(self, s):
+        self.env[EXIT] = Const(1)
+        return ALWAYS
+
+    def stmt_Raise(self, s):
+        exc = self.expr(s.exc) if s.exc is not None else Const(None)
+        cause = self.expr(s.cause) if s.cause is not None else Const(None)
+        self.emit(ops.raise_, exc, cause, out=False)
+        return RAISES
+
+    def stmt_Assert(self, s):
+        cond = self.expr(s.test)
+        if s.msg is None:
+            self.emit(ops.assert_, cond, out=False)
+        else:
+            self.branch(cond, lambda: NONE,
+                        lambda: (self.emit(ops.assert_, False, self.expr(s.msg), out=False), RAISES)[1])
+
+    def stmt_Nonlocal(self, s):
+        pass
+
+    def stmt_Import(self, s):
+        for a in s.names:
+            mod = importlib.import_module(a.name)
+            if a.asname:
+                self.store(a.asname, Const(mod))
+            else:
+                self.store(a.name.split(".")[0], Const(importlib.import_module(a.name.split(".")[0])))
+
+    def stmt_ImportFrom(self, s):
+        if s.level:
+            self.error("a relative import", s)
+        mod = importlib.import_module(s.module)
+        for a in s.names:
+            if a.name == "*":
+                self.error("'import *'", s)
+            val = getattr(mod, a.name) if hasattr(mod, a.name) else importlib.import_module(f"{s.module}.{a.name}")
+            self.store(a.asname or a.name, Const(val))
+
+    def stmt_If(self, s):
+        cond = self.expr(s.test)
+        return self.branch(cond, lambda: self.lift_stmts(s.body), lambda: self.lift_stmts(s.orelse))
+
+    def stmt_FunctionDef(self, s):
+        f = self.make_function(s, s.name)
+        for d in reversed(s.decorator_list):
+            f = self.emit(self.expr(d), f)
+        self.store(s.name, f)
+
+    def stmt_Try(self, s):
+        env0 = dict(self.env)
+        regions, envs, states, handlers = [], [], [], []
+
+        def body():
+            st = self.lift_stmts(s.body)
+            return _seq_state(st, self.lift_stmts(s.orelse)) if st == NONE else st
+
+        for h in [None] + s.handlers:
+            self.env = dict(env0)
+            r = Region()
+            if h is None:
+                st = self.in_region(r, body)
+            else:
+                typ = self.expr(h.type) if h.type is not None else Const(BaseException)
+                if not isinstance(typ, Const):
+                    self.error("an 'except' clause whose type is not a global name", h)
+                exc = self.var(h.name) if h.name else None
+                if h.name:
+                    self.store(h.name, exc)
+                st = self.in_region(r, lambda: self.lift_stmts(h.body))
+                handlers.append((typ, exc, r))
+            regions.append(r)
+            envs.append(self.env)
+            states.append(st)
+        outs = self.merge(regions, envs, states, env0)
+        self.region.nodes.append(Try(regions[0], handlers, outs, self.loc))
+        state = _join_states(states)
+        if s.finalbody:
+            state = _seq_state(state, self.lift_stmts(s.finalbody))
+        return state
+
+    def stmt_While(self, s):
+        return self.loop(s, None)
+
+    def stmt_For(self, s):
+        return self.loop(s, self.expr(s.iter))
+
+    # ------------------------------------------------------------ control flow
+    def branch(self, cond, then: Callable[[], str], orelse: Callable[[], str]) -> str:
+        env0 = dict(self.env)
+        regions, envs, states = [], [], []
+        for body in (then, orelse):
+            self.env = dict(env0)
+            r = Region()
+            states.append(self.in_region(r, body))
+            regions.append(r)
+            envs.append(self.env)
+        outs = self.merge(regions, envs, states, env0)
+        self.region.nodes.append(If(cond, regions[0], regions[1], outs, self.loc))
+        return _join_states(states)
+
+    def merge(self, regions, envs, states, env0) -> List[Var]:
+        """Give names that differ between branches an output each; set self.env."""
+        live = [e for e, st in zip(envs, states) if st != RAISES] or envs
+        names = list(dict.fromkeys(k for e in envs for k in e))
+        merged, outs = {}, []
+        for n in names:
+            vals = [e.get(n, Const(UNDEF)) for e in live]
+            if all(v == vals[0] for v in vals):
+                merged[n] = vals[0]
+                continue
+            out = self.var(n)
+            outs.append(out)
+            merged[n] = out
+            for r, e, st in zip(regions, envs, states):
+                r.yields.append(e.get(n, Const(UNDEF)) if st != RAISES or e in live else Const(UNDEF))
+        self.env = merged
+        return outs
+
+    def loop(self, s, iterable) -> str:
+        body = s.body
+        jumps = _has_jump(body)
+        carried = [n for n in assigned_names(body) if n in self.local_names and n not in self.cells]
+        if isinstance(s, ast.For):
+            carried += [n for n in assigned_names([ast.Assign([s.target], ast.Constant(0))])
+                        if n in self.local_names and n not in self.cells and n not in carried]
+        if jumps:
+            carried += [EXIT, RET]
+        params = [self.var(n) for n in carried]
+        inits = [self.env.get(n, Const(UNDEF)) for n in carried]
+        env0 = dict(self.env)
+        for n, p in zip(carried, params):
+            self.env[n] = p
+        item = self.var("item") if iterable is not None else None
+        r = Region()
+
+        def trip():
+            if item is not None:
+                self.assign(s.target, item)
+                test = Const(True)
+                st = self.lift_stmts(body)
+            else:
+                test = self.expr(s.test)
+                st = self.branch(test, lambda: self.lift_stmts(body), lambda: NONE)
+            if jumps:
+                e = self.emit(ops.exit_reset, self.env[EXIT])
+                self.env[EXIT] = e
+                cont = self.emit(ops.loop_cont, test, e) if st != NONE else test
+            else:
+                cont = test
+            r.yields = [self.env.get(n, Const(UNDEF)) for n in carried] + [cont]
+            return st
+
+        self.in_region(r, trip)
+        outs = [self.var(n) for n in carried]
+        self.region.nodes.append(Loop(params, inits, r, outs, iterable, item, (self.file, s.lineno)))
+        self.env = dict(env0)
+        for n, o in zip(carried, outs):
+            self.env[n] = o
+        state = NONE
+        if s.orelse:
+            if jumps:
+                normal = self.emit(operator.eq, self.env[EXIT], 0)
+                state = self.branch(normal, lambda: self.lift_stmts(s.orelse), lambda: NONE)
+            else:
+                state = self.lift_stmts(s.orelse)
+        if jumps:
+            self.env[EXIT] = self.emit(ops.break_reset, self.env[EXIT])
+            return MAYBE
+        return state
+
+    # ------------------------------------------------------------ names
+    def load(self, name: str):
+        if name in self.cells:
+            return self.emit(getattr, self.cells[name], "cell_contents", hint=name)
+        if name in self.local_names:
+            v = self.env.get(name, Const(UNDEF))
+            return v
+        if name in self.code.co_freevars:
+            cell = self.emit(ops.closure_cell, self.self_var, self.code.co_freevars.index(name))
+            return self.emit(getattr, cell, "cell_contents", hint=name)
+        return self.load_global(name)
+
+    def load_global(self, name: str):
+        g = self.globals
+        if name in g:
+            val = g[name]
+            if _is_constant_global(val):
+                self.guards[name] = val
+                return Const(val)
+            return self.emit(ops.get_global, self.self_var, name, hint=name)
+        b = g.get("__builtins__", builtins)
+        b = b if isinstance(b, dict) else b.__dict__
+        if name in b:
+            self.guards[name] = None  # must stay unbound in the module globals
+            return Const(b[name])
+        return self.emit(ops.get_global, self.self_var, name, hint=name)
+
+    def store(self, name: str, v):
+        if name in self.cells:
+            self.emit(setattr, self.cells[name], "cell_contents", v, out=False)
+        elif name in self.nonlocals:
+            cell = self.emit(ops.closure_cell, self.self_var, self.code.co_freevars.index(name))
+            self.emit(setattr, cell, "cell_contents", v, out=False)
+        else:
+            self.env[name] = v
+
+    def assign(self, t, v):
+        if isinstance(t, ast.Name):
+            self.store(t.id, v)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            stars = [i for i, e in enumerate(t.elts) if isinstance(e, ast.Starred)]
+            if stars:
+                i = stars[0]
+                parts = self.emit(ops.unpack_star, v, i, len(t.elts) - i - 1)
+                elts = [e.value if isinstance(e, ast.Starred) else e for e in t.elts]
+            else:
+                parts = self.emit(ops.unpack, v, len(t.elts))
+                elts = t.elts
+            for k, e in enumerate(elts):
+                self.assign(e, self.emit(operator.getitem, parts, k))
+        elif isinstance(t, ast.Attribute):
+            self.emit(setattr, self.expr(t.value), t.attr, v, out=False)
+        elif isinstance(t, ast.Subscript):
+            self.emit(operator.setitem, self.expr(t.value), self.subscript_key(t.slice), v, out=False)
+        else:
+            self.error(f"assignment to {type(t).__name__}", t)
+
+    # ------------------------------------------------------------ expressions
+    def expr(self, e):
+        meth = getattr(self, "expr_" + type(e).__name__, None)
+        if meth is None:
+            for kind, what in UNSUPPORTED.items():
+                if isinstance(e, kind):
+                    self.error(what, e)
+            self.error(f"the expression {type(e).__name__}", e)
+        if hasattr(e, "lineno"):
+            self.line = e.lineno
+        return meth(e)
+
+    def expr_Constant(self, e):
+        return Const(e.value)
+
+    def expr_Name(self, e):
+        return self.load(e.id)
+
+    def expr_NamedExpr(self, e):
+        v = self.expr(e.value)
+        self.assign(e.target, v)
+        return v
+
+    def expr_BinOp(self, e):
+        a, b = self.expr(e.left), self.expr(e.right)
+        return self.emit(BINOPS[type(e.op)], a, b)
+
+    def expr_UnaryOp(self, e):
+        v = self.expr(e.operand)
+        if isinstance(v, Const) and isinstance(v.value, (int, float, complex)) and not isinstance(e.op, ast.Not):
+            return Const(UNOPS[type(e.op)](v.value))
+        return self.emit(UNOPS[type(e.op)], v)
+
+    def expr_BoolOp(self, e):
+        is_and = isinstance(e.op, ast.And)
+
+        def chain(values):
+            first = self.expr(values[0])
+            if len(values) == 1:
+                return first
+            keep = lambda: (self.env.__setitem__("$bool", first), NONE)[1]
+            rest = lambda: (self.env.__setitem__("$bool", chain(values[1:])), NONE)[1]
+            self.branch(first, rest if is_and else keep, keep if is_and else rest)
+            return self.env.pop("$bool")
+
+        return chain(e.values)
+
+    def expr_Compare(self, e):
+        left = self.expr(e.left)
+        if len(e.ops) == 1:
+            return self.cmp(e.ops[0], left, self.expr(e.comparators[0]))
+
+        def chain(left, i):
+            right = self.expr(e.comparators[i])
+            r = self.cmp(e.ops[i], left, right)
+            if i + 1 == len(e.ops):
+                return r
+            keep = lambda: (self.env.__setitem__("$bool", r), NONE)[1]
+            rest = lambda: (self.env.__setitem__("$bool", chain(right, i + 1)), NONE)[1]
+            self.branch(r, rest, keep)
+            return self.env.pop("$bool")
+
+        return chain(left, 0)
+
+    def cmp(self, op, a, b):
+        f = CMPOPS[type(op)]
+        if f in (ops.contains, ops.not_contains):
+            return self.emit(f, b, a)
+        return self.emit(f, a, b)
+
+    def expr_IfExp(self, e):
+        cond = self.expr(e.test)
+        self.branch(cond, lambda: (self.env.__setitem__("$if", self.expr(e.body)), NONE)[1],
+                    lambda: (self.env.__setitem__("$if", self.expr(e.orelse)), NONE)[1])
+        return self.env.pop("$if")
+
+    def expr_Attribute(self, e):
+        obj = self.expr(e.value)
+        if isinstance(obj, Const) and isinstance(obj.value, types.ModuleType):
+            try:
+                val = getattr(obj.value, e.attr)
+            except AttributeError:
+                val = None
+            else:
+                if _foldable_attr(val):
+                    return Const(val)
+        return self.emit(getattr, obj, e.attr, hint=e.attr)
+
+    def subscript_key(self, s):
+        if isinstance(s, ast.Slice):
+            parts = [self.expr(p) if p is not None else Const(None) for p in (s.lower, s.upper, s.step)]
+            if all(isinstance(p, Const) for p in parts):
+                return Const(slice(*(p.value for p in parts)))
+            return self.emit(slice, *parts)
+        return self.expr(s)
+
+    def expr_Subscript(self, e):
+        obj = self.expr(e.value)
+        return self.emit(operator.getitem, obj, self.subscript_key(e.slice))
+
+    def expr_Slice(self, e):
+        return self.subscript_key(e)
+
+    def seq_parts(self, elts, build, cat):
+        if not any(isinstance(x, ast.Starred) for x in elts):
+            vals = [self.expr(x) for x in elts]
+            if build is ops.build_tuple and all(isinstance(v, Const) for v in vals):
+                return Const(tuple(v.value for v in vals))
+            return self.emit(build, *vals)
+        parts, run = [], []
+        for x in elts:
+            if isinstance(x, ast.Starred):
+                if run:
+                    parts.append(self.emit(ops.build_tuple, *run))
+                    run = []
+                parts.append(self.expr(x.value))
+            else:
+                run.append(self.expr(x))
+        if run:
+            parts.append(self.emit(ops.build_tuple, *run))
+        return self.emit(cat, *parts)
+
+    def expr_Tuple(self, e):
+        return self.seq_parts(e.elts, ops.build_tuple, ops.cat_tuple)
+
+    def expr_List(self, e):
+        return self.seq_parts(e.elts, ops.build_list, ops.cat_list)
+
+    def expr_Set(self, e):
+        return self.emit(ops.build_set, *[self.expr(x) for x in e.elts])
+
+    def expr_Dict(self, e):
+        if any(k is None for k in e.keys):
+            parts = []
+            for k, v in zip(e.keys, e.values):
+                parts.append(self.expr(v) if k is None else self.emit(ops.build_dict, self.expr(k), self.expr(v)))
+            return self.emit(ops.merge_dict, *parts)
+        args = []
+        for k, v in zip(e.keys, e.values):
+            args += [self.expr(k), self.expr(v)]
+        return self.emit(ops.build_dict, *args)
+
+    def expr_JoinedStr(self, e):
+        parts = []
+        for v in e.values:
+            if isinstance(v, ast.FormattedValue):
+                spec = self.expr(v.format_spec) if v.format_spec is not None else Const("")
+                parts.append(self.emit(ops.format_value, self.expr(v.value), v.conversion, spec))
+            else:
+                parts.append(self.expr(v))
+        return self.emit(ops.join_str, *parts)
+
+    def expr_Call(self, e):
+        if isinstance(e.func, ast.Name) and e.func.id == "super" and not e.args and "__class__" in self.code.co_freevars:
+            first = self.env[self.node.args.args[0].arg] if self.node.args.args else None
+            return self.emit(super, self.load("__class__"), first)
+        is_method = isinstance(e.func, ast.Attribute)
+        if is_method:
+            obj = self.expr(e.func.value)
+            if isinstance(obj, Const) and isinstance(obj.value, types.ModuleType):
+                fn, is_method = self.expr_Attribute(e.func), False
+        else:
+            fn = self.expr(e.func)
+        args = [self.genexp_arg(a) for a in e.args if not isinstance(a, ast.Starred)]
+        star = None
+        if any(isinstance(a, ast.Starred) for a in e.args):
+            star = self.seq_parts(e.args, ops.build_tuple, ops.cat_tuple)
+            args = []
+        kwargs, dstar = [], None
+        if any(k.arg is None for k in e.keywords):
+            parts = []
+            for k in e.keywords:
+                parts.append(self.expr(k.value) if k.arg is None else
+                             self.emit(ops.build_dict, Const(k.arg), self.expr(k.value)))
+            dstar = self.emit(ops.merge_dict, *parts)
+        else:
+            kwargs = [(k.arg, self.expr(k.value)) for k in e.keywords]
+        self.line = e.lineno
+        if is_method:
+            return self.emit(ops.call_method, obj, Const(e.func.attr), *args, kwargs=kwargs, star=star,
+                             dstar=dstar, hint=e.func.attr)
+        return self.emit(fn, *args, kwargs=kwargs, star=star, dstar=dstar)
+
+    def genexp_arg(self, a):
+        if isinstance(a, ast.GeneratorExp):
+            return self.comprehension(a, "list")
+        return self.expr(a)
+
+    def expr_ListComp(self, e):
+        return self.comprehension(e, "list")
+
+    def expr_SetComp(self, e):
+        return self.comprehension(e, "set")
+
+    def expr_GeneratorExp(self, e):
+        return self.comprehension(e, "list")
+
+    def expr_DictComp(self, e):
+        return self.comprehension(e, "dict")
+
+    def comprehension(self, e, kind) -> Var:
+        acc = self.emit({"list": list, "set": set, "dict": dict}[kind])
+        saved = dict(self.env)
+        targets = set()
+        for g in e.generators:
+            targets |= set(assigned_names([ast.Assign([g.target], ast.Constant(0))]))
+        walrus = [n for n in assigned_names([ast.Expr(e)]) if n in self.local_names]
+        shadow_local = self.local_names
+        self.local_names = self.local_names | targets
+
+        def level(i):
+            g = e.generators[i]
+            it = self.expr(g.iter)
+            carried = list(walrus)
+            params = [self.var(n) for n in carried]
+            inits = [self.env.get(n, Const(UNDEF)) for n in carried]
+            env0 = dict(self.env)
+            for n, p in zip(carried, params):
+                self.env[n] = p
+            item = self.var("item")
+            r = Region()
+
+            def trip():
+                self.assign(g.target, item)
+
+                def conds(j):
+                    if j == len(g.ifs):
+                        if i + 1 < len(e.generators):
+                            level(i + 1)
+                        elif kind == "dict":
+                            self.emit(operator.setitem, acc, self.expr(e.key), self.expr(e.value), out=False)
+                        else:
+                            self.emit(ops.call_method, acc, Const("append" if kind == "list" else "add"),
+                                      self.expr(e.elt), out=False)
+                        return NONE
+                    c = self.expr(g.ifs[j])
+                    return self.branch(c, lambda: conds(j + 1), lambda: NONE)
+
+                conds(0)
+                r.yields = [self.env.get(n, Const(UNDEF)) for n in carried] + [Const(True)]
+                return NONE
+
+            self.in_region(r, trip)
+            outs = [self.var(n) for n in carried]
+            self.region.nodes.append(Loop(params, inits, r, outs, it, item, self.loc))
+            self.env = env0
+            for n, o in zip(carried, outs):
+                self.env[n] = o
+
+        level(0)
+        self.local_names = shadow_local
+        escaped = {n: self.env[n] for n in walrus if n in self.env}
+        self.env = saved
+        self.env.update(escaped)
+        return acc
+
+    def expr_Lambda(self, e):
+        return self.make_function(e, "<lambda>")
+
+    def make_function(self, node, name) -> Var:
+        code = _find_code(self.code, node, name)
+        a = node.args
+        defaults = [self.expr(d) for d in a.defaults]
+        kwdefs = []
+        for k, d in zip(a.kwonlyargs, a.kw_defaults):
+            if d is not None:
+                kwdefs += [Const(k.arg), self.expr(d)]
+        cells = []
+        for fv in code.co_freevars:
+            if fv in self.cells:
+                cells.append(self.cells[fv])
+            elif fv in self.code.co_freevars:
+                cells.append(self.emit(ops.closure_cell, self.self_var, self.code.co_freevars.index(fv)))
+            else:
+                self.error(f"a closure over {fv!r}", node)
+        qual = f"{self.fn.__qualname__}.<locals>.{name}"
+        return self.emit(ops.make_function, Const(code), self.self_var,
+                         self.emit(ops.build_tuple, *defaults) if defaults else Const(None),
+                         self.emit(ops.build_dict, *kwdefs) if kwdefs else Const(None),
+                         self.emit(ops.build_tuple, *cells) if cells else Const(None),
+                         Const(qual), hint=name)
+
+
+def _seq_state(a: str, b: str) -> str:
+    if a in (ALWAYS, RAISES):
+        return a
+    if a == MAYBE:
+        return MAYBE
+    return b
+
+
+def _join_states(states) -> str:
+    live = [s for s in states if s != RAISES]
+    if not live:
+        return RAISES
+    if all(s == ALWAYS for s in live):
+        return ALWAYS
+    if all(s == NONE for s in live):
+        return NONE
+    return MAYBE
+
+
+def _find_code(parent, node, name):
+    """The code object the compiler made for a nested def or lambda."""
+    found = []
+
+    def walk(code):
+        for c in code.co_consts:
+            if isinstance(c, types.CodeType):
+                if c.co_name == name and c.co_firstlineno in _first_lines(node):
+                    found.append(c)
+                walk(c)
+
+    walk(parent)
+    if len(found) > 1 and isinstance(node, ast.Lambda):
+        col = node.body.col_offset
+        exact = [c for c in found if code_column(c) is not None and code_column(c) >= col]
+        found = sorted(exact, key=code_column)[:1] or found[:1]
+    if not found:
+        raise LiftError(f"cannot find the code object of nested function {name!r}", (parent.co_filename, node.lineno))
+    return found[0]
+
+
+def _first_lines(node):
+    lines = {node.lineno}
+    for d in getattr(node, "decorator_list", []):
+        lines.add(d.lineno)
+    return lines
+
+
+def lift(fn: types.FunctionType):
+    """Lift ``fn`` to IR; returns ``(ir.Function, guards)``."""
+    lifter = Lifter(fn)
+    return lifter.lift(), lifter.guards

@@ -1,0 +1,158 @@
+"""Primitive operations the frontend lowers Python syntax to.
+
+Each is an ordinary Python function, so unoptimised IR can always be run as is;
+rules (``torchzygote/rules``) give them derivatives and codegen inlines them.
+"""
+import operator
+import types
+
+OP_SYMBOLS = {
+    operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
+    operator.floordiv: "//", operator.mod: "%", operator.pow: "**", operator.matmul: "@",
+    operator.lshift: "<<", operator.rshift: ">>", operator.and_: "&", operator.or_: "|",
+    operator.xor: "^", operator.lt: "<", operator.le: "<=", operator.gt: ">",
+    operator.ge: ">=", operator.eq: "==", operator.ne: "!=", operator.is_: "is",
+    operator.is_not: "is not", operator.neg: "-", operator.pos: "+", operator.invert: "~",
+    operator.not_: "not ",
+}
+
+
+def build_tuple(*xs):
+    return xs
+
+
+def build_list(*xs):
+    return list(xs)
+
+
+def build_dict(*kvs):
+    """``{k0: v0, k1: v1}`` as ``build_dict(k0, v0, k1, v1)``."""
+    return dict(zip(kvs[::2], kvs[1::2]))
+
+
+def build_set(*xs):
+    return set(xs)
+
+
+def cat_tuple(*parts):
+    """Concatenate sequences into a tuple (``f(a, *b)``, ``(*a, b)``)."""
+    out = ()
+    for p in parts:
+        out += tuple(p)
+    return out
+
+
+def cat_list(*parts):
+    return list(cat_tuple(*parts))
+
+
+def merge_dict(*ds):
+    out = {}
+    for d in ds:
+        out.update(d)
+    return out
+
+
+def unpack(seq, n):
+    """``a, b = seq``: a tuple of exactly n items, with Python's error otherwise."""
+    t = tuple(seq)
+    if len(t) != n:
+        raise ValueError(f"expected {n} values to unpack, got {len(t)}")
+    return t
+
+
+def unpack_star(seq, before, after):
+    """``a, *b, c = seq``: returns (a, [b...], c) flattened to a tuple."""
+    t = tuple(seq)
+    if len(t) < before + after:
+        raise ValueError(f"expected at least {before + after} values to unpack, got {len(t)}")
+    return t[:before] + (list(t[before:len(t) - after]),) + t[len(t) - after:]
+
+
+def contains(container, item):
+    """``item in container`` (operator.contains has the arguments the other way)."""
+    return item in container
+
+
+def not_contains(container, item):
+    return item not in container
+
+
+def exit_reset(e):
+    """At the end of a loop trip, ``continue`` (1) is consumed."""
+    return 0 if e == 1 else e
+
+
+def loop_cont(test, e):
+    return bool(test) and e == 0
+
+
+def break_reset(e):
+    """After a loop, ``break`` (2) is consumed; ``return`` (3) propagates."""
+    return 0 if e == 2 else e
+
+
+def closure_cell(fn, i):
+    return fn.__closure__[i]
+
+
+def new_cell(*value):
+    return types.CellType(*value)
+
+
+def get_global(fn, name):
+    g = fn.__globals__
+    if name in g:
+        return g[name]
+    b = g.get("__builtins__", __builtins__)
+    b = b if isinstance(b, dict) else b.__dict__
+    if name in b:
+        return b[name]
+    raise NameError(f"name {name!r} is not defined")
+
+
+def make_function(code, fn, defaults, kwdefaults, closure, qualname):
+    f = types.FunctionType(code, fn.__globals__, code.co_name, defaults or None, closure or None)
+    f.__kwdefaults__ = kwdefaults or None
+    f.__qualname__ = qualname
+    return f
+
+
+def call_method(obj, name, *args, **kwargs):
+    return getattr(obj, name)(*args, **kwargs)
+
+
+def raise_(exc=None, cause=None):
+    if exc is None:
+        raise RuntimeError("No active exception to reraise")
+    if cause is not None:
+        raise exc from cause
+    raise exc
+
+
+def assert_(cond, msg=None):
+    if not cond:
+        raise AssertionError(msg) if msg is not None else AssertionError
+
+
+def format_value(value, conversion, spec):
+    if conversion == 115:
+        value = str(value)
+    elif conversion == 114:
+        value = repr(value)
+    elif conversion == 97:
+        value = ascii(value)
+    return format(value, spec)
+
+
+def join_str(*parts):
+    return "".join(parts)
+
+
+def exc_matches(exc, types_):
+    return isinstance(exc, types_)
+
+
+# Operations that never carry a gradient (the frontend's own bookkeeping).
+NONDIFF_OPS = (exit_reset, loop_cont, break_reset, closure_cell, new_cell, raise_, assert_,
+               format_value, join_str, exc_matches, contains, not_contains, build_set)

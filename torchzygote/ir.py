@@ -1,0 +1,380 @@
+"""A small structured SSA IR.
+
+Values are assigned once. Control flow is kept as structured regions (``If``,
+``Loop``, ``Try``) whose merges are explicit outputs, the way MLIR's ``scf``
+dialect does it; early exits (``return``/``break``/``continue`` inside
+compound statements) are lowered by the frontend to flag variables and guards.
+Keeping the structure makes the adjoint a structured program too (the adjoint
+of a loop is a loop), which is what lets codegen emit plain Python ``for`` and
+``while`` loops.
+
+The same IR is shown as basic blocks with block arguments (``print`` /
+``to_blocks``), in the style of Zygote's ``@code_ir``, and its control-flow
+graph is available as a networkx ``DiGraph`` (``cfg``).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Iterator, List, Optional, Tuple, Union
+
+
+class Undefined:
+    """The value of a variable read before Python would have bound it."""
+
+    _inst = None
+
+    def __new__(cls):
+        if cls._inst is None:
+            cls._inst = super().__new__(cls)
+        return cls._inst
+
+    def __repr__(self) -> str:
+        return "UNDEF"
+
+
+UNDEF = Undefined()
+
+
+class Var:
+    __slots__ = ("id", "hint")
+
+    def __init__(self, id: int, hint: str = ""):
+        self.id = id
+        self.hint = hint
+
+    def __repr__(self) -> str:
+        return f"%{self.id}"
+
+
+@dataclass(frozen=True)
+class Const:
+    value: Any
+
+    def __repr__(self) -> str:
+        v = self.value
+        if isinstance(v, (int, float, complex, str, bool, type(None))) or v is UNDEF:
+            return repr(v)
+        return getattr(v, "__qualname__", None) or getattr(v, "__name__", None) or type(v).__name__
+
+    def __hash__(self):
+        return id(self.value)
+
+    def __eq__(self, other):
+        return isinstance(other, Const) and other.value is self.value
+
+
+Operand = Union[Var, Const]
+Loc = Tuple[str, int]
+
+
+@dataclass(eq=False)
+class Stmt:
+    """``out = fn(*args, *star, **kwargs, **dstar)``; every operation is a call."""
+
+    out: Optional[Var]
+    fn: Operand
+    args: List[Operand]
+    kwargs: List[Tuple[str, Operand]] = field(default_factory=list)
+    star: Optional[Operand] = None
+    dstar: Optional[Operand] = None
+    loc: Optional[Loc] = None
+
+    def operands(self) -> List[Operand]:
+        ops = [self.fn, *self.args, *(v for _, v in self.kwargs)]
+        return ops + [o for o in (self.star, self.dstar) if o is not None]
+
+
+@dataclass(eq=False)
+class Region:
+    """A straight sequence of nodes; ``yields`` feeds the parent's merge."""
+
+    nodes: List["Node"] = field(default_factory=list)
+    yields: List[Operand] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class If:
+    cond: Operand
+    then: Region
+    orelse: Region
+    outs: List[Var]
+    loc: Optional[Loc] = None
+
+
+@dataclass(eq=False)
+class Loop:
+    """A do-while loop: each trip runs ``body`` with ``params`` bound, whose
+    yields are ``[*next_values, cont]``; it repeats while ``cont`` is true and
+    ``outs`` take the last ``next_values``. With ``iterable`` set, trips are
+    driven by Python's iterator protocol and ``item`` is bound each trip."""
+
+    params: List[Var]
+    inits: List[Operand]
+    body: Region
+    outs: List[Var]
+    iterable: Optional[Operand] = None
+    item: Optional[Var] = None
+    loc: Optional[Loc] = None
+
+
+@dataclass(eq=False)
+class Try:
+    """``try: body except (types) as exc: handler``; every region yields values
+    for ``outs``. The frontend puts ``else`` at the end of ``body`` and lowers
+    ``finally`` to code after the statement."""
+
+    body: Region
+    handlers: List[Tuple[Operand, Optional[Var], Region]]
+    outs: List[Var]
+    loc: Optional[Loc] = None
+
+
+Node = Union[Stmt, If, Loop, Try]
+
+
+@dataclass(eq=False)
+class Function:
+    name: str
+    params: List[Var]          # positional-or-keyword params, then *args, then kw-only, then **kwargs
+    param_names: List[str]
+    body: Region               # yields [return value]
+    file: str = "<unknown>"
+    line: int = 0
+    n_vars: int = 0
+
+    @property
+    def ret(self) -> Operand:
+        return self.body.yields[0]
+
+    def __repr__(self) -> str:
+        return format_blocks(self)
+
+
+class VarFactory:
+    def __init__(self):
+        self._ids = itertools.count(1)
+
+    def __call__(self, hint: str = "") -> Var:
+        return Var(next(self._ids), hint)
+
+
+def walk(region: Region) -> Iterator[Node]:
+    """Every node of a region, depth first, parents before children."""
+    for node in region.nodes:
+        yield node
+        for sub in subregions(node):
+            yield from walk(sub)
+
+
+def subregions(node: Node) -> List[Region]:
+    if isinstance(node, If):
+        return [node.then, node.orelse]
+    if isinstance(node, Loop):
+        return [node.body]
+    if isinstance(node, Try):
+        return [node.body, *(h for _, _, h in node.handlers)]
+    return []
+
+
+def defined_vars(node: Node) -> List[Var]:
+    """Variables a node binds in its parent's region."""
+    if isinstance(node, Stmt):
+        return [node.out] if node.out is not None else []
+    return list(node.outs)
+
+
+def used_operands(node: Node) -> List[Operand]:
+    """Operands a node reads in its parent's region (not those of its children)."""
+    if isinstance(node, Stmt):
+        return node.operands()
+    if isinstance(node, If):
+        return [node.cond]
+    if isinstance(node, Loop):
+        return list(node.inits) + ([node.iterable] if node.iterable is not None else [])
+    return [t for t, _, _ in node.handlers]
+
+
+# ---------------------------------------------------------------- verification
+
+class IRError(Exception):
+    pass
+
+
+def verify(fn: Function) -> None:
+    """Check single assignment, def-before-use (by scope) and merge arities."""
+    seen: set = set()
+
+    def define(v: Var):
+        if v.id in seen:
+            raise IRError(f"{v} assigned twice in {fn.name}")
+        seen.add(v.id)
+
+    def check(op, scope):
+        if isinstance(op, Var) and op.id not in scope:
+            raise IRError(f"{op} used before definition in {fn.name}")
+
+    def region(r: Region, scope: set, n_yields: int):
+        scope = set(scope)
+        for node in r.nodes:
+            for op in used_operands(node):
+                check(op, scope)
+            if isinstance(node, If):
+                region(node.then, scope, len(node.outs))
+                region(node.orelse, scope, len(node.outs))
+            elif isinstance(node, Loop):
+                if len(node.params) != len(node.inits) or len(node.outs) != len(node.params):
+                    raise IRError(f"loop arity mismatch in {fn.name}")
+                inner = set(scope)
+                for p in node.params + ([node.item] if node.item else []):
+                    define(p)
+                    inner.add(p.id)
+                region(node.body, inner, len(node.params) + 1)
+            elif isinstance(node, Try):
+                region(node.body, scope, len(node.outs))
+                for _, exc, h in node.handlers:
+                    inner = set(scope)
+                    if exc is not None:
+                        define(exc)
+                        inner.add(exc.id)
+                    region(h, inner, len(node.outs))
+            for v in defined_vars(node):
+                define(v)
+                scope.add(v.id)
+        if len(r.yields) != n_yields:
+            raise IRError(f"region yields {len(r.yields)} values, expected {n_yields} in {fn.name}")
+        for op in r.yields:
+            check(op, scope)
+
+    for p in fn.params:
+        define(p)
+    region(fn.body, {p.id for p in fn.params}, 1)
+
+
+# ---------------------------------------------------------------- block view
+
+@dataclass
+class Block:
+    id: int
+    args: List[Var]
+    lines: List[str]
+    succ: List[int]
+
+
+def _fmt_call(s: Stmt) -> str:
+    from .frontend.ops import OP_SYMBOLS  # printing only
+    sym = OP_SYMBOLS.get(s.fn.value) if isinstance(s.fn, Const) else None
+    if sym and len(s.args) == 2 and not s.kwargs:
+        body = f"{s.args[0]!r} {sym} {s.args[1]!r}"
+    elif sym and len(s.args) == 1 and not s.kwargs:
+        body = f"{sym}{s.args[0]!r}"
+    else:
+        parts = [repr(a) for a in s.args] + [f"{k}={v!r}" for k, v in s.kwargs]
+        if s.star is not None:
+            parts.append(f"*{s.star!r}")
+        if s.dstar is not None:
+            parts.append(f"**{s.dstar!r}")
+        body = f"{s.fn!r}({', '.join(parts)})"
+    return f"{s.out!r} = {body}" if s.out is not None else body
+
+
+def _args(ops) -> str:
+    return "(" + ", ".join(repr(o) for o in ops) + ")" if ops else ""
+
+
+def to_blocks(fn: Function) -> List[Block]:
+    """Flatten the structured IR into basic blocks with block arguments."""
+    blocks: List[Block] = []
+
+    def new(args=()) -> Block:
+        b = Block(len(blocks) + 1, list(args), [], [])
+        blocks.append(b)
+        return b
+
+    def br(src: Block, dst: Block, ops=(), unless=None):
+        if unless is None:
+            src.lines.append(f"br {dst.id} {_args(ops)}".rstrip())
+        else:
+            src.lines.append(f"br {dst.id} {_args(ops)} unless {unless!r}".replace("  ", " "))
+        src.succ.append(dst.id)
+
+    def emit(r: Region, cur: Block) -> Block:
+        """Emit a region starting in ``cur``; return the block it ends in."""
+        for node in r.nodes:
+            if isinstance(node, Stmt):
+                cur.lines.append(_fmt_call(node))
+            elif isinstance(node, If):
+                then_b, else_b = new(), new()
+                join = Block(0, node.outs, [], [])
+                br(cur, else_b, unless=node.cond)
+                br(cur, then_b)
+                ends = [(emit(node.then, then_b), node.then.yields),
+                        (emit(node.orelse, else_b), node.orelse.yields)]
+                join.id = len(blocks) + 1
+                blocks.append(join)
+                for end, ys in ends:
+                    br(end, join, ys)
+                cur = join
+            elif isinstance(node, Loop):
+                if node.iterable is not None:
+                    it = f"%it{len(blocks) + 1}"
+                    cur.lines.append(f"{it} = iterate({node.iterable!r})")
+                head = Block(len(blocks) + 1, node.params, [], [])
+                blocks.append(head)
+                br(cur, head, node.inits)
+                exit_b = Block(0, node.outs, [], [])
+                body_b = head
+                if node.iterable is not None:
+                    head.lines.append(f"{node.item!r} = next({it})")
+                    body_b = new()
+                end = emit(node.body, body_b)
+                *nexts, cont = node.body.yields
+                exit_b.id = len(blocks) + 1
+                blocks.append(exit_b)
+                if node.iterable is not None:
+                    head.lines.insert(0, f"br {exit_b.id} {_args(node.params)} if exhausted({it})")
+                    head.succ.append(exit_b.id)
+                    br(head, body_b)
+                br(end, exit_b, nexts, unless=cont)
+                br(end, head, nexts)
+                cur = exit_b
+            elif isinstance(node, Try):
+                body_b = new()
+                br(cur, body_b)
+                join = Block(0, node.outs, [], [])
+                ends = [(emit(node.body, body_b), node.body.yields)]
+                for t, exc, h in node.handlers:
+                    hb = new([exc] if exc else [])
+                    hb.lines.insert(0, f"catch {t!r}")
+                    body_b.succ.append(hb.id)
+                    ends.append((emit(h, hb), h.yields))
+                join.id = len(blocks) + 1
+                blocks.append(join)
+                for end, ys in ends:
+                    br(end, join, ys)
+                cur = join
+        return cur
+
+    entry = new(fn.params)
+    last = emit(fn.body, entry)
+    last.lines.append(f"return {fn.ret!r}")
+    return blocks
+
+
+def format_blocks(fn: Function) -> str:
+    out = []
+    for b in to_blocks(fn):
+        out.append(f"{b.id}:" + (" " + _args(b.args) if b.args else ""))
+        out.extend("  " + ln for ln in b.lines)
+    return "\n".join(out)
+
+
+def cfg(fn: Function):
+    """The control-flow graph of the block view as a networkx DiGraph."""
+    import networkx as nx
+    g = nx.DiGraph()
+    for b in to_blocks(fn):
+        g.add_node(b.id, args=b.args, lines=b.lines)
+        for s in b.succ:
+            g.add_edge(b.id, s)
+    return g

@@ -1,0 +1,268 @@
+"""Rules for containers, attributes, mutation and the frontend's own operations.
+
+Tuples are values: their gradient is a tuple. Lists, dicts, objects and cells
+have identity: their gradient lives in the context (``ctx.slot(obj)``) and is
+kept in step with the object as the pullback walks back through mutations, so
+an overwritten slot's gradient is dropped at the write and a popped element's
+gradient is restored at the pop. Rules marked ``effect`` run in the pullback
+even when their output has no gradient, to keep those slots in step.
+"""
+import operator
+
+from ..ad.runtime import accum, index_back, read_back, unbroadcast, write_back
+from ..frontend import ops
+from .registry import NONDIFF, OBJECT, TENSOR, ARRAY, grad, nondiff
+
+ANY = lambda ks: True  # noqa: E731
+NOT_ARRAY = lambda ks: ks[0] not in (TENSOR, ARRAY)  # noqa: E731
+
+
+def list_back(ctx, y, n):
+    slot = ctx.peek(y)
+    return tuple(slot[:n]) + (None,) * (n - len(slot)) if slot is not None else (None,) * n
+
+
+def dict_back(ctx, y, kvs):
+    slot = ctx.peek(y) or {}
+    out = []
+    for k in kvs[::2]:
+        out += [None, slot.get(k)]
+    return tuple(out)
+
+
+def seq_back(ctx, seq, dy):
+    """Route a tuple/list gradient of ``tuple(seq)`` back to ``seq``."""
+    if dy is None:
+        return None
+    if isinstance(seq, tuple):
+        return tuple(dy)
+    if isinstance(seq, list):
+        slot = ctx.slot(seq)
+        for i, d in enumerate(dy):
+            if d is not None and i < len(slot):
+                slot[i] = accum(slot[i], d)
+        return None
+    import torch
+    if isinstance(seq, torch.Tensor):
+        rows = [d if d is not None else torch.zeros_like(seq[0]) for d in dy]
+        return torch.stack(rows) if rows else None
+    return None
+
+
+def cat_back(ctx, dy, parts):
+    if dy is None:
+        return (None,) * len(parts)
+    out, i = [], 0
+    for p in parts:
+        n = len(p)
+        out.append(seq_back(ctx, p, tuple(dy[i:i + n])))
+        i += n
+    return tuple(out)
+
+
+def cat_list_back(ctx, y, parts):
+    slot = ctx.peek(y)
+    return cat_back(ctx, tuple(slot) if slot is not None else None, parts)
+
+
+def merge_back(ctx, y, ds):
+    slot = ctx.peek(y)
+    if slot:
+        for k, g in slot.items():
+            for d in reversed(ds):
+                if k in d:
+                    s = ctx.slot(d)
+                    s[k] = accum(s.get(k), g)
+                    break
+    return (None,) * len(ds)
+
+
+def star_back(ctx, seq, y, dy, before):
+    if dy is None:
+        dy = (None,) * len(y)
+    mid = ctx.peek(y[before])
+    mid = tuple(mid) if mid is not None else (None,) * len(y[before])
+    return seq_back(ctx, seq, tuple(dy[:before]) + mid + tuple(dy[before + 1:]))
+
+
+def attr_back(ctx, obj, name, y, dy):
+    """Pullback of ``getattr``; numbers and tensors have attributes that are views of them."""
+    if dy is None:
+        return None
+    back = VALUE_ATTRS.get(name)
+    if back is not None and not hasattr(type(obj), "__dict__") or back is not None and _is_value(obj):
+        return back(obj, dy)
+    return read_back(ctx, obj, name, y, dy)
+
+
+def _is_value(x):
+    import torch
+    return isinstance(x, (int, float, complex, torch.Tensor))
+
+
+def _T_back(x, dy):
+    return dy.T
+
+
+VALUE_ATTRS = {
+    "real": lambda x, dy: dy if not isinstance(dy, complex) else complex(dy.real, 0),
+    "imag": lambda x, dy: complex(0, dy.real if isinstance(dy, complex) else dy) if not hasattr(dy, "shape") else 1j * dy,
+    "T": _T_back, "mT": lambda x, dy: dy.mT, "H": lambda x, dy: dy.mH, "mH": lambda x, dy: dy.mH,
+    "data": lambda x, dy: None,
+}
+
+
+def param_back(ctx, y, dy):
+    ctx.param(y, dy)
+    return None
+
+
+def append_back(ctx, lst):
+    slot = ctx.peek(lst)
+    return slot.pop() if slot else None
+
+
+def insert_back(ctx, lst, i):
+    slot = ctx.peek(lst)
+    if slot is None:
+        return None
+    n = len(slot)
+    i = max(min(i if i >= 0 else n - 1 + i, n - 1), 0)
+    return slot.pop(i)
+
+
+def extend_back(ctx, lst, it):
+    slot = ctx.peek(lst)
+    n = len(it) if hasattr(it, "__len__") else 0
+    if slot is None or n == 0:
+        return None
+    tail = slot[len(slot) - n:]
+    del slot[len(slot) - n:]
+    return seq_back(ctx, it, tuple(tail))
+
+
+def pop_back(ctx, lst, i, dy):
+    slot = ctx.slot(lst)
+    if isinstance(lst, list):
+        if i == -1:
+            slot.append(dy)
+        else:
+            slot.insert(i if i >= 0 else len(slot) + 1 + i, dy)
+    return None
+
+
+def dict_pop_back(ctx, d, k, y, dy):
+    ctx.slot(d)[k] = dy
+    return None
+
+
+def del_back(ctx, obj, key):
+    slot = ctx.peek(obj)
+    if slot is not None and isinstance(slot, list):
+        if isinstance(key, slice):
+            pass  # deleted slices: their elements' later slots are not restored
+        else:
+            slot.insert(key if key >= 0 else len(slot) + 1 + key, None)
+    return None
+
+
+def dict_get_back(ctx, d, k, y, dy):
+    if dy is None:
+        return None
+    if k in d and d[k] is y:
+        slot = ctx.slot(d)
+        slot[k] = accum(slot.get(k), dy)
+        return None
+    return dy
+
+
+def items_back(ctx, d, y, which):
+    """``list(d.items()/values())``: element gradients go to the dict's slots."""
+    slot = ctx.peek(y)
+    if slot:
+        ds = ctx.slot(d)
+        for k, g in zip(list(d.keys()), slot):
+            g = g[1] if which == "items" and isinstance(g, tuple) else g
+            if g is not None and which != "keys":
+                ds[k] = accum(ds.get(k), g)
+    return None
+
+
+def copy_back(ctx, src, y):
+    slot = ctx.peek(y)
+    if slot is None:
+        return None
+    if isinstance(src, list):
+        return seq_back(ctx, src, tuple(slot))
+    s = ctx.slot(src)
+    for k, g in slot.items():
+        s[k] = accum(s.get(k), g)
+    return None
+
+
+def cell_back(ctx, cell):
+    slot = ctx.peek(cell)
+    return (slot.pop("cell_contents", None),) if slot else (None,)
+
+
+ns = {n: f for n, f in globals().items() if n.endswith("_back")}
+ns.update(read_back=read_back, write_back=write_back, index_back=index_back, ub=unbroadcast)
+C = dict(ns=ns, broadcast=False, maybe_none=True)
+
+# ---------------------------------------------------------------- building
+grad(ops.build_tuple, "*xs", fwd="xs", kinds=ANY, out=OBJECT, xs="dy", **C)
+grad(ops.build_list, "*xs", fwd="list(xs)", kinds=ANY, out=OBJECT, effect=True, xs="list_back(ctx, y, len(xs))", **C)
+grad(ops.build_dict, "*kvs", kinds=ANY, out=OBJECT, effect=True, kvs="dict_back(ctx, y, kvs)", **C)
+grad(ops.cat_tuple, "*parts", kinds=ANY, out=OBJECT, parts="cat_back(ctx, dy, parts)", **C)
+grad(ops.cat_list, "*parts", kinds=ANY, out=OBJECT, effect=True, parts="cat_list_back(ctx, y, parts)", **C)
+grad(ops.merge_dict, "*ds", kinds=ANY, out=OBJECT, effect=True, ds="merge_back(ctx, y, ds)", **C)
+grad(ops.unpack, "seq, n", kinds=ANY, out=OBJECT, seq="seq_back(ctx, seq, dy)", **C)
+grad(ops.unpack_star, "seq, before, after", kinds=ANY, out=OBJECT, effect=True,
+     seq="star_back(ctx, seq, y, dy, before)", **C)
+grad(tuple, "seq", kinds=ANY, out=OBJECT, seq="seq_back(ctx, seq, dy)", **C)
+grad(list, "seq", kinds=ANY, out=OBJECT, effect=True, seq="copy_back(ctx, seq, y)", **C)
+grad(ops.new_cell, "*value", kinds=ANY, out=OBJECT, effect=True, value="cell_back(ctx, y)", **C)
+
+# ---------------------------------------------------------------- reading
+grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == TENSOR, out=TENSOR,
+     ns=ns, broadcast=False, obj="index_back(obj, key, dy)")
+grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=NOT_ARRAY, out=OBJECT,
+     obj="read_back(ctx, obj, key, y, dy)", **C)
+grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=ANY, out=OBJECT,
+     obj="attr_back(ctx, obj, name, y, dy)", **C)
+grad(ops.get_global, "fn, name", kinds=ANY, out=OBJECT, fn="param_back(ctx, y, dy)", **C)
+
+# ---------------------------------------------------------------- writing
+grad(operator.setitem, "obj, key, v", fwd="obj[key] = v", kinds=NOT_ARRAY, out=NONDIFF, effect=True,
+     v="write_back(ctx, obj, key)", **C)
+grad(setattr, "obj, name, v", fwd="setattr(obj, name, v)", kinds=NOT_ARRAY, out=NONDIFF, effect=True,
+     v="write_back(ctx, obj, name)", **C)
+grad(operator.delitem, "obj, key", fwd="obj.__delitem__(key)", kinds=NOT_ARRAY, out=NONDIFF, effect=True,
+     key="del_back(ctx, obj, key)", **C)
+grad(delattr, "obj, name", fwd="delattr(obj, name)", kinds=ANY, out=NONDIFF, effect=True,
+     name="del_back(ctx, obj, name)", **C)
+
+# ---------------------------------------------------------------- methods
+grad(list.append, "self, x", kinds=ANY, out=NONDIFF, effect=True, x="append_back(ctx, self)", **C)
+grad(list.insert, "self, i, x", kinds=ANY, out=NONDIFF, effect=True, x="insert_back(ctx, self, i)", **C)
+grad(list.extend, "self, it", kinds=ANY, out=NONDIFF, effect=True, it="extend_back(ctx, self, it)", **C)
+grad(list.pop, "self, i=-1", kinds=ANY, out=OBJECT, effect=True, self="pop_back(ctx, self, i, dy)", **C)
+grad(list.copy, "self", kinds=ANY, out=OBJECT, effect=True, self="copy_back(ctx, self, y)", **C)
+grad(dict.copy, "self", kinds=ANY, out=OBJECT, effect=True, self="copy_back(ctx, self, y)", **C)
+grad(dict.pop, "self, k", kinds=ANY, out=OBJECT, effect=True, self="dict_pop_back(ctx, self, k, y, dy)", **C)
+grad(dict.get, "self, k, default=None", kinds=ANY, out=OBJECT, default="dict_get_back(ctx, self, k, y, dy)", **C)
+grad(dict.items, "self", fwd="list(self.items())", kinds=ANY, out=OBJECT, effect=True,
+     self="items_back(ctx, self, y, 'items')", **C)
+grad(dict.values, "self", fwd="list(self.values())", kinds=ANY, out=OBJECT, effect=True,
+     self="items_back(ctx, self, y, 'values')", **C)
+nondiff(dict.keys, list.index, list.count, tuple.index, tuple.count, str.format, str.join, str.split,
+        str.upper, str.lower, str.strip, str.startswith, str.endswith, str.replace, set.add,
+        ops.closure_cell, ops.make_function, super, ops.format_value, ops.join_str, ops.build_set,
+        ops.raise_, ops.assert_, ops.exc_matches, ops.contains, ops.not_contains)
+
+# ---------------------------------------------------------------- frontend bookkeeping (inlined)
+grad(ops.exit_reset, "e", fwd="(0 if e == 1 else e)", kinds=ANY, out=NONDIFF)
+grad(ops.break_reset, "e", fwd="(0 if e == 2 else e)", kinds=ANY, out=NONDIFF)
+grad(ops.loop_cont, "t, e", fwd="(e == 0 and bool(t))", kinds=ANY, out=NONDIFF)
+grad(ops.contains, "c, x", fwd="x in c", kinds=ANY, out=NONDIFF)
+grad(ops.not_contains, "c, x", fwd="x not in c", kinds=ANY, out=NONDIFF)

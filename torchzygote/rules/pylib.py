@@ -1,0 +1,146 @@
+"""Builtins that iterate, written in Python so they are lifted and
+differentiated like user code ("callee derives"): the gradient of ``sum``,
+``max(xs, key=...)``, ``zip`` or ``sorted`` needs no rule of its own.
+
+They return lists where the builtin returns an iterator; iterating the result
+is the same.
+"""
+import builtins
+import functools
+import math
+
+_NO = object()
+
+
+def _shortest(seqs):
+    return builtins.min([len(s) for s in seqs]) if seqs else 0
+
+
+def _argsort(keys, reverse):
+    return builtins.sorted(range(len(keys)), key=keys.__getitem__, reverse=reverse)
+
+
+NONDIFF_HELPERS = (_shortest, _argsort)
+
+
+def py_sum(iterable, start=0):
+    s = start
+    for x in iterable:
+        s = s + x
+    return s
+
+
+def py_fsum(iterable):
+    s = 0.0
+    for x in iterable:
+        s = s + x
+    return s
+
+
+def py_prod(iterable, *, start=1):
+    p = start
+    for x in iterable:
+        p = p * x
+    return p
+
+
+def _extreme(args, key, default, better):
+    items = args[0] if len(args) == 1 else args
+    best, bk = _NO, None
+    for x in items:
+        k = x if key is None else key(x)
+        if best is _NO or better(k, bk):
+            best, bk = x, k
+    if best is _NO:
+        if default is _NO:
+            raise ValueError("arg is an empty sequence")
+        return default
+    return best
+
+
+def _gt(a, b):
+    return a > b
+
+
+def _lt(a, b):
+    return a < b
+
+
+def py_max(*args, key=None, default=_NO):
+    return _extreme(args, key, default, _gt)
+
+
+def py_min(*args, key=None, default=_NO):
+    return _extreme(args, key, default, _lt)
+
+
+def py_zip(*iterables, strict=False):
+    seqs = [list(it) for it in iterables]
+    n = _shortest(seqs)
+    return [tuple([s[i] for s in seqs]) for i in range(n)]
+
+
+def py_enumerate(iterable, start=0):
+    xs = list(iterable)
+    return [(start + i, xs[i]) for i in range(len(xs))]
+
+
+def py_reversed(seq):
+    s = list(seq)
+    return [s[i] for i in range(len(s) - 1, -1, -1)]
+
+
+def py_map(fn, *iterables):
+    if len(iterables) == 1:
+        return [fn(x) for x in iterables[0]]
+    return [fn(*xs) for xs in py_zip(*iterables)]
+
+
+def py_filter(fn, iterable):
+    if fn is None:
+        return [x for x in iterable if x]
+    return [x for x in iterable if fn(x)]
+
+
+def py_sorted(iterable, *, key=None, reverse=False):
+    xs = list(iterable)
+    keys = xs if key is None else [key(x) for x in xs]
+    order = _argsort(keys, reverse)
+    return [xs[i] for i in order]
+
+
+def py_reduce(fn, iterable, initial=_NO):
+    it = list(iterable)
+    if initial is _NO:
+        if not it:
+            raise TypeError("reduce() of empty iterable with no initial value")
+        acc = it[0]
+        rest = it[1:]
+    else:
+        acc = initial
+        rest = it
+    for x in rest:
+        acc = fn(acc, x)
+    return acc
+
+
+def py_hypot(*coords):
+    return math.sqrt(py_sum([c * c for c in coords]))
+
+
+def py_dist(p, q):
+    return math.sqrt(py_sum([(a - b) * (a - b) for a, b in py_zip(p, q)]))
+
+
+def py_sumprod(p, q):
+    return py_sum([a * b for a, b in py_zip(p, q)])
+
+
+LIFT_AS = {
+    builtins.sum: py_sum, builtins.max: py_max, builtins.min: py_min, builtins.zip: py_zip,
+    builtins.enumerate: py_enumerate, builtins.reversed: py_reversed, builtins.map: py_map,
+    builtins.filter: py_filter, builtins.sorted: py_sorted, functools.reduce: py_reduce,
+    math.fsum: py_fsum, math.prod: py_prod, math.hypot: py_hypot, math.dist: py_dist,
+}
+if hasattr(math, "sumprod"):
+    LIFT_AS[math.sumprod] = py_sumprod

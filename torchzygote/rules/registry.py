@@ -1,0 +1,179 @@
+"""The rule table: one declaration per primitive, the derivative as plain code.
+
+A rule is a signature and one pullback expression per differentiable
+parameter, written in terms of the parameters, ``dy`` (the output's
+gradient), ``y`` (the output) and ``ctx`` (the gradient context). Codegen
+inlines the expressions into the generated pullback; ``closure_form`` builds
+the same rule as a ``(y, back)`` function for calls resolved at run time.
+"""
+from __future__ import annotations
+
+import ast
+import itertools
+import linecache
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+# Kinds of values, inferred per SSA variable for specialisation:
+#   R real Python number, C complex number, T torch tensor, A numpy array,
+#   N never differentiable (None, str, bool results of comparisons, types),
+#   O anything else (decided at run time), U undefined (no value yet).
+REAL, COMPLEX, TENSOR, ARRAY, NONDIFF, OBJECT, UNDEFINED = "R", "C", "T", "A", "N", "O", "U"
+NUMERIC = (REAL, COMPLEX)
+
+
+def promote(kinds: Sequence[str]) -> str:
+    ks = set(kinds) - {NONDIFF}
+    if not ks:
+        return REAL if NONDIFF in kinds else OBJECT
+    if OBJECT in ks or UNDEFINED in ks:
+        return OBJECT
+    if TENSOR in ks:
+        return TENSOR if ARRAY not in ks else OBJECT
+    if ARRAY in ks:
+        return ARRAY
+    return COMPLEX if COMPLEX in ks else REAL
+
+
+@dataclass
+class Rule:
+    fn: Callable
+    params: List[str]
+    defaults: Dict[str, object]
+    vararg: Optional[str]
+    grads: Dict[str, str]              # param -> pullback expression
+    ns: dict                           # names the expressions refer to
+    fwd: Optional[str] = None          # forward template (operators), else a call
+    out: object = "promote"            # output kind: a kind, "promote", or a function of arg kinds
+    kinds: Optional[Callable] = None   # predicate on arg kinds for this variant
+    broadcast: bool = True             # grads of tensor args are summed back to their shape
+    maybe_none: bool = False           # pullback expressions may return None
+    effect: bool = False               # pullback must run without an output gradient (mutation)
+    name: str = ""
+    _closure: Optional[Callable] = field(default=None, repr=False)
+
+    def applies(self, kinds: Sequence[str]) -> bool:
+        return self.kinds is None or self.kinds(kinds)
+
+    def out_kind(self, kinds: Sequence[str]) -> str:
+        if callable(self.out):
+            return self.out(kinds)
+        if self.out == "promote":
+            return promote(kinds)
+        return self.out
+
+
+@dataclass
+class Table:
+    rules: Dict[object, List[Rule]] = field(default_factory=dict)
+    nondiff: set = field(default_factory=set)
+    version: int = 0
+
+    def lookup(self, fn) -> Optional[List[Rule]]:
+        try:
+            return self.rules.get(fn)
+        except TypeError:  # unhashable callable
+            return None
+
+    def is_nondiff(self, fn) -> bool:
+        try:
+            return fn in self.nondiff
+        except TypeError:
+            return False
+
+
+TABLE = Table()
+
+
+def _signature(spec: str):
+    node = ast.parse(f"lambda {spec}: 0", mode="eval").body
+    a = node.args
+    names = [x.arg for x in a.posonlyargs + a.args]
+    defaults = {}
+    for name, d in zip(names[len(names) - len(a.defaults):], a.defaults):
+        defaults[name] = ast.literal_eval(d)
+    for k, d in zip(a.kwonlyargs, a.kw_defaults):
+        names.append(k.arg)
+        if d is not None:
+            defaults[k.arg] = ast.literal_eval(d)
+    return names, defaults, a.vararg.arg if a.vararg else None
+
+
+def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = None, out="promote",
+         kinds=None, broadcast: bool = True, maybe_none: bool = False, effect: bool = False,
+         **grads: str) -> Rule:
+    """Register the derivative of ``fn``; keyword arguments name a parameter's pullback."""
+    names, defaults, vararg = _signature(params)
+    for p in grads:
+        if p not in names and p != vararg:
+            raise ValueError(f"rule for {fn}: {p!r} is not a parameter ({params})")
+    rule = Rule(fn, names, defaults, vararg, grads, ns or {}, fwd, out, kinds, broadcast, maybe_none, effect,
+                getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)))
+    TABLE.rules.setdefault(fn, []).append(rule)
+    TABLE.version += 1
+    return rule
+
+
+def nondiff(*fns) -> None:
+    """Functions whose results carry no gradient (``len``, comparisons, ``round``...)."""
+    for f in fns:
+        TABLE.nondiff.add(f)
+    TABLE.version += 1
+
+
+def select(fn, kinds: Sequence[str]) -> Optional[Rule]:
+    for r in TABLE.lookup(fn) or ():
+        if r.applies(kinds):
+            return r
+    return None
+
+
+# ----------------------------------------------------------------- closure form
+
+_counter = itertools.count()
+
+
+def closure_form(rule: Rule) -> Callable:
+    """``J(ctx, *args) -> (y, back)`` for a rule, generated from its expressions.
+
+    Used when the callee or the argument kinds are only known at run time.
+    The pullback sums tensor gradients back to each argument's shape.
+    """
+    if rule._closure is not None:
+        return rule._closure
+    from ..ad import runtime
+    ps = list(rule.params) + ([rule.vararg] if rule.vararg else [])
+    sig = ", ".join(rule.params + ([f"*{rule.vararg}"] if rule.vararg else []))
+    env = dict(rule.ns)
+    env.update({"_fn": rule.fn, "_ub": runtime.unbroadcast, "_D": rule.defaults})
+    head = ", ".join(f"{p}=_D[{p!r}]" if p in rule.defaults else p for p in rule.params)
+    if rule.vararg:
+        head += (", " if head else "") + f"*{rule.vararg}"
+    call = rule.fwd or f"_fn({', '.join(rule.params + ([f'*{rule.vararg}'] if rule.vararg else []))})"
+    outs = []
+    for p in ps:
+        e = rule.grads.get(p)
+        if e is None:
+            outs.append("None")
+        elif p == rule.vararg:
+            outs.append(f"*({e})")
+        else:
+            outs.append(f"_ub({e}, {p})" if rule.broadcast else f"({e})")
+    nb = len(rule.params)
+    ret = f"({', '.join(outs)},)" if outs else "()"
+    if rule.vararg and rule.vararg not in rule.grads:
+        ret = f"({', '.join(outs[:nb])}{',' if nb else ''}) + (None,) * len({rule.vararg})"
+    src = (f"def J_{_name(rule)}(ctx, {head}):\n"
+           f"    y = {call}\n"
+           f"    def back(dy):\n"
+           f"        return {ret}\n"
+           f"    return y, back\n")
+    fname = f"<torchzygote rule {rule.name} #{next(_counter)}>"
+    linecache.cache[fname] = (len(src), None, src.splitlines(True), fname)
+    exec(compile(src, fname, "exec"), env)
+    rule._closure = env[f"J_{_name(rule)}"]
+    return rule._closure
+
+
+def _name(rule: Rule) -> str:
+    return "".join(c if c.isalnum() else "_" for c in rule.name)

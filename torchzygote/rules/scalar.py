@@ -1,0 +1,183 @@
+"""Rules for Python numbers: operators, ``math``, ``cmath`` and numeric builtins.
+
+Complex convention (Zygote's, and torch's): the gradient of a real output with
+respect to ``z = x + iy`` is ``df/dx + i df/dy``; a holomorphic ``g`` pulls back
+``dy`` as ``dy * conj(g'(z))``. ``abs(z)`` gives ``dy * z / abs(z)``.
+"""
+import cmath
+import math
+import operator
+from fractions import Fraction
+
+from .. import frontend  # noqa: F401
+from ..frontend import ops
+from .registry import ARRAY, COMPLEX, NONDIFF, REAL, TENSOR, grad, nondiff
+
+R_KINDS = (REAL, TENSOR, ARRAY, NONDIFF)
+C_KINDS = (REAL, COMPLEX, NONDIFF)
+
+
+def real(ks):
+    return all(k in R_KINDS for k in ks)
+
+
+def cplx(ks):
+    return COMPLEX in ks and all(k in C_KINDS for k in ks)
+
+
+def num(ks):
+    return all(k in (REAL, NONDIFF) for k in ks)
+
+
+def _sign(x):
+    return (x > 0) - (x < 0)
+
+
+def _pow_da(dy, a, b):
+    if b == 0:
+        return dy * 0 * a
+    return dy * b * a ** (b - 1)
+
+
+def _pow_db(dy, a, y):
+    if isinstance(a, (int, float, Fraction)) and a <= 0:
+        # no real derivative in the exponent at a <= 0 (zero at 0, undefined below)
+        return dy * 0.0 if a == 0 else dy * math.nan
+    return dy * y * _log(a)
+
+
+def _log(a):
+    if hasattr(a, "log"):
+        return a.log()
+    return math.log(a)
+
+
+def _cpow_da(dy, a, b):
+    return dy * (b * a ** (b - 1)).conjugate() if b != 0 else 0j * dy
+
+
+def _cpow_db(dy, a, y):
+    return dy * (y * cmath.log(a)).conjugate() if a != 0 else 0j * dy
+
+
+def _conj(x):
+    return x.conjugate()
+
+
+ns = dict(math=math, cmath=cmath, cos=math.cos, sin=math.sin, tan=math.tan, cosh=math.cosh,
+          sinh=math.sinh, tanh=math.tanh, exp=math.exp, sqrt=math.sqrt, log=math.log, pi=math.pi,
+          sign=_sign, pow_da=_pow_da, pow_db=_pow_db, cpow_da=_cpow_da, cpow_db=_cpow_db, conj=_conj,
+          copysign=math.copysign, floor=math.floor, erf=math.erf, lgamma=math.lgamma, gamma=math.gamma,
+          abs=abs, ccos=cmath.cos, csin=cmath.sin, cexp=cmath.exp, csqrt=cmath.sqrt,
+          ccosh=cmath.cosh, csinh=cmath.sinh, ctan=cmath.tan, ctanh=cmath.tanh)
+
+# ---------------------------------------------------------------- operators
+for f, iop in ((operator.add, operator.iadd), (operator.sub, operator.isub), (operator.mul, operator.imul),
+               (operator.truediv, operator.itruediv), (operator.pow, operator.ipow),
+               (operator.mod, operator.imod), (operator.floordiv, operator.ifloordiv)):
+    sym = ops.OP_SYMBOLS[f]
+    for fn, k_real, k_cplx in ((f, real, cplx), (iop, num, cplx)):
+        # in-place forms on tensors mutate; they get their own rules (rules/tensor.py)
+        if f is operator.add:
+            grad(fn, "a, b", fwd="a + b", kinds=k_real, ns=ns, a="dy", b="dy")
+            grad(fn, "a, b", fwd="a + b", kinds=k_cplx, ns=ns, a="dy", b="dy")
+        elif f is operator.sub:
+            grad(fn, "a, b", fwd="a - b", kinds=k_real, ns=ns, a="dy", b="-dy")
+            grad(fn, "a, b", fwd="a - b", kinds=k_cplx, ns=ns, a="dy", b="-dy")
+        elif f is operator.mul:
+            grad(fn, "a, b", fwd="a * b", kinds=k_real, ns=ns, a="dy * b", b="dy * a")
+            grad(fn, "a, b", fwd="a * b", kinds=k_cplx, ns=ns, a="dy * conj(b)", b="dy * conj(a)")
+        elif f is operator.truediv:
+            grad(fn, "a, b", fwd="a / b", kinds=k_real, ns=ns, a="dy / b", b="-dy * y / b")
+            grad(fn, "a, b", fwd="a / b", kinds=k_cplx, ns=ns, a="dy / conj(b)", b="-dy * conj(y / b)")
+        elif f is operator.pow:
+            grad(fn, "a, b", fwd="a ** b", kinds=k_real, ns=ns, a="pow_da(dy, a, b)", b="pow_db(dy, a, y)")
+            grad(fn, "a, b", fwd="a ** b", kinds=k_cplx, ns=ns, a="cpow_da(dy, a, b)", b="cpow_db(dy, a, y)")
+        elif f is operator.mod:
+            grad(fn, "a, b", fwd="a % b", kinds=k_real, ns=ns, a="dy", b="-dy * ((a - y) / b)")
+        elif f is operator.floordiv:
+            grad(fn, "a, b", fwd="a // b", kinds=k_real, ns=ns)
+grad(operator.neg, "a", fwd="-a", kinds=lambda ks: real(ks) or cplx(ks), a="-dy")
+grad(operator.pos, "a", fwd="+a", kinds=lambda ks: real(ks) or cplx(ks), a="dy")
+
+nondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.is_,
+        operator.is_not, operator.not_, operator.truth, operator.contains, operator.index,
+        operator.and_, operator.or_, operator.xor, operator.invert, operator.lshift, operator.rshift,
+        operator.iand, operator.ior, operator.ixor, operator.ilshift, operator.irshift)
+grad(operator.not_, "a", fwd="not a", out=NONDIFF, kinds=lambda ks: True)
+for f in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.is_,
+          operator.is_not):
+    grad(f, "a, b", fwd=f"a {ops.OP_SYMBOLS[f]} b", out=NONDIFF, kinds=lambda ks: True)
+
+# ---------------------------------------------------------------- math (real)
+R1 = dict(kinds=num, ns=ns, out=REAL)
+grad(math.sin, "x", x="dy * cos(x)", **R1)
+grad(math.cos, "x", x="-dy * sin(x)", **R1)
+grad(math.tan, "x", x="dy * (1 + y * y)", **R1)
+grad(math.asin, "x", x="dy / sqrt(1 - x * x)", **R1)
+grad(math.acos, "x", x="-dy / sqrt(1 - x * x)", **R1)
+grad(math.atan, "x", x="dy / (1 + x * x)", **R1)
+grad(math.sinh, "x", x="dy * cosh(x)", **R1)
+grad(math.cosh, "x", x="dy * sinh(x)", **R1)
+grad(math.tanh, "x", x="dy * (1 - y * y)", **R1)
+grad(math.asinh, "x", x="dy / sqrt(x * x + 1)", **R1)
+grad(math.acosh, "x", x="dy / sqrt(x * x - 1)", **R1)
+grad(math.atanh, "x", x="dy / (1 - x * x)", **R1)
+grad(math.exp, "x", x="dy * y", **R1)
+grad(math.expm1, "x", x="dy * (y + 1)", **R1)
+grad(math.log, "x", x="dy / x", **R1)
+grad(math.log, "x, base", x="dy / (x * log(base))", base="-dy * y / (base * log(base))", **R1)
+grad(math.log2, "x", x="dy / (x * 0.6931471805599453)", **R1)
+grad(math.log10, "x", x="dy / (x * 2.302585092994046)", **R1)
+grad(math.log1p, "x", x="dy / (1 + x)", **R1)
+grad(math.sqrt, "x", x="dy / (2 * y)", **R1)
+grad(math.pow, "x, p", x="pow_da(dy, x, p)", p="pow_db(dy, x, y)", **R1)
+grad(math.fabs, "x", x="dy * sign(x)", **R1)
+grad(math.atan2, "a, b", a="dy * b / (a * a + b * b)", b="-dy * a / (a * a + b * b)", **R1)
+grad(math.erf, "x", x="dy * 1.1283791670955126 * exp(-x * x)", **R1)
+grad(math.erfc, "x", x="-dy * 1.1283791670955126 * exp(-x * x)", **R1)
+grad(math.copysign, "x, s", x="dy * sign(x) * copysign(1.0, s)", **R1)
+grad(math.fmod, "a, b", a="dy", b="-dy * math.trunc(a / b)", **R1)
+grad(math.degrees, "x", x="dy * 57.29577951308232", **R1)
+grad(math.radians, "x", x="dy * 0.017453292519943295", **R1)
+grad(math.ldexp, "x, i", x="dy * 2.0 ** i", **R1)
+if hasattr(math, "cbrt"):
+    grad(math.cbrt, "x", x="dy / (3 * y * y)", **R1)
+if hasattr(math, "exp2"):
+    grad(math.exp2, "x", x="dy * y * 0.6931471805599453", **R1)
+nondiff(math.floor, math.ceil, math.trunc, math.isfinite, math.isnan, math.isinf, math.isclose,
+        math.factorial, math.comb, math.perm, math.gcd, math.isqrt, math.frexp, math.modf)
+
+# ---------------------------------------------------------------- cmath (holomorphic: dy * conj(g'))
+C1 = dict(kinds=lambda ks: all(k in C_KINDS for k in ks), ns=ns, out=COMPLEX)
+grad(cmath.sin, "z", z="dy * conj(ccos(z))", **C1)
+grad(cmath.cos, "z", z="-dy * conj(csin(z))", **C1)
+grad(cmath.tan, "z", z="dy * conj(1 + y * y)", **C1)
+grad(cmath.sinh, "z", z="dy * conj(ccosh(z))", **C1)
+grad(cmath.cosh, "z", z="dy * conj(csinh(z))", **C1)
+grad(cmath.tanh, "z", z="dy * conj(1 - y * y)", **C1)
+grad(cmath.exp, "z", z="dy * conj(y)", **C1)
+grad(cmath.log, "z", z="dy / conj(z)", **C1)
+grad(cmath.log10, "z", z="dy / conj(z * 2.302585092994046)", **C1)
+grad(cmath.sqrt, "z", z="dy / conj(2 * y)", **C1)
+grad(cmath.asin, "z", z="dy / conj(csqrt(1 - z * z))", **C1)
+grad(cmath.acos, "z", z="-dy / conj(csqrt(1 - z * z))", **C1)
+grad(cmath.atan, "z", z="dy / conj(1 + z * z)", **C1)
+grad(cmath.asinh, "z", z="dy / conj(csqrt(z * z + 1))", **C1)
+grad(cmath.acosh, "z", z="dy / conj(csqrt(z - 1) * csqrt(z + 1))", **C1)
+grad(cmath.atanh, "z", z="dy / conj(1 - z * z)", **C1)
+grad(cmath.phase, "z", z="dy * 1j * z / (z * conj(z))", kinds=C1["kinds"], ns=ns, out=REAL)
+grad(cmath.rect, "r, phi", r="(dy * conj(cexp(1j * phi))).real", phi="(dy * conj(1j * y)).real",
+     kinds=C1["kinds"], ns=ns, out=COMPLEX)
+nondiff(cmath.isfinite, cmath.isnan, cmath.isinf, cmath.isclose, cmath.polar)
+
+# ---------------------------------------------------------------- numeric builtins
+grad(abs, "x", x="dy * sign(x)", kinds=real, ns=ns, out=lambda ks: ks[0])
+grad(abs, "x", x="dy * x / abs(x)", kinds=cplx, ns=ns, out=REAL)
+grad(pow, "a, b", fwd="a ** b", kinds=real, ns=ns, a="pow_da(dy, a, b)", b="pow_db(dy, a, y)")
+grad(pow, "a, b", fwd="a ** b", kinds=cplx, ns=ns, a="cpow_da(dy, a, b)", b="cpow_db(dy, a, y)")
+grad(float, "x", x="dy", kinds=lambda ks: all(k in (REAL, NONDIFF) for k in ks), out=REAL, broadcast=False)
+grad(complex, "re, im=0.0", re="dy.real", im="dy.imag", kinds=lambda ks: all(k in C_KINDS for k in ks),
+     out=COMPLEX, broadcast=False)
+nondiff(int, round, bool, len, range, isinstance, issubclass, type, id, hash, print, repr, str, format,
+        divmod, callable, hasattr, iter, ord, chr, bin, hex, oct, any, all, slice, object)
