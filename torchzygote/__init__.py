@@ -4,6 +4,7 @@ from .ad import cache as _cache  # noqa: F401
 from .api import (Grads, Params, WithGradient, adjoint, checkpoint, derivative, dropgrad, gradient,
                   hook, ignore, nestlevel, nograd, pullback, withgradient)
 from .ad.runtime import Record
+from .calculus import diaghessian, hessian, jacobian
 from .errors import GradientError, LiftError, NoRuleError, TorchZygoteError
 from .inspect import code_adjoint, code_ir
 

@@ -226,3 +226,47 @@ runtime.USER_RULES.update({dropgrad: _dropgrad_rule, ignore: _ignore_rule, hook:
                            checkpoint: _checkpoint_rule, nestlevel: _nestlevel_rule})
 nograd(Params)
 nograd(Grads)
+
+
+# ---------------------------------------------------------------- nested AD
+# Inside differentiated code, these stand-ins replace the API functions: they
+# are lifted like user code, so the outer transform differentiates the inner
+# generated forward and pullback (themselves plain Python), to any depth.
+
+def _nested_pullback(f, *args):
+    ctx = Context()
+    y, back = J(ctx, f, *args)
+
+    def pb(dy):
+        return _results(ctx, args, back(dy))
+    return y, pb
+
+
+def _nested_withgradient(f, *args):
+    ctx = Context()
+    y, back = J(ctx, f, *args)
+    return WithGradient(y, _results(ctx, args, back(seed(y))))
+
+
+def _nested_gradient(f, *args):
+    ctx = Context()
+    y, back = J(ctx, f, *args)
+    return _results(ctx, args, back(seed(y)))
+
+
+def _results(ctx, args, grads):
+    if _all_values(args):
+        return grads
+    return tuple(materialize(ctx, a, g) for a, g in zip(args, grads))
+
+
+def _all_values(args) -> bool:
+    return not any(runtime.has_identity(a) for a in args)
+
+
+runtime.SPECIAL.update({gradient: runtime.lift_as(_nested_gradient),
+                        pullback: runtime.lift_as(_nested_pullback),
+                        withgradient: runtime.lift_as(_nested_withgradient)})
+nograd(Context)
+nograd(seed)
+nograd(_all_values)

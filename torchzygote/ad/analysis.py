@@ -13,8 +13,8 @@ from typing import Dict, List, Sequence, Set
 from .. import ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import (ARRAY, COMPLEX, NONDIFF, OBJECT, REAL, TABLE, TENSOR, UNDEFINED, Rule,
-                              select)
+from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, NONDIFF, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
+                              Rule, select)
 from .runtime import USER_RULES, kind_of
 
 
@@ -80,7 +80,7 @@ class Analysis:
                 return None
         except TypeError:
             return None
-        r = select(f, kinds)
+        r = select(f, kinds, len(s.kwargs))
         if r is None or r.kinds is None and (OBJECT in kinds or UNDEFINED in kinds):
             return None
         if any(k for k, _ in s.kwargs if k not in r.params):
@@ -198,7 +198,9 @@ class Analysis:
                         continue
                     if self.K.get(node.out.id) == NONDIFF:
                         continue
-                    if id(node) not in self.rule or any(is_varied(o) for o in self.diff_args(node)):
+                    # objects may be mutated later, so containers and unknowns count as varied
+                    if id(node) not in self.rule or self.K.get(node.out.id) in (OBJECT, UNDEFINED) + CONTAINERS or \
+                            any(is_varied(o) for o in self.diff_args(node)):
                         varied.add(node.out.id)
                         ch = True
                     continue

@@ -84,3 +84,6 @@ def forward(f: types.FunctionType, args) -> Callable:
 from . import runtime as _runtime  # noqa: E402
 
 _runtime.forward = forward
+from ..rules.registry import nondiff as _nondiff  # noqa: E402
+
+_nondiff(forward, kinds_of)

@@ -216,8 +216,8 @@ class Codegen:
         if not out_live and not effect:
             return []
         dy = self.d(s.out) if out_live else "None"
-        maybe = out_live and S[s.out.id] == MAYBE
         r = A.rule.get(id(s))
+        maybe = out_live and S[s.out.id] == MAYBE and not (r is not None and r.effect)
         lines: List[str] = []
         if r is not None:
             bound = A.bind(s, r)
@@ -226,7 +226,7 @@ class Codegen:
                 op = bound.get(p)
                 if isinstance(op, list):
                     targets += [(p, o, i) for i, o in enumerate(op) if A.active(o)]
-                elif op is not None and (A.active(op) or effect):
+                elif op is not None and (A.active(op) or effect or isinstance(op, Var) and "ctx" in _names(_parse(e))):
                     targets.append((p, op, None))
             if not targets:
                 return []
@@ -337,7 +337,9 @@ class Codegen:
         A = self.A
         carried = [(p, o, n, i) for p, o, n, i in zip(L.params, L.outs, L.body.yields, L.inits) if A.active(p)]
         item_active = L.item is not None and A.active(L.item)
-        body_defs = {v for v in self._defs_in(L.body)}
+        body_defs = set(self._defs_in(L.body)) | {p.id for p in L.params} | ({L.item.id} if L.item else set())
+        if item_active:
+            self.use(L.item)
         entry = {p.id: S.get(o.id, UNSET) if A.active(o) else UNSET for p, o, _, _ in carried}
         pre: List[str] = []
         for _ in range(4):

@@ -21,8 +21,8 @@ from typing import Any, Dict, Optional
 import torch
 
 from ..errors import GradientError, NoRuleError
-from ..rules.registry import (ARRAY, COMPLEX, NONDIFF, OBJECT, REAL, TABLE, TENSOR, closure_form,
-                              select)
+from ..rules.registry import (ARRAY, COMPLEX, DICT, LIST, NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE,
+                              closure_form, select)
 
 try:
     import numpy as np
@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover
 
 KIND_OF_TYPE = {float: REAL, int: REAL, fractions.Fraction: REAL, complex: COMPLEX,
                 bool: NONDIFF, str: NONDIFF, type(None): NONDIFF, bytes: NONDIFF,
-                torch.Tensor: TENSOR, torch.nn.Parameter: TENSOR}
+                torch.Tensor: TENSOR, torch.nn.Parameter: TENSOR, list: LIST, tuple: TUPLE, dict: DICT}
 if np is not None:
     KIND_OF_TYPE.update({np.ndarray: ARRAY, np.float64: REAL, np.float32: REAL})
 
@@ -219,6 +219,10 @@ def seed(y):
 def read_back(ctx: Context, obj, key, y, dy):
     """Pullback of ``y = obj[key]`` / ``getattr(obj, key)``: a gradient for ``obj``
     if it is a value, else accumulated into its slot in the context."""
+    if isinstance(key, slice) and isinstance(obj, list):
+        # a slice of a list is a new list: its elements' gradients live in its slot
+        g = ctx.peek(y)
+        dy = tuple(g) if g is not None else dy
     if dy is None:
         return None
     ctx.param(y, dy)
@@ -267,16 +271,35 @@ def index_back(x: torch.Tensor, key, dy):
     return g
 
 
-def write_back(ctx: Context, obj, key):
+def write_back(ctx: Context, obj, key, v=None):
     """Pullback of ``obj[key] = v`` / ``setattr``: the gradient of ``v`` is what the
     slot held; before the write, the slot had no gradient from later reads."""
     slot = ctx.peek(obj)
     if slot is None:
         return None
     if isinstance(slot, list):
-        g, slot[key] = slot[key], None
-        return g
-    return slot.pop(key, None)
+        g = slot[key]
+        if isinstance(key, slice):
+            slot[key] = [None] * len(g)
+            g = tuple(g) if any(x is not None for x in g) else None
+        else:
+            slot[key] = None
+    else:
+        g = slot.pop(key, None)
+    if g is not None and has_identity(v):
+        _merge_into(ctx, v, g)
+        return None
+    return g
+
+
+def _merge_into(ctx, v, g):
+    """Add a structural gradient ``g`` into the context slot of identity object ``v``."""
+    slot = ctx.slot(v)
+    items = enumerate(g) if isinstance(slot, list) else (g.items() if isinstance(g, dict) else ())
+    for k, gi in items:
+        if isinstance(slot, list) and k >= len(slot):
+            break
+        slot[k] = accum(slot[k] if isinstance(slot, list) else slot.get(k), gi)
 
 
 def del_back(ctx: Context, obj, key):
@@ -310,19 +333,15 @@ def Jkw(ctx: Context, f, args, kwargs):
     if user is not None:
         y, pb = user(*args, **kw)
         return y, _split_back(pb, len(args), kwargs)
-    rules = TABLE.lookup(f)
-    if rules:
-        from ..rules.registry import _signature  # noqa: F401 (rules are positional-bound)
-        rule = rules[-1] if len(rules) == 1 else select(f, [kind_of(a) for a in args]) or rules[-1]
-        bound = bind_rule(rule, args, kw)
-        y, back = closure_form(rule)(ctx, *bound)
-        return y, _rebind_back(back, rule, args, kwargs)
+    if TABLE.lookup(f):
+        rule = select(f, [kind_of(a) for a in args], len(kw))
+        if rule is not None:
+            y, back = closure_form(rule)(ctx, *bind_rule(rule, args, kw))
+            return y, _rebind_back(back, rule, args, kwargs)
     if TABLE.is_nondiff(f):
         return f(*args, **kw), _nothing(len(args), kwargs)
     t = type(f)
     if t is types.FunctionType:
-        if getattr(f, "__tz_nograd__", False):
-            return f(*args, **kw), _nothing(len(args), kwargs)
         flat, unbind = bind_function(f, args, kw)
         y, back = forward(f, flat)(ctx, f, *flat)
         return y, lambda dy: unbind(back(dy), len(args), kwargs)
@@ -447,6 +466,70 @@ def _prefix_back(back, n, kwargs, at=0):
     return b
 
 
+def python_method(cls, name):
+    """``cls.name`` if it is defined in Python (so it can be lifted), else None."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            m = klass.__dict__[name]
+            return m if isinstance(m, types.FunctionType) else None
+    return None
+
+
+def operator_dispatch(op, name, rname=None):
+    """``a + b`` and friends on objects of unknown kind: a Python-level dunder
+    (``__add__``, then the other operand's ``__radd__``) is differentiated;
+    otherwise the operator's rules apply by the operands' actual kinds."""
+    def run(ctx, args, kw, kwargs):
+        m = python_method(type(args[0]), name)
+        if m is not None:
+            y, back = J(ctx, m, *args)
+            if y is not NotImplemented:
+                return y, back
+        if rname is not None and len(args) == 2:
+            m = python_method(type(args[1]), rname)
+            if m is not None:
+                y, back = J(ctx, m, args[1], args[0])
+                if y is not NotImplemented:
+                    return y, lambda dy: back(dy)[::-1]
+        return by_rule(ctx, op, args, kw, kwargs)
+    return run
+
+
+def getattr_dispatch(ctx, args, kw, kwargs):
+    """Attribute reads: properties and ``__getattr__`` written in Python are
+    differentiated; plain fields are read with the generic rule."""
+    obj, name = args[0], args[1]
+    cls = type(obj)
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            attr = klass.__dict__[name]
+            if isinstance(attr, property) and isinstance(attr.fget, types.FunctionType):
+                y, back = J(ctx, attr.fget, obj)
+                return y, lambda dy: back(dy) + (None,) * (len(args) - 1)
+            break
+    else:
+        inst = getattr(obj, "__dict__", None)
+        ga = python_method(cls, "__getattr__")
+        if ga is not None and not isinstance(obj, torch.nn.Module) and (inst is None or name not in inst):
+            try:
+                object.__getattribute__(obj, name)
+            except AttributeError:
+                y, back = J(ctx, ga, obj, name)
+                return y, lambda dy: back(dy) + (None,) * (len(args) - 2)
+    return by_rule(ctx, getattr, args, kw, kwargs)
+
+
+def by_rule(ctx, f, args, kw, kwargs):
+    """``f``'s rule for the arguments' actual kinds (no dunder dispatch)."""
+    rule = select(f, [kind_of(a) for a in args], len(kw))
+    if rule is None:
+        if TABLE.is_nondiff(f):
+            return f(*args, **kw), _nothing(len(args), kwargs)
+        return foreign(ctx, f, args, kw, kwargs)
+    y, back = closure_form(rule)(ctx, *bind_rule(rule, args, kw))
+    return y, _rebind_back(back, rule, args, kwargs)
+
+
 def lift_as(stand_in):
     """Differentiate calls to a builtin by lifting a Python stand-in."""
     def run(ctx, args, kw, kwargs):
@@ -548,8 +631,8 @@ def bind_function(f, args, kw):
                 da[where] = gi
             elif kind == "k":
                 dk[where] = gi
-            elif kind == "v":
-                da[na:na + where] = list(gi) if isinstance(gi, tuple) else [None] * where
+            elif kind == "v" and isinstance(gi, tuple):
+                da = da[:na] + list(gi) + da[na + where:]
             elif kind == "x" and isinstance(gi, dict):
                 dk.update(gi)
         return tuple(da) if kwargs is None else (tuple(da), dk)

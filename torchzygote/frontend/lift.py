@@ -182,6 +182,13 @@ class Lifter:
         self.region.nodes.append(Stmt(v, fn, args, list(kwargs), star, dstar, self.loc))
         return v
 
+    def bind(self, name: str, value: Callable[[], object]) -> str:
+        """Bind a temporary name to a value computed now (which may branch and
+        replace ``self.env``); a branch body for expression-level control flow."""
+        v = value()
+        self.env[name] = v
+        return NONE
+
     def in_region(self, region: Region, body: Callable[[], str]) -> str:
         saved = self.region
         self.region = region
@@ -327,13 +334,12 @@ class Lifter:
                 self.store(a.name.split(".")[0], Const(importlib.import_module(a.name.split(".")[0])))
 
     def stmt_ImportFrom(self, s):
-        if s.level:
-            self.error("a relative import", s)
-        mod = importlib.import_module(s.module)
+        name = "." * s.level + (s.module or "")
+        mod = importlib.import_module(name, self.globals.get("__package__"))
         for a in s.names:
             if a.name == "*":
                 self.error("'import *'", s)
-            val = getattr(mod, a.name) if hasattr(mod, a.name) else importlib.import_module(f"{s.module}.{a.name}")
+            val = getattr(mod, a.name) if hasattr(mod, a.name) else importlib.import_module(f"{mod.__name__}.{a.name}")
             self.store(a.asname or a.name, Const(val))
 
     def stmt_If(self, s):
@@ -565,8 +571,8 @@ class Lifter:
             first = self.expr(values[0])
             if len(values) == 1:
                 return first
-            keep = lambda: (self.env.__setitem__("$bool", first), NONE)[1]
-            rest = lambda: (self.env.__setitem__("$bool", chain(values[1:])), NONE)[1]
+            keep = lambda: self.bind("$bool", lambda: first)
+            rest = lambda: self.bind("$bool", lambda: chain(values[1:]))
             self.branch(first, rest if is_and else keep, keep if is_and else rest)
             return self.env.pop("$bool")
 
@@ -582,8 +588,8 @@ class Lifter:
             r = self.cmp(e.ops[i], left, right)
             if i + 1 == len(e.ops):
                 return r
-            keep = lambda: (self.env.__setitem__("$bool", r), NONE)[1]
-            rest = lambda: (self.env.__setitem__("$bool", chain(right, i + 1)), NONE)[1]
+            keep = lambda: self.bind("$bool", lambda: r)
+            rest = lambda: self.bind("$bool", lambda: chain(right, i + 1))
             self.branch(r, rest, keep)
             return self.env.pop("$bool")
 
@@ -597,8 +603,8 @@ class Lifter:
 
     def expr_IfExp(self, e):
         cond = self.expr(e.test)
-        self.branch(cond, lambda: (self.env.__setitem__("$if", self.expr(e.body)), NONE)[1],
-                    lambda: (self.env.__setitem__("$if", self.expr(e.orelse)), NONE)[1])
+        self.branch(cond, lambda: self.bind("$if", lambda: self.expr(e.body)),
+                    lambda: self.bind("$if", lambda: self.expr(e.orelse)))
         return self.env.pop("$if")
 
     def expr_Attribute(self, e):

@@ -1,5 +1,5 @@
 """The rule tables, one module per domain; importing this package registers them all."""
-from . import containers, pylib, scalar  # noqa: F401
+from . import containers, pylib, scalar, tensor, numpy_rules  # noqa: F401
 from ..ad import runtime as _rt
 from ..frontend import ops as _ops
 from .registry import nondiff as _nondiff
@@ -8,3 +8,16 @@ _rt.SPECIAL[_ops.call_method] = _rt.call_method
 for _builtin, _stand_in in pylib.LIFT_AS.items():
     _rt.SPECIAL[_builtin] = _rt.lift_as(_stand_in)
 _nondiff(*pylib.NONDIFF_HELPERS)
+
+import operator as _op
+
+for _f, _name, _rname in ((_op.add, "__add__", "__radd__"), (_op.sub, "__sub__", "__rsub__"),
+                          (_op.mul, "__mul__", "__rmul__"), (_op.truediv, "__truediv__", "__rtruediv__"),
+                          (_op.floordiv, "__floordiv__", "__rfloordiv__"), (_op.mod, "__mod__", "__rmod__"),
+                          (_op.pow, "__pow__", "__rpow__"), (_op.matmul, "__matmul__", "__rmatmul__"),
+                          (_op.neg, "__neg__", None), (_op.pos, "__pos__", None), (abs, "__abs__", None),
+                          (_op.getitem, "__getitem__", None), (_op.setitem, "__setitem__", None),
+                          (_op.iadd, "__iadd__", "__radd__"), (_op.isub, "__isub__", "__rsub__"),
+                          (_op.imul, "__imul__", "__rmul__"), (_op.itruediv, "__itruediv__", "__rtruediv__")):
+    _rt.SPECIAL[_f] = _rt.operator_dispatch(_f, _name, _rname)
+_rt.SPECIAL[getattr] = _rt.getattr_dispatch

@@ -11,10 +11,12 @@ import operator
 
 from ..ad.runtime import accum, index_back, read_back, unbroadcast, write_back
 from ..frontend import ops
-from .registry import NONDIFF, OBJECT, TENSOR, ARRAY, grad, nondiff
+from .registry import (ARRAY, DICT, LIST, NONDIFF, OBJECT, REAL, TENSOR, TUPLE, grad, nondiff)
 
 ANY = lambda ks: True  # noqa: E731
-NOT_ARRAY = lambda ks: ks[0] not in (TENSOR, ARRAY)  # noqa: E731
+KNOWN = lambda ks: ks[0] not in (OBJECT, "U")  # noqa: E731  (objects dispatch at run time)
+READABLE = lambda ks: ks[0] in (LIST, TUPLE, DICT, NONDIFF)  # noqa: E731
+WRITABLE = lambda ks: ks[0] in (LIST, DICT)  # noqa: E731
 
 
 def list_back(ctx, y, n):
@@ -192,12 +194,24 @@ def copy_back(ctx, src, y):
     slot = ctx.peek(y)
     if slot is None:
         return None
-    if isinstance(src, list):
+    if isinstance(slot, list):
         return seq_back(ctx, src, tuple(slot))
     s = ctx.slot(src)
     for k, g in slot.items():
         s[k] = accum(s.get(k), g)
     return None
+
+
+def repeat_back(ctx, a, y, dy):
+    """``a * n``: each copy's gradient adds up in ``a``."""
+    g = tuple(ctx.peek(y) or ()) if isinstance(y, list) else dy
+    if not g or not len(a):
+        return None
+    n = len(a)
+    total = [None] * n
+    for i, gi in enumerate(g):
+        total[i % n] = accum(total[i % n], gi)
+    return seq_back(ctx, a, tuple(total))
 
 
 def cell_back(ctx, cell):
@@ -210,34 +224,59 @@ ns.update(read_back=read_back, write_back=write_back, index_back=index_back, ub=
 C = dict(ns=ns, broadcast=False, maybe_none=True)
 
 # ---------------------------------------------------------------- building
-grad(ops.build_tuple, "*xs", fwd="xs", kinds=ANY, out=OBJECT, xs="dy", **C)
-grad(ops.build_list, "*xs", fwd="list(xs)", kinds=ANY, out=OBJECT, effect=True, xs="list_back(ctx, y, len(xs))", **C)
-grad(ops.build_dict, "*kvs", kinds=ANY, out=OBJECT, effect=True, kvs="dict_back(ctx, y, kvs)", **C)
-grad(ops.cat_tuple, "*parts", kinds=ANY, out=OBJECT, parts="cat_back(ctx, dy, parts)", **C)
-grad(ops.cat_list, "*parts", kinds=ANY, out=OBJECT, effect=True, parts="cat_list_back(ctx, y, parts)", **C)
-grad(ops.merge_dict, "*ds", kinds=ANY, out=OBJECT, effect=True, ds="merge_back(ctx, y, ds)", **C)
-grad(ops.unpack, "seq, n", kinds=ANY, out=OBJECT, seq="seq_back(ctx, seq, dy)", **C)
-grad(ops.unpack_star, "seq, before, after", kinds=ANY, out=OBJECT, effect=True,
+grad(ops.build_tuple, "*xs", fwd="xs", kinds=ANY, out=TUPLE, xs="dy", **C)
+grad(ops.build_list, "*xs", fwd="list(xs)", kinds=ANY, out=LIST, effect=True, xs="list_back(ctx, y, len(xs))", **C)
+grad(ops.build_dict, "*kvs", kinds=ANY, out=DICT, effect=True, kvs="dict_back(ctx, y, kvs)", **C)
+grad(ops.cat_tuple, "*parts", kinds=ANY, out=TUPLE, parts="cat_back(ctx, dy, parts)", **C)
+grad(ops.cat_list, "*parts", kinds=ANY, out=LIST, effect=True, parts="cat_list_back(ctx, y, parts)", **C)
+grad(ops.merge_dict, "*ds", kinds=ANY, out=DICT, effect=True, ds="merge_back(ctx, y, ds)", **C)
+grad(ops.unpack, "seq, n", kinds=ANY, out=TUPLE, seq="seq_back(ctx, seq, dy)", **C)
+grad(ops.unpack_star, "seq, before, after", kinds=ANY, out=TUPLE, effect=True,
      seq="star_back(ctx, seq, y, dy, before)", **C)
-grad(tuple, "seq", kinds=ANY, out=OBJECT, seq="seq_back(ctx, seq, dy)", **C)
-grad(list, "seq", kinds=ANY, out=OBJECT, effect=True, seq="copy_back(ctx, seq, y)", **C)
+grad(tuple, "seq=()", kinds=ANY, out=TUPLE, seq="seq_back(ctx, seq, dy)", **C)
+grad(list, "seq=()", kinds=ANY, out=LIST, effect=True, seq="copy_back(ctx, seq, y)", **C)
 grad(ops.new_cell, "*value", kinds=ANY, out=OBJECT, effect=True, value="cell_back(ctx, y)", **C)
+
+# identity objects with no gradient of their own (theirs lives in their cells)
+grad(ops.make_function, "code, fn, defaults, kwdefaults, closure, qualname", kinds=ANY, out=OBJECT)
+grad(ops.closure_cell, "fn, i", fwd="fn.__closure__[i]", kinds=ANY, out=OBJECT)
 
 # ---------------------------------------------------------------- reading
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == TENSOR, out=TENSOR,
      ns=ns, broadcast=False, obj="index_back(obj, key, dy)")
-grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=NOT_ARRAY, out=OBJECT,
+grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == LIST, out=OBJECT, effect=True,
      obj="read_back(ctx, obj, key, y, dy)", **C)
-grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=ANY, out=OBJECT,
+grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=READABLE, out=OBJECT,
+     obj="read_back(ctx, obj, key, y, dy)", **C)
+grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=KNOWN, out=OBJECT,
+     obj="attr_back(ctx, obj, name, y, dy)", **C)
+grad(getattr, "obj, name, default", fwd="getattr(obj, name, default)", kinds=KNOWN, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **C)
 grad(ops.get_global, "fn, name", kinds=ANY, out=OBJECT, fn="param_back(ctx, y, dy)", **C)
 
+# generic reads on objects of unknown kind (after dunder dispatch found nothing to lift)
+grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == OBJECT, out=OBJECT, effect=True,
+     obj="read_back(ctx, obj, key, y, dy)", **C)
+grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=ANY, out=OBJECT,
+     obj="attr_back(ctx, obj, name, y, dy)", **C)
+
+# ---------------------------------------------------------------- concatenation and repetition
+# both operands are lists, whose gradients live in their slots: one expression fills both
+grad(operator.add, "a, b", fwd="a + b", kinds=lambda ks: ks == [LIST, LIST], out=LIST, effect=True,
+     a="cat_list_back(ctx, y, (a, b))[0]", **C)
+grad(operator.add, "a, b", fwd="a + b", kinds=lambda ks: ks == [TUPLE, TUPLE], out=TUPLE,
+     a="cat_back(ctx, dy, (a, b))[0]", b="cat_back(ctx, dy, (a, b))[1]", **C)
+grad(operator.mul, "a, n", fwd="a * n", kinds=lambda ks: ks[0] in (LIST, TUPLE) and ks[1] in (REAL, NONDIFF),
+     out=lambda ks: ks[0], effect=True, a="repeat_back(ctx, a, y, dy)", **C)
+grad(operator.mul, "n, a", fwd="n * a", kinds=lambda ks: ks[1] in (LIST, TUPLE) and ks[0] in (REAL, NONDIFF),
+     out=lambda ks: ks[1], effect=True, a="repeat_back(ctx, a, y, dy)", **C)
+
 # ---------------------------------------------------------------- writing
-grad(operator.setitem, "obj, key, v", fwd="obj[key] = v", kinds=NOT_ARRAY, out=NONDIFF, effect=True,
-     v="write_back(ctx, obj, key)", **C)
-grad(setattr, "obj, name, v", fwd="setattr(obj, name, v)", kinds=NOT_ARRAY, out=NONDIFF, effect=True,
-     v="write_back(ctx, obj, name)", **C)
-grad(operator.delitem, "obj, key", fwd="obj.__delitem__(key)", kinds=NOT_ARRAY, out=NONDIFF, effect=True,
+grad(operator.setitem, "obj, key, v", fwd="obj[key] = v", kinds=WRITABLE, out=NONDIFF, effect=True,
+     v="write_back(ctx, obj, key, v)", **C)
+grad(setattr, "obj, name, v", fwd="setattr(obj, name, v)", kinds=ANY, out=NONDIFF, effect=True,
+     v="write_back(ctx, obj, name, v)", **C)
+grad(operator.delitem, "obj, key", fwd="obj.__delitem__(key)", kinds=WRITABLE, out=NONDIFF, effect=True,
      key="del_back(ctx, obj, key)", **C)
 grad(delattr, "obj, name", fwd="delattr(obj, name)", kinds=ANY, out=NONDIFF, effect=True,
      name="del_back(ctx, obj, name)", **C)
@@ -247,17 +286,17 @@ grad(list.append, "self, x", kinds=ANY, out=NONDIFF, effect=True, x="append_back
 grad(list.insert, "self, i, x", kinds=ANY, out=NONDIFF, effect=True, x="insert_back(ctx, self, i)", **C)
 grad(list.extend, "self, it", kinds=ANY, out=NONDIFF, effect=True, it="extend_back(ctx, self, it)", **C)
 grad(list.pop, "self, i=-1", kinds=ANY, out=OBJECT, effect=True, self="pop_back(ctx, self, i, dy)", **C)
-grad(list.copy, "self", kinds=ANY, out=OBJECT, effect=True, self="copy_back(ctx, self, y)", **C)
-grad(dict.copy, "self", kinds=ANY, out=OBJECT, effect=True, self="copy_back(ctx, self, y)", **C)
+grad(list.copy, "self", kinds=ANY, out=LIST, effect=True, self="copy_back(ctx, self, y)", **C)
+grad(dict.copy, "self", kinds=ANY, out=DICT, effect=True, self="copy_back(ctx, self, y)", **C)
 grad(dict.pop, "self, k", kinds=ANY, out=OBJECT, effect=True, self="dict_pop_back(ctx, self, k, y, dy)", **C)
 grad(dict.get, "self, k, default=None", kinds=ANY, out=OBJECT, default="dict_get_back(ctx, self, k, y, dy)", **C)
-grad(dict.items, "self", fwd="list(self.items())", kinds=ANY, out=OBJECT, effect=True,
+grad(dict.items, "self", fwd="list(self.items())", kinds=ANY, out=LIST, effect=True,
      self="items_back(ctx, self, y, 'items')", **C)
-grad(dict.values, "self", fwd="list(self.values())", kinds=ANY, out=OBJECT, effect=True,
+grad(dict.values, "self", fwd="list(self.values())", kinds=ANY, out=LIST, effect=True,
      self="items_back(ctx, self, y, 'values')", **C)
 nondiff(dict.keys, list.index, list.count, tuple.index, tuple.count, str.format, str.join, str.split,
         str.upper, str.lower, str.strip, str.startswith, str.endswith, str.replace, set.add,
-        ops.closure_cell, ops.make_function, super, ops.format_value, ops.join_str, ops.build_set,
+        super, ops.format_value, ops.join_str, ops.build_set,
         ops.raise_, ops.assert_, ops.exc_matches, ops.contains, ops.not_contains)
 
 # ---------------------------------------------------------------- frontend bookkeeping (inlined)

@@ -16,9 +16,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 # Kinds of values, inferred per SSA variable for specialisation:
 #   R real Python number, C complex number, T torch tensor, A numpy array,
+#   L list, P tuple, D dict (exactly those types: containers with known semantics),
 #   N never differentiable (None, str, bool results of comparisons, types),
 #   O anything else (decided at run time), U undefined (no value yet).
 REAL, COMPLEX, TENSOR, ARRAY, NONDIFF, OBJECT, UNDEFINED = "R", "C", "T", "A", "N", "O", "U"
+LIST, TUPLE, DICT = "L", "P", "D"
+CONTAINERS = (LIST, TUPLE, DICT)
 NUMERIC = (REAL, COMPLEX)
 
 
@@ -26,7 +29,7 @@ def promote(kinds: Sequence[str]) -> str:
     ks = set(kinds) - {NONDIFF}
     if not ks:
         return REAL if NONDIFF in kinds else OBJECT
-    if OBJECT in ks or UNDEFINED in ks:
+    if OBJECT in ks or UNDEFINED in ks or ks & set(CONTAINERS):
         return OBJECT
     if TENSOR in ks:
         return TENSOR if ARRAY not in ks else OBJECT
@@ -52,7 +55,12 @@ class Rule:
     name: str = ""
     _closure: Optional[Callable] = field(default=None, repr=False)
 
-    def applies(self, kinds: Sequence[str]) -> bool:
+    def applies(self, kinds: Sequence[str], nkw: int = 0) -> bool:
+        """Whether this variant takes ``len(kinds)`` positional arguments of these kinds."""
+        if len(kinds) > len(self.params) and not self.vararg:
+            return False
+        if len(kinds) + nkw < len([p for p in self.params if p not in self.defaults]):
+            return False
         return self.kinds is None or self.kinds(kinds)
 
     def out_kind(self, kinds: Sequence[str]) -> str:
@@ -121,9 +129,9 @@ def nondiff(*fns) -> None:
     TABLE.version += 1
 
 
-def select(fn, kinds: Sequence[str]) -> Optional[Rule]:
+def select(fn, kinds: Sequence[str], nkw: int = 0) -> Optional[Rule]:
     for r in TABLE.lookup(fn) or ():
-        if r.applies(kinds):
+        if r.applies(kinds, nkw):
             return r
     return None
 
@@ -161,11 +169,13 @@ def closure_form(rule: Rule) -> Callable:
             outs.append(f"_ub({e}, {p})" if rule.broadcast else f"({e})")
     nb = len(rule.params)
     ret = f"({', '.join(outs)},)" if outs else "()"
+    nargs = f"{nb} + len({rule.vararg})" if rule.vararg else f"{nb}"
     if rule.vararg and rule.vararg not in rule.grads:
         ret = f"({', '.join(outs[:nb])}{',' if nb else ''}) + (None,) * len({rule.vararg})"
     src = (f"def J_{_name(rule)}(ctx, {head}):\n"
            f"    y = {call}\n"
            f"    def back(dy):\n"
+           + ("" if rule.effect else f"        if dy is None:\n            return (None,) * ({nargs})\n") +
            f"        return {ret}\n"
            f"    return y, back\n")
     fname = f"<torchzygote rule {rule.name} #{next(_counter)}>"

@@ -1,0 +1,178 @@
+"""``jacobian``, ``hessian`` and ``diaghessian`` (Zygote's), built on ``pullback``.
+
+``jacobian`` runs the forward pass once and calls the pullback once per output
+element (a row each). ``hessian`` is the jacobian of the gradient: the
+gradient is computed by torchzygote, and that computation (the generated
+forward and pullback) is itself differentiated by torchzygote
+(reverse-over-reverse). Where that fails (an op whose pullback has no rule of
+its own), ``hessian`` falls back to ``torch.autograd.functional.hessian`` and
+says so through ``hessian.last_path``.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable, Tuple
+
+import torch
+
+from .api import gradient, pullback
+from .errors import TorchZygoteError
+
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover
+    np = None
+
+__all__ = ["jacobian", "hessian", "diaghessian"]
+
+
+def _shape(v) -> Tuple[int, ...]:
+    if isinstance(v, torch.Tensor):
+        return tuple(v.shape)
+    if np is not None and isinstance(v, np.ndarray):
+        return tuple(v.shape)
+    if isinstance(v, numbers.Number):
+        return ()
+    raise TorchZygoteError(f"jacobian needs numbers, tensors or numpy arrays, got {type(v).__name__}")
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _like(y, dtype, device):
+    return dtype, device
+
+
+def _seed(y, i):
+    """The i-th unit cotangent for output ``y``."""
+    if isinstance(y, torch.Tensor):
+        e = torch.zeros(y.numel(), dtype=y.dtype, device=y.device)
+        e[i] = 1
+        return e.reshape(y.shape)
+    if np is not None and isinstance(y, np.ndarray):
+        e = np.zeros(y.size, dtype=y.dtype if y.dtype.kind in "fc" else np.float64)
+        e[i] = 1
+        return e.reshape(y.shape)
+    return type(y)(1) if not isinstance(y, bool) else 1.0
+
+
+def _ref(x, y):
+    """dtype and device of a jacobian block for input ``x``, output ``y``."""
+    for v in (x, y):
+        if isinstance(v, torch.Tensor) and (v.dtype.is_floating_point or v.dtype.is_complex):
+            return v.dtype, v.device
+    if isinstance(x, torch.Tensor):
+        return torch.get_default_dtype(), x.device
+    if isinstance(y, torch.Tensor):
+        return torch.get_default_dtype(), y.device
+    return torch.float64, torch.device("cpu")
+
+
+def _as_tensor(g, dtype, device):
+    if g is None:
+        return None
+    if isinstance(g, torch.Tensor):
+        return g.to(dtype=dtype, device=device)
+    return torch.as_tensor(g, dtype=dtype, device=device)
+
+
+def jacobian(f: Callable, *args) -> Tuple[Any, ...]:
+    """The jacobian of ``f`` at ``args``: one block per argument, shaped
+    ``output.shape + arg.shape`` (like ``torch.autograd.functional.jacobian``);
+    ``None`` for arguments that are not numbers, tensors or arrays. Blocks are
+    tensors, or numpy arrays when both the output and the argument are arrays
+    (numbers when both are numbers)."""
+    y, back = pullback(f, *args)
+    yshape = _shape(y)
+    m = _numel(yshape)
+    rows = [[] for _ in args]
+    for i in range(m):
+        g = back(_seed(y, i))
+        for k, (a, gk) in enumerate(zip(args, g)):
+            rows[k].append(gk)
+    out = []
+    for a, rs in zip(args, rows):
+        try:
+            ashape = _shape(a)
+        except TorchZygoteError:
+            out.append(None)
+            continue
+        out.append(_assemble(y, a, yshape, ashape, rs))
+    return tuple(out)
+
+
+def _assemble(y, a, yshape, ashape, rs):
+    numpy_out = np is not None and isinstance(y, np.ndarray) and isinstance(a, np.ndarray) or \
+        np is not None and isinstance(y, np.ndarray) and isinstance(a, numbers.Number) or \
+        np is not None and isinstance(a, np.ndarray) and isinstance(y, numbers.Number)
+    if isinstance(y, numbers.Number) and isinstance(a, numbers.Number):
+        g = rs[0]
+        return 0.0 if g is None else (g.item() if isinstance(g, torch.Tensor) else g)
+    if numpy_out:
+        blocks = [np.zeros(ashape) if g is None else np.asarray(
+            g.detach().cpu().numpy() if isinstance(g, torch.Tensor) else g, dtype=float).reshape(ashape) for g in rs]
+        return np.stack(blocks).reshape(yshape + ashape) if blocks else np.zeros(yshape + ashape)
+    dtype, device = _ref(a, y)
+    blocks = []
+    for g in rs:
+        if g is None:
+            blocks.append(torch.zeros(ashape, dtype=dtype, device=device))
+        else:
+            blocks.append(_as_tensor(g, dtype, device).reshape(ashape))
+    if not blocks:
+        return torch.zeros(yshape + ashape, dtype=dtype, device=device)
+    return torch.stack(blocks).reshape(yshape + ashape)
+
+
+def _grad_of(f):
+    def g(x):
+        return gradient(f, x)[0]
+    return g
+
+
+def hessian(f: Callable, x):
+    """The hessian of a scalar ``f`` at ``x`` (shape ``x.shape + x.shape``):
+    reverse-over-reverse through torchzygote, or, if that fails,
+    ``torch.autograd.functional.hessian``; ``hessian.last_path`` says which."""
+    try:
+        (H,) = jacobian(_grad_of(f), x)
+        hessian.last_path = "torchzygote reverse-over-reverse"
+        return H
+    except Exception as err:  # an op in the gradient code that torchzygote cannot differentiate
+        if not isinstance(x, torch.Tensor):
+            raise
+        hessian.last_path = f"torch.autograd.functional.hessian ({type(err).__name__}: {err})"
+        xd = x.detach()
+        return torch.autograd.functional.hessian(lambda t: _as_scalar(f(t)), xd).detach()
+
+
+hessian.last_path = None
+
+
+def _as_scalar(v):
+    return v if isinstance(v, torch.Tensor) else torch.as_tensor(v)
+
+
+def diaghessian(f: Callable, *args) -> Tuple[Any, ...]:
+    """The diagonal of the hessian of a scalar ``f`` for each argument, shaped
+    like the argument (Zygote's ``diaghessian``)."""
+    out = []
+    for k, a in enumerate(args):
+        def fk(x, k=k):
+            full = list(args)
+            full[k] = x
+            return f(*full)
+        H = hessian(fk, a)
+        if isinstance(a, numbers.Number):
+            out.append(H if not isinstance(H, torch.Tensor) else H.item())
+            continue
+        n = _numel(_shape(a))
+        if np is not None and isinstance(H, np.ndarray):
+            out.append(np.diagonal(H.reshape(n, n)).reshape(_shape(a)).copy())
+        else:
+            out.append(H.reshape(n, n).diagonal().reshape(_shape(a)).clone())
+    return tuple(out)

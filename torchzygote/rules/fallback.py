@@ -1,0 +1,150 @@
+"""The fallback for torch callables with no rule of their own: run the op once
+under torch autograd on detached copies of its tensor arguments, and pull back
+with ``torch.autograd.grad``.
+
+The graph built here is local to the call (its leaves are fresh detached
+tensors), and the value handed back is detached, so the user's tensors never
+acquire a ``grad_fn`` and nothing outside the call sees torch autograd.
+"""
+from __future__ import annotations
+
+from typing import Any, List, Tuple
+
+import torch
+
+__all__ = ["torch_fallback", "FALLBACK_CALLS"]
+
+# callables that went through the fallback, with a count (rule coverage diagnostics)
+FALLBACK_CALLS: dict = {}
+
+
+def _diff(t) -> bool:
+    return isinstance(t, torch.Tensor) and (t.dtype.is_floating_point or t.dtype.is_complex)
+
+
+def _prepare(x, leaves: List[torch.Tensor]):
+    """A copy of ``x`` whose differentiable tensors are fresh leaves; returns
+    (copy, template) where the template records where each leaf came from."""
+    if _diff(x):
+        leaf = x.detach().requires_grad_(True)
+        leaves.append(leaf)
+        return leaf, len(leaves) - 1
+    if type(x) in (list, tuple):
+        parts = [_prepare(e, leaves) for e in x]
+        copy = type(x)(p[0] for p in parts)
+        tmpl = (type(x), [p[1] for p in parts])
+        return copy, tmpl
+    return x, None
+
+
+def _rebuild(tmpl, grads):
+    """The gradient of one argument from the leaves' gradients (None where none)."""
+    if tmpl is None:
+        return None
+    if isinstance(tmpl, int):
+        return grads[tmpl]
+    typ, parts = tmpl
+    out = [_rebuild(p, grads) for p in parts]
+    if all(o is None for o in out):
+        return None
+    return typ(out) if typ is tuple else list(out)
+
+
+def _flat_outputs(y) -> Tuple[list, Any]:
+    """Differentiable tensors of an output (a tensor, or a tuple/list of them)."""
+    if isinstance(y, torch.Tensor):
+        return [y], None
+    if isinstance(y, (tuple, list)):
+        flat = []
+        for e in y:
+            if isinstance(e, torch.Tensor):
+                flat.append(e)
+            elif isinstance(e, (tuple, list)):
+                flat += _flat_outputs(e)[0]
+        return flat, None
+    return [], None
+
+
+def _flat_dy(y, dy, out: list):
+    """Pair each output tensor with its cotangent (``None`` for none)."""
+    if isinstance(y, torch.Tensor):
+        out.append(dy)
+        return
+    if isinstance(y, (tuple, list)):
+        if dy is not None and hasattr(dy, "values") and not isinstance(dy, (tuple, list, torch.Tensor)):
+            dy = tuple(dy.values())  # a Record for a named tuple result
+        for i, e in enumerate(y):
+            d = None if dy is None else (dy[i] if i < len(dy) else None)
+            if isinstance(e, torch.Tensor):
+                out.append(d)
+            elif isinstance(e, (tuple, list)):
+                _flat_dy(e, d, out)
+
+
+def _detach(y):
+    if isinstance(y, torch.Tensor):
+        return y.detach()
+    if isinstance(y, (tuple, list)):
+        vals = [_detach(e) for e in y]
+        t = type(y)
+        if t in (tuple, list):
+            return t(vals)
+        try:  # torch.return_types structseqs and named tuples
+            return t(vals)
+        except TypeError:
+            return t(*vals)
+    return y
+
+
+def torch_fallback(f, args, kw, kwargs):
+    """``(y, back)`` for a torch callable without a rule; ``back(dy)`` returns one
+    gradient per positional argument, or ``(tuple, dict)`` when ``kwargs`` is a dict."""
+    name = getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or repr(f)
+    FALLBACK_CALLS[name] = FALLBACK_CALLS.get(name, 0) + 1
+    leaves: List[torch.Tensor] = []
+    pargs, ptmpl = [], []
+    for a in args:
+        c, t = _prepare(a, leaves)
+        pargs.append(c)
+        ptmpl.append(t)
+    kkeys = list(kw)
+    pkw, ktmpl = {}, {}
+    for k in kkeys:
+        c, t = _prepare(kw[k], leaves)
+        pkw[k] = c
+        ktmpl[k] = t
+    if not leaves:
+        y = f(*args, **kw)
+        none = (None,) * len(args)
+        return y, (lambda dy: none) if kwargs is None else (lambda dy: (none, {}))
+    with torch.enable_grad():
+        y_graph = f(*pargs, **pkw)
+    outs = _flat_outputs(y_graph)[0]
+    y = _detach(y_graph)
+
+    def back(dy):
+        grads = [None] * len(leaves)
+        if dy is not None:
+            dys: list = []
+            _flat_dy(y_graph, dy, dys)
+            pairs = [(o, d) for o, d in zip(outs, dys)
+                     if d is not None and isinstance(o, torch.Tensor) and o.requires_grad]
+            if pairs:
+                ys = [o for o, _ in pairs]
+                ds = [_as_cotangent(d, o) for o, d in pairs]
+                res = torch.autograd.grad(ys, leaves, ds, allow_unused=True, retain_graph=True)
+                grads = list(res)
+        da = tuple(_rebuild(t, grads) for t in ptmpl)
+        if kwargs is None:
+            return da
+        return da, {k: _rebuild(ktmpl[k], grads) for k in kkeys if ktmpl[k] is not None}
+
+    return y, back
+
+
+def _as_cotangent(d, o):
+    if isinstance(d, torch.Tensor):
+        if d.shape != o.shape:
+            d = d.expand(o.shape) if d.dim() <= o.dim() else d.reshape(o.shape)
+        return d.to(dtype=o.dtype, device=o.device) if d.dtype != o.dtype or d.device != o.device else d
+    return torch.full_like(o, d)
