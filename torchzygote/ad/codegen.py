@@ -342,16 +342,13 @@ class Codegen:
             self.use(L.item)
         entry = {p.id: S.get(o.id, UNSET) if A.active(o) else UNSET for p, o, _, _ in carried}
         pre: List[str] = []
-        for _ in range(4):
+        while True:  # states only move towards MAYBE, so this ends
             saved_saves = {k: dict(v) for k, v in self.saves.items()}
             Sb = dict(S)
-            for p, o, n, i in carried:
-                Sb[f"n{p.id}"] = entry[p.id]
             body, after_states = self._rev_trip(L, carried, item_active, Sb, entry)
             changed = False
             for p, o, n, i in carried:
-                after = after_states[p.id]
-                if after != entry[p.id]:
+                if after_states[p.id] != entry[p.id] and entry[p.id] != MAYBE:
                     entry[p.id] = MAYBE
                     changed = True
             outer = [k for k in Sb if k not in body_defs and isinstance(k, int) and Sb[k] != S.get(k, UNSET)]
@@ -382,9 +379,6 @@ class Codegen:
         for p, o, n, i in carried:
             if entry[p.id] != UNSET:
                 self.contrib(i, f"dn{p.id}", entry[p.id], S, lines)
-        for k in list(S):
-            if isinstance(k, str):
-                del S[k]
         return lines
 
     def _rev_trip(self, L: Loop, carried, item_active, Sb, entry) -> List[str]:

@@ -373,6 +373,12 @@ def mod_other_back(dy, a, b):
     return -dy * torch.div(a, b, rounding_mode="floor")
 
 
+def fmod_other_back(dy, a, b):
+    if isinstance(b, torch.Tensor) and not _fl(b):
+        return None
+    return -dy * torch.div(a, b, rounding_mode="trunc")
+
+
 def div_back_a(dy, a, b, rounding_mode=None):
     if rounding_mode is not None:
         return None
@@ -678,11 +684,12 @@ _MEMO = [None]
 
 def memo(keys, compute):
     """Share one computation among a rule's several pullback expressions."""
+    vers = tuple(k._version if isinstance(k, torch.Tensor) else None for k in keys)
     m = _MEMO[0]
-    if m is not None and len(m[0]) == len(keys) and all(a is b for a, b in zip(m[0], keys)):
+    if m is not None and len(m[0]) == len(keys) and m[2] == vers and all(a is b for a, b in zip(m[0], keys)):
         return m[1]
     r = compute()
-    _MEMO[0] = (keys, r)
+    _MEMO[0] = (keys, r, vers)
     return r
 
 
@@ -767,6 +774,23 @@ def cross_entropy_back(dy, x, target, weight, ignore_index, reduction, label_smo
             dlsm = dlsm - label_smoothing / C * ws * valid.unsqueeze(cd).to(x.dtype)
         dlsm = dlsm * gl
     return dlsm - torch.exp(lsm) * dlsm.sum(cd, keepdim=True)
+
+
+def cross_entropy_target_back(dy, x, target, weight, reduction, label_smoothing, reduce_, size_average):
+    if not _fl(target):
+        return None
+    if reduce_ is not None or size_average is not None:
+        reduction = "none" if reduce_ is False else ("sum" if size_average is False else "mean")
+    cd = 1 if x.dim() >= 2 else 0
+    C = x.shape[cd]
+    lsm = torch.log_softmax(x, cd)
+    if weight is not None:
+        shape_c = [1] * x.dim()
+        shape_c[cd] = C
+        lsm = lsm * weight.reshape(shape_c)
+    g = dy / (x.numel() / C) if reduction == "mean" else dy
+    gl = g.unsqueeze(cd) if reduction == "none" else g
+    return -(1 - label_smoothing) * lsm * gl
 
 
 def mse_back(dy, x, t, reduction, reduce_, size_average, which):
@@ -983,7 +1007,6 @@ for _name, _expr in [
     ("neg", "-dy"), ("negative", "-dy"), ("positive", "dy"),
     ("abs", "dy * torch.sgn(input)"), ("absolute", "dy * torch.sgn(input)"),
     ("relu", "dy * (y > 0)"), ("conj", "dy.conj()"), ("conj_physical", "dy.conj()"),
-    ("real", "dy.real if dy.is_complex() else dy"),
     ("deg2rad", "dy * (math.pi / 180)"), ("rad2deg", "dy * (180 / math.pi)"),
 ]:
     tm(_name, "input", input=_expr, **NB)
@@ -1081,7 +1104,9 @@ tm("div", "input, other, *, rounding_mode=None", input="div_back_a(dy, input, ot
    other="div_back_b(dy, input, other, y, rounding_mode)", extra=[torch.divide, torch.true_divide], **EW, **MN)
 tm("atan2", "input, other", input="dy * other / (input * input + other * other)",
    other="-dy * input / (input * input + other * other)", extra=[torch.arctan2], **EW)
-tm("remainder", "input, other", input="dy", other="mod_other_back(dy, input, other)", extra=[torch.fmod], **EW, **MN)
+tm("remainder", "input, other", input="dy", other="mod_other_back(dy, input, other)", **EW, **MN)
+tm("fmod", "input, other", input="dy", other="fmod_other_back(dy, input, other)", **EW, **MN)
+rule([torch.real], "input", input="dy.real if dy.is_complex() else dy", **NB)
 tm("hypot", "input, other", input="dy * input / y", other="dy * other / y", **EW)
 tm("lerp", "input, end, weight", input="dy * (1 - weight)", end="dy * weight",
    weight="dy * (end - input) if isinstance(weight, torch.Tensor) else None", **EW, **MN)
@@ -1251,7 +1276,9 @@ tm("log_softmax", "input, dim, dtype=None", input="log_softmax_back(dy, y, dim, 
 rule([F.cross_entropy], "input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, "
      "reduction='mean', label_smoothing=0.0",
      input="cross_entropy_back(dy, input, target, weight, ignore_index, reduction, label_smoothing, reduce, "
-           "size_average)", **NB, **MN)
+           "size_average)",
+     target="cross_entropy_target_back(dy, input, target, weight, reduction, label_smoothing, reduce, size_average)",
+     **NB, **MN)
 rule([F.mse_loss], "input, target, size_average=None, reduce=None, reduction='mean', weight=None",
      input="mse_back(dy, input, target, reduction, reduce, size_average, 0)",
      target="mse_back(dy, input, target, reduction, reduce, size_average, 1)", **EW)
