@@ -229,15 +229,17 @@ class Lifter:
 
     # ------------------------------------------------------------ statements
     def lift_stmts(self, stmts) -> str:
+        """Lift a statement list; what follows a statement that may exit is guarded."""
         for i, s in enumerate(stmts):
             self.line = s.lineno
             st = self.lift_stmt(s)
             if st in (ALWAYS, RAISES):
                 return st
-            if st == MAYBE and i + 1 < len(stmts):
-                live = self.emit(operator.eq, self.env[EXIT], 0, hint="live")
+            if st == MAYBE:
                 rest = stmts[i + 1:]
-                self.branch(live, lambda: self.lift_stmts(rest), lambda: NONE)
+                if rest:
+                    live = self.emit(operator.eq, self.env[EXIT], 0, hint="live")
+                    self.branch(live, lambda: self.lift_stmts(rest), lambda: NONE)
                 return MAYBE
         return NONE
 
