@@ -12,16 +12,20 @@ from typing import Any, Callable, Iterable, Optional, Tuple
 
 from .ad import runtime
 from .ad.runtime import Context, J, Jkw, materialize, seed
-from .errors import GradientError
+from .errors import GradientError, add_user_frames
 
 WithGradient = namedtuple("WithGradient", ["val", "grad"])
 
 
 def _call(ctx: Context, f, args, kwargs):
-    if kwargs:
-        y, back = Jkw(ctx, f, args, kwargs)
-        return y, lambda dy: back(dy)[0]
-    return J(ctx, f, *args)
+    try:
+        if kwargs:
+            y, back = Jkw(ctx, f, args, kwargs)
+            return y, lambda dy: back(dy)[0]
+        return J(ctx, f, *args)
+    except Exception as e:
+        add_user_frames(e)
+        raise
 
 
 def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
@@ -33,7 +37,11 @@ def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
 
     def pb(dy):
         ctx.grads = {}
-        g = back(dy)
+        try:
+            g = back(dy)
+        except Exception as e:
+            add_user_frames(e)
+            raise
         return tuple(materialize(ctx, a, gi) for a, gi in zip(args, g))
 
     return y, pb

@@ -20,7 +20,7 @@ import math
 import os
 from typing import Dict, List, Optional
 
-from .. import ir
+from .. import errors, ir
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import ARRAY, COMPLEX, OBJECT, REAL, TENSOR, Rule
 from . import runtime
@@ -582,7 +582,11 @@ def compile_forward(fn: ir.Function, A: Analysis, qualname: str):
     cg = Codegen(fn, A)
     src = cg.generate(qualname, (fn.file, fn.line))
     fname = f"<torchzygote {qualname} at {os.path.basename(fn.file)}:{fn.line} #{next(_counter)}>"
-    linecache.cache[fname] = (len(src), None, src.splitlines(True), fname)
+    lines = src.splitlines(True)
+    linecache.cache[fname] = (len(src), None, lines, fname)
+    tag = f"  # {os.path.basename(fn.file)}:"
+    errors.GENERATED[fname] = (fn.file, {i + 1: int(ln.rsplit(":", 1)[1]) for i, ln in enumerate(lines)
+                                         if tag in ln and ln.rsplit(":", 1)[1].strip().isdigit()})
     glb = cg.glb
     glb["__name__"] = "torchzygote.generated"
     exec(compile(src, fname, "exec"), glb)
