@@ -1,15 +1,16 @@
 """torchzygote: source-to-source automatic differentiation for Python, built on PyTorch."""
 from . import rules  # noqa: F401  (registers the rule tables)
 from .ad import cache as _cache  # noqa: F401
-from .api import (Grads, Params, WithGradient, adjoint, checkpoint, derivative, dropgrad, gradient,
-                  hook, ignore, nestlevel, nograd, pullback, withgradient)
+from .api import (Grads, Params, WithGradient, adjoint, call_torch, checkpoint, derivative, dropgrad,
+                  forwarddiff, gradient, hook, ignore, nestlevel, nograd, pullback, to_torch, withgradient)
 from .ad.runtime import Record
 from .calculus import diaghessian, hessian, jacobian
 from .errors import GradientError, LiftError, NoRuleError, TorchZygoteError
 from .inspect import code_adjoint, code_ir
 
 __all__ = ["gradient", "withgradient", "pullback", "derivative", "Params", "Grads", "adjoint",
-           "nograd", "dropgrad", "ignore", "hook", "checkpoint", "nestlevel", "code_ir",
+           "nograd", "dropgrad", "ignore", "hook", "checkpoint", "forwarddiff", "call_torch", "to_torch",
+           "nestlevel", "code_ir",
            "code_adjoint", "Record", "WithGradient", "TorchZygoteError", "LiftError",
            "NoRuleError", "GradientError"]
 __version__ = "0.1.0"

@@ -278,3 +278,83 @@ runtime.SPECIAL.update({gradient: runtime.lift_as(_nested_gradient),
 nograd(Context)
 nograd(seed)
 nograd(_all_values)
+
+
+# ---------------------------------------------------------------- bridges and mixed mode
+
+def call_torch(fn: Callable, *args, **kwargs):
+    """``fn(*args)`` run under torch autograd inside differentiated code (Zygote's
+    ``pycall`` adjoint): its pullback calls ``torch.autograd.grad``. Use it for
+    code that cannot be lifted, or to reuse existing torch-autograd code."""
+    return fn(*args, **kwargs)
+
+
+def _call_torch_rule(fn, *args, **kwargs):
+    from .rules.fallback import torch_fallback
+    y, back = torch_fallback(fn, args, kwargs, kwargs if kwargs else None)
+    if kwargs:
+        return y, lambda dy: (None,) + tuple(back(dy)[0])
+    return y, lambda dy: (None,) + tuple(back(dy))
+
+
+def to_torch(f: Callable) -> Callable:
+    """``f`` as a torch autograd op: calling the result on tensors runs our forward,
+    and ``loss.backward()`` through it runs our generated pullback. This mixes
+    torchzygote functions into existing torch models and training loops."""
+    import torch
+
+    class Fn(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *args):
+            with torch.no_grad():
+                y, back = pullback(f, *args)
+            ctx.back = back
+            return y
+
+        @staticmethod
+        def backward(ctx, *dys):
+            g = ctx.back(dys[0] if len(dys) == 1 else dys)
+            return tuple(g)
+
+    @functools.wraps(f)
+    def wrapped(*args):
+        return Fn.apply(*args)
+    return wrapped
+
+
+def forwarddiff(f: Callable, x):
+    """``f(x)``, differentiated in forward mode (one dual pass per input entry):
+    cheaper than reverse mode when ``x`` is small and ``f`` has many steps. The
+    pullback multiplies by the Jacobian computed in the forward pass."""
+    return f(x)
+
+
+def _forwarddiff_rule(f, x):
+    import torch
+    import torch.autograd.forward_ad as fwAD
+    scalar = not isinstance(x, torch.Tensor)
+    xt = torch.as_tensor(x, dtype=torch.float64) if scalar else x
+    flat = xt.reshape(-1)
+    cols = []
+    y = None
+    with torch.no_grad():
+        for i in range(flat.numel()):
+            e = torch.zeros_like(flat)
+            e[i] = 1
+            with fwAD.dual_level():
+                dual = fwAD.make_dual(xt, e.reshape(xt.shape))
+                out = f(dual)
+                primal, tangent = fwAD.unpack_dual(out)
+            y = primal
+            cols.append(torch.zeros_like(primal) if tangent is None else tangent)
+    jac = torch.stack(cols, dim=-1) if cols else None   # y.shape + (n,)
+    y_out = y.item() if scalar and y.dim() == 0 else y
+
+    def back(dy):
+        dyt = torch.as_tensor(dy, dtype=jac.dtype)
+        g = (dyt.reshape(-1, 1) * jac.reshape(-1, jac.shape[-1])).sum(0)
+        return None, (float(g[0]) if scalar else g.reshape(xt.shape))
+    return y_out, back
+
+
+runtime.USER_RULES.update({call_torch: _call_torch_rule, forwarddiff: _forwarddiff_rule})
