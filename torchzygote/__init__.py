@@ -7,10 +7,11 @@ from .ad.runtime import Record
 from .calculus import diaghessian, hessian, jacobian
 from .errors import GradientError, LiftError, NoRuleError, TorchZygoteError
 from .inspect import code_adjoint, code_ir
+from .optim import update
 
 __all__ = ["gradient", "withgradient", "pullback", "derivative", "Params", "Grads", "adjoint",
            "nograd", "dropgrad", "ignore", "hook", "checkpoint", "forwarddiff", "call_torch", "to_torch",
            "nestlevel", "code_ir",
            "code_adjoint", "Record", "WithGradient", "TorchZygoteError", "LiftError",
-           "NoRuleError", "GradientError"]
+           "NoRuleError", "GradientError", "update"]
 __version__ = "0.1.0"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 import linecache
 import math
 import os
@@ -33,10 +34,14 @@ _expr_cache: Dict[str, ast.AST] = {}
 
 
 def _parse(expr: str) -> ast.AST:
+    """A rule's expression (``ast.Expression``), or statement (``ast.Module``)."""
     t = _expr_cache.get(expr)
     if t is None:
-        t = _expr_cache[expr] = ast.parse(expr, mode="exec" if "=" in expr.replace("==", "")
-                                          .replace("<=", "").replace(">=", "").replace("!=", "") else "eval")
+        try:
+            t = ast.parse(expr, mode="eval")
+        except SyntaxError:
+            t = ast.parse(expr, mode="exec")
+        _expr_cache[expr] = t
     return t
 
 
@@ -483,8 +488,17 @@ class Codegen:
         out = self.v(s.out) if s.out is not None else None
         if r is not None and r.fwd is not None:
             bound = self.A.bind(s, r)
-            code = self.subst(r.fwd, self.rule_mapping(s, r, bound, None, set()), r.ns)
-            if "=" in r.fwd.replace("==", "").replace("<=", "").replace(">=", "").replace("!=", "") or out is None:
+            m = self.rule_mapping(s, r, bound, None, set())
+            pre = []
+            first = bound.get(r.params[0]) if r.params else None
+            if r.inplace and isinstance(first, Var) and re.search(rf"\bv{first.id}\b", self._used_top):
+                # the pullback reads the value this op overwrites: keep it (Tapenade's rule)
+                pre = [f"_ip = {self.v(first)}", f"{self.v(first)} = _ip.clone()"]
+                m[r.params[0]] = "_ip"
+            code = self.subst(r.fwd, m, r.ns)
+            if pre:
+                return pre + [f"{out} = {code}{where}"]
+            if isinstance(_parse(r.fwd), ast.Module) or out is None:
                 return [code + where] if out is None else [code + where, f"{out} = None"]
             return [f"{out} = {code}{where}"]
         call = self._call_args(s)

@@ -519,6 +519,17 @@ def getattr_dispatch(ctx, args, kw, kwargs):
     return by_rule(ctx, getattr, args, kw, kwargs)
 
 
+def setitem_dispatch(ctx, args, kw, kwargs):
+    """``obj[key] = v`` on an object of unknown kind: a Python ``__setitem__`` is
+    differentiated, builtin containers and tensors use their rules."""
+    m = python_method(type(args[0]), "__setitem__")
+    if m is not None:
+        _, back = J(ctx, m, *args)
+        return args[0], back
+    from ..frontend.ops import setitem_v
+    return by_rule(ctx, setitem_v, args, kw, kwargs)
+
+
 def by_rule(ctx, f, args, kw, kwargs):
     """``f``'s rule for the arguments' actual kinds (no dunder dispatch)."""
     rule = select(f, [kind_of(a) for a in args], len(kw))

@@ -63,6 +63,8 @@ def assigned_names(stmts) -> List[str]:
     def target(t):
         if isinstance(t, ast.Name):
             out[t.id] = None
+        elif isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name):
+            out[t.value.id] = None  # item writes give the name a new value (see Lifter.write_item)
         elif isinstance(t, (ast.Tuple, ast.List)):
             for e in t.elts:
                 target(e)
@@ -113,6 +115,13 @@ def assigned_names(stmts) -> List[str]:
 
         def visit_Lambda(self, n):
             pass
+
+        def visit_Call(self, n):
+            f = n.func
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.attr.endswith("_") \
+                    and not f.attr.endswith("__"):
+                out[f.value.id] = None  # in-place tensor method
+            self.generic_visit(n)
 
         def _comp(self, n):
             # only walrus targets escape a comprehension
@@ -282,7 +291,7 @@ class Lifter:
         elif isinstance(t, ast.Subscript):
             obj, key = self.expr(t.value), self.subscript_key(t.slice)
             cur = self.emit(operator.getitem, obj, key)
-            self.emit(operator.setitem, obj, key, self.emit(iop, cur, self.expr(s.value)), out=False)
+            self.write_item(t, obj, key, self.emit(iop, cur, self.expr(s.value)))
         else:
             self.error("this augmented assignment target", s)
 
@@ -529,9 +538,22 @@ class Lifter:
         elif isinstance(t, ast.Attribute):
             self.emit(setattr, self.expr(t.value), t.attr, v, out=False)
         elif isinstance(t, ast.Subscript):
-            self.emit(operator.setitem, self.expr(t.value), self.subscript_key(t.slice), v, out=False)
+            self.write_item(t, self.expr(t.value), self.subscript_key(t.slice), v)
         else:
             self.error(f"assignment to {type(t).__name__}", t)
+
+    def write_item(self, t: ast.Subscript, obj, key, v):
+        """``obj[key] = v``; through a local name, the name and its aliases take the
+        mutated object as a new value (so a tensor's old value stays a value)."""
+        if isinstance(t.value, ast.Name) and t.value.id in self.local_names and t.value.id not in self.cells:
+            self.rebind(obj, self.emit(ops.setitem_v, obj, key, v, hint=t.value.id))
+        else:
+            self.emit(operator.setitem, obj, key, v, out=False)
+
+    def rebind(self, old, new):
+        for name, val in list(self.env.items()):
+            if val == old and not name.startswith("$"):
+                self.env[name] = new
 
     # ------------------------------------------------------------ expressions
     def expr(self, e):
@@ -712,8 +734,13 @@ class Lifter:
             kwargs = [(k.arg, self.expr(k.value)) for k in e.keywords]
         self.line = e.lineno
         if is_method:
-            return self.emit(ops.call_method, obj, Const(e.func.attr), *args, kwargs=kwargs, star=star,
-                             dstar=dstar, hint=e.func.attr)
+            out = self.emit(ops.call_method, obj, Const(e.func.attr), *args, kwargs=kwargs, star=star,
+                            dstar=dstar, hint=e.func.attr)
+            name = e.func.attr
+            if name.endswith("_") and not name.endswith("__") and isinstance(e.func.value, ast.Name) \
+                    and e.func.value.id in self.local_names and e.func.value.id not in self.cells:
+                self.rebind(obj, out)  # torch's in-place methods return the mutated tensor
+            return out
         return self.emit(fn, *args, kwargs=kwargs, star=star, dstar=dstar)
 
     def genexp_arg(self, a):

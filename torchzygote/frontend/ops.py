@@ -69,6 +69,13 @@ def unpack_star(seq, before, after):
     return t[:before] + (list(t[before:len(t) - after]),) + t[len(t) - after:]
 
 
+def setitem_v(obj, key, v):
+    """``obj[key] = v`` as a value: the mutated object, so the frontend can give the
+    name holding it a new SSA value (in-place tensor writes need one)."""
+    obj[key] = v
+    return obj
+
+
 def contains(container, item):
     """``item in container`` (operator.contains has the arguments the other way)."""
     return item in container

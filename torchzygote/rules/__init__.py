@@ -1,5 +1,5 @@
 """The rule tables, one module per domain; importing this package registers them all."""
-from . import containers, pylib, scalar, tensor, numpy_rules  # noqa: F401
+from . import containers, inplace, pylib, scalar, tensor, numpy_rules  # noqa: F401
 from ..ad import runtime as _rt
 from ..frontend import ops as _ops
 from .registry import nondiff as _nondiff
@@ -21,3 +21,4 @@ for _f, _name, _rname in ((_op.add, "__add__", "__radd__"), (_op.sub, "__sub__",
                           (_op.imul, "__imul__", "__rmul__"), (_op.itruediv, "__itruediv__", "__rtruediv__")):
     _rt.SPECIAL[_f] = _rt.operator_dispatch(_f, _name, _rname)
 _rt.SPECIAL[getattr] = _rt.getattr_dispatch
+_rt.SPECIAL[_ops.setitem_v] = _rt.setitem_dispatch

@@ -52,6 +52,7 @@ class Rule:
     broadcast: bool = True             # grads of tensor args are summed back to their shape
     maybe_none: bool = False           # pullback expressions may return None
     effect: bool = False               # pullback must run without an output gradient (mutation)
+    inplace: bool = False              # mutates its first argument (a tensor) and returns it
     name: str = ""
     _closure: Optional[Callable] = field(default=None, repr=False)
 
@@ -109,14 +110,14 @@ def _signature(spec: str):
 
 def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = None, out="promote",
          kinds=None, broadcast: bool = True, maybe_none: bool = False, effect: bool = False,
-         **grads: str) -> Rule:
+         inplace: bool = False, **grads: str) -> Rule:
     """Register the derivative of ``fn``; keyword arguments name a parameter's pullback."""
     names, defaults, vararg = _signature(params)
     for p in grads:
         if p not in names and p != vararg:
             raise ValueError(f"rule for {fn}: {p!r} is not a parameter ({params})")
     rule = Rule(fn, names, defaults, vararg, grads, ns or {}, fwd, out, kinds, broadcast, maybe_none, effect,
-                getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)))
+                inplace, getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)))
     TABLE.rules.setdefault(fn, []).append(rule)
     TABLE.version += 1
     return rule
