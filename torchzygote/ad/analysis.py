@@ -53,10 +53,14 @@ class Analysis:
             self.K[p.id] = k
         self.rule: Dict[int, Rule] = {}      # id(stmt) -> inlinable rule
         self.region_of: Dict[int, ir.Region] = {}
+        self.root: Dict[int, int] = {}       # tensor value -> the value whose memory it may share
         self._kinds(fn.body)
         self.varied: Set[int] = set()
         self.useful: Set[int] = set()
         self._activity()
+
+    def root_of(self, v: Var) -> int:
+        return self.root.get(v.id, v.id)
 
     def kind(self, op) -> str:
         if isinstance(op, Const):
@@ -105,6 +109,9 @@ class Analysis:
             if isinstance(node, Stmt):
                 if node.out is not None:
                     self.K[node.out.id] = self._stmt_kind(node)
+                    r = self.rule.get(id(node))
+                    if r is not None and (r.view or r.inplace) and node.args and isinstance(node.args[0], Var):
+                        self.root[node.out.id] = self.root_of(node.args[0])
                 else:
                     self._stmt_kind(node)
             elif isinstance(node, If):
@@ -129,6 +136,8 @@ class Analysis:
                     self.K[node.item.id] = TENSOR if ik == TENSOR else NONDIFF if ik == NONDIFF else OBJECT
                 for p, init in zip(node.params, node.inits):
                     self.K[p.id] = self.kind(init)
+                    if isinstance(init, Var):
+                        self.root[p.id] = self.root_of(init)
                 for _ in range(8):
                     self._kinds(node.body)
                     changed = False

@@ -65,6 +65,7 @@ class Codegen:
         self.saves: Dict[int, Dict[str, None]] = {}
         self.pure = True
         self._ids: Dict[int, int] = {}
+        self._live: List[int] = [p.id for p in fn.params]   # tensor values defined so far, in scope
         self._scan(fn.body, False)
 
     # ------------------------------------------------------------ names
@@ -421,8 +422,13 @@ class Codegen:
                         yield exc.id
 
     # ------------------------------------------------------------ forward
+    def _read_back(self, vid: int) -> bool:
+        """Whether the pullback reads primal value ``vid``."""
+        return re.search(rf"\bv{vid}\b", self._used_top) is not None
+
     def fwd_region(self, r: ir.Region) -> List[str]:
         lines: List[str] = []
+        mark = len(self._live)
         for node in r.nodes:
             if isinstance(node, Stmt):
                 lines += self.fwd_stmt(node)
@@ -437,6 +443,8 @@ class Codegen:
                 lines += self.fwd_loop(node)
             else:
                 lines += self.fwd_try(node)
+            self._live.extend(v.id for v in ir.defined_vars(node) if self.A.K.get(v.id) == TENSOR)
+        del self._live[mark:]
         save = self.saves.get(id(r))
         if save and id(r) in self.in_loop:
             lines.append(f"_st.append(({', '.join(save)},))")
@@ -457,7 +465,10 @@ class Codegen:
             lines.append(f"{cnt} = 0")
         head = f"for {self.v(L.item)} in {self.v(L.iterable)}:" if L.iterable is not None else "while True:"
         lines.append(head)
+        mark = len(self._live)
+        self._live.extend(v.id for v in L.params + ([L.item] if L.item else []) if self.A.K.get(v.id) == TENSOR)
         body = self.fwd_region(L.body)
+        del self._live[mark:]
         if counted:
             body.append(f"{cnt} += 1")
         *nexts, cont = L.body.yields
@@ -491,10 +502,17 @@ class Codegen:
             m = self.rule_mapping(s, r, bound, None, set())
             pre = []
             first = bound.get(r.params[0]) if r.params else None
-            if r.inplace and isinstance(first, Var) and re.search(rf"\bv{first.id}\b", self._used_top):
-                # the pullback reads the value this op overwrites: keep it (Tapenade's rule)
-                pre = [f"_ip = {self.v(first)}", f"{self.v(first)} = _ip.clone()"]
-                m[r.params[0]] = "_ip"
+            if r.inplace and isinstance(first, Var):
+                # keep what the pullback reads of the memory this op overwrites (Tapenade's
+                # rule): views of the same tensor first, then the tensor itself
+                root = self.A.root_of(first)
+                for vid in self._live:
+                    if vid != first.id and self.A.root.get(vid, vid) == root and self._read_back(vid) \
+                            and self.A.K.get(vid) == TENSOR:
+                        pre.append(f"v{vid} = v{vid}.clone()")
+                if self._read_back(first.id):
+                    pre += [f"_ip = {self.v(first)}", f"{self.v(first)} = _ip.clone()"]
+                    m[r.params[0]] = "_ip"
             code = self.subst(r.fwd, m, r.ns)
             if pre:
                 return pre + [f"{out} = {code}{where}"]

@@ -22,3 +22,19 @@ for _f, _name, _rname in ((_op.add, "__add__", "__radd__"), (_op.sub, "__sub__",
     _rt.SPECIAL[_f] = _rt.operator_dispatch(_f, _name, _rname)
 _rt.SPECIAL[getattr] = _rt.getattr_dispatch
 _rt.SPECIAL[_ops.setitem_v] = _rt.setitem_dispatch
+
+# results that may share memory with their first argument (in-place writes must keep their old values)
+import torch as _torch
+
+from .registry import TABLE as _TABLE
+
+for _name in ("__getitem__", "view", "view_as", "reshape", "reshape_as", "transpose", "permute", "squeeze",
+              "unsqueeze", "expand", "expand_as", "narrow", "select", "flatten", "unflatten", "t", "T", "mT",
+              "split", "chunk", "unbind", "movedim", "diagonal", "as_strided", "real", "imag", "detach",
+              "swapaxes", "unfold"):
+    for _f in (getattr(_torch.Tensor, _name, None), getattr(_torch, _name, None)):
+        for _r in _TABLE.lookup(_f) or ():
+            _r.view = True
+for _r in _TABLE.lookup(_op.getitem) or ():
+    if _r.kinds is not None and _r.kinds(["T", "N"]):
+        _r.view = True

@@ -53,6 +53,7 @@ class Rule:
     maybe_none: bool = False           # pullback expressions may return None
     effect: bool = False               # pullback must run without an output gradient (mutation)
     inplace: bool = False              # mutates its first argument (a tensor) and returns it
+    view: bool = False                 # the result may share memory with the first argument
     name: str = ""
     _closure: Optional[Callable] = field(default=None, repr=False)
 
