@@ -15,7 +15,7 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, NONDIFF, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
                               Rule, select)
-from .runtime import USER_RULES, kind_of
+from .runtime import SPECIAL, USER_RULES, kind_of
 
 
 def const_kind(v) -> str:
@@ -80,8 +80,8 @@ class Analysis:
                 return None
             f, kinds = target, [kinds[0]] + kinds[2:]
         try:
-            if f in USER_RULES:
-                return None
+            if f in USER_RULES or f in SPECIAL and (OBJECT in kinds or UNDEFINED in kinds):
+                return None  # user rules, and dunder/property dispatch for objects, run at run time
         except TypeError:
             return None
         r = select(f, kinds, len(s.kwargs))

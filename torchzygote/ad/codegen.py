@@ -557,7 +557,7 @@ class Codegen:
         ret_active = self.A.active(ret)
         if ret_active:
             S[ret.id] = MAYBE
-            rev = self.rev_region(fn.body, S)
+        rev = self.rev_region(fn.body, S)   # effects (mutation) may need a pullback even so
         if ret_active and self.pure:
             # a pure pullback can return early on a zero gradient: the output's adjoint is set
             S = {ret.id: SET}
@@ -573,14 +573,15 @@ class Codegen:
             body.append("_st = []")
         body += self.fwd_region(fn.body)
         grads = [self.d(p) if S.get(p.id, UNSET) != UNSET else "None" for p in fn.params[1:]]
-        if not ret_active or all(g == "None" for g in grads) and self.pure:
+        if self.pure and (not ret_active or all(g == "None" for g in grads)):
             body.append(f"return {self.v(ret)}, _nothing{nres}")
             self.glb[f"_nothing{nres}"] = _nothing(nres)
         else:
-            back = [f"def back({self.d(ret)}):"]
+            dret = self.d(ret) if isinstance(ret, Var) else "_dy"
+            back = [f"def back({dret}):"]
             bb = []
             if self.pure:
-                bb += [f"if {self.d(ret)} is None:", f"    return {(None,) * nres!r}"]
+                bb += [f"if {dret} is None:", f"    return {(None,) * nres!r}"]
             if self.has_stack:
                 bb.append("_i = len(_st)")
             bb += rev

@@ -317,7 +317,7 @@ def J(ctx: Context, f, *args):
     if type(f) is types.FunctionType:
         code = f.__code__
         if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount \
-                and f not in USER_RULES:
+                and f not in USER_RULES and f not in SPECIAL and not _torch_internal(f):
             return forward(f, args)(ctx, f, *args)
     return Jkw(ctx, f, args, None)
 
@@ -341,7 +341,7 @@ def Jkw(ctx: Context, f, args, kwargs):
     if TABLE.is_nondiff(f):
         return f(*args, **kw), _nothing(len(args), kwargs)
     t = type(f)
-    if t is types.FunctionType:
+    if t is types.FunctionType and not _torch_internal(f):
         flat, unbind = bind_function(f, args, kw)
         y, back = forward(f, flat)(ctx, f, *flat)
         return y, lambda dy: unbind(back(dy), len(args), kwargs)
@@ -434,7 +434,7 @@ def call_method(ctx, args, kw, kwargs):
     is read from the instance and called."""
     obj, name, rest = args[0], args[1], args[2:]
     attr = _MISSING
-    for klass in type(obj).__mro__:
+    for klass in type(obj).__mro__ if type(obj) is not super else ():
         if name in klass.__dict__:
             attr = klass.__dict__[name]
             break
@@ -685,7 +685,7 @@ def foreign(ctx, f, args, kw, kwargs):
     """A callable with no source and no rule: torch ops go through torch autograd;
     anything else runs as is, and its pullback errors only if a gradient must
     pass through it."""
-    if _is_torch_op(f) and any(isinstance(a, torch.Tensor) for a in args):
+    if _is_torch_op(f) and any(_has_tensor(a) for a in args + tuple(kw.values())):
         from ..rules.fallback import torch_fallback
         return torch_fallback(f, args, kw, kwargs)
     y = f(*args, **kw)
@@ -702,11 +702,22 @@ def foreign(ctx, f, args, kw, kwargs):
     return y, back
 
 
+def _torch_internal(f) -> bool:
+    """torch's own Python functions run under torch autograd (``foreign``) rather than
+    being lifted; module ``forward`` methods are lifted, to reach their parameters."""
+    mod = f.__module__
+    return mod is not None and mod.startswith("torch.") and f.__name__ != "forward" and \
+        not mod.startswith("torch.nn.modules")
+
+
+def _has_tensor(x) -> bool:
+    return isinstance(x, torch.Tensor) or type(x) in (list, tuple) and any(_has_tensor(e) for e in x)
+
+
 def _is_torch_op(f) -> bool:
     mod = getattr(f, "__module__", None) or ""
-    return mod.startswith("torch") or isinstance(f, (torch._C._VariableFunctionsClass,)) or \
-        type(f).__name__ in ("builtin_function_or_method", "method_descriptor", "OpOverloadPacket") and \
-        "torch" in repr(getattr(f, "__self__", ""))
+    return mod.startswith("torch") or getattr(f, "__objclass__", None) in (torch._C.TensorBase, torch.Tensor) \
+        or "torch" in repr(getattr(f, "__self__", ""))
 
 
 # ------------------------------------------------------------------ results
@@ -750,6 +761,8 @@ def materialize(ctx: Context, value, g, memo=None):
         res = accum(g, res) if g is not None and not isinstance(g, (dict, Record)) else (res if g is None else accum(res, g))
         memo[key] = res
         return res
+    if isinstance(value, torch.Tensor) and not (value.dtype.is_floating_point or value.dtype.is_complex):
+        return None  # integer and bool tensors carry no gradient
     if isinstance(value, tuple):
         gs = tuple(g) if isinstance(g, (tuple, list)) else (None,) * len(value)
         if len(gs) != len(value):

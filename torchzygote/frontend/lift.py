@@ -56,14 +56,16 @@ def _foldable_attr(value) -> bool:
                               int, float, complex, str, bool, type(None))) or callable(value)
 
 
-def assigned_names(stmts) -> List[str]:
-    """Names bound by a statement list in the current scope (not in nested ones)."""
+def assigned_names(stmts, rebinds: bool = False) -> List[str]:
+    """Names bound by a statement list in the current scope (not in nested ones);
+    with ``rebinds``, also names given a new value by item writes and in-place
+    methods (``y[i] = v``, ``y.add_(x)``), which loops must carry."""
     out: Dict[str, None] = {}
 
     def target(t):
         if isinstance(t, ast.Name):
             out[t.id] = None
-        elif isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name):
+        elif isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and rebinds:
             out[t.value.id] = None  # item writes give the name a new value (see Lifter.write_item)
         elif isinstance(t, (ast.Tuple, ast.List)):
             for e in t.elts:
@@ -118,8 +120,8 @@ def assigned_names(stmts) -> List[str]:
 
         def visit_Call(self, n):
             f = n.func
-            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.attr.endswith("_") \
-                    and not f.attr.endswith("__"):
+            if rebinds and isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and \
+                    f.attr.endswith("_") and not f.attr.endswith("__"):
                 out[f.value.id] = None  # in-place tensor method
             self.generic_visit(n)
 
@@ -436,7 +438,7 @@ class Lifter:
     def loop(self, s, iterable) -> str:
         body = s.body
         jumps = _has_jump(body)
-        carried = [n for n in assigned_names(body) if n in self.local_names and n not in self.cells]
+        carried = [n for n in assigned_names(body, rebinds=True) if n in self.local_names and n not in self.cells]
         if isinstance(s, ast.For):
             carried += [n for n in assigned_names([ast.Assign([s.target], ast.Constant(0))])
                         if n in self.local_names and n not in self.cells and n not in carried]

@@ -12,6 +12,7 @@ _trees: dict = {}
 
 
 def _module_tree(filename: str):
+    linecache.checkcache(filename)  # the file may have been edited since it was cached
     lines = linecache.getlines(filename)
     if not lines:
         return None

@@ -91,6 +91,8 @@ def attr_back(ctx, obj, name, y, dy):
     """Pullback of ``getattr``; numbers and tensors have attributes that are views of them."""
     if dy is None:
         return None
+    if isinstance(obj, tuple) and name in getattr(type(obj), "_fields", ()):
+        return read_back(ctx, obj, type(obj)._fields.index(name), y, dy)
     back = VALUE_ATTRS.get(name)
     if back is not None and not hasattr(type(obj), "__dict__") or back is not None and _is_value(obj):
         return back(obj, dy)

@@ -1,0 +1,177 @@
+"""Errors: unsupported constructs name themselves and the user's file:line; a missing rule
+names the function and suggests adjoint; user exceptions propagate with user tracebacks."""
+import asyncio  # noqa: F401
+import math
+import os
+import traceback
+
+import pytest
+
+import torchzygote as tz
+
+THIS = os.path.basename(__file__)
+
+
+def _line_of(fn, needle):
+    import inspect
+    lines, start = inspect.getsourcelines(fn)
+    for i, l in enumerate(lines):
+        if needle in l:
+            return start + i
+    raise AssertionError(needle)
+
+
+def uses_yield(x):
+    def gen():
+        yield x
+    for v in gen():
+        x = v
+    return x
+
+
+def uses_yield_direct(x):
+    yield x * 2
+
+
+def uses_async(x):
+    async def co():
+        return x
+    return x
+
+
+def uses_await_closure(x):
+    return x
+
+
+class _Ctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def uses_with(x):
+    with _Ctx():
+        y = x * 2
+    return y
+
+
+G = 0
+
+
+def uses_global_assign(x):
+    global G
+    G = 1
+    return x * 2
+
+
+@pytest.mark.parametrize("fn,needle,words", [
+    (uses_yield, "yield x", ("yield",)),
+    (uses_with, "with _Ctx()", ("with",)),
+    (uses_global_assign, "global G", ("global",)),
+])
+def test_lift_error_names_construct_and_location(fn, needle, words):
+    with pytest.raises(tz.LiftError) as e:
+        tz.gradient(fn, 1.0)
+    msg = str(e.value)
+    for w in words:
+        assert w in msg.lower(), msg
+    line = _line_of(fn, needle)
+    assert f"{THIS}:{line}" in msg, msg
+
+
+def test_lift_error_generator_function():
+    with pytest.raises(tz.LiftError) as e:
+        tz.gradient(uses_yield_direct, 1.0)
+    msg = str(e.value)
+    assert "yield" in msg.lower() or "generator" in msg.lower(), msg
+    assert THIS in msg, msg
+
+
+def test_lift_error_async():
+    with pytest.raises(tz.LiftError) as e:
+        tz.gradient(uses_async, 1.0)
+    msg = str(e.value)
+    assert "async" in msg.lower() or "await" in msg.lower(), msg
+    assert f"{THIS}:{_line_of(uses_async, 'async def')}" in msg, msg
+
+
+def test_lift_error_is_torchzygote_error():
+    assert issubclass(tz.LiftError, tz.TorchZygoteError)
+    assert issubclass(tz.NoRuleError, tz.TorchZygoteError)
+
+
+def test_no_rule_error_names_function_and_suggests_adjoint():
+    import zlib
+
+    def f(x):
+        return zlib.crc32(b"abc") * x + math.gamma(x)
+
+    # math.gamma has no rule: C function, no source
+    with pytest.raises(tz.NoRuleError) as e:
+        tz.gradient(f, 1.5)
+    msg = str(e.value)
+    assert "gamma" in msg
+    assert "adjoint" in msg
+
+
+def test_no_rule_error_for_c_function_through_dict():
+    fs = {"g": math.lgamma}
+    with pytest.raises(tz.NoRuleError) as e:
+        tz.gradient(lambda x: fs["g"](x) * 2, 2.5)
+    assert "lgamma" in str(e.value) and "adjoint" in str(e.value)
+
+
+def test_no_rule_not_raised_when_no_gradient_flows():
+    # a C function whose result does not reach the output is fine
+    def f(x):
+        math.gamma(x)
+        return x * 2
+    assert tz.gradient(f, 1.5) == (2.0,)
+
+
+def divide(x, d):
+    return x / d  # the user's line that raises
+
+
+def user_code_raises(x):
+    return divide(x, 0.0) + x
+
+
+def test_user_exception_propagates_with_user_traceback():
+    with pytest.raises(ZeroDivisionError) as e:
+        tz.gradient(user_code_raises, 1.0)
+    tb = "".join(traceback.format_exception(e.type, e.value, e.tb))
+    line = _line_of(divide, "the user's line that raises")
+    assert f'{THIS}", line {line}' in tb, tb
+
+
+def user_raises_value_error(x):
+    if x > 0:
+        raise ValueError("bad x")
+    return x
+
+
+def test_user_raise_propagates_same_type_and_message():
+    with pytest.raises(ValueError, match="bad x") as e:
+        tz.gradient(user_raises_value_error, 1.0)
+    tb = "".join(traceback.format_exception(e.type, e.value, e.tb))
+    assert f'{THIS}", line {_line_of(user_raises_value_error, "raise ValueError")}' in tb, tb
+
+
+def test_exception_in_pullback_of_custom_adjoint_propagates():
+    def h(x):
+        return x
+
+    @tz.adjoint(h)
+    def _(x):
+        def back(dy):
+            raise KeyError("from pullback")
+        return h(x), back
+
+    try:
+        with pytest.raises(KeyError):
+            tz.gradient(lambda x: h(x) * 2, 1.0)
+    finally:
+        tz.ad.runtime.USER_RULES.pop(h, None)

@@ -1,0 +1,94 @@
+"""jacobian, hessian and diaghessian against torch.autograd.functional."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import torchzygote as tz
+
+D = torch.float64
+torch.manual_seed(0)
+X3 = torch.randn(3, dtype=D)
+X23 = torch.randn(2, 3, dtype=D)
+W = torch.randn(3, 3, dtype=D)
+
+VECTOR_FUNS = [
+    ("sin", lambda x: torch.sin(x), X3),
+    ("square_times", lambda x: x * x * 2.0, X3),
+    ("matvec", lambda x: W @ x, X3),
+    ("tanh_mat", lambda x: torch.tanh(x @ W), X23),
+    ("softmax", lambda x: torch.softmax(x, -1), X23),
+    ("cumsum", lambda x: torch.cumsum(x, 0), X3),
+    ("outer", lambda x: torch.outer(x, x), X3),
+    ("exp_sum_dim", lambda x: torch.exp(x).sum(dim=1), X23),
+    ("norm_scale", lambda x: x / x.norm(), X3),
+    ("transpose", lambda x: x.t() * 3.0, X23),
+    ("cat", lambda x: torch.cat([x, x ** 2]), X3),
+    ("loop", lambda x: _loop(x), X3),
+    ("sigmoid_linear", lambda x: torch.sigmoid(F.linear(x, W)), X23),
+    ("logsumexp", lambda x: torch.logsumexp(x, 1), X23),
+    ("prod_dim", lambda x: x.prod(0), X23),
+]
+
+SCALAR_FUNS = [
+    ("sum_sin_sq", lambda x: (torch.sin(x) * x).sum(), X3),
+    ("cubic", lambda x: (x ** 3).sum() + (x * x).sum(), X3),
+    ("quadratic_form", lambda x: x @ W @ x, X3),
+    ("logsumexp", lambda x: torch.logsumexp(x, 0), X3),
+    ("norm", lambda x: torch.linalg.vector_norm(x), X3),
+    ("tanh_mlp", lambda x: torch.tanh(W @ torch.tanh(W @ x)).sum(), X3),
+    ("exp_mean", lambda x: torch.exp(x).mean(), X23),
+    ("softplus", lambda x: F.softplus(x).sum(), X23),
+    ("loop", lambda x: _loop(x).sum(), X3),
+    ("prod", lambda x: x.prod(), X3),
+]
+
+
+def _loop(x):
+    y = x
+    for _ in range(3):
+        y = torch.sin(y) * 1.5 + x
+    return y
+
+
+@pytest.mark.parametrize("name,f,x", VECTOR_FUNS, ids=[n for n, _, _ in VECTOR_FUNS])
+def test_jacobian_matches_torch(name, f, x):
+    (J,) = tz.jacobian(f, x)
+    ref = torch.autograd.functional.jacobian(f, x)
+    assert J.shape == ref.shape and J.dtype == ref.dtype
+    assert torch.allclose(J, ref, atol=1e-10)
+
+
+@pytest.mark.parametrize("name,f,x", SCALAR_FUNS, ids=[n for n, _, _ in SCALAR_FUNS])
+def test_hessian_matches_torch(name, f, x):
+    H = tz.hessian(f, x)
+    ref = torch.autograd.functional.hessian(f, x)
+    assert H.shape == ref.shape
+    assert torch.allclose(H, ref, atol=1e-9), tz.hessian.last_path
+    (dh,) = tz.diaghessian(f, x)
+    assert torch.allclose(dh, ref.reshape(x.numel(), x.numel()).diagonal().reshape(x.shape), atol=1e-9)
+
+
+@pytest.mark.parametrize("name,f,x", SCALAR_FUNS, ids=[n for n, _, _ in SCALAR_FUNS])
+def test_hessian_is_reverse_over_reverse(name, f, x):
+    tz.hessian(f, x)
+    assert tz.hessian.last_path == "torchzygote reverse-over-reverse", tz.hessian.last_path
+
+
+def test_jacobian_several_args_and_scalar_output():
+    a, b = torch.randn(3, dtype=D), torch.randn(2, 3, dtype=D)
+    f = lambda a, b: b @ a
+    ja, jb = tz.jacobian(f, a, b)
+    ra, rb = torch.autograd.functional.jacobian(f, (a, b))
+    assert torch.allclose(ja, ra) and torch.allclose(jb, rb)
+    (js,) = tz.jacobian(lambda a: (a * a).sum(), a)
+    assert js.shape == (3,) and torch.allclose(js, 2 * a)
+
+
+def test_jacobian_numbers_and_numpy():
+    (j,) = tz.jacobian(lambda x: x * x * 3.0, 2.0)
+    assert j == pytest.approx(12.0)
+    x = np.array([1.0, 2.0, 3.0])
+    (jn,) = tz.jacobian(lambda x: np.sin(x) * 2.0, x)
+    assert isinstance(jn, np.ndarray) and jn.shape == (3, 3)
+    assert np.allclose(jn, np.diag(2 * np.cos(x)))

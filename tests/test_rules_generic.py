@@ -1,0 +1,903 @@
+"""One generic check of every registered rule against finite differences.
+
+``SAMPLES`` maps every function in ``TABLE.rules`` to sample arguments (or to
+small programs, for containers and the frontend's own operations). A rule
+whose function has no entry FAILS ``test_rule`` -- add its domain here when
+you add a rule. Each sample is run twice: through a call the transform sees
+statically (the rule is inlined) and through a function fetched from a dict
+at run time (``runtime.J`` dispatches to the rule's closure form).
+
+Numbers (kinds R, C) are compared with central differences; torch tensors
+(kind T) with ``torch.autograd.gradcheck`` in float64, wrapping torchzygote's
+pullback in an ``autograd.Function``; numpy arrays (A) with elementwise
+central differences.
+"""
+import cmath
+import itertools
+import linecache
+import math
+import operator
+
+import numpy as np
+import pytest
+import torch
+
+import torchzygote as tz
+from torchzygote.ad.runtime import kind_of
+from torchzygote.frontend import ops
+from torchzygote.rules.registry import TABLE, select
+
+from conftest import close, fd_gradient
+
+# ================================================================ sample builders
+
+_GEN = torch.Generator().manual_seed(0)
+_COUNTER = itertools.count()
+
+
+def t(*shape, lo=-1.0, hi=1.0):
+    """A deterministic float64 tensor with entries in (lo, hi), bounded away from 0 when lo>=0."""
+    return lo + (hi - lo) * torch.rand(*shape, generator=_GEN, dtype=torch.float64)
+
+
+def tp(*shape):
+    return t(*shape, lo=0.3, hi=2.0)
+
+
+def tu(*shape):
+    return t(*shape, lo=-0.8, hi=0.8)
+
+
+def tdistinct(*shape):
+    """Entries well apart (so max/sort/etc. are differentiable under perturbation)."""
+    n = math.prod(shape)
+    perm = torch.randperm(n, generator=_GEN).to(torch.float64)
+    return (perm * 0.37 + 0.11).reshape(shape)
+
+
+def a(*shape, lo=-1.0, hi=1.0):
+    return np.asarray(t(*shape, lo=lo, hi=hi).numpy(), dtype=np.float64)
+
+
+def spd(n):
+    m = t(n, n)
+    return m @ m.T + n * torch.eye(n, dtype=torch.float64)
+
+
+class Program:
+    """A small program exercising a rule that needs a context (containers, frontend ops)."""
+
+    def __init__(self, fn, *inputs):
+        self.fn, self.inputs = fn, inputs or ((0.7, 1.9),)
+
+
+# ================================================================ programs for containers / frontend ops
+
+def p_build_tuple(x, y):
+    tt = (x, y, x * y)
+    return tt[0] * tt[2] + tt[1]
+
+
+def p_build_list(x, y):
+    lst = [x, y * y]
+    return lst[0] * lst[1]
+
+
+def p_build_dict(x, y):
+    d = {"a": x, "b": x * y}
+    return d["a"] * d["b"]
+
+
+def p_cat_tuple(x, y):
+    u = (x,)
+    v = (*u, y, *(x * y,))
+    return v[0] * v[1] + v[2]
+
+
+def p_cat_list(x, y):
+    u = [x]
+    v = [*u, y, *[x * y]]
+    return v[0] * v[1] + v[2]
+
+
+def p_merge_dict(x, y):
+    d1 = {"a": x}
+    d = {**d1, "b": y, **{"c": x * y}}
+    return d["a"] * d["b"] + d["c"]
+
+
+def p_unpack(x, y):
+    p, q = (x * y, y)
+    return p * q
+
+
+def p_unpack_star(x, y):
+    p, *q, r = (x, y, x * y, y * y)
+    return p * q[0] + q[1] * r
+
+
+def p_tuple(x, y):
+    tt = tuple([x, y])
+    return tt[0] * tt[1]
+
+
+def p_list(x, y):
+    lst = list((x, y))
+    return lst[0] * lst[1] + lst[1]
+
+
+def p_new_cell(x, y):
+    def g(v):
+        return v * x
+    return g(y) + g(x)
+
+
+def p_closure_cell(x, y):
+    k = x * y
+
+    def g(v):
+        return v * k
+    h = g
+    return h(x)
+
+
+def p_make_function(x, y):
+    def g(v, w=y):
+        return v * w
+    return g(x)
+
+
+def p_get_global(x, y):
+    return G_WEIGHT * x * y + math.pi * x
+
+
+G_WEIGHT = 1.7
+
+
+def p_loop_flags(x, y):
+    r = x
+    for i in range(5):
+        if i == 1:
+            continue
+        if i == 3:
+            break
+        r = r * y
+    return r
+
+
+def p_loop_return(x, y):
+    for i in range(5):
+        if i == 2:
+            return x * y * i
+    return x
+
+
+def p_contains(x, y):
+    d = {"a": x}
+    r = x * y
+    if "a" in d:
+        r = r + d["a"]
+    if "b" not in d:
+        r = r * y
+    return r
+
+
+def p_getitem(x, y):
+    tt = (x, y)
+    lst = [x, y]
+    d = {"k": y}
+    return tt[0] * lst[1] + d["k"] * lst[0] + tt[-1]
+
+
+class _Obj:
+    def __init__(self, v):
+        self.v = v
+
+
+def p_getattr(x, y):
+    o = _Obj(x)
+    return o.v * y + getattr(o, "v") + getattr(o, "missing", y)
+
+
+def p_setattr(x, y):
+    o = _Obj(x)
+    o.v = o.v * y
+    setattr(o, "w", x)
+    return o.v * o.w
+
+
+def p_delattr(x, y):
+    o = _Obj(x)
+    o.w = y
+    del o.w
+    o.w = x * y
+    return o.v * o.w
+
+
+def p_setitem(x, y):
+    lst = [0.0, 0.0]
+    lst[0] = x
+    lst[1] = x * y
+    d = {}
+    d["a"] = y
+    return lst[0] * lst[1] + d["a"]
+
+
+def p_delitem(x, y):
+    lst = [x, y, x * y]
+    del lst[1]
+    d = {"a": x, "b": y}
+    del d["a"]
+    return lst[0] * lst[1] + d["b"]
+
+
+def p_list_add_mul(x, y):
+    u = [x] + [y]
+    v = [x] * 2
+    w = 2 * (y,)
+    z = (x,) + (y,)
+    return u[0] * u[1] + v[1] * w[0] + z[0] * z[1]
+
+
+def p_append(x, y):
+    lst = []
+    lst.append(x)
+    lst.append(x * y)
+    return lst[0] * lst[1]
+
+
+def p_insert(x, y):
+    lst = [x]
+    lst.insert(0, y)
+    return lst[0] * lst[1] * lst[1]
+
+
+def p_extend(x, y):
+    lst = [x]
+    lst.extend([y, x * y])
+    return lst[0] + lst[1] * lst[2]
+
+
+def p_pop(x, y):
+    lst = [x, y, x * y]
+    last = lst.pop()
+    first = lst.pop(0)
+    return last * first + lst[0]
+
+
+def p_list_copy(x, y):
+    lst = [x, y]
+    c = lst.copy()
+    c[0] = c[0] * y
+    return c[0] * lst[0]
+
+
+def p_dict_copy(x, y):
+    d = {"a": x}
+    c = d.copy()
+    c["a"] = c["a"] * y
+    return c["a"] * d["a"]
+
+
+def p_dict_pop(x, y):
+    d = {"a": x, "b": y}
+    v = d.pop("a")
+    return v * d["b"]
+
+
+def p_dict_get(x, y):
+    d = {"a": x}
+    return d.get("a") * d.get("b", y) + d.get("a", 0.0)
+
+
+def p_dict_items(x, y):
+    d = {"a": x, "b": y}
+    r = 0.0
+    for k, v in d.items():
+        r = r + v * v
+    return r
+
+
+def p_dict_values(x, y):
+    d = {"a": x, "b": x * y}
+    r = 1.0
+    for v in d.values():
+        r = r * v
+    return r
+
+
+def p_tensor_getitem(x, y):
+    v = torch.tensor([x, y, x * y], dtype=torch.float64)
+    return float(v[0] * v[2] + v[1:].sum())
+
+
+def p_augmented(x, y):
+    r = x
+    r += y
+    r -= x * y
+    r *= y
+    r /= 2.0
+    r **= 2
+    r %= 5.0
+    return r
+
+
+# ================================================================ the sample table
+
+SAMPLES = {}
+
+
+def put(fns, spec, **opts):
+    """Register sample arguments (a function returning a list of argument tuples) or a
+    Program for ``fns``. Options: ``h``/``rtol``/``atol`` (finite differences, for
+    float32 results), ``nograd=True`` (no gradient by design: checks it is None),
+    ``pre`` (a source template applied to the first argument inside the call, e.g. to
+    symmetrise a matrix), ``random=True`` (values are random: no value check)."""
+    for f in fns if isinstance(fns, (tuple, list)) else (fns,):
+        SAMPLES.setdefault(f, []).append(spec if isinstance(spec, Program) else (spec, opts))
+
+
+R2 = [(1.3, -0.7), (0.45, 2.2)]
+C2 = [(1.3 + 0.2j, 0.5 - 1.0j), (0.7 - 0.4j, 1.3)]
+R1 = [(0.7,), (-1.3,)]
+
+# operators on numbers (and their in-place forms)
+for f in (operator.add, operator.iadd, operator.sub, operator.isub, operator.mul, operator.imul):
+    put(f, lambda: R2 + C2)
+for f in (operator.truediv, operator.itruediv):
+    put(f, lambda: R2 + C2)
+for f in (operator.pow, operator.ipow, pow):
+    put(f, lambda: [(1.3, 2.5), (0.45, -1.5), (2.0, 3), (1.3 + 0.2j, 2.0), (0.7 - 0.4j, 1.5 + 0.5j)])
+for f in (operator.mod, operator.imod):
+    put(f, lambda: [(7.3, 2.1), (-2.5, 1.4)])
+for f in (operator.floordiv, operator.ifloordiv):
+    put(f, lambda: [(7.3, 2.1), (-2.5, 1.4)])
+put((operator.neg, operator.pos), lambda: R1 + [(0.3 + 0.9j,)])
+put(operator.not_, lambda: [(0.7,), (0.0,)])
+for f in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.is_, operator.is_not):
+    put(f, lambda: R2 + [(1.5, 1.5)])
+
+# containers via programs (operator.add/mul list and tuple variants too)
+put(operator.add, Program(p_list_add_mul))
+put(operator.mul, Program(p_list_add_mul))
+put(operator.iadd, Program(p_augmented))
+put(operator.getitem, Program(p_getitem))
+put(operator.getitem, Program(p_tensor_getitem))
+put(getattr, Program(p_getattr))
+put(setattr, Program(p_setattr))
+put(delattr, Program(p_delattr))
+put(operator.setitem, Program(p_setitem))
+put(operator.delitem, Program(p_delitem))
+put(tuple, Program(p_tuple))
+put(list, Program(p_list))
+put(list.append, Program(p_append))
+put(list.insert, Program(p_insert))
+put(list.extend, Program(p_extend))
+put(list.pop, Program(p_pop))
+put(list.copy, Program(p_list_copy))
+put(dict.copy, Program(p_dict_copy))
+put(dict.pop, Program(p_dict_pop))
+put(dict.get, Program(p_dict_get))
+put(dict.items, Program(p_dict_items))
+put(dict.values, Program(p_dict_values))
+put(ops.build_tuple, Program(p_build_tuple))
+put(ops.build_list, Program(p_build_list))
+put(ops.build_dict, Program(p_build_dict))
+put(ops.cat_tuple, Program(p_cat_tuple))
+put(ops.cat_list, Program(p_cat_list))
+put(ops.merge_dict, Program(p_merge_dict))
+put(ops.unpack, Program(p_unpack))
+put(ops.unpack_star, Program(p_unpack_star))
+put(ops.new_cell, Program(p_new_cell))
+put(ops.closure_cell, Program(p_closure_cell))
+put(ops.make_function, Program(p_make_function))
+put(ops.get_global, Program(p_get_global))
+put((ops.exit_reset, ops.break_reset, ops.loop_cont), Program(p_loop_flags))
+put((ops.exit_reset, ops.break_reset, ops.loop_cont), Program(p_loop_return))
+put((ops.contains, ops.not_contains), Program(p_contains))
+
+# math
+U = [(0.3,), (-0.55,)]
+P = [(0.4,), (2.3,)]
+for f in (math.sin, math.cos, math.atan, math.sinh, math.cosh, math.tanh, math.exp, math.degrees,
+          math.radians, math.erf, math.erfc, math.asinh, math.fabs, math.expm1):
+    put(f, lambda: R1)
+for f in (math.tan, math.asin, math.acos, math.atanh, math.log1p):
+    put(f, lambda: U)
+for f in (math.log2, math.log10, math.sqrt):
+    put(f, lambda: P)
+put(math.log, lambda: P + [(0.4, 2.0), (2.3, 10.0)])
+put(math.acosh, lambda: [(1.3,), (4.5,)])
+put(math.pow, lambda: [(1.3, 2.5), (0.45, -1.5)])
+put(math.atan2, lambda: [(0.4, 2.0), (-1.7, 0.5), (3.2, -1.5)])
+put(math.copysign, lambda: [(0.4, -2.0), (-1.7, 0.5)])
+put(math.fmod, lambda: [(7.4, 2.0), (-1.7, 0.5)])
+put(math.ldexp, lambda: [(0.7, 3), (-1.3, -2)])
+for name in ("cbrt", "exp2"):
+    if hasattr(math, name):
+        put(getattr(math, name), lambda: R1)
+
+# cmath (holomorphic; complex inputs)
+Z = [(0.6 + 0.8j,), (-1.2 + 0.3j,), (0.4 - 1.1j,)]
+for f in (cmath.sin, cmath.cos, cmath.tan, cmath.sinh, cmath.cosh, cmath.tanh, cmath.exp, cmath.log,
+          cmath.log10, cmath.sqrt, cmath.asin, cmath.acos, cmath.atan, cmath.asinh, cmath.acosh, cmath.atanh,
+          cmath.phase):
+    put(f, lambda: Z)
+put(cmath.rect, lambda: [(0.7, 1.9), (1.3, -0.4)])
+
+# numeric builtins
+put(abs, lambda: R1 + Z)
+put(float, lambda: R1 + [(3,)])
+put(complex, lambda: [(0.7, 1.9), (1.3, -0.4), (0.5 + 0.5j, 0.2)])
+
+# ---------------------------------------------------------------- numpy
+for f in (np.sin, np.cos, np.exp, np.tanh, np.negative, np.square, np.sinh, np.cosh, np.arctan, np.expm1):
+    put(f, lambda: [(a(3, 2),)])
+put(np.tan, lambda: [(a(3, 2, lo=-0.8, hi=0.8),)])
+for f in (np.log, np.sqrt, np.log1p):
+    put(f, lambda: [(a(3, 2, lo=0.3, hi=2.0),)])
+put(np.absolute, lambda: [(a(3, 2, lo=0.2, hi=1.0) * np.array([1.0, -1.0]),)])
+for f in (np.add, np.subtract, np.multiply, np.maximum, np.minimum):
+    put(f, lambda: [(a(3, 2), a(3, 2)), (a(3, 2), a(2)), (a(3), 1.5)])
+put(np.divide, lambda: [(a(3, 2), a(3, 2, lo=0.5, hi=2.0)), (a(3), 1.5)])
+put(np.power, lambda: [(a(3, 2, lo=0.5, hi=2.0), a(3, 2)), (a(3, lo=0.5, hi=2.0), 2.0)])
+for f in (np.sum, np.ndarray.sum, np.mean, np.ndarray.mean):
+    put(f, lambda: [(a(3, 2),), (a(3, 2), 0), (a(3, 2), 1)])
+for f in (np.max, np.amax, np.ndarray.max, np.min, np.amin, np.ndarray.min):
+    put(f, lambda: [(tdistinct(3, 2).numpy(),), (tdistinct(3, 2).numpy(), 0)])
+for f in (np.dot, np.ndarray.dot):
+    put(f, lambda: [(a(3), a(3)), (a(2, 3), a(3))])
+put(np.matmul, lambda: [(a(2, 3), a(3, 2))])
+put(np.outer, lambda: [(a(3), a(2))])
+put((np.reshape,), lambda: [(a(3, 2), (2, 3))])
+put((np.ndarray.reshape,), lambda: [(a(3, 2), 2, 3), (a(3, 2), (6,))])
+put((np.transpose, np.ndarray.transpose), lambda: [(a(3, 2),)])
+put(np.clip, lambda: [(a(3, 2), -0.5, 0.5)])
+
+# ---------------------------------------------------------------- torch (function and method forms)
+
+
+def tput(name, spec, fn_only=False, method_only=False, **opts):
+    """Samples for ``torch.name`` and ``torch.Tensor.name`` (self first), for the forms that have rules."""
+    fns = []
+    if not method_only and hasattr(torch, name):
+        fns.append(getattr(torch, name))
+    if not fn_only and hasattr(torch.Tensor, name):
+        fns.append(getattr(torch.Tensor, name))
+    assert fns, name
+    ruled = [f for f in fns if TABLE.lookup(f)]
+    put(ruled or fns, spec, **opts)
+
+
+for name in ("sin", "cos", "exp", "expm1", "exp2", "tanh", "sigmoid", "sinh", "cosh", "atan", "asinh", "erf",
+             "erfc", "neg", "negative", "positive", "conj", "conj_physical", "deg2rad", "rad2deg", "clone",
+             "square", "sgn", "frac", "relu", "abs", "absolute"):
+    tput(name, lambda: [(t(3, 4),)])
+for name in ("tan", "asin", "acos", "atanh"):
+    tput(name, lambda: [(tu(3, 4),)])
+for name in ("log", "log2", "log10", "log1p", "sqrt", "rsqrt", "reciprocal"):
+    tput(name, lambda: [(tp(3, 4),)])
+tput("acosh", lambda: [(t(3, 4, lo=1.2, hi=3.0),)])
+tput("contiguous", lambda: [(t(3, 4),)], method_only=True)
+for name in ("zeros_like", "ones_like"):
+    tput(name, lambda: [(t(3, 4),)], fn_only=True)
+for name in ("empty_like", "randn_like", "rand_like"):
+    tput(name, lambda: [(t(3, 4),)], fn_only=True, random=True)
+tput("detach", lambda: [(t(3, 4),)], nograd=True)
+tput("full_like", lambda: [(t(3, 4), 2.5)], fn_only=True)
+for name in ("zeros", "ones"):
+    tput(name, lambda: [(3, 4), ((2, 3),)], fn_only=True)
+for name in ("empty", "randn", "rand"):
+    tput(name, lambda: [(3, 4), ((2, 3),)], fn_only=True, random=True)
+tput("arange", lambda: [(5,), (1, 4)], fn_only=True)
+put((torch.Tensor.size,), lambda: [(t(3, 4),), (t(3, 4), 1)])
+put((torch.Tensor.dim, torch.Tensor.numel), lambda: [(t(3, 4),)])
+for name in ("argmax", "argmin"):
+    tput(name, lambda: [(tdistinct(3, 4),), (tdistinct(3, 4), 1)])
+tput("argsort", lambda: [(tdistinct(3, 4),), (tdistinct(3, 4), 0)])
+for f in (torch.nn.functional.relu, torch.nn.functional.relu6, torch.nn.functional.gelu,
+          torch.nn.functional.silu, torch.nn.functional.softplus, torch.nn.functional.elu,
+          torch.nn.functional.leaky_relu, torch.nn.functional.logsigmoid, torch.nn.functional.tanh,
+          torch.nn.functional.sigmoid, torch.nn.functional.hardtanh, torch.special.expit):
+    put(f, lambda: [(t(3, 4) * 3,)])
+for name in ("clamp", "clip"):
+    tput(name, lambda: [(t(3, 4), -0.5, 0.5), (t(3, 4), t(3, 4, lo=-1, hi=-0.1), t(3, 4, lo=0.1, hi=1.0))])
+tput("clamp_min", lambda: [(t(3, 4), -0.2), (t(3, 4), t(3, 4))])
+tput("clamp_max", lambda: [(t(3, 4), 0.2), (t(3, 4), t(3, 4))])
+put(torch.where, lambda: [(t(3, 4) > 0, t(3, 4), t(3, 4)), (t(3, 4) > 0, t(3, 4), 0.5)])
+put(torch.Tensor.where, lambda: [(t(3, 4), t(3, 4) > 0, t(3, 4))])
+for name in ("maximum", "minimum", "fmax", "fmin"):
+    tput(name, lambda: [(t(3, 4), t(3, 4)), (t(3, 4), t(4))])
+for name in ("pow", "float_power"):
+    tput(name, lambda: [(tp(3, 4), t(3, 4)), (tp(3, 4), 2.0), (t(3, 4), 2), (2.0, t(3, 4))])
+for name in ("add", "sub", "subtract", "rsub"):
+    tput(name, lambda: [(t(3, 4), t(3, 4)), (t(3, 4), t(4)), (t(3, 4), 1.5)])
+for name in ("mul", "multiply"):
+    tput(name, lambda: [(t(3, 4), t(3, 4)), (t(3, 4), t(4, )), (t(3, 4), 1.5)])
+for name in ("div", "divide", "true_divide"):
+    tput(name, lambda: [(t(3, 4), tp(3, 4)), (t(3, 4), tp(4)), (t(3, 4), 1.5)])
+for name in ("atan2", "arctan2", "hypot"):
+    tput(name, lambda: [(tp(3, 4), t(3, 4)), (t(3, 4), tp(4))])
+for name in ("remainder", "fmod"):
+    tput(name, lambda: [(t(3, 4) * 5, tp(3, 4)), (t(3, 4) * 5, 1.3)])
+put(torch.real, lambda: [(t(3, 4),), (torch.complex(t(3, 4), t(3, 4)),)])
+tput("lerp", lambda: [(t(3, 4), t(3, 4), 0.3), (t(3, 4), t(3, 4), tp(3, 4))])
+tput("addmm", lambda: [(t(2, 4), t(2, 3), t(3, 4)), (t(4), t(2, 3), t(3, 4))])
+tput("masked_fill", lambda: [(t(3, 4), t(3, 4) > 0, 0.5), (t(3, 4), t(3, 4) > 0, torch.tensor(0.7, dtype=torch.float64))])
+tput("xlogy", lambda: [(t(3, 4), tp(3, 4))])
+put(torch.Tensor.item, lambda: [(t(1),), (t(()),)])
+put(torch.Tensor.to, lambda: [(t(3, 4), torch.float64)])
+put(torch.Tensor.to, lambda: [(t(3, 4), torch.float32)], h=1e-2, rtol=1e-2, atol=1e-2)
+for m in (torch.Tensor.double, torch.Tensor.cpu):
+    put(m, lambda: [(t(3, 4),)])
+for m in (torch.Tensor.float, torch.Tensor.half, torch.Tensor.bfloat16):
+    put(m, lambda: [(t(3, 4),)], h=5e-2, rtol=5e-2, atol=5e-2)
+put(torch.Tensor.cuda, Program(lambda x, y: x * y))  # no CUDA here: covered by its own GPU tests
+put(torch.Tensor.type_as, lambda: [(t(3, 4), t(2))])
+put(torch.Tensor.type_as, lambda: [(t(3, 4), t(2).float())], h=1e-2, rtol=1e-2, atol=1e-2)
+for f in (torch.tensor, torch.as_tensor):
+    put(f, lambda: [(1.5,), ([0.5, 1.5],)], h=1e-2, rtol=1e-3, atol=1e-3)
+for name in ("sum", "nansum", "mean"):
+    tput(name, lambda: [(t(3, 4),), (t(3, 4), 0), (t(3, 4), 1, True), (t(3, 4), (0, 1))])
+tput("prod", lambda: [(tp(3, 4),), (tp(3, 4), 1), (t(3, 4), 0, True)])
+for name in ("max", "min"):
+    tput(name, lambda: [(tdistinct(3, 4),), (tdistinct(3, 4), 1), (tdistinct(3, 4), 0, True),
+                        (tdistinct(3, 4), tdistinct(3, 4) + 0.05)])
+for name in ("amax", "amin"):
+    tput(name, lambda: [(tdistinct(3, 4),), (tdistinct(3, 4), 1), (tdistinct(3, 4), (0, 1), True)])
+tput("norm", lambda: [(t(3, 4),), (t(3, 4), 1), (t(3, 4), 2, 1), (t(3, 4), "fro")])
+put(torch.linalg.vector_norm, lambda: [(t(3, 4),), (t(3, 4), 1), (t(3, 4), 3, 1)])
+put(torch.linalg.norm, lambda: [(t(3, 4),), (t(4),), (t(3, 4), "fro")])
+tput("logsumexp", lambda: [(t(3, 4), 1), (t(3, 4), 0, True)])
+tput("cumsum", lambda: [(t(3, 4), 1), (t(3, 4), 0)])
+tput("cumprod", lambda: [(tp(3, 4), 1), (t(3, 4), 0)])
+for name in ("var", "std"):
+    tput(name, lambda: [(t(3, 4),), (t(3, 4), 1), (t(3, 4), 0, True)])
+tput("trace", lambda: [(t(3, 3),), (t(3, 4),)])
+tput("sort", lambda: [(tdistinct(3, 4),), (tdistinct(3, 4), 0, True)])
+tput("topk", lambda: [(tdistinct(3, 4), 2), (tdistinct(3, 4), 2, 0)])
+tput("matmul", lambda: [(t(2, 3), t(3, 4)), (t(3), t(3)), (t(2, 3), t(3)), (t(5, 2, 3), t(3, 4))])
+put((operator.matmul, operator.imatmul), lambda: [(t(2, 3), t(3, 4)), (t(3), t(3)), (t(5, 2, 3), t(3))])
+tput("mm", lambda: [(t(2, 3), t(3, 4))])
+tput("bmm", lambda: [(t(5, 2, 3), t(5, 3, 4))])
+tput("mv", lambda: [(t(2, 3), t(3))])
+tput("dot", lambda: [(t(3), t(3))])
+for name in ("outer", "ger"):
+    tput(name, lambda: [(t(3), t(2))])
+put(torch.einsum, lambda: [("ij,jk->ik", t(2, 3), t(3, 4)), ("ii", t(3, 3)), ("i,i->", t(3), t(3))])
+put(torch.linalg.solve, lambda: [(spd(3), t(3, 2)), (spd(3), t(3))])
+for f in (torch.linalg.inv, torch.inverse, torch.Tensor.inverse, torch.linalg.det, torch.det, torch.Tensor.det):
+    put(f, lambda: [(spd(3),), (t(3, 3) + 3 * torch.eye(3, dtype=torch.float64),)])
+put(torch.linalg.cholesky, lambda: [(spd(3),)], pre="(({0} + {0}.mT) * 0.5)")
+put(torch.reshape, lambda: [(t(3, 4), (2, 6)), (t(3, 4), (-1,))])
+put((torch.Tensor.reshape, torch.Tensor.view), lambda: [(t(3, 4), 2, 6), (t(3, 4), (12,)), (t(3, 4), -1)])
+put((torch.Tensor.view_as, torch.Tensor.reshape_as), lambda: [(t(3, 4), t(2, 6))])
+tput("squeeze", lambda: [(t(3, 1, 4),), (t(3, 1, 4), 1)])
+tput("unsqueeze", lambda: [(t(3, 4), 0), (t(3, 4), -1)])
+tput("flatten", lambda: [(t(2, 3, 4),), (t(2, 3, 4), 1)])
+tput("ravel", lambda: [(t(3, 4),)])
+tput("unflatten", lambda: [(t(3, 4), 1, (2, 2))])
+for f in (torch.atleast_1d, torch.atleast_2d, torch.atleast_3d):
+    put(f, lambda: [(t(3),), (t(()),)])
+for name in ("transpose", "swapaxes", "swapdims"):
+    tput(name, lambda: [(t(3, 4), 0, 1), (t(2, 3, 4), -1, 0)])
+for name in ("t", "adjoint"):
+    tput(name, lambda: [(t(3, 4),)])
+put(torch.permute, lambda: [(t(2, 3, 4), (2, 0, 1))])
+put(torch.Tensor.permute, lambda: [(t(2, 3, 4), 2, 0, 1), (t(2, 3, 4), (1, 2, 0))])
+tput("movedim", lambda: [(t(2, 3, 4), 0, 2)])
+put(torch.Tensor.expand, lambda: [(t(1, 4), 3, 4), (t(4), (2, 4))])
+put(torch.Tensor.expand_as, lambda: [(t(1, 4), t(3, 4))])
+tput("broadcast_to", lambda: [(t(1, 4), (3, 4))])
+put(torch.flip, lambda: [(t(3, 4), (0,)), (t(3, 4), (0, 1))])
+put(torch.Tensor.flip, lambda: [(t(3, 4), 0), (t(3, 4), (0, 1))])
+tput("roll", lambda: [(t(3, 4), 1, 1), (t(3, 4), (1, 2), (0, 1))])
+for name in ("tril", "triu"):
+    tput(name, lambda: [(t(3, 4),), (t(3, 4), 1)])
+tput("diagonal", lambda: [(t(3, 4),), (t(3, 4), 1)])
+tput("diag", lambda: [(t(3, 4),), (t(3),)])
+tput("diag_embed", lambda: [(t(2, 3),)])
+tput("narrow", lambda: [(t(3, 4), 1, 1, 2)])
+for f in (torch.cat, torch.concat, torch.concatenate):
+    put(f, lambda: [([t(2, 3), t(1, 3)],), ((t(2, 3), t(2, 1)), 1)])
+put(torch.stack, lambda: [([t(2, 3), t(2, 3)],), ((t(2, 3), t(2, 3)), 1)])
+for f in (torch.split, torch.Tensor.split):
+    put(f, lambda: [(t(5, 3), 2), (t(5, 3), [2, 3]), (t(3, 5), 2, 1)])
+tput("chunk", lambda: [(t(5, 3), 2), (t(3, 5), 3, 1)])
+tput("unbind", lambda: [(t(3, 4),), (t(3, 4), 1)])
+tput("gather", lambda: [(t(3, 4), 1, torch.tensor([[0, 1], [2, 3], [1, 1]]))])
+tput("take_along_dim", lambda: [(t(3, 4), torch.tensor([[0, 1], [2, 3], [1, 1]]), 1)])
+tput("index_select", lambda: [(t(3, 4), 0, torch.tensor([0, 2, 2])), (t(3, 4), 1, torch.tensor([3, 0]))])
+put(torch.nn.functional.linear, lambda: [(t(2, 3), t(4, 3), t(4)), (t(2, 3), t(4, 3))])
+put(torch.conv1d, lambda: [(t(1, 2, 7), t(3, 2, 3), t(3)), (t(1, 2, 7), t(3, 2, 3), None, 2, 1)])
+put(torch.conv2d, lambda: [(t(1, 1, 4, 4), t(2, 1, 2, 2), t(2)), (t(1, 2, 3, 3), t(1, 2, 2, 2), None, 1, 1)])
+put(torch.conv3d, lambda: [(t(1, 1, 3, 3, 3), t(1, 1, 2, 2, 2), t(1))])
+for f in (torch.nn.functional.softmax, torch.nn.functional.log_softmax, torch.softmax, torch.Tensor.softmax,
+          torch.log_softmax, torch.Tensor.log_softmax):
+    put(f, lambda: [(t(3, 4), 1), (t(3, 4), 0)])
+put(torch.nn.functional.cross_entropy, lambda: [(t(3, 4), torch.tensor([0, 3, 1])), (t(3, 4), torch.softmax(t(3, 4), 1))])
+put(torch.nn.functional.mse_loss, lambda: [(t(3, 4), t(3, 4))])
+put(torch.nn.functional.layer_norm, lambda: [(t(3, 4), (4,), t(4), t(4)), (t(3, 4), (4,))])
+put(torch.nn.functional.dropout, lambda: [(t(3, 4), 0.5, False)])
+put(torch.dropout, lambda: [(t(3, 4), 0.5, False)])
+# in-place methods: called on a clone of the first argument (the clone is part of the program)
+CLONE = "{0}.clone()"
+for name in ("add_", "sub_", "mul_"):
+    put(getattr(torch.Tensor, name), lambda: [(t(3, 4), t(3, 4)), (t(3, 4), t(4)), (t(3, 4), 1.5)], pre=CLONE)
+put(torch.Tensor.div_, lambda: [(t(3, 4), tp(3, 4)), (t(3, 4), 1.5)], pre=CLONE)
+put(torch.Tensor.pow_, lambda: [(tp(3, 4), 2.0), (tp(3, 4), t(3, 4))], pre=CLONE)
+for name in ("neg_", "sin_", "cos_", "exp_", "tanh_", "sigmoid_", "relu_"):
+    put(getattr(torch.Tensor, name), lambda: [(t(3, 4),)], pre=CLONE)
+for name in ("log_", "sqrt_"):
+    put(getattr(torch.Tensor, name), lambda: [(tp(3, 4),)], pre=CLONE)
+put(torch.Tensor.clamp_, lambda: [(t(3, 4), -0.5, 0.5)], pre=CLONE)
+put(torch.Tensor.copy_, lambda: [(t(3, 4), t(3, 4)), (t(3, 4), t(4))], pre=CLONE)
+put(torch.Tensor.zero_, lambda: [(t(3, 4),)], pre=CLONE)
+put(torch.Tensor.fill_, lambda: [(t(3, 4), 2.5)], pre=CLONE)
+if hasattr(ops, "setitem_v"):
+    put(ops.setitem_v, Program(p_setitem))
+    put(ops.setitem_v, Program(p_augmented))
+put(torch.nn.functional.embedding, lambda: [(torch.tensor([0, 2, 2]), t(4, 3))])
+
+
+# ================================================================ the checks
+
+def _fn_id(fn):
+    mod = getattr(fn, "__module__", None) or getattr(getattr(fn, "__objclass__", None), "__module__", "")
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
+    return f"{mod}.{name}" if mod else name
+
+
+def _is_float_tensor(v):
+    return isinstance(v, torch.Tensor) and (v.dtype.is_floating_point or v.dtype.is_complex)
+
+
+def _is_float_array(v):
+    return isinstance(v, np.ndarray) and v.dtype.kind in "fc"
+
+
+class _Weights:
+    """Fixed weights that turn any output into a real scalar, with a source expression."""
+
+    def __init__(self):
+        self.env = {}
+
+    def expr(self, v, path):
+        if isinstance(v, bool) or v is None or isinstance(v, (int, str)):
+            return None
+        if isinstance(v, float):
+            return path
+        if isinstance(v, complex):
+            return f"(({path}).real + 0.37 * ({path}).imag)"
+        if _is_float_tensor(v):
+            if v.dtype.is_complex:
+                return f"(torch.view_as_real({path}) * {self._w(torch.view_as_real(v).shape)}).sum()"
+            w = self._w(v.shape).to(v.dtype)
+            name = f"W{len(self.env)}"
+            self.env[name] = w
+            return f"({path} * {name}).sum()"
+        if _is_float_array(v):
+            name = f"W{len(self.env)}"
+            self.env[name] = np.linspace(0.3, 1.1, v.size).reshape(v.shape) if v.shape else np.float64(0.7)
+            return f"np.sum(np.multiply({path}, {name}))"
+        if isinstance(v, (tuple, list)):
+            parts = [self.expr(x, f"{path}[{i}]") for i, x in enumerate(v)]
+            parts = [p for p in parts if p is not None]
+            return " + ".join(parts) if parts else None
+        return None
+
+    def _w(self, shape):
+        n = math.prod(shape)
+        return torch.linspace(0.3, 1.1, n, dtype=torch.float64).reshape(shape) if n else torch.zeros(shape)
+
+
+def _wrappers(fn, args, pre=None):
+    """Two scalar functions of ``args`` calling ``fn``: statically and through a dict at run time."""
+    params = [f"a{i}" for i in range(len(args))]
+    call = list(params)
+    if pre:
+        call[0] = pre.format("a0")
+        y = eval(f"lambda a0: {call[0]}")(args[0])
+        y = fn(y, *args[1:])
+    else:
+        y = fn(*args)
+    w = _Weights()
+    out = w.expr(y, "y")
+    ps, cs = ", ".join(params), ", ".join(call)
+    env = dict(w.env, FN=fn, TBL={"f": fn}, torch=torch, np=np)
+    body = f"    return {out}\n" if out is not None else "    return 0.0\n"
+    src = (f"def static_call({ps}):\n    y = FN({cs})\n{body}"
+           f"def dynamic_call({ps}):\n    y = TBL['f']({cs})\n{body}"
+           f"def raw_call({ps}):\n    return FN({cs})\n")
+    fname = f"<rule sample {_fn_id(fn)} #{next(_COUNTER)}>"
+    linecache.cache[fname] = (len(src), None, src.splitlines(True), fname)
+    exec(compile(src, fname, "exec"), env)
+    return env["static_call"], env["dynamic_call"], env["raw_call"], out is not None
+
+
+class _TZ(torch.autograd.Function):
+    """Value and backward of a scalar function, both from torchzygote (for gradcheck)."""
+
+    @staticmethod
+    def forward(ctx, f, args, idx, *tensors):
+        xs = list(args)
+        for i, tv in zip(idx, tensors):
+            xs[i] = tv.detach()
+        yv, back = tz.pullback(f, *xs)
+        ctx.back, ctx.idx, ctx.shapes = back, idx, [tv.shape for tv in tensors]
+        ctx.like = tensors
+        return torch.as_tensor(float(yv), dtype=torch.float64)
+
+    @staticmethod
+    def backward(ctx, dy):
+        g = ctx.back(float(dy))
+        out = []
+        for i, tv in zip(ctx.idx, ctx.like):
+            gi = g[i]
+            out.append(torch.zeros_like(tv) if gi is None else torch.as_tensor(gi, dtype=tv.dtype).expand(tv.shape).clone())
+        return (None, None, None) + tuple(out)
+
+
+def _array_fd(f, args, i, h=1e-6):
+    x = args[i]
+    g = np.zeros_like(x)
+    for j in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[j] += h
+        xm[j] -= h
+        ap, am = list(args), list(args)
+        ap[i], am[i] = xp, xm
+        g[j] = (f(*ap) - f(*am)) / (2 * h)
+    return g
+
+
+def _declared(fn, args):
+    """Which argument positions the selected rule gives a derivative for."""
+    rule = select(fn, [kind_of(v) for v in args])
+    if rule is None:
+        return set(range(len(args)))
+    out = set()
+    for i in range(len(args)):
+        p = rule.params[i] if i < len(rule.params) else rule.vararg
+        if p in rule.grads:
+            out.add(i)
+    return out
+
+
+def _check_sample(fn, args, opts):
+    static, dynamic, raw, has_out = _wrappers(fn, args, opts.get("pre"))
+    h, rtol, atol = opts.get("h", 1e-6), opts.get("rtol", 1e-5), opts.get("atol", 1e-6)
+    declared = _declared(fn, args)
+    if not opts.get("random") and not opts.get("pre"):
+        _same_value(tz.pullback(raw, *args)[0], fn(*args))
+    g_static = None
+    for f in (static, dynamic):
+        g = tz.gradient(f, *args)
+        if f is dynamic and g_static is not None:
+            # the run-time path must agree with the inlined rule (checked numerically below)
+            for i, (gd, gs) in enumerate(zip(g, g_static)):
+                assert _same_grad(gd, gs), f"dynamic_call arg {i}: {gd!r} vs static_call {gs!r}"
+            continue
+        assert isinstance(g, tuple) and len(g) == len(args), g
+        if not has_out or opts.get("nograd") or opts.get("random"):
+            assert all(gi is None or _is_zero(gi) for gi in g), f"{f.__name__}: no gradient expected, got {g}"
+            continue
+        g_static = g
+        fd = fd_gradient(f, args, h=h)
+        for i, (gi, wi) in enumerate(zip(g, fd)):
+            if wi is not None and i in declared:
+                assert close(gi, wi, rtol, atol), \
+                    f"{f.__name__} arg {i}: torchzygote {gi!r} vs finite difference {wi!r}"
+        tidx = [i for i, v in enumerate(args) if isinstance(v, torch.Tensor) and v.dtype == torch.float64]
+        if tidx:
+            tensors = [args[i].clone().requires_grad_(True) for i in tidx]
+            assert torch.autograd.gradcheck(lambda *ts: _TZ.apply(f, args, tidx, *ts), tensors,
+                                            eps=h, atol=max(atol, 1e-5), rtol=max(rtol, 1e-4)), f.__name__
+        for i, v in enumerate(args):
+            if _is_float_array(v):
+                want = _array_fd(f, args, i, h)
+                assert g[i] is not None and np.allclose(np.asarray(g[i], dtype=np.float64), want, rtol=rtol,
+                                                        atol=atol), \
+                    f"{f.__name__} arg {i}: torchzygote {g[i]!r} vs finite difference {want!r}"
+
+
+def _same_grad(a, b):
+    if a is None or b is None:
+        return (a is None or _is_zero(a)) and (b is None or _is_zero(b))
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return torch.allclose(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64),
+                              rtol=1e-9, atol=1e-12, equal_nan=True)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same_grad(x, y) for x, y in zip(a, b))
+    try:
+        if cmath.isnan(complex(a)) and cmath.isnan(complex(b)):
+            return True
+    except TypeError:
+        pass
+    return close(a, b, 1e-9, 1e-12)
+
+
+def _same_value(got, want):
+    if isinstance(want, torch.Tensor):
+        assert isinstance(got, torch.Tensor) and torch.equal(got, want) or torch.allclose(got, want, equal_nan=True)
+    elif isinstance(want, np.ndarray):
+        assert np.allclose(got, want)
+    elif isinstance(want, (tuple, list)):
+        assert len(got) == len(want)
+        for x, y in zip(got, want):
+            _same_value(x, y)
+    elif isinstance(want, (int, float, complex)) and not isinstance(want, bool):
+        assert close(got, want, rtol=1e-12, atol=1e-12), (got, want)
+    else:
+        assert got == want
+
+
+def _is_zero(g):
+    if isinstance(g, torch.Tensor):
+        return bool((g == 0).all())
+    if isinstance(g, np.ndarray):
+        return bool((g == 0).all())
+    if isinstance(g, (tuple, list)):
+        return all(x is None or _is_zero(x) for x in g)
+    try:
+        return g == 0
+    except Exception:
+        return False
+
+
+def _check_program(prog):
+    from conftest import check_fd
+    for args in prog.inputs:
+        check_fd(prog.fn, args)
+
+
+def _all_fns():
+    return list(TABLE.rules)
+
+
+@pytest.mark.parametrize("fn", _all_fns(), ids=[_fn_id(f) for f in _all_fns()])
+def test_rule(fn):
+    assert fn in SAMPLES, (f"rule for {_fn_id(fn)} has no entry in tests/test_rules_generic.py SAMPLES: "
+                           f"add its input domain (sample arguments) or a Program exercising it")
+    rules = TABLE.rules[fn]
+    samples, programs = [], []
+    for spec in SAMPLES[fn]:
+        if isinstance(spec, Program):
+            programs.append(spec)
+        else:
+            make, opts = spec
+            samples += [(args, opts) for args in make()]
+    covered = [False] * len(rules)
+    failures = []
+    for args, opts in samples:
+        kinds = [kind_of(v) for v in args]
+        hit = [i for i, r in enumerate(rules) if r.applies(kinds)]
+        if not hit:
+            continue
+        for i in hit:
+            covered[i] = True
+        try:
+            _check_sample(fn, args, opts)
+        except Exception as e:  # collect all failing samples of this rule
+            failures.append(f"{_fn_id(fn)}{_short(args)} kinds {kinds}: {type(e).__name__}: {str(e)[:400]}")
+    for prog in programs:
+        try:
+            _check_program(prog)
+        except Exception as e:
+            failures.append(f"program {prog.fn.__name__}: {type(e).__name__}: {str(e)[:400]}")
+    assert not failures, "\n".join(failures)
+    if not programs and not any(covered):
+        pytest.skip(f"no sample of {_fn_id(fn)} matches any of its rules' kinds")
+
+
+def _short(args):
+    return "(" + ", ".join(f"T{tuple(v.shape)}" if isinstance(v, torch.Tensor) else
+                           f"A{v.shape}" if isinstance(v, np.ndarray) else repr(v) for v in args) + ")"
+
+
+def test_every_sample_entry_has_a_rule():
+    # entries for functions that lost their rule are stale (likely renamed): keep the table honest
+    stale = [_fn_id(f) for f in SAMPLES if f not in TABLE.rules and not TABLE.is_nondiff(f)]
+    assert not stale, f"SAMPLES entries without a rule: {stale}"
