@@ -733,12 +733,16 @@ def materialize(ctx: Context, value, g, memo=None):
             return memo[key]
         memo[key] = None
         slot = ctx.peek(value)
+        # after the pullback a container's slot mirrors its state on entry (mutations were
+        # undone), while the object itself is in its final state: the slot gives the shape
         if isinstance(value, list):
-            out = [materialize(ctx, v, slot[i] if slot is not None and i < len(slot) else None, memo)
-                   for i, v in enumerate(value)]
+            n = len(slot) if slot is not None else len(value)
+            out = [materialize(ctx, value[i] if i < len(value) else None,
+                               slot[i] if slot is not None else None, memo) for i in range(n)]
             res = out if any(o is not None for o in out) else None
         elif isinstance(value, dict):
-            out = {k: materialize(ctx, v, slot.get(k) if slot else None, memo) for k, v in value.items()}
+            keys = list(value) + [k for k in (slot or ()) if k not in value]
+            out = {k: materialize(ctx, value.get(k), slot.get(k) if slot else None, memo) for k in keys}
             res = {k: v for k, v in out.items() if v is not None} or None
         elif isinstance(value, types.FunctionType):
             cells = value.__closure__ or ()

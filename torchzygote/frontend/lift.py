@@ -139,6 +139,11 @@ def assigned_names(stmts, rebinds: bool = False) -> List[str]:
     return list(out)
 
 
+BOOL_OPS = {operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.is_,
+            operator.is_not, operator.not_, operator.truth, ops.contains, ops.not_contains, ops.loop_cont,
+            isinstance, callable, hasattr}
+
+
 def _scope_nodes(node):
     """All nodes under ``node`` that belong to its function scope."""
     stack = [node]
@@ -175,6 +180,7 @@ class Lifter:
         self.env: Dict[str, object] = {}
         self.line = self.node.lineno
         self.cells: Dict[str, Var] = {}
+        self.bools: set = set()   # values known to be bools (comparisons...)
 
     # ------------------------------------------------------------ helpers
     @property
@@ -188,6 +194,8 @@ class Lifter:
 
     def emit(self, fn, *args, kwargs=(), star=None, dstar=None, hint="", out=True) -> Optional[Var]:
         v = self.var(hint) if out else None
+        if v is not None and not isinstance(fn, (Var, Const)) and fn in BOOL_OPS:
+            self.bools.add(v.id)
         fn = fn if isinstance(fn, (Var, Const)) else Const(fn)
         args = [a if isinstance(a, (Var, Const)) else Const(a) for a in args]
         self.region.nodes.append(Stmt(v, fn, args, list(kwargs), star, dstar, self.loc))
@@ -404,7 +412,15 @@ class Lifter:
         return self.loop(s, self.expr(s.iter))
 
     # ------------------------------------------------------------ control flow
+    def truth(self, cond):
+        """A branch condition as a bool taken now: the pullback must see the branch the
+        forward took, even if the value's truthiness changes later (``while lst: lst.pop()``)."""
+        if isinstance(cond, Const) or cond.id in self.bools:
+            return cond
+        return self.emit(operator.truth, cond, hint="cond")
+
     def branch(self, cond, then: Callable[[], str], orelse: Callable[[], str]) -> str:
+        cond = self.truth(cond)
         env0 = dict(self.env)
         regions, envs, states = [], [], []
         for body in (then, orelse):
@@ -424,8 +440,8 @@ class Lifter:
         merged, outs = {}, []
         for n in names:
             vals = [e.get(n, Const(UNDEF)) for e in live]
-            if all(v == vals[0] for v in vals):
-                merged[n] = vals[0]
+            if all(v == vals[0] for v in vals) and (isinstance(vals[0], Const) or vals[0] == env0.get(n)):
+                merged[n] = vals[0]  # unchanged, or the same constant: no merge needed
                 continue
             out = self.var(n)
             outs.append(out)

@@ -155,11 +155,6 @@ def pop_back(ctx, lst, i, dy):
     return None
 
 
-def dict_pop_back(ctx, d, k, y, dy):
-    ctx.slot(d)[k] = dy
-    return None
-
-
 def del_back(ctx, obj, key):
     slot = ctx.peek(obj)
     if slot is not None and isinstance(slot, list):
@@ -168,16 +163,6 @@ def del_back(ctx, obj, key):
         else:
             slot.insert(key if key >= 0 else len(slot) + 1 + key, None)
     return None
-
-
-def dict_get_back(ctx, d, k, y, dy):
-    if dy is None:
-        return None
-    if k in d and d[k] is y:
-        slot = ctx.slot(d)
-        slot[k] = accum(slot.get(k), dy)
-        return None
-    return dy
 
 
 def items_back(ctx, d, y, which):
@@ -290,8 +275,6 @@ grad(list.extend, "self, it", kinds=ANY, out=NONDIFF, effect=True, it="extend_ba
 grad(list.pop, "self, i=-1", kinds=ANY, out=OBJECT, effect=True, self="pop_back(ctx, self, i, dy)", **C)
 grad(list.copy, "self", kinds=ANY, out=LIST, effect=True, self="copy_back(ctx, self, y)", **C)
 grad(dict.copy, "self", kinds=ANY, out=DICT, effect=True, self="copy_back(ctx, self, y)", **C)
-grad(dict.pop, "self, k", kinds=ANY, out=OBJECT, effect=True, self="dict_pop_back(ctx, self, k, y, dy)", **C)
-grad(dict.get, "self, k, default=None", kinds=ANY, out=OBJECT, default="dict_get_back(ctx, self, k, y, dy)", **C)
 grad(dict.items, "self", fwd="list(self.items())", kinds=ANY, out=LIST, effect=True,
      self="items_back(ctx, self, y, 'items')", **C)
 grad(dict.values, "self", fwd="list(self.values())", kinds=ANY, out=LIST, effect=True,

@@ -136,7 +136,58 @@ def py_sumprod(p, q):
     return py_sum([a * b for a, b in py_zip(p, q)])
 
 
+def py_dict_get(d, k, default=None):
+    if k in d:
+        return d[k]
+    return default
+
+
+def py_dict_setdefault(d, k, default=None):
+    if k not in d:
+        d[k] = default
+    return d[k]
+
+
+def py_dict_update(d, other=(), **kw):
+    items = other.items() if isinstance(other, dict) else other
+    for k, v in items:
+        d[k] = v
+    for k in kw:
+        d[k] = kw[k]
+
+
+def py_dict(other=(), **kw):
+    d = {}
+    py_dict_update(d, other, **kw)
+    return d
+
+
+def py_dict_pop(d, k, *default):
+    if k in d:
+        v = d[k]
+        del d[k]
+        return v
+    if default:
+        return default[0]
+    raise KeyError(k)
+
+
+def py_list_reverse(xs):
+    xs[:] = [xs[i] for i in range(len(xs) - 1, -1, -1)]
+
+
+def py_list_sort(xs, *, key=None, reverse=False):
+    xs[:] = py_sorted(xs, key=key, reverse=reverse)
+
+
+def py_list_setitem(xs, i, v):
+    xs[i] = v
+
+
 LIFT_AS = {
+    dict.get: py_dict_get, dict.setdefault: py_dict_setdefault, dict.update: py_dict_update,
+    dict: py_dict, dict.pop: py_dict_pop, list.reverse: py_list_reverse, list.sort: py_list_sort,
+    dict.__setitem__: py_list_setitem, list.__setitem__: py_list_setitem,
     builtins.sum: py_sum, builtins.max: py_max, builtins.min: py_min, builtins.zip: py_zip,
     builtins.enumerate: py_enumerate, builtins.reversed: py_reversed, builtins.map: py_map,
     builtins.filter: py_filter, builtins.sorted: py_sorted, functools.reduce: py_reduce,

@@ -105,6 +105,7 @@ nondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operato
         operator.and_, operator.or_, operator.xor, operator.invert, operator.lshift, operator.rshift,
         operator.iand, operator.ior, operator.ixor, operator.ilshift, operator.irshift)
 grad(operator.not_, "a", fwd="not a", out=NONDIFF, kinds=lambda ks: True)
+grad(operator.truth, "a", fwd="bool(a)", out=NONDIFF, kinds=lambda ks: True)
 for f in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.is_,
           operator.is_not):
     grad(f, "a, b", fwd=f"a {ops.OP_SYMBOLS[f]} b", out=NONDIFF, kinds=lambda ks: True)
