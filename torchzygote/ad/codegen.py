@@ -239,6 +239,7 @@ class Codegen:
             body: List[str] = []
             if maybe:
                 self.preinit([t for _, t, _ in targets], S, lines)
+            pre_state = {t.id: S.get(t.id, UNSET) for _, t, _ in targets if isinstance(t, Var)}
             shared: Dict[str, str] = {}
             for p, op, i in targets:
                 expr = r.grads[p]
@@ -264,6 +265,9 @@ class Codegen:
             if maybe:
                 lines.append(f"if {dy} is not None:")
                 lines += _indent(body)
+                for _, t, _ in targets:   # the block may not run: what was None may stay None
+                    if isinstance(t, Var) and pre_state.get(t.id) == MAYBE:
+                        S[t.id] = MAYBE
             else:
                 lines += body
             return lines

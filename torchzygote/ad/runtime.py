@@ -344,14 +344,13 @@ def Jkw(ctx: Context, f, args, kwargs):
     if t is types.FunctionType and not _torch_internal(f):
         flat, unbind = bind_function(f, args, kw)
         y, back = forward(f, flat)(ctx, f, *flat)
-        return y, lambda dy: unbind(back(dy), len(args), kwargs)
+        return y, lambda dy: unbind(ctx, flat, back(dy), len(args), kwargs)
     if t is types.MethodType:
         y, back = Jkw(ctx, f.__func__, (f.__self__, *args), kwargs)
         return y, _drop_first(back, kwargs)
     if t is functools.partial:
         y, back = Jkw(ctx, f.func, (*f.args, *args), {**f.keywords, **kw})
-        n = len(f.args)
-        return y, lambda dy: _partial_back(back(dy), n, kwargs, f.keywords)
+        return y, lambda dy: _partial_back(ctx, f, back(dy), kwargs)
     if isinstance(f, type):
         return construct(ctx, f, args, kw, kwargs)
     if isinstance(f, torch.nn.Module) and not _has_hooks(f):
@@ -402,11 +401,30 @@ def _nothing(n, kwargs):
     return lambda dy: ((None,) * n, {})
 
 
-def _partial_back(g, n, kwargs, pkw):
-    if kwargs is None:
-        return g[n:] if isinstance(g, tuple) else g
+def _partial_back(ctx, p, g, kwargs):
+    """Split a partial's gradients: its stored arguments' go to its slot, the call's back."""
     da, dk = g
-    return da[n:], {k: v for k, v in dk.items() if k not in pkw}
+    n = len(p.args)
+    slot = ctx.slot(p)
+    slot["args"] = accum(slot.get("args"), tuple(da[:n]))
+    slot["keywords"] = accum(slot.get("keywords"), {k: v for k, v in dk.items() if k in p.keywords})
+    if kwargs is None:
+        return tuple(da[n:])
+    return tuple(da[n:]), {k: v for k, v in dk.items() if k in kwargs}
+
+
+def partial_rule(ctx, args, kw, kwargs):
+    """``functools.partial(f, *args, **kw)``: the stored arguments get the gradients
+    the partial's calls gave them."""
+    y = functools.partial(*args, **kw)
+
+    def back(dy):
+        slot = ctx.peek(y) or {}
+        da = (None,) + tuple(slot.get("args") or (None,) * (len(args) - 1))
+        if kwargs is None:
+            return da
+        return da, dict(slot.get("keywords") or {})
+    return y, back
 
 
 def _has_hooks(m) -> bool:
@@ -632,10 +650,20 @@ def bind_function(f, args, kw):
         if bad:
             raise TypeError(f"{f.__qualname__}() got an unexpected keyword argument {bad[0]!r}")
 
-    def unbind(g, nargs, kwargs):
+    def unbind(ctx, flat, g, nargs, kwargs):
         da = [None] * nargs
         dk = {}
-        for (kind, where), gi in zip(src, g):
+        for i, ((kind, where), gi) in enumerate(zip(src, g)):
+            if kind == "x":  # **kwargs: a dict made for the call; its gradient is in its slot
+                gi = accum(gi, ctx.peek(flat[i]))
+            elif kind == "d" and gi is not None:  # a default: the function object holds it
+                slot = ctx.slot(f)
+                d = list(slot.get("__defaults__") or [None] * len(defaults))
+                j = i - (na - len(defaults))
+                if 0 <= j < len(d):
+                    d[j] = accum(d[j], gi)
+                    slot["__defaults__"] = tuple(d)
+                continue
             if gi is None:
                 continue
             if kind == "a":
@@ -767,6 +795,8 @@ def materialize(ctx: Context, value, g, memo=None):
         return res
     if isinstance(value, torch.Tensor) and not (value.dtype.is_floating_point or value.dtype.is_complex):
         return None  # integer and bool tensors carry no gradient
+    if isinstance(g, complex) and isinstance(value, (int, float, fractions.Fraction)):
+        return g.real  # a real input's gradient is real (the complex convention's projection)
     if isinstance(value, tuple):
         gs = tuple(g) if isinstance(g, (tuple, list)) else (None,) * len(value)
         if len(gs) != len(value):

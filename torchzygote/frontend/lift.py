@@ -454,7 +454,8 @@ class Lifter:
     def loop(self, s, iterable) -> str:
         body = s.body
         jumps = _has_jump(body)
-        carried = [n for n in assigned_names(body, rebinds=True) if n in self.local_names and n not in self.cells]
+        scanned = body + ([ast.Expr(s.test)] if isinstance(s, ast.While) else [])  # walrus in the test
+        carried = [n for n in assigned_names(scanned, rebinds=True) if n in self.local_names and n not in self.cells]
         if isinstance(s, ast.For):
             carried += [n for n in assigned_names([ast.Assign([s.target], ast.Constant(0))])
                         if n in self.local_names and n not in self.cells and n not in carried]

@@ -38,3 +38,6 @@ for _name in ("__getitem__", "view", "view_as", "reshape", "reshape_as", "transp
 for _r in _TABLE.lookup(_op.getitem) or ():
     if _r.kinds is not None and _r.kinds(["T", "N"]):
         _r.view = True
+import functools as _functools
+
+_rt.SPECIAL[_functools.partial] = _rt.partial_rule

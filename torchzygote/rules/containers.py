@@ -201,6 +201,12 @@ def repeat_back(ctx, a, y, dy):
     return seq_back(ctx, a, tuple(total))
 
 
+def defaults_back(ctx, fn):
+    """Defaults evaluated at ``def`` time get the gradients calls gave them."""
+    slot = ctx.peek(fn)
+    return slot.get("__defaults__") if slot else None
+
+
 def cell_back(ctx, cell):
     slot = ctx.peek(cell)
     return (slot.pop("cell_contents", None),) if slot else (None,)
@@ -225,7 +231,8 @@ grad(list, "seq=()", kinds=ANY, out=LIST, effect=True, seq="copy_back(ctx, seq, 
 grad(ops.new_cell, "*value", kinds=ANY, out=OBJECT, effect=True, value="cell_back(ctx, y)", **C)
 
 # identity objects with no gradient of their own (theirs lives in their cells)
-grad(ops.make_function, "code, fn, defaults, kwdefaults, closure, qualname", kinds=ANY, out=OBJECT)
+grad(ops.make_function, "code, fn, defaults, kwdefaults, closure, qualname", kinds=ANY, out=OBJECT,
+     effect=True, defaults="defaults_back(ctx, y)", **C)
 grad(ops.closure_cell, "fn, i", fwd="fn.__closure__[i]", kinds=ANY, out=OBJECT)
 
 # ---------------------------------------------------------------- reading
@@ -237,8 +244,6 @@ grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=READABLE, out=OBJECT,
      obj="read_back(ctx, obj, key, y, dy)", **C)
 grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=KNOWN, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **C)
-grad(getattr, "obj, name, default", fwd="getattr(obj, name, default)", kinds=KNOWN, out=OBJECT,
-     obj="attr_back(ctx, obj, name, y, dy)", **C)
 grad(ops.get_global, "fn, name", kinds=ANY, out=OBJECT, fn="param_back(ctx, y, dy)", **C)
 
 # generic reads on objects of unknown kind (after dunder dispatch found nothing to lift)
@@ -246,6 +251,8 @@ grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == OBJ
      obj="read_back(ctx, obj, key, y, dy)", **C)
 grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=ANY, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **C)
+grad(getattr, "obj, name, default", fwd="getattr(obj, name, default)", kinds=ANY, out=OBJECT,
+     obj="attr_back(ctx, obj, name, y, dy)", default="dy if not hasattr(obj, name) else None", **C)
 
 # ---------------------------------------------------------------- concatenation and repetition
 # both operands are lists, whose gradients live in their slots: one expression fills both
