@@ -383,7 +383,7 @@ class Codegen:
                 lines.append(f"dn{p.id} = None")
         cnt = f"_n{self.nid(L)}"
         self.use(cnt)
-        head = f"for _k in range({cnt} - 1, -1, -1):" if item_active else f"for _ in range({cnt}):"
+        head = f"for _k{self.nid(L)} in range({cnt} - 1, -1, -1):" if item_active else f"for _ in range({cnt}):"
         lines.append(head)
         lines += _indent(body)
         for p, o, n, i in carried:
@@ -402,7 +402,8 @@ class Codegen:
         if item_active and Sb.get(L.item.id, UNSET) != UNSET:
             self.use(L.item)
             self.pure = False
-            lines.append(f"_ig = _read_back(_ctx, {self.v(L.iterable)}, _k, {self.v(L.item)}, {self.d(L.item)})")
+            lines.append(f"_ig = _read_back(_ctx, {self.v(L.iterable)}, _k{self.nid(L)}, {self.v(L.item)}, "
+                         f"{self.d(L.item)})")
             self.contrib(L.iterable, "_ig", MAYBE, Sb, lines)
         after = {}
         for p, o, n, i in carried:
