@@ -1122,7 +1122,6 @@ def try_no_exception(x):
     return r * x
 
 
-@case()
 def try_except_caught(x):
     try:
         r = x * 2
@@ -1172,7 +1171,6 @@ def try_finally(x):
     return r
 
 
-@case()
 def try_except_else_finally_raised(x, y):
     r = x
     try:

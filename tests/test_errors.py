@@ -175,3 +175,14 @@ def test_exception_in_pullback_of_custom_adjoint_propagates():
             tz.gradient(lambda x: h(x) * 2, 1.0)
     finally:
         tz.ad.runtime.USER_RULES.pop(h, None)
+
+
+def test_caught_exception_after_partial_try_body_is_a_clear_error():
+    """A handler that uses values the try body computed before raising: the forward is
+    Python's, and the gradient is refused with the location (Zygote does the same)."""
+    from tests.corpus_core import try_except_caught, try_except_else_finally_raised
+    for f, args in ((try_except_caught, (0.7,)), (try_except_else_finally_raised, (0.7, 1.9))):
+        y, back = tz.pullback(f, *args)
+        assert y == f(*args)
+        with pytest.raises(tz.GradientError, match=r"(?s)try.*raised.*corpus_core.py:\d+"):
+            back(1.0)

@@ -181,6 +181,7 @@ class Lifter:
         self.line = self.node.lineno
         self.cells: Dict[str, Var] = {}
         self.bools: set = set()   # values known to be bools (comparisons...)
+        self.shadows: List[Dict[str, Var]] = []   # per enclosing try: names also kept in cells
 
     # ------------------------------------------------------------ helpers
     @property
@@ -374,6 +375,17 @@ class Lifter:
         self.store(s.name, f)
 
     def stmt_Try(self, s):
+        if not s.handlers:  # try/finally: the finally block runs after the body
+            st = self.lift_stmts(s.body + s.orelse)
+            return _seq_state(st, self.lift_stmts(s.finalbody)) if s.finalbody else st
+        # names the body assigns and a handler reads are kept in cells too, so a handler
+        # sees the values assigned before the exception, as Python's locals would show
+        read = {n.id for h in s.handlers for st_ in h.body for n in ast.walk(st_)
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        shadow = {n: self.emit(ops.new_cell, self.env.get(n, Const(UNDEF)), hint=n)
+                  for n in assigned_names(s.body, rebinds=True)
+                  if n in read and n in self.local_names and n not in self.cells}
+        self.shadows.append(shadow)
         env0 = dict(self.env)
         regions, envs, states, handlers = [], [], [], []
 
@@ -393,11 +405,20 @@ class Lifter:
                 exc = self.var(h.name) if h.name else None
                 if h.name:
                     self.store(h.name, exc)
-                st = self.in_region(r, lambda: self.lift_stmts(h.body))
+
+                def handler(h=h):
+                    if shadow:
+                        self.emit(ops.try_guard, Const(self.loc), self.emit(ops.build_tuple, *shadow.values()),
+                                  self.emit(ops.build_tuple, *(env0.get(n, Const(UNDEF)) for n in shadow)))
+                    for n, cell in shadow.items():
+                        self.env[n] = self.emit(getattr, cell, "cell_contents", hint=n)
+                    return self.lift_stmts(h.body)
+                st = self.in_region(r, handler)
                 handlers.append((typ, exc, r))
             regions.append(r)
             envs.append(self.env)
             states.append(st)
+        self.shadows.pop()
         outs = self.merge(regions, envs, states, env0)
         self.region.nodes.append(Try(regions[0], handlers, outs, self.loc))
         state = _join_states(states)
@@ -539,6 +560,9 @@ class Lifter:
             self.emit(setattr, cell, "cell_contents", v, out=False)
         else:
             self.env[name] = v
+            for shadow in self.shadows:
+                if name in shadow:
+                    self.emit(setattr, shadow[name], "cell_contents", v, out=False)
 
     def assign(self, t, v):
         if isinstance(t, ast.Name):

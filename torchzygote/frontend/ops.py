@@ -156,6 +156,12 @@ def join_str(*parts):
     return "".join(parts)
 
 
+def try_guard(loc, cells, befores):
+    """At the start of an ``except`` block that reads names the ``try`` body assigns:
+    which of them still hold their value from before the ``try``."""
+    return tuple(c.cell_contents is b for c, b in zip(cells, befores))
+
+
 def exc_matches(exc, types_):
     return isinstance(exc, types_)
 

@@ -10,6 +10,7 @@ even when their output has no gradient, to keep those slots in step.
 import operator
 
 from ..ad.runtime import accum, index_back, read_back, unbroadcast, write_back
+from ..errors import GradientError
 from ..frontend import ops
 from .registry import (ARRAY, DICT, LIST, NONDIFF, OBJECT, REAL, TENSOR, TUPLE, grad, nondiff)
 
@@ -207,6 +208,19 @@ def defaults_back(ctx, fn):
     return slot.get("__defaults__") if slot else None
 
 
+def try_guard_back(ctx, loc, cells, unchanged):
+    """The gradient of values a ``try`` body computed before it raised is not tracked:
+    say so rather than return a wrong gradient."""
+    for c, same in zip(cells, unchanged):
+        slot = ctx.peek(c)
+        if not same and slot and slot.get("cell_contents") is not None:
+            raise GradientError(
+                "torchzygote cannot differentiate through values computed in a 'try' block that then "
+                "raised an exception (the 'except' block uses them); compute them before the 'try', "
+                "or avoid raising on this path", loc)
+    return None
+
+
 def cell_back(ctx, cell):
     slot = ctx.peek(cell)
     return (slot.pop("cell_contents", None),) if slot else (None,)
@@ -229,6 +243,11 @@ grad(ops.unpack_star, "seq, before, after", kinds=ANY, out=TUPLE, effect=True,
 grad(tuple, "seq=()", kinds=ANY, out=TUPLE, seq="seq_back(ctx, seq, dy)", **C)
 grad(list, "seq=()", kinds=ANY, out=LIST, effect=True, seq="copy_back(ctx, seq, y)", **C)
 grad(ops.new_cell, "*value", kinds=ANY, out=OBJECT, effect=True, value="cell_back(ctx, y)", **C)
+
+grad(ops.try_guard, "loc, cells, befores", kinds=ANY, out=NONDIFF, effect=True,
+     cells="try_guard_back(ctx, loc, cells, y)", **C)
+grad(complex.conjugate, "self", fwd="self.conjugate()", kinds=ANY, out=lambda ks: ks[0], broadcast=False,
+     self="dy.conjugate()")
 
 # identity objects with no gradient of their own (theirs lives in their cells)
 grad(ops.make_function, "code, fn, defaults, kwdefaults, closure, qualname", kinds=ANY, out=OBJECT,
