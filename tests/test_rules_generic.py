@@ -429,6 +429,8 @@ put(cmath.rect, lambda: [(0.7, 1.9), (1.3, -0.4)])
 put(abs, lambda: R1 + Z)
 put(float, lambda: R1 + [(3,)])
 put(complex, lambda: [(0.7, 1.9), (1.3, -0.4), (0.5 + 0.5j, 0.2)])
+put(complex.conjugate, lambda: [(0.5 + 0.5j,), (-1.2 + 0.3j,)])
+put(operator.truth, lambda: [(0.7,), (0.0,)], nograd=True)
 
 # ---------------------------------------------------------------- numpy
 for f in (np.sin, np.cos, np.exp, np.tanh, np.negative, np.square, np.sinh, np.cosh, np.arctan, np.expm1):

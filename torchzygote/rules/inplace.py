@@ -58,7 +58,7 @@ grad(M.mul_, "self, other", fwd="self.mul_(other)", kinds=T0_NUM,
 grad(M.div_, "self, other", fwd="self.div_(other)", kinds=T0_NUM,
      self="ub(dy / other, self)", other="ub(-dy * y / other, other)", **IP)
 grad(M.pow_, "self, exponent", fwd="self.pow_(exponent)", kinds=T0_NUM,
-     self="dy * exponent * self ** (exponent - 1)", **IP)
+     self="dy * exponent * self ** (exponent - 1)", exponent="ub(dy * y * torch.log(self), exponent)", **IP)
 grad(M.neg_, "self", fwd="self.neg_()", kinds=T0, self="-dy", **IP)
 grad(M.sin_, "self", fwd="self.sin_()", kinds=T0, self="dy * torch.cos(self)", **IP)
 grad(M.cos_, "self", fwd="self.cos_()", kinds=T0, self="-dy * torch.sin(self)", **IP)

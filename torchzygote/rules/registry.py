@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import itertools
 import linecache
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -160,6 +161,11 @@ def closure_form(rule: Rule) -> Callable:
     if rule.vararg:
         head += (", " if head else "") + f"*{rule.vararg}"
     call = rule.fwd or f"_fn({', '.join(rule.params + ([f'*{rule.vararg}'] if rule.vararg else []))})"
+    pre = ""
+    if rule.inplace:  # the pullback reads the old value of the tensor the op overwrites
+        p0 = rule.params[0]
+        call = re.sub(rf"\b{p0}\b", "_obj", call)
+        pre = f"    _obj = {p0}\n    {p0} = _obj.clone()\n"
     outs = []
     for p in ps:
         e = rule.grads.get(p)
@@ -174,7 +180,7 @@ def closure_form(rule: Rule) -> Callable:
     nargs = f"{nb} + len({rule.vararg})" if rule.vararg else f"{nb}"
     if rule.vararg and rule.vararg not in rule.grads:
         ret = f"({', '.join(outs[:nb])}{',' if nb else ''}) + (None,) * len({rule.vararg})"
-    src = (f"def J_{_name(rule)}(ctx, {head}):\n"
+    src = (f"def J_{_name(rule)}(ctx, {head}):\n" + pre +
            f"    y = {call}\n"
            f"    def back(dy):\n"
            + ("" if rule.effect else f"        if dy is None:\n            return (None,) * ({nargs})\n") +

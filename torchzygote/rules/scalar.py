@@ -178,7 +178,8 @@ grad(abs, "x", x="dy * x / abs(x)", kinds=cplx, ns=ns, out=REAL)
 grad(pow, "a, b", fwd="a ** b", kinds=real, ns=ns, a="pow_da(dy, a, b)", b="pow_db(dy, a, y)")
 grad(pow, "a, b", fwd="a ** b", kinds=cplx, ns=ns, a="cpow_da(dy, a, b)", b="cpow_db(dy, a, y)")
 grad(float, "x", x="dy", kinds=lambda ks: all(k in (REAL, NONDIFF) for k in ks), out=REAL, broadcast=False)
-grad(complex, "re, im=0.0", re="dy.real", im="dy.imag", kinds=lambda ks: all(k in C_KINDS for k in ks),
+grad(complex, "re, im=0.0", re="dy if isinstance(re, complex) else dy.real",
+     im="-1j * dy if isinstance(im, complex) else dy.imag", kinds=lambda ks: all(k in C_KINDS for k in ks),
      out=COMPLEX, broadcast=False)
 nondiff(int, round, bool, len, range, isinstance, issubclass, type, id, hash, print, repr, str, format,
         divmod, callable, hasattr, iter, ord, chr, bin, hex, oct, any, all, slice, object)
