@@ -1,0 +1,1 @@
+"""The torchzygote benchmark suite: ``python -m benchmarks --help``."""
