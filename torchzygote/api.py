@@ -32,6 +32,9 @@ def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
     """``y, back = pullback(f, *args)``; ``back(dy)`` returns one gradient per argument.
 
     ``back`` may be called any number of times (``jacobian`` does)."""
+    if getattr(getattr(f, "__code__", None), "co_flags", 0) & runtime.CO_GENERATOR_LIKE:
+        from .frontend.lift import lift
+        lift(f)  # names the construct ('yield', 'async') and where it is
     ctx = Context()
     y, back = _call(ctx, f, args, kwargs)
 

@@ -141,7 +141,7 @@ class Function:
     body: Region               # yields [return value]
     file: str = "<unknown>"
     line: int = 0
-    n_vars: int = 0
+    global_types: dict = field(default_factory=dict)   # data globals read -> their type when lifted
 
     @property
     def ret(self) -> Operand:

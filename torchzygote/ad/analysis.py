@@ -15,7 +15,16 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, NONDIFF, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
                               Rule, select)
-from .runtime import SPECIAL, USER_RULES, kind_of
+from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, kind_of
+
+
+def type_kind(t: type) -> str:
+    """The kind of values of type ``t`` (what cache guards on globals' types pin down)."""
+    import torch
+    k = KIND_OF_TYPE.get(t)
+    if k is not None:
+        return k
+    return TENSOR if issubclass(t, torch.Tensor) else OBJECT
 
 
 def const_kind(v) -> str:
@@ -92,10 +101,15 @@ class Analysis:
         return r
 
     def _stmt_kind(self, s: Stmt) -> str:
+        if isinstance(s.fn, Const) and s.fn.value is ops.get_global:
+            self.rule[id(s)] = self.stmt_rule(s)
+            t = self.fn.global_types.get(s.args[1].value)
+            return type_kind(t) if t is not None else OBJECT
         r = self.stmt_rule(s)
         if r is None:
-            nd = isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value)
-            return NONDIFF if nd else OBJECT
+            if isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value):
+                return TABLE.nondiff_kinds.get(s.fn.value, NONDIFF)
+            return OBJECT
         self.rule[id(s)] = r
         kinds = [self.kind(a) for a in s.args]
         if s.fn.value is ops.call_method:
@@ -205,7 +219,8 @@ class Analysis:
                 if isinstance(node, Stmt):
                     if node.out is None or node.out.id in varied:
                         continue
-                    if self.K.get(node.out.id) == NONDIFF:
+                    if self.K.get(node.out.id) == NONDIFF or id(node) not in self.rule and \
+                            isinstance(node.fn, Const) and TABLE.is_nondiff(node.fn.value):
                         continue
                     # objects may be mutated later, so containers and unknowns count as varied
                     if id(node) not in self.rule or self.K.get(node.out.id) in (OBJECT, UNDEFINED) + CONTAINERS or \

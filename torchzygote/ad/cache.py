@@ -22,10 +22,10 @@ _lock = threading.RLock()
 
 
 class Entry:
-    __slots__ = ("guards", "fwd", "version", "ir", "src", "analysis")
+    __slots__ = ("guards", "types", "fwd", "version", "ir", "src", "analysis")
 
-    def __init__(self, guards, fwd, version, ir_fn, src, analysis):
-        self.guards, self.fwd, self.version = guards, fwd, version
+    def __init__(self, guards, types_, fwd, version, ir_fn, src, analysis):
+        self.guards, self.types, self.fwd, self.version = guards, types_, fwd, version
         self.ir, self.src, self.analysis = ir_fn, src, analysis
 
     def valid(self, g: dict) -> bool:
@@ -33,6 +33,9 @@ class Entry:
             return False
         for name, val in self.guards:
             if g.get(name, _MISSING) is not val:
+                return False
+        for name, t in self.types:
+            if type(g.get(name, _MISSING)) is not t:
                 return False
         return True
 
@@ -59,7 +62,7 @@ def entry(f: types.FunctionType, args) -> Entry:
         A = Analysis(fn_ir, kinds)
         fwd, src = compile_forward(fn_ir, A, f.__qualname__)
         gl = tuple((n, _MISSING if v is None and n not in g else v) for n, v in guards.items())
-        e = Entry(gl, fwd, TABLE.version, fn_ir, src, A)
+        e = Entry(gl, tuple(fn_ir.global_types.items()), fwd, TABLE.version, fn_ir, src, A)
         lst = [x for x in _cache.get(key, ()) if x.valid(g)]
         _cache[key] = lst + [e]
         return e
@@ -71,13 +74,8 @@ def forward(f: types.FunctionType, args) -> Callable:
     lst = _cache.get((f.__code__, kinds))
     if lst is not None:
         e = lst[-1]
-        if e.version == TABLE.version:
-            g = f.__globals__
-            for name, val in e.guards:
-                if g.get(name, _MISSING) is not val:
-                    break
-            else:
-                return e.fwd
+        if e.valid(f.__globals__):
+            return e.fwd
     return entry(f, args).fwd
 
 

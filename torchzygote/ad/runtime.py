@@ -11,6 +11,7 @@ keyed by identity, and mirrors their state as the pullback walks back in time
 from __future__ import annotations
 
 import collections
+import collections.abc
 import dataclasses
 import fractions
 import functools
@@ -20,7 +21,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from ..errors import GradientError, NoRuleError
+from ..errors import GradientError, LiftError, NoRuleError
 from ..rules.registry import (ARRAY, COMPLEX, DICT, LIST, NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE,
                               closure_form, select)
 
@@ -244,6 +245,16 @@ def read_back(ctx: Context, obj, key, y, dy):
         return z
     if isinstance(obj, (str, bytes, range)):
         return None
+    if isinstance(obj, (types.GeneratorType, collections.abc.Iterator)):
+        code = getattr(obj, "gi_code", None)
+        where = None
+        if code is not None:
+            import dis
+            lines = [i.positions.lineno for i in dis.get_instructions(code) if i.opname == "YIELD_VALUE"]
+            where = (code.co_filename, lines[0] if lines else code.co_firstlineno)
+        raise LiftError(f"torchzygote cannot differentiate 'yield' (generators): a gradient flows into values "
+                        f"produced by {getattr(code, 'co_name', type(obj).__name__)!r}; build a list instead",
+                        where)
     if has_identity(obj):
         slot = ctx.slot(obj)
         if isinstance(key, slice) and isinstance(obj, list):
@@ -263,10 +274,11 @@ def index_back(x: torch.Tensor, key, dy):
     g = torch.zeros_like(x) if x.dtype.is_floating_point or x.dtype.is_complex else None
     if g is None:
         return None
-    if isinstance(key, torch.Tensor) or (isinstance(key, tuple) and any(isinstance(k, (torch.Tensor, list)) for k in key)) \
-            or isinstance(key, list):
-        key = key if isinstance(key, tuple) else (key,)
-        return g.index_put(key, dy, accumulate=True)
+    if isinstance(key, (torch.Tensor, list)) or isinstance(key, tuple) and \
+            any(isinstance(k, (torch.Tensor, list)) for k in key):
+        # advanced indexing may repeat entries: scatter-add through the positions it selects
+        idx = torch.arange(x.numel(), device=x.device).reshape(x.shape)[key]
+        return g.view(-1).index_add_(0, idx.reshape(-1), dy.reshape(-1)).view(x.shape)
     g[key] = dy
     return g
 
@@ -715,7 +727,16 @@ def foreign(ctx, f, args, kw, kwargs):
     pass through it."""
     if _is_torch_op(f) and any(_has_tensor(a) for a in args + tuple(kw.values())):
         from ..rules.fallback import torch_fallback
-        return torch_fallback(f, args, kw, kwargs)
+        y, back = torch_fallback(f, args, kw, kwargs)
+        if not any(type(a) is list for a in args):
+            return y, back
+
+        def back_lists(dy):  # lists' gradients live in their slots
+            g = back(dy)
+            da = g if kwargs is None else g[0]
+            da = tuple(_list_grad(ctx, a, d) for a, d in zip(args, da))
+            return da if kwargs is None else (da, g[1])
+        return y, back_lists
     y = f(*args, **kw)
     diff = any(kind_of(a) not in (NONDIFF, OBJECT) for a in args)
 
@@ -730,12 +751,26 @@ def foreign(ctx, f, args, kw, kwargs):
     return y, back
 
 
+CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x100 | 0x200   # generator, coroutine, iterable coroutine, async gen
+
+
 def _torch_internal(f) -> bool:
     """torch's own Python functions run under torch autograd (``foreign``) rather than
     being lifted; module ``forward`` methods are lifted, to reach their parameters."""
+    if f.__code__.co_flags & CO_GENERATOR_LIKE:
+        return True  # calling a generator function only makes the generator: run it as is
     mod = f.__module__
     return mod is not None and mod.startswith("torch.") and f.__name__ != "forward" and \
         not mod.startswith("torch.nn.modules")
+
+
+def _list_grad(ctx, a, d):
+    if type(a) is list and d is not None:
+        slot = ctx.slot(a)
+        for i, di in enumerate(d):
+            slot[i] = accum(slot[i], di)
+        return None
+    return d
 
 
 def _has_tensor(x) -> bool:

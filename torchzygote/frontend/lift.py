@@ -41,7 +41,7 @@ UNSUPPORTED = {
     ast.Yield: "'yield' (generators)", ast.YieldFrom: "'yield from' (generators)",
     ast.Await: "'await'", ast.AsyncFor: "'async for'", ast.AsyncWith: "'async with'",
     ast.Global: "assignment to a 'global' name", ast.ClassDef: "a class definition inside a differentiated function",
-    ast.With: "'with' blocks", ast.Match: "'match' statements",
+    ast.Match: "'match' statements",
 }
 
 
@@ -93,6 +93,12 @@ def assigned_names(stmts, rebinds: bool = False) -> List[str]:
 
         def visit_For(self, n):
             target(n.target)
+            self.generic_visit(n)
+
+        def visit_With(self, n):
+            for item in n.items:
+                if item.optional_vars is not None:
+                    target(item.optional_vars)
             self.generic_visit(n)
 
         def visit_ExceptHandler(self, n):
@@ -176,6 +182,7 @@ class Lifter:
         self.var = ir.VarFactory()
         self.globals = fn.__globals__
         self.guards: Dict[str, object] = {}
+        self.global_types: Dict[str, type] = {}
         self.region = Region()
         self.env: Dict[str, object] = {}
         self.line = self.node.lineno
@@ -243,7 +250,8 @@ class Lifter:
         self.env[RET] = Const(None)
         self.lift_stmts(body)
         self.region.yields = [self.env[RET]]
-        fn = ir.Function(self.code.co_name, params, ["#self"] + names, self.region, self.file, node.lineno)
+        fn = ir.Function(self.code.co_name, params, ["#self"] + names, self.region, self.file, node.lineno,
+                         global_types=self.global_types)
         ir.verify(fn)
         return fn
 
@@ -426,6 +434,29 @@ class Lifter:
             state = _seq_state(state, self.lift_stmts(s.finalbody))
         return state
 
+    def stmt_With(self, s):
+        """``with m as v: body`` runs ``m.__enter__()``/``m.__exit__()`` as they are (not
+        differentiated); the body is differentiated, and an exception in it still exits."""
+        mgrs = []
+        for item in s.items:
+            mgr = self.expr(item.context_expr)
+            val = self.emit(ops.with_enter, mgr)
+            if item.optional_vars is not None:
+                self.assign(item.optional_vars, val)
+            mgrs.append(mgr)
+        env0 = dict(self.env)
+        r, hr = Region(), Region()
+        st = self.in_region(r, lambda: self.lift_stmts(s.body))
+        envs = [self.env]
+        self.env = dict(env0)
+        exc = self.var("exc")
+        self.in_region(hr, lambda: self.emit(ops.with_exit_raise, exc, *reversed(mgrs), out=False))
+        outs = self.merge([r, hr], envs + [self.env], [st, RAISES], env0)
+        self.region.nodes.append(Try(r, [(Const(BaseException), exc, hr)], outs, self.loc))
+        for mgr in reversed(mgrs):
+            self.emit(ops.with_exit, mgr, out=False)
+        return st
+
     def stmt_While(self, s):
         return self.loop(s, None)
 
@@ -544,6 +575,7 @@ class Lifter:
             if _is_constant_global(val):
                 self.guards[name] = val
                 return Const(val)
+            self.global_types[name] = type(val)  # data: specialised on its type (guarded)
             return self.emit(ops.get_global, self.self_var, name, hint=name)
         b = g.get("__builtins__", builtins)
         b = b if isinstance(b, dict) else b.__dict__
@@ -934,6 +966,7 @@ def _first_lines(node):
 
 
 def lift(fn: types.FunctionType):
-    """Lift ``fn`` to IR; returns ``(ir.Function, guards)``."""
+    """Lift ``fn`` to IR; returns ``(ir.Function, guards)``: the globals resolved as
+    constants (``None`` for builtins, which must stay unshadowed)."""
     lifter = Lifter(fn)
     return lifter.lift(), lifter.guards

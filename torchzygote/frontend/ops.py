@@ -162,10 +162,22 @@ def try_guard(loc, cells, befores):
     return tuple(c.cell_contents is b for c, b in zip(cells, befores))
 
 
+def with_enter(mgr):
+    return type(mgr).__enter__(mgr)
+
+
+def with_exit(mgr):
+    type(mgr).__exit__(mgr, None, None, None)
+
+
+def with_exit_raise(exc, *mgrs):
+    """An exception left a ``with`` body: exit the managers (innermost first), then
+    re-raise unless one of them suppresses it."""
+    for mgr in mgrs:
+        if type(mgr).__exit__(mgr, type(exc), exc, exc.__traceback__):
+            return
+    raise exc
+
+
 def exc_matches(exc, types_):
     return isinstance(exc, types_)
-
-
-# Operations that never carry a gradient (the frontend's own bookkeeping).
-NONDIFF_OPS = (exit_reset, loop_cont, break_reset, closure_cell, new_cell, raise_, assert_,
-               format_value, join_str, exc_matches, contains, not_contains, build_set)

@@ -41,3 +41,10 @@ for _r in _TABLE.lookup(_op.getitem) or ():
 import functools as _functools
 
 _rt.SPECIAL[_functools.partial] = _rt.partial_rule
+
+# tensor factories: constant tensors (no gradient), which code may still write into
+_makers = [getattr(_torch, _n) for _n in ("zeros", "ones", "empty", "full", "zeros_like", "ones_like",
+                                          "empty_like", "full_like", "arange", "linspace", "logspace", "eye",
+                                          "rand", "randn", "randint", "rand_like", "randn_like", "tensor",
+                                          "as_tensor", "from_numpy")]
+_nondiff(*[_f for _f in _makers if not _TABLE.lookup(_f)], out="T")

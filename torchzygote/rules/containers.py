@@ -92,8 +92,9 @@ def attr_back(ctx, obj, name, y, dy):
     """Pullback of ``getattr``; numbers and tensors have attributes that are views of them."""
     if dy is None:
         return None
-    if isinstance(obj, tuple) and name in getattr(type(obj), "_fields", ()):
-        return read_back(ctx, obj, type(obj)._fields.index(name), y, dy)
+    fields = getattr(type(obj), "_fields", None) or getattr(type(obj), "__match_args__", ())
+    if isinstance(obj, tuple) and name in fields:  # named tuples, torch.return_types
+        return read_back(ctx, obj, fields.index(name), y, dy)
     back = VALUE_ATTRS.get(name)
     if back is not None and not hasattr(type(obj), "__dict__") or back is not None and _is_value(obj):
         return back(obj, dy)
@@ -307,7 +308,7 @@ grad(dict.values, "self", fwd="list(self.values())", kinds=ANY, out=LIST, effect
      self="items_back(ctx, self, y, 'values')", **C)
 nondiff(dict.keys, list.index, list.count, tuple.index, tuple.count, str.format, str.join, str.split,
         str.upper, str.lower, str.strip, str.startswith, str.endswith, str.replace, set.add,
-        super, ops.format_value, ops.join_str, ops.build_set,
+        super, ops.with_enter, ops.with_exit, ops.with_exit_raise, ops.format_value, ops.join_str, ops.build_set,
         ops.raise_, ops.assert_, ops.exc_matches, ops.contains, ops.not_contains)
 
 # ---------------------------------------------------------------- frontend bookkeeping (inlined)

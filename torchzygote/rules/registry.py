@@ -78,6 +78,7 @@ class Rule:
 class Table:
     rules: Dict[object, List[Rule]] = field(default_factory=dict)
     nondiff: set = field(default_factory=set)
+    nondiff_kinds: dict = field(default_factory=dict)   # nondiff function -> kind of its result
     version: int = 0
 
     def lookup(self, fn) -> Optional[List[Rule]]:
@@ -125,10 +126,14 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
     return rule
 
 
-def nondiff(*fns) -> None:
-    """Functions whose results carry no gradient (``len``, comparisons, ``round``...)."""
+def nondiff(*fns, out: str = NONDIFF) -> None:
+    """Functions whose results carry no gradient (``len``, comparisons, ``round``...);
+    ``out`` is the kind of their result (``TENSOR`` for ``torch.zeros``: a constant
+    tensor that may still be written into)."""
     for f in fns:
         TABLE.nondiff.add(f)
+        if out != NONDIFF:
+            TABLE.nondiff_kinds[f] = out
     TABLE.version += 1
 
 

@@ -311,19 +311,40 @@ def clamp_back(dy, x, lo, hi):
     return torch.where(m, dy, torch.zeros_like(dy))
 
 
+def _real_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def clamp_bound_back(dy, x, lo, hi, which):
+    """Gradient of ``clamp(x, lo, hi)`` w.r.t. a bound: ``dy`` where the bound is the
+    result (``hi`` wins when ``lo > hi``, as in torch). A Python number bound gets
+    the sum (``unbroadcast`` turns it into a float)."""
     b = lo if which == "min" else hi
-    if not isinstance(b, torch.Tensor) or not _fl(b):
+    if isinstance(b, torch.Tensor):
+        if not _fl(b):
+            return None
+    elif not _real_number(b):
         return None
     if which == "min":
         m = x < lo
-        if isinstance(hi, torch.Tensor):
+        if hi is not None:
             m = m & (lo <= hi)
     else:
         m = x > hi
-        if isinstance(lo, torch.Tensor):
+        if lo is not None:
             m = m | (lo > hi)
     return torch.where(m, dy, torch.zeros_like(dy))
+
+
+def lerp_back(dy, x, end, w, which):
+    """``lerp(x, end, w) = x + w * (end - x)``; a Python number ``w`` gets a float gradient."""
+    if which == 0:
+        return mul_back(dy, 1 - w) if _fl(x) else None
+    if which == 1:
+        return mul_back(dy, w) if _fl(end) else None
+    if isinstance(w, torch.Tensor) and not _fl(w) or not isinstance(w, torch.Tensor) and not _real_number(w):
+        return None
+    return mul_back(dy, end - x)
 
 
 def where_back(dy, cond, x, which):
@@ -518,9 +539,19 @@ def reshape_back(dy, x):
     return dy.reshape(x.shape)
 
 
-def permute_back(dy, dims):
+def _dim_list(dims):
+    """``dims`` of ``permute``/``flip``: ints given one by one (``t.permute(1, 0)``),
+    or one sequence (``t.permute((1, 0))``, ``torch.flip(t, [0])``), or a single int."""
+    if isinstance(dims, int):
+        return (dims,)
+    dims = tuple(dims)
     if len(dims) == 1 and isinstance(dims[0], (tuple, list, torch.Size)):
-        dims = dims[0]
+        dims = tuple(dims[0])
+    return dims
+
+
+def permute_back(dy, dims):
+    dims = _dim_list(dims)
     nd = len(dims)
     inv = [0] * nd
     for i, d in enumerate(dims):
@@ -529,9 +560,7 @@ def permute_back(dy, dims):
 
 
 def flip_back(dy, dims):
-    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-        dims = dims[0]
-    return dy.flip(dims)
+    return dy.flip(_dim_list(dims))
 
 
 def roll_back(dy, shifts, dims):
@@ -1036,18 +1065,13 @@ nondiff(torch.zeros, torch.ones, torch.full, torch.empty, torch.arange, torch.li
         torch.Tensor.get_device, torch.Tensor.is_floating_point, torch.Tensor.requires_grad_,
         torch.Tensor.fill_, torch.Tensor.zero_, torch.Tensor.normal_, torch.Tensor.uniform_, torch.no_grad,
         torch.enable_grad, torch.device, torch.finfo, torch.iinfo)
-# nondiff shape queries and creations as grad-less rules: their results keep a known kind
-_CREATE = "*size, out=None, dtype=None, layout=None, device=None, requires_grad=False, pin_memory=False, " \
-          "memory_format=None, generator=None"
-for _f in (torch.zeros, torch.ones, torch.empty, torch.randn, torch.rand):
-    grad_c(_f, _CREATE, ns=NS, kinds=ANY, out=TENSOR)
+# creation functions (torch.zeros, arange, randn...) are nondiff, marked above; the *_like
+# ones and shape queries are grad-less rules: their results keep a known kind
 for _f in (torch.zeros_like, torch.ones_like, torch.empty_like, torch.randn_like, torch.rand_like):
     grad_c(_f, "input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None",
          ns=NS, kinds=ANY, out=TENSOR)
 grad_c(torch.full_like, "input, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False, "
      "memory_format=None", ns=NS, kinds=ANY, out=TENSOR)
-grad_c(torch.arange, "*args, out=None, dtype=None, layout=None, device=None, requires_grad=False",
-     ns=NS, kinds=ANY, out=TENSOR)
 grad_c(torch.Tensor.size, "self, dim=None", ns=NS, kinds=ANY, out=OBJECT)
 grad_c(torch.Tensor.dim, "self", ns=NS, kinds=ANY, out=NONDIFF)
 grad_c(torch.Tensor.numel, "self", ns=NS, kinds=ANY, out=NONDIFF)
@@ -1108,8 +1132,8 @@ tm("remainder", "input, other", input="dy", other="mod_other_back(dy, input, oth
 tm("fmod", "input, other", input="dy", other="fmod_other_back(dy, input, other)", **EW, **MN)
 rule([torch.real], "input", input="dy.real if dy.is_complex() else dy", **NB)
 tm("hypot", "input, other", input="dy * input / y", other="dy * other / y", **EW)
-tm("lerp", "input, end, weight", input="dy * (1 - weight)", end="dy * weight",
-   weight="dy * (end - input) if isinstance(weight, torch.Tensor) else None", **EW, **MN)
+tm("lerp", "input, end, weight", input="lerp_back(dy, input, end, weight, 0)",
+   end="lerp_back(dy, input, end, weight, 1)", weight="lerp_back(dy, input, end, weight, 2)", **EW, **MN)
 tm("addmm", "input, mat1, mat2, *, beta=1, alpha=1", input="dy * beta", mat1="alpha * dy @ mat2.mT",
    mat2="alpha * mat1.mT @ dy", **EW)
 tm("masked_fill", "input, mask, value", input="dy.masked_fill(mask, 0)",
@@ -1153,7 +1177,10 @@ grad_c(torch.Tensor.item, "self", self="item_back(dy, self)", kinds=ANY, ns=NS, 
 NATIVE.append(torch.Tensor.item)
 
 # ---------------------------------------------------------------- conversions
-rule([torch.Tensor.to], "self, *args, non_blocking=False, copy=False, dtype=None, device=None, memory_format=None",
+# torch's first overload, so a positional dtype, device or tensor lands in ``device`` and is passed
+# on by position (``call_rule``); keyword-only parameters must not follow a vararg (the binder
+# fills parameters from positional arguments in order)
+rule([torch.Tensor.to], "self, device=None, dtype=None, non_blocking=False, copy=False, *, memory_format=None",
      self="to_back(dy, self)", **NB, **MN)
 for _name in ("float", "double", "half", "bfloat16", "cpu", "cuda", "type_as"):
     _sig = "self, other" if _name == "type_as" else "self, memory_format=None" if _name in (
@@ -1230,13 +1257,13 @@ tm("transpose", "input, dim0, dim1", input="dy.transpose(dim0, dim1)", extra=[to
 rule([torch.Tensor.swapaxes, torch.Tensor.swapdims], "self, dim0, dim1", self="dy.transpose(dim0, dim1)", **NB)
 tm("t", "input", input="dy.t()", **NB)
 tm("adjoint", "input", input="dy.mH", **NB)
-tm("permute", "input, dims", msig="input, *dims", input="permute_back(dy, (dims,))", **NB)
+tm("permute", "input, dims", method=False, input="permute_back(dy, dims)", **NB)
 rule([torch.Tensor.permute], "self, *dims", self="permute_back(dy, dims)", **NB)
 tm("movedim", "input, source, destination", input="torch.movedim(dy, destination, source)", **NB)
 rule([torch.Tensor.expand], "self, *sizes", self="expand_back(dy, self)", **NB, **MN)
 rule([torch.Tensor.expand_as], "self, other", self="expand_back(dy, self)", **NB, **MN)
 tm("broadcast_to", "input, size", input="expand_back(dy, input)", **NB, **MN)
-tm("flip", "input, dims", msig="input, *dims", input="flip_back(dy, (dims,))", **NB)
+tm("flip", "input, dims", method=False, input="flip_back(dy, dims)", **NB)
 rule([torch.Tensor.flip], "self, *dims", self="flip_back(dy, dims)", **NB)
 tm("roll", "input, shifts, dims=None", input="roll_back(dy, shifts, dims)", **NB)
 tm("tril", "input, diagonal=0", input="dy.tril(diagonal)", **NB)
