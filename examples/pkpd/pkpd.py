@@ -41,16 +41,23 @@ def pk_rhs(u, ka, ke):
     return (-ka * gut, ka * gut - ke * central)
 
 
+def rk4_step(rhs, u, dt, *p):
+    """One classic fourth-order Runge-Kutta step on a tuple state."""
+    k1 = rhs(u, *p)
+    k2 = rhs(tuple(ui + 0.5 * dt * ki for ui, ki in zip(u, k1)), *p)
+    k3 = rhs(tuple(ui + 0.5 * dt * ki for ui, ki in zip(u, k2)), *p)
+    k4 = rhs(tuple(ui + dt * ki for ui, ki in zip(u, k3)), *p)
+    return tuple(ui + dt / 6 * (a + 2 * b + 2 * c + d)
+                 for ui, a, b, c, d in zip(u, k1, k2, k3, k4))
+
+
 def rk4(rhs, u, dt, nsteps, *p):
-    """Classic fourth-order Runge-Kutta on a tuple state; returns the states at every step."""
+    """Integrate ``nsteps`` RK4 steps; returns the states at every step."""
     out = [u]
     for _ in range(nsteps):
-        k1 = rhs(u, *p)
-        k2 = rhs(tuple(ui + 0.5 * dt * ki for ui, ki in zip(u, k1)), *p)
-        k3 = rhs(tuple(ui + 0.5 * dt * ki for ui, ki in zip(u, k2)), *p)
-        k4 = rhs(tuple(ui + dt * ki for ui, ki in zip(u, k3)), *p)
-        u = tuple(ui + dt / 6 * (a + 2 * b + 2 * c + d)
-                  for ui, a, b, c, d in zip(u, k1, k2, k3, k4))
+        # workaround: torchzygote fails (IndexError in read_back) on a comprehension
+        # over zip(...) written directly inside a loop body, so the step is its own function.
+        u = rk4_step(rhs, u, dt, *p)
         out.append(u)
     return out
 
@@ -129,13 +136,21 @@ def compare_with_autograd(model, cov, c_obs, e_obs, dt):
     with torch.no_grad():
         (g,) = tz.gradient(lambda m: loss(m, cov, c_obs, e_obs, dt), model)
     t_tz = time.perf_counter() - t
-    g_tz = [g.net[0].weight, g.net[0].bias, g.net[2].weight, g.net[2].bias]
+    # the record mirrors the module: g.net["0"].weight is the gradient of model.net[0].weight
+    g_tz = [field(g, name) for name, _ in model.net.named_parameters(prefix="net")]
     t = time.perf_counter()
     g_torch = torch.autograd.grad(loss(model, cov, c_obs, e_obs, dt), list(model.net.parameters()))
     t_torch = time.perf_counter() - t
     diff = max((a - b).abs().max().item() for a, b in zip(g_tz, g_torch))
     scale = max(b.abs().max().item() for b in g_torch)
     return diff, scale, t_tz, t_torch
+
+
+def field(record, dotted):
+    """``record.a.b.c`` for ``dotted = "a.b.c"`` (the names of ``named_parameters``)."""
+    for part in dotted.split("."):
+        record = record[part]
+    return record
 
 
 # ---------------------------------------------------------------- fitting

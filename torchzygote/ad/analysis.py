@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import types
 from typing import Dict, List, Sequence, Set
 
 from .. import ir
@@ -15,7 +16,7 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, NONDIFF, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
                               Rule, select)
-from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, kind_of
+from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, VARFLAGS, kind_of, torch_internal
 
 
 def type_kind(t: type) -> str:
@@ -109,13 +110,30 @@ class Analysis:
         if r is None:
             if isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value):
                 return TABLE.nondiff_kinds.get(s.fn.value, NONDIFF)
-            return OBJECT
+            return self._callee_kind(s)
         self.rule[id(s)] = r
         kinds = [self.kind(a) for a in s.args]
         if s.fn.value is ops.call_method:
             kinds = [kinds[0]] + kinds[2:]
         kinds += [self.kind(v) for _, v in s.kwargs]
         return r.out_kind(kinds)
+
+    def _callee_kind(self, s: Stmt) -> str:
+        """What a call to a known Python function returns: transform the callee now for
+        these argument kinds (the run-time call will find it cached)."""
+        f = s.fn.value if isinstance(s.fn, Const) else None
+        if type(f) is not types.FunctionType or s.kwargs or s.star is not None or s.dstar is not None:
+            return OBJECT
+        code = f.__code__
+        if code.co_argcount != len(s.args) or code.co_flags & VARFLAGS or code.co_kwonlyargcount or \
+                f in USER_RULES or f in SPECIAL or torch_internal(f):
+            return OBJECT
+        from .cache import return_kind
+        kinds = tuple(OBJECT if k == UNDEFINED else k for k in (self.kind(a) for a in s.args))
+        try:
+            return return_kind(f, kinds)
+        except Exception:  # the callee cannot be lifted: that error belongs to the call, at run time
+            return OBJECT
 
     def _kinds(self, region: ir.Region):
         for node in region.nodes:
@@ -222,6 +240,9 @@ class Analysis:
                     if self.K.get(node.out.id) == NONDIFF or id(node) not in self.rule and \
                             isinstance(node.fn, Const) and TABLE.is_nondiff(node.fn.value):
                         continue
+                    if isinstance(node.fn, Const) and node.fn.value is ops.get_global and \
+                            self.K.get(node.out.id) in (REAL, COMPLEX):
+                        continue  # a number in a global is a constant (Params are tensors)
                     # objects may be mutated later, so containers and unknowns count as varied
                     if id(node) not in self.rule or self.K.get(node.out.id) in (OBJECT, UNDEFINED) + CONTAINERS or \
                             any(is_varied(o) for o in self.diff_args(node)):

@@ -15,6 +15,7 @@ from ..frontend.lift import lift
 from ..rules.registry import TABLE
 from .analysis import Analysis
 from .codegen import compile_forward
+from ..rules.registry import OBJECT
 from .runtime import KIND_OF_TYPE, kind_of
 
 _MISSING = object()
@@ -47,8 +48,24 @@ def kinds_of(args) -> tuple:
     return tuple(KIND_OF_TYPE.get(type(a)) or kind_of(a) for a in args)
 
 
+_in_progress: set = set()
+
+
+def return_kind(f: types.FunctionType, kinds: tuple) -> str:
+    """The kind ``f`` returns for arguments of these kinds (callers specialise on it);
+    unknown while ``f`` is itself being transformed (recursion)."""
+    key = (f.__code__, kinds)
+    if key in _in_progress:
+        return OBJECT
+    e = entry_for(f, kinds)
+    return e.analysis.kind(e.ir.ret)
+
+
 def entry(f: types.FunctionType, args) -> Entry:
-    kinds = kinds_of(args)
+    return entry_for(f, kinds_of(args))
+
+
+def entry_for(f: types.FunctionType, kinds: tuple) -> Entry:
     key = (f.__code__, kinds)
     g = f.__globals__
     for e in _cache.get(key, ()):
@@ -59,7 +76,11 @@ def entry(f: types.FunctionType, args) -> Entry:
             if e.valid(g):
                 return e
         fn_ir, guards = lift(f)
-        A = Analysis(fn_ir, kinds)
+        _in_progress.add(key)
+        try:
+            A = Analysis(fn_ir, kinds)
+        finally:
+            _in_progress.discard(key)
         fwd, src = compile_forward(fn_ir, A, f.__qualname__)
         gl = tuple((n, _MISSING if v is None and n not in g else v) for n, v in guards.items())
         e = Entry(gl, tuple(fn_ir.global_types.items()), fwd, TABLE.version, fn_ir, src, A)

@@ -329,7 +329,7 @@ def J(ctx: Context, f, *args):
     if type(f) is types.FunctionType:
         code = f.__code__
         if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount \
-                and f not in USER_RULES and f not in SPECIAL and not _torch_internal(f):
+                and f not in USER_RULES and f not in SPECIAL and not torch_internal(f):
             return forward(f, args)(ctx, f, *args)
     return Jkw(ctx, f, args, None)
 
@@ -353,7 +353,7 @@ def Jkw(ctx: Context, f, args, kwargs):
     if TABLE.is_nondiff(f):
         return f(*args, **kw), _nothing(len(args), kwargs)
     t = type(f)
-    if t is types.FunctionType and not _torch_internal(f):
+    if t is types.FunctionType and not torch_internal(f):
         flat, unbind = bind_function(f, args, kw)
         y, back = forward(f, flat)(ctx, f, *flat)
         return y, lambda dy: unbind(ctx, flat, back(dy), len(args), kwargs)
@@ -754,7 +754,7 @@ def foreign(ctx, f, args, kw, kwargs):
 CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x100 | 0x200   # generator, coroutine, iterable coroutine, async gen
 
 
-def _torch_internal(f) -> bool:
+def torch_internal(f) -> bool:
     """torch's own Python functions run under torch autograd (``foreign``) rather than
     being lifted; module ``forward`` methods are lifted, to reach their parameters."""
     if f.__code__.co_flags & CO_GENERATOR_LIKE:

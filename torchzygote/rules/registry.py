@@ -137,11 +137,23 @@ def nondiff(*fns, out: str = NONDIFF) -> None:
     TABLE.version += 1
 
 
+_selected: Dict[tuple, Optional[Rule]] = {}
+
+
 def select(fn, kinds: Sequence[str], nkw: int = 0) -> Optional[Rule]:
-    for r in TABLE.lookup(fn) or ():
-        if r.applies(kinds, nkw):
-            return r
-    return None
+    """The first variant of ``fn``'s rule that applies to these argument kinds (memoised:
+    run-time dispatch asks the same question on every call)."""
+    try:
+        key = (fn, tuple(kinds), nkw, TABLE.version)
+        hit = _selected.get(key, _selected)
+    except TypeError:
+        key, hit = None, _selected
+    if hit is not _selected:
+        return hit
+    found = next((r for r in TABLE.lookup(fn) or () if r.applies(kinds, nkw)), None)
+    if key is not None:
+        _selected[key] = found
+    return found
 
 
 # ----------------------------------------------------------------- closure form
