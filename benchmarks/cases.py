@@ -273,9 +273,11 @@ def mlp(cfg: Config) -> Result:
     cs = [
         Contestant(PRIMAL, lambda: (lambda: _no_grad(P.mlp_loss, *params, X, Y)), role="primal",
                    note="forward only, torch.no_grad"),
-        Contestant(TZ, lambda: (lambda: tz.gradient(P.mlp_loss, *params, X, Y)), role="tz",
-                   note="X, Y as arguments (their gradients are computed too)"),
-        Contestant("tz (closure over X, Y)", tz_closure, note="gradients w.r.t. the parameters only"),
+        Contestant(TZ, lambda: (lambda: tz.gradient(P.mlp_loss, *params, X=X, Y=Y)), role="tz",
+                   note="X, Y as keywords: constants, like eager's data"),
+        Contestant("tz (X, Y as arguments)", lambda: (lambda: tz.gradient(P.mlp_loss, *params, X, Y)[:6]),
+                   note="their gradients are computed too"),
+        Contestant("tz (closure over X, Y)", tz_closure, note="closure cells may be parameters: graded"),
         Contestant(EAGER, lambda: (lambda: torch.autograd.grad(P.mlp_loss(*leaves, X, Y), leaves))),
         Contestant(FUNC, lambda: (lambda gf=torch.func.grad(P.mlp_loss, argnums=tuple(range(6))):
                                   gf(*params, X, Y))),

@@ -7,10 +7,14 @@ inside differentiated code these functions are themselves differentiated
 from __future__ import annotations
 
 import functools
+import types
 from collections import namedtuple
 from typing import Any, Callable, Iterable, Optional, Tuple
 
+import torch as _torch
+
 from .ad import runtime
+from .ad.cache import entry
 from .ad.runtime import Context, J, Jkw, materialize, seed
 from .errors import GradientError, add_user_frames
 
@@ -18,7 +22,17 @@ WithGradient = namedtuple("WithGradient", ["val", "grad"])
 
 
 def _call(ctx: Context, f, args, kwargs):
+    """Differentiate ``f(*args, **kwargs)`` with respect to ``args``: keyword arguments
+    are constants, and no gradient is computed for them. Torch's own autograd is off
+    meanwhile (the gradient is our code; torch ops run faster without recording)."""
+    grad_mode = _torch.is_grad_enabled()
+    _torch._C._set_grad_enabled(False)
     try:
+        if kwargs and type(f) is types.FunctionType and not runtime.torch_internal(f):
+            flat, unbind = runtime.bind_function(f, args, kwargs)
+            consts = frozenset(i for i, (kind, _) in enumerate(unbind.sources) if kind in "kdx")
+            y, back = entry(f, flat, consts).fwd(ctx, f, *flat)
+            return y, lambda dy: unbind(ctx, flat, back(dy), len(args), None)
         if kwargs:
             y, back = Jkw(ctx, f, args, kwargs)
             return y, lambda dy: back(dy)[0]
@@ -26,6 +40,8 @@ def _call(ctx: Context, f, args, kwargs):
     except Exception as e:
         add_user_frames(e)
         raise
+    finally:
+        _torch._C._set_grad_enabled(grad_mode)
 
 
 def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
@@ -37,22 +53,26 @@ def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
         lift(f)  # names the construct ('yield', 'async') and where it is
     ctx = Context()
     y, back = _call(ctx, f, args, kwargs)
+    return y, lambda dy: _run_back(ctx, back, dy, args)
 
-    def pb(dy):
-        ctx.grads = {}
-        try:
-            g = back(dy)
-        except Exception as e:
-            add_user_frames(e)
-            raise
-        return tuple(materialize(ctx, a, gi) for a, gi in zip(args, g))
 
-    return y, pb
+def _run_back(ctx: Context, back, dy, args) -> tuple:
+    ctx.grads = {}
+    grad_mode = _torch.is_grad_enabled()
+    _torch._C._set_grad_enabled(False)
+    try:
+        g = back(dy)
+    except Exception as e:
+        add_user_frames(e)
+        raise
+    finally:
+        _torch._C._set_grad_enabled(grad_mode)
+    return tuple([materialize(ctx, a, gi) for a, gi in zip(args, g)])
 
 
 def withgradient(f: Callable, *args, **kwargs) -> WithGradient:
     """The value of ``f(*args)`` and its gradient, from one forward pass."""
-    if len(args) == 1 and isinstance(args[0], Params) and not kwargs:
+    if len(args) == 1 and type(args[0]) is Params and not kwargs:
         return _implicit(f, args[0])
     y, back = pullback(f, *args, **kwargs)
     return WithGradient(y, back(seed(y)))
@@ -62,7 +82,13 @@ def gradient(f: Callable, *args, **kwargs):
     """The gradient of a scalar-valued ``f`` at ``args``: a tuple with one entry per
     argument, ``None`` where it has none. With a ``Params`` argument and a
     zero-argument ``f``, returns ``Grads`` for the implicit parameters."""
-    return withgradient(f, *args, **kwargs).grad
+    if len(args) == 1 and type(args[0]) is Params and not kwargs:
+        return _implicit(f, args[0]).grad
+    if getattr(getattr(f, "__code__", None), "co_flags", 0) & runtime.CO_GENERATOR_LIKE:
+        return pullback(f, *args, **kwargs)  # raises, naming the construct
+    ctx = Context()
+    y, back = _call(ctx, f, args, kwargs)
+    return _run_back(ctx, back, seed(y), args)
 
 
 def derivative(f: Callable) -> Callable:
@@ -146,8 +172,9 @@ def _short(x):
 
 def _implicit(f, ps: Params) -> WithGradient:
     ctx = Context(ps)
-    y, back = J(ctx, f)
-    back(seed(y))
+    y, back = _call(ctx, f, (), None)
+    with _torch.no_grad():
+        back(seed(y))
     return WithGradient(y, Grads(ctx.pgrads, ps))
 
 

@@ -56,8 +56,9 @@ def method_rule(obj_kind: str, name: str):
 
 
 class Analysis:
-    def __init__(self, fn: ir.Function, arg_kinds: Sequence[str]):
+    def __init__(self, fn: ir.Function, arg_kinds: Sequence[str], consts: frozenset = frozenset()):
         self.fn = fn
+        self.consts = consts
         self.K: Dict[int, str] = {fn.params[0].id: OBJECT}
         for p, k in zip(fn.params[1:], arg_kinds):
             self.K[p.id] = k
@@ -226,7 +227,7 @@ class Analysis:
     def _activity(self):
         fn = self.fn
         varied, useful = self.varied, self.useful
-        varied.update(p.id for p in fn.params)
+        varied.update(p.id for i, p in enumerate(fn.params) if i - 1 not in self.consts)
 
         def is_varied(op):
             return isinstance(op, Var) and op.id in varied

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import threading
 import types
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ..frontend.lift import lift
 from ..rules.registry import TABLE
 from .analysis import Analysis
 from .codegen import compile_forward
 from ..rules.registry import OBJECT
-from .runtime import KIND_OF_TYPE, kind_of
+from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, kind_of, torch_internal
 
 _MISSING = object()
 _lock = threading.RLock()
@@ -61,12 +61,14 @@ def return_kind(f: types.FunctionType, kinds: tuple) -> str:
     return e.analysis.kind(e.ir.ret)
 
 
-def entry(f: types.FunctionType, args) -> Entry:
-    return entry_for(f, kinds_of(args))
+def entry(f: types.FunctionType, args, consts: frozenset = frozenset()) -> Entry:
+    return entry_for(f, kinds_of(args), consts)
 
 
-def entry_for(f: types.FunctionType, kinds: tuple) -> Entry:
-    key = (f.__code__, kinds)
+def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset()) -> Entry:
+    """The transform of ``f`` for arguments of these kinds; parameters in ``consts``
+    (positions) are constants: no gradient is computed for them."""
+    key = (f.__code__, kinds) if not consts else (f.__code__, kinds, consts)
     g = f.__globals__
     for e in _cache.get(key, ()):
         if e.valid(g):
@@ -75,10 +77,14 @@ def entry_for(f: types.FunctionType, kinds: tuple) -> Entry:
         for e in _cache.get(key, ()):
             if e.valid(g):
                 return e
+        if f in USER_RULES or f in SPECIAL or torch_internal(f):
+            e = Entry((), (), None, TABLE.version, None, "", None)
+            _cache[key] = [e]
+            return e
         fn_ir, guards = lift(f)
         _in_progress.add(key)
         try:
-            A = Analysis(fn_ir, kinds)
+            A = Analysis(fn_ir, kinds, consts)
         finally:
             _in_progress.discard(key)
         fwd, src = compile_forward(fn_ir, A, f.__qualname__)
@@ -89,8 +95,9 @@ def entry_for(f: types.FunctionType, kinds: tuple) -> Entry:
         return e
 
 
-def forward(f: types.FunctionType, args) -> Callable:
-    """The compiled forward of ``f`` for these arguments' kinds."""
+def forward(f: types.FunctionType, args) -> Optional[Callable]:
+    """The compiled forward of ``f`` for these arguments' kinds, or None for a function
+    that is not lifted (it has a rule, or is torch's own and runs under torch autograd)."""
     kinds = tuple(KIND_OF_TYPE.get(type(a)) or kind_of(a) for a in args)
     lst = _cache.get((f.__code__, kinds))
     if lst is not None:

@@ -199,6 +199,8 @@ def _np_sum_to(g, shape):
 
 def seed(y):
     """The gradient of a scalar output with respect to itself (Zygote's ``sensitivity``)."""
+    if type(y) is float:
+        return 1.0
     if isinstance(y, torch.Tensor):
         if y.numel() != 1:
             raise GradientError(f"gradient needs a scalar output, got a tensor of shape {tuple(y.shape)}; "
@@ -328,9 +330,10 @@ def J(ctx: Context, f, *args):
     """``y, back = J(f, args...)``; ``back(dy)`` returns one gradient per argument."""
     if type(f) is types.FunctionType:
         code = f.__code__
-        if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount \
-                and f not in USER_RULES and f not in SPECIAL and not torch_internal(f):
-            return forward(f, args)(ctx, f, *args)
+        if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount:
+            fwd = forward(f, args)  # None for functions that are not lifted (rules, torch's own)
+            if fwd is not None:
+                return fwd(ctx, f, *args)
     return Jkw(ctx, f, args, None)
 
 
@@ -688,6 +691,7 @@ def bind_function(f, args, kw):
                 dk.update(gi)
         return tuple(da) if kwargs is None else (tuple(da), dk)
 
+    unbind.sources = src
     return flat, unbind
 
 
@@ -785,9 +789,14 @@ def _is_torch_op(f) -> bool:
 
 # ------------------------------------------------------------------ results
 
+_PLAIN = {float, int, torch.Tensor, torch.nn.Parameter, fractions.Fraction, type(None), str}
+
+
 def materialize(ctx: Context, value, g, memo=None):
     """The gradient of ``value`` as the user sees it: its adjoint ``g`` combined
     with what the context holds for identity objects, shaped like ``value``."""
+    if type(value) in _PLAIN:
+        return g
     if memo is None:
         memo = {}
     key = id(value)

@@ -920,6 +920,7 @@ def vjp(fn, args, dy, i):
 # ====================================================================== registration
 
 NS = {k: v for k, v in globals().items() if callable(v) and not k.startswith("__")}
+NS.update(tanh_backward=torch.ops.aten.tanh_backward, sigmoid_backward=torch.ops.aten.sigmoid_backward)
 NS.update(torch=torch, F=F, math=math, ub=unbroadcast, index_back=index_back, accum=accum,
           LN2=math.log(2.0), LN10=math.log(10.0), TWO_OVER_SQRT_PI=_TWO_OVER_SQRT_PI)
 
@@ -1025,7 +1026,7 @@ for _name, _expr in [
     ("exp2", "dy * (y * LN2).conj()"),
     ("log", "dy / input.conj()"), ("log2", "dy / (input.conj() * LN2)"), ("log10", "dy / (input.conj() * LN10)"),
     ("log1p", "dy / (1 + input.conj())"), ("sqrt", "dy / (2 * y.conj())"), ("rsqrt", "-0.5 * dy * (y ** 3).conj()"),
-    ("tanh", "dy * (1 - y * y).conj()"), ("sigmoid", "dy * (y * (1 - y)).conj()"),
+    ("tanh", "tanh_backward(dy, y)"), ("sigmoid", "sigmoid_backward(dy, y)"),  # torch's fused kernels
     ("sinh", "dy * torch.cosh(input).conj()"), ("cosh", "dy * torch.sinh(input).conj()"),
     ("asin", "dy * torch.rsqrt(1 - input * input)"), ("acos", "-dy * torch.rsqrt(1 - input * input)"),
     ("atan", "dy / (1 + input * input)"), ("asinh", "dy * torch.rsqrt(input * input + 1)"),
