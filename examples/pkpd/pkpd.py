@@ -149,9 +149,10 @@ def compare_with_autograd(model, cov, c_obs, e_obs, dt, repeat=3):
 
 
 def field(record, dotted):
-    """``record.a.b.c`` for ``dotted = "a.b.c"`` (the names of ``named_parameters``)."""
+    """``record.a.b.c`` for ``dotted = "a.b.c"`` (the names of ``named_parameters``;
+    an ``nn.Sequential``'s gradient is a list, so ``net.0`` is ``record.net[0]``)."""
     for part in dotted.split("."):
-        record = record[part]
+        record = record[int(part)] if isinstance(record, list) else record[part]
     return record
 
 

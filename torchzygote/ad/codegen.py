@@ -401,6 +401,7 @@ class Codegen:
         lines = pop + lines + inner[len(pop):]
         if item_active and Sb.get(L.item.id, UNSET) != UNSET:
             self.use(L.item)
+            self.use(L.iterable)
             self.pure = False
             lines.append(f"_ig = _read_back(_ctx, {self.v(L.iterable)}, _k{self.nid(L)}, {self.v(L.item)}, "
                          f"{self.d(L.item)})")

@@ -789,13 +789,13 @@ def _is_torch_op(f) -> bool:
 
 # ------------------------------------------------------------------ results
 
-_PLAIN = {float, int, torch.Tensor, torch.nn.Parameter, fractions.Fraction, type(None), str}
+_PLAIN = {float, int, fractions.Fraction, type(None), str}  # their gradient is the adjoint as is
 
 
 def materialize(ctx: Context, value, g, memo=None):
     """The gradient of ``value`` as the user sees it: its adjoint ``g`` combined
     with what the context holds for identity objects, shaped like ``value``."""
-    if type(value) in _PLAIN:
+    if type(value) in _PLAIN and type(g) is not complex:
         return g
     if memo is None:
         memo = {}
@@ -830,6 +830,9 @@ def materialize(ctx: Context, value, g, memo=None):
         elif isinstance(value, types.CellType):
             cs = ctx.peek(value)
             res = materialize(ctx, value.cell_contents, cs.get("cell_contents") if cs else None, memo)
+        elif isinstance(value, (torch.nn.Sequential, torch.nn.ModuleList)):
+            out = [materialize(ctx, m, None, memo) for m in value]   # g.net[0].weight, like net[0].weight
+            res = out if any(o is not None for o in out) else None
         elif isinstance(value, torch.nn.Module):
             res = _materialize_fields(ctx, value, slot, _module_fields(value), memo)
         else:
