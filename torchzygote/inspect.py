@@ -1,6 +1,7 @@
 """Looking at what the transform made: the primal IR and the generated adjoint."""
 from __future__ import annotations
 
+import types
 from typing import Callable
 
 from . import ir
@@ -10,8 +11,8 @@ from .ad import cache
 class Code:
     """Printable IR or source; ``str()`` gives the text, ``.ir``/``.graph`` the objects."""
 
-    def __init__(self, text: str, fn_ir: ir.Function):
-        self.text, self.ir = text, fn_ir
+    def __init__(self, text: str, fn_ir: ir.Function, source: str = ""):
+        self.text, self.ir, self.source = text, fn_ir, source
 
     @property
     def graph(self):
@@ -32,14 +33,24 @@ def code_ir(f: Callable, *args) -> Code:
 
 
 def code_adjoint(f: Callable, *args) -> Code:
-    """The generated forward pass and pullback of ``f`` for arguments like ``args``
-    (Python source: the adjoint of a loop is a loop over saved values)."""
+    """The adjoint IR of ``f`` for arguments like ``args``: its generated pullback,
+    lifted back to IR (``@v5`` is primal value ``%5`` it reads; the adjoint of a loop
+    is a loop over saved values). ``.source`` is the generated Python, forward and
+    pullback; nothing is run."""
+    from .frontend.lift import lift
     e = cache.entry(_function(f), args)
-    return Code(e.src, e.ir)
+    backs = [c for c in e.fwd.__code__.co_consts if isinstance(c, types.CodeType) and c.co_name == "back"]
+    if not backs:
+        return Code("(no pullback: nothing in f needs a gradient)", e.ir, e.src)
+    code = backs[0]
+    back = types.FunctionType(code, e.fwd.__globals__, "back", None,
+                              tuple(types.CellType() for _ in code.co_freevars))
+    back.__qualname__ = f"adjoint of {e.ir.name}"
+    back_ir, _ = lift(back)
+    return Code(ir.format_blocks(back_ir), back_ir, e.src)
 
 
 def _function(f):
-    import types
     if isinstance(f, types.MethodType):
         f = f.__func__
     if not isinstance(f, types.FunctionType):

@@ -53,7 +53,8 @@ class Const:
 
     def __repr__(self) -> str:
         v = self.value
-        if isinstance(v, (int, float, complex, str, bool, type(None))) or v is UNDEF:
+        if isinstance(v, (int, float, complex, str, bool, type(None), slice)) or v is UNDEF or \
+                type(v) is tuple and len(repr(v)) < 40:
             return repr(v)
         return getattr(v, "__qualname__", None) or getattr(v, "__name__", None) or type(v).__name__
 
@@ -142,6 +143,7 @@ class Function:
     file: str = "<unknown>"
     line: int = 0
     global_types: dict = field(default_factory=dict)   # data globals read -> their type when lifted
+    freevars: tuple = ()                                # names of the closure's cells, by index
 
     @property
     def ret(self) -> Operand:
@@ -298,10 +300,21 @@ def to_blocks(fn: Function) -> List[Block]:
             src.lines.append(f"br {dst.id} {_args(ops)} unless {unless!r}".replace("  ", " "))
         src.succ.append(dst.id)
 
+    cells: dict = {}   # closure_cell results -> the free variable's name (printed @name)
+
     def emit(r: Region, cur: Block) -> Block:
         """Emit a region starting in ``cur``; return the block it ends in."""
+        from .frontend import ops
         for node in r.nodes:
             if isinstance(node, Stmt):
+                fv = node.fn.value if isinstance(node.fn, Const) else None
+                if fv is ops.closure_cell and isinstance(node.args[1], Const) and fn.freevars:
+                    cells[node.out.id] = fn.freevars[node.args[1].value]
+                    continue
+                if fv is getattr and isinstance(node.args[0], Var) and node.args[0].id in cells \
+                        and node.args[1] == Const("cell_contents"):
+                    cur.lines.append(f"{node.out!r} = @{cells[node.args[0].id]}")
+                    continue
                 cur.lines.append(_fmt_call(node))
             elif isinstance(node, If):
                 then_b, else_b = new(), new()

@@ -251,7 +251,7 @@ class Lifter:
         self.lift_stmts(body)
         self.region.yields = [self.env[RET]]
         fn = ir.Function(self.code.co_name, params, ["#self"] + names, self.region, self.file, node.lineno,
-                         global_types=self.global_types)
+                         global_types=self.global_types, freevars=self.code.co_freevars)
         ir.verify(fn)
         return fn
 
