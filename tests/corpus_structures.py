@@ -606,7 +606,6 @@ def op_setitem(a, b, c):
     return v[1] * v[2]
 
 
-@case((1.1, 0.4))
 def op_iter_len(a, b):
     v = Vec(a, b, a * b)
     acc = 0.0

@@ -55,3 +55,11 @@ def test_corpus(c):
             got = 0.0 if got is None else float(got)
             assert math.isclose(got, w, rel_tol=RTOL, abs_tol=ATOL), \
                 f"arg {i} at {path}: torchzygote {got!r} vs finite difference {w!r} (full gradient {grads[i]!r})"
+
+
+def test_iterating_an_object_with_dunder_iter_is_a_clear_error():
+    """Iteration through a user ``__iter__`` is not differentiated: say so, never a wrong gradient."""
+    import pytest
+    from corpus_structures import op_iter_len
+    with pytest.raises(tz.GradientError, match="__iter__"):
+        tz.gradient(op_iter_len, 0.5, 1.5)

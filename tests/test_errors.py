@@ -60,6 +60,10 @@ def uses_with(x):
 G = 0
 
 
+async def uses_async_def(x):
+    return x
+
+
 def uses_global_assign(x):
     global G
     G = 1
@@ -68,7 +72,7 @@ def uses_global_assign(x):
 
 @pytest.mark.parametrize("fn,needle,words", [
     (uses_yield, "yield x", ("yield",)),
-    (uses_global_assign, "global G", ("global",)),
+    (uses_async_def, "async def", ("async",)),
 ])
 def test_lift_error_names_construct_and_location(fn, needle, words):
     with pytest.raises(tz.LiftError) as e:
@@ -189,3 +193,10 @@ def test_caught_exception_after_partial_try_body_is_a_clear_error():
 
 def test_with_block_is_differentiated_and_exits():
     assert tz.gradient(uses_with, 1.0) == (2.0,)
+
+
+def test_global_assignment_is_differentiated_and_leaves_state():
+    global G
+    G = 0
+    assert tz.gradient(uses_global_assign, 1.0) == (2.0,)
+    assert G == 1

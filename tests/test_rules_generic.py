@@ -199,6 +199,23 @@ def p_getattr(x, y):
     return o.v * y + getattr(o, "v") + getattr(o, "missing", y)
 
 
+_GS = 1.0
+
+
+def p_set_global(x, y):
+    global _GS
+    _GS = x * y
+    return _GS * x
+
+
+_NT2 = __import__("collections").namedtuple("_NT2", "p q")
+
+
+def p_tuple_new(x, y):
+    t = _NT2(x, y)._replace(q=x * y)
+    return t.p * t.q
+
+
 def p_setattr(x, y):
     o = _Obj(x)
     o.v = o.v * y
@@ -384,6 +401,8 @@ put(operator.getitem, Program(p_getitem))
 put(operator.getitem, Program(p_tensor_getitem))
 put(getattr, Program(p_getattr))
 put(setattr, Program(p_setattr))
+put(ops.set_global, Program(p_set_global))
+put(tuple.__new__, Program(p_tuple_new))
 put(delattr, Program(p_delattr))
 put(operator.setitem, Program(p_setitem))
 put(operator.delitem, Program(p_delitem))

@@ -57,7 +57,7 @@ class Codegen:
     def __init__(self, fn: ir.Function, A: Analysis):
         self.fn, self.A = fn, A
         self.glb: dict = {"_J": runtime.J, "_Jkw": runtime.Jkw, "_accum": runtime.accum,
-                          "_ub": runtime.unbroadcast, "_UNDEF": ir.UNDEF, "_read_back": runtime.read_back,
+                          "_ub": runtime.unbroadcast, "_UNDEF": ir.UNDEF, "_item_back": runtime.item_back,
                           "_acc_slots": _acc_slots}
         self._gnames: Dict[int, str] = {}
         self.in_loop: set = set()
@@ -403,7 +403,7 @@ class Codegen:
             self.use(L.item)
             self.use(L.iterable)
             self.pure = False
-            lines.append(f"_ig = _read_back(_ctx, {self.v(L.iterable)}, _k{self.nid(L)}, {self.v(L.item)}, "
+            lines.append(f"_ig = _item_back(_ctx, {self.v(L.iterable)}, _k{self.nid(L)}, {self.v(L.item)}, "
                          f"{self.d(L.item)})")
             self.contrib(L.iterable, "_ig", MAYBE, Sb, lines)
         after = {}

@@ -257,6 +257,8 @@ def read_back(ctx: Context, obj, key, y, dy):
         raise LiftError(f"torchzygote cannot differentiate 'yield' (generators): a gradient flows into values "
                         f"produced by {getattr(code, 'co_name', type(obj).__name__)!r}; build a list instead",
                         where)
+    if has_identity(obj) and not isinstance(obj, (list, dict)) and type(key) is int:
+        _not_iterable(obj)
     if has_identity(obj):
         slot = ctx.slot(obj)
         if isinstance(key, slice) and isinstance(obj, list):
@@ -268,6 +270,20 @@ def read_back(ctx: Context, obj, key, y, dy):
             slot[key] = accum(slot.get(key), dy)
         return None
     return None
+
+
+def _not_iterable(obj):
+    raise GradientError(f"a gradient flows into the items of a {type(obj).__name__} iterated with __iter__; "
+                        f"torchzygote differentiates iteration over lists, tuples, dicts and tensors: "
+                        f"iterate over a list of the items instead")
+
+
+def item_back(ctx: Context, it, k, y, dy):
+    """Pullback of the ``k``-th item of a ``for`` loop over ``it``."""
+    if dy is not None and has_identity(it) and not isinstance(it, (list, dict)) and \
+            not isinstance(it, (types.GeneratorType, collections.abc.Iterator)):
+        _not_iterable(it)
+    return read_back(ctx, it, k, y, dy)
 
 
 def index_back(x: torch.Tensor, key, dy):
@@ -368,6 +384,11 @@ def Jkw(ctx: Context, f, args, kwargs):
         return y, lambda dy: _partial_back(ctx, f, back(dy), kwargs)
     if isinstance(f, type):
         return construct(ctx, f, args, kw, kwargs)
+    owner = getattr(f, "__self__", None)
+    if t is types.BuiltinMethodType and owner is not None and not isinstance(owner, types.ModuleType):
+        # a builtin method taken from its object (``d.pop`` passed to ``map``): dispatch as a method call
+        y, back = call_method(ctx, (owner, f.__name__, *args), kw, kwargs)
+        return y, _drop_first(_drop_first(back, kwargs), kwargs)
     if isinstance(f, torch.nn.Module) and not _has_hooks(f):
         return Jkw(ctx, type(f).forward, (f, *args), kwargs) if kwargs is not None else \
             _drop_self_call(ctx, type(f).forward, f, args)

@@ -40,7 +40,7 @@ CMPOPS = {
 UNSUPPORTED = {
     ast.Yield: "'yield' (generators)", ast.YieldFrom: "'yield from' (generators)",
     ast.Await: "'await'", ast.AsyncFor: "'async for'", ast.AsyncWith: "'async with'",
-    ast.Global: "assignment to a 'global' name", ast.ClassDef: "a class definition inside a differentiated function",
+    ast.ClassDef: "a class definition inside a differentiated function",
     ast.Match: "'match' statements",
 }
 
@@ -227,6 +227,8 @@ class Lifter:
     # ------------------------------------------------------------ entry
     def lift(self) -> ir.Function:
         node = self.node
+        if isinstance(node, ast.AsyncFunctionDef):
+            self.error("'async def' (coroutines)", node, "differentiate the synchronous code it awaits")
         a = node.args
         self.self_var = self.var("#self")
         params = [self.self_var]
@@ -240,7 +242,9 @@ class Lifter:
         self.local_names = set(names) | set(assigned_names(body))
         self.nonlocals = {n for s in body for w in _scope_nodes(s) if isinstance(w, ast.Nonlocal)
                           for n in w.names}
-        self.local_names -= self.nonlocals
+        self.declared_globals = {n for s in body for w in _scope_nodes(s) if isinstance(w, ast.Global)
+                                 for n in w.names}
+        self.local_names -= self.nonlocals | self.declared_globals
         for n, p in zip(names, params[1:]):
             self.env[n] = p
         for name in self.code.co_cellvars:
@@ -354,6 +358,8 @@ class Lifter:
 
     def stmt_Nonlocal(self, s):
         pass
+
+    stmt_Global = stmt_Nonlocal
 
     def stmt_Import(self, s):
         for a in s.names:
@@ -570,6 +576,8 @@ class Lifter:
 
     def load_global(self, name: str):
         g = self.globals
+        if name in self.declared_globals:  # written here: always read at run time
+            return self.emit(ops.get_global, self.self_var, name, hint=name)
         if name in g:
             val = g[name]
             if _is_constant_global(val):
@@ -590,6 +598,8 @@ class Lifter:
         elif name in self.nonlocals:
             cell = self.emit(ops.closure_cell, self.self_var, self.code.co_freevars.index(name))
             self.emit(setattr, cell, "cell_contents", v, out=False)
+        elif name in self.declared_globals:
+            self.emit(ops.set_global, self.self_var, name, v, out=False)
         else:
             self.env[name] = v
             for shadow in self.shadows:

@@ -118,6 +118,10 @@ def get_global(fn, name):
     raise NameError(f"name {name!r} is not defined")
 
 
+def set_global(fn, name, v):
+    fn.__globals__[name] = v
+
+
 def make_function(code, fn, defaults, kwdefaults, closure, qualname):
     f = types.FunctionType(code, fn.__globals__, code.co_name, defaults or None, closure or None)
     f.__kwdefaults__ = kwdefaults or None

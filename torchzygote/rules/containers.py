@@ -118,9 +118,19 @@ VALUE_ATTRS = {
 }
 
 
-def param_back(ctx, y, dy):
-    ctx.param(y, dy)
+def global_read_back(ctx, fn, name, y, dy):
+    """A global's gradient: to the implicit parameters, and to the module's slot for
+    the name (so a ``global`` write in differentiated code passes it on)."""
+    if dy is not None:
+        ctx.param(y, dy)
+        slot = ctx.slot(fn.__globals__)
+        slot[name] = accum(slot.get(name), dy)
     return None
+
+
+def global_write_back(ctx, fn, name):
+    slot = ctx.peek(fn.__globals__)
+    return slot.pop(name, None) if slot else None
 
 
 def append_back(ctx, lst):
@@ -264,7 +274,9 @@ grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=READABLE, out=OBJECT,
      obj="read_back(ctx, obj, key, y, dy)", **C)
 grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=KNOWN, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **C)
-grad(ops.get_global, "fn, name", kinds=ANY, out=OBJECT, fn="param_back(ctx, y, dy)", **C)
+grad(ops.get_global, "fn, name", kinds=ANY, out=OBJECT, fn="global_read_back(ctx, fn, name, y, dy)", **C)
+grad(ops.set_global, "fn, name, v", kinds=ANY, out=NONDIFF, effect=True, v="global_write_back(ctx, fn, name)", **C)
+grad(tuple.__new__, "cls, seq=()", kinds=ANY, out=OBJECT, seq="seq_back(ctx, seq, tuple(dy))", **C)
 
 # generic reads on objects of unknown kind (after dunder dispatch found nothing to lift)
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == OBJECT, out=OBJECT, effect=True,
@@ -272,7 +284,8 @@ grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == OBJ
 grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=ANY, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **C)
 grad(getattr, "obj, name, default", fwd="getattr(obj, name, default)", kinds=ANY, out=OBJECT,
-     obj="attr_back(ctx, obj, name, y, dy)", default="dy if not hasattr(obj, name) else None", **C)
+     obj="attr_back(ctx, obj, name, y, dy) if hasattr(obj, name) else None",
+     default="dy if not hasattr(obj, name) else None", **C)
 
 # ---------------------------------------------------------------- concatenation and repetition
 # both operands are lists, whose gradients live in their slots: one expression fills both
