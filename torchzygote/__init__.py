@@ -6,12 +6,13 @@ from .api import (Grads, Params, WithGradient, adjoint, call_torch, checkpoint, 
 from .ad.runtime import Record
 from .calculus import diaghessian, hessian, jacobian
 from .errors import GradientError, LiftError, NoRuleError, TorchZygoteError
+from .export import gradient_graph
 from .inspect import code_adjoint, code_ir
 from .optim import update
 
 __all__ = ["gradient", "withgradient", "pullback", "derivative", "Params", "Grads", "adjoint",
            "nograd", "dropgrad", "ignore", "hook", "checkpoint", "forwarddiff", "call_torch", "to_torch",
-           "nestlevel", "code_ir",
+           "nestlevel", "code_ir", "gradient_graph",
            "code_adjoint", "Record", "WithGradient", "TorchZygoteError", "LiftError",
            "NoRuleError", "GradientError", "update"]
 __version__ = "0.1.0"
