@@ -35,7 +35,11 @@ def gradient_graph(f: Callable, *example_args) -> torch.fx.GraphModule:
         g = back(seed(y))
         return y, tuple(g[i] for i in tensor_pos)
 
-    gm = make_fx(value_and_grad)(*(example_args[i] for i in tensor_pos))
+    try:  # let Python control flow read real values (the path taken is recorded)
+        tracer = make_fx(value_and_grad, tracing_mode="real", _error_on_data_dependent_ops=False)
+    except TypeError:  # older torch: the option does not exist (and real mode allows it)
+        tracer = make_fx(value_and_grad, tracing_mode="real")
+    gm = tracer(*(example_args[i] for i in tensor_pos))
     branches = _branches(f, example_args)
     gm.path_note = ("straight-line: the graph is the gradient for any inputs of these shapes"
                     if not branches else
