@@ -72,31 +72,25 @@ ns = dict(math=math, cmath=cmath, cos=math.cos, sin=math.sin, tan=math.tan, cosh
           ccosh=cmath.cosh, csinh=cmath.sinh, ctan=cmath.tan, ctanh=cmath.tanh)
 
 # ---------------------------------------------------------------- operators
-for f, iop in ((operator.add, operator.iadd), (operator.sub, operator.isub), (operator.mul, operator.imul),
-               (operator.truediv, operator.itruediv), (operator.pow, operator.ipow),
-               (operator.mod, operator.imod), (operator.floordiv, operator.ifloordiv)):
-    sym = ops.OP_SYMBOLS[f]
-    for fn, k_real, k_cplx in ((f, real, cplx), (iop, num, cplx)):
-        # in-place forms on tensors mutate; they get their own rules (rules/tensor.py)
-        if f is operator.add:
-            grad(fn, "a, b", fwd="a + b", kinds=k_real, ns=ns, a="dy", b="dy")
-            grad(fn, "a, b", fwd="a + b", kinds=k_cplx, ns=ns, a="dy", b="dy")
-        elif f is operator.sub:
-            grad(fn, "a, b", fwd="a - b", kinds=k_real, ns=ns, a="dy", b="-dy")
-            grad(fn, "a, b", fwd="a - b", kinds=k_cplx, ns=ns, a="dy", b="-dy")
-        elif f is operator.mul:
-            grad(fn, "a, b", fwd="a * b", kinds=k_real, ns=ns, a="dy * b", b="dy * a")
-            grad(fn, "a, b", fwd="a * b", kinds=k_cplx, ns=ns, a="dy * conj(b)", b="dy * conj(a)")
-        elif f is operator.truediv:
-            grad(fn, "a, b", fwd="a / b", kinds=k_real, ns=ns, a="dy / b", b="-dy * y / b")
-            grad(fn, "a, b", fwd="a / b", kinds=k_cplx, ns=ns, a="dy / conj(b)", b="-dy * conj(y / b)")
-        elif f is operator.pow:
-            grad(fn, "a, b", fwd="a ** b", kinds=k_real, ns=ns, a="pow_da(dy, a, b)", b="pow_db(dy, a, y)")
-            grad(fn, "a, b", fwd="a ** b", kinds=k_cplx, ns=ns, a="cpow_da(dy, a, b)", b="cpow_db(dy, a, y)")
-        elif f is operator.mod:
-            grad(fn, "a, b", fwd="a % b", kinds=k_real, ns=ns, a="dy", b="-dy * ((a - y) / b)")
-        elif f is operator.floordiv:
-            grad(fn, "a, b", fwd="a // b", kinds=k_real, ns=ns)
+# (operator, its in-place form, pullbacks for reals (and tensors), for complex numbers).
+# The in-place forms on tensors mutate and have their own rules (rules/inplace.py).
+OPERATORS = [
+    (operator.add, operator.iadd, dict(a="dy", b="dy"), dict(a="dy", b="dy")),
+    (operator.sub, operator.isub, dict(a="dy", b="-dy"), dict(a="dy", b="-dy")),
+    (operator.mul, operator.imul, dict(a="dy * b", b="dy * a"), dict(a="dy * conj(b)", b="dy * conj(a)")),
+    (operator.truediv, operator.itruediv, dict(a="dy / b", b="-dy * y / b"),
+     dict(a="dy / conj(b)", b="-dy * conj(y / b)")),
+    (operator.pow, operator.ipow, dict(a="pow_da(dy, a, b)", b="pow_db(dy, a, y)"),
+     dict(a="cpow_da(dy, a, b)", b="cpow_db(dy, a, y)")),
+    (operator.mod, operator.imod, dict(a="dy", b="-dy * ((a - y) / b)"), None),
+    (operator.floordiv, operator.ifloordiv, {}, None),
+]
+for f, iop, real_grads, complex_grads in OPERATORS:
+    fwd = f"a {ops.OP_SYMBOLS[f]} b"
+    for fn, k_real in ((f, real), (iop, num)):
+        grad(fn, "a, b", fwd=fwd, kinds=k_real, ns=ns, **real_grads)
+        if complex_grads is not None:
+            grad(fn, "a, b", fwd=fwd, kinds=cplx, ns=ns, **complex_grads)
 grad(operator.neg, "a", fwd="-a", kinds=lambda ks: real(ks) or cplx(ks), a="-dy")
 grad(operator.pos, "a", fwd="+a", kinds=lambda ks: real(ks) or cplx(ks), a="dy")
 

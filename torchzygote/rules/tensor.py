@@ -253,16 +253,8 @@ def var_back(dy, x, dim, unbiased, keepdim, correction):
 
 
 def std_back(dy, x, dim, unbiased, keepdim, correction, y):
-    if not _fl(x):
-        return None
-    if isinstance(dim, bool):
-        dim, unbiased = None, dim
-    c = _correction(unbiased, correction)
-    n = _count(x, dim)
-    dims = _dims(dim, x.dim())
-    mu = x.mean(dim=dims, keepdim=True) if x.dim() else x
-    ye = _expand_back(y, x, dim, keepdim)
-    return _expand_back(dy, x, dim, keepdim) * (x - mu) / (max(n - c, 0) * ye)
+    """std = sqrt(var): d std = d var / (2 std)."""
+    return var_back(dy / (2 * y), x, dim, unbiased, keepdim, correction)
 
 
 # ---------------------------------------------------------------- elementwise
