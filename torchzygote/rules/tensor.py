@@ -585,24 +585,18 @@ def stack_back(ctx, dy, tensors, dim):
     return seq_back(ctx, tensors, gs)
 
 
-def pieces_back(dy, x, dim, ys):
-    """``split``/``chunk``/``unbind``: concatenate the pieces' gradients (zeros where none)."""
+def pieces_back(dy, x, dim, ys, join=torch.cat):
+    """``split``/``chunk`` (``unbind``: stack): join the pieces' gradients (zeros where none)."""
     if not _fl(x):
         return None
     dys = _tuple_dy(dy, len(ys))
     if all(d is None for d in dys):
         return None
-    parts = [d if d is not None else torch.zeros_like(y) for d, y in zip(dys, ys)]
-    return torch.cat(parts, dim)
+    return join([d if d is not None else torch.zeros_like(y) for d, y in zip(dys, ys)], dim)
 
 
 def unbind_back(dy, x, dim, ys):
-    if not _fl(x):
-        return None
-    dys = _tuple_dy(dy, len(ys))
-    if all(d is None for d in dys):
-        return None
-    return torch.stack([d if d is not None else torch.zeros_like(y) for d, y in zip(dys, ys)], dim)
+    return pieces_back(dy, x, dim, ys, torch.stack)
 
 
 def gather_back(dy, x, dim, index):
