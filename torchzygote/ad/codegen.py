@@ -66,6 +66,9 @@ class Codegen:
         self.pure = True
         self._ids: Dict[int, int] = {}
         self._live: List[int] = [p.id for p in fn.params]   # tensor values defined so far, in scope
+        self._pos: Dict[int, int] = {}        # node -> its place in program order
+        self._last_use: Dict[int, int] = {}   # value -> the place of its last use in the forward
+        self._order(fn.body, itertools.count())
         self._scan(fn.body, False)
 
     # ------------------------------------------------------------ names
@@ -94,6 +97,26 @@ class Codegen:
                     self._scan(sub, in_loop)
         for p in self.fn.params:
             self.defregion.setdefault(p.id, id(self.fn.body))
+
+    def _order(self, r: ir.Region, counter) -> None:
+        """Number the nodes in program order and note where each value is last used
+        (a use inside a loop counts at the loop's end: the next trip uses it again)."""
+        for node in r.nodes:
+            i = self._pos[id(node)] = next(counter)
+            for op in ir.used_operands(node):
+                if isinstance(op, Var):
+                    self._last_use[op.id] = i
+            for sub in ir.subregions(node):
+                self._order(sub, counter)
+                for op in sub.yields:
+                    if isinstance(op, Var):
+                        self._last_use[op.id] = max(self._last_use.get(op.id, -1), self._pos[id(node)])
+            if isinstance(node, Loop):
+                end = next(counter)
+                for inner in ir.walk(node.body):
+                    for op in ir.used_operands(inner):
+                        if isinstance(op, Var) and self._last_use.get(op.id, -1) < end:
+                            self._last_use[op.id] = end
 
     def glob(self, value, hint="k") -> str:
         name = self._gnames.get(id(value))
@@ -428,6 +451,16 @@ class Codegen:
                         yield exc.id
 
     # ------------------------------------------------------------ forward
+    def _check_unused_after(self, vid: int, s: Stmt) -> None:
+        """The old value of a tensor written in place is kept for the pullback by giving
+        its name a copy: only right if the forward does not read that name again."""
+        if self._last_use.get(vid, -1) > self._pos[id(s)]:
+            raise errors.LiftError(
+                "torchzygote cannot differentiate this in-place write: it changes a tensor (through "
+                "another name or a view) that the code reads again afterwards, and whose old value the "
+                "gradient needs; modify a copy (`y = y.clone()`) or write through the tensor's own name",
+                s.loc)
+
     def _read_back(self, vid: int) -> bool:
         """Whether the pullback reads primal value ``vid``."""
         return re.search(rf"\bv{vid}\b", self._used_top) is not None
@@ -515,8 +548,10 @@ class Codegen:
                 for vid in self._live:
                     if vid != first.id and self.A.root.get(vid, vid) == root and self._read_back(vid) \
                             and self.A.K.get(vid) == TENSOR:
+                        self._check_unused_after(vid, s)
                         pre.append(f"v{vid} = v{vid}.clone()")
                 if self._read_back(first.id):
+                    self._check_unused_after(first.id, s)
                     pre += [f"_ip = {self.v(first)}", f"{self.v(first)} = _ip.clone()"]
                     m[r.params[0]] = "_ip"
             code = self.subst(r.fwd, m, r.ns)

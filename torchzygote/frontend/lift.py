@@ -126,9 +126,10 @@ def assigned_names(stmts, rebinds: bool = False) -> List[str]:
 
         def visit_Call(self, n):
             f = n.func
-            if rebinds and isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and \
-                    f.attr.endswith("_") and not f.attr.endswith("__"):
-                out[f.value.id] = None  # in-place tensor method
+            if rebinds and isinstance(f, ast.Attribute) and _inplace_name(f.attr):
+                recv = f.value.value if isinstance(f.value, ast.Subscript) else f.value
+                if isinstance(recv, ast.Name):
+                    out[recv.id] = None  # in-place tensor method
             self.generic_visit(n)
 
         def _comp(self, n):
@@ -148,6 +149,11 @@ def assigned_names(stmts, rebinds: bool = False) -> List[str]:
 BOOL_OPS = {operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.is_,
             operator.is_not, operator.not_, operator.truth, ops.contains, ops.not_contains, ops.loop_cont,
             isinstance, callable, hasattr}
+
+
+def _inplace_name(name: str) -> bool:
+    """torch's naming convention for in-place methods (``add_``, not ``__add__``)."""
+    return name.endswith("_") and not name.endswith("__")
 
 
 def _scope_nodes(node):
@@ -627,10 +633,14 @@ class Lifter:
         else:
             self.error(f"assignment to {type(t).__name__}", t)
 
+    def _local(self, e) -> bool:
+        """Whether ``e`` is a plain local name (which mutations can give a new value)."""
+        return isinstance(e, ast.Name) and e.id in self.local_names and e.id not in self.cells
+
     def write_item(self, t: ast.Subscript, obj, key, v):
         """``obj[key] = v``; through a local name, the name and its aliases take the
         mutated object as a new value (so a tensor's old value stays a value)."""
-        if isinstance(t.value, ast.Name) and t.value.id in self.local_names and t.value.id not in self.cells:
+        if self._local(t.value):
             self.rebind(obj, self.emit(ops.setitem_v, obj, key, v, hint=t.value.id))
         else:
             self.emit(operator.setitem, obj, key, v, out=False)
@@ -797,7 +807,12 @@ class Lifter:
             first = self.env[self.node.args.args[0].arg] if self.node.args.args else None
             return self.emit(super, self.load("__class__"), first)
         is_method = isinstance(e.func, ast.Attribute)
-        if is_method:
+        item_of = None  # (base, key) for an in-place method on an item: ``y[k].mul_(3)``
+        if is_method and _inplace_name(e.func.attr) and isinstance(e.func.value, ast.Subscript) and \
+                self._local(e.func.value.value):
+            base, key = self.expr(e.func.value.value), self.subscript_key(e.func.value.slice)
+            obj, item_of = self.emit(operator.getitem, base, key), (base, key)
+        elif is_method:
             obj = self.expr(e.func.value)
             if isinstance(obj, Const) and isinstance(obj.value, types.ModuleType):
                 fn, is_method = self.expr_Attribute(e.func), False
@@ -821,9 +836,9 @@ class Lifter:
         if is_method:
             out = self.emit(ops.call_method, obj, Const(e.func.attr), *args, kwargs=kwargs, star=star,
                             dstar=dstar, hint=e.func.attr)
-            name = e.func.attr
-            if name.endswith("_") and not name.endswith("__") and isinstance(e.func.value, ast.Name) \
-                    and e.func.value.id in self.local_names and e.func.value.id not in self.cells:
+            if item_of is not None:  # the item is a view: write it back, so the base gets a new value
+                self.rebind(item_of[0], self.emit(ops.setitem_v, item_of[0], item_of[1], out))
+            elif _inplace_name(e.func.attr) and self._local(e.func.value):
                 self.rebind(obj, out)  # torch's in-place methods return the mutated tensor
             return out
         return self.emit(fn, *args, kwargs=kwargs, star=star, dstar=dstar)

@@ -120,7 +120,7 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
         if p not in names and p != vararg:
             raise ValueError(f"rule for {fn}: {p!r} is not a parameter ({params})")
     rule = Rule(fn, names, defaults, vararg, grads, ns or {}, fwd, out, kinds, broadcast, maybe_none, effect,
-                inplace, getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)))
+                inplace, name=getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)))
     TABLE.rules.setdefault(fn, []).append(rule)
     TABLE.version += 1
     return rule
