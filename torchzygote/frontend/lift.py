@@ -398,13 +398,11 @@ class Lifter:
         if not s.handlers:  # try/finally: the finally block runs after the body
             st = self.lift_stmts(s.body + s.orelse)
             return _seq_state(st, self.lift_stmts(s.finalbody)) if s.finalbody else st
-        # names the body assigns and a handler reads are kept in cells too, so a handler
-        # sees the values assigned before the exception, as Python's locals would show
-        read = {n.id for h in s.handlers for st_ in h.body for n in ast.walk(st_)
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        # names the body assigns are kept in cells too, so a handler and the code after it
+        # see the values assigned before the exception, as Python's locals would show
         shadow = {n: self.emit(ops.new_cell, self.env.get(n, Const(UNDEF)), hint=n)
                   for n in assigned_names(s.body, rebinds=True)
-                  if n in read and n in self.local_names and n not in self.cells}
+                  if n in self.local_names and n not in self.cells}
         self.shadows.append(shadow)
         env0 = dict(self.env)
         regions, envs, states, handlers = [], [], [], []

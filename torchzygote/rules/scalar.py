@@ -61,7 +61,11 @@ def _cpow_db(dy, a, y):
 
 
 def _conj(x):
-    return x.conjugate()
+    """Conjugate (complex tensors need it; for real numbers and tensors it is the identity)."""
+    t = type(x)
+    if t is float or t is int:
+        return x
+    return x.conj() if hasattr(x, "conj") else x.conjugate()
 
 
 ns = dict(math=math, cmath=cmath, cos=math.cos, sin=math.sin, tan=math.tan, cosh=math.cosh,
@@ -88,9 +92,13 @@ OPERATORS = [
 for f, iop, real_grads, complex_grads in OPERATORS:
     fwd = f"a {ops.OP_SYMBOLS[f]} b"
     for fn, k_real in ((f, real), (iop, num)):
-        grad(fn, "a, b", fwd=fwd, kinds=k_real, ns=ns, **real_grads)
+        grad(fn, "a, b", fwd=fwd, kinds=num, ns=ns, **real_grads)
         if complex_grads is not None:
             grad(fn, "a, b", fwd=fwd, kinds=cplx, ns=ns, **complex_grads)
+            if k_real is real:  # tensors may be complex: the conjugating form (identity when real)
+                grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **complex_grads)
+        elif k_real is real:
+            grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **real_grads)
 grad(operator.neg, "a", fwd="-a", kinds=lambda ks: real(ks) or cplx(ks), a="-dy")
 grad(operator.pos, "a", fwd="+a", kinds=lambda ks: real(ks) or cplx(ks), a="dy")
 
