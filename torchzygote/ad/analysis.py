@@ -14,7 +14,7 @@ from typing import Dict, List, Sequence, Set
 from .. import ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, NONDIFF, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
+from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, NONDIFF, base, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
                               Rule, select)
 from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, VARFLAGS, kind_of, torch_internal
 
@@ -44,6 +44,8 @@ def join(a: str, b: str) -> str:
         return COMPLEX
     if {a, b} <= {REAL, NONDIFF}:
         return REAL
+    if a[0] == b[0] == "P":
+        return "P"  # tuples with different items
     return OBJECT
 
 
@@ -245,7 +247,7 @@ class Analysis:
                             self.K.get(node.out.id) in (REAL, COMPLEX):
                         continue  # a number in a global is a constant (Params are tensors)
                     # objects may be mutated later, so containers and unknowns count as varied
-                    if id(node) not in self.rule or self.K.get(node.out.id) in (OBJECT, UNDEFINED) + CONTAINERS or \
+                    if id(node) not in self.rule or base(self.K.get(node.out.id, OBJECT)) in (OBJECT, UNDEFINED) + CONTAINERS or \
                             any(is_varied(o) for o in self.diff_args(node)):
                         varied.add(node.out.id)
                         ch = True

@@ -23,7 +23,7 @@ import torch
 
 from ..errors import GradientError, LiftError, NoRuleError
 from ..rules.registry import (ARRAY, COMPLEX, DICT, LIST, NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE,
-                              closure_form, select)
+                              closure_form, select, tuple_kind)
 
 try:
     import numpy as np
@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover
 
 KIND_OF_TYPE = {float: REAL, int: REAL, fractions.Fraction: REAL, complex: COMPLEX,
                 bool: NONDIFF, str: NONDIFF, type(None): NONDIFF, bytes: NONDIFF,
-                torch.Tensor: TENSOR, torch.nn.Parameter: TENSOR, list: LIST, tuple: TUPLE, dict: DICT}
+                torch.Tensor: TENSOR, torch.nn.Parameter: TENSOR, list: LIST, dict: DICT}
 if np is not None:
     KIND_OF_TYPE.update({np.ndarray: ARRAY, np.float64: REAL, np.float32: REAL})
 
@@ -41,6 +41,8 @@ def kind_of(x) -> str:
     k = KIND_OF_TYPE.get(type(x))
     if k is not None:
         return k
+    if type(x) is tuple:  # a short tuple's kind says what its items are
+        return tuple_kind([kind_of(e) for e in x]) if 0 < len(x) <= 16 else TUPLE
     if isinstance(x, torch.Tensor):
         return TENSOR
     return OBJECT

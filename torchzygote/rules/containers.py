@@ -12,11 +12,23 @@ import operator
 from ..ad.runtime import accum, index_back, read_back, unbroadcast, write_back
 from ..errors import GradientError
 from ..frontend import ops
-from .registry import (ARRAY, DICT, LIST, NONDIFF, OBJECT, REAL, TENSOR, TUPLE, grad, nondiff)
+from .registry import (ARRAY, DICT, LIST, NONDIFF, OBJECT, REAL, TENSOR, TUPLE, base, grad, item_kind, nondiff,
+                       tuple_kind)
 
 ANY = lambda ks: True  # noqa: E731
 KNOWN = lambda ks: ks[0] not in (OBJECT, "U")  # noqa: E731  (objects dispatch at run time)
-READABLE = lambda ks: ks[0] in (LIST, TUPLE, DICT, NONDIFF)  # noqa: E731
+READABLE = lambda ks: base(ks[0]) in (LIST, TUPLE, DICT, NONDIFF)  # noqa: E731
+
+
+def item_out(ks):
+    """``t[i]`` of a tuple of tensors is a tensor; a slice of it is such a tuple."""
+    if base(ks[0]) == TUPLE:
+        return item_kind(ks[0]) if ks[1] == REAL else ks[0] if ks[1] == NONDIFF else OBJECT
+    return OBJECT
+
+
+def unpacked(ks):
+    return ks[0] if base(ks[0]) == TUPLE else "PT" if ks[0] == TENSOR else TUPLE
 WRITABLE = lambda ks: ks[0] in (LIST, DICT)  # noqa: E731
 
 
@@ -242,13 +254,13 @@ ns.update(read_back=read_back, write_back=write_back, index_back=index_back, ub=
 C = dict(ns=ns, broadcast=False, maybe_none=True)
 
 # ---------------------------------------------------------------- building
-grad(ops.build_tuple, "*xs", fwd="xs", kinds=ANY, out=TUPLE, xs="dy", **C)
+grad(ops.build_tuple, "*xs", fwd="xs", kinds=ANY, out=tuple_kind, xs="dy", **C)
 grad(ops.build_list, "*xs", fwd="list(xs)", kinds=ANY, out=LIST, effect=True, xs="list_back(ctx, y, len(xs))", **C)
 grad(ops.build_dict, "*kvs", kinds=ANY, out=DICT, effect=True, kvs="dict_back(ctx, y, kvs)", **C)
 grad(ops.cat_tuple, "*parts", kinds=ANY, out=TUPLE, parts="cat_back(ctx, dy, parts)", **C)
 grad(ops.cat_list, "*parts", kinds=ANY, out=LIST, effect=True, parts="cat_list_back(ctx, y, parts)", **C)
 grad(ops.merge_dict, "*ds", kinds=ANY, out=DICT, effect=True, ds="merge_back(ctx, y, ds)", **C)
-grad(ops.unpack, "seq, n", kinds=ANY, out=TUPLE, seq="seq_back(ctx, seq, dy)", **C)
+grad(ops.unpack, "seq, n", kinds=ANY, out=unpacked, seq="seq_back(ctx, seq, dy)", **C)
 grad(ops.unpack_star, "seq, before, after", kinds=ANY, out=TUPLE, effect=True,
      seq="star_back(ctx, seq, y, dy, before)", **C)
 grad(tuple, "seq=()", kinds=ANY, out=TUPLE, seq="seq_back(ctx, seq, dy)", **C)
@@ -270,7 +282,7 @@ grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == TEN
      ns=ns, broadcast=False, obj="index_back(obj, key, dy)")
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == LIST, out=OBJECT, effect=True,
      obj="read_back(ctx, obj, key, y, dy)", **C)
-grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=READABLE, out=OBJECT,
+grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=READABLE, out=item_out,
      obj="read_back(ctx, obj, key, y, dy)", **C)
 grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=KNOWN, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **C)
@@ -291,11 +303,11 @@ grad(getattr, "obj, name, default", fwd="getattr(obj, name, default)", kinds=ANY
 # both operands are lists, whose gradients live in their slots: one expression fills both
 grad(operator.add, "a, b", fwd="a + b", kinds=lambda ks: ks == [LIST, LIST], out=LIST, effect=True,
      a="cat_list_back(ctx, y, (a, b))[0]", **C)
-grad(operator.add, "a, b", fwd="a + b", kinds=lambda ks: ks == [TUPLE, TUPLE], out=TUPLE,
+grad(operator.add, "a, b", fwd="a + b", kinds=lambda ks: [base(k) for k in ks] == [TUPLE, TUPLE], out=TUPLE,
      a="cat_back(ctx, dy, (a, b))[0]", b="cat_back(ctx, dy, (a, b))[1]", **C)
-grad(operator.mul, "a, n", fwd="a * n", kinds=lambda ks: ks[0] in (LIST, TUPLE) and ks[1] in (REAL, NONDIFF),
+grad(operator.mul, "a, n", fwd="a * n", kinds=lambda ks: base(ks[0]) in (LIST, TUPLE) and ks[1] in (REAL, NONDIFF),
      out=lambda ks: ks[0], effect=True, a="repeat_back(ctx, a, y, dy)", **C)
-grad(operator.mul, "n, a", fwd="n * a", kinds=lambda ks: ks[1] in (LIST, TUPLE) and ks[0] in (REAL, NONDIFF),
+grad(operator.mul, "n, a", fwd="n * a", kinds=lambda ks: base(ks[1]) in (LIST, TUPLE) and ks[0] in (REAL, NONDIFF),
      out=lambda ks: ks[1], effect=True, a="repeat_back(ctx, a, y, dy)", **C)
 
 # ---------------------------------------------------------------- writing

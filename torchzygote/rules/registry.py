@@ -23,6 +23,23 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 REAL, COMPLEX, TENSOR, ARRAY, NONDIFF, OBJECT, UNDEFINED = "R", "C", "T", "A", "N", "O", "U"
 LIST, TUPLE, DICT = "L", "P", "D"
 CONTAINERS = (LIST, TUPLE, DICT)
+# tuples whose items are all tensors, or all real numbers (``x, v = state.unbind(-1)``)
+TUPLE_OF = {TENSOR: "PT", REAL: "PR"}
+
+
+def base(k: str) -> str:
+    """The kind without its item kind (``PT`` is a tuple)."""
+    return k[0]
+
+
+def item_kind(k: str) -> str:
+    """The kind of a tuple kind's items (``OBJECT`` when mixed or unknown)."""
+    return k[1] if len(k) > 1 and k[0] == TUPLE else OBJECT
+
+
+def tuple_kind(items) -> str:
+    kinds = set(items)
+    return TUPLE_OF.get(kinds.pop(), TUPLE) if len(kinds) == 1 else TUPLE
 NUMERIC = (REAL, COMPLEX)
 
 
@@ -30,7 +47,7 @@ def promote(kinds: Sequence[str]) -> str:
     ks = set(kinds) - {NONDIFF}
     if not ks:
         return REAL if NONDIFF in kinds else OBJECT
-    if OBJECT in ks or UNDEFINED in ks or ks & set(CONTAINERS):
+    if OBJECT in ks or UNDEFINED in ks or {base(k) for k in ks} & set(CONTAINERS):
         return OBJECT
     if TENSOR in ks:
         return TENSOR if ARRAY not in ks else OBJECT

@@ -1267,8 +1267,8 @@ rule([torch.cat, torch.concat, torch.concatenate], "tensors, dim=0, *, out=None"
 rule([torch.stack], "tensors, dim=0, *, out=None", tensors="stack_back(ctx, dy, tensors, dim)", **NB, **MN)
 rule([torch.split, torch.Tensor.split], "tensor, split_size_or_sections, dim=0", out=OBJECT,
      tensor="pieces_back(dy, tensor, dim, y)", **NB, **MN)
-tm("chunk", "input, chunks, dim=0", out=OBJECT, input="pieces_back(dy, input, dim, y)", **NB, **MN)
-tm("unbind", "input, dim=0", out=OBJECT, input="unbind_back(dy, input, dim, y)", **NB, **MN)
+tm("chunk", "input, chunks, dim=0", out="PT", input="pieces_back(dy, input, dim, y)", **NB, **MN)
+tm("unbind", "input, dim=0", out="PT", input="unbind_back(dy, input, dim, y)", **NB, **MN)
 tm("gather", "input, dim, index, *, sparse_grad=False", input="gather_back(dy, input, dim, index)", **NB)
 tm("take_along_dim", "input, indices, dim=None", input="vjp(torch.take_along_dim, (input, indices, dim), dy, 0)",
    **NB)
