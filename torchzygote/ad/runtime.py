@@ -402,7 +402,7 @@ def Jkw(ctx: Context, f, args, kwargs):
 
 
 def _drop_self_call(ctx, fn, obj, args):
-    y, back = Jkw(ctx, fn, (obj, *args), None)
+    y, back = J(ctx, fn, obj, *args)
     return y, lambda dy: back(dy)[1:]
 
 
