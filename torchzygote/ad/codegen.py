@@ -320,8 +320,8 @@ class Codegen:
         ops_ = [o for o in bound.values() if not isinstance(o, list)]
         kinds = {self.A.kind(o) for o in ops_}
         out_k = self.A.kind(s.out) if s.out is not None else k
-        if k in (TENSOR, ARRAY):
-            return len([o for o in ops_ if self.A.kind(o) in (TENSOR, ARRAY, REAL, COMPLEX)]) > 1
+        if k in (TENSOR, ARRAY):  # a Python number cannot broadcast this one to a larger shape
+            return len([o for o in ops_ if self.A.kind(o) not in (REAL, COMPLEX)]) > 1
         if k in (REAL, COMPLEX):
             return out_k in (TENSOR, ARRAY) or bool(kinds & {TENSOR, ARRAY})
         return k == OBJECT
