@@ -89,10 +89,21 @@ OPERATORS = [
     (operator.mod, operator.imod, dict(a="dy", b="-dy * ((a - y) / b)"), None),
     (operator.floordiv, operator.ifloordiv, {}, None),
 ]
+# a tensor with a Python number: only the tensor may be complex (no conj of the number)
+MIXED = {operator.mul: (dict(a="dy * b", b="dy * conj(a)"), dict(a="dy * conj(b)", b="dy * a")),
+         operator.truediv: (dict(a="dy / b", b="-dy * conj(y / b)"), None)}
+TN = lambda ks: ks[0] in (TENSOR, ARRAY) and ks[1] in (REAL, NONDIFF)  # noqa: E731
+NT = lambda ks: ks[1] in (TENSOR, ARRAY) and ks[0] in (REAL, NONDIFF)  # noqa: E731
+
 for f, iop, real_grads, complex_grads in OPERATORS:
     fwd = f"a {ops.OP_SYMBOLS[f]} b"
     for fn, k_real in ((f, real), (iop, num)):
         grad(fn, "a, b", fwd=fwd, kinds=num, ns=ns, **real_grads)
+        if f in MIXED and k_real is real:
+            tensor_number, number_tensor = MIXED[f]
+            grad(fn, "a, b", fwd=fwd, kinds=TN, ns=ns, **tensor_number)
+            if number_tensor is not None:
+                grad(fn, "a, b", fwd=fwd, kinds=NT, ns=ns, **number_tensor)
         if complex_grads is not None:
             grad(fn, "a, b", fwd=fwd, kinds=cplx, ns=ns, **complex_grads)
             if k_real is real:  # tensors may be complex: the conjugating form (identity when real)
