@@ -262,3 +262,16 @@ def test_params_implicit():
     assert torch.allclose(gs[w], 2 * s * x)
     assert torch.allclose(gs[b], torch.tensor([2 * s], dtype=torch.float64))
     assert x not in gs
+
+
+def _no_grad_block(x, y):
+    with torch.no_grad():
+        c = x * y          # a constant, as under torch autograd
+    return c * x + y
+
+
+def test_no_grad_block_makes_constants_like_torch():
+    xr = torch.tensor(2.0, requires_grad=True)
+    yr = torch.tensor(3.0, requires_grad=True)
+    expected = torch.autograd.grad(_no_grad_block(xr, yr), (xr, yr))
+    assert tz.gradient(_no_grad_block, 2.0, 3.0) == tuple(float(e) for e in expected) == (6.0, 1.0)

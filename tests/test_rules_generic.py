@@ -202,6 +202,12 @@ def p_getattr(x, y):
 _GS = 1.0
 
 
+def p_no_grad_block(x, y):
+    with torch.no_grad():  # stop_gradient on what the block assigns (see test_api for its effect)
+        scale = 2.0
+    return scale * x * y
+
+
 def p_set_global(x, y):
     global _GS
     _GS = x * y
@@ -402,6 +408,7 @@ put(operator.getitem, Program(p_tensor_getitem))
 put(getattr, Program(p_getattr))
 put(setattr, Program(p_setattr))
 put(ops.set_global, Program(p_set_global))
+put(ops.stop_gradient, Program(p_no_grad_block))
 put(tuple.__new__, Program(p_tuple_new))
 put(delattr, Program(p_delattr))
 put(operator.setitem, Program(p_setitem))

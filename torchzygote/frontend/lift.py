@@ -465,7 +465,23 @@ class Lifter:
         self.region.nodes.append(Try(r, [(Const(BaseException), exc, hr)], outs, self.loc))
         for mgr in reversed(mgrs):
             self.emit(ops.with_exit, mgr, out=False)
+        if any(self._no_grad_block(item.context_expr) for item in s.items):
+            # as with torch autograd, values computed under no_grad are constants
+            for n in assigned_names(s.body):
+                if n in self.local_names and n not in self.cells and n in self.env:
+                    self.env[n] = self.emit(ops.stop_gradient, self.env[n], hint=n)
         return st
+
+    def _no_grad_block(self, e) -> bool:
+        """``with torch.no_grad():`` (or ``torch.inference_mode()``)."""
+        import torch
+        if not isinstance(e, ast.Call):
+            return False
+        try:
+            fn = self.expr(e.func)
+        except LiftError:
+            return False
+        return isinstance(fn, Const) and fn.value in (torch.no_grad, torch.inference_mode)
 
     def stmt_While(self, s):
         return self.loop(s, None)

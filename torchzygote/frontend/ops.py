@@ -166,6 +166,11 @@ def try_guard(loc, cells, befores):
     return tuple(c.cell_contents is b for c, b in zip(cells, befores))
 
 
+def stop_gradient(x):
+    """``x``, as a constant (values computed under ``torch.no_grad()``)."""
+    return x
+
+
 def with_enter(mgr):
     return type(mgr).__enter__(mgr)
 

@@ -272,6 +272,8 @@ grad(ops.try_guard, "loc, cells, befores", kinds=ANY, out=NONDIFF, effect=True,
 grad(complex.conjugate, "self", fwd="self.conjugate()", kinds=ANY, out=lambda ks: ks[0], broadcast=False,
      self="dy.conjugate()")
 
+grad(ops.stop_gradient, "x", fwd="x", kinds=ANY, out=lambda ks: ks[0])
+
 # identity objects with no gradient of their own (theirs lives in their cells)
 grad(ops.make_function, "code, fn, defaults, kwdefaults, closure, qualname", kinds=ANY, out=OBJECT,
      effect=True, defaults="defaults_back(ctx, y)", **C)
