@@ -19,7 +19,7 @@ NATIVE = []
 
 if np is not None:
     def _arr(ks):
-        return ARRAY in ks and all(k in (ARRAY, REAL, NONDIFF) for k in ks)
+        return ARRAY in ks and all(k in (ARRAY, REAL, NONDIFF, "PR") for k in ks)  # "PR": a shape tuple
 
     def _expand(dy, x, axis, keepdims):
         dy = np.asarray(dy)
