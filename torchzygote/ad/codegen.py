@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import operator
 import re
 import linecache
 import math
@@ -69,6 +70,8 @@ class Codegen:
         self._pos: Dict[int, int] = {}        # node -> its place in program order
         self._last_use: Dict[int, int] = {}   # value -> the place of its last use in the forward
         self._order(fn.body, itertools.count())
+        self.stmt_region: Dict[int, int] = {}
+        self.def_stmt: Dict[int, Stmt] = {}
         self._scan(fn.body, False)
 
     # ------------------------------------------------------------ names
@@ -80,6 +83,9 @@ class Codegen:
                 self.defregion[v.id] = id(r)
             if isinstance(node, Stmt):
                 self.defregion[f"B{self.nid(node)}"] = id(r)
+                self.stmt_region[id(node)] = id(r)
+                if node.out is not None:
+                    self.def_stmt[node.out.id] = node
             if isinstance(node, Loop):
                 self.defregion[f"_n{self.nid(node)}"] = id(r)
                 for p in node.params + ([node.item] if node.item else []):
@@ -238,9 +244,48 @@ class Codegen:
             lines[0:0] = ["_i -= 1", f"{', '.join(names)}, = _st[_i]"]
         return lines
 
+    def _unpacked_item(self, s: Stmt):
+        """``(t, i)`` if ``s`` is ``t[i]`` right after ``t = unpack(seq, n)`` (tuple
+        unpacking): such items' gradients are kept apart, then joined at the unpack."""
+        from ..frontend import ops
+        if not (isinstance(s.fn, Const) and s.fn.value is operator.getitem and len(s.args) == 2):
+            return None
+        t, i = s.args
+        d = self.def_stmt.get(t.id) if isinstance(t, Var) else None
+        if d is None or not (isinstance(d.fn, Const) and d.fn.value is ops.unpack) or \
+                not (isinstance(i, Const) and type(i.value) is int) or \
+                self.stmt_region.get(id(d)) != self.stmt_region.get(id(s)):
+            return None
+        return t, i.value
+
     def rev_stmt(self, s: Stmt, S: dict) -> List[str]:
         A = self.A
         out_live = s.out is not None and A.active(s.out) and S.get(s.out.id, UNSET) != UNSET
+        item = self._unpacked_item(s)
+        if item is not None:
+            if not out_live:
+                return []
+            t, i = item
+            key, dy = f"e{t.id}_{i}", self.d(s.out)
+            st = S.get(key, UNSET)
+            if st == UNSET:
+                S[key] = S[s.out.id]
+                return [f"d{key} = {dy}"]
+            S[key] = SET if SET in (st, S[s.out.id]) else MAYBE
+            return [f"d{key} = _accum(d{key}, {dy})"]
+        lines_items: List[str] = []
+        if s.out is not None and isinstance(s.fn, Const) and s.fn.value is _unpack() and \
+                any(isinstance(k, str) and k.startswith(f"e{s.out.id}_") for k in S):
+            n = s.args[1].value
+            parts = [f"de{s.out.id}_{i}" if S.pop(f"e{s.out.id}_{i}", UNSET) != UNSET else "None"
+                     for i in range(n)]
+            lines_items = [f"{self.d(s.out)} = ({', '.join(parts)},)"]
+            S[s.out.id] = SET
+            out_live = True
+        return lines_items + self._rev_stmt(s, S, out_live)
+
+    def _rev_stmt(self, s: Stmt, S: dict, out_live: bool) -> List[str]:
+        A = self.A
         effect = A.effectful(s)
         if not out_live and not effect:
             return []
@@ -637,6 +682,11 @@ class Codegen:
 def _call_method():
     from ..frontend import ops
     return ops.call_method
+
+
+def _unpack():
+    from ..frontend import ops
+    return ops.unpack
 
 
 def _nothing(n):
