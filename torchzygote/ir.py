@@ -197,6 +197,42 @@ def used_operands(node: Node) -> List[Operand]:
     return [t for t, _, _ in node.handlers]
 
 
+def prune_loops(fn: "Function") -> None:
+    """Drop loop parameters nothing reads (a loop variable not used after the loop,
+    a name assigned but never read): fewer values to carry and to save."""
+    while True:
+        uses: dict = {}
+        for node in walk(fn.body):
+            for op in used_operands(node):
+                if isinstance(op, Var):
+                    uses[op.id] = uses.get(op.id, 0) + 1
+            for sub in subregions(node):
+                for op in sub.yields:
+                    if isinstance(op, Var):
+                        uses[op.id] = uses.get(op.id, 0) + 1
+        for op in fn.body.yields:
+            if isinstance(op, Var):
+                uses[op.id] = uses.get(op.id, 0) + 1
+        changed = False
+        for node in walk(fn.body):
+            if not isinstance(node, Loop):
+                continue
+            nexts, cont = node.body.yields[:-1], node.body.yields[-1]
+            keep = []
+            for k, (p, o, nxt) in enumerate(zip(node.params, node.outs, nexts)):
+                own = 1 if isinstance(nxt, Var) and nxt.id == p.id else 0
+                keep.append(uses.get(p.id, 0) - own > 0 or uses.get(o.id, 0) > 0)
+            if all(keep):
+                continue
+            node.params = [p for p, k in zip(node.params, keep) if k]
+            node.inits = [i for i, k in zip(node.inits, keep) if k]
+            node.outs = [o for o, k in zip(node.outs, keep) if k]
+            node.body.yields = [n for n, k in zip(nexts, keep) if k] + [cont]
+            changed = True
+        if not changed:
+            return
+
+
 # ---------------------------------------------------------------- verification
 
 class IRError(Exception):

@@ -262,6 +262,7 @@ class Lifter:
         self.region.yields = [self.env[RET]]
         fn = ir.Function(self.code.co_name, params, ["#self"] + names, self.region, self.file, node.lineno,
                          global_types=self.global_types, freevars=self.code.co_freevars)
+        ir.prune_loops(fn)
         ir.verify(fn)
         return fn
 
