@@ -119,9 +119,11 @@ class Codegen:
                         self._last_use[op.id] = max(self._last_use.get(op.id, -1), self._pos[id(node)])
             if isinstance(node, Loop):
                 end = next(counter)
+                inside = set(self._defs_in(node.body)) | {p.id for p in node.params} | \
+                    ({node.item.id} if node.item else set())
                 for inner in ir.walk(node.body):
                     for op in ir.used_operands(inner):
-                        if isinstance(op, Var) and self._last_use.get(op.id, -1) < end:
+                        if isinstance(op, Var) and op.id not in inside and self._last_use.get(op.id, -1) < end:
                             self._last_use[op.id] = end
 
     def glob(self, value, hint="k") -> str:

@@ -107,15 +107,16 @@ def attr_back(ctx, obj, name, y, dy):
     fields = getattr(type(obj), "_fields", None) or getattr(type(obj), "__match_args__", ())
     if isinstance(obj, tuple) and name in fields:  # named tuples, torch.return_types
         return read_back(ctx, obj, fields.index(name), y, dy)
-    back = VALUE_ATTRS.get(name)
-    if back is not None and not hasattr(type(obj), "__dict__") or back is not None and _is_value(obj):
-        return back(obj, dy)
+    if _is_value(obj):  # a view (x.T, z.real) or metadata (x.shape, x.dtype: no gradient)
+        back = VALUE_ATTRS.get(name)
+        return back(obj, dy) if back is not None else None
     return read_back(ctx, obj, name, y, dy)
 
 
 def _is_value(x):
+    import numpy as np
     import torch
-    return isinstance(x, (int, float, complex, torch.Tensor))
+    return isinstance(x, (int, float, complex, torch.Tensor, np.ndarray))
 
 
 def _T_back(x, dy):
@@ -180,7 +181,7 @@ def pop_back(ctx, lst, i, dy):
 
 
 def del_back(ctx, obj, key):
-    slot = ctx.peek(obj)
+    slot = ctx.slot(obj) if isinstance(obj, list) else ctx.peek(obj)
     if slot is not None and isinstance(slot, list):
         if isinstance(key, slice):
             pass  # deleted slices: their elements' later slots are not restored
