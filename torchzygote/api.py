@@ -53,11 +53,12 @@ def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
         lift(f)  # names the construct ('yield', 'async') and where it is
     ctx = Context()
     y, back = _call(ctx, f, args, kwargs)
-    return y, lambda dy: _run_back(ctx, back, dy, args)
+    return y, lambda dy: _run_back(ctx, back, dy, args, y)
 
 
-def _run_back(ctx: Context, back, dy, args) -> tuple:
+def _run_back(ctx: Context, back, dy, args, y=None) -> tuple:
     ctx.grads = {}
+    runtime.seed_slots(ctx, y, dy)  # lists, dicts, objects in the output: their gradient lives in slots
     grad_mode = _torch.is_grad_enabled()
     _torch._C._set_grad_enabled(False)
     try:

@@ -303,6 +303,41 @@ def index_back(x: torch.Tensor, key, dy):
     return g
 
 
+def seed_slots(ctx: Context, y, dy, memo=None) -> None:
+    """Put an output gradient given by the user (``back(dy)``) into the slots of the
+    identity objects in the output (a list, a dict, an object, nested in tuples)."""
+    if dy is None or y is None:
+        return
+    if type(y) is tuple and isinstance(dy, (tuple, list)):
+        for yi, di in zip(y, dy):
+            seed_slots(ctx, yi, di)
+        return
+    if not has_identity(y) or isinstance(y, types.FunctionType):
+        return
+    if isinstance(y, list) and isinstance(dy, (list, tuple)):
+        slot = ctx.slot(y)
+        for i, (yi, di) in enumerate(zip(y, dy)):
+            if has_identity(yi):
+                seed_slots(ctx, yi, di)
+            else:
+                slot[i] = accum(slot[i], di)
+    elif isinstance(y, dict) and isinstance(dy, dict):
+        slot = ctx.slot(y)
+        for k, di in dy.items():
+            if k in y and has_identity(y[k]):
+                seed_slots(ctx, y[k], di)
+            else:
+                slot[k] = accum(slot.get(k), di)
+    elif isinstance(dy, (Record, dict)):
+        slot = ctx.slot(y)
+        for k, di in dy.items():
+            v = getattr(y, k, None)
+            if has_identity(v):
+                seed_slots(ctx, v, di)
+            else:
+                slot[k] = accum(slot.get(k), di)
+
+
 def write_back(ctx: Context, obj, key, v=None):
     """Pullback of ``obj[key] = v`` / ``setattr``: the gradient of ``v`` is what the
     slot held; before the write, the slot had no gradient from later reads."""

@@ -190,18 +190,6 @@ def del_back(ctx, obj, key):
     return None
 
 
-def items_back(ctx, d, y, which):
-    """``list(d.items()/values())``: element gradients go to the dict's slots."""
-    slot = ctx.peek(y)
-    if slot:
-        ds = ctx.slot(d)
-        for k, g in zip(list(d.keys()), slot):
-            g = g[1] if which == "items" and isinstance(g, tuple) else g
-            if g is not None and which != "keys":
-                ds[k] = accum(ds.get(k), g)
-    return None
-
-
 def copy_back(ctx, src, y):
     slot = ctx.peek(y)
     if slot is None:
@@ -330,10 +318,6 @@ grad(list.extend, "self, it", kinds=ANY, out=NONDIFF, effect=True, it="extend_ba
 grad(list.pop, "self, i=-1", kinds=ANY, out=OBJECT, effect=True, self="pop_back(ctx, self, i, dy)", **C)
 grad(list.copy, "self", kinds=ANY, out=LIST, effect=True, self="copy_back(ctx, self, y)", **C)
 grad(dict.copy, "self", kinds=ANY, out=DICT, effect=True, self="copy_back(ctx, self, y)", **C)
-grad(dict.items, "self", fwd="list(self.items())", kinds=ANY, out=LIST, effect=True,
-     self="items_back(ctx, self, y, 'items')", **C)
-grad(dict.values, "self", fwd="list(self.values())", kinds=ANY, out=LIST, effect=True,
-     self="items_back(ctx, self, y, 'values')", **C)
 nondiff(dict.keys, list.index, list.count, tuple.index, tuple.count, str.format, str.join, str.split,
         str.upper, str.lower, str.strip, str.startswith, str.endswith, str.replace, set.add,
         super, ops.with_enter, ops.with_exit, ops.with_exit_raise, ops.format_value, ops.join_str, ops.build_set,

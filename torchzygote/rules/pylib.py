@@ -180,6 +180,18 @@ def py_list_sort(xs, *, key=None, reverse=False):
     xs[:] = py_sorted(xs, key=key, reverse=reverse)
 
 
+def py_dict_values(d):
+    return [d[k] for k in d]
+
+
+def py_dict_items(d):
+    return [(k, d[k]) for k in d]
+
+
+def py_divmod(a, b):
+    return a // b, a % b
+
+
 def py_list_clear(xs):
     while xs:
         xs.pop()
@@ -191,7 +203,8 @@ def py_list_setitem(xs, i, v):
 
 LIFT_AS = {
     dict.get: py_dict_get, dict.setdefault: py_dict_setdefault, dict.update: py_dict_update,
-    dict: py_dict, dict.pop: py_dict_pop, list.reverse: py_list_reverse, list.clear: py_list_clear, list.sort: py_list_sort,
+    dict: py_dict, dict.pop: py_dict_pop, dict.values: py_dict_values, dict.items: py_dict_items,
+    builtins.divmod: py_divmod, list.reverse: py_list_reverse, list.clear: py_list_clear, list.sort: py_list_sort,
     dict.__setitem__: py_list_setitem, list.__setitem__: py_list_setitem,
     builtins.sum: py_sum, builtins.max: py_max, builtins.min: py_min, builtins.zip: py_zip,
     builtins.enumerate: py_enumerate, builtins.reversed: py_reversed, builtins.map: py_map,
