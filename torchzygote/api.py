@@ -340,12 +340,13 @@ def to_torch(f: Callable) -> Callable:
             with torch.no_grad():
                 y, back = pullback(f, *args)
             ctx.back = back
+            ctx.tensors = [isinstance(a, torch.Tensor) for a in args]
             return y
 
         @staticmethod
         def backward(ctx, *dys):
             g = ctx.back(dys[0] if len(dys) == 1 else dys)
-            return tuple(g)
+            return tuple(gi if t else None for gi, t in zip(g, ctx.tensors))
 
     @functools.wraps(f)
     def wrapped(*args):

@@ -250,6 +250,8 @@ def read_back(ctx: Context, obj, key, y, dy):
     if isinstance(obj, (str, bytes, range)):
         return None
     if isinstance(obj, (types.GeneratorType, collections.abc.Iterator)):
+        if dy is None:
+            return None
         code = getattr(obj, "gi_code", None)
         where = None
         if code is not None:

@@ -9,7 +9,9 @@ even when their output has no gradient, to keep those slots in step.
 """
 import operator
 
-from ..ad.runtime import accum, index_back, read_back, unbroadcast, write_back
+import collections.abc
+
+from ..ad.runtime import accum, index_back, item_back, read_back, unbroadcast, write_back
 from ..errors import GradientError
 from ..frontend import ops
 from .registry import (ARRAY, DICT, LIST, NONDIFF, OBJECT, REAL, TENSOR, TUPLE, base, grad, item_kind, nondiff,
@@ -49,6 +51,8 @@ def seq_back(ctx, seq, dy):
     """Route a tuple/list gradient of ``tuple(seq)`` back to ``seq``."""
     if dy is None:
         return None
+    if isinstance(seq, collections.abc.Iterator) and any(d is not None for d in dy):
+        item_back(ctx, seq, 0, None, next(d for d in dy if d is not None))  # raises: not differentiated
     if isinstance(seq, tuple):
         return tuple(dy)
     if isinstance(seq, list):
@@ -269,6 +273,8 @@ grad(ops.make_function, "code, fn, defaults, kwdefaults, closure, qualname", kin
 grad(ops.closure_cell, "fn, i", fwd="fn.__closure__[i]", kinds=ANY, out=OBJECT)
 
 # ---------------------------------------------------------------- reading
+grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == ARRAY, out=ARRAY,
+     ns=ns, broadcast=False, obj="read_back(ctx, obj, key, y, dy)")
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == TENSOR, out=TENSOR,
      ns=ns, broadcast=False, obj="index_back(obj, key, dy)")
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == LIST, out=OBJECT, effect=True,

@@ -9,6 +9,8 @@ import math
 import operator
 from fractions import Fraction
 
+import numpy as np
+
 from .. import frontend  # noqa: F401
 from ..frontend import ops
 from .registry import ARRAY, COMPLEX, NONDIFF, REAL, TENSOR, grad, nondiff
@@ -30,6 +32,8 @@ def num(ks):
 
 
 def _sign(x):
+    if hasattr(x, "dtype"):  # numpy scalars and arrays
+        return np.sign(x)
     return (x > 0) - (x < 0)
 
 
