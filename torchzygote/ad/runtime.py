@@ -599,6 +599,10 @@ def getattr_dispatch(ctx, args, kw, kwargs):
             if isinstance(attr, property) and isinstance(attr.fget, types.FunctionType):
                 y, back = J(ctx, attr.fget, obj)
                 return y, lambda dy: back(dy) + (None,) * (len(args) - 1)
+            getter = python_method(type(attr), "__get__")
+            if getter is not None and len(args) == 2:
+                y, back = J(ctx, getter, attr, obj, cls)
+                return y, lambda dy: (back(dy)[1], None)
             break
     else:
         inst = getattr(obj, "__dict__", None)
@@ -621,6 +625,24 @@ def setitem_dispatch(ctx, args, kw, kwargs):
         return args[0], back
     from ..frontend.ops import setitem_v
     return by_rule(ctx, setitem_v, args, kw, kwargs)
+
+
+def setattr_dispatch(ctx, args, kw, kwargs):
+    """``obj.name = v``: a property setter or a descriptor's ``__set__`` written in
+    Python is differentiated; a plain field is written with the generic rule."""
+    obj, name = args[0], args[1]
+    for klass in type(obj).__mro__:
+        if name in klass.__dict__:
+            attr = klass.__dict__[name]
+            if isinstance(attr, property) and isinstance(attr.fset, types.FunctionType):
+                _, back = J(ctx, attr.fset, obj, args[2])
+                return None, lambda dy: (None, None, back(None)[1])
+            setter = python_method(type(attr), "__set__")
+            if setter is not None:
+                _, back = J(ctx, setter, attr, obj, args[2])
+                return None, lambda dy: (None, None, back(None)[2])
+            break
+    return by_rule(ctx, setattr, args, kw, kwargs)
 
 
 def by_rule(ctx, f, args, kw, kwargs):

@@ -21,6 +21,7 @@ for _f, _name, _rname in ((_op.add, "__add__", "__radd__"), (_op.sub, "__sub__",
                           (_op.imul, "__imul__", "__rmul__"), (_op.itruediv, "__itruediv__", "__rtruediv__")):
     _rt.SPECIAL[_f] = _rt.operator_dispatch(_f, _name, _rname)
 _rt.SPECIAL[getattr] = _rt.getattr_dispatch
+_rt.SPECIAL[setattr] = _rt.setattr_dispatch
 _rt.SPECIAL[_ops.setitem_v] = _rt.setitem_dispatch
 
 # results that may share memory with their first argument (in-place writes must keep their old values)

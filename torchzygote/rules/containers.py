@@ -310,6 +310,7 @@ grad(operator.mul, "n, a", fwd="n * a", kinds=lambda ks: base(ks[1]) in (LIST, T
 # ---------------------------------------------------------------- writing
 grad(operator.setitem, "obj, key, v", fwd="obj[key] = v", kinds=WRITABLE, out=NONDIFF, effect=True,
      v="write_back(ctx, obj, key, v)", **C)
+# objects of unknown kind reach this rule after setattr_dispatch found no Python setter
 grad(setattr, "obj, name, v", fwd="setattr(obj, name, v)", kinds=ANY, out=NONDIFF, effect=True,
      v="write_back(ctx, obj, name, v)", **C)
 grad(operator.delitem, "obj, key", fwd="obj.__delitem__(key)", kinds=WRITABLE, out=NONDIFF, effect=True,
