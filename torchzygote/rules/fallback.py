@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, List, Tuple
 
 import torch
+import torch.nn.functional as F
 
 __all__ = ["torch_fallback", "FALLBACK_CALLS"]
 
@@ -96,6 +97,11 @@ def _detach(y):
     return y
 
 
+# arguments that are state, not inputs (running statistics): never graph leaves
+_CONSTANT_ARGS = {F.batch_norm: (1, 2, "running_mean", "running_var"),
+                  F.instance_norm: (1, 2, "running_mean", "running_var")}
+
+
 def torch_fallback(f, args, kw, kwargs):
     """``(y, back)`` for a torch callable without a rule; ``back(dy)`` returns one
     gradient per positional argument, or ``(tuple, dict)`` when ``kwargs`` is a dict."""
@@ -103,24 +109,31 @@ def torch_fallback(f, args, kw, kwargs):
     FALLBACK_CALLS[name] = FALLBACK_CALLS.get(name, 0) + 1
     leaves: List[torch.Tensor] = []
     pargs, ptmpl = [], []
-    for a in args:
-        c, t = _prepare(a, leaves)
+    constant = _CONSTANT_ARGS.get(f, ())
+    for i, a in enumerate(args):
+        c, t = (a, None) if i in constant else _prepare(a, leaves)
         pargs.append(c)
         ptmpl.append(t)
     kkeys = list(kw)
     pkw, ktmpl = {}, {}
     for k in kkeys:
-        c, t = _prepare(kw[k], leaves)
+        c, t = (kw[k], None) if k in constant else _prepare(kw[k], leaves)
         pkw[k] = c
         ktmpl[k] = t
+    inplace = name.endswith("_") and not name.endswith("__") and ptmpl and isinstance(ptmpl[0], int)
+
     if not leaves:
         y = f(*args, **kw)
         none = (None,) * len(args)
         return y, (lambda dy: none) if kwargs is None else (lambda dy: (none, {}))
     with torch.enable_grad():
+        if inplace:
+            # an in-place method: record it on a copy of the tensor (autograd refuses leaves),
+            # and mutate the real tensor too (below), as Python would
+            pargs[0] = pargs[0].clone()
         y_graph = f(*pargs, **pkw)
     outs = _flat_outputs(y_graph)[0]
-    y = _detach(y_graph)
+    y = f(*args, **kw) if inplace else _detach(y_graph)
 
     def back(dy):
         grads = [None] * len(leaves)
