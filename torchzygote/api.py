@@ -36,6 +36,11 @@ def _call(ctx: Context, f, args, kwargs):
         if kwargs:
             y, back = Jkw(ctx, f, args, kwargs)
             return y, lambda dy: back(dy)[0]
+        if type(f) is types.FunctionType and f.__code__.co_argcount == len(args) and \
+                not f.__code__.co_flags & runtime.VARFLAGS and not f.__code__.co_kwonlyargcount:
+            fwd = runtime.forward(f, args)  # the top level may mutate its own arguments
+            if fwd is not None:
+                return fwd(ctx, f, *args)
         return J(ctx, f, *args)
     except Exception as e:
         add_user_frames(e)
@@ -246,14 +251,16 @@ def _hook_rule(f, x):
     return x, lambda dy: (None, f(dy))
 
 
-def _checkpoint_rule(f, *args):
-    y = f(*args)
+def _checkpoint_rule(ctx, args, kw, kwargs):
+    """``checkpoint(f, *args)``: run ``f`` keeping nothing; the pullback runs it again,
+    differentiated, in the same context (so what ``f`` captures gets its gradient)."""
+    f, rest = args[0], args[1:]
+    y = f(*rest, **kw)
 
     def back(dy):
-        ctx = Context()
-        _, b = J(ctx, f, *args)
+        _, b = Jkw(ctx, f, rest, kwargs)
         g = b(dy)
-        return (None,) + tuple(materialize(ctx, a, gi) for a, gi in zip(args, g))
+        return (None,) + tuple(g) if kwargs is None else ((None,) + tuple(g[0]), g[1])
     return y, back
 
 
@@ -262,7 +269,8 @@ def _nestlevel_rule():
 
 
 runtime.USER_RULES.update({dropgrad: _dropgrad_rule, ignore: _ignore_rule, hook: _hook_rule,
-                           checkpoint: _checkpoint_rule, nestlevel: _nestlevel_rule})
+                           nestlevel: _nestlevel_rule})
+runtime.SPECIAL[checkpoint] = _checkpoint_rule
 nograd(Params)
 nograd(Grads)
 

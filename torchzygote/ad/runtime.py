@@ -388,7 +388,11 @@ def J(ctx: Context, f, *args):
         if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount:
             fwd = forward(f, args)  # None for functions that are not lifted (rules, torch's own)
             if fwd is not None:
-                return fwd(ctx, f, *args)
+                versions = [a._version for a in args if type(a) is torch.Tensor]
+                res = fwd(ctx, f, *args)
+                if versions and versions != [a._version for a in args if type(a) is torch.Tensor]:
+                    _mutated_argument(f)
+                return res
     return Jkw(ctx, f, args, None)
 
 
@@ -436,6 +440,14 @@ def Jkw(ctx: Context, f, args, kwargs):
         return _drop_self_call(ctx, call, f, args) if kwargs is None else \
             _drop_first_kw(Jkw(ctx, call, (f, *args), kwargs))
     return foreign(ctx, f, args, kw, kwargs)
+
+
+def _mutated_argument(f):
+    code = f.__code__
+    raise GradientError(
+        f"{f.__qualname__} writes into a tensor argument in place; torchzygote follows in-place "
+        f"writes within a function, so the caller's gradient would miss it: return the new tensor "
+        f"(`y = f(y)`) or write to a copy", (code.co_filename, code.co_firstlineno))
 
 
 def _drop_self_call(ctx, fn, obj, args):
