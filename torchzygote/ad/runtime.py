@@ -70,12 +70,13 @@ class Context:
     """State of one gradient computation: gradients of identity objects and
     of implicit parameters."""
 
-    __slots__ = ("grads", "params", "pgrads")
+    __slots__ = ("grads", "params", "pgrads", "tensor_grads")
 
     def __init__(self, params=None):
         self.grads: Dict[int, list] = {}      # id(obj) -> [obj, gradient container]
         self.params = None if params is None else {id(p) for p in params}
         self.pgrads: Dict[int, Any] = {}
+        self.tensor_grads: Dict[int, Any] = {}   # module parameters reached through lists (RNNs' weights)
 
     def slot(self, obj):
         """The gradient container of an identity object (dict by key/field; list for lists)."""
@@ -865,8 +866,11 @@ def torch_internal(f) -> bool:
 def _list_grad(ctx, a, d):
     if type(a) is list and d is not None:
         slot = ctx.slot(a)
-        for i, di in enumerate(d):
+        for i, (ai, di) in enumerate(zip(a, d)):
             slot[i] = accum(slot[i], di)
+            if isinstance(ai, torch.nn.Parameter) and di is not None:
+                ctx.param(ai, di)
+                ctx.tensor_grads[id(ai)] = accum(ctx.tensor_grads.get(id(ai)), di)
         return None
     return d
 
@@ -975,4 +979,6 @@ def _materialize_fields(ctx, obj, slot, names, memo):
         except AttributeError:
             continue
         fields[n] = materialize(ctx, v, slot.get(n) if slot else None, memo)
+        if isinstance(v, torch.nn.Parameter) and id(v) in ctx.tensor_grads:
+            fields[n] = accum(fields[n], ctx.tensor_grads[id(v)])
     return Record(**fields) if any(v is not None for v in fields.values()) else None
