@@ -50,6 +50,17 @@ def _names(tree) -> set:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
 
+def _named_literal(node, glob):
+    """A literal number or string as a global name (``is`` must not compare literals)."""
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        return node
+    if value is None or value is True or value is False:
+        return node
+    return ast.Name(glob(value, "k"), ast.Load())
+
+
 def _indent(lines: List[str]) -> List[str]:
     return ["    " + ln for ln in lines] or ["    pass"]
 
@@ -175,6 +186,14 @@ class Codegen:
                     return ast.parse(mapping[n.id], mode="eval").body
                 if n.id in ns:
                     return ast.Name(glob(ns[n.id], n.id), n.ctx)
+                return n
+
+            def visit_Compare(self, n):
+                # a literal substituted next to `is` (`-0.5 is not None`) is a SyntaxWarning
+                self.generic_visit(n)
+                if any(isinstance(o, (ast.Is, ast.IsNot)) for o in n.ops):
+                    n.left = _named_literal(n.left, glob)
+                    n.comparators = [_named_literal(c, glob) for c in n.comparators]
                 return n
 
         import copy
