@@ -750,11 +750,17 @@ def log_softmax_back(dy, y, dim, x):
     return _cast(g, x)
 
 
+def _reduction(reduction, reduce_, size_average):
+    """torch's legacy ``reduce``/``size_average`` flags, as a ``reduction`` string."""
+    if reduce_ is not None or size_average is not None:
+        return "none" if reduce_ is False else ("sum" if size_average is False else "mean")
+    return reduction
+
+
 def cross_entropy_back(dy, x, target, weight, ignore_index, reduction, label_smoothing, reduce_, size_average):
     if not _fl(x):
         return None
-    if reduce_ is not None or size_average is not None:
-        reduction = "none" if reduce_ is False else ("sum" if size_average is False else "mean")
+    reduction = _reduction(reduction, reduce_, size_average)
     cd = 1 if x.dim() >= 2 else 0
     C = x.shape[cd]
     lsm = torch.log_softmax(x, cd)
@@ -794,8 +800,7 @@ def cross_entropy_back(dy, x, target, weight, ignore_index, reduction, label_smo
 def cross_entropy_target_back(dy, x, target, weight, reduction, label_smoothing, reduce_, size_average):
     if not _fl(target):
         return None
-    if reduce_ is not None or size_average is not None:
-        reduction = "none" if reduce_ is False else ("sum" if size_average is False else "mean")
+    reduction = _reduction(reduction, reduce_, size_average)
     cd = 1 if x.dim() >= 2 else 0
     C = x.shape[cd]
     lsm = torch.log_softmax(x, cd)
@@ -809,8 +814,7 @@ def cross_entropy_target_back(dy, x, target, weight, reduction, label_smoothing,
 
 
 def mse_back(dy, x, t, reduction, reduce_, size_average, which):
-    if reduce_ is not None or size_average is not None:
-        reduction = "none" if reduce_ is False else ("sum" if size_average is False else "mean")
+    reduction = _reduction(reduction, reduce_, size_average)
     d = x - t
     n = torch.broadcast_shapes(x.shape, t.shape) if isinstance(t, torch.Tensor) else x.shape
     cnt = 1
