@@ -447,6 +447,8 @@ def matmul_back(dy, a, b, which):
         return None
     if a.dim() == 1 and b.dim() == 1:
         return dy * _c(b) if which == 0 else dy * _c(a)
+    if b.dim() == 1 and a.dim() == 2:  # matrix @ vector: one kernel each way
+        return torch.outer(dy, _c(b)) if which == 0 else dy @ _c(a)
     if b.dim() == 1:  # (..., m, n) @ (n,) -> (..., m)
         if which == 0:
             return dy.unsqueeze(-1) * _c(b)
