@@ -93,9 +93,12 @@ OPERATORS = [
     (operator.mod, operator.imod, dict(a="dy", b="-dy * ((a - y) / b)"), None),
     (operator.floordiv, operator.ifloordiv, {}, None),
 ]
+# tensors conjugate with their own method (no Python call when they are real)
+TENSOR_GRADS = {operator.mul: dict(a="dy * b.conj()", b="dy * a.conj()"),
+                operator.truediv: dict(a="dy / b.conj()", b="-dy * (y / b).conj()")}
 # a tensor with a Python number: only the tensor may be complex (no conj of the number)
-MIXED = {operator.mul: (dict(a="dy * b", b="dy * conj(a)"), dict(a="dy * conj(b)", b="dy * a")),
-         operator.truediv: (dict(a="dy / b", b="-dy * conj(y / b)"), None)}
+MIXED = {operator.mul: (dict(a="dy * b", b="dy * a.conj()"), dict(a="dy * b.conj()", b="dy * a")),
+         operator.truediv: (dict(a="dy / b", b="-dy * (y / b).conj()"), None)}
 TN = lambda ks: ks[0] in (TENSOR, ARRAY) and ks[1] in (REAL, NONDIFF)  # noqa: E731
 NT = lambda ks: ks[1] in (TENSOR, ARRAY) and ks[0] in (REAL, NONDIFF)  # noqa: E731
 
@@ -111,7 +114,7 @@ for f, iop, real_grads, complex_grads in OPERATORS:
         if complex_grads is not None:
             grad(fn, "a, b", fwd=fwd, kinds=cplx, ns=ns, **complex_grads)
             if k_real is real:  # tensors may be complex: the conjugating form (identity when real)
-                grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **complex_grads)
+                grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **TENSOR_GRADS.get(f, complex_grads))
         elif k_real is real:
             grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **real_grads)
 grad(operator.neg, "a", fwd="-a", kinds=lambda ks: real(ks) or cplx(ks), a="-dy")
