@@ -70,6 +70,7 @@ class Codegen:
         self.fn, self.A = fn, A
         self.glb: dict = {"_J": runtime.J, "_Jkw": runtime.Jkw, "_accum": runtime.accum,
                           "_ub": runtime.unbroadcast, "_UNDEF": ir.UNDEF, "_item_back": runtime.item_back,
+                          "_gather_back": runtime.gather_back,
                           "_acc_slots": _acc_slots}
         self._gnames: Dict[int, str] = {}
         self.in_loop: set = set()
@@ -84,6 +85,8 @@ class Codegen:
         self.stmt_region: Dict[int, int] = {}
         self.def_stmt: Dict[int, Stmt] = {}
         self._scan(fn.body, False)
+        self.gathers: Dict[int, tuple] = {}   # id(stmt) -> (tensor, index, keys of its group, first?)
+        self._find_gathers(fn.body)
 
     # ------------------------------------------------------------ names
     def _scan(self, r: ir.Region, in_loop: bool):
@@ -265,6 +268,24 @@ class Codegen:
             lines[0:0] = ["_i -= 1", f"{', '.join(names)}, = _st[_i]"]
         return lines
 
+    def _find_gathers(self, r: ir.Region) -> None:
+        """Reads ``x[0]``, ``x[1]``... of one tensor in one region: their gradients are kept
+        apart and joined by one ``stack`` (or one scatter), not a zeros-and-add per read."""
+        groups: Dict[int, List[Stmt]] = {}
+        for node in r.nodes:
+            if isinstance(node, Stmt) and isinstance(node.fn, Const) and node.fn.value is operator.getitem \
+                    and len(node.args) == 2 and isinstance(node.args[0], Var) \
+                    and isinstance(node.args[1], Const) and type(node.args[1].value) is int \
+                    and self.A.kind(node.args[0]) == TENSOR and node.out is not None:
+                groups.setdefault(node.args[0].id, []).append(node)
+            for sub in ir.subregions(node):
+                self._find_gathers(sub)
+        for reads in groups.values():
+            keys = tuple(dict.fromkeys(st.args[1].value for st in reads))
+            if len(reads) > 1 and len(keys) == len(reads):
+                for j, st in enumerate(reads):
+                    self.gathers[id(st)] = (st.args[0], st.args[1].value, keys, j == 0)
+
     def _unpacked_item(self, s: Stmt):
         """``(t, i)`` if ``s`` is ``t[i]`` right after ``t = unpack(seq, n)`` (tuple
         unpacking): such items' gradients are kept apart, then joined at the unpack."""
@@ -282,6 +303,21 @@ class Codegen:
     def rev_stmt(self, s: Stmt, S: dict) -> List[str]:
         A = self.A
         out_live = s.out is not None and A.active(s.out) and S.get(s.out.id, UNSET) != UNSET
+        gather = self.gathers.get(id(s))
+        if gather is not None:
+            x, k, keys, first = gather
+            lines: List[str] = []
+            key = f"g{x.id}_{k}"
+            if out_live:
+                S[key] = S[s.out.id]
+                lines.append(f"d{key} = {self.d(s.out)}")
+            if first:  # the last of the group in the pullback: join the pieces once
+                parts = [f"dg{x.id}_{j}" if S.pop(f"g{x.id}_{j}", UNSET) != UNSET else "None" for j in keys]
+                if any(p != "None" for p in parts) and self.A.active(x):
+                    self.use(x)
+                    self.contrib(x, f"_gather_back({self.v(x)}, {keys!r}, ({', '.join(parts)},))", MAYBE, S,
+                                 lines)
+            return lines
         item = self._unpacked_item(s)
         if item is not None:
             if not out_live:

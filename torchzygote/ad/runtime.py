@@ -291,6 +291,21 @@ def item_back(ctx: Context, it, k, y, dy):
     return read_back(ctx, it, k, y, dy)
 
 
+def gather_back(x: torch.Tensor, keys, grads):
+    """The gradient of ``x`` from reads ``x[k]`` for each of ``keys``: one ``stack`` when
+    they cover ``x``'s first dimension in order, else one tensor filled in place."""
+    if all(g is None for g in grads) or not (x.dtype.is_floating_point or x.dtype.is_complex):
+        return None
+    if x.dim() and keys == tuple(range(x.shape[0])) and all(g is not None for g in grads):
+        return torch.stack([g if torch.is_tensor(g) else torch.as_tensor(g, dtype=x.dtype, device=x.device)
+                            for g in grads])
+    out = torch.zeros_like(x)
+    for k, g in zip(keys, grads):
+        if g is not None:
+            out[k] += g
+    return out
+
+
 def index_back(x: torch.Tensor, key, dy):
     if not torch.is_tensor(dy):
         dy = torch.as_tensor(dy, dtype=x.dtype, device=x.device)
