@@ -229,7 +229,8 @@ class Codegen:
         if not self.A.active(target) or state == UNSET:
             return
         d, st = self.d(target), S.get(target.id, UNSET)
-        numeric = self.A.K.get(target.id) in NUMERIC_KINDS and state == SET
+        is_num = self.A.K.get(target.id) in NUMERIC_KINDS
+        numeric = is_num and state == SET
         if st == UNSET:
             out.append(f"{d} = {expr}")
             S[target.id] = state
@@ -239,6 +240,10 @@ class Codegen:
             out.append(f"_t = {expr}")
             out.append(f"{d} = _t if {d} is None else {d} + _t")
             S[target.id] = SET
+        elif is_num:  # a number or tensor that may be None on either side: no call to _accum
+            out.append(f"_t = {expr}")
+            out.append(f"if _t is not None: {d} = _t if {d} is None else {d} + _t")
+            S[target.id] = SET if st == SET else MAYBE
         else:
             out.append(f"{d} = _accum({d}, {expr})")
             S[target.id] = SET if SET in (st, state) else MAYBE
