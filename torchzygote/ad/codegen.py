@@ -287,7 +287,7 @@ class Codegen:
                 self._find_gathers(sub)
         for reads in groups.values():
             keys = tuple(dict.fromkeys(st.args[1].value for st in reads))
-            if len(reads) > 1 and len(keys) == len(reads):
+            if len(reads) > 1:
                 for j, st in enumerate(reads):
                     self.gathers[id(st)] = (st.args[0], st.args[1].value, keys, j == 0)
 
@@ -314,8 +314,12 @@ class Codegen:
             lines: List[str] = []
             key = f"g{x.id}_{k}"
             if out_live:
-                S[key] = S[s.out.id]
-                lines.append(f"d{key} = {self.d(s.out)}")
+                before, now = S.get(key, UNSET), S[s.out.id]
+                if before == UNSET:
+                    lines.append(f"d{key} = {self.d(s.out)}")
+                else:  # the same item read twice (x[2] * x[2])
+                    lines.append(f"d{key} = _accum(d{key}, {self.d(s.out)})")
+                S[key] = SET if SET in (before, now) else MAYBE
             if first:  # the last of the group in the pullback: join the pieces once
                 parts = [f"dg{x.id}_{j}" if S.pop(f"g{x.id}_{j}", UNSET) != UNSET else "None" for j in keys]
                 if any(p != "None" for p in parts) and self.A.active(x):
