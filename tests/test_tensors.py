@@ -108,3 +108,14 @@ def test_cuda_device_preserved():
     assert gx.device == x.device and gW.device == W.device
     ref = torch.autograd.grad(torch.tanh(x.requires_grad_() @ W).sum(), x)[0]
     assert torch.allclose(gx, ref)
+
+
+def test_inplace_activation_modules_match_torch():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(inplace=True),
+                              torch.nn.Linear(4, 4), torch.nn.LeakyReLU(0.1, inplace=True),
+                              torch.nn.Linear(4, 1)).double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    g = tz.gradient(lambda m: m(x).pow(2).sum(), net)[0]
+    ref = torch.autograd.grad(net(x).pow(2).sum(), [net[0].weight, net[2].weight])
+    assert torch.allclose(g[0].weight, ref[0]) and torch.allclose(g[2].weight, ref[1])

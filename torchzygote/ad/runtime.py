@@ -407,7 +407,7 @@ def J(ctx: Context, f, *args):
                 versions = [a._version for a in args if type(a) is torch.Tensor]
                 res = fwd(ctx, f, *args)
                 if versions and versions != [a._version for a in args if type(a) is torch.Tensor]:
-                    _mutated_argument(f)
+                    _check_mutation(f, args, versions, res[0])
                 return res
     return Jkw(ctx, f, args, None)
 
@@ -458,7 +458,13 @@ def Jkw(ctx: Context, f, args, kwargs):
     return foreign(ctx, f, args, kw, kwargs)
 
 
-def _mutated_argument(f):
+def _check_mutation(f, args, versions, y):
+    """A callee wrote into a tensor argument in place. Returning it (``nn.ReLU(inplace=True)``,
+    ``x = f(x)``) gives the caller a new value; a hidden write would be missed."""
+    mutated = [a for a in args if type(a) is torch.Tensor]
+    mutated = [a for a, v in zip(mutated, versions) if a._version != v]
+    if all(a is y for a in mutated):
+        return
     code = f.__code__
     raise GradientError(
         f"{f.__qualname__} writes into a tensor argument in place; torchzygote follows in-place "

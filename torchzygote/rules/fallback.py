@@ -120,7 +120,8 @@ def torch_fallback(f, args, kw, kwargs):
         c, t = (kw[k], None) if k in constant else _prepare(kw[k], leaves)
         pkw[k] = c
         ktmpl[k] = t
-    inplace = name.endswith("_") and not name.endswith("__") and ptmpl and isinstance(ptmpl[0], int)
+    inplace = (name.endswith("_") and not name.endswith("__") or kw.get("inplace") is True) and \
+        ptmpl and isinstance(ptmpl[0], int)
 
     if not leaves:
         y = f(*args, **kw)
