@@ -119,3 +119,38 @@ def test_inplace_activation_modules_match_torch():
     g = tz.gradient(lambda m: m(x).pow(2).sum(), net)[0]
     ref = torch.autograd.grad(net(x).pow(2).sum(), [net[0].weight, net[2].weight])
     assert torch.allclose(g[0].weight, ref[0]) and torch.allclose(g[2].weight, ref[1])
+
+
+class _Block(torch.nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(c)
+        self.conv2 = torch.nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(c)
+        self.relu = torch.nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + x)
+
+
+def test_residual_cnn_with_batchnorm_matches_torch_and_updates_running_stats():
+    import copy
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), _Block(8), _Block(8),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10)).double()
+    ref_net = copy.deepcopy(net)
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    y = torch.tensor([1, 2, 3, 4])
+    loss = lambda m: torch.nn.functional.cross_entropy(m(x), y)  # noqa: E731
+    g = tz.gradient(loss, net)[0]
+    ref = torch.autograd.grad(loss(ref_net), list(ref_net.parameters()))
+
+    def field(r, dotted):
+        for p in dotted.split("."):
+            r = r[int(p)] if isinstance(r, list) else getattr(r, p)
+        return r
+    for (name, _), r in zip(ref_net.named_parameters(), ref):
+        assert torch.allclose(field(g, name), r, atol=1e-8), name
+    assert torch.allclose(net[2].bn1.running_mean, ref_net[2].bn1.running_mean)
