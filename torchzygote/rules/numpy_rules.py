@@ -128,6 +128,18 @@ if np is not None:
     _r([np.outer], "a, b", a="dy @ b", b="dy.T @ a")
     _r([np.clip], "a, a_min, a_max", a="dy * ((a >= a_min if a_min is not None else True) & "
        "(a <= a_max if a_max is not None else True))")
+    for f, e in [(np.log10, "dy / (x * np.log(10.0))"), (np.log2, "dy / (x * np.log(2.0))"),
+                 (np.exp2, "dy * y * np.log(2.0)"), (np.arcsin, "dy / np.sqrt(1 - x * x)"),
+                 (np.arccos, "-dy / np.sqrt(1 - x * x)")]:
+        _r([f], "x", x=e)
+    _r([np.arctan2], "a, b", broadcast=True, a="dy * b / (a * a + b * b)", b="-dy * a / (a * a + b * b)")
+    _r([np.hypot], "a, b", broadcast=True, a="dy * a / y", b="dy * b / y")
+    _r([np.where], "c, a, b", broadcast=True, a="np.where(c, dy, 0.0)", b="np.where(c, 0.0, dy)")
+    _r([np.trace, np.ndarray.trace], "a", a="dy * np.eye(*np.shape(a))")
+    _r([np.linalg.inv], "a", a="-(y.T @ dy @ y.T)")
+    _r([np.linalg.det], "a", a="dy * y * np.linalg.inv(a).T")
+    _r([np.linalg.solve], "a, b", a="-(np.linalg.solve(a.T, dy)[..., None] * y[..., None, :] if y.ndim == 1 "
+       "else np.linalg.solve(a.T, dy) @ y.T)", b="np.linalg.solve(a.T, dy)")
     # operators with an array: matmul, and pow ahead of the number rule (it tests ``b == 0``)
     grad(operator.matmul, "a, b", fwd="a @ b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)",
          **U)
