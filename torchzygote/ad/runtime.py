@@ -622,11 +622,17 @@ def operator_dispatch(op, name, rname=None):
     return run
 
 
+_PLAIN_ATTRS: set = set()   # (class, name) pairs known to be plain fields of nn.Modules
+
+
 def getattr_dispatch(ctx, args, kw, kwargs):
     """Attribute reads: properties and ``__getattr__`` written in Python are
     differentiated; plain fields are read with the generic rule."""
     obj, name = args[0], args[1]
     cls = type(obj)
+    if len(args) == 2 and (cls, name) in _PLAIN_ATTRS:  # a module's parameter or submodule: no dispatch
+        y = getattr(obj, name)
+        return y, lambda dy: (_attr_back(ctx, obj, name, y, dy), None)
     for klass in cls.__mro__:
         if name in klass.__dict__:
             attr = klass.__dict__[name]
@@ -647,7 +653,14 @@ def getattr_dispatch(ctx, args, kw, kwargs):
             except AttributeError:
                 y, back = J(ctx, ga, obj, name)
                 return y, lambda dy: back(dy) + (None,) * (len(args) - 2)
+        if isinstance(obj, torch.nn.Module) and len(args) == 2:
+            _PLAIN_ATTRS.add((cls, name))
     return by_rule(ctx, getattr, args, kw, kwargs)
+
+
+def _attr_back(ctx, obj, name, y, dy):
+    from ..rules.containers import attr_back
+    return attr_back(ctx, obj, name, y, dy)
 
 
 def setitem_dispatch(ctx, args, kw, kwargs):
