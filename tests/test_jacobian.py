@@ -92,3 +92,10 @@ def test_jacobian_numbers_and_numpy():
     (jn,) = tz.jacobian(lambda x: np.sin(x) * 2.0, x)
     assert isinstance(jn, np.ndarray) and jn.shape == (3, 3)
     assert np.allclose(jn, np.diag(2 * np.cos(x)))
+
+
+def test_jacobian_of_several_outputs_matches_torch():
+    x = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
+    f = lambda x: (torch.sin(x) * x, (x ** 2).sum())  # noqa: E731
+    ours, ref = tz.jacobian(f, x), torch.autograd.functional.jacobian(f, x)
+    assert len(ours) == 2 and all(torch.allclose(o[0], r) for o, r in zip(ours, ref))

@@ -83,15 +83,28 @@ def _as_tensor(g, dtype, device):
 def jacobian(f: Callable, *args) -> Tuple[Any, ...]:
     """The jacobian of ``f`` at ``args``: one block per argument, shaped
     ``output.shape + arg.shape`` (like ``torch.autograd.functional.jacobian``);
-    ``None`` for arguments that are not numbers, tensors or arrays. Blocks are
+    ``None`` for arguments that are not numbers, tensors or arrays; for a tuple or
+    list of outputs, one such tuple per output. Blocks are
     tensors, or numpy arrays when both the output and the argument are arrays
     (numbers when both are numbers)."""
     y, back = pullback(f, *args)
+    if isinstance(y, (tuple, list)):  # several outputs: one tuple of blocks each, from one forward pass
+        def seed_for(j):
+            def seed(i):
+                dy = [None] * len(y)
+                dy[j] = _seed(y[j], i)
+                return type(y)(dy)
+            return seed
+        return tuple(_blocks(y[j], args, back, seed_for(j)) for j in range(len(y)))
+    return _blocks(y, args, back, lambda i: _seed(y, i))
+
+
+def _blocks(y, args, back, seed):
     yshape = _shape(y)
     m = _numel(yshape)
     rows = [[] for _ in args]
     for i in range(m):
-        g = back(_seed(y, i))
+        g = back(seed(i))
         for k, (a, gk) in enumerate(zip(args, g)):
             rows[k].append(gk)
     out = []
