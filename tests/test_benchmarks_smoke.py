@@ -15,7 +15,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(autouse=True)
 def _per_test_timeout():
-    """Overrides conftest's 10 s alarm: the quick run takes ~15 s (importing torch in a
+    """Overrides conftest's alarm: the quick run takes ~15 s (importing torch in a
     fresh process included); the subprocess timeouts below bound it instead."""
     yield
 
