@@ -387,10 +387,6 @@ def _merge_into(ctx, v, g):
         slot[k] = accum(slot[k] if isinstance(slot, list) else slot.get(k), gi)
 
 
-def del_back(ctx: Context, obj, key):
-    return None
-
-
 # ------------------------------------------------------------------ J: run-time dispatch
 
 _MISSING = object()

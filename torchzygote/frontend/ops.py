@@ -188,5 +188,3 @@ def with_exit_raise(exc, *mgrs):
     raise exc
 
 
-def exc_matches(exc, types_):
-    return isinstance(exc, types_)

@@ -23,10 +23,6 @@ from .registry import NONDIFF, OBJECT, REAL, TABLE, TENSOR, grad, nondiff
 ANY = lambda ks: True  # noqa: E731
 
 
-def has_tensor(ks):
-    return TENSOR in ks
-
-
 # ====================================================================== helpers
 
 def _fl(x):
@@ -466,10 +462,6 @@ def matmul_back(dy, a, b, which):
 
 def mv_back(dy, a, v, which):
     return torch.outer(dy, _c(v)) if which == 0 else _H(a) @ dy
-
-
-def outer_back(dy, a, b, which):
-    return dy @ _c(b) if which == 0 else _H(dy) @ a if not a.is_complex() else (dy.mT @ a.conj())
 
 
 def einsum_back(dy, equation, operands, i):
