@@ -21,12 +21,26 @@ from .errors import GradientError, add_user_frames
 WithGradient = namedtuple("WithGradient", ["val", "grad"])
 
 
+_grad_enabled = _torch.is_grad_enabled
+_set_grad_enabled = _torch._C._set_grad_enabled
+
+
+def _no_torch_grad(fn, *a):
+    """Run ``fn(*a)`` with torch's autograd off: the gradient is our code, and torch
+    ops run faster without recording."""
+    mode = _grad_enabled()
+    if not mode:
+        return fn(*a)
+    _set_grad_enabled(False)
+    try:
+        return fn(*a)
+    finally:
+        _set_grad_enabled(True)
+
+
 def _call(ctx: Context, f, args, kwargs):
     """Differentiate ``f(*args, **kwargs)`` with respect to ``args``: keyword arguments
-    are constants, and no gradient is computed for them. Torch's own autograd is off
-    meanwhile (the gradient is our code; torch ops run faster without recording)."""
-    grad_mode = _torch.is_grad_enabled()
-    _torch._C._set_grad_enabled(False)
+    are constants, and no gradient is computed for them."""
     try:
         if kwargs and type(f) is types.FunctionType and not runtime.torch_internal(f):
             flat, unbind = runtime.bind_function(f, args, kwargs)
@@ -45,8 +59,18 @@ def _call(ctx: Context, f, args, kwargs):
     except Exception as e:
         add_user_frames(e)
         raise
-    finally:
-        _torch._C._set_grad_enabled(grad_mode)
+
+
+def _run_back(ctx: Context, back, dy, args, y=None) -> tuple:
+    ctx.grads = {}
+    if y is not None:
+        runtime.seed_slots(ctx, y, dy)  # lists, dicts, objects in the output: their gradient lives in slots
+    try:
+        g = back(dy)
+    except Exception as e:
+        add_user_frames(e)
+        raise
+    return tuple([materialize(ctx, a, gi) for a, gi in zip(args, g)])
 
 
 def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
@@ -57,23 +81,8 @@ def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
         from .frontend.lift import lift
         lift(f)  # names the construct ('yield', 'async') and where it is
     ctx = Context()
-    y, back = _call(ctx, f, args, kwargs)
-    return y, lambda dy: _run_back(ctx, back, dy, args, y)
-
-
-def _run_back(ctx: Context, back, dy, args, y=None) -> tuple:
-    ctx.grads = {}
-    runtime.seed_slots(ctx, y, dy)  # lists, dicts, objects in the output: their gradient lives in slots
-    grad_mode = _torch.is_grad_enabled()
-    _torch._C._set_grad_enabled(False)
-    try:
-        g = back(dy)
-    except Exception as e:
-        add_user_frames(e)
-        raise
-    finally:
-        _torch._C._set_grad_enabled(grad_mode)
-    return tuple([materialize(ctx, a, gi) for a, gi in zip(args, g)])
+    y, back = _no_torch_grad(_call, ctx, f, args, kwargs)
+    return y, lambda dy: _no_torch_grad(_run_back, ctx, back, dy, args, y)
 
 
 def withgradient(f: Callable, *args, **kwargs) -> WithGradient:
@@ -84,6 +93,12 @@ def withgradient(f: Callable, *args, **kwargs) -> WithGradient:
     return WithGradient(y, back(seed(y)))
 
 
+def _gradient(f, args, kwargs) -> tuple:
+    ctx = Context()
+    y, back = _call(ctx, f, args, kwargs)
+    return _run_back(ctx, back, seed(y), args)
+
+
 def gradient(f: Callable, *args, **kwargs):
     """The gradient of a scalar-valued ``f`` at ``args``: a tuple with one entry per
     argument, ``None`` where it has none. With a ``Params`` argument and a
@@ -92,9 +107,7 @@ def gradient(f: Callable, *args, **kwargs):
         return _implicit(f, args[0]).grad
     if getattr(getattr(f, "__code__", None), "co_flags", 0) & runtime.CO_GENERATOR_LIKE:
         return pullback(f, *args, **kwargs)  # raises, naming the construct
-    ctx = Context()
-    y, back = _call(ctx, f, args, kwargs)
-    return _run_back(ctx, back, seed(y), args)
+    return _no_torch_grad(_gradient, f, args, kwargs)
 
 
 def derivative(f: Callable) -> Callable:
@@ -178,9 +191,8 @@ def _short(x):
 
 def _implicit(f, ps: Params) -> WithGradient:
     ctx = Context(ps)
-    y, back = _call(ctx, f, (), None)
-    with _torch.no_grad():
-        back(seed(y))
+    y, back = _no_torch_grad(_call, ctx, f, (), None)
+    _no_torch_grad(back, seed(y))
     return WithGradient(y, Grads(ctx.pgrads, ps))
 
 

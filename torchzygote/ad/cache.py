@@ -32,6 +32,8 @@ class Entry:
     def valid(self, g: dict) -> bool:
         if self.version != TABLE.version:
             return False
+        if not self.guards and not self.types:
+            return True
         for name, val in self.guards:
             if g.get(name, _MISSING) is not val:
                 return False
@@ -95,16 +97,21 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         return e
 
 
+_by_type: Dict[Tuple, Entry] = {}   # (code, argument types) -> entry, where types decide kinds
+
+
 def forward(f: types.FunctionType, args) -> Optional[Callable]:
     """The compiled forward of ``f`` for these arguments' kinds, or None for a function
-    that is not lifted (it has a rule, or is torch's own and runs under torch autograd)."""
-    kinds = tuple(KIND_OF_TYPE.get(type(a)) or kind_of(a) for a in args)
-    lst = _cache.get((f.__code__, kinds))
-    if lst is not None:
-        e = lst[-1]
-        if e.valid(f.__globals__):
-            return e.fwd
-    return entry(f, args).fwd
+    that is not lifted (it has a rule, or is torch's own and runs under torch autograd).
+    The common case (arguments whose kind their type decides) is one dict lookup."""
+    key = (f.__code__, *map(type, args))
+    e = _by_type.get(key)
+    if e is not None and e.valid(f.__globals__):
+        return e.fwd
+    e = entry(f, args)
+    if all(t in KIND_OF_TYPE for t in key[1:]):
+        _by_type[key] = e
+    return e.fwd
 
 
 from . import runtime as _runtime  # noqa: E402
