@@ -7,6 +7,7 @@ inside differentiated code these functions are themselves differentiated
 from __future__ import annotations
 
 import functools
+import gc as _gc
 import types
 from collections import namedtuple
 from typing import Any, Callable, Iterable, Optional, Tuple
@@ -25,17 +26,23 @@ _grad_enabled = _torch.is_grad_enabled
 _set_grad_enabled = _torch._C._set_grad_enabled
 
 
-def _no_torch_grad(fn, *a):
-    """Run ``fn(*a)`` with torch's autograd off: the gradient is our code, and torch
-    ops run faster without recording."""
-    mode = _grad_enabled()
-    if not mode:
-        return fn(*a)
-    _set_grad_enabled(False)
+def _quiet(fn, *a):
+    """Run ``fn(*a)`` with torch's autograd off (the gradient is our code, and torch ops
+    run faster without recording) and Python's cyclic garbage collector paused: the
+    values a pullback keeps are many small acyclic objects, and each full collection
+    traverses the whole heap (about 0.1 s with torch imported). Both are restored after."""
+    mode, collect = _grad_enabled(), _gc.isenabled()
+    if mode:
+        _set_grad_enabled(False)
+    if collect:
+        _gc.disable()
     try:
         return fn(*a)
     finally:
-        _set_grad_enabled(True)
+        if collect:
+            _gc.enable()
+        if mode:
+            _set_grad_enabled(True)
 
 
 def _call(ctx: Context, f, args, kwargs):
@@ -81,8 +88,8 @@ def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
         from .frontend.lift import lift
         lift(f)  # names the construct ('yield', 'async') and where it is
     ctx = Context()
-    y, back = _no_torch_grad(_call, ctx, f, args, kwargs)
-    return y, lambda dy: _no_torch_grad(_run_back, ctx, back, dy, args, y)
+    y, back = _quiet(_call, ctx, f, args, kwargs)
+    return y, lambda dy: _quiet(_run_back, ctx, back, dy, args, y)
 
 
 def withgradient(f: Callable, *args, **kwargs) -> WithGradient:
@@ -107,7 +114,7 @@ def gradient(f: Callable, *args, **kwargs):
         return _implicit(f, args[0]).grad
     if getattr(getattr(f, "__code__", None), "co_flags", 0) & runtime.CO_GENERATOR_LIKE:
         return pullback(f, *args, **kwargs)  # raises, naming the construct
-    return _no_torch_grad(_gradient, f, args, kwargs)
+    return _quiet(_gradient, f, args, kwargs)
 
 
 def derivative(f: Callable) -> Callable:
@@ -191,8 +198,8 @@ def _short(x):
 
 def _implicit(f, ps: Params) -> WithGradient:
     ctx = Context(ps)
-    y, back = _no_torch_grad(_call, ctx, f, (), None)
-    _no_torch_grad(back, seed(y))
+    y, back = _quiet(_call, ctx, f, (), None)
+    _quiet(back, seed(y))
     return WithGradient(y, Grads(ctx.pgrads, ps))
 
 

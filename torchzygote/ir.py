@@ -197,22 +197,50 @@ def used_operands(node: Node) -> List[Operand]:
     return [t for t, _, _ in node.handlers]
 
 
+def use_counts(fn: "Function") -> dict:
+    """How many times each variable is read (operands and region yields)."""
+    uses: dict = {}
+    for node in walk(fn.body):
+        for op in used_operands(node):
+            if isinstance(op, Var):
+                uses[op.id] = uses.get(op.id, 0) + 1
+        for sub in subregions(node):
+            for op in sub.yields:
+                if isinstance(op, Var):
+                    uses[op.id] = uses.get(op.id, 0) + 1
+    for op in fn.body.yields:
+        if isinstance(op, Var):
+            uses[op.id] = uses.get(op.id, 0) + 1
+    return uses
+
+
+def literal_tuples(fn: "Function", build_list, build_tuple, readers) -> None:
+    """A list display read once, as the first argument of a function that only reads
+    its items (``torch.stack([a, b])``), is built as a tuple: no one can see the
+    difference, and a tuple has no identity, so its gradient is a plain value."""
+    uses = use_counts(fn)
+    lists = {}
+    for node in walk(fn.body):
+        if not isinstance(node, Stmt):
+            continue
+        if isinstance(node.fn, Const) and node.fn.value is build_list and node.out is not None \
+                and uses.get(node.out.id) == 1:
+            lists[node.out.id] = node
+        elif isinstance(node.fn, Const) and node.args and isinstance(node.args[0], Var) \
+                and node.args[0].id in lists:
+            try:
+                reads = node.fn.value in readers
+            except TypeError:
+                reads = False
+            if reads:
+                lists.pop(node.args[0].id).fn = Const(build_tuple)
+
+
 def prune_loops(fn: "Function") -> None:
     """Drop loop parameters nothing reads (a loop variable not used after the loop,
     a name assigned but never read): fewer values to carry and to save."""
     while True:
-        uses: dict = {}
-        for node in walk(fn.body):
-            for op in used_operands(node):
-                if isinstance(op, Var):
-                    uses[op.id] = uses.get(op.id, 0) + 1
-            for sub in subregions(node):
-                for op in sub.yields:
-                    if isinstance(op, Var):
-                        uses[op.id] = uses.get(op.id, 0) + 1
-        for op in fn.body.yields:
-            if isinstance(op, Var):
-                uses[op.id] = uses.get(op.id, 0) + 1
+        uses = use_counts(fn)
         changed = False
         for node in walk(fn.body):
             if not isinstance(node, Loop):

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import operator
 import types
 from typing import Dict, List, Sequence, Set
 
@@ -68,6 +69,8 @@ class Analysis:
         self.region_of: Dict[int, ir.Region] = {}
         self.root: Dict[int, int] = {}       # tensor value -> the value whose memory it may share
         self._kinds(fn.body)
+        self.shape: Dict[int, object] = {}   # tensor value -> its shape class (default: its own)
+        self._shapes()
         self.varied: Set[int] = set()
         self.useful: Set[int] = set()
         self._activity()
@@ -189,6 +192,57 @@ class Analysis:
                     self._kinds(node.body)
                 for o, p in zip(node.outs, node.params):
                     self.K[o.id] = self.K[p.id]
+
+    # -------------------------------------------------------------- shapes
+    def shape_of(self, v: Var):
+        return self.shape.get(v.id, v.id)
+
+    def same_shape(self, a, b) -> bool:
+        """Whether tensors ``a`` and ``b`` are known to have the same shape."""
+        return isinstance(a, Var) and isinstance(b, Var) and self.K.get(a.id) == TENSOR == self.K.get(b.id) \
+            and self.shape_of(a) == self.shape_of(b)
+
+    def _shapes(self):
+        """Classes of tensors known to share a shape, without knowing the shapes: an
+        elementwise result shares its tensor arguments' class when they all share one
+        (numbers broadcast nothing), an in-place result its target's, and ``x[i]`` for an
+        int ``i`` the class of every other ``x[j]``. A method that may change a shape in
+        place (``unsqueeze_``) and has no rule voids them all."""
+        body = list(ir.walk(self.fn.body))
+        for node in body:
+            if isinstance(node, Stmt) and id(node) not in self.rule and isinstance(node.fn, Const) and \
+                    node.fn.value is ops.call_method and len(node.args) > 1 and \
+                    str(node.args[1].value).endswith("_"):
+                return
+        for node in body:
+            if not isinstance(node, Stmt) or node.out is None or self.K.get(node.out.id) != TENSOR:
+                continue
+            r = self.rule.get(id(node))
+            if r is None:
+                continue
+            args = [node.args[0], *node.args[2:]] if node.fn.value is ops.call_method else node.args
+            cls = None
+            if r.fn is operator.getitem and len(args) == 2 and isinstance(args[0], Var) and \
+                    self.kind(args[0]) == TENSOR and (self.kind(args[1]) == REAL if isinstance(args[1], Var)
+                                                      else type(args[1].value) is int):
+                cls = ("item", self.shape_of(args[0]))
+            elif r.inplace and args and isinstance(args[0], Var) and self.kind(args[0]) == TENSOR:
+                cls = self.shape_of(args[0])
+            elif r.elementwise:
+                cls = self._common_shape(list(args) + [v for _, v in node.kwargs])
+            if cls is not None:
+                self.shape[node.out.id] = cls
+
+    def _common_shape(self, operands):
+        classes = set()
+        for op in operands:
+            k = self.kind(op)
+            if k in (REAL, COMPLEX) or isinstance(op, Const) and k == NONDIFF:
+                continue  # numbers (and None, strings) broadcast nothing
+            if k != TENSOR or not isinstance(op, Var):
+                return None
+            classes.add(self.shape_of(op))
+        return classes.pop() if len(classes) == 1 else None
 
     # -------------------------------------------------------------- activity
     def diff_args(self, s: Stmt) -> List:

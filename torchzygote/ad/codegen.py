@@ -71,7 +71,7 @@ class Codegen:
         self.glb: dict = {"_J": runtime.J, "_Jkw": runtime.Jkw, "_accum": runtime.accum,
                           "_ub": runtime.unbroadcast, "_UNDEF": ir.UNDEF, "_item_back": runtime.item_back,
                           "_gather_back": runtime.gather_back,
-                          "_acc_slots": _acc_slots}
+                          "_acc_slots": _acc_slots, "_kt": runtime.number_tensor}
         self._gnames: Dict[int, str] = {}
         self.in_loop: set = set()
         self.defregion: Dict[object, int] = {}
@@ -222,7 +222,33 @@ class Codegen:
             if "y" in names:
                 self.use(s.out)
         m["ctx"] = "_ctx"
+        for p, (num, ten) in self._number_operands(s, r, bound).items():
+            m[p] = f"_kt({self.v(num)}, {self.v(ten)})"
+            if p in names:
+                self.use(ten)
         return m
+
+    def _number_operands(self, s: Stmt, r: Rule, bound: dict) -> dict:
+        """``{param: (number, tensor)}`` for arithmetic between a tensor and a constant
+        number (a literal or a global): the number is used as a cached 0-d tensor."""
+        if r.fn not in _TENSOR_NUMBER_OPS or r.fwd is None:
+            return {}
+        a, b = bound.get("a"), bound.get("b")
+        if a is None or b is None or isinstance(a, list) or isinstance(b, list):
+            return {}
+        ka, kb = self.A.kind(a), self.A.kind(b)
+        if ka == TENSOR and kb == REAL and self._constant_number(b):
+            return {"b": (b, a)}
+        if kb == TENSOR and ka == REAL and self._constant_number(a):
+            return {"a": (a, b)}
+        return {}
+
+    def _constant_number(self, op) -> bool:
+        if isinstance(op, Const):
+            return type(op.value) in (int, float)
+        d = self.def_stmt.get(op.id)
+        return d is not None and isinstance(d.fn, Const) and d.fn.value is _get_global() and \
+            self.fn.global_types.get(d.args[1].value) in (int, float)
 
     # ------------------------------------------------------------ accumulation
     def contrib(self, target, expr: str, state: int, S: dict, out: List[str], kind_hint=None):
@@ -431,6 +457,8 @@ class Codegen:
         ops_ = [o for o in bound.values() if not isinstance(o, list)]
         kinds = {self.A.kind(o) for o in ops_}
         out_k = self.A.kind(s.out) if s.out is not None else k
+        if k == TENSOR and self.A.same_shape(op, s.out):
+            return False  # the gradient has the result's shape, known to be this one's
         if k in (TENSOR, ARRAY):  # a Python number cannot broadcast this one to a larger shape
             return len([o for o in ops_ if self.A.kind(o) not in (REAL, COMPLEX)]) > 1
         if k in (REAL, COMPLEX):
@@ -743,6 +771,14 @@ class Codegen:
             body.append(f"return {self.v(ret)}, back")
         lines += _indent(body)
         return "\n".join(lines) + "\n"
+
+
+_TENSOR_NUMBER_OPS = (operator.add, operator.sub, operator.mul, operator.truediv)
+
+
+def _get_global():
+    from ..frontend import ops
+    return ops.get_global
 
 
 def _call_method():

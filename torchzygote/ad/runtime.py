@@ -160,6 +160,29 @@ def accum(a, b):
     return a + b
 
 
+_NUMBER_TENSORS: Dict[tuple, Any] = {}
+_NUMBER_DTYPES = frozenset({torch.float32, torch.float64, torch.complex64, torch.complex128})
+
+
+def number_tensor(c, like: torch.Tensor):
+    """The constant number ``c`` (an int or float) as a cached 0-d CPU tensor of ``like``'s
+    dtype, for arithmetic with ``like``. torch wraps a Python number in a new tensor on
+    every op (about 2 us on a small tensor); a 0-d tensor of the same dtype takes the same
+    kernel path (a CPU scalar, also beside CUDA tensors) with the same type promotion, so
+    results are identical. Other dtypes (integers, half precision, where the number is
+    rounded differently) get ``c`` itself."""
+    t = _NUMBER_TENSORS.get((c, like.dtype))
+    if t is None:
+        t = c
+        dtype = like.dtype
+        # zeros stay numbers: -0.0 == 0.0 would share an entry; nan never hits one
+        if dtype in _NUMBER_DTYPES and c == c and c != 0 and abs(c) < 2 ** 53 and len(_NUMBER_TENSORS) < 4096:
+            t = torch.tensor(c, dtype=dtype)
+        if c == c and c != 0:
+            _NUMBER_TENSORS[(c, dtype)] = t
+    return t
+
+
 def unbroadcast(g, x):
     """Sum a gradient back to the shape (and kind) of the value it belongs to."""
     if g is None:
@@ -300,9 +323,9 @@ def gather_back(x: torch.Tensor, keys, grads):
         return torch.stack([g if torch.is_tensor(g) else torch.as_tensor(g, dtype=x.dtype, device=x.device)
                             for g in grads])
     out = torch.zeros_like(x)
-    for k, g in zip(keys, grads):
+    for k, g in zip(keys, grads):  # the keys are distinct
         if g is not None:
-            out[k] += g
+            out[k] = g
     return out
 
 

@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional
 
 from .. import ir
 from ..errors import LiftError
+from ..rules.registry import TABLE
 from ..ir import UNDEF, Const, If, Loop, Region, Stmt, Try, Var
 from . import ops
 from .source import code_column, find_ast
@@ -263,6 +264,7 @@ class Lifter:
         fn = ir.Function(self.code.co_name, params, ["#self"] + names, self.region, self.file, node.lineno,
                          global_types=self.global_types, freevars=self.code.co_freevars)
         ir.prune_loops(fn)
+        ir.literal_tuples(fn, ops.build_list, ops.build_tuple, TABLE.sequence_readers)
         ir.verify(fn)
         return fn
 

@@ -72,6 +72,7 @@ class Rule:
     effect: bool = False               # pullback must run without an output gradient (mutation)
     inplace: bool = False              # mutates its first argument (a tensor) and returns it
     view: bool = False                 # the result may share memory with the first argument
+    elementwise: bool = False          # a tensor result has the broadcast shape of the tensor arguments
     name: str = ""
     _closure: Optional[Callable] = field(default=None, repr=False)
 
@@ -96,6 +97,7 @@ class Table:
     rules: Dict[object, List[Rule]] = field(default_factory=dict)
     nondiff: set = field(default_factory=set)
     nondiff_kinds: dict = field(default_factory=dict)   # nondiff function -> kind of its result
+    sequence_readers: set = field(default_factory=set)  # functions that only read their first argument's items
     version: int = 0
 
     def lookup(self, fn) -> Optional[List[Rule]]:
@@ -130,14 +132,15 @@ def _signature(spec: str):
 
 def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = None, out="promote",
          kinds=None, broadcast: bool = True, maybe_none: bool = False, effect: bool = False,
-         inplace: bool = False, **grads: str) -> Rule:
+         inplace: bool = False, elementwise: bool = False, **grads: str) -> Rule:
     """Register the derivative of ``fn``; keyword arguments name a parameter's pullback."""
     names, defaults, vararg = _signature(params)
     for p in grads:
         if p not in names and p != vararg:
             raise ValueError(f"rule for {fn}: {p!r} is not a parameter ({params})")
     rule = Rule(fn, names, defaults, vararg, grads, ns or {}, fwd, out, kinds, broadcast, maybe_none, effect,
-                inplace, name=getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)))
+                inplace, elementwise=elementwise,
+                name=getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)))
     TABLE.rules.setdefault(fn, []).append(rule)
     TABLE.version += 1
     return rule
@@ -151,6 +154,13 @@ def nondiff(*fns, out: str = NONDIFF) -> None:
         TABLE.nondiff.add(f)
         if out != NONDIFF:
             TABLE.nondiff_kinds[f] = out
+    TABLE.version += 1
+
+
+def reads_sequence(*fns) -> None:
+    """Functions that only read the items of their first argument and keep no reference
+    to it (``torch.stack``): a list display passed straight to them is built as a tuple."""
+    TABLE.sequence_readers.update(fns)
     TABLE.version += 1
 
 

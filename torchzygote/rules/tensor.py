@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..ad.runtime import accum, index_back, unbroadcast
 from .containers import seq_back
-from .registry import NONDIFF, OBJECT, REAL, TABLE, TENSOR, grad, nondiff
+from .registry import NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE, base, grad, nondiff, reads_sequence
 
 ANY = lambda ks: True  # noqa: E731
 
@@ -563,7 +563,8 @@ def expand_back(dy, x):
     return _st(dy, x.shape)
 
 
-def cat_back(ctx, dy, tensors, dim):
+def cat_pieces(dy, tensors, dim):
+    """The gradients of ``torch.cat``'s inputs: ``dy`` split back (None for non-float ones)."""
     ts = list(tensors)
     sizes = []
     ref = next((t for t in ts if isinstance(t, torch.Tensor) and not (t.dim() == 1 and t.numel() == 0)), None)
@@ -571,14 +572,21 @@ def cat_back(ctx, dy, tensors, dim):
     for t in ts:
         sizes.append(0 if t.dim() == 1 and t.numel() == 0 and (ref is None or ref.dim() != 1) else t.shape[d])
     parts = dy.split(sizes, d)
-    gs = tuple(p if _fl(t) and not (t.dim() == 1 and t.numel() == 0 and sizes[k] == 0) else None
-               for k, (t, p) in enumerate(zip(ts, parts)))
-    return seq_back(ctx, tensors, gs)
+    return tuple(p if _fl(t) and not (t.dim() == 1 and t.numel() == 0 and sizes[k] == 0) else None
+                 for k, (t, p) in enumerate(zip(ts, parts)))
+
+
+def cat_back(ctx, dy, tensors, dim):
+    return seq_back(ctx, tensors, cat_pieces(dy, tensors, dim))
+
+
+def stack_pieces(dy, tensors, dim):
+    """The gradients of ``torch.stack``'s inputs: ``dy`` unbound (None for non-float ones)."""
+    return tuple(g if _fl(t) else None for t, g in zip(tensors, dy.unbind(dim if dim >= 0 else dim + dy.dim())))
 
 
 def stack_back(ctx, dy, tensors, dim):
-    gs = tuple(g if _fl(t) else None for t, g in zip(tensors, dy.unbind(dim if dim >= 0 else dim + dy.dim())))
-    return seq_back(ctx, tensors, gs)
+    return seq_back(ctx, tensors, stack_pieces(dy, tensors, dim))
 
 
 def pieces_back(dy, x, dim, ys, join=torch.cat):
@@ -998,6 +1006,7 @@ def tm(name, sig, *, method=True, function=True, msig=None, extra=(), **kw):
 EW = dict(broadcast=True)
 NB = dict(broadcast=False)
 MN = dict(maybe_none=True)
+TUPLE_ARG = lambda ks: base(ks[0]) == TUPLE  # noqa: E731
 
 def grad_c(f, sig, **kw):
     r = grad(f, sig, **kw)
@@ -1262,9 +1271,14 @@ tm("narrow", "input, dim, start, length",
    input="torch.zeros_like(input).narrow_copy(dim, 0, input.shape[dim]).index_add(dim, "
          "torch.arange(start % input.shape[dim], start % input.shape[dim] + length, device=input.device), "
          "dy)", **NB)
+# a tuple of tensors (list displays passed straight in are built as tuples) needs no context
+rule([torch.cat, torch.concat, torch.concatenate], "tensors, dim=0, *, out=None",
+     tensors="cat_pieces(dy, tensors, dim)", kinds=TUPLE_ARG, **NB)
+rule([torch.stack], "tensors, dim=0, *, out=None", tensors="stack_pieces(dy, tensors, dim)", kinds=TUPLE_ARG, **NB)
 rule([torch.cat, torch.concat, torch.concatenate], "tensors, dim=0, *, out=None",
      tensors="cat_back(ctx, dy, tensors, dim)", **NB, **MN)
 rule([torch.stack], "tensors, dim=0, *, out=None", tensors="stack_back(ctx, dy, tensors, dim)", **NB, **MN)
+reads_sequence(torch.cat, torch.concat, torch.concatenate, torch.stack)
 rule([torch.split, torch.Tensor.split], "tensor, split_size_or_sections, dim=0", out=OBJECT,
      tensor="pieces_back(dy, tensor, dim, y)", **NB, **MN)
 tm("chunk", "input, chunks, dim=0", out="PT", input="pieces_back(dy, input, dim, y)", **NB, **MN)
