@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import operator
 import types
-from typing import Dict, List, Sequence, Set
+from typing import Dict, List, Optional, Sequence, Set
+
+import torch
 
 from .. import ir
 from ..frontend import ops
@@ -18,6 +20,10 @@ from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, NONDIFF, base, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
                               Rule, select)
 from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, VARFLAGS, kind_of, torch_internal
+
+
+SCALAR = "()"   # the shape class of 0-d tensors
+_MATMULS = (operator.matmul, operator.imatmul, torch.matmul, torch.Tensor.matmul)
 
 
 def type_kind(t: type) -> str:
@@ -59,12 +65,19 @@ def method_rule(obj_kind: str, name: str):
 
 
 class Analysis:
-    def __init__(self, fn: ir.Function, arg_kinds: Sequence[str], consts: frozenset = frozenset()):
+    def __init__(self, fn: ir.Function, arg_kinds: Sequence[str], consts: frozenset = frozenset(),
+                 ranks: Optional[Sequence[Optional[int]]] = None):
         self.fn = fn
         self.consts = consts
         self.K: Dict[int, str] = {fn.params[0].id: OBJECT}
         for p, k in zip(fn.params[1:], arg_kinds):
             self.K[p.id] = k
+        self.R: Dict[int, int] = {}          # tensor value -> its rank, where known
+        for p, r in zip(fn.params[1:], ranks or ()):
+            if r is not None:
+                self.R[p.id] = r
+        self.defs: Dict[int, Stmt] = {}
+        self._ret_rank: Dict[int, Optional[int]] = {}   # id(call) -> the rank a Python callee returns
         self.rule: Dict[int, Rule] = {}      # id(stmt) -> inlinable rule
         self.region_of: Dict[int, ir.Region] = {}
         self.root: Dict[int, int] = {}       # tensor value -> the value whose memory it may share
@@ -136,8 +149,10 @@ class Analysis:
             return OBJECT
         from .cache import return_kind
         kinds = tuple(OBJECT if k == UNDEFINED else k for k in (self.kind(a) for a in s.args))
+        ranks = tuple(self.rank(a) for a in s.args)
         try:
-            return return_kind(f, kinds)
+            kind, self._ret_rank[id(s)] = return_kind(f, kinds, ranks)
+            return kind
         except Exception:  # the callee cannot be lifted: that error belongs to the call, at run time
             return OBJECT
 
@@ -146,7 +161,9 @@ class Analysis:
             self.region_of[id(node)] = region
             if isinstance(node, Stmt):
                 if node.out is not None:
+                    self.defs[node.out.id] = node
                     self.K[node.out.id] = self._stmt_kind(node)
+                    self._set_rank(node.out, self._stmt_rank(node))
                     r = self.rule.get(id(node))
                     if r is not None and (r.view or r.inplace) and node.args and isinstance(node.args[0], Var):
                         self.root[node.out.id] = self.root_of(node.args[0])
@@ -157,6 +174,7 @@ class Analysis:
                 self._kinds(node.orelse)
                 for o, a, b in zip(node.outs, node.then.yields, node.orelse.yields):
                     self.K[o.id] = join(self.kind(a), self.kind(b))
+                    self._set_rank(o, self.rank(a) if self.rank(a) == self.rank(b) else None)
             elif isinstance(node, Try):
                 self._kinds(node.body)
                 for _, exc, h in node.handlers:
@@ -174,6 +192,7 @@ class Analysis:
                     self.K[node.item.id] = TENSOR if ik == TENSOR else NONDIFF if ik == NONDIFF else OBJECT
                 for p, init in zip(node.params, node.inits):
                     self.K[p.id] = self.kind(init)
+                    self._set_rank(p, self.rank(init))
                     if isinstance(init, Var):
                         self.root[p.id] = self.root_of(init)
                 for _ in range(8):
@@ -184,14 +203,74 @@ class Analysis:
                         if k != self.K[p.id]:
                             self.K[p.id] = k
                             changed = True
+                        if p.id in self.R and self.rank(nxt) != self.R[p.id]:
+                            del self.R[p.id]  # the rank changes from trip to trip
+                            changed = True
                     if not changed:
                         break
                 else:
                     for p in node.params:
                         self.K[p.id] = OBJECT
+                        self.R.pop(p.id, None)
                     self._kinds(node.body)
                 for o, p in zip(node.outs, node.params):
                     self.K[o.id] = self.K[p.id]
+                    self._set_rank(o, self.R.get(p.id))
+
+    # -------------------------------------------------------------- ranks
+    def rank(self, op) -> Optional[int]:
+        """A tensor value's number of dimensions, where the argument ranks decide it."""
+        return self.R.get(op.id) if isinstance(op, Var) else None
+
+    def _set_rank(self, v: Var, r: Optional[int]) -> None:
+        if r is None:
+            self.R.pop(v.id, None)
+        else:
+            self.R[v.id] = r
+
+    def _operands(self, s: Stmt) -> list:
+        args = [s.args[0], *s.args[2:]] if s.fn.value is ops.call_method else list(s.args)
+        return args + [v for _, v in s.kwargs]
+
+    def _stmt_rank(self, s: Stmt) -> Optional[int]:
+        if self.K.get(s.out.id) != TENSOR or not isinstance(s.fn, Const):
+            return None
+        if id(s) in self._ret_rank:
+            return self._ret_rank[id(s)]
+        r = self.rule.get(id(s))
+        if r is None:
+            return None
+        args = self._operands(s)
+        if r.fn is operator.getitem:
+            x = self.rank(args[0])
+            return x - 1 if x and self._int_index(args[1]) else None
+        if r.inplace:
+            return self.rank(args[0])
+        if r.elementwise:
+            ranks = []
+            for op in args:
+                k = self.kind(op)
+                if k in (REAL, COMPLEX) or isinstance(op, Const) and k == NONDIFF:
+                    continue
+                if k != TENSOR or self.rank(op) is None:
+                    return None
+                ranks.append(self.rank(op))
+            return max(ranks) if ranks else None
+        if r.fn in _MATMULS and len(args) == 2:
+            a, b = self.rank(args[0]), self.rank(args[1])
+            if a is None or b is None or not a or not b:
+                return None
+            return a + b - 2 if a == 1 or b == 1 else max(a, b)
+        if r.fn is torch.stack and args and isinstance(args[0], Var) and args[0].id in self.defs:
+            d = self.defs[args[0].id]
+            if isinstance(d.fn, Const) and d.fn.value is ops.build_tuple and d.args:
+                items = {self.rank(a) if self.kind(a) == TENSOR else None for a in d.args}
+                if len(items) == 1 and None not in items:
+                    return items.pop() + 1
+        return None
+
+    def _int_index(self, op) -> bool:
+        return self.kind(op) == REAL if isinstance(op, Var) else type(op.value) is int
 
     # -------------------------------------------------------------- shapes
     def shape_of(self, v: Var):
@@ -203,33 +282,38 @@ class Analysis:
             and self.shape_of(a) == self.shape_of(b)
 
     def _shapes(self):
-        """Classes of tensors known to share a shape, without knowing the shapes: an
-        elementwise result shares its tensor arguments' class when they all share one
-        (numbers broadcast nothing), an in-place result its target's, and ``x[i]`` for an
-        int ``i`` the class of every other ``x[j]``. A method that may change a shape in
-        place (``unsqueeze_``) and has no rule voids them all."""
+        """Classes of tensors known to share a shape, without knowing the shapes: every
+        0-d tensor is in one (``SCALAR``); an elementwise result shares its tensor
+        arguments' class when they all share one (numbers and 0-d tensors broadcast
+        nothing), an in-place result its target's, and ``x[i]`` for an int ``i`` the class
+        of every other ``x[j]``. A method that may change a shape in place
+        (``unsqueeze_``) and has no rule voids them all."""
         body = list(ir.walk(self.fn.body))
         for node in body:
             if isinstance(node, Stmt) and id(node) not in self.rule and isinstance(node.fn, Const) and \
                     node.fn.value is ops.call_method and len(node.args) > 1 and \
                     str(node.args[1].value).endswith("_"):
+                self.R = {}
                 return
+        for v, r in self.R.items():
+            if r == 0:
+                self.shape[v] = SCALAR
         for node in body:
-            if not isinstance(node, Stmt) or node.out is None or self.K.get(node.out.id) != TENSOR:
+            if not isinstance(node, Stmt) or node.out is None or self.K.get(node.out.id) != TENSOR or \
+                    node.out.id in self.shape:
                 continue
             r = self.rule.get(id(node))
             if r is None:
                 continue
-            args = [node.args[0], *node.args[2:]] if node.fn.value is ops.call_method else node.args
+            args = self._operands(node)
             cls = None
             if r.fn is operator.getitem and len(args) == 2 and isinstance(args[0], Var) and \
-                    self.kind(args[0]) == TENSOR and (self.kind(args[1]) == REAL if isinstance(args[1], Var)
-                                                      else type(args[1].value) is int):
+                    self.kind(args[0]) == TENSOR and self._int_index(args[1]):
                 cls = ("item", self.shape_of(args[0]))
             elif r.inplace and args and isinstance(args[0], Var) and self.kind(args[0]) == TENSOR:
                 cls = self.shape_of(args[0])
             elif r.elementwise:
-                cls = self._common_shape(list(args) + [v for _, v in node.kwargs])
+                cls = self._common_shape(args)
             if cls is not None:
                 self.shape[node.out.id] = cls
 
@@ -242,6 +326,8 @@ class Analysis:
             if k != TENSOR or not isinstance(op, Var):
                 return None
             classes.add(self.shape_of(op))
+        if len(classes) > 1:
+            classes.discard(SCALAR)  # a 0-d tensor takes the other's shape
         return classes.pop() if len(classes) == 1 else None
 
     # -------------------------------------------------------------- activity

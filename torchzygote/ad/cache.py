@@ -11,6 +11,8 @@ import threading
 import types
 from typing import Callable, Dict, List, Optional, Tuple
 
+import torch
+
 from ..frontend.lift import lift
 from ..rules.registry import TABLE
 from .analysis import Analysis
@@ -50,27 +52,36 @@ def kinds_of(args) -> tuple:
     return tuple(KIND_OF_TYPE.get(type(a)) or kind_of(a) for a in args)
 
 
+def ranks_of(args) -> tuple:
+    """Tensor arguments' ranks (None for other arguments): transforms specialise on them,
+    so 0-d tensors and the items of vectors have shapes known when the code is made."""
+    return tuple([a.dim() if isinstance(a, torch.Tensor) else None for a in args])
+
+
 _in_progress: set = set()
 
 
-def return_kind(f: types.FunctionType, kinds: tuple) -> str:
-    """The kind ``f`` returns for arguments of these kinds (callers specialise on it);
-    unknown while ``f`` is itself being transformed (recursion)."""
-    key = (f.__code__, kinds)
+def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple) -> tuple:
+    """The kind and rank ``f`` returns for arguments of these kinds and ranks (callers
+    specialise on them); unknown while ``f`` is itself being transformed (recursion)."""
+    key = (f.__code__, kinds, ranks)
     if key in _in_progress:
-        return OBJECT
-    e = entry_for(f, kinds)
-    return e.analysis.kind(e.ir.ret)
+        return OBJECT, None
+    e = entry_for(f, kinds, ranks=ranks)
+    return e.analysis.kind(e.ir.ret), e.analysis.rank(e.ir.ret)
 
 
 def entry(f: types.FunctionType, args, consts: frozenset = frozenset()) -> Entry:
-    return entry_for(f, kinds_of(args), consts)
+    return entry_for(f, kinds_of(args), consts, ranks_of(args))
 
 
-def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset()) -> Entry:
-    """The transform of ``f`` for arguments of these kinds; parameters in ``consts``
-    (positions) are constants: no gradient is computed for them."""
-    key = (f.__code__, kinds) if not consts else (f.__code__, kinds, consts)
+def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset(),
+              ranks: Optional[tuple] = None) -> Entry:
+    """The transform of ``f`` for arguments of these kinds (and tensor ranks, None where
+    unknown); parameters in ``consts`` (positions) are constants: no gradient is computed
+    for them."""
+    ranks = ranks or (None,) * len(kinds)
+    key = (f.__code__, kinds, ranks) if not consts else (f.__code__, kinds, ranks, consts)
     g = f.__globals__
     for e in _cache.get(key, ()):
         if e.valid(g):
@@ -86,7 +97,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         fn_ir, guards = lift(f)
         _in_progress.add(key)
         try:
-            A = Analysis(fn_ir, kinds, consts)
+            A = Analysis(fn_ir, kinds, consts, ranks)
         finally:
             _in_progress.discard(key)
         fwd, src = compile_forward(fn_ir, A, f.__qualname__)
@@ -105,13 +116,19 @@ def forward(f: types.FunctionType, args) -> Optional[Callable]:
     that is not lifted (it has a rule, or is torch's own and runs under torch autograd).
     The common case (arguments whose kind their type decides) is one dict lookup."""
     key = (f.__code__, *map(type, args))
+    tensors = _Tensor in key or _Parameter in key
+    if tensors:
+        key += ranks_of(args)
     e = _by_type.get(key)
     if e is not None and e.valid(f.__globals__):
         return e.fwd
     e = entry(f, args)
-    if all(t in KIND_OF_TYPE for t in key[1:]):
+    if all(t in KIND_OF_TYPE for t in key[1:len(args) + 1]):
         _by_type[key] = e
     return e.fwd
+
+
+_Tensor, _Parameter = torch.Tensor, torch.nn.Parameter
 
 
 from . import runtime as _runtime  # noqa: E402

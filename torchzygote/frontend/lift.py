@@ -32,6 +32,7 @@ BINOPS = {
     ast.MatMult: operator.matmul, ast.LShift: operator.lshift, ast.RShift: operator.rshift,
     ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor,
 }
+FOLDABLE = (operator.add, operator.sub, operator.mul, operator.truediv)  # literal operands fold
 UNOPS = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert, ast.Not: operator.not_}
 CMPOPS = {
     ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
@@ -302,6 +303,15 @@ class Lifter:
         pass
 
     def stmt_Assign(self, s):
+        t = s.targets[0]
+        if len(s.targets) == 1 and isinstance(t, (ast.Tuple, ast.List)) and isinstance(s.value, (ast.Tuple, ast.List)) \
+                and len(t.elts) == len(s.value.elts) and \
+                not any(isinstance(e, ast.Starred) for e in t.elts + s.value.elts):
+            # ``a, b = x, y``: each name takes its value, with no tuple in between (as CPython does)
+            vals = [self.expr(e) for e in s.value.elts]
+            for te, v in zip(t.elts, vals):
+                self.assign(te, v)
+            return
         v = self.expr(s.value)
         for t in s.targets:
             self.assign(t, v)
@@ -692,7 +702,16 @@ class Lifter:
 
     def expr_BinOp(self, e):
         a, b = self.expr(e.left), self.expr(e.right)
-        return self.emit(BINOPS[type(e.op)], a, b)
+        op = BINOPS[type(e.op)]
+        if isinstance(a, Const) and isinstance(b, Const) and type(a.value) in (int, float) and \
+                type(b.value) in (int, float) and op in FOLDABLE:
+            try:  # ``4.0 / 3.0`` is one number, as CPython folds it
+                v = op(a.value, b.value)
+            except ArithmeticError:
+                v = None  # the error belongs to run time, at this line
+            if type(v) is float or type(v) is int and v.bit_length() < 64:
+                return Const(v)
+        return self.emit(op, a, b)
 
     def expr_UnaryOp(self, e):
         v = self.expr(e.operand)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..ad.runtime import accum, index_back, unbroadcast
+from ..errors import GradientError
 from .containers import seq_back
 from .registry import NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE, base, grad, nondiff, reads_sequence
 
@@ -571,6 +572,12 @@ def cat_pieces(dy, tensors, dim):
     d = dim if ref is None else (dim + ref.dim()) % max(ref.dim(), 1)
     for t in ts:
         sizes.append(0 if t.dim() == 1 and t.numel() == 0 and (ref is None or ref.dim() != 1) else t.shape[d])
+    if sum(sizes) != dy.shape[d]:  # a list appended to after the call: its first items were joined
+        n = next((k for k in range(len(sizes) + 1) if sum(sizes[:k]) == dy.shape[d]), None)
+        if n is None:
+            raise GradientError("the list passed to torch.cat was changed after the call, so its gradient "
+                                "cannot be split back; pass a tuple or a copy (`torch.cat(list(xs))`)")
+        ts, sizes = ts[:n], sizes[:n]
     parts = dy.split(sizes, d)
     return tuple(p if _fl(t) and not (t.dim() == 1 and t.numel() == 0 and sizes[k] == 0) else None
                  for k, (t, p) in enumerate(zip(ts, parts)))

@@ -1,0 +1,218 @@
+"""What the transform specialises on to make small-tensor code fast, and that it
+never changes a result: constant numbers as cached 0-d tensors, tensor ranks and
+shape classes (no unbroadcasting where shapes are known equal), list displays
+passed to ``torch.stack`` built as tuples, and the garbage collector paused
+during a gradient call."""
+import gc
+import math
+
+import pytest
+import torch
+
+import torchzygote as tz
+from torchzygote.ad import runtime
+
+F64 = torch.float64
+
+
+def torch_grad(f, *args):
+    leaves = [a.detach().clone().requires_grad_() for a in args]
+    out = f(*leaves)
+    return torch.autograd.grad(out, leaves, allow_unused=True)
+
+
+def check(f, *args, rtol=1e-10, atol=1e-12):
+    got = tz.gradient(f, *args)
+    want = torch_grad(f, *args)
+    for g, w, a in zip(got, want, args):
+        if w is None:
+            assert g is None or torch.count_nonzero(g) == 0
+            continue
+        assert g.shape == a.shape and g.dtype == a.dtype
+        torch.testing.assert_close(g, w, rtol=rtol, atol=atol)
+    return got
+
+
+# ---------------------------------------------------------------- numbers as 0-d tensors
+
+SCALE = 0.37
+OFFSET = 3
+
+
+def constants(x):
+    y = SCALE * x + OFFSET
+    z = 1.5 - y / 7.0
+    return (z * 2 + x / SCALE).sum()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("shape", [(), (5,), (2, 3)])
+def test_constant_numbers_give_bitwise_the_same_values(dtype, shape):
+    x = torch.linspace(-2, 2, math.prod(shape) or 1, dtype=dtype).reshape(shape)
+    y, back = tz.pullback(constants, x)
+    assert y.dtype == dtype and torch.equal(y, constants(x))
+    check(constants, x, rtol=1e-6 if dtype == torch.float32 else 1e-12)
+    assert "_kt(" in tz.code_adjoint(constants, x).source  # the numbers did meet as tensors
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.float16, torch.bfloat16, torch.complex64])
+def test_number_tensor_keeps_torch_semantics(dtype):
+    x = (torch.arange(4) - 1).to(dtype)
+    for c in (0.37, 3, -0.0, 0.0, math.inf, math.nan):
+        for op in (lambda a, b: a * b, lambda a, b: a + b, lambda a, b: a - b, lambda a, b: b - a):
+            plain = op(x, c)
+            mixed = op(x, runtime.number_tensor(c, x))
+            assert mixed.dtype == plain.dtype
+            torch.testing.assert_close(mixed, plain, equal_nan=True, rtol=0, atol=0)
+
+
+def test_negative_zero_keeps_its_sign():
+    x = torch.tensor([1.0, -2.0])
+    a = runtime.number_tensor(0.0, x)
+    b = runtime.number_tensor(-0.0, x)
+    assert torch.equal(torch.signbit(x * b), torch.signbit(x * -0.0))
+    assert torch.equal(torch.signbit(x * a), torch.signbit(x * 0.0))
+
+
+def test_changed_global_number_is_seen():
+    global SCALE
+    x = torch.tensor([1.0, 2.0], dtype=F64)
+    before = tz.gradient(constants, x)[0]
+    saved, SCALE = SCALE, 2.0
+    try:
+        after = tz.gradient(constants, x)[0]
+        torch.testing.assert_close(after, torch_grad(constants, x)[0])
+    finally:
+        SCALE = saved
+    assert not torch.equal(before, after)
+
+
+# ---------------------------------------------------------------- ranks and shape classes
+
+def physics(s, f):
+    a, b, c = s[0], s[1], s[2]
+    u = torch.cos(a) * b + f * c
+    v = (u * u - torch.sin(c)) / (1.0 + b * b)
+    return torch.stack([u + v, v * f, a - c])
+
+
+def test_zero_dim_chain_has_no_unbroadcasting():
+    s = torch.tensor([0.3, -1.2, 0.7], dtype=F64)
+    f = torch.tensor(0.5, dtype=F64)
+    src = tz.code_adjoint(physics, s, f).source
+    assert "_ub(" not in src and "_ctx" not in src.split("def back")[1], src
+    check(lambda s, f: (physics(s, f) ** 2).sum(), s, f)
+
+
+@pytest.mark.parametrize("shapes", [((), ()), ((3,), ()), ((), (3,)), ((2, 3), (3,)), ((2, 1), (1, 4)),
+                                    ((4,), (4,)), ((1,), (5,))])
+def test_broadcasting_is_kept_where_shapes_differ(shapes):
+    def f(a, b):
+        c = a * b + torch.tanh(a) - b / (1.0 + a * a)
+        return (c * c).sum()
+    g = torch.Generator().manual_seed(len(shapes[0]) * 7 + len(shapes[1]))
+    a = torch.randn(shapes[0], generator=g, dtype=F64)
+    b = torch.randn(shapes[1], generator=g, dtype=F64)
+    check(f, a, b)   # the same function, specialised anew for each pair of ranks
+
+
+def test_items_of_a_matrix_broadcast_with_a_vector():
+    def f(x, y):
+        r = x[0] * y + x[1]          # rows of x (rank 1) with a vector of another length class
+        return (r * x[0]).sum() + (y[0] * x).sum()
+    x = torch.randn(2, 3, dtype=F64)
+    check(f, x, torch.randn(3, dtype=F64))
+    check(f, x, torch.randn(1, dtype=F64))
+
+
+def test_loop_carried_rank_change_is_not_trusted():
+    def f(x, n):
+        y = x
+        for _ in range(n):
+            y = (y * x).unsqueeze(0)   # the rank grows each trip
+        return (y * x).sum()
+    x = torch.tensor([0.5, 1.5], dtype=F64)
+    check(lambda x: f(x, 3), x)
+
+
+def test_shape_changing_method_in_place_voids_shape_classes():
+    def f(x):
+        x = x.clone()
+        y = x * 2.0
+        x.unsqueeze_(-1)     # x is now (3, 1): x * y broadcasts to (3, 3)
+        return (x * y).sum()
+    check(f, torch.tensor([1.0, 2.0, 3.0], dtype=F64))
+
+
+def test_matmul_ranks():
+    def f(W, v, M):
+        h = torch.tanh(W @ v)            # rank 1
+        k = (M @ M)[0]                   # rank 1 (a row)
+        return (h * k).sum() + (v @ v) * (h[0] + k[1])
+    g = torch.Generator().manual_seed(3)
+    W, v, M = (torch.randn(*s, generator=g, dtype=F64) for s in ((4, 3), (3,), (4, 4)))
+    check(f, W, v, M)
+
+
+# ---------------------------------------------------------------- list displays as tuples
+
+def test_list_display_read_once_by_stack_is_a_tuple():
+    def f(a, b):
+        return torch.stack([a * b, a + b], dim=-1).sum()
+    a, b = torch.randn(3, dtype=F64), torch.randn(3, dtype=F64)
+    assert "list(" not in tz.code_adjoint(f, a, b).source
+    check(f, a, b)
+
+
+def test_list_used_again_stays_a_list():
+    def f(a, b):
+        xs = [a, b]
+        s = torch.cat(xs)
+        xs.append(a * b)
+        return (s * s).sum() + xs[2].sum()
+    a, b = torch.randn(2, dtype=F64), torch.randn(3, dtype=F64)
+    assert "list(" in tz.code_adjoint(f, a, b).source
+    check(lambda a: f(a, a), a)
+
+
+# ---------------------------------------------------------------- garbage collector
+
+def test_gc_paused_during_a_gradient_and_restored():
+    seen = []
+
+    @tz.nograd
+    def probe():
+        seen.append(gc.isenabled())
+
+    def f(x):
+        probe()
+        return x * x
+
+    assert gc.isenabled()
+    assert tz.gradient(f, 3.0) == (6.0,)
+    assert seen == [False] and gc.isenabled()
+
+    def bad(x):
+        probe()
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        tz.gradient(bad, 1.0)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        tz.gradient(f, 3.0)
+        assert not gc.isenabled()   # the user's setting is left alone
+    finally:
+        gc.enable()
+
+
+def test_gradient_leaves_no_reference_cycles():
+    s = torch.tensor([0.3, -1.2, 0.7], dtype=F64)
+    f = torch.tensor(0.5, dtype=F64)
+    loss = lambda s, f: (physics(s, f) ** 2).sum()  # noqa: E731
+    tz.gradient(loss, s, f)   # the transform itself runs once
+    gc.collect()
+    for _ in range(3):
+        tz.gradient(loss, s, f)
+    assert gc.collect() == 0   # nothing was left for the paused collector
