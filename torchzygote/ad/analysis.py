@@ -17,7 +17,7 @@ import torch
 from .. import ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, NONDIFF, base, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
+from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, MIXED, NONDIFF, base, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
                               Rule, select)
 from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, VARFLAGS, kind_of, torch_internal
 
@@ -51,6 +51,8 @@ def join(a: str, b: str) -> str:
         return COMPLEX
     if {a, b} <= {REAL, NONDIFF}:
         return REAL
+    if {a, b} <= {REAL, TENSOR, MIXED}:
+        return MIXED  # a number that becomes a tensor (a sum started at 0.0)
     if a[0] == b[0] == "P":
         return "P"  # tuples with different items
     return OBJECT
@@ -114,7 +116,7 @@ class Analysis:
         except TypeError:
             return None
         r = select(f, kinds, len(s.kwargs))
-        if r is None or r.kinds is None and (OBJECT in kinds or UNDEFINED in kinds):
+        if r is None or r.kinds is None and (OBJECT in kinds or UNDEFINED in kinds or MIXED in kinds):
             return None
         if any(k for k, _ in s.kwargs if k not in r.params):
             return None
@@ -189,7 +191,10 @@ class Analysis:
             elif isinstance(node, Loop):
                 if node.item is not None:
                     ik = self.kind(node.iterable)
-                    self.K[node.item.id] = TENSOR if ik == TENSOR else NONDIFF if ik == NONDIFF else OBJECT
+                    d = self.defs.get(node.iterable.id) if isinstance(node.iterable, Var) else None
+                    counts = d is not None and isinstance(d.fn, Const) and d.fn.value is range
+                    self.K[node.item.id] = REAL if counts else TENSOR if ik == TENSOR else \
+                        NONDIFF if ik == NONDIFF else OBJECT
                 for p, init in zip(node.params, node.inits):
                     self.K[p.id] = self.kind(init)
                     self._set_rank(p, self.rank(init))

@@ -24,12 +24,12 @@ from typing import Dict, List, Optional
 
 from .. import errors, ir
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import ARRAY, COMPLEX, OBJECT, REAL, TENSOR, Rule
+from ..rules.registry import ARRAY, COMPLEX, MIXED, OBJECT, REAL, TENSOR, Rule
 from . import runtime
 from .analysis import Analysis
 
 UNSET, SET, MAYBE = 0, 1, 2
-NUMERIC_KINDS = (REAL, COMPLEX, TENSOR, ARRAY)
+NUMERIC_KINDS = (REAL, COMPLEX, TENSOR, ARRAY, MIXED)
 _counter = itertools.count()
 _expr_cache: Dict[str, ast.AST] = {}
 
@@ -462,8 +462,8 @@ class Codegen:
         if k in (TENSOR, ARRAY):  # a Python number cannot broadcast this one to a larger shape
             return len([o for o in ops_ if self.A.kind(o) not in (REAL, COMPLEX)]) > 1
         if k in (REAL, COMPLEX):
-            return out_k in (TENSOR, ARRAY) or bool(kinds & {TENSOR, ARRAY})
-        return k == OBJECT
+            return out_k in (TENSOR, ARRAY, MIXED) or bool(kinds & {TENSOR, ARRAY, MIXED})
+        return k in (OBJECT, MIXED)
 
     def rev_branches(self, node, regions, S: dict) -> List[str]:
         outs = node.outs

@@ -41,8 +41,13 @@ def kind_of(x) -> str:
     k = KIND_OF_TYPE.get(type(x))
     if k is not None:
         return k
-    if type(x) is tuple:  # a short tuple's kind says what its items are
-        return tuple_kind([kind_of(e) for e in x]) if 0 < len(x) <= 16 else TUPLE
+    if type(x) is tuple:  # a tuple's kind says what its items are, if a short look tells
+        if 0 < len(x) <= 16:
+            return tuple_kind([kind_of(e) for e in x])
+        t = type(x[0]) if x else None
+        if len(x) <= 4096 and KIND_OF_TYPE.get(t) in (REAL, TENSOR) and all(type(e) is t for e in x):
+            return tuple_kind([KIND_OF_TYPE[t]])   # a long tuple of data (observations)
+        return TUPLE
     if isinstance(x, torch.Tensor):
         return TENSOR
     return OBJECT

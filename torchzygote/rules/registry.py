@@ -19,8 +19,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 #   R real Python number, C complex number, T torch tensor, A numpy array,
 #   L list, P tuple, D dict (exactly those types: containers with known semantics),
 #   N never differentiable (None, str, bool results of comparisons, types),
-#   O anything else (decided at run time), U undefined (no value yet).
+#   O anything else (decided at run time), U undefined (no value yet),
+#   M a real number or a tensor (``loss = 0.0`` before a loop that adds tensors to it).
 REAL, COMPLEX, TENSOR, ARRAY, NONDIFF, OBJECT, UNDEFINED = "R", "C", "T", "A", "N", "O", "U"
+MIXED = "M"
 LIST, TUPLE, DICT = "L", "P", "D"
 CONTAINERS = (LIST, TUPLE, DICT)
 # tuples whose items are all tensors, or all real numbers (``x, v = state.unbind(-1)``)
@@ -52,7 +54,9 @@ def promote(kinds: Sequence[str]) -> str:
     if TENSOR in ks:
         return TENSOR if ARRAY not in ks else OBJECT
     if ARRAY in ks:
-        return ARRAY
+        return ARRAY if MIXED not in ks else OBJECT
+    if MIXED in ks:
+        return MIXED if COMPLEX not in ks else OBJECT
     return COMPLEX if COMPLEX in ks else REAL
 
 

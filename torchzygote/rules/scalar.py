@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import frontend  # noqa: F401
 from ..frontend import ops
-from .registry import ARRAY, COMPLEX, NONDIFF, REAL, TENSOR, grad, nondiff
+from .registry import ARRAY, COMPLEX, MIXED, NONDIFF, REAL, TENSOR, grad, nondiff
 
 R_KINDS = (REAL, TENSOR, ARRAY, NONDIFF)
 C_KINDS = (REAL, COMPLEX, NONDIFF)
@@ -97,7 +97,7 @@ OPERATORS = [
 TENSOR_GRADS = {operator.mul: dict(a="dy * b.conj()", b="dy * a.conj()"),
                 operator.truediv: dict(a="dy / b.conj()", b="-dy * (y / b).conj()")}
 # a tensor with a Python number: only the tensor may be complex (no conj of the number)
-MIXED = {operator.mul: (dict(a="dy * b", b="dy * a.conj()"), dict(a="dy * b.conj()", b="dy * a")),
+TENSOR_NUMBER = {operator.mul: (dict(a="dy * b", b="dy * a.conj()"), dict(a="dy * b.conj()", b="dy * a")),
          operator.truediv: (dict(a="dy / b", b="-dy * (y / b).conj()"), None)}
 TN = lambda ks: ks[0] in (TENSOR, ARRAY) and ks[1] in (REAL, NONDIFF)  # noqa: E731
 NT = lambda ks: ks[1] in (TENSOR, ARRAY) and ks[0] in (REAL, NONDIFF)  # noqa: E731
@@ -106,8 +106,8 @@ for f, iop, real_grads, complex_grads in OPERATORS:
     fwd = f"a {ops.OP_SYMBOLS[f]} b"
     for fn, k_real in ((f, real), (iop, num)):
         grad(fn, "a, b", fwd=fwd, kinds=num, ns=ns, **real_grads)
-        if f in MIXED and k_real is real:
-            tensor_number, number_tensor = MIXED[f]
+        if f in TENSOR_NUMBER and k_real is real:
+            tensor_number, number_tensor = TENSOR_NUMBER[f]
             grad(fn, "a, b", fwd=fwd, kinds=TN, ns=ns, **tensor_number)
             if number_tensor is not None:
                 grad(fn, "a, b", fwd=fwd, kinds=NT, ns=ns, **number_tensor)
@@ -117,6 +117,11 @@ for f, iop, real_grads, complex_grads in OPERATORS:
                 grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **TENSOR_GRADS.get(f, complex_grads))
         elif k_real is real:
             grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **real_grads)
+# a number or a tensor (kind M, known only at run time): the conjugating helper serves both
+MIX = lambda ks: MIXED in ks and all(k in (REAL, TENSOR, NONDIFF, MIXED) for k in ks)  # noqa: E731
+for f, _, _, complex_grads in OPERATORS[:4]:
+    grad(f, "a, b", fwd=f"a {ops.OP_SYMBOLS[f]} b", kinds=MIX, ns=ns, **complex_grads)
+grad(operator.neg, "a", fwd="-a", kinds=MIX, a="-dy")
 grad(operator.neg, "a", fwd="-a", kinds=lambda ks: real(ks) or cplx(ks), a="-dy")
 grad(operator.pos, "a", fwd="+a", kinds=lambda ks: real(ks) or cplx(ks), a="dy")
 
