@@ -216,3 +216,50 @@ def test_gradient_leaves_no_reference_cycles():
     for _ in range(3):
         tz.gradient(loss, s, f)
     assert gc.collect() == 0   # nothing was left for the paused collector
+
+
+# ---------------------------------------------------------------- a number that becomes a tensor
+
+def running_sum(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s * 0.5 + (x * i if i % 2 else 1.0)   # a float for a trip, then a tensor
+        s = s - s / 3.0 + 2.0 * s
+    return s
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_sum_started_at_a_number(n):
+    def total(x):
+        s = running_sum(x, n)
+        return s.sum() if torch.is_tensor(s) else s
+    x = torch.tensor([0.5, -1.5], dtype=F64)
+    got = tz.gradient(total, x)[0]
+    if n > 1:
+        torch.testing.assert_close(got, torch_grad(total, x)[0])
+    else:   # one trip: the sum is still a float
+        assert got is None
+    assert "_J(_ctx, _mul" not in tz.code_adjoint(running_sum, x, 5).source   # inlined, not dispatched
+
+
+def test_zero_trips_keep_the_number():
+    x = torch.tensor(2.0, dtype=F64)
+    y, back = tz.pullback(running_sum, x, 0)
+    assert y == 0.0 and type(y) is float
+    assert back(1.0) == (None, None)
+
+
+def test_long_tuple_of_floats_is_data_with_a_gradient():
+    obs = tuple(0.1 * i for i in range(40))
+
+    def loss(k, obs):
+        c, total = 1.0, 0.0
+        for i in range(len(obs)):
+            c = c * torch.exp(-k)
+            total = total + (c - obs[i]) ** 2
+        return total
+    k = torch.tensor(0.3, dtype=F64)
+    gk, gobs = tz.gradient(loss, k, obs)
+    torch.testing.assert_close(gk, torch_grad(lambda k: loss(k, obs), k)[0])
+    c = [math.exp(-0.3 * (i + 1)) for i in range(40)]
+    assert gobs == pytest.approx([-2 * (c[i] - obs[i]) for i in range(40)], rel=1e-12)
