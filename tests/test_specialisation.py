@@ -263,3 +263,41 @@ def test_long_tuple_of_floats_is_data_with_a_gradient():
     torch.testing.assert_close(gk, torch_grad(lambda k: loss(k, obs), k)[0])
     c = [math.exp(-0.3 * (i + 1)) for i in range(40)]
     assert gobs == pytest.approx([-2 * (c[i] - obs[i]) for i in range(40)], rel=1e-12)
+
+
+# ---------------------------------------------------------------- tensors in globals
+
+G_SCALE = torch.tensor([2.0, 0.5, 1.5], dtype=F64)
+G_W = torch.tensor([0.3, -0.2, 0.9], dtype=F64)
+
+
+def scaled(x):
+    return ((x / G_SCALE) ** 2 * G_W).sum()
+
+
+def test_global_tensor_is_data_outside_params():
+    x = torch.tensor([1.0, -2.0, 3.0], dtype=F64)
+    check(scaled, x)
+    back = tz.code_adjoint(scaled, x).source.split("def back")[1]
+    assert "_global_read_back" not in back   # no gradient is made for the globals
+
+
+def test_global_tensors_in_params_get_gradients_only_if_listed():
+    x = torch.tensor([1.0, -2.0, 3.0], dtype=F64)
+    gs = tz.gradient(lambda: scaled(x), tz.Params([G_W]))
+    want = torch_grad(lambda w: ((x / G_SCALE) ** 2 * w).sum(), G_W)[0]
+    torch.testing.assert_close(gs[G_W], want)
+    assert G_SCALE not in gs
+    gs = tz.gradient(lambda: scaled(x), tz.Params([G_SCALE, G_W]))
+    want = torch_grad(lambda s: ((x / s) ** 2 * G_W).sum(), G_SCALE)[0]
+    torch.testing.assert_close(gs[G_SCALE], want)
+
+
+def test_pullback_with_params_returns_grads_each_call():
+    w = torch.tensor([1.0, 2.0], dtype=F64)
+    x = torch.tensor([3.0, -1.0], dtype=F64)
+    y, back = tz.pullback(lambda: (w * x).sum() ** 2, tz.Params([w]))
+    assert float(y) == 1.0
+    g1, g2 = back(torch.tensor(1.0, dtype=F64)), back(torch.tensor(2.0, dtype=F64))
+    torch.testing.assert_close(g1[w], 2 * x)
+    torch.testing.assert_close(g2[w], 4 * x)   # a second call does not add to the first

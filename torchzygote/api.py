@@ -52,14 +52,14 @@ def _call(ctx: Context, f, args, kwargs):
         if kwargs and type(f) is types.FunctionType and not runtime.torch_internal(f):
             flat, unbind = runtime.bind_function(f, args, kwargs)
             consts = frozenset(i for i, (kind, _) in enumerate(unbind.sources) if kind in "kdx")
-            y, back = entry(f, flat, consts).fwd(ctx, f, *flat)
+            y, back = entry(f, flat, consts, ctx.params is not None).fwd(ctx, f, *flat)
             return y, lambda dy: unbind(ctx, flat, back(dy), len(args), None)
         if kwargs:
             y, back = Jkw(ctx, f, args, kwargs)
             return y, lambda dy: back(dy)[0]
         if type(f) is types.FunctionType and f.__code__.co_argcount == len(args) and \
                 not f.__code__.co_flags & runtime.VARFLAGS and not f.__code__.co_kwonlyargcount:
-            fwd = runtime.forward(f, args)  # the top level may mutate its own arguments
+            fwd = runtime.forward(f, args, ctx.params is not None)  # the top level may mutate its arguments
             if fwd is not None:
                 return fwd(ctx, f, *args)
         return J(ctx, f, *args)
@@ -83,7 +83,10 @@ def _run_back(ctx: Context, back, dy, args, y=None) -> tuple:
 def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
     """``y, back = pullback(f, *args)``; ``back(dy)`` returns one gradient per argument.
 
-    ``back`` may be called any number of times (``jacobian`` does)."""
+    ``back`` may be called any number of times (``jacobian`` does). With a ``Params``
+    argument and a zero-argument ``f``, ``back(dy)`` returns ``Grads``."""
+    if len(args) == 1 and type(args[0]) is Params and not kwargs:
+        return _implicit_pullback(f, args[0])
     if getattr(getattr(f, "__code__", None), "co_flags", 0) & runtime.CO_GENERATOR_LIKE:
         from .frontend.lift import lift
         lift(f)  # names the construct ('yield', 'async') and where it is
@@ -196,11 +199,20 @@ def _short(x):
     return f"{type(x).__name__}{tuple(shape)}" if shape is not None else repr(x)
 
 
-def _implicit(f, ps: Params) -> WithGradient:
+def _implicit_pullback(f, ps: Params):
     ctx = Context(ps)
     y, back = _quiet(_call, ctx, f, (), None)
-    _quiet(back, seed(y))
-    return WithGradient(y, Grads(ctx.pgrads, ps))
+
+    def pb(dy) -> Grads:
+        ctx.grads, ctx.pgrads, ctx.tensor_grads = {}, {}, {}
+        _quiet(back, dy)
+        return Grads(ctx.pgrads, ps)
+    return y, pb
+
+
+def _implicit(f, ps: Params) -> WithGradient:
+    y, pb = _implicit_pullback(f, ps)
+    return WithGradient(y, pb(seed(y)))
 
 
 # ---------------------------------------------------------------- rules from users

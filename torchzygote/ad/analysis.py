@@ -68,9 +68,10 @@ def method_rule(obj_kind: str, name: str):
 
 class Analysis:
     def __init__(self, fn: ir.Function, arg_kinds: Sequence[str], consts: frozenset = frozenset(),
-                 ranks: Optional[Sequence[Optional[int]]] = None):
+                 ranks: Optional[Sequence[Optional[int]]] = None, implicit: bool = False):
         self.fn = fn
         self.consts = consts
+        self.implicit = implicit
         self.K: Dict[int, str] = {fn.params[0].id: OBJECT}
         for p, k in zip(fn.params[1:], arg_kinds):
             self.K[p.id] = k
@@ -153,7 +154,7 @@ class Analysis:
         kinds = tuple(OBJECT if k == UNDEFINED else k for k in (self.kind(a) for a in s.args))
         ranks = tuple(self.rank(a) for a in s.args)
         try:
-            kind, self._ret_rank[id(s)] = return_kind(f, kinds, ranks)
+            kind, self._ret_rank[id(s)] = return_kind(f, kinds, ranks, self.implicit)
             return kind
         except Exception:  # the callee cannot be lifted: that error belongs to the call, at run time
             return OBJECT
@@ -389,8 +390,9 @@ class Analysis:
                             isinstance(node.fn, Const) and TABLE.is_nondiff(node.fn.value):
                         continue
                     if isinstance(node.fn, Const) and node.fn.value is ops.get_global and \
-                            self.K.get(node.out.id) in (REAL, COMPLEX):
-                        continue  # a number in a global is a constant (Params are tensors)
+                            self.K.get(node.out.id) in ((REAL, COMPLEX) if self.implicit else
+                                                        (REAL, COMPLEX, TENSOR, ARRAY)):
+                        continue  # data in a global is a constant, unless tensors may be Params
                     # objects may be mutated later, so containers and unknowns count as varied
                     if id(node) not in self.rule or base(self.K.get(node.out.id, OBJECT)) in (OBJECT, UNDEFINED) + CONTAINERS or \
                             any(is_varied(o) for o in self.diff_args(node)):

@@ -61,27 +61,28 @@ def ranks_of(args) -> tuple:
 _in_progress: set = set()
 
 
-def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple) -> tuple:
+def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple, implicit: bool) -> tuple:
     """The kind and rank ``f`` returns for arguments of these kinds and ranks (callers
     specialise on them); unknown while ``f`` is itself being transformed (recursion)."""
-    key = (f.__code__, kinds, ranks)
+    key = (f.__code__, kinds, ranks, implicit)
     if key in _in_progress:
         return OBJECT, None
-    e = entry_for(f, kinds, ranks=ranks)
+    e = entry_for(f, kinds, ranks=ranks, implicit=implicit)
     return e.analysis.kind(e.ir.ret), e.analysis.rank(e.ir.ret)
 
 
-def entry(f: types.FunctionType, args, consts: frozenset = frozenset()) -> Entry:
-    return entry_for(f, kinds_of(args), consts, ranks_of(args))
+def entry(f: types.FunctionType, args, consts: frozenset = frozenset(), implicit: bool = False) -> Entry:
+    return entry_for(f, kinds_of(args), consts, ranks_of(args), implicit)
 
 
 def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset(),
-              ranks: Optional[tuple] = None) -> Entry:
+              ranks: Optional[tuple] = None, implicit: bool = False) -> Entry:
     """The transform of ``f`` for arguments of these kinds (and tensor ranks, None where
     unknown); parameters in ``consts`` (positions) are constants: no gradient is computed
-    for them."""
+    for them. ``implicit``: gradients are also wanted for implicit parameters (``Params``),
+    so tensors read from globals get them."""
     ranks = ranks or (None,) * len(kinds)
-    key = (f.__code__, kinds, ranks) if not consts else (f.__code__, kinds, ranks, consts)
+    key = (f.__code__, kinds, ranks, implicit) if not consts else (f.__code__, kinds, ranks, implicit, consts)
     g = f.__globals__
     for e in _cache.get(key, ()):
         if e.valid(g):
@@ -97,7 +98,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         fn_ir, guards = lift(f)
         _in_progress.add(key)
         try:
-            A = Analysis(fn_ir, kinds, consts, ranks)
+            A = Analysis(fn_ir, kinds, consts, ranks, implicit)
         finally:
             _in_progress.discard(key)
         fwd, src = compile_forward(fn_ir, A, f.__qualname__)
@@ -111,24 +112,33 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
 _by_type: Dict[Tuple, Entry] = {}   # (code, argument types) -> entry, where types decide kinds
 
 
-def forward(f: types.FunctionType, args) -> Optional[Callable]:
+def forward(f: types.FunctionType, args, implicit: bool = False) -> Optional[Callable]:
     """The compiled forward of ``f`` for these arguments' kinds, or None for a function
     that is not lifted (it has a rule, or is torch's own and runs under torch autograd).
     The common case (arguments whose kind their type decides) is one dict lookup."""
     key = (f.__code__, *map(type, args))
-    tensors = _Tensor in key or _Parameter in key
-    if tensors:
+    if _Tensor in key or _Parameter in key:
         key += ranks_of(args)
+    if implicit:
+        key += (_IMPLICIT,)
     e = _by_type.get(key)
     if e is not None and e.valid(f.__globals__):
         return e.fwd
-    e = entry(f, args)
-    if all(t in KIND_OF_TYPE for t in key[1:len(args) + 1]):
+    e = entry(f, args, implicit=implicit)
+    if all(_kind_by_type(t) for t in key[1:len(args) + 1]):
         _by_type[key] = e
     return e.fwd
 
 
+def _kind_by_type(t: type) -> bool:
+    """Whether an argument's type alone decides its kind (and whether it has a rank):
+    not for tuples (their items decide) nor tensor subclasses (their ranks are not in
+    the key)."""
+    return t in KIND_OF_TYPE or not (t is tuple or issubclass(t, torch.Tensor))
+
+
 _Tensor, _Parameter = torch.Tensor, torch.nn.Parameter
+_IMPLICIT = object()   # marks keys of transforms made for implicit parameters
 
 
 from . import runtime as _runtime  # noqa: E402

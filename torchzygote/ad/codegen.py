@@ -251,9 +251,29 @@ class Codegen:
             self.fn.global_types.get(d.args[1].value) in (int, float)
 
     # ------------------------------------------------------------ accumulation
-    def contrib(self, target, expr: str, state: int, S: dict, out: List[str], kind_hint=None):
+    def contrib(self, target, expr: str, state: int, S: dict, out: List[str]):
         if not self.A.active(target) or state == UNSET:
             return
+        if self._maybe_param(target):
+            # a tensor read from a global needs its gradient only if it is one of the Params
+            if S.get(target.id, UNSET) == UNSET:
+                out.append(f"{self.d(target)} = None")
+            S[target.id] = MAYBE
+            inner: List[str] = []
+            self._contrib(target, expr, state, S, inner)
+            S[target.id] = MAYBE
+            self.use(target)
+            out.append(f"if id({self.v(target)}) in _ctx.params:")
+            out += _indent(inner)
+            return
+        self._contrib(target, expr, state, S, out)
+
+    def _maybe_param(self, v) -> bool:
+        d = self.def_stmt.get(v.id) if isinstance(v, Var) else None
+        return self.A.implicit and d is not None and isinstance(d.fn, Const) and d.fn.value is _get_global() \
+            and self.A.kind(v) in (TENSOR, ARRAY)
+
+    def _contrib(self, target, expr: str, state: int, S: dict, out: List[str]):
         d, st = self.d(target), S.get(target.id, UNSET)
         is_num = self.A.K.get(target.id) in NUMERIC_KINDS
         numeric = is_num and state == SET

@@ -426,7 +426,7 @@ def J(ctx: Context, f, *args):
     if type(f) is types.FunctionType:
         code = f.__code__
         if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount:
-            fwd = forward(f, args)  # None for functions that are not lifted (rules, torch's own)
+            fwd = forward(f, args, ctx.params is not None)  # None for functions not lifted (rules, torch's)
             if fwd is not None:
                 versions = [a._version for a in args if type(a) is torch.Tensor]
                 res = fwd(ctx, f, *args)
@@ -457,7 +457,7 @@ def Jkw(ctx: Context, f, args, kwargs):
     t = type(f)
     if t is types.FunctionType and not torch_internal(f):
         flat, unbind = bind_function(f, args, kw)
-        y, back = forward(f, flat)(ctx, f, *flat)
+        y, back = forward(f, flat, ctx.params is not None)(ctx, f, *flat)
         return y, lambda dy: unbind(ctx, flat, back(dy), len(args), kwargs)
     if t is types.MethodType:
         y, back = Jkw(ctx, f.__func__, (f.__self__, *args), kwargs)
@@ -467,14 +467,14 @@ def Jkw(ctx: Context, f, args, kwargs):
         return y, lambda dy: _partial_back(ctx, f, back(dy), kwargs)
     if isinstance(f, type):
         return construct(ctx, f, args, kw, kwargs)
+    if isinstance(f, torch.nn.Module) and not _has_hooks(f):
+        return Jkw(ctx, type(f).forward, (f, *args), kwargs) if kwargs is not None else \
+            _drop_self_call(ctx, type(f).forward, f, args)
     owner = getattr(f, "__self__", None)
     if t is types.BuiltinMethodType and owner is not None and not isinstance(owner, types.ModuleType):
         # a builtin method taken from its object (``d.pop`` passed to ``map``): dispatch as a method call
         y, back = call_method(ctx, (owner, f.__name__, *args), kw, kwargs)
         return y, _drop_first(_drop_first(back, kwargs), kwargs)
-    if isinstance(f, torch.nn.Module) and not _has_hooks(f):
-        return Jkw(ctx, type(f).forward, (f, *args), kwargs) if kwargs is not None else \
-            _drop_self_call(ctx, type(f).forward, f, args)
     call = getattr(type(f), "__call__", None)
     if isinstance(call, types.FunctionType):
         return _drop_self_call(ctx, call, f, args) if kwargs is None else \
