@@ -433,7 +433,17 @@ def J(ctx: Context, f, *args):
                 if versions and versions != [a._version for a in args if type(a) is torch.Tensor]:
                     _check_mutation(f, args, versions, res[0])
                 return res
+    elif type(f) in _PLAIN_MODULES and not _has_hooks(f) and not _registered(f):
+        return _drop_self_call(ctx, type(f).forward, f, args)
     return Jkw(ctx, f, args, None)
+
+
+_PLAIN_MODULES: set = set()   # nn.Module classes called the standard way (Module.__call__)
+
+
+def _registered(f) -> bool:
+    """Whether an object has its own entry in a rule table (then ``Jkw`` dispatches it)."""
+    return f in SPECIAL or f in USER_RULES or TABLE.is_nondiff(f) or bool(TABLE.lookup(f))
 
 
 def Jkw(ctx: Context, f, args, kwargs):
@@ -468,8 +478,10 @@ def Jkw(ctx: Context, f, args, kwargs):
     if isinstance(f, type):
         return construct(ctx, f, args, kw, kwargs)
     if isinstance(f, torch.nn.Module) and not _has_hooks(f):
-        return Jkw(ctx, type(f).forward, (f, *args), kwargs) if kwargs is not None else \
-            _drop_self_call(ctx, type(f).forward, f, args)
+        if t.__call__ is torch.nn.Module.__call__:
+            _PLAIN_MODULES.add(t)
+        return Jkw(ctx, t.forward, (f, *args), kwargs) if kwargs is not None else \
+            _drop_self_call(ctx, t.forward, f, args)
     owner = getattr(f, "__self__", None)
     if t is types.BuiltinMethodType and owner is not None and not isinstance(owner, types.ModuleType):
         # a builtin method taken from its object (``d.pop`` passed to ``map``): dispatch as a method call
