@@ -182,15 +182,16 @@ def test_gc_paused_during_a_gradient_and_restored():
 
     @tz.nograd
     def probe():
-        seen.append(gc.isenabled())
+        seen.append((gc.get_threshold()[0], gc.isenabled()))
 
     def f(x):
         probe()
         return x * x
 
-    assert gc.isenabled()
+    before = gc.get_threshold()
     assert tz.gradient(f, 3.0) == (6.0,)
-    assert seen == [False] and gc.isenabled()
+    assert seen == [(0, True)]   # no automatic collections; gc.isenabled() untouched
+    assert gc.get_threshold() == before
 
     def bad(x):
         probe()
@@ -198,11 +199,18 @@ def test_gc_paused_during_a_gradient_and_restored():
 
     with pytest.raises(ValueError):
         tz.gradient(bad, 1.0)
-    assert gc.isenabled()
-    gc.disable()
+    assert gc.get_threshold() == before
+    assert tz.gradient(lambda x: tz.gradient(f, x)[0], 2.0) == (2.0,)   # nested calls
+    assert gc.get_threshold() == before
+
+
+def test_gc_choices_of_user_code_are_kept():
+    def f(x):
+        gc.disable()
+        return x * x
     try:
         tz.gradient(f, 3.0)
-        assert not gc.isenabled()   # the user's setting is left alone
+        assert not gc.isenabled()   # as plain Python would leave it
     finally:
         gc.enable()
 
@@ -279,7 +287,30 @@ def test_global_tensor_is_data_outside_params():
     x = torch.tensor([1.0, -2.0, 3.0], dtype=F64)
     check(scaled, x)
     back = tz.code_adjoint(scaled, x).source.split("def back")[1]
-    assert "_global_read_back" not in back   # no gradient is made for the globals
+    assert back.count("_ctx.wants_global(") == 2   # the globals' gradients are made only if wanted
+
+
+G_TMP = None
+
+
+def _read_tmp():
+    return (G_TMP * 3.0).sum()
+
+
+def test_global_tensor_written_by_differentiated_code_carries_the_gradient():
+    def f(x):
+        global G_TMP
+        G_TMP = x * 2.0
+        return _read_tmp()            # a callee reads what f wrote
+    x = torch.tensor([1.0, 2.0], dtype=F64)
+    torch.testing.assert_close(tz.gradient(f, x)[0], torch.full((2,), 6.0, dtype=F64))
+    p = torch.tensor([1.0, 2.0], dtype=F64)
+
+    def loss():
+        global G_TMP
+        G_TMP = p * 2.0
+        return _read_tmp()
+    torch.testing.assert_close(tz.gradient(loss, tz.Params([p]))[p], torch.full((2,), 6.0, dtype=F64))
 
 
 def test_global_tensors_in_params_get_gradients_only_if_listed():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import gc as _gc
+import threading
 import types
 from collections import namedtuple
 from typing import Any, Callable, Iterable, Optional, Tuple
@@ -26,21 +27,52 @@ _grad_enabled = _torch.is_grad_enabled
 _set_grad_enabled = _torch._C._set_grad_enabled
 
 
+class _CollectorPause:
+    """Python's automatic cyclic garbage collection, held off while any gradient call runs
+    (in any thread): the values a pullback keeps are many small acyclic objects, and a
+    full collection traverses the whole heap (about 0.1 s with torch imported). Only the
+    first threshold is touched (0 stops automatic collections), so ``gc.disable()``,
+    ``gc.enable()`` and ``gc.collect()`` in user code or other threads keep their effect,
+    and a threshold set meanwhile is kept."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.saved = 0
+
+    def enter(self) -> None:
+        with self.lock:
+            if self.depth == 0:
+                t0, t1, t2 = _gc.get_threshold()
+                self.saved = t0
+                if t0:
+                    _gc.set_threshold(0, t1, t2)
+            self.depth += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.depth -= 1
+            if self.depth == 0:
+                t0, t1, t2 = _gc.get_threshold()
+                if t0 == 0 and self.saved:
+                    _gc.set_threshold(self.saved, t1, t2)
+
+
+_collector = _CollectorPause()
+
+
 def _quiet(fn, *a):
     """Run ``fn(*a)`` with torch's autograd off (the gradient is our code, and torch ops
-    run faster without recording) and Python's cyclic garbage collector paused: the
-    values a pullback keeps are many small acyclic objects, and each full collection
-    traverses the whole heap (about 0.1 s with torch imported). Both are restored after."""
-    mode, collect = _grad_enabled(), _gc.isenabled()
+    run faster without recording) and automatic garbage collection paused; both are
+    restored after, also after an error."""
+    mode = _grad_enabled()
     if mode:
         _set_grad_enabled(False)
-    if collect:
-        _gc.disable()
+    _collector.enter()
     try:
         return fn(*a)
     finally:
-        if collect:
-            _gc.enable()
+        _collector.leave()
         if mode:
             _set_grad_enabled(True)
 
@@ -52,14 +84,14 @@ def _call(ctx: Context, f, args, kwargs):
         if kwargs and type(f) is types.FunctionType and not runtime.torch_internal(f):
             flat, unbind = runtime.bind_function(f, args, kwargs)
             consts = frozenset(i for i, (kind, _) in enumerate(unbind.sources) if kind in "kdx")
-            y, back = entry(f, flat, consts, ctx.params is not None).fwd(ctx, f, *flat)
+            y, back = entry(f, flat, consts).fwd(ctx, f, *flat)
             return y, lambda dy: unbind(ctx, flat, back(dy), len(args), None)
         if kwargs:
             y, back = Jkw(ctx, f, args, kwargs)
             return y, lambda dy: back(dy)[0]
         if type(f) is types.FunctionType and f.__code__.co_argcount == len(args) and \
                 not f.__code__.co_flags & runtime.VARFLAGS and not f.__code__.co_kwonlyargcount:
-            fwd = runtime.forward(f, args, ctx.params is not None)  # the top level may mutate its arguments
+            fwd = runtime.forward(f, args)  # the top level may mutate its own arguments
             if fwd is not None:
                 return fwd(ctx, f, *args)
         return J(ctx, f, *args)

@@ -68,10 +68,9 @@ def method_rule(obj_kind: str, name: str):
 
 class Analysis:
     def __init__(self, fn: ir.Function, arg_kinds: Sequence[str], consts: frozenset = frozenset(),
-                 ranks: Optional[Sequence[Optional[int]]] = None, implicit: bool = False):
+                 ranks: Optional[Sequence[Optional[int]]] = None):
         self.fn = fn
         self.consts = consts
-        self.implicit = implicit
         self.K: Dict[int, str] = {fn.params[0].id: OBJECT}
         for p, k in zip(fn.params[1:], arg_kinds):
             self.K[p.id] = k
@@ -154,7 +153,7 @@ class Analysis:
         kinds = tuple(OBJECT if k == UNDEFINED else k for k in (self.kind(a) for a in s.args))
         ranks = tuple(self.rank(a) for a in s.args)
         try:
-            kind, self._ret_rank[id(s)] = return_kind(f, kinds, ranks, self.implicit)
+            kind, self._ret_rank[id(s)] = return_kind(f, kinds, ranks)
             return kind
         except Exception:  # the callee cannot be lifted: that error belongs to the call, at run time
             return OBJECT
@@ -295,12 +294,9 @@ class Analysis:
         of every other ``x[j]``. A method that may change a shape in place
         (``unsqueeze_``) and has no rule voids them all."""
         body = list(ir.walk(self.fn.body))
-        for node in body:
-            if isinstance(node, Stmt) and id(node) not in self.rule and isinstance(node.fn, Const) and \
-                    node.fn.value is ops.call_method and len(node.args) > 1 and \
-                    str(node.args[1].value).endswith("_"):
-                self.R = {}
-                return
+        if any(self._may_reshape(node) for node in body if isinstance(node, Stmt)):
+            self.R = {}
+            return
         for v, r in self.R.items():
             if r == 0:
                 self.shape[v] = SCALAR
@@ -322,6 +318,22 @@ class Analysis:
                 cls = self._common_shape(args)
             if cls is not None:
                 self.shape[node.out.id] = cls
+
+    def _may_reshape(self, s: Stmt) -> bool:
+        """Whether a statement may change a tensor's shape in place: an in-place method or
+        function without a rule (``x.unsqueeze_(0)``, ``torch.as_strided_``), such a method
+        taken as a value (``m = x.unsqueeze_``), or an attribute write on a tensor (``x.data =``)."""
+        if not isinstance(s.fn, Const):
+            return False
+        f = s.fn.value
+        if f is ops.call_method or f is getattr:
+            name = s.args[1].value if len(s.args) > 1 and isinstance(s.args[1], Const) else ""
+            return str(name).endswith("_") and id(s) not in self.rule if f is ops.call_method else \
+                str(name).endswith("_")
+        if f is setattr:
+            return len(s.args) > 1 and isinstance(s.args[1], Const) and s.args[1].value == "data"
+        return id(s) not in self.rule and str(getattr(f, "__name__", "")).endswith("_") and \
+            not str(getattr(f, "__name__", "")).endswith("__")
 
     def _common_shape(self, operands):
         classes = set()
@@ -390,9 +402,8 @@ class Analysis:
                             isinstance(node.fn, Const) and TABLE.is_nondiff(node.fn.value):
                         continue
                     if isinstance(node.fn, Const) and node.fn.value is ops.get_global and \
-                            self.K.get(node.out.id) in ((REAL, COMPLEX) if self.implicit else
-                                                        (REAL, COMPLEX, TENSOR, ARRAY)):
-                        continue  # data in a global is a constant, unless tensors may be Params
+                            self.K.get(node.out.id) in (REAL, COMPLEX):
+                        continue  # a number in a global is a constant (Params are tensors)
                     # objects may be mutated later, so containers and unknowns count as varied
                     if id(node) not in self.rule or base(self.K.get(node.out.id, OBJECT)) in (OBJECT, UNDEFINED) + CONTAINERS or \
                             any(is_varied(o) for o in self.diff_args(node)):

@@ -25,17 +25,21 @@ _lock = threading.RLock()
 
 
 class Entry:
-    __slots__ = ("guards", "types", "fwd", "version", "ir", "src", "analysis")
+    __slots__ = ("guards", "types", "fwd", "version", "ir", "src", "analysis", "deps")
 
-    def __init__(self, guards, types_, fwd, version, ir_fn, src, analysis):
+    def __init__(self, guards, types_, fwd, version, ir_fn, src, analysis, deps=()):
         self.guards, self.types, self.fwd, self.version = guards, types_, fwd, version
         self.ir, self.src, self.analysis = ir_fn, src, analysis
+        self.deps = deps   # (callee entry, its globals): the kinds and ranks the callees returned
 
     def valid(self, g: dict) -> bool:
         if self.version != TABLE.version:
             return False
-        if not self.guards and not self.types:
+        if not self.guards and not self.types and not self.deps:
             return True
+        for e, eg in self.deps:
+            if not e.valid(eg):
+                return False
         for name, val in self.guards:
             if g.get(name, _MISSING) is not val:
                 return False
@@ -59,30 +63,34 @@ def ranks_of(args) -> tuple:
 
 
 _in_progress: set = set()
+_deps_stack: List[list] = []   # per transform in progress: the callee entries its analysis used
 
 
-def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple, implicit: bool) -> tuple:
+def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple) -> tuple:
     """The kind and rank ``f`` returns for arguments of these kinds and ranks (callers
     specialise on them); unknown while ``f`` is itself being transformed (recursion)."""
-    key = (f.__code__, kinds, ranks, implicit)
+    key = (f.__code__, kinds, ranks)
     if key in _in_progress:
         return OBJECT, None
-    e = entry_for(f, kinds, ranks=ranks, implicit=implicit)
+    e = entry_for(f, kinds, ranks=ranks)
+    if _deps_stack and e.analysis is not None:
+        _deps_stack[-1].append((e, f.__globals__))   # the caller's transform depends on it
+    if e.analysis is None:
+        return OBJECT, None
     return e.analysis.kind(e.ir.ret), e.analysis.rank(e.ir.ret)
 
 
-def entry(f: types.FunctionType, args, consts: frozenset = frozenset(), implicit: bool = False) -> Entry:
-    return entry_for(f, kinds_of(args), consts, ranks_of(args), implicit)
+def entry(f: types.FunctionType, args, consts: frozenset = frozenset()) -> Entry:
+    return entry_for(f, kinds_of(args), consts, ranks_of(args))
 
 
 def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset(),
-              ranks: Optional[tuple] = None, implicit: bool = False) -> Entry:
+              ranks: Optional[tuple] = None) -> Entry:
     """The transform of ``f`` for arguments of these kinds (and tensor ranks, None where
     unknown); parameters in ``consts`` (positions) are constants: no gradient is computed
-    for them. ``implicit``: gradients are also wanted for implicit parameters (``Params``),
-    so tensors read from globals get them."""
+    for them."""
     ranks = ranks or (None,) * len(kinds)
-    key = (f.__code__, kinds, ranks, implicit) if not consts else (f.__code__, kinds, ranks, implicit, consts)
+    key = (f.__code__, kinds, ranks) if not consts else (f.__code__, kinds, ranks, consts)
     g = f.__globals__
     for e in _cache.get(key, ()):
         if e.valid(g):
@@ -97,13 +105,15 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
             return e
         fn_ir, guards = lift(f)
         _in_progress.add(key)
+        _deps_stack.append([])
         try:
-            A = Analysis(fn_ir, kinds, consts, ranks, implicit)
+            A = Analysis(fn_ir, kinds, consts, ranks)
         finally:
             _in_progress.discard(key)
+            deps = tuple(_deps_stack.pop())
         fwd, src = compile_forward(fn_ir, A, f.__qualname__)
         gl = tuple((n, _MISSING if v is None and n not in g else v) for n, v in guards.items())
-        e = Entry(gl, tuple(fn_ir.global_types.items()), fwd, TABLE.version, fn_ir, src, A)
+        e = Entry(gl, tuple(fn_ir.global_types.items()), fwd, TABLE.version, fn_ir, src, A, deps)
         lst = [x for x in _cache.get(key, ()) if x.valid(g)]
         _cache[key] = lst + [e]
         return e
@@ -112,19 +122,17 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
 _by_type: Dict[Tuple, Entry] = {}   # (code, argument types) -> entry, where types decide kinds
 
 
-def forward(f: types.FunctionType, args, implicit: bool = False) -> Optional[Callable]:
+def forward(f: types.FunctionType, args) -> Optional[Callable]:
     """The compiled forward of ``f`` for these arguments' kinds, or None for a function
     that is not lifted (it has a rule, or is torch's own and runs under torch autograd).
     The common case (arguments whose kind their type decides) is one dict lookup."""
     key = (f.__code__, *map(type, args))
     if _Tensor in key or _Parameter in key:
         key += ranks_of(args)
-    if implicit:
-        key += (_IMPLICIT,)
     e = _by_type.get(key)
     if e is not None and e.valid(f.__globals__):
         return e.fwd
-    e = entry(f, args, implicit=implicit)
+    e = entry(f, args)
     if all(_kind_by_type(t) for t in key[1:len(args) + 1]):
         _by_type[key] = e
     return e.fwd
@@ -138,7 +146,6 @@ def _kind_by_type(t: type) -> bool:
 
 
 _Tensor, _Parameter = torch.Tensor, torch.nn.Parameter
-_IMPLICIT = object()   # marks keys of transforms made for implicit parameters
 
 
 from . import runtime as _runtime  # noqa: E402

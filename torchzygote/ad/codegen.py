@@ -239,8 +239,8 @@ class Codegen:
         ka, kb = self.A.kind(a), self.A.kind(b)
         if ka == TENSOR and kb == REAL and self._constant_number(b):
             return {"b": (b, a)}
-        if kb == TENSOR and ka == REAL and self._constant_number(a):
-            return {"a": (a, b)}
+        if kb == TENSOR and ka == REAL and self._constant_number(a) and r.fn is not operator.truediv:
+            return {"a": (a, b)}   # not ``c / x``: torch computes it as ``x.reciprocal() * c``
         return {}
 
     def _constant_number(self, op) -> bool:
@@ -254,8 +254,10 @@ class Codegen:
     def contrib(self, target, expr: str, state: int, S: dict, out: List[str]):
         if not self.A.active(target) or state == UNSET:
             return
-        if self._maybe_param(target):
-            # a tensor read from a global needs its gradient only if it is one of the Params
+        read = self._global_tensor_read(target)
+        if read is not None:
+            # a tensor read from a global is data unless it is one of the Params or was written
+            # by differentiated code: its gradient is made only then
             if S.get(target.id, UNSET) == UNSET:
                 out.append(f"{self.d(target)} = None")
             S[target.id] = MAYBE
@@ -263,15 +265,18 @@ class Codegen:
             self._contrib(target, expr, state, S, inner)
             S[target.id] = MAYBE
             self.use(target)
-            out.append(f"if id({self.v(target)}) in _ctx.params:")
+            self.use(read.args[0])
+            out.append(f"if _ctx.wants_global({self.v(target)}, {self.v(read.args[0])}, {read.args[1].value!r}):")
             out += _indent(inner)
             return
         self._contrib(target, expr, state, S, out)
 
-    def _maybe_param(self, v) -> bool:
+    def _global_tensor_read(self, v) -> Optional[Stmt]:
         d = self.def_stmt.get(v.id) if isinstance(v, Var) else None
-        return self.A.implicit and d is not None and isinstance(d.fn, Const) and d.fn.value is _get_global() \
-            and self.A.kind(v) in (TENSOR, ARRAY)
+        if d is not None and isinstance(d.fn, Const) and d.fn.value is _get_global() and \
+                self.A.kind(v) in (TENSOR, ARRAY):
+            return d
+        return None
 
     def _contrib(self, target, expr: str, state: int, S: dict, out: List[str]):
         d, st = self.d(target), S.get(target.id, UNSET)

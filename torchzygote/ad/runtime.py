@@ -75,13 +75,25 @@ class Context:
     """State of one gradient computation: gradients of identity objects and
     of implicit parameters."""
 
-    __slots__ = ("grads", "params", "pgrads", "tensor_grads")
+    __slots__ = ("grads", "params", "pgrads", "tensor_grads", "written")
 
     def __init__(self, params=None):
         self.grads: Dict[int, list] = {}      # id(obj) -> [obj, gradient container]
         self.params = None if params is None else {id(p) for p in params}
         self.pgrads: Dict[int, Any] = {}
         self.tensor_grads: Dict[int, Any] = {}   # module parameters reached through lists (RNNs' weights)
+        self.written: Optional[set] = None     # (id(module globals), name) of globals written so far
+
+    def wants_global(self, value, fn, name) -> bool:
+        """Whether a tensor read from a global needs a gradient: it is one of the Params, or
+        differentiated code wrote that global (its gradient flows back to the write)."""
+        return self.params is not None and id(value) in self.params or \
+            self.written is not None and (id(fn.__globals__), name) in self.written
+
+    def wrote_global(self, fn, name) -> None:
+        if self.written is None:
+            self.written = set()
+        self.written.add((id(fn.__globals__), name))
 
     def slot(self, obj):
         """The gradient container of an identity object (dict by key/field; list for lists)."""
@@ -167,24 +179,33 @@ def accum(a, b):
 
 _NUMBER_TENSORS: Dict[tuple, Any] = {}
 _NUMBER_DTYPES = frozenset({torch.float32, torch.float64, torch.complex64, torch.complex128})
+_modes_active = getattr(torch._C, "_len_torch_function_stack", lambda: 0)
+_dispatch_modes_active = getattr(torch._C, "_len_torch_dispatch_stack", lambda: 0)
 
 
 def number_tensor(c, like: torch.Tensor):
     """The constant number ``c`` (an int or float) as a cached 0-d CPU tensor of ``like``'s
-    dtype, for arithmetic with ``like``. torch wraps a Python number in a new tensor on
-    every op (about 2 us on a small tensor); a 0-d tensor of the same dtype takes the same
-    kernel path (a CPU scalar, also beside CUDA tensors) with the same type promotion, so
-    results are identical. Other dtypes (integers, half precision, where the number is
-    rounded differently) get ``c`` itself."""
-    t = _NUMBER_TENSORS.get((c, like.dtype))
+    dtype, for ``+``, ``-``, ``*`` with ``like`` and for ``like / c``. torch wraps a Python
+    number in a new tensor on every op (about 2 us on a small tensor); a 0-d tensor of the
+    same dtype takes the same kernel path (a CPU scalar, also beside CUDA tensors) with the
+    same type promotion, so results are identical. Other dtypes (integers, half precision,
+    where the number is rounded differently) and tensor subclasses get ``c`` itself."""
+    t = _NUMBER_TENSORS.get((c, like.dtype, type(like)))
     if t is None:
-        t = c
-        dtype = like.dtype
-        # zeros stay numbers: -0.0 == 0.0 would share an entry; nan never hits one
-        if dtype in _NUMBER_DTYPES and c == c and c != 0 and abs(c) < 2 ** 53 and len(_NUMBER_TENSORS) < 4096:
-            t = torch.tensor(c, dtype=dtype)
-        if c == c and c != 0:
-            _NUMBER_TENSORS[(c, dtype)] = t
+        t = _new_number_tensor(c, like)
+    return t
+
+
+def _new_number_tensor(c, like):
+    dtype = like.dtype
+    # zeros stay numbers (-0.0 == 0.0 would share an entry); nan never finds its entry; no
+    # tensors are made under a mode (a fake-tensor or device mode would make its own kind)
+    if c != c or c == 0 or abs(c) >= 2 ** 53 or type(like) not in (torch.Tensor, torch.nn.Parameter) \
+            or _modes_active() or _dispatch_modes_active():
+        return c
+    t = torch.tensor(c, dtype=dtype, device="cpu") if dtype in _NUMBER_DTYPES else c
+    if len(_NUMBER_TENSORS) < 4096:   # numbers that change every call (a schedule) fill it once
+        _NUMBER_TENSORS[(c, dtype, type(like))] = t
     return t
 
 
@@ -426,7 +447,7 @@ def J(ctx: Context, f, *args):
     if type(f) is types.FunctionType:
         code = f.__code__
         if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount:
-            fwd = forward(f, args, ctx.params is not None)  # None for functions not lifted (rules, torch's)
+            fwd = forward(f, args)  # None for functions that are not lifted (rules, torch's own)
             if fwd is not None:
                 versions = [a._version for a in args if type(a) is torch.Tensor]
                 res = fwd(ctx, f, *args)
@@ -467,7 +488,7 @@ def Jkw(ctx: Context, f, args, kwargs):
     t = type(f)
     if t is types.FunctionType and not torch_internal(f):
         flat, unbind = bind_function(f, args, kw)
-        y, back = forward(f, flat, ctx.params is not None)(ctx, f, *flat)
+        y, back = forward(f, flat)(ctx, f, *flat)
         return y, lambda dy: unbind(ctx, flat, back(dy), len(args), kwargs)
     if t is types.MethodType:
         y, back = Jkw(ctx, f.__func__, (f.__self__, *args), kwargs)

@@ -145,6 +145,12 @@ def global_read_back(ctx, fn, name, y, dy):
     return None
 
 
+def set_global(ctx, fn, name, v):
+    """``global name; name = v``, noted in the context: reads of the global then get gradients."""
+    ctx.wrote_global(fn, name)
+    ops.set_global(fn, name, v)
+
+
 def global_write_back(ctx, fn, name):
     slot = ctx.peek(fn.__globals__)
     return slot.pop(name, None) if slot else None
@@ -243,7 +249,7 @@ def cell_back(ctx, cell):
 
 
 ns = {n: f for n, f in globals().items() if n.endswith("_back")}
-ns.update(read_back=read_back, write_back=write_back, index_back=index_back, ub=unbroadcast)
+ns.update(read_back=read_back, write_back=write_back, index_back=index_back, ub=unbroadcast, set_global=set_global)
 C = dict(ns=ns, broadcast=False, maybe_none=True)
 
 # ---------------------------------------------------------------- building
@@ -284,7 +290,8 @@ grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=READABLE, out=item_out,
 grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=KNOWN, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **C)
 grad(ops.get_global, "fn, name", kinds=ANY, out=OBJECT, fn="global_read_back(ctx, fn, name, y, dy)", **C)
-grad(ops.set_global, "fn, name, v", kinds=ANY, out=NONDIFF, effect=True, v="global_write_back(ctx, fn, name)", **C)
+grad(ops.set_global, "fn, name, v", fwd="set_global(ctx, fn, name, v)", kinds=ANY, out=NONDIFF, effect=True,
+     v="global_write_back(ctx, fn, name)", **C)
 grad(tuple.__new__, "cls, seq=()", kinds=ANY, out=OBJECT, seq="seq_back(ctx, seq, tuple(dy))", **C)
 
 # generic reads on objects of unknown kind (after dunder dispatch found nothing to lift)

@@ -1013,7 +1013,7 @@ def tm(name, sig, *, method=True, function=True, msig=None, extra=(), **kw):
 EW = dict(broadcast=True)
 NB = dict(broadcast=False)
 MN = dict(maybe_none=True)
-TUPLE_ARG = lambda ks: base(ks[0]) == TUPLE  # noqa: E731
+TUPLE_ARG = lambda ks: bool(ks) and base(ks[0]) == TUPLE  # noqa: E731
 
 def grad_c(f, sig, **kw):
     r = grad(f, sig, **kw)
