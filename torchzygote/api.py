@@ -27,52 +27,42 @@ _grad_enabled = _torch.is_grad_enabled
 _set_grad_enabled = _torch._C._set_grad_enabled
 
 
-class _CollectorPause:
-    """Python's automatic cyclic garbage collection, held off while any gradient call runs
-    (in any thread): the values a pullback keeps are many small acyclic objects, and a
-    full collection traverses the whole heap (about 0.1 s with torch imported). Only the
-    first threshold is touched (0 stops automatic collections), so ``gc.disable()``,
-    ``gc.enable()`` and ``gc.collect()`` in user code or other threads keep their effect,
-    and a threshold set meanwhile is kept."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.depth = 0
-        self.saved = 0
-
-    def enter(self) -> None:
-        with self.lock:
-            if self.depth == 0:
-                t0, t1, t2 = _gc.get_threshold()
-                self.saved = t0
-                if t0:
-                    _gc.set_threshold(0, t1, t2)
-            self.depth += 1
-
-    def leave(self) -> None:
-        with self.lock:
-            self.depth -= 1
-            if self.depth == 0:
-                t0, t1, t2 = _gc.get_threshold()
-                if t0 == 0 and self.saved:
-                    _gc.set_threshold(self.saved, t1, t2)
-
-
-_collector = _CollectorPause()
+# Python's automatic cyclic garbage collection is held off while any gradient call runs
+# (in any thread): the values a pullback keeps are many small acyclic objects, and a full
+# collection traverses the whole heap (about 0.1 s with torch imported). Only the first
+# threshold is touched (0 stops automatic collections), so gc.disable(), gc.enable() and
+# gc.collect() in user code or other threads keep their effect, and a threshold set
+# meanwhile is kept. _paused: [gradient calls running, the threshold to put back].
+_paused = [0, 0]
+_paused_lock = threading.Lock()
+_get_threshold, _set_threshold = _gc.get_threshold, _gc.set_threshold
 
 
 def _quiet(fn, *a):
     """Run ``fn(*a)`` with torch's autograd off (the gradient is our code, and torch ops
-    run faster without recording) and automatic garbage collection paused; both are
+    run faster without recording) and automatic garbage collection held off; both are
     restored after, also after an error."""
     mode = _grad_enabled()
     if mode:
         _set_grad_enabled(False)
-    _collector.enter()
+    _paused_lock.acquire()
+    if not _paused[0]:
+        t0, t1, t2 = _get_threshold()
+        _paused[1] = t0
+        if t0:
+            _set_threshold(0, t1, t2)
+    _paused[0] += 1
+    _paused_lock.release()
     try:
         return fn(*a)
     finally:
-        _collector.leave()
+        _paused_lock.acquire()
+        _paused[0] -= 1
+        if not _paused[0] and _paused[1]:
+            t0, t1, t2 = _get_threshold()
+            if not t0:
+                _set_threshold(_paused[1], t1, t2)
+        _paused_lock.release()
         if mode:
             _set_grad_enabled(True)
 
