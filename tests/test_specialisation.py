@@ -332,3 +332,12 @@ def test_pullback_with_params_returns_grads_each_call():
     g1, g2 = back(torch.tensor(1.0, dtype=F64)), back(torch.tensor(2.0, dtype=F64))
     torch.testing.assert_close(g1[w], 2 * x)
     torch.testing.assert_close(g2[w], 4 * x)   # a second call does not add to the first
+
+
+def test_complex_numbers_with_real_tensors():
+    z = 1 + 2j
+    x = torch.tensor([0.5, -1.5], dtype=F64)
+    for f in (lambda x: ((z * x) * x.conj()).real.sum(), lambda x: (x + 1j).abs().sum(),
+              lambda x: ((x - z) / (z * x + 3)).abs().sum(), lambda x: (z / (x + 2)).imag.sum()):
+        g = check(f, x)[0]
+        assert not g.is_complex()   # a real input's gradient is real

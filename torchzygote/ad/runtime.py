@@ -1029,10 +1029,13 @@ def materialize(ctx: Context, value, g, memo=None):
         res = accum(g, res) if g is not None and not isinstance(g, (dict, Record)) else (res if g is None else accum(res, g))
         memo[key] = res
         return res
-    if isinstance(value, torch.Tensor) and not (value.dtype.is_floating_point or value.dtype.is_complex):
-        return None  # integer and bool tensors carry no gradient
+    if isinstance(value, torch.Tensor):
+        if not (value.dtype.is_floating_point or value.dtype.is_complex):
+            return None  # integer and bool tensors carry no gradient
+        if isinstance(g, torch.Tensor) and g.is_complex() and not value.is_complex():
+            return g.real  # a real input's gradient is real (the complex convention's projection)
     if isinstance(g, complex) and isinstance(value, (int, float, fractions.Fraction)):
-        return g.real  # a real input's gradient is real (the complex convention's projection)
+        return g.real
     if isinstance(value, tuple):
         gs = tuple(g) if isinstance(g, (tuple, list)) else (None,) * len(value)
         if len(gs) != len(value):
