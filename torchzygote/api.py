@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import gc as _gc
 import threading
+import time
 import types
 from collections import namedtuple
 from typing import Any, Callable, Iterable, Optional, Tuple
@@ -27,44 +28,68 @@ _grad_enabled = _torch.is_grad_enabled
 _set_grad_enabled = _torch._C._set_grad_enabled
 
 
-# Python's automatic cyclic garbage collection is held off while any gradient call runs
+# Python's automatic cyclic garbage collection is held off while a long gradient call runs
 # (in any thread): the values a pullback keeps are many small acyclic objects, and a full
-# collection traverses the whole heap (about 0.1 s with torch imported). Only the first
-# threshold is touched (0 stops automatic collections), so gc.disable(), gc.enable() and
-# gc.collect() in user code or other threads keep their effect, and a threshold set
-# meanwhile is kept. _paused: [gradient calls running, the threshold to put back].
+# collection traverses the whole heap (about 0.1 s with torch imported). Whether a function's
+# gradient is long is measured on its second call (the first includes the transform); for
+# short ones holding off would cost more than it saves. Only the first threshold is touched
+# (0 stops automatic collections), so gc.disable(), gc.enable() and gc.collect() in user
+# code or other threads keep their effect. _paused: [long calls running, threshold to put back].
 _paused = [0, 0]
 _paused_lock = threading.Lock()
 _get_threshold, _set_threshold = _gc.get_threshold, _gc.set_threshold
+_LONG = {}          # code object (or callable) -> hold off collection for its gradient calls?
+_FIRST, _MEASURE = object(), object()   # states before that is known
+_LONG_S = 1e-3      # a gradient call this long keeps enough objects for it to pay
+_clock = time.perf_counter
 
 
-def _quiet(fn, *a):
-    """Run ``fn(*a)`` with torch's autograd off (the gradient is our code, and torch ops
-    run faster without recording) and automatic garbage collection held off; both are
-    restored after, also after an error."""
-    mode = _grad_enabled()
-    if mode:
-        _set_grad_enabled(False)
-    _paused_lock.acquire()
-    if not _paused[0]:
-        t0, t1, t2 = _get_threshold()
-        _paused[1] = t0
-        if t0:
-            _set_threshold(0, t1, t2)
-    _paused[0] += 1
-    _paused_lock.release()
-    try:
-        return fn(*a)
-    finally:
-        _paused_lock.acquire()
+def _hold_collection() -> None:
+    with _paused_lock:
+        if not _paused[0]:
+            t0, t1, t2 = _get_threshold()
+            _paused[1] = t0
+            if t0:
+                _set_threshold(0, t1, t2)
+        _paused[0] += 1
+
+
+def _release_collection() -> None:
+    with _paused_lock:
         _paused[0] -= 1
         if not _paused[0] and _paused[1]:
             t0, t1, t2 = _get_threshold()
             if not t0:
                 _set_threshold(_paused[1], t1, t2)
-        _paused_lock.release()
+
+
+def _quiet(key, fn, *a):
+    """Run ``fn(*a)`` for the gradient of ``key`` (a function's code) with torch's autograd
+    off (the gradient is our code, and torch ops run faster without recording), and for a
+    long one with automatic garbage collection held off; both are restored after, also
+    after an error."""
+    mode = _grad_enabled()
+    if mode:
+        _set_grad_enabled(False)
+    state = _LONG.get(key, _FIRST)
+    if state is True:
+        _hold_collection()
+    t = _clock() if state is _MEASURE else 0.0
+    try:
+        return fn(*a)
+    finally:
+        if state is True:
+            _release_collection()
+        elif state is _FIRST:
+            _LONG[key] = _MEASURE
+        elif state is _MEASURE:
+            _LONG[key] = _clock() - t > _LONG_S
         if mode:
             _set_grad_enabled(True)
+
+
+def _key(f):
+    return getattr(f, "__code__", None) or type(f)
 
 
 def _call(ctx: Context, f, args, kwargs):
@@ -113,8 +138,9 @@ def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
         from .frontend.lift import lift
         lift(f)  # names the construct ('yield', 'async') and where it is
     ctx = Context()
-    y, back = _quiet(_call, ctx, f, args, kwargs)
-    return y, lambda dy: _quiet(_run_back, ctx, back, dy, args, y)
+    key = _key(f)
+    y, back = _quiet(key, _call, ctx, f, args, kwargs)
+    return y, lambda dy: _quiet(key, _run_back, ctx, back, dy, args, y)
 
 
 def withgradient(f: Callable, *args, **kwargs) -> WithGradient:
@@ -128,7 +154,7 @@ def withgradient(f: Callable, *args, **kwargs) -> WithGradient:
 def _gradient(f, args, kwargs) -> tuple:
     ctx = Context()
     y, back = _call(ctx, f, args, kwargs)
-    return _run_back(ctx, back, seed(y), args)
+    return _run_back(ctx, back, 1.0 if type(y) is float else seed(y), args)
 
 
 def gradient(f: Callable, *args, **kwargs):
@@ -139,7 +165,7 @@ def gradient(f: Callable, *args, **kwargs):
         return _implicit(f, args[0]).grad
     if getattr(getattr(f, "__code__", None), "co_flags", 0) & runtime.CO_GENERATOR_LIKE:
         return pullback(f, *args, **kwargs)  # raises, naming the construct
-    return _quiet(_gradient, f, args, kwargs)
+    return _quiet(_key(f), _gradient, f, args, kwargs)
 
 
 def derivative(f: Callable) -> Callable:
@@ -223,11 +249,12 @@ def _short(x):
 
 def _implicit_pullback(f, ps: Params):
     ctx = Context(ps)
-    y, back = _quiet(_call, ctx, f, (), None)
+    key = _key(f)
+    y, back = _quiet(key, _call, ctx, f, (), None)
 
     def pb(dy) -> Grads:
         ctx.grads, ctx.pgrads, ctx.tensor_grads = {}, {}, {}
-        _quiet(back, dy)
+        _quiet(key, back, dy)
         return Grads(ctx.pgrads, ps)
     return y, pb
 

@@ -25,17 +25,18 @@ _lock = threading.RLock()
 
 
 class Entry:
-    __slots__ = ("guards", "types", "fwd", "version", "ir", "src", "analysis", "deps")
+    __slots__ = ("guards", "types", "fwd", "version", "ir", "src", "analysis", "deps", "unguarded")
 
     def __init__(self, guards, types_, fwd, version, ir_fn, src, analysis, deps=()):
         self.guards, self.types, self.fwd, self.version = guards, types_, fwd, version
         self.ir, self.src, self.analysis = ir_fn, src, analysis
         self.deps = deps   # (callee entry, its globals): the kinds and ranks the callees returned
+        self.unguarded = not guards and not types_ and not deps
 
     def valid(self, g: dict) -> bool:
         if self.version != TABLE.version:
             return False
-        if not self.guards and not self.types and not self.deps:
+        if self.unguarded:
             return True
         for e, eg in self.deps:
             if not e.valid(eg):
@@ -130,7 +131,7 @@ def forward(f: types.FunctionType, args) -> Optional[Callable]:
     if _Tensor in key or _Parameter in key:
         key += ranks_of(args)
     e = _by_type.get(key)
-    if e is not None and e.valid(f.__globals__):
+    if e is not None and (e.unguarded and e.version == TABLE.version or e.valid(f.__globals__)):
         return e.fwd
     e = entry(f, args)
     if all(_kind_by_type(t) for t in key[1:len(args) + 1]):
