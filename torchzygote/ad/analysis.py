@@ -28,7 +28,6 @@ _MATMULS = (operator.matmul, operator.imatmul, torch.matmul, torch.Tensor.matmul
 
 def type_kind(t: type) -> str:
     """The kind of values of type ``t`` (what cache guards on globals' types pin down)."""
-    import torch
     k = KIND_OF_TYPE.get(t)
     if k is not None:
         return k
@@ -61,7 +60,6 @@ def join(a: str, b: str) -> str:
 def method_rule(obj_kind: str, name: str):
     """The rule for ``obj.name(...)`` when the object's kind pins down its type."""
     if obj_kind == TENSOR:
-        import torch
         return getattr(torch.Tensor, name, None)
     return None
 
@@ -78,7 +76,7 @@ class Analysis:
         for p, r in zip(fn.params[1:], ranks or ()):
             if r is not None:
                 self.R[p.id] = r
-        self.defs: Dict[int, Stmt] = {}
+        self.defs: Dict[int, Stmt] = {}       # value -> the statement that computes it
         self._ret_rank: Dict[int, Optional[int]] = {}   # id(call) -> the rank a Python callee returns
         self.rule: Dict[int, Rule] = {}      # id(stmt) -> inlinable rule
         self.region_of: Dict[int, ir.Region] = {}

@@ -83,7 +83,6 @@ class Codegen:
         self._last_use: Dict[int, int] = {}   # value -> the place of its last use in the forward
         self._order(fn.body, itertools.count())
         self.stmt_region: Dict[int, int] = {}
-        self.def_stmt: Dict[int, Stmt] = {}
         self._scan(fn.body, False)
         self.gathers: Dict[int, tuple] = {}   # id(stmt) -> (tensor, index, keys of its group, first?)
         self._find_gathers(fn.body)
@@ -98,8 +97,6 @@ class Codegen:
             if isinstance(node, Stmt):
                 self.defregion[f"B{self.nid(node)}"] = id(r)
                 self.stmt_region[id(node)] = id(r)
-                if node.out is not None:
-                    self.def_stmt[node.out.id] = node
             if isinstance(node, Loop):
                 self.defregion[f"_n{self.nid(node)}"] = id(r)
                 for p in node.params + ([node.item] if node.item else []):
@@ -246,7 +243,7 @@ class Codegen:
     def _constant_number(self, op) -> bool:
         if isinstance(op, Const):
             return type(op.value) in (int, float)
-        d = self.def_stmt.get(op.id)
+        d = self.A.defs.get(op.id)
         return d is not None and isinstance(d.fn, Const) and d.fn.value is _get_global() and \
             self.fn.global_types.get(d.args[1].value) in (int, float)
 
@@ -272,7 +269,7 @@ class Codegen:
         self._contrib(target, expr, state, S, out)
 
     def _global_tensor_read(self, v) -> Optional[Stmt]:
-        d = self.def_stmt.get(v.id) if isinstance(v, Var) else None
+        d = self.A.defs.get(v.id) if isinstance(v, Var) else None
         if d is not None and isinstance(d.fn, Const) and d.fn.value is _get_global() and \
                 self.A.kind(v) in (TENSOR, ARRAY):
             return d
@@ -349,7 +346,7 @@ class Codegen:
         if not (isinstance(s.fn, Const) and s.fn.value is operator.getitem and len(s.args) == 2):
             return None
         t, i = s.args
-        d = self.def_stmt.get(t.id) if isinstance(t, Var) else None
+        d = self.A.defs.get(t.id) if isinstance(t, Var) else None
         if d is None or not (isinstance(d.fn, Const) and d.fn.value is ops.unpack) or \
                 not (isinstance(i, Const) and type(i.value) is int) or \
                 self.stmt_region.get(id(d)) != self.stmt_region.get(id(s)):
