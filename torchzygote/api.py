@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterable, Optional, Tuple
 import torch as _torch
 
 from .ad import runtime
-from .ad.cache import entry
-from .ad.runtime import Context, J, Jkw, materialize, seed
+from .ad.cache import entry, forward
+from .ad.runtime import PLAIN, Context, J, Jkw, materialize, seed
 from .errors import GradientError, add_user_frames
 
 WithGradient = namedtuple("WithGradient", ["val", "grad"])
@@ -96,20 +96,22 @@ def _call(ctx: Context, f, args, kwargs):
     """Differentiate ``f(*args, **kwargs)`` with respect to ``args``: keyword arguments
     are constants, and no gradient is computed for them."""
     try:
-        if kwargs and type(f) is types.FunctionType and not runtime.torch_internal(f):
+        if not kwargs:
+            if type(f) is types.FunctionType:
+                code = f.__code__
+                if code.co_argcount == len(args) and not code.co_flags & runtime.VARFLAGS and \
+                        not code.co_kwonlyargcount:
+                    fwd = forward(f, args)  # the top level may mutate its own arguments
+                    if fwd is not None:
+                        return fwd(ctx, f, *args)
+            return J(ctx, f, *args)
+        if type(f) is types.FunctionType and not runtime.torch_internal(f):
             flat, unbind = runtime.bind_function(f, args, kwargs)
             consts = frozenset(i for i, (kind, _) in enumerate(unbind.sources) if kind in "kdx")
             y, back = entry(f, flat, consts).fwd(ctx, f, *flat)
             return y, lambda dy: unbind(ctx, flat, back(dy), len(args), None)
-        if kwargs:
-            y, back = Jkw(ctx, f, args, kwargs)
-            return y, lambda dy: back(dy)[0]
-        if type(f) is types.FunctionType and f.__code__.co_argcount == len(args) and \
-                not f.__code__.co_flags & runtime.VARFLAGS and not f.__code__.co_kwonlyargcount:
-            fwd = runtime.forward(f, args)  # the top level may mutate its own arguments
-            if fwd is not None:
-                return fwd(ctx, f, *args)
-        return J(ctx, f, *args)
+        y, back = Jkw(ctx, f, args, kwargs)
+        return y, lambda dy: back(dy)[0]
     except Exception as e:
         add_user_frames(e)
         raise
@@ -124,7 +126,9 @@ def _run_back(ctx: Context, back, dy, args, y=None) -> tuple:
     except Exception as e:
         add_user_frames(e)
         raise
-    return tuple([materialize(ctx, a, gi) for a, gi in zip(args, g)])
+    # numbers' gradients are their adjoints as they are (materialize's first case, without a call)
+    return tuple([gi if type(a) in PLAIN and type(gi) is not complex else materialize(ctx, a, gi)
+                  for a, gi in zip(args, g)])
 
 
 def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
@@ -163,9 +167,10 @@ def gradient(f: Callable, *args, **kwargs):
     zero-argument ``f``, returns ``Grads`` for the implicit parameters."""
     if len(args) == 1 and type(args[0]) is Params and not kwargs:
         return _implicit(f, args[0]).grad
-    if getattr(getattr(f, "__code__", None), "co_flags", 0) & runtime.CO_GENERATOR_LIKE:
+    code = getattr(f, "__code__", None)
+    if code is not None and code.co_flags & runtime.CO_GENERATOR_LIKE:
         return pullback(f, *args, **kwargs)  # raises, naming the construct
-    return _quiet(_key(f), _gradient, f, args, kwargs)
+    return _quiet(code or type(f), _gradient, f, args, kwargs)
 
 
 def derivative(f: Callable) -> Callable:

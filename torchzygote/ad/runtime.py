@@ -978,13 +978,13 @@ def _is_torch_op(f) -> bool:
 
 # ------------------------------------------------------------------ results
 
-_PLAIN = {float, int, fractions.Fraction, type(None), str}  # their gradient is the adjoint as is
+PLAIN = {float, int, fractions.Fraction, type(None), str}  # their gradient is the adjoint as is
 
 
 def materialize(ctx: Context, value, g, memo=None):
     """The gradient of ``value`` as the user sees it: its adjoint ``g`` combined
     with what the context holds for identity objects, shaped like ``value``."""
-    if type(value) in _PLAIN and type(g) is not complex:
+    if type(value) in PLAIN and type(g) is not complex:
         return g
     if memo is None:
         memo = {}
