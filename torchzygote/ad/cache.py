@@ -127,7 +127,9 @@ def forward(f: types.FunctionType, args) -> Optional[Callable]:
     """The compiled forward of ``f`` for these arguments' kinds, or None for a function
     that is not lifted (it has a rule, or is torch's own and runs under torch autograd).
     The common case (arguments whose kind their type decides) is one dict lookup."""
-    key = (f.__code__, *map(type, args))
+    n = len(args)   # one and two arguments spelled out: no map object on the hot path
+    key = (f.__code__, type(args[0])) if n == 1 else (f.__code__, type(args[0]), type(args[1])) if n == 2 \
+        else (f.__code__, *map(type, args))
     if _Tensor in key or _Parameter in key:
         key += ranks_of(args)
     e = _by_type.get(key)
