@@ -258,7 +258,7 @@ def _implicit_pullback(f, ps: Params):
     y, back = _quiet(key, _call, ctx, f, (), None)
 
     def pb(dy) -> Grads:
-        ctx.grads, ctx.pgrads, ctx.tensor_grads = {}, {}, None
+        ctx.grads, ctx.pgrads, ctx.tensor_grads = {}, {}, {}
         _quiet(key, back, dy)
         return Grads(ctx.pgrads, ps)
     return y, pb

@@ -250,15 +250,8 @@ class Analysis:
         if r.inplace:
             return self.rank(args[0])
         if r.elementwise:
-            ranks = []
-            for op in args:
-                k = self.kind(op)
-                if k in (REAL, COMPLEX) or isinstance(op, Const) and k == NONDIFF:
-                    continue
-                if k != TENSOR or self.rank(op) is None:
-                    return None
-                ranks.append(self.rank(op))
-            return max(ranks) if ranks else None
+            ranks = [self.rank(t) for t in self._tensor_operands(args) or ()]
+            return max(ranks) if ranks and None not in ranks else None
         if r.fn in _MATMULS and len(args) == 2:
             a, b = self.rank(args[0]), self.rank(args[1])
             if a is None or b is None or not a or not b:
@@ -326,22 +319,29 @@ class Analysis:
         f = s.fn.value
         if f is ops.call_method or f is getattr:
             name = s.args[1].value if len(s.args) > 1 and isinstance(s.args[1], Const) else ""
-            return str(name).endswith("_") and id(s) not in self.rule if f is ops.call_method else \
-                str(name).endswith("_")
+            return str(name).endswith("_") and (f is getattr or id(s) not in self.rule)
         if f is setattr:
             return len(s.args) > 1 and isinstance(s.args[1], Const) and s.args[1].value == "data"
         return id(s) not in self.rule and str(getattr(f, "__name__", "")).endswith("_") and \
             not str(getattr(f, "__name__", "")).endswith("__")
 
-    def _common_shape(self, operands):
-        classes = set()
+    def _tensor_operands(self, operands) -> Optional[list]:
+        """An elementwise call's tensor operands; None if one may be a tensor unknown here."""
+        out = []
         for op in operands:
             k = self.kind(op)
             if k in (REAL, COMPLEX) or isinstance(op, Const) and k == NONDIFF:
                 continue  # numbers (and None, strings) broadcast nothing
             if k != TENSOR or not isinstance(op, Var):
                 return None
-            classes.add(self.shape_of(op))
+            out.append(op)
+        return out
+
+    def _common_shape(self, operands):
+        tensors = self._tensor_operands(operands)
+        if tensors is None:
+            return None
+        classes = {self.shape_of(t) for t in tensors}
         if len(classes) > 1:
             classes.discard(SCALAR)  # a 0-d tensor takes the other's shape
         return classes.pop() if len(classes) == 1 else None

@@ -74,10 +74,10 @@ def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple) -> tuple:
     if key in _in_progress:
         return OBJECT, None
     e = entry_for(f, kinds, ranks=ranks)
-    if _deps_stack and e.analysis is not None:
-        _deps_stack[-1].append((e, f.__globals__))   # the caller's transform depends on it
     if e.analysis is None:
         return OBJECT, None
+    if _deps_stack:
+        _deps_stack[-1].append((e, f.__globals__))   # the caller's transform depends on it
     return e.analysis.kind(e.ir.ret), e.analysis.rank(e.ir.ret)
 
 

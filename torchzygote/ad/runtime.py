@@ -81,7 +81,7 @@ class Context:
         self.grads: Dict[int, list] = {}      # id(obj) -> [obj, gradient container]
         self.params = None if params is None else {id(p) for p in params}
         self.pgrads: Dict[int, Any] = {}
-        self.tensor_grads: Optional[dict] = None   # module parameters reached through lists (RNNs' weights)
+        self.tensor_grads: Dict[int, Any] = {}   # module parameters reached through lists (RNNs' weights)
         self.written: Optional[set] = None     # (id(module globals), name) of globals written so far
 
     def wants_global(self, value, fn, name) -> bool:
@@ -961,9 +961,7 @@ def _list_grad(ctx, a, d):
             slot[i] = accum(slot[i], di)
             if isinstance(ai, torch.nn.Parameter) and di is not None:
                 ctx.param(ai, di)
-                tg = ctx.tensor_grads if ctx.tensor_grads is not None else {}
-                tg[id(ai)] = accum(tg.get(id(ai)), di)
-                ctx.tensor_grads = tg
+                ctx.tensor_grads[id(ai)] = accum(ctx.tensor_grads.get(id(ai)), di)
         return None
     return d
 
@@ -1075,6 +1073,6 @@ def _materialize_fields(ctx, obj, slot, names, memo):
         except AttributeError:
             continue
         fields[n] = materialize(ctx, v, slot.get(n) if slot else None, memo)
-        if isinstance(v, torch.nn.Parameter) and ctx.tensor_grads and id(v) in ctx.tensor_grads:
+        if isinstance(v, torch.nn.Parameter) and id(v) in ctx.tensor_grads:
             fields[n] = accum(fields[n], ctx.tensor_grads[id(v)])
     return Record(**fields) if any(v is not None for v in fields.values()) else None
