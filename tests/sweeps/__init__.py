@@ -1,0 +1,1 @@
+"""Long-running differential sweeps (not collected by pytest: run them as modules)."""
