@@ -5,7 +5,8 @@ from .api import (Grads, Params, WithGradient, adjoint, call_torch, checkpoint, 
                   forwarddiff, gradient, hook, ignore, nestlevel, nograd, pullback, to_torch, withgradient)
 from .ad.runtime import Record
 from .calculus import diaghessian, hessian, jacobian
-from .errors import GradientError, LiftError, NoRuleError, TorchZygoteError
+from .errors import GradientError, GradientMismatchError, LiftError, NoRuleError, TorchZygoteError
+from .check import GradientCheckWarning, gradcheck, set_check
 from .export import gradient_graph
 from .inspect import code_adjoint, code_ir
 from .optim import update
@@ -14,5 +15,6 @@ __all__ = ["gradient", "withgradient", "pullback", "derivative", "Params", "Grad
            "nograd", "dropgrad", "ignore", "hook", "checkpoint", "forwarddiff", "call_torch", "to_torch",
            "nestlevel", "code_ir", "gradient_graph",
            "code_adjoint", "Record", "WithGradient", "TorchZygoteError", "LiftError",
-           "NoRuleError", "GradientError", "update"]
+           "NoRuleError", "GradientError", "update", "gradcheck", "set_check", "GradientMismatchError",
+           "GradientCheckWarning"]
 __version__ = "0.1.0"

@@ -23,6 +23,8 @@ from .errors import GradientError, add_user_frames
 
 WithGradient = namedtuple("WithGradient", ["val", "grad"])
 
+CHECK = False   # check every top-level gradient against central differences (check.py, set_check)
+
 
 _grad_enabled = _torch.is_grad_enabled
 _set_grad_enabled = _torch._C._set_grad_enabled
@@ -141,6 +143,9 @@ def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
     if getattr(getattr(f, "__code__", None), "co_flags", 0) & runtime.CO_GENERATOR_LIKE:
         from .frontend.lift import lift
         lift(f)  # names the construct ('yield', 'async') and where it is
+    if CHECK:  # TORCHZYGOTE_CHECK=1 / set_check(True): compare with central differences (check.py)
+        from .check import checked
+        return checked(pullback, f, args, kwargs)
     ctx = Context()
     key = _key(f)
     y, back = _quiet(key, _call, ctx, f, args, kwargs)
@@ -170,6 +175,9 @@ def gradient(f: Callable, *args, **kwargs):
     code = getattr(f, "__code__", None)
     if code is not None and code.co_flags & runtime.CO_GENERATOR_LIKE:
         return pullback(f, *args, **kwargs)  # raises, naming the construct
+    if CHECK:
+        from .check import checked
+        return checked(gradient, f, args, kwargs)
     return _quiet(code or type(f), _gradient, f, args, kwargs)
 
 
@@ -282,11 +290,35 @@ def adjoint(f: Callable) -> Callable:
     the pullback returns one gradient per argument (``None`` for none). It takes
     precedence over differentiating ``f``'s source, and works for builtins."""
     def register(rule: Callable) -> Callable:
-        runtime.USER_RULES[f] = rule
+        runtime.USER_RULES[f] = _counted(f, rule)
         from .rules.registry import TABLE
         TABLE.version += 1
         return rule
     return register
+
+
+def _counted(f, rule):
+    """``rule``, whose pullback must return one gradient per argument (a tuple; a single
+    argument's gradient may be returned bare): too few or too many is an error naming the
+    rule, not a silently dropped or missing gradient."""
+    def counted_rule(*args, **kw):
+        y, pb = rule(*args, **kw)
+
+        def back(dy):
+            g = pb(dy)
+            n = len(args)
+            if type(g) is tuple and len(g) in (n, n + len(kw)) or type(g) is not tuple and n == 1 and not kw:
+                return g
+            code = getattr(rule, "__code__", None)
+            got = f"{len(g)} gradient{'s' if len(g) != 1 else ''}" if type(g) is tuple else f"a {type(g).__name__}"
+            raise GradientError(
+                f"the pullback of the custom rule for {getattr(f, '__qualname__', f)!r} returned {got} for "
+                f"{n} argument{'s' if n != 1 else ''}; it must return a tuple with one gradient per argument "
+                f"(None for an argument without one)",
+                (code.co_filename, code.co_firstlineno) if code is not None else None)
+        return y, back
+    counted_rule.__wrapped__ = rule
+    return counted_rule
 
 
 def nograd(f: Callable) -> Callable:

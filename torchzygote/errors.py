@@ -24,6 +24,11 @@ class GradientError(TorchZygoteError):
     """Misuse of the gradient API (e.g. a non-scalar output for ``gradient``)."""
 
 
+class GradientMismatchError(TorchZygoteError):
+    """torchzygote's gradient disagrees with central differences (``gradcheck``, and every
+    gradient while ``TORCHZYGOTE_CHECK=1`` / ``set_check(True)``); the message has both numbers."""
+
+
 # generated file name -> (user's file, {generated line: user's line})
 GENERATED: dict = {}
 
