@@ -493,7 +493,7 @@ class _Checker:
             mag = sum(_dot(grads[p], d, absolute=True) for p, d in deltas.items())
         except _StructureError as e:
             self._fail_structure(str(e))
-        fds, noise = [], []
+        fds, noise, vals = [], [], []
         for step in (h, 10 * h):
             try:
                 yp = self._value(key, deltas, step, 1)
@@ -506,6 +506,7 @@ class _Checker:
                 vp, vm = _dot(dy, yp), _dot(dy, ym)
                 ap, am = _dot(dy, yp, absolute=True), _dot(dy, ym, absolute=True)
             fds.append((vp - vm) / (2 * step))
+            vals.append((vp, vm))
             noise.append(50 * eps * (ap + am) / (2 * step))
         fd, fd10 = fds
         spread = abs(fd10 - fd)
@@ -514,6 +515,15 @@ class _Checker:
         if not (abs(ad - fd) <= tol):   # also NaN
             smooth = spread <= rtol * max(abs(fd), abs(fd10)) + self.atol + noise[0] + noise[1] + \
                 1e-3 * max(abs(fd), abs(fd10))
+            if smooth and all(map(math.isfinite, fds)):   # a kink at x itself: one-sided slopes differ
+                try:
+                    y0 = self._value(("zero",), {p: 0.0 for p in deltas}, 0.0, 1)
+                except Exception:
+                    y0 = None
+                if y0 is not None:
+                    v0 = _dot(1.0 if dy is None else dy, y0)
+                    sides = [abs((vp - v0) / step - (v0 - vm) / step) for (vp, vm), step in zip(vals, (h, 10 * h))]
+                    smooth = not (sides[0] > 0.5 * sides[1] and sides[0] > tol)
             if not smooth or not all(map(math.isfinite, fds)):
                 return "undecided", (f"f is not smooth there (central differences {_fmt(fd)} with step "
                                      f"{h:.3g} and {_fmt(fd10)} with step {10 * h:.3g}; torchzygote "
