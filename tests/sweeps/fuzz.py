@@ -71,9 +71,15 @@ class Scope:
         self.calls = {}
         self.ints = []
         self.iterating = set()
+        self.outer = []
+        self.objs = set()
+        self.globals = set()
 
     def child(self, readonly=False):
         c = Scope()
+        c.outer = list(self.outer)
+        c.objs = set(self.objs)
+        c.globals = set(self.globals)
         c.floats = {k: (v and not readonly) for k, v in self.floats.items()}
         c.lists = dict(self.lists)
         c.dicts = {k: set(v) for k, v in self.dicts.items()}
@@ -128,7 +134,11 @@ class ScalarGen:
             name, n = r.choice(sorted(sc.tuples.items()))
             self.features.add("tuple-read")
             return f"{name}[{r.randrange(n)}]"
-        if u < 0.36:
+        if u < 0.31 and sc.objs:
+            return f"{r.choice(sorted(sc.objs))}.v"
+        if u < 0.33 and sc.globals:
+            return f'G["{r.choice(sorted(sc.globals))}"]'
+        if u < 0.38:
             return self.const()
         return r.choice(sorted(sc.floats))
 
@@ -194,10 +204,14 @@ class ScalarGen:
         if u < 0.83:
             self.features.add("ifexp")
             return f"({e()} if {self.cond(sc, d - 1)} else {e()})"
-        if u < 0.93 and sc.calls:
-            name, arity = r.choice(sorted(sc.calls.items()))
+        calls = sorted((k, a) for k, a in sc.calls.items() if a != -4)
+        if u < 0.93 and calls:
+            name, arity = r.choice(calls)
             if arity == -1:  # recursion helper (x, n)
                 return f"{name}({e()}, {r.randint(0, 3)})"
+            if arity == -3:  # default / keyword argument
+                k = r.random()
+                return f"hd({e()})" if k < 0.4 else (f"hd({e()}, c={e()})" if k < 0.7 else f"hd(c={e()}, a={e()})")
             if arity == -2:  # list of functions
                 self.features.add("dispatch")
                 return f"{name}[{r.randrange(2)}]({e()})"
@@ -220,6 +234,12 @@ class ScalarGen:
 
     def stmt(self, sc, ind, depth, in_loop, ret_ok):
         r = self.rng
+        if (sc.lists or sc.dicts) and r.random() < 0.2:
+            return self.container_stmt(sc, ind, mutate=True)
+        if r.random() < 0.22:
+            out = self.extra_stmt(sc, ind, depth, in_loop)
+            if out:
+                return out
         u = r.random()
         ed = r.randint(1, 3)
         w = self.writable(sc)
@@ -306,11 +326,159 @@ class ScalarGen:
         sc.floats[v] = True
         return [line]
 
-    def container_stmt(self, sc, ind):
+    def extra_stmt(self, sc, ind, depth, in_loop):
+        """Less common constructs: aliasing, nonlocal, comprehensions, enumerate/zip,
+        pop/extend/insert, dict iteration, get, globals, objects, while True, x ** y."""
         r = self.rng
-        u = r.random()
+        k = r.randrange(14)
+        lists = sorted(set(sc.lists) - sc.iterating)
+        ed = r.randint(1, 2)
+        if k == 0 and lists:
+            self.features.add("list-alias")
+            L, A = r.choice(lists), self.fresh("A")
+            out = [f"{ind}{A} = {L}"]
+            j = r.randrange(sc.lists[L]) if sc.lists[L] else None
+            if j is not None and r.random() < 0.5:
+                out.append(f"{ind}{A}[{j}] = {self.expr(sc, ed)}")
+            else:
+                out.append(f"{ind}{A}.append({self.expr(sc, ed)})")
+                sc.lists[L] += 1
+            return out
+        if k == 1 and False:
+            self.features.add("nonlocal")
+            v = r.choice(sc.outer)
+            return [f"{ind}nonlocal {v}", f"{ind}{v} = {v} + {self.bounded(sc, ed)}"]
+        if k == 2 and sc.lists:
+            self.features.add("comprehension")
+            L = r.choice(sorted(sc.lists))
+            it = self.fresh("c")
+            c = sc.child(readonly=True)
+            c.floats[it] = True
+            body = self.expr(c, 2)
+            if r.random() < 0.5:
+                v = self.fresh("v")
+                sc.floats[v] = True
+                filt = f" if {it} > {r.choice(['0.0', '-0.5'])}" if r.random() < 0.3 else ""
+                return [f"{ind}{v} = sum([{body} for {it} in {L}{filt}])"]
+            N = self.fresh("L")
+            sc.lists[N] = sc.lists[L]
+            return [f"{ind}{N} = [{body} for {it} in {L}]"]
+        if k == 3 and lists and depth > 0:
+            L = r.choice(lists)
+            c = sc.child()
+            j, it = self.fresh("j"), self.fresh("it")
+            c.ints.append(j)
+            c.floats[it] = True
+            c.iterating.add(L)
+            if r.random() < 0.5:
+                self.features.add("enumerate")
+                head = f"{ind}for {j}, {it} in enumerate({L}):"
+            else:
+                self.features.add("zip")
+                L2 = r.choice(sorted(sc.lists))
+                c.iterating.add(L2)
+                it2 = self.fresh("it")
+                c.floats[it2] = True
+                c.ints.remove(j)
+                head = f"{ind}for {it}, {it2} in zip({L}, {L2}):"
+            return [head] + self.block(c, ind + "    ", r.randint(1, 2), depth - 1, True, False)
+        if k == 4 and lists:
+            L = r.choice(lists)
+            kk = r.random()
+            if kk < 0.35 and sc.lists[L] > 0:
+                self.features.add("pop")
+                v = self.fresh("v")
+                line = f"{ind}{v} = {L}.pop({r.choice(['', '0'])})"
+                sc.lists[L] -= 1
+                sc.floats[v] = True
+                return [line]
+            if kk < 0.7:
+                self.features.add("extend")
+                n = r.randint(1, 2)
+                line = f"{ind}{L}.extend([{', '.join(self.expr(sc, ed) for _ in range(n))}])"
+                sc.lists[L] += n
+                return [line]
+            self.features.add("insert")
+            line = f"{ind}{L}.insert(0, {self.expr(sc, ed)})"
+            sc.lists[L] += 1
+            return [line]
+        if k == 5 and sc.dicts and depth > 0:
+            self.features.add("dict-iter")
+            D = r.choice(sorted(sc.dicts))
+            acc, key = self.fresh("v"), self.fresh("key")
+            line = [f"{ind}{acc} = 0.0", f"{ind}for {key} in {D}:",
+                    f"{ind}    {acc} = {acc} + {self.m('sin')}({D}[{key}]) * {self.expr(sc, 1)}"]
+            sc.floats[acc] = True
+            return line
+        if k == 6 and sc.dicts:
+            self.features.add("dict-get")
+            D = r.choice(sorted(sc.dicts))
+            v = self.fresh("v")
+            sc.floats[v] = True
+            return [f'{ind}{v} = {D}.get("{r.choice(["a", "b", "z"])}", {self.expr(sc, ed)})']
+        if k == 7:
+            self.features.add("global-dict")
+            key = r.choice(["p", "q"])
+            line = f'{ind}G["{key}"] = {self.expr(sc, ed)}'
+            sc.globals.add(key)
+            return [line]
+        if k == 8:
+            self.features.add("object")
+            o = self.fresh("o")
+            line = [f"{ind}{o} = Acc({self.expr(sc, ed)})"]
+            if r.random() < 0.6:
+                line.append(f"{ind}{o}.add({self.expr(sc, ed)})")
+            if r.random() < 0.4:
+                line.append(f"{ind}{o}.v = {o}.v * {self.bounded(sc, 1)}")
+            sc.objs.add(o)
+            return line
+        if k == 9 and depth > 0:
+            self.features.add("while-true")
+            kk = self.fresh("k")
+            out = [f"{ind}{kk} = 0", f"{ind}while True:", f"{ind}    {kk} += 1"]
+            out += self.block(sc.child(), ind + "    ", r.randint(1, 2), depth - 1, True, False)
+            out += [f"{ind}    if {kk} >= {r.randint(1, 4)} or {self.cond(sc, 1)}:", f"{ind}        break"]
+            return out
+        if k == 10:
+            self.features.add("pow/atan2/hypot")
+            v = self.fresh("v")
+            a, b = self.expr(sc, 1), self.expr(sc, 1)
+            e = r.choice([f"(1.0 + {a} * {a}) ** ({self.bounded(sc, 1)})",
+                          f"{self.m('pow')}(1.0 + {a} * {a}, {b})" if self.mode != "from" else f"math.pow(1.0 + {a} * {a}, 0.5 * {b})",
+                          f"math.atan2({a}, 1.5 + {self.m('cos')}({b}))" if self.mode != "alias" else f"m.atan2({a}, 2.0 + {b} * {b})",
+                          f"math.hypot({a}, 1.0 + {b} * {b})" if self.mode != "alias" else f"m.hypot(1.0 + {a} * {a}, {b})"])
+            sc.floats[v] = True
+            return [f"{ind}{v} = {e}"]
+        if k == 11 and sc.lists:
+            self.features.add("nested-list")
+            L = r.choice(sorted(sc.lists))
+            N = self.fresh("N")
+            v = self.fresh("v")
+            sc.floats[v] = True
+            return [f"{ind}{N} = [{L}, [{self.expr(sc, ed)}]]", f"{ind}{N}[1][0] += {self.expr(sc, ed)}",
+                    f"{ind}{v} = {N}[1][0] + sum({N}[0])"]
+        if k == 12:
+            self.features.add("and/or-value")
+            v = self.fresh("v")
+            sc.floats[v] = True
+            return [f"{ind}{v} = ({self.expr(sc, ed)} and {self.expr(sc, ed)}) or {self.expr(sc, ed)}"]
+        if k == 13 and sc.calls.get("ht") == -4:
+            self.features.add("tuple-return")
+            a, b = self.fresh("v"), self.fresh("v")
+            sc.floats[a] = sc.floats[b] = True
+            return [f"{ind}{a}, {b} = ht({self.expr(sc, ed)})"]
+        return None
+
+    def container_stmt(self, sc, ind, mutate=False):
+        r = self.rng
+        u = r.uniform(0.2, 0.85) if mutate else r.random()
         ed = r.randint(1, 2)
         lists = sorted(set(sc.lists) - sc.iterating)
+        if u < 0.5 and not lists and sc.lists and r.random() < 0.5:
+            L = r.choice(sorted(sc.lists))
+            if sc.lists[L]:
+                self.features.add("list-setitem")
+                return [f"{ind}{L}[{r.randrange(sc.lists[L])}] = {self.expr(sc, ed)}"]
         if u < 0.2 or (u < 0.5 and not lists):
             self.features.add("list")
             L = self.fresh("L")
@@ -375,6 +543,7 @@ class ScalarGen:
         c = sc.child(readonly=True)
         c.ints = []
         c.iterating = set(sc.lists)  # do not grow outer lists we may be iterating
+        c.outer = [v for v in self.writable(sc) if not v.startswith(("it", "c"))]
         ps = [self.fresh("u") for _ in range(arity)]
         for p in ps:
             c.floats[p] = True
@@ -382,6 +551,10 @@ class ScalarGen:
         if r.random() < 0.15 and self.mode in ("top", "local"):
             self.features.add("nested-local-import")
             out.append(f"{ind}    import math")
+        if c.outer and r.random() < 0.2:
+            self.features.add("nonlocal")
+            v = r.choice(c.outer)
+            out += [f"{ind}    nonlocal {v}", f"{ind}    {v} = {v} + {self.bounded(c, 1)}"]
         out += self.block(c, ind + "    ", r.randint(0, 2), min(depth, 1), False, True)
         out.append(f"{ind}    return {self.expr(c, 2)}")
         sc.calls[g] = arity
@@ -405,8 +578,26 @@ class ScalarGen:
         lines = self.imports("", True)
         if self.mode == "local":
             self.features.add("local-import")
-        lines.append("")
+        lines += ["", "G = {}", "", "", "class Acc:", "    def __init__(self, v):", "        self.v = v", "",
+                  "    def add(self, u):", "        self.v = self.v + u", "        return self", ""]
         calls = {}
+        if r.random() < 0.3:
+            sc = Scope()
+            sc.floats = {"a": True}
+            lines.append("def ht(a):")
+            lines += self.imports("    ", False)
+            lines.append(f"    return ({self.expr(sc, 2)}, {self.expr(sc, 2)})")
+            lines.append("")
+            calls["ht"] = -4
+        if r.random() < 0.25:
+            self.features.add("default-arg")
+            sc = Scope()
+            sc.floats = {"a": True, "c": True}
+            lines.append(f"def hd(a, c={self.const()}):")
+            lines += self.imports("    ", False)
+            lines.append(f"    return {self.expr(sc, 2)}")
+            lines.append("")
+            calls["hd"] = -3
         for h in range(r.randint(0, 2)):
             name = f"h{h}"
             if r.random() < 0.25:
