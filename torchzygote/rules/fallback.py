@@ -8,10 +8,14 @@ acquire a ``grad_fn`` and nothing outside the call sees torch autograd.
 """
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any, List, Tuple
 
 import torch
 import torch.nn.functional as F
+
+from ..errors import NoRuleError
 
 __all__ = ["torch_fallback", "FALLBACK_CALLS"]
 
@@ -102,37 +106,94 @@ _CONSTANT_ARGS = {F.batch_norm: (1, 2, "running_mean", "running_var"),
                   F.instance_norm: (1, 2, "running_mean", "running_var")}
 
 
+# arguments torch refuses to differentiate (``running_mean``, a loss's class ``weight``, ``rtol``),
+# learnt from its "is not differentiable with respect to argument" error: callable -> positions/names
+_NONDIFF: dict = {}
+_NOT_DIFF = re.compile(r"is not differentiable with respect to argument '(\w+)'")
+
+
+def _arg_position(f, argname):
+    """The positional index of parameter ``argname`` of ``f`` (None if unknown or ambiguous)."""
+    try:
+        params = list(inspect.signature(f).parameters)
+        if argname in params:
+            return params.index(argname)
+    except (TypeError, ValueError):
+        pass
+    found = set()
+    try:
+        if hasattr(f, "_schema"):  # torch.ops.aten.x.overload
+            schemas = [f._schema]
+        else:  # torch.ops.aten.x, or torch.x
+            schemas = torch._C._jit_get_schemas_for_operator(
+                getattr(f, "_qualified_op_name", None) or "aten::" + getattr(f, "__name__", ""))
+        for s in schemas:
+            names = [a.name for a in s.arguments if not a.kwarg_only]
+            if argname in names:
+                found.add(names.index(argname))
+    except Exception:  # noqa: BLE001 (no schema: unknown)
+        return None
+    return found.pop() if len(found) == 1 else None
+
+
 def torch_fallback(f, args, kw, kwargs):
     """``(y, back)`` for a torch callable without a rule; ``back(dy)`` returns one
     gradient per positional argument, or ``(tuple, dict)`` when ``kwargs`` is a dict."""
     name = getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or repr(f)
     FALLBACK_CALLS[name] = FALLBACK_CALLS.get(name, 0) + 1
-    leaves: List[torch.Tensor] = []
-    pargs, ptmpl = [], []
-    constant = _CONSTANT_ARGS.get(f, ())
-    for i, a in enumerate(args):
-        c, t = (a, None) if i in constant else _prepare(a, leaves)
-        pargs.append(c)
-        ptmpl.append(t)
+    try:
+        constant = set(_CONSTANT_ARGS.get(f, ())) | _NONDIFF.get(f, set())
+    except TypeError:  # an unhashable callable
+        constant = set()
     kkeys = list(kw)
-    pkw, ktmpl = {}, {}
-    for k in kkeys:
-        c, t = (kw[k], None) if k in constant else _prepare(kw[k], leaves)
-        pkw[k] = c
-        ktmpl[k] = t
-    inplace = (name.endswith("_") and not name.endswith("__") or kw.get("inplace") is True) and \
-        ptmpl and isinstance(ptmpl[0], int)
+    for _attempt in range(len(args) + len(kkeys) + 1):
+        leaves: List[torch.Tensor] = []
+        pargs, ptmpl = [], []
+        for i, a in enumerate(args):
+            c, t = (a, None) if i in constant else _prepare(a, leaves)
+            pargs.append(c)
+            ptmpl.append(t)
+        pkw, ktmpl = {}, {}
+        for k in kkeys:
+            c, t = (kw[k], None) if k in constant else _prepare(kw[k], leaves)
+            pkw[k] = c
+            ktmpl[k] = t
+        inplace = (name.endswith("_") and not name.endswith("__") or kw.get("inplace") is True) and \
+            ptmpl and isinstance(ptmpl[0], int)
 
-    if not leaves:
-        y = f(*args, **kw)
-        none = (None,) * len(args)
-        return y, (lambda dy: none) if kwargs is None else (lambda dy: (none, {}))
-    with torch.enable_grad():
-        if inplace:
-            # an in-place method: record it on a copy of the tensor (autograd refuses leaves),
-            # and mutate the real tensor too (below), as Python would
-            pargs[0] = pargs[0].clone()
-        y_graph = f(*pargs, **pkw)
+        if not leaves:
+            y = f(*args, **kw)
+            none = (None,) * len(args)
+            return y, (lambda dy: none) if kwargs is None else (lambda dy: (none, {}))
+        try:
+            with torch.enable_grad():
+                if inplace:
+                    # an in-place method: record it on a copy of the tensor (autograd refuses leaves),
+                    # and mutate the real tensor too (below), as Python would
+                    pargs[0] = pargs[0].clone()
+                y_graph = f(*pargs, **pkw)
+            break
+        except RuntimeError as e:
+            # torch refuses a gradient for this argument (running statistics, a class weight,
+            # a tolerance): it carries none; run again with it as a constant
+            m = _NOT_DIFF.search(str(e))
+            if m is None:
+                raise
+            arg = m.group(1)
+            where = arg if arg in kw else _arg_position(f, arg)
+            if where is None and args and (hasattr(args[0], "_schema") or hasattr(args[0], "_qualified_op_name")):
+                where = _arg_position(args[0], arg)  # OpOverload(Packet).__call__(op, *args)
+                where = None if where is None else where + 1
+            if where is None or where in constant or (isinstance(where, int) and where >= len(args)):
+                raise NoRuleError(
+                    f"{name}: torch does not differentiate it with respect to its argument {arg!r}, and "
+                    f"torchzygote cannot tell which argument that is; pass {arg!r} by keyword, or give "
+                    f"{name} a rule with @torchzygote.adjoint") from e
+            constant.add(where)
+            try:
+                _NONDIFF.setdefault(f, set()).add(where)
+            except TypeError:
+                pass
     outs = _flat_outputs(y_graph)[0]
     y = f(*args, **kw) if inplace else _detach(y_graph)
 

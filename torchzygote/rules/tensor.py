@@ -176,9 +176,8 @@ def norm_back(dy, x, p, dim, keepdim, y):
         return None
     if isinstance(dim, (tuple, list)) and len(dim) == 0:
         dim = None
-    if p == "nuc" or (isinstance(p, (int, float)) and dim is not None and not isinstance(dim, int)
-                      and len(dim) == 2 and p not in (2, 2.0) and False):
-        return None
+    if p == "nuc":  # the nuclear norm: a matrix norm (U V^H), by local torch autograd
+        return vjp(torch.norm, (x, p, dim, keepdim), dy, 0)
     p = _norm_p(p, dim, x)
     g = _expand_back(dy, x, dim, keepdim)
     ye = _expand_back(y, x, dim, keepdim)
@@ -846,8 +845,9 @@ def layer_norm_back(dy, x, normalized_shape, weight, bias, eps, which):
         rstd = torch.rsqrt(var + eps)
         xhat = (x - mu) * rstd
         lead = tuple(range(x.dim() - k))
-        gw = (dy * xhat).sum(lead) if weight is not None else None
-        gb = dy.sum(lead) if bias is not None else None
+        # (a sum over no dims must not be torch's sum over all: x.shape == normalized_shape)
+        gw = ((dy * xhat).sum(lead) if lead else dy * xhat) if weight is not None else None
+        gb = (dy.sum(lead) if lead else dy) if bias is not None else None
         dxhat = dy * weight if weight is not None else dy
         gx = rstd * (dxhat - dxhat.mean(dims, keepdim=True) - xhat * (dxhat * xhat).mean(dims, keepdim=True))
         return gx, gw, gb
