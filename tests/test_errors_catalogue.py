@@ -234,3 +234,27 @@ def test_user_exception_note():
     notes = "".join(getattr(e.value, "__notes__", []))
     assert "torchzygote: raised while differentiating, in your code at" in notes
     assert f"line {_line(user_divides, 'return x / d')}" in notes
+
+
+def cat_then_replace(x):
+    xs = [x * 1.0, x * 2.0]
+    y = torch.cat(xs)
+    xs[0] = torch.cat([x, x]) * 5.0   # replaced by a tensor of another size after the call
+    return (y * torch.arange(4.0)).sum()
+
+
+@pytest.mark.xfail(strict=True, reason="silently wrong: torch.cat's pullback splits by the list's items as they "
+                   "are when the pullback runs (rules/tensor.py); an item replaced by a longer tensor gives a "
+                   "gradient of shape (4,) for an argument of shape (2,) instead of the GradientError")
+def test_cat_list_item_replaced_after_the_call():
+    try:
+        g = tz.gradient(cat_then_replace, torch.ones(2))
+    except tz.GradientError:
+        return
+    assert torch.equal(g[0], torch.tensor([4.0, 7.0]))
+
+
+def test_gradcheck_catches_the_cat_case():
+    with pytest.raises(tz.GradientMismatchError,
+                       match=r"argument 0 'x': a gradient of shape \(4,\) for a value of shape \(2,\)"):
+        tz.gradcheck(cat_then_replace, torch.ones(2, dtype=torch.float64))

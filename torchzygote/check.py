@@ -79,8 +79,10 @@ def gradcheck(f: Callable, *args, kwargs: Optional[dict] = None, dy: Any = None,
     A direction along which ``f`` is not smooth (or raises) is skipped with a
     ``GradientCheckWarning``."""
     if any(type(a) is api.Params for a in args):
+        code = getattr(f, "__code__", None)
         raise GradientError("gradcheck checks gradients with respect to arguments, not Params: "
-                            "pass the tensors as arguments")
+                            "pass the tensors as arguments",
+                            (code.co_filename, code.co_firstlineno) if code is not None else None)
     kwargs = kwargs or {}
     prev = _busy()
     _state.busy = True
@@ -337,7 +339,7 @@ def _dot(a, b, absolute=False) -> float:
     except (TypeError, ValueError, RuntimeError):
         return 0.0
     if ta.shape != tb.shape and ta.numel() != tb.numel():
-        raise _StructureError(f"shape {tuple(ta.shape)} against {tuple(tb.shape)}")
+        raise _StructureError(f"a gradient of shape {tuple(ta.shape)} for a value of shape {tuple(tb.shape)}")
     ta, tb = ta.reshape(-1), tb.reshape(-1)
     if absolute:
         return float((ta.abs() * tb.abs()).sum())
@@ -488,11 +490,13 @@ class _Checker:
 
     def _compare(self, key, deltas, grads, dy, h, rtol, eps, eps_g):
         """None (they agree), ('undecided', why) or ('differ', numbers)."""
-        try:
-            ad = sum(_dot(grads[p], d) for p, d in deltas.items())
-            mag = sum(_dot(grads[p], d, absolute=True) for p, d in deltas.items())
-        except _StructureError as e:
-            self._fail_structure(str(e))
+        ad = mag = 0.0
+        for p, d in deltas.items():
+            try:
+                ad += _dot(grads[p], d)
+                mag += _dot(grads[p], d, absolute=True)
+            except _StructureError as e:
+                self._fail_structure(f"{self._argname(p)}: {e}")
         fds, noise, vals = [], [], []
         for step in (h, 10 * h):
             try:
