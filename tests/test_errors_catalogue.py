@@ -177,20 +177,17 @@ def test_callee_writes_argument_and_returns_it_but_caller_keeps_old_name():
     assert torch.equal(g[0], torch.full((2,), 2.0))
 
 
-def cat_then_append(x):
+def cat_then_shrink(x):
     xs = [x * 1.0, x * 2.0]
     y = torch.cat(xs)
-    xs.insert(0, x * 3.0)
-    return y.sum() + sum(t.sum() for t in xs)
+    xs[0] = x[:1] * 3.0   # an item replaced by a shorter tensor after the call
+    return y.sum() + xs[0].sum()
 
 
 def test_gradient_error_cat_list_changed():
-    try:
-        g = tz.gradient(cat_then_append, torch.ones(2))
-    except tz.GradientError as e:
-        assert "torch.cat was changed after the call" in str(e) and "pass a tuple" in str(e)
-    else:   # torchzygote followed the list after all: then the gradient must be right
-        assert torch.allclose(g[0], torch.full((2,), 9.0))
+    with pytest.raises(tz.GradientError, match=r"the list passed to torch.cat was changed after the call.*"
+                                               r"pass a tuple or a copy"):
+        tz.gradient(cat_then_shrink, torch.ones(2))
 
 
 def test_gradient_error_custom_rule_count():
