@@ -35,11 +35,12 @@ def uses_wrong(a, b):
 
 @pytest.fixture
 def switch_on():
+    prev = tz.api.CHECK
     tz.set_check(True)
     try:
         yield
     finally:
-        tz.set_check(False)
+        tz.set_check(prev)
 
 
 # ---------------------------------------------------------------- correct functions pass
@@ -192,9 +193,13 @@ def test_switch_passes_correct_gradients(switch_on):
 
 
 def test_switch_off_again():
+    prev = tz.api.CHECK
     tz.set_check(True)
     tz.set_check(False)
-    assert tz.gradient(uses_wrong, 1.5, 0.5) == (3.5, 3.0)   # the wrong rule, unchecked
+    try:
+        assert tz.gradient(uses_wrong, 1.5, 0.5) == (3.5, 3.0)   # the wrong rule, unchecked
+    finally:
+        tz.set_check(prev)
 
 
 def test_env_var_in_subprocess(tmp_path):

@@ -552,8 +552,9 @@ class _Checker:
 
     def _what(self):
         return ("what to do: if f (or a function it calls) has a custom rule (tz.adjoint), check that "
-                "rule's pullback; tz.hook functions also change gradients on purpose. Otherwise this is a "
-                "torchzygote bug: please report it with this message and f")
+                "rule's pullback. Code that changes gradients on purpose (tz.hook, tz.dropgrad, tz.nograd, "
+                "tz.ignore, `with torch.no_grad():`, .detach()) differs from central differences by design. "
+                "Otherwise this is a torchzygote bug: please report it with this message and f")
 
     def _fail(self, j, deltas, nums, dy, grads, h, rtol, eps, eps_g):
         leaves = self.plan[0]
