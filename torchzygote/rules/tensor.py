@@ -209,7 +209,7 @@ def linalg_norm_back(dy, x, ord, dim, keepdim, y):
 def logsumexp_back(dy, x, dim, keepdim, y):
     if not _fl(x):
         return None
-    return _expand_back(dy, x, dim, keepdim) * torch.exp(x - _expand_back(y, x, dim, keepdim))
+    return _expand_back(dy, x, dim, keepdim) * _c(torch.exp(x - _expand_back(y, x, dim, keepdim)))
 
 
 def cumsum_back(dy, x, dim):
@@ -227,7 +227,7 @@ def cumprod_back(dy, x, dim, y):
         return dy
     if bool((x == 0).any()):
         return vjp(torch.cumprod, (x, dim), dy, 0)
-    return (dy * y).flip(dim).cumsum(dim).flip(dim) / x
+    return (dy * _c(y)).flip(dim).cumsum(dim).flip(dim) / _c(x)
 
 
 def _correction(unbiased, correction):
@@ -368,7 +368,9 @@ def pow_exp_back(dy, a, b, y):
     if isinstance(a, torch.Tensor):
         la = torch.log(a) if a.is_complex() else torch.log(a.to(y.dtype) if not _fl(a) else a)
         g = y * la
-        g = torch.where((a == 0) & (torch.as_tensor(b) >= 0).to(a.device), torch.zeros_like(g), g)
+        bt = torch.as_tensor(b)
+        bt = bt.real if bt.is_complex() else bt
+        g = torch.where((a == 0) & (bt >= 0).to(a.device), torch.zeros_like(g), g)
     else:
         if a == 0:
             return dy * 0
@@ -435,6 +437,20 @@ def _H(t):
 
 def _c(t):
     return t.conj() if t.is_complex() else t
+
+
+def _cn(v):
+    """The conjugate of a number or tensor (a no-op for real ones)."""
+    if isinstance(v, complex) or isinstance(v, torch.Tensor) and v.is_complex():
+        return v.conjugate() if isinstance(v, complex) else v.conj()
+    return v
+
+
+def real_back(dy, x):
+    """``torch.real``: the real cotangent, as a complex gradient for a complex input."""
+    if dy.is_complex():
+        dy = dy.real
+    return dy.to(x.dtype) if x.is_complex() else dy
 
 
 def matmul_back(dy, a, b, which):
@@ -505,7 +521,7 @@ def inv_back(dy, y):
 
 
 def det_back(dy, A, y):
-    g = (_c(dy * y)).unsqueeze(-1).unsqueeze(-1) if y.dim() else _c(dy * y)
+    g = (dy * _c(y)).unsqueeze(-1).unsqueeze(-1) if y.dim() else dy * _c(y)
     return g * _H(torch.linalg.inv(A))
 
 
@@ -720,8 +736,9 @@ def memo(keys, compute):
 
 def linear_back(dy, x, w, which):
     if which == 0:
-        return dy @ w if _fl(x) else None
+        return dy @ _c(w) if _fl(x) else None
     if which == 1:
+        x = _c(x)
         if x.dim() == 1:
             return torch.outer(dy, x) if dy.dim() == 1 else dy.unsqueeze(-1) * x
         return dy.reshape(-1, dy.shape[-1]).mT @ x.reshape(-1, x.shape[-1])
@@ -862,7 +879,7 @@ def conv_back(dy, x, w, b, stride, padding, dilation, groups, which):
     nd = w.dim() - 2
 
     def compute():
-        if isinstance(padding, str):
+        if isinstance(padding, str) or x.is_complex() or w.is_complex():  # (no complex backward kernel)
             return vjp_all(lambda a, c, d: _CONV[nd](a, c, d, stride, padding, dilation, groups), (x, w, b), dy)
         unbatched = x.dim() == nd + 1
         xb, gy = (x.unsqueeze(0), dy.unsqueeze(0)) if unbatched else (x, dy)
@@ -1030,9 +1047,11 @@ for _name, _expr in [
     ("log1p", "dy / (1 + input.conj())"), ("sqrt", "dy / (2 * y.conj())"), ("rsqrt", "-0.5 * dy * (y ** 3).conj()"),
     ("tanh", "tanh_backward(dy, y)"), ("sigmoid", "sigmoid_backward(dy, y)"),  # torch's fused kernels
     ("sinh", "dy * torch.cosh(input).conj()"), ("cosh", "dy * torch.sinh(input).conj()"),
-    ("asin", "dy * torch.rsqrt(1 - input * input)"), ("acos", "-dy * torch.rsqrt(1 - input * input)"),
-    ("atan", "dy / (1 + input * input)"), ("asinh", "dy * torch.rsqrt(input * input + 1)"),
-    ("acosh", "dy * torch.rsqrt(input * input - 1)"), ("atanh", "dy / (1 - input * input)"),
+    # complex inputs: torch's convention is dy * conj(f'(z))
+    ("asin", "dy * torch.rsqrt(1 - input * input).conj()"),
+    ("acos", "-dy * torch.rsqrt(1 - input * input).conj()"),
+    ("atan", "dy / (1 + input * input).conj()"), ("asinh", "dy * torch.rsqrt(input * input + 1).conj()"),
+    ("acosh", "dy * torch.rsqrt(input * input - 1).conj()"), ("atanh", "dy / (1 - input * input).conj()"),
     ("erf", "dy * TWO_OVER_SQRT_PI * torch.exp(-input * input)"),
     ("erfc", "-dy * TWO_OVER_SQRT_PI * torch.exp(-input * input)"),
     ("reciprocal", "-dy * (y * y).conj()"), ("square", "2 * dy * input.conj()"),
@@ -1044,7 +1063,7 @@ for _name, _expr in [
     tm(_name, "input", input=_expr, **NB)
 tm("clone", "input, *, memory_format=None", input="dy", **NB)
 tm("contiguous", "input, memory_format=None", function=False, input="dy", **NB)
-tm("sgn", "input", input="dy * 0", **NB)
+tm("sgn", "input", input="vjp(torch.sgn, (input,), dy, 0) if input.is_complex() else dy * 0", **NB)
 for _name in ("sign", "floor", "ceil", "round", "trunc", "frac", "signbit", "isnan", "isinf", "isfinite",
               "argmax", "argmin", "argsort", "eq", "ne", "lt", "le", "gt", "ge", "greater", "less",
               "logical_and", "logical_or", "logical_not", "logical_xor", "isclose", "allclose", "equal",
@@ -1133,15 +1152,15 @@ tm("atan2", "input, other", input="dy * other / (input * input + other * other)"
    other="-dy * input / (input * input + other * other)", extra=[torch.arctan2], **EW)
 tm("remainder", "input, other", input="dy", other="mod_other_back(dy, input, other)", **EW, **MN)
 tm("fmod", "input, other", input="dy", other="fmod_other_back(dy, input, other)", **EW, **MN)
-rule([torch.real], "input", input="dy.real if dy.is_complex() else dy", **NB)
+rule([torch.real], "input", input="real_back(dy, input)", **NB)
 tm("hypot", "input, other", input="dy * input / y", other="dy * other / y", **EW)
 tm("lerp", "input, end, weight", input="lerp_back(dy, input, end, weight, 0)",
    end="lerp_back(dy, input, end, weight, 1)", weight="lerp_back(dy, input, end, weight, 2)", **EW, **MN)
-tm("addmm", "input, mat1, mat2, *, beta=1, alpha=1", input="dy * beta", mat1="alpha * dy @ mat2.mT",
-   mat2="alpha * mat1.mT @ dy", **EW)
+tm("addmm", "input, mat1, mat2, *, beta=1, alpha=1", input="dy * _cn(beta)", mat1="_cn(alpha) * dy @ _H(mat2)",
+   mat2="_cn(alpha) * _H(mat1) @ dy", **EW)
 tm("masked_fill", "input, mask, value", input="dy.masked_fill(mask, 0)",
    value="masked_fill_value_back(dy, mask, value)", **EW, **MN)
-tm("square", "input", input="2 * dy * input", **NB)
+tm("square", "input", input="2 * dy * input.conj()", **NB)
 tm("xlogy", "input, other", input="dy * torch.where(input == 0, torch.zeros_like(y), torch.log(other))",
    other="dy * input / other", **EW)
 
@@ -1230,11 +1249,11 @@ tm("topk", "input, k, dim=-1, largest=True, sorted=True", out=OBJECT,
 # ---------------------------------------------------------------- products
 tm("matmul", "input, other", input="matmul_back(dy, input, other, 0)", other="matmul_back(dy, input, other, 1)",
    **NB, **MN)
-tm("mm", "input, mat2", input="dy @ mat2.mT", mat2="input.mT @ dy", **NB)
-tm("bmm", "input, mat2", input="dy @ mat2.mT", mat2="input.mT @ dy", **NB)
+tm("mm", "input, mat2", input="dy @ _H(mat2)", mat2="_H(input) @ dy", **NB)
+tm("bmm", "input, mat2", input="dy @ _H(mat2)", mat2="_H(input) @ dy", **NB)
 tm("mv", "input, vec", input="mv_back(dy, input, vec, 0)", vec="mv_back(dy, input, vec, 1)", **NB)
 tm("dot", "input, other", input="dy * other.conj()", other="dy * input.conj()", **NB)
-tm("outer", "input, vec2", input="dy @ vec2", vec2="dy.mT @ input", extra=[torch.ger], **NB)
+tm("outer", "input, vec2", input="dy @ _c(vec2)", vec2="dy.mT @ _c(input)", extra=[torch.ger], **NB)
 rule([torch.einsum], "equation, *operands", operands="tuple(einsum_back(dy, equation, operands, i) "
      "for i in range(len(operands)))", **NB, **MN)
 
