@@ -710,7 +710,6 @@ def test_jacobian_and_hessian():
         return r
     for f in (hf, hloop):
         assert torch.allclose(tz.hessian(f, x3), torch.autograd.functional.hessian(f, x3))
-        assert tz.hessian.last_path == "torchzygote reverse-over-reverse"
     for v in (0.7, -1.3):
         ref = 6 * v * math.sin(v) + 6 * v * v * math.cos(v) - v ** 3 * math.sin(v)
         assert tz.hessian(lambda x: x ** 3 * math.sin(x), v) == pytest.approx(ref, rel=1e-10)

@@ -401,7 +401,9 @@ def _nested_pullback(f, *args):
     ctx = Context()
     y, back = J(ctx, f, *args)
 
-    def pb(dy):
+    def pb(dy):  # as _run_back: a list, dict or object in the output takes its gradient in slots
+        ctx.grads = {}
+        runtime.seed_slots(ctx, y, dy)
         return _results(ctx, args, back(dy))
     return y, pb
 

@@ -4,9 +4,8 @@
 element (a row each). ``hessian`` is the jacobian of the gradient: the
 gradient is computed by torchzygote, and that computation (the generated
 forward and pullback) is itself differentiated by torchzygote
-(reverse-over-reverse). Where that fails (an op whose pullback has no rule of
-its own), ``hessian`` falls back to ``torch.autograd.functional.hessian`` and
-says so through ``hessian.last_path``.
+(reverse-over-reverse). A failure raises: the method changes only when the
+caller asks (``method="torch"``), so a result never depends on which path ran.
 """
 from __future__ import annotations
 
@@ -147,23 +146,21 @@ def _grad_of(f):
     return g
 
 
-def hessian(f: Callable, x):
-    """The hessian of a scalar ``f`` at ``x`` (shape ``x.shape + x.shape``):
-    reverse-over-reverse through torchzygote, or, if that fails,
-    ``torch.autograd.functional.hessian``; ``hessian.last_path`` says which."""
-    try:
+def hessian(f: Callable, x, method: str = "reverse") -> Any:
+    """The hessian of a scalar ``f`` at ``x`` (shape ``x.shape + x.shape``).
+
+    ``method="reverse"`` (the default) is reverse-over-reverse through torchzygote: the
+    generated gradient code is differentiated again; where that is not possible it raises
+    (it never switches method by itself). ``method="torch"`` asks
+    ``torch.autograd.functional.hessian`` instead (``f`` must then be torch-traceable)."""
+    if method == "reverse":
         (H,) = jacobian(_grad_of(f), x)
-        hessian.last_path = "torchzygote reverse-over-reverse"
         return H
-    except Exception as err:  # an op in the gradient code that torchzygote cannot differentiate
+    if method == "torch":
         if not isinstance(x, torch.Tensor):
-            raise
-        hessian.last_path = f"torch.autograd.functional.hessian ({type(err).__name__}: {err})"
-        xd = x.detach()
-        return torch.autograd.functional.hessian(lambda t: _as_scalar(f(t)), xd).detach()
-
-
-hessian.last_path = None
+            raise TorchZygoteError("hessian(..., method='torch') needs a tensor argument")
+        return torch.autograd.functional.hessian(lambda t: _as_scalar(f(t)), x.detach()).detach()
+    raise TorchZygoteError(f"hessian: unknown method {method!r}; use 'reverse' or 'torch'")
 
 
 def _as_scalar(v):

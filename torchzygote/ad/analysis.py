@@ -145,8 +145,8 @@ class Analysis:
             return OBJECT
         code = f.__code__
         if code.co_argcount != len(s.args) or code.co_flags & VARFLAGS or code.co_kwonlyargcount or \
-                f in USER_RULES or f in SPECIAL or torch_internal(f):
-            return OBJECT
+                f in USER_RULES or f in SPECIAL or torch_internal(f) or TABLE.lookup(f):
+            return OBJECT   # a function with rules: the run-time kinds may select one
         from .cache import return_kind
         kinds = tuple(OBJECT if k == UNDEFINED else k for k in (self.kind(a) for a in s.args))
         ranks = tuple(self.rank(a) for a in s.args)

@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 from ..frontend.lift import lift
-from ..rules.registry import TABLE
+from ..rules.registry import TABLE, select
 from .analysis import Analysis
 from .codegen import compile_forward
 from ..rules.registry import OBJECT
@@ -25,32 +25,47 @@ _lock = threading.RLock()
 
 
 class Entry:
-    __slots__ = ("guards", "types", "fwd", "version", "ir", "src", "analysis", "deps", "unguarded")
+    __slots__ = ("guards", "cells", "types", "fwd", "version", "ir", "src", "analysis", "deps",
+                 "unguarded")
 
-    def __init__(self, guards, types_, fwd, version, ir_fn, src, analysis, deps=()):
+    def __init__(self, guards, types_, fwd, version, ir_fn, src, analysis, deps=(), cells=()):
         self.guards, self.types, self.fwd, self.version = guards, types_, fwd, version
+        self.cells = cells  # (closure index, value): cells resolved as constants
         self.ir, self.src, self.analysis = ir_fn, src, analysis
-        self.deps = deps   # (callee entry, its globals): the kinds and ranks the callees returned
-        self.unguarded = not guards and not types_ and not deps
+        self.deps = deps   # (callee entry, callee): the kinds and ranks the callees returned
+        self.unguarded = not guards and not types_ and not deps and not cells
 
-    def valid(self, g: dict) -> bool:
+    def valid(self, f: types.FunctionType) -> bool:
+        """Whether this transform still holds for ``f`` (a function of the entry's code):
+        the rule tables, the globals and closure cells it resolved, the types of the data
+        globals it specialised on, and its callees' entries are as they were."""
         if self.version != TABLE.version:
             return False
         if self.unguarded:
             return True
-        for e, eg in self.deps:
-            if not e.valid(eg):
+        for e, callee in self.deps:
+            if not e.valid(callee):
                 return False
+        g = f.__globals__
         for name, val in self.guards:
             if g.get(name, _MISSING) is not val:
                 return False
         for name, t in self.types:
             if type(g.get(name, _MISSING)) is not t:
                 return False
+        if self.cells:
+            cl = f.__closure__
+            for i, val in self.cells:
+                try:
+                    if cl[i].cell_contents is not val:
+                        return False
+                except ValueError:
+                    return False
         return True
 
 
 _cache: Dict[Tuple, List[Entry]] = {}
+_PER_KEY = 8   # transforms kept per (code, kinds): closures of one code over different cells
 
 
 def kinds_of(args) -> tuple:
@@ -77,7 +92,7 @@ def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple) -> tuple:
     if e.analysis is None:
         return OBJECT, None
     if _deps_stack:
-        _deps_stack[-1].append((e, f.__globals__))   # the caller's transform depends on it
+        _deps_stack[-1].append((e, f))   # the caller's transform depends on it
     return e.analysis.kind(e.ir.ret), e.analysis.rank(e.ir.ret)
 
 
@@ -94,13 +109,13 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
     key = (f.__code__, kinds, ranks) if not consts else (f.__code__, kinds, ranks, consts)
     g = f.__globals__
     for e in _cache.get(key, ()):
-        if e.valid(g):
+        if e.valid(f):
             return e
     with _lock:
         for e in _cache.get(key, ()):
-            if e.valid(g):
+            if e.valid(f):
                 return e
-        if f in USER_RULES or f in SPECIAL or torch_internal(f):
+        if f in USER_RULES or f in SPECIAL or torch_internal(f) or select(f, kinds):
             e = Entry((), (), None, TABLE.version, None, "", None)
             _cache[key] = [e]
             return e
@@ -113,9 +128,12 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
             _in_progress.discard(key)
             deps = tuple(_deps_stack.pop())
         fwd, src = compile_forward(fn_ir, A, f.__qualname__)
-        gl = tuple((n, _MISSING if v is None and n not in g else v) for n, v in guards.items())
-        e = Entry(gl, tuple(fn_ir.global_types.items()), fwd, TABLE.version, fn_ir, src, A, deps)
-        lst = [x for x in _cache.get(key, ()) if x.valid(g)]
+        gl = tuple((n, _MISSING if v is None and n not in g else v) for n, v in guards.items()
+                   if isinstance(n, str))
+        cells = tuple((i, v) for i, v in guards.items() if isinstance(i, int))
+        e = Entry(gl, tuple(fn_ir.global_types.items()), fwd, TABLE.version, fn_ir, src, A, deps, cells)
+        # entries for other closures of the same code (other cell contents) stay, a few of them
+        lst = [x for x in _cache.get(key, ()) if x.version == TABLE.version][1 - _PER_KEY:]
         _cache[key] = lst + [e]
         return e
 
@@ -133,7 +151,7 @@ def forward(f: types.FunctionType, args) -> Optional[Callable]:
     if _Tensor in key or _Parameter in key:
         key += ranks_of(args)
     e = _by_type.get(key)
-    if e is not None and (e.unguarded and e.version == TABLE.version or e.valid(f.__globals__)):
+    if e is not None and (e.unguarded and e.version == TABLE.version or e.valid(f)):
         return e.fwd
     e = entry(f, args)
     if all(_kind_by_type(t) for t in key[1:len(args) + 1]):

@@ -651,11 +651,12 @@ def _prefix_back(back, n, kwargs, at=0):
 
 
 def python_method(cls, name):
-    """``cls.name`` if it is defined in Python (so it can be lifted), else None."""
+    """``cls.name`` if it is defined in Python and can be lifted, else None: torch's own
+    Python methods (``Tensor.__matmul__`` wraps the op) are left to the rules."""
     for klass in cls.__mro__:
         if name in klass.__dict__:
             m = klass.__dict__[name]
-            return m if isinstance(m, types.FunctionType) else None
+            return m if isinstance(m, types.FunctionType) and not torch_internal(m) else None
     return None
 
 
@@ -918,6 +919,7 @@ def foreign(ctx, f, args, kw, kwargs):
     if _is_torch_op(f) and any(_has_tensor(a) for a in args + tuple(kw.values())):
         from ..rules.fallback import torch_fallback
         y, back = torch_fallback(f, args, kw, kwargs)
+        back = functools.partial(torch_pullback, f, back)
         if not any(type(a) is list for a in args):
             return y, back
 
@@ -939,6 +941,52 @@ def foreign(ctx, f, args, kw, kwargs):
                               f"torchzygote.nograd if it carries no gradient")
         return (None,) * len(args) if kwargs is None else ((None,) * len(args), {})
     return y, back
+
+
+def torch_pullback(f, back, dy):
+    """The pullback of torch op ``f`` computed by torch autograd (``back``). Differentiated
+    code that differentiates it again (second order) gets a clear error from its rule below,
+    never a silent zero."""
+    return back(dy)
+
+
+def _torch_pullback_rule(f, back, dy):
+    def pb(d):
+        if d is not None and any(g is not None for g in (d if type(d) is tuple else (d,))):
+            name = getattr(f, "__qualname__", None) or getattr(f, "__name__", repr(f))
+            mod = getattr(f, "__module__", None)
+            raise NoRuleError(
+                f"no gradient rule for {mod + '.' if mod else ''}{name}: its gradient came from torch "
+                f"autograd, which torchzygote cannot differentiate again (second order). Define a rule "
+                f"with @torchzygote.adjoint({name}) whose pullback uses ops that have rules, or compute "
+                f"this higher derivative with torch.autograd (hessian(..., method='torch'))")
+        return None, None, None
+    return back(dy), pb
+
+
+def _torch_fallback_rule(f, args, kw, kwargs):
+    """Differentiated code that calls the fallback (the runtime differentiated again, for a
+    second derivative) treats it as a primitive: its value's gradient is its own pullback."""
+    from ..rules.fallback import torch_fallback
+    y, back = torch_fallback(f, args, kw, kwargs)
+
+    def pb(d):
+        dy = d[0] if type(d) is tuple else None
+        if dy is None:
+            return None, None, None, None
+        g = back(dy)
+        if kwargs is None:
+            return None, g, None, None
+        return None, g[0], g[1], None
+    return (y, back), pb
+
+
+USER_RULES[torch_pullback] = _torch_pullback_rule
+
+
+def _register_fallback_rule():
+    from ..rules.fallback import torch_fallback
+    USER_RULES[torch_fallback] = _torch_fallback_rule
 
 
 CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x100 | 0x200   # generator, coroutine, iterable coroutine, async gen

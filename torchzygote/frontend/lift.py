@@ -53,6 +53,23 @@ def _is_constant_global(value) -> bool:
                               types.MethodType)) or callable(value) and not hasattr(value, "__dict__")
 
 
+_NO_VALUE = object()
+
+
+def _cell_value(fn: types.FunctionType, i: int):
+    try:
+        return fn.__closure__[i].cell_contents
+    except ValueError:  # an empty cell (assigned later in the enclosing function)
+        return _NO_VALUE
+
+
+def _is_fixed_cell(value) -> bool:
+    """Closure cells bound at transform time (guarded): modules, classes and builtins, whose
+    identity lasts (a module imported inside the enclosing function is the module itself).
+    Python functions are not: a factory makes a new one per call, which would re-transform."""
+    return isinstance(value, (types.ModuleType, type, types.BuiltinFunctionType))
+
+
 def _foldable_attr(value) -> bool:
     return isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type,
                               int, float, complex, str, bool, type(None))) or callable(value)
@@ -603,7 +620,12 @@ class Lifter:
             v = self.env.get(name, Const(UNDEF))
             return v
         if name in self.code.co_freevars:
-            cell = self.emit(ops.closure_cell, self.self_var, self.code.co_freevars.index(name))
+            i = self.code.co_freevars.index(name)
+            val = _cell_value(self.fn, i)
+            if name not in self.nonlocals and _is_fixed_cell(val):
+                self.guards[i] = val  # like a module-level import: bound now, guarded by identity
+                return Const(val)
+            cell = self.emit(ops.closure_cell, self.self_var, i)
             return self.emit(getattr, cell, "cell_contents", hint=name)
         return self.load_global(name)
 
@@ -1027,7 +1049,8 @@ def _first_lines(node):
 
 
 def lift(fn: types.FunctionType):
-    """Lift ``fn`` to IR; returns ``(ir.Function, guards)``: the globals resolved as
-    constants (``None`` for builtins, which must stay unshadowed)."""
+    """Lift ``fn`` to IR; returns ``(ir.Function, guards)``: the globals (by name) and
+    closure cells (by index) resolved as constants (``None`` for builtins, which must stay
+    unshadowed)."""
     lifter = Lifter(fn)
     return lifter.lift(), lifter.guards

@@ -14,6 +14,7 @@ import collections.abc
 from ..ad.runtime import accum, index_back, item_back, read_back, unbroadcast, write_back
 from ..errors import GradientError
 from ..frontend import ops
+from .numpy_rules import np_index_back
 from .registry import (ARRAY, DICT, LIST, NONDIFF, OBJECT, REAL, TENSOR, TUPLE, base, grad, item_kind, nondiff,
                        tuple_kind)
 
@@ -280,7 +281,7 @@ grad(ops.closure_cell, "fn, i", fwd="fn.__closure__[i]", kinds=ANY, out=OBJECT)
 
 # ---------------------------------------------------------------- reading
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == ARRAY, out=ARRAY,
-     ns=ns, broadcast=False, obj="read_back(ctx, obj, key, y, dy)")
+     ns=dict(ns, np_index_back=np_index_back), broadcast=False, obj="np_index_back(obj, key, dy)")
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == TENSOR, out=TENSOR,
      ns=ns, broadcast=False, obj="index_back(obj, key, dy)")
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == LIST, out=OBJECT, effect=True,

@@ -21,6 +21,10 @@ if np is not None:
     def _arr(ks):
         return ARRAY in ks and all(k in (ARRAY, REAL, NONDIFF, "PR") for k in ks)  # "PR": a shape tuple
 
+    def _num(ks):
+        """numpy functions take numbers as well as arrays (``np.sin(0.5)``)."""
+        return (ARRAY in ks or REAL in ks) and all(k in (ARRAY, REAL, NONDIFF, "PR") for k in ks)
+
     def _expand(dy, x, axis, keepdims):
         dy = np.asarray(dy)
         x = np.asarray(x)
@@ -86,10 +90,41 @@ if np is not None:
         cnt = mask.sum(axis=axis, keepdims=True) if axis is not None else mask.sum()
         return _expand(dy, x, axis, keepdims) * mask / cnt
 
-    ns = dict(np=np, np_sum_back=np_sum_back, np_mean_back=np_mean_back, np_dot_back=np_dot_back,
+    def np_index_back(x, key, g):
+        """The gradient of ``x[key]`` for an array ``x``: ``g`` added at the positions read
+        (integer-array keys may repeat one). A function with a rule of its own (its adjoint
+        reads the same positions), so the gradient is differentiable again."""
+        z = np.zeros_like(x, dtype=_ftype(np.asarray(x)))
+        np.add.at(z, key, g)
+        return z
+
+    def _swap(a):
+        return np.swapaxes(a, -1, -2)
+
+    def np_inv_back(dy, y):
+        yt = _swap(y)
+        return -(yt @ dy @ yt)
+
+    def np_det_back(dy, a, y):
+        return (np.asarray(dy) * y)[..., None, None] * _swap(np.linalg.inv(a))
+
+    def np_solve_back(dy, a, b, y, which):
+        """``y = solve(a, b)``: ``b`` is a vector (or a stack of vectors) when it is 1-D,
+        else a stack of matrices (numpy 2's rule)."""
+        vec = np.ndim(b) == 1
+        at = _swap(a)
+        gb = np.linalg.solve(at, dy[..., None])[..., 0] if vec else np.linalg.solve(at, dy)
+        if which == 1:
+            return np.sum(gb, axis=tuple(range(gb.ndim - 1))) if vec and gb.ndim > 1 else gb
+        ga = -(gb[..., :, None] * y[..., None, :]) if vec else -(gb @ _swap(y))
+        from ..ad.runtime import _np_sum_to
+        return _np_sum_to(ga, np.shape(a))
+
+    ns = dict(np=np, np_sum_back=np_sum_back, np_inv_back=np_inv_back, np_det_back=np_det_back,
+              np_solve_back=np_solve_back, np_mean_back=np_mean_back, np_dot_back=np_dot_back,
               np_matmul_back=np_matmul_back, np_pow_a=np_pow_a, np_pow_b=np_pow_b, np_max_back=np_max_back,
               _expand=_expand)
-    U = dict(kinds=_arr, ns=ns, out=ARRAY, broadcast=False)
+    U = dict(kinds=_num, ns=ns, out=ARRAY, broadcast=False)
 
     def _r(fns, sig, **kw):
         o = dict(U)
@@ -136,13 +171,33 @@ if np is not None:
     _r([np.hypot], "a, b", broadcast=True, a="dy * a / y", b="dy * b / y")
     _r([np.where], "c, a, b", broadcast=True, a="np.where(c, dy, 0.0)", b="np.where(c, 0.0, dy)")
     _r([np.trace, np.ndarray.trace], "a", a="dy * np.eye(*np.shape(a))")
-    _r([np.linalg.inv], "a", a="-(y.T @ dy @ y.T)")
-    _r([np.linalg.det], "a", a="dy * y * np.linalg.inv(a).T")
-    _r([np.linalg.solve], "a, b", a="-(np.linalg.solve(a.T, dy)[..., None] * y[..., None, :] if y.ndim == 1 "
-       "else np.linalg.solve(a.T, dy) @ y.T)", b="np.linalg.solve(a.T, dy)")
+    # linear algebra on stacks of matrices: the last two axes are the matrix
+    _r([np.linalg.inv], "a", a="np_inv_back(dy, y)")
+    _r([np.linalg.det], "a", a="np_det_back(dy, a, y)")
+    _r([np.linalg.solve], "a, b", a="np_solve_back(dy, a, b, y, 0)", b="np_solve_back(dy, a, b, y, 1)")
+    def np_astype_back(dy, a):
+        if not isinstance(a, np.ndarray):  # a number made an array: its gradient is a number
+            return np.sum(dy)
+        return np.asarray(dy).astype(a.dtype) if a.dtype.kind in "fc" else None
+
+    def np_sum_to_shape(dy, a):
+        from ..ad.runtime import _np_sum_to
+        return _np_sum_to(np.asarray(dy), np.shape(a))
+
+    ns.update(np_astype_back=np_astype_back, np_sum_to_shape=np_sum_to_shape)
+    A0 = lambda ks: ks[0] == ARRAY  # noqa: E731  (other arguments are dtypes, shapes, axes)
+    _r([np.ndarray.astype], "a, dtype, order='K', casting='unsafe', subok=True, copy=True",
+       a="np_astype_back(dy, a)", kinds=A0)
+    _r([np.conj, np.conjugate, np.ndarray.conj, np.ndarray.conjugate, np.generic.conj, np.generic.conjugate],
+       "x", x="np.conj(dy)", kinds=lambda ks: ks[0] in (ARRAY, REAL))
+    _r([np.broadcast_to], "array, shape, subok=False", array="np_sum_to_shape(dy, array)", kinds=A0)
+    _r([np.asarray], "a, dtype=None", a="np_astype_back(dy, a)", kinds=lambda ks: ks[0] in (ARRAY, REAL))
+    _r([np.expand_dims], "a, axis", a="np.reshape(dy, np.shape(a))", kinds=A0)
+    grad(np_index_back, "x, key, g", kinds=lambda ks: ks[0] == ARRAY, ns=ns, out=ARRAY, broadcast=False,
+         g="dy[key]")
     # operators with an array: matmul, and pow ahead of the number rule (it tests ``b == 0``)
     grad(operator.matmul, "a, b", fwd="a @ b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)",
-         **U)
+         **dict(U, kinds=_arr))
     _pw = grad(operator.pow, "a, b", fwd="a ** b", kinds=_arr, ns=ns, out=ARRAY,
                a="np_pow_a(dy, a, b)", b="np_pow_b(dy, a, b, y)")
     TABLE.rules[operator.pow].remove(_pw)

@@ -20,7 +20,13 @@ def _argsort(keys, reverse):
     return builtins.sorted(range(len(keys)), key=keys.__getitem__, reverse=reverse)
 
 
-NONDIFF_HELPERS = (_shortest, _argsort)
+def _next_of(it, default):
+    """``next`` of an iterator made by code that is not differentiated (``itertools.count``):
+    its items are data."""
+    return builtins.next(it, *default)
+
+
+NONDIFF_HELPERS = (_shortest, _argsort, _next_of)
 
 
 def py_sum(iterable, start=0):
@@ -201,7 +207,26 @@ def py_list_setitem(xs, i, v):
     xs[i] = v
 
 
+def py_iter(x, *sentinel):
+    """Iterators are lists here (see the module docstring): ``iter`` copies, ``next`` takes
+    the first item off, so both see the items' gradients."""
+    if sentinel:
+        return builtins.iter(x, *sentinel)
+    return list(x)
+
+
+def py_next(it, *default):
+    if isinstance(it, list):
+        if it:
+            return it.pop(0)
+        if default:
+            return default[0]
+        raise StopIteration
+    return _next_of(it, default)
+
+
 LIFT_AS = {
+    builtins.iter: py_iter, builtins.next: py_next,
     dict.get: py_dict_get, dict.setdefault: py_dict_setdefault, dict.update: py_dict_update,
     dict: py_dict, dict.pop: py_dict_pop, dict.values: py_dict_values, dict.items: py_dict_items,
     builtins.divmod: py_divmod, list.reverse: py_list_reverse, list.clear: py_list_clear, list.sort: py_list_sort,

@@ -209,4 +209,4 @@ grad(complex, "re, im=0.0", re="dy if isinstance(re, complex) else dy.real",
      im="-1j * dy if isinstance(im, complex) else dy.imag", kinds=lambda ks: all(k in C_KINDS for k in ks),
      out=COMPLEX, broadcast=False)
 nondiff(int, round, bool, len, range, isinstance, issubclass, type, id, hash, print, repr, str, format,
-        callable, hasattr, iter, ord, chr, bin, hex, oct, any, all, slice, object)
+        callable, hasattr, ord, chr, bin, hex, oct, any, all, slice, object)
