@@ -14,10 +14,10 @@ from sweeps import fuzz
 SEED = 2024
 
 # (kind, order, first index, count) per test: about 400 programs in all
-CHUNKS = [("scalar", 1, k * 50, 50) for k in range(6)] + \
-         [("tensor", 1, k * 25, 25) for k in range(4)] + \
-         [("scalar", 2, 1000 + k * 15, 15) for k in range(2)] + \
-         [("tensor", 2, 1000, 12)]
+CHUNKS = [("scalar", 1, k * 40, 40) for k in range(4)] + \
+         [("tensor", 1, k * 15, 15) for k in range(3)] + \
+         [("scalar", 2, 1000 + k * 8, 8) for k in range(2)] + \
+         [("tensor", 2, 1000, 6)]
 
 # (kind, order, index) -> the bug (tests/sweeps/FUZZ_FINDINGS.md)
 KNOWN = {}

@@ -435,9 +435,10 @@ class ScalarGen:
         if k == 9 and depth > 0:
             self.features.add("while-true")
             kk = self.fresh("k")
-            out = [f"{ind}{kk} = 0", f"{ind}while True:", f"{ind}    {kk} += 1"]
+            # the exit test comes first: a 'continue' in the body cannot skip it
+            out = [f"{ind}{kk} = 0", f"{ind}while True:", f"{ind}    {kk} += 1",
+                   f"{ind}    if {kk} > {r.randint(1, 4)} or {self.cond(sc, 1)}:", f"{ind}        break"]
             out += self.block(sc.child(), ind + "    ", r.randint(1, 2), depth - 1, True, False)
-            out += [f"{ind}    if {kk} >= {r.randint(1, 4)} or {self.cond(sc, 1)}:", f"{ind}        break"]
             return out
         if k == 10:
             self.features.add("pow/atan2/hypot")
@@ -1212,13 +1213,17 @@ def check_scalar(prog, mod, tmod, order):
         return res
     n = len(args)
     v2 = Verdict()
+    res[2] = v2
+    if all(g is None for g in got):
+        v2.skip("the first derivative is structurally zero (None)")
+        return res
     if n == 1:
         d1 = tz.derivative(f)
         got2, err = guarded(lambda x: tz.derivative(tz.derivative(f))(x), args[0])
         i = j = 0
     else:
         rng = random.Random(f"{prog.seed}:{prog.index}:o2")
-        i, j = rng.randrange(n), rng.randrange(n)
+        i, j = rng.choice([k for k in range(n) if got[k] is not None]), rng.randrange(n)
         d1 = _partial(f, i, n)
         got2, err = guarded(lambda *a: tz.gradient(_partial(f, i, n), *a)[j], *args)
     if err:
@@ -1328,11 +1333,12 @@ def check_tensor(prog, mod, order):
     v2 = Verdict()
     rest = args[1:]
     f1 = lambda x: f(x, *_clone(rest))  # noqa: E731
-    H, err = guarded(lambda: tz.hessian(f1, args[0].clone()))
+    # tz.hessian's reverse-over-reverse path, called directly (without its torch fallback)
+    H, err = guarded(lambda: tz.jacobian(lambda x: tz.gradient(f1, x)[0], args[0].clone())[0])
     if err:
         v2.bad(*err)
     else:
-        path = tz.hessian.last_path or ""
+        path = getattr(tz.hessian, "last_path", None) or "torchzygote reverse-over-reverse"
         if path != "torchzygote reverse-over-reverse":
             m = re.match(r"torch.autograd.functional.hessian \((\w+): (.*)", path, re.S)
             kind = "clear" if m and m.group(1) in ("LiftError", "NoRuleError", "GradientError", "TorchZygoteError") else "internal"
@@ -1464,7 +1470,7 @@ def _blocks(lines):
     return out
 
 
-def minimize(path, order=None, budget_s=600):
+def minimize(path, order=None, budget_s=120):
     """Shrink a failure file line by line while it fails the same way; print the result."""
     text = open(path).read()
     head = [l for l in text.splitlines() if l.startswith("#")]
@@ -1570,32 +1576,40 @@ def main(argv=None):
         pool = None
         it = map(_worker, jobs)
     slow = []
-    for chunk in it:
-        for i, kind, src, args, features, res, dt in chunk:
-            done += 1
-            slow.append((dt, i))
-            for o, (cls, details) in sorted(res.items()):
-                counts[o][cls] += 1
-                kcounts[(kind, o)][cls] += 1
-                if cls in ("mismatch", "internal", "clear"):
-                    for d in details:
-                        if d.startswith(cls):
-                            msg = re.sub(r"\d+(\.\d+)?(e-?\d+)?", "#", d.split(": ", 1)[1])[:150]
-                            (clear_msgs if cls == "clear" else internal_msgs)[msg] += 1
-                            break
-                if cls in ("mismatch", "internal"):
-                    path = write_failure(a.out, a.seed, i, kind, src, args, features, o, cls, details)
-                    failures.append((i, kind, o, cls, details, path))
-                    if not a.quiet:
-                        print(f"[{cls}] seed {a.seed} program {i} ({kind}) order {o}: "
-                              f"{next((d for d in details if d.startswith(cls)), '')[:300]}\n  -> {path}", flush=True)
-        if not a.quiet and done % 500 < len(chunk):
-            print(f"... {done}/{a.n} programs, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    interrupted = False
+    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        for chunk in it:
+            for i, kind, src, args, features, res, dt in chunk:
+                done += 1
+                slow.append((dt, i))
+                for o, (cls, details) in sorted(res.items()):
+                    counts[o][cls] += 1
+                    kcounts[(kind, o)][cls] += 1
+                    if cls in ("mismatch", "internal", "clear"):
+                        for d in details:
+                            if d.startswith(cls):
+                                msg = re.sub(r"\d+(\.\d+)?(e-?\d+)?", "#", d.split(": ", 1)[1])[:150]
+                                (clear_msgs if cls == "clear" else internal_msgs)[msg] += 1
+                                break
+                    if cls in ("mismatch", "internal"):
+                        path = write_failure(a.out, a.seed, i, kind, src, args, features, o, cls, details)
+                        failures.append((i, kind, o, cls, details, path))
+                        if not a.quiet:
+                            print(f"[{cls}] seed {a.seed} program {i} ({kind}) order {o}: "
+                                  f"{next((d for d in details if d.startswith(cls)), '')[:300]}\n  -> {path}", flush=True)
+            if done % 500 < len(chunk):
+                print(f"... {done}/{a.n} programs, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
+        if pool:
+            pool.terminate()
+            pool = None
     if pool:
         pool.close()
         pool.join()
     el = time.time() - t0
-    print(f"\n{done} programs (seed {a.seed}, start {a.start}, kind {a.kind}, order {a.order}) in {el:.1f} s: "
+    print(f"\n{done} programs{' (INTERRUPTED)' if interrupted else ''} (seed {a.seed}, start {a.start}, kind {a.kind}, order {a.order}) in {el:.1f} s: "
           f"{done / max(el, 1e-9):.1f} programs/s with {a.jobs} job(s)")
     print(f"{'kind':8s} {'order':>5s} " + " ".join(f"{c:>9s}" for c in CLASSES))
     for (kind, o) in sorted(kcounts):
