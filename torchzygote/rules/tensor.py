@@ -543,6 +543,14 @@ def reshape_back(dy, x):
     return dy.reshape(x.shape)
 
 
+def atleast_back(ctx, dy, x):
+    """``atleast_nd``: of a tensor, or of a list/tuple of them (a tuple out)."""
+    if isinstance(x, (list, tuple)):
+        dys = _tuple_dy(dy, len(x))
+        return seq_back(ctx, x, tuple(None if d is None else reshape_back(d, t) for d, t in zip(dys, x)))
+    return reshape_back(dy, x)
+
+
 def _dim_list(dims):
     """``dims`` of ``permute``/``flip``: ints given one by one (``t.permute(1, 0)``),
     or one sequence (``t.permute((1, 0))``, ``torch.flip(t, [0])``), or a single int."""
@@ -762,7 +770,7 @@ def softmax_back(dy, y, dim, x):
         return None
     d = softmax_dim(x, dim)
     if x.dim() == 0:
-        return dy * 0
+        return _cast(dy * 0, x)
     g = y * (dy - (dy * y).sum(d, keepdim=True))
     return _cast(g, x)
 
@@ -772,7 +780,7 @@ def log_softmax_back(dy, y, dim, x):
         return None
     d = softmax_dim(x, dim)
     if x.dim() == 0:
-        return dy * 0
+        return _cast(dy * 0, x)
     g = dy - torch.exp(y) * dy.sum(d, keepdim=True)
     return _cast(g, x)
 
@@ -1274,7 +1282,8 @@ tm("flatten", "input, start_dim=0, end_dim=-1", input="reshape_back(dy, input)",
 tm("ravel", "input", input="reshape_back(dy, input)", **NB, **MN)
 tm("unflatten", "input, dim, sizes", input="reshape_back(dy, input)", **NB, **MN)
 for _n in ("atleast_1d", "atleast_2d", "atleast_3d"):
-    tm(_n, "input", method=False, input="reshape_back(dy, input)", **NB, **MN)
+    tm(_n, "input", method=False, input="atleast_back(ctx, dy, input)",
+       out=lambda ks: TENSOR if ks and base(ks[0]) == TENSOR else OBJECT, **NB, **MN)
 tm("transpose", "input, dim0, dim1", input="dy.transpose(dim0, dim1)", extra=[torch.swapaxes, torch.swapdims], **NB)
 rule([torch.Tensor.swapaxes, torch.Tensor.swapdims], "self, dim0, dim1", self="dy.transpose(dim0, dim1)", **NB)
 tm("t", "input", input="dy.t()", **NB)
