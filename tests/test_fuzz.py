@@ -16,11 +16,18 @@ SEED = 2024
 # (kind, order, first index, count) per test: about 400 programs in all
 CHUNKS = [("scalar", 1, k * 40, 40) for k in range(4)] + \
          [("tensor", 1, k * 15, 15) for k in range(3)] + \
-         [("scalar", 2, 1000 + k * 8, 8) for k in range(2)] + \
-         [("tensor", 2, 1000, 6)]
+         [("scalar", 2, 1000 + k * 5, 5) for k in range(3)] + \
+         [("tensor", 2, 1000 + k * 3, 3) for k in range(2)]
 
 # (kind, order, index) -> the bug (tests/sweeps/FUZZ_FINDINGS.md)
-KNOWN = {}
+KNOWN = {
+    ("tensor", 1, 2): "FUZZ_FINDINGS B: x[0] * x[-1] -> codegen SyntaxError (gradient name dg2_-1)",
+    ("tensor", 1, 11): "FUZZ_FINDINGS G: in-place tanh_ in a while loop on a flip() result (not yet minimised)",
+    ("tensor", 1, 35): "FUZZ_FINDINGS A: in-place cos_ on a tensor captured by a nested def is dropped",
+    ("scalar", 2, 1008): "FUZZ_FINDINGS E: second order through code creating a user object -> RecursionError",
+    ("scalar", 2, 1012): "FUZZ_FINDINGS H: second derivative mismatch (recursion helpers, early return; not yet minimised)",
+    ("tensor", 2, 1003): "FUZZ_FINDINGS I: hessian mismatch (dict of tensors, early return; not yet minimised)",
+}
 
 
 def _run(kind, order, index, tmpdir):
