@@ -34,10 +34,21 @@ def _prepare(x, leaves: List[torch.Tensor]):
         leaf = x.detach().requires_grad_(True)
         leaves.append(leaf)
         return leaf, len(leaves) - 1
-    if type(x) in (list, tuple):
+    if isinstance(x, (list, tuple)):  # and named tuples, torch.return_types structseqs
+        t = type(x)
+        if t in (list, tuple):
+            make = t
+        elif hasattr(t, "_fields"):
+            make = lambda vals: t(*vals)  # noqa: E731
+        else:
+            make = t
+            try:
+                t(list(x))
+            except TypeError:  # an unknown sequence type: passed as is
+                return x, None
         parts = [_prepare(e, leaves) for e in x]
-        copy = type(x)(p[0] for p in parts)
-        tmpl = (type(x), [p[1] for p in parts])
+        copy = make([p[0] for p in parts])
+        tmpl = (tuple if isinstance(x, tuple) else list, [p[1] for p in parts])
         return copy, tmpl
     return x, None
 
