@@ -21,10 +21,6 @@ CHUNKS = [("scalar", 1, k * 40, 40) for k in range(4)] + \
 
 # (kind, order, index) -> the bug (tests/sweeps/FUZZ_FINDINGS.md)
 KNOWN = {
-    ("tensor", 1, 2): "FUZZ_FINDINGS B: x[0] * x[-1] -> codegen SyntaxError (gradient name dg2_-1)",
-    ("tensor", 1, 11): "FUZZ_FINDINGS G: in-place tanh_ in a while loop on a flip() result (not yet minimised)",
-    ("tensor", 1, 35): "FUZZ_FINDINGS A: in-place cos_ on a tensor captured by a nested def is dropped",
-    ("scalar", 2, 1008): "FUZZ_FINDINGS E: second order through code creating a user object -> RecursionError",
     ("scalar", 2, 1012): "FUZZ_FINDINGS H: second derivative mismatch (recursion helpers, early return; not yet minimised)",
     ("tensor", 2, 1003): "FUZZ_FINDINGS I: hessian mismatch (dict of tensors, early return; not yet minimised)",
 }

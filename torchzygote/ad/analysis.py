@@ -175,6 +175,8 @@ class Analysis:
                 for o, a, b in zip(node.outs, node.then.yields, node.orelse.yields):
                     self.K[o.id] = join(self.kind(a), self.kind(b))
                     self._set_rank(o, self.rank(a) if self.rank(a) == self.rank(b) else None)
+                    if isinstance(a, Var) and isinstance(b, Var) and self.root_of(a) == self.root_of(b):
+                        self.root[o.id] = self.root_of(a)   # both branches hold the same memory
             elif isinstance(node, Try):
                 self._kinds(node.body)
                 for _, exc, h in node.handlers:

@@ -360,7 +360,7 @@ class Codegen:
         if gather is not None:
             x, k, keys, first = gather
             lines: List[str] = []
-            key = f"g{x.id}_{k}"
+            key = f"g{x.id}_{_ident(k)}"
             if out_live:
                 before, now = S.get(key, UNSET), S[s.out.id]
                 if before == UNSET:
@@ -369,7 +369,8 @@ class Codegen:
                     lines.append(f"d{key} = _accum(d{key}, {self.d(s.out)})")
                 S[key] = SET if SET in (before, now) else MAYBE
             if first:  # the last of the group in the pullback: join the pieces once
-                parts = [f"dg{x.id}_{j}" if S.pop(f"g{x.id}_{j}", UNSET) != UNSET else "None" for j in keys]
+                parts = [f"dg{x.id}_{_ident(j)}" if S.pop(f"g{x.id}_{_ident(j)}", UNSET) != UNSET else "None"
+                         for j in keys]
                 if any(p != "None" for p in parts) and self.A.active(x):
                     self.use(x)
                     self.contrib(x, f"_gather_back({self.v(x)}, {keys!r}, ({', '.join(parts)},))", MAYBE, S,
@@ -622,6 +623,23 @@ class Codegen:
                 "gradient needs; modify a copy (`y = y.clone()`) or write through the tensor's own name",
                 s.loc)
 
+    def _may_alias(self, vid: int) -> bool:
+        """Whether tensor value ``vid`` may share memory with a tensor of another root: its
+        root is an argument, or was read from a container, an object or a global, or came
+        from a call the analysis does not see into (ops with rules make new tensors)."""
+        root = self.A.root.get(vid, vid)
+        d = self.A.defs.get(root)
+        if d is None:
+            return True   # an argument or a loop or branch value
+        r = self.A.rule.get(id(d))
+        return r is None or r.fn in (operator.getitem, getattr) or r.effect
+
+    def reads_params(self) -> tuple:
+        """Positions of the arguments whose memory the pullback reads (directly or through a
+        view): a caller that writes into one of them afterwards would change the gradient."""
+        roots = {self.A.root.get(int(v), int(v)) for v in re.findall(r"\bv(\d+)\b", self._used_top)}
+        return tuple(i for i, p in enumerate(self.fn.params[1:]) if p.id in roots)
+
     def _read_back(self, vid: int) -> bool:
         """Whether the pullback reads primal value ``vid``."""
         return re.search(rf"\bv{vid}\b", self._used_top) is not None
@@ -707,10 +725,16 @@ class Codegen:
                 # rule): views of the same tensor first, then the tensor itself
                 root = self.A.root_of(first)
                 for vid in self._live:
-                    if vid != first.id and self.A.root.get(vid, vid) == root and self._read_back(vid) \
-                            and self.A.K.get(vid) == TENSOR:
+                    if vid == first.id or not self._read_back(vid) or self.A.K.get(vid) != TENSOR:
+                        continue
+                    if self.A.root.get(vid, vid) == root:
                         self._check_unused_after(vid, s)
                         pre.append(f"v{vid} = v{vid}.clone()")
+                    elif self._may_alias(vid) or self._may_alias(first.id):
+                        # memory shared by other means (a list, an object, an argument): known at run time
+                        later = self._last_use.get(vid, -1) > self._pos[id(s)]
+                        pre.append(f"v{vid} = {self.glob(_keep_if_shared, 'keep')}(v{vid}, {self.v(first)}, "
+                                   f"{later!r}, {s.loc!r})")
                 if self._read_back(first.id):
                     self._check_unused_after(first.id, s)
                     pre += [f"_ip = {self.v(first)}", f"{self.v(first)} = _ip.clone()"]
@@ -813,6 +837,24 @@ def _unpack():
     return ops.unpack
 
 
+def _ident(k: int) -> str:
+    """An index as part of a Python name (``x[-1]`` -> ``m1``)."""
+    return f"m{-k}" if k < 0 else str(k)
+
+
+def _keep_if_shared(v, target, used_later: bool, loc):
+    """Before ``target`` is written in place: a copy of saved value ``v`` if it shares
+    ``target``'s memory (so the pullback reads the value it had), else ``v`` itself."""
+    if v.untyped_storage().data_ptr() != target.untyped_storage().data_ptr():
+        return v
+    if used_later:
+        raise errors.GradientError(
+            "torchzygote cannot differentiate this in-place write: it changes a tensor that is also "
+            "reached another way (a list, an object or an argument) and read again afterwards, and "
+            "whose old value the gradient needs; write into a copy (`y = y.clone()`)", loc)
+    return v.clone()
+
+
 def _nothing(n):
     none = (None,) * n
     return lambda dy: none
@@ -840,4 +882,5 @@ def compile_forward(fn: ir.Function, A: Analysis, qualname: str):
     exec(compile(src, fname, "exec"), glb)
     f = glb["fwd"]
     f.__qualname__ = f"fwd[{qualname}]"
+    f.reads = cg.reads_params()
     return f, src

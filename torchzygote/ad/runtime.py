@@ -349,9 +349,9 @@ def gather_back(x: torch.Tensor, keys, grads):
         return torch.stack([g if torch.is_tensor(g) else torch.as_tensor(g, dtype=x.dtype, device=x.device)
                             for g in grads])
     out = torch.zeros_like(x)
-    for k, g in zip(keys, grads):  # the keys are distinct
+    for k, g in zip(keys, grads):  # distinct keys, but x[-1] and x[n - 1] are one item
         if g is not None:
-            out[k] = g
+            out[k] += g
     return out
 
 
@@ -453,7 +453,7 @@ def J(ctx: Context, f, *args):
                 res = fwd(ctx, f, *args)
                 if versions and versions != [a._version for a in args if type(a) is torch.Tensor]:
                     _check_mutation(f, args, versions, res[0])
-                return res
+                return guard_reads(f, fwd.reads, args, res) if fwd.reads else res
     elif type(f) in _PLAIN_MODULES and not _has_hooks(f) and not _registered(f):
         return _drop_self_call(ctx, type(f).forward, f, args)
     return Jkw(ctx, f, args, None)
@@ -504,7 +504,7 @@ def Jkw(ctx: Context, f, args, kwargs):
         return Jkw(ctx, t.forward, (f, *args), kwargs) if kwargs is not None else \
             _drop_self_call(ctx, t.forward, f, args)
     owner = getattr(f, "__self__", None)
-    if t is types.BuiltinMethodType and owner is not None and not isinstance(owner, types.ModuleType):
+    if t is types.BuiltinMethodType and owner is not None and not isinstance(owner, (types.ModuleType, type)):
         # a builtin method taken from its object (``d.pop`` passed to ``map``): dispatch as a method call
         y, back = call_method(ctx, (owner, f.__name__, *args), kw, kwargs)
         return y, _drop_first(_drop_first(back, kwargs), kwargs)
@@ -513,6 +513,43 @@ def Jkw(ctx: Context, f, args, kwargs):
         return _drop_self_call(ctx, call, f, args) if kwargs is None else \
             _drop_first_kw(Jkw(ctx, call, (f, *args), kwargs))
     return foreign(ctx, f, args, kw, kwargs)
+
+
+def saved_versions(values) -> tuple:
+    """The tensors among ``values`` with their version counters (a rule's saved inputs)."""
+    return tuple([(v, v._version) for v in values if isinstance(v, torch.Tensor)])
+
+
+def check_versions(saved, name) -> None:
+    for v, ver in saved:
+        if v._version != ver:
+            raise GradientError(
+                f"a tensor (shape {tuple(v.shape)}) that the gradient of {name} reads was written in place "
+                f"after {name} used it (through another name, a view, a list or an object), so its old "
+                f"value is gone: write into a copy (`y = y.clone()` before the in-place write)")
+
+
+def guard_reads(f, reads, args, res):
+    """``res = (y, back)`` with a pullback that first checks that the tensor arguments it
+    reads were not written in place after the call (torch's version counters, which views
+    share with their base): otherwise it would silently compute with the new values."""
+    saved = [(i, a, a._version) for i in reads if isinstance(a := args[i], torch.Tensor)]
+    if not saved:
+        return res
+    y, back = res
+
+    def checked(dy):
+        for i, a, v in saved:
+            if a._version != v:
+                code = getattr(f, "__code__", None)
+                name = getattr(f, "__qualname__", repr(f))
+                raise GradientError(
+                    f"argument {i + 1} of {name} (a tensor of shape {tuple(a.shape)}) was written in place "
+                    f"after the call, and {name}'s gradient reads its old value: write into a copy "
+                    f"(`y = y.clone()` before the in-place write) or pass a copy to {name}",
+                    (code.co_filename, code.co_firstlineno) if code else None)
+        return back(dy)
+    return y, checked
 
 
 def _check_mutation(f, args, versions, y):
@@ -618,7 +655,8 @@ def call_method(ctx, args, kw, kwargs):
     is read from the instance and called."""
     obj, name, rest = args[0], args[1], args[2:]
     attr = _MISSING
-    for klass in type(obj).__mro__ if type(obj) is not super else ():
+    # on a class (``cls.__new__(cls)``) Python looks in the class itself first: getattr does
+    for klass in type(obj).__mro__ if type(obj) is not super and not isinstance(obj, type) else ():
         if name in klass.__dict__:
             attr = klass.__dict__[name]
             break
@@ -1015,7 +1053,7 @@ def _list_grad(ctx, a, d):
 
 
 def _has_tensor(x) -> bool:
-    return isinstance(x, torch.Tensor) or type(x) in (list, tuple) and any(_has_tensor(e) for e in x)
+    return isinstance(x, torch.Tensor) or isinstance(x, (list, tuple)) and any(_has_tensor(e) for e in x)
 
 
 def _is_torch_op(f) -> bool:

@@ -53,6 +53,31 @@ def _is_constant_global(value) -> bool:
                               types.MethodType)) or callable(value) and not hasattr(value, "__dict__")
 
 
+def _owner_class(qualname: str):
+    """The class whose body defines the function (``C.m``, ``C.m.<locals>.g``), if any:
+    Python spells its private names ``__x`` as ``_C__x`` there."""
+    parts = qualname.split(".")[:-1]
+    while parts:
+        if parts[-1] == "<locals>":
+            parts = parts[:-2]   # the enclosing function
+            continue
+        return parts[-1]
+    return None
+
+
+def _mangle_private(node, cls) -> None:
+    """Rewrite private names as the compiler did (idempotent: a mangled name is not private)."""
+    prefix = "_" + cls.lstrip("_") if cls and cls.strip("_") else None
+    if prefix is None:
+        return
+    private = lambda n: n.startswith("__") and not n.endswith("__")  # noqa: E731
+    for n in ast.walk(node):
+        if isinstance(n, ast.Attribute) and private(n.attr):
+            n.attr = prefix + n.attr
+        elif isinstance(n, ast.Name) and private(n.id):
+            n.id = prefix + n.id
+
+
 _NO_VALUE = object()
 
 
@@ -204,6 +229,7 @@ class Lifter:
         self.fn = fn
         self.code = fn.__code__
         self.node, self.file = find_ast(fn)
+        _mangle_private(self.node, _owner_class(fn.__qualname__))
         self.var = ir.VarFactory()
         self.globals = fn.__globals__
         self.guards: Dict[str, object] = {}
@@ -683,16 +709,25 @@ class Lifter:
             self.error(f"assignment to {type(t).__name__}", t)
 
     def _local(self, e) -> bool:
-        """Whether ``e`` is a plain local name (which mutations can give a new value)."""
-        return isinstance(e, ast.Name) and e.id in self.local_names and e.id not in self.cells
+        """Whether ``e`` is a name of this function (a plain local, or one kept in a cell
+        because a nested function reads it, or a nonlocal): mutations give it a new value."""
+        return isinstance(e, ast.Name) and (e.id in self.local_names or e.id in self.cells or
+                                            e.id in self.nonlocals)
 
     def write_item(self, t: ast.Subscript, obj, key, v):
-        """``obj[key] = v``; through a local name, the name and its aliases take the
-        mutated object as a new value (so a tensor's old value stays a value)."""
+        """``obj[key] = v``; through a name, the name and its aliases take the mutated
+        object as a new value (so a tensor's old value stays a value)."""
         if self._local(t.value):
-            self.rebind(obj, self.emit(ops.setitem_v, obj, key, v, hint=t.value.id))
+            self.renew(t.value.id, obj, self.emit(ops.setitem_v, obj, key, v, hint=t.value.id))
         else:
             self.emit(operator.setitem, obj, key, v, out=False)
+
+    def renew(self, name: str, old, new):
+        """``name`` (and the local names bound to the same value) now hold ``new``; a name
+        kept in a cell gets it written to its cell, so nested functions read it too."""
+        if name in self.cells or name in self.nonlocals:
+            self.store(name, new)
+        self.rebind(old, new)
 
     def rebind(self, old, new):
         for name, val in list(self.env.items()):
@@ -895,9 +930,10 @@ class Lifter:
             out = self.emit(ops.call_method, obj, Const(e.func.attr), *args, kwargs=kwargs, star=star,
                             dstar=dstar, hint=e.func.attr)
             if item_of is not None:  # the item is a view: write it back, so the base gets a new value
-                self.rebind(item_of[0], self.emit(ops.setitem_v, item_of[0], item_of[1], out))
+                self.renew(e.func.value.value.id, item_of[0],
+                           self.emit(ops.setitem_v, item_of[0], item_of[1], out))
             elif _inplace_name(e.func.attr) and self._local(e.func.value):
-                self.rebind(obj, out)  # torch's in-place methods return the mutated tensor
+                self.renew(e.func.value.id, obj, out)  # torch's in-place methods return the mutated tensor
             return out
         return self.emit(fn, *args, kwargs=kwargs, star=star, dstar=dstar)
 

@@ -8,39 +8,39 @@ import threading
 from ..errors import LiftError
 
 _lock = threading.Lock()
-_trees: dict = {}
+_trees: dict = {}   # (file, length, first and last line hashes) -> index of its function nodes
 
 
-def _module_tree(filename: str):
+def _module_index(filename: str):
+    """The file's functions and lambdas by (name, line): parsed and walked once per file
+    version (nested transforms lift many functions of one file)."""
     linecache.checkcache(filename)  # the file may have been edited since it was cached
     lines = linecache.getlines(filename)
     if not lines:
         return None
     key = (filename, len(lines), hash(lines[0]), hash(lines[-1]))
     with _lock:
-        tree = _trees.get(key)
-    if tree is None:
+        index = _trees.get(key)
+    if index is None:
         try:
             tree = ast.parse("".join(lines), filename)
         except SyntaxError:
             return None
+        index = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Lambda):
+                index.setdefault(("<lambda>", node.lineno), []).append(node)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                for line in {node.lineno, first}:
+                    index.setdefault((node.name, line), []).append(node)
         with _lock:
-            _trees[key] = tree
-    return tree
+            _trees[key] = index
+    return index
 
 
-def _candidates(tree, code):
-    kinds = (ast.Lambda,) if code.co_name == "<lambda>" else (ast.FunctionDef, ast.AsyncFunctionDef)
-    for node in ast.walk(tree):
-        if not isinstance(node, kinds):
-            continue
-        if isinstance(node, ast.Lambda):
-            if node.lineno == code.co_firstlineno:
-                yield node
-        elif node.name == code.co_name:
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            if code.co_firstlineno in (node.lineno, first):
-                yield node
+def _candidates(index, code):
+    return index.get((code.co_name, code.co_firstlineno), ())
 
 
 def code_column(code):
@@ -57,9 +57,9 @@ def code_column(code):
 def find_ast(fn):
     """Return ``(node, filename)``: the FunctionDef/Lambda that made ``fn``."""
     code = fn.__code__
-    tree = _module_tree(code.co_filename)
-    if tree is not None:
-        cands = list(_candidates(tree, code))
+    index = _module_index(code.co_filename)
+    if index is not None:
+        cands = list(_candidates(index, code))
         if len(cands) > 1:
             col = code_column(code)
             inside = [c for c in cands if col is not None and

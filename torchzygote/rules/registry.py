@@ -228,9 +228,20 @@ def closure_form(rule: Rule) -> Callable:
     nargs = f"{nb} + len({rule.vararg})" if rule.vararg else f"{nb}"
     if rule.vararg and rule.vararg not in rule.grads:
         ret = f"({', '.join(outs[:nb])}{',' if nb else ''}) + (None,) * len({rule.vararg})"
+    # tensors the pullback reads: checked at pullback time against later in-place writes
+    read = [] if rule.effect else [  # effect rules (containers, attributes) use identities, not values
+        p for p in rule.params if any(re.search(rf"\b{p}\b", e) for e in rule.grads.values())
+        and not (rule.inplace and p == rule.params[0])]
+    env.update({"_saved": runtime.saved_versions, "_check": runtime.check_versions})
+    save = f"    _vs = _saved(({', '.join(read)},))\n" if read else ""
+    check = f"        if _vs: _check(_vs, {rule.name!r})\n" if read else ""
+    if rule.inplace and any(re.search(r"\by\b", e) for e in rule.grads.values()):
+        # the result is the written tensor, which later writes may change again: keep a copy
+        save += "    _y0 = y.clone()\n"
+        check += "        y = _y0\n"
     src = (f"def J_{_name(rule)}(ctx, {head}):\n" + pre +
-           f"    y = {call}\n"
-           f"    def back(dy):\n"
+           f"    y = {call}\n" + save +
+           f"    def back(dy):\n" + check
            + ("" if rule.effect else f"        if dy is None:\n            return (None,) * ({nargs})\n") +
            f"        return {ret}\n"
            f"    return y, back\n")
@@ -243,3 +254,7 @@ def closure_form(rule: Rule) -> Callable:
 
 def _name(rule: Rule) -> str:
     return "".join(c if c.isalnum() else "_" for c in rule.name)
+
+
+# dispatch itself carries no gradient: a transform of the runtime (nested AD) calls these as they are
+nondiff(select, closure_form)
