@@ -9,5 +9,5 @@ setup(
     packages=find_packages(include=["torchzygote", "torchzygote.*"]),
     python_requires=">=3.9",
     install_requires=["torch>=2.1", "numpy", "networkx"],
-    extras_require={"test": ["pytest", "hypothesis"], "bench": ["tangent-ad"]},
+    extras_require={"test": ["pytest", "hypothesis", "expecttest"], "bench": ["tangent-ad"]},
 )

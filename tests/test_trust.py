@@ -231,3 +231,99 @@ def test_results_independent_of_history(tmp_path):
         assert out.returncode == 0, out.stderr[-2000:]
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     assert runs[0] == runs[1]
+
+
+def _helper_square(a):
+    return a * a
+
+
+def test_inplace_write_after_a_callee_read_is_an_error():
+    """torch autograd's rule: a tensor a pullback reads must not change after it was read."""
+    def f(x):
+        y = x * 1.0
+        z = _helper_square(y)
+        y[0] = 0.0
+        return z.sum() + y.sum()
+    with pytest.raises(tz.GradientError, match="_helper_square.*written in place"):
+        tz.gradient(f, torch.tensor([1.5, -0.5], dtype=D))
+
+
+def test_inplace_write_through_a_list_alias():
+    def f(x):
+        y = x * 1.0
+        ys = [y]
+        z = ys[0] * ys[0]
+        y[0] = 0.0
+        return z.sum() + y.sum()
+    with pytest.raises(tz.GradientError, match="written in place"):
+        tz.gradient(f, torch.tensor([1.5, -0.5], dtype=D))
+
+
+def test_inplace_on_a_tensor_captured_by_a_nested_def():
+    x = torch.tensor([0.5, 1.0, -0.3], dtype=D)
+
+    def f(x):
+        y = torch.sin(x)
+        y[0] = x[1] * 2.0
+
+        def g():
+            return y
+        return g().sum()
+    (g,) = tz.gradient(f, x)
+    assert torch.allclose(g, torch.tensor([0.0, 2 + math.cos(1.0), math.cos(-0.3)], dtype=D))
+
+
+def test_inplace_after_a_branch_merge():
+    def f(x):
+        y = torch.tanh(x)
+        if x[0] > 5:
+            y *= 2.0
+        y.mul_(y)
+        return y.sum()
+    x = torch.tensor([0.5, 1.0], dtype=D)
+    xr = x.clone().requires_grad_()
+    assert torch.allclose(tz.gradient(f, x)[0], torch.autograd.grad((torch.tanh(xr) ** 2).sum(), xr)[0])
+
+
+def test_runtime_inplace_methods_keep_their_results():
+    def f(x):
+        y = [x * 2.0][0]   # a list item: its kind is known at run time only
+        y.tanh_()
+        y.cos_()
+        return y.sum()
+    x = torch.tensor([0.5, 1.0], dtype=D)
+    xr = x.clone().requires_grad_()
+    assert torch.allclose(tz.gradient(f, x)[0], torch.autograd.grad(torch.cos(torch.tanh(xr * 2)).sum(), xr)[0])
+
+
+def test_negative_and_positive_index_of_one_item():
+    x = torch.tensor([1.5, -0.5, 2.0], dtype=D)
+    (g,) = tz.gradient(lambda x: x[0] * x[-1] + x[-1] * x[2], x)
+    assert torch.allclose(g, torch.tensor([2.0, 0.0, 5.5], dtype=D))
+
+
+class _Acc:
+    def __init__(self, v):
+        self.v = v
+
+
+class _Private:
+    def __init__(self, k):
+        self.__k = k
+
+    def __scale(self, x):
+        return x * self.__k
+
+    def f(self, x):
+        return self.__scale(x) * x
+
+
+def test_second_order_through_object_construction():
+    def f(x):
+        return x * x * _Acc(1.5).v
+    assert tz.derivative(tz.derivative(f))(0.5) == pytest.approx(3.0)
+
+
+def test_private_names_are_mangled():
+    c = _Private(3.0)
+    assert tz.gradient(lambda x: c.f(x), 2.0) == (12.0,)
