@@ -21,8 +21,6 @@ CHUNKS = [("scalar", 1, k * 40, 40) for k in range(4)] + \
 
 # (kind, order, index) -> the bug (tests/sweeps/FUZZ_FINDINGS.md)
 KNOWN = {
-    ("scalar", 2, 1012): "FUZZ_FINDINGS H: second derivative mismatch (recursion helpers, early return; not yet minimised)",
-    ("tensor", 2, 1003): "FUZZ_FINDINGS I: hessian mismatch (dict of tensors, early return; not yet minimised)",
 }
 
 

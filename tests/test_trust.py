@@ -327,3 +327,33 @@ def test_second_order_through_object_construction():
 def test_private_names_are_mangled():
     c = _Private(3.0)
     assert tz.gradient(lambda x: c.f(x), 2.0) == (12.0,)
+
+
+def test_inplace_list_and_dict_operators():
+    """``xs += ys``, ``xs *= n``, ``d |= e`` mutate in place: the gradients follow them."""
+    def f(x):
+        out = []
+        out += [None, x * 2.0]
+        out *= 2
+        d = {"a": x}
+        d |= {"b": x * 3.0}
+        return out[1] + out[3] + d["a"] * d["b"]
+    assert tz.gradient(f, 1.5)[0] == pytest.approx(4.0 + 6 * 1.5)
+
+
+def test_dict_read_twice_at_second_order():
+    def g(x):
+        d = {"c": x}
+        return d["c"] * d["c"]
+    assert tz.derivative(tz.derivative(g))(-0.2449) == pytest.approx(2.0)
+
+
+def test_a_builtin_that_mutates_a_list_of_active_values_is_a_clear_error():
+    import bisect
+
+    def f(x):
+        xs = [x, x * 2.0]
+        bisect.insort(xs, x * 3.0)
+        return xs[2]
+    with pytest.raises(NoRuleError, match="insort"):
+        tz.gradient(f, 1.5)

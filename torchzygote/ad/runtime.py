@@ -967,7 +967,15 @@ def foreign(ctx, f, args, kw, kwargs):
             da = tuple(_list_grad(ctx, a, d) for a, d in zip(args, da))
             return da if kwargs is None else (da, g[1])
         return y, back_lists
+    held = [(a, _contents(a)) for a in args if type(a) in (list, dict) and _holds_diff(a)]
     y = f(*args, **kw)
+    for a, before in held:
+        if _contents(a) != before:
+            name = getattr(f, "__qualname__", None) or getattr(f, "__name__", repr(f))
+            raise NoRuleError(f"no gradient rule for {name}, which changed a {type(a).__name__} of values that "
+                              f"carry gradients in place: their gradients cannot be followed. Write the change "
+                              f"with operations torchzygote differentiates (indexing, append, extend, +=), or "
+                              f"give {name} a rule with @torchzygote.adjoint")
     diff = any(kind_of(a) not in (NONDIFF, OBJECT) for a in args)
 
     def back(dy):
@@ -979,6 +987,15 @@ def foreign(ctx, f, args, kw, kwargs):
                               f"torchzygote.nograd if it carries no gradient")
         return (None,) * len(args) if kwargs is None else ((None,) * len(args), {})
     return y, back
+
+
+def _contents(c) -> list:
+    """What a list or dict holds, by identity (to see whether a call changed it)."""
+    return [id(v) for v in c] if type(c) is list else [(k, id(v)) for k, v in c.items()]
+
+
+def _holds_diff(c) -> bool:
+    return any(kind_of(v) not in (NONDIFF, OBJECT) for v in (c if type(c) is list else c.values()))
 
 
 def torch_pullback(f, back, dy):

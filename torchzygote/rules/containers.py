@@ -225,6 +225,30 @@ def repeat_back(ctx, a, y, dy):
     return seq_back(ctx, a, tuple(total))
 
 
+def irepeat_back(ctx, a, n):
+    """``a *= n`` on a list: the copies' gradients fold back onto the original items."""
+    slot = ctx.peek(a)
+    if not slot or n <= 0:
+        return None
+    m = len(slot) // n
+    total = [None] * m
+    for i, gi in enumerate(slot[:m * n]):
+        total[i % m] = accum(total[i % m], gi)
+    slot[:] = total
+    return None
+
+
+def ior_back(ctx, a, b):
+    """``a |= b`` on a dict: the keys ``b`` wrote take their gradients back from ``a``."""
+    slot = ctx.peek(a)
+    if slot:
+        for k in b:
+            if k in slot:
+                sb = ctx.slot(b)
+                sb[k] = accum(sb.get(k), slot.pop(k))
+    return None
+
+
 def defaults_back(ctx, fn):
     """Defaults evaluated at ``def`` time get the gradients calls gave them."""
     slot = ctx.peek(fn)
@@ -309,6 +333,15 @@ grad(getattr, "obj, name, default", fwd="getattr(obj, name, default)", kinds=ANY
 grad(operator.add, "a, b", fwd="a + b", kinds=lambda ks: ks == [LIST, LIST], out=LIST, effect=True,
      a="cat_list_back(ctx, y, (a, b))[0]", **C)
 grad(operator.add, "a, b", fwd="a + b", kinds=lambda ks: [base(k) for k in ks] == [TUPLE, TUPLE], out=TUPLE,
+     a="cat_back(ctx, dy, (a, b))[0]", b="cat_back(ctx, dy, (a, b))[1]", **C)
+# ``xs += ys`` on a list extends it in place (the items' gradients move back from its slot)
+grad(operator.iadd, "a, b", fwd="operator.iadd(a, b)", kinds=lambda ks: ks[0] == LIST and base(ks[1]) in (LIST, TUPLE),
+     out=LIST, effect=True, b="extend_back(ctx, a, b)", **dict(C, ns=dict(C["ns"], operator=operator)))
+grad(operator.imul, "a, n", fwd="operator.imul(a, n)", kinds=lambda ks: ks[0] == LIST and ks[1] in (REAL, NONDIFF),
+     out=LIST, effect=True, a="irepeat_back(ctx, a, n)", **dict(C, ns=dict(C["ns"], operator=operator)))
+grad(operator.ior, "a, b", fwd="operator.ior(a, b)", kinds=lambda ks: ks == [DICT, DICT], out=DICT, effect=True,
+     b="ior_back(ctx, a, b)", **dict(C, ns=dict(C["ns"], operator=operator)))
+grad(operator.iadd, "a, b", fwd="a + b", kinds=lambda ks: [base(k) for k in ks] == [TUPLE, TUPLE], out=TUPLE,
      a="cat_back(ctx, dy, (a, b))[0]", b="cat_back(ctx, dy, (a, b))[1]", **C)
 grad(operator.mul, "a, n", fwd="a * n", kinds=lambda ks: base(ks[0]) in (LIST, TUPLE) and ks[1] in (REAL, NONDIFF),
      out=lambda ks: ks[0], effect=True, a="repeat_back(ctx, a, y, dy)", **C)
