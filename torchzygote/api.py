@@ -440,45 +440,7 @@ nograd(_all_values)
 
 # ---------------------------------------------------------------- bridges and mixed mode
 
-def call_torch(fn: Callable, *args, **kwargs):
-    """``fn(*args)`` run under torch autograd inside differentiated code (Zygote's
-    ``pycall`` adjoint): its pullback calls ``torch.autograd.grad``. Use it for
-    code that cannot be lifted, or to reuse existing torch-autograd code."""
-    return fn(*args, **kwargs)
-
-
-def _call_torch_rule(fn, *args, **kwargs):
-    from .rules.fallback import torch_fallback
-    y, back = torch_fallback(fn, args, kwargs, kwargs if kwargs else None)
-    if kwargs:
-        return y, lambda dy: (None,) + tuple(back(dy)[0])
-    return y, lambda dy: (None,) + tuple(back(dy))
-
-
-def to_torch(f: Callable) -> Callable:
-    """``f`` as a torch autograd op: calling the result on tensors runs our forward,
-    and ``loss.backward()`` through it runs our generated pullback. This mixes
-    torchzygote functions into existing torch models and training loops."""
-    import torch
-
-    class Fn(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, *args):
-            with torch.no_grad():
-                y, back = pullback(f, *args)
-            ctx.back = back
-            ctx.tensors = [isinstance(a, torch.Tensor) for a in args]
-            return y
-
-        @staticmethod
-        def backward(ctx, *dys):
-            g = ctx.back(dys[0] if len(dys) == 1 else dys)
-            return tuple(gi if t else None for gi, t in zip(g, ctx.tensors))
-
-    @functools.wraps(f)
-    def wrapped(*args):
-        return Fn.apply(*args)
-    return wrapped
+from .bridges import _call_torch_special, call_torch, to_torch  # noqa: E402,F401  (the bridges live there)
 
 
 def forwarddiff(f: Callable, x):
@@ -516,4 +478,4 @@ def _forwarddiff_rule(f, x):
     return y_out, back
 
 
-runtime.USER_RULES.update({call_torch: _call_torch_rule, forwarddiff: _forwarddiff_rule})
+runtime.USER_RULES.update({forwarddiff: _forwarddiff_rule})
