@@ -366,6 +366,17 @@ def p_augmented(x, y):
     return r
 
 
+def p_container_inplace(x, y):
+    xs = [x]
+    xs += [y * y, x * y]
+    xs *= 2
+    t = (x,)
+    t += (y,)
+    d = {"a": x}
+    d |= {"b": y * 2.0, "a": x * y}
+    return xs[1] * xs[5] + t[0] * t[1] + d["a"] * d["b"]
+
+
 # ================================================================ the sample table
 
 SAMPLES = {}
@@ -405,6 +416,7 @@ for f in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, opera
 put(operator.add, Program(p_list_add_mul))
 put(operator.mul, Program(p_list_add_mul))
 put(operator.iadd, Program(p_augmented))
+put((operator.iadd, operator.imul, operator.ior), Program(p_container_inplace))
 put(operator.getitem, Program(p_getitem))
 put(operator.getitem, Program(p_tensor_getitem))
 put(getattr, Program(p_getattr))

@@ -307,7 +307,9 @@ class Codegen:
         lines: List[str] = []
         for node in reversed(r.nodes):
             if isinstance(node, Stmt):
-                lines += self.rev_stmt(node, S)
+                # each line names the statement it differentiates: errors in the pullback point there
+                where = f"  # {os.path.basename(node.loc[0])}:{node.loc[1]}" if node.loc else ""
+                lines += [ln if "#" in ln else ln + where for ln in self.rev_stmt(node, S)]
             elif isinstance(node, If):
                 lines += self.rev_branches(node, [(node.then, None), (node.orelse, None)], S)
             elif isinstance(node, Try):
