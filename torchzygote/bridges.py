@@ -13,6 +13,7 @@ import copy
 import ctypes
 import dataclasses
 import functools
+import sys
 import types
 from typing import Any, Callable, List
 
@@ -616,7 +617,9 @@ class _ToTorch(torch.autograd.Function):
         flat: list = []
         call.out_spec = _flatten(y, flat, [], ())
         call.back = back   # setup_context follows at once (once per functorch level)
-        return tuple(flat)
+        ins = {id(t) for t in tensors}
+        # an input returned as it is cannot also be saved for backward: return a view of it
+        return tuple(o.view_as(o) if id(o) in ins else o for o in flat)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -666,6 +669,10 @@ class _ToTorch(torch.autograd.Function):
                                                for t, d in zip(tensors, dims)]))
         res = tuple(torch.stack([o[k] for o in outs]) for k in range(len(outs[0]))) if outs else ()
         return res, (0,) * len(res)
+
+
+_base_apply = super(torch.autograd.Function, _ToTorch).apply
+_functorch_active = torch._C._are_functorch_transforms_active
 
 
 def _global_grads(fn):
@@ -718,7 +725,10 @@ def _to_torch_call(f, args, kwargs):
     dev = flat[0].device.type if flat else "cpu"
     if torch.is_autocast_enabled(dev):
         call.amp = (dev, torch.get_autocast_dtype(dev))
-    out = _ToTorch.apply(call, *flat, *[t for t, _ in call.hidden])
+    if _functorch_active():
+        out = _ToTorch.apply(call, *flat, *[t for t, _ in call.hidden])
+    else:   # Function.apply binds default arguments with inspect.signature on every call: skip it
+        out = _base_apply(call, *flat, *[t for t, _ in call.hidden])
     return _unflatten(call.out_spec, iter(out))
 
 
@@ -730,22 +740,20 @@ def to_torch(f: Callable) -> Callable:
     dicts, dataclasses, keyword arguments), the parameters of modules among them or captured
     by ``f``, compose with ``torch.func.grad``/``jacrev``/``vmap``, ``torch.compile`` (as an
     opaque call), ``torch.amp.autocast`` and ``torch.no_grad``."""
+    def call(*args, **kwargs):
+        return _to_torch_call(f, args, kwargs)
+    # for torch.compile an opaque call (a graph break: dynamo cannot trace the generated code);
+    # torch._disable_dynamo imports dynamo only when first called, which happens only once dynamo
+    # is loaded (before that nothing can be compiling)
+    opaque = torch._disable_dynamo(call, recursive=True)
+    modules = sys.modules
+
     @functools.wraps(f)
     def wrapped(*args, **kwargs):
-        return _to_torch_call(f, args, kwargs)
-    return _compile_disabled(wrapped)
+        if "torch._dynamo" not in modules:
+            return _to_torch_call(f, args, kwargs)
+        return opaque(*args, **kwargs)
+    return wrapped
 
 
-def _compile_disabled(fn):
-    return fn
-
-
-_VJP = None
-
-
-def _make_vjp():
-    global _VJP
-    _VJP = to_torch(_vjp)
-
-
-_make_vjp()
+_VJP = to_torch(_vjp)
