@@ -393,9 +393,14 @@ class ScalarGen:
                 sc.floats[v] = True
                 return [line]
             if kk < 0.7:
-                self.features.add("extend")
                 n = r.randint(1, 2)
-                line = f"{ind}{L}.extend([{', '.join(self.expr(sc, ed) for _ in range(n))}])"
+                items = ', '.join(self.expr(sc, ed) for _ in range(n))
+                if kk < 0.525:
+                    self.features.add("extend")
+                    line = f"{ind}{L}.extend([{items}])"
+                else:
+                    self.features.add("list-iadd")
+                    line = f"{ind}{L} += [{items}]"
                 sc.lists[L] += n
                 return [line]
             self.features.add("insert")
