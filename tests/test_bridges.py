@@ -349,3 +349,32 @@ def test_call_torch_nested_is_a_clear_error():
     x = _t(2, grad=False)
     with pytest.raises(tz.NoRuleError, match="second order"):
         tz.gradient(lambda x: tz.gradient(lambda y: tz.call_torch(torch.sin, y).sum(), x)[0].sum(), x)
+
+
+def test_to_torch_inside_ddp_matches_plain():
+    """DistributedDataParallel (one CPU process, gloo): its gradient hooks see the parameters'
+    gradients that the to_torch op returns."""
+    import os
+    import socket
+    import torch.distributed as dist
+    if not dist.is_available():
+        pytest.skip("torch.distributed not built")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=0, world_size=1)
+    try:
+        torch.manual_seed(3)
+        a = _Net(tz.to_torch(tt_block))
+        torch.manual_seed(3)
+        b = _Net(tt_block)
+        da = nn.parallel.DistributedDataParallel(a)
+        X = torch.randn(5, 3)
+        da(X).backward()
+        b(X).backward()
+        for p, q in zip(a.parameters(), b.parameters()):
+            assert torch.allclose(p.grad, q.grad, atol=1e-6)
+    finally:
+        dist.destroy_process_group()
