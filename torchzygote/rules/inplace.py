@@ -83,3 +83,6 @@ grad(operator.imul, "a, b", fwd="operator.imul(a, b)", kinds=T0_NUM, a="ub(dy * 
      **dict(IP, ns=dict(ns, operator=operator)))
 grad(operator.itruediv, "a, b", fwd="operator.itruediv(a, b)", kinds=T0_NUM, a="ub(dy / b, a)",
      b="ub(-dy * y / b, b)", **dict(IP, ns=dict(ns, operator=operator)))
+# floor division and remainder are piecewise constant in ``a // b`` (zero gradient), as in torch
+grad(operator.ifloordiv, "a, b", fwd="operator.ifloordiv(a, b)", kinds=T0_NUM,
+     **dict(IP, ns=dict(ns, operator=operator)))
