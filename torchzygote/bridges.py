@@ -22,6 +22,7 @@ import torch
 from .ad import runtime
 from .ad.runtime import Record, accum
 from .errors import GradientError, NoRuleError
+from .rules.fallback import _as_cotangent
 
 __all__ = ["call_torch", "to_torch"]
 
@@ -383,14 +384,6 @@ def _has_tensor(x) -> bool:
     if isinstance(x, dict):
         return any(_has_tensor(e) for e in x.values())
     return False
-
-
-def _as_cotangent(d, o):
-    if isinstance(d, torch.Tensor):
-        if d.shape != o.shape:
-            d = d.expand(o.shape) if d.dim() <= o.dim() else d.reshape(o.shape)
-        return d.to(dtype=o.dtype, device=o.device) if d.dtype != o.dtype or d.device != o.device else d
-    return torch.full_like(o, d)
 
 
 def _call_torch_pullback(state, with_kwargs, dy):
