@@ -357,3 +357,33 @@ def test_a_builtin_that_mutates_a_list_of_active_values_is_a_clear_error():
         return xs[2]
     with pytest.raises(NoRuleError, match="insort"):
         tz.gradient(f, 1.5)
+
+
+def test_inplace_write_to_a_tensor_a_list_holds_and_reads_later_is_an_error():
+    x = torch.tensor([1.5, -0.5], dtype=D)
+
+    def f(x):
+        y = x * 1.0
+        ys = [y]
+        y[0] = 0.0
+        return ys[0].sum()
+    with pytest.raises(tz.GradientError, match="also held"):
+        tz.gradient(f, x)
+
+    def g(x):  # the list is not read again: the write is differentiated
+        y = x * 1.0
+        ys = [y]  # noqa: F841
+        y[0] = 0.0
+        return y.sum()
+    assert torch.allclose(tz.gradient(g, x)[0], torch.tensor([0.0, 1.0], dtype=D))
+
+
+def test_inplace_write_through_a_callee_alias_of_a_captured_tensor_is_an_error():
+    def f(x1):
+        def g7(p):
+            return x1
+        y9 = g7(x1)
+        y9 -= x1
+        return torch.log(1.0 + x1 * x1).sum()
+    with pytest.raises(tz.GradientError, match="also held"):
+        tz.gradient(f, torch.tensor([0.37, -0.02, -1.1], dtype=D))

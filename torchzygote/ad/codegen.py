@@ -17,14 +17,17 @@ import ast
 import itertools
 import operator
 import re
+import types
 import linecache
 import math
 import os
 from typing import Dict, List, Optional
 
+import torch
+
 from .. import errors, ir
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import ARRAY, COMPLEX, MIXED, OBJECT, REAL, TENSOR, Rule
+from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, OBJECT, REAL, TENSOR, Rule
 from . import runtime
 from .analysis import Analysis
 
@@ -625,6 +628,25 @@ class Codegen:
                 "gradient needs; modify a copy (`y = y.clone()`) or write through the tensor's own name",
                 s.loc)
 
+    def _holder_check(self, s: Stmt, target: Var) -> List[str]:
+        """Before an in-place write: the cells, lists and dicts this function made (at its top
+        level, before ``s``) and its list and dict arguments, if they are read afterwards, must
+        not hold the tensor written: a later read would give the new value the old one's gradient."""
+        from ..frontend import ops
+        d = self.A.defs.get(target.id)
+        own = d.args[0].id if d is not None and isinstance(d.fn, Const) and d.fn.value is getattr and \
+            d.args and isinstance(d.args[0], Var) else None   # the name's own cell is written back
+        holders = [n.out for n in self.fn.body.nodes
+                   if self._pos[id(n)] < self._pos[id(s)] and isinstance(n, Stmt) and n.out is not None
+                   and isinstance(n.fn, Const) and n.fn.value in (ops.new_cell, ops.build_list, ops.build_dict)
+                   and n.out.id != own]
+        holders += [p for p in self.fn.params[1:] if self.A.K.get(p.id) in (LIST, DICT)]
+        holders = [h for h in holders if self._last_use.get(h.id, -1) > self._pos[id(s)]]  # read again
+        if not holders:
+            return []
+        hs = "".join(self.v(h) + ", " for h in holders)
+        return [f"{self.glob(_check_not_held, 'held')}({self.v(target)}, ({hs}), {s.loc!r})"]
+
     def _may_alias(self, vid: int) -> bool:
         """Whether tensor value ``vid`` may share memory with a tensor of another root: its
         root is an argument, or was read from a container, an object or a global, or came
@@ -727,16 +749,19 @@ class Codegen:
                 # rule): views of the same tensor first, then the tensor itself
                 root = self.A.root_of(first)
                 for vid in self._live:
-                    if vid == first.id or not self._read_back(vid) or self.A.K.get(vid) != TENSOR:
+                    if vid == first.id or self.A.K.get(vid) != TENSOR:
                         continue
+                    read, later = self._read_back(vid), self._last_use.get(vid, -1) > self._pos[id(s)]
                     if self.A.root.get(vid, vid) == root:
-                        self._check_unused_after(vid, s)
-                        pre.append(f"v{vid} = v{vid}.clone()")
-                    elif self._may_alias(vid) or self._may_alias(first.id):
-                        # memory shared by other means (a list, an object, an argument): known at run time
-                        later = self._last_use.get(vid, -1) > self._pos[id(s)]
+                        if read:
+                            self._check_unused_after(vid, s)
+                            pre.append(f"v{vid} = v{vid}.clone()")
+                    elif (read or later) and (self._may_alias(vid) or self._may_alias(first.id)):
+                        # memory shared by other means (a list, an object, an argument, a callee's
+                        # result): known at run time. A value read again afterwards would be stale.
                         pre.append(f"v{vid} = {self.glob(_keep_if_shared, 'keep')}(v{vid}, {self.v(first)}, "
                                    f"{later!r}, {s.loc!r})")
+                pre += self._holder_check(s, first)
                 if self._read_back(first.id):
                     self._check_unused_after(first.id, s)
                     pre += [f"_ip = {self.v(first)}", f"{self.v(first)} = _ip.clone()"]
@@ -765,7 +790,29 @@ class Codegen:
                 kw = f"{{**{kw}, **{self.v(s.dstar)}}}"
             return [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
         args = "".join(", " + self.v(a) for a in s.args)
-        return [f"{tgt} = _J(_ctx, {self.v(s.fn)}{args}){where}"]
+        return self._runtime_write_guards(s) + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{args}){where}"]
+
+    def _runtime_write_guards(self, s: Stmt) -> List[str]:
+        """Before an in-place write dispatched at run time (``y -= x`` or ``y.mul_(2)`` on a
+        value of unknown kind): tensors that may share its memory and are read again
+        afterwards would be stale values, so they are checked as for a known write."""
+        if not s.args or not isinstance(s.args[0], Var) or not isinstance(s.fn, Const):
+            return []
+        f = s.fn.value
+        inplace = f in _INPLACE_OPS or f is _call_method() and len(s.args) > 1 and \
+            isinstance(s.args[1], Const) and isinstance(s.args[1].value, str) and \
+            s.args[1].value.endswith("_") and not s.args[1].value.endswith("__")
+        if not inplace:
+            return []
+        first = s.args[0]
+        lines = self._holder_check(s, first)
+        for vid in self._live:
+            if vid != first.id and self.A.K.get(vid) == TENSOR and \
+                    (self._read_back(vid) or self._last_use.get(vid, -1) > self._pos[id(s)]):
+                later = self._last_use.get(vid, -1) > self._pos[id(s)]
+                lines.append(f"v{vid} = {self.glob(_keep_if_shared, 'keep')}(v{vid}, {self.v(first)}, "
+                             f"{later!r}, {s.loc!r})")
+        return lines
 
     def _call_args(self, s: Stmt, skip=0) -> str:
         parts = [self.v(a) for a in s.args[skip:]]
@@ -844,10 +891,35 @@ def _ident(k: int) -> str:
     return f"m{-k}" if k < 0 else str(k)
 
 
+_INPLACE_OPS = (operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ipow, operator.imod,
+                operator.ifloordiv, operator.imatmul)
+
+
+def _check_not_held(target, holders, loc) -> None:
+    if not isinstance(target, torch.Tensor):
+        return
+    p = target.untyped_storage().data_ptr()
+    for h in holders:
+        if isinstance(h, types.CellType):
+            try:
+                items = (h.cell_contents,)
+            except ValueError:
+                continue
+        else:
+            items = h.values() if isinstance(h, dict) else h
+        for v in items:
+            if isinstance(v, torch.Tensor) and v.untyped_storage().data_ptr() == p:
+                raise errors.GradientError(
+                    "torchzygote cannot differentiate this in-place write: the tensor it changes is also held "
+                    "by a closure cell, a list or a dict, whose later reads torchzygote would give the old "
+                    "value's gradient; write into a copy (`y = y.clone()`) or store the new tensor again", loc)
+
+
 def _keep_if_shared(v, target, used_later: bool, loc):
     """Before ``target`` is written in place: a copy of saved value ``v`` if it shares
     ``target``'s memory (so the pullback reads the value it had), else ``v`` itself."""
-    if v.untyped_storage().data_ptr() != target.untyped_storage().data_ptr():
+    if type(target) is not torch.Tensor and not isinstance(target, torch.Tensor) or \
+            v.untyped_storage().data_ptr() != target.untyped_storage().data_ptr():
         return v
     if used_later:
         raise errors.GradientError(
