@@ -387,3 +387,49 @@ def test_inplace_write_through_a_callee_alias_of_a_captured_tensor_is_an_error()
         return torch.log(1.0 + x1 * x1).sum()
     with pytest.raises(tz.GradientError, match="also held"):
         tz.gradient(f, torch.tensor([0.37, -0.02, -1.1], dtype=D))
+
+
+def _fd_tensor(f, x, h=1e-6):
+    g = torch.zeros_like(x)
+    for i in range(x.numel()):
+        e = torch.zeros_like(x).view(-1)
+        e[i] = h
+        e = e.view(x.shape)
+        g.view(-1)[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return g
+
+
+def test_item_reads_in_a_loop_and_after_it_are_separate_groups():
+    def f(x0, x1):
+        for _ in range(2):
+            if (x1[2] * x1[1]) < 0.5:
+                y8 = x1[2] * x1[2] ** 2  # noqa: F841
+        out = torch.stack([x1[1], x1[1], x1[2]]) + x0
+        return torch.sin(out).sum()
+    x0 = torch.tensor([0.87, -0.35, -0.65], dtype=D)
+    x1 = torch.tensor([0.79, 0.93, 1.14], dtype=D)
+    g = tz.gradient(f, x0, x1)[1]
+    assert torch.allclose(g, _fd_tensor(lambda t: f(x0, t), x1), atol=1e-7)
+
+
+def test_inplace_method_in_a_loop_saves_each_trip():
+    def f(x):
+        y = x * 1.0
+        for _ in range(3):
+            y.tanh_()
+        return torch.sin(y).sum()
+    x = torch.tensor([0.47, -0.87, -0.26], dtype=D)
+    assert torch.allclose(tz.gradient(f, x)[0], _fd_tensor(f, x), atol=1e-7)
+
+
+def test_runtime_setitem_on_a_captured_tensor_keeps_the_old_value_for_the_pullback():
+    x0 = torch.tensor([[-0.542, -0.1016, 0.528], [-0.4746, -0.0822, 0.9434]], dtype=D)
+
+    def f(x0):
+        def g1(p2):
+            return x0[1].sum()
+        y5 = (x0[0]).cos()
+        y5[1:] = (torch.sin(y5))[:2]
+        out = (y5 * x0[1]) + x0
+        return (out * out).sum()
+    assert torch.allclose(tz.gradient(f, x0)[0], _fd_tensor(f, x0), atol=1e-6)

@@ -81,7 +81,7 @@ class Codegen:
         self.saves: Dict[int, Dict[str, None]] = {}
         self.pure = True
         self._ids: Dict[int, int] = {}
-        self._live: List[int] = [p.id for p in fn.params]   # tensor values defined so far, in scope
+        self._live: List[int] = [p.id for p in fn.params]   # values that may be tensors, defined so far, in scope
         self._pos: Dict[int, int] = {}        # node -> its place in program order
         self._last_use: Dict[int, int] = {}   # value -> the place of its last use in the forward
         self._order(fn.body, itertools.count())
@@ -341,8 +341,9 @@ class Codegen:
         for reads in groups.values():
             keys = tuple(dict.fromkeys(st.args[1].value for st in reads))
             if len(reads) > 1:
+                group = f"{reads[0].args[0].id}_{self.nid(reads[0])}"   # names of this group only
                 for j, st in enumerate(reads):
-                    self.gathers[id(st)] = (st.args[0], st.args[1].value, keys, j == 0)
+                    self.gathers[id(st)] = (st.args[0], st.args[1].value, keys, j == 0, group)
 
     def _unpacked_item(self, s: Stmt):
         """``(t, i)`` if ``s`` is ``t[i]`` right after ``t = unpack(seq, n)`` (tuple
@@ -363,9 +364,9 @@ class Codegen:
         out_live = s.out is not None and A.active(s.out) and S.get(s.out.id, UNSET) != UNSET
         gather = self.gathers.get(id(s))
         if gather is not None:
-            x, k, keys, first = gather
+            x, k, keys, first, group = gather
             lines: List[str] = []
-            key = f"g{x.id}_{_ident(k)}"
+            key = f"g{group}_{_ident(k)}"
             if out_live:
                 before, now = S.get(key, UNSET), S[s.out.id]
                 if before == UNSET:
@@ -374,7 +375,7 @@ class Codegen:
                     lines.append(f"d{key} = _accum(d{key}, {self.d(s.out)})")
                 S[key] = SET if SET in (before, now) else MAYBE
             if first:  # the last of the group in the pullback: join the pieces once
-                parts = [f"dg{x.id}_{_ident(j)}" if S.pop(f"g{x.id}_{_ident(j)}", UNSET) != UNSET else "None"
+                parts = [f"dg{group}_{_ident(j)}" if S.pop(f"g{group}_{_ident(j)}", UNSET) != UNSET else "None"
                          for j in keys]
                 if any(p != "None" for p in parts) and self.A.active(x):
                     self.use(x)
@@ -685,12 +686,34 @@ class Codegen:
                 lines += self.fwd_loop(node)
             else:
                 lines += self.fwd_try(node)
-            self._live.extend(v.id for v in ir.defined_vars(node) if self.A.K.get(v.id) == TENSOR)
+            self._live.extend(v.id for v in ir.defined_vars(node) if self.A.K.get(v.id) in _MAY_BE_TENSOR)
         del self._live[mark:]
         save = self.saves.get(id(r))
         if save and id(r) in self.in_loop:
+            written = self._written_roots(r)
+            save = [f"{self.glob(_copy_tensor, 'copy')}({n})" if self._saved_root(n) in written or
+                    None in written and re.fullmatch(r"v\d+", n) else n for n in save]
             lines.append(f"_st.append(({', '.join(save)},))")
         return lines
+
+    def _saved_root(self, name: str):
+        m = re.fullmatch(r"v(\d+)", name)
+        return self.A.root.get(int(m.group(1)), int(m.group(1))) if m else False
+
+    def _written_roots(self, r: ir.Region) -> set:
+        """Roots of the tensors a loop body writes in place (None: a write whose target is
+        known at run time only): a value saved for the pullback in one trip and written in
+        a later trip is saved as a copy."""
+        out = set()
+        for node in ir.walk(r):
+            if not isinstance(node, Stmt) or not node.args or not isinstance(node.args[0], Var):
+                continue
+            rule = self.A.rule.get(id(node))
+            if rule is not None and rule.inplace:
+                out.add(self.A.root_of(node.args[0]))
+            elif rule is None and self._runtime_write_guards(node) is not None:
+                out.add(None)
+        return out
 
     def _assign(self, outs, vals) -> List[str]:
         pairs = [(o, v) for o, v in zip(outs, vals) if not (isinstance(v, Var) and v.id == o.id)]
@@ -708,7 +731,7 @@ class Codegen:
         head = f"for {self.v(L.item)} in {self.v(L.iterable)}:" if L.iterable is not None else "while True:"
         lines.append(head)
         mark = len(self._live)
-        self._live.extend(v.id for v in L.params + ([L.item] if L.item else []) if self.A.K.get(v.id) == TENSOR)
+        self._live.extend(v.id for v in L.params + ([L.item] if L.item else []) if self.A.K.get(v.id) in _MAY_BE_TENSOR)
         body = self.fwd_region(L.body)
         del self._live[mark:]
         if counted:
@@ -749,10 +772,10 @@ class Codegen:
                 # rule): views of the same tensor first, then the tensor itself
                 root = self.A.root_of(first)
                 for vid in self._live:
-                    if vid == first.id or self.A.K.get(vid) != TENSOR:
+                    if vid == first.id or self.A.K.get(vid) not in _MAY_BE_TENSOR:
                         continue
                     read, later = self._read_back(vid), self._last_use.get(vid, -1) > self._pos[id(s)]
-                    if self.A.root.get(vid, vid) == root:
+                    if self.A.root.get(vid, vid) == root and self.A.K.get(vid) == TENSOR:
                         if read:
                             self._check_unused_after(vid, s)
                             pre.append(f"v{vid} = v{vid}.clone()")
@@ -789,25 +812,36 @@ class Codegen:
             if s.dstar is not None:
                 kw = f"{{**{kw}, **{self.v(s.dstar)}}}"
             return [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
-        args = "".join(", " + self.v(a) for a in s.args)
-        return self._runtime_write_guards(s) + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{args}){where}"]
+        guards = self._runtime_write_guards(s)
+        if guards is not None and self._read_back(s.args[0].id):
+            # the pullback reads the value this write overwrites: it keeps a copy of a tensor,
+            # the write goes to the object itself (as Python does)
+            first = self.v(s.args[0])
+            later = self._last_use.get(s.args[0].id, -1) > self._pos[id(s)]
+            guards += [f"_ip = {first}",
+                       f"{first} = {self.glob(_keep_old, 'old')}(_ip, {later!r}, {s.loc!r})"]
+            args = "".join(", " + ("_ip" if i == 0 else self.v(a)) for i, a in enumerate(s.args))
+        else:
+            args = "".join(", " + self.v(a) for a in s.args)
+        return (guards or []) + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{args}){where}"]
 
-    def _runtime_write_guards(self, s: Stmt) -> List[str]:
-        """Before an in-place write dispatched at run time (``y -= x`` or ``y.mul_(2)`` on a
-        value of unknown kind): tensors that may share its memory and are read again
-        afterwards would be stale values, so they are checked as for a known write."""
+    def _runtime_write_guards(self, s: Stmt) -> Optional[List[str]]:
+        """Before an in-place write dispatched at run time (``y -= x``, ``y[k] = v`` or
+        ``y.mul_(2)`` on a value of unknown kind): tensors that may share its memory and are
+        read again afterwards would be stale values, so they are checked as for a known
+        write. None if ``s`` is not such a write."""
         if not s.args or not isinstance(s.args[0], Var) or not isinstance(s.fn, Const):
-            return []
+            return None
         f = s.fn.value
-        inplace = f in _INPLACE_OPS or f is _call_method() and len(s.args) > 1 and \
+        inplace = f in _INPLACE_OPS or f is _setitem_v() or f is _call_method() and len(s.args) > 1 and \
             isinstance(s.args[1], Const) and isinstance(s.args[1].value, str) and \
             s.args[1].value.endswith("_") and not s.args[1].value.endswith("__")
         if not inplace:
-            return []
+            return None
         first = s.args[0]
         lines = self._holder_check(s, first)
         for vid in self._live:
-            if vid != first.id and self.A.K.get(vid) == TENSOR and \
+            if vid != first.id and self.A.K.get(vid) in _MAY_BE_TENSOR and \
                     (self._read_back(vid) or self._last_use.get(vid, -1) > self._pos[id(s)]):
                 later = self._last_use.get(vid, -1) > self._pos[id(s)]
                 lines.append(f"v{vid} = {self.glob(_keep_if_shared, 'keep')}(v{vid}, {self.v(first)}, "
@@ -881,6 +915,11 @@ def _call_method():
     return ops.call_method
 
 
+def _setitem_v():
+    from ..frontend import ops
+    return ops.setitem_v
+
+
 def _unpack():
     from ..frontend import ops
     return ops.unpack
@@ -891,8 +930,27 @@ def _ident(k: int) -> str:
     return f"m{-k}" if k < 0 else str(k)
 
 
+_MAY_BE_TENSOR = (TENSOR, OBJECT)   # kinds whose values in-place writes may share memory with
 _INPLACE_OPS = (operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ipow, operator.imod,
                 operator.ifloordiv, operator.imatmul)
+
+
+def _keep_old(v, used_later: bool, loc):
+    """A copy of tensor ``v`` about to be written in place (for the pullback), unless the code
+    reads ``v`` again afterwards through the same name (then it is an error, as at transform
+    time for known tensors); other objects are kept as they are (their writes are tracked)."""
+    if not isinstance(v, torch.Tensor):
+        return v
+    if used_later:
+        raise errors.GradientError(
+            "torchzygote cannot differentiate this in-place write: it changes a tensor that the code "
+            "reads again afterwards through another name, and whose old value the gradient needs; "
+            "write into a copy (`y = y.clone()`)", loc)
+    return v.clone()
+
+
+def _copy_tensor(v):
+    return v.clone() if isinstance(v, torch.Tensor) else v
 
 
 def _check_not_held(target, holders, loc) -> None:
@@ -918,7 +976,7 @@ def _check_not_held(target, holders, loc) -> None:
 def _keep_if_shared(v, target, used_later: bool, loc):
     """Before ``target`` is written in place: a copy of saved value ``v`` if it shares
     ``target``'s memory (so the pullback reads the value it had), else ``v`` itself."""
-    if type(target) is not torch.Tensor and not isinstance(target, torch.Tensor) or \
+    if not isinstance(target, torch.Tensor) or not isinstance(v, torch.Tensor) or \
             v.untyped_storage().data_ptr() != target.untyped_storage().data_ptr():
         return v
     if used_later:
