@@ -433,3 +433,26 @@ def test_runtime_setitem_on_a_captured_tensor_keeps_the_old_value_for_the_pullba
         out = (y5 * x0[1]) + x0
         return (out * out).sum()
     assert torch.allclose(tz.gradient(f, x0)[0], _fd_tensor(f, x0), atol=1e-6)
+
+
+def _hexp(x):
+    return torch.exp(x)
+
+
+def test_a_callee_result_written_in_place_is_an_error():
+    def f(x):
+        y = _hexp(x)
+        y.mul_(2.0)
+        return y.sum()
+    with pytest.raises(tz.GradientError, match="result of _hexp"):
+        tz.gradient(f, torch.tensor([0.3, -0.2], dtype=D))
+
+
+def test_list_read_by_negative_index_before_append_and_insert():
+    def f(x):
+        xs = [x, 2.0 * x]
+        a = xs[-1]
+        xs.append(3.0)
+        xs.insert(0, 1.0)
+        return a
+    assert tz.gradient(f, 1.5) == (2.0,)

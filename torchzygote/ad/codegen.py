@@ -663,7 +663,11 @@ class Codegen:
         """Positions of the arguments whose memory the pullback reads (directly or through a
         view): a caller that writes into one of them afterwards would change the gradient."""
         roots = {self.A.root.get(int(v), int(v)) for v in re.findall(r"\bv(\d+)\b", self._used_top)}
-        return tuple(i for i, p in enumerate(self.fn.params[1:]) if p.id in roots)
+        reads = tuple(i for i, p in enumerate(self.fn.params[1:]) if p.id in roots)
+        ret = self.fn.ret
+        if isinstance(ret, Var) and self.A.root_of(ret) in roots:
+            reads += (-1,)   # the result itself (``return torch.exp(x)``: its pullback reads it)
+        return reads
 
     def _read_back(self, vid: int) -> bool:
         """Whether the pullback reads primal value ``vid``."""

@@ -533,18 +533,19 @@ def guard_reads(f, reads, args, res):
     """``res = (y, back)`` with a pullback that first checks that the tensor arguments it
     reads were not written in place after the call (torch's version counters, which views
     share with their base): otherwise it would silently compute with the new values."""
-    saved = [(i, a, a._version) for i in reads if isinstance(a := args[i], torch.Tensor)]
+    y, back = res
+    saved = [(i, a, a._version) for i in reads if isinstance(a := (args[i] if i >= 0 else y), torch.Tensor)]
     if not saved:
         return res
-    y, back = res
 
     def checked(dy):
         for i, a, v in saved:
             if a._version != v:
                 code = getattr(f, "__code__", None)
                 name = getattr(f, "__qualname__", repr(f))
+                what = f"argument {i + 1} of {name}" if i >= 0 else f"the result of {name}"
                 raise GradientError(
-                    f"argument {i + 1} of {name} (a tensor of shape {tuple(a.shape)}) was written in place "
+                    f"{what} (a tensor of shape {tuple(a.shape)}) was written in place "
                     f"after the call, and {name}'s gradient reads its old value: write into a copy "
                     f"(`y = y.clone()` before the in-place write) or pass a copy to {name}",
                     (code.co_filename, code.co_firstlineno) if code else None)
@@ -967,7 +968,8 @@ def foreign(ctx, f, args, kw, kwargs):
             da = tuple(_list_grad(ctx, a, d) for a, d in zip(args, da))
             return da if kwargs is None else (da, g[1])
         return y, back_lists
-    held = [(a, _contents(a)) for a in args if type(a) in (list, dict) and _holds_diff(a)]
+    own = getattr(f, "__objclass__", None) in (list, dict)   # the containers' own methods have rules or stand-ins
+    held = [] if own else [(a, _contents(a)) for a in args if type(a) in (list, dict) and _holds_diff(a)]
     y = f(*args, **kw)
     for a, before in held:
         if _contents(a) != before:

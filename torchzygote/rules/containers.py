@@ -158,13 +158,15 @@ def global_write_back(ctx, fn, name):
 
 
 def append_back(ctx, lst):
-    slot = ctx.peek(lst)
+    # undoing a change makes the slot from the list's final state if it has none yet, so that
+    # reads earlier in the code (``xs[-1]``) find the items where they were then
+    slot = ctx.slot(lst)
     return slot.pop() if slot else None
 
 
 def insert_back(ctx, lst, i):
-    slot = ctx.peek(lst)
-    if slot is None:
+    slot = ctx.slot(lst)
+    if not slot:
         return None
     n = len(slot)
     i = max(min(i if i >= 0 else n - 1 + i, n - 1), 0)
@@ -172,9 +174,9 @@ def insert_back(ctx, lst, i):
 
 
 def extend_back(ctx, lst, it):
-    slot = ctx.peek(lst)
+    slot = ctx.slot(lst)
     n = len(it) if hasattr(it, "__len__") else 0
-    if slot is None or n == 0:
+    if n == 0:
         return None
     tail = slot[len(slot) - n:]
     del slot[len(slot) - n:]
@@ -227,7 +229,7 @@ def repeat_back(ctx, a, y, dy):
 
 def irepeat_back(ctx, a, n):
     """``a *= n`` on a list: the copies' gradients fold back onto the original items."""
-    slot = ctx.peek(a)
+    slot = ctx.slot(a)
     if not slot or n <= 0:
         return None
     m = len(slot) // n

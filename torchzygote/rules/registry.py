@@ -233,9 +233,12 @@ def closure_form(rule: Rule) -> Callable:
         p for p in rule.params if any(re.search(rf"\b{p}\b", e) for e in rule.grads.values())
         and not (rule.inplace and p == rule.params[0])]
     env.update({"_saved": runtime.saved_versions, "_check": runtime.check_versions})
+    reads_y = any(re.search(r"\by\b", e) for e in rule.grads.values())
+    if reads_y and not rule.inplace and not rule.effect and rule.out == TENSOR:
+        read.append("y")   # the result, which later code may write in place
     save = f"    _vs = _saved(({', '.join(read)},))\n" if read else ""
     check = f"        if _vs: _check(_vs, {rule.name!r})\n" if read else ""
-    if rule.inplace and any(re.search(r"\by\b", e) for e in rule.grads.values()):
+    if rule.inplace and reads_y:
         # the result is the written tensor, which later writes may change again: keep a copy
         save += "    _y0 = y.clone()\n"
         check += "        y = _y0\n"
