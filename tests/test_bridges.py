@@ -351,14 +351,13 @@ def test_call_torch_nested_is_a_clear_error():
         tz.gradient(lambda x: tz.gradient(lambda y: tz.call_torch(torch.sin, y).sum(), x)[0].sum(), x)
 
 
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not built")
 def test_to_torch_inside_ddp_matches_plain():
     """DistributedDataParallel (one CPU process, gloo): its gradient hooks see the parameters'
     gradients that the to_torch op returns."""
     import os
     import socket
     import torch.distributed as dist
-    if not dist.is_available():
-        pytest.skip("torch.distributed not built")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

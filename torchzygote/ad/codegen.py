@@ -715,7 +715,7 @@ class Codegen:
             rule = self.A.rule.get(id(node))
             if rule is not None and rule.inplace:
                 out.add(self.A.root_of(node.args[0]))
-            elif rule is None and self._runtime_write_guards(node) is not None:
+            elif rule is None and self._is_runtime_write(node):
                 out.add(None)
         return out
 
@@ -829,18 +829,23 @@ class Codegen:
             args = "".join(", " + self.v(a) for a in s.args)
         return (guards or []) + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{args}){where}"]
 
+    @staticmethod
+    def _is_runtime_write(s: Stmt) -> bool:
+        """Whether ``s`` writes its first argument in place by name (``y -= x``, ``y[k] = v``,
+        ``y.mul_(2)``), whatever kind that argument turns out to have."""
+        if not s.args or not isinstance(s.args[0], Var) or not isinstance(s.fn, Const):
+            return False
+        f = s.fn.value
+        return f in _INPLACE_OPS or f is _setitem_v() or f is _call_method() and len(s.args) > 1 and \
+            isinstance(s.args[1], Const) and isinstance(s.args[1].value, str) and \
+            s.args[1].value.endswith("_") and not s.args[1].value.endswith("__")
+
     def _runtime_write_guards(self, s: Stmt) -> Optional[List[str]]:
         """Before an in-place write dispatched at run time (``y -= x``, ``y[k] = v`` or
         ``y.mul_(2)`` on a value of unknown kind): tensors that may share its memory and are
         read again afterwards would be stale values, so they are checked as for a known
         write. None if ``s`` is not such a write."""
-        if not s.args or not isinstance(s.args[0], Var) or not isinstance(s.fn, Const):
-            return None
-        f = s.fn.value
-        inplace = f in _INPLACE_OPS or f is _setitem_v() or f is _call_method() and len(s.args) > 1 and \
-            isinstance(s.args[1], Const) and isinstance(s.args[1].value, str) and \
-            s.args[1].value.endswith("_") and not s.args[1].value.endswith("__")
-        if not inplace:
+        if not self._is_runtime_write(s):
             return None
         first = s.args[0]
         lines = self._holder_check(s, first)
