@@ -456,3 +456,35 @@ def test_list_read_by_negative_index_before_append_and_insert():
         xs.insert(0, 1.0)
         return a
     assert tz.gradient(f, 1.5) == (2.0,)
+
+
+@pytest.mark.parametrize("case", ["reshape", "view", "mul_slice", "unbound", "inplace", "list"])
+def test_method_call_with_star_arguments(case):
+    """``obj.meth(*args)``: the object is differentiated once, as in a plain call."""
+    def f(x):
+        if case == "reshape":
+            s = (3,)
+            return (x.reshape(*s) * x).sum()
+        if case == "view":
+            s = (1, 3)
+            return (x.view(*s) * x).sum()
+        if case == "mul_slice":
+            a = [x, 2.0]
+            return (x.mul(*a[1:]) ** 2).sum()
+        if case == "unbound":
+            args = (x, (3, 1))
+            return (torch.Tensor.view(*args) * x).sum()
+        if case == "inplace":
+            y = x * 1.0
+            c = (x[0],)
+            y.mul_(*c)
+            return torch.sin(y).sum()
+        xs = [x]
+        t = (x * x,)
+        xs.append(*t)
+        return (xs[0] * xs[1]).sum()
+    x = torch.tensor([0.5, -0.3, 0.8], dtype=D)
+    assert torch.allclose(tz.gradient(f, x)[0], _fd_tensor(f, x), atol=1e-7)
+    h = tz.hessian(lambda t: f(t), x)
+    xx = x.clone()
+    assert torch.allclose(h, torch.autograd.functional.hessian(f, xx), atol=1e-7)

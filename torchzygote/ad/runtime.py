@@ -23,7 +23,7 @@ import torch
 
 from ..errors import GradientError, LiftError, NoRuleError
 from ..rules.registry import (ARRAY, COMPLEX, DICT, LIST, NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE,
-                              closure_form, select, tuple_kind)
+                              closure_form, nondiff, select, tuple_kind)
 
 try:
     import numpy as np
@@ -51,6 +51,9 @@ def kind_of(x) -> str:
     if isinstance(x, torch.Tensor):
         return TENSOR
     return OBJECT
+
+
+nondiff(kind_of)  # a kind is a name: a transform of the runtime (nested AD) calls it as it is
 
 
 VALUE_TYPES = (int, float, complex, bool, str, bytes, type(None), tuple, frozenset, range, slice,

@@ -927,8 +927,11 @@ class Lifter:
             kwargs = [(k.arg, self.expr(k.value)) for k in e.keywords]
         self.line = e.lineno
         if is_method:
-            out = self.emit(ops.call_method, obj, Const(e.func.attr), *args, kwargs=kwargs, star=star,
-                            dstar=dstar, hint=e.func.attr)
+            head = (obj, Const(e.func.attr))
+            if star is not None:  # the star tuple holds every positional argument: the object and name too
+                star, head = self.emit(ops.cat_tuple, self.emit(ops.build_tuple, *head), star), ()
+            out = self.emit(ops.call_method, *head, *args, kwargs=kwargs, star=star, dstar=dstar,
+                            hint=e.func.attr)
             if item_of is not None:  # the item is a view: write it back, so the base gets a new value
                 self.renew(e.func.value.value.id, item_of[0],
                            self.emit(ops.setitem_v, item_of[0], item_of[1], out))
