@@ -201,6 +201,12 @@ def p_getattr(x, y):
     return o.v * y + getattr(o, "v") + getattr(o, "missing", y)
 
 
+def p_bound_method(x, y):
+    t = torch.sin(x * y)
+    m = t.mul              # a method read from a tensor as a value
+    return getattr(t, "sum")() * y + m(x).sum()
+
+
 _GS = 1.0
 
 
@@ -420,6 +426,7 @@ put((operator.iadd, operator.imul, operator.ior), Program(p_container_inplace))
 put(operator.getitem, Program(p_getitem))
 put(operator.getitem, Program(p_tensor_getitem))
 put(getattr, Program(p_getattr))
+put(ops.bound_method, Program(p_bound_method, (torch.tensor([0.7, -0.4], dtype=torch.float64), 1.9)))
 put(setattr, Program(p_setattr))
 put(ops.set_global, Program(p_set_global))
 put(ops.stop_gradient, Program(p_no_grad_block))

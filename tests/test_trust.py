@@ -488,3 +488,56 @@ def test_method_call_with_star_arguments(case):
     h = tz.hessian(lambda t: f(t), x)
     xx = x.clone()
     assert torch.allclose(h, torch.autograd.functional.hessian(f, xx), atol=1e-7)
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_runtime_rule_that_reads_only_a_shape_allows_later_inplace_writes(reduce):
+    """A pullback that needs only ``x.shape`` is not refused when ``x`` is written later."""
+    def f(x):
+        y = [torch.sin(x)][0]          # a value of unknown kind: its rules are chosen at run time
+        a = getattr(y, reduce)()
+        y.mul_(2.0)
+        return (a + y).sum()
+    x = torch.tensor([0.5, -0.3, 0.8], dtype=D)
+    xx = x.clone().requires_grad_()
+    assert torch.allclose(tz.gradient(f, x)[0], torch.autograd.grad(f(xx), xx)[0])
+
+
+def test_reads_value_tells_metadata_from_values():
+    from torchzygote.rules.registry import reads_value
+    from torchzygote.rules.tensor import sum_back
+    ns = {"sum_back": sum_back, "torch": torch}
+    assert not reads_value("sum_back(dy, x, dim, keepdim)", "x", ns)
+    assert not reads_value("dy.expand(x.shape).to(x.dtype)", "x", ns)
+    assert not reads_value("torch.zeros(x.shape) if isinstance(x, float) else dy", "x", ns)
+    assert reads_value("sum_back(dy, x, dim, keepdim) * x", "x", ns)
+    assert reads_value("sum_back(x, dy, dim, keepdim)", "x", ns)
+    assert reads_value("dy * torch.cos(x)", "x", ns)
+
+
+@pytest.mark.parametrize("case", ["value", "getattr", "runtime", "map", "loop", "keyword"])
+def test_method_read_from_a_tensor_as_a_value(case):
+    """``m = y.sum; m()``: the calls of a bound method give its tensor a gradient."""
+    def f(x):
+        y = torch.sin(x)
+        if case == "value":
+            m = y.sum
+            return (m() + y).sum()
+        if case == "getattr":
+            return (getattr(y, "sum")() * y).sum()
+        if case == "runtime":
+            z = [y][0]                  # a value of unknown kind: the read is dispatched at run time
+            return (getattr(z, "mul")(x) + z).sum()
+        if case == "map":
+            return sum(map(y.mul, [x, 2.0 * x])).sum()
+        if case == "loop":
+            m, t = y.mul, x
+            for _ in range(3):
+                t = m(t)
+            return t.sum()
+        return (y.sum(dim=0, keepdim=True) * y).sum()
+    x = torch.tensor([0.5, -0.3, 0.8], dtype=D)
+    xx = x.clone().requires_grad_()
+    assert torch.allclose(tz.gradient(f, x)[0], torch.autograd.grad(f(xx), xx)[0])
+    assert torch.allclose(tz.hessian(f, x), torch.autograd.functional.hessian(f, x), atol=1e-10)
+

@@ -50,7 +50,7 @@ import torch
 import torchzygote as tz
 from torchzygote.errors import TorchZygoteError
 
-CLASSES = ("ok", "skipped", "mismatch", "clear", "internal")
+CLASSES = ("ok", "skipped", "mismatch", "clear", "timeout", "internal")
 H1, H2 = 1e-5, 1e-6
 TIMEOUT_S = 30
 
@@ -760,7 +760,7 @@ class TensorGen:
                 return f"{self.var_or(sc, (2, 3), d)}[{r.choice(['0', '1', '-1'])}]"
             if k < 0.9:
                 self.features.add("cat")
-                return f"torch.cat([{self.of_shape(sc, (), d - 1)}.reshape(1), ({self.of_shape(sc, (3,), d - 1)})[1:]])"
+                return f"torch.cat([({self.of_shape(sc, (), d - 1)}).reshape(1), ({self.of_shape(sc, (3,), d - 1)})[1:]])"
             self.features.add("flip")
             return f"({self.of_shape(sc, (3,), d - 1)}).flip(0)"
         k = r.random()
@@ -769,7 +769,7 @@ class TensorGen:
             return f"torch.stack([{self.of_shape(sc, (3,), d - 1)}, {self.of_shape(sc, (3,), d - 1)}])"
         if k < 0.5:
             self.features.add("outer")
-            return f"torch.outer({self.of_shape(sc, (3,), d - 1)}[:2], {self.of_shape(sc, (3,), d - 1)})"
+            return f"torch.outer(({self.of_shape(sc, (3,), d - 1)})[:2], {self.of_shape(sc, (3,), d - 1)})"
         if k < 0.7:
             self.features.add("nn.Module")
             return f"{r.choice(['NET', 'LIN'])}({self.of_shape(sc, (2, 3), d - 1)})"
@@ -1040,8 +1040,13 @@ def _alarm(signum, frame):
     raise Timeout(f"timed out after {TIMEOUT_S} s")
 
 
+_DEADLINE = [None]   # --minimize's budget: no single check runs past it
+
+
 def guarded(fn, *a, timeout=TIMEOUT_S):
     """Run a torchzygote call: (result, None) or (None, (class, message))."""
+    if _DEADLINE[0] is not None:
+        timeout = max(1, min(timeout, int(_DEADLINE[0] - time.time())))
     use_alarm = hasattr(signal, "SIGALRM") and os.environ.get("TZFUZZ_NO_ALARM") is None
     if use_alarm:
         old = signal.signal(signal.SIGALRM, _alarm)
@@ -1051,7 +1056,7 @@ def guarded(fn, *a, timeout=TIMEOUT_S):
     except TorchZygoteError as e:
         return None, ("clear", f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
     except Timeout as e:
-        return None, ("internal", f"Timeout: {e}")
+        return None, ("timeout", f"Timeout: {e}")   # slowness, counted apart from wrong numbers
     except Exception as e:  # noqa: BLE001 -- any other exception is an internal error
         tb = traceback.extract_tb(e.__traceback__)
         where = tb[-1] if tb else None
@@ -1114,7 +1119,7 @@ class Verdict:
             self.cls = "ok"
 
     def bad(self, cls, detail):
-        rank = {c: i for i, c in enumerate(("skipped", "ok", "clear", "mismatch", "internal"))}
+        rank = {c: i for i, c in enumerate(("skipped", "ok", "clear", "timeout", "mismatch", "internal"))}
         if rank[cls] > rank[self.cls]:
             self.cls = cls
         self.details.append(f"{cls}: {detail}")
@@ -1217,7 +1222,7 @@ def check_scalar(prog, mod, tmod, order):
         elif abs(_num(wg.val) - _num(y)) > 1e-9 * max(1.0, abs(_num(y))):
             v.bad("mismatch", f"withgradient value {wg.val!r}, plain {y!r}")
     res[1] = v
-    if order < 2 or v.cls in ("internal", "clear", "mismatch"):
+    if order < 2 or v.cls in ("internal", "clear", "mismatch", "timeout"):
         return res
     n = len(args)
     v2 = Verdict()
@@ -1339,8 +1344,12 @@ def check_tensor(prog, mod, order):
     if order < 2 or v.cls != "ok":
         return res
     v2 = Verdict()
+    res[2] = v2
+    if got[0] is None:
+        v2.skip("the first derivative is structurally zero (None)")
+        return res
     rest = args[1:]
-    f1 = lambda x: f(x, *_clone(rest))  # noqa: E731
+    f1 = lambda x: f(x.clone(), *_clone(rest))  # noqa: E731  (f may write its argument in place)
     # tz.hessian's reverse-over-reverse path, called directly (without its torch fallback)
     H, err = guarded(lambda: tz.jacobian(lambda x: tz.gradient(f1, x)[0], args[0].clone())[0])
     if err:
@@ -1438,7 +1447,7 @@ def write_failure(outdir, seed, i, kind, src, args, features, o, cls, details):
             f"# seed {seed}, program {i}, kind {kind}",
             f"# arguments: {args!r}",
             f"# features: {', '.join(features)}"]
-    head += [f"# {d}" for d in details if not d.startswith("skipped")][:20]
+    head += [f"# {line}" for d in details if not d.startswith("skipped") for line in d.splitlines()][:60]
     with open(path, "w") as fh:
         fh.write("\n".join(head) + "\n\n" + src)
     return path
@@ -1517,6 +1526,7 @@ def minimize(path, order=None, budget_s=120):
         return None
     sig = first[0]
     t0 = time.time()
+    _DEADLINE[0] = t0 + budget_s
     changed = True
     while changed and time.time() - t0 < budget_s:
         changed = False
@@ -1538,8 +1548,9 @@ def minimize(path, order=None, budget_s=120):
                     src_lines = c
                     changed = True
                     break
+    _DEADLINE[0] = None
     final = outcome(src_lines)
-    out = "\n".join(head[:4] + [f"# {d}" for d in final[1] if not d.startswith("skipped")][:6]) + "\n\n" + "\n".join(src_lines) + "\n"
+    out = "\n".join(head[:4] + [f"# {line}" for d in final[1] if not d.startswith("skipped") for line in d.splitlines()][:12]) + "\n\n" + "\n".join(src_lines) + "\n"
     mpath = path[:-3] + ".min.py" if path.endswith(".py") else path + ".min.py"
     with open(mpath, "w") as fh:
         fh.write(out)
@@ -1594,13 +1605,13 @@ def main(argv=None):
                 for o, (cls, details) in sorted(res.items()):
                     counts[o][cls] += 1
                     kcounts[(kind, o)][cls] += 1
-                    if cls in ("mismatch", "internal", "clear"):
+                    if cls in ("mismatch", "internal", "clear", "timeout"):
                         for d in details:
                             if d.startswith(cls):
                                 msg = re.sub(r"\d+(\.\d+)?(e-?\d+)?", "#", d.split(": ", 1)[1])[:150]
                                 (clear_msgs if cls == "clear" else internal_msgs)[msg] += 1
                                 break
-                    if cls in ("mismatch", "internal"):
+                    if cls in ("mismatch", "internal", "timeout"):
                         path = write_failure(a.out, a.seed, i, kind, src, args, features, o, cls, details)
                         failures.append((i, kind, o, cls, details, path))
                         if not a.quiet:

@@ -57,6 +57,9 @@ def join(a: str, b: str) -> str:
     return OBJECT
 
 
+VALUE_CLASS = {TENSOR: torch.Tensor, REAL: float, COMPLEX: complex}
+
+
 def method_rule(obj_kind: str, name: str):
     """The rule for ``obj.name(...)`` when the object's kind pins down its type."""
     if obj_kind == TENSOR:
@@ -108,6 +111,9 @@ class Analysis:
             if target is None:
                 return None
             f, kinds = target, [kinds[0]] + kinds[2:]
+        elif f is getattr and len(s.args) == 2 and isinstance(s.args[1], Const) and \
+                kinds[0] in VALUE_CLASS and ops.is_method_of(VALUE_CLASS[kinds[0]], s.args[1].value):
+            f = ops.bound_method   # ``m = x.sum``: the calls of m give x a gradient
         try:
             if f in USER_RULES or f in SPECIAL and (OBJECT in kinds or UNDEFINED in kinds):
                 return None  # user rules, and dunder/property dispatch for objects, run at run time

@@ -22,8 +22,9 @@ from typing import Any, Dict, Optional
 import torch
 
 from ..errors import GradientError, LiftError, NoRuleError
+from ..frontend import ops
 from ..rules.registry import (ARRAY, COMPLEX, DICT, LIST, NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE,
-                              closure_form, nondiff, select, tuple_kind)
+                              closure_form, nondiff, reads_metadata, select, tuple_kind)
 
 try:
     import numpy as np
@@ -373,6 +374,9 @@ def index_back(x: torch.Tensor, key, dy):
     return g
 
 
+reads_metadata(index_back, 0)  # the shape, dtype and device of x
+
+
 def seed_slots(ctx: Context, y, dy, memo=None) -> None:
     """Put an output gradient given by the user (``back(dy)``) into the slots of the
     identity objects in the output (a list, a dict, an object, nested in tuples)."""
@@ -495,7 +499,7 @@ def Jkw(ctx: Context, f, args, kwargs):
         return y, lambda dy: unbind(ctx, flat, back(dy), len(args), kwargs)
     if t is types.MethodType:
         y, back = Jkw(ctx, f.__func__, (f.__self__, *args), kwargs)
-        return y, _drop_first(back, kwargs)
+        return y, _self_to_slot(ctx, f, back, kwargs)
     if t is functools.partial:
         y, back = Jkw(ctx, f.func, (*f.args, *args), {**f.keywords, **kw})
         return y, lambda dy: _partial_back(ctx, f, back(dy), kwargs)
@@ -510,7 +514,7 @@ def Jkw(ctx: Context, f, args, kwargs):
     if t is types.BuiltinMethodType and owner is not None and not isinstance(owner, (types.ModuleType, type)):
         # a builtin method taken from its object (``d.pop`` passed to ``map``): dispatch as a method call
         y, back = call_method(ctx, (owner, f.__name__, *args), kw, kwargs)
-        return y, _drop_first(_drop_first(back, kwargs), kwargs)
+        return y, _self_to_slot(ctx, f, back, kwargs, skip=1)
     call = getattr(type(f), "__call__", None)
     if isinstance(call, types.FunctionType):
         return _drop_self_call(ctx, call, f, args) if kwargs is None else \
@@ -588,6 +592,27 @@ def _drop_first(back, kwargs):
         da, dk = back(dy)
         return da[1:], dk
     return b
+
+
+def _self_to_slot(ctx, m, back, kwargs, skip=0):
+    """The pullback of a call of bound method ``m``: the gradient of a value ``m.__self__``
+    (a tensor: ``m = x.sum``) goes to ``m``'s slot, where the read of ``m`` finds it
+    (``method_self_back``); an object's lives in its own slot already. The rest (after
+    ``skip`` more, the method's name) is the arguments'."""
+    def b(dy):
+        g = back(dy)
+        da, dk = (g, None) if kwargs is None else g
+        if da[0] is not None and not has_identity(m.__self__):
+            slot = ctx.slot(m)
+            slot["__self__"] = accum(slot.get("__self__"), da[0])
+        return da[1 + skip:] if kwargs is None else (da[1 + skip:], dk)
+    return b
+
+
+def method_self_back(ctx, m):
+    """Pullback of ``m = x.name`` for a value ``x``: what the calls of ``m`` gave ``x``."""
+    g = ctx.peek(m)
+    return None if g is None else g.get("__self__")
 
 
 def _split_back(pb, nargs, kwargs):
@@ -755,6 +780,9 @@ def getattr_dispatch(ctx, args, kw, kwargs):
                 return y, lambda dy: back(dy) + (None,) * (len(args) - 2)
         if isinstance(obj, torch.nn.Module) and len(args) == 2:
             _PLAIN_ATTRS.add((cls, name))
+    if len(args) == 2 and not has_identity(obj) and ops.is_method_of(cls, name):
+        m = getattr(obj, name)   # ``m = x.sum``: a bound method, whose calls fill its slot
+        return m, lambda dy: (method_self_back(ctx, m), None)
     return by_rule(ctx, getattr, args, kw, kwargs)
 
 
@@ -770,8 +798,7 @@ def setitem_dispatch(ctx, args, kw, kwargs):
     if m is not None:
         _, back = J(ctx, m, *args)
         return args[0], back
-    from ..frontend.ops import setitem_v
-    return by_rule(ctx, setitem_v, args, kw, kwargs)
+    return by_rule(ctx, ops.setitem_v, args, kw, kwargs)
 
 
 def setattr_dispatch(ctx, args, kw, kwargs):

@@ -3,6 +3,7 @@
 Each is an ordinary Python function, so unoptimised IR can always be run as is;
 rules (``torchzygote/rules``) give them derivatives and codegen inlines them.
 """
+import inspect
 import operator
 import types
 
@@ -131,6 +132,19 @@ def make_function(code, fn, defaults, kwdefaults, closure, qualname):
 
 def call_method(obj, name, *args, **kwargs):
     return getattr(obj, name)(*args, **kwargs)
+
+
+def bound_method(obj, name):
+    """``obj.name`` read as a value from a tensor, array or number (``m = x.sum``): the
+    method's calls leave the object's gradient in the method's slot, which this read's
+    pullback hands on to ``obj``."""
+    return getattr(obj, name)
+
+
+def is_method_of(cls, name) -> bool:
+    """Whether ``cls.name`` is a method (so reading it from an instance binds it)."""
+    a = inspect.getattr_static(cls, name, None) if isinstance(name, str) else None
+    return callable(a) and not isinstance(a, (property, types.GetSetDescriptorType, types.MemberDescriptorType))
 
 
 def raise_(exc=None, cause=None):

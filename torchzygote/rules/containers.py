@@ -8,15 +8,16 @@ gradient is restored at the pop. Rules marked ``effect`` run in the pullback
 even when their output has no gradient, to keep those slots in step.
 """
 import operator
+import types
 
 import collections.abc
 
-from ..ad.runtime import accum, index_back, item_back, read_back, unbroadcast, write_back
+from ..ad.runtime import accum, index_back, item_back, method_self_back, read_back, unbroadcast, write_back
 from ..errors import GradientError
 from ..frontend import ops
 from .numpy_rules import np_index_back
 from .registry import (ARRAY, DICT, LIST, NONDIFF, OBJECT, REAL, TENSOR, TUPLE, base, grad, item_kind, nondiff,
-                       tuple_kind)
+                       reads_metadata, tuple_kind)
 
 ANY = lambda ks: True  # noqa: E731
 KNOWN = lambda ks: ks[0] not in (OBJECT, "U")  # noqa: E731  (objects dispatch at run time)
@@ -112,10 +113,17 @@ def attr_back(ctx, obj, name, y, dy):
     fields = getattr(type(obj), "_fields", None) or getattr(type(obj), "__match_args__", ())
     if isinstance(obj, tuple) and name in fields:  # named tuples, torch.return_types
         return read_back(ctx, obj, fields.index(name), y, dy)
+    if name == "__self__" and isinstance(obj, (types.MethodType, types.BuiltinMethodType)):
+        slot = ctx.slot(obj)   # a bound method's slot holds its object's gradient (``method_self_back``)
+        slot["__self__"] = accum(slot.get("__self__"), dy)
+        return None
     if _is_value(obj):  # a view (x.T, z.real) or metadata (x.shape, x.dtype: no gradient)
         back = VALUE_ATTRS.get(name)
         return back(obj, dy) if back is not None else None
     return read_back(ctx, obj, name, y, dy)
+
+
+reads_metadata(attr_back, 1)  # tensors' attributes (x.T, x.real) are views: their gradients need only dy
 
 
 def _is_value(x):
@@ -326,6 +334,9 @@ grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == OBJ
      obj="read_back(ctx, obj, key, y, dy)", **C)
 grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=ANY, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **C)
+# a method read from a tensor or number as a value (``m = x.sum``): its calls fill its slot
+grad(ops.bound_method, "obj, name", fwd="getattr(obj, name)", kinds=ANY, out=OBJECT, effect=True,
+     obj="method_self_back(ctx, y)", **C)
 grad(getattr, "obj, name, default", fwd="getattr(obj, name, default)", kinds=ANY, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy) if hasattr(obj, name) else None",
      default="dy if not hasattr(obj, name) else None", **C)

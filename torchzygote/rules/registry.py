@@ -9,6 +9,7 @@ the same rule as a ``(y, back)`` function for calls resolved at run time.
 from __future__ import annotations
 
 import ast
+import builtins
 import itertools
 import linecache
 import re
@@ -187,6 +188,55 @@ def select(fn, kinds: Sequence[str], nkw: int = 0) -> Optional[Rule]:
     return found
 
 
+# ----------------------------------------------------------------- what a pullback reads
+
+META_ARGS: Dict[Callable, Tuple[int, ...]] = {}   # helper -> arguments it reads only the metadata of
+_META_ATTRS = {"shape", "dtype", "device", "ndim", "dim", "size", "numel", "is_complex", "is_floating_point"}
+_META_BUILTINS = (type, isinstance, hasattr, len, id)
+
+
+def reads_metadata(fn: Callable, *positions: int) -> Callable:
+    """Declare that ``fn`` looks only at the shape, dtype, device, type or identity of the
+    arguments at ``positions``: a pullback that passes a tensor there needs no guard against
+    later in-place writes (they keep all of these)."""
+    META_ARGS[fn] = positions
+    return fn
+
+
+def _resolve(node: ast.AST, ns: dict):
+    if isinstance(node, ast.Name):
+        return ns.get(node.id, getattr(builtins, node.id, None))
+    if isinstance(node, ast.Attribute):
+        owner = _resolve(node.value, ns)
+        return getattr(owner, node.attr, None) if owner is not None else None
+    return None
+
+
+def reads_value(expr: str, name: str, ns: dict) -> bool:
+    """Whether pullback expression ``expr`` reads the value of parameter ``name``, not just
+    its metadata (``x.shape``, ``type(x)``, ``sum_back(dy, x, dim, keepdim)``)."""
+    if not re.search(rf"\b{name}\b", expr):
+        return False
+    tree = ast.parse(expr, mode="eval")
+    parent = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Name) and node.id == name):
+            continue
+        up = parent.get(id(node))
+        if isinstance(up, ast.Attribute) and up.attr in _META_ATTRS:
+            continue
+        if isinstance(up, ast.Call) and node in up.args:
+            fn = _resolve(up.func, ns)
+            try:
+                meta = fn in _META_BUILTINS or up.args.index(node) in META_ARGS.get(fn, ())
+            except TypeError:   # an unhashable callee
+                meta = False
+            if meta:
+                continue
+        return True
+    return False
+
+
 # ----------------------------------------------------------------- closure form
 
 _counter = itertools.count()
@@ -230,7 +280,7 @@ def closure_form(rule: Rule) -> Callable:
         ret = f"({', '.join(outs[:nb])}{',' if nb else ''}) + (None,) * len({rule.vararg})"
     # tensors the pullback reads: checked at pullback time against later in-place writes
     read = [] if rule.effect else [  # effect rules (containers, attributes) use identities, not values
-        p for p in rule.params if any(re.search(rf"\b{p}\b", e) for e in rule.grads.values())
+        p for p in rule.params if any(reads_value(e, p, rule.ns) for e in rule.grads.values())
         and not (rule.inplace and p == rule.params[0])]
     env.update({"_saved": runtime.saved_versions, "_check": runtime.check_versions})
     reads_y = any(re.search(r"\by\b", e) for e in rule.grads.values())

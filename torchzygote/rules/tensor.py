@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from ..ad.runtime import accum, index_back, unbroadcast
 from ..errors import GradientError
 from .containers import seq_back
-from .registry import NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE, base, grad, nondiff, reads_sequence
+from .registry import (NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE, base, grad, nondiff, reads_metadata,
+                       reads_sequence)
 
 ANY = lambda ks: True  # noqa: E731
 
@@ -81,6 +82,10 @@ def mean_back(dy, x, dim, keepdim):
     if not _fl(x):
         return None
     return _cast(_expand_back(dy, x, dim, keepdim) / _count(x, dim), x)
+
+
+reads_metadata(sum_back, 1)
+reads_metadata(mean_back, 1)
 
 
 def _prod_others(x, d):
