@@ -541,3 +541,15 @@ def test_method_read_from_a_tensor_as_a_value(case):
     assert torch.allclose(tz.gradient(f, x)[0], torch.autograd.grad(f(xx), xx)[0])
     assert torch.allclose(tz.hessian(f, x), torch.autograd.functional.hessian(f, x), atol=1e-10)
 
+
+
+def test_runtime_inplace_add_reads_only_the_shape_of_its_operand():
+    def f(x):
+        y = torch.sin(x)
+        z = [x * 1.0][0]     # unknown kind: add_ is dispatched at run time
+        w = z.add_(y)
+        y.mul_(2.0)          # add_'s gradient needs only y's shape
+        return (w * w).sum() + y.sum()
+    x = torch.tensor([0.5, -0.3, 0.8], dtype=D)
+    xx = x.clone().requires_grad_()
+    assert torch.allclose(tz.gradient(f, x)[0], torch.autograd.grad(f(xx), xx)[0])
