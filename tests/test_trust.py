@@ -553,3 +553,30 @@ def test_runtime_inplace_add_reads_only_the_shape_of_its_operand():
     x = torch.tensor([0.5, -0.3, 0.8], dtype=D)
     xx = x.clone().requires_grad_()
     assert torch.allclose(tz.gradient(f, x)[0], torch.autograd.grad(f(xx), xx)[0])
+
+
+def test_deleting_a_slice_of_a_list_keeps_the_other_items_gradients():
+    def f(x):
+        xs = [x, 2.0 * x, 3.0 * x, x * x]
+        a = xs[3]
+        del xs[0:2]
+        return a * xs[0] + xs[-1] * xs[0]
+    assert tz.gradient(f, 1.5)[0] == pytest.approx(3 * 3 * 1.5 ** 2 + 3 * 3 * 1.5 ** 2)
+    assert tz.derivative(tz.derivative(f))(1.5) == pytest.approx(36 * 1.5)
+
+    def g(x):
+        xs = [x, 2.0 * x, 3.0 * x, x * x]
+        del xs[1:3]
+        return xs[0] * xs[1]
+    assert tz.gradient(g, 1.5)[0] == pytest.approx(3 * 1.5 ** 2)
+
+
+def test_third_derivative_through_a_dict_literal():
+    """``dict_back`` builds its result with ``list +=``: undone by pops, so a third
+    transform sees list lengths as they were (was an IndexError)."""
+    def f(x0):
+        D2 = {"a": math.atan(x0 - x0), "b": x0 + (x0 - x0)}
+        return math.log(1.0 + x0 * x0) + D2["a"] + D2["b"]
+    d = tz.derivative
+    x = 0.5
+    assert d(d(d(f)))(x) == pytest.approx((4 * x ** 3 - 12 * x) / (1 + x * x) ** 3, rel=1e-9)

@@ -385,7 +385,7 @@ class Lifter:
             if isinstance(t, ast.Name):
                 self.store(t.id, Const(UNDEF))
             elif isinstance(t, ast.Subscript):
-                self.emit(operator.delitem, self.expr(t.value), self.subscript_key(t.slice), out=False)
+                self.emit(operator.delitem, self.expr(t.value), self.subscript_key(t.slice))   # a list's old length
             elif isinstance(t, ast.Attribute):
                 self.emit(delattr, self.expr(t.value), t.attr, out=False)
             else:

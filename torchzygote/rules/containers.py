@@ -186,8 +186,7 @@ def extend_back(ctx, lst, it):
     n = len(it) if hasattr(it, "__len__") else 0
     if n == 0:
         return None
-    tail = slot[len(slot) - n:]
-    del slot[len(slot) - n:]
+    tail = [slot.pop() for _ in range(min(n, len(slot)))][::-1]   # pops: a nested transform undoes them exactly
     return seq_back(ctx, it, tuple(tail))
 
 
@@ -201,11 +200,22 @@ def pop_back(ctx, lst, i, dy):
     return None
 
 
-def del_back(ctx, obj, key):
+def delete_item(obj, key):
+    """``del obj[key]``; returns the length a list had before, which its pullback needs to
+    re-open the gap a slice leaves."""
+    n = len(obj) if isinstance(obj, list) else None
+    del obj[key]
+    return n
+
+
+def del_back(ctx, obj, key, n=None):
+    """Undo ``del obj[key]`` in the slot: the deleted items get empty gradients again, so
+    reads before the deletion find theirs (``n``: the list's length before it)."""
     slot = ctx.slot(obj) if isinstance(obj, list) else ctx.peek(obj)
     if slot is not None and isinstance(slot, list):
         if isinstance(key, slice):
-            pass  # deleted slices: their elements' later slots are not restored
+            for i in sorted(range(*key.indices(n))):
+                slot.insert(i, None)
         else:
             slot.insert(key if key >= 0 else len(slot) + 1 + key, None)
     return None
@@ -284,7 +294,7 @@ def cell_back(ctx, cell):
 
 
 ns = {n: f for n, f in globals().items() if n.endswith("_back")}
-ns.update(read_back=read_back, write_back=write_back, index_back=index_back, ub=unbroadcast, set_global=set_global)
+ns.update(delete_item=delete_item, read_back=read_back, write_back=write_back, index_back=index_back, ub=unbroadcast, set_global=set_global)
 C = dict(ns=ns, broadcast=False, maybe_none=True)
 
 # ---------------------------------------------------------------- building
@@ -367,8 +377,8 @@ grad(operator.setitem, "obj, key, v", fwd="obj[key] = v", kinds=WRITABLE, out=NO
 # objects of unknown kind reach this rule after setattr_dispatch found no Python setter
 grad(setattr, "obj, name, v", fwd="setattr(obj, name, v)", kinds=ANY, out=NONDIFF, effect=True,
      v="write_back(ctx, obj, name, v)", **C)
-grad(operator.delitem, "obj, key", fwd="obj.__delitem__(key)", kinds=WRITABLE, out=NONDIFF, effect=True,
-     key="del_back(ctx, obj, key)", **C)
+grad(operator.delitem, "obj, key", fwd="delete_item(obj, key)", kinds=WRITABLE, out=NONDIFF, effect=True,
+     key="del_back(ctx, obj, key, y)", **C)
 grad(delattr, "obj, name", fwd="delattr(obj, name)", kinds=ANY, out=NONDIFF, effect=True,
      name="del_back(ctx, obj, name)", **C)
 
