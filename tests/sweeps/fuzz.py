@@ -1037,7 +1037,7 @@ class Timeout(Exception):
 
 
 def _alarm(signum, frame):
-    raise Timeout(f"timed out after {TIMEOUT_S} s")
+    raise Timeout("timed out")
 
 
 _DEADLINE = [None]   # --minimize's budget: no single check runs past it
@@ -1055,8 +1055,8 @@ def guarded(fn, *a, timeout=TIMEOUT_S):
         return fn(*a), None
     except TorchZygoteError as e:
         return None, ("clear", f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
-    except Timeout as e:
-        return None, ("timeout", f"Timeout: {e}")   # slowness, counted apart from wrong numbers
+    except Timeout:
+        return None, ("timeout", f"Timeout: timed out after {timeout} s")   # slowness, not a wrong number
     except Exception as e:  # noqa: BLE001 -- any other exception is an internal error
         tb = traceback.extract_tb(e.__traceback__)
         where = tb[-1] if tb else None
