@@ -810,24 +810,22 @@ class Codegen:
             return [f"{out} = {code}{where}" if out else code + where]
         bname = f"B{self.nid(s)}"
         tgt = f"{out or '_'}, {bname}"
-        if s.kwargs or s.star is not None or s.dstar is not None:
-            pos = self.v(s.star) if s.star is not None else "(" + "".join(self.v(a) + ", " for a in s.args) + ")"
-            kw = "{" + ", ".join(f"{k!r}: {self.v(v)}" for k, v in s.kwargs) + "}"
-            if s.dstar is not None:
-                kw = f"{{**{kw}, **{self.v(s.dstar)}}}"
-            return [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
-        guards = self._runtime_write_guards(s)
+        guards = self._runtime_write_guards(s)   # also for y.sub_(x, alpha=2): keywords or not
+        argv = [self.v(a) for a in s.args]
         if guards is not None and self._read_back(s.args[0].id):
             # the pullback reads the value this write overwrites: it keeps a copy of a tensor,
             # the write goes to the object itself (as Python does)
-            first = self.v(s.args[0])
             later = self._last_use.get(s.args[0].id, -1) > self._pos[id(s)]
-            guards += [f"_ip = {first}",
-                       f"{first} = {self.glob(_keep_old, 'old')}(_ip, {later!r}, {s.loc!r})"]
-            args = "".join(", " + ("_ip" if i == 0 else self.v(a)) for i, a in enumerate(s.args))
-        else:
-            args = "".join(", " + self.v(a) for a in s.args)
-        return (guards or []) + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{args}){where}"]
+            guards += [f"_ip = {argv[0]}",
+                       f"{argv[0]} = {self.glob(_keep_old, 'old')}(_ip, {later!r}, {s.loc!r})"]
+            argv[0] = "_ip"
+        if s.kwargs or s.star is not None or s.dstar is not None:
+            pos = self.v(s.star) if s.star is not None else "(" + "".join(a + ", " for a in argv) + ")"
+            kw = "{" + ", ".join(f"{k!r}: {self.v(v)}" for k, v in s.kwargs) + "}"
+            if s.dstar is not None:
+                kw = f"{{**{kw}, **{self.v(s.dstar)}}}"
+            return (guards or []) + [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
+        return (guards or []) + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
 
     @staticmethod
     def _is_runtime_write(s: Stmt) -> bool:
