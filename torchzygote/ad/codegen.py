@@ -21,7 +21,7 @@ import types
 import linecache
 import math
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 import torch
 
@@ -82,6 +82,8 @@ class Codegen:
         self.pure = True
         self._ids: Dict[int, int] = {}
         self._live: List[int] = [p.id for p in fn.params]   # values that may be tensors, defined so far, in scope
+        self._in_branch: Set[int] = set()   # of those, values a branch defines (unbound if it did not run)
+        self._init_none: Set[int] = set()   # branch values a write guard reads: bound to None first
         self._pos: Dict[int, int] = {}        # node -> its place in program order
         self._last_use: Dict[int, int] = {}   # value -> the place of its last use in the forward
         self._order(fn.body, itertools.count())
@@ -691,6 +693,10 @@ class Codegen:
             else:
                 lines += self.fwd_try(node)
             self._live.extend(v.id for v in ir.defined_vars(node) if self.A.K.get(v.id) in _MAY_BE_TENSOR)
+            if isinstance(node, (If, Try)):   # the pullback reads a branch's values by name too
+                inner = [v for v in _branch_values(node) if self.A.K.get(v) in _MAY_BE_TENSOR]
+                self._live.extend(inner)
+                self._in_branch.update(inner)
         del self._live[mark:]
         save = self.saves.get(id(r))
         if save and id(r) in self.in_loop:
@@ -782,12 +788,12 @@ class Codegen:
                     if self.A.root.get(vid, vid) == root and self.A.K.get(vid) == TENSOR:
                         if read:
                             self._check_unused_after(vid, s)
-                            pre.append(f"v{vid} = v{vid}.clone()")
+                            pre.append(self._bound(vid, f"v{vid} = v{vid}.clone()"))
                     elif (read or later) and (self._may_alias(vid) or self._may_alias(first.id)):
                         # memory shared by other means (a list, an object, an argument, a callee's
                         # result): known at run time. A value read again afterwards would be stale.
-                        pre.append(f"v{vid} = {self.glob(_keep_if_shared, 'keep')}(v{vid}, {self.v(first)}, "
-                                   f"{later!r}, {s.loc!r})")
+                        pre.append(self._bound(vid, f"v{vid} = {self.glob(_keep_if_shared, 'keep')}(v{vid}, "
+                                                    f"{self.v(first)}, {later!r}, {s.loc!r})"))
                 pre += self._holder_check(s, first)
                 if self._read_back(first.id):
                     self._check_unused_after(first.id, s)
@@ -851,9 +857,17 @@ class Codegen:
             if vid != first.id and self.A.K.get(vid) in _MAY_BE_TENSOR and \
                     (self._read_back(vid) or self._last_use.get(vid, -1) > self._pos[id(s)]):
                 later = self._last_use.get(vid, -1) > self._pos[id(s)]
-                lines.append(f"v{vid} = {self.glob(_keep_if_shared, 'keep')}(v{vid}, {self.v(first)}, "
-                             f"{later!r}, {s.loc!r})")
+                lines.append(self._bound(vid, f"v{vid} = {self.glob(_keep_if_shared, 'keep')}(v{vid}, "
+                                                f"{self.v(first)}, {later!r}, {s.loc!r})"))
         return lines
+
+    def _bound(self, vid: int, line: str) -> str:
+        """A guard line for value ``vid``; a branch's value may be unbound (the branch did not
+        run): it starts as None, and the guard runs only if the branch set it."""
+        if vid not in self._in_branch:
+            return line
+        self._init_none.add(vid)
+        return f"if v{vid} is not None: {line}"
 
     def _call_args(self, s: Stmt, skip=0) -> str:
         parts = [self.v(a) for a in s.args[skip:]]
@@ -887,7 +901,8 @@ class Codegen:
         body: List[str] = []
         if self.has_stack:
             body.append("_st = []")
-        body += self.fwd_region(fn.body)
+        region = self.fwd_region(fn.body)
+        body += [f"v{vid} = None" for vid in sorted(self._init_none)] + region
         grads = [self.d(p) if S.get(p.id, UNSET) != UNSET else "None" for p in fn.params[1:]]
         if self.pure and (not ret_active or all(g == "None" for g in grads)):
             body.append(f"return {self.v(ret)}, _nothing{nres}")
@@ -978,6 +993,18 @@ def _check_not_held(target, holders, loc) -> None:
                     "torchzygote cannot differentiate this in-place write: the tensor it changes is also held "
                     "by a closure cell, a list or a dict, whose later reads torchzygote would give the old "
                     "value's gradient; write into a copy (`y = y.clone()`) or store the new tensor again", loc)
+
+
+def _branch_values(node) -> List[int]:
+    """Ids of the values an ``If``/``Try`` defines inside its branches (not in loops: their
+    trips' values are saved on the stack)."""
+    out: List[int] = []
+    for sub in ir.subregions(node):
+        for n in sub.nodes:
+            out += [v.id for v in ir.defined_vars(n)]
+            if isinstance(n, (If, Try)):
+                out += _branch_values(n)
+    return out
 
 
 def _keep_if_shared(v, target, used_later: bool, loc):
