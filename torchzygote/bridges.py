@@ -501,6 +501,26 @@ def _unflatten(spec, it):
     return c
 
 
+def _cotangent(spec, it):
+    """The output gradient for torchzygote's pullback from the tensor gradients torch passes
+    (``it``, in the order of ``spec``): values that are no tensors are constants to torch, so
+    their gradient is ``None`` (never their value), and a dataclass's gradient is a ``Record``
+    (the form the pullback reads)."""
+    if spec is _TENSOR:
+        return next(it)
+    kind = spec[0]
+    if kind == "c":
+        return None
+    vals = [_cotangent(p, it) for p in spec[2]]
+    if kind == "tuple":
+        return tuple(vals)
+    if kind == "list":
+        return vals
+    if kind == "dict":
+        return dict(zip(spec[3], vals))
+    return Record(**dict(zip(spec[3], vals)))   # a Record or a dataclass
+
+
 def _captured(x, path, out: dict, seen: set, top=False):
     """Tensors that require grad and that torch cannot see as arguments: a module's parameters
     and buffers, values a closure captures (through lists, tuples, dicts and objects).
@@ -630,7 +650,7 @@ class _ToTorch(torch.autograd.Function):
 
     @staticmethod
     def _backward(ctx, call, dys):
-        dy = _unflatten(call.out_spec, iter(dys))
+        dy = _cotangent(call.out_spec, iter(dys))
         if torch.is_grad_enabled():
             # double backward: the gradient as a torch op of its own, differentiable again
             saved = ctx.saved_tensors
