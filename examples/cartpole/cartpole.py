@@ -1,120 +1,76 @@
-"""Differentiable CartPole: train a neural controller by backpropagating through the physics.
+"""Differentiable CartPole: a controller trained through the physics against model-free RL.
 
 The talk's example: model-free RL needs hundreds of episodes to balance a pole,
-but if the simulator itself is differentiable we can take the gradient of the
+but if the simulator itself is differentiable we can take the gradient of a
 whole rollout's cost with respect to the controller's weights and solve it in a
-handful of episodes. Here the simulator is plain Python + torch (gym's CartPole
-equations, with a continuous force), and torchzygote generates its gradient code.
+handful of episodes. The simulator (``sim.py``) is gymnasium's CartPole-v1 in
+plain Python + torch; torchzygote generates its gradient code. The baseline
+(``reinforce.py``) learns on gymnasium's own environment. Both are judged alike:
+100 test episodes with the deterministic policy, solved at a mean return >= 475.
 
-    python examples/cartpole/cartpole.py [--quick] [--plot out.png]
+    python -m examples.cartpole [--quick] [--seeds N] [--out DIR] [--device cpu|cuda]
 """
 from __future__ import annotations
 
 import argparse
-import copy
-import math
+import os
+import statistics
+import sys
 import time
 
 import torch
-from torch import nn
 
-import torchzygote as tz
+if __package__ in (None, ""):  # run as a script: make the project root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    __package__ = "examples.cartpole"
 
-# ---------------------------------------------------------------- the physics
-# The constants and equations of gym's CartPole-v0 (explicit Euler, tau = 0.02 s).
-GRAVITY = 9.8
-MASSCART = 1.0
-MASSPOLE = 0.1
-TOTAL_MASS = MASSPOLE + MASSCART
-LENGTH = 0.5  # half the pole's length
-POLEMASS_LENGTH = MASSPOLE * LENGTH
-FORCE_MAG = 10.0
-TAU = 0.02
+import torchzygote as tz  # noqa: E402
 
-# gym's failure thresholds: the episode ends when the pole leans more than 12
-# degrees or the cart leaves the track.
-THETA_LIMIT = 12 * 2 * math.pi / 360
-X_LIMIT = 2.4
+from . import differentiable, reinforce, sim  # noqa: E402
 
 
-def step(state, force):
-    """One Euler step for a batch of states ``(B, 4) = [x, x_dot, theta, theta_dot]``."""
-    x, x_dot, theta, theta_dot = state.unbind(-1)
-    costheta = torch.cos(theta)
-    sintheta = torch.sin(theta)
-    temp = (force + POLEMASS_LENGTH * theta_dot ** 2 * sintheta) / TOTAL_MASS
-    thetaacc = (GRAVITY * sintheta - costheta * temp) / (
-        LENGTH * (4.0 / 3.0 - MASSPOLE * costheta ** 2 / TOTAL_MASS))
-    xacc = temp - POLEMASS_LENGTH * thetaacc * costheta / TOTAL_MASS
-    x = x + TAU * x_dot
-    x_dot = x_dot + TAU * xacc
-    theta = theta + TAU * theta_dot
-    theta_dot = theta_dot + TAU * thetaacc
-    return torch.stack([x, x_dot, theta, theta_dot], dim=-1)
+def progress_bar(total, desc):
+    """A tqdm bar when tqdm is installed; otherwise nothing (the table says it all)."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr)
 
 
-# ---------------------------------------------------------------- the controller
+def gymnasium_check(act, episodes=100, seed=10_000):
+    """Mean return of ``act`` over ``episodes`` episodes of gymnasium's own CartPole-v1
+    (None without gymnasium), and the pole angles of the first episode."""
+    try:
+        import gymnasium
+    except ImportError:
+        return None, None
+    env = gymnasium.make("CartPole-v1")
+    returns, angles = [], []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        total, done = 0.0, False
+        while not done:
+            if i == 0:
+                angles.append(float(obs[2]))
+            with torch.no_grad():
+                a = int(act(torch.as_tensor(obs, dtype=torch.float64)[None])[0])
+            obs, r, term, trunc, _ = env.step(a)
+            total += r
+            done = term or trunc
+        returns.append(total)
+    return statistics.mean(returns), angles
 
-# typical magnitudes of [x, x_dot, theta, theta_dot], to scale the inputs and the cost
-STATE_SCALE = torch.tensor([X_LIMIT, 2.0, THETA_LIMIT, 2.0], dtype=torch.float64)
-# cost weights: mostly the pole angle, a little cart position and velocities
-COST_WEIGHTS = torch.tensor([0.1, 0.1, 1.0, 0.1], dtype=torch.float64)
-
-
-class Controller(nn.Module):
-    """A small MLP: state -> force in [-FORCE_MAG, FORCE_MAG]."""
-
-    def __init__(self, hidden=16):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(4, hidden), nn.Tanh(), nn.Linear(hidden, 1))
-
-    def forward(self, state):
-        return FORCE_MAG * torch.tanh(self.net(state / STATE_SCALE)).squeeze(-1)
-
-
-def rollout(policy, state, horizon):
-    """The trajectory of states, ``(horizon + 1, B, 4)``."""
-    states = [state]
-    for _ in range(horizon):
-        state = step(state, policy(state))
-        states.append(state)
-    return torch.stack(states)
-
-
-def loss(policy, state0, horizon):
-    """Mean over time and starts of a quadratic cost: the (scaled) pole angle squared,
-    plus small cart-position and velocity terms."""
-    total = 0.0
-    state = state0
-    for _ in range(horizon):
-        state = step(state, policy(state))
-        total = total + ((state / STATE_SCALE) ** 2 * COST_WEIGHTS).sum(dim=-1).mean()
-    return total / horizon
-
-
-def random_starts(n, generator, scale=0.05, dtype=torch.float64):
-    """gym's initial states: every coordinate uniform in [-scale, scale]."""
-    return (torch.rand(n, 4, generator=generator, dtype=dtype) * 2 - 1) * scale
-
-
-@torch.no_grad()
-def balanced(policy, starts, horizon):
-    """Which starts keep the pole up and the cart on the track for ``horizon`` steps."""
-    traj = rollout(policy, starts, horizon)
-    ok = (traj[..., 2].abs() < THETA_LIMIT) & (traj[..., 0].abs() < X_LIMIT)
-    return ok.all(dim=0)
-
-
-# ---------------------------------------------------------------- checks
 
 def compare_with_autograd(policy, state0, horizon, repeat=3):
-    """Max abs difference between torchzygote's and torch autograd's gradient, and timings."""
+    """Max abs difference between torchzygote's and torch autograd's gradient of the
+    rollout loss, the largest entry, and the best time of each over ``repeat`` runs."""
     params = list(policy.parameters())
+    loss = differentiable.loss
 
     def tz_grad():
-        ps = tz.Params(params)
         with torch.no_grad():
-            gs = tz.gradient(lambda: loss(policy, state0, horizon), ps)
+            gs = tz.gradient(lambda: loss(policy, state0, horizon), tz.Params(params))
         return [gs[p] for p in params]
 
     def torch_grad():
@@ -135,90 +91,89 @@ def compare_with_autograd(policy, state0, horizon, repeat=3):
     return diff, scale, best(tz_grad), best(torch_grad)
 
 
-# ---------------------------------------------------------------- training
+def summary(values):
+    """``median [min-max]`` of the solved runs."""
+    if not values:
+        return "-"
+    fmt = (lambda v: f"{v:.0f}") if max(values) >= 100 else (lambda v: f"{v:.3g}")
+    return f"{fmt(statistics.median(values))} [{fmt(min(values))}-{fmt(max(values))}]"
+
 
 def main(argv=None):
+    """Train both methods over the seeds, print the table, write the plot; returns the numbers."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tensors of at most 100 x 16: extra threads only wait on each other
+    try:
+        return _main(argv)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a short run (a few seconds)")
-    ap.add_argument("--plot", metavar="PNG", help="write the pole angle before/after training")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true",
+                    help="one seed, a short baseline run (under a minute)")
+    ap.add_argument("--seeds", type=int, default=5, help="training runs per method (default 5)")
+    ap.add_argument("--out", default=".", help="folder for the plot (default: here)")
+    ap.add_argument("--device", default="cpu", help="torch device for the controller (cpu, cuda)")
+    ap.add_argument("--max-baseline-episodes", type=int, default=None,
+                    help="cap on the baseline's training episodes (default 2000; 150 with --quick)")
     args = ap.parse_args(argv)
+    seeds = 1 if args.quick else args.seeds
+    max_baseline = args.max_baseline_episodes or (150 if args.quick else 2000)
+    device = torch.device(args.device)
 
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
+    _, env_name = sim.make_env()
+    print(f"CartPole-v1 ({env_name}); solved = mean return >= {sim.SOLVED_RETURN:.0f} over 100 "
+          f"test episodes of at most {sim.MAX_STEPS} steps, deterministic policy")
+    runs = {"torchzygote (through the simulator)": [], "REINFORCE + baseline (model-free)": []}
+    trainers = list(zip(runs, (differentiable.train, reinforce.train), (100, max_baseline)))
+    for seed in range(seeds):
+        test_starts = sim.random_starts(100, torch.Generator().manual_seed(1_000 + seed),
+                                        device=device)
+        for name, train, cap in trainers:
+            bar = progress_bar(cap, f"seed {seed} {name.split()[0]}")
+            out = train(seed, test_starts, cap, device=device, progress=bar)
+            if bar is not None:
+                bar.close()
+            runs[name].append(out)
+            model, curve, solved, steps, seconds = out
+            status = f"solved in {solved} episodes" if solved else f"not solved in {cap} episodes"
+            print(f"seed {seed}  {name:38s} {status:28s} {steps:7d} steps  {seconds:6.1f} s")
 
-    batch = 8                                   # random starts per episode
-    max_episodes = 6 if args.quick else 20
-    max_horizon = 200
-    eval_starts = random_starts(100, gen)       # gym's starts, +-0.05
-    eval_horizon = 200                          # "solved": balanced for 200 steps
+    print(f"\nEpisodes of experience until solved, over {seeds} seed(s): median [min-max]")
+    header = (f"{'method':38s} {'solved':>7s} {'episodes':>16s} {'env steps':>19s} "
+              f"{'train time (s)':>16s} {'gymnasium check':>16s}")
+    print(header)
+    print("-" * len(header))
+    table = {}
+    for name, outs in runs.items():
+        ok = [o for o in outs if o[2] is not None]
+        check, _ = gymnasium_check(ok[-1][0].act) if ok else (None, None)
+        table[name] = {"solved": len(ok), "episodes": [o[2] for o in ok],
+                       "steps": [o[3] for o in ok], "seconds": [o[4] for o in ok],
+                       "gymnasium_return": check}
+        print(f"{name:38s} {len(ok):>3d}/{len(outs):<3d} {summary([o[2] for o in ok]):>16s} "
+              f"{summary([o[3] for o in ok]):>19s} {summary([o[4] for o in ok]):>16s} "
+              f"{('-' if check is None else f'{check:.1f}'):>16s}")
+    print("(gymnasium check: mean return of the last solved controller over 100 episodes of "
+          "gymnasium's own CartPole-v1, fresh seeds)")
 
-    policy = Controller()
-    initial = copy.deepcopy(policy)
-    ps = tz.Params(policy.parameters())
-    opt = torch.optim.Adam(policy.parameters(), lr=0.05)
+    policy = runs["torchzygote (through the simulator)"][-1][0]
+    state0 = sim.random_starts(8, torch.Generator().manual_seed(7), scale=0.2, device=device)
+    horizon = 50 if args.quick else 200
+    diff, scale, t_tz, t_torch = compare_with_autograd(policy, state0, horizon)
+    print(f"\ngradient of the rollout loss ({horizon} steps x 8 starts) vs torch autograd: "
+          f"max abs diff {diff:.2e} (largest entry {scale:.2e}); one gradient takes "
+          f"{t_tz * 1e3:.1f} ms with torchzygote, {t_torch * 1e3:.1f} ms with torch autograd")
 
-    plot_start = eval_starts[:1]
-    before = rollout(policy, plot_start, eval_horizon).detach()
-
-    print(f"CartPole: MLP controller with {sum(p.numel() for p in policy.parameters())} weights; "
-          f"{batch} random starts per episode, gradient through the whole rollout")
-    frac = balanced(policy, eval_starts, eval_horizon).double().mean().item()
-    print(f"episode  0:                              balanced {frac:6.1%} of 100 test starts")
-    history = []
-    solved_at = None
-    t0 = time.perf_counter()
-    for episode in range(1, max_episodes + 1):
-        # the rollout grows as the controller learns: early on, the pole falls
-        # within a second and gradients through a long fall are useless.
-        horizon = min(max_horizon, 10 + 10 * episode)
-        state0 = random_starts(batch, gen, scale=0.2)
-        with torch.no_grad():  # torchzygote computes the gradient; no autograd graph needed
-            val, gs = tz.withgradient(lambda: loss(policy, state0, horizon), ps)
-        for p in policy.parameters():
-            p.grad = gs[p]
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
-        opt.step()
-        history.append(float(val))
-        frac = balanced(policy, eval_starts, eval_horizon).double().mean().item()
-        print(f"episode {episode:2d}: horizon {horizon:3d}  loss {float(val):8.4f}  "
-              f"balanced {frac:6.1%} of 100 test starts")
-        if frac == 1.0:
-            solved_at = episode
-            break
-    train_time = time.perf_counter() - t0
-    if solved_at is not None:
-        print(f"solved in {solved_at} episodes ({train_time:.1f} s): every test start "
-              f"balanced for {eval_horizon} steps")
-    else:
-        print(f"not solved in {max_episodes} episodes ({train_time:.1f} s)")
-
-    after = rollout(policy, plot_start, eval_horizon).detach()
-    # the loss on fresh starts before and after training, at the full horizon
-    check_starts = random_starts(batch, gen, scale=0.2)
-    with torch.no_grad():
-        loss_before = float(loss(initial, check_starts, max_horizon))
-        loss_after = float(loss(policy, check_starts, max_horizon))
-    print(f"loss on {batch} fresh starts over {max_horizon} steps: "
-          f"{loss_before:.4f} before training, {loss_after:.4f} after")
-
-    # the same gradient from torch's autograd, at the trained weights
-    horizon = 50 if args.quick else max_horizon
-    diff, scale, t_tz, t_torch = compare_with_autograd(policy, check_starts, horizon)
-    print(f"gradient vs torch autograd ({horizon} steps x {batch} starts): "
-          f"max abs diff {diff:.2e} (largest entry {scale:.2e})")
-    print(f"time for one gradient: torchzygote {t_tz * 1e3:.1f} ms, "
-          f"torch autograd {t_torch * 1e3:.1f} ms")
-
-    if args.plot:
-        plot(before, after, args.plot)
-
-    return {"losses": history, "loss_before": loss_before, "loss_after": loss_after, "solved_at": solved_at, "grad_diff": diff, "grad_scale": scale,
-            "time_tz": t_tz, "time_torch": t_torch}
+    plot(runs, policy, os.path.join(args.out, "cartpole.png"))
+    return {"table": table, "grad_diff": diff, "grad_scale": scale,
+            "time_tz": t_tz, "time_torch": t_torch, "runs": runs}
 
 
-def plot(before, after, path):
+def plot(runs, policy, path):
+    """Learning curves of both methods (log x) and the pole angle over one episode."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -226,19 +181,33 @@ def plot(before, after, path):
     except ImportError:
         print("matplotlib is not installed; no plot written")
         return
-    t = torch.arange(before.shape[0]) * TAU
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.plot(t, before[:, 0, 2].numpy(), label="before training")
-    ax.plot(t, after[:, 0, 2].numpy(), label="after training")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for (name, outs), color in zip(runs.items(), ("C0", "C3")):
+        for i, out in enumerate(outs):
+            eps, ret = zip(*out[1])
+            a1.plot([e + 1 for e in eps], ret, color=color, alpha=0.7, lw=1.2,
+                    label=name if i == 0 else None)
+    a1.axhline(sim.SOLVED_RETURN, color="grey", ls=":", lw=1)
+    a1.set_xscale("log")
+    a1.set_xlabel("episodes of experience + 1")
+    a1.set_ylabel("mean test return (100 episodes)")
+    a1.legend(fontsize=8, loc="lower right")
+    _, angles = gymnasium_check(policy.act, episodes=1)
+    if angles is None:  # no gymnasium: the same episode on the simulator
+        state, angles = sim.random_starts(1, torch.Generator().manual_seed(10_000)), []
+        for _ in range(sim.MAX_STEPS):
+            angles.append(float(state[0, 2]))
+            state = sim.step(state, sim.action_force(policy.act(state)))
+    a2.plot([i * sim.TAU for i in range(len(angles))], angles, color="C0", lw=1)
     for s in (-1, 1):
-        ax.axhline(s * THETA_LIMIT, color="grey", ls=":", lw=1)
-    ax.set_ylim(-3 * THETA_LIMIT, 3 * THETA_LIMIT)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("pole angle (rad)")
-    ax.set_title("CartPole: pole angle from the same start")
-    ax.legend()
+        a2.axhline(s * sim.THETA_LIMIT, color="grey", ls=":", lw=1)
+    a2.set_ylim(-1.2 * sim.THETA_LIMIT, 1.2 * sim.THETA_LIMIT)
+    a2.set_xlabel("time (s)")
+    a2.set_ylabel("pole angle (rad)")
+    a2.set_title("trained controller, one gymnasium episode", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
     print(f"plot written to {path}")
 
 

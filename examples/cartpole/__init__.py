@@ -1,0 +1,1 @@
+"""Differentiable CartPole against model-free RL (see ``cartpole.py``)."""

@@ -1,0 +1,4 @@
+"""``python -m examples.cartpole``: see ``cartpole.py``."""
+from .cartpole import main
+
+main()
