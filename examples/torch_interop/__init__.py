@@ -1,0 +1,1 @@
+"""torchzygote and torch autograd together (see ``torch_interop.py``)."""
