@@ -1,0 +1,1 @@
+"""The PK/PD example: ``python -m examples.pkpd`` (see pkpd.py)."""
