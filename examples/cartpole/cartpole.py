@@ -184,14 +184,13 @@ def plot(runs, policy, path):
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
     for (name, outs), color in zip(runs.items(), ("C0", "C3")):
         for i, out in enumerate(outs):
-            eps, ret = zip(*out[1])
-            a1.plot([e + 1 for e in eps], ret, color=color, alpha=0.7, lw=1.2,
-                    label=name if i == 0 else None)
+            eps, ret = zip(*out[1][1:])  # from the first episode: the x axis is logarithmic
+            a1.plot(eps, ret, color=color, alpha=0.7, lw=1.2, label=name if i == 0 else None)
     a1.axhline(sim.SOLVED_RETURN, color="grey", ls=":", lw=1)
     a1.set_xscale("log")
-    a1.set_xlabel("episodes of experience + 1")
+    a1.set_xlabel("episodes of experience")
     a1.set_ylabel("mean test return (100 episodes)")
-    a1.legend(fontsize=8, loc="lower right")
+    a1.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     _, angles = gymnasium_check(policy.act, episodes=1)
     if angles is None:  # no gymnasium: the same episode on the simulator
         state, angles = sim.random_starts(1, torch.Generator().manual_seed(10_000)), []
