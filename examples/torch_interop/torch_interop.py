@@ -22,6 +22,7 @@ from torchzygote; everything else is ordinary torch:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -90,7 +91,7 @@ def sensitivity_grads(model, batch, cfg):
     initial states): a backward through the first backward, so the simulator's gradient has to
     be differentiable itself."""
     x0 = batch.x0.clone().requires_grad_()
-    loss = mse(model, type(batch)(batch.features, x0, batch.v0, batch.target), cfg["dt"], cfg["nsteps"])
+    loss = mse(model, dataclasses.replace(batch, x0=x0), cfg["dt"], cfg["nsteps"])
     (g,) = torch.autograd.grad(loss, x0, create_graph=True)
     return torch.autograd.grad((g ** 2).sum(), list(model.parameters()))
 
