@@ -49,19 +49,82 @@ def _parse(expr: str) -> ast.AST:
     return t
 
 
-def _names(tree) -> set:
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+class _Template:
+    """A rule's source cut at its names, built once per rule string: substituting the
+    operands joins strings (a copy and unparse of the AST per use made the transform
+    cost about 1 ms per source line). ``slots`` are ``(name, next piece, beside is)``."""
+
+    __slots__ = ("head", "slots", "names")
+
+    def __init__(self, expr: str):
+        tree = _parse(expr)
+        if any(isinstance(n, ast.JoinedStr) for n in ast.walk(tree)):
+            raise ValueError(f"rule {expr!r}: f-strings in rule expressions are not supported")
+        near_is = {id(o) for c in ast.walk(tree) if isinstance(c, ast.Compare)
+                   and any(isinstance(op, (ast.Is, ast.IsNot)) for op in c.ops) for o in [c.left, *c.comparators]}
+        starts = [0]
+        for line in expr.splitlines(keepends=True):
+            starts.append(starts[-1] + len(line))
+        found = sorted(((starts[n.lineno - 1] + n.col_offset, starts[n.end_lineno - 1] + n.end_col_offset,
+                         n.id, id(n) in near_is) for n in ast.walk(tree) if isinstance(n, ast.Name)))
+        self.names = frozenset(f[2] for f in found)
+        ends = [b for _, b, _, _ in found]
+        nexts = [a for a, _, _, _ in found[1:]] + [len(expr)]
+        self.head = expr[:found[0][0]] if found else expr
+        self.slots = [(name, expr[end:nxt], is_) for (_, _, name, is_), end, nxt in zip(found, ends, nexts)]
 
 
-def _named_literal(node, glob):
-    """A literal number or string as a global name (``is`` must not compare literals)."""
+_templates: Dict[str, _Template] = {}
+
+
+def _template(expr: str) -> _Template:
+    t = _templates.get(expr)
+    if t is None:
+        t = _templates[expr] = _Template(expr)
+    return t
+
+
+def _names(expr: str) -> frozenset:
+    """The names a rule expression reads or writes."""
+    return _template(expr).names
+
+
+_ATOM = re.compile(r"[A-Za-z_][\w.]*|\d+(\.\d*)?([eE][+-]?\d+)?")
+
+
+def _atomic(code: str) -> bool:
+    """Whether ``code`` binds tighter than any operator (a name, a call, a subscript, a
+    parenthesised tuple), so it can stand in for a name without parentheses."""
+    if _ATOM.fullmatch(code):
+        return True
+    if code[-1:] not in ")]":
+        return False
+    i = 0
+    while i < len(code) and (code[i].isalnum() or code[i] in "_."):
+        i += 1
+    if i == len(code) or code[i] not in "([" or (i > 0 and not (code[0].isalpha() or code[0] == "_")):
+        return False
+    depth = 0
+    for j in range(i, len(code)):
+        ch = code[j]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0 and j != len(code) - 1:
+                return code[j + 1] in "([" and _atomic(code[j + 1:])  # f(a)(b), x[0][1]
+        elif ch in "'\"":
+            return False  # strings may hold brackets: not worth scanning
+    return True
+
+
+def _is_literal(code: str) -> bool:
+    """A literal number or string (``is`` must not compare literals; None/True/False may)."""
     try:
-        value = ast.literal_eval(node)
-    except ValueError:
-        return node
-    if value is None or value is True or value is False:
-        return node
-    return ast.Name(glob(value, "k"), ast.Load())
+        value = ast.literal_eval(code)
+    except (ValueError, SyntaxError):
+        return False
+    return not (value is None or value is True or value is False)
 
 
 def _indent(lines: List[str]) -> List[str]:
@@ -182,28 +245,21 @@ class Codegen:
 
     # ------------------------------------------------------------ expressions
     def subst(self, expr: str, mapping: Dict[str, str], ns: dict) -> str:
-        tree = _parse(expr)
-        glob = self.glob
-
-        class T(ast.NodeTransformer):
-            def visit_Name(self, n):
-                if n.id in mapping:
-                    return ast.parse(mapping[n.id], mode="eval").body
-                if n.id in ns:
-                    return ast.Name(glob(ns[n.id], n.id), n.ctx)
-                return n
-
-            def visit_Compare(self, n):
-                # a literal substituted next to `is` (`-0.5 is not None`) is a SyntaxWarning
-                self.generic_visit(n)
-                if any(isinstance(o, (ast.Is, ast.IsNot)) for o in n.ops):
-                    n.left = _named_literal(n.left, glob)
-                    n.comparators = [_named_literal(c, glob) for c in n.comparators]
-                return n
-
-        import copy
-        out = T().visit(copy.deepcopy(tree))
-        return ast.unparse(out)
+        """``expr`` with its operand names replaced by code and its namespace's names by
+        globals of the generated module."""
+        t = _template(expr)
+        out = [t.head]
+        for name, rest, near_is in t.slots:
+            code = mapping.get(name)
+            if code is None:
+                code = self.glob(ns[name], name) if name in ns else name
+            elif near_is and _is_literal(code):  # `-0.5 is not None` is a SyntaxWarning
+                code = self.glob(ast.literal_eval(code), "k")
+            elif not _atomic(code) or rest[:1] == "." and code[0].isdigit():  # (2).conj()
+                code = f"({code})"
+            out.append(code)
+            out.append(rest)
+        return "".join(out).strip()
 
     def rule_mapping(self, s: Stmt, r: Rule, bound: dict, dy: Optional[str], names: set) -> Dict[str, str]:
         m = {}
@@ -423,7 +479,7 @@ class Codegen:
                 op = bound.get(p)
                 if isinstance(op, list):
                     targets += [(p, o, i) for i, o in enumerate(op) if A.active(o)]
-                elif op is not None and (A.active(op) or effect or isinstance(op, Var) and "ctx" in _names(_parse(e))):
+                elif op is not None and (A.active(op) or effect or isinstance(op, Var) and "ctx" in _names(e)):
                     targets.append((p, op, None))
             if not targets:
                 return []
@@ -434,13 +490,13 @@ class Codegen:
             shared: Dict[str, str] = {}
             for p, op, i in targets:
                 expr = r.grads[p]
-                tree = _parse(expr)
-                if "ctx" in _names(tree):
+                names = _names(expr)
+                if "ctx" in names:
                     self.pure = False
                 if i is not None and p in shared:
                     code = f"{shared[p]}[{i}]"
                 else:
-                    m = self.rule_mapping(s, r, bound, dy, _names(tree))
+                    m = self.rule_mapping(s, r, bound, dy, names)
                     code = self.subst(expr, m, r.ns)
                     if i is not None:
                         shared[p] = f"_gv{len(shared)}"
