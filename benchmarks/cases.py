@@ -27,9 +27,45 @@ except Exception as _e:  # noqa: BLE001
     TANGENT_ERROR = "not installed" if isinstance(_e, ImportError) else short_error(_e)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:  # the example cases import examples.cartpole / examples.pkpd
+    sys.path.insert(0, REPO)
+
+
+def _installed(dist: str) -> Optional[str]:
+    """The version of an installed distribution (without importing it), else None."""
+    try:
+        from importlib.metadata import version
+        return version(dist)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+_JAX = None
+
+
+def _jax():
+    """jax (float64 enabled, one CPU thread like torch's) or raises ImportError; imported on
+    first use only: importing it costs about a second."""
+    global _JAX
+    if _JAX is None:
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        _JAX = jax
+    return _JAX
+
+
+def _hips_autograd():
+    import autograd  # HIPS autograd (pip install autograd); raises ImportError when absent
+    import autograd.numpy as anp
+    return autograd, anp
 
 TZ = "torchzygote"
 EAGER = "torch eager"
+JAX_GRAD = "jax.grad"
+JAX_JIT = "jax.jit(jax.grad)"
+HIPS = "autograd (HIPS)"
 FUNC = "torch.func.grad"
 COMPILE = "torch.compile"
 TANGENT = "tangent"
@@ -46,6 +82,9 @@ def _flat(v) -> List[torch.Tensor]:
         for x in v:
             out += _flat(x)
         return out
+    if not isinstance(v, (torch.Tensor, int, float)) and hasattr(v, "__array__"):  # jax / numpy arrays
+        import numpy as np
+        v = torch.from_numpy(np.array(v, dtype=np.float64))
     return [torch.as_tensor(v).detach().to("cpu", torch.float64).reshape(-1)]
 
 
@@ -99,6 +138,32 @@ def _compile(cfg: Config, fn: Callable, leaves: List[torch.Tensor], args_after, 
     return [Contestant(COMPILE, make, note="setup = compile time", quiet=True)]
 
 
+def _scalar_extras(cfg: Config, f_jax: Callable, f_hips: Callable, args, static=(),
+                   hips_note="floats, autograd.numpy ops") -> List[Contestant]:
+    """JAX (eager and jit, float64) and HIPS autograd on a scalar program, where installed.
+    ``f_jax(np_module)`` / ``f_hips(np_module)`` give the program; ``static``: jit's static argnums."""
+    cs = []
+    if _installed("autograd"):
+        def hips():
+            autograd, anp = _hips_autograd()
+            g = autograd.grad(f_hips(anp))
+            return lambda: g(*args)
+        cs.append(Contestant(HIPS, hips, note=hips_note))
+    if _installed("jax") and not cfg.quick:  # --quick: importing jax and compiling take seconds
+        def eager():
+            jax = _jax()
+            g = jax.grad(f_jax(jax.numpy))
+            return lambda: g(*args)
+
+        def jit():
+            jax = _jax()
+            g = jax.jit(jax.grad(f_jax(jax.numpy)), static_argnums=static)
+            return lambda: g(*args).block_until_ready()
+        cs += [Contestant(JAX_GRAD, eager, note="float64, not compiled"),
+               Contestant(JAX_JIT, jit, note="float64, warm; setup = trace + XLA compile + first call")]
+    return cs
+
+
 def _leaves(*ts):
     return [t.detach().clone().requires_grad_(True) for t in ts]
 
@@ -127,6 +192,7 @@ def scalar_chain(cfg: Config) -> Result:
         cs += [Contestant("tangent (floats, numpy ops)", lambda: (lambda g=tangent_float(): g(x)), quiet=True),
                Contestant("tangent (0-d tensors)",
                           lambda: (lambda g=tangent.grad(P.chain_tensor): g(x0)), quiet=True)]
+    cs += _scalar_extras(cfg, P.make_chain, P.make_chain, (x,))
     goals = [Goal(TZ, PRIMAL, "<", 4.0, "tz / primal < 4"),
              Goal(EAGER, TZ, ">=", 20.0, "eager / tz >= 20 (tz 20x faster)")]
     return timed_case(cfg, "scalar_chain", "scalar chain: 100 x  x = x + 0.01*sin(log(x*x + 1))  (600 ops)",
@@ -149,6 +215,8 @@ def pow_loop(cfg: Config) -> Result:
     cs += _compile(cfg, P.pow_loop, [xt], (n,))
     cs += _tangent(cfg, lambda: (lambda g=tangent.grad(P.pow_loop_float, wrt=(0,)): g(x, n)),
                    note="floats (r = 1.0)")
+    cs += _scalar_extras(cfg, lambda m: P.pow_loop_float, lambda m: P.pow_loop_float, (x, n), static=(1,),
+                         hips_note="floats (r = 1.0)")
     proj = {TZ: lambda v: v[0]}
     return timed_case(cfg, "pow_loop", "the seeds' pow loop: r = 1; while n > 0: n -= 1; r *= x   (n = 30)",
                       cs, [], grad_check(EAGER, 1e-7, proj),
@@ -379,6 +447,286 @@ def cold_start(cfg: Config) -> Result:
     return res
 
 
+# ------------------------------------------------------------------ the users' programs: the examples
+
+
+def cartpole_example(cfg: Config) -> Result:
+    """The gradient the CartPole example's training loop takes (examples/cartpole/differentiable.py)."""
+    from examples.cartpole import differentiable, sim
+    horizon, batch = (20, 8) if cfg.quick else (200, 8)
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    policy = differentiable.Controller().to(device=cfg.device, dtype=torch.float64)
+    state0 = sim.random_starts(batch, gen, scale=0.2, device=cfg.device)
+    params = list(policy.parameters())
+    ps = tz.Params(params)
+    loss = differentiable.loss
+
+    def tz_grad():
+        with torch.no_grad():   # as the example: torchzygote computes the gradient, no autograd graph
+            return tz.gradient(lambda: loss(policy, state0, horizon), ps)
+
+    def func_grad():
+        wrapped = P.LossModule(policy, loss)
+        pd = {k: v.detach() for k, v in wrapped.named_parameters()}
+        gf = torch.func.grad(lambda pd: torch.func.functional_call(wrapped, pd, (state0, horizon)))
+        return lambda: gf(pd)
+
+    cs = [
+        Contestant(PRIMAL, lambda: (lambda: _no_grad(loss, policy, state0, horizon)), role="primal",
+                   note="forward only, torch.no_grad"),
+        Contestant(TZ, lambda: tz_grad, role="tz", note="tz.gradient(lambda: loss(...), tz.Params(...))"),
+        Contestant(EAGER, lambda: (lambda: torch.autograd.grad(loss(policy, state0, horizon), params)),
+                   note="torch.autograd.grad(loss(...), params)"),
+        Contestant(FUNC, func_grad, note="functional_call over the example's loss"),
+    ]
+    proj = {TZ: lambda g: [g[p] for p in params], FUNC: lambda g: list(g.values())}
+    return timed_case(cfg, "cartpole_example",
+                      f"the CartPole example's gradient: loss(policy, state0, {horizon}), {batch} starts, "
+                      f"Controller (nn.Sequential 4->16->1), float64", cs,
+                      [Goal(TZ, EAGER, "<=", 0.7, "tz / eager <= 0.7")], grad_check(EAGER, 1e-9, proj))
+
+
+def pkpd_example(cfg: Config, solver: str) -> Result:
+    """The gradient the PK/PD example's fit takes (examples/pkpd/pkpd.py: ``Fit.gradient``, the
+    simulated cohort at the example's default size)."""
+    from examples.pkpd import pkpd
+    n, dt = (200, 0.5) if cfg.quick else (1000, 0.5)  # run_simulated's sizes (--quick and default)
+    device = torch.device(cfg.device)
+    data, _, omega = pkpd.simulate_cohort(n, 0, device)
+    fit = pkpd.Fit(data, pkpd.GUESS, omega, 0)
+    if solver == "rk4":
+        solve = lambda rhs, u, times, p: pkpd.rk4(rhs, u, times, p, dt)  # noqa: E731 - as run_simulated
+        what = f"fixed-step RK4, dt = {dt} h (the fit's solver)"
+    else:
+        solve = lambda rhs, u, times, p: pkpd.dopri5(rhs, u, times, p)  # noqa: E731
+        what = "adaptive Dormand-Prince, rtol 1e-7 (the gradient check's and Theophylline's solver)"
+
+    def func_grad():
+        wrapped = P.LossModule(fit.net, pkpd.objective)
+        pd = {k: v.detach() for k, v in wrapped.named_parameters()}
+        eta, log_sigma = fit.eta.detach(), fit.log_sigma.detach()
+        gf = torch.func.grad(lambda pd, eta, ls: torch.func.functional_call(
+            wrapped, pd, (eta, ls, fit.data, fit.omega, solve)), argnums=(0, 1, 2))
+        return lambda: gf(pd, eta, log_sigma)
+
+    cs = [
+        Contestant(PRIMAL, lambda: (lambda: _no_grad(fit.loss, solve)), role="primal",
+                   note="forward only, torch.no_grad"),
+        Contestant(TZ, lambda: (lambda: fit.gradient(solve)), role="tz",
+                   note="Fit.gradient: tz.withgradient(lambda: fit.loss(solve), tz.Params(...))"),
+        Contestant(EAGER, lambda: (lambda: torch.autograd.grad(fit.loss(solve), fit.params)),
+                   note="torch.autograd.grad(fit.loss(solve), fit.params)"),
+        Contestant(FUNC, func_grad, note="functional_call over the example's objective"),
+    ]
+    proj = {TZ: lambda v: v[1], FUNC: lambda g: [*g[0].values(), g[1], g[2]]}
+    name = "pkpd_example" if solver == "rk4" else "pkpd_example_dopri5"
+    return timed_case(cfg, name, f"the PK/PD example's gradient: {n} simulated patients x "
+                      f"{len(data.times) - 1} samples, CovariateNet + random effects, {what}, float64", cs,
+                      [Goal(TZ, EAGER, "<=", 0.7, "tz / eager <= 0.7")], grad_check(EAGER, 1e-9, proj))
+
+
+# ------------------------------------------------------------------ mid-size nn.Module models
+
+
+def _module_case(cfg: Config, name: str, title: str, model, loss, args, goal: Goal, tol: float) -> Result:
+    params = list(model.parameters())
+    ps = tz.Params(params)
+
+    def tz_params():
+        with torch.no_grad():
+            return tz.gradient(lambda: loss(model, *args), ps)
+
+    def func_grad():
+        wrapped = P.LossModule(model, loss)
+        pd = {k: v.detach() for k, v in wrapped.named_parameters()}
+        bd = dict(wrapped.named_buffers())  # passed in, so BatchNorm may update its running stats
+        gf = torch.func.grad(lambda pd, bd: torch.func.functional_call(wrapped, (pd, bd), args))
+        return lambda: gf(pd, bd)
+
+    def flat_record(g):  # tz.gradient(f, model)[0]: a record of the module's fields
+        out = []
+        for dotted, _ in model.named_parameters():
+            r = g
+            for part in dotted.split("."):
+                r = r[int(part)] if isinstance(r, list) else getattr(r, part)
+            out.append(r)
+        return out
+
+    cs = [
+        Contestant(PRIMAL, lambda: (lambda: _no_grad(loss, model, *args)), role="primal",
+                   note="forward only, torch.no_grad"),
+        Contestant(TZ, lambda: tz_params, role="tz", note="tz.gradient(lambda: loss(model, ...), tz.Params(...))"),
+        Contestant("tz (record: gradient(f, model))",
+                   lambda: (lambda: tz.gradient(lambda m: loss(m, *args), model)[0]),
+                   note="the module's gradient as a record"),
+        Contestant(EAGER, lambda: (lambda: torch.autograd.grad(loss(model, *args), params))),
+        Contestant(FUNC, func_grad, note="functional_call"),
+    ]
+    proj = {TZ: lambda g: [g[p] for p in params], FUNC: lambda g: list(g.values()),
+            "tz (record: gradient(f, model))": flat_record}
+    return timed_case(cfg, name, title, cs, [goal], grad_check(EAGER, tol, proj))
+
+
+def module_model(cfg: Config) -> Result:
+    steps, batch, n_in, hidden = (15, 8, 8, 16) if cfg.quick else (150, 32, 16, 64)
+    torch.manual_seed(2)
+    dev = cfg.device
+    model = P.LSTMModel(n_in, hidden, 4).to(dev)
+    g = torch.Generator().manual_seed(2)
+    xs = torch.randn(steps, batch, n_in, generator=g).to(dev)
+    y = torch.randn(batch, 4, generator=g).to(dev)
+    return _module_case(cfg, "module_model", f"nn.Module model: 2-layer hand-written LSTM (2 nn.Linear per "
+                        f"layer, sigmoid/tanh gates), {steps} steps in a Python loop, batch {batch}, "
+                        f"{n_in}->{hidden}->4, float32, MSE", model, P.lstm_loss, (xs, y),
+                        Goal(TZ, EAGER, "<=", 0.9, "tz / eager <= 0.9"), 1e-4)
+
+
+def module_model_cnn(cfg: Config) -> Result:
+    batch, size = (4, 16) if cfg.quick else (32, 32)
+    torch.manual_seed(3)
+    dev = cfg.device
+    model = P.SmallCNN(size).to(dev).train()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(batch, 3, size, size, generator=g).to(dev)
+    y = torch.randint(0, 10, (batch,), generator=g).to(dev)
+    return _module_case(cfg, "module_model_cnn", f"nn.Module model: CNN, 2 x (Conv2d 3x3 + BatchNorm2d (train "
+                        f"mode) + ReLU + max-pool 2), Linear; batch {batch} x 3x{size}x{size}, 16/32 channels, "
+                        f"float32, cross-entropy", model, P.cnn_loss, (x, y),
+                        Goal(TZ, EAGER, "<=", 0.9, "tz / eager <= 0.9"), 1e-4)
+
+
+# ------------------------------------------------------------------ cold start by source size (fresh process)
+
+COLD_CAP_S = 120.0   # per first call; a longer one is killed and reported as a lower bound
+
+
+def _cold_probe(specs: List[str], threads: int, cap_s: float, startup_s: float = 180.0) -> dict:
+    """Runs ``benchmarks.coldprobe``; each timed call is killed after ``cap_s``. Returns
+    {spec: figures} (``{"timeout_s": lower bound}`` for a killed one) and ``warmup_s``."""
+    import selectors
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    with tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen([sys.executable, "-m", "benchmarks.coldprobe", str(threads), *specs],
+                             stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=REPO)
+        sel = selectors.DefaultSelector()
+        sel.register(p.stdout, selectors.EVENT_READ)
+        out, started, deadline = {}, None, time.time() + startup_s
+        try:
+            while True:
+                if not sel.select(timeout=max(0.0, deadline - time.time())):
+                    p.kill()
+                    if started is not None:
+                        out[started["spec"]] = {"timeout_s": time.time() - started["wall"],
+                                                "repeat": started["repeat"]}
+                    else:
+                        out["error"] = f"no output within {startup_s:.0f} s"
+                    break
+                line = p.stdout.readline()
+                if not line:
+                    break
+                if not line.startswith("{"):
+                    continue
+                d = json.loads(line)
+                if d.get("event") == "start":
+                    started, deadline = d, d["wall"] + cap_s
+                elif "warmup_s" in d:
+                    out["warmup_s"] = d["warmup_s"]
+                else:
+                    out[d["spec"]] = d
+                    started, deadline = None, time.time() + startup_s
+        finally:
+            p.wait()
+            sel.close()
+        if p.returncode not in (0, -9) and "error" not in out:
+            err.seek(0)
+            tail = err.read().strip().splitlines()
+            out["error"] = f"probe failed (rc {p.returncode}): {tail[-1] if tail else ''}"
+    return out
+
+
+def cold_start_lines(cfg: Config) -> Result:
+    if cfg.quick:
+        sizes = [(40, 2), (400, 1)]
+        d_reps = 2
+    else:
+        sizes = [(40, 5), (400, 3), (4000, 2)]
+        d_reps = 5
+    specs = [f"lines:{n}:{r}" for n, r in sizes[:2]] + [f"deriv3:{d_reps}"] + \
+            [f"lines:{n}:{r}" for n, r in sizes[2:]]
+    res = Result("cold_start_lines", "cold start by size: first tz.gradient of fresh generated straight-line "
+                 "functions (fresh process); derivative(derivative(derivative(x * sin(x))))", ratio_base="")
+    got = _cold_probe(specs, cfg.threads, COLD_CAP_S)
+    if "error" in got:
+        res.rows = [Row("probe", role="tz", error=got["error"])]
+        return res
+    per_line, firsts, checks = {}, {}, []
+    for n, r in sizes:
+        spec = f"lines:{n}:{r}"
+        d = got.get(spec, {"error": "not run (an earlier call was killed)"})
+        row = Row(f"first call, {n} lines", role="tz")
+        row2 = Row(f"second call, {n} lines", role="tz")
+        if "timeout_s" in d:
+            row.error = f"timeout: killed after {d['timeout_s']:.0f} s (cap {COLD_CAP_S:.0f} s per call)"
+            per_line[n] = None
+            res.extra[f"lines_{n}_lower_bound_s"] = d["timeout_s"]
+            res.notes.append(f"{n} lines: first call > {d['timeout_s']:.1f} s = > "
+                             f"{d['timeout_s'] / n * 1e3:.2f} ms per line (timed out)")
+        elif "error" in d:
+            row.error, row.traceback = d["error"], d.get("traceback")
+        else:
+            row.samples, row.number = d["firsts_s"], 1
+            row.median = statistics.median(d["firsts_s"])
+            row2.samples, row2.number = d["seconds_s"], 1
+            row2.median = statistics.median(d["seconds_s"])
+            firsts[n] = row.median
+            per_line[n] = row.median / n
+            row.note = f"{per_line[n] * 1e3:.3f} ms per line, median of {r} fresh functions"
+            checks.append(f"{n} lines: {d['check']}")
+            res.extra[f"lines_{n}"] = d
+        res.rows += [row, row2]
+    d = got.get(f"deriv3:{d_reps}", {"error": "not run"})
+    row_a = Row("derivative^3, first in process", role="tz",
+                note="the process's first nested derivative (after one plain gradient)")
+    row_b = Row("derivative^3, fresh function", role="tz",
+                note=f"median of {d_reps - 1} more fresh functions, nested derivatives used before")
+    row_c = Row("derivative^3, second call", role="tz")
+    if "error" in d or "timeout_s" in d:
+        row_a.error = d.get("error") or f"timeout: killed after {d['timeout_s']:.0f} s"
+    else:
+        fs = d["firsts_s"]
+        row_a.samples, row_a.number, row_a.median = fs[:1], 1, fs[0]
+        if len(fs) > 1:
+            row_b.samples, row_b.number, row_b.median = fs[1:], 1, statistics.median(fs[1:])
+        row_c.samples, row_c.number, row_c.median = d["seconds_s"], 1, statistics.median(d["seconds_s"])
+        checks.append(f"derivative^3: {d['check']}")
+        res.extra["deriv3"] = d
+    res.rows += [row_a, row_b, row_c]
+    res.check = "; ".join(checks) if checks else None
+    meds = {f"per line, {n} lines": v for n, v in per_line.items() if v is not None}
+    meds.update(res.medians())
+    goals = [Goal(f"per line, {n} lines", None, "<", 1e-4, f"{n} lines: per line < 0.1 ms")
+             for n, _ in sizes if n >= 400]
+    goals += [Goal("derivative^3, first in process", None, "<", 0.1, "derivative^3 first in process < 100 ms"),
+              Goal("derivative^3, fresh function", None, "<", 0.1, "derivative^3 fresh fn < 100 ms")]
+    res.goals = [g.evaluate(meds) for g in goals]
+    for g, (n, _) in zip(res.goals, [s for s in sizes if s[0] >= 400]):
+        if per_line.get(n) is None and f"lines_{n}_lower_bound_s" in res.extra:
+            g["status"] = "MISS (timeout)"
+    sizes_ok = sorted(firsts)
+    growth = [f"time({b})/time({a}) = {firsts[b] / firsts[a]:.1f}" for a, b in zip(sizes_ok, sizes_ok[1:])]
+    res.extra["growth"] = {f"{b}/{a}": firsts[b] / firsts[a] for a, b in zip(sizes_ok, sizes_ok[1:])}
+    if growth:
+        res.notes.append("growth: " + ", ".join(growth) + " (10 = linear in the source's length)")
+    if "warmup_s" in got:
+        res.notes.append(f"not counted: the process's one-time costs, a throwaway 10-line function's first "
+                         f"gradient, {got['warmup_s'] * 1e3:.1f} ms")
+    if cfg.quick:
+        res.notes.append("--quick: 4,000 lines not run")
+    return res
+
+
 # ------------------------------------------------------------------ memory (separate processes)
 
 
@@ -455,7 +803,13 @@ CASES = {
     "pk_ode": (lambda cfg: pk_ode(cfg, vector=False), False),
     "pk_ode_vec": (lambda cfg: pk_ode(cfg, vector=True), False),
     "mlp": (mlp, False),
+    "cartpole_example": (cartpole_example, False),
+    "pkpd_example": (lambda cfg: pkpd_example(cfg, "rk4"), False),
+    "pkpd_example_dopri5": (lambda cfg: pkpd_example(cfg, "dopri5"), False),
+    "module_model": (module_model, False),
+    "module_model_cnn": (module_model_cnn, False),
     "cold_start": (cold_start, True),
+    "cold_start_lines": (cold_start_lines, True),
     "warm_overhead": (warm_overhead, True),
     "memory": (memory, True),
 }

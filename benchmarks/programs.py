@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 # ------------------------------------------------------------------ scalar chain (600 ops)
 
@@ -29,6 +31,15 @@ def chain_numpy(x):  # for tangent, which has no rules for math.sin / math.log
     for i in range(100):
         x = x + 0.01 * np.sin(np.log(x * x + 1.0))
     return x
+
+
+def make_chain(m):
+    """The chain on another library's ``sin``/``log`` (``jax.numpy``, ``autograd.numpy``)."""
+    def chain(x):
+        for i in range(100):
+            x = x + 0.01 * m.sin(m.log(x * x + 1.0))
+        return x
+    return chain
 
 
 # ------------------------------------------------------------------ the seeds' pow loop
@@ -137,6 +148,85 @@ def mlp_loss(W1, b1, W2, b2, W3, b3, X, Y):
     return torch.mean((out - Y) ** 2)
 
 
+# ------------------------------------------------------------------ nn.Module models
+
+
+class LSTMCell(nn.Module):
+    """A hand-written LSTM cell (no nn.LSTM): two Linear layers, sigmoid/tanh gates."""
+
+    def __init__(self, n_in, n_hidden):
+        super().__init__()
+        self.ih = nn.Linear(n_in, 4 * n_hidden)
+        self.hh = nn.Linear(n_hidden, 4 * n_hidden)
+
+    def forward(self, x, h, c):
+        gates = self.ih(x) + self.hh(h)
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, c
+
+
+class LSTMModel(nn.Module):
+    """Two stacked LSTMCells unrolled over the sequence in a Python loop, a Linear head on
+    the last hidden state."""
+
+    def __init__(self, n_in, n_hidden, n_out):
+        super().__init__()
+        self.cell1 = LSTMCell(n_in, n_hidden)
+        self.cell2 = LSTMCell(n_hidden, n_hidden)
+        self.head = nn.Linear(n_hidden, n_out)
+        self.n_hidden = n_hidden
+
+    def forward(self, xs):  # xs: (time, batch, features)
+        h1 = xs.new_zeros(xs.shape[1], self.n_hidden)
+        c1 = h1
+        h2 = h1
+        c2 = h1
+        for x in xs:
+            h1, c1 = self.cell1(x, h1, c1)
+            h2, c2 = self.cell2(h1, h2, c2)
+        return self.head(h2)
+
+
+def lstm_loss(model, xs, y):
+    return F.mse_loss(model(xs), y)
+
+
+class SmallCNN(nn.Module):
+    """Conv2d + BatchNorm2d + ReLU + max-pool, twice, then a Linear classifier."""
+
+    def __init__(self, size, c=16, n_out=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, c, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, 2 * c, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(2 * c)
+        self.fc = nn.Linear(2 * c * (size // 4) ** 2, n_out)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        return self.fc(x.flatten(1))
+
+
+def cnn_loss(model, x, y):
+    return F.cross_entropy(model(x), y)
+
+
+class LossModule(nn.Module):
+    """``loss(module, *args)`` as a module's forward, for ``torch.func.functional_call``
+    (its parameters are the wrapped module's, prefixed ``inner.``)."""
+
+    def __init__(self, inner, loss):
+        super().__init__()
+        self.inner = inner
+        self.loss = loss
+
+    def forward(self, *args):
+        return self.loss(self.inner, *args)
+
+
 # ------------------------------------------------------------------ fixed overhead
 
 square = lambda x: x * x  # noqa: E731
@@ -207,3 +297,26 @@ def fresh_{k}(x, y):
 def helper_{k}(r, x):
     return r * x + 1.0
 '''
+
+
+# ------------------------------------------------------------------ cold start: generated straight-line functions
+
+STRAIGHT_OPS = (
+    "v{i} = v{a} * {c} + v{b} * 0.1",
+    "v{i} = math.sin(v{a}) + 0.5 * v{b}",
+    "v{i} = v{a} * v{b} * 0.5 + x * {c}",
+    "v{i} = math.tanh(v{a}) - 0.25 * v{b}",
+    "v{i} = (v{a} + y) / (1.0 + v{b} * v{b})",
+    "v{i} = math.exp(-v{a} * v{a}) + v{b} * {c}",
+)
+
+
+def straight_line_source(lines: int, tag: str) -> str:
+    """A function ``straight_{tag}(x, y)`` of exactly ``lines`` source lines (``def``, assignments,
+    ``return``): each assignment reads the two previous values (and x or y), floats and ``math``."""
+    out = [f"def straight_{tag}(x, y):", "    v0 = x * y + 0.5", "    v1 = x - y * 0.5"]
+    for i in range(2, lines - 1):
+        c = round(0.5 + (hash((tag, i)) % 1000) * 1e-4, 4)   # constants differ between functions
+        out.append("    " + STRAIGHT_OPS[i % len(STRAIGHT_OPS)].format(i=i, a=i - 1, b=i - 2, c=c))
+    out.append(f"    return v{lines - 2}")
+    return "\n".join(out) + "\n"

@@ -87,6 +87,8 @@ def machine_info(cfg: Config) -> dict:
             info["tangent"] = "installed"
     else:
         info["tangent"] = cases.TANGENT_ERROR
+    for dist in ("jax", "autograd"):  # optional contestants of the scalar cases
+        info[dist] = cases._installed(dist) or "not installed"
     return info
 
 
@@ -96,7 +98,7 @@ def print_machine(info: dict, cfg: Config, out):
                                   if cfg.quick else ""))
     p(f"  machine : {info['cpu']} ({info['logical_cpus']} logical CPUs), {info['platform']}")
     p(f"  python {info['python']}, torch {info['torch']}, torchzygote {info['torchzygote']}, "
-      f"tangent-ad: {info['tangent']}")
+      f"tangent-ad: {info['tangent']}, jax: {info['jax']}, autograd: {info['autograd']}")
     dev = info["device"] + (f" ({info['gpu']})" if "gpu" in info else "")
     p(f"  device  : {dev};  torch.set_num_threads({info['torch_threads']}), interop threads "
       f"{info['torch_interop_threads']} (the same for every contestant"
@@ -149,7 +151,7 @@ def print_result(res: Result, out):
     for g in res.goals:
         v = g["value"]
         shown = (fmt_time(v) if g["den"] is None else fmt_ratio(v)) if v is not None else "-"
-        p(f"   goal: {g['label']:<36} value {shown:<10} {g['status']}")
+        p(f"   goal: {g['label']:<40} value {shown:<10} {g['status']}")
     if res.check:
         p(f"   check: {res.check}")
     for n in res.notes:
@@ -160,34 +162,35 @@ def print_summary(results, out):
     p = lambda *a: print(*a, file=out)  # noqa: E731
     p("")
     p("== summary")
-    p(f"   {'case':<14} {'goal':<36} {'value':>10}  status")
+    w = max([14] + [len(r.name) for r in results])
+    p(f"   {'case':<{w}} {'goal':<40} {'value':>10}  status")
     for res in results:
         if res.skipped:
-            p(f"   {res.name:<14} {'(skipped: ' + res.skipped + ')':<36}")
+            p(f"   {res.name:<{w}} {'(skipped: ' + res.skipped + ')':<40}")
             continue
         errs = [r.name for r in res.rows if r.error]
         for g in res.goals:
             v = g["value"]
             shown = (fmt_time(v) if g["den"] is None else fmt_ratio(v)) if v is not None else "-"
-            p(f"   {res.name:<14} {g['label']:<36} {shown:>10}  {g['status']}")
+            p(f"   {res.name:<{w}} {g['label']:<40} {shown:>10}  {g['status']}")
         if not res.goals:
             m = res.medians()
             tz_row = next((r for r in res.rows if r.role == "tz"), None)
             base = next((r for r in res.rows if r.role == "baseline"), None)
             if tz_row is None or tz_row.median is None:
-                p(f"   {res.name:<14} {'(no goal)':<36} {'-':>10}  ERROR")
+                p(f"   {res.name:<{w}} {'(no goal)':<40} {'-':>10}  ERROR")
             elif res.unit == "bytes":
                 per = lambda r: r.median / r.number  # noqa: E731
                 shown = f"{per(tz_row):.1f} B/it"
                 vs = f" vs {base.name} {per(base):.1f} B/it" if base is not None and base.median is not None else ""
-                p(f"   {res.name:<14} {'(no goal) tz bytes/iteration':<36} {shown:>10}  info{vs}")
+                p(f"   {res.name:<{w}} {'(no goal) tz bytes/iteration':<40} {shown:>10}  info{vs}")
             elif base is not None and base.median is not None:
-                p(f"   {res.name:<14} {'(no goal) tz / ' + base.name:<36} "
+                p(f"   {res.name:<{w}} {'(no goal) tz / ' + base.name:<40} "
                   f"{fmt_ratio(tz_row.median / base.median):>10}  info")
             else:
-                p(f"   {res.name:<14} {'(no goal) tz':<36} {fmt_time(tz_row.median):>10}  info")
+                p(f"   {res.name:<{w}} {'(no goal) tz':<40} {fmt_time(tz_row.median):>10}  info")
         if errs:
-            p(f"   {'':<14} errors: {', '.join(errs)}")
+            p(f"   {'':<{w}} errors: {', '.join(errs)}")
 
 
 # ------------------------------------------------------------------ main

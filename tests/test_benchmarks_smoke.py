@@ -15,7 +15,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(autouse=True)
 def _per_test_timeout():
-    """Overrides conftest's alarm: the quick run takes ~15 s (importing torch in a
+    """Overrides conftest's alarm: the quick run takes ~35 s (importing torch in a
     fresh process included); the subprocess timeouts below bound it instead."""
     yield
 
@@ -30,8 +30,9 @@ def test_quick_run_prints_table(tmp_path):
     out = proc.stdout
     assert "torchzygote benchmarks" in out
     assert "torch.set_num_threads(" in out
-    for case in ("scalar_chain", "pow_loop", "cartpole", "pk_ode", "mlp", "cold_start", "warm_overhead",
-                 "memory"):
+    for case in ("scalar_chain", "pow_loop", "cartpole", "pk_ode", "mlp", "cartpole_example", "pkpd_example",
+                 "pkpd_example_dopri5", "module_model", "module_model_cnn", "cold_start", "cold_start_lines",
+                 "warm_overhead", "memory"):
         assert f"== {case}:" in out, f"case {case} missing from the output"
     assert "== summary" in out
     assert "tz / primal < 4" in out and "tz / eager <= 0.7" in out
@@ -42,6 +43,14 @@ def test_quick_run_prints_table(tmp_path):
     chain = next(c for c in doc["cases"] if c["name"] == "scalar_chain")
     primal = next(r for r in chain["rows"] if r["name"] == "primal")
     assert primal["median_s"] is not None and primal["median_s"] > 0
+    # the users' programs: each case ran its torchzygote contestant and checked its gradient
+    for name in ("cartpole_example", "pkpd_example", "module_model", "module_model_cnn"):
+        case = next(c for c in doc["cases"] if c["name"] == name)
+        tz_row = next(r for r in case["rows"] if r["name"] == "torchzygote")
+        assert tz_row["error"] is None, (name, tz_row["error"])
+        assert "MISMATCH" not in (case["check"] or ""), (name, case["check"])
+    lines = next(c for c in doc["cases"] if c["name"] == "cold_start_lines")
+    assert "lines_40" in lines["extra"] and "lines_400" in lines["extra"], lines["rows"]
 
 
 def test_script_entry_point_lists_cases():
@@ -49,3 +58,4 @@ def test_script_entry_point_lists_cases():
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "scalar_chain" in proc.stdout and "memory" in proc.stdout
+    assert "cartpole_example" in proc.stdout and "cold_start_lines" in proc.stdout

@@ -1,0 +1,112 @@
+"""First-call (cold) times in a fresh process:
+``python -m benchmarks.coldprobe THREADS SPEC [SPEC ...]``, SPEC ``lines:N:R`` or ``deriv3:R``.
+
+``lines:N:R``: R fresh generated straight-line functions of N source lines
+(``benchmarks.programs.straight_line_source``, registered with ``linecache``, a new
+name and new constants each time, so nothing is cached), the time of the first and of
+the second ``tz.gradient`` call of each.
+``deriv3:R``: ``tz.derivative`` nested three times on R fresh ``lambda x: x * math.sin(x)``
+(new source each), the first and second call of each; the first of them is the first
+nested derivative of the process.
+
+Before the specs, a throwaway 10-line function's gradient pays the process's one-time
+costs (lazy imports), reported as ``warmup``. Prints one JSON line when each timed call
+starts (``event: start``, wall-clock ``time.time()``, so a parent that kills a call can
+bound it from below) and one per spec with the figures.
+"""
+import json
+import linecache
+import math
+import sys
+import time
+import traceback
+
+
+def _register(src: str, name: str, ns: dict):
+    linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+    exec(compile(src, name, "exec"), ns)  # noqa: S102 - our own generated source
+
+
+def fresh_straight(lines: int, tag: str):
+    from benchmarks.programs import straight_line_source
+    ns = {"math": math}
+    _register(straight_line_source(lines, tag), f"<tz-bench-straight-{tag}>", ns)
+    return ns[f"straight_{tag}"]
+
+
+def fresh_xsin(tag: str, c: float):
+    ns = {"math": math}
+    _register(f"f_{tag} = lambda x: x * math.sin(x) * {c!r}\n", f"<tz-bench-xsin-{tag}>", ns)
+    return ns[f"f_{tag}"]
+
+
+def _emit(d):
+    print(json.dumps(d), flush=True)
+
+
+def run_lines(tz, n: int, repeats: int, spec: str) -> dict:
+    firsts, seconds, check = [], [], None
+    for r in range(repeats):
+        f = fresh_straight(n, f"n{n}_r{r}_{time.time_ns()}")
+        _emit({"spec": spec, "event": "start", "repeat": r, "wall": time.time()})
+        t0 = time.perf_counter()
+        g1 = tz.gradient(f, 0.7, 0.3)
+        t1 = time.perf_counter()
+        tz.gradient(f, 0.7, 0.3)
+        t2 = time.perf_counter()
+        firsts.append(t1 - t0)
+        seconds.append(t2 - t1)
+        if r == 0:
+            h = 1e-6
+            fd = (f(0.7 + h, 0.3) - f(0.7 - h, 0.3)) / (2 * h)
+            ok = abs(g1[0] - fd) <= 1e-5 * max(1.0, abs(fd))
+            check = f"d/dx {g1[0]:.6g} vs central difference {fd:.6g} ({'ok' if ok else 'MISMATCH'})"
+    return {"spec": spec, "lines": n, "firsts_s": firsts, "seconds_s": seconds, "check": check}
+
+
+def run_deriv3(tz, repeats: int, spec: str) -> dict:
+    firsts, seconds, check = [], [], None
+    for r in range(repeats):
+        c = 1.0 + r * 1e-3
+        f = fresh_xsin(f"r{r}_{time.time_ns()}", c)
+        d3 = tz.derivative(tz.derivative(tz.derivative(f)))
+        _emit({"spec": spec, "event": "start", "repeat": r, "wall": time.time()})
+        t0 = time.perf_counter()
+        v = d3(0.7)
+        t1 = time.perf_counter()
+        d3(0.7)
+        t2 = time.perf_counter()
+        firsts.append(t1 - t0)
+        seconds.append(t2 - t1)
+        if r == 0:
+            exact = c * (-3 * math.sin(0.7) - 0.7 * math.cos(0.7))   # (x sin x)''' = -3 sin x - x cos x
+            ok = abs(v - exact) <= 1e-9 * abs(exact)
+            check = f"f'''(0.7) {v:.10g} vs exact {exact:.10g} ({'ok' if ok else 'MISMATCH'})"
+    return {"spec": spec, "firsts_s": firsts, "seconds_s": seconds, "check": check}
+
+
+def main(argv):
+    threads = int(argv[0])
+    import torch
+    torch.set_num_threads(threads)
+    import torchzygote as tz
+    t0 = time.perf_counter()
+    tz.gradient(fresh_straight(10, "warmup"), 0.7, 0.3)
+    _emit({"warmup_s": time.perf_counter() - t0})
+    for spec in argv[1:]:
+        kind, *nums = spec.split(":")
+        try:
+            if kind == "lines":
+                out = run_lines(tz, int(nums[0]), int(nums[1]), spec)
+            elif kind == "deriv3":
+                out = run_deriv3(tz, int(nums[0]), spec)
+            else:
+                raise ValueError(f"unknown spec {spec!r}")
+        except Exception as e:  # noqa: BLE001
+            out = {"spec": spec, "error": f"{type(e).__name__}: {e}"[:300],
+                   "traceback": traceback.format_exc()[-4000:]}
+        _emit(out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
