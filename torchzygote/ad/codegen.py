@@ -21,11 +21,12 @@ import types
 import linecache
 import math
 import os
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional, Set, Tuple
 
 import torch
 
 from .. import errors, ir
+from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, OBJECT, REAL, TENSOR, Rule
 from . import runtime
@@ -305,7 +306,7 @@ class Codegen:
         if isinstance(op, Const):
             return type(op.value) in (int, float)
         d = self.A.defs.get(op.id)
-        return d is not None and isinstance(d.fn, Const) and d.fn.value is _get_global() and \
+        return d is not None and isinstance(d.fn, Const) and d.fn.value is ops.get_global and \
             self.fn.global_types.get(d.args[1].value) in (int, float)
 
     # ------------------------------------------------------------ accumulation
@@ -331,7 +332,7 @@ class Codegen:
 
     def _global_tensor_read(self, v) -> Optional[Stmt]:
         d = self.A.defs.get(v.id) if isinstance(v, Var) else None
-        if d is not None and isinstance(d.fn, Const) and d.fn.value is _get_global() and \
+        if d is not None and isinstance(d.fn, Const) and d.fn.value is ops.get_global and \
                 self.A.kind(v) in (TENSOR, ARRAY):
             return d
         return None
@@ -406,7 +407,6 @@ class Codegen:
     def _unpacked_item(self, s: Stmt):
         """``(t, i)`` if ``s`` is ``t[i]`` right after ``t = unpack(seq, n)`` (tuple
         unpacking): such items' gradients are kept apart, then joined at the unpack."""
-        from ..frontend import ops
         if not (isinstance(s.fn, Const) and s.fn.value is operator.getitem and len(s.args) == 2):
             return None
         t, i = s.args
@@ -453,7 +453,7 @@ class Codegen:
             S[key] = SET if SET in (st, S[s.out.id]) else MAYBE
             return [f"d{key} = _accum(d{key}, {dy})"]
         lines_items: List[str] = []
-        if s.out is not None and isinstance(s.fn, Const) and s.fn.value is _unpack() and \
+        if s.out is not None and isinstance(s.fn, Const) and s.fn.value is ops.unpack and \
                 any(isinstance(k, str) and k.startswith(f"e{s.out.id}_") for k in S):
             n = s.args[1].value
             parts = [f"de{s.out.id}_{i}" if S.pop(f"e{s.out.id}_{i}", UNSET) != UNSET else "None"
@@ -691,7 +691,6 @@ class Codegen:
         """Before an in-place write: the cells, lists and dicts this function made (at its top
         level, before ``s``) and its list and dict arguments, if they are read afterwards, must
         not hold the tensor written: a later read would give the new value the old one's gradient."""
-        from ..frontend import ops
         d = self.A.defs.get(target.id)
         own = d.args[0].id if d is not None and isinstance(d.fn, Const) and d.fn.value is getattr and \
             d.args and isinstance(d.args[0], Var) else None   # the name's own cell is written back
@@ -777,7 +776,7 @@ class Codegen:
             rule = self.A.rule.get(id(node))
             if rule is not None and rule.inplace:
                 out.add(self.A.root_of(node.args[0]))
-            elif rule is None and self._is_runtime_write(node):
+            elif rule is None and self._written(node) is not None:
                 out.add(None)
         return out
 
@@ -864,7 +863,7 @@ class Codegen:
         call = self._call_args(s)
         if r is not None or self.A.effectful(s) is False:
             fn = self.v(s.fn)
-            if r is not None and isinstance(s.fn, Const) and s.fn.value is _call_method():
+            if r is not None and isinstance(s.fn, Const) and s.fn.value is ops.call_method:
                 obj, name, rest = self.v(s.args[0]), s.args[1].value, self._call_args(s, skip=2)
                 code = f"{obj}.{name}({rest})"
             else:
@@ -872,15 +871,19 @@ class Codegen:
             return [f"{out} = {code}{where}" if out else code + where]
         bname = f"B{self.nid(s)}"
         tgt = f"{out or '_'}, {bname}"
-        guards = self._runtime_write_guards(s)   # also for y.sub_(x, alpha=2): keywords or not
+        written = self._written(s)   # also for y.sub_(x, alpha=2): keywords or not
+        guards = None if written is None else self._runtime_write_guards(s, written[0])
         argv = [self.v(a) for a in s.args]
-        if guards is not None and self._read_back(s.args[0].id):
+        if written is not None and self._read_back(written[0].id):
             # the pullback reads the value this write overwrites: it keeps a copy of a tensor,
-            # the write goes to the object itself (as Python does)
-            later = self._last_use.get(s.args[0].id, -1) > self._pos[id(s)]
-            guards += [f"_ip = {argv[0]}",
-                       f"{argv[0]} = {self.glob(_keep_old, 'old')}(_ip, {later!r}, {s.loc!r})"]
-            argv[0] = "_ip"
+            # the write goes to the object itself (as Python does; a tuple built for the
+            # dispatcher already holds the object)
+            first, pos = written
+            later = self._last_use.get(first.id, -1) > self._pos[id(s)]
+            guards += [f"_ip = {self.v(first)}",
+                       f"{self.v(first)} = {self.glob(_keep_old, 'old')}(_ip, {later!r}, {s.loc!r})"]
+            if pos is not None:
+                argv[pos] = "_ip"
         if s.kwargs or s.star is not None or s.dstar is not None:
             pos = self.v(s.star) if s.star is not None else "(" + "".join(a + ", " for a in argv) + ")"
             kw = "{" + ", ".join(f"{k!r}: {self.v(v)}" for k, v in s.kwargs) + "}"
@@ -889,25 +892,34 @@ class Codegen:
             return (guards or []) + [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
         return (guards or []) + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
 
-    @staticmethod
-    def _is_runtime_write(s: Stmt) -> bool:
-        """Whether ``s`` writes its first argument in place by name (``y -= x``, ``y[k] = v``,
-        ``y.mul_(2)``), whatever kind that argument turns out to have."""
-        if not s.args or not isinstance(s.args[0], Var) or not isinstance(s.fn, Const):
-            return False
-        f = s.fn.value
-        return f in _INPLACE_OPS or f is _setitem_v() or f is _call_method() and len(s.args) > 1 and \
-            isinstance(s.args[1], Const) and isinstance(s.args[1].value, str) and \
-            s.args[1].value.endswith("_") and not s.args[1].value.endswith("__")
-
-    def _runtime_write_guards(self, s: Stmt) -> Optional[List[str]]:
-        """Before an in-place write dispatched at run time (``y -= x``, ``y[k] = v`` or
-        ``y.mul_(2)`` on a value of unknown kind): tensors that may share its memory and are
-        read again afterwards would be stale values, so they are checked as for a known
-        write. None if ``s`` is not such a write."""
-        if not self._is_runtime_write(s):
+    def _written(self, s: Stmt) -> Optional[Tuple[Var, Optional[int]]]:
+        """For a write by name dispatched at run time (``y -= x``, ``y[k] = v``, ``y.mul_(2)``,
+        whatever kind ``y`` turns out to have): the value written and its position among the
+        statement's arguments (None: inside a tuple built before). Generated code that is
+        differentiated again makes its writes through the dispatcher (``J(ctx, f, *args)``,
+        ``Jkw(ctx, f, args, kwargs)``), so the dispatch is looked through."""
+        fn, args, pos = s.fn, s.args, 0
+        while isinstance(fn, Const) and fn.value in (runtime.J, runtime.Jkw) and len(args) >= 3:
+            if fn.value is runtime.J:
+                fn, args, pos = args[1], args[2:], None if pos is None else pos + 2
+                continue
+            d = self.A.defs.get(args[2].id) if isinstance(args[2], Var) else None
+            if d is None or not (isinstance(d.fn, Const) and d.fn.value is ops.build_tuple):
+                return None
+            fn, args, pos = args[1], d.args, None
+        if not args or not isinstance(args[0], Var) or not isinstance(fn, Const):
             return None
-        first = s.args[0]
+        f = fn.value
+        if f in _INPLACE_OPS or f is ops.setitem_v or f is ops.call_method and len(args) > 1 and \
+                isinstance(args[1], Const) and isinstance(args[1].value, str) and \
+                args[1].value.endswith("_") and not args[1].value.endswith("__"):
+            return args[0], pos
+        return None
+
+    def _runtime_write_guards(self, s: Stmt, first: Var) -> List[str]:
+        """Before an in-place write of ``first`` dispatched at run time: tensors that may
+        share its memory and are read again afterwards would be stale values, so they are
+        checked as for a known write."""
         lines = self._holder_check(s, first)
         for vid in self._live:
             if vid != first.id and self.A.K.get(vid) in _MAY_BE_TENSOR and \
@@ -981,26 +993,6 @@ class Codegen:
 
 
 _TENSOR_NUMBER_OPS = (operator.add, operator.sub, operator.mul, operator.truediv)
-
-
-def _get_global():
-    from ..frontend import ops
-    return ops.get_global
-
-
-def _call_method():
-    from ..frontend import ops
-    return ops.call_method
-
-
-def _setitem_v():
-    from ..frontend import ops
-    return ops.setitem_v
-
-
-def _unpack():
-    from ..frontend import ops
-    return ops.unpack
 
 
 def _ident(k: int) -> str:
