@@ -668,3 +668,20 @@ def test_inplace_write_after_a_branch_that_did_not_run():
             assert "in-place" in str(e)
             continue
         assert torch.allclose(g, _fd_tensor(lambda t: f(t, flag), x), atol=1e-6)
+
+
+def test_a_file_edited_after_import_is_an_error_not_its_new_text(tmp_path, monkeypatch):
+    """torchzygote reads a function's source from its file: edited after the import, the
+    file no longer describes the code that runs (it gave 16 for 4: the edited text's
+    gradient). The code is compared with the source; a reload makes them agree again."""
+    import importlib
+    (tmp_path / "tz_stale_mod.py").write_text("def make(a):\n    return lambda x: a * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("tz_stale_mod")
+    g = mod.make(4.0)
+    (tmp_path / "tz_stale_mod.py").write_text("def make(a):\n    return lambda x: a * x * x\n")
+    with pytest.raises(tz.LiftError, match="not the code that runs") as e:
+        tz.gradient(g, 2.0)
+    assert "tz_stale_mod.py:2" in str(e.value)
+    importlib.reload(mod)
+    assert tz.gradient(mod.make(4.0), 2.0) == (16.0,)

@@ -1,46 +1,129 @@
 """Finding the AST of a function object from its code object."""
+import __future__
 import ast
+import functools
 import inspect
 import linecache
+import operator
 import textwrap
 import threading
+import types
 
 from ..errors import LiftError
 
 _lock = threading.Lock()
-_trees: dict = {}   # (file, length, first and last line hashes) -> index of its function nodes
+_trees: dict = {}   # (file, hash of its lines) -> _Index of its function nodes
+_FUTURE_FLAGS = functools.reduce(operator.or_, (getattr(__future__, n).compiler_flag
+                                                for n in __future__.all_feature_names))
+
+
+class _Index:
+    """One version of a file: its functions and lambdas by (name, line), the top-level
+    statement holding each, and those statements compiled (to check the code that runs)."""
+
+    def __init__(self, tree: ast.Module):
+        self.nodes: dict = {}
+        self.top: dict = {}        # id(function node) -> its top-level statement
+        self.compiled: dict = {}   # (id(top-level statement), future flags) -> code object
+        # the module's imports: CPython compiles `math.sin(x)` differently when `math` is
+        # a module-level import, so each statement is compiled after them
+        self.imports = [n for stmt in tree.body for n in _module_level(stmt)
+                        if isinstance(n, ast.Import) or isinstance(n, ast.ImportFrom) and n.module != "__future__"]
+        for stmt in tree.body:
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Lambda):
+                    self.nodes.setdefault(("<lambda>", node.lineno), []).append(node)
+                elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                    for line in {node.lineno, first}:
+                        self.nodes.setdefault((node.name, line), []).append(node)
+                else:
+                    continue
+                self.top[id(node)] = stmt
+
+
+def _module_level(node):
+    """The nodes of a module-level statement outside any function or class body."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+        return
+    yield node
+    for child in ast.iter_child_nodes(node):
+        yield from _module_level(child)
 
 
 def _module_index(filename: str):
-    """The file's functions and lambdas by (name, line): parsed and walked once per file
-    version (nested transforms lift many functions of one file)."""
+    """The file's function index, parsed and walked once per file version (nested
+    transforms lift many functions of one file)."""
     linecache.checkcache(filename)  # the file may have been edited since it was cached
     lines = linecache.getlines(filename)
     if not lines:
         return None
-    key = (filename, len(lines), hash(lines[0]), hash(lines[-1]))
+    key = (filename, hash(tuple(lines)))   # strings keep their hashes: cheap after the first
     with _lock:
         index = _trees.get(key)
     if index is None:
         try:
-            tree = ast.parse("".join(lines), filename)
+            index = _Index(ast.parse("".join(lines), filename))
         except SyntaxError:
             return None
-        index = {}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Lambda):
-                index.setdefault(("<lambda>", node.lineno), []).append(node)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-                for line in {node.lineno, first}:
-                    index.setdefault((node.name, line), []).append(node)
         with _lock:
             _trees[key] = index
     return index
 
 
 def _candidates(index, code):
-    return index.get((code.co_name, code.co_firstlineno), ())
+    return index.nodes.get((code.co_name, code.co_firstlineno), ())
+
+
+def _same_code(a, b) -> bool:
+    """Whether two code objects are the same program (bytecode, names, constants)."""
+    if (a.co_code, a.co_names, a.co_varnames, a.co_freevars, a.co_cellvars, a.co_argcount,
+            a.co_posonlyargcount, a.co_kwonlyargcount, len(a.co_consts)) != \
+            (b.co_code, b.co_names, b.co_varnames, b.co_freevars, b.co_cellvars, b.co_argcount,
+             b.co_posonlyargcount, b.co_kwonlyargcount, len(b.co_consts)):
+        return False
+    for x, y in zip(a.co_consts, b.co_consts):
+        if isinstance(x, types.CodeType):
+            if not (isinstance(y, types.CodeType) and _same_code(x, y)):
+                return False
+        elif type(x) is not type(y) or repr(x) != repr(y):   # -0.0 and 0.0, nan
+            return False
+    return True
+
+
+def _codes(code):
+    yield code
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            yield from _codes(c)
+
+
+def _check_current(index: _Index, node, fn) -> None:
+    """The source found must be the source of the code that runs: a file edited after it
+    was imported would otherwise be differentiated as it reads now (a silently wrong
+    gradient). Its top-level statement is compiled and the function's code compared."""
+    code = fn.__code__
+    if "@py_builtins" in getattr(fn, "__globals__", {}) and \
+            any(isinstance(n, ast.Assert) for n in ast.walk(node)):
+        return  # pytest rewrote this module's asserts: its bytecode is not the source's
+    top = index.top[id(node)]
+    flags = code.co_flags & _FUTURE_FLAGS
+    with _lock:
+        compiled = index.compiled.get((id(top), flags))
+    if compiled is None:
+        try:
+            compiled = compile(ast.Module(index.imports + [top], type_ignores=[]), code.co_filename, "exec",
+                               flags=flags, dont_inherit=True)
+        except (SyntaxError, ValueError):
+            return
+        with _lock:
+            index.compiled[(id(top), flags)] = compiled
+    if not any(c.co_name == code.co_name and c.co_firstlineno == code.co_firstlineno and
+               _same_code(c, code) for c in _codes(compiled)):
+        raise LiftError(f"the source of {fn.__qualname__!r} in {code.co_filename} is not the code that "
+                        f"runs: the file changed after it was imported (or the function was made from "
+                        f"other source); reload the module (importlib.reload) or restart Python",
+                        (code.co_filename, code.co_firstlineno))
 
 
 def code_column(code):
@@ -68,6 +151,7 @@ def find_ast(fn):
             if inside:
                 cands = [max(inside, key=lambda c: c.body.col_offset if isinstance(c, ast.Lambda) else c.col_offset)]
         if len(cands) == 1:
+            _check_current(index, cands[0], fn)
             return cands[0], code.co_filename
     try:
         src = textwrap.dedent(inspect.getsource(fn))
