@@ -889,20 +889,19 @@ def _tup(v, n):
 
 
 def conv_back(dy, x, w, b, stride, padding, dilation, groups, which):
+    """One of a convolution's three gradients (``which``: input, weight, bias). Only the one
+    asked for is computed: the input of a first layer is usually a constant batch, and its
+    gradient costs more than the weight's."""
     nd = w.dim() - 2
-
-    def compute():
-        if isinstance(padding, str) or x.is_complex() or w.is_complex():  # (no complex backward kernel)
-            return vjp_all(lambda a, c, d: _CONV[nd](a, c, d, stride, padding, dilation, groups), (x, w, b), dy)
-        unbatched = x.dim() == nd + 1
-        xb, gy = (x.unsqueeze(0), dy.unsqueeze(0)) if unbatched else (x, dy)
-        gx, gw, gb = torch.ops.aten.convolution_backward(
-            gy, xb, w, [w.shape[0]] if b is not None else None, _tup(stride, nd), _tup(padding, nd),
-            _tup(dilation, nd), False, [0] * nd, groups, [_fl(x), _fl(w), b is not None])
-        if unbatched and gx is not None:
-            gx = gx.squeeze(0)
-        return gx, gw, gb
-    return memo((dy, x, w, b, "conv"), compute)[which]
+    if isinstance(padding, str) or x.is_complex() or w.is_complex():  # (no complex backward kernel)
+        return memo((dy, x, w, b, "conv"), lambda: vjp_all(
+            lambda a, c, d: _CONV[nd](a, c, d, stride, padding, dilation, groups), (x, w, b), dy))[which]
+    unbatched = x.dim() == nd + 1
+    xb, gy = (x.unsqueeze(0), dy.unsqueeze(0)) if unbatched else (x, dy)
+    g = torch.ops.aten.convolution_backward(
+        gy, xb, w, [w.shape[0]] if b is not None else None, _tup(stride, nd), _tup(padding, nd),
+        _tup(dilation, nd), False, [0] * nd, groups, [which == 0, which == 1, which == 2])[which]
+    return g.squeeze(0) if unbatched and which == 0 and g is not None else g
 
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
