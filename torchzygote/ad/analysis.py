@@ -84,6 +84,8 @@ class Analysis:
         self.rule: Dict[int, Rule] = {}      # id(stmt) -> inlinable rule
         self.region_of: Dict[int, ir.Region] = {}
         self.root: Dict[int, int] = {}       # tensor value -> the value whose memory it may share
+        self._bound: Dict[int, tuple] = {}       # id(stmt) -> (rule, bind(stmt, rule))
+        self._diff_args: Dict[int, tuple] = {}   # id(stmt) -> (rule, diff_args(stmt))
         self._kinds(fn.body)
         self.shape: Dict[int, object] = {}   # tensor value -> its shape class (default: its own)
         self._shapes()
@@ -356,18 +358,36 @@ class Analysis:
 
     # -------------------------------------------------------------- activity
     def diff_args(self, s: Stmt) -> List:
-        """Operands of a statement that can receive a gradient."""
+        """Operands of a statement that can receive a gradient (the activity passes ask
+        again on every round: kept per statement and rule)."""
         r = self.rule.get(id(s))
+        hit = self._diff_args.get(id(s))
+        if hit is not None and hit[0] is r:
+            return hit[1]
         if r is None:
             if isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value):
-                return []
-            return [o for o in s.operands()]
-        bound = self.bind(s, r)
-        return [bound[p] for p in r.grads if p in bound and not isinstance(bound[p], list)] + \
-            [o for p in r.grads if isinstance(bound.get(p), list) for o in bound[p]]
+                out = []
+            else:
+                out = s.operands()
+        else:
+            bound = self.bind(s, r)
+            out = [bound[p] for p in r.grads if p in bound and not isinstance(bound[p], list)] + \
+                [o for p in r.grads if isinstance(bound.get(p), list) for o in bound[p]]
+        self._diff_args[id(s)] = (r, out)
+        return out
 
     def bind(self, s: Stmt, r: Rule) -> Dict[str, object]:
-        """Map a rule's parameters to the statement's operands (varargs to a list)."""
+        """Map a rule's parameters to the statement's operands (varargs to a list); kept
+        per statement and rule (the activity passes and codegen ask several times). The
+        mapping returned is shared: read it, do not change it."""
+        hit = self._bound.get(id(s))
+        if hit is not None and hit[0] is r:
+            return hit[1]
+        out = self._bind(s, r)
+        self._bound[id(s)] = (r, out)
+        return out
+
+    def _bind(self, s: Stmt, r: Rule) -> Dict[str, object]:
         args = list(s.args)
         if s.fn.value is ops.call_method:
             args = [args[0]] + args[2:]

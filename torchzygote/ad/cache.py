@@ -119,15 +119,24 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
             e = Entry((), (), None, TABLE.version, None, "", None)
             _cache[key] = [e]
             return e
-        fn_ir, guards = lift(f)
-        _in_progress.add(key)
-        _deps_stack.append([])
+        # a transform makes many objects and few cycles: the collector's passes over them
+        # (and over the rest of the heap, as they survive) were a fifth of its time. Held off
+        # as for long gradient calls (the first threshold only: gc.disable() and gc.enable()
+        # of user code and other threads keep their effect)
+        from .. import api
+        api._hold_collection()
         try:
-            A = Analysis(fn_ir, kinds, consts, ranks)
+            fn_ir, guards = lift(f)
+            _in_progress.add(key)
+            _deps_stack.append([])
+            try:
+                A = Analysis(fn_ir, kinds, consts, ranks)
+            finally:
+                _in_progress.discard(key)
+                deps = tuple(_deps_stack.pop())
+            fwd, src = compile_forward(fn_ir, A, f.__qualname__)
         finally:
-            _in_progress.discard(key)
-            deps = tuple(_deps_stack.pop())
-        fwd, src = compile_forward(fn_ir, A, f.__qualname__)
+            api._release_collection()
         gl = tuple((n, _MISSING if v is None and n not in g else v) for n, v in guards.items()
                    if isinstance(n, str))
         cells = tuple((i, v) for i, v in guards.items() if isinstance(i, int))

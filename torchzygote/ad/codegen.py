@@ -14,6 +14,7 @@ common case of straight accumulation needs no ``None`` checks.
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import operator
 import re
@@ -28,7 +29,7 @@ import torch
 from .. import errors, ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, OBJECT, REAL, TENSOR, Rule
+from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, OBJECT, REAL, TABLE, TENSOR, Rule
 from . import runtime
 from .analysis import Analysis
 
@@ -126,6 +127,11 @@ def _is_literal(code: str) -> bool:
     except (ValueError, SyntaxError):
         return False
     return not (value is None or value is True or value is False)
+
+
+@functools.lru_cache(maxsize=256)
+def _basename(path: str) -> str:
+    return os.path.basename(path)   # once per file, not per line of generated code
 
 
 def _indent(lines: List[str]) -> List[str]:
@@ -370,7 +376,7 @@ class Codegen:
         for node in reversed(r.nodes):
             if isinstance(node, Stmt):
                 # each line names the statement it differentiates: errors in the pullback point there
-                where = f"  # {os.path.basename(node.loc[0])}:{node.loc[1]}" if node.loc else ""
+                where = f"  # {_basename(node.loc[0])}:{node.loc[1]}" if node.loc else ""
                 lines += [ln if "#" in ln else ln + where for ln in self.rev_stmt(node, S)]
             elif isinstance(node, If):
                 lines += self.rev_branches(node, [(node.then, None), (node.orelse, None)], S)
@@ -719,7 +725,7 @@ class Codegen:
     def reads_params(self) -> tuple:
         """Positions of the arguments whose memory the pullback reads (directly or through a
         view): a caller that writes into one of them afterwards would change the gradient."""
-        roots = {self.A.root.get(int(v), int(v)) for v in re.findall(r"\bv(\d+)\b", self._used_top)}
+        roots = {self.A.root.get(v, v) for v in self._read_set()}
         reads = tuple(i for i, p in enumerate(self.fn.params[1:]) if p.id in roots)
         ret = self.fn.ret
         if isinstance(ret, Var) and self.A.root_of(ret) in roots:
@@ -728,7 +734,14 @@ class Codegen:
 
     def _read_back(self, vid: int) -> bool:
         """Whether the pullback reads primal value ``vid``."""
-        return re.search(rf"\bv{vid}\b", self._used_top) is not None
+        return vid in self._read_set()
+
+    def _read_set(self) -> set:
+        """The primal values the pullback reads: one scan of its text (a search, and a new
+        pattern, per value was most of a nested transform's time)."""
+        if self._read_ids is None:
+            self._read_ids = {int(m) for m in re.findall(r"\bv(\d+)\b", self._used_top)}
+        return self._read_ids
 
     def fwd_region(self, r: ir.Region) -> List[str]:
         lines: List[str] = []
@@ -825,7 +838,7 @@ class Codegen:
 
     def fwd_stmt(self, s: Stmt) -> List[str]:
         r = self.A.rule.get(id(s))
-        where = f"  # {os.path.basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
+        where = f"  # {_basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
         out = self.v(s.out) if s.out is not None else None
         if r is not None and r.fwd is not None:
             bound = self.A.bind(s, r)
@@ -947,21 +960,35 @@ class Codegen:
         return ", ".join(parts)
 
     # ------------------------------------------------------------ whole function
+    def _predict_pure(self) -> bool:
+        """Whether the pullback is likely pure: every statement has an inlined rule or no
+        gradient (a run-time ``J`` call makes it impure)."""
+        rule = self.A.rule
+        for node in ir.walk(self.fn.body):
+            if isinstance(node, Stmt) and id(node) not in rule and \
+                    not (isinstance(node.fn, Const) and TABLE.is_nondiff(node.fn.value)):
+                return False
+        return True
+
     def generate(self, qualname: str, loc) -> str:
         fn = self.fn
         S: dict = {}
         ret = fn.ret
         rev: List[str] = []
         ret_active = self.A.active(ret)
+        # a pure pullback can return early on a zero gradient: then the output's adjoint is
+        # set, else it may be None. Whether it is pure is known after a pass; the pass made
+        # first is the one the statements' rules predict (a wrong guess costs a second pass)
+        first = SET if ret_active and self._predict_pure() else MAYBE
         if ret_active:
-            S[ret.id] = MAYBE
+            S[ret.id] = first
         rev = self.rev_region(fn.body, S)   # effects (mutation) may need a pullback even so
-        if ret_active and self.pure:
-            # a pure pullback can return early on a zero gradient: the output's adjoint is set
-            S = {ret.id: SET}
+        if ret_active and self.pure != (first == SET):
+            S = {ret.id: SET if self.pure else MAYBE}
             self.saves = {}
             rev = self.rev_region(fn.body, S)
         self._used_top = "\n".join(rev)
+        self._read_ids = None
         self.has_stack = bool(self.saves)
         params = [self.v(p) for p in fn.params]
         nres = len(fn.params) - 1
@@ -988,10 +1015,17 @@ class Codegen:
             back += _indent(bb)
             body += back
             body.append(f"return {self.v(ret)}, back")
+            if len(body) > _LONG_BODY:
+                # CPython (3.11) inserts one MAKE_CELL per value the pullback reads into the
+                # function's first basic block, moving the whole block each time: for
+                # straight-line code compile time grew with (cells x lines). A branch first
+                # ends that block (compile of a 4,000-line function's forward 540 -> 220 ms).
+                body.insert(0, "if _ctx is None: pass")
         lines += _indent(body)
         return "\n".join(lines) + "\n"
 
 
+_LONG_BODY = 200   # forward lines past which the first basic block is ended early (see generate)
 _TENSOR_NUMBER_OPS = (operator.add, operator.sub, operator.mul, operator.truediv)
 
 

@@ -1214,3 +1214,10 @@ def _materialize_fields(ctx, obj, slot, names, memo):
         if isinstance(v, torch.nn.Parameter) and id(v) in ctx.tensor_grads:
             fields[n] = accum(fields[n], ctx.tensor_grads[id(v)])
     return Record(**fields) if any(v is not None for v in fields.values()) else None
+
+
+# Predicates of the dispatcher: their results are bools, ids and rule-table entries, which
+# carry no gradient at any order. A nested transform (derivative of a derivative) calls them
+# as they are instead of lifting each of them (and their pullbacks) from this file.
+nondiff(has_identity, _has_hooks, _registered, _special, torch_internal, _is_torch_op, _has_tensor,
+        _holds_diff, _contents, ops.is_method_of, dataclasses.is_dataclass)

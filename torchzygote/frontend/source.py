@@ -1,6 +1,7 @@
 """Finding the AST of a function object from its code object."""
 import __future__
 import ast
+import bisect
 import functools
 import inspect
 import linecache
@@ -29,17 +30,48 @@ class _Index:
         # a module-level import, so each statement is compiled after them
         self.imports = [n for stmt in tree.body for n in _module_level(stmt)
                         if isinstance(n, ast.Import) or isinstance(n, ast.ImportFrom) and n.module != "__future__"]
-        for stmt in tree.body:
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.Lambda):
-                    self.nodes.setdefault(("<lambda>", node.lineno), []).append(node)
-                elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-                    for line in {node.lineno, first}:
-                        self.nodes.setdefault((node.name, line), []).append(node)
-                else:
-                    continue
-                self.top[id(node)] = stmt
+        # top-level statements by the lines they span; each is walked for its functions and
+        # lambdas when a code object first starts in it (a file's other functions never are)
+        self._spans = sorted((_first_line(stmt), stmt.end_lineno or stmt.lineno, i) for i, stmt in enumerate(tree.body))
+        self._starts = [a for a, _, _ in self._spans]
+        self._body = tree.body
+        self._walked: set = set()
+
+    def candidates(self, name: str, line: int):
+        i = bisect.bisect_right(self._starts, line) - 1
+        holding = []   # the statements spanning the line: more than one where they share it
+        while i >= 0 and self._spans[i][1] >= line:
+            holding.append(self._spans[i][2])
+            i -= 1
+        if len(holding) == 1:
+            stmt = self._body[holding[0]]
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name and \
+                    line in (stmt.lineno, _first_line(stmt)):
+                # a module-level def: nothing nested in it starts on its first line with its name
+                self.top[id(stmt)] = stmt
+                return [stmt]
+        for k in holding:
+            if k not in self._walked:
+                self._walk(self._body[k])
+                self._walked.add(k)
+        return self.nodes.get((name, line), ())
+
+    def _walk(self, stmt):
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Lambda):
+                self.nodes.setdefault(("<lambda>", node.lineno), []).append(node)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = _first_line(node)
+                for line in {node.lineno, first}:
+                    self.nodes.setdefault((node.name, line), []).append(node)
+            else:
+                continue
+            self.top[id(node)] = stmt
+
+
+def _first_line(node) -> int:
+    """A statement's first line: its first decorator's, for a decorated definition."""
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", ())])
 
 
 def _module_level(node):
@@ -72,7 +104,8 @@ def _module_index(filename: str):
 
 
 def _candidates(index, code):
-    return index.nodes.get((code.co_name, code.co_firstlineno), ())
+    with _lock:
+        return index.candidates(code.co_name, code.co_firstlineno)
 
 
 def _same_code(a, b) -> bool:
