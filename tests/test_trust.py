@@ -675,6 +675,8 @@ def test_a_file_edited_after_import_is_an_error_not_its_new_text(tmp_path, monke
     file no longer describes the code that runs (it gave 16 for 4: the edited text's
     gradient). The code is compared with the source; a reload makes them agree again."""
     import importlib
+    import sys
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # a reload within one second reads the file
     (tmp_path / "tz_stale_mod.py").write_text("def make(a):\n    return lambda x: a * x\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     mod = importlib.import_module("tz_stale_mod")
@@ -685,3 +687,9 @@ def test_a_file_edited_after_import_is_an_error_not_its_new_text(tmp_path, monke
     assert "tz_stale_mod.py:2" in str(e.value)
     importlib.reload(mod)
     assert tz.gradient(mod.make(4.0), 2.0) == (16.0,)
+    (tmp_path / "tz_stale_mod.py").write_text("def make(a):\n    return lambda x: a * x + 2 * x\n")
+    importlib.reload(mod)
+    h = mod.make(5.0)    # new code; then it moves down a line: nothing starts where it does
+    (tmp_path / "tz_stale_mod.py").write_text("\ndef make(a):\n    return lambda x: a * x + 2 * x\n")
+    with pytest.raises(tz.LiftError, match="not the code that runs"):
+        tz.gradient(h, 2.0)

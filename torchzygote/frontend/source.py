@@ -153,10 +153,15 @@ def _check_current(index: _Index, node, fn) -> None:
             index.compiled[(id(top), flags)] = compiled
     if not any(c.co_name == code.co_name and c.co_firstlineno == code.co_firstlineno and
                _same_code(c, code) for c in _codes(compiled)):
-        raise LiftError(f"the source of {fn.__qualname__!r} in {code.co_filename} is not the code that "
-                        f"runs: the file changed after it was imported (or the function was made from "
-                        f"other source); reload the module (importlib.reload) or restart Python",
-                        (code.co_filename, code.co_firstlineno))
+        raise _changed(fn)
+
+
+def _changed(fn) -> LiftError:
+    code = fn.__code__
+    return LiftError(f"the source of {fn.__qualname__!r} in {code.co_filename} is not the code that "
+                     f"runs: the file changed after it was imported (or the function was made from "
+                     f"other source); reload the module (importlib.reload) or restart Python",
+                     (code.co_filename, code.co_firstlineno))
 
 
 def code_column(code):
@@ -186,6 +191,8 @@ def find_ast(fn):
         if len(cands) == 1:
             _check_current(index, cands[0], fn)
             return cands[0], code.co_filename
+        if not cands:   # the file has no such function where the code says it starts
+            raise _changed(fn)
     try:
         src = textwrap.dedent(inspect.getsource(fn))
         node = ast.parse(src).body[0]
