@@ -17,9 +17,12 @@ from typing import Any, Callable, Iterable, Optional, Tuple
 import torch as _torch
 
 from .ad import runtime
-from .ad.cache import entry, forward
+from .ad.cache import _Parameter, _Tensor, _by_type, entry, forward
 from .ad.runtime import PLAIN, Context, J, Jkw, materialize, seed
 from .errors import GradientError, add_user_frames
+from .rules.registry import TABLE as _TABLE
+
+_FunctionType = types.FunctionType
 
 WithGradient = namedtuple("WithGradient", ["val", "grad"])
 
@@ -40,7 +43,7 @@ _set_grad_enabled = _torch._C._set_grad_enabled
 _paused = [0, 0]
 _paused_lock = threading.Lock()
 _get_threshold, _set_threshold = _gc.get_threshold, _gc.set_threshold
-_LONG = {}          # code object (or callable) -> hold off collection for its gradient calls?
+_LONG = {}          # id of the code object (or the callable's type) -> hold off collection for its gradient calls?
 _FIRST, _MEASURE = object(), object()   # states before that is known
 _LONG_S = 1e-3      # a gradient call this long keeps enough objects for it to pay
 _clock = time.perf_counter
@@ -91,7 +94,10 @@ def _quiet(key, fn, *a):
 
 
 def _key(f):
-    return getattr(f, "__code__", None) or type(f)
+    """``_LONG``'s key for ``f``: its code's id (a code object's hash is computed anew each
+    time; an id reused by a later code only carries over this heuristic), else its type."""
+    code = getattr(f, "__code__", None)
+    return type(f) if code is None else id(code)
 
 
 def _call(ctx: Context, f, args, kwargs):
@@ -170,15 +176,79 @@ def gradient(f: Callable, *args, **kwargs):
     """The gradient of a scalar-valued ``f`` at ``args``: a tuple with one entry per
     argument, ``None`` where it has none. With a ``Params`` argument and a
     zero-argument ``f``, returns ``Grads`` for the implicit parameters."""
-    if len(args) == 1 and type(args[0]) is Params and not kwargs:
-        return _implicit(f, args[0]).grad
+    n = len(args)
+    if n == 1:
+        a0 = args[0]
+        t0 = type(a0)
+        if t0 is Params and not kwargs:
+            return _implicit(f, a0).grad
+    if type(f) is _FunctionType and not kwargs and not CHECK and n < 3:
+        # the warm path of a plain function of one or two arguments whose types decide their
+        # kinds: _quiet, _gradient, _call, cache.forward (its key: cache.type_key) and _run_back
+        # in this one frame (each of those calls was a tenth of a small function's gradient),
+        # the same steps in the same order
+        code = f.__code__
+        if n == 1:
+            key = (id(code), t0) if t0 is not _Tensor and t0 is not _Parameter else (id(code), t0, a0.dim())
+        elif n == 2:
+            a0, a1 = args
+            t0, t1 = type(a0), type(a1)
+            key = (id(code), t0, t1) if t0 is not _Tensor and t0 is not _Parameter and t1 is not _Tensor and \
+                t1 is not _Parameter else (id(code), t0, t1, a0.dim() if isinstance(a0, _Tensor) else None,
+                                           a1.dim() if isinstance(a1, _Tensor) else None)
+        else:
+            key = (id(code),)
+        e = _by_type.get(key)
+        if e is not None and e.nargs == n and e.fwd is not None and \
+                (e.unguarded and e.version == _TABLE.version or e.valid(f)):
+            fwd, key = e.fwd, id(code)
+            mode = _grad_enabled()
+            if mode:
+                _set_grad_enabled(False)
+            state = _LONG.get(key, _FIRST)
+            if state is True:
+                _hold_collection()
+            t = _clock() if state is _MEASURE else 0.0
+            try:
+                ctx = Context()
+                try:
+                    y, back = fwd(ctx, f, *args)
+                except Exception as e:
+                    add_user_frames(e)
+                    raise
+                dy = 1.0 if type(y) is float else seed(y)
+                ctx.grads = {}
+                try:
+                    g = back(dy)
+                except Exception as e:
+                    add_user_frames(e)
+                    raise
+                if len(g) == n:   # numbers' gradients are their adjoints as they are (see _run_back)
+                    if n == 1:
+                        g0 = g[0]
+                        return (g0 if t0 in PLAIN and type(g0) is not complex else materialize(ctx, a0, g0),)
+                    if n == 2:
+                        g0, g1 = g
+                        return (g0 if t0 in PLAIN and type(g0) is not complex else materialize(ctx, a0, g0),
+                                g1 if t1 in PLAIN and type(g1) is not complex else materialize(ctx, a1, g1))
+                return tuple([gi if type(a) in PLAIN and type(gi) is not complex else materialize(ctx, a, gi)
+                              for a, gi in zip(args, g)])
+            finally:
+                if state is True:
+                    _release_collection()
+                elif state is _FIRST:
+                    _LONG[key] = _MEASURE
+                elif state is _MEASURE:
+                    _LONG[key] = _clock() - t > _LONG_S
+                if mode:
+                    _set_grad_enabled(True)
     code = getattr(f, "__code__", None)
     if code is not None and code.co_flags & runtime.CO_GENERATOR_LIKE:
         return pullback(f, *args, **kwargs)  # raises, naming the construct
     if CHECK:
         from .check import checked
         return checked(gradient, f, args, kwargs)
-    return _quiet(code or type(f), _gradient, f, args, kwargs)
+    return _quiet(type(f) if code is None else id(code), _gradient, f, args, kwargs)
 
 
 def derivative(f: Callable) -> Callable:

@@ -18,7 +18,7 @@ from ..rules.registry import TABLE, select
 from .analysis import Analysis
 from .codegen import compile_forward
 from ..rules.registry import OBJECT
-from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, kind_of, torch_internal
+from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, VARFLAGS, kind_of, torch_internal
 
 _MISSING = object()
 _lock = threading.RLock()
@@ -26,7 +26,7 @@ _lock = threading.RLock()
 
 class Entry:
     __slots__ = ("guards", "cells", "types", "fwd", "version", "ir", "src", "analysis", "deps",
-                 "unguarded")
+                 "unguarded", "code", "nargs")
 
     def __init__(self, guards, types_, fwd, version, ir_fn, src, analysis, deps=(), cells=()):
         self.guards, self.types, self.fwd, self.version = guards, types_, fwd, version
@@ -34,6 +34,8 @@ class Entry:
         self.ir, self.src, self.analysis = ir_fn, src, analysis
         self.deps = deps   # (callee entry, callee): the kinds and ranks the callees returned
         self.unguarded = not guards and not types_ and not deps and not cells
+        self.code = None   # the code object it was made for (set by entry_for): keeps _by_type's ids valid
+        self.nargs = -1    # its positional parameters, where a call passes exactly them (no *args, **kw, keyword-only)
 
     def valid(self, f: types.FunctionType) -> bool:
         """Whether this transform still holds for ``f`` (a function of the entry's code):
@@ -62,6 +64,12 @@ class Entry:
                 except ValueError:
                     return False
         return True
+
+
+def _own(e: Entry, code) -> None:
+    e.code = code
+    if not code.co_flags & VARFLAGS and not code.co_kwonlyargcount:
+        e.nargs = code.co_argcount
 
 
 _cache: Dict[Tuple, List[Entry]] = {}
@@ -117,6 +125,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
                 return e
         if f in USER_RULES or f in SPECIAL or torch_internal(f) or select(f, kinds):
             e = Entry((), (), None, TABLE.version, None, "", None)
+            _own(e, f.__code__)
             _cache[key] = [e]
             return e
         # a transform makes many objects and few cycles: the collector's passes over them
@@ -141,29 +150,49 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
                    if isinstance(n, str))
         cells = tuple((i, v) for i, v in guards.items() if isinstance(i, int))
         e = Entry(gl, tuple(fn_ir.global_types.items()), fwd, TABLE.version, fn_ir, src, A, deps, cells)
+        _own(e, f.__code__)
         # entries for other closures of the same code (other cell contents) stay, a few of them
         lst = [x for x in _cache.get(key, ()) if x.version == TABLE.version][1 - _PER_KEY:]
         _cache[key] = lst + [e]
         return e
 
 
-_by_type: Dict[Tuple, Entry] = {}   # (code, argument types) -> entry, where types decide kinds
+_by_type: Dict[Tuple, Entry] = {}   # (id(code), argument types[, ranks]) -> entry, where types decide kinds
+# keyed by the code's id, not the code: a code object's hash is computed anew at each lookup (its name,
+# bytecode, constants, names...), a fifth of a small function's warm gradient call. The id stays the
+# code's as long as the entry lives: the entry holds the code (Entry.code)
+
+
+def type_key(code, args) -> tuple:
+    """``_by_type``'s key for ``code`` called with ``args``: the code's id and the arguments'
+    types, and the tensors' ranks where there are tensors (api.gradient inlines it for one and
+    two arguments)."""
+    n = len(args)   # one and two arguments spelled out: no map object on the hot path
+    if n == 1:
+        t = type(args[0])
+        return (id(code), t) if t is not _Tensor and t is not _Parameter else (id(code), t, args[0].dim())
+    if n == 2:
+        a, b = args
+        ta, tb = type(a), type(b)
+        if ta is not _Tensor and ta is not _Parameter and tb is not _Tensor and tb is not _Parameter:
+            return (id(code), ta, tb)
+        return (id(code), ta, tb) + ranks_of(args)
+    key = (id(code), *map(type, args))
+    if _Tensor in key or _Parameter in key:
+        key += ranks_of(args)
+    return key
 
 
 def forward(f: types.FunctionType, args) -> Optional[Callable]:
     """The compiled forward of ``f`` for these arguments' kinds, or None for a function
     that is not lifted (it has a rule, or is torch's own and runs under torch autograd).
     The common case (arguments whose kind their type decides) is one dict lookup."""
-    n = len(args)   # one and two arguments spelled out: no map object on the hot path
-    key = (f.__code__, type(args[0])) if n == 1 else (f.__code__, type(args[0]), type(args[1])) if n == 2 \
-        else (f.__code__, *map(type, args))
-    if _Tensor in key or _Parameter in key:
-        key += ranks_of(args)
+    key = type_key(f.__code__, args)
     e = _by_type.get(key)
     if e is not None and (e.unguarded and e.version == TABLE.version or e.valid(f)):
         return e.fwd
     e = entry(f, args)
-    if all(_kind_by_type(t) for t in key[1:len(args) + 1]):
+    if all(_kind_by_type(type(a)) for a in args):
         _by_type[key] = e
     return e.fwd
 
