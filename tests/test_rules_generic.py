@@ -20,7 +20,7 @@ import operator
 
 import numpy as np
 
-from torchzygote.rules.numpy_rules import np_index_back
+from torchzygote.rules.numpy_rules import NATIVE as NP_NATIVE, np_as_scalar, np_index_back, np_sum_to_shape
 import pytest
 import torch
 
@@ -503,28 +503,67 @@ put(complex.conjugate, lambda: [(0.5 + 0.5j,), (-1.2 + 0.3j,)])
 put(operator.truth, lambda: [(0.7,), (0.0,)], nograd=True)
 
 # ---------------------------------------------------------------- numpy
-for f in (np.sin, np.cos, np.exp, np.tanh, np.negative, np.square, np.sinh, np.cosh, np.arctan, np.expm1):
-    put(f, lambda: [(a(3, 2),)])
-put(np.tan, lambda: [(a(3, 2, lo=-0.8, hi=0.8),)])
-put((np.log10, np.log2), lambda: [(a(3, 2, lo=0.5, hi=2.0),)])
-put(np.exp2, lambda: [(a(3, 2),)])
-put((np.arcsin, np.arccos), lambda: [(a(3, 2, lo=-0.8, hi=0.8),)])
-put((np.arctan2, np.hypot), lambda: [(a(3, 2), a(3, 2, lo=0.5, hi=1.5)), (a(3, 2), a(2))])
+# Elementwise ufuncs: a domain per argument. Each is sampled on arrays (and broadcast ones), on
+# Python floats, on NumPy scalars and on an array with a float (test_numpy_second_order also checks
+# every numpy rule at second order, and that a gradient has its argument's type).
+NP_WIDE, NP_UNIT, NP_POS = (-1.0, 1.0), (-0.8, 0.8), (0.3, 2.0)
+NP_ELEMENTWISE = {
+    **{f: [NP_WIDE] for f in (np.sin, np.cos, np.exp, np.exp2, np.expm1, np.tanh, np.sinh, np.cosh, np.arctan,
+                              np.arcsinh, np.negative, np.positive, np.square, np.deg2rad, np.radians,
+                              np.rad2deg, np.degrees)},
+    **{f: [NP_UNIT] for f in (np.tan, np.arcsin, np.arccos, np.arctanh)},
+    **{f: [NP_POS] for f in (np.log, np.log2, np.log10, np.log1p, np.sqrt, np.cbrt, np.reciprocal)},
+    np.arccosh: [(1.2, 3.0)],
+    **{f: [NP_WIDE, NP_WIDE] for f in (np.add, np.subtract, np.multiply, np.maximum, np.minimum, np.hypot,
+                                       np.logaddexp, np.logaddexp2)},
+    np.arctan2: [NP_WIDE, (0.5, 1.5)],
+    np.divide: [NP_WIDE, (0.5, 2.0)],
+    **{f: [(0.5, 2.0), NP_WIDE] for f in (np.power, np.float_power)},
+    **{f: [(1.25, 1.55), (1.0, 1.1)] for f in (np.remainder, np.fmod)},  # 1 < a / b < 1.55: no jump
+    np.copysign: [(0.2, 1.0), (0.3, 1.0)],
+}
+
+
+def np_samples(doms):
+    """Arrays, broadcast arrays, floats, np.float64 scalars and mixes, inside ``doms``."""
+    def make():
+        arrays = tuple(a(3, 2, lo=lo, hi=hi) for lo, hi in doms)
+        floats = tuple(lo + (0.37 + 0.34 * i) * (hi - lo) for i, (lo, hi) in enumerate(doms))
+        out = [arrays, floats, tuple(np.float64(v) for v in floats)]
+        if len(doms) == 2:
+            (lo0, hi0), (lo1, hi1) = doms
+            out += [(a(3, 2, lo=lo0, hi=hi0), a(2, lo=lo1, hi=hi1)), (a(3, lo=lo0, hi=hi0), floats[1]),
+                    (floats[0], a(3, lo=lo1, hi=hi1)), (floats[0], np.float64(floats[1]))]
+        return out
+    return make
+
+
+for f, doms in NP_ELEMENTWISE.items():
+    put(f, np_samples(doms))
+for f in (np.abs, np.fabs):  # away from the kink at 0, both signs
+    put(f, lambda: [(a(3, 2, lo=0.2, hi=1.0) * np.array([1.0, -1.0]),), (-0.6,), (np.float64(0.45),)])
 put(np.where, lambda: [(a(3, 2) > 0, a(3, 2), a(3, 2))])
 put((np.trace, np.ndarray.trace), lambda: [(a(3, 3),)])
 put((np.linalg.inv, np.linalg.det), lambda: [(spd(3).numpy(),)])
 put(np.linalg.solve, lambda: [(spd(3).numpy(), a(3)), (spd(3).numpy(), a(3, 2))])
-for f in (np.log, np.sqrt, np.log1p):
-    put(f, lambda: [(a(3, 2, lo=0.3, hi=2.0),)])
-put(np.absolute, lambda: [(a(3, 2, lo=0.2, hi=1.0) * np.array([1.0, -1.0]),)])
-for f in (np.add, np.subtract, np.multiply, np.maximum, np.minimum):
-    put(f, lambda: [(a(3, 2), a(3, 2)), (a(3, 2), a(2)), (a(3), 1.5)])
-put(np.divide, lambda: [(a(3, 2), a(3, 2, lo=0.5, hi=2.0)), (a(3), 1.5)])
-put(np.power, lambda: [(a(3, 2, lo=0.5, hi=2.0), a(3, 2)), (a(3, lo=0.5, hi=2.0), 2.0)])
-for f in (np.sum, np.ndarray.sum, np.mean, np.ndarray.mean):
+for f in (np.sum, np.ndarray.sum, np.mean, np.ndarray.mean, np.prod, np.ndarray.prod):
     put(f, lambda: [(a(3, 2),), (a(3, 2), 0), (a(3, 2), 1)])
+for f in (np.sum, np.mean, np.prod):  # numbers, NumPy scalars, tuples and lists of them or of arrays
+    put(f, lambda: [(0.7,), (np.float64(-1.3),), ((0.7, -1.3, 0.45),), ([0.7, np.float64(-1.3), 0.45],),
+                    ([a(3), a(3)],), ([a(3), a(3)], 0), ((a(2), a(2)), 1)])
+put(np.prod, lambda: [(np.array([0.7, 0.0, -1.3]),), (np.array([[0.7, 0.0], [0.0, 0.5]]), 0),
+                      ([0.7, 0.0, -1.3],)])  # zero factors: the product of the others
 for f in (np.max, np.amax, np.ndarray.max, np.min, np.amin, np.ndarray.min):
     put(f, lambda: [(tdistinct(3, 2).numpy(),), (tdistinct(3, 2).numpy(), 0)])
+for f in (np.max, np.min):
+    put(f, lambda: [(0.7,), ((0.7, -1.3, 0.45),), ([0.7, -1.3, 0.45],)])
+put(np.array, lambda: [((0.7, -1.3),), ([0.7, np.float64(-1.3)],), ([[0.7, -1.3], [0.45, 2.0]],),
+                       (a(3, 2),), (0.7,)])
+put(np.asarray, lambda: [([0.7, -1.3],)])
+put(np.stack, lambda: [([a(3), a(3)],), ((a(3, 2), a(3, 2)), 1)])
+put(np.moveaxis, lambda: [(a(3, 2, 4), 0, 2)])
+put(np.swapaxes, lambda: [(a(3, 2, 4), 0, 2)])
+put((np.float64, np.float32), lambda: [(0.7,), (np.float64(-1.3),)], rtol=1e-3, h=1e-3)
 for f in (np.dot, np.ndarray.dot):
     put(f, lambda: [(a(3), a(3)), (a(2, 3), a(3))])
 put(np.matmul, lambda: [(a(2, 3), a(3, 2))])
@@ -540,6 +579,8 @@ put(np.asarray, lambda: [(a(3, 2),), (0.7,)])
 put(np.expand_dims, lambda: [(a(3, 2), 1)])
 put((np.conj, np.conjugate, np.ndarray.conj, np.ndarray.conjugate), lambda: [(a(3, 2),)])
 put((np.generic.conj, np.generic.conjugate), lambda: [(np.float64(0.7),)])
+put(np_as_scalar, lambda: [(a(3, 2), 0.7), (a(3), np.float64(0.7))])
+put(np_sum_to_shape, lambda: [(a(3, 2), a(2)), (a(3, 2), a(3, 1))])
 put(np_index_back, lambda: [(a(3, 2), (1, 0), 0.7), (a(4), [0, 2, 0], a(3))])
 
 # ---------------------------------------------------------------- torch (function and method forms)
@@ -992,3 +1033,69 @@ def test_every_sample_entry_has_a_rule():
     # entries for functions that lost their rule are stale (likely renamed): keep the table honest
     stale = [_fn_id(f) for f in SAMPLES if f not in TABLE.rules and not TABLE.is_nondiff(f)]
     assert not stale, f"SAMPLES entries without a rule: {stale}"
+
+
+# ================================================================ numpy at second order
+
+NP_SECOND = [f for f in dict.fromkeys(NP_NATIVE + [np_as_scalar, np_sum_to_shape]) if f in SAMPLES]
+
+
+def _is_float_value(v):
+    return isinstance(v, float) or _is_float_array(v)
+
+
+def _gradient_sum(static, idx, vs):
+    """``x -> <gradient of static at x, vs>``: a function of ``x`` differentiated again."""
+    def gsum(*xs):
+        g = tz.gradient(static, *xs)
+        s = 0.0
+        for i in idx:
+            gi = g[i]
+            if gi is not None:
+                s = s + np.sum(gi * vs[i])
+        return s
+    return gsum
+
+
+@pytest.mark.parametrize("fn", NP_SECOND, ids=[_fn_id(f) for f in NP_SECOND])
+def test_numpy_second_order(fn):
+    """Every numpy rule on every sample: a gradient has its argument's type (a float for a Python
+    float, np.float64 for np.float64, an array of the argument's shape for an array), and the gradient
+    of the gradient (a Hessian-vector product) matches central differences of the gradient."""
+    failures = []
+    for spec in SAMPLES[fn]:
+        if isinstance(spec, Program):
+            continue
+        make, opts = spec
+        for args in make():
+            if any(isinstance(v, complex) for v in args):
+                continue
+            try:
+                static = _wrappers(fn, args, opts.get("pre"))[0]
+                declared = _declared(fn, args)
+                g = tz.gradient(static, *args)
+                for i, (v, gi) in enumerate(zip(args, g)):
+                    if gi is None or i not in declared or not _is_float_value(v):
+                        continue
+                    if isinstance(v, np.ndarray):
+                        assert isinstance(gi, np.ndarray) and gi.shape == v.shape, (i, type(gi), np.shape(gi))
+                    else:
+                        assert type(gi) is type(v), f"arg {i}: gradient {gi!r} of {type(v).__name__} {v!r}"
+                idx = [i for i, v in enumerate(args) if _is_float_value(v) and i in declared]
+                vs = {i: (np.linspace(0.4, 1.2, args[i].size).reshape(args[i].shape)
+                          if isinstance(args[i], np.ndarray) else 0.7) for i in idx}
+                gsum = _gradient_sum(static, idx, vs)
+                h2 = opts.get("h", 1e-5) * 10
+                rtol, atol = max(opts.get("rtol", 1e-5), 1e-4), max(opts.get("atol", 1e-6), 1e-5)
+                hv = tz.gradient(gsum, *args)
+                fd = fd_gradient(gsum, args, h=h2)
+                for i, v in enumerate(args):
+                    if isinstance(v, np.ndarray) and _is_float_array(v):
+                        want = _array_fd(gsum, args, i, h2)
+                        got = 0.0 if hv[i] is None else np.asarray(hv[i], dtype=np.float64)
+                        assert np.allclose(got, want, rtol=rtol, atol=atol), (i, hv[i], want)
+                    elif fd[i] is not None and i in declared:
+                        assert close(hv[i], fd[i], rtol, atol), (i, hv[i], fd[i])
+            except Exception as e:
+                failures.append(f"{_fn_id(fn)}{_short(args)}: {type(e).__name__}: {str(e)[:300]}")
+    assert not failures, "\n".join(failures)

@@ -7,8 +7,10 @@ power operator gets an array rule here (the number rule tests ``b == 0``).
 from __future__ import annotations
 
 import operator
+import re
 
-from .registry import ARRAY, NONDIFF, REAL, TABLE, grad, nondiff
+from .registry import (ARRAY, LIST, NONDIFF, REAL, TABLE, TUPLE, base, grad, nondiff, reads_metadata,
+                       reads_sequence)
 
 try:
     import numpy as np
@@ -56,7 +58,7 @@ if np is not None:
         if a.ndim == 1 and b.ndim == 1:
             return dy * (b if which == 0 else a)
         if b.ndim == 1:
-            return np.multiply.outer(dy, b) if which == 0 else np.tensordot(dy, a, axes=(range(dy.ndim), range(dy.ndim)))
+            return np.expand_dims(dy, -1) * b if which == 0 else np.reshape(dy, (-1,)) @ np.reshape(a, (-1, a.shape[-1]))
         if a.ndim == 1:
             return (b @ dy) if which == 0 else np.outer(a, dy)
         if which == 0:
@@ -87,7 +89,7 @@ if np is not None:
     def np_max_back(dy, x, axis, keepdims, y):
         ye = _expand(y, x, axis, keepdims)
         mask = (np.asarray(x) == ye).astype(_ftype(np.asarray(x)))
-        cnt = mask.sum(axis=axis, keepdims=True) if axis is not None else mask.sum()
+        cnt = np.sum(mask, axis=axis, keepdims=True) if axis is not None else np.sum(mask)
         return _expand(dy, x, axis, keepdims) * mask / cnt
 
     def np_index_back(x, key, g):
@@ -133,27 +135,153 @@ if np is not None:
             grad(f, sig, **o)
             NATIVE.append(f)
 
-    for f, e in [(np.sin, "dy * np.cos(x)"), (np.cos, "-dy * np.sin(x)"), (np.tan, "dy * (1 + y * y)"),
-                 (np.exp, "dy * y"), (np.log, "dy / x"), (np.tanh, "dy * (1 - y * y)"),
-                 (np.sqrt, "dy / (2 * y)"), (np.abs, "dy * np.sign(x)"), (np.negative, "-dy"),
-                 (np.log1p, "dy / (1 + x)"), (np.expm1, "dy * (y + 1)"), (np.square, "2 * dy * x"),
-                 (np.sinh, "dy * np.cosh(x)"), (np.cosh, "dy * np.sinh(x)"), (np.arctan, "dy / (1 + x * x)")]:
-        _r([f], "x", x=e)
-    _r([np.add], "a, b", broadcast=True, a="dy", b="dy")
-    _r([np.subtract], "a, b", broadcast=True, a="dy", b="-dy")
-    _r([np.multiply], "a, b", broadcast=True, a="dy * b", b="dy * a")
-    _r([np.divide, np.true_divide], "a, b", broadcast=True, a="dy / b", b="-dy * y / b")
-    _r([np.power], "a, b", broadcast=True, a="np_pow_a(dy, a, b)", b="np_pow_b(dy, a, b, y)")
-    _r([np.maximum], "a, b", broadcast=True, a="dy * (a >= b)", b="dy * (a < b)")
-    _r([np.minimum], "a, b", broadcast=True, a="dy * (a <= b)", b="dy * (a > b)")
-    _r([np.sum, np.ndarray.sum], "a, axis=None, dtype=None, out=None, keepdims=False",
-       a="np_sum_back(dy, a, axis, keepdims)")
-    _r([np.mean, np.ndarray.mean], "a, axis=None, dtype=None, out=None, keepdims=False",
-       a="np_mean_back(dy, a, axis, keepdims)")
-    _r([np.max, np.amax, np.ndarray.max], "a, axis=None, out=None, keepdims=False",
-       a="np_max_back(dy, a, axis, keepdims, y)")
-    _r([np.min, np.amin, np.ndarray.min], "a, axis=None, out=None, keepdims=False",
-       a="np_max_back(dy, a, axis, keepdims, y)")
+    # ------------------------------------------------ elementwise ufuncs: one table, one declaration each
+    # Each applies to arrays, Python numbers and NumPy scalars (np.float64): a gradient has the type of
+    # its argument (np_like: summed over broadcast axes for an array, a float for a Python number, the
+    # same scalar type for a NumPy scalar). A result is a number (kind R) when no argument is an array.
+    # maximum/minimum at a tie split the gradient in halves (torch's convention); abs/fabs at 0 give 0.
+    LN2, LN10, DEG = 0.6931471805599453, 2.302585092994046, 57.29577951308232
+    UNARY = [
+        (np.sin, "dy * np.cos(x)"), (np.cos, "-dy * np.sin(x)"), (np.tan, "dy * (1 + y * y)"),
+        (np.arcsin, "dy / np.sqrt(1 - x * x)"), (np.arccos, "-dy / np.sqrt(1 - x * x)"),
+        (np.arctan, "dy / (1 + x * x)"), (np.sinh, "dy * np.cosh(x)"), (np.cosh, "dy * np.sinh(x)"),
+        (np.tanh, "dy * (1 - y * y)"), (np.arcsinh, "dy / np.sqrt(x * x + 1)"),
+        (np.arccosh, "dy / np.sqrt(x * x - 1)"), (np.arctanh, "dy / (1 - x * x)"),
+        (np.exp, "dy * y"), (np.exp2, f"dy * y * {LN2}"), (np.expm1, "dy * (y + 1)"),
+        (np.log, "dy / x"), (np.log2, f"dy / (x * {LN2})"), (np.log10, f"dy / (x * {LN10})"),
+        (np.log1p, "dy / (1 + x)"), (np.sqrt, "dy / (2 * y)"), (np.cbrt, "dy / (3 * y * y)"),
+        (np.square, "2 * dy * x"), (np.reciprocal, "-dy * y * y"), (np.abs, "dy * np.sign(x)"),
+        (np.fabs, "dy * np.sign(x)"), (np.negative, "-dy"), (np.positive, "dy"),
+        (np.deg2rad, f"dy / {DEG}"), (np.radians, f"dy / {DEG}"), (np.rad2deg, f"dy * {DEG}"),
+        (np.degrees, f"dy * {DEG}"),
+    ]
+    BINARY = [
+        (np.add, "dy", "dy"), (np.subtract, "dy", "-dy"), (np.multiply, "dy * b", "dy * a"),
+        (np.divide, "dy / b", "-dy * y / b"),
+        (np.power, "np_pow_a(dy, a, b)", "np_pow_b(dy, a, b, y)"),
+        (np.float_power, "np_pow_a(dy, a, b)", "np_pow_b(dy, a, b, y)"),
+        (np.maximum, "dy * np_wins(a, b)", "dy * np_wins(b, a)"),
+        (np.minimum, "dy * np_wins(b, a)", "dy * np_wins(a, b)"),
+        (np.remainder, "dy", "-dy * np.floor(a / b)"), (np.fmod, "dy", "-dy * np.trunc(a / b)"),
+        (np.arctan2, "dy * b / (a * a + b * b)", "-dy * a / (a * a + b * b)"),
+        (np.hypot, "dy * a / y", "dy * b / y"),
+        (np.logaddexp, "dy * np.exp(a - y)", "dy * np.exp(b - y)"),
+        (np.logaddexp2, "dy * np.exp2(a - y)", "dy * np.exp2(b - y)"),
+        (np.copysign, "dy * np.sign(a) * np.sign(np.copysign(1.0, b))", None),
+    ]
+
+    def np_wins(a, b):
+        """The share of ``maximum(a, b)``'s gradient that goes to ``a``: 1 where it is larger,
+        a half at a tie."""
+        return np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0))
+
+    def np_as_scalar(g, x):
+        """``g`` (a number or array) summed to a scalar of ``x``'s type: a float for a Python number."""
+        s = np.sum(g)
+        return type(x)(s) if isinstance(x, np.floating) else float(s)
+
+    def np_sum_to_shape(g, a):
+        """``g`` summed over the axes it was broadcast along to ``a``'s shape."""
+        from ..ad.runtime import _np_sum_to
+        return np.asarray(_np_sum_to(np.asarray(g), np.shape(a)))
+
+    def np_like(g, x):
+        """The gradient ``g`` given the type and shape of the value ``x`` it belongs to. Plain code
+        over functions with rules, so it is differentiated again at higher orders."""
+        if g is None:
+            return None
+        if isinstance(x, np.ndarray):
+            if isinstance(g, np.ndarray) and g.shape == x.shape:
+                return g
+            return np_sum_to_shape(g, x)
+        if isinstance(x, (int, float, np.floating)) and not isinstance(x, bool):
+            return np_as_scalar(g, x)
+        return g
+
+    def _out(ks):
+        return ARRAY if ARRAY in ks else REAL
+
+    ns.update(np_like=np_like, np_wins=np_wins, np_sum_to_shape=np_sum_to_shape)
+    ELEMENTWISE = []
+    for f, e in UNARY:
+        _r([f], "x", x=f"np_like({e}, x)", out=_out)
+        ELEMENTWISE.append(f)
+    for f, ea, eb in BINARY:
+        gb = {} if eb is None else dict(b=f"np_like({eb}, b)")
+        _r([f], "a, b", a=f"np_like({ea}, a)", out=_out, **gb)
+        ELEMENTWISE.append(f)
+    # the helpers' own rules (a gradient's type changes back the other way)
+    grad(np_as_scalar, "g, x", g="np_like(np.broadcast_to(dy, np.shape(g)) + 0.0, g)", kinds=lambda ks: True, ns=ns, out=REAL, broadcast=False)
+    grad(np_sum_to_shape, "g, a", g="np.broadcast_to(dy, np.shape(g)) + 0.0",
+         kinds=lambda ks: True, ns=ns, out=ARRAY, broadcast=False)
+    reads_metadata(np_as_scalar, 1)
+    reads_metadata(np_sum_to_shape, 1)
+    reads_metadata(np_like, 1)
+    nondiff(np_wins, np.trunc)
+    # reductions: an array, a number, or a list or tuple of numbers or arrays (np.sum([a, b * b]))
+    def np_prod_back(dy, x, axis, keepdims, y):
+        """``y = prod(x)``: ``y / x`` where no factor is 0, else the product of the others."""
+        x = np.asarray(x)
+        if np.all(x != 0):
+            return _expand(dy * y, x, axis, keepdims) / x
+        return _expand(dy, x, axis, keepdims) * np_prod_others(x, axis)
+
+    def np_prod_others(x, axis):
+        """For each entry, the product of the others along ``axis`` (None: all): each row of a
+        square stack has a 1 in place of its own entry (exact at zeros; n^2 memory, used at zeros)."""
+        if axis is None:
+            flat = np.reshape(x, (-1,))
+            m = np.where(np.eye(flat.size, dtype=bool), 1.0, flat)
+            return np.reshape(np.prod(m, axis=1), np.shape(x))
+        if not isinstance(axis, int):
+            raise NotImplementedError("the gradient of np.prod over a tuple of axes at a zero factor")
+        k = axis % x.ndim
+        n = x.shape[k]
+        eye = np.reshape(np.eye(n, dtype=bool), (1,) * k + (n, n) + (1,) * (x.ndim - k - 1))
+        return np.prod(np.where(eye, 1.0, np.expand_dims(x, k)), axis=k + 1)
+
+    def np_seq_back(ctx, g, seq):
+        """The gradient ``g`` of ``np.asarray(seq)`` routed to the items of a list or tuple
+        (nested ones too); each item's gradient has its type."""
+        from .containers import seq_back
+        pieces = tuple([np_seq_back(ctx, g[i], seq[i]) if isinstance(seq[i], (list, tuple))
+                        else np_like(g[i], seq[i]) for i in range(len(seq))])
+        return seq_back(ctx, seq, pieces)
+
+    ns.update(np_prod_back=np_prod_back, np_seq_back=np_seq_back)
+    SEQ = lambda ks: bool(ks) and base(ks[0]) in (LIST, TUPLE) and \
+        all(k in (REAL, NONDIFF) for k in ks[1:])  # noqa: E731
+    REDUCTIONS = [
+        ([np.sum, np.ndarray.sum], "a, axis=None, dtype=None, out=None, keepdims=False",
+         "np_sum_back(dy, a, axis, keepdims)"),
+        ([np.mean, np.ndarray.mean], "a, axis=None, dtype=None, out=None, keepdims=False",
+         "np_mean_back(dy, a, axis, keepdims)"),
+        ([np.prod, np.ndarray.prod], "a, axis=None, dtype=None, out=None, keepdims=False",
+         "np_prod_back(dy, a, axis, keepdims, y)"),
+        ([np.max, np.ndarray.max], "a, axis=None, out=None, keepdims=False", "np_max_back(dy, a, axis, keepdims, y)"),
+        ([np.min, np.ndarray.min], "a, axis=None, out=None, keepdims=False", "np_max_back(dy, a, axis, keepdims, y)"),
+    ]
+    for fns, sig, e in REDUCTIONS:
+        fns = [f for i, f in enumerate(fns) if all(f is not g for g in fns[:i])]  # np.amax is np.max (numpy 2)
+        _r(fns, sig, a=f"np_like({e}, a)", out=_out)
+        # a list or tuple: the gradient of np.asarray(a), routed to its items
+        _r(fns[:1], sig, a="np_seq_back(ctx, {}, a)".format(re.sub(r"\ba\b", "np.asarray(a)", e)),
+           kinds=SEQ, out=_out, maybe_none=True)
+    for f in (np.amax, np.amin):
+        if all(f is not g for fns, _, _ in REDUCTIONS for g in fns):
+            _r([f], "a, axis=None, out=None, keepdims=False", out=_out,
+               a="np_like(np_max_back(dy, a, axis, keepdims, y), a)")
+    # building an array from a list or tuple (nested ones too), a number or an array
+    _r([np.array], "object, dtype=None", object="np_seq_back(ctx, dy, object)", kinds=SEQ, maybe_none=True)
+    _r([np.asarray], "a, dtype=None", a="np_seq_back(ctx, dy, a)", kinds=SEQ, maybe_none=True)
+    _r([np.stack], "arrays, axis=0", arrays="np_seq_back(ctx, np.moveaxis(dy, axis, 0), arrays)",
+       kinds=SEQ, maybe_none=True)
+    _r([np.moveaxis], "a, source, destination", a="np.moveaxis(dy, destination, source)",
+       kinds=lambda ks: ks[0] == ARRAY)
+    _r([np.swapaxes], "a, axis1, axis2", a="np.swapaxes(dy, axis1, axis2)", kinds=lambda ks: ks[0] == ARRAY)
+    _r([np.array], "object, dtype=None", object="np_like(dy, object)", kinds=lambda ks: ks[0] in (ARRAY, REAL))
+    _r([np.float64, np.float32], "x", x="np_like(dy, x)", out=REAL, kinds=lambda ks: ks[0] in (ARRAY, REAL))
+    reads_sequence(np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.array, np.asarray, np.stack)
     _r([np.dot, np.ndarray.dot], "a, b", a="np_dot_back(dy, a, b, 0)", b="np_dot_back(dy, a, b, 1)")
     _r([np.matmul], "a, b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)")
     _r([np.reshape, np.ndarray.reshape], "a, *shape", a="dy.reshape(np.shape(a))")
@@ -163,12 +291,6 @@ if np is not None:
     _r([np.outer], "a, b", a="dy @ b", b="dy.T @ a")
     _r([np.clip], "a, a_min, a_max", a="dy * ((a >= a_min if a_min is not None else True) & "
        "(a <= a_max if a_max is not None else True))")
-    for f, e in [(np.log10, "dy / (x * np.log(10.0))"), (np.log2, "dy / (x * np.log(2.0))"),
-                 (np.exp2, "dy * y * np.log(2.0)"), (np.arcsin, "dy / np.sqrt(1 - x * x)"),
-                 (np.arccos, "-dy / np.sqrt(1 - x * x)")]:
-        _r([f], "x", x=e)
-    _r([np.arctan2], "a, b", broadcast=True, a="dy * b / (a * a + b * b)", b="-dy * a / (a * a + b * b)")
-    _r([np.hypot], "a, b", broadcast=True, a="dy * a / y", b="dy * b / y")
     _r([np.where], "c, a, b", broadcast=True, a="np.where(c, dy, 0.0)", b="np.where(c, 0.0, dy)")
     _r([np.trace, np.ndarray.trace], "a", a="dy * np.eye(*np.shape(a))")
     # linear algebra on stacks of matrices: the last two axes are the matrix
@@ -177,20 +299,17 @@ if np is not None:
     _r([np.linalg.solve], "a, b", a="np_solve_back(dy, a, b, y, 0)", b="np_solve_back(dy, a, b, y, 1)")
     def np_astype_back(dy, a):
         if not isinstance(a, np.ndarray):  # a number made an array: its gradient is a number
-            return np.sum(dy)
+            return np_like(dy, a)
         return np.asarray(dy).astype(a.dtype) if a.dtype.kind in "fc" else None
 
-    def np_sum_to_shape(dy, a):
-        from ..ad.runtime import _np_sum_to
-        return _np_sum_to(np.asarray(dy), np.shape(a))
-
-    ns.update(np_astype_back=np_astype_back, np_sum_to_shape=np_sum_to_shape)
+    ns.update(np_astype_back=np_astype_back)
     A0 = lambda ks: ks[0] == ARRAY  # noqa: E731  (other arguments are dtypes, shapes, axes)
     _r([np.ndarray.astype], "a, dtype, order='K', casting='unsafe', subok=True, copy=True",
        a="np_astype_back(dy, a)", kinds=A0)
     _r([np.conj, np.conjugate, np.ndarray.conj, np.ndarray.conjugate, np.generic.conj, np.generic.conjugate],
        "x", x="np.conj(dy)", kinds=lambda ks: ks[0] in (ARRAY, REAL))
-    _r([np.broadcast_to], "array, shape, subok=False", array="np_sum_to_shape(dy, array)", kinds=A0)
+    _r([np.broadcast_to], "array, shape, subok=False", array="np_like(dy, array)",
+       kinds=lambda ks: ks[0] in (ARRAY, REAL))
     _r([np.asarray], "a, dtype=None", a="np_astype_back(dy, a)", kinds=lambda ks: ks[0] in (ARRAY, REAL))
     _r([np.expand_dims], "a, axis", a="np.reshape(dy, np.shape(a))", kinds=A0)
     grad(np_index_back, "x, key, g", kinds=lambda ks: ks[0] == ARRAY, ns=ns, out=ARRAY, broadcast=False,
@@ -206,4 +325,4 @@ if np is not None:
     NATIVE += [operator.matmul, operator.pow]
     nondiff(np.zeros, np.ones, np.zeros_like, np.ones_like, np.arange, np.linspace, np.eye, np.shape,
             np.argmax, np.argmin, np.argsort, np.sign, np.floor, np.ceil, np.round, np.isnan, np.isfinite,
-            np.random.randn, np.random.rand, np.random.normal)
+            np.random.randn, np.random.rand, np.random.normal, np.all, np.any)
