@@ -63,14 +63,9 @@ def pow_loop_float(x, n):  # for tangent (its pow loop starts from a float)
 
 # ------------------------------------------------------------------ CartPole rollout
 
-GRAVITY = 9.8
-MASSCART = 1.0
-MASSPOLE = 0.1
-TOTAL_MASS = MASSPOLE + MASSCART
-LENGTH = 0.5  # half the pole's length
-POLEMASS_LENGTH = MASSPOLE * LENGTH
-FORCE_MAG = 10.0
-TAU = 0.02  # seconds between state updates (Euler)
+# gymnasium's constants, as the CartPole example's simulator has them
+from examples.cartpole.sim import (FORCE_MAG, GRAVITY, LENGTH, MASSPOLE, POLEMASS_LENGTH,  # noqa: E402
+                                   TAU, TOTAL_MASS)
 
 
 def cartpole_step(s, force):

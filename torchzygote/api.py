@@ -83,14 +83,21 @@ def _quiet(key, fn, *a):
     try:
         return fn(*a)
     finally:
-        if state is True:
-            _release_collection()
-        elif state is _FIRST:
-            _LONG[key] = _MEASURE
-        elif state is _MEASURE:
-            _LONG[key] = _clock() - t > _LONG_S
+        if state is not False:
+            _settle(key, state, t)
         if mode:
             _set_grad_enabled(True)
+
+
+def _settle(key, state, t: float) -> None:
+    """After a gradient call: release the collector it held, or learn whether this
+    function's calls are long enough to hold it (the first call only arms the measurement)."""
+    if state is True:
+        _release_collection()
+    elif state is _FIRST:
+        _LONG[key] = _MEASURE
+    elif state is _MEASURE:
+        _LONG[key] = _clock() - t > _LONG_S
 
 
 def _key(f):
@@ -234,12 +241,8 @@ def gradient(f: Callable, *args, **kwargs):
                 return tuple([gi if type(a) in PLAIN and type(gi) is not complex else materialize(ctx, a, gi)
                               for a, gi in zip(args, g)])
             finally:
-                if state is True:
-                    _release_collection()
-                elif state is _FIRST:
-                    _LONG[key] = _MEASURE
-                elif state is _MEASURE:
-                    _LONG[key] = _clock() - t > _LONG_S
+                if state is not False:
+                    _settle(key, state, t)
                 if mode:
                     _set_grad_enabled(True)
     code = getattr(f, "__code__", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import operator
 import re
 
+from ..errors import GradientError
 from .registry import (ARRAY, LIST, NONDIFF, REAL, TABLE, TUPLE, base, grad, nondiff, reads_metadata,
                        reads_sequence)
 
@@ -234,7 +235,8 @@ if np is not None:
             m = np.where(np.eye(flat.size, dtype=bool), 1.0, flat)
             return np.reshape(np.prod(m, axis=1), np.shape(x))
         if not isinstance(axis, int):
-            raise NotImplementedError("the gradient of np.prod over a tuple of axes at a zero factor")
+            raise GradientError("torchzygote cannot differentiate np.prod over a tuple of axes where a "
+                                "factor is zero; reduce one axis at a time (np.prod(np.prod(x, axis=a), axis=b))")
         k = axis % x.ndim
         n = x.shape[k]
         eye = np.reshape(np.eye(n, dtype=bool), (1,) * k + (n, n) + (1,) * (x.ndim - k - 1))
