@@ -73,13 +73,7 @@ def _quiet(key, fn, *a):
     off (the gradient is our code, and torch ops run faster without recording), and for a
     long one with automatic garbage collection held off; both are restored after, also
     after an error."""
-    mode = _grad_enabled()
-    if mode:
-        _set_grad_enabled(False)
-    state = _LONG.get(key, _FIRST)
-    if state is True:
-        _hold_collection()
-    t = _clock() if state is _MEASURE else 0.0
+    mode, state, t = _begin(key)
     try:
         return fn(*a)
     finally:
@@ -87,6 +81,18 @@ def _quiet(key, fn, *a):
             _settle(key, state, t)
         if mode:
             _set_grad_enabled(True)
+
+
+def _begin(key):
+    """Before a gradient call: torch's autograd off, the collector held for a function whose
+    calls are long; returns what ``_settle`` and the caller restore."""
+    mode = _grad_enabled()
+    if mode:
+        _set_grad_enabled(False)
+    state = _LONG.get(key, _FIRST)
+    if state is True:
+        _hold_collection()
+    return mode, state, (_clock() if state is _MEASURE else 0.0)
 
 
 def _settle(key, state, t: float) -> None:
@@ -209,13 +215,7 @@ def gradient(f: Callable, *args, **kwargs):
         if e is not None and e.nargs == n and e.fwd is not None and \
                 (e.unguarded and e.version == _TABLE.version or e.valid(f)):
             fwd, key = e.fwd, id(code)
-            mode = _grad_enabled()
-            if mode:
-                _set_grad_enabled(False)
-            state = _LONG.get(key, _FIRST)
-            if state is True:
-                _hold_collection()
-            t = _clock() if state is _MEASURE else 0.0
+            mode, state, t = _begin(key)
             try:
                 ctx = Context()
                 try:
