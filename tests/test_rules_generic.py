@@ -17,6 +17,7 @@ import itertools
 import linecache
 import math
 import operator
+import sys
 
 import numpy as np
 
@@ -582,6 +583,12 @@ put((np.generic.conj, np.generic.conjugate), lambda: [(np.float64(0.7),)])
 put(np_as_scalar, lambda: [(a(3, 2), 0.7), (a(3), np.float64(0.7))])
 put(np_sum_to_shape, lambda: [(a(3, 2), a(2)), (a(3, 2), a(3, 1))])
 put(np_index_back, lambda: [(a(3, 2), (1, 0), 0.7), (a(4), [0, 2, 0], a(3))])
+
+# the NumPy rule modules' own samples, one file each (tests/samples_numpy_*.py)
+import samples_numpy_linalg, samples_numpy_reduce, samples_numpy_shape, samples_numpy_ufuncs  # noqa: E402
+
+for _m in (samples_numpy_ufuncs, samples_numpy_reduce, samples_numpy_shape, samples_numpy_linalg):
+    _m.register(put, sys.modules[__name__])
 
 # ---------------------------------------------------------------- torch (function and method forms)
 

@@ -1,5 +1,6 @@
 """The rule tables, one module per domain; importing this package registers them all."""
 from . import containers, inplace, pylib, scalar, tensor, numpy_rules  # noqa: F401
+from . import numpy_ufuncs, numpy_reduce, numpy_shape, numpy_linalg  # noqa: F401
 from ..ad import runtime as _rt
 from ..frontend import ops as _ops
 from .registry import nondiff as _nondiff
