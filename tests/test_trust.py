@@ -693,3 +693,62 @@ def test_a_file_edited_after_import_is_an_error_not_its_new_text(tmp_path, monke
     (tmp_path / "tz_stale_mod.py").write_text("\ndef make(a):\n    return lambda x: a * x + 2 * x\n")
     with pytest.raises(tz.LiftError, match="not the code that runs"):
         tz.gradient(h, 2.0)
+
+
+# ---------------------------------------------------------------- found by the NumPy fuzzer
+
+
+def _optional_import(x):
+    if "a_module_that_is_not_installed" in sys.modules:
+        import a_module_that_is_not_installed
+        return a_module_that_is_not_installed.f(x)
+    from math import sin as s
+    return s(x) * x
+
+
+def test_an_import_that_fails_happens_when_it_runs():
+    """An import in a branch that does not run must not be run by the transform (scipy's array-API
+    helpers do ``if "jax" in sys.modules: import jax``): imports that fail now are run-time statements."""
+    assert tz.gradient(_optional_import, 0.5)[0] == pytest.approx(math.cos(0.5) * 0.5 + math.sin(0.5))
+    sys.modules["a_module_that_is_not_installed"] = None   # now the branch runs, and the import fails there
+    try:
+        with pytest.raises(ImportError):
+            tz.gradient(_optional_import, 0.5)
+    finally:
+        del sys.modules["a_module_that_is_not_installed"]
+
+
+def _array_with_copy(x):
+    return np.sum(np.array(x, ndmin=2) ** 2)
+
+
+def test_a_keyword_a_rule_does_not_take_is_a_clear_error():
+    with pytest.raises(NoRuleError, match=r"keyword arguments \['ndmin'\]"):
+        tz.gradient(_array_with_copy, np.array([0.5, 1.5]))
+
+
+def _times_scalar(x, s):
+    return np.sum(x * s)
+
+
+def test_a_numpy_scalar_gets_a_gradient_of_its_own_type():
+    for s in (np.float64(0.5), np.float32(0.5)):
+        g = tz.gradient(_times_scalar, np.array([1.0, 2.0]), s)[1]
+        assert type(g) is type(s) and g == 3.0
+    assert type(tz.gradient(_times_scalar, np.array([1.0, 2.0]), 0.5)[1]) is float
+
+
+def _stack_then_append(x, s):
+    xs = [np.sqrt(1.5 + x * x)]
+    y = np.sum(np.stack(xs), axis=0)
+    xs.append(x * s)
+    xs[0] = x * 3.0
+    return np.sum(y * y) + np.sum(np.stack(xs))
+
+
+def test_np_stack_of_a_list_changed_after_the_call():
+    """The gradient of ``np.stack(xs)`` goes to the items it stacked, although ``xs`` grew and an item
+    was replaced after the call (was: IndexError)."""
+    x, s = np.array([0.3, -0.5, 0.9]), -0.9
+    gx, gs = tz.gradient(_stack_then_append, x, s)
+    assert np.allclose(gx, 2 * x + s + 3.0) and gs == pytest.approx(np.sum(x))

@@ -6,7 +6,7 @@ derivatives are checked against central differences (two step sizes; a point
 where the two disagree is non-smooth and skipped) and against torch autograd
 wherever torch accepts the same program on tensors.
 
-    python -m tests.sweeps.fuzz --n 20000 --seed 0 [--order 2] [--kind scalar|tensor|all]
+    python -m tests.sweeps.fuzz --n 20000 --seed 0 [--order 2] [--kind scalar|tensor|numpy|all]
                                 [--jobs 1] [--out fuzz_failures] [--start 0]
 
 Scalar programs take 1-3 floats and use arithmetic and ``math`` on safe domains,
@@ -21,6 +21,10 @@ Tensor programs take small float64 tensors (and sometimes a float): broadcasting
 indexing, in-place writes (``y[0] = ...``, ``y += ...``, ``y.mul_(...)``),
 ``torch.stack``, lists and dicts of tensors, matmuls with fixed matrices and
 ``nn.Linear``/``nn.Sequential`` modules built with a fixed seed.
+
+NumPy programs (``--kind numpy``, one in eight of ``all``; ``fuzz_numpy.py``) take
+float64 arrays, a float and an ``np.float64``, and are checked against central
+differences and for the gradients' types and shapes.
 
 Orders: 1 = gradient (and, for tensor programs, ``jacobian`` of the program's
 vector-valued twin); 2 = ``derivative(derivative(f))`` (one argument) or a
@@ -45,10 +49,16 @@ import time
 import traceback
 from collections import Counter, defaultdict
 
+import numpy as np
 import torch
 
 import torchzygote as tz
 from torchzygote.errors import TorchZygoteError
+
+try:
+    from . import fuzz_numpy
+except ImportError:   # run as tests/sweeps/fuzz.py or imported as sweeps.fuzz
+    import fuzz_numpy
 
 CLASSES = ("ok", "skipped", "mismatch", "clear", "timeout", "internal")
 H1, H2 = 1e-5, 1e-6
@@ -1000,6 +1010,8 @@ class Program:
             self.src = g.module(self.nargs)
             self.args = [round(rng.uniform(-1.5, 1.5), 3) + 0.0001 * rng.random() for _ in range(self.nargs)]
             self.features = sorted(g.features) + [f"math:{g.mode}"]
+        elif kind == "numpy":
+            self.src, self.args, self.features = fuzz_numpy.make(rng, seed, index)
         else:
             shapes = [rng.choice([(3,), (3,), (2, 3)]) for _ in range(rng.choice([1, 1, 2]))]
             nfloat = 1 if rng.random() < 0.25 else 0
@@ -1415,6 +1427,8 @@ def run_one(seed, index, kind, order, tmpdir, high_every=25, prog=None):
         return prog, {1: v}
     if kind == "scalar":
         res = check_scalar(prog, mod, tmod, order)
+    elif kind == "numpy":
+        res = fuzz_numpy.check(sys.modules[__name__], prog, mod, order)
     else:
         res = check_tensor(prog, mod, order)
     return prog, res
@@ -1423,7 +1437,7 @@ def run_one(seed, index, kind, order, tmpdir, high_every=25, prog=None):
 def kind_of(i, kind):
     if kind != "all":
         return kind
-    return "tensor" if i % 4 == 3 else "scalar"
+    return "tensor" if i % 4 == 3 else "numpy" if i % 8 == 5 else "scalar"
 
 
 def _worker(job):
@@ -1435,7 +1449,7 @@ def _worker(job):
             t = time.perf_counter()
             prog, res = run_one(seed, i, kind_of(i, kind), order, tmpdir, high_every)
             dt = time.perf_counter() - t
-            out.append((i, prog.kind, prog.src, prog.args if prog.kind == "scalar" else [a.tolist() if isinstance(a, torch.Tensor) else a for a in prog.args],
+            out.append((i, prog.kind, prog.src, prog.args if prog.kind == "scalar" else [a.tolist() if isinstance(a, (torch.Tensor, np.ndarray)) else float(a) for a in prog.args],
                         prog.features, {o: (v.cls, v.details) for o, v in res.items()}, dt))
     return out
 
@@ -1461,7 +1475,8 @@ class _Given:
 
     def __init__(self, src, kind, args, seed, index, high):
         self.src, self.kind, self.seed, self.index, self.high = src, kind, seed, index, high
-        self.args = args if kind == "scalar" else [torch.tensor(a, dtype=torch.float64) if isinstance(a, list) else a for a in args]
+        array = np.array if kind == "numpy" else lambda a: torch.tensor(a, dtype=torch.float64)
+        self.args = args if kind == "scalar" else [array(a) if isinstance(a, list) else a for a in args]
         self.name = f"tzmin_{kind[0]}_{seed}_{index}"
         self.features = []
 
@@ -1565,7 +1580,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--order", type=int, default=1)
-    ap.add_argument("--kind", choices=("scalar", "tensor", "all"), default="all")
+    ap.add_argument("--kind", choices=("scalar", "tensor", "numpy", "all"), default="all")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", default="fuzz_failures")
     ap.add_argument("--high-every", type=int, default=25, help="with --order 2: orders 3 and 4 on one in this many 1-arg scalar programs")

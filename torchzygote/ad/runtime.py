@@ -233,8 +233,8 @@ def unbroadcast(g, x):
             if g.shape == x.shape:
                 return g
             return _np_sum_to(g, x.shape)
-        if isinstance(x, (int, float)):
-            return float(np.sum(g))
+        if isinstance(x, (int, float, np.floating)):   # a gradient of the number's own type
+            return (type(x) if isinstance(x, np.floating) else float)(np.sum(g))
     return g
 
 
@@ -860,7 +860,9 @@ def bind_rule(rule, args, kw):
             raise TypeError(f"{rule.name}() missing argument {p!r}")
     extra = set(kw) - set(rule.params)
     if extra:
-        raise TypeError(f"{rule.name}() got unexpected keyword arguments {sorted(extra)}")
+        raise NoRuleError(f"torchzygote's rule for {rule.name} takes ({', '.join(rule.params)}): it has no "
+                          f"gradient for a call with keyword arguments {sorted(extra)}; leave them out, or give "
+                          f"the call a rule with @torchzygote.adjoint")
     return tuple(out) + tuple(args[len(rule.params):])
 
 

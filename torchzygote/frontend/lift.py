@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import importlib
 import linecache
 import operator
 import types
@@ -459,20 +458,23 @@ class Lifter:
 
     def stmt_Import(self, s):
         for a in s.names:
-            mod = importlib.import_module(a.name)
-            if a.asname:
-                self.store(a.asname, Const(mod))
-            else:
-                self.store(a.name.split(".")[0], Const(importlib.import_module(a.name.split(".")[0])))
+            self.store(a.asname or a.name.partition(".")[0], self.imported(ops.import_name, a.name, bool(a.asname)))
 
     def stmt_ImportFrom(self, s):
-        name = "." * s.level + (s.module or "")
-        mod = importlib.import_module(name, self.globals.get("__package__"))
+        module = "." * s.level + (s.module or "")
         for a in s.names:
             if a.name == "*":
                 self.error("'import *'", s)
-            val = getattr(mod, a.name) if hasattr(mod, a.name) else importlib.import_module(f"{mod.__name__}.{a.name}")
-            self.store(a.asname or a.name, Const(val))
+            self.store(a.asname or a.name, self.imported(ops.import_from, module, a.name, self.globals.get("__package__")))
+
+    def imported(self, op, *args):
+        """The module or name an import binds, as a constant found now (so calls through it resolve to
+        rules at transform time); an import that fails now happens when the statement runs, as in
+        Python (``if "jax" in sys.modules: import jax`` must not raise on a machine without jax)."""
+        try:
+            return Const(op(*args))
+        except ImportError:
+            return self.emit(op, *args, hint="module")
 
     def stmt_If(self, s):
         cond = self.expr(s.test)

@@ -3,6 +3,7 @@
 Each is an ordinary Python function, so unoptimised IR can always be run as is;
 rules (``torchzygote/rules``) give them derivatives and codegen inlines them.
 """
+import importlib
 import inspect
 import operator
 import types
@@ -128,6 +129,18 @@ def make_function(code, fn, defaults, kwdefaults, closure, qualname):
     f.__kwdefaults__ = kwdefaults or None
     f.__qualname__ = qualname
     return f
+
+
+def import_name(name, bound):
+    """``import a.b`` binds ``a`` (``bound=False``); ``import a.b as c`` binds the module ``a.b``."""
+    mod = importlib.import_module(name)
+    return mod if bound else importlib.import_module(name.partition(".")[0])
+
+
+def import_from(module, name, package):
+    """``from module import name`` (``module`` may be relative to ``package``)."""
+    mod = importlib.import_module(module, package)
+    return getattr(mod, name) if hasattr(mod, name) else importlib.import_module(f"{mod.__name__}.{name}")
 
 
 def call_method(obj, name, *args, **kwargs):

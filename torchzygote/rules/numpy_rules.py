@@ -246,8 +246,10 @@ if np is not None:
         """The gradient ``g`` of ``np.asarray(seq)`` routed to the items of a list or tuple
         (nested ones too); each item's gradient has its type."""
         from .containers import seq_back
+        # g's rows are the items at the call; a list appended to since is longer now (its pullbacks
+        # have rewound its gradient slots to the call's positions, so row i belongs to slot i)
         pieces = tuple([np_seq_back(ctx, g[i], seq[i]) if isinstance(seq[i], (list, tuple))
-                        else np_like(g[i], seq[i]) for i in range(len(seq))])
+                        else np_like(g[i], seq[i]) for i in range(min(len(seq), len(g)))])
         return seq_back(ctx, seq, pieces)
 
     ns.update(np_prod_back=np_prod_back, np_seq_back=np_seq_back)
@@ -325,6 +327,8 @@ if np is not None:
     TABLE.rules[operator.pow].insert(0, _pw)
     TABLE.version += 1
     NATIVE += [operator.matmul, operator.pow]
-    nondiff(np.zeros, np.ones, np.zeros_like, np.ones_like, np.arange, np.linspace, np.eye, np.shape,
-            np.argmax, np.argmin, np.argsort, np.sign, np.floor, np.ceil, np.round, np.isnan, np.isfinite,
-            np.random.randn, np.random.rand, np.random.normal, np.all, np.any)
+    nondiff(np.shape, np.argmax, np.argmin, np.argsort, np.sign, np.floor, np.ceil, np.round, np.isnan,
+            np.isfinite, np.all, np.any)
+    # constant arrays, which code may still write into (kind A: their writes use the array rules)
+    nondiff(np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
+            np.arange, np.linspace, np.eye, np.random.randn, np.random.rand, np.random.normal, out=ARRAY)
