@@ -1,5 +1,54 @@
 """Generic-test samples for the rules in torchzygote/rules/numpy_linalg.py (see test_rules_generic)."""
+import numpy as np
+
+# Programs over Python floats (checked against central differences): NumPy 2's keyword-only arguments
+_M = np.linspace(-1.0, 1.0, 24).reshape(2, 3, 4)
+
+
+def _mat(x, y):
+    """A 3x4 array of active entries."""
+    return np.array([[x, y, x * y, 0.5], [y * y, -x, 1.0, x - y], [0.3, x * x, y, 2.0 * x]])
+
+
+def p_tensordot_kw(x, y):
+    m = _mat(x, y)
+    return np.sum(np.linalg.tensordot(m, _M, axes=([1], [2])) ** 2) + np.sum(np.linalg.tensordot(m, m.T, axes=1))
+
+
+def p_vecdot_kw(x, y):
+    m = _mat(x, y)
+    return np.sum(np.linalg.vecdot(m, m * y, axis=0) ** 2)
+
+
+def p_offsets(x, y):
+    m = _mat(x, y)
+    s = np.linalg.trace(m, offset=1) * np.linalg.trace(m, offset=-1)
+    return s + np.sum(np.linalg.diagonal(m, offset=2) ** 2) + np.sum(np.linalg.diagonal(m * x, offset=-1))
 
 
 def register(put, b):
     """``put(fns, make, **opts)`` as in test_rules_generic; ``b`` is that module (builders a, t, spd, ...)."""
+    a = b.a
+    f64 = np.float64
+    # einsum: matrix products, batched (ellipsis), implicit output, traces and diagonals (repeated
+    # letters), a summed-out axis, broadcasting a size-1 axis, numbers among the operands
+    put(np.einsum, lambda: [
+        ("ij,jk->ik", a(2, 3), a(3, 4)), ("...ij,...jk", a(2, 2, 3), a(3, 2)), ("ij,jk", a(2, 3), a(3, 2)),
+        ("ii", a(3, 3)), ("ii->i", a(3, 3)), ("ij->j", a(3, 2)), ("i,i,i->", a(3), a(3), a(3)),
+        ("bij,bj->bi", a(1, 2, 3), a(4, 3)), ("i,->i", a(3), 0.7), ("i,->i", a(3), f64(-1.3)),
+        ("iij->ij", a(2, 2, 3)), ("ij,ij->", a(2, 3), a(2, 3)), ("ji", a(2, 3))])
+    put((np.tensordot, np.linalg.tensordot), lambda: [(a(2, 3, 4), a(3, 4, 2))])
+    put(np.tensordot, lambda: [(a(2, 3), a(3, 2), 1), (a(2, 3, 4), a(4, 3), ([1, 2], [1, 0])), (a(3), a(2), 0),
+                               (a(2, 3), a(3), ([1], [0])), (a(2, 3), a(3, 2), ((1,), (0,))), (0.7, a(3), 0)])
+    put(np.linalg.tensordot, b.Program(p_tensordot_kw))
+    put(np.inner, lambda: [(a(3), a(3)), (a(2, 3), a(4, 3)), (a(2, 2, 3), a(3)), (0.7, a(2, 3)),
+                           (a(3), f64(-1.3))])
+    put(np.kron, lambda: [(a(2, 3), a(3, 2)), (a(3), a(2, 2)), (a(2), a(3)), (0.7, a(3))])
+    put(np.vdot, lambda: [(a(3), a(3)), (a(2, 3), a(3, 2))])
+    put((np.vecdot, np.linalg.vecdot), lambda: [(a(3), a(3)), (a(2, 3), a(3)), (a(4, 1, 3), a(2, 3))])
+    put(np.linalg.vecdot, b.Program(p_vecdot_kw))
+    put(np.linalg.outer, lambda: [(a(3), a(2))])
+    put(np.linalg.matmul, lambda: [(a(2, 3), a(3, 2)), (a(2, 2, 3), a(3, 4)), (a(3), a(3, 2)), (a(3), a(3))])
+    put(np.linalg.matrix_transpose, lambda: [(a(2, 3),), (a(2, 3, 4),)])
+    put((np.linalg.diagonal, np.linalg.trace), lambda: [(a(3, 3),), (a(2, 3, 4),)])
+    put((np.linalg.diagonal, np.linalg.trace), b.Program(p_offsets))
