@@ -237,3 +237,318 @@ if np is not None:
        x="np_la_ein_back(dy, '...ij,tij->...t', (x, np_la_diag_sel(x, offset)), 0)")
     _r([np.linalg.trace], "x, *, offset=0, dtype=None", kinds=A0, out=OBJECT,
        x="np_la_ein_back(dy, '...ij,tij->...', (x, np_la_diag_sel(x, offset)), 0)")
+
+    # ------------------------------------------------------------------ matrix functions (stacks: last two axes)
+    def _eye_like(x):
+        return np.eye(np.shape(x)[-1])
+
+    def np_la_tri_masks(n, lower):
+        """Constant masks: the strict triangle that is read (lower or upper) and the diagonal."""
+        i = np.arange(n)
+        strict = (i[:, None] > i[None, :]) if lower else (i[:, None] < i[None, :])
+        return strict.astype(float), np.eye(n)
+
+    def np_la_to_triangle(g, lower):
+        """A gradient ``g`` with respect to the symmetric matrix a function builds from one triangle
+        of its argument, as the gradient of that argument: each read entry off the diagonal stands
+        for two entries of the symmetric matrix, the other triangle is not read."""
+        strict, eye = np_la_tri_masks(np.shape(g)[-1], lower)
+        return (g + _swap(g)) * strict + g * eye
+
+    def np_la_gap(w, what):
+        """``1 / (w_j - w_i)`` off the diagonal, 0 on it; a GradientError where two values are equal
+        (there the eigen- or singular vectors are not unique: their derivative does not exist)."""
+        d = w[..., None, :] - w[..., :, None]
+        eye = np.eye(np.shape(w)[-1])
+        scale = np.max(np.abs(w)) if np.size(w) else 1.0
+        if np.any((np.abs(d) <= 1e-10 * max(scale, 1e-300)) & (eye == 0)):
+            raise GradientError(f"the gradient through the {what} of a matrix with repeated values does not "
+                                f"exist; use only the values (eigvalsh, svdvals), or perturb the matrix")
+        return np.where(eye == 1, 0.0, 1.0 / np.where(eye == 1, 1.0, d))
+
+    def np_la_check_rank(s, what):
+        """A GradientError when singular values ``s`` show a rank-deficient matrix."""
+        tol = np.max(s, axis=-1, keepdims=True) * max(np.shape(s)[-1], 1) * np.finfo(float).eps * 10
+        if np.any(s <= tol):
+            raise GradientError(f"{what} of a rank-deficient matrix is not differentiable (its rank jumps "
+                                f"under perturbation); regularise it (add a small multiple of the identity) "
+                                f"or drop the dependent rows/columns")
+
+    nondiff(np_la_tri_masks, np_la_check_rank)
+
+    def np_la_slogdet_back(dy, a):
+        gl = _parts(dy, 2)[1]   # the sign has no gradient
+        if gl is None:
+            return None
+        return np.asarray(gl)[..., None, None] * _swap(np.linalg.inv(a))
+
+    def np_la_pinv_grad(g, a, p):
+        """The gradient of ``a`` for the output gradient ``g`` of ``p = pinv(a)`` (full rank: the
+        projector terms matter for non-square ``a``)."""
+        pt = _swap(p)
+        ga = -(pt @ g @ pt)
+        m, n = np.shape(a)[-2:]
+        if m != n:
+            q = np.eye(m) - a @ p            # projector onto the complement of a's range
+            ga = ga + q @ _swap(g) @ p @ pt
+            r = np.eye(n) - p @ a            # projector onto a's null space
+            ga = ga + pt @ p @ _swap(g) @ r
+        return ga
+
+    def np_la_pinv_back(dy, a, y, hermitian):
+        np_la_check_rank(np.linalg.svd(a, compute_uv=False), "np.linalg.pinv")
+        g = np_la_pinv_grad(dy, a, y)
+        return np_la_to_triangle(g, True) if hermitian else g
+
+    def np_la_eigh_back(dy, a, uplo, y):
+        gw, gv = _parts(dy, 2)
+        if gw is None and gv is None:
+            return None
+        w, v = y[0], y[1]
+        inner = 0.0
+        if gw is not None:
+            inner = gw[..., None] * _eye_like(v)
+        if gv is not None:
+            inner = inner + np_la_gap(w, "eigenvectors") * (_swap(v) @ gv)
+        return np_la_to_triangle(v @ inner @ _swap(v), uplo in ("L", "l"))
+
+    def np_la_eigvalsh_back(dy, a, uplo):
+        v = np.linalg.eigh(a, uplo)[1]
+        return np_la_to_triangle((v * dy[..., None, :]) @ _swap(v), uplo in ("L", "l"))
+
+    def np_la_svd_grad(gu, gs, gvh, u, s, vh):
+        """The gradient of ``a = u diag(s) vh`` (thin: k = min(m, n) columns) from those of its factors."""
+        m, n, k = np.shape(u)[-2], np.shape(vh)[-1], np.shape(s)[-1]
+        inner = 0.0
+        if gs is not None:
+            inner = gs[..., None] * np.eye(k)
+        if gu is not None or gvh is not None:
+            f = np_la_gap(s * s, "singular vectors")
+            if gu is not None:
+                j = _swap(u) @ gu
+                inner = inner + f * (j - _swap(j)) * s[..., None, :]
+            if gvh is not None:
+                kk = vh @ _swap(gvh)
+                inner = inner + s[..., :, None] * (f * (kk - _swap(kk)))
+        g = u @ inner @ vh
+        if (gu is not None and m > k) or (gvh is not None and n > k):
+            np_la_check_rank(s, "the singular vectors")
+        if gu is not None and m > k:   # the part of gu outside u's span
+            g = g + ((gu - u @ (_swap(u) @ gu)) / s[..., None, :]) @ vh
+        if gvh is not None and n > k:
+            g = g + u @ ((gvh - (gvh @ _swap(vh)) @ vh) / s[..., :, None])
+        return g
+
+    def np_la_svd_back(dy, a, full_matrices, compute_uv, hermitian, y):
+        if not compute_uv:
+            u, s, vh = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+            gu, gs, gvh = None, dy, None
+        else:
+            u, s, vh = y[0], y[1], y[2]
+            gu, gs, gvh = _parts(dy, 3)
+            k = np.shape(s)[-1]
+            if full_matrices and (np.shape(u)[-1] > k or np.shape(vh)[-2] > k):
+                # the extra columns of u (rows of vh) are any basis of a complement: no derivative
+                if (gu is not None and np.any(gu[..., k:] != 0)) or (gvh is not None and np.any(gvh[..., k:, :] != 0)):
+                    raise GradientError("np.linalg.svd(full_matrices=True) of a non-square matrix: the extra "
+                                        "singular vectors are not unique, so they have no gradient; use "
+                                        "full_matrices=False")
+                u, vh = u[..., :k], vh[..., :k, :]
+                gu = gu[..., :k] if gu is not None else None
+                gvh = gvh[..., :k, :] if gvh is not None else None
+        if gu is None and gs is None and gvh is None:
+            return None
+        g = np_la_svd_grad(gu, gs, gvh, u, s, vh)
+        return np_la_to_triangle(g, True) if hermitian else g
+
+    def np_la_svdvals_back(dy, x):
+        u, s, vh = np.linalg.svd(x, full_matrices=False)
+        return (u * dy[..., None, :]) @ vh
+
+    def np_la_cholesky_back(dy, a, upper, y):
+        """``a = l l^T`` from one triangle of ``a``: ``l^-T Phi(l^T gl) l^-1`` (Phi: the lower triangle,
+        half the diagonal), put on the triangle that is read."""
+        l, gl = (_swap(y), _swap(dy)) if upper else (y, dy)
+        strict, eye = np_la_tri_masks(np.shape(l)[-1], True)
+        gl = gl * (strict + eye)
+        p = _swap(l) @ gl
+        li = np.linalg.inv(l)
+        return np_la_to_triangle(_swap(li) @ (p * strict + 0.5 * p * eye) @ li, not upper)
+
+    def np_la_qr_square(gq, gr, q, r):
+        """``a = q r`` with ``r`` square (m >= n): ``(gq + q copyltu(M)) r^-T``, ``M = r gr^T - gq^T q``."""
+        n = np.shape(r)[-1]
+        strict, eye = np_la_tri_masks(n, True)
+        mm = 0.0
+        if gr is not None:
+            mm = r @ _swap(gr)
+        if gq is not None:
+            mm = mm - _swap(gq) @ q
+        low = mm * strict
+        b = q @ (low + _swap(low) + mm * eye)
+        if gq is not None:
+            b = b + gq
+        return _swap(np.linalg.solve(r, _swap(b)))
+
+    def np_la_qr_back(dy, a, mode, y):
+        if mode not in ("reduced", "complete", "r"):
+            raise GradientError(f"np.linalg.qr(mode={mode!r}) has no gradient; use mode='reduced'")
+        if mode == "r":
+            q, r = np.linalg.qr(a)
+            gq, gr = None, dy[..., :np.shape(r)[-2], :]
+        else:
+            q, r = y[0], y[1]
+            gq, gr = _parts(dy, 2)
+        m, n = np.shape(a)[-2:]
+        if mode == "complete" and m > n:
+            if gq is not None and np.any(gq[..., n:] != 0):
+                raise GradientError("np.linalg.qr(mode='complete') of a tall matrix: the extra columns of q "
+                                    "are not unique, so they have no gradient; use mode='reduced'")
+            q, r = q[..., :n], r[..., :n, :]
+            gq = gq[..., :n] if gq is not None else None
+            gr = gr[..., :n, :] if gr is not None else None
+        if gq is None and gr is None:
+            return None
+        if m >= n:
+            return np_la_qr_square(gq, gr, q, r)
+        # wide: a = [x | z] with x = q r1 square, z = q r2; z's part of r moves gq
+        r1, r2 = r[..., :m], r[..., m:]
+        gr1, gr2 = (gr[..., :m], gr[..., m:]) if gr is not None else (None, None)
+        z = a[..., m:]
+        if gr2 is not None:
+            gq = z @ _swap(gr2) if gq is None else gq + z @ _swap(gr2)
+        gx = np_la_qr_square(gq, gr1, q, r1)
+        g = gx @ np.eye(m, n)
+        if gr2 is not None:
+            g = g + (q @ gr2) @ np.eye(n - m, n, m)
+        return g
+
+    def np_la_lstsq_back(dy, a, b, y, which):
+        """``x = pinv(a) b`` (full rank); the residuals ``|a x - b|^2`` at the optimum (their gradient
+        holds x fixed); the singular values of ``a``."""
+        gx, gres, _, gs = _parts(dy, 4)
+        x = y[0]
+        np_la_check_rank(np.linalg.svd(a, compute_uv=False), "np.linalg.lstsq")
+        vec = len(np.shape(b)) == 1
+        b2, x2 = (b[:, None], x[:, None]) if vec else (b, x)
+        g = None
+        if gx is not None:
+            gx2 = gx[:, None] if vec else gx
+            p = np.linalg.pinv(a)
+            g = np_la_pinv_grad(gx2 @ _swap(b2), a, p) if which == 0 else _swap(p) @ gx2
+        if gres is not None and np.size(gres):
+            rr = (a @ x2 - b2) * gres
+            gr = 2.0 * rr @ _swap(x2) if which == 0 else -2.0 * rr
+            g = gr if g is None else g + gr
+        if gs is not None and which == 0:
+            gsv = np_la_svdvals_back(gs, a)
+            g = gsv if g is None else g + gsv
+        if g is not None and vec and which == 1:
+            g = g[:, 0]
+        return g
+
+    def np_la_matrix_power_back(dy, a, n):
+        if n == 0:
+            return None
+        if n < 0:
+            b = np.linalg.inv(a)
+            gb = np_la_matrix_power_back(dy, b, -n)
+            return -(_swap(b) @ gb @ _swap(b))
+        at = _swap(a)
+        g = dy @ np.linalg.matrix_power(at, n - 1)
+        for k in range(1, n):
+            g = g + np.linalg.matrix_power(at, k) @ dy @ np.linalg.matrix_power(at, n - 1 - k)
+        return g
+
+    def np_la_multi_dot_back(dy, arrays):
+        """Each factor's gradient: the product of those before it (transposed), ``dy``, and the product
+        of those after it (transposed); a 1-D first (last) factor is a row (column)."""
+        ms = [np.asarray(m) for m in arrays]
+        first, last = len(np.shape(ms[0])) == 1, len(np.shape(ms[-1])) == 1
+        if first:
+            ms[0] = np.reshape(ms[0], (1, -1))
+        if last:
+            ms[-1] = np.reshape(ms[-1], (-1, 1))
+        d = np.reshape(dy, (np.shape(ms[0])[0], np.shape(ms[-1])[1]))
+        out = []
+        for i in range(len(ms)):
+            g = d
+            if i > 0:
+                g = _swap(np.linalg.multi_dot(ms[:i]) if i > 1 else ms[0]) @ g
+            if i < len(ms) - 1:
+                g = g @ _swap(np.linalg.multi_dot(ms[i + 1:]) if i < len(ms) - 2 else ms[-1])
+            out.append(np.reshape(g, np.shape(arrays[i])))
+        return tuple(out)
+
+    def np_la_tensorinv_back(dy, a, y, ind):
+        n = int(np.prod(np.shape(a)[:ind]))
+        y2 = np.reshape(y, (-1, n))
+        return np.reshape(_nr.np_inv_back(np.reshape(dy, np.shape(y2)), y2), np.shape(a))
+
+    def np_la_tensorsolve_order(a, b, axes):
+        """The axis order tensorsolve moves ``a`` to (its ``axes`` last)."""
+        order = list(range(len(np.shape(a))))
+        for k in axes or ():
+            order.remove(k % len(order))
+            order.append(k % len(order))
+        return order
+
+    def np_la_tensorsolve_back(dy, a, b, y, axes, which):
+        order = np_la_tensorsolve_order(a, b, axes)
+        at = np.transpose(a, order)
+        nb = int(np.prod(np.shape(b)))
+        a2 = np.reshape(at, (nb, -1))
+        gb = np.linalg.solve(_swap(a2), np.reshape(dy, (-1,)))
+        if which == 1:
+            return np.reshape(gb, np.shape(b))
+        ga = -(gb[:, None] * np.reshape(y, (-1,))[None, :])
+        return np.transpose(np.reshape(ga, np.shape(at)), np.argsort(order))
+
+    def np_la_cross_back(dy, a, b, axisa, axisb, axisc, axis, i):
+        """``c = a x b``: ``ga = conj(b) x dy``, ``gb = dy x conj(a)`` (3-vectors)."""
+        if axis is not None:
+            axisa = axisb = axisc = axis
+        if np.shape(a)[axisa] != 3 or np.shape(b)[axisb] != 3:
+            raise GradientError("np.cross of 2-vectors (deprecated in NumPy 2) has no gradient rule; "
+                                "append a zero third component")
+        if i == 0:
+            return np_la_real_like(np.cross(_cj(b), dy, axisa=axisb, axisb=axisc, axisc=axisa), a)
+        return np_la_real_like(np.cross(dy, _cj(a), axisa=axisc, axisb=axisa, axisc=axisb), b)
+
+    nondiff(np_la_tensorsolve_order)
+    NS.update(np_la_slogdet_back=np_la_slogdet_back, np_la_pinv_back=np_la_pinv_back,
+              np_la_eigh_back=np_la_eigh_back, np_la_eigvalsh_back=np_la_eigvalsh_back,
+              np_la_svd_back=np_la_svd_back, np_la_svdvals_back=np_la_svdvals_back,
+              np_la_cholesky_back=np_la_cholesky_back, np_la_qr_back=np_la_qr_back,
+              np_la_lstsq_back=np_la_lstsq_back, np_la_matrix_power_back=np_la_matrix_power_back,
+              np_la_multi_dot_back=np_la_multi_dot_back, np_la_tensorinv_back=np_la_tensorinv_back,
+              np_la_tensorsolve_back=np_la_tensorsolve_back, np_la_cross_back=np_la_cross_back)
+    _r([np.linalg.slogdet], "a", a="np_la_slogdet_back(dy, a)", kinds=A0, out=OBJECT, maybe_none=True)
+    _r([np.linalg.pinv], "a, rcond=None, hermitian=False, *, rtol=None", kinds=A0,
+       a="np_la_pinv_back(dy, a, y, hermitian)",
+       fwd="np.linalg.pinv(a, rcond, hermitian) if rtol is None else np.linalg.pinv(a, rcond, hermitian, rtol=rtol)")
+    _r([np.linalg.eigh], "a, UPLO='L'", a="np_la_eigh_back(dy, a, UPLO, y)", kinds=A0, out=OBJECT,
+       maybe_none=True)
+    _r([np.linalg.eigvalsh], "a, UPLO='L'", a="np_la_eigvalsh_back(dy, a, UPLO)", kinds=A0)
+    _r([np.linalg.svd], "a, full_matrices=True, compute_uv=True, hermitian=False", kinds=A0, out=OBJECT,
+       a="np_la_svd_back(dy, a, full_matrices, compute_uv, hermitian, y)", maybe_none=True)
+    _r([np.linalg.svdvals], "x", x="np_la_svdvals_back(dy, x)", kinds=A0)
+    _r([np.linalg.cholesky], "a, *, upper=False", a="np_la_cholesky_back(dy, a, upper, y)", kinds=A0)
+    _r([np.linalg.qr], "a, mode='reduced'", a="np_la_qr_back(dy, a, mode, y)", kinds=A0, out=OBJECT,
+       maybe_none=True)
+    _r([np.linalg.lstsq], "a, b, rcond=None", kinds=_two, out=OBJECT, maybe_none=True,
+       a="np_la_lstsq_back(dy, a, b, y, 0)", b="np_la_lstsq_back(dy, a, b, y, 1)")
+    _r([np.linalg.matrix_power], "a, n", a="np_la_matrix_power_back(dy, a, n)", kinds=A0, maybe_none=True)
+    _r([np.linalg.multi_dot], "arrays, *, out=None", kinds=_nr.SEQ, maybe_none=True,
+       arrays="_nr_seq_back(ctx, np_la_multi_dot_back(dy, arrays), arrays)")
+    reads_sequence(np.linalg.multi_dot)
+    NS.update(_nr_seq_back=_nr.np_seq_back)
+    _r([np.linalg.tensorinv], "a, ind=2", a="np_la_tensorinv_back(dy, a, y, ind)", kinds=A0)
+    _r([np.linalg.tensorsolve], "a, b, axes=None", kinds=_two,
+       a="np_la_tensorsolve_back(dy, a, b, y, axes, 0)", b="np_la_tensorsolve_back(dy, a, b, y, axes, 1)")
+    _r([np.cross], "a, b, axisa=-1, axisb=-1, axisc=-1, axis=None", kinds=_two,
+       a="np_la_cross_back(dy, a, b, axisa, axisb, axisc, axis, 0)",
+       b="np_la_cross_back(dy, a, b, axisa, axisb, axisc, axis, 1)")
+    _r([np.linalg.cross], "x1, x2, *, axis=-1", kinds=_two,
+       x1="np_la_cross_back(dy, x1, x2, axis, axis, axis, None, 0)",
+       x2="np_la_cross_back(dy, x1, x2, axis, axis, axis, None, 1)")
