@@ -752,3 +752,12 @@ def test_np_stack_of_a_list_changed_after_the_call():
     x, s = np.array([0.3, -0.5, 0.9]), -0.9
     gx, gs = tz.gradient(_stack_then_append, x, s)
     assert np.allclose(gx, 2 * x + s + 3.0) and gs == pytest.approx(np.sum(x))
+
+
+def _float_times_entry(x, s):
+    return np.sum(x) * s + s * x[2]   # x[2] is an np.float64: s's adjoint is one too
+
+
+def test_a_float_gets_a_float_gradient_through_numpy_scalars():
+    gx, gs = tz.gradient(_float_times_entry, np.array([0.5, 1.0, 2.0]), 0.5)
+    assert type(gs) is float and gs == 5.5 and type(gx) is np.ndarray

@@ -147,8 +147,8 @@ def _run_back(ctx: Context, back, dy, args, y=None) -> tuple:
     except Exception as e:
         add_user_frames(e)
         raise
-    # numbers' gradients are their adjoints as they are (materialize's first case, without a call)
-    return tuple([gi if type(a) in PLAIN and type(gi) is not complex else materialize(ctx, a, gi)
+    # numbers' plain gradients are their adjoints as they are (materialize's first case, without a call)
+    return tuple([gi if type(a) in PLAIN and type(gi) in PLAIN else materialize(ctx, a, gi)
                   for a, gi in zip(args, g)])
 
 
@@ -233,12 +233,12 @@ def gradient(f: Callable, *args, **kwargs):
                 if len(g) == n:   # numbers' gradients are their adjoints as they are (see _run_back)
                     if n == 1:
                         g0 = g[0]
-                        return (g0 if t0 in PLAIN and type(g0) is not complex else materialize(ctx, a0, g0),)
+                        return (g0 if t0 in PLAIN and type(g0) in PLAIN else materialize(ctx, a0, g0),)
                     if n == 2:
                         g0, g1 = g
-                        return (g0 if t0 in PLAIN and type(g0) is not complex else materialize(ctx, a0, g0),
-                                g1 if t1 in PLAIN and type(g1) is not complex else materialize(ctx, a1, g1))
-                return tuple([gi if type(a) in PLAIN and type(gi) is not complex else materialize(ctx, a, gi)
+                        return (g0 if t0 in PLAIN and type(g0) in PLAIN else materialize(ctx, a0, g0),
+                                g1 if t1 in PLAIN and type(g1) in PLAIN else materialize(ctx, a1, g1))
+                return tuple([gi if type(a) in PLAIN and type(gi) in PLAIN else materialize(ctx, a, gi)
                               for a, gi in zip(args, g)])
             finally:
                 if state is not False:

@@ -1125,7 +1125,8 @@ def materialize(ctx: Context, value, g, memo=None):
     """The gradient of ``value`` as the user sees it: its adjoint ``g`` combined
     with what the context holds for identity objects, shaped like ``value``."""
     if type(value) in PLAIN and type(g) is not complex:
-        return g
+        # a float's gradient is a float, also where NumPy scalars made it (``s * x[0]``, x an array)
+        return float(g) if type(value) is float and type(g) is not float and isinstance(g, numbers.Real) else g
     if memo is None:
         memo = {}
     key = id(value)
