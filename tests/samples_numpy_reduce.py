@@ -33,7 +33,8 @@ def p_where(x, y):
 
 def p_keywords(x, y):
     v = np.array([[x, y, x * y], [0.3, y * y, 1.7]])
-    return np.sum(np.average(v, axis=1, weights=np.array([0.5, 1.0, 2.0]), keepdims=True) * np.array([[1.0], [3.0]])) + \
+    w = np.array([0.5, 1.0, 2.0])
+    return np.sum(np.average(v, axis=1, weights=w, keepdims=True) * np.array([[1.0], [3.0]])) + \
         np.quantile(v, 0.5, method="inverted_cdf", weights=np.ones((2, 3))) + \
         np.sum(np.sort(v, axis=1, stable=True) * np.arange(6.0).reshape(2, 3)) + \
         np.percentile(v, q=40.0, axis=None, keepdims=False)
@@ -68,7 +69,8 @@ def register(put, b):
     put(np.ediff1d, lambda: [(a(3, 2),), (a(4), a(2), 0.5), (a(4), None, np.float64(-0.4))])
     # variance and standard deviation
     for f in (np.var, np.std, np.nanvar, np.nanstd, np.ndarray.var, np.ndarray.std):
-        put(f, lambda: [(a(3, 2),), (a(3, 2), 0), (a(2, 3, 2), (0, 2), None, None, 1, True), (a(4, 3), -1, None, None, 2)])
+        put(f, lambda: [(a(3, 2),), (a(3, 2), 0), (a(2, 3, 2), (0, 2), None, None, 1, True),
+                        (a(4, 3), -1, None, None, 2)])
     for f in (np.var, np.std, np.nanvar, np.nanstd):
         put(f, lambda: scalars + [(a(3, 2), 1, None, None, 0, True)])
         put(f, b.Program(p_where))
@@ -80,7 +82,8 @@ def register(put, b):
     put(np.average, b.Program(p_keywords))
     # NaN-ignoring reductions
     for f in (np.nansum, np.nanmean):
-        put(f, lambda: [(with_nan(a(3, 2), 1, 0),), (with_nan(a(3, 2), 1, 0), 0), (a(3, 2), 1, None, None, True)] + scalars)
+        put(f, lambda: [(with_nan(a(3, 2), 1, 0),), (with_nan(a(3, 2), 1, 0), 0),
+                        (a(3, 2), 1, None, None, True)] + scalars)
         put(f, b.Program(p_where))
     for f in (np.nanmax, np.nanmin):
         put(f, lambda: [(with_nan(dist(3, 2), 1, 0),), (with_nan(dist(3, 2), 1, 0), 0), (dist(3, 4), 1, None, True),
@@ -88,18 +91,22 @@ def register(put, b):
     put(np.nanmax, b.Program(p_where))
     put(np.nanprod, lambda: [(a(3, 2),), (with_nan(a(3, 2), 1, 0), 0), (np.array([0.7, 0.0, NAN, -1.3]),)] + scalars)
     # medians and quantiles, away from ties and from the knots of q
-    for f, qs in (((np.quantile, np.nanquantile), (0.3, 0.1, 0.9)), ((np.percentile, np.nanpercentile), (30.0, 10.0, 90.0))):
+    for f, qs in (((np.quantile, np.nanquantile), (0.3, 0.1, 0.9)),
+                  ((np.percentile, np.nanpercentile), (30.0, 10.0, 90.0))):
         q, lo, hi = qs
         put(f, lambda q=q, lo=lo, hi=hi: [
             (dist(3, 4), q), (dist(3, 4), a(2, lo=lo, hi=hi), 1), (dist(5), np.float64(q)),
-            (dist(2, 3, 4), q, (0, 2), None, False, "linear", True), (dist(3, 4), a(2, lo=lo, hi=hi), 0, None, False, "lower"),
-            (dist(3, 4), q, None, None, False, "nearest"), (0.7, q)])
-    put(np.nanquantile, lambda: [(with_nan(dist(3, 4), 1, 2), 0.4, 1), (with_nan(dist(3, 4), 1, 2), a(2, lo=0.1, hi=0.9))])
+            (dist(2, 3, 4), q, (0, 2), None, False, "linear", True),
+            (dist(3, 4), a(2, lo=lo, hi=hi), 0, None, False, "lower"),
+            (dist(3, 4), q, None, None, False, "nearest"), (0.7, q), (dist(4, 3), [lo, q, np.float64(hi)], 0)])
+    put(np.nanquantile, lambda: [(with_nan(dist(3, 4), 1, 2), 0.4, 1),
+                                 (with_nan(dist(3, 4), 1, 2), a(2, lo=0.1, hi=0.9))])
     put(np.nanpercentile, lambda: [(with_nan(dist(3, 4), 1, 2), 40.0, 1)])
     put(np.nanmedian, lambda: [(with_nan(dist(3, 4), 1, 2), 1), (with_nan(dist(3, 4), 0, 0),)])
     put(np.percentile, b.Program(p_keywords))
     for f in (np.median, np.nanmedian):
-        put(f, lambda: [(dist(3, 4),), (dist(3, 4), 0), (dist(3, 5), 1), (dist(2, 3, 2), (0, 2), None, False, True), (0.7,)])
+        put(f, lambda: [(dist(3, 4),), (dist(3, 4), 0), (dist(3, 5), 1), (dist(2, 3, 2), (0, 2), None, False, True),
+                        (0.7,)])
     # covariance, correlation, integration, interpolation, counting
     put(np.cov, lambda: [(a(3, 5),), (a(5), a(5)), (a(5, 3), None, False), (a(2, 5), a(5), True, True),
                          (a(3, 5), None, True, False, 2), (a(4, 2), a(4), False)])

@@ -17,8 +17,10 @@ Conventions where a function has kinks:
   * np.interp at a sample point takes the slope to its right (the last interval at ``xp[-1]``); outside
     ``xp``'s range the value is constant (``fp[0]``/``fp[-1]``, or ``left``/``right``).
 NaN-ignoring forms give NaN entries a zero gradient. A condition of np.where that may be a NumPy bool
-scalar is made a 0-d array (np.asarray): np.where's rule takes arrays and numbers. The argument combinations that cannot be
-differentiated (``overwrite_input=True``, ``period=`` in interp, weights in cov) raise GradientError.
+scalar is made a 0-d array (np.asarray): np.where's rule takes arrays and numbers. The argument
+combinations that cannot be differentiated (``overwrite_input=True``, ``period=`` in interp, weights in
+cov, ``returned=True`` in average) raise GradientError; keywords a rule does not take (``initial=``
+of nanprod, ``mean=``/``correction=`` of var) are a NoRuleError naming them.
 """
 from __future__ import annotations
 
@@ -230,7 +232,7 @@ def np_red_quantile_back(dy, a, q, scale, axis, method, keepdims, y, overwrite, 
         hit = np.where(xm == np.reshape(y, qs + front + (1,)), 1.0, 0.0)
         wts = hit / np.maximum(np.sum(hit, axis=-1, keepdims=True), 1.0)
     else:
-        v = np.reshape(q, qs + (1,) * (len(front) + 1)) / scale * (n - 1)
+        v = np.reshape(np.asarray(q), qs + (1,) * (len(front) + 1)) / scale * (n - 1)
         lo = np.minimum(np.floor(v), np.maximum(n - 2, 0))
         hi = np.minimum(lo + 1, n - 1)
         if which == 1:
@@ -355,6 +357,11 @@ def np_red_permuted_back(dy, a, y, axis):
     return np_red_reshape(g, np.shape(a))
 
 
+def np_red_like(ctx, g, v):
+    """``np_like``, and for a list or tuple of numbers (quantiles ``q``) each item's part."""
+    return _nr.np_seq_back(ctx, g, v) if isinstance(v, (list, tuple)) else np_like(g, v)
+
+
 # ------------------------------------------------------------------ the table
 
 NS = dict(_nr.ns)
@@ -362,7 +369,7 @@ NS.update({f.__name__: f for f in (
     np_red_slice, np_red_permute, np_red_cumsum_back, np_red_cumprod_back, np_red_diff_back,
     np_red_ediff1d_back, np_red_sum_back, np_red_var_back, np_red_sqrt_back, np_red_max_back, np_red_ptp_back,
     np_red_average_back, np_red_quantile_back, np_red_cov_back, np_red_corrcoef_back, np_red_trapezoid_back,
-    np_red_interp_back, np_red_permuted_back)}, np_like=np_like, np_prod_back=np_prod_back)
+    np_red_interp_back, np_red_permuted_back, np_red_like)}, np_like=np_like, np_prod_back=np_prod_back)
 
 
 def _kinds(first):
@@ -388,9 +395,10 @@ def _reg(fns, sig, nv=(), **kw):
 CUM = "a, axis=None, dtype=None, out=None"
 _reg([np.cumsum, np.ndarray.cumsum], CUM, out=A, a="np_like(np_red_cumsum_back(dy, a, axis, 0), a)")
 _reg([np.cumprod, np.ndarray.cumprod], CUM, out=A, a="np_like(np_red_cumprod_back(dy, a, axis, y, 0), a)")
-_reg([np.nancumsum], CUM, out=A, a="np_like(np.where(np.asarray(np.isnan(a)), 0.0, np_red_cumsum_back(dy, a, axis, 0)), a)")
-_reg([np.nancumprod], CUM, out=A, a="np_like(np.where(np.asarray(np.isnan(a)), 0.0, "
-                                    "np_red_cumprod_back(dy, np.where(np.asarray(np.isnan(a)), 1.0, a), axis, y, 0)), a)")
+_NAN = "np.asarray(np.isnan(a))"
+_reg([np.nancumsum], CUM, out=A, a=f"np_like(np.where({_NAN}, 0.0, np_red_cumsum_back(dy, a, axis, 0)), a)")
+_reg([np.nancumprod], CUM, out=A, a=f"np_like(np.where({_NAN}, 0.0, "
+                                    f"np_red_cumprod_back(dy, np.where({_NAN}, 1.0, a), axis, y, 0)), a)")
 _CUMUL = "x, axis=None, dtype=None, include_initial=False"
 _reg([np.cumulative_sum], _CUMUL, out=A, kinds=ARR,
      fwd="np.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)",
@@ -428,15 +436,15 @@ _reg([np.nanmean], "a, axis=None, dtype=None, out=None, keepdims=False, where=Tr
 _reg([np.nanmax, np.nanmin], "a, axis=None, out=None, keepdims=False, initial=None, where=True", nv=("initial",),
      a="np_like(np_red_max_back(dy, a, axis, keepdims, y, where), a)")
 _reg([np.nanprod], "a, axis=None, dtype=None, out=None, keepdims=False",
-     a="np_like(np.where(np.asarray(np.isnan(a)), 0.0, "
-       "np_prod_back(dy, np.where(np.asarray(np.isnan(a)), 1.0, a), axis, keepdims, y)), a)")
+     a=f"np_like(np.where({_NAN}, 0.0, np_prod_back(dy, np.where({_NAN}, 1.0, a), axis, keepdims, y)), a)")
 # medians and quantiles (q in [0, 1]; percentiles: q / 100)
 _Q = "np_red_quantile_back(dy, a, q, {s}, axis, method, keepdims, y, overwrite_input, {w})"
 for fns, scale in (([np.quantile, np.nanquantile], 1), ([np.percentile, np.nanpercentile], 100)):
     for f in fns:
         _reg([f], "a, q, axis=None, out=None, overwrite_input=False, method='linear', keepdims=False, weights=None",
              fwd=f"np.{f.__name__}(a, q, axis, out, overwrite_input, method, keepdims, weights=weights)",
-             maybe_none=True, a=f"np_like({_Q.format(s=scale, w=0)}, a)", q=f"np_like({_Q.format(s=scale, w=1)}, q)")
+             maybe_none=True, a=f"np_like({_Q.format(s=scale, w=0)}, a)",
+             q=f"np_red_like(ctx, {_Q.format(s=scale, w=1)}, q)")
 _reg([np.median, np.nanmedian], "a, axis=None, out=None, overwrite_input=False, keepdims=False",
      a="np_like(np_red_quantile_back(dy, a, 0.5, 1, axis, 'linear', keepdims, y, overwrite_input, 0), a)")
 # NumPy's parameter ``y`` is ``ys`` here (``y`` names the result in a rule): pass it by position
