@@ -1012,7 +1012,9 @@ def test_rule(fn):
     covered = [False] * len(rules)
     failures = []
     for args, opts in samples:
-        kinds = [kind_of(v) for v in args]
+        # with ``pre``, the rule sees the first argument as ``pre`` makes it (a list built from an array)
+        called = args if not opts.get("pre") else (eval(f"lambda a0: {opts['pre'].format('a0')}")(args[0]),) + args[1:]
+        kinds = [kind_of(v) for v in called]
         hit = [i for i, r in enumerate(rules) if r.applies(kinds)]
         if not hit:
             continue

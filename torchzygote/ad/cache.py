@@ -192,7 +192,9 @@ def forward(f: types.FunctionType, args) -> Optional[Callable]:
     if e is not None and (e.unguarded and e.version == TABLE.version or e.valid(f)):
         return e.fwd
     e = entry(f, args)
-    if all(_kind_by_type(type(a)) for a in args):
+    # only an entry that holds this very code: one made for an equal code (the same source
+    # compiled again) would leave the key's id free for a later, different code
+    if e.code is f.__code__ and all(_kind_by_type(type(a)) for a in args):
         _by_type[key] = e
     return e.fwd
 
