@@ -27,7 +27,7 @@ import linecache
 
 from ..errors import GradientError
 from . import numpy_rules as _core
-from .registry import ARRAY, NONDIFF, OBJECT, REAL, TABLE, grad, nondiff, reads_metadata
+from .registry import ARRAY, OBJECT, TABLE, grad, nondiff, reads_metadata
 
 np = _core.np
 
