@@ -36,9 +36,43 @@ def p_cross_axis(x, y):
     return np.sum(np.linalg.cross(m, m * y + 0.5, axis=0) * _M[0, :, :3])
 
 
+def p_norm_kw(x, y):
+    m = _mat(x, y)
+    v = np.linalg.vector_norm(m, axis=(0, 1), ord=3) + np.sum(np.linalg.vector_norm(m, axis=1, keepdims=True, ord=1))
+    w = np.linalg.matrix_norm(m, ord="nuc") + np.linalg.matrix_norm(m, ord=np.inf, keepdims=True)[0, 0]
+    return v * w + np.linalg.matrix_norm(m, ord=-2) + np.linalg.vector_norm(m, ord=-np.inf)
+
+
+def _complex_weights(b):
+    """The generic test turns an output into a real number by weights; a complex array gets one
+    weight for its real part and one for its imaginary part (torch's convention for a complex
+    output: the gradient of a real function of it)."""
+    plain = b._Weights.expr
+    if getattr(plain, "complex_parts", False):
+        return
+
+    def expr(self, v, path):
+        if isinstance(v, np.ndarray) and v.dtype.kind == "c":
+            # Re(y * (wr - i wi)) = wr Re(y) + wi Im(y)
+            w = f"W{len(self.env)}"
+            self.env[w] = (np.linspace(0.3, 1.1, v.size) - 1j * np.linspace(-0.9, 0.6, v.size)).reshape(v.shape)
+            return f"np.sum(({path} * {w}).real)"
+        return plain(self, v, path)
+    expr.complex_parts = True
+    b._Weights.expr = expr
+
+
 def register(put, b):
     """``put(fns, make, **opts)`` as in test_rules_generic; ``b`` is that module (builders a, t, spd, ...)."""
     a = b.a
+
+    def cx(make):
+        """Samples whose outputs are complex: the weights for them are set up when the test runs
+        (``b`` is still being imported here)."""
+        def made():
+            _complex_weights(b)
+            return make()
+        return made
     f64 = np.float64
     # einsum: matrix products, batched (ellipsis), implicit output, traces and diagonals (repeated
     # letters), a summed-out axis, broadcasting a size-1 axis, numbers among the operands
@@ -92,3 +126,34 @@ def register(put, b):
                            (a(3), a(2, 3, 4), -1, 1, 0)])
     put(np.linalg.cross, lambda: [(a(3), a(3)), (a(2, 3), a(3))])
     put(np.linalg.cross, b.Program(p_cross_axis))
+
+    inf = np.inf
+    put(np.linalg.norm, lambda: [
+        (a(5),), (a(3, 4),), (a(5), 1), (a(5), inf), (a(5), -inf), (a(5), 3), (a(5, lo=0.2), 0.5), (a(5), 0),
+        (a(3, 4), "fro"), (a(3, 4), "nuc"), (a(3, 4), 2), (a(3, 4), -2), (a(3, 4), 1), (a(3, 4), -1),
+        (a(3, 4), inf), (a(3, 4), -inf), (a(3, 4), None, 1), (a(3, 4), 3, 0, True), (a(2, 3, 4), "fro", (0, 2)),
+        (a(2, 3, 4), 2, (2, 1), True), (a(3, 4), None, None, True), (a(2, 3, 4), -1, (1, 2))])
+    put(np.linalg.vector_norm, lambda: [(a(5),), (a(2, 3),)])
+    put(np.linalg.matrix_norm, lambda: [(a(3, 4),), (a(2, 3, 4),)])
+    put((np.linalg.vector_norm, np.linalg.matrix_norm), b.Program(p_norm_kw))
+    # FFT: real inputs, and complex ones made inside the call (``pre``) so central differences apply
+    FFT = "np.fft.fft({0})"
+    one = lambda: [(a(8),), (a(8), 5), (a(8), 12), (a(3, 8), None, 0), (a(4, 6), 6, -1, "ortho"),  # noqa: E731
+                   (a(6), None, -1, "forward")]
+    many = lambda: [(a(4, 6),), (a(2, 4, 6), (5, 4), (1, 2)), (a(4, 6), None, (0, 1), "ortho"),  # noqa: E731
+                    (a(3, 4, 5), (4, 6), (0, 2), "forward")]
+    put((np.fft.fft, np.fft.ifft, np.fft.rfft, np.fft.ihfft, np.fft.irfft, np.fft.hfft), cx(one))
+    put((np.fft.ifft, np.fft.irfft, np.fft.hfft), cx(one), pre=FFT)
+    put((np.fft.fft2, np.fft.ifft2, np.fft.fftn, np.fft.ifftn, np.fft.rfft2, np.fft.rfftn, np.fft.irfft2,
+         np.fft.irfftn), cx(many))
+    put((np.fft.ifft2, np.fft.ifftn, np.fft.irfft2, np.fft.irfftn), cx(many), pre="np.fft.fftn({0})")
+    put((np.fft.fftn, np.fft.ifftn, np.fft.rfftn, np.fft.irfftn), cx(lambda: [(a(3, 4, 5),), (a(7),)]))
+    put((np.fft.fftshift, np.fft.ifftshift), lambda: [(a(5),), (a(4, 5), 0), (a(4, 5), (0, 1))])
+    put((np.fft.fftshift, np.fft.ifftshift), cx(lambda: [(a(4, 5),)]), pre=FFT)
+    conv = lambda: [(a(5), a(3)), (a(3), a(5)), (a(5), a(3), "same"), (a(2), a(5), "same"),  # noqa: E731
+                    (a(4), a(4), "valid"), (a(3), a(6), "valid"), (a(4), a(2), "same"), (a(4), a(6), "same"),
+                    (a(6), a(4), "full"), (a(1), a(3), "same")]
+    put((np.convolve, np.correlate), conv)
+    put(np.polyval, lambda: [(a(4), a(3)), (a(4), 0.7), (a(4), f64(-0.4)), ([0.7, -1.3, 0.45], a(3)),
+                             ((0.7, -1.3), 0.3), (a(1), a(2)), (a(3), a(2, 3))])
+    put(np.vander, lambda: [(a(4),), (a(4), 3), (a(4), 5, True)])

@@ -258,13 +258,17 @@ if np is not None:
     def np_la_gap(w, what):
         """``1 / (w_j - w_i)`` off the diagonal, 0 on it; a GradientError where two values are equal
         (there the eigen- or singular vectors are not unique: their derivative does not exist)."""
+        np_la_check_distinct(w, what)
         d = w[..., None, :] - w[..., :, None]
         eye = np.eye(np.shape(w)[-1])
-        scale = np.max(np.abs(w)) if np.size(w) else 1.0
-        if np.any((np.abs(d) <= 1e-10 * max(scale, 1e-300)) & (eye == 0)):
+        return np.where(eye == 1, 0.0, 1.0 / np.where(eye == 1, 1.0, d))
+
+    def np_la_check_distinct(w, what):
+        d = np.abs(w[..., None, :] - w[..., :, None])
+        scale = max(float(np.max(np.abs(w))) if np.size(w) else 1.0, 1e-300)
+        if np.any((d <= 1e-10 * scale) & (np.eye(np.shape(w)[-1]) == 0)):
             raise GradientError(f"the gradient through the {what} of a matrix with repeated values does not "
                                 f"exist; use only the values (eigvalsh, svdvals), or perturb the matrix")
-        return np.where(eye == 1, 0.0, 1.0 / np.where(eye == 1, 1.0, d))
 
     def np_la_check_rank(s, what):
         """A GradientError when singular values ``s`` show a rank-deficient matrix."""
@@ -274,7 +278,7 @@ if np is not None:
                                 f"under perturbation); regularise it (add a small multiple of the identity) "
                                 f"or drop the dependent rows/columns")
 
-    nondiff(np_la_tri_masks, np_la_check_rank)
+    nondiff(np_la_tri_masks, np_la_check_rank, np_la_check_distinct)
 
     def np_la_slogdet_back(dy, a):
         gl = _parts(dy, 2)[1]   # the sign has no gradient
@@ -552,3 +556,212 @@ if np is not None:
     _r([np.linalg.cross], "x1, x2, *, axis=-1", kinds=_two,
        x1="np_la_cross_back(dy, x1, x2, axis, axis, axis, None, 0)",
        x2="np_la_cross_back(dy, x1, x2, axis, axis, axis, None, 1)")
+
+    # ------------------------------------------------------------------ norms
+    # Conventions (torch's): the 2-norm (and 'fro') of a zero vector has gradient 0; at ties the
+    # inf/-inf/1/-1 norms split the gradient evenly over the entries (rows, columns) that attain it;
+    # |x| at 0 has gradient 0 (ord 1). The spectral norms need a simple extreme singular value, the
+    # nuclear norm a full-rank matrix (else a GradientError: the derivative does not exist).
+    def np_la_vnorm_back(dy, x, ord, axis, keepdims, y):
+        """A vector norm over ``axis`` (None: all entries; an int or a tuple)."""
+        dye, ye = _nr._expand(dy, x, axis, keepdims), _nr._expand(y, x, axis, keepdims)
+        if ord is None or ord == 2:
+            return dye * np.where(ye == 0, 0.0, x / np.where(ye == 0, 1.0, ye))
+        if ord == 1:
+            return dye * np.sign(x)
+        if ord == 0:   # a count of nonzero entries
+            return None
+        if ord == np.inf or ord == -np.inf:
+            mask = (np.abs(x) == ye).astype(float)
+            return dye * np.sign(x) * mask / np.sum(mask, axis=axis, keepdims=True)
+        if ord < 1 and np.any(x == 0):
+            raise GradientError(f"the {ord}-norm has an infinite derivative at a zero entry")
+        return dye * np.sign(x) * (np.abs(x) / np.where(ye == 0, 1.0, ye)) ** (ord - 1)
+
+    def np_la_mnorm_back(dy, x, ord, axes, keepdims, y):
+        """A matrix norm over the two ``axes``."""
+        r, c = axes
+        xm = np.moveaxis(x, (r, c), (-2, -1))
+        if keepdims:
+            dm, ym = np.moveaxis(dy, (r, c), (-2, -1)), np.moveaxis(y, (r, c), (-2, -1))
+        else:
+            dm, ym = np.asarray(dy)[..., None, None], np.asarray(y)[..., None, None]
+        if ord is None or ord == "fro":
+            g = xm * np.where(ym == 0, 0.0, dm / np.where(ym == 0, 1.0, ym))
+        elif ord == "nuc" or ord == 2 or ord == -2:
+            u, s, vh = np.linalg.svd(xm, full_matrices=False)
+            if ord == "nuc":
+                np_la_check_rank(s, "the nuclear norm")
+                g = dm * (u @ vh)
+            else:
+                j = 0 if ord == 2 else np.shape(s)[-1] - 1
+                if np.shape(s)[-1] > 1:
+                    np_la_check_distinct(s[..., [j, j - 1 if j else 1]], "extreme singular vector (spectral norm)")
+                g = dm * (u[..., :, j:j + 1] @ vh[..., j:j + 1, :])
+        elif ord in (1, -1, np.inf, -np.inf):
+            ax = -2 if ord in (1, -1) else -1   # columns' sums (1) or rows' sums (inf)
+            mask = (np.sum(np.abs(xm), axis=ax, keepdims=True) == ym).astype(float)
+            g = dm * np.sign(xm) * mask / np.sum(mask, axis=-1 if ax == -2 else -2, keepdims=True)
+        else:
+            raise GradientError(f"no gradient rule for the matrix norm ord={ord!r}")
+        return np.moveaxis(g, (-2, -1), (r, c))
+
+    def np_la_norm_back(dy, x, ord, axis, keepdims, y):
+        """``np.linalg.norm``: a vector norm (1-D, an int axis, or ord None over all entries) or a
+        matrix norm (2-D, or two axes)."""
+        if axis is None:
+            if ord is None or len(np.shape(x)) == 1:
+                return np_la_vnorm_back(dy, x, ord, None, keepdims, y)
+            return np_la_mnorm_back(dy, x, ord, (0, 1), keepdims, y)
+        if isinstance(axis, int) or len(axis) == 1:
+            return np_la_vnorm_back(dy, x, ord, axis if isinstance(axis, int) else axis[0], keepdims, y)
+        return np_la_mnorm_back(dy, x, ord, tuple(axis), keepdims, y)
+
+    NS.update(np_la_norm_back=np_la_norm_back, np_la_vnorm_back=np_la_vnorm_back,
+              np_la_mnorm_back=np_la_mnorm_back)
+    _r([np.linalg.norm], "x, ord=None, axis=None, keepdims=False", kinds=A0, out=OBJECT, maybe_none=True,
+       x="np_la_norm_back(dy, x, ord, axis, keepdims, y)")
+    _r([np.linalg.vector_norm], "x, *, axis=None, keepdims=False, ord=2", kinds=A0, out=OBJECT, maybe_none=True,
+       x="np_la_vnorm_back(dy, x, ord, axis, keepdims, y)")
+    _r([np.linalg.matrix_norm], "x, *, keepdims=False, ord='fro'", kinds=A0, out=OBJECT,
+       x="np_la_mnorm_back(dy, x, ord, (-2, -1), keepdims, y)")
+
+    # ------------------------------------------------------------------ FFT
+    # Each transform is linear: its gradient is the adjoint transform with the dual normalisation
+    # (an unscaled forward transform's adjoint is the unscaled inverse), with the input's zero padding
+    # or cropping (``n``, ``s``) undone; a real input gets the real part. Half-spectrum transforms: the
+    # adjoint of keeping n//2+1 outputs pads with zeros; that of irfft doubles the entries that stand
+    # for two (torch's convention).
+    _DUAL = {None: "forward", "backward": "forward", "ortho": "ortho", "forward": "backward"}
+
+    def np_fft_plan(x, s, axes, one, c2r=False):
+        """``(axes, sizes)`` of a transform: ``one`` for the 1-D functions (``s`` is n, ``axes`` the
+        axis); ``c2r``: the last size defaults to ``2 (m - 1)``."""
+        shape = np.shape(x)
+        nd = len(shape)
+        if one:
+            axes, s = [axes], None if s is None else [s]
+        elif axes is None:
+            axes = list(range(nd)) if s is None else list(range(nd - len(s), nd))
+        axes = [k % nd for k in axes]
+        if s is None:
+            s = [shape[k] for k in axes]
+            if c2r:
+                s[-1] = 2 * (shape[axes[-1]] - 1)
+        return axes, list(s)
+
+    def np_fft_weights(x, axis, n):
+        """irfft's adjoint weights along ``axis``: 2 for the entries that stand for two, else 1."""
+        w = np.ones(n // 2 + 1)
+        w[1:n - n // 2] = 2.0
+        shape = [1] * len(np.shape(x))
+        shape[axis] = n // 2 + 1
+        return np.reshape(w, shape)
+
+    def np_fft_fit(z, n, axis):
+        """``z`` cropped or padded with zeros to length ``n`` along ``axis`` (a product with a constant
+        matrix: differentiable again)."""
+        m = np.shape(z)[axis]
+        if m == n:
+            return z
+        return np.moveaxis(np.moveaxis(z, axis, -1) @ np.eye(m, n), -1, axis)
+
+    def np_fft_c2c_back(dy, x, s, axes, norm, inverse, one):
+        ax, _ = np_fft_plan(x, s, axes, one)
+        g = (np.fft.fftn if inverse else np.fft.ifftn)(dy, axes=ax, norm=_DUAL[norm])
+        for k in ax:
+            g = np_fft_fit(g, np.shape(x)[k], k)
+        return np_la_real_like(g, x)
+
+    def np_fft_r2c_back(dy, x, s, axes, norm, one):
+        ax, ss = np_fft_plan(x, s, axes, one)
+        g = np.fft.ifftn(np_fft_fit(dy, ss[-1], ax[-1]), axes=ax, norm=_DUAL[norm]).real
+        for k in ax:
+            g = np_fft_fit(g, np.shape(x)[k], k)
+        return np_like(g, x)
+
+    def np_fft_c2r_back(dy, x, s, axes, norm, one):
+        ax, ss = np_fft_plan(x, s, axes, one, c2r=True)
+        if np.iscomplexobj(dy):   # the output is real: so is its gradient (a complex factor made it complex)
+            dy = dy.real
+        g = np.fft.rfftn(dy, axes=ax, norm=_DUAL[norm]) * np_fft_weights(dy, ax[-1], ss[-1])
+        for k in ax:
+            g = np_fft_fit(g, np.shape(x)[k], k)
+        return np_la_real_like(g, x)
+
+    nondiff(np_fft_plan, np_fft_weights)
+    NS.update(np_fft_c2c_back=np_fft_c2c_back, np_fft_r2c_back=np_fft_r2c_back, np_fft_c2r_back=np_fft_c2r_back,
+              _DUAL=_DUAL)
+    _ONE = "a, n=None, axis=-1, norm=None, out=None"
+    for _f, _inv in ((np.fft.fft, False), (np.fft.ifft, True)):
+        _r([_f], _ONE, kinds=A0, a=f"np_fft_c2c_back(dy, a, n, axis, norm, {_inv}, True)")
+    for _f, _inv, _ax in ((np.fft.fftn, False, None), (np.fft.ifftn, True, None), (np.fft.fft2, False, (-2, -1)),
+                          (np.fft.ifft2, True, (-2, -1))):
+        _r([_f], f"a, s=None, axes={_ax}, norm=None, out=None", kinds=A0,
+           a=f"np_fft_c2c_back(dy, a, s, axes, norm, {_inv}, False)")
+    _r([np.fft.rfft], _ONE, kinds=A0, a="np_fft_r2c_back(dy, a, n, axis, norm, True)")
+    _r([np.fft.irfft], _ONE, kinds=A0, a="np_fft_c2r_back(dy, a, n, axis, norm, True)")
+    for _f, _ax in ((np.fft.rfftn, None), (np.fft.rfft2, (-2, -1))):
+        _r([_f], f"a, s=None, axes={_ax}, norm=None, out=None", kinds=A0,
+           a="np_fft_r2c_back(dy, a, s, axes, norm, False)")
+    for _f, _ax in ((np.fft.irfftn, None), (np.fft.irfft2, (-2, -1))):
+        _r([_f], f"a, s=None, axes={_ax}, norm=None, out=None", kinds=A0,
+           a="np_fft_c2r_back(dy, a, s, axes, norm, False)")
+    # hfft(a) = irfft(conj(a)) and ihfft(a) = conj(rfft(a)), each with the other normalisation
+    _r([np.fft.hfft], _ONE, kinds=A0, a="np_la_real_like(_cj(np_fft_c2r_back(dy, a, n, axis, _DUAL[norm], True)), a)")
+    _r([np.fft.ihfft], _ONE, kinds=A0, a="np_fft_r2c_back(_cj(dy), a, n, axis, _DUAL[norm], True)")
+    _r([np.fft.fftshift], "x, axes=None", kinds=A0, x="np.fft.ifftshift(dy, axes)")
+    _r([np.fft.ifftshift], "x, axes=None", kinds=A0, x="np.fft.fftshift(dy, axes)")
+
+    # ------------------------------------------------------------------ convolution, polynomials
+    def np_la_conv_offset(n, m, mode, corr):
+        """Where ``mode``'s output starts in the full convolution (correlation) of lengths n, m."""
+        k = min(n, m)
+        if mode in ("full", 2):
+            return 0
+        if mode in ("valid", 0):
+            return k - 1
+        return (k - 1) // 2 if not corr or n >= m else k // 2
+
+    def np_la_conv_back(dy, a, v, mode, corr, i):
+        """``y = full(a, w)[s:s+K]`` with ``w = v`` (convolve) or ``conj(v)[::-1]`` (correlate): each
+        gradient is a slice of the full convolution of ``dy`` with the other factor reversed."""
+        n, m = np.shape(a)[0], np.shape(v)[0]
+        s = np_la_conv_offset(n, m, mode, corr)
+        if i == 0:
+            w = _cj(v)[::-1] if corr else v
+            return np_la_real_like(np.convolve(dy, _cj(w)[::-1], "full")[m - 1 - s:m - 1 - s + n], a)
+        gw = np.convolve(dy, _cj(a)[::-1], "full")[n - 1 - s:n - 1 - s + m]
+        return np_la_real_like(_cj(gw)[::-1] if corr else gw, v)
+
+    def np_la_polyval_p(dy, p, x):
+        """The coefficients' gradient: ``dy`` times the powers of ``x``, summed over ``x``'s entries."""
+        xa = np.asarray(x)
+        pw = xa[..., None] ** np.arange(len(p) - 1, -1, -1)
+        return np.sum(np.asarray(dy)[..., None] * pw, axis=tuple(range(len(np.shape(xa)))))
+
+    def np_la_polyval_x(dy, p, x):
+        pa = np.asarray(p)
+        if len(pa) < 2:
+            return None
+        return np_like(dy * np.polyval(pa[:-1] * np.arange(len(pa) - 1, 0, -1), x), x)
+
+    def np_la_vander_back(dy, x, N, increasing):
+        n = len(x) if N is None else N
+        k = np.arange(n) if increasing else np.arange(n - 1, -1, -1)
+        return np.sum(dy * k * x[:, None] ** np.maximum(k - 1, 0), axis=1)
+
+    nondiff(np_la_conv_offset)
+    NS.update(np_la_conv_back=np_la_conv_back, np_la_polyval_p=np_la_polyval_p, np_la_polyval_x=np_la_polyval_x,
+              np_la_vander_back=np_la_vander_back)
+    _ARR2 = lambda ks: len(ks) >= 2 and ks[0] == ARRAY and ks[1] == ARRAY  # noqa: E731
+    for _f, _corr, _mode in ((np.convolve, False, "full"), (np.correlate, True, "valid")):
+        _r([_f], f"a, v, mode={_mode!r}", kinds=_ARR2, a=f"np_la_conv_back(dy, a, v, mode, {_corr}, 0)",
+           v=f"np_la_conv_back(dy, a, v, mode, {_corr}, 1)")
+    _X = lambda ks: ARRAY if ks[1] == ARRAY else REAL  # noqa: E731
+    _r([np.polyval], "p, x", kinds=lambda ks: ks[0] == ARRAY and ks[1] in (ARRAY, REAL), out=_X, maybe_none=True,
+       p="np_la_polyval_p(dy, p, x)", x="np_la_polyval_x(dy, p, x)")
+    _r([np.polyval], "p, x", kinds=lambda ks: base(ks[0]) in (LIST, TUPLE) and ks[1] in (ARRAY, REAL), out=_X,
+       maybe_none=True, p="_nr_seq_back(ctx, np_la_polyval_p(dy, np.asarray(p), x), p)",
+       x="np_la_polyval_x(dy, p, x)")
+    _r([np.vander], "x, N=None, increasing=False", kinds=A0, x="np_la_vander_back(dy, x, N, increasing)")
