@@ -565,6 +565,7 @@ put(np.stack, lambda: [([a(3), a(3)],), ((a(3, 2), a(3, 2)), 1)])
 put(np.moveaxis, lambda: [(a(3, 2, 4), 0, 2)])
 put(np.swapaxes, lambda: [(a(3, 2, 4), 0, 2)])
 put((np.float64, np.float32), lambda: [(0.7,), (np.float64(-1.3),)], rtol=1e-3, h=1e-3)
+put(np.float16, lambda: [(0.7,), (np.float64(-1.3),)], rtol=2e-2, atol=2e-2, h=2e-2)
 for f in (np.dot, np.ndarray.dot):
     put(f, lambda: [(a(3), a(3)), (a(2, 3), a(3))])
 put(np.matmul, lambda: [(a(2, 3), a(3, 2))])

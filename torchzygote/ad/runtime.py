@@ -35,7 +35,10 @@ KIND_OF_TYPE = {float: REAL, int: REAL, fractions.Fraction: REAL, complex: COMPL
                 bool: NONDIFF, str: NONDIFF, type(None): NONDIFF, bytes: NONDIFF,
                 torch.Tensor: TENSOR, torch.nn.Parameter: TENSOR, list: LIST, dict: DICT}
 if np is not None:
-    KIND_OF_TYPE.update({np.ndarray: ARRAY, np.float64: REAL, np.float32: REAL})
+    KIND_OF_TYPE.update({np.ndarray: ARRAY, np.bool_: NONDIFF, np.complex128: COMPLEX, np.complex64: COMPLEX})
+    # NumPy's real scalars are numbers as Python's are (np.int64 counters, np.float32 data)
+    KIND_OF_TYPE.update({t: REAL for t in (np.float64, np.float32, np.float16, np.int64, np.int32, np.int16,
+                                           np.int8, np.uint64, np.uint32, np.uint16, np.uint8)})
 
 
 def kind_of(x) -> str:
@@ -43,7 +46,7 @@ def kind_of(x) -> str:
     if k is not None:
         return k
     if type(x) is tuple:  # a tuple's kind says what its items are, if a short look tells
-        if 0 < len(x) <= 16:
+        if len(x) <= 16:
             return tuple_kind([kind_of(e) for e in x])
         t = type(x[0]) if x else None
         if len(x) <= 4096 and KIND_OF_TYPE.get(t) in (REAL, TENSOR) and all(type(e) is t for e in x):

@@ -284,7 +284,10 @@ if np is not None:
        kinds=lambda ks: ks[0] == ARRAY)
     _r([np.swapaxes], "a, axis1, axis2", a="np.swapaxes(dy, axis1, axis2)", kinds=lambda ks: ks[0] == ARRAY)
     _r([np.array], "object, dtype=None", object="np_like(dy, object)", kinds=lambda ks: ks[0] in (ARRAY, REAL))
-    _r([np.float64, np.float32], "x", x="np_like(dy, x)", out=REAL, kinds=lambda ks: ks[0] in (ARRAY, REAL))
+    _r([np.float64, np.float32, np.float16], "x", x="np_like(dy, x)", out=REAL,
+       kinds=lambda ks: ks[0] in (ARRAY, REAL))
+    # integer scalars truncate: no gradient (a number, kind R, as np.int64 counters are)
+    nondiff(np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8, out=REAL)
     reads_sequence(np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.array, np.asarray, np.stack)
     _r([np.dot, np.ndarray.dot], "a, b", a="np_dot_back(dy, a, b, 0)", b="np_dot_back(dy, a, b, 1)")
     _r([np.matmul], "a, b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)")

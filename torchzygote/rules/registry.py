@@ -41,8 +41,9 @@ def item_kind(k: str) -> str:
 
 
 def tuple_kind(items) -> str:
+    """A tuple's kind from its items' kinds; ``()`` is a tuple of numbers (an empty shape)."""
     kinds = set(items)
-    return TUPLE_OF.get(kinds.pop(), TUPLE) if len(kinds) == 1 else TUPLE
+    return TUPLE_OF.get(kinds.pop(), TUPLE) if len(kinds) == 1 else TUPLE if kinds else TUPLE_OF[REAL]
 NUMERIC = (REAL, COMPLEX)
 
 
