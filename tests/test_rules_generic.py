@@ -586,9 +586,9 @@ put(np_sum_to_shape, lambda: [(a(3, 2), a(2)), (a(3, 2), a(3, 1))])
 put(np_index_back, lambda: [(a(3, 2), (1, 0), 0.7), (a(4), [0, 2, 0], a(3))])
 
 # the NumPy rule modules' own samples, one file each (tests/samples_numpy_*.py)
-import samples_numpy_linalg, samples_numpy_reduce, samples_numpy_shape, samples_numpy_ufuncs  # noqa: E402
+import samples_numpy_inplace, samples_numpy_linalg, samples_numpy_reduce, samples_numpy_shape, samples_numpy_ufuncs  # noqa: E402,E501
 
-for _m in (samples_numpy_ufuncs, samples_numpy_reduce, samples_numpy_shape, samples_numpy_linalg):
+for _m in (samples_numpy_ufuncs, samples_numpy_reduce, samples_numpy_shape, samples_numpy_linalg, samples_numpy_inplace):
     _m.register(put, sys.modules[__name__])
 
 # ---------------------------------------------------------------- torch (function and method forms)

@@ -14,6 +14,11 @@ from typing import Dict, List, Optional, Sequence, Set
 
 import torch
 
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover
+    np = None
+
 from .. import ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
@@ -64,7 +69,14 @@ def method_rule(obj_kind: str, name: str):
     """The rule for ``obj.name(...)`` when the object's kind pins down its type."""
     if obj_kind == TENSOR:
         return getattr(torch.Tensor, name, None)
+    if obj_kind == ARRAY and np is not None and name in _ARRAY_METHODS:
+        return getattr(np.ndarray, name)
     return None
+
+
+# array methods inlined where the object is known to be an array: the writes (their guards are
+# placed at transform time) and the copy that usually comes before them
+_ARRAY_METHODS = ("fill", "copy")
 
 
 class Analysis:

@@ -24,12 +24,13 @@ import math
 import os
 from typing import Dict, List, Optional, Set, Tuple
 
+import numpy as np
 import torch
 
 from .. import errors, ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, OBJECT, REAL, TABLE, TENSOR, Rule
+from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, OBJECT, REAL, TABLE, TENSOR, Rule, nondiff
 from . import runtime
 from .analysis import Analysis
 
@@ -195,8 +196,10 @@ class Codegen:
         (a use inside a loop counts at the loop's end: the next trip uses it again)."""
         for node in r.nodes:
             i = self._pos[id(node)] = next(counter)
+            skip = node.args[0] if isinstance(node, Stmt) and isinstance(node.fn, Const) and \
+                node.fn.value is ops.mutated else None   # the written object's new name, not a read
             for op in ir.used_operands(node):
-                if isinstance(op, Var):
+                if isinstance(op, Var) and op is not skip:
                     self._last_use[op.id] = i
             for sub in ir.subregions(node):
                 self._order(sub, counter)
@@ -687,6 +690,12 @@ class Codegen:
         """The old value of a tensor written in place is kept for the pullback by giving
         its name a copy: only right if the forward does not read that name again."""
         if self._last_use.get(vid, -1) > self._pos[id(s)]:
+            if self.A.K.get(vid) == ARRAY:
+                raise errors.LiftError(
+                    "torchzygote cannot differentiate this in-place write: it changes an array (through "
+                    "another name or a view) that the code reads again afterwards under its old value; "
+                    "write into a copy (`y = y.copy()` before writing into y) or write through the "
+                    "array's own name", s.loc)
             raise errors.LiftError(
                 "torchzygote cannot differentiate this in-place write: it changes a tensor (through "
                 "another name or a view) that the code reads again afterwards, and whose old value the "
@@ -720,7 +729,23 @@ class Codegen:
         if d is None:
             return True   # an argument or a loop or branch value
         r = self.A.rule.get(id(d))
+        if self.A.K.get(root) == ARRAY or self.A.K.get(vid) == ARRAY:
+            # numpy returns views from many functions (np.ravel, np.asarray, x.T, astype(copy=False)):
+            # only results known to be new memory are apart from other roots
+            f = r.fn if r is not None else d.fn.value if isinstance(d.fn, Const) else None
+            return not (f is not None and not d.kwargs and _fresh_array(f))
         return r is None or r.fn in (operator.getitem, getattr) or r.effect
+
+    def _apart(self, vid: int, target: int) -> bool:
+        """Whether array ``vid`` cannot share the memory of array ``target``: the target's root is
+        new memory (a fresh result) made after ``vid``'s root (an argument, or an earlier value)."""
+        rt, rv = self.A.root.get(target, target), self.A.root.get(vid, vid)
+        d, dv = self.A.defs.get(rt), self.A.defs.get(rv)
+        if rt == rv or self.A.K.get(rt) != ARRAY or d is None or self._may_alias(target):
+            return False
+        if dv is None:
+            return any(p.id == rv for p in self.fn.params)
+        return id(dv) in self._pos and id(d) in self._pos and self._pos[id(dv)] < self._pos[id(d)]
 
     def reads_params(self) -> tuple:
         """Positions of the arguments whose memory the pullback reads (directly or through a
@@ -770,9 +795,15 @@ class Codegen:
         if save and id(r) in self.in_loop:
             written = self._written_roots(r)
             save = [f"{self.glob(_copy_tensor, 'copy')}({n})" if self._saved_root(n) in written or
-                    None in written and re.fullmatch(r"v\d+", n) else n for n in save]
+                    (None in written or written and self._array_may_alias(n)) and re.fullmatch(r"v\d+", n)
+                    else n for n in save]
             lines.append(f"_st.append(({', '.join(save)},))")
         return lines
+
+    def _array_may_alias(self, name: str) -> bool:
+        """Whether saved value ``name`` is an array that may share memory with one a loop writes."""
+        m = re.fullmatch(r"v(\d+)", name)
+        return m is not None and self.A.K.get(int(m.group(1))) == ARRAY and self._may_alias(int(m.group(1)))
 
     def _saved_root(self, name: str):
         m = re.fullmatch(r"v(\d+)", name)
@@ -853,19 +884,26 @@ class Codegen:
                     if vid == first.id or self.A.K.get(vid) not in _MAY_BE_TENSOR:
                         continue
                     read, later = self._read_back(vid), self._last_use.get(vid, -1) > self._pos[id(s)]
-                    if self.A.root.get(vid, vid) == root and self.A.K.get(vid) == TENSOR:
+                    same = self.A.root.get(vid, vid) == root
+                    if same and self.A.K.get(vid) == TENSOR:
                         if read:
                             self._check_unused_after(vid, s)
                             pre.append(self._bound(vid, f"v{vid} = v{vid}.clone()"))
-                    elif (read or later) and (self._may_alias(vid) or self._may_alias(first.id)):
+                    elif (read or later) and (same or self._may_alias(vid) or self._may_alias(first.id)) and \
+                            not self._apart(vid, first.id):
+                        # (an array read from the one written, ``a = y[0]``, is a view or a copy:
+                        # known at run time)
                         # memory shared by other means (a list, an object, an argument, a callee's
                         # result): known at run time. A value read again afterwards would be stale.
                         pre.append(self._bound(vid, f"v{vid} = {self.glob(_keep_if_shared, 'keep')}(v{vid}, "
                                                     f"{self.v(first)}, {later!r}, {s.loc!r})"))
                 pre += self._holder_check(s, first)
-                if self._read_back(first.id):
+                if self._read_back(first.id) or self.A.K.get(first.id) == ARRAY:
                     self._check_unused_after(first.id, s)
-                    pre += [f"_ip = {self.v(first)}", f"{self.v(first)} = _ip.clone()"]
+                if self._read_back(first.id):
+                    copy = "_ip.clone()" if self.A.K.get(first.id) == TENSOR else \
+                        f"{self.glob(_copy_array, 'acopy')}(_ip)"
+                    pre += [f"_ip = {self.v(first)}", f"{self.v(first)} = {copy}"]
                     m[r.params[0]] = "_ip"
             code = self.subst(r.fwd, m, r.ns)
             if pre:
@@ -920,12 +958,18 @@ class Codegen:
             if d is None or not (isinstance(d.fn, Const) and d.fn.value is ops.build_tuple):
                 return None
             fn, args, pos = args[1], d.args, None
+        if isinstance(fn, Const) and fn.value is ops.call_method and len(args) > 2 and \
+                isinstance(args[1], Const) and args[1].value in ops.MUTATING_FUNCTIONS and isinstance(args[2], Var):
+            return args[2], None if pos is None else pos + 2   # np.add.at(x, i, v)
         if not args or not isinstance(args[0], Var) or not isinstance(fn, Const):
             return None
         f = fn.value
         if f in _INPLACE_OPS or f is ops.setitem_v or f is ops.call_method and len(args) > 1 and \
                 isinstance(args[1], Const) and isinstance(args[1].value, str) and \
-                args[1].value.endswith("_") and not args[1].value.endswith("__"):
+                (args[1].value.endswith("_") and not args[1].value.endswith("__") or
+                 args[1].value in ops.MUTATING_METHODS):
+            return args[0], pos
+        if f in _WRITES_FIRST:
             return args[0], pos
         return None
 
@@ -1034,30 +1078,76 @@ def _ident(k: int) -> str:
     return f"m{-k}" if k < 0 else str(k)
 
 
-_MAY_BE_TENSOR = (TENSOR, OBJECT)   # kinds whose values in-place writes may share memory with
+_WRITES_FIRST = (np.copyto,)   # functions that write into their first argument
+_MAY_BE_TENSOR = (TENSOR, OBJECT, ARRAY)   # kinds whose values in-place writes may share memory with
 _INPLACE_OPS = (operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ipow, operator.imod,
                 operator.ifloordiv, operator.imatmul)
 
 
 def _keep_old(v, used_later: bool, loc):
-    """A copy of tensor ``v`` about to be written in place (for the pullback), unless the code
-    reads ``v`` again afterwards through the same name (then it is an error, as at transform
-    time for known tensors); other objects are kept as they are (their writes are tracked)."""
-    if not isinstance(v, torch.Tensor):
+    """A copy of tensor or array ``v`` about to be written in place (for the pullback), unless
+    the code reads ``v`` again afterwards through the same name (then it is an error, as at
+    transform time for known tensors); other objects are kept as they are (their writes are tracked)."""
+    if not isinstance(v, (torch.Tensor, np.ndarray)):
         return v
     if used_later:
         raise errors.GradientError(
-            "torchzygote cannot differentiate this in-place write: it changes a tensor that the code "
+            f"torchzygote cannot differentiate this in-place write: it changes {_a(v)} that the code "
             "reads again afterwards through another name, and whose old value the gradient needs; "
-            "write into a copy (`y = y.clone()`)", loc)
-    return v.clone()
+            f"write into a copy ({_copy_hint(v)})", loc)
+    return _copy_tensor(v)
+
+
+def _a(v) -> str:
+    return "a tensor" if isinstance(v, torch.Tensor) else "an array"
+
+
+def _copy_hint(v) -> str:
+    return "`y = y.clone()`" if isinstance(v, torch.Tensor) else "`y = y.copy()` before writing into y"
 
 
 def _copy_tensor(v):
-    return v.clone() if isinstance(v, torch.Tensor) else v
+    return v.clone() if isinstance(v, torch.Tensor) else v.copy() if isinstance(v, np.ndarray) else v
+
+
+def _copy_array(v):
+    """A copy of an array about to be written in place (a NumPy scalar is immutable)."""
+    return v.copy() if isinstance(v, np.ndarray) else v
+
+
+def _np_shared(a, b) -> bool:
+    """Whether arrays ``a`` and ``b`` share memory (an overlap too hard to decide counts as shared)."""
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=100000))
+    except np.exceptions.TooHardError:
+        return True
+
+
+def _fresh_array(f) -> bool:
+    """Whether ``f`` called without keywords (``out=``) always returns new memory: ufuncs,
+    arithmetic, reductions, products, array makers."""
+    try:
+        return isinstance(f, np.ufunc) or f in _FRESH_ARRAY
+    except TypeError:   # an unhashable callee
+        return False
+
+
+_FRESH_ARRAY = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
+                operator.matmul, operator.mod, operator.floordiv, np.zeros, np.ones, np.full, np.empty, np.zeros_like,
+                np.ones_like, np.full_like, np.empty_like, np.arange, np.linspace, np.eye, np.array, np.stack,
+                np.concatenate, np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.dot, np.matmul,
+                np.outer, np.where, np.copy, np.ndarray.copy, np.ndarray.sum, np.ndarray.mean, np.ndarray.prod,
+                np.ndarray.max, np.ndarray.min, np.ndarray.dot, np.linalg.inv, np.linalg.solve, np.linalg.det,
+                np.random.randn, np.random.rand, np.random.normal, np.cumsum, np.cumprod, np.diff, np.tile,
+                np.repeat, np.kron}
 
 
 def _check_not_held(target, holders, loc) -> None:
+    if isinstance(target, np.ndarray):
+        _check_array_not_held(target, holders, loc)
+        return
     if not isinstance(target, torch.Tensor):
         return
     p = target.untyped_storage().data_ptr()
@@ -1077,6 +1167,23 @@ def _check_not_held(target, holders, loc) -> None:
                     "value's gradient; write into a copy (`y = y.clone()`) or store the new tensor again", loc)
 
 
+def _check_array_not_held(target, holders, loc) -> None:
+    for h in holders:
+        if isinstance(h, types.CellType):
+            try:
+                items = (h.cell_contents,)
+            except ValueError:
+                continue
+        else:
+            items = h.values() if isinstance(h, dict) else h
+        for v in items:
+            if _np_shared(v, target):
+                raise errors.GradientError(
+                    "torchzygote cannot differentiate this in-place write: the array it changes is also held "
+                    "by a closure cell, a list or a dict, whose later reads torchzygote would give the old "
+                    "value's gradient; write into a copy (`y = y.copy()`) or store the new array again", loc)
+
+
 def _branch_values(node) -> List[int]:
     """Ids of the values an ``If``/``Try`` defines inside its branches (not in loops: their
     trips' values are saved on the stack)."""
@@ -1092,15 +1199,18 @@ def _branch_values(node) -> List[int]:
 def _keep_if_shared(v, target, used_later: bool, loc):
     """Before ``target`` is written in place: a copy of saved value ``v`` if it shares
     ``target``'s memory (so the pullback reads the value it had), else ``v`` itself."""
-    if not isinstance(target, torch.Tensor) or not isinstance(v, torch.Tensor) or \
+    if isinstance(target, np.ndarray):
+        if not _np_shared(v, target):
+            return v
+    elif not isinstance(target, torch.Tensor) or not isinstance(v, torch.Tensor) or \
             v.untyped_storage().data_ptr() != target.untyped_storage().data_ptr():
         return v
     if used_later:
         raise errors.GradientError(
-            "torchzygote cannot differentiate this in-place write: it changes a tensor that is also "
-            "reached another way (a list, an object or an argument) and read again afterwards, and "
-            "whose old value the gradient needs; write into a copy (`y = y.clone()`)", loc)
-    return v.clone()
+            f"torchzygote cannot differentiate this in-place write: it changes {_a(v)} that is also "
+            "reached another way (a view, a list, an object or an argument) and read again afterwards, and "
+            f"whose old value the gradient needs; write into a copy ({_copy_hint(v)})", loc)
+    return _copy_tensor(v)
 
 
 def _nothing(n):
@@ -1132,3 +1242,5 @@ def compile_forward(fn: ir.Function, A: Analysis, qualname: str):
     f.__qualname__ = f"fwd[{qualname}]"
     f.reads = cg.reads_params()
     return f, src
+
+nondiff(_np_shared)   # a transform of generated code (nested AD) calls it as it is

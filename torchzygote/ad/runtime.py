@@ -16,6 +16,7 @@ import dataclasses
 import fractions
 import functools
 import numbers
+import operator
 import types
 from typing import Any, Dict, Optional
 
@@ -529,38 +530,73 @@ def Jkw(ctx: Context, f, args, kwargs):
 
 
 def saved_versions(values) -> tuple:
-    """The tensors among ``values`` with their version counters (a rule's saved inputs)."""
-    return tuple([(v, v._version) for v in values if isinstance(v, torch.Tensor)])
+    """A rule's saved inputs, each with what tells its value at pullback time: a tensor's
+    version counter, a copy of a NumPy array (arrays have no version counter), else None."""
+    return tuple([(v, v._version) if isinstance(v, torch.Tensor) else
+                  (v, v.copy()) if np is not None and isinstance(v, np.ndarray) else (v, None) for v in values])
 
 
-def check_versions(saved, name) -> None:
+def check_versions(saved, name) -> tuple:
+    """The saved inputs as the rule saw them: a tensor written in place since is an error (its
+    old value is gone), an array's copy stands in for it (whatever was written into it since)."""
+    out = []
     for v, ver in saved:
-        if v._version != ver:
-            raise GradientError(
-                f"a tensor (shape {tuple(v.shape)}) that the gradient of {name} reads was written in place "
-                f"after {name} used it (through another name, a view, a list or an object), so its old "
-                f"value is gone: write into a copy (`y = y.clone()` before the in-place write)")
+        if isinstance(v, torch.Tensor):
+            if v._version != ver:
+                raise GradientError(
+                    f"a tensor (shape {tuple(v.shape)}) that the gradient of {name} reads was written in place "
+                    f"after {name} used it (through another name, a view, a list or an object), so its old "
+                    f"value is gone: write into a copy (`y = y.clone()` before the in-place write)")
+            out.append(v)
+        else:
+            out.append(v if ver is None else ver)
+    return tuple(out)
+
+
+def changed(v, saved) -> bool:
+    """Whether tensor or array ``v`` was written in place since ``saved`` (a version or a copy)."""
+    if isinstance(v, torch.Tensor):
+        return v._version != saved
+    return not np.array_equal(v, saved, equal_nan=v.dtype.kind in "fc")
+
+
+def _what(v) -> str:
+    return f"a tensor (shape {tuple(v.shape)})" if isinstance(v, torch.Tensor) else f"an array (shape {v.shape})"
+
+
+def _copy_hint(v) -> str:
+    return "`y = y.clone()`" if isinstance(v, torch.Tensor) else "`y = y.copy()`"
+
+
+def copy_value(v):
+    """A copy of a tensor or an array (the old value of an in-place write); other values as they are."""
+    if isinstance(v, torch.Tensor):
+        return v.clone()
+    return v.copy() if np is not None and isinstance(v, np.ndarray) else v
 
 
 def guard_reads(f, reads, args, res):
-    """``res = (y, back)`` with a pullback that first checks that the tensor arguments it
-    reads were not written in place after the call (torch's version counters, which views
-    share with their base): otherwise it would silently compute with the new values."""
+    """``res = (y, back)`` with a pullback that first checks that the tensor and array arguments
+    it reads were not written in place after the call (torch's version counters, which views
+    share with their base; a copy of an array): otherwise it would silently compute with the
+    new values."""
     y, back = res
-    saved = [(i, a, a._version) for i in reads if isinstance(a := (args[i] if i >= 0 else y), torch.Tensor)]
+    saved = [(i, a, a._version if isinstance(a, torch.Tensor) else a.copy()) for i in reads
+             if isinstance(a := (args[i] if i >= 0 else y), torch.Tensor) or
+             np is not None and isinstance(a, np.ndarray)]
     if not saved:
         return res
 
     def checked(dy):
         for i, a, v in saved:
-            if a._version != v:
+            if changed(a, v):
                 code = getattr(f, "__code__", None)
                 name = getattr(f, "__qualname__", repr(f))
                 what = f"argument {i + 1} of {name}" if i >= 0 else f"the result of {name}"
                 raise GradientError(
-                    f"{what} (a tensor of shape {tuple(a.shape)}) was written in place "
+                    f"{what} ({_what(a)}) was written in place "
                     f"after the call, and {name}'s gradient reads its old value: write into a copy "
-                    f"(`y = y.clone()` before the in-place write) or pass a copy to {name}",
+                    f"({_copy_hint(a)} before the in-place write) or pass a copy to {name}",
                     (code.co_filename, code.co_firstlineno) if code else None)
         return back(dy)
     return y, checked
@@ -989,6 +1025,17 @@ def construct(ctx, cls, args, kw, kwargs):
     return foreign(ctx, cls, args, kw, kwargs)
 
 
+# what the user wrote, for the operations the frontend makes of syntax (errors name these, not the op)
+_SYNTAX = {ops.setitem_v: "the item assignment `obj[key] = value`", operator.iadd: "`a += b`",
+           operator.isub: "`a -= b`", operator.imul: "`a *= b`", operator.itruediv: "`a /= b`",
+           operator.ipow: "`a **= b`"}
+
+
+def _typename(v) -> str:
+    t = type(v)
+    return f"a {t.__module__ + '.' if t.__module__ not in ('builtins',) else ''}{t.__qualname__}"
+
+
 def foreign(ctx, f, args, kw, kwargs):
     """A callable with no source and no rule: torch ops go through torch autograd;
     anything else runs as is, and its pullback errors only if a gradient must
@@ -1019,6 +1066,10 @@ def foreign(ctx, f, args, kw, kwargs):
     diff = any(kind_of(a) not in (NONDIFF, OBJECT) for a in args)
 
     def back(dy):
+        if dy is not None and diff and f in _SYNTAX:
+            raise NoRuleError(f"torchzygote cannot differentiate {_SYNTAX[f]} on {_typename(args[0])} with "
+                              f"{_typename(args[-1])}: write numbers, NumPy scalars, arrays (or lists of them) into "
+                              f"an array, tensors into a tensor, or build the new value out of place")
         if dy is not None and diff:
             name = getattr(f, "__qualname__", None) or getattr(f, "__name__", repr(f))
             mod = getattr(f, "__module__", None)

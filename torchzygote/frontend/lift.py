@@ -174,6 +174,8 @@ def assigned_names(stmts, rebinds: bool = False) -> List[str]:
                 recv = f.value.value if isinstance(f.value, ast.Subscript) else f.value
                 if isinstance(recv, ast.Name):
                     out[recv.id] = None  # in-place tensor method
+            if rebinds and _mutated_name(n) is not None:
+                out[_mutated_name(n).id] = None  # numpy's writes that return None (x.fill(c))
             self.generic_visit(n)
 
         def _comp(self, n):
@@ -193,6 +195,19 @@ def assigned_names(stmts, rebinds: bool = False) -> List[str]:
 BOOL_OPS = {operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.is_,
             operator.is_not, operator.not_, operator.truth, ops.contains, ops.not_contains, ops.loop_cont,
             isinstance, callable, hasattr}
+
+
+def _mutated_name(call: ast.Call):
+    """The name a numpy-style write returning None mutates (``x`` in ``x.fill(c)``,
+    ``np.copyto(x, y)``, ``np.add.at(x, i, v)``), or None."""
+    f = call.func
+    if not isinstance(f, ast.Attribute):
+        return None
+    if f.attr in ops.MUTATING_METHODS and isinstance(f.value, ast.Name):
+        return f.value
+    if f.attr in ops.MUTATING_FUNCTIONS and call.args and isinstance(call.args[0], ast.Name):
+        return call.args[0]
+    return None
 
 
 def _inplace_name(name: str) -> bool:
@@ -973,8 +988,21 @@ class Lifter:
                            self.emit(ops.setitem_v, item_of[0], item_of[1], out))
             elif _inplace_name(e.func.attr) and self._local(e.func.value):
                 self.renew(e.func.value.id, obj, out)  # torch's in-place methods return the mutated tensor
+            else:
+                self._renew_mutated(e, obj, args, star, out)
             return out
-        return self.emit(fn, *args, kwargs=kwargs, star=star, dstar=dstar)
+        out = self.emit(fn, *args, kwargs=kwargs, star=star, dstar=dstar)
+        self._renew_mutated(e, None, args, star, out)
+        return out
+
+    def _renew_mutated(self, e, obj, args, star, out):
+        """After ``x.fill(c)``, ``np.copyto(x, y)``, ``np.add.at(x, i, v)``: ``x`` (a local name)
+        takes the written object as a new value."""
+        name = _mutated_name(e)
+        if name is None or star is not None or not self._local(name):
+            return
+        old = obj if name is e.func.value else args[0]
+        self.renew(name.id, old, self.emit(ops.mutated, old, out))
 
     def genexp_arg(self, a):
         if isinstance(a, ast.GeneratorExp):

@@ -78,6 +78,17 @@ def setitem_v(obj, key, v):
     return obj
 
 
+def mutated(obj, res):
+    """``obj`` after a call that writes into it and returns None (numpy's ``x.fill(c)``,
+    ``np.copyto(x, y)``, ``np.add.at(x, i, v)``): a new value for the name holding it. ``res``
+    is the call's result, which the rules of these writes make the written array."""
+    return obj
+
+
+MUTATING_METHODS = ("fill",)          # ``x.fill(c)``
+MUTATING_FUNCTIONS = ("copyto", "at")  # ``np.copyto(x, y)``, ``np.add.at(x, i, v)``: their first argument
+
+
 def contains(container, item):
     """``item in container`` (operator.contains has the arguments the other way)."""
     return item in container

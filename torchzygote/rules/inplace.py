@@ -11,8 +11,9 @@ import operator
 import torch
 
 from ..ad.runtime import unbroadcast, write_back
+from ..errors import GradientError
 from ..frontend import ops
-from .registry import DICT, LIST, NONDIFF, OBJECT, REAL, TENSOR, grad
+from .registry import DICT, LIST, NONDIFF, OBJECT, REAL, TABLE, TENSOR, grad, nondiff
 
 T0 = lambda ks: ks[0] == TENSOR  # noqa: E731
 T0_NUM = lambda ks: ks[0] == TENSOR and all(k in (TENSOR, REAL, NONDIFF) for k in ks[1:])  # noqa: E731
@@ -86,3 +87,126 @@ grad(operator.itruediv, "a, b", fwd="operator.itruediv(a, b)", kinds=T0_NUM, a="
 # floor division and remainder are piecewise constant in ``a // b`` (zero gradient), as in torch
 grad(operator.ifloordiv, "a, b", fwd="operator.ifloordiv(a, b)", kinds=T0_NUM,
      **dict(IP, ns=dict(ns, operator=operator)))
+
+# ---------------------------------------------------------------- numpy arrays
+# Writes into a NumPy array (``x[k] = v``, ``x += y``, ``x.fill(c)``, ``np.add.at``, ``np.copyto``)
+# mutate it as Python does; codegen keeps a copy of an overwritten value a pullback reads, and
+# arrays that may share the written memory are checked with np.shares_memory at run time
+# (arrays have no version counters: see runtime.array_snapshots for values held by closures).
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover
+    np = None
+
+if np is not None:
+    from .numpy_rules import NATIVE, np_like, np_pow_a, np_pow_b, np_seq_back, np_sum_to_shape
+    from .registry import ARRAY, TUPLE, UNDEFINED, base
+
+    def _int_array_key(key) -> bool:
+        """Whether ``key`` holds an integer array or list (a position may be named twice)."""
+        parts = key if isinstance(key, tuple) else (key,)
+        return any(isinstance(p, list) or isinstance(p, np.ndarray) and p.dtype.kind in "iu" for p in parts)
+
+    def np_ip_mask(dy, key):
+        """True at the positions ``x[key] = v`` writes (their old values get no gradient)."""
+        m = np.zeros(np.shape(dy), dtype=bool)
+        m[key] = True
+        return m
+
+    def np_ip_kept(dy, key):
+        """1.0 for the written values that survive, 0.0 for the others: an integer-array key that
+        names a position twice keeps one of them (numpy's last); the same assignment of value
+        numbers tells which."""
+        if not _int_array_key(key):
+            return 1.0
+        tag = np.full(np.shape(dy), -1)
+        order = np.arange(np.size(tag[key])).reshape(np.shape(tag[key]))
+        tag[key] = order
+        return (tag[key] == order).astype(np.float64)
+
+    def np_ip_setitem(obj, key, v):
+        obj[key] = v
+        return obj
+
+    def np_ip_fill(obj, value):
+        """``x.fill(c)`` as a value: the filled array (the frontend renames ``x`` to it)."""
+        obj.fill(value)
+        return obj
+
+    def np_ip_copyto(dst, src):
+        np.copyto(dst, src)
+        return dst
+
+    def np_ip_ufunc_at(ufunc, a, indices, b):
+        """``np.add.at(a, indices, b)`` (and np.subtract.at) as a value: the written array."""
+        if ufunc is not np.add and ufunc is not np.subtract:
+            raise GradientError(f"torchzygote differentiates np.add.at and np.subtract.at, not np.{ufunc.__name__}.at: "
+                                f"compute the new values out of place (np.{ufunc.__name__}(a[i], b) for distinct "
+                                f"indices i) and write them with a[i] = ...")
+        ufunc.at(a, indices, b)
+        return a
+
+    def np_ip_at_sign(ufunc):
+        return -1.0 if ufunc is np.subtract else 1.0
+
+    NS_IP = dict(ns, np=np, np_like=np_like, np_seq_back=np_seq_back, np_sum_to_shape=np_sum_to_shape, np_pow_a=np_pow_a, np_pow_b=np_pow_b, np_ip_mask=np_ip_mask,
+                 np_ip_kept=np_ip_kept, np_ip_setitem=np_ip_setitem, np_ip_fill=np_ip_fill,
+                 np_ip_copyto=np_ip_copyto, np_ip_ufunc_at=np_ip_ufunc_at, np_ip_at_sign=np_ip_at_sign,
+                 operator=operator)
+    AIP = dict(ns=NS_IP, inplace=True, out=ARRAY, broadcast=False)
+    A0_NUM = lambda ks: ks[0] == ARRAY and all(k in (ARRAY, REAL, NONDIFF) for k in ks[1:])  # noqa: E731
+    A0_SET = lambda ks: ks[0] == ARRAY and ks[-1] in (ARRAY, REAL, NONDIFF)  # noqa: E731  (any key)
+
+    def _first(rule):
+        """An array rule goes ahead of the number rules of the same operator (``num`` kinds)."""
+        TABLE.rules[rule.fn].remove(rule)
+        TABLE.rules[rule.fn].insert(0, rule)
+        TABLE.version += 1
+        return rule
+
+    # x[key] = v: the old values at key get no gradient, v the gradient of the values it left there
+    _first(grad(ops.setitem_v, "obj, key, v", fwd="np_ip_setitem(obj, key, v)", kinds=A0_SET,
+                obj="np.where(np_ip_mask(dy, key), 0.0, dy)", v="np_like(dy[key] * np_ip_kept(dy, key), v)",
+                **AIP))
+    # x[key] = [a, b]: a list or tuple (nested ones too) of numbers and arrays, as np.asarray makes it
+    _first(grad(ops.setitem_v, "obj, key, v", fwd="np_ip_setitem(obj, key, v)",
+                kinds=lambda ks: ks[0] == ARRAY and base(ks[-1]) in (LIST, TUPLE),
+                obj="np.where(np_ip_mask(dy, key), 0.0, dy)",
+                v="np_seq_back(ctx, np_sum_to_shape(dy[key] * np_ip_kept(dy, key), np.asarray(v)), v)",
+                maybe_none=True, **AIP))
+    # (an in-place result keeps ``a``'s shape: its gradient needs no summing)
+    AUGMENTED = [
+        (operator.iadd, "dy", "np_like(dy, b)"),
+        (operator.isub, "dy", "np_like(-dy, b)"),
+        (operator.imul, "dy * b", "np_like(dy * a, b)"),
+        (operator.itruediv, "dy / b", "np_like(-dy * y / b, b)"),
+        (operator.ipow, "np_pow_a(dy, a, b)", "np_like(np_pow_b(dy, a, b, y), b)"),
+    ]
+    for f, ea, eb in AUGMENTED:
+        _first(grad(f, "a, b", fwd=f"operator.{f.__name__}(a, b)", kinds=A0_NUM, a=ea, b=eb,
+                    **AIP))
+    # x.fill(c): the old values get no gradient
+    grad(np.ndarray.fill, "self, value", fwd="np_ip_fill(self, value)", kinds=A0_NUM,
+         value="np_like(dy, value)", **AIP)
+    # np.copyto(dst, src): src broadcast into dst
+    grad(np.copyto, "dst, src", fwd="np_ip_copyto(dst, src)", kinds=A0_NUM, src="np_like(dy, src)", **AIP)
+    # np.add.at(a, indices, b) (a method of the ufunc np.add): a position named twice accumulates both
+    # values. Dispatched at run time (codegen places its guards as for any write it sees by name).
+    grad(np.ufunc.at, "ufunc, a, indices, b", fwd="np_ip_ufunc_at(ufunc, a, indices, b)",
+         kinds=lambda ks: ks[1] == ARRAY and ks[3] in (ARRAY, REAL, NONDIFF), a="dy",
+         b="np_like(np_ip_at_sign(ufunc) * dy[indices], b)", ns=NS_IP, out=ARRAY, broadcast=False)
+    # a copy: the gradient passes through (the copy is new memory, so later writes into it are its own)
+    # (an array's copy has its shape: its gradient reads nothing of it, so no guard keeps it)
+    grad(np.copy, "a", a="np_like(dy, a)", kinds=lambda ks: ks[0] in (ARRAY, REAL), ns=NS_IP, out=ARRAY,
+         broadcast=False)
+    grad(np.ndarray.copy, "a", a="dy", kinds=lambda ks: ks[0] == ARRAY, ns=NS_IP, out=ARRAY, broadcast=False)
+    grad(np.generic.copy, "a", a="dy", kinds=lambda ks: ks[0] in (ARRAY, REAL), ns=NS_IP, out=REAL,
+         broadcast=False)
+    NATIVE.extend([np.copy, np.ndarray.copy, np.generic.copy])
+    nondiff(np_ip_mask, np_ip_kept, np_ip_at_sign, np.shares_memory, np.may_share_memory)
+    # the name a write returning None mutates takes the written array (the rules above return it)
+    _mut = grad(ops.mutated, "obj, res", fwd="res", kinds=lambda ks: ks[1] == ARRAY, res="dy", ns=NS_IP,
+                out=ARRAY, broadcast=False)
+    _mut.view = True
+    grad(ops.mutated, "obj, res", fwd="obj", kinds=lambda ks: ks[1] not in (ARRAY, OBJECT, UNDEFINED), obj="dy", ns=NS_IP, out=lambda ks: ks[0],
+         broadcast=False, maybe_none=True)

@@ -267,7 +267,7 @@ def closure_form(rule: Rule) -> Callable:
     if rule.inplace:  # the pullback reads the old value of the tensor the op overwrites
         p0 = rule.params[0]
         call = re.sub(rf"\b{p0}\b", "_obj", call)
-        pre = f"    _obj = {p0}\n    {p0} = _obj.clone()\n"
+        pre = f"    _obj = {p0}\n    {p0} = _copy(_obj)\n"
     outs = []
     for p in ps:
         e = rule.grads.get(p)
@@ -282,19 +282,20 @@ def closure_form(rule: Rule) -> Callable:
     nargs = f"{nb} + len({rule.vararg})" if rule.vararg else f"{nb}"
     if rule.vararg and rule.vararg not in rule.grads:
         ret = f"({', '.join(outs[:nb])}{',' if nb else ''}) + (None,) * len({rule.vararg})"
-    # tensors the pullback reads: checked at pullback time against later in-place writes
+    # tensors and arrays the pullback reads: a tensor written in place later is an error at pullback
+    # time (its version changed), an array is read from the copy kept here
     read = [] if rule.effect else [  # effect rules (containers, attributes) use identities, not values
         p for p in rule.params if any(reads_value(e, p, rule.ns) for e in rule.grads.values())
         and not (rule.inplace and p == rule.params[0])]
-    env.update({"_saved": runtime.saved_versions, "_check": runtime.check_versions})
+    env.update({"_saved": runtime.saved_versions, "_check": runtime.check_versions, "_copy": runtime.copy_value})
     reads_y = any(re.search(r"\by\b", e) for e in rule.grads.values())
-    if reads_y and not rule.inplace and not rule.effect and rule.out == TENSOR:
-        read.append("y")   # the result, which later code may write in place
+    if reads_y and not rule.inplace and not rule.effect and (rule.out in (TENSOR, ARRAY) or callable(rule.out)):
+        read.append("y")   # the result (a tensor or an array), which later code may write in place
     save = f"    _vs = _saved(({', '.join(read)},))\n" if read else ""
-    check = f"        if _vs: _check(_vs, {rule.name!r})\n" if read else ""
+    check = f"        {', '.join(read)}, = _check(_vs, {rule.name!r})\n" if read else ""
     if rule.inplace and reads_y:
         # the result is the written tensor, which later writes may change again: keep a copy
-        save += "    _y0 = y.clone()\n"
+        save += "    _y0 = _copy(y)\n"
         check += "        y = _y0\n"
     src = (f"def J_{_name(rule)}(ctx, {head}):\n" + pre +
            f"    y = {call}\n" + save +
