@@ -166,6 +166,9 @@ def register(put, b):
     put(np.choose, P(p_choose_tuple))
     put(np.select, lambda: [([np.array([True, False, False]), np.array([True, True, False])], a(2, 3))])
     put(np.select, P(p_select))
+    put(np.where, lambda: [(np.bool_(True), x64(0.7), x64(1.3)), (np.bool_(False), a(3), 0.5),
+                           (np.float64(0.4) > 0.5, 0.25, x64(1.3))])
+    put(np.where, lambda: [(a(3, 2) > 0,)], nograd=True)
     # ---------------------------------------------------------------- indexing arrays
     put(operator.getitem, lambda: [(a(4, 3), 1), (a(4, 3), (slice(1, 3), slice(None, None, 2))),
                                    (a(4, 3), (Ellipsis, None)), (a(4), [0, 2, 0]), (a(4, 3), a(4, 3) > 0),

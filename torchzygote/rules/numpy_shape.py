@@ -406,6 +406,12 @@ if np is not None:
     _r([np.select], "condlist, choicelist, default=0",
        choicelist="np_shape_select_back(ctx, dy, condlist, choicelist, 'choices')",
        default="np_shape_select_back(ctx, dy, condlist, default, 'default')", kinds=S1, **S)
+    # np.where with a condition the table has no kind for (a NumPy bool: kind O; numpy_rules' rule takes
+    # the others), and np.where(condition): the indices where it holds, no gradient
+    _r([np.where], "condition, a, b", a="np_like(np.where(condition, dy, 0.0), a)",
+       b="np_like(np.where(condition, 0.0, dy), b)",
+       kinds=lambda ks: len(ks) == 3 and all(k in (ARRAY, REAL, NONDIFF) for k in ks[1:]), **S)
+    _r([np.where], "condition", kinds=lambda ks: len(ks) == 1, out=TUPLE)
     nondiff(np_shape_is_float, np_shape_src, np_shape_join_plan, np_shape_block_src, np_shape_neg,
             np_shape_rollaxis, np_shape_pad_src, np_shape_chosen, np_shape_first_true, np_shape_order, np_shape_zero_piece, np.ndim, np.size, np.broadcast_shapes,
             np.nonzero, np.flatnonzero, np.argwhere, np.indices, np.ix_, np.unravel_index,
