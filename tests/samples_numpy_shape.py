@@ -30,7 +30,8 @@ def p_unstack_one(x, y):
 def p_pad_values(x, y):
     v = np.array([x, y * x])
     return np.sum(np.pad(v, (1, 2), constant_values=x * y) * np.linspace(0.3, 1.1, 5)) + \
-        np.sum(np.pad(np.array([[x, y]]), 1, constant_values=((y, 0.5), (x, 2.0))) * np.linspace(0.3, 1.1, 12).reshape(3, 4))
+        np.sum(np.pad(np.array([[x, y]]), 1, constant_values=((y, 0.5), (x, 2.0))) *
+               np.linspace(0.3, 1.1, 12).reshape(3, 4))
 
 
 def p_meshgrid_ij(x, y):
@@ -162,7 +163,8 @@ def register(put, b):
     put(np.insert, lambda: [(a(5), 2, 0.7), (a(5), [1, 1], a(2)), (a(3, 2), 1, a(2), 0), (a(4), 1, x64(0.3)),
                             (a(3, 2), [0, 2], a(3, 1), 1), (a(3, 2), 1, 0.5, 1)])
     put(np.choose, lambda: [(np.array([0, 2, 1, 0]), a(3, 4)), (np.array([[0], [1]]), a(2, 3)),
-                            (np.array([0, 3, -1]), a(2, 3), None, "wrap"), (np.array([0, 3, -1]), a(2, 3), None, "clip")])
+                            (np.array([0, 3, -1]), a(2, 3), None, "wrap"),
+                            (np.array([0, 3, -1]), a(2, 3), None, "clip")])
     put(np.choose, P(p_choose_tuple))
     put(np.select, lambda: [([np.array([True, False, False]), np.array([True, True, False])], a(2, 3))])
     put(np.select, P(p_select))

@@ -10,6 +10,9 @@ argument (``np_shape_src``): that says which entry each output entry came from, 
 the output gradient added at those sources (``np_shape_copy_back``, through ``np_index_back``, whose
 own rule reads the same positions). That is exact for every mode NumPy implements by copying, and
 repeated sources accumulate.
+
+``np.meshgrid`` and ``np.broadcast_arrays`` take keyword arguments after ``*args``, which rule
+signatures cannot bind: they are Python stand-ins (reshapes and broadcasts) lifted in their place.
 """
 from __future__ import annotations
 
@@ -148,7 +151,8 @@ if np is not None:
         return np_shape_piece(ctx, flat[start:start + n], b), start + n
 
     NS = dict(ns)
-    NS.update(np_shape_reshape=np_shape_reshape, np_shape_cat_back=np_shape_cat_back, np_shape_join_plan=np_shape_join_plan,
+    NS.update(np_shape_reshape=np_shape_reshape, np_shape_cat_back=np_shape_cat_back,
+              np_shape_join_plan=np_shape_join_plan,
               np_shape_append_back=np_shape_append_back, np_shape_block_back=np_shape_block_back,
               np_shape_block_src=np_shape_block_src, np_shape_copy_back=np_shape_copy_back,
               np_shape_src=np_shape_src, np_shape_items_back=np_shape_items_back)
@@ -198,10 +202,12 @@ if np is not None:
     _r([np.vsplit], "ary, indices_or_sections", ary="np_shape_split_back(ctx, y, ary, 0)", **SPLIT)
     _r([np.dsplit], "ary, indices_or_sections", ary="np_shape_split_back(ctx, y, ary, 2)", **SPLIT)
     if hasattr(np, "unstack"):
-        _r([np.unstack], "x, axis=0", fwd="np.unstack(x, axis=axis)", x="np_shape_unstack_back(dy, x, axis)", kinds=A0, out=TUPLE, **S)
+        _r([np.unstack], "x, axis=0", fwd="np.unstack(x, axis=axis)", x="np_shape_unstack_back(dy, x, axis)",
+           kinds=A0, out=TUPLE, **S)
 
     # --------------------------------------------------------------------------- flipping, moving
     def np_shape_neg(shift):
+        """The shift that undoes ``np.roll``'s (one per axis for a tuple)."""
         return tuple(-s for s in shift) if isinstance(shift, (tuple, list)) else -shift
 
     def np_shape_rollaxis(ndim, axis, start):
@@ -316,7 +322,7 @@ if np is not None:
 
     def np_shape_unravel(dy, a, order):
         """The gradient of ``ravel(a, order)``: ``dy`` put back in ``a``'s shape in the order it was read."""
-        if np.ndim(a) > 1 and np_shape_order(a, order) == "F":  # Fortran order: a C reshape to the reversed shape, transposed
+        if np.ndim(a) > 1 and np_shape_order(a, order) == "F":  # a C reshape to the reversed shape, transposed
             return np_like(np.transpose(np.reshape(dy, np.shape(a)[::-1])), a)
         return np_like(np_shape_reshape(dy, a), a)
 
@@ -327,8 +333,8 @@ if np is not None:
     reads_metadata(np_shape_copy_back, 1)
 
     def np_shape_each_back(dy, xs):
-        """Per-argument gradients of a function of ``*xs`` that reshapes or broadcasts each argument
-        (one argument: ``dy`` is its gradient; several: a tuple of them)."""
+        """Per-argument gradients of ``np.atleast_*d(*xs)``, which reshapes each argument (one
+        argument: ``dy`` is its gradient; several: a tuple of them)."""
         if dy is None:
             return (None,) * len(xs)
         dys = (dy,) if len(xs) == 1 else dy
@@ -413,7 +419,8 @@ if np is not None:
        kinds=lambda ks: len(ks) == 3 and all(k in (ARRAY, REAL, NONDIFF) for k in ks[1:]), **S)
     _r([np.where], "condition", kinds=lambda ks: len(ks) == 1, out=TUPLE)
     nondiff(np_shape_is_float, np_shape_src, np_shape_join_plan, np_shape_block_src, np_shape_neg,
-            np_shape_rollaxis, np_shape_pad_src, np_shape_chosen, np_shape_first_true, np_shape_order, np_shape_zero_piece, np.ndim, np.size, np.broadcast_shapes,
+            np_shape_rollaxis, np_shape_pad_src, np_shape_chosen, np_shape_first_true, np_shape_order,
+            np_shape_zero_piece, np.ndim, np.size, np.broadcast_shapes,
             np.nonzero, np.flatnonzero, np.argwhere, np.indices, np.ix_, np.unravel_index,
             np.ravel_multi_index, np.diag_indices, np.diag_indices_from, np.tril_indices, np.triu_indices,
             np.tril_indices_from, np.triu_indices_from, np.mask_indices)
