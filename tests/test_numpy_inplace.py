@@ -359,7 +359,7 @@ def test_loop_saves_of_written_views():
 # ---------------------------------------------------------------- arrays built from active values
 
 def build_nested(x, s):
-    m = np.array([[x[0], 2.0], [np.float64(1.5) * x[1], np.sin(s)]])
+    m = np.array([[x[0], 2.0], [np.float64(1.5) * x[1], x[0] * s + np.sin(s)]])
     v = np.asarray([s, x[2], s * s])
     w = np.stack([x, x * s, np.sin(x)])
     return np.sum(m @ m) + np.sum(v * v) + np.sum(w[1:] * w[:2])
