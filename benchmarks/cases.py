@@ -12,6 +12,7 @@ import time
 import traceback
 from typing import Callable, Dict, List, Optional
 
+import numpy as np
 import torch
 
 import torchzygote as tz
@@ -83,8 +84,9 @@ def _flat(v) -> List[torch.Tensor]:
             out += _flat(x)
         return out
     if not isinstance(v, (torch.Tensor, int, float)) and hasattr(v, "__array__"):  # jax / numpy arrays
-        import numpy as np
         v = torch.from_numpy(np.array(v, dtype=np.float64))
+    if isinstance(v, (int, float)):  # torch.as_tensor would make a Python float float32
+        v = torch.tensor(float(v), dtype=torch.float64)
     return [torch.as_tensor(v).detach().to("cpu", torch.float64).reshape(-1)]
 
 
@@ -596,6 +598,124 @@ def module_model_cnn(cfg: Config) -> Result:
                         Goal(TZ, EAGER, "<=", 0.9, "tz / eager <= 0.9"), 1e-4)
 
 
+# ------------------------------------------------------------------ NumPy programs (float64, CPU)
+
+
+def _numpy_contestants(cfg: Config, f: Callable, params: tuple, data: dict, loop: bool) -> List[Contestant]:
+    """The same NumPy-written program ``f(*params, **data, np=...)`` for every contestant: plain NumPy
+    (primal), torchzygote on the source as written, HIPS autograd and JAX where installed, torch eager
+    through ``P.TORCH_NP``. Gradients are taken with respect to ``params``. ``loop``: the program
+    runs a Python loop, which JAX pays for dearly (see ``JAX_LOOP_SKIPPED``)."""
+    k = len(params)
+    argnums = tuple(range(k))
+    tdata = {n: torch.as_tensor(v) if isinstance(v, np.ndarray) else v for n, v in data.items()}
+    leaves = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params]
+    cs = [
+        Contestant(PRIMAL, lambda: (lambda: f(*params, **data)), role="primal", note="plain NumPy, no gradient"),
+        Contestant(TZ, lambda: (lambda: tz.gradient(f, *params, **data)), role="tz",
+                   note="the NumPy source as written; data as keywords"),
+        Contestant(EAGER, lambda: (lambda: torch.autograd.grad(f(*leaves, **tdata, np=P.TORCH_NP), leaves)),
+                   note="np = torch shim (P.TORCH_NP), float64 tensors"),
+    ]
+    if _installed("autograd"):
+        def hips():
+            autograd, anp = _hips_autograd()
+            g = autograd.grad(f, argnums)
+            return lambda: g(*params, **data, np=anp)
+        cs.append(Contestant(HIPS, hips, note="np = autograd.numpy"))
+    # --quick: importing jax and compiling take seconds; the data stay NumPy arrays (constants)
+    if _installed("jax") and not cfg.quick and (cfg.compile_slow or not loop):
+        def jax_fn(jit):
+            jax = _jax()
+            g = jax.grad(lambda *ps: f(*ps, **data, np=jax.numpy), argnums)
+            if not jit:
+                return lambda: g(*params)
+            g = jax.jit(g)
+            return lambda: jax.block_until_ready(g(*params))
+        cs += [Contestant(JAX_GRAD, lambda: jax_fn(False), note="np = jax.numpy, float64, not compiled"),
+               Contestant(JAX_JIT, lambda: jax_fn(True),
+                          note="float64, warm; setup = trace + XLA compile + first call")]
+    return cs
+
+
+JAX_LOOP_SKIPPED = ("JAX not run on this loop (add --compile-slow): jax.jit unrolls it, and XLA took 7 min to "
+                    "compile the 200-step RK4 on a loaded 2-core machine; eager jax.grad dispatches each op "
+                    "(20 s per RK4 gradient there)")
+
+
+def _loop_notes(cfg: Config) -> List[str]:
+    return ["no goal set: small arrays, overhead-dominated; reported for comparison"] + \
+        ([JAX_LOOP_SKIPPED] if _installed("jax") and not cfg.quick and not cfg.compile_slow else [])
+
+
+def _numpy_check(params: tuple, tol: float):
+    """``grad_check`` against torch eager, plus: torchzygote's gradients have their arguments' types
+    (a float for a float, an array of the same shape and dtype for an array)."""
+    values = grad_check(EAGER, tol)
+
+    def kind(v):
+        return f"ndarray{v.shape} {v.dtype}" if hasattr(v, "shape") and hasattr(v, "dtype") and v.shape \
+            else type(v).__name__
+
+    def check(rows: Dict[str, Row]) -> str:
+        out = values(rows)
+        if TZ in rows:
+            got, want = [kind(g) for g in rows[TZ].value], [kind(p) for p in params]
+            out += "; tz gradient types " + ("ok" if got == want else f"MISMATCH: {got}, arguments {want}")
+        return out
+    return check
+
+
+def numpy_logreg(cfg: Config) -> Result:
+    n, d = 2000, 20
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((n, d))
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-X @ rng.standard_normal(d)))).astype(np.float64)
+    params = (0.1 * rng.standard_normal(d), 0.1)
+    data = dict(X=X, y=y, lam=1e-2)
+    return timed_case(cfg, "numpy_logreg", f"NumPy program: logistic-regression loss + L2 penalty, {n}x{d} data, "
+                      f"gradient w.r.t. w ({d},) and b (float), float64",
+                      _numpy_contestants(cfg, P.logreg_loss, params, data, loop=False),
+                      [Goal(TZ, PRIMAL, "<=", 3.0, "tz / primal <= 3 (vectorised)")], _numpy_check(params, 1e-9),
+                      notes=["NumPy's BLAS threads are not limited by --threads"])
+
+
+def numpy_rk4(cfg: Config) -> Result:
+    from scipy.integrate import solve_ivp
+    steps, h = (50 if cfg.quick else 200), 0.05
+    r_true, A_true = np.array([1.0, 0.8, 1.2]), np.array([[1.0, 0.5, 0.3], [0.4, 1.0, 0.6], [0.2, 0.5, 1.0]])
+    u0 = np.array([0.2, 0.3, 0.4])
+    times = h * np.arange(1, steps + 1)
+    sol = solve_ivp(lambda t, u: P.lv_rhs(u, r_true, A_true), (0.0, times[-1]), u0, t_eval=times,
+                    rtol=1e-10, atol=1e-12)
+    obs = sol.y.T + 0.01 * np.random.default_rng(5).standard_normal((steps, 3))
+    params = (1.1 * r_true, A_true + 0.05)
+    data = dict(u0=u0, obs=obs, h=h)
+    return timed_case(cfg, "numpy_rk4", f"NumPy program: RK4 of a 3-species competitive Lotka-Volterra ODE, "
+                      f"{steps} steps, squared error; gradient w.r.t. r (3,) and A (3, 3), float64",
+                      _numpy_contestants(cfg, P.rk4_loss, params, data, loop=True), [],
+                      _numpy_check(params, 1e-9),
+                      notes=_loop_notes(cfg))
+
+
+def numpy_kalman(cfg: Config) -> Result:
+    steps = 25 if cfg.quick else 100
+    rng = np.random.default_rng(6)
+    F_true, H = np.array([[0.99, 0.1], [-0.1, 0.95]]), np.array([[1.0, 0.0], [0.5, 1.0]])
+    q_true, r_true = 0.01, 0.1
+    x, ys = np.array([1.0, 0.0]), []
+    for _ in range(steps):
+        x = F_true @ x + math.sqrt(q_true) * rng.standard_normal(2)
+        ys.append(H @ x + math.sqrt(r_true) * rng.standard_normal(2))
+    params = (F_true + 0.02, 0.02, 0.05)
+    data = dict(ys=np.array(ys), H=H, x0=np.zeros(2), P0=np.eye(2))
+    return timed_case(cfg, "numpy_kalman", f"NumPy program: Kalman filter log-likelihood, {steps} steps, 2x2 "
+                      f"matrices (np.linalg.solve, inv, det, @); gradient w.r.t. F (2, 2), q and r (floats), "
+                      f"float64", _numpy_contestants(cfg, P.kalman_loglik, params, data, loop=True), [],
+                      _numpy_check(params, 1e-9),
+                      notes=_loop_notes(cfg))
+
+
 # ------------------------------------------------------------------ cold start by source size (fresh process)
 
 COLD_CAP_S = 120.0   # per first call; a longer one is killed and reported as a lower bound
@@ -812,5 +932,11 @@ CASES = {
     "cold_start_lines": (cold_start_lines, True),
     "warm_overhead": (warm_overhead, True),
     "memory": (memory, True),
+    "numpy_logreg": (numpy_logreg, True),
+    "numpy_rk4": (numpy_rk4, True),
+    "numpy_kalman": (numpy_kalman, True),
 }
 """name -> (builder, cpu_only)"""
+
+GROUPS = {"numpy_programs": ("numpy_logreg", "numpy_rk4", "numpy_kalman")}
+"""name -> cases: ``--cases numpy_programs`` runs the three NumPy programs"""

@@ -6,6 +6,7 @@ comes in the variants the contestants need (Python floats, 0-d tensors,
 tensors); the variants compute the same thing.
 """
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -315,3 +316,66 @@ def straight_line_source(lines: int, tag: str) -> str:
         out.append("    " + STRAIGHT_OPS[i % len(STRAIGHT_OPS)].format(i=i, a=i - 1, b=i - 2, c=c))
     out.append(f"    return v{lines - 2}")
     return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------ NumPy programs, as scientists write them
+# Written once against the module parameter ``np``: torchzygote differentiates them as they stand
+# (``np`` = NumPy, the default), HIPS autograd runs them with ``np=autograd.numpy``, JAX with
+# ``np=jax.numpy``, torch eager with ``np=TORCH_NP``.
+
+
+def logreg_loss(w, b, X, y, lam, np=np):
+    """Mean logistic loss of labels ``y`` in {0, 1} with an L2 penalty on ``w``."""
+    z = X @ w + b
+    return np.mean(np.logaddexp(0.0, z) - y * z) + lam * np.sum(w * w)
+
+
+def lv_rhs(u, r, A, np=np):
+    """Competitive Lotka-Volterra: du/dt = r * u * (1 - A u)."""
+    return r * u * (1.0 - A @ u)
+
+
+def rk4_loss(r, A, u0, obs, h, np=np):
+    """Classic RK4 of ``lv_rhs`` from ``u0``, one step of ``h`` per observation; squared error."""
+    u = u0
+    loss = 0.0
+    for i in range(obs.shape[0]):
+        k1 = lv_rhs(u, r, A, np)
+        k2 = lv_rhs(u + 0.5 * h * k1, r, A, np)
+        k3 = lv_rhs(u + 0.5 * h * k2, r, A, np)
+        k4 = lv_rhs(u + h * k3, r, A, np)
+        u = u + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        loss = loss + np.sum((u - obs[i]) ** 2)
+    return loss
+
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def kalman_loglik(F, q, r, ys, H, x0, P0, np=np):
+    """Log-likelihood of the observations ``ys`` (one row per step) under the linear-Gaussian model
+    x' = F x + N(0, q I), y = H x + N(0, r I): the Kalman filter's prediction-error decomposition."""
+    Q = q * np.eye(x0.shape[0])
+    R = r * np.eye(ys.shape[1])
+    x = x0
+    P = P0
+    ll = 0.0
+    for y in ys:
+        x = F @ x
+        P = F @ P @ F.T + Q
+        v = y - H @ x
+        S = H @ P @ H.T + R
+        ll = ll - 0.5 * (v @ np.linalg.solve(S, v) + np.log(np.linalg.det(S)) + ys.shape[1] * LOG_2PI)
+        K = P @ H.T @ np.linalg.inv(S)
+        x = x + K @ v
+        P = P - K @ H @ P
+    return ll
+
+
+def _torch_logaddexp(a, b):
+    return torch.logaddexp(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64))
+
+
+# the NumPy names the programs above use, on float64 torch tensors (for torch eager)
+TORCH_NP = SimpleNamespace(mean=torch.mean, sum=torch.sum, log=torch.log, logaddexp=_torch_logaddexp,
+                           linalg=torch.linalg, eye=lambda n: torch.eye(n, dtype=torch.float64))

@@ -201,12 +201,13 @@ def parse(argv):
     ap.add_argument("--quick", action="store_true", help="fast smoke run: small problems, few repeats (< 20 s)")
     ap.add_argument("--compile", action="store_true", help="add torch.compile contestants (slow to compile)")
     ap.add_argument("--compile-slow", action="store_true",
-                    help="with --compile: also compile CartPole and PK (inductor takes many minutes on them)")
+                    help="with --compile: also compile CartPole and PK (inductor takes many minutes on them); "
+                         "run JAX on the NumPy loop programs (XLA compiles their unrolled loops for minutes)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (float32 on CUDA; CPU-only cases are skipped)")
     ap.add_argument("--json", metavar="PATH", help="write every figure (samples included) to PATH")
     ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     ap.add_argument("--repeats", type=int, default=None, help="repeats per case (default 15, --quick 3)")
-    ap.add_argument("--cases", default=None, help="comma-separated subset of the cases (see --list)")
+    ap.add_argument("--cases", default=None, help="comma-separated subset of the cases or groups (see --list)")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     return ap.parse_args(argv)
 
@@ -218,6 +219,8 @@ def main(argv=None, out=None) -> int:
     if args.list:
         for name, (_, cpu_only) in cases.CASES.items():
             print(f"{name}{'  (CPU only)' if cpu_only else ''}", file=out)
+        for name, members in cases.GROUPS.items():
+            print(f"{name}  (group: {', '.join(members)})", file=out)
         return 0
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("--device cuda: CUDA is not available here", file=sys.stderr)
@@ -234,6 +237,7 @@ def main(argv=None, out=None) -> int:
     if args.repeats:
         cfg.repeats = args.repeats
     names = list(cases.CASES) if not args.cases else [c.strip() for c in args.cases.split(",") if c.strip()]
+    names = [n for c in names for n in cases.GROUPS.get(c, (c,))]
     unknown = [n for n in names if n not in cases.CASES]
     if unknown:
         print(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(cases.CASES)}", file=sys.stderr)

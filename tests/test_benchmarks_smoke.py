@@ -32,7 +32,7 @@ def test_quick_run_prints_table(tmp_path):
     assert "torch.set_num_threads(" in out
     for case in ("scalar_chain", "pow_loop", "cartpole", "pk_ode", "mlp", "cartpole_example", "pkpd_example",
                  "pkpd_example_dopri5", "module_model", "module_model_cnn", "cold_start", "cold_start_lines",
-                 "warm_overhead", "memory"):
+                 "warm_overhead", "memory", "numpy_logreg", "numpy_rk4", "numpy_kalman"):
         assert f"== {case}:" in out, f"case {case} missing from the output"
     assert "== summary" in out
     assert "tz / primal < 4" in out and "tz / eager <= 0.7" in out
@@ -49,6 +49,14 @@ def test_quick_run_prints_table(tmp_path):
         tz_row = next(r for r in case["rows"] if r["name"] == "torchzygote")
         assert tz_row["error"] is None, (name, tz_row["error"])
         assert "MISMATCH" not in (case["check"] or ""), (name, case["check"])
+    # the NumPy programs: torchzygote and plain NumPy ran, gradients agree with torch eager's
+    # (and HIPS autograd's where installed) and have their arguments' types
+    for name in ("numpy_logreg", "numpy_rk4", "numpy_kalman"):
+        case = next(c for c in doc["cases"] if c["name"] == name)
+        rows = {r["name"]: r for r in case["rows"]}
+        assert rows["torchzygote"]["error"] is None and rows["primal"]["error"] is None, (name, case["rows"])
+        assert "torchzygote ok" in case["check"] and "tz gradient types ok" in case["check"], (name, case["check"])
+        assert "MISMATCH" not in case["check"], (name, case["check"])
     lines = next(c for c in doc["cases"] if c["name"] == "cold_start_lines")
     assert "lines_40" in lines["extra"] and "lines_400" in lines["extra"], lines["rows"]
 
@@ -59,3 +67,4 @@ def test_script_entry_point_lists_cases():
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "scalar_chain" in proc.stdout and "memory" in proc.stdout
     assert "cartpole_example" in proc.stdout and "cold_start_lines" in proc.stdout
+    assert "numpy_programs  (group: numpy_logreg, numpy_rk4, numpy_kalman)" in proc.stdout
