@@ -102,19 +102,34 @@ def register(put, b):
         n = shape[-1]
         return a(*shape) + 2.0 * np.eye(n)
 
+    def sep(*shape):
+        """Matrices whose singular values are well apart (1.9, 1.2, 0.6, ...): the derivatives of singular
+        and eigen-vectors stay moderate, whatever the random state."""
+        m, n = shape[-2:]
+        k = min(m, n)
+        u = np.linalg.qr(a(*shape[:-2], m, k))[0]
+        v = np.linalg.qr(a(*shape[:-2], n, k))[0]
+        return (u * np.linspace(1.9, 0.6, k)) @ np.swapaxes(v, -1, -2)
+
+    def sym(*shape):
+        """Eigenvalues well apart in the lower triangle's symmetric matrix; noise in the upper one."""
+        m = sep(*shape)
+        m = m @ np.swapaxes(m, -1, -2) - np.eye(shape[-1])
+        return np.tril(m) + np.triu(a(*shape), 1)
+
     put(np.linalg.slogdet, lambda: [(well(3, 3),), (well(2, 3, 3),), (-well(3, 3),)])
-    put(np.linalg.pinv, lambda: [(a(3, 2),), (a(2, 3),), (well(3, 3),), (a(2, 3, 2),), (a(3, 3) + a(3, 3).T + 3 * np.eye(3), 1e-15, True)])
+    put(np.linalg.pinv, lambda: [(sep(3, 2),), (sep(2, 3),), (well(3, 3),), (sep(2, 3, 2),), (sym(3, 3) + 3 * np.eye(3), 1e-15, True)])
     # eigh / eigvalsh / cholesky read one triangle: any matrix (the other triangle gets no gradient)
-    put(np.linalg.eigh, lambda: [(a(3, 3),), (a(2, 3, 3),), (a(3, 3), "U")])
-    put(np.linalg.eigvalsh, lambda: [(a(3, 3),), (a(2, 3, 3),), (a(3, 3), "U")])
-    put(np.linalg.svd, lambda: [(a(3, 3),), (a(3, 2), False), (a(2, 3), False), (a(2, 3, 2), False),
-                                (a(3, 2), False, False), (a(3, 2), True, False), (a(3, 3), False, True, True)])
-    put(np.linalg.svdvals, lambda: [(a(3, 2),), (a(2, 3, 4),)])
+    put(np.linalg.eigh, lambda: [(sym(3, 3),), (sym(2, 3, 3),), (np.swapaxes(sym(3, 3), 0, 1), "U")])
+    put(np.linalg.eigvalsh, lambda: [(sym(3, 3),), (sym(2, 3, 3),), (np.swapaxes(sym(3, 3), 0, 1), "U")])
+    put(np.linalg.svd, lambda: [(sep(3, 3),), (sep(3, 2), False), (sep(2, 3), False), (sep(2, 3, 2), False),
+                                (sep(3, 2), False, False), (sep(3, 2), True, False), (sym(3, 3), False, True, True)])
+    put(np.linalg.svdvals, lambda: [(sep(3, 2),), (sep(2, 3, 4),)])
     put(np.linalg.cholesky, lambda: [(b.spd(3).numpy(),), (np.stack([b.spd(3).numpy(), b.spd(3).numpy()]),)])
     put(np.linalg.cholesky, b.Program(p_cholesky_upper))
-    put(np.linalg.qr, lambda: [(a(3, 2),), (well(3, 3),), (a(2, 3),), (a(2, 3, 2),), (a(3, 2), "r"),
-                               (a(2, 3), "complete"), (a(2, 4), "r")])
-    put(np.linalg.lstsq, lambda: [(a(4, 2), a(4)), (a(4, 2), a(4, 3)), (a(2, 3), a(2))])
+    put(np.linalg.qr, lambda: [(sep(3, 2),), (well(3, 3),), (sep(2, 3),), (sep(2, 3, 2),), (sep(3, 2), "r"),
+                               (sep(2, 3), "complete"), (sep(2, 4), "r")])
+    put(np.linalg.lstsq, lambda: [(sep(4, 2), a(4)), (sep(4, 2), a(4, 3)), (sep(2, 3), a(2))])
     put(np.linalg.matrix_power, lambda: [(a(3, 3), 3), (a(3, 3), 1), (a(3, 3), 0), (well(3, 3) / 2, -2),
                                          (a(2, 3, 3), 2)])
     put(np.linalg.multi_dot, lambda: [([a(3), a(3, 4), a(4, 2)],), ((a(2, 3), a(3, 3), a(3)),),
@@ -130,9 +145,9 @@ def register(put, b):
     inf = np.inf
     put(np.linalg.norm, lambda: [
         (a(5),), (a(3, 4),), (a(5), 1), (a(5), inf), (a(5), -inf), (a(5), 3), (a(5, lo=0.2), 0.5), (a(5), 0),
-        (a(3, 4), "fro"), (a(3, 4), "nuc"), (a(3, 4), 2), (a(3, 4), -2), (a(3, 4), 1), (a(3, 4), -1),
+        (a(3, 4), "fro"), (sep(3, 4), "nuc"), (sep(3, 4), 2), (sep(3, 4), -2), (a(3, 4), 1), (a(3, 4), -1),
         (a(3, 4), inf), (a(3, 4), -inf), (a(3, 4), None, 1), (a(3, 4), 3, 0, True), (a(2, 3, 4), "fro", (0, 2)),
-        (a(2, 3, 4), 2, (2, 1), True), (a(3, 4), None, None, True), (a(2, 3, 4), -1, (1, 2))])
+        (sep(2, 4, 3), 2, (2, 1), True), (a(3, 4), None, None, True), (a(2, 3, 4), -1, (1, 2))])
     put(np.linalg.vector_norm, lambda: [(a(5),), (a(2, 3),)])
     put(np.linalg.matrix_norm, lambda: [(a(3, 4),), (a(2, 3, 4),)])
     put((np.linalg.vector_norm, np.linalg.matrix_norm), b.Program(p_norm_kw))
