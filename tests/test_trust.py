@@ -761,3 +761,28 @@ def _float_times_entry(x, s):
 def test_a_float_gets_a_float_gradient_through_numpy_scalars():
     gx, gs = tz.gradient(_float_times_entry, np.array([0.5, 1.0, 2.0]), 0.5)
     assert type(gs) is float and gs == 5.5 and type(gx) is np.ndarray
+
+
+def _unpack_rows(p, P):
+    a, b = p
+    r0, r1 = P
+    return a * b * b + np.sum(r0 * r1)
+
+
+def test_unpacking_an_array_sends_its_rows_their_gradients():
+    """``a, b = p`` on an array gave ``p`` no gradient (None, silently zero); a type without a way
+    back now raises instead of dropping it."""
+    p, P = np.array([0.3, 0.5]), np.array([[1.0, 2.0], [3.0, 4.0]])
+    gp, gP = tz.gradient(_unpack_rows, p, P)
+    assert np.allclose(gp, [0.25, 0.3]) and np.allclose(gP, [[3.0, 4.0], [1.0, 2.0]])
+
+
+def _ufunc_of_a_list(x, y):
+    return np.sum(np.exp([x, 2.0 * y]) + np.multiply((x, 1.0), [y, x]) + np.log([1.0, 2.0]))
+
+
+def test_ufuncs_take_lists_and_tuples_of_values():
+    """``np.exp([x, 2 * y])``: a list or tuple argument is an array whose items get their gradients
+    (was a NoRuleError, also for lists of constants)."""
+    gx, gy = tz.gradient(_ufunc_of_a_list, 0.3, 0.7)
+    assert gx == pytest.approx(math.exp(0.3) + 0.7 + 1.0) and gy == pytest.approx(2 * math.exp(1.4) + 0.3)

@@ -67,6 +67,14 @@ def seq_back(ctx, seq, dy):
     if isinstance(seq, torch.Tensor):
         rows = [d if d is not None else torch.zeros_like(seq[0]) for d in dy]
         return torch.stack(rows) if rows else None
+    import numpy as np
+    if isinstance(seq, np.ndarray):   # ``a, b = p``: the rows' gradients stacked (zeros for unused rows)
+        if seq.dtype.kind not in "fc" or not len(dy):
+            return None
+        return np.stack([np.zeros(seq.shape[1:], seq.dtype) if d is None else d for d in dy])
+    if any(d is not None for d in dy):
+        raise GradientError(f"torchzygote cannot send a gradient back through iterating or unpacking a "
+                            f"{type(seq).__name__}; convert it to a list first (list(x)) or index it")
     return None
 
 

@@ -204,12 +204,16 @@ if np is not None:
 
     ns.update(np_like=np_like, np_wins=np_wins, np_sum_to_shape=np_sum_to_shape)
     ELEMENTWISE = []
+    def _values(ks):
+        """Arrays and numbers (no tuple here is a shape: a ufunc's tuple is data, taken below)."""
+        return (ARRAY in ks or REAL in ks) and all(k in (ARRAY, REAL, NONDIFF) for k in ks)
+
     for f, e in UNARY:
-        _r([f], "x", x=f"np_like({e}, x)", out=_out)
+        _r([f], "x", x=f"np_like({e}, x)", out=_out, kinds=_values)
         ELEMENTWISE.append(f)
     for f, ea, eb in BINARY:
         gb = {} if eb is None else dict(b=f"np_like({eb}, b)")
-        _r([f], "a, b", a=f"np_like({ea}, a)", out=_out, **gb)
+        _r([f], "a, b", a=f"np_like({ea}, a)", out=_out, kinds=_values, **gb)
         ELEMENTWISE.append(f)
     # the helpers' own rules (a gradient's type changes back the other way)
     grad(np_as_scalar, "g, x", g="np_like(np.broadcast_to(dy, np.shape(g)) + 0.0, g)", kinds=lambda ks: True, ns=ns, out=REAL, broadcast=False)
@@ -252,7 +256,28 @@ if np is not None:
                         else np_like(g[i], seq[i]) for i in range(min(len(seq), len(g)))])
         return seq_back(ctx, seq, pieces)
 
-    ns.update(np_prod_back=np_prod_back, np_seq_back=np_seq_back)
+    def np_arg_back(ctx, g, x):
+        """The gradient ``g`` of an argument a ufunc used as an array: a list or tuple of numbers or
+        arrays (``np.exp([a, b])``) gets it routed to its items, a number or an array in its type."""
+        if isinstance(x, (list, tuple)):
+            return np_seq_back(ctx, np_sum_to_shape(g, np.asarray(x)), x)
+        return np_like(g, x)
+
+    ns.update(np_prod_back=np_prod_back, np_seq_back=np_seq_back, np_arg_back=np_arg_back)
+    # the ufunc tables again, for lists and tuples of values among the arguments (an array results)
+    SEQ_ARGS = lambda ks: any(base(k) in (LIST, TUPLE) for k in ks) and \
+        all(base(k) in (LIST, TUPLE) or k in (ARRAY, REAL, NONDIFF) for k in ks)  # noqa: E731
+
+    def _as_arrays(e, params):
+        for p in params:
+            e = re.sub(rf"\b{p}\b", f"np.asarray({p})", e)
+        return e
+
+    for f, e in UNARY:
+        _r([f], "x", x=f"np_arg_back(ctx, {_as_arrays(e, ('x',))}, x)", kinds=SEQ_ARGS, maybe_none=True)
+    for f, ea, eb in BINARY:
+        gb = {} if eb is None else dict(b=f"np_arg_back(ctx, {_as_arrays(eb, ('a', 'b'))}, b)")
+        _r([f], "a, b", a=f"np_arg_back(ctx, {_as_arrays(ea, ('a', 'b'))}, a)", kinds=SEQ_ARGS, maybe_none=True, **gb)
     SEQ = lambda ks: bool(ks) and base(ks[0]) in (LIST, TUPLE) and \
         all(k in (REAL, NONDIFF) for k in ks[1:])  # noqa: E731
     REDUCTIONS = [
