@@ -118,7 +118,8 @@ def register(put, b):
         return np.tril(m) + np.triu(a(*shape), 1)
 
     put(np.linalg.slogdet, lambda: [(well(3, 3),), (well(2, 3, 3),), (-well(3, 3),)])
-    put(np.linalg.pinv, lambda: [(sep(3, 2),), (sep(2, 3),), (well(3, 3),), (sep(2, 3, 2),), (sym(3, 3) + 3 * np.eye(3), 1e-15, True)])
+    put(np.linalg.pinv, lambda: [(sep(3, 2),), (sep(2, 3),), (well(3, 3),), (sep(2, 3, 2),),
+                                 (sym(3, 3) + 3 * np.eye(3), 1e-15, True)])
     # eigh / eigvalsh / cholesky read one triangle: any matrix (the other triangle gets no gradient)
     put(np.linalg.eigh, lambda: [(sym(3, 3),), (sym(2, 3, 3),), (np.swapaxes(sym(3, 3), 0, 1), "U")])
     put(np.linalg.eigvalsh, lambda: [(sym(3, 3),), (sym(2, 3, 3),), (np.swapaxes(sym(3, 3), 0, 1), "U")])
@@ -137,7 +138,8 @@ def register(put, b):
     put(np.linalg.tensorinv, lambda: [(np.reshape(well(6, 6), (2, 3, 6)),), (np.reshape(well(6, 6), (6, 2, 3)), 1)])
     put(np.linalg.tensorsolve, lambda: [(np.reshape(well(6, 6), (2, 3, 6)), a(2, 3)),
                                         (np.reshape(well(6, 6), (6, 2, 3)), a(2, 3), (0,))])
-    put(np.cross, lambda: [(a(3), a(3)), (a(4, 3), a(3)), (a(3, 4), a(3, 4), 0, 0, 0), (a(3, 2), a(3, 2), -1, -1, -1, 0),
+    put(np.cross, lambda: [(a(3), a(3)), (a(4, 3), a(3)), (a(3, 4), a(3, 4), 0, 0, 0),
+                           (a(3, 2), a(3, 2), -1, -1, -1, 0),
                            (a(3), a(2, 3, 4), -1, 1, 0)])
     put(np.linalg.cross, lambda: [(a(3), a(3)), (a(2, 3), a(3))])
     put(np.linalg.cross, b.Program(p_cross_axis))

@@ -38,10 +38,10 @@ if np is not None:
         a = ast.parse(f"lambda {sig}: 0", mode="eval").body.args
         if a.kwonlyargs and "fwd" not in kw:
             pos = [x.arg for x in a.args]
+            args = ", ".join(pos + [f"{k.arg}={k.arg}" for k in a.kwonlyargs])
             for f in fns:
                 mod = (getattr(f, "__module__", None) or "numpy").replace("numpy", "np", 1)
-                _nr._r([f], sig, fwd=f"{mod}.{f.__name__}({', '.join(pos + [f'{k.arg}={k.arg}' for k in a.kwonlyargs])})",
-                       **kw)
+                _nr._r([f], sig, fwd=f"{mod}.{f.__name__}({args})", **kw)
             return
         _nr._r(fns, sig, **kw)
 
