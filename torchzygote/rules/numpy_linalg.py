@@ -278,9 +278,17 @@ if np is not None:
                                 f"under perturbation); regularise it (add a small multiple of the identity) "
                                 f"or drop the dependent rows/columns")
 
-    nondiff(np_la_tri_masks, np_la_check_rank, np_la_check_distinct)
+    def np_la_real_only(a, what):
+        """The decompositions' rules are written for real matrices: a complex one is a GradientError
+        rather than a wrong number."""
+        if np.iscomplexobj(a):
+            raise GradientError(f"torchzygote differentiates {what} of real matrices only; split a complex "
+                                f"problem into real and imaginary parts")
+
+    nondiff(np_la_tri_masks, np_la_check_rank, np_la_check_distinct, np_la_real_only)
 
     def np_la_slogdet_back(dy, a):
+        np_la_real_only(a, "np.linalg.slogdet")
         gl = _parts(dy, 2)[1]   # the sign has no gradient
         if gl is None:
             return None
@@ -300,11 +308,13 @@ if np is not None:
         return ga
 
     def np_la_pinv_back(dy, a, y, hermitian):
+        np_la_real_only(a, "np.linalg.pinv")
         np_la_check_rank(np.linalg.svd(a, compute_uv=False), "np.linalg.pinv")
         g = np_la_pinv_grad(dy, a, y)
         return np_la_to_triangle(g, True) if hermitian else g
 
     def np_la_eigh_back(dy, a, uplo, y):
+        np_la_real_only(a, "np.linalg.eigh")
         gw, gv = _parts(dy, 2)
         if gw is None and gv is None:
             return None
@@ -317,6 +327,7 @@ if np is not None:
         return np_la_to_triangle(v @ inner @ _swap(v), uplo in ("L", "l"))
 
     def np_la_eigvalsh_back(dy, a, uplo):
+        np_la_real_only(a, "np.linalg.eigvalsh")
         v = np.linalg.eigh(a, uplo)[1]
         return np_la_to_triangle((v * dy[..., None, :]) @ _swap(v), uplo in ("L", "l"))
 
@@ -344,6 +355,7 @@ if np is not None:
         return g
 
     def np_la_svd_back(dy, a, full_matrices, compute_uv, hermitian, y):
+        np_la_real_only(a, "np.linalg.svd")
         if not compute_uv:
             u, s, vh = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
             gu, gs, gvh = None, dy, None
@@ -366,12 +378,14 @@ if np is not None:
         return np_la_to_triangle(g, True) if hermitian else g
 
     def np_la_svdvals_back(dy, x):
+        np_la_real_only(x, "np.linalg.svdvals")
         u, s, vh = np.linalg.svd(x, full_matrices=False)
         return (u * dy[..., None, :]) @ vh
 
     def np_la_cholesky_back(dy, a, upper, y):
         """``a = l l^T`` from one triangle of ``a``: ``l^-T Phi(l^T gl) l^-1`` (Phi: the lower triangle,
         half the diagonal), put on the triangle that is read."""
+        np_la_real_only(a, "np.linalg.cholesky")
         l, gl = (_swap(y), _swap(dy)) if upper else (y, dy)
         strict, eye = np_la_tri_masks(np.shape(l)[-1], True)
         gl = gl * (strict + eye)
@@ -395,6 +409,7 @@ if np is not None:
         return _swap(np.linalg.solve(r, _swap(b)))
 
     def np_la_qr_back(dy, a, mode, y):
+        np_la_real_only(a, "np.linalg.qr")
         if mode not in ("reduced", "complete", "r"):
             raise GradientError(f"np.linalg.qr(mode={mode!r}) has no gradient; use mode='reduced'")
         if mode == "r":
@@ -430,6 +445,7 @@ if np is not None:
     def np_la_lstsq_back(dy, a, b, y, which):
         """``x = pinv(a) b`` (full rank); the residuals ``|a x - b|^2`` at the optimum (their gradient
         holds x fixed); the singular values of ``a``."""
+        np_la_real_only(a, "np.linalg.lstsq")
         gx, gres, _, gs = _parts(dy, 4)
         x = y[0]
         np_la_check_rank(np.linalg.svd(a, compute_uv=False), "np.linalg.lstsq")
@@ -452,6 +468,7 @@ if np is not None:
         return g
 
     def np_la_matrix_power_back(dy, a, n):
+        np_la_real_only(a, "np.linalg.matrix_power")
         if n == 0:
             return None
         if n < 0:
@@ -561,7 +578,8 @@ if np is not None:
     # Conventions (torch's): the 2-norm (and 'fro') of a zero vector has gradient 0; at ties the
     # inf/-inf/1/-1 norms split the gradient evenly over the entries (rows, columns) that attain it;
     # |x| at 0 has gradient 0 (ord 1). The spectral norms need a simple extreme singular value, the
-    # nuclear norm a full-rank matrix (else a GradientError: the derivative does not exist).
+    # nuclear norm a full-rank matrix (else a GradientError: the derivative does not exist). Complex
+    # entries: x / |x| and sign(x) are torch's gradients; the singular-value norms are real-only.
     def np_la_vnorm_back(dy, x, ord, axis, keepdims, y):
         """A vector norm over ``axis`` (None: all entries; an int or a tuple)."""
         dye, ye = _nr._expand(dy, x, axis, keepdims), _nr._expand(y, x, axis, keepdims)
@@ -589,6 +607,7 @@ if np is not None:
         if ord is None or ord == "fro":
             g = xm * np.where(ym == 0, 0.0, dm / np.where(ym == 0, 1.0, ym))
         elif ord == "nuc" or ord == 2 or ord == -2:
+            np_la_real_only(x, f"the matrix norm ord={ord!r}")
             u, s, vh = np.linalg.svd(xm, full_matrices=False)
             if ord == "nuc":
                 np_la_check_rank(s, "the nuclear norm")
@@ -598,7 +617,7 @@ if np is not None:
                 if np.shape(s)[-1] > 1:
                     np_la_check_distinct(s[..., [j, j - 1 if j else 1]], "extreme singular vector (spectral norm)")
                 g = dm * (u[..., :, j:j + 1] @ vh[..., j:j + 1, :])
-        elif ord in (1, -1, np.inf, -np.inf):
+        elif ord in (1, -1, np.inf, -np.inf):   # sign(x) = x / |x|: right for complex entries too
             ax = -2 if ord in (1, -1) else -1   # columns' sums (1) or rows' sums (inf)
             mask = (np.sum(np.abs(xm), axis=ax, keepdims=True) == ym).astype(float)
             g = dm * np.sign(xm) * mask / np.sum(mask, axis=-1 if ax == -2 else -2, keepdims=True)
