@@ -786,3 +786,90 @@ def test_ufuncs_take_lists_and_tuples_of_values():
     (was a NoRuleError, also for lists of constants)."""
     gx, gy = tz.gradient(_ufunc_of_a_list, 0.3, 0.7)
     assert gx == pytest.approx(math.exp(0.3) + 0.7 + 1.0) and gy == pytest.approx(2 * math.exp(1.4) + 0.3)
+
+
+# ---------------------------------------------------------------- writes the transform cannot follow
+
+GLOBAL_T = torch.ones(3, dtype=torch.float64)
+GLOBAL_A = np.ones(3)
+
+
+class _Holder:
+    def __init__(self):
+        self.t, self.a, self.items = torch.ones(3, dtype=torch.float64), np.ones(3), [1.0, 2.0]
+
+
+HOLDER = _Holder()
+
+
+def _w_method(x):
+    GLOBAL_T.mul_(x[0])
+    return (GLOBAL_T * GLOBAL_T).sum()
+
+
+def _w_add_at(x):
+    np.add.at(GLOBAL_A, [0, 1], x[:2])
+    return np.sum(GLOBAL_A * GLOBAL_A)
+
+
+def _w_copyto(x):
+    np.copyto(GLOBAL_A, x)
+    return np.sum(GLOBAL_A * GLOBAL_A)
+
+
+def _w_attribute(h, x):
+    h.t.add_(x)
+    return (h.t * h.t).sum()
+
+
+def _w_attribute_item(h, x):
+    h.a[0] = x[0]
+    return np.sum(h.a * h.a)
+
+
+@pytest.mark.parametrize("f,args", [
+    (_w_method, (torch.tensor([0.5, 0.2, 0.1], dtype=torch.float64),)),
+    (_w_add_at, (np.array([0.5, 0.2, 0.1]),)), (_w_copyto, (np.array([0.5, 0.2, 0.1]),)),
+    (_w_attribute, (HOLDER, torch.tensor([0.5, 0.2, 0.1], dtype=torch.float64))),
+    (_w_attribute_item, (HOLDER, np.array([0.5, 0.2, 0.1])))], ids=lambda v: getattr(v, "__name__", ""))
+def test_a_write_into_a_tensor_or_array_no_local_name_holds_is_refused(f, args):
+    """These gave None (silently zero): the write's new contents were not followed to the later
+    reads of the global or attribute. Refused before anything is written."""
+    before = [GLOBAL_T.clone(), GLOBAL_A.copy(), HOLDER.t.clone(), HOLDER.a.copy()]
+    with pytest.raises((tz.LiftError, tz.GradientError), match="not a local variable"):
+        tz.gradient(f, *args)
+    after = [GLOBAL_T, GLOBAL_A, HOLDER.t, HOLDER.a]
+    assert all(bool((b == a).all()) for b, a in zip(before, after))
+
+
+def _w_list_attribute(h, x):
+    h.items[0] = x[0]              # list items are followed by identity
+    GLOBAL_A[:] = 1.0              # a constant write: nothing to follow
+    return h.items[0] * h.items[1] + np.sum(GLOBAL_A * x)
+
+
+def test_writes_the_transform_follows_still_work():
+    assert np.allclose(tz.gradient(_w_list_attribute, HOLDER, np.array([0.5, 0.2, 0.1]))[1], [3.0, 1.0, 1.0])
+
+
+_W = np.array([1.0 + 2.0j, 0.5 - 1.0j])
+
+
+def _np_multiply_complex(z):
+    return np.sum(np.multiply(z, _W).real) + np.sum(np.exp(z).imag)
+
+
+def _complex_times_real(x):
+    return np.sum((1j * x).imag) + np.sum((x * _W).real)
+
+
+def test_numpy_ufuncs_on_complex_arrays_follow_torchs_convention():
+    """np.multiply's gradient missed the conjugate (W for conj(W)); a real array multiplied by a
+    complex number had no rule, and a real array's gradient came back complex."""
+    z = np.array([0.3 + 0.1j, -0.2 + 0.4j])
+    (g,) = tz.gradient(_np_multiply_complex, z)
+    zt = torch.tensor(z, requires_grad=True)
+    (ref,) = torch.autograd.grad((torch.mul(zt, torch.tensor(_W)).real.sum() + torch.exp(zt).imag.sum()), zt)
+    assert np.allclose(g, ref.numpy())
+    (gx,) = tz.gradient(_complex_times_real, np.array([0.3, -0.2]))
+    assert gx.dtype == np.float64 and np.allclose(gx, 1.0 + _W.real)

@@ -30,7 +30,7 @@ import torch
 from .. import errors, ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, OBJECT, REAL, TABLE, TENSOR, Rule, nondiff
+from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, NONDIFF, OBJECT, REAL, TABLE, TENSOR, Rule, nondiff
 from . import runtime
 from .analysis import Analysis
 
@@ -868,6 +868,34 @@ class Codegen:
         return lines
 
     def fwd_stmt(self, s: Stmt) -> List[str]:
+        if isinstance(s.fn, Const) and s.fn.value is operator.setitem and len(s.args) == 3:
+            return self._untracked_write(s, s.args[0], s.args[2:]) + self._fwd_stmt(s)
+        if isinstance(s.fn, Const) and s.fn.value is ops.untracked_write:
+            return self._untracked_write(s, s.args[0], s.args[1:])
+        return self._fwd_stmt(s)
+
+    _UNTRACKED = ("torchzygote cannot differentiate this write: it stores a value that depends on the inputs "
+                  "into a {what} that is not a local variable of this function (a global, an attribute, an "
+                  "item of a container), whose later reads would not carry the value's gradient. Write into "
+                  "a local copy and use that (`G = G.copy()` / `G = G.clone()`), return the new value, or store "
+                  "a value without gradient (`tz.dropgrad(v)`) if it is only recorded")
+
+    def _untracked_write(self, s: Stmt, obj, values) -> List[str]:
+        """A write of ``values`` into ``obj``, an object reached other than by a local name
+        (``G[k] = v``, ``G.mul_(v)``, ``np.copyto(self.buf, v)``): list and dict items are followed
+        by identity, but a tensor's or an array's new contents only through the names the write
+        renews, so a varied value written there would lose its gradient: refused (at run time
+        where the kind is open)."""
+        if not any(isinstance(v, Var) and v.id in self.A.varied and self.A.kind(v) != NONDIFF for v in values):
+            return []
+        k = self.A.kind(obj)
+        if k in (TENSOR, ARRAY):
+            raise errors.LiftError(self._UNTRACKED.format(what="tensor" if k == TENSOR else "NumPy array"), s.loc)
+        if k in (LIST, DICT):
+            return []
+        return [f"{self.glob(_check_tracked_write, 'tracked')}({self.v(obj)}, {s.loc!r})"]
+
+    def _fwd_stmt(self, s: Stmt) -> List[str]:
         r = self.A.rule.get(id(s))
         where = f"  # {_basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
         out = self.v(s.out) if s.out is not None else None
@@ -1142,6 +1170,12 @@ _FRESH_ARRAY = {operator.add, operator.sub, operator.mul, operator.truediv, oper
                 np.ndarray.max, np.ndarray.min, np.ndarray.dot, np.linalg.inv, np.linalg.solve, np.linalg.det,
                 np.random.randn, np.random.rand, np.random.normal, np.cumsum, np.cumprod, np.diff, np.tile,
                 np.repeat, np.kron}
+
+
+def _check_tracked_write(obj, loc) -> None:
+    if isinstance(obj, (torch.Tensor, np.ndarray)):
+        raise errors.GradientError(Codegen._UNTRACKED.format(
+            what="tensor" if isinstance(obj, torch.Tensor) else "NumPy array"), loc)
 
 
 def _check_not_held(target, holders, loc) -> None:

@@ -233,6 +233,8 @@ def unbroadcast(g, x):
             return _sum_to(g, x.shape).detach().cpu().numpy()
         return g
     if np is not None and isinstance(g, np.ndarray):
+        if g.dtype.kind == "c" and not np.iscomplexobj(x):
+            g = np.real(g)   # a real value's gradient is real (torch's convention)
         if isinstance(x, np.ndarray):
             if g.shape == x.shape:
                 return g
@@ -1229,6 +1231,9 @@ def materialize(ctx: Context, value, g, memo=None):
             return None  # integer and bool tensors carry no gradient
         if isinstance(g, torch.Tensor) and g.is_complex() and not value.is_complex():
             return g.real  # a real input's gradient is real (the complex convention's projection)
+    if np is not None and isinstance(value, np.ndarray) and isinstance(g, np.ndarray) and g.dtype.kind == "c" \
+            and value.dtype.kind != "c":
+        return np.real(g)
     if isinstance(g, complex) and isinstance(value, (int, float, fractions.Fraction)):
         return g.real
     if isinstance(value, tuple):

@@ -981,6 +981,8 @@ class Lifter:
             head = (obj, Const(e.func.attr))
             if star is not None:  # the star tuple holds every positional argument: the object and name too
                 star, head = self.emit(ops.cat_tuple, self.emit(ops.build_tuple, *head), star), ()
+            if item_of is None and star is None:
+                self._mark_untracked(e, obj, args, kwargs)
             out = self.emit(ops.call_method, *head, *args, kwargs=kwargs, star=star, dstar=dstar,
                             hint=e.func.attr)
             if item_of is not None:  # the item is a view: write it back, so the base gets a new value
@@ -991,9 +993,27 @@ class Lifter:
             else:
                 self._renew_mutated(e, obj, args, star, out)
             return out
+        if star is None:
+            self._mark_untracked(e, None, args, kwargs)
         out = self.emit(fn, *args, kwargs=kwargs, star=star, dstar=dstar)
         self._renew_mutated(e, None, args, star, out)
         return out
+
+    def _mark_untracked(self, e, obj, args, kwargs):
+        """An in-place write into an object that no local name holds (``G.mul_(x)`` on a global,
+        ``np.copyto(self.buf, y)``): its new contents cannot be followed, so codegen refuses it
+        where the written values carry gradients (``ops.untracked_write``)."""
+        f = e.func
+        if not isinstance(f, ast.Attribute):
+            return
+        if obj is not None and (_inplace_name(f.attr) or f.attr in ops.MUTATING_METHODS):
+            node, target = f.value, obj
+        elif f.attr in ops.MUTATING_FUNCTIONS and args:
+            node, target = e.args[0], args[0]
+        else:
+            return
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript)) and not self._local(node):
+            self.emit(ops.untracked_write, target, *args, *(v for _, v in kwargs), out=False)
 
     def _renew_mutated(self, e, obj, args, star, out):
         """After ``x.fill(c)``, ``np.copyto(x, y)``, ``np.add.at(x, i, v)``: ``x`` (a local name)

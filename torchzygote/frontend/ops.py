@@ -85,6 +85,11 @@ def mutated(obj, res):
     return obj
 
 
+def untracked_write(obj, *values):
+    """Marks an in-place write into ``obj``, an object no local name holds, of ``values``: codegen
+    refuses it where a value carries a gradient and ``obj`` is a tensor or an array."""
+
+
 MUTATING_METHODS = ("fill",)          # ``x.fill(c)``
 MUTATING_FUNCTIONS = ("copyto", "at")  # ``np.copyto(x, y)``, ``np.add.at(x, i, v)``: their first argument
 

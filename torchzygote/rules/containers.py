@@ -400,7 +400,8 @@ grad(dict.copy, "self", kinds=ANY, out=DICT, effect=True, self="copy_back(ctx, s
 nondiff(dict.keys, list.index, list.count, tuple.index, tuple.count, str.format, str.join, str.split,
         str.upper, str.lower, str.strip, str.startswith, str.endswith, str.replace, set.add,
         super, ops.with_enter, ops.with_exit, ops.with_exit_raise, ops.format_value, ops.join_str, ops.build_set,
-        ops.raise_, ops.assert_, ops.contains, ops.not_contains, ops.import_name, ops.import_from)
+        ops.raise_, ops.assert_, ops.contains, ops.not_contains, ops.import_name, ops.import_from,
+        ops.untracked_write)
 
 # ---------------------------------------------------------------- frontend bookkeeping (inlined)
 grad(ops.exit_reset, "e", fwd="(0 if e == 1 else e)", kinds=ANY, out=NONDIFF)

@@ -191,6 +191,8 @@ if np is not None:
         over functions with rules, so it is differentiated again at higher orders."""
         if g is None:
             return None
+        if np.iscomplexobj(g) and not np.iscomplexobj(x):
+            g = np.real(g)   # a real argument's gradient is real (torch's convention)
         if isinstance(x, np.ndarray):
             if isinstance(g, np.ndarray) and g.shape == x.shape:
                 return g
@@ -204,6 +206,22 @@ if np is not None:
 
     ns.update(np_like=np_like, np_wins=np_wins, np_sum_to_shape=np_sum_to_shape)
     ELEMENTWISE = []
+    def np_cj(v):
+        """The complex conjugate of a complex value, a real one as it is."""
+        return np.conj(v) if np.iscomplexobj(v) else v
+
+    def _holomorphic(e):
+        """A table formula ``L(dy)`` (written for real numbers: ``dy * f'(x)``) made right for complex
+        ones too: torch's convention gives ``dy * conj(f'(z))``, which is ``conj(L(conj(dy)))``."""
+        return "np_cj(" + re.sub(r"\bdy\b", "np_cj(dy)", e) + ")"
+
+    ns.update(np_cj=np_cj)
+    NOT_HOLOMORPHIC = (np.abs, np.fabs)   # |z|'s gradient is dy * z / |z| as written
+    HOLOMORPHIC = (np.add, np.subtract, np.multiply, np.divide, np.power, np.float_power)  # of BINARY
+    UNARY = [(f, e if f in NOT_HOLOMORPHIC else _holomorphic(e)) for f, e in UNARY]
+    BINARY = [(f, _holomorphic(ea), eb and _holomorphic(eb)) if f in HOLOMORPHIC else (f, ea, eb)
+              for f, ea, eb in BINARY]
+
     def _values(ks):
         """Arrays and numbers (no tuple here is a shape: a ufunc's tuple is data, taken below)."""
         return (ARRAY in ks or REAL in ks) and all(k in (ARRAY, REAL, NONDIFF) for k in ks)

@@ -117,10 +117,10 @@ for f, iop, real_grads, complex_grads in OPERATORS:
                 grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **TENSOR_GRADS.get(f, complex_grads))
         elif k_real is real:
             grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **real_grads)
-# a number or a tensor (kind M, known only at run time), or a complex number with a tensor:
+# a number or a tensor (kind M, known only at run time), or a complex number with a tensor or array:
 # the conjugating helper serves both
-MIX = lambda ks: (MIXED in ks or TENSOR in ks and COMPLEX in ks) and \
-    all(k in (REAL, COMPLEX, TENSOR, NONDIFF, MIXED) for k in ks)  # noqa: E731
+MIX = lambda ks: (MIXED in ks or (TENSOR in ks or ARRAY in ks) and COMPLEX in ks) and \
+    all(k in (REAL, COMPLEX, TENSOR, ARRAY, NONDIFF, MIXED) for k in ks)  # noqa: E731
 for f, _, _, complex_grads in OPERATORS[:4]:
     grad(f, "a, b", fwd=f"a {ops.OP_SYMBOLS[f]} b", kinds=MIX, ns=ns, **complex_grads)
 grad(operator.neg, "a", fwd="-a", kinds=MIX, a="-dy")
