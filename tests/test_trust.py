@@ -873,3 +873,15 @@ def test_numpy_ufuncs_on_complex_arrays_follow_torchs_convention():
     assert np.allclose(g, ref.numpy())
     (gx,) = tz.gradient(_complex_times_real, np.array([0.3, -0.2]))
     assert gx.dtype == np.float64 and np.allclose(gx, 1.0 + _W.real)
+
+
+def test_rule_declarations_that_would_bind_wrongly_are_refused():
+    """A parameter named ``y`` was silently the rule's result in its pullback, and one after
+    ``*args`` was bound to a positional argument: both are refused when declared."""
+    from torchzygote.rules.registry import TABLE, grad
+    n = len(TABLE.rules)
+    with pytest.raises(ValueError, match="may not be named"):
+        grad(np.where, "condition, x, y", x="dy")
+    with pytest.raises(ValueError, match="keyword-only parameters after"):
+        grad(np.broadcast_arrays, "*args, subok=False")
+    assert len(TABLE.rules) == n

@@ -350,7 +350,9 @@ if np is not None:
     def np_astype_back(dy, a):
         if not isinstance(a, np.ndarray):  # a number made an array: its gradient is a number
             return np_like(dy, a)
-        return np.asarray(dy).astype(a.dtype) if a.dtype.kind in "fc" else None
+        if a.dtype.kind not in "fc":
+            return None
+        return np_like(np.asarray(dy), a).astype(a.dtype)   # a real array's gradient is real
 
     ns.update(np_astype_back=np_astype_back)
     A0 = lambda ks: ks[0] == ARRAY  # noqa: E731  (other arguments are dtypes, shapes, axes)

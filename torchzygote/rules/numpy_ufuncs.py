@@ -42,7 +42,7 @@ if np is not None:
     # ---------------------------------------------------------------- ufunc keyword arguments
     # numpy ufuncs take out=, where=, casting=, order=, dtype=, subok=. Only out=None and where=True
     # leave the result a function of the arguments alone; the others do not change the derivative.
-    UFKW = "out=None, *, where=True, casting='same_kind', order='K', dtype=None, subok=True"
+    UFKW = "*, out=None, where=True, casting='same_kind', order='K', dtype=None, subok=True"
     UFKW_NAMES = ("out", "where", "casting", "order", "dtype", "subok")
     UFKW_DEFAULTS = dict(out=None, where=True, casting="same_kind", order="K", dtype=None, subok=True)
 
@@ -68,7 +68,7 @@ if np is not None:
             return
         rule.params = rule.params + list(UFKW_NAMES)
         rule.defaults = dict(rule.defaults, **UFKW_DEFAULTS)
-        rule.kwonly = UFKW_NAMES[1:]
+        rule.kwonly = UFKW_NAMES   # out= by keyword too: numpy 2 deprecates a third positional for maximum
         rule.grads = {p: f"np_uf_plain({e}, out, where)" for p, e in rule.grads.items()}
         rule.ns = NS
 

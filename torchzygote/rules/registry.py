@@ -142,13 +142,21 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
          inplace: bool = False, elementwise: bool = False, **grads: str) -> Rule:
     """Register the derivative of ``fn``; keyword arguments name a parameter's pullback."""
     names, defaults, vararg = _signature(params)
+    kwonly = tuple(k.arg for k in ast.parse(f"lambda {params}: 0", mode="eval").body.args.kwonlyargs)
+    reserved = {"y", "dy", "ctx"} & set(names + [vararg])
+    if reserved:   # the pullback expressions' own names: a parameter so named would be shadowed silently
+        raise ValueError(f"rule for {fn}: parameters may not be named {sorted(reserved)} (the result, its "
+                         f"gradient and the context in pullback expressions); rename them")
+    if vararg and kwonly:   # bind_rule and the analysis bind positional arguments to params in order
+        raise ValueError(f"rule for {fn}: keyword-only parameters after *{vararg} are not supported; write "
+                         f"a forward template that passes them by keyword")
     for p in grads:
         if p not in names and p != vararg:
             raise ValueError(f"rule for {fn}: {p!r} is not a parameter ({params})")
     rule = Rule(fn, names, defaults, vararg, grads, ns or {}, fwd, out, kinds, broadcast, maybe_none, effect,
                 inplace, elementwise=elementwise,
                 name=getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)),
-                kwonly=tuple(k.arg for k in ast.parse(f"lambda {params}: 0", mode="eval").body.args.kwonlyargs))
+                kwonly=kwonly)
     TABLE.rules.setdefault(fn, []).append(rule)
     TABLE.version += 1
     return rule
