@@ -13,11 +13,12 @@ from sweeps import fuzz
 
 SEED = 2024
 
-# (kind, order, first index, count) per test: about 400 programs in all
+# (kind, order, first index, count) per test: about 500 programs in all
 CHUNKS = [("scalar", 1, k * 40, 40) for k in range(4)] + \
          [("tensor", 1, k * 15, 15) for k in range(3)] + \
          [("scalar", 2, 1000 + k * 5, 5) for k in range(3)] + \
-         [("tensor", 2, 1000 + k * 3, 3) for k in range(2)]
+         [("tensor", 2, 1000 + k * 3, 3) for k in range(2)] + \
+         [("numpy", 1, k * 40, 40) for k in range(2)] + [("numpy", 2, 1000 + k * 6, 6) for k in range(2)]
 
 # (kind, order, index) -> the bug (tests/sweeps/FUZZ_FINDINGS.md)
 KNOWN = {

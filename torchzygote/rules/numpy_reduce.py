@@ -41,12 +41,12 @@ def np_red_axes(ndim, axis):
     if axis is None:
         return tuple(range(ndim))
     ax = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    return tuple(sorted(int(a) % ndim for a in ax))
+    return tuple(sorted(int(a) % ndim for a in ax)) if ndim else ()   # a 0-d array: axis 0 is itself
 
 
 def np_red_others(ndim, axis):
     """The axes other than ``axis`` (an int)."""
-    return tuple(i for i in range(ndim) if i != axis % ndim)
+    return tuple(i for i in range(ndim) if i != axis % ndim) if ndim else ()
 
 
 nondiff(np_red_axes, np_red_others)

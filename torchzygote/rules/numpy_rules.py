@@ -31,6 +31,8 @@ if np is not None:
     def _expand(dy, x, axis, keepdims):
         dy = np.asarray(dy)
         x = np.asarray(x)
+        if not x.ndim:   # a number reduced (over axis 0 or -1, keepdims or not): one entry
+            return np.reshape(dy, ()).astype(_ftype(x), copy=True)
         if axis is None:
             return np.broadcast_to(dy, x.shape).astype(_ftype(x), copy=True)
         if not keepdims:
@@ -252,7 +254,7 @@ if np is not None:
     def np_prod_others(x, axis):
         """For each entry, the product of the others along ``axis`` (None: all): each row of a
         square stack has a 1 in place of its own entry (exact at zeros; n^2 memory, used at zeros)."""
-        if axis is None:
+        if axis is None or not x.ndim:
             flat = np.reshape(x, (-1,))
             m = np.where(np.eye(flat.size, dtype=bool), 1.0, flat)
             return np.reshape(np.prod(m, axis=1), np.shape(x))
@@ -336,9 +338,10 @@ if np is not None:
     _r([np.matmul], "a, b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)")
     _r([np.reshape, np.ndarray.reshape], "a, *shape", a="dy.reshape(np.shape(a))")
     _r([np.transpose, np.ndarray.transpose], "a, *axes",
-       a="np.transpose(dy, np.argsort(axes[0] if len(axes) == 1 and axes[0] is not None and "
-         "not isinstance(axes[0], int) else axes) if axes and axes[0] is not None else None)")
-    _r([np.outer], "a, b", a="dy @ b", b="dy.T @ a")
+       a="np_like(np.transpose(dy, np.argsort(axes[0] if len(axes) == 1 and axes[0] is not None and "
+         "not isinstance(axes[0], int) else axes) if axes and axes[0] is not None else None), a)")
+    _r([np.outer], "a, b", a="np_like(np.reshape(dy @ np.ravel(b), np.shape(a)), a)",
+       b="np_like(np.reshape(np.transpose(dy) @ np.ravel(a), np.shape(b)), b)")
     _r([np.clip], "a, a_min, a_max", a="dy * ((a >= a_min if a_min is not None else True) & "
        "(a <= a_max if a_max is not None else True))")
     _r([np.where], "c, a, b", broadcast=True, a="np.where(c, dy, 0.0)", b="np.where(c, 0.0, dy)")
