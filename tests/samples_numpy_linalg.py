@@ -1,5 +1,6 @@
 """Generic-test samples for the rules in torchzygote/rules/numpy_linalg.py (see test_rules_generic)."""
 import numpy as np
+import scipy.linalg
 
 # Programs over Python floats (checked against central differences): NumPy 2's keyword-only arguments
 _M = np.linspace(-1.0, 1.0, 24).reshape(2, 3, 4)
@@ -174,3 +175,14 @@ def register(put, b):
     put(np.polyval, lambda: [(a(4), a(3)), (a(4), 0.7), (a(4), f64(-0.4)), ([0.7, -1.3, 0.45], a(3)),
                              ((0.7, -1.3), 0.3), (a(1), a(2)), (a(3), a(2, 3))])
     put(np.vander, lambda: [(a(4),), (a(4), 3), (a(4), 5, True)])
+    # polynomial fits (x's points well apart: a well-conditioned Vandermonde matrix), scipy.linalg
+    pts = lambda n: np.linspace(-1.0, 1.0, n) + 0.05 * a(n)  # noqa: E731
+    put(np.polyfit, lambda: [(pts(7), a(7), 2), (pts(6), a(6, 2), 3),
+                             (pts(7), a(7), 1, None, False, a(7, lo=0.5, hi=1.5))])
+    put(scipy.linalg.expm, lambda: [(a(3, 3),), (a(2, 2, 2),)])
+    put(scipy.linalg.inv, lambda: [(well(3, 3),), (well(2, 3, 3),)])
+    put(scipy.linalg.det, lambda: [(well(3, 3),), (well(2, 3, 3),)])
+    put(scipy.linalg.solve, lambda: [(well(3, 3), a(3)), (well(3, 3), a(3, 2))])
+    # one triangle is read (upper by default): any matrix whose read triangle is an SPD matrix's
+    put(scipy.linalg.cholesky, lambda: [(np.triu(b.spd(3).numpy()) + np.tril(a(3, 3), -1),),
+                                        (np.tril(b.spd(3).numpy()) + np.triu(a(3, 3), 1), True)])

@@ -127,3 +127,24 @@ def register(put, b):
     for f in (np.generic.sum, np.generic.mean, np.generic.prod, np.generic.max, np.generic.min, np.generic.cumsum,
               np.generic.cumprod, np.generic.var, np.generic.std):
         put(f, lambda: [(np.float64(0.7),), (np.float64(-1.3),)])
+    # random draws: ``pre`` builds the generator from a seed (or reseeds NumPy's global one) inside each call,
+    # so every call draws the same values
+    gens = [(np.random.Generator, "np.random.default_rng({0})"), (np.random.RandomState, "np.random.RandomState({0})")]
+    ls = dict(normal=lambda: [(0.3, 1.2, 4), (a(3), 0.7), (np.float64(0.2), a(2, 1, lo=0.5, hi=2.0), (2, 3)),
+                              (-0.4, 0.8)],
+              uniform=lambda: [(0.3, 1.5, 4), (a(3), 1.7), (np.float64(-0.2), np.float64(0.9))],
+              exponential=lambda: [(1.3, 4), (a(3, lo=0.5, hi=2.0),), (np.float64(0.8),)],
+              rayleigh=lambda: [(0.8, 3), (np.float64(1.4),)],
+              lognormal=lambda: [(0.2, 0.5, 4), (a(2), np.float64(0.3))],
+              laplace=lambda: [(0.3, 1.2, 4), (np.float64(0.2), 0.7)],
+              logistic=lambda: [(0.3, 1.2, 4), (a(3), 0.7)],
+              gumbel=lambda: [(0.3, 1.2, 4), (np.float64(0.2), a(2, lo=0.5, hi=2.0))])
+    for name, make in ls.items():
+        for owner, pre in gens:
+            put(getattr(owner, name), lambda make=make: [(5,) + args for args in make()], pre=pre)
+        put(getattr(np.random, name), make, pre="(np.random.seed(5), {0})[1]")
+    for owner, pre in gens:   # draws of indices: no gradient
+        put(owner.permutation, lambda: [(5, 6)], pre=pre, nograd=True)
+        put(owner.choice, lambda: [(5, 6, 3, False)], pre=pre, nograd=True)
+    put(np.random.permutation, lambda: [(6,)], pre="(np.random.seed(5), {0})[1]", nograd=True)
+    put(np.random.choice, lambda: [(6, 3, True)], pre="(np.random.seed(5), {0})[1]", nograd=True)

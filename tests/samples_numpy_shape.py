@@ -75,6 +75,12 @@ def p_index_reads(x, y):
         np.sum(v[..., None] * v[:, None, :]) + v[np.array([0, 0]), 1:].sum()
 
 
+def p_reshape_order(x, y):
+    m = np.array([[x, y, x * y], [y * y, x, 0.5]])
+    return np.sum(m.reshape(3, 2, order="F") * np.linspace(0.3, 1.1, 6).reshape(3, 2)) + \
+        np.sum(m.reshape(6, order="A") ** 2 * np.linspace(0.3, 1.1, 6))
+
+
 def register(put, b):
     """``put(fns, make, **opts)`` as in test_rules_generic; ``b`` is that module (builders a, t, spd, ...)."""
     a, P = b.a, b.Program
@@ -177,3 +183,7 @@ def register(put, b):
                                    (a(4, 3), (np.array([2, 0, 2]), slice(None))), (a(4, 3), (slice(None), [1, 0])),
                                    (a(4, 3), (-1, slice(None, None, -2)))])
     put(operator.getitem, P(p_index_reads))
+    put(np.reshape, lambda: [(a(3, 2), (2, 3), "F"), (a(2, 3, 2), (3, 4), "A"), (0.7, (1,)), (x64(-0.4), (1, 1), "F"),
+                             (a(2, 3), -1)])
+    put(np.ndarray.reshape, P(p_reshape_order))
+    put(float, lambda: [(np.array(0.7),), (np.array(-1.3),)])

@@ -784,3 +784,71 @@ if np is not None:
        maybe_none=True, p="_nr_seq_back(ctx, np_la_polyval_p(dy, np.asarray(p), x), p)",
        x="np_la_polyval_x(dy, p, x)")
     _r([np.vander], "x, N=None, increasing=False", kinds=A0, x="np_la_vander_back(dy, x, N, increasing)")
+
+    # ------------------------------------------------------------ polynomial fits, scipy.linalg
+    def np_la_polyfit_back(dy, x, ys, deg, w, full, cov, c, which):
+        """``c = np.polyfit(x, ys, deg, w=w)``, the least-squares solution of ``w (V c - ys)`` with
+        ``V = vander(x, deg + 1)`` (full rank): the gradient of ``x`` (which 0), ``ys`` (1) or ``w`` (2),
+        from the normal equations ``M c = V^T W^2 ys``: with ``u = M^-1 dc`` and the residual
+        ``r = ys - V c``, ``gys = W^2 V u``, ``gV = W^2 (r u^T - V u c^T)``, ``gw = 2 w sum(V u * r)``.
+        ``M`` is solved with its columns scaled to unit norm (as NumPy scales them)."""
+        if full or cov:
+            raise GradientError("torchzygote differentiates np.polyfit's coefficients only (full=False, "
+                                "cov=False); for residuals or the covariance, fit with np.linalg.lstsq on "
+                                "np.vander(x, deg + 1)")
+        v = np.vander(x, deg + 1)
+        wt = np.ones(np.shape(x)) if w is None else w
+        ww = (wt * wt)[:, None]
+        vec = np.ndim(ys) == 1
+        y2, c2, g2 = (ys[:, None], c[:, None], dy[:, None]) if vec else (ys, c, dy)
+        s = np.sqrt(np.sum(ww * v * v, axis=0))
+        vs = v / s
+        np_la_check_rank(np.linalg.svdvals(wt[:, None] * vs), "np.polyfit")
+        u = np.linalg.solve(_swap(vs) @ (ww * vs), g2 / s[:, None]) / s[:, None]
+        vu = v @ u
+        if which == 1:
+            return (ww * vu)[:, 0] if vec else ww * vu
+        r = y2 - v @ c2
+        if which == 2:
+            return np_like(2.0 * wt * np.sum(vu * r, axis=1), w)
+        return np_la_vander_back(ww * (r @ _swap(u) - vu @ _swap(c2)), x, deg + 1, False)
+
+    NS.update(np_la_polyfit_back=np_la_polyfit_back)
+    # NumPy's parameter ``y`` is ``ys`` here (``y`` names the result in a rule): pass it by position
+    _r([np.polyfit], "x, ys, deg, rcond=None, full=False, w=None, cov=False", out=ARRAY, maybe_none=True,
+       kinds=lambda ks: len(ks) > 1 and ks[0] == ARRAY and ks[1] == ARRAY,
+       **{p: f"np_la_polyfit_back(dy, x, ys, deg, w, full, cov, y, {i})" for i, p in enumerate(("x", "ys", "w"))})
+
+    try:
+        import scipy.linalg as _sl
+    except ImportError:  # pragma: no cover
+        _sl = None
+
+if np is not None and _sl is not None:
+    def np_la_expm_back(dy, a):
+        """``Y = expm(A)``: the adjoint is the top-right block of ``expm([[A^H, dY], [0, A^H]])`` (the
+        Frechet derivative's adjoint; torch's convention for complex ``A``), itself an expm, so
+        differentiable again. Stacks of matrices are stacks of blocks."""
+        at = _cj(_swap(a))
+        n = np.shape(a)[-1]
+        top = np.concatenate([at, dy], axis=-1)
+        bottom = np.concatenate([np.zeros_like(at), at], axis=-1)
+        return np_la_real_like(_sl.expm(np.concatenate([top, bottom], axis=-2))[..., :n, n:], a)
+
+    def np_la_sl_solve_back(dy, a, b, y, assume_a, transposed, which):
+        """``scipy.linalg.solve`` for a general matrix (the structured solvers read one triangle)."""
+        if assume_a not in (None, "gen", "general") or transposed:
+            raise GradientError("torchzygote differentiates scipy.linalg.solve with assume_a='gen' and "
+                                "transposed=False only (the structured solvers read one triangle); pass the "
+                                "full matrix with the default assume_a, or use np.linalg.solve")
+        return _nr.np_solve_back(dy, a, b, y, which)
+
+    NS.update(np_la_expm_back=np_la_expm_back, np_la_sl_solve_back=np_la_sl_solve_back)
+    _r([_sl.expm], "A", A="np_la_expm_back(dy, A)", kinds=A0)
+    _r([_sl.inv], "a, overwrite_a=False, check_finite=True", a="np_inv_back(dy, y)", kinds=A0)
+    _r([_sl.det], "a, overwrite_a=False, check_finite=True", a="np_det_back(dy, a, y)", kinds=A0, out=_nr._out)
+    _r([_sl.solve], "a, b, lower=False, overwrite_a=False, overwrite_b=False, check_finite=True, assume_a=None, "
+       "transposed=False", kinds=_two, **{p: f"np_la_sl_solve_back(dy, a, b, y, assume_a, transposed, {i})"
+                                          for i, p in enumerate("ab")})
+    _r([_sl.cholesky], "a, lower=False, overwrite_a=False, check_finite=True",
+       a="np_la_cholesky_back(dy, a, not lower, y)", kinds=A0)

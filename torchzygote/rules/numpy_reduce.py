@@ -476,3 +476,62 @@ for names, sig in ((("sum", "mean", "prod"), "a, axis=None, dtype=None, out=None
 _reg([np.generic.var, np.generic.std], "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
      kinds=lambda ks: ks[0] == R, out=R, a="np_like(0.0 * dy, a)")
 nondiff(np.argpartition, np.nanargmax, np.nanargmin, np.searchsorted, np.count_nonzero, np.lexsort)
+
+
+# ------------------------------------------------------------------ random draws
+# Draws are constants: seeding, generators and the draws that take only a size are nondiff (arrays: later
+# writes into them use the array rules). The location-scale draws (normal, uniform, exponential...) are
+# the parameters applied to a standard draw, exactly as NumPy computes them (y = loc + scale * z, checked
+# bit for bit): their parameters get the pathwise gradient, z being recovered from the draw as
+# (y - loc) / scale. Draws whose parameters enter otherwise (gamma's shape, poisson, beta...) and those
+# that move the values of an array argument (choice, permutation, shuffle of a float array) have no rule;
+# choice and permutation of a count (``rng.permutation(n)``) are draws of indices, with no gradient.
+
+def np_red_draw_std(y, loc, scale, what):
+    """The standard draw ``(y - loc) / scale`` behind a location-scale draw ``y``."""
+    if np.any(np.asarray(scale) == 0):
+        raise GradientError(f"torchzygote cannot differentiate {what} in its scale where the scale is 0 (the "
+                            "standard draw is lost): draw standard values and scale them yourself "
+                            "(loc + scale * rng.standard_normal(size))")
+    return (y - loc) / scale
+
+
+def np_red_draw_out(ks):
+    """An array where an argument is one; else a float or an array by ``size`` (which kinds cannot tell)."""
+    return A if A in ks else "O"
+
+
+NS.update(np_red_draw_std=np_red_draw_std)
+_G, _RS = np.random.Generator, np.random.RandomState
+_LOC_SCALE = {   # name: (parameters with NumPy's defaults, their pullbacks)
+    "normal": ("loc=0.0, scale=1.0", dict(loc="np_like(dy, loc)",
+                                          scale="np_like(dy * np_red_draw_std(y, loc, scale, 'normal'), scale)")),
+    "uniform": ("low=0.0, high=1.0", dict(
+        low="np_like(dy * (1.0 - np_red_draw_std(y, low, high - low, 'uniform')), low)",
+        high="np_like(dy * np_red_draw_std(y, low, high - low, 'uniform'), high)")),
+    "exponential": ("scale=1.0", dict(scale="np_like(dy * np_red_draw_std(y, 0.0, scale, 'exponential'), scale)")),
+    "rayleigh": ("scale=1.0", dict(scale="np_like(dy * np_red_draw_std(y, 0.0, scale, 'rayleigh'), scale)")),
+    "lognormal": ("mean=0.0, sigma=1.0", dict(mean="np_like(dy * y, mean)", sigma="np_like(dy * y * "
+                                              "np_red_draw_std(np.log(y), mean, sigma, 'lognormal'), sigma)")),
+}
+for _n in ("laplace", "logistic", "gumbel"):
+    _LOC_SCALE[_n] = ("loc=0.0, scale=1.0", dict(loc="np_like(dy, loc)", scale="np_like(dy * np_red_draw_std("
+                                                 f"y, loc, scale, {_n!r}), scale)"))
+# the parameters are arrays or numbers (not lists); ``size``, after them, anything
+_PARAMS = lambda i, n: lambda ks: all(k in (A, R, N) for k in ks[i:i + n])  # noqa: E731
+for _n, (_sig, _pb) in _LOC_SCALE.items():
+    for _owner, _i in ((_G, 1), (_RS, 1), (np.random, 0)):   # _i: the first parameter's position (after self)
+        _reg([getattr(_owner, _n)], "self, " * _i + f"{_sig}, size=None", out=np_red_draw_out, maybe_none=True,
+             kinds=_PARAMS(_i, len(_pb)), **_pb)
+nondiff(np.random.default_rng, np.random.seed, np.random.get_state, np.random.set_state, _G, _RS,
+        _G.spawn, _G.bytes, _RS.seed, _RS.get_state, _RS.set_state, _RS.bytes)
+nondiff(_G.standard_normal, _G.random, _G.integers, _G.standard_exponential, _RS.standard_normal, _RS.rand,
+        _RS.randn, _RS.randint, _RS.random_sample, _RS.random, _RS.standard_exponential, np.random.standard_normal,
+        np.random.random, np.random.random_sample, np.random.randint, np.random.standard_exponential,
+        np.random.rand, np.random.randn, out=A)
+_COUNT = lambda i: lambda ks: len(ks) > i and ks[i] in (R, N) and all(k in (A, R, N) for k in ks[i + 1:])  # noqa: E731
+for _owner, _i in ((_G, 1), (_RS, 1), (np.random, 0)):   # _i: the count's position (after self)
+    _self, _gen = "self, " * _i, _owner is _G
+    _reg([_owner.permutation], _self + ("x, axis=0" if _gen else "x"), out=A, kinds=_COUNT(_i))
+    _reg([_owner.choice], _self + "a, size=None, replace=True, p=None" + (", axis=0, shuffle=True" if _gen else ""),
+         out="O", kinds=_COUNT(_i))

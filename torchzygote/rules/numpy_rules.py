@@ -336,7 +336,7 @@ if np is not None:
     reads_sequence(np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.array, np.asarray, np.stack)
     _r([np.dot, np.ndarray.dot], "a, b", a="np_dot_back(dy, a, b, 0)", b="np_dot_back(dy, a, b, 1)")
     _r([np.matmul], "a, b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)")
-    _r([np.reshape, np.ndarray.reshape], "a, *shape", a="dy.reshape(np.shape(a))")
+    # np.reshape / ndarray.reshape (with their ``order``): numpy_shape.py
     _r([np.transpose, np.ndarray.transpose], "a, *axes",
        a="np_like(np.transpose(dy, np.argsort(axes[0] if len(axes) == 1 and axes[0] is not None and "
          "not isinstance(axes[0], int) else axes) if axes and axes[0] is not None else None), a)")
@@ -382,4 +382,4 @@ if np is not None:
             np.isfinite, np.all, np.any)
     # constant arrays, which code may still write into (kind A: their writes use the array rules)
     nondiff(np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
-            np.arange, np.linspace, np.eye, np.random.randn, np.random.rand, np.random.normal, out=ARRAY)
+            np.arange, np.linspace, np.eye, np.random.randn, np.random.rand, out=ARRAY)

@@ -330,6 +330,25 @@ if np is not None:
     _r([np.ravel, np.ndarray.ravel, np.ndarray.flatten], "a, order='C'", a="np_shape_unravel(dy, a, order)",
        kinds=V0, **S)
     reads_metadata(np_shape_unravel, 1)
+
+    def np_shape_reshape_back(dy, a, order):
+        """The gradient of ``np.reshape(a, shape, order)``: ``dy`` read back into ``a``'s shape in the same
+        order ('A' resolved as NumPy does: 'F' for an array that is only Fortran-contiguous)."""
+        return np_like(np.reshape(dy, np.shape(a), order=np_shape_order(a, order)), a)
+
+    def np_shape_reshape_method(a, *shape, order="C", copy=None):
+        """``a.reshape(*shape, order=..., copy=...)`` as ``np.reshape``, lifted in its place where the call has
+        keywords (a rule's signature cannot take keywords after ``*shape``)."""
+        return np.reshape(a, shape[0] if len(shape) == 1 else shape, order=order, copy=copy)
+
+    NS.update(np_shape_reshape_back=np_shape_reshape_back)
+    _r([np.reshape], "a, shape, order='C', *, copy=None", fwd="np.reshape(a, shape, order=order, copy=copy)",
+       a="np_shape_reshape_back(dy, a, order)", ns=NS)
+    _r([np.ndarray.reshape], "a, *shape", a="np.reshape(dy, np.shape(a))", kinds=A0)
+    reads_metadata(np_shape_reshape_back, 1)
+    # float() of a 0-d array (NumPy 2.4 refuses larger ones; older NumPy took one-entry arrays): its entry
+    _r([float], "x", x="np_shape_copy_back(dy, x, np_shape_src(np.ndarray.item, (x,), 0))", kinds=A0, out=REAL,
+       **S)
     reads_metadata(np_shape_copy_back, 1)
 
     def np_shape_each_back(dy, xs):
@@ -365,6 +384,7 @@ if np is not None:
     from ..ad import runtime as _rt
     _rt.SPECIAL[np.meshgrid] = _rt.lift_as(np_shape_meshgrid)
     _rt.SPECIAL[np.broadcast_arrays] = _rt.lift_as(np_shape_broadcast_arrays)
+    _rt.SPECIAL[np.ndarray.reshape] = _rt.lift_as(np_shape_reshape_method)
     _r([np.matrix_transpose] if hasattr(np, "matrix_transpose") else [], "x", x="np.swapaxes(dy, -1, -2)", kinds=A0)
     _r([np.ndarray.swapaxes], "a, axis1, axis2", a="np.swapaxes(dy, axis1, axis2)", kinds=A0)
     _r([np.real_if_close], "a, tol=100", a="np_astype_back(dy, a)", kinds=V0)
