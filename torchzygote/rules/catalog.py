@@ -11,10 +11,11 @@ from typing import Dict, List, Optional, Tuple
 from .registry import TABLE
 
 # where public names are looked up, with the prefix README uses for each
-NAMESPACES = (("numpy", "np"), ("numpy.linalg", "np.linalg"), ("numpy.fft", "np.fft"),
-              ("scipy.special", "scipy.special"))
+NAMESPACES = (("numpy", "np"), ("numpy.linalg", "np.linalg"), ("numpy.fft", "np.fft"), ("numpy.random", "np.random"),
+              ("scipy.special", "scipy.special"), ("scipy.linalg", "scipy.linalg"))
 UFUNC_METHODS = ("outer", "reduce", "accumulate", "at", "reduceat")
-ORDER = ("np", "np.ndarray", "np.generic", "ufunc methods", "np.linalg", "np.fft", "scipy.special")
+ORDER = ("np", "np.ndarray", "np.generic", "ufunc methods", "np.linalg", "np.fft", "np.random", "np.random.Generator",
+         "np.random.RandomState", "scipy.special", "scipy.linalg")
 BEGIN, END = ".. numpy-rules-begin", ".. numpy-rules-end"
 
 
@@ -36,7 +37,8 @@ def _public_names() -> Dict[int, Tuple[str, str]]:
         for key, attrs in found.items():
             own = getattr(getattr(mod, attrs[0]), "__name__", None)
             names.setdefault(key, (prefix, own if own in attrs else sorted(attrs)[0]))
-    for cls, prefix in ((np.ndarray, "np.ndarray"), (np.generic, "np.generic")):
+    for cls, prefix in ((np.ndarray, "np.ndarray"), (np.generic, "np.generic"),
+                        (np.random.Generator, "np.random.Generator"), (np.random.RandomState, "np.random.RandomState")):
         for attr, obj in vars(cls).items():
             if not attr.startswith("_") and callable(obj):
                 names.setdefault(id(obj), (prefix, attr))

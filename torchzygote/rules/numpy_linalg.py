@@ -566,7 +566,8 @@ if np is not None:
     NS.update(_nr_seq_back=_nr.np_seq_back)
     _r([np.linalg.tensorinv], "a, ind=2", a="np_la_tensorinv_back(dy, a, y, ind)", kinds=A0)
     _r([np.linalg.tensorsolve], "a, b, axes=None", kinds=_two,
-       a="np_la_tensorsolve_back(dy, a, b, y, axes, 0)", b="np_la_tensorsolve_back(dy, a, b, y, axes, 1)")
+       a="np_like(np_la_tensorsolve_back(dy, a, b, y, axes, 0), a)",
+       b="np_like(np_la_tensorsolve_back(dy, a, b, y, axes, 1), b)")
     _r([np.cross], "a, b, axisa=-1, axisb=-1, axisc=-1, axis=None", kinds=_two,
        a="np_la_cross_back(dy, a, b, axisa, axisb, axisc, axis, 0)",
        b="np_la_cross_back(dy, a, b, axisa, axisb, axisc, axis, 1)")
@@ -841,6 +842,8 @@ if np is not None and _sl is not None:
             raise GradientError("torchzygote differentiates scipy.linalg.solve with assume_a='gen' and "
                                 "transposed=False only (the structured solvers read one triangle); pass the "
                                 "full matrix with the default assume_a, or use np.linalg.solve")
+        if not np.ndim(a):   # numbers: y = b / a
+            return np_like(dy / a if which == 1 else -dy * y / a, b if which == 1 else a)
         return _nr.np_solve_back(dy, a, b, y, which)
 
     NS.update(np_la_expm_back=np_la_expm_back, np_la_sl_solve_back=np_la_sl_solve_back)

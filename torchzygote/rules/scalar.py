@@ -204,7 +204,14 @@ grad(abs, "x", x="dy * sign(x)", kinds=real, ns=ns, out=lambda ks: ks[0])
 grad(abs, "x", x="dy * x / abs(x)", kinds=cplx, ns=ns, out=REAL)
 grad(pow, "a, b", fwd="a ** b", kinds=real, ns=ns, a="pow_da(dy, a, b)", b="pow_db(dy, a, y)")
 grad(pow, "a, b", fwd="a ** b", kinds=cplx, ns=ns, a="cpow_da(dy, a, b)", b="cpow_db(dy, a, y)")
-grad(float, "x", x="dy", kinds=lambda ks: all(k in (REAL, NONDIFF) for k in ks), out=REAL, broadcast=False)
+def _of_type(g, x):
+    """A NumPy scalar's gradient in its own type (``float(np.float64(x))``); others as they are."""
+    return type(x)(g) if isinstance(x, np.floating) else g
+
+
+ns.update(of_type=_of_type)
+grad(float, "x", x="of_type(dy, x)", kinds=lambda ks: all(k in (REAL, NONDIFF) for k in ks), ns=ns, out=REAL,
+     broadcast=False)
 grad(complex, "re, im=0.0", re="dy if isinstance(re, complex) else dy.real",
      im="-1j * dy if isinstance(im, complex) else dy.imag", kinds=lambda ks: all(k in C_KINDS for k in ks),
      out=COMPLEX, broadcast=False)
