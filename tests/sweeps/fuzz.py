@@ -57,8 +57,10 @@ from torchzygote.errors import TorchZygoteError
 
 try:
     from . import fuzz_numpy
+    from .shaped import ShapedGen
 except ImportError:   # run as tests/sweeps/fuzz.py or imported as sweeps.fuzz
     import fuzz_numpy
+    from shaped import ShapedGen
 
 CLASSES = ("ok", "skipped", "mismatch", "clear", "timeout", "internal")
 H1, H2 = 1e-5, 1e-6
@@ -668,25 +670,15 @@ def torch_twin(src):
 # ---------------------------------------------------------------- tensor programs
 
 
-class TensorGen:
+class TensorGen(ShapedGen):
     """Shapes are (), (3,) and (2, 3); every value is float64."""
 
     SHAPES = ((), (3,), (2, 3))
 
     def __init__(self, rng):
-        self.rng = rng
-        self.n = 0
-        self.features = set()
+        super().__init__(rng)
         self.local_torch = rng.random() < 0.25
         self.floats = []
-
-    def fresh(self, p):
-        self.n += 1
-        return f"{p}{self.n}"
-
-    def var(self, sc, shape):
-        vs = sorted(k for k, s in sc["vars"].items() if s == shape)
-        return self.rng.choice(vs) if vs else None
 
     def of_shape(self, sc, shape, d):
         """An expression of exactly ``shape``."""
@@ -789,10 +781,6 @@ class TensorGen:
         self.features.add("unsqueeze")
         return f"({self.of_shape(sc, (3,), d - 1)}).unsqueeze(0) * ({self.of_shape(sc, (3,), d - 1)})[:2].unsqueeze(1)"
 
-    def var_or(self, sc, shape, d):
-        v = self.var(sc, shape)
-        return v if v is not None else f"({self.of_shape(sc, shape, d - 1)})"
-
     def base(self, sc, shape):
         """A variable brought to ``shape`` (always terminates)."""
         r = self.rng
@@ -825,10 +813,6 @@ class TensorGen:
             return f'{D}["{r.choice(sorted(sc["dicts"][D]))}"]'
         return self.base(sc, shape)
 
-    def cond(self, sc):
-        a = self.of_shape(sc, (), 1)
-        return f"{a} {self.rng.choice(['>', '<'])} {self.rng.choice(['0.0', '0.5', '-0.2'])}"
-
     def child(self, sc):
         return {"vars": dict(sc["vars"]), "fresh": set(sc["fresh"]), "lists": dict(sc["lists"]),
                 "dicts": {k: set(v) for k, v in sc["dicts"].items()}, "ints": list(sc["ints"])}
@@ -849,12 +833,6 @@ class TensorGen:
         else:
             sc["fresh"].discard(name)
         return [f"{ind}{name} = {e}"]
-
-    def block(self, sc, ind, n, depth, in_loop):
-        out = []
-        for _ in range(n):
-            out += self.stmt(sc, ind, depth, in_loop)
-        return out or [ind + "pass"]
 
     def stmt(self, sc, ind, depth, in_loop):
         r = self.rng
@@ -890,13 +868,7 @@ class TensorGen:
             meth = r.choice(["sin_", "tanh_", "cos_"])
             return [f"{ind}{v}.{meth}()"]
         if u < 0.55 and depth > 0:
-            self.features.add("if")
-            out = [f"{ind}if {self.cond(sc)}:"]
-            out += self.block(self.child(sc), ind + "    ", r.randint(1, 2), depth - 1, in_loop)
-            if r.random() < 0.6:
-                out.append(f"{ind}else:")
-                out += self.block(self.child(sc), ind + "    ", r.randint(1, 2), depth - 1, in_loop)
-            return out
+            return self.if_stmt(sc, ind, depth, in_loop)
         if u < 0.63 and depth > 0:
             self.features.add("for")
             i = self.fresh("i")
@@ -906,11 +878,7 @@ class TensorGen:
             out += self.block(c, ind + "    ", r.randint(1, 3), depth - 1, True)
             return out
         if u < 0.68 and depth > 0:
-            self.features.add("while")
-            k = self.fresh("k")
-            out = [f"{ind}{k} = 0", f"{ind}while {k} < {r.randint(1, 4)} and {self.cond(sc)}:", f"{ind}    {k} += 1"]
-            out += self.block(self.child(sc), ind + "    ", r.randint(1, 3), depth - 1, True)
-            return out
+            return self.while_stmt(sc, ind, depth)
         if in_loop and u < 0.71:
             kw = r.choice(["break", "continue"])
             self.features.add(kw)

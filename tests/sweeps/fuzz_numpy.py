@@ -16,6 +16,11 @@ import math
 
 import numpy as np
 
+try:
+    from .shaped import ShapedGen
+except ImportError:   # imported as sweeps.fuzz_numpy or from tests/sweeps
+    from shaped import ShapedGen
+
 SHAPES = ((), (3,), (2, 3))
 UNARY = ("np.sin({})", "np.cos({})", "np.tanh({})", "np.exp(np.tanh({}))", "np.log(1.0 + {0} * {0})",
          "np.sqrt(1.5 + {0} * {0})", "np.arctan({})", "np.square({})", "np.log1p({0} * {0})",
@@ -27,22 +32,12 @@ BINARY = ("({} + {})", "({} - {})", "({} * {})", "({} * {})", "np.add({}, {})", 
           "np.arctan2({}, 1.5 + {} ** 2)", "np.logaddexp({}, {})", "np.where(C3 > 0, {}, {})")
 
 
-class NumpyGen:
+class NumpyGen(ShapedGen):
     """Expressions of a known shape; statements that assign, write in place and branch."""
 
     def __init__(self, rng):
-        self.rng = rng
-        self.n = 0
-        self.features = set()
+        super().__init__(rng)
         self.numbers = []
-
-    def fresh(self, p):
-        self.n += 1
-        return f"{p}{self.n}"
-
-    def var(self, sc, shape):
-        vs = sorted(k for k, s in sc["vars"].items() if s == shape)
-        return self.rng.choice(vs) if vs else None
 
     def of_shape(self, sc, shape, d):
         r = self.rng
@@ -132,10 +127,6 @@ class NumpyGen:
         self.features.add(name)
         return make()
 
-    def var_or(self, sc, shape, d):
-        v = self.var(sc, shape)
-        return v if v is not None else f"({self.of_shape(sc, shape, d - 1)})"
-
     def base(self, sc, shape):
         """A variable brought to ``shape`` (always terminates)."""
         r = self.rng
@@ -159,18 +150,8 @@ class NumpyGen:
             return f"np.sum(np.stack({r.choice(sorted(sc['lists']))}), axis=0)"
         return self.base(sc, shape)
 
-    def cond(self, sc):
-        a = self.of_shape(sc, (), 1)
-        return f"{a} {self.rng.choice(['>', '<'])} {self.rng.choice(['0.0', '0.5', '-0.2'])}"
-
     def child(self, sc):
         return {"vars": dict(sc["vars"]), "copies": set(sc["copies"]), "lists": dict(sc["lists"])}
-
-    def block(self, sc, ind, n, depth, in_loop):
-        out = []
-        for _ in range(n):
-            out += self.stmt(sc, ind, depth, in_loop)
-        return out or [ind + "pass"]
 
     def stmt(self, sc, ind, depth, in_loop):
         r = self.rng
@@ -216,13 +197,7 @@ class NumpyGen:
             self.features.add("iop")
             return [f"{ind}{v} {op} {rhs}"]
         if u < 0.65 and depth > 0:
-            self.features.add("if")
-            out = [f"{ind}if {self.cond(sc)}:"]
-            out += self.block(self.child(sc), ind + "    ", r.randint(1, 2), depth - 1, in_loop)
-            if r.random() < 0.6:
-                out.append(f"{ind}else:")
-                out += self.block(self.child(sc), ind + "    ", r.randint(1, 2), depth - 1, in_loop)
-            return out
+            return self.if_stmt(sc, ind, depth, in_loop)
         if u < 0.73 and depth > 0:
             self.features.add("for")
             i = self.fresh("i")
@@ -230,11 +205,7 @@ class NumpyGen:
             out += self.block(self.child(sc), ind + "    ", r.randint(1, 3), depth - 1, True)
             return out
         if u < 0.77 and depth > 0:
-            self.features.add("while")
-            k = self.fresh("k")
-            out = [f"{ind}{k} = 0", f"{ind}while {k} < {r.randint(1, 4)} and {self.cond(sc)}:", f"{ind}    {k} += 1"]
-            out += self.block(self.child(sc), ind + "    ", r.randint(1, 3), depth - 1, True)
-            return out
+            return self.while_stmt(sc, ind, depth)
         if u < 0.87:
             if not sc["lists"] or r.random() < 0.5:
                 self.features.add("array-list")
