@@ -5,7 +5,8 @@ and an ``np.float64``, and use NumPy as scientific code does: ufuncs on arrays a
 on numbers, broadcasting, reductions with ``axis``/``keepdims``, ``cumsum``/
 ``cumprod``/``diff``, ``sort``, ``flip``/``roll``, ``concatenate``/``stack``,
 integer-array and boolean-mask indexing, ``einsum``/``@`` with fixed matrices,
-``linalg`` on a fixed well-conditioned matrix plus the data, ``scipy.special``,
+``linalg`` (solve, det, slogdet, inv, cholesky, eigvalsh) on a fixed well-conditioned
+matrix plus the data, FFT, quantiles, ``pad``/``take``/``roll``/``interp``, ``scipy.special``,
 in-place writes into copies (``y[0] = ...``, ``y[1:] = ...``, ``y += ...``,
 ``np.add.at``), lists of arrays, ``if``/``for``/``while`` on values. There is no
 torch reference for NumPy code: each derivative is checked against central
@@ -87,6 +88,13 @@ class NumpyGen(ShapedGen):
             if k < 0.3 and src == (3,):
                 self.features.add("dot")
                 return f"np.dot({a}, {self.of_shape(sc, (3,), d - 1)})"
+            if k < 0.45 and src == (3,):
+                t = r.choice(["np.quantile({0}, 0.3)", "np.percentile({0}, 70.0)", "np.trapezoid({0})",
+                              "np.polyval({0}, 0.7)", "np.linalg.det(SPD + 0.1 * np.outer({0}, {0}))",
+                              "np.linalg.slogdet(SPD + 0.1 * np.outer({0}, {0}))[1]", "np.vdot({0}, W @ {0})",
+                              "np.linalg.norm(np.fft.rfft({0}))"])
+                self.features.add(t.split("(")[0])
+                return t.format(a)
             return t.format(a)
         if shape == (3,):
             a = lambda: self.of_shape(sc, (3,), d - 1)  # noqa: E731
@@ -107,6 +115,14 @@ class NumpyGen(ShapedGen):
                 ("convolve", lambda: f"np.convolve({a()}, K3, mode='same')"),
                 ("mask", lambda: f"np.where(M3, {a()}, 0.0)"),
                 ("cumsum-axis", lambda: f"np.cumsum({m()}, axis=1)[0]"),
+                ("fft", lambda: f"np.fft.irfft(np.fft.rfft({a()}) * FILT, n=3)"),
+                ("eigvalsh", lambda: "np.linalg.eigvalsh(SPD + 0.1 * np.outer({0}, {0}))".format(a())),
+                ("inv", lambda: "np.linalg.inv(SPD + 0.1 * np.outer({0}, {0})) @ {1}".format(a(), a())),
+                ("cholesky", lambda: "np.linalg.cholesky(SPD + 0.1 * np.outer({0}, {0})) @ {1}".format(a(), a())),
+                ("pad", lambda: f"np.pad(({a()})[:2], (1, 0), mode='edge')"), ("take", lambda: f"np.take({a()}, [2, 0, 1])"),
+                ("interp", lambda: f"np.interp(XQ, XP, {a()})"), ("repeat", lambda: f"np.repeat(({a()})[:1], 3)"),
+                ("logsumexp-axis", lambda: f"special.logsumexp({m()}, axis=0)"),
+                ("tensordot", lambda: f"np.tensordot(W, {a()}, axes=1)"),
             ]
         else:
             a = lambda: self.of_shape(sc, (3,), d - 1)  # noqa: E731
@@ -122,6 +138,11 @@ class NumpyGen(ShapedGen):
                 ("mask-index", lambda: f"np.where(M23, {m()}, -({m()}))"),
                 ("transpose", lambda: f"np.transpose(np.stack([{a()}, {a()}], axis=1))"),
                 ("tile", lambda: f"np.tile({a()}, (2, 1))"),
+                ("roll", lambda: f"np.roll({m()}, 1, axis=1)"), ("rot90", lambda: f"np.rot90({m()}, 2)"),
+                ("triu", lambda: f"np.triu({m()})"), ("sort-axis0", lambda: f"np.sort({m()}, axis=0)"),
+                ("softmax", lambda: f"special.softmax({m()}, axis=1)"),
+                ("pad2", lambda: f"np.pad(({m()})[:, :2], ((0, 0), (0, 1)))"),
+                ("tensordot", lambda: f"np.tensordot({m()}, W, axes=1)"),
             ]
         name, make = r.choice(forms)
         self.features.add(name)
@@ -242,6 +263,7 @@ class NumpyGen(ShapedGen):
                  "C3 = np.array([0.5, -1.0, 1.5])", "C23 = np.array([[1.0, -0.5, 0.25], [0.5, 2.0, -1.0]])",
                  "W3 = np.array([0.2, 0.5, 0.3])", "W23 = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])",
                  "K3 = np.array([0.25, 0.5, 0.25])", "M3 = np.array([True, False, True])",
+                 "FILT = np.array([1.0, 0.5])", "XP = np.array([0.0, 0.5, 1.0])", "XQ = np.array([0.1, 0.45, 0.9])",
                  "M23 = np.array([[True, False, True], [False, True, True]])", "", "",
                  f"def f({', '.join(args + self.numbers)}):"] + body + [f"    out = {' + '.join(outs)}",
                                                                        f"    return {red}", ""]
