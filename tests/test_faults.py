@@ -18,7 +18,7 @@ import torch
 import torchzygote as tz
 from torchzygote import api
 from torchzygote import check as tzcheck
-from torchzygote.ad import cache
+from torchzygote.ad import cache, collector
 
 
 # ---------------------------------------------------------------- what must be left as it was
@@ -35,7 +35,7 @@ def _lock_free() -> bool:
 
 def _state():
     return dict(nestlevel=tz.nestlevel(), threshold=gc.get_threshold(), gc_enabled=gc.isenabled(),
-                grad=torch.is_grad_enabled(), paused=api._paused[0], in_progress=set(cache._in_progress),
+                grad=torch.is_grad_enabled(), paused=collector.paused[0], in_progress=set(cache._in_progress),
                 deps=list(cache._deps_stack), check_busy=tzcheck._busy(), check_on=api.CHECK)
 
 

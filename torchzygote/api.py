@@ -7,8 +7,6 @@ inside differentiated code these functions are themselves differentiated
 from __future__ import annotations
 
 import functools
-import gc as _gc
-import threading
 import time
 import types
 from collections import namedtuple
@@ -17,6 +15,7 @@ from typing import Any, Callable, Iterable, Optional, Tuple
 import torch as _torch
 
 from .ad import runtime
+from .ad.collector import hold as _hold_collection, release as _release_collection
 from .ad.cache import _Parameter, _Tensor, _by_type, entry, forward
 from .ad.runtime import PLAIN, Context, J, Jkw, materialize, seed
 from .errors import GradientError, add_user_frames
@@ -33,39 +32,12 @@ _grad_enabled = _torch.is_grad_enabled
 _set_grad_enabled = _torch._C._set_grad_enabled
 
 
-# Python's automatic cyclic garbage collection is held off while a long gradient call runs
-# (in any thread): the values a pullback keeps are many small acyclic objects, and a full
-# collection traverses the whole heap (about 0.1 s with torch imported). Whether a function's
-# gradient is long is measured on its second call (the first includes the transform); for
-# short ones holding off would cost more than it saves. Only the first threshold is touched
-# (0 stops automatic collections), so gc.disable(), gc.enable() and gc.collect() in user
-# code or other threads keep their effect. _paused: [long calls running, threshold to put back].
-_paused = [0, 0]
-_paused_lock = threading.Lock()
-_get_threshold, _set_threshold = _gc.get_threshold, _gc.set_threshold
+# Whether a function's gradient is long is measured on its second call (the first includes the
+# transform); for short ones holding off the collector (ad/collector.py) would cost more than it saves.
 _LONG = {}          # id of the code object (or the callable's type) -> hold off collection for its gradient calls?
 _FIRST, _MEASURE = object(), object()   # states before that is known
 _LONG_S = 1e-3      # a gradient call this long keeps enough objects for it to pay
 _clock = time.perf_counter
-
-
-def _hold_collection() -> None:
-    with _paused_lock:
-        if not _paused[0]:
-            t0, t1, t2 = _get_threshold()
-            _paused[1] = t0
-            if t0:
-                _set_threshold(0, t1, t2)
-        _paused[0] += 1
-
-
-def _release_collection() -> None:
-    with _paused_lock:
-        _paused[0] -= 1
-        if not _paused[0] and _paused[1]:
-            t0, t1, t2 = _get_threshold()
-            if not t0:
-                _set_threshold(_paused[1], t1, t2)
 
 
 def _quiet(key, fn, *a):

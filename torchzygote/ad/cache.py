@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from . import collector
 from ..frontend.lift import lift
 from ..rules.registry import TABLE, select
 from .analysis import Analysis
@@ -132,8 +133,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         # (and over the rest of the heap, as they survive) were a fifth of its time. Held off
         # as for long gradient calls (the first threshold only: gc.disable() and gc.enable()
         # of user code and other threads keep their effect)
-        from .. import api
-        api._hold_collection()
+        collector.hold()
         try:
             fn_ir, guards = lift(f)
             _in_progress.add(key)
@@ -145,7 +145,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
                 deps = tuple(_deps_stack.pop())
             fwd, src = compile_forward(fn_ir, A, f.__qualname__)
         finally:
-            api._release_collection()
+            collector.release()
         gl = tuple((n, _MISSING if v is None and n not in g else v) for n, v in guards.items()
                    if isinstance(n, str))
         cells = tuple((i, v) for i, v in guards.items() if isinstance(i, int))
