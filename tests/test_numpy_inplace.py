@@ -379,3 +379,141 @@ def test_unsupported_write_says_where_and_what():
         grad(f, X3)
     assert "test_numpy_inplace.py" in str(e.value) or "test_numpy_inplace.py" in "".join(
         getattr(e.value, "__notes__", []))
+
+
+# ---------------------------------------------------------------- writes into copies (fuzzer and corpus refusals)
+
+def slice_iadd_on_copy(m):
+    b = m.copy()
+    b[1:3, 0] += 1.0                  # t = b[1:3, 0] (a view); t += 1.0; b[1:3, 0] = t
+    return np.sum(b ** 2)
+
+
+def slice_imul_reads_slice(m):
+    b = m.copy()
+    b[1:3, 0] *= b[0, 1]              # the product's gradient reads the slice's old values
+    return np.sum(b ** 2)
+
+
+def slice_isub_after_read(m):
+    b = m * 1.0
+    s = np.sum(np.sin(b))             # sin's gradient reads b's old values
+    b[0] -= m[1] * 2.0
+    return s + np.sum(b * m)
+
+
+def slice_idiv_in_loop(m):
+    b = m.copy()
+    for i in range(2):
+        b[i, :] /= 1.5 + b[i + 1, :] ** 2
+    return np.sum(np.exp(b))
+
+
+def fancy_and_mask_augmented(m):
+    b = m.copy()
+    b[[0, 2, 0], 1] += m[:, 0]        # a repeated index: numpy keeps one of the writes
+    b[b > 0] **= 2
+    b[..., 1] += np.sin(m[..., 0])
+    return np.sum(b * m)
+
+
+@pytest.mark.parametrize("f", [slice_iadd_on_copy, slice_imul_reads_slice, slice_isub_after_read, slice_idiv_in_loop,
+                               fancy_and_mask_augmented])
+def test_augmented_write_into_slice_of_copy(f):
+    check(f, M)
+
+
+def augmented_slice_of_argument(m):
+    m[1:3, 0] += 1.0                  # into the caller's array, as Python does
+    m[0, 1] = 3.0
+    return np.sum(m ** 2)
+
+
+def test_augmented_slice_of_argument_mutates_like_python():
+    m, want = M.copy(), M.copy()
+    augmented_slice_of_argument(want)
+    g = tz.gradient(augmented_slice_of_argument, m)[0]
+    assert np.array_equal(m, want)
+    assert np.allclose(g, fd(augmented_slice_of_argument, (M,)))
+
+
+def write_in_one_branch_read_in_other(x):
+    z = x.copy()
+    if x[0] > 0:
+        z *= np.tanh(x[1])            # the other branch's reads of z never follow this write
+    else:
+        s = np.sum(z)
+        z[-1] = s
+    return np.sum(z * z)
+
+
+def add_at_in_branch(x):
+    z = x.copy()
+    if x[0] > 0:
+        np.add.at(z, [0, 2, 0], x + z[0])
+    else:
+        keep = [z]                    # holds z in the branch that does not write
+        z = keep[0] * 2.0
+    return np.sum(np.sin(z + x))
+
+
+@pytest.mark.parametrize("f", [write_in_one_branch_read_in_other, add_at_in_branch])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_write_in_one_branch(f, sign):
+    check(f, X3 * np.array([sign, 1.0, 1.0]))
+
+
+# ---------------------------------------------------------------- stale aliases that gave wrong numbers
+
+def returns_stale_view(x):
+    y = np.sin(x)
+    v = y[0:2]
+    y[0] = 3.0                        # v[0] is now 3.0: its gradient is zero
+    return v
+
+
+def view_reached_through_branch_in_loop(x):
+    y = x * 1.0
+    v = y[0:2]
+    s = 0.0
+    for i in range(2):
+        if x[0] > 0:
+            w = v                     # the next trip reads v after the write below
+        else:
+            w = x[0:2]
+        s = np.sum(w * w)
+        y[0] = 3.0 * x[1] * s
+    return s
+
+
+def alias_reached_through_branch_in_loop(x):
+    y = x * 1.0
+    z = y
+    s = 0.0
+    for i in range(2):
+        if x[0] > 0:
+            w = z
+        else:
+            w = x
+        s = s + np.sum(w * x)
+        y *= x[1]                     # z is y: the next trip's w sees the product
+    return s
+
+
+def test_stale_view_returned_right_or_refused():
+    try:
+        val, back = tz.pullback(returns_stale_view, X3.copy())
+    except GradientError as e:
+        assert "copy" in str(e)
+    else:
+        assert np.allclose(back(np.ones(2))[0], [0.0, np.cos(X3[1]), 0.0])
+
+
+@pytest.mark.parametrize("f", [view_reached_through_branch_in_loop, alias_reached_through_branch_in_loop])
+def test_alias_through_branch_in_loop_right_or_refused(f):
+    try:
+        g = grad(f, X3)[0]
+    except (GradientError, LiftError) as e:
+        assert "copy" in str(e)
+    else:
+        assert np.allclose(g, fd(f, (X3,)))

@@ -157,7 +157,13 @@ class Codegen:
         self._init_none: Set[int] = set()   # branch values a write guard reads: bound to None first
         self._pos: Dict[int, int] = {}        # node -> its place in program order
         self._last_use: Dict[int, int] = {}   # value -> the place of its last use in the forward
-        self._order(fn.body, itertools.count())
+        self._uses: Dict[int, List[int]] = {}  # value -> the places of all its uses
+        self._arms: List[List[Tuple[int, int]]] = []   # each If: its branches' spans of places
+        self._next: Dict[int, object] = {}   # node -> the node after it in its region
+        self._phis: List[Tuple[int, int, int]] = []   # (a region's yield, what it feeds, where: -1 none)
+        counter = itertools.count()
+        self._order(fn.body, counter)
+        self._phi_uses(fn, next(counter))
         self.stmt_region: Dict[int, int] = {}
         self._scan(fn.body, False)
         self.gathers: Dict[int, tuple] = {}   # id(stmt) -> (tensor, index, keys of its group, first?)
@@ -192,28 +198,99 @@ class Codegen:
             self.defregion.setdefault(p.id, id(self.fn.body))
 
     def _order(self, r: ir.Region, counter) -> None:
-        """Number the nodes in program order and note where each value is last used
-        (a use inside a loop counts at the loop's end: the next trip uses it again)."""
-        for node in r.nodes:
+        """Number the nodes in program order and note where each value is used (a region's
+        yields at the region's end; a use inside a loop also at the loop's end: the next trip
+        uses it again), and the spans of each ``If``'s branches (only one of them runs)."""
+        for prev, node in zip([None] + r.nodes, r.nodes):
+            self._next[id(prev)] = node
             i = self._pos[id(node)] = next(counter)
+            phis = len(self._phis)
             skip = node.args[0] if isinstance(node, Stmt) and isinstance(node.fn, Const) and \
                 node.fn.value is ops.mutated else None   # the written object's new name, not a read
             for op in ir.used_operands(node):
                 if isinstance(op, Var) and op is not skip:
-                    self._last_use[op.id] = i
+                    self._use(op.id, i)
+            arms = []
             for sub in ir.subregions(node):
+                start = next(counter)
                 self._order(sub, counter)
-                for op in sub.yields:
-                    if isinstance(op, Var):
-                        self._last_use[op.id] = max(self._last_use.get(op.id, -1), self._pos[id(node)])
+                end = next(counter)
+                arms.append((start, end))
+                fed = node.params if isinstance(node, Loop) else node.outs
+                for k, op in enumerate(sub.yields):
+                    if isinstance(op, Var) and k < len(fed):
+                        self._phis.append((op.id, fed[k].id, end))
+                    elif isinstance(op, Var):
+                        self._use(op.id, end)   # a loop's condition to go on
+            if isinstance(node, If):
+                self._arms.append(arms)
             if isinstance(node, Loop):
+                self._phis += [(p.id, o.id, -1) for p, o in zip(node.params, node.outs)]   # the last trip's
                 end = next(counter)
                 inside = set(self._defs_in(node.body)) | {p.id for p in node.params} | \
                     ({node.item.id} if node.item else set())
                 for inner in ir.walk(node.body):
                     for op in ir.used_operands(inner):
-                        if isinstance(op, Var) and op.id not in inside and self._last_use.get(op.id, -1) < end:
-                            self._last_use[op.id] = end
+                        if isinstance(op, Var) and op.id not in inside:
+                            self._use(op.id, end)
+                self._phis += [(src, t, end) for src, t, at in self._phis[phis:] if at >= 0 and src not in inside]
+
+    def _phi_uses(self, fn: ir.Function, end: int) -> None:
+        """A region's yields are uses at the region's end, where what they feed (a branch's
+        result, a loop's next trip) is read: the lift merges every name a branch binds, so a
+        merge nothing reads is no use."""
+        if isinstance(fn.ret, Var):
+            self._use(fn.ret.id, end)
+        feeds: Dict[int, List[int]] = {}
+        for src, t, _ in self._phis:
+            feeds.setdefault(t, []).append(src)
+        live, work = set(), [v for v in self._uses if v in feeds]
+        while work:
+            v = work.pop()
+            if v not in live:
+                live.add(v)
+                work += feeds.get(v, [])
+        for src, t, at in self._phis:
+            if at >= 0 and t in live:
+                self._use(src, at)
+
+    def _use(self, vid: int, at: int) -> None:
+        self._uses.setdefault(vid, []).append(at)
+        self._last_use[vid] = max(self._last_use.get(vid, -1), at)
+
+    def _used_after(self, vid: int, s: Stmt) -> bool:
+        """Whether the forward may read value ``vid`` after statement ``s``: a use at a later
+        place that is not in another branch of an ``If`` whose branch holds ``s`` (a write in
+        one branch leaves the other branch's reads alone)."""
+        p = self._pos[id(s)]
+        if self._last_use.get(vid, -1) <= p:
+            return False
+        return any(u > p and not self._exclusive(p, u) for u in self._uses[vid])
+
+    def _dead_view(self, s: Stmt, first: Var) -> bool:
+        """Whether ``s`` writes in place into ``first = base[key]``, a temporary that nothing
+        else reads, and the next statement writes the result back (``base[key] += v`` is
+        ``t = base[key]; t += v; base[key] = t``): the write-back changes ``base``, and its guards
+        keep what the gradient reads, so ``s`` can compute on a copy of ``first`` and leave the
+        memory ``first`` may share with ``base`` (a view) alone."""
+        d, w = self.A.defs.get(first.id), self._next.get(id(s))
+        if not (d is not None and isinstance(d.fn, Const) and d.fn.value is operator.getitem and len(d.args) == 2
+                and isinstance(w, Stmt) and isinstance(w.fn, Const) and w.fn.value is ops.setitem_v
+                and len(w.args) == 3 and s.out is not None and isinstance(w.args[2], Var) and w.args[2].id == s.out.id
+                and isinstance(d.args[0], Var) and isinstance(w.args[0], Var) and d.args[0].id == w.args[0].id):
+            return False
+        k1, k2 = d.args[1], w.args[1]
+        same_key = k1.id == k2.id if isinstance(k1, Var) and isinstance(k2, Var) else \
+            isinstance(k1, Const) and isinstance(k2, Const) and k1.value is k2.value
+        return same_key and all(u == self._pos[id(s)] for u in self._uses.get(first.id, ()))
+
+    def _exclusive(self, p: int, u: int) -> bool:
+        """Whether places ``p`` and ``u`` lie in different branches of one ``If``."""
+        for arms in self._arms:
+            hold = [k for k, (a, b) in enumerate(arms) if a < p < b]
+            if hold and any(a < u <= b for k, (a, b) in enumerate(arms) if k != hold[0]):   # b: its yields
+                return True
+        return False
 
     def glob(self, value, hint="k") -> str:
         name = self._gnames.get(id(value))
@@ -689,7 +766,7 @@ class Codegen:
     def _check_unused_after(self, vid: int, s: Stmt) -> None:
         """The old value of a tensor written in place is kept for the pullback by giving
         its name a copy: only right if the forward does not read that name again."""
-        if self._last_use.get(vid, -1) > self._pos[id(s)]:
+        if self._used_after(vid, s):
             if self.A.K.get(vid) == ARRAY:
                 raise errors.LiftError(
                     "torchzygote cannot differentiate this in-place write: it changes an array (through "
@@ -714,7 +791,7 @@ class Codegen:
                    and isinstance(n.fn, Const) and n.fn.value in (ops.new_cell, ops.build_list, ops.build_dict)
                    and n.out.id != own]
         holders += [p for p in self.fn.params[1:] if self.A.K.get(p.id) in (LIST, DICT)]
-        holders = [h for h in holders if self._last_use.get(h.id, -1) > self._pos[id(s)]]  # read again
+        holders = [h for h in holders if self._used_after(h.id, s)]  # read again
         if not holders:
             return []
         hs = "".join(self.v(h) + ", " for h in holders)
@@ -904,14 +981,18 @@ class Codegen:
             m = self.rule_mapping(s, r, bound, None, set())
             pre = []
             first = bound.get(r.params[0]) if r.params else None
-            if r.inplace and isinstance(first, Var):
+            if r.inplace and isinstance(first, Var) and self.A.K.get(first.id) == ARRAY and \
+                    self._dead_view(s, first):
+                pre.append(f"_ip = {self.glob(_copy_array, 'acopy')}({self.v(first)})")
+                m[r.params[0]] = "_ip"
+            elif r.inplace and isinstance(first, Var):
                 # keep what the pullback reads of the memory this op overwrites (Tapenade's
                 # rule): views of the same tensor first, then the tensor itself
                 root = self.A.root_of(first)
                 for vid in self._live:
                     if vid == first.id or self.A.K.get(vid) not in _MAY_BE_TENSOR:
                         continue
-                    read, later = self._read_back(vid), self._last_use.get(vid, -1) > self._pos[id(s)]
+                    read, later = self._read_back(vid), self._used_after(vid, s)
                     same = self.A.root.get(vid, vid) == root
                     if same and self.A.K.get(vid) == TENSOR:
                         if read:
@@ -951,14 +1032,19 @@ class Codegen:
         bname = f"B{self.nid(s)}"
         tgt = f"{out or '_'}, {bname}"
         written = self._written(s)   # also for y.sub_(x, alpha=2): keywords or not
-        guards = None if written is None else self._runtime_write_guards(s, written[0])
         argv = [self.v(a) for a in s.args]
+        guards = None
+        if written is not None and written[1] is not None and self._dead_view(s, written[0]):
+            argv[written[1]] = f"{self.glob(_copy_array, 'acopy')}({argv[written[1]]})"   # as for a known array
+            written = None
+        elif written is not None:
+            guards = self._runtime_write_guards(s, written[0])
         if written is not None and self._read_back(written[0].id):
             # the pullback reads the value this write overwrites: it keeps a copy of a tensor,
             # the write goes to the object itself (as Python does; a tuple built for the
             # dispatcher already holds the object)
             first, pos = written
-            later = self._last_use.get(first.id, -1) > self._pos[id(s)]
+            later = self._used_after(first.id, s)
             guards += [f"_ip = {self.v(first)}",
                        f"{self.v(first)} = {self.glob(_keep_old, 'old')}(_ip, {later!r}, {s.loc!r})"]
             if pos is not None:
@@ -1008,8 +1094,8 @@ class Codegen:
         lines = self._holder_check(s, first)
         for vid in self._live:
             if vid != first.id and self.A.K.get(vid) in _MAY_BE_TENSOR and \
-                    (self._read_back(vid) or self._last_use.get(vid, -1) > self._pos[id(s)]):
-                later = self._last_use.get(vid, -1) > self._pos[id(s)]
+                    (self._read_back(vid) or self._used_after(vid, s)):
+                later = self._used_after(vid, s)
                 lines.append(self._bound(vid, f"v{vid} = {self.glob(_keep_if_shared, 'keep')}(v{vid}, "
                                                 f"{self.v(first)}, {later!r}, {s.loc!r})"))
         return lines
