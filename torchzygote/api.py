@@ -25,7 +25,7 @@ _FunctionType = types.FunctionType
 
 WithGradient = namedtuple("WithGradient", ["val", "grad"])
 
-CHECK = False   # check every top-level gradient against central differences (check.py, set_check)
+CHECK: Optional[Callable] = None   # check.checked while every top-level gradient is checked (check.set_check)
 
 
 _grad_enabled = _torch.is_grad_enabled
@@ -135,8 +135,7 @@ def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
         from .frontend.lift import lift
         lift(f)  # names the construct ('yield', 'async') and where it is
     if CHECK:  # TORCHZYGOTE_CHECK=1 / set_check(True): compare with central differences (check.py)
-        from .check import checked
-        return checked(pullback, f, args, kwargs)
+        return CHECK(pullback, f, args, kwargs)
     ctx = Context()
     key = _key(f)
     y, back = _quiet(key, _call, ctx, f, args, kwargs)
@@ -221,8 +220,7 @@ def gradient(f: Callable, *args, **kwargs):
     if code is not None and code.co_flags & runtime.CO_GENERATOR_LIKE:
         return pullback(f, *args, **kwargs)  # raises, naming the construct
     if CHECK:
-        from .check import checked
-        return checked(gradient, f, args, kwargs)
+        return CHECK(gradient, f, args, kwargs)
     return _quiet(type(f) if code is None else id(code), _gradient, f, args, kwargs)
 
 
@@ -483,9 +481,7 @@ nograd(seed)
 nograd(_all_values)
 
 
-# ---------------------------------------------------------------- bridges and mixed mode
-
-from .bridges import _call_torch_special, call_torch, to_torch  # noqa: E402,F401  (the bridges live there)
+# ---------------------------------------------------------------- mixed mode
 
 
 def forwarddiff(f: Callable, x):

@@ -47,7 +47,7 @@ def set_check(on: bool = True) -> None:
     """Make every top-level ``gradient``/``withgradient``/``pullback`` call check its result
     against central differences (raising ``GradientMismatchError``), or stop doing so.
     ``TORCHZYGOTE_CHECK=1`` in the environment turns it on at import. Slow: a debugging aid."""
-    api.CHECK = bool(on)
+    api.CHECK = checked if on else None   # api calls it (api does not import this module)
 
 
 def _env_on() -> bool:
