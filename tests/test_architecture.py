@@ -12,7 +12,6 @@ import networkx as nx
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir, "torchzygote")
 
 KNOWN = {
-    frozenset({"ad.cache", "ad.analysis", "ad.codegen"}),            # callee kinds read during analysis
     # container pullbacks and the closure form of rules live in both layers
     frozenset({"ad.runtime", "rules.containers", "rules.numpy_rules", "rules.registry"}),
 }

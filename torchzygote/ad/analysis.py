@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 import types
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Callable, Dict, List, Optional, Sequence, Set
 
 import torch
 
@@ -81,8 +81,11 @@ _ARRAY_METHODS = ("fill", "copy")
 
 class Analysis:
     def __init__(self, fn: ir.Function, arg_kinds: Sequence[str], consts: frozenset = frozenset(),
-                 ranks: Optional[Sequence[Optional[int]]] = None):
+                 ranks: Optional[Sequence[Optional[int]]] = None, return_kind: Optional[Callable] = None):
         self.fn = fn
+        # (f, kinds, ranks) -> the kind and rank a Python callee returns: the transform cache,
+        # which transforms it (given by the pipeline, which sits above this module); None: unknown
+        self.return_kind = return_kind
         self.consts = consts
         self.K: Dict[int, str] = {fn.params[0].id: OBJECT}
         for p, k in zip(fn.params[1:], arg_kinds):
@@ -167,11 +170,12 @@ class Analysis:
         if code.co_argcount != len(s.args) or code.co_flags & VARFLAGS or code.co_kwonlyargcount or \
                 f in USER_RULES or f in SPECIAL or torch_internal(f) or TABLE.lookup(f):
             return OBJECT   # a function with rules: the run-time kinds may select one
-        from .cache import return_kind
+        if self.return_kind is None:
+            return OBJECT
         kinds = tuple(OBJECT if k == UNDEFINED else k for k in (self.kind(a) for a in s.args))
         ranks = tuple(self.rank(a) for a in s.args)
         try:
-            kind, self._ret_rank[id(s)] = return_kind(f, kinds, ranks)
+            kind, self._ret_rank[id(s)] = self.return_kind(f, kinds, ranks)
             return kind
         except Exception:  # the callee cannot be lifted: that error belongs to the call, at run time
             return OBJECT

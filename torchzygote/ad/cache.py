@@ -139,7 +139,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
             _in_progress.add(key)
             _deps_stack.append([])
             try:
-                A = Analysis(fn_ir, kinds, consts, ranks)
+                A = Analysis(fn_ir, kinds, consts, ranks, return_kind)
             finally:
                 _in_progress.discard(key)
                 deps = tuple(_deps_stack.pop())
