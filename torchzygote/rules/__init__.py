@@ -7,7 +7,7 @@ from .registry import nondiff as _nondiff
 
 _rt.SPECIAL[_ops.call_method] = _rt.call_method
 _rt._register_fallback_rule()
-for _builtin, _stand_in in pylib.LIFT_AS.items():
+for _builtin, _stand_in in {**pylib.LIFT_AS, **numpy_shape.LIFT_AS}.items():
     _rt.SPECIAL[_builtin] = _rt.lift_as(_stand_in)
 _nondiff(*pylib.NONDIFF_HELPERS)
 

@@ -381,10 +381,9 @@ if np is not None:
     NS.update(np_shape_each_back=np_shape_each_back)
     for f in (np.atleast_1d, np.atleast_2d, np.atleast_3d):
         _r([f], "*arys", arys="np_shape_each_back(dy, arys)", kinds=MANY, out=MANY_OUT, **S)
-    from ..ad import runtime as _rt
-    _rt.SPECIAL[np.meshgrid] = _rt.lift_as(np_shape_meshgrid)
-    _rt.SPECIAL[np.broadcast_arrays] = _rt.lift_as(np_shape_broadcast_arrays)
-    _rt.SPECIAL[np.ndarray.reshape] = _rt.lift_as(np_shape_reshape_method)
+    # lifted in their place at run time, as pylib.LIFT_AS (registered by rules/__init__.py)
+    LIFT_AS = {np.meshgrid: np_shape_meshgrid, np.broadcast_arrays: np_shape_broadcast_arrays,
+               np.ndarray.reshape: np_shape_reshape_method}
     _r([np.matrix_transpose] if hasattr(np, "matrix_transpose") else [], "x", x="np.swapaxes(dy, -1, -2)", kinds=A0)
     _r([np.ndarray.swapaxes], "a, axis1, axis2", a="np.swapaxes(dy, axis1, axis2)", kinds=A0)
     _r([np.real_if_close], "a, tol=100", a="np_astype_back(dy, a)", kinds=V0)
