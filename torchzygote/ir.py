@@ -215,25 +215,32 @@ def use_counts(fn: "Function") -> dict:
 
 
 def literal_tuples(fn: "Function", build_list, build_tuple, readers) -> None:
-    """A list display read once, as the first argument of a function that only reads
-    its items (``torch.stack([a, b])``), is built as a tuple: no one can see the
-    difference, and a tuple has no identity, so its gradient is a plain value."""
+    """A list display read once, at once, as the first argument of a function that only reads
+    its items (``torch.stack([a, b])``), is built as a tuple: no one can see the difference, and
+    a tuple has no identity, so its gradient is a plain value. "At once": the read is the next
+    statement, so no in-place write of an item comes between (``L = [y]; y += x;
+    torch.stack(L)`` stacks the written ``y``, whose gradient a tuple of the old one would lose)."""
     uses = use_counts(fn)
-    lists = {}
-    for node in walk(fn.body):
-        if not isinstance(node, Stmt):
-            continue
-        if isinstance(node.fn, Const) and node.fn.value is build_list and node.out is not None \
-                and uses.get(node.out.id) == 1:
-            lists[node.out.id] = node
-        elif isinstance(node.fn, Const) and node.args and isinstance(node.args[0], Var) \
-                and node.args[0].id in lists:
-            try:
-                reads = node.fn.value in readers
-            except TypeError:
-                reads = False
-            if reads:
-                lists.pop(node.args[0].id).fn = Const(build_tuple)
+
+    def visit(region: Region) -> None:
+        nodes = region.nodes
+        for i, node in enumerate(nodes):
+            for sub in subregions(node):
+                visit(sub)
+            if not (isinstance(node, Stmt) and isinstance(node.fn, Const) and node.fn.value is build_list
+                    and node.out is not None and uses.get(node.out.id) == 1 and i + 1 < len(nodes)):
+                continue
+            reader = nodes[i + 1]
+            if isinstance(reader, Stmt) and isinstance(reader.fn, Const) and reader.args and \
+                    isinstance(reader.args[0], Var) and reader.args[0].id == node.out.id:
+                try:
+                    reads = reader.fn.value in readers
+                except TypeError:
+                    reads = False
+                if reads:
+                    node.fn = Const(build_tuple)
+
+    visit(fn.body)
 
 
 def prune_loops(fn: "Function") -> None:

@@ -981,9 +981,10 @@ class Codegen:
             m = self.rule_mapping(s, r, bound, None, set())
             pre = []
             first = bound.get(r.params[0]) if r.params else None
-            if r.inplace and isinstance(first, Var) and self.A.K.get(first.id) == ARRAY and \
+            if r.inplace and isinstance(first, Var) and self.A.K.get(first.id) in (ARRAY, TENSOR) and \
                     self._dead_view(s, first):
-                pre.append(f"_ip = {self.glob(_copy_array, 'acopy')}({self.v(first)})")
+                pre.append(f"_ip = {self.v(first)}.clone()" if self.A.K.get(first.id) == TENSOR else
+                           f"_ip = {self.glob(_copy_array, 'acopy')}({self.v(first)})")
                 m[r.params[0]] = "_ip"
             elif r.inplace and isinstance(first, Var):
                 # keep what the pullback reads of the memory this op overwrites (Tapenade's
@@ -1035,7 +1036,7 @@ class Codegen:
         argv = [self.v(a) for a in s.args]
         guards = None
         if written is not None and written[1] is not None and self._dead_view(s, written[0]):
-            argv[written[1]] = f"{self.glob(_copy_array, 'acopy')}({argv[written[1]]})"   # as for a known array
+            argv[written[1]] = f"{self.glob(runtime.copy_value, 'copy')}({argv[written[1]]})"   # as when known
             written = None
         elif written is not None:
             guards = self._runtime_write_guards(s, written[0])

@@ -276,6 +276,10 @@ def closure_form(rule: Rule) -> Callable:
         p0 = rule.params[0]
         call = re.sub(rf"\b{p0}\b", "_obj", call)
         pre = f"    _obj = {p0}\n    {p0} = _copy(_obj)\n"
+        # ``y.mul_(y)``: an argument that is the written tensor itself is read by the pullback as
+        # its old value too (the copy), not as the overwritten object
+        pre += "".join(f"    if {q} is _obj: {q} = {p0}\n" for q in rule.params[1:]
+                       if q not in rule.kwonly and any(re.search(rf"\b{q}\b", e) for e in rule.grads.values()))
     outs = []
     for p in ps:
         e = rule.grads.get(p)

@@ -1195,13 +1195,16 @@ for _op, _sym in ((operator.matmul, "@"), (operator.imatmul, "@")):
     grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_TK, ns=NS, out=TENSOR, broadcast=False, maybe_none=True,
          a="matmul_back(dy, a, b, 0)", b="matmul_back(dy, a, b, 1)")
     NATIVE.append(_op)
-# in-place operators on tensors: evaluated out of place (a new SSA value), so earlier
-# uses keep the values their pullbacks saved
+# augmented assignment with a number on the left and a tensor on the right makes a new tensor, as
+# Python does (``s = 0.0; s += t``). With a tensor on the left it writes into that tensor, which
+# other names, lists and views may hold: rules/inplace.py, whose guards see them (evaluating it out
+# of place gave those holders the old values: silently wrong results and gradients)
+_NUMBER_FIRST = lambda ks: TENSOR in ks and ks[0] in (REAL, NONDIFF)  # noqa: E731
 _IN_PLACE = [(operator.iadd, "+", "dy", "dy"), (operator.isub, "-", "dy", "-dy"),
              (operator.imul, "*", "mul_back(dy, b)", "mul_back(dy, a)"),
              (operator.itruediv, "/", "div_back_a(dy, a, b)", "div_back_b(dy, a, b, y)")]
 for _op, _sym, _da, _db in _IN_PLACE:
-    _first(_op, grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_TK, ns=NS, out=TENSOR, a=_da, b=_db))
+    _first(_op, grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_NUMBER_FIRST, ns=NS, out=TENSOR, a=_da, b=_db))
     NATIVE.append(_op)
 NATIVE += [operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.pow, operator.ipow]
 grad(float, "x", x="item_back(dy, x)", kinds=lambda ks: ks[0] == TENSOR, ns=NS, out=REAL, broadcast=False,
