@@ -984,7 +984,7 @@ class Codegen:
             if r.inplace and isinstance(first, Var) and self.A.K.get(first.id) in (ARRAY, TENSOR) and \
                     self._dead_view(s, first):
                 pre.append(f"_ip = {self.v(first)}.clone()" if self.A.K.get(first.id) == TENSOR else
-                           f"_ip = {self.glob(_copy_array, 'acopy')}({self.v(first)})")
+                           f"_ip = {self.glob(runtime.copy_value, 'copy')}({self.v(first)})")
                 m[r.params[0]] = "_ip"
             elif r.inplace and isinstance(first, Var):
                 # keep what the pullback reads of the memory this op overwrites (Tapenade's
@@ -1012,7 +1012,7 @@ class Codegen:
                     self._check_unused_after(first.id, s)
                 if self._read_back(first.id):
                     copy = "_ip.clone()" if self.A.K.get(first.id) == TENSOR else \
-                        f"{self.glob(_copy_array, 'acopy')}(_ip)"
+                        f"{self.glob(runtime.copy_value, 'copy')}(_ip)"   # a tensor or an array: known at run time
                     pre += [f"_ip = {self.v(first)}", f"{self.v(first)} = {copy}"]
                     m[r.params[0]] = "_ip"
             code = self.subst(r.fwd, m, r.ns)
@@ -1223,11 +1223,6 @@ def _copy_hint(v) -> str:
 
 def _copy_tensor(v):
     return v.clone() if isinstance(v, torch.Tensor) else v.copy() if isinstance(v, np.ndarray) else v
-
-
-def _copy_array(v):
-    """A copy of an array about to be written in place (a NumPy scalar is immutable)."""
-    return v.copy() if isinstance(v, np.ndarray) else v
 
 
 def _np_shared(a, b) -> bool:
