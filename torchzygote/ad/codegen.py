@@ -1261,12 +1261,16 @@ def _check_tracked_write(obj, loc) -> None:
 
 
 def _check_not_held(target, holders, loc) -> None:
+    """Before an in-place write into ``target`` (a tensor or an array): none of ``holders`` (cells,
+    lists, dicts this function made, read again later) may hold it."""
     if isinstance(target, np.ndarray):
-        _check_array_not_held(target, holders, loc)
+        what, copy = "array", "y = y.copy()"
+        shares = functools.partial(_np_shared, b=target)
+    elif isinstance(target, torch.Tensor):
+        what, copy, p = "tensor", "y = y.clone()", target.untyped_storage().data_ptr()
+        shares = lambda v: isinstance(v, torch.Tensor) and v.untyped_storage().data_ptr() == p  # noqa: E731
+    else:
         return
-    if not isinstance(target, torch.Tensor):
-        return
-    p = target.untyped_storage().data_ptr()
     for h in holders:
         if isinstance(h, types.CellType):
             try:
@@ -1275,29 +1279,11 @@ def _check_not_held(target, holders, loc) -> None:
                 continue
         else:
             items = h.values() if isinstance(h, dict) else h
-        for v in items:
-            if isinstance(v, torch.Tensor) and v.untyped_storage().data_ptr() == p:
-                raise errors.GradientError(
-                    "torchzygote cannot differentiate this in-place write: the tensor it changes is also held "
-                    "by a closure cell, a list or a dict, whose later reads torchzygote would give the old "
-                    "value's gradient; write into a copy (`y = y.clone()`) or store the new tensor again", loc)
-
-
-def _check_array_not_held(target, holders, loc) -> None:
-    for h in holders:
-        if isinstance(h, types.CellType):
-            try:
-                items = (h.cell_contents,)
-            except ValueError:
-                continue
-        else:
-            items = h.values() if isinstance(h, dict) else h
-        for v in items:
-            if _np_shared(v, target):
-                raise errors.GradientError(
-                    "torchzygote cannot differentiate this in-place write: the array it changes is also held "
-                    "by a closure cell, a list or a dict, whose later reads torchzygote would give the old "
-                    "value's gradient; write into a copy (`y = y.copy()`) or store the new array again", loc)
+        if any(shares(v) for v in items):
+            raise errors.GradientError(
+                f"torchzygote cannot differentiate this in-place write: the {what} it changes is also held "
+                f"by a closure cell, a list or a dict, whose later reads torchzygote would give the old "
+                f"value's gradient; write into a copy (`{copy}`) or store the new {what} again", loc)
 
 
 def _branch_values(node) -> List[int]:
