@@ -1,0 +1,257 @@
+"""Statements: assignments, ``del``, exits (``return``/``break``/``continue``/``raise``) as
+flags, imports resolved now, and ``if``/loops/``try``/``with`` as regions. What follows a
+statement that may exit is guarded, so every region runs to its end."""
+from __future__ import annotations
+
+import ast
+import operator
+
+import torch
+
+from ..errors import LiftError
+from ..ir import UNDEF, Const, Region, Try
+from . import ops
+from .control import ControlFlow, join_states, seq_state
+from .expressions import BINOPS, UNSUPPORTED
+from .names import ALWAYS, EXIT, MAYBE, NONE, RAISES, RET
+from .scopes import assigned_names
+
+
+class Statements(ControlFlow):
+    def lift_stmts(self, stmts) -> str:
+        """Lift a statement list; what follows a statement that may exit is guarded."""
+        for i, s in enumerate(stmts):
+            self.line = s.lineno
+            st = self.lift_stmt(s)
+            if st in (ALWAYS, RAISES):
+                return st
+            if st == MAYBE:
+                rest = stmts[i + 1:]
+                if rest:
+                    live = self.emit(operator.eq, self.env[EXIT], 0, hint="live")
+                    self.branch(live, lambda: self.lift_stmts(rest), lambda: NONE)
+                return MAYBE
+        return NONE
+
+    def lift_stmt(self, s) -> str:
+        for kind, what in UNSUPPORTED.items():
+            if isinstance(s, kind):
+                self.error(what, s, "rewrite it, or hide it behind a function with an @adjoint rule")
+        meth = getattr(self, "stmt_" + type(s).__name__, None)
+        if meth is None:
+            self.error(f"a {type(s).__name__} statement", s)
+        return meth(s) or NONE
+
+    def stmt_Expr(self, s):
+        if isinstance(s.value, ast.Constant):
+            return  # docstring or bare constant
+        self.expr(s.value)
+
+    def stmt_Pass(self, s):
+        pass
+
+    # ------------------------------------------------------------ assignments
+    def stmt_Assign(self, s):
+        t = s.targets[0]
+        if len(s.targets) == 1 and isinstance(t, (ast.Tuple, ast.List)) and isinstance(s.value, (ast.Tuple, ast.List)) \
+                and len(t.elts) == len(s.value.elts) and \
+                not any(isinstance(e, ast.Starred) for e in t.elts + s.value.elts):
+            # ``a, b = x, y``: each name takes its value, with no tuple in between (as CPython does)
+            vals = [self.expr(e) for e in s.value.elts]
+            for te, v in zip(t.elts, vals):
+                self.assign(te, v)
+            return
+        v = self.expr(s.value)
+        for t in s.targets:
+            self.assign(t, v)
+
+    def stmt_AnnAssign(self, s):
+        if s.value is not None:
+            self.assign(s.target, self.expr(s.value))
+
+    def stmt_AugAssign(self, s):
+        op = BINOPS[type(s.op)]
+        iop = getattr(operator, "i" + op.__name__.rstrip("_") if op.__name__ != "and_" else "iand")
+        t = s.target
+        if isinstance(t, ast.Name):
+            self.store(t.id, self.emit(iop, self.load(t.id), self.expr(s.value), hint=t.id))
+        elif isinstance(t, ast.Attribute):
+            obj = self.expr(t.value)
+            cur = self.emit(getattr, obj, t.attr)
+            self.emit(setattr, obj, t.attr, self.emit(iop, cur, self.expr(s.value)), out=False)
+        elif isinstance(t, ast.Subscript):
+            obj, key = self.expr(t.value), self.subscript_key(t.slice)
+            cur = self.emit(operator.getitem, obj, key)
+            self.write_item(t, obj, key, self.emit(iop, cur, self.expr(s.value)))
+        else:
+            self.error("this augmented assignment target", s)
+
+    def stmt_Delete(self, s):
+        for t in s.targets:
+            if isinstance(t, ast.Name):
+                self.store(t.id, Const(UNDEF))
+            elif isinstance(t, ast.Subscript):
+                self.emit(operator.delitem, self.expr(t.value), self.subscript_key(t.slice))   # a list's old length
+            elif isinstance(t, ast.Attribute):
+                self.emit(delattr, self.expr(t.value), t.attr, out=False)
+            else:
+                self.error("this 'del' target", s)
+
+    # ------------------------------------------------------------ exits
+    def stmt_Return(self, s):
+        self.env[RET] = self.expr(s.value) if s.value is not None else Const(None)
+        self.env[EXIT] = Const(3)
+        return ALWAYS
+
+    def stmt_Break(self, s):
+        self.env[EXIT] = Const(2)
+        return ALWAYS
+
+    def stmt_Continue(self, s):
+        self.env[EXIT] = Const(1)
+        return ALWAYS
+
+    def stmt_Raise(self, s):
+        exc = self.expr(s.exc) if s.exc is not None else Const(None)
+        cause = self.expr(s.cause) if s.cause is not None else Const(None)
+        self.emit(ops.raise_, exc, cause, out=False)
+        return RAISES
+
+    def stmt_Assert(self, s):
+        cond = self.expr(s.test)
+        if s.msg is None:
+            self.emit(ops.assert_, cond, out=False)
+        else:
+            self.branch(cond, lambda: NONE,
+                        lambda: (self.emit(ops.assert_, False, self.expr(s.msg), out=False), RAISES)[1])
+
+    def stmt_Nonlocal(self, s):
+        pass
+
+    stmt_Global = stmt_Nonlocal
+
+    # ------------------------------------------------------------ imports
+    def stmt_Import(self, s):
+        for a in s.names:
+            self.store(a.asname or a.name.partition(".")[0], self.imported(ops.import_name, a.name, bool(a.asname)))
+
+    def stmt_ImportFrom(self, s):
+        module = "." * s.level + (s.module or "")
+        for a in s.names:
+            if a.name == "*":
+                self.error("'import *'", s)
+            self.store(a.asname or a.name, self.imported(ops.import_from, module, a.name, self.globals.get("__package__")))
+
+    def imported(self, op, *args):
+        """The module or name an import binds, as a constant found now (so calls through it resolve to
+        rules at transform time); an import that fails now happens when the statement runs, as in
+        Python (``if "jax" in sys.modules: import jax`` must not raise on a machine without jax)."""
+        try:
+            return Const(op(*args))
+        except ImportError:
+            return self.emit(op, *args, hint="module")
+
+    # ------------------------------------------------------------ compound statements
+    def stmt_If(self, s):
+        cond = self.expr(s.test)
+        return self.branch(cond, lambda: self.lift_stmts(s.body), lambda: self.lift_stmts(s.orelse))
+
+    def stmt_While(self, s):
+        return self.loop(s, None)
+
+    def stmt_For(self, s):
+        return self.loop(s, self.expr(s.iter))
+
+    def stmt_Try(self, s):
+        if not s.handlers:  # try/finally: the finally block runs after the body
+            st = self.lift_stmts(s.body + s.orelse)
+            return seq_state(st, self.lift_stmts(s.finalbody)) if s.finalbody else st
+        # names the body assigns are kept in cells too, so a handler and the code after it
+        # see the values assigned before the exception, as Python's locals would show
+        shadow = {n: self.emit(ops.new_cell, self.env.get(n, Const(UNDEF)), hint=n)
+                  for n in assigned_names(s.body, rebinds=True)
+                  if n in self.local_names and n not in self.cells}
+        self.shadows.append(shadow)
+        env0 = dict(self.env)
+        regions, envs, states, handlers = [], [], [], []
+
+        def body():
+            st = self.lift_stmts(s.body)
+            return seq_state(st, self.lift_stmts(s.orelse)) if st == NONE else st
+
+        for h in [None] + s.handlers:
+            self.env = dict(env0)
+            r = Region()
+            if h is None:
+                st = self.in_region(r, body)
+            else:
+                typ, exc = self._handler_head(h)
+                st = self.in_region(r, lambda h=h: self._handler_body(h, shadow, env0))
+                handlers.append((typ, exc, r))
+            regions.append(r)
+            envs.append(self.env)
+            states.append(st)
+        self.shadows.pop()
+        outs = self.merge(regions, envs, states, env0)
+        self.region.nodes.append(Try(regions[0], handlers, outs, self.loc))
+        state = join_states(states)
+        if s.finalbody:
+            state = seq_state(state, self.lift_stmts(s.finalbody))
+        return state
+
+    def _handler_head(self, h: ast.ExceptHandler):
+        """An ``except T as e`` clause's type (a constant) and the value bound to ``e``."""
+        typ = self.expr(h.type) if h.type is not None else Const(BaseException)
+        if not isinstance(typ, Const):
+            self.error("an 'except' clause whose type is not a global name", h)
+        exc = self.var(h.name) if h.name else None
+        if h.name:
+            self.store(h.name, exc)
+        return typ, exc
+
+    def _handler_body(self, h: ast.ExceptHandler, shadow, env0) -> str:
+        """A handler sees the shadowed names' values as the body left them in their cells."""
+        if shadow:
+            self.emit(ops.try_guard, Const(self.loc), self.emit(ops.build_tuple, *shadow.values()),
+                      self.emit(ops.build_tuple, *(env0.get(n, Const(UNDEF)) for n in shadow)))
+        for n, cell in shadow.items():
+            self.env[n] = self.emit(getattr, cell, "cell_contents", hint=n)
+        return self.lift_stmts(h.body)
+
+    def stmt_With(self, s):
+        """``with m as v: body`` runs ``m.__enter__()``/``m.__exit__()`` as they are (not
+        differentiated); the body is differentiated, and an exception in it still exits."""
+        mgrs = []
+        for item in s.items:
+            mgr = self.expr(item.context_expr)
+            val = self.emit(ops.with_enter, mgr)
+            if item.optional_vars is not None:
+                self.assign(item.optional_vars, val)
+            mgrs.append(mgr)
+        env0 = dict(self.env)
+        r, hr = Region(), Region()
+        st = self.in_region(r, lambda: self.lift_stmts(s.body))
+        envs = [self.env]
+        self.env = dict(env0)
+        exc = self.var("exc")
+        self.in_region(hr, lambda: self.emit(ops.with_exit_raise, exc, *reversed(mgrs), out=False))
+        outs = self.merge([r, hr], envs + [self.env], [st, RAISES], env0)
+        self.region.nodes.append(Try(r, [(Const(BaseException), exc, hr)], outs, self.loc))
+        for mgr in reversed(mgrs):
+            self.emit(ops.with_exit, mgr, out=False)
+        if any(self._no_grad_block(item.context_expr) for item in s.items):
+            # as with torch autograd, values computed under no_grad are constants
+            for n in assigned_names(s.body):
+                if n in self.local_names and n not in self.cells and n in self.env:
+                    self.env[n] = self.emit(ops.stop_gradient, self.env[n], hint=n)
+        return st
+
+    def _no_grad_block(self, e) -> bool:
+        """``with torch.no_grad():`` (or ``torch.inference_mode()``)."""
+        if not isinstance(e, ast.Call):
+            return False
+        try:
+            fn = self.expr(e.func)
+        except LiftError:
+            return False
+        return isinstance(fn, Const) and fn.value in (torch.no_grad, torch.inference_mode)
