@@ -18,6 +18,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Iterator, List, Optional, Tuple, Union
 
+from .frontend.ops import OP_SYMBOLS, closure_cell   # printing (ops is a leaf module)
+
 
 class Undefined:
     """The value of a variable read before Python would have bound it."""
@@ -335,7 +337,6 @@ class Block:
 
 
 def _fmt_call(s: Stmt) -> str:
-    from .frontend.ops import OP_SYMBOLS  # printing only
     sym = OP_SYMBOLS.get(s.fn.value) if isinstance(s.fn, Const) else None
     if sym and len(s.args) == 2 and not s.kwargs:
         body = f"{s.args[0]!r} {sym} {s.args[1]!r}"
@@ -355,15 +356,26 @@ def _args(ops) -> str:
     return "(" + ", ".join(repr(o) for o in ops) + ")" if ops else ""
 
 
-def to_blocks(fn: Function) -> List[Block]:
-    """Flatten the structured IR into basic blocks with block arguments."""
-    blocks: List[Block] = []
+class _BlockView:
+    """Builds the block view of one function: each region is emitted into the current block,
+    and ``If``/``Loop``/``Try`` end it with branches to blocks of their own."""
 
-    def new(args=()) -> Block:
-        b = Block(len(blocks) + 1, list(args), [], [])
-        blocks.append(b)
+    def __init__(self, fn: Function):
+        self.fn = fn
+        self.blocks: List[Block] = []
+        self.cells: dict = {}   # closure_cell results -> the free variable's name (printed @name)
+
+    def new(self, args=()) -> Block:
+        b = Block(len(self.blocks) + 1, list(args), [], [])
+        self.blocks.append(b)
         return b
 
+    def place(self, b: Block) -> None:
+        """Number a block made earlier (a join or loop exit) after those its regions made."""
+        b.id = len(self.blocks) + 1
+        self.blocks.append(b)
+
+    @staticmethod
     def br(src: Block, dst: Block, ops=(), unless=None):
         if unless is None:
             src.lines.append(f"br {dst.id} {_args(ops)}".rstrip())
@@ -371,78 +383,87 @@ def to_blocks(fn: Function) -> List[Block]:
             src.lines.append(f"br {dst.id} {_args(ops)} unless {unless!r}".replace("  ", " "))
         src.succ.append(dst.id)
 
-    cells: dict = {}   # closure_cell results -> the free variable's name (printed @name)
-
-    def emit(r: Region, cur: Block) -> Block:
+    def region(self, r: Region, cur: Block) -> Block:
         """Emit a region starting in ``cur``; return the block it ends in."""
-        from .frontend import ops
         for node in r.nodes:
             if isinstance(node, Stmt):
-                fv = node.fn.value if isinstance(node.fn, Const) else None
-                if fv is ops.closure_cell and isinstance(node.args[1], Const) and fn.freevars:
-                    cells[node.out.id] = fn.freevars[node.args[1].value]
-                    continue
-                if fv is getattr and isinstance(node.args[0], Var) and node.args[0].id in cells \
-                        and node.args[1] == Const("cell_contents"):
-                    cur.lines.append(f"{node.out!r} = @{cells[node.args[0].id]}")
-                    continue
-                cur.lines.append(_fmt_call(node))
+                self.stmt(node, cur)
             elif isinstance(node, If):
-                then_b, else_b = new(), new()
-                join = Block(0, node.outs, [], [])
-                br(cur, else_b, unless=node.cond)
-                br(cur, then_b)
-                ends = [(emit(node.then, then_b), node.then.yields),
-                        (emit(node.orelse, else_b), node.orelse.yields)]
-                join.id = len(blocks) + 1
-                blocks.append(join)
-                for end, ys in ends:
-                    br(end, join, ys)
-                cur = join
+                cur = self.if_(node, cur)
             elif isinstance(node, Loop):
-                if node.iterable is not None:
-                    it = f"%it{len(blocks) + 1}"
-                    cur.lines.append(f"{it} = iterate({node.iterable!r})")
-                head = Block(len(blocks) + 1, node.params, [], [])
-                blocks.append(head)
-                br(cur, head, node.inits)
-                exit_b = Block(0, node.outs, [], [])
-                body_b = head
-                if node.iterable is not None:
-                    head.lines.append(f"{node.item!r} = next({it})")
-                    body_b = new()
-                end = emit(node.body, body_b)
-                *nexts, cont = node.body.yields
-                exit_b.id = len(blocks) + 1
-                blocks.append(exit_b)
-                if node.iterable is not None:
-                    head.lines.insert(0, f"br {exit_b.id} {_args(node.params)} if exhausted({it})")
-                    head.succ.append(exit_b.id)
-                    br(head, body_b)
-                br(end, exit_b, nexts, unless=cont)
-                br(end, head, nexts)
-                cur = exit_b
+                cur = self.loop(node, cur)
             elif isinstance(node, Try):
-                body_b = new()
-                br(cur, body_b)
-                join = Block(0, node.outs, [], [])
-                ends = [(emit(node.body, body_b), node.body.yields)]
-                for t, exc, h in node.handlers:
-                    hb = new([exc] if exc else [])
-                    hb.lines.insert(0, f"catch {t!r}")
-                    body_b.succ.append(hb.id)
-                    ends.append((emit(h, hb), h.yields))
-                join.id = len(blocks) + 1
-                blocks.append(join)
-                for end, ys in ends:
-                    br(end, join, ys)
-                cur = join
+                cur = self.try_(node, cur)
         return cur
 
-    entry = new(fn.params)
-    last = emit(fn.body, entry)
+    def stmt(self, node: Stmt, cur: Block) -> None:
+        fv = node.fn.value if isinstance(node.fn, Const) else None
+        if fv is closure_cell and isinstance(node.args[1], Const) and self.fn.freevars:
+            self.cells[node.out.id] = self.fn.freevars[node.args[1].value]
+            return
+        if fv is getattr and isinstance(node.args[0], Var) and node.args[0].id in self.cells \
+                and node.args[1] == Const("cell_contents"):
+            cur.lines.append(f"{node.out!r} = @{self.cells[node.args[0].id]}")
+            return
+        cur.lines.append(_fmt_call(node))
+
+    def if_(self, node: If, cur: Block) -> Block:
+        then_b, else_b = self.new(), self.new()
+        join = Block(0, node.outs, [], [])
+        self.br(cur, else_b, unless=node.cond)
+        self.br(cur, then_b)
+        ends = [(self.region(node.then, then_b), node.then.yields),
+                (self.region(node.orelse, else_b), node.orelse.yields)]
+        self.place(join)
+        for end, ys in ends:
+            self.br(end, join, ys)
+        return join
+
+    def loop(self, node: Loop, cur: Block) -> Block:
+        if node.iterable is not None:
+            it = f"%it{len(self.blocks) + 1}"
+            cur.lines.append(f"{it} = iterate({node.iterable!r})")
+        head = self.new(node.params)
+        self.br(cur, head, node.inits)
+        exit_b = Block(0, node.outs, [], [])
+        body_b = head
+        if node.iterable is not None:
+            head.lines.append(f"{node.item!r} = next({it})")
+            body_b = self.new()
+        end = self.region(node.body, body_b)
+        *nexts, cont = node.body.yields
+        self.place(exit_b)
+        if node.iterable is not None:
+            head.lines.insert(0, f"br {exit_b.id} {_args(node.params)} if exhausted({it})")
+            head.succ.append(exit_b.id)
+            self.br(head, body_b)
+        self.br(end, exit_b, nexts, unless=cont)
+        self.br(end, head, nexts)
+        return exit_b
+
+    def try_(self, node: Try, cur: Block) -> Block:
+        body_b = self.new()
+        self.br(cur, body_b)
+        join = Block(0, node.outs, [], [])
+        ends = [(self.region(node.body, body_b), node.body.yields)]
+        for t, exc, h in node.handlers:
+            hb = self.new([exc] if exc else [])
+            hb.lines.insert(0, f"catch {t!r}")
+            body_b.succ.append(hb.id)
+            ends.append((self.region(h, hb), h.yields))
+        self.place(join)
+        for end, ys in ends:
+            self.br(end, join, ys)
+        return join
+
+
+def to_blocks(fn: Function) -> List[Block]:
+    """Flatten the structured IR into basic blocks with block arguments."""
+    view = _BlockView(fn)
+    entry = view.new(fn.params)
+    last = view.region(fn.body, entry)
     last.lines.append(f"return {fn.ret!r}")
-    return blocks
+    return view.blocks
 
 
 def format_blocks(fn: Function) -> str:
