@@ -6,20 +6,21 @@ inside differentiated code these functions are themselves differentiated
 """
 from __future__ import annotations
 
-import functools
 import time
 import types
 from collections import namedtuple
 from typing import Any, Callable, Iterable, Optional, Tuple
 
 import torch as _torch
+import torch.autograd.forward_ad as _fwAD
 
 from .ad import runtime
 from .ad.collector import hold as _hold_collection, release as _release_collection
 from .ad.cache import _Parameter, _Tensor, _by_type, entry, forward
 from .ad.runtime import PLAIN, Context, J, Jkw, materialize, seed
 from .errors import GradientError, add_user_frames
-from .rules.registry import TABLE as _TABLE
+from .frontend.lift import lift as _lift
+from .rules.registry import TABLE as _TABLE, nondiff as _nondiff
 
 _FunctionType = types.FunctionType
 
@@ -132,8 +133,7 @@ def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
     if len(args) == 1 and type(args[0]) is Params and not kwargs:
         return _implicit_pullback(f, args[0])
     if getattr(getattr(f, "__code__", None), "co_flags", 0) & runtime.CO_GENERATOR_LIKE:
-        from .frontend.lift import lift
-        lift(f)  # names the construct ('yield', 'async') and where it is
+        _lift(f)  # names the construct ('yield', 'async') and where it is
     if CHECK:  # TORCHZYGOTE_CHECK=1 / set_check(True): compare with central differences (check.py)
         return CHECK(pullback, f, args, kwargs)
     ctx = Context()
@@ -334,8 +334,7 @@ def adjoint(f: Callable) -> Callable:
     precedence over differentiating ``f``'s source, and works for builtins."""
     def register(rule: Callable) -> Callable:
         runtime.USER_RULES[f] = _counted(f, rule)
-        from .rules.registry import TABLE
-        TABLE.version += 1
+        _TABLE.version += 1
         return rule
     return register
 
@@ -366,8 +365,7 @@ def _counted(f, rule):
 
 def nograd(f: Callable) -> Callable:
     """Mark ``f`` as carrying no gradient: it runs as is, and its result is a constant."""
-    from .rules.registry import nondiff
-    nondiff(f)
+    _nondiff(f)
     return f
 
 
@@ -492,28 +490,26 @@ def forwarddiff(f: Callable, x):
 
 
 def _forwarddiff_rule(f, x):
-    import torch
-    import torch.autograd.forward_ad as fwAD
-    scalar = not isinstance(x, torch.Tensor)
-    xt = torch.as_tensor(x, dtype=torch.float64) if scalar else x
+    scalar = not isinstance(x, _torch.Tensor)
+    xt = _torch.as_tensor(x, dtype=_torch.float64) if scalar else x
     flat = xt.reshape(-1)
     cols = []
     y = None
-    with torch.no_grad():
+    with _torch.no_grad():
         for i in range(flat.numel()):
-            e = torch.zeros_like(flat)
+            e = _torch.zeros_like(flat)
             e[i] = 1
-            with fwAD.dual_level():
-                dual = fwAD.make_dual(xt, e.reshape(xt.shape))
+            with _fwAD.dual_level():
+                dual = _fwAD.make_dual(xt, e.reshape(xt.shape))
                 out = f(dual)
-                primal, tangent = fwAD.unpack_dual(out)
+                primal, tangent = _fwAD.unpack_dual(out)
             y = primal
-            cols.append(torch.zeros_like(primal) if tangent is None else tangent)
-    jac = torch.stack(cols, dim=-1) if cols else None   # y.shape + (n,)
+            cols.append(_torch.zeros_like(primal) if tangent is None else tangent)
+    jac = _torch.stack(cols, dim=-1) if cols else None   # y.shape + (n,)
     y_out = y.item() if scalar and y.dim() == 0 else y
 
     def back(dy):
-        dyt = torch.as_tensor(dy, dtype=jac.dtype)
+        dyt = _torch.as_tensor(dy, dtype=jac.dtype)
         g = (dyt.reshape(-1, 1) * jac.reshape(-1, jac.shape[-1])).sum(0)
         return None, (float(g[0]) if scalar else g.reshape(xt.shape))
     return y_out, back
