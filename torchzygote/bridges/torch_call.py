@@ -98,6 +98,7 @@ class _CallTorch:
         return res
 
     def _prep_identity(self, x, where):
+        """``_prep`` of an object with identity: its gradient goes into its slot in the context."""
         if isinstance(x, list):
             parts = [self._prep(e, f"{where}[{i}]") for i, e in enumerate(x)]
             if all(p[1] is None for p in parts):
@@ -121,59 +122,70 @@ class _CallTorch:
                             self._real(p, m, n)
             return x, None
         if isinstance(x, types.FunctionType):
-            cells = x.__closure__ or ()
-            routes = []
-            for name, cell in zip(x.__code__.co_freevars, cells):
-                try:
-                    contents = cell.cell_contents
-                except ValueError:
-                    continue
-                c, tm = self._prep(contents, f"{where}'s captured {name!r}")
-                if tm is None:
-                    continue
-                if c is not contents:   # the call sees the leaves; the cell is restored after it
-                    cell.cell_contents = c
-                    self.restore.append(functools.partial(setattr, cell, "cell_contents", contents))
-                routes.append((cell, tm))
-            if not routes:
-                return x, None
-            self.slot_routes = True
-            return x, ("fn", routes)
+            return self._prep_closure(x, where)
         if isinstance(x, types.MethodType):
             c, tm = self._prep(x.__self__, where)
             return (x if c is x.__self__ else types.MethodType(x.__func__, c)), tm
         if isinstance(x, functools.partial):
-            c, tm = self._prep(x.func, where)
-            pa = [self._prep(a, f"{where}'s bound argument {i + 1}") for i, a in enumerate(x.args)]
-            pk = {k: self._prep(v, f"{where}'s bound {k!r}") for k, v in x.keywords.items()}
-            if any(p[1] is not None for p in pa) or any(p[1] is not None for p in pk.values()):
-                self.slot_routes = True
-                return (functools.partial(c, *[p[0] for p in pa], **{k: p[0] for k, p in pk.items()}),
-                        ("partial", x, tm, [p[1] for p in pa], {k: p[1] for k, p in pk.items()}))
-            return (x if c is x.func else functools.partial(c, *x.args, **x.keywords)), tm
+            return self._prep_partial(x, where)
         if _is_plain_object(x):
-            names = _fields(x)
-            parts = {}
-            for n in names:
-                try:
-                    v = getattr(x, n)
-                except AttributeError:
-                    continue
-                parts[n] = self._prep(v, f"{where}.{n}")
-            if all(p[1] is None for p in parts.values()):
-                return x, None
-            try:
-                c = copy.copy(x)
-                for n, p in parts.items():
-                    if p[0] is not getattr(x, n):
-                        object.__setattr__(c, n, p[0])
-            except Exception as e:  # noqa: BLE001
-                raise GradientError(f"call_torch({self.name}): cannot follow the tensors in {where} (a "
-                                    f"{type(x).__name__}: copying it failed with {e!r}); pass its tensors "
-                                    f"as arguments") from e
-            self.slot_routes = True
-            return c, ("obj", x, {n: p[1] for n, p in parts.items()})
+            return self._prep_object(x, where)
         return x, None
+
+    def _prep_closure(self, x: types.FunctionType, where):
+        """A function's captured values: the call sees leaves in its cells, restored after it."""
+        cells = x.__closure__ or ()
+        routes = []
+        for name, cell in zip(x.__code__.co_freevars, cells):
+            try:
+                contents = cell.cell_contents
+            except ValueError:
+                continue
+            c, tm = self._prep(contents, f"{where}'s captured {name!r}")
+            if tm is None:
+                continue
+            if c is not contents:   # the call sees the leaves; the cell is restored after it
+                cell.cell_contents = c
+                self.restore.append(functools.partial(setattr, cell, "cell_contents", contents))
+            routes.append((cell, tm))
+        if not routes:
+            return x, None
+        self.slot_routes = True
+        return x, ("fn", routes)
+
+    def _prep_partial(self, x: functools.partial, where):
+        c, tm = self._prep(x.func, where)
+        pa = [self._prep(a, f"{where}'s bound argument {i + 1}") for i, a in enumerate(x.args)]
+        pk = {k: self._prep(v, f"{where}'s bound {k!r}") for k, v in x.keywords.items()}
+        if any(p[1] is not None for p in pa) or any(p[1] is not None for p in pk.values()):
+            self.slot_routes = True
+            return (functools.partial(c, *[p[0] for p in pa], **{k: p[0] for k, p in pk.items()}),
+                    ("partial", x, tm, [p[1] for p in pa], {k: p[1] for k, p in pk.items()}))
+        return (x if c is x.func else functools.partial(c, *x.args, **x.keywords)), tm
+
+    def _prep_object(self, x, where):
+        """A plain object (a dataclass, a simple object): a copy whose fields hold the leaves."""
+        names = _fields(x)
+        parts = {}
+        for n in names:
+            try:
+                v = getattr(x, n)
+            except AttributeError:
+                continue
+            parts[n] = self._prep(v, f"{where}.{n}")
+        if all(p[1] is None for p in parts.values()):
+            return x, None
+        try:
+            c = copy.copy(x)
+            for n, p in parts.items():
+                if p[0] is not getattr(x, n):
+                    object.__setattr__(c, n, p[0])
+        except Exception as e:  # noqa: BLE001
+            raise GradientError(f"call_torch({self.name}): cannot follow the tensors in {where} (a "
+                                f"{type(x).__name__}: copying it failed with {e!r}); pass its tensors "
+                                f"as arguments") from e
+        self.slot_routes = True
+        return c, ("obj", x, {n: p[1] for n, p in parts.items()})
 
     def _params(self):
         """Implicit mode: the Params' tensors become tracked wherever ``fn`` reads them (globals,
