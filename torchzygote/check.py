@@ -28,7 +28,8 @@ from typing import Any, Callable, Optional
 import torch
 
 from . import api
-from .ad.runtime import Record, seed as _seed
+from .values.algebra import seed as _seed
+from .values.record import Record
 from .errors import GradientError, GradientMismatchError
 
 try:

@@ -8,6 +8,7 @@ acquire a ``grad_fn`` and nothing outside the call sees torch autograd.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from typing import Any, List, Tuple
@@ -16,8 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import NoRuleError
+from ..values.algebra import accum
+from .registry import nondiff
 
-__all__ = ["torch_fallback", "FALLBACK_CALLS"]
+__all__ = ["torch_fallback", "fallback_call", "is_torch_op", "has_tensor", "RULES", "FALLBACK_CALLS"]
 
 # callables that went through the fallback, with a count (rule coverage diagnostics)
 FALLBACK_CALLS: dict = {}
@@ -234,3 +237,84 @@ def _as_cotangent(d, o):
             d = d.expand(o.shape) if d.dim() <= o.dim() else d.reshape(o.shape)
         return d.to(dtype=o.dtype, device=o.device) if d.dtype != o.dtype or d.device != o.device else d
     return torch.full_like(o, d)
+
+
+def is_torch_op(f) -> bool:
+    """Whether a callable without source is torch's (then torch autograd differentiates it)."""
+    mod = getattr(f, "__module__", None) or ""
+    return mod.startswith("torch") or getattr(f, "__objclass__", None) in (torch._C.TensorBase, torch.Tensor) \
+        or "torch" in repr(getattr(f, "__self__", ""))
+
+
+def has_tensor(x) -> bool:
+    return isinstance(x, torch.Tensor) or isinstance(x, (list, tuple)) and any(has_tensor(e) for e in x)
+
+
+def fallback_call(ctx, f, args, kw, kwargs):
+    """``(y, back)`` for torch op ``f`` through torch autograd, as run-time dispatch calls it: the
+    gradients of list arguments go to their slots in the context."""
+    y, back = torch_fallback(f, args, kw, kwargs)
+    back = functools.partial(torch_pullback, f, back)
+    if not any(type(a) is list for a in args):
+        return y, back
+
+    def back_lists(dy):  # lists' gradients live in their slots
+        g = back(dy)
+        da = g if kwargs is None else g[0]
+        da = tuple(_list_grad(ctx, a, d) for a, d in zip(args, da))
+        return da if kwargs is None else (da, g[1])
+    return y, back_lists
+
+
+def _list_grad(ctx, a, d):
+    if type(a) is list and d is not None:
+        slot = ctx.slot(a)
+        for i, (ai, di) in enumerate(zip(a, d)):
+            slot[i] = accum(slot[i], di)
+            if isinstance(ai, torch.nn.Parameter) and di is not None:
+                ctx.param(ai, di)
+                ctx.tensor_grads[id(ai)] = accum(ctx.tensor_grads.get(id(ai)), di)
+        return None
+    return d
+
+
+def torch_pullback(f, back, dy):
+    """The pullback of torch op ``f`` computed by torch autograd (``back``). Differentiated
+    code that differentiates it again (second order) gets a clear error from its rule below,
+    never a silent zero."""
+    return back(dy)
+
+
+def _torch_pullback_rule(f, back, dy):
+    def pb(d):
+        if d is not None and any(g is not None for g in (d if type(d) is tuple else (d,))):
+            name = getattr(f, "__qualname__", None) or getattr(f, "__name__", repr(f))
+            mod = getattr(f, "__module__", None)
+            raise NoRuleError(
+                f"no gradient rule for {mod + '.' if mod else ''}{name}: its gradient came from torch "
+                f"autograd, which torchzygote cannot differentiate again (second order). Define a rule "
+                f"with @torchzygote.adjoint({name}) whose pullback uses ops that have rules, or compute "
+                f"this higher derivative with torch.autograd (hessian(..., method='torch'))")
+        return None, None, None
+    return back(dy), pb
+
+
+def _torch_fallback_rule(f, args, kw, kwargs):
+    """Differentiated code that calls the fallback (the runtime differentiated again, for a
+    second derivative) treats it as a primitive: its value's gradient is its own pullback."""
+    y, back = torch_fallback(f, args, kw, kwargs)
+
+    def pb(d):
+        dy = d[0] if type(d) is tuple else None
+        if dy is None:
+            return None, None, None, None
+        g = back(dy)
+        if kwargs is None:
+            return None, g, None, None
+        return None, g[0], g[1], None
+    return (y, back), pb
+
+
+# how run-time dispatch differentiates the fallback itself (its user rules, ``ad/dispatch.py``)
+RULES = {torch_pullback: _torch_pullback_rule, torch_fallback: _torch_fallback_rule}
+nondiff(is_torch_op, has_tensor)   # predicates of the dispatcher: a nested transform calls them as they are

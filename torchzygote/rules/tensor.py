@@ -16,9 +16,9 @@ import re
 import torch
 import torch.nn.functional as F
 
-from ..ad.runtime import accum, index_back, unbroadcast
+from ..values.algebra import accum, unbroadcast
 from ..errors import GradientError
-from .containers import seq_back
+from .container_backs import index_back, seq_back
 from .registry import (NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE, base, grad, nondiff, reads_metadata,
                        reads_sequence)
 
