@@ -5,6 +5,7 @@ from .api import (Grads, Params, WithGradient, adjoint, checkpoint, derivative, 
                   hook, ignore, nestlevel, nograd, pullback, withgradient)
 from .bridges import call_torch, to_torch
 from .values.record import Record
+from .values.structures import register_structure
 from .calculus import diaghessian, hessian, jacobian
 from .errors import GradientError, GradientMismatchError, LiftError, NoRuleError, TorchZygoteError
 from .check import GradientCheckWarning, gradcheck, set_check
@@ -17,5 +18,5 @@ __all__ = ["gradient", "withgradient", "pullback", "derivative", "Params", "Grad
            "nestlevel", "code_ir", "gradient_graph",
            "code_adjoint", "Record", "WithGradient", "TorchZygoteError", "LiftError",
            "NoRuleError", "GradientError", "update", "gradcheck", "set_check", "GradientMismatchError",
-           "GradientCheckWarning"]
+           "GradientCheckWarning", "register_structure"]
 __version__ = "0.1.0"

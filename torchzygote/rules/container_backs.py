@@ -20,7 +20,7 @@ from ..frontend import ops
 from ..values.algebra import accum
 from ..values.context import Context
 from ..values.kinds import has_identity
-from ..values.record import Record
+from ..values.structures import structure_of
 from .registry import reads_metadata
 
 
@@ -125,7 +125,7 @@ def index_back(x: torch.Tensor, key, dy):
 reads_metadata(index_back, 0)  # the shape, dtype and device of x
 
 
-def seed_slots(ctx: Context, y, dy, memo=None) -> None:
+def seed_slots(ctx: Context, y, dy) -> None:
     """Put an output gradient given by the user (``back(dy)``) into the slots of the
     identity objects in the output (a list, a dict, an object, nested in tuples)."""
     if dy is None or y is None:
@@ -134,30 +134,20 @@ def seed_slots(ctx: Context, y, dy, memo=None) -> None:
         for yi, di in zip(y, dy):
             seed_slots(ctx, yi, di)
         return
-    if not has_identity(y) or isinstance(y, types.FunctionType):
+    ds = structure_of(dy)
+    if not has_identity(y) or isinstance(y, types.FunctionType) or ds is None:
         return
-    if isinstance(y, list) and isinstance(dy, (list, tuple)):
-        slot = ctx.slot(y)
-        for i, (yi, di) in enumerate(zip(y, dy)):
-            if has_identity(yi):
-                seed_slots(ctx, yi, di)
-            else:
-                slot[i] = accum(slot[i], di)
-    elif isinstance(y, dict) and isinstance(dy, dict):
-        slot = ctx.slot(y)
-        for k, di in dy.items():
-            if k in y and has_identity(y[k]):
-                seed_slots(ctx, y[k], di)
-            else:
-                slot[k] = accum(slot.get(k), di)
-    elif isinstance(dy, (Record, dict)):
-        slot = ctx.slot(y)
-        for k, di in dy.items():
-            v = getattr(y, k, None)
-            if has_identity(v):
-                seed_slots(ctx, v, di)
-            else:
-                slot[k] = accum(slot.get(k), di)
+    children, grads = structure_of(y).flatten(y)[0], ds.flatten(dy)[0]
+    named = type(children) is dict
+    if named != (type(grads) is dict):   # by name (objects, dicts) or by position (lists) alike
+        return
+    slot = ctx.slot(y)
+    for k, di in grads.items() if named else enumerate(grads[:len(children)]):
+        v = children.get(k) if named else children[k]
+        if has_identity(v):
+            seed_slots(ctx, v, di)
+        else:
+            slot[k] = accum(slot[k] if type(slot) is list else slot.get(k), di)
 
 
 def write_back(ctx: Context, obj, key, v=None):

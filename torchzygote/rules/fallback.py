@@ -18,6 +18,8 @@ import torch.nn.functional as F
 
 from ..errors import NoRuleError
 from ..values.algebra import accum
+from ..values.kinds import has_identity
+from ..values.structures import structure_of
 from .registry import nondiff
 
 __all__ = ["torch_fallback", "fallback_call", "is_torch_op", "has_tensor", "RULES", "FALLBACK_CALLS"]
@@ -31,42 +33,42 @@ def _diff(t) -> bool:
 
 
 def _prepare(x, leaves: List[torch.Tensor]):
-    """A copy of ``x`` whose differentiable tensors are fresh leaves; returns
-    (copy, template) where the template records where each leaf came from."""
+    """A copy of ``x`` whose differentiable tensors are fresh leaves; returns (copy, template)
+    where the template records where each leaf came from. Structures that can be rebuilt
+    (``values.structures``: tuples, named tuples, lists, dicts, registered types) are walked."""
     if _diff(x):
         leaf = x.detach().requires_grad_(True)
         leaves.append(leaf)
         return leaf, len(leaves) - 1
-    if isinstance(x, (list, tuple)):  # and named tuples, torch.return_types structseqs
-        t = type(x)
-        if t in (list, tuple):
-            make = t
-        elif hasattr(t, "_fields"):
-            make = lambda vals: t(*vals)  # noqa: E731
-        else:
-            make = t
-            try:
-                t(list(x))
-            except TypeError:  # an unknown sequence type: passed as is
-                return x, None
-        parts = [_prepare(e, leaves) for e in x]
-        copy = make([p[0] for p in parts])
-        tmpl = (tuple if isinstance(x, tuple) else list, [p[1] for p in parts])
-        return copy, tmpl
-    return x, None
+    s = structure_of(x)
+    if s is None or s.unflatten is None:
+        return x, None
+    children, aux = s.flatten(x)
+    named = type(children) is dict
+    n = len(leaves)
+    parts = [_prepare(c, leaves) for c in (children.values() if named else children)]
+    copies = [p[0] for p in parts]
+    try:
+        copy = s.unflatten(aux, dict(zip(children, copies)) if named else tuple(copies))
+    except TypeError:  # a sequence type that cannot be built from its items: passed as is
+        del leaves[n:]
+        return x, None
+    form = tuple if isinstance(x, tuple) else list if isinstance(x, list) else dict
+    return copy, (form, list(children) if named else None, [p[1] for p in parts])
 
 
 def _rebuild(tmpl, grads):
-    """The gradient of one argument from the leaves' gradients (None where none)."""
+    """The gradient of one argument from the leaves' gradients (None where none): a tuple for a
+    tuple (named or not), a list for a list, a dict by name for other structures."""
     if tmpl is None:
         return None
     if isinstance(tmpl, int):
         return grads[tmpl]
-    typ, parts = tmpl
+    form, keys, parts = tmpl
     out = [_rebuild(p, grads) for p in parts]
     if all(o is None for o in out):
         return None
-    return typ(out) if typ is tuple else list(out)
+    return dict(zip(keys, out)) if form is dict else form(out)
 
 
 def _flat_outputs(y) -> Tuple[list, Any]:
@@ -247,35 +249,51 @@ def is_torch_op(f) -> bool:
 
 
 def has_tensor(x) -> bool:
-    return isinstance(x, torch.Tensor) or isinstance(x, (list, tuple)) and any(has_tensor(e) for e in x)
+    """Whether ``x`` is a tensor or a structure the fallback walks holding one."""
+    if isinstance(x, torch.Tensor):
+        return True
+    s = structure_of(x)
+    if s is None or s.unflatten is None:
+        return False
+    c = s.flatten(x)[0]
+    return any(has_tensor(e) for e in (c.values() if type(c) is dict else c))
 
 
 def fallback_call(ctx, f, args, kw, kwargs):
     """``(y, back)`` for torch op ``f`` through torch autograd, as run-time dispatch calls it: the
-    gradients of list arguments go to their slots in the context."""
+    gradients of arguments with identity (lists, dicts, objects) go to their slots in the context."""
     y, back = torch_fallback(f, args, kw, kwargs)
     back = functools.partial(torch_pullback, f, back)
-    if not any(type(a) is list for a in args):
+    if not any(has_identity(a) for a in args):
         return y, back
 
-    def back_lists(dy):  # lists' gradients live in their slots
+    def back_slots(dy):
         g = back(dy)
         da = g if kwargs is None else g[0]
-        da = tuple(_list_grad(ctx, a, d) for a, d in zip(args, da))
+        da = tuple(_to_slot(ctx, a, d) for a, d in zip(args, da))
         return da if kwargs is None else (da, g[1])
-    return y, back_lists
+    return y, back_slots
 
 
-def _list_grad(ctx, a, d):
-    if type(a) is list and d is not None:
-        slot = ctx.slot(a)
-        for i, (ai, di) in enumerate(zip(a, d)):
-            slot[i] = accum(slot[i], di)
-            if isinstance(ai, torch.nn.Parameter) and di is not None:
-                ctx.param(ai, di)
-                ctx.tensor_grads[id(ai)] = accum(ctx.tensor_grads.get(id(ai)), di)
-        return None
-    return d
+def _to_slot(ctx, a, d):
+    """Argument ``a``'s gradient ``d``: into ``a``'s slot by position or name if ``a`` has identity
+    (a module's parameters reached through a list, as RNNs' weights are, are noted for it)."""
+    if d is None or not has_identity(a):
+        return d
+    slot = ctx.slot(a)
+    children = structure_of(a).flatten(a)[0]
+    for k, dk in d.items() if type(d) is dict else enumerate(d):
+        if type(slot) is list:
+            if k >= len(slot) or k >= len(children):
+                break
+            slot[k] = accum(slot[k], dk)
+        else:
+            slot[k] = accum(slot.get(k), dk)
+        ak = children.get(k) if type(children) is dict else children[k]
+        if isinstance(ak, torch.nn.Parameter) and dk is not None:
+            ctx.param(ak, dk)
+            ctx.tensor_grads[id(ak)] = accum(ctx.tensor_grads.get(id(ak)), dk)
+    return None
 
 
 def torch_pullback(f, back, dy):

@@ -9,7 +9,7 @@ from typing import Any, Dict
 import torch
 
 from ..errors import GradientError
-from .record import Record
+from .structures import STRUCTURES, join
 
 try:
     import numpy as np
@@ -18,24 +18,15 @@ except ImportError:  # pragma: no cover
 
 
 def accum(a, b):
-    """Add two gradients of any structure; ``None`` is zero."""
+    """Add two gradients of any structure (``values.structures``); ``None`` is zero."""
     if a is None:
         return b
     if b is None:
         return a
-    if type(a) is tuple and type(b) is tuple:
-        return tuple(accum(x, y) for x, y in zip(a, b))
-    if type(a) is list and type(b) is list:
-        return [accum(x, y) for x, y in zip(a, b)]
-    if type(a) is dict and type(b) is dict:
-        out = dict(a)
-        for k, v in b.items():
-            out[k] = accum(out.get(k), v)
-        return out
-    if type(a) is Record and type(b) is Record:
-        keys = list(dict.fromkeys([*a.keys(), *b.keys()]))
-        return Record(**{k: accum(a._fields.get(k), b._fields.get(k)) for k in keys})
-    return a + b
+    s = STRUCTURES.get(type(a))
+    if s is None or type(b) is not type(a):
+        return a + b
+    return join(s, a, b, accum)
 
 
 _NUMBER_TENSORS: Dict[tuple, Any] = {}

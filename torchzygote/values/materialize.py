@@ -1,10 +1,10 @@
 """The gradients as the user sees them: an input's adjoint combined with what the context holds
-for the identity objects inside it, shaped like the input."""
+for the identity objects inside it, shaped like the input (its structure's ``gradient`` form:
+a tuple for a tuple, a ``Record`` for a named tuple or an object, a registered type as itself)."""
 from __future__ import annotations
 
 import fractions
 import numbers
-import types
 
 import torch
 
@@ -12,6 +12,7 @@ from .algebra import accum
 from .context import Context
 from .kinds import has_identity
 from .record import Record
+from .structures import Structure, structure_of
 
 try:
     import numpy as np
@@ -29,47 +30,8 @@ def materialize(ctx: Context, value, g, memo=None):
         return float(g) if type(value) is float and type(g) is not float and isinstance(g, numbers.Real) else g
     if memo is None:
         memo = {}
-    key = id(value)
     if has_identity(value):
-        if key in memo:
-            return memo[key]
-        memo[key] = None
-        slot = ctx.peek(value)
-        # after the pullback a container's slot mirrors its state on entry (mutations were
-        # undone), while the object itself is in its final state: the slot gives the shape
-        if isinstance(value, list):
-            n = len(slot) if slot is not None else len(value)
-            out = [materialize(ctx, value[i] if i < len(value) else None,
-                               slot[i] if slot is not None else None, memo) for i in range(n)]
-            res = out if any(o is not None for o in out) else None
-        elif isinstance(value, dict):
-            keys = list(value) + [k for k in (slot or ()) if k not in value]
-            out = {k: materialize(ctx, value.get(k), slot.get(k) if slot else None, memo) for k in keys}
-            res = {k: v for k, v in out.items() if v is not None} or None
-        elif isinstance(value, types.FunctionType):
-            cells = value.__closure__ or ()
-            fields = {}
-            for name, cell in zip(value.__code__.co_freevars, cells):
-                try:
-                    contents = cell.cell_contents
-                except ValueError:
-                    continue
-                cs = ctx.peek(cell)
-                fields[name] = materialize(ctx, contents, cs.get("cell_contents") if cs else None, memo)
-            res = Record(**fields) if any(v is not None for v in fields.values()) else None
-        elif isinstance(value, types.CellType):
-            cs = ctx.peek(value)
-            res = materialize(ctx, value.cell_contents, cs.get("cell_contents") if cs else None, memo)
-        elif isinstance(value, (torch.nn.Sequential, torch.nn.ModuleList)):
-            out = [materialize(ctx, m, None, memo) for m in value]   # g.net[0].weight, like net[0].weight
-            res = out if any(o is not None for o in out) else None
-        elif isinstance(value, torch.nn.Module):
-            res = _materialize_fields(ctx, value, slot, _module_fields(value), memo)
-        else:
-            res = _materialize_fields(ctx, value, slot, _object_fields(value), memo)
-        res = accum(g, res) if g is not None and not isinstance(g, (dict, Record)) else (res if g is None else accum(res, g))
-        memo[key] = res
-        return res
+        return _identity(ctx, value, g, memo)
     if isinstance(value, torch.Tensor):
         if not (value.dtype.is_floating_point or value.dtype.is_complex):
             return None  # integer and bool tensors carry no gradient
@@ -80,43 +42,51 @@ def materialize(ctx: Context, value, g, memo=None):
         return np.real(g)
     if isinstance(g, complex) and isinstance(value, (int, float, fractions.Fraction)):
         return g.real
-    if isinstance(value, tuple):
-        gs = tuple(g) if isinstance(g, (tuple, list)) else (None,) * len(value)
-        if len(gs) != len(value):
-            gs = (None,) * len(value)
-        out = [materialize(ctx, v, gi, memo) for v, gi in zip(value, gs)]
-        if all(o is None for o in out):
-            return None
-        if hasattr(value, "_fields"):
-            return Record(**dict(zip(value._fields, out)))
-        return tuple(out)
+    if isinstance(value, tuple):   # a value: its adjoint is a tuple of its items' adjoints
+        n = len(value)
+        gs = tuple(g) if isinstance(g, (tuple, list)) else (None,) * n
+        st = structure_of(value)
+        children, aux = st.flatten(value)
+        return _build(ctx, st, children, aux, gs if len(gs) == n else (None,) * n, memo)
     return g
 
 
-def _object_fields(obj):
-    names = []
-    if hasattr(obj, "__dict__"):
-        names += list(vars(obj))
-    for cls in type(obj).__mro__:
-        for s in getattr(cls, "__slots__", ()):
-            if s not in ("__dict__", "__weakref__") and s not in names:
-                names.append(s)
-    return names
+def _identity(ctx, value, g, memo):
+    """An object with identity (aliased or cyclic ones once): its children's gradients from its
+    slot in the context. After the pullback a list's or dict's slot mirrors its state on entry
+    (mutations were undone) while the object is in its final state: the slot gives the keys."""
+    key = id(value)
+    if key in memo:
+        return memo[key]
+    memo[key] = None
+    s = structure_of(value)
+    slot = ctx.peek(value)
+    children, aux = s.flatten(value)
+    if type(children) is dict:
+        keys = list(children) + ([k for k in slot if k not in children] if s.mirrors_slot and slot else [])
+        grads = [slot.get(k) if type(slot) is dict else None for k in keys]
+    elif s.mirrors_slot and slot is not None:
+        keys, grads = range(len(slot)), slot
+    else:
+        keys, grads = range(len(children)), (None,) * len(children)
+    res = _build(ctx, s, children, aux, grads, memo, keys)
+    res = accum(g, res) if g is not None and not isinstance(g, (dict, Record)) else (res if g is None else accum(res, g))
+    memo[key] = res
+    return res
 
 
-def _module_fields(m):
-    return list(m._parameters) + list(m._buffers) + list(m._modules) + \
-        [k for k in vars(m) if not k.startswith("_") and k != "training"]
-
-
-def _materialize_fields(ctx, obj, slot, names, memo):
-    fields = {}
-    for n in names:
-        try:
-            v = getattr(obj, n)
-        except AttributeError:
-            continue
-        fields[n] = materialize(ctx, v, slot.get(n) if slot else None, memo)
-        if isinstance(v, torch.nn.Parameter) and id(v) in ctx.tensor_grads:
-            fields[n] = accum(fields[n], ctx.tensor_grads[id(v)])
-    return Record(**fields) if any(v is not None for v in fields.values()) else None
+def _build(ctx, s: Structure, children, aux, grads, memo, keys=None):
+    """The gradient of a structure (``s.flatten`` gave ``children, aux``) from its children's
+    adjoints ``grads`` (by ``keys``, default all): None when no child has one."""
+    named = type(children) is dict
+    keys = (list(children) if named else range(len(children))) if keys is None else keys
+    out = []
+    for k, gk in zip(keys, grads):
+        v = (children.get(k) if named else children[k] if k < len(children) else None)
+        d = materialize(ctx, v, gk, memo)
+        if named and isinstance(v, torch.nn.Parameter) and id(v) in ctx.tensor_grads:
+            d = accum(d, ctx.tensor_grads[id(v)])   # what the torch fallback gave it through a list
+        out.append(d)
+    if all(d is None for d in out):
+        return None
+    return s.gradient(aux, dict(zip(keys, out)) if named else tuple(out))

@@ -68,14 +68,28 @@ def _set_field(obj, name, value) -> None:
     if isinstance(obj, torch.nn.Module) and isinstance(old, torch.nn.Parameter):
         with torch.no_grad():   # a module keeps its Parameter objects (optimisers hold them)
             old.copy_(value)
-    elif dataclasses.is_dataclass(obj) and type(obj).__dataclass_params__.frozen:
-        object.__setattr__(obj, name, value)
     else:
         setattr(obj, name, value)
 
 
+def _frozen(x) -> bool:
+    return dataclasses.is_dataclass(x) and getattr(getattr(type(x), "__dataclass_params__", None), "frozen", False)
+
+
+def _replace(obj, fields: dict):
+    """A frozen dataclass with new fields, built as the dataclass machinery does (``__init__``);
+    changed fields outside ``__init__`` are written after."""
+    init = {f.name for f in dataclasses.fields(obj) if f.init}
+    out = dataclasses.replace(obj, **{k: v for k, v in fields.items() if k in init})
+    for k, v in fields.items():
+        if k not in init and v is not getattr(obj, k, None):
+            object.__setattr__(out, k, v)
+    return out
+
+
 def _cells(fn) -> dict:
-    return dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+    """A closure's cells by variable name (empty ones left out)."""
+    return {name: c for name, c in zip(fn.__code__.co_freevars, fn.__closure__ or ()) if _cell(c)}
 
 
 def _cell(c) -> dict:
@@ -93,10 +107,6 @@ def _record_gradient(aux, grads):
     return Record(**grads)
 
 
-def _keep(aux, grads):
-    return grads
-
-
 TUPLE = Structure(lambda x: (x, None), lambda aux, c: tuple(c), lambda aux, g: tuple(g))
 LIST = Structure(lambda x: (tuple(x), None), lambda aux, c: list(c), lambda aux, g: list(g), _set_item, True)
 DICT = Structure(lambda x: (x, None), lambda aux, c: dict(c),
@@ -112,8 +122,9 @@ METHOD = Structure(lambda m: ({"__self__": m.__self__}, None), None, _record_gra
 MODULE_LIST = Structure(lambda m: (tuple(m), None), None, lambda aux, g: list(g))
 MODULE = Structure(lambda m: (_fields(m, _module_fields(m)), None), None, _record_gradient, _set_field)
 OBJECT = Structure(lambda o: (_fields(o, _object_fields(o)), None), None, _record_gradient, _set_field)
+FROZEN_DATACLASS = Structure(lambda o: (_fields(o, _object_fields(o)), o), _replace, _record_gradient)
 
-_REGISTERED: Dict[type, Structure] = {tuple: TUPLE, list: LIST, dict: DICT, Record: RECORD}
+STRUCTURES: Dict[type, Structure] = {tuple: TUPLE, list: LIST, dict: DICT, Record: RECORD}
 
 
 def register_structure(cls: type, flatten: Callable[[Any], Tuple[dict, Any]],
@@ -130,12 +141,12 @@ def register_structure(cls: type, flatten: Callable[[Any], Tuple[dict, Any]],
         tz.register_structure(Affine, lambda a: ({"w": a.w, "b": a.b}, None),
                               lambda aux, f: Affine(f["w"], f["b"]))
     """
-    _REGISTERED[cls] = Structure(flatten, unflatten, unflatten)
+    STRUCTURES[cls] = Structure(flatten, unflatten, unflatten)
 
 
 def structure_of(x) -> Optional[Structure]:
     """``x``'s structure, or None for a leaf (a number, tensor, array, string, None, type, ...)."""
-    s = _REGISTERED.get(type(x))
+    s = STRUCTURES.get(type(x))
     if s is not None:
         return s
     if isinstance(x, tuple):
@@ -156,23 +167,17 @@ def structure_of(x) -> Optional[Structure]:
         return LIST
     if isinstance(x, dict):
         return DICT
-    return OBJECT
+    return FROZEN_DATACLASS if _frozen(x) else OBJECT
 
 
-def join_structure(a, b, join: Callable[[Any, Any], Any]):
-    """``a`` and ``b`` of one registered type combined child by child with ``join`` (positional
-    children pairwise, named ones over the union of names: a missing child is ``None``); None
-    when their type is not a registered structure."""
-    s = _REGISTERED.get(type(a))
-    if s is None or type(b) is not type(a):
-        return None
+def join(s: Structure, a, b, f: Callable[[Any, Any], Any]):
+    """``a`` and ``b`` of one structure type ``s`` combined child by child with ``f`` (positional
+    children pairwise, named ones over the union of names, ``f(x, None)`` standing for ``x``)."""
     ca, aux = s.flatten(a)
     cb = s.flatten(b)[0]
     if type(ca) is dict:
         out = dict(ca)
         for k, v in cb.items():
-            out[k] = join(out.get(k), v)
-        for k in ca.keys() - cb.keys():
-            out[k] = join(ca[k], None)
+            out[k] = f(out.get(k), v)
         return s.unflatten(aux, out)
-    return s.unflatten(aux, tuple([join(x, y) for x, y in zip(ca, cb)]))
+    return s.unflatten(aux, tuple([f(x, y) for x, y in zip(ca, cb)]))
