@@ -12,7 +12,9 @@ import types
 from collections import namedtuple
 from typing import Any, Callable, Iterable, Optional, Tuple
 
+import torch
 import torch as _torch
+import torch.autograd.forward_ad as fwAD
 
 from .ad import dispatch
 from .ad.binding import bind_function
@@ -26,7 +28,8 @@ from .values.context import Context
 from .values.kinds import has_identity
 from .values.materialize import PLAIN, materialize
 from .errors import GradientError, add_user_frames
-from .rules.registry import TABLE as _TABLE
+from .frontend.lift import lift
+from .rules.registry import TABLE as _TABLE, nondiff
 
 _FunctionType = types.FunctionType
 
@@ -139,7 +142,6 @@ def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
     if len(args) == 1 and type(args[0]) is Params and not kwargs:
         return _implicit_pullback(f, args[0])
     if getattr(getattr(f, "__code__", None), "co_flags", 0) & dispatch.CO_GENERATOR_LIKE:
-        from .frontend.lift import lift
         lift(f)  # names the construct ('yield', 'async') and where it is
     if CHECK:  # TORCHZYGOTE_CHECK=1 / set_check(True): compare with central differences (check.py)
         return CHECK(pullback, f, args, kwargs)
@@ -341,8 +343,7 @@ def adjoint(f: Callable) -> Callable:
     precedence over differentiating ``f``'s source, and works for builtins."""
     def register(rule: Callable) -> Callable:
         dispatch.USER_RULES[f] = _counted(f, rule)
-        from .rules.registry import TABLE
-        TABLE.version += 1
+        _TABLE.version += 1
         return rule
     return register
 
@@ -373,7 +374,6 @@ def _counted(f, rule):
 
 def nograd(f: Callable) -> Callable:
     """Mark ``f`` as carrying no gradient: it runs as is, and its result is a constant."""
-    from .rules.registry import nondiff
     nondiff(f)
     return f
 
@@ -499,8 +499,6 @@ def forwarddiff(f: Callable, x):
 
 
 def _forwarddiff_rule(f, x):
-    import torch
-    import torch.autograd.forward_ad as fwAD
     scalar = not isinstance(x, torch.Tensor)
     xt = torch.as_tensor(x, dtype=torch.float64) if scalar else x
     flat = xt.reshape(-1)

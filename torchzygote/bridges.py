@@ -22,6 +22,7 @@ import torch
 from .ad import dispatch
 from .values.algebra import accum
 from .values.record import Record
+from .api import pullback
 from .errors import GradientError, NoRuleError
 from .rules.fallback import _as_cotangent
 
@@ -601,7 +602,6 @@ def _vjp(fn, args, kwargs, dy):
 
 
 def _pullback(f, *args):
-    from .api import pullback
     return pullback(f, *args)
 
 

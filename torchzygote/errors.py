@@ -1,4 +1,5 @@
 """User-facing errors: each says what went wrong, where in the user's source, and what to do."""
+import linecache
 from typing import Optional, Tuple
 
 
@@ -39,7 +40,6 @@ def add_user_frames(exc: BaseException) -> None:
     interpreter's printer cannot show generated source)."""
     if getattr(exc, "_tz_noted", False) or not hasattr(exc, "add_note"):
         return
-    import linecache
     frames = []
     tb = exc.__traceback__
     while tb is not None:

@@ -18,6 +18,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Iterator, List, Optional, Tuple, Union
 
+from .frontend import ops
+from .frontend.ops import OP_SYMBOLS
+
 
 class Undefined:
     """The value of a variable read before Python would have bound it."""
@@ -335,7 +338,6 @@ class Block:
 
 
 def _fmt_call(s: Stmt) -> str:
-    from .frontend.ops import OP_SYMBOLS  # printing only
     sym = OP_SYMBOLS.get(s.fn.value) if isinstance(s.fn, Const) else None
     if sym and len(s.args) == 2 and not s.kwargs:
         body = f"{s.args[0]!r} {sym} {s.args[1]!r}"
@@ -375,7 +377,6 @@ def to_blocks(fn: Function) -> List[Block]:
 
     def emit(r: Region, cur: Block) -> Block:
         """Emit a region starting in ``cur``; return the block it ends in."""
-        from .frontend import ops
         for node in r.nodes:
             if isinstance(node, Stmt):
                 fv = node.fn.value if isinstance(node.fn, Const) else None

@@ -24,6 +24,7 @@ import numbers
 
 import torch
 
+from .api import Grads, Params
 from .values.structures import CELL, METHOD, structure_of
 
 try:
@@ -36,8 +37,6 @@ __all__ = ["update"]
 
 def update(model, grads, lr):
     """One gradient descent step ``model - lr * grads`` over any structure; see the module docstring."""
-    from .api import Grads, Params
-
     if isinstance(grads, Grads):
         params = model if isinstance(model, Params) else grads.params
         for p in params:

@@ -16,6 +16,8 @@ import operator
 import types
 from typing import Callable, Dict, List, Optional
 
+import torch
+
 from .. import ir
 from ..errors import LiftError
 from ..rules.registry import TABLE
@@ -581,7 +583,6 @@ class Lifter:
 
     def _no_grad_block(self, e) -> bool:
         """``with torch.no_grad():`` (or ``torch.inference_mode()``)."""
-        import torch
         if not isinstance(e, ast.Call):
             return False
         try:
