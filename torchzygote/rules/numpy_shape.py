@@ -145,7 +145,7 @@ if np is not None:
             for i in range(len(b)):
                 g, start = np_shape_block_walk(ctx, flat, b[i], start)
                 gs.append(g)
-                return seq_back(ctx, b, tuple(gs)), start
+            return seq_back(ctx, b, tuple(gs)), start
         n = np.size(b)
         return np_shape_piece(ctx, flat[start:start + n], b), start + n
 
