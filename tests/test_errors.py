@@ -177,7 +177,7 @@ def test_exception_in_pullback_of_custom_adjoint_propagates():
         with pytest.raises(KeyError):
             tz.gradient(lambda x: h(x) * 2, 1.0)
     finally:
-        tz.ad.runtime.USER_RULES.pop(h, None)
+        tz.ad.dispatch.USER_RULES.pop(h, None)
 
 
 def test_caught_exception_after_partial_try_body_is_a_clear_error():

@@ -218,7 +218,7 @@ def test_gradient_error_custom_rule_count():
             tz.gradient(lambda a, b: h(a, b), 2.0, 3.0)
         assert f"{THIS}:{_line(rule, '@tz.adjoint(h)')}" in str(e.value)
     finally:
-        tz.ad.runtime.USER_RULES.pop(h, None)
+        tz.ad.dispatch.USER_RULES.pop(h, None)
 
 
 def test_gradcheck_refuses_params():

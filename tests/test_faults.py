@@ -198,7 +198,7 @@ def test_custom_adjoint_wrong_number_of_gradients(clean, grad_mode):
     def _(a, b):
         return h(a, b), lambda dy: (dy * b, dy * a)
     assert tz.gradient(caller, 2.0, 3.0) == (4.0, 2.0)
-    tz.ad.runtime.USER_RULES.pop(h, None)
+    tz.ad.dispatch.USER_RULES.pop(h, None)
 
 
 def test_hook_raises(clean, grad_mode, long_gradients):

@@ -26,7 +26,7 @@ import pytest
 import torch
 
 import torchzygote as tz
-from torchzygote.ad.runtime import kind_of
+from torchzygote.values.kinds import kind_of
 from torchzygote.frontend import ops
 from torchzygote.rules.registry import TABLE, select
 

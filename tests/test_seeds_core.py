@@ -219,7 +219,7 @@ def test_custom_adjoint_add():
         assert gradient(lambda x: add(x, x) * x, 3.0) == (12.0,)
         assert calls, "the custom adjoint was not used"
     finally:
-        tz.ad.runtime.USER_RULES.pop(add, None)
+        tz.ad.dispatch.USER_RULES.pop(add, None)
 
 
 def test_custom_adjoint_is_used_over_source():
@@ -233,7 +233,7 @@ def test_custom_adjoint_is_used_over_source():
     try:
         assert gradient(lambda x: double(x) + x, 1.0) == (101.0,)
     finally:
-        tz.ad.runtime.USER_RULES.pop(double, None)
+        tz.ad.dispatch.USER_RULES.pop(double, None)
 
 
 # ---------------------------------------------------------------- hook

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import torchzygote as tz
-from torchzygote.ad import runtime
+from torchzygote.values import algebra as runtime
 
 F64 = torch.float64
 

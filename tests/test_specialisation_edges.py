@@ -105,7 +105,7 @@ NUM = 1.0
 
 def test_number_cache_is_bounded():
     global NUM
-    from torchzygote.ad import runtime
+    from torchzygote.values import algebra as runtime
 
     def f(x):
         return (x * NUM).sum()

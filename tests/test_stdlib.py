@@ -208,7 +208,7 @@ def test_adjoint_fixes_no_rule():
     try:
         assert tz.gradient(lambda x: math.nextafter(x, math.inf) * 2.0, 1.5) == (2.0,)
     finally:
-        from torchzygote.ad.runtime import USER_RULES
+        from torchzygote.ad.dispatch import USER_RULES
         from torchzygote.rules.registry import TABLE
         USER_RULES.pop(math.nextafter, None)
         TABLE.version += 1

@@ -1,10 +1,11 @@
 """torchzygote: source-to-source automatic differentiation for Python, built on PyTorch."""
 from . import rules  # noqa: F401  (registers the rule tables)
-from .ad import cache as _cache  # noqa: F401
+from .ad import cache as _cache, handlers as _handlers  # noqa: F401  (the dispatch cases)
 from .api import (Grads, Params, WithGradient, adjoint, checkpoint, derivative, dropgrad, forwarddiff, gradient,
                   hook, ignore, nestlevel, nograd, pullback, withgradient)
 from .bridges import call_torch, to_torch
-from .ad.runtime import Record
+from .values.record import Record
+from .values.structures import register_structure
 from .calculus import diaghessian, hessian, jacobian
 from .errors import GradientError, GradientMismatchError, LiftError, NoRuleError, TorchZygoteError
 from .check import GradientCheckWarning, gradcheck, set_check
@@ -17,5 +18,5 @@ __all__ = ["gradient", "withgradient", "pullback", "derivative", "Params", "Grad
            "nestlevel", "code_ir", "gradient_graph",
            "code_adjoint", "Record", "WithGradient", "TorchZygoteError", "LiftError",
            "NoRuleError", "GradientError", "update", "gradcheck", "set_check", "GradientMismatchError",
-           "GradientCheckWarning"]
+           "GradientCheckWarning", "register_structure"]
 __version__ = "0.1.0"

@@ -11,16 +11,24 @@ import types
 from collections import namedtuple
 from typing import Any, Callable, Iterable, Optional, Tuple
 
+import torch
 import torch as _torch
-import torch.autograd.forward_ad as _fwAD
+import torch.autograd.forward_ad as fwAD
 
-from .ad import runtime
+from .ad import dispatch
+from .ad.binding import bind_function
+from .ad.handlers import lift_as
 from .ad.collector import hold as _hold_collection, release as _release_collection
 from .ad.cache import _Parameter, _Tensor, _by_type, entry, forward
-from .ad.runtime import PLAIN, Context, J, Jkw, materialize, seed
+from .ad.dispatch import J, Jkw
+from .rules.container_backs import seed_slots
+from .values.algebra import seed
+from .values.context import Context
+from .values.kinds import has_identity
+from .values.materialize import PLAIN, materialize
 from .errors import GradientError, add_user_frames
-from .frontend.lift import lift as _lift
-from .rules.registry import TABLE as _TABLE, nondiff as _nondiff
+from .frontend.lift import lift
+from .rules.registry import TABLE as _TABLE, nondiff
 
 _FunctionType = types.FunctionType
 
@@ -93,14 +101,14 @@ def _call(ctx: Context, f, args, kwargs):
         if not kwargs:
             if type(f) is types.FunctionType:
                 code = f.__code__
-                if code.co_argcount == len(args) and not code.co_flags & runtime.VARFLAGS and \
+                if code.co_argcount == len(args) and not code.co_flags & dispatch.VARFLAGS and \
                         not code.co_kwonlyargcount:
                     fwd = forward(f, args)  # the top level may mutate its own arguments
                     if fwd is not None:
                         return fwd(ctx, f, *args)
             return J(ctx, f, *args)
-        if type(f) is types.FunctionType and not runtime.torch_internal(f):
-            flat, unbind = runtime.bind_function(f, args, kwargs)
+        if type(f) is types.FunctionType and not dispatch.torch_internal(f):
+            flat, unbind = bind_function(f, args, kwargs)
             consts = frozenset(i for i, (kind, _) in enumerate(unbind.sources) if kind in "kdx")
             y, back = entry(f, flat, consts).fwd(ctx, f, *flat)
             return y, lambda dy: unbind(ctx, flat, back(dy), len(args), None)
@@ -114,7 +122,7 @@ def _call(ctx: Context, f, args, kwargs):
 def _run_back(ctx: Context, back, dy, args, y=None) -> tuple:
     ctx.grads = {}
     if y is not None:
-        runtime.seed_slots(ctx, y, dy)  # lists, dicts, objects in the output: their gradient lives in slots
+        seed_slots(ctx, y, dy)  # lists, dicts, objects in the output: their gradient lives in slots
     try:
         g = back(dy)
     except Exception as e:
@@ -132,8 +140,8 @@ def pullback(f: Callable, *args, **kwargs) -> Tuple[Any, Callable]:
     argument and a zero-argument ``f``, ``back(dy)`` returns ``Grads``."""
     if len(args) == 1 and type(args[0]) is Params and not kwargs:
         return _implicit_pullback(f, args[0])
-    if getattr(getattr(f, "__code__", None), "co_flags", 0) & runtime.CO_GENERATOR_LIKE:
-        _lift(f)  # names the construct ('yield', 'async') and where it is
+    if getattr(getattr(f, "__code__", None), "co_flags", 0) & dispatch.CO_GENERATOR_LIKE:
+        lift(f)  # names the construct ('yield', 'async') and where it is
     if CHECK:  # TORCHZYGOTE_CHECK=1 / set_check(True): compare with central differences (check.py)
         return CHECK(pullback, f, args, kwargs)
     ctx = Context()
@@ -217,7 +225,7 @@ def gradient(f: Callable, *args, **kwargs):
                 if mode:
                     _set_grad_enabled(True)
     code = getattr(f, "__code__", None)
-    if code is not None and code.co_flags & runtime.CO_GENERATOR_LIKE:
+    if code is not None and code.co_flags & dispatch.CO_GENERATOR_LIKE:
         return pullback(f, *args, **kwargs)  # raises, naming the construct
     if CHECK:
         return CHECK(gradient, f, args, kwargs)
@@ -333,7 +341,7 @@ def adjoint(f: Callable) -> Callable:
     the pullback returns one gradient per argument (``None`` for none). It takes
     precedence over differentiating ``f``'s source, and works for builtins."""
     def register(rule: Callable) -> Callable:
-        runtime.USER_RULES[f] = _counted(f, rule)
+        dispatch.USER_RULES[f] = _counted(f, rule)
         _TABLE.version += 1
         return rule
     return register
@@ -365,7 +373,7 @@ def _counted(f, rule):
 
 def nograd(f: Callable) -> Callable:
     """Mark ``f`` as carrying no gradient: it runs as is, and its result is a constant."""
-    _nondiff(f)
+    nondiff(f)
     return f
 
 
@@ -426,9 +434,9 @@ def _nestlevel_rule():
     return nestlevel() + 1, lambda dy: ()
 
 
-runtime.USER_RULES.update({dropgrad: _dropgrad_rule, ignore: _ignore_rule, hook: _hook_rule,
+dispatch.USER_RULES.update({dropgrad: _dropgrad_rule, ignore: _ignore_rule, hook: _hook_rule,
                            nestlevel: _nestlevel_rule})
-runtime.SPECIAL[checkpoint] = _checkpoint_rule
+dispatch.SPECIAL[checkpoint] = _checkpoint_rule
 nograd(Params)
 nograd(Grads)
 
@@ -444,7 +452,7 @@ def _nested_pullback(f, *args):
 
     def pb(dy):  # as _run_back: a list, dict or object in the output takes its gradient in slots
         ctx.grads = {}
-        runtime.seed_slots(ctx, y, dy)
+        seed_slots(ctx, y, dy)
         return _results(ctx, args, back(dy))
     return y, pb
 
@@ -468,12 +476,12 @@ def _results(ctx, args, grads):
 
 
 def _all_values(args) -> bool:
-    return not any(runtime.has_identity(a) for a in args)
+    return not any(has_identity(a) for a in args)
 
 
-runtime.SPECIAL.update({gradient: runtime.lift_as(_nested_gradient),
-                        pullback: runtime.lift_as(_nested_pullback),
-                        withgradient: runtime.lift_as(_nested_withgradient)})
+dispatch.SPECIAL.update({gradient: lift_as(_nested_gradient),
+                        pullback: lift_as(_nested_pullback),
+                        withgradient: lift_as(_nested_withgradient)})
 nograd(Context)
 nograd(seed)
 nograd(_all_values)
@@ -490,29 +498,29 @@ def forwarddiff(f: Callable, x):
 
 
 def _forwarddiff_rule(f, x):
-    scalar = not isinstance(x, _torch.Tensor)
-    xt = _torch.as_tensor(x, dtype=_torch.float64) if scalar else x
+    scalar = not isinstance(x, torch.Tensor)
+    xt = torch.as_tensor(x, dtype=torch.float64) if scalar else x
     flat = xt.reshape(-1)
     cols = []
     y = None
-    with _torch.no_grad():
+    with torch.no_grad():
         for i in range(flat.numel()):
-            e = _torch.zeros_like(flat)
+            e = torch.zeros_like(flat)
             e[i] = 1
-            with _fwAD.dual_level():
-                dual = _fwAD.make_dual(xt, e.reshape(xt.shape))
+            with fwAD.dual_level():
+                dual = fwAD.make_dual(xt, e.reshape(xt.shape))
                 out = f(dual)
-                primal, tangent = _fwAD.unpack_dual(out)
+                primal, tangent = fwAD.unpack_dual(out)
             y = primal
-            cols.append(_torch.zeros_like(primal) if tangent is None else tangent)
-    jac = _torch.stack(cols, dim=-1) if cols else None   # y.shape + (n,)
+            cols.append(torch.zeros_like(primal) if tangent is None else tangent)
+    jac = torch.stack(cols, dim=-1) if cols else None   # y.shape + (n,)
     y_out = y.item() if scalar and y.dim() == 0 else y
 
     def back(dy):
-        dyt = _torch.as_tensor(dy, dtype=jac.dtype)
+        dyt = torch.as_tensor(dy, dtype=jac.dtype)
         g = (dyt.reshape(-1, 1) * jac.reshape(-1, jac.shape[-1])).sum(0)
         return None, (float(g[0]) if scalar else g.reshape(xt.shape))
     return y_out, back
 
 
-runtime.USER_RULES.update({forwarddiff: _forwarddiff_rule})
+dispatch.USER_RULES.update({forwarddiff: _forwarddiff_rule})

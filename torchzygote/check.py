@@ -23,7 +23,7 @@ import threading
 from typing import Any, Callable, Optional
 
 from . import api
-from .ad.runtime import seed as _seed
+from .values.algebra import seed as _seed
 from .check_compare import GradientCheckWarning, _Checker
 from .check_leaves import _random_like, _rng_state, _snapshot
 from .errors import GradientError, GradientMismatchError

@@ -185,7 +185,6 @@ class _Checker:
                  "each argument alone (a number: its partial derivative; a tensor or array: along its part of v):"]
         groups = [(p, {p: deltas[p]}) for p, _, _ in leaves] if len(leaves) <= 32 else \
             [((i,), {p: d for p, d in deltas.items() if p[0] == i}) for i in sorted({p[0] for p in deltas})]
-        rng = random.Random(self.seed + 1)
         for path, part in groups:
             if len(part) == 1:   # a leaf: numbers along 1, tensors along a fresh unit direction
                 (p, d), = part.items()

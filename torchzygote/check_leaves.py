@@ -8,7 +8,7 @@ import random
 
 import torch
 
-from .ad.runtime import Record
+from .values.record import Record
 
 try:
     import numpy as np

@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 
 from .ad import cache
-from .ad.runtime import seed
+from .values.algebra import seed
 from .api import pullback
 from .ir import If, Loop, Try, walk
 

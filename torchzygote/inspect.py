@@ -6,6 +6,7 @@ from typing import Callable
 
 from . import ir
 from .ad import cache
+from .frontend.lift import lift
 
 
 class Code:
@@ -27,7 +28,6 @@ class Code:
 
 def code_ir(f: Callable, *args) -> Code:
     """The primal SSA IR of ``f`` as basic blocks with block arguments."""
-    from .frontend.lift import lift
     fn_ir, _ = lift(_function(f))
     return Code(ir.format_blocks(fn_ir), fn_ir)
 
@@ -37,7 +37,6 @@ def code_adjoint(f: Callable, *args) -> Code:
     lifted back to IR (``@v5`` is primal value ``%5`` it reads; the adjoint of a loop
     is a loop over saved values). ``.source`` is the generated Python, forward and
     pullback; nothing is run."""
-    from .frontend.lift import lift
     e = cache.entry(_function(f), args)
     backs = [c for c in e.fwd.__code__.co_consts if isinstance(c, types.CodeType) and c.co_name == "back"]
     if not backs:

@@ -20,11 +20,12 @@ updates each parameter tensor in place.
 """
 from __future__ import annotations
 
-import dataclasses
 import numbers
-import types
 
 import torch
+
+from .api import Grads, Params
+from .values.structures import CELL, METHOD, structure_of
 
 try:
     import numpy as np
@@ -36,8 +37,6 @@ __all__ = ["update"]
 
 def update(model, grads, lr):
     """One gradient descent step ``model - lr * grads`` over any structure; see the module docstring."""
-    from .api import Grads, Params
-
     if isinstance(grads, Grads):
         params = model if isinstance(model, Params) else grads.params
         for p in params:
@@ -96,90 +95,49 @@ def _update(m, g, lr, memo):
         return m
     if isinstance(m, (torch.Tensor, numbers.Number)) or (np is not None and isinstance(m, (np.ndarray, np.generic))):
         return _leaf(m, g, lr)
-    if isinstance(m, (str, bytes, type, types.ModuleType, range, slice)) or m is None:
+    s = structure_of(m)
+    if s is None:   # strings, types, modules, None: nothing to step
         return m
     key = id(m)
     if key in memo:  # aliased or cyclic: step it once
         return memo[key]
-    if isinstance(m, tuple):
-        if hasattr(m, "_fields"):  # named tuple: gradient is a Record (or a plain tuple)
-            parts = [_update(v, _field(g, f) if not isinstance(g, tuple) else g[i], lr, memo)
-                     for i, (f, v) in enumerate(zip(m._fields, m))]
-            out = type(m)(*parts)
-        else:
-            gs = tuple(g) if not isinstance(g, tuple) else g
-            out = tuple(_update(v, gi, lr, memo) for v, gi in zip(m, gs)) + tuple(m[len(gs):])
-        memo[key] = out
-        return out
     memo[key] = m
-    if isinstance(m, list):
-        gs = list(g) if not isinstance(g, (list, tuple)) else g
-        for i, gi in enumerate(gs[:len(m)]):
-            m[i] = _update(m[i], gi, lr, memo)
+    memo[key] = out = _step_children(s, m, g, lr, memo)
+    return out
+
+
+def _step_children(s, m, g, lr, memo):
+    """Step each child of structure ``m`` that ``g`` has a gradient for: mutable structures are
+    changed in place, immutable ones rebuilt when a child is a new value."""
+    children, aux = s.flatten(m)
+    if s is CELL or s is METHOD and _field(g, "__self__") is None:
+        g = dict(zip(children, (g,)))   # the gradient of a cell or bound method is its content's
+    gs = _children(g)
+    named = type(children) is dict
+    if isinstance(m, tuple) and (type(gs) is dict) != named:   # a named tuple stepped by position, or back
+        gs = (dict(zip(children, gs)) if named else tuple(gs.values())) if gs is not None else None
+    if gs is None or (type(gs) is dict) != named:
         return m
-    if isinstance(m, dict):
-        items = g.items() if hasattr(g, "items") else ()
-        for k, gk in items:
-            if k in m:
-                m[k] = _update(m[k], gk, lr, memo)
-        return m
-    if isinstance(m, types.FunctionType):
-        cells = m.__closure__ or ()
-        for name, cell in zip(m.__code__.co_freevars, cells):
-            gi = _field(g, name)
-            if gi is None:
-                continue
-            try:
-                contents = cell.cell_contents
-            except ValueError:
-                continue
-            new = _update(contents, gi, lr, memo)
-            if new is not contents:
-                cell.cell_contents = new
-        return m
-    if isinstance(m, types.CellType):
-        try:
-            contents = m.cell_contents
-        except ValueError:
-            return m
-        new = _update(contents, g, lr, memo)
-        if new is not contents:
-            m.cell_contents = new
-        return m
-    if isinstance(m, types.MethodType):
-        _update(m.__self__, _field(g, "__self__") if _field(g, "__self__") is not None else g, lr, memo)
-        return m
-    # an object with fields
-    items = g.items() if hasattr(g, "items") else ()
-    frozen = dataclasses.is_dataclass(m) and getattr(getattr(type(m), "__dataclass_params__", None), "frozen", False)
     changes = {}
-    for name, gi in items:
-        if gi is None:
+    for k, gk in gs.items() if named else enumerate(gs[:len(children)]):
+        if gk is None or (named and k not in children):
             continue
-        try:
-            old = getattr(m, name)
-        except AttributeError:
-            continue
-        new = _update(old, gi, lr, memo)
+        old = children[k]
+        new = _update(old, gk, lr, memo)
         if new is not old:
-            changes[name] = new
+            changes[k] = new
     if not changes:
         return m
-    if frozen:
-        init = {f.name for f in dataclasses.fields(m) if f.init}
-        if set(changes) <= init:
-            out = dataclasses.replace(m, **changes)
-        else:  # fields outside __init__: write them as the dataclass machinery does
-            out = dataclasses.replace(m, **{k: v for k, v in changes.items() if k in init})
-            for k, v in changes.items():
-                if k not in init:
-                    object.__setattr__(out, k, v)
-        memo[key] = out
-        return out
-    for name, new in changes.items():
-        if isinstance(m, torch.nn.Module) and isinstance(getattr(m, name), torch.nn.Parameter):
-            with torch.no_grad():
-                getattr(m, name).copy_(new)
-        else:
-            setattr(m, name, new)
-    return m
+    if s.setter is not None:
+        for k, v in changes.items():
+            s.setter(m, k, v)
+        return m
+    if named:
+        return s.unflatten(aux, {**children, **changes})
+    return s.unflatten(aux, tuple(changes.get(i, c) for i, c in enumerate(children)))
+
+
+def _children(g):
+    """A gradient's children: a tuple by position, a dict by name, None for a leaf."""
+    s = structure_of(g)
+    return None if s is None else s.flatten(g)[0]

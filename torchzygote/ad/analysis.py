@@ -24,7 +24,8 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, MIXED, NONDIFF, base, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
                               Rule, select)
-from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, VARFLAGS, kind_of, torch_internal
+from ..values.kinds import KIND_OF_TYPE, kind_of
+from .dispatch import SPECIAL, USER_RULES, VARFLAGS, torch_internal
 
 
 SCALAR = "()"   # the shape class of 0-d tensors

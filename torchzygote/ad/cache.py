@@ -19,7 +19,8 @@ from ..rules.registry import TABLE, select
 from .analysis import Analysis
 from .codegen import compile_forward
 from ..rules.registry import OBJECT
-from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, VARFLAGS, kind_of, torch_internal
+from ..values.kinds import KIND_OF_TYPE, kind_of
+from .dispatch import SPECIAL, USER_RULES, VARFLAGS, torch_internal
 
 _MISSING = object()
 _lock = threading.RLock()
@@ -209,9 +210,9 @@ def _kind_by_type(t: type) -> bool:
 _Tensor, _Parameter = torch.Tensor, torch.nn.Parameter
 
 
-from . import runtime as _runtime  # noqa: E402
+from . import dispatch as _dispatch  # noqa: E402
 
-_runtime.forward = forward
+_dispatch.forward = forward
 from ..rules.registry import nondiff as _nondiff  # noqa: E402
 
 _nondiff(forward, kinds_of)

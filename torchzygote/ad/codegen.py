@@ -31,7 +31,10 @@ from .. import errors, ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, NONDIFF, OBJECT, REAL, TABLE, TENSOR, Rule, nondiff
-from . import runtime
+from ..rules.container_backs import gather_back, item_back
+from ..values.algebra import accum, number_tensor, unbroadcast
+from ..values.versions import copy_value
+from . import dispatch
 from .analysis import Analysis
 
 UNSET, SET, MAYBE = 0, 1, 2
@@ -142,10 +145,10 @@ def _indent(lines: List[str]) -> List[str]:
 class Codegen:
     def __init__(self, fn: ir.Function, A: Analysis):
         self.fn, self.A = fn, A
-        self.glb: dict = {"_J": runtime.J, "_Jkw": runtime.Jkw, "_accum": runtime.accum,
-                          "_ub": runtime.unbroadcast, "_UNDEF": ir.UNDEF, "_item_back": runtime.item_back,
-                          "_gather_back": runtime.gather_back,
-                          "_acc_slots": _acc_slots, "_kt": runtime.number_tensor}
+        self.glb: dict = {"_J": dispatch.J, "_Jkw": dispatch.Jkw, "_accum": accum,
+                          "_ub": unbroadcast, "_UNDEF": ir.UNDEF, "_item_back": item_back,
+                          "_gather_back": gather_back,
+                          "_acc_slots": _acc_slots, "_kt": number_tensor}
         self._gnames: Dict[int, str] = {}
         self.in_loop: set = set()
         self.defregion: Dict[object, int] = {}
@@ -984,7 +987,7 @@ class Codegen:
             if r.inplace and isinstance(first, Var) and self.A.K.get(first.id) in (ARRAY, TENSOR) and \
                     self._dead_view(s, first):
                 pre.append(f"_ip = {self.v(first)}.clone()" if self.A.K.get(first.id) == TENSOR else
-                           f"_ip = {self.glob(runtime.copy_value, 'copy')}({self.v(first)})")
+                           f"_ip = {self.glob(copy_value, 'copy')}({self.v(first)})")
                 m[r.params[0]] = "_ip"
             elif r.inplace and isinstance(first, Var):
                 # keep what the pullback reads of the memory this op overwrites (Tapenade's
@@ -1012,7 +1015,7 @@ class Codegen:
                     self._check_unused_after(first.id, s)
                 if self._read_back(first.id):
                     copy = "_ip.clone()" if self.A.K.get(first.id) == TENSOR else \
-                        f"{self.glob(runtime.copy_value, 'copy')}(_ip)"   # a tensor or an array: known at run time
+                        f"{self.glob(copy_value, 'copy')}(_ip)"   # a tensor or an array: known at run time
                     pre += [f"_ip = {self.v(first)}", f"{self.v(first)} = {copy}"]
                     m[r.params[0]] = "_ip"
             code = self.subst(r.fwd, m, r.ns)
@@ -1036,7 +1039,7 @@ class Codegen:
         argv = [self.v(a) for a in s.args]
         guards = None
         if written is not None and written[1] is not None and self._dead_view(s, written[0]):
-            argv[written[1]] = f"{self.glob(runtime.copy_value, 'copy')}({argv[written[1]]})"   # as when known
+            argv[written[1]] = f"{self.glob(copy_value, 'copy')}({argv[written[1]]})"   # as when known
             written = None
         elif written is not None:
             guards = self._runtime_write_guards(s, written[0])
@@ -1065,8 +1068,8 @@ class Codegen:
         differentiated again makes its writes through the dispatcher (``J(ctx, f, *args)``,
         ``Jkw(ctx, f, args, kwargs)``), so the dispatch is looked through."""
         fn, args, pos = s.fn, s.args, 0
-        while isinstance(fn, Const) and fn.value in (runtime.J, runtime.Jkw) and len(args) >= 3:
-            if fn.value is runtime.J:
+        while isinstance(fn, Const) and fn.value in (dispatch.J, dispatch.Jkw) and len(args) >= 3:
+            if fn.value is dispatch.J:
                 fn, args, pos = args[1], args[2:], None if pos is None else pos + 2
                 continue
             d = self.A.defs.get(args[2].id) if isinstance(args[2], Var) else None
@@ -1324,7 +1327,7 @@ def _acc_slots(ctx, d, g):
     if isinstance(g, dict):
         slot = ctx.slot(d)
         for k, v in g.items():
-            slot[k] = runtime.accum(slot.get(k), v)
+            slot[k] = accum(slot.get(k), v)
 
 
 def compile_forward(fn: ir.Function, A: Analysis, qualname: str):

@@ -12,8 +12,9 @@ from typing import Callable, List
 
 import torch
 
-from ..ad import runtime
-from ..ad.runtime import Record, accum
+from ..ad import dispatch
+from ..values.algebra import accum
+from ..values.record import Record
 from ..errors import GradientError, NoRuleError
 from ..rules.fallback import _as_cotangent
 from .objects import _diff, _fields, _is_plain_object
@@ -417,6 +418,6 @@ def _call_torch_pullback_rule(state, with_kwargs, dy):
     return g, pb
 
 
-runtime.SPECIAL[call_torch] = _call_torch_special
-runtime.SPECIAL[_call_torch_special] = _call_torch_nested
-runtime.USER_RULES[_call_torch_pullback] = _call_torch_pullback_rule
+dispatch.SPECIAL[call_torch] = _call_torch_special
+dispatch.SPECIAL[_call_torch_special] = _call_torch_nested
+dispatch.USER_RULES[_call_torch_pullback] = _call_torch_pullback_rule

@@ -12,7 +12,8 @@ from typing import Callable
 
 import torch
 
-from ..ad.runtime import Record, accum
+from ..values.algebra import accum
+from ..values.record import Record
 from ..api import pullback
 from ..errors import GradientError
 from .objects import _diff, _fields, _is_plain_object

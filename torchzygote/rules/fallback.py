@@ -8,6 +8,7 @@ acquire a ``grad_fn`` and nothing outside the call sees torch autograd.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from typing import Any, List, Tuple
@@ -16,8 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import NoRuleError
+from ..values.algebra import accum
+from ..values.kinds import has_identity
+from ..values.structures import structure_of
+from .registry import nondiff
 
-__all__ = ["torch_fallback", "FALLBACK_CALLS"]
+__all__ = ["torch_fallback", "fallback_call", "is_torch_op", "has_tensor", "RULES", "FALLBACK_CALLS"]
 
 # callables that went through the fallback, with a count (rule coverage diagnostics)
 FALLBACK_CALLS: dict = {}
@@ -28,42 +33,42 @@ def _diff(t) -> bool:
 
 
 def _prepare(x, leaves: List[torch.Tensor]):
-    """A copy of ``x`` whose differentiable tensors are fresh leaves; returns
-    (copy, template) where the template records where each leaf came from."""
+    """A copy of ``x`` whose differentiable tensors are fresh leaves; returns (copy, template)
+    where the template records where each leaf came from. Structures that can be rebuilt
+    (``values.structures``: tuples, named tuples, lists, dicts, registered types) are walked."""
     if _diff(x):
         leaf = x.detach().requires_grad_(True)
         leaves.append(leaf)
         return leaf, len(leaves) - 1
-    if isinstance(x, (list, tuple)):  # and named tuples, torch.return_types structseqs
-        t = type(x)
-        if t in (list, tuple):
-            make = t
-        elif hasattr(t, "_fields"):
-            make = lambda vals: t(*vals)  # noqa: E731
-        else:
-            make = t
-            try:
-                t(list(x))
-            except TypeError:  # an unknown sequence type: passed as is
-                return x, None
-        parts = [_prepare(e, leaves) for e in x]
-        copy = make([p[0] for p in parts])
-        tmpl = (tuple if isinstance(x, tuple) else list, [p[1] for p in parts])
-        return copy, tmpl
-    return x, None
+    s = structure_of(x)
+    if s is None or s.unflatten is None:
+        return x, None
+    children, aux = s.flatten(x)
+    named = type(children) is dict
+    n = len(leaves)
+    parts = [_prepare(c, leaves) for c in (children.values() if named else children)]
+    copies = [p[0] for p in parts]
+    try:
+        copy = s.unflatten(aux, dict(zip(children, copies)) if named else tuple(copies))
+    except TypeError:  # a sequence type that cannot be built from its items: passed as is
+        del leaves[n:]
+        return x, None
+    form = tuple if isinstance(x, tuple) else list if isinstance(x, list) else dict
+    return copy, (form, list(children) if named else None, [p[1] for p in parts])
 
 
 def _rebuild(tmpl, grads):
-    """The gradient of one argument from the leaves' gradients (None where none)."""
+    """The gradient of one argument from the leaves' gradients (None where none): a tuple for a
+    tuple (named or not), a list for a list, a dict by name for other structures."""
     if tmpl is None:
         return None
     if isinstance(tmpl, int):
         return grads[tmpl]
-    typ, parts = tmpl
+    form, keys, parts = tmpl
     out = [_rebuild(p, grads) for p in parts]
     if all(o is None for o in out):
         return None
-    return typ(out) if typ is tuple else list(out)
+    return dict(zip(keys, out)) if form is dict else form(out)
 
 
 def _flat_outputs(y) -> Tuple[list, Any]:
@@ -234,3 +239,100 @@ def _as_cotangent(d, o):
             d = d.expand(o.shape) if d.dim() <= o.dim() else d.reshape(o.shape)
         return d.to(dtype=o.dtype, device=o.device) if d.dtype != o.dtype or d.device != o.device else d
     return torch.full_like(o, d)
+
+
+def is_torch_op(f) -> bool:
+    """Whether a callable without source is torch's (then torch autograd differentiates it)."""
+    mod = getattr(f, "__module__", None) or ""
+    return mod.startswith("torch") or getattr(f, "__objclass__", None) in (torch._C.TensorBase, torch.Tensor) \
+        or "torch" in repr(getattr(f, "__self__", ""))
+
+
+def has_tensor(x) -> bool:
+    """Whether ``x`` is a tensor or a structure the fallback walks holding one."""
+    if isinstance(x, torch.Tensor):
+        return True
+    s = structure_of(x)
+    if s is None or s.unflatten is None:
+        return False
+    c = s.flatten(x)[0]
+    return any(has_tensor(e) for e in (c.values() if type(c) is dict else c))
+
+
+def fallback_call(ctx, f, args, kw, kwargs):
+    """``(y, back)`` for torch op ``f`` through torch autograd, as run-time dispatch calls it: the
+    gradients of arguments with identity (lists, dicts, objects) go to their slots in the context."""
+    y, back = torch_fallback(f, args, kw, kwargs)
+    back = functools.partial(torch_pullback, f, back)
+    if not any(has_identity(a) for a in args):
+        return y, back
+
+    def back_slots(dy):
+        g = back(dy)
+        da = g if kwargs is None else g[0]
+        da = tuple(_to_slot(ctx, a, d) for a, d in zip(args, da))
+        return da if kwargs is None else (da, g[1])
+    return y, back_slots
+
+
+def _to_slot(ctx, a, d):
+    """Argument ``a``'s gradient ``d``: into ``a``'s slot by position or name if ``a`` has identity
+    (a module's parameters reached through a list, as RNNs' weights are, are noted for it)."""
+    if d is None or not has_identity(a):
+        return d
+    slot = ctx.slot(a)
+    children = structure_of(a).flatten(a)[0]
+    for k, dk in d.items() if type(d) is dict else enumerate(d):
+        if type(slot) is list:
+            if k >= len(slot) or k >= len(children):
+                break
+            slot[k] = accum(slot[k], dk)
+        else:
+            slot[k] = accum(slot.get(k), dk)
+        ak = children.get(k) if type(children) is dict else children[k]
+        if isinstance(ak, torch.nn.Parameter) and dk is not None:
+            ctx.param(ak, dk)
+            ctx.tensor_grads[id(ak)] = accum(ctx.tensor_grads.get(id(ak)), dk)
+    return None
+
+
+def torch_pullback(f, back, dy):
+    """The pullback of torch op ``f`` computed by torch autograd (``back``). Differentiated
+    code that differentiates it again (second order) gets a clear error from its rule below,
+    never a silent zero."""
+    return back(dy)
+
+
+def _torch_pullback_rule(f, back, dy):
+    def pb(d):
+        if d is not None and any(g is not None for g in (d if type(d) is tuple else (d,))):
+            name = getattr(f, "__qualname__", None) or getattr(f, "__name__", repr(f))
+            mod = getattr(f, "__module__", None)
+            raise NoRuleError(
+                f"no gradient rule for {mod + '.' if mod else ''}{name}: its gradient came from torch "
+                f"autograd, which torchzygote cannot differentiate again (second order). Define a rule "
+                f"with @torchzygote.adjoint({name}) whose pullback uses ops that have rules, or compute "
+                f"this higher derivative with torch.autograd (hessian(..., method='torch'))")
+        return None, None, None
+    return back(dy), pb
+
+
+def _torch_fallback_rule(f, args, kw, kwargs):
+    """Differentiated code that calls the fallback (the runtime differentiated again, for a
+    second derivative) treats it as a primitive: its value's gradient is its own pullback."""
+    y, back = torch_fallback(f, args, kw, kwargs)
+
+    def pb(d):
+        dy = d[0] if type(d) is tuple else None
+        if dy is None:
+            return None, None, None, None
+        g = back(dy)
+        if kwargs is None:
+            return None, g, None, None
+        return None, g[0], g[1], None
+    return (y, back), pb
+
+
+# how run-time dispatch differentiates the fallback itself (its user rules, ``ad/dispatch.py``)
+RULES = {torch_pullback: _torch_pullback_rule, torch_fallback: _torch_fallback_rule}
+nondiff(is_torch_op, has_tensor)   # predicates of the dispatcher: a nested transform calls them as they are

@@ -10,7 +10,8 @@ import operator
 
 import torch
 
-from ..ad.runtime import unbroadcast, write_back
+from ..values.algebra import unbroadcast
+from .container_backs import write_back
 from ..errors import GradientError
 from ..frontend import ops
 from .registry import DICT, LIST, NONDIFF, OBJECT, REAL, TABLE, TENSOR, grad, nondiff

@@ -10,6 +10,8 @@ import operator
 import re
 
 from ..errors import GradientError
+from ..values.algebra import np_sum_to
+from .container_backs import seq_back
 from .registry import (ARRAY, LIST, NONDIFF, REAL, TABLE, TUPLE, base, grad, nondiff, reads_metadata,
                        reads_sequence)
 
@@ -72,10 +74,9 @@ if np is not None:
         a, b = np.asarray(a), np.asarray(b)
         if a.ndim <= 2 and b.ndim <= 2:
             return np_dot_back(dy, a, b, which)
-        from ..ad.runtime import _np_sum_to
         if which == 0:
-            return _np_sum_to(dy @ np.swapaxes(b, -1, -2), a.shape)
-        return _np_sum_to(np.swapaxes(a, -1, -2) @ dy, b.shape)
+            return np_sum_to(dy @ np.swapaxes(b, -1, -2), a.shape)
+        return np_sum_to(np.swapaxes(a, -1, -2) @ dy, b.shape)
 
     def np_pow_a(dy, a, b):
         b_arr = np.asarray(b)
@@ -122,8 +123,7 @@ if np is not None:
         if which == 1:
             return np.sum(gb, axis=tuple(range(gb.ndim - 1))) if vec and gb.ndim > 1 else gb
         ga = -(gb[..., :, None] * y[..., None, :]) if vec else -(gb @ _swap(y))
-        from ..ad.runtime import _np_sum_to
-        return _np_sum_to(ga, np.shape(a))
+        return np_sum_to(ga, np.shape(a))
 
     ns = dict(np=np, np_sum_back=np_sum_back, np_inv_back=np_inv_back, np_det_back=np_det_back,
               np_solve_back=np_solve_back, np_mean_back=np_mean_back, np_dot_back=np_dot_back,
@@ -185,8 +185,7 @@ if np is not None:
 
     def np_sum_to_shape(g, a):
         """``g`` summed over the axes it was broadcast along to ``a``'s shape."""
-        from ..ad.runtime import _np_sum_to
-        return np.asarray(_np_sum_to(np.asarray(g), np.shape(a)))
+        return np.asarray(np_sum_to(np.asarray(g), np.shape(a)))
 
     def np_like(g, x):
         """The gradient ``g`` given the type and shape of the value ``x`` it belongs to. Plain code
@@ -269,7 +268,6 @@ if np is not None:
     def np_seq_back(ctx, g, seq):
         """The gradient ``g`` of ``np.asarray(seq)`` routed to the items of a list or tuple
         (nested ones too); each item's gradient has its type."""
-        from .containers import seq_back
         # g's rows are the items at the call; a list appended to since is longer now (its pullbacks
         # have rewound its gradient slots to the call's positions, so row i belongs to slot i)
         pieces = tuple([np_seq_back(ctx, g[i], seq[i]) if isinstance(seq[i], (list, tuple))

@@ -17,6 +17,7 @@ signatures cannot bind: they are Python stand-ins (reshapes and broadcasts) lift
 from __future__ import annotations
 
 from ..errors import GradientError
+from .container_backs import seq_back
 from .numpy_rules import _r, np, np_index_back, np_like, np_seq_back, np_sum_to_shape, ns
 from .registry import ARRAY, LIST, NONDIFF, REAL, TUPLE, base, nondiff, reads_metadata, reads_sequence
 
@@ -78,7 +79,6 @@ if np is not None:
 
     def np_shape_items_back(ctx, seq, gs):
         """Per-item gradients ``gs`` routed to the list or tuple ``seq``."""
-        from .containers import seq_back
         return seq_back(ctx, seq, tuple([np_shape_piece(ctx, gs[i], seq[i]) for i in range(len(seq))]))
 
     # ------------------------------------------------------------------------------------ joining
@@ -145,7 +145,6 @@ if np is not None:
             for i in range(len(b)):
                 g, start = np_shape_block_walk(ctx, flat, b[i], start)
                 gs.append(g)
-            from .containers import seq_back
             return seq_back(ctx, b, tuple(gs)), start
         n = np.size(b)
         return np_shape_piece(ctx, flat[start:start + n], b), start + n

@@ -16,50 +16,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-# Kinds of values, inferred per SSA variable for specialisation:
-#   R real Python number, C complex number, T torch tensor, A numpy array,
-#   L list, P tuple, D dict (exactly those types: containers with known semantics),
-#   N never differentiable (None, str, bool results of comparisons, types),
-#   O anything else (decided at run time), U undefined (no value yet),
-#   M a real number or a tensor (``loss = 0.0`` before a loop that adds tensors to it).
-REAL, COMPLEX, TENSOR, ARRAY, NONDIFF, OBJECT, UNDEFINED = "R", "C", "T", "A", "N", "O", "U"
-MIXED = "M"
-LIST, TUPLE, DICT = "L", "P", "D"
-CONTAINERS = (LIST, TUPLE, DICT)
-# tuples whose items are all tensors, or all real numbers (``x, v = state.unbind(-1)``)
-TUPLE_OF = {TENSOR: "PT", REAL: "PR"}
-
-
-def base(k: str) -> str:
-    """The kind without its item kind (``PT`` is a tuple)."""
-    return k[0]
-
-
-def item_kind(k: str) -> str:
-    """The kind of a tuple kind's items (``OBJECT`` when mixed or unknown)."""
-    return k[1] if len(k) > 1 and k[0] == TUPLE else OBJECT
-
-
-def tuple_kind(items) -> str:
-    """A tuple's kind from its items' kinds; ``()`` is a tuple of numbers (an empty shape)."""
-    kinds = set(items)
-    return TUPLE_OF.get(kinds.pop(), TUPLE) if len(kinds) == 1 else TUPLE if kinds else TUPLE_OF[REAL]
-NUMERIC = (REAL, COMPLEX)
-
-
-def promote(kinds: Sequence[str]) -> str:
-    ks = set(kinds) - {NONDIFF}
-    if not ks:
-        return REAL if NONDIFF in kinds else OBJECT
-    if OBJECT in ks or UNDEFINED in ks or {base(k) for k in ks} & set(CONTAINERS):
-        return OBJECT
-    if TENSOR in ks:
-        return TENSOR if ARRAY not in ks else OBJECT
-    if ARRAY in ks:
-        return ARRAY if MIXED not in ks else OBJECT
-    if MIXED in ks:
-        return MIXED if COMPLEX not in ks else OBJECT
-    return COMPLEX if COMPLEX in ks else REAL
+# the kinds of values (values/kinds.py), re-exported: the rule modules name them from here
+from ..values.algebra import unbroadcast
+from ..values.kinds import (ARRAY, COMPLEX, CONTAINERS, DICT, LIST, MIXED, NONDIFF, NUMERIC, OBJECT,  # noqa: F401
+                            REAL, TENSOR, TUPLE, TUPLE_OF, UNDEFINED, base, item_kind, promote, tuple_kind)
+from ..values.versions import check_versions, copy_value, saved_versions
 
 
 @dataclass
@@ -261,11 +222,10 @@ def closure_form(rule: Rule) -> Callable:
     """
     if rule._closure is not None:
         return rule._closure
-    from ..ad import runtime
     ps = list(rule.params) + ([rule.vararg] if rule.vararg else [])
     sig = ", ".join(rule.params + ([f"*{rule.vararg}"] if rule.vararg else []))
     env = dict(rule.ns)
-    env.update({"_fn": rule.fn, "_ub": runtime.unbroadcast, "_D": rule.defaults})
+    env.update({"_fn": rule.fn, "_ub": unbroadcast, "_D": rule.defaults})
     head = ", ".join(f"{p}=_D[{p!r}]" if p in rule.defaults else p for p in rule.params)
     if rule.vararg:
         head += (", " if head else "") + f"*{rule.vararg}"
@@ -299,7 +259,7 @@ def closure_form(rule: Rule) -> Callable:
     read = [] if rule.effect else [  # effect rules (containers, attributes) use identities, not values
         p for p in rule.params if any(reads_value(e, p, rule.ns) for e in rule.grads.values())
         and not (rule.inplace and p == rule.params[0])]
-    env.update({"_saved": runtime.saved_versions, "_check": runtime.check_versions, "_copy": runtime.copy_value})
+    env.update({"_saved": saved_versions, "_check": check_versions, "_copy": copy_value})
     reads_y = any(re.search(r"\by\b", e) for e in rule.grads.values())
     if reads_y and not rule.inplace and not rule.effect and (rule.out in (TENSOR, ARRAY) or callable(rule.out)):
         read.append("y")   # the result (a tensor or an array), which later code may write in place

@@ -9,6 +9,7 @@ Ops without a rule go through ``rules/fallback.py`` (local torch autograd).
 """
 from __future__ import annotations
 
+import ast
 import math
 import operator
 import re
@@ -16,10 +17,11 @@ import re
 import torch
 import torch.nn.functional as F
 
-from ..ad.runtime import accum, index_back, unbroadcast
+from ..values.algebra import accum, unbroadcast
 from ..errors import GradientError
-from .containers import seq_back
-from .registry import (NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE, base, grad, nondiff, reads_metadata,
+from .container_backs import index_back, seq_back
+from .fallback import torch_fallback
+from .registry import (NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE, base, closure_form, grad, nondiff, reads_metadata,
                        reads_sequence)
 
 ANY = lambda ks: True  # noqa: E731
@@ -938,7 +940,6 @@ def embedding_back(dy, idx, weight, padding_idx):
 
 def vjp_all(fn, args, dy):
     """One vector-Jacobian product per argument of ``fn(*args)`` by local torch autograd."""
-    from .fallback import torch_fallback
     _, back = torch_fallback(fn, tuple(args), {}, None)
     return back(dy)
 
@@ -966,7 +967,6 @@ def _opts(kw):
 
 def _npos(sig):
     """How many of a signature's parameters may be passed by position."""
-    import ast
     a = ast.parse(f"lambda {sig}: 0", mode="eval").body.args
     return len(a.posonlyargs + a.args)
 
@@ -997,7 +997,6 @@ def call_rule(fn, names, npos, defaults, vals, var):
 def _closure(r, sig):
     """Build the run-time form of a rule (``registry.closure_form``) with a call that
     leaves defaults out, so keyword-only parameters are not passed by position."""
-    from .registry import closure_form
     if r.fwd is not None:
         return
     ps = ", ".join(r.params)

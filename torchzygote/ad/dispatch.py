@@ -1,0 +1,348 @@
+"""Run-time dispatch: ``y, back = J(ctx, f, *args)`` for calls whose callee or argument kinds
+are known only at run time. In order: a user rule (``@adjoint``, ``USER_RULES``), a dispatch case
+(``SPECIAL``, ``handlers.py``), a table rule's closure form, a lifted Python callee, and for torch
+ops without a rule the torch-autograd fallback (``rules/fallback.py``)."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import operator
+import types
+from typing import Any, Dict
+
+import torch
+
+from ..errors import GradientError, NoRuleError
+from ..frontend import ops
+from ..rules import fallback
+from ..rules.registry import NONDIFF, OBJECT, TABLE, closure_form, nondiff, select
+from ..values.algebra import accum
+from ..values.context import Context
+from ..values.kinds import has_identity, kind_of
+from ..values.record import Record
+from ..values.versions import guard_reads
+from .binding import bind_function, bind_rule, rebind_back
+
+_MISSING = object()
+VARFLAGS = 0x04 | 0x08  # CO_VARARGS | CO_VARKEYWORDS
+
+
+def J(ctx: Context, f, *args):
+    """``y, back = J(f, args...)``; ``back(dy)`` returns one gradient per argument."""
+    if type(f) is types.FunctionType:
+        code = f.__code__
+        if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount:
+            fwd = forward(f, args)  # None for functions that are not lifted (rules, torch's own)
+            if fwd is not None:
+                versions = [a._version for a in args if type(a) is torch.Tensor]
+                res = fwd(ctx, f, *args)
+                if versions and versions != [a._version for a in args if type(a) is torch.Tensor]:
+                    _check_mutation(f, args, versions, res[0])
+                return guard_reads(f, fwd.reads, args, res) if fwd.reads else res
+    elif type(f) in _PLAIN_MODULES and not _has_hooks(f) and not _registered(f):
+        return _drop_self_call(ctx, type(f).forward, f, args)
+    return Jkw(ctx, f, args, None)
+
+
+_PLAIN_MODULES: set = set()   # nn.Module classes called the standard way (Module.__call__)
+
+
+def _registered(f) -> bool:
+    """Whether an object has its own entry in a rule table (then ``Jkw`` dispatches it)."""
+    return f in SPECIAL or f in USER_RULES or TABLE.is_nondiff(f) or bool(TABLE.lookup(f))
+
+
+def Jkw(ctx: Context, f, args, kwargs):
+    """``J`` for a call with keywords; ``back(dy)`` returns ``(dargs, dkwargs)`` when
+    ``kwargs`` is a dict, else a tuple like ``J``."""
+    kw = kwargs or {}
+    special = _special(f)
+    if special is not None:
+        return special(ctx, args, kw, kwargs)
+    user = _user_rule(f)
+    if user is not None:
+        y, pb = user(*args, **kw)
+        return y, _split_back(pb, len(args), kwargs)
+    if TABLE.lookup(f):
+        rule = select(f, [kind_of(a) for a in args], len(kw))
+        if rule is not None:
+            y, back = closure_form(rule)(ctx, *bind_rule(rule, args, kw))
+            return y, rebind_back(back, rule, args, kwargs)
+    if TABLE.is_nondiff(f):
+        return f(*args, **kw), nothing(len(args), kwargs)
+    t = type(f)
+    if t is types.FunctionType and not torch_internal(f):
+        flat, unbind = bind_function(f, args, kw)
+        y, back = forward(f, flat)(ctx, f, *flat)
+        return y, lambda dy: unbind(ctx, flat, back(dy), len(args), kwargs)
+    if t is types.MethodType:
+        y, back = Jkw(ctx, f.__func__, (f.__self__, *args), kwargs)
+        return y, _self_to_slot(ctx, f, back, kwargs)
+    if t is functools.partial:
+        y, back = Jkw(ctx, f.func, (*f.args, *args), {**f.keywords, **kw})
+        return y, lambda dy: _partial_back(ctx, f, back(dy), kwargs)
+    if isinstance(f, type):
+        return construct(ctx, f, args, kw, kwargs)
+    if isinstance(f, torch.nn.Module) and not _has_hooks(f):
+        if t.__call__ is torch.nn.Module.__call__:
+            _PLAIN_MODULES.add(t)
+        return Jkw(ctx, t.forward, (f, *args), kwargs) if kwargs is not None else \
+            _drop_self_call(ctx, t.forward, f, args)
+    owner = getattr(f, "__self__", None)
+    if t is types.BuiltinMethodType and owner is not None and not isinstance(owner, (types.ModuleType, type)):
+        # a builtin method taken from its object (``d.pop`` passed to ``map``): dispatch as a method call
+        y, back = call_method(ctx, (owner, f.__name__, *args), kw, kwargs)
+        return y, _self_to_slot(ctx, f, back, kwargs, skip=1)
+    call = getattr(type(f), "__call__", None)
+    if isinstance(call, types.FunctionType):
+        return _drop_self_call(ctx, call, f, args) if kwargs is None else \
+            _drop_first_kw(Jkw(ctx, call, (f, *args), kwargs))
+    return foreign(ctx, f, args, kw, kwargs)
+
+
+def _check_mutation(f, args, versions, y):
+    """A callee wrote into a tensor argument in place. Returning it (``nn.ReLU(inplace=True)``,
+    ``x = f(x)``) gives the caller a new value; a hidden write would be missed."""
+    mutated = [a for a in args if type(a) is torch.Tensor]
+    mutated = [a for a, v in zip(mutated, versions) if a._version != v]
+    if all(a is y for a in mutated):
+        return
+    code = f.__code__
+    raise GradientError(
+        f"{f.__qualname__} writes into a tensor argument in place; torchzygote follows in-place "
+        f"writes within a function, so the caller's gradient would miss it: return the new tensor "
+        f"(`y = f(y)`) or write to a copy", (code.co_filename, code.co_firstlineno))
+
+
+def _drop_self_call(ctx, fn, obj, args):
+    y, back = J(ctx, fn, obj, *args)
+    return y, lambda dy: back(dy)[1:]
+
+
+def _drop_first_kw(res):
+    y, back = res
+    return y, _drop_first(back, {})
+
+
+def _drop_first(back, kwargs):
+    if kwargs is None:
+        return lambda dy: back(dy)[1:]
+
+    def b(dy):
+        da, dk = back(dy)
+        return da[1:], dk
+    return b
+
+
+def _self_to_slot(ctx, m, back, kwargs, skip=0):
+    """The pullback of a call of bound method ``m``: the gradient of a value ``m.__self__``
+    (a tensor: ``m = x.sum``) goes to ``m``'s slot, where the read of ``m`` finds it
+    (``method_self_back``); an object's lives in its own slot already. The rest (after
+    ``skip`` more, the method's name) is the arguments'."""
+    def b(dy):
+        g = back(dy)
+        da, dk = (g, None) if kwargs is None else g
+        if da[0] is not None and not has_identity(m.__self__):
+            slot = ctx.slot(m)
+            slot["__self__"] = accum(slot.get("__self__"), da[0])
+        return da[1 + skip:] if kwargs is None else (da[1 + skip:], dk)
+    return b
+
+
+def _split_back(pb, nargs, kwargs):
+    """Adapt a user pullback (one gradient per argument, keywords last) to ``J``'s shape."""
+    def back(dy):
+        g = pb(dy)
+        g = (g,) if not isinstance(g, tuple) else g
+        if kwargs is None:
+            return tuple(g[:nargs]) + (None,) * (nargs - len(g))
+        return tuple(g[:nargs]), dict(zip(kwargs, g[nargs:]))
+    return back
+
+
+def nothing(n, kwargs):
+    if kwargs is None:
+        none = (None,) * n
+        return lambda dy: none
+    return lambda dy: ((None,) * n, {})
+
+
+def _partial_back(ctx, p, g, kwargs):
+    """Split a partial's gradients: its stored arguments' go to its slot, the call's back."""
+    da, dk = g
+    n = len(p.args)
+    slot = ctx.slot(p)
+    slot["args"] = accum(slot.get("args"), tuple(da[:n]))
+    slot["keywords"] = accum(slot.get("keywords"), {k: v for k, v in dk.items() if k in p.keywords})
+    if kwargs is None:
+        return tuple(da[n:])
+    return tuple(da[n:]), {k: v for k, v in dk.items() if k in kwargs}
+
+
+def _has_hooks(m) -> bool:
+    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+                or getattr(m, "_backward_pre_hooks", None)
+                or torch.nn.modules.module._global_forward_hooks
+                or torch.nn.modules.module._global_forward_pre_hooks)
+
+
+USER_RULES: Dict[Any, Any] = {}
+forward = None  # set by .cache: (function, args) -> compiled forward
+SPECIAL: Dict[Any, Any] = {}   # callables with run-time handling: call_method, lifted stand-ins
+
+
+def _special(f):
+    try:
+        return SPECIAL.get(f)
+    except TypeError:
+        return None
+
+
+def call_method(ctx, args, kw, kwargs):
+    """``obj.name(*args)``: a method found on the class is called with ``obj`` as
+    its first argument (so rules and lifting see it); otherwise the attribute
+    is read from the instance and called."""
+    obj, name, rest = args[0], args[1], args[2:]
+    attr = _MISSING
+    # on a class (``cls.__new__(cls)``) Python looks in the class itself first: getattr does
+    for klass in type(obj).__mro__ if type(obj) is not super and not isinstance(obj, type) else ():
+        if name in klass.__dict__:
+            attr = klass.__dict__[name]
+            break
+    inst = getattr(obj, "__dict__", None)
+    if attr is not _MISSING and not (inst is not None and name in inst) and not isinstance(attr, property):
+        if isinstance(attr, staticmethod):
+            y, back = Jkw(ctx, attr.__func__, rest, kwargs)
+            return y, _prefix_back(back, 2, kwargs)
+        if isinstance(attr, classmethod):
+            y, back = Jkw(ctx, attr.__func__, (type(obj), *rest), kwargs)
+            return y, _prefix_back(_drop_first(back, kwargs), 2, kwargs)
+        if callable(attr):
+            y, back = Jkw(ctx, attr, (obj, *rest), kwargs)
+            return y, _prefix_back(back, 1, kwargs, at=1)
+    y, back = Jkw(ctx, getattr(obj, name), rest, kwargs)
+    return y, _prefix_back(back, 2, kwargs)
+
+
+def _prefix_back(back, n, kwargs, at=0):
+    """Insert ``n`` empty gradients at position ``at`` of a pullback's result."""
+    pad = (None,) * n
+
+    def b(dy):
+        g = back(dy)
+        if kwargs is None:
+            return g[:at] + pad + g[at:]
+        da, dk = g
+        return da[:at] + pad + da[at:], dk
+    return b
+
+
+def _user_rule(f):
+    try:
+        return USER_RULES.get(f)
+    except TypeError:
+        return None
+
+
+def construct(ctx, cls, args, kw, kwargs):
+    """``cls(*args)``: named tuples and dataclasses have exact rules; other
+    classes run ``__new__`` and differentiate their Python ``__init__``."""
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        y = cls(*args, **kw)
+        fields = cls._fields
+
+        def back(dy):
+            d = tuple(dy) if dy is not None else (None,) * len(fields)
+            by_name = dict(zip(fields, d)) if not isinstance(dy, Record) else dict(dy.items())
+            da = tuple(by_name.get(fields[i]) for i in range(len(args)))
+            return da if kwargs is None else (da, {k: by_name.get(k) for k in kw})
+        return y, back
+    if dataclasses.is_dataclass(cls) and "__init__" in cls.__dict__ and not hasattr(cls, "__post_init__"):
+        y = cls(*args, **kw)
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
+
+        def back(dy):
+            slot = ctx.peek(y) or {}
+            da = tuple(slot.get(names[i]) for i in range(len(args)))
+            return da if kwargs is None else (da, {k: slot.get(k) for k in kw})
+        return y, back
+    init = cls.__init__
+    if isinstance(init, types.FunctionType) and cls.__new__ is object.__new__:
+        obj = cls.__new__(cls)
+        _, back = Jkw(ctx, init, (obj, *args), kwargs)
+        return obj, _drop_first(back, kwargs)
+    return foreign(ctx, cls, args, kw, kwargs)
+
+
+# what the user wrote, for the operations the frontend makes of syntax (errors name these, not the op)
+_SYNTAX = {ops.setitem_v: "the item assignment `obj[key] = value`", operator.iadd: "`a += b`",
+           operator.isub: "`a -= b`", operator.imul: "`a *= b`", operator.itruediv: "`a /= b`",
+           operator.ipow: "`a **= b`"}
+
+
+def _typename(v) -> str:
+    t = type(v)
+    return f"a {t.__module__ + '.' if t.__module__ not in ('builtins',) else ''}{t.__qualname__}"
+
+
+def foreign(ctx, f, args, kw, kwargs):
+    """A callable with no source and no rule: torch ops go through torch autograd;
+    anything else runs as is, and its pullback errors only if a gradient must
+    pass through it."""
+    if fallback.is_torch_op(f) and any(fallback.has_tensor(a) for a in args + tuple(kw.values())):
+        return fallback.fallback_call(ctx, f, args, kw, kwargs)
+    own = getattr(f, "__objclass__", None) in (list, dict)   # the containers' own methods have rules or stand-ins
+    held = [] if own else [(a, _contents(a)) for a in args if type(a) in (list, dict) and _holds_diff(a)]
+    y = f(*args, **kw)
+    for a, before in held:
+        if _contents(a) != before:
+            name = getattr(f, "__qualname__", None) or getattr(f, "__name__", repr(f))
+            raise NoRuleError(f"no gradient rule for {name}, which changed a {type(a).__name__} of values that "
+                              f"carry gradients in place: their gradients cannot be followed. Write the change "
+                              f"with operations torchzygote differentiates (indexing, append, extend, +=), or "
+                              f"give {name} a rule with @torchzygote.adjoint")
+    diff = any(kind_of(a) not in (NONDIFF, OBJECT) for a in args)
+
+    def back(dy):
+        if dy is not None and diff and f in _SYNTAX:
+            raise NoRuleError(f"torchzygote cannot differentiate {_SYNTAX[f]} on {_typename(args[0])} with "
+                              f"{_typename(args[-1])}: write numbers, NumPy scalars, arrays (or lists of them) into "
+                              f"an array, tensors into a tensor, or build the new value out of place")
+        if dy is not None and diff:
+            name = getattr(f, "__qualname__", None) or getattr(f, "__name__", repr(f))
+            mod = getattr(f, "__module__", None)
+            raise NoRuleError(f"no gradient rule for {mod + '.' if mod else ''}{name}: it has no Python source "
+                              f"to differentiate. Define one with @torchzygote.adjoint({name}) or mark it "
+                              f"torchzygote.nograd if it carries no gradient")
+        return (None,) * len(args) if kwargs is None else ((None,) * len(args), {})
+    return y, back
+
+
+def _contents(c) -> list:
+    """What a list or dict holds, by identity (to see whether a call changed it)."""
+    return [id(v) for v in c] if type(c) is list else [(k, id(v)) for k, v in c.items()]
+
+
+def _holds_diff(c) -> bool:
+    return any(kind_of(v) not in (NONDIFF, OBJECT) for v in (c if type(c) is list else c.values()))
+
+
+CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x100 | 0x200   # generator, coroutine, iterable coroutine, async gen
+
+
+def torch_internal(f) -> bool:
+    """torch's own Python functions run under torch autograd (``foreign``) rather than
+    being lifted; module ``forward`` methods are lifted, to reach their parameters."""
+    if f.__code__.co_flags & CO_GENERATOR_LIKE:
+        return True  # calling a generator function only makes the generator: run it as is
+    mod = f.__module__
+    return mod is not None and mod.startswith("torch.") and f.__name__ != "forward" and \
+        not mod.startswith("torch.nn.modules")
+
+
+USER_RULES.update(fallback.RULES)
+# Predicates of the dispatcher: their results are bools, ids and rule-table entries, which
+# carry no gradient at any order. A nested transform (derivative of a derivative) calls them
+# as they are instead of lifting each of them (and their pullbacks) from this file.
+nondiff(_has_hooks, _registered, _special, torch_internal, _holds_diff, _contents, ops.is_method_of,
+        dataclasses.is_dataclass)

@@ -1,0 +1,171 @@
+"""Dispatch cases: calls whose meaning depends on run-time values (operators on objects of
+unknown kind, attribute reads and writes, item writes, ``functools.partial``, builtins lifted
+as Python stand-ins), registered in ``SPECIAL``."""
+from __future__ import annotations
+
+import functools
+import operator
+import types
+
+import torch
+
+from ..frontend import ops
+from ..rules import numpy_shape, pylib
+from ..rules.container_backs import attr_back, method_self_back
+from ..rules.registry import TABLE, closure_form, select
+from ..values.kinds import has_identity, kind_of
+from .binding import bind_rule, rebind_back
+from .dispatch import SPECIAL, J, Jkw, call_method, foreign, nothing, torch_internal
+
+
+def partial_rule(ctx, args, kw, kwargs):
+    """``functools.partial(f, *args, **kw)``: the stored arguments get the gradients
+    the partial's calls gave them."""
+    y = functools.partial(*args, **kw)
+
+    def back(dy):
+        slot = ctx.peek(y) or {}
+        da = (None,) + tuple(slot.get("args") or (None,) * (len(args) - 1))
+        if kwargs is None:
+            return da
+        return da, dict(slot.get("keywords") or {})
+    return y, back
+
+
+def python_method(cls, name):
+    """``cls.name`` if it is defined in Python and can be lifted, else None: torch's own
+    Python methods (``Tensor.__matmul__`` wraps the op) are left to the rules."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            m = klass.__dict__[name]
+            return m if isinstance(m, types.FunctionType) and not torch_internal(m) else None
+    return None
+
+
+def operator_dispatch(op, name, rname=None):
+    """``a + b`` and friends on objects of unknown kind: a Python-level dunder
+    (``__add__``, then the other operand's ``__radd__``) is differentiated;
+    otherwise the operator's rules apply by the operands' actual kinds."""
+    def run(ctx, args, kw, kwargs):
+        m = python_method(type(args[0]), name)
+        if m is not None:
+            y, back = J(ctx, m, *args)
+            if y is not NotImplemented:
+                return y, back
+        if rname is not None and len(args) == 2:
+            m = python_method(type(args[1]), rname)
+            if m is not None:
+                y, back = J(ctx, m, args[1], args[0])
+                if y is not NotImplemented:
+                    return y, lambda dy: back(dy)[::-1]
+        return by_rule(ctx, op, args, kw, kwargs)
+    return run
+
+
+_PLAIN_ATTRS: set = set()   # (class, name) pairs known to be plain fields of nn.Modules
+
+
+def getattr_dispatch(ctx, args, kw, kwargs):
+    """Attribute reads: properties and ``__getattr__`` written in Python are
+    differentiated; plain fields are read with the generic rule."""
+    obj, name = args[0], args[1]
+    cls = type(obj)
+    if len(args) == 2 and (cls, name) in _PLAIN_ATTRS:  # a module's parameter or submodule: no dispatch
+        y = getattr(obj, name)
+        return y, lambda dy: (attr_back(ctx, obj, name, y, dy), None)
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            attr = klass.__dict__[name]
+            if isinstance(attr, property) and isinstance(attr.fget, types.FunctionType):
+                y, back = J(ctx, attr.fget, obj)
+                return y, lambda dy: back(dy) + (None,) * (len(args) - 1)
+            getter = python_method(type(attr), "__get__")
+            if getter is not None and len(args) == 2:
+                y, back = J(ctx, getter, attr, obj, cls)
+                return y, lambda dy: (back(dy)[1], None)
+            break
+    else:
+        inst = getattr(obj, "__dict__", None)
+        ga = python_method(cls, "__getattr__")
+        if ga is not None and not isinstance(obj, torch.nn.Module) and (inst is None or name not in inst):
+            try:
+                object.__getattribute__(obj, name)
+            except AttributeError:
+                y, back = J(ctx, ga, obj, name)
+                return y, lambda dy: back(dy) + (None,) * (len(args) - 2)
+        if isinstance(obj, torch.nn.Module) and len(args) == 2:
+            _PLAIN_ATTRS.add((cls, name))
+    if len(args) == 2 and not has_identity(obj) and ops.is_method_of(cls, name):
+        m = getattr(obj, name)   # ``m = x.sum``: a bound method, whose calls fill its slot
+        return m, lambda dy: (method_self_back(ctx, m), None)
+    return by_rule(ctx, getattr, args, kw, kwargs)
+
+
+def setitem_dispatch(ctx, args, kw, kwargs):
+    """``obj[key] = v`` on an object of unknown kind: a Python ``__setitem__`` is
+    differentiated, builtin containers and tensors use their rules."""
+    m = python_method(type(args[0]), "__setitem__")
+    if m is not None:
+        _, back = J(ctx, m, *args)
+        return args[0], back
+    return by_rule(ctx, ops.setitem_v, args, kw, kwargs)
+
+
+def setattr_dispatch(ctx, args, kw, kwargs):
+    """``obj.name = v``: a property setter or a descriptor's ``__set__`` written in
+    Python is differentiated; a plain field is written with the generic rule."""
+    obj, name = args[0], args[1]
+    for klass in type(obj).__mro__:
+        if name in klass.__dict__:
+            attr = klass.__dict__[name]
+            if isinstance(attr, property) and isinstance(attr.fset, types.FunctionType):
+                _, back = J(ctx, attr.fset, obj, args[2])
+                return None, lambda dy: (None, None, back(None)[1])
+            setter = python_method(type(attr), "__set__")
+            if setter is not None:
+                _, back = J(ctx, setter, attr, obj, args[2])
+                return None, lambda dy: (None, None, back(None)[2])
+            break
+    return by_rule(ctx, setattr, args, kw, kwargs)
+
+
+def by_rule(ctx, f, args, kw, kwargs):
+    """``f``'s rule for the arguments' actual kinds (no dunder dispatch)."""
+    rule = select(f, [kind_of(a) for a in args], len(kw))
+    if rule is None:
+        if TABLE.is_nondiff(f):
+            return f(*args, **kw), nothing(len(args), kwargs)
+        return foreign(ctx, f, args, kw, kwargs)
+    y, back = closure_form(rule)(ctx, *bind_rule(rule, args, kw))
+    return y, rebind_back(back, rule, args, kwargs)
+
+
+def lift_as(stand_in):
+    """Differentiate calls to a builtin by lifting a Python stand-in."""
+    def run(ctx, args, kw, kwargs):
+        return Jkw(ctx, stand_in, args, kwargs)
+    return run
+
+
+def _register() -> None:
+    """The dispatch cases, in ``SPECIAL``."""
+    SPECIAL[ops.call_method] = call_method
+    for builtin, stand_in in {**pylib.LIFT_AS, **numpy_shape.LIFT_AS}.items():
+        SPECIAL[builtin] = lift_as(stand_in)
+    for f, name, rname in OPERATORS:
+        SPECIAL[f] = operator_dispatch(f, name, rname)
+    SPECIAL[getattr] = getattr_dispatch
+    SPECIAL[setattr] = setattr_dispatch
+    SPECIAL[ops.setitem_v] = setitem_dispatch
+    SPECIAL[functools.partial] = partial_rule
+
+
+OPERATORS = ((operator.add, "__add__", "__radd__"), (operator.sub, "__sub__", "__rsub__"),
+             (operator.mul, "__mul__", "__rmul__"), (operator.truediv, "__truediv__", "__rtruediv__"),
+             (operator.floordiv, "__floordiv__", "__rfloordiv__"), (operator.mod, "__mod__", "__rmod__"),
+             (operator.pow, "__pow__", "__rpow__"), (operator.matmul, "__matmul__", "__rmatmul__"),
+             (operator.neg, "__neg__", None), (operator.pos, "__pos__", None), (abs, "__abs__", None),
+             (operator.getitem, "__getitem__", None), (operator.setitem, "__setitem__", None),
+             (operator.iadd, "__iadd__", "__radd__"), (operator.isub, "__isub__", "__rsub__"),
+             (operator.imul, "__imul__", "__rmul__"), (operator.itruediv, "__itruediv__", "__rtruediv__"))
+_register()

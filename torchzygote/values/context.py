@@ -1,0 +1,53 @@
+"""The state of one gradient computation.
+
+Values (numbers, tensors, tuples) carry their gradient in the generated code's adjoint
+variables. Objects with identity (lists, dicts, instances, closures, cells) may be aliased and
+mutated, so their gradient lives in the context, keyed by identity, and mirrors their state as
+the pullback walks back in time (Zygote keeps mutable state's gradient the same way).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from .algebra import accum
+
+
+class Context:
+    """State of one gradient computation: gradients of identity objects and
+    of implicit parameters."""
+
+    __slots__ = ("grads", "params", "pgrads", "tensor_grads", "written")
+
+    def __init__(self, params=None):
+        self.grads: Dict[int, list] = {}      # id(obj) -> [obj, gradient container]
+        self.params = None if params is None else {id(p) for p in params}
+        self.pgrads: Dict[int, Any] = {}
+        self.tensor_grads: Dict[int, Any] = {}   # module parameters reached through lists (RNNs' weights)
+        self.written: Optional[set] = None     # (id(module globals), name) of globals written so far
+
+    def wants_global(self, value, fn, name) -> bool:
+        """Whether a tensor read from a global needs a gradient: it is one of the Params, or
+        differentiated code wrote that global (its gradient flows back to the write)."""
+        return self.params is not None and id(value) in self.params or \
+            self.written is not None and (id(fn.__globals__), name) in self.written
+
+    def wrote_global(self, fn, name) -> None:
+        if self.written is None:
+            self.written = set()
+        self.written.add((id(fn.__globals__), name))
+
+    def slot(self, obj):
+        """The gradient container of an identity object (dict by key/field; list for lists)."""
+        e = self.grads.get(id(obj))
+        if e is None:
+            g = [None] * len(obj) if isinstance(obj, list) else {}
+            e = self.grads[id(obj)] = [obj, g]
+        return e[1]
+
+    def peek(self, obj):
+        e = self.grads.get(id(obj))
+        return None if e is None else e[1]
+
+    def param(self, value, dy):
+        if self.params is not None and id(value) in self.params and dy is not None:
+            self.pgrads[id(value)] = accum(self.pgrads.get(id(value)), dy)
