@@ -462,3 +462,25 @@ def cfg(fn: Function):
         for s in b.succ:
             g.add_edge(b.id, s)
     return g
+
+
+# ---------------------------------------------------------------- region dataflow
+
+def all_vars(fn: Function) -> List[Var]:
+    """Every variable of ``fn`` in program order: parameters, then what each node binds
+    (a loop's parameters and item, a handler's exception, before the region they scope)."""
+    out = list(fn.params)
+    for node in walk(fn.body):
+        out += scoped_vars(node)
+        out += defined_vars(node)
+    return out
+
+
+def scoped_vars(node: Node) -> List[Var]:
+    """Variables a node binds inside its own regions (loop parameters and item, caught
+    exceptions)."""
+    if isinstance(node, Loop):
+        return node.params + ([node.item] if node.item is not None else [])
+    if isinstance(node, Try):
+        return [exc for _, exc, _ in node.handlers if exc is not None]
+    return []
