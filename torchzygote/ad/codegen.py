@@ -19,7 +19,6 @@ import itertools
 import operator
 import re
 import types
-import linecache
 import math
 import os
 from typing import Dict, List, Optional, Set, Tuple
@@ -32,104 +31,12 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, NONDIFF, OBJECT, REAL, TABLE, TENSOR, Rule, nondiff
 from . import runtime
+from . import templates
+from .analysis_scopes import branch_values, unpacked_item
 from .analysis import Analysis
 
 UNSET, SET, MAYBE = 0, 1, 2
 NUMERIC_KINDS = (REAL, COMPLEX, TENSOR, ARRAY, MIXED)
-_counter = itertools.count()
-_expr_cache: Dict[str, ast.AST] = {}
-
-
-def _parse(expr: str) -> ast.AST:
-    """A rule's expression (``ast.Expression``), or statement (``ast.Module``)."""
-    t = _expr_cache.get(expr)
-    if t is None:
-        try:
-            t = ast.parse(expr, mode="eval")
-        except SyntaxError:
-            t = ast.parse(expr, mode="exec")
-        _expr_cache[expr] = t
-    return t
-
-
-class _Template:
-    """A rule's source cut at its names, built once per rule string: substituting the
-    operands joins strings (a copy and unparse of the AST per use made the transform
-    cost about 1 ms per source line). ``slots`` are ``(name, next piece, beside is)``."""
-
-    __slots__ = ("head", "slots", "names")
-
-    def __init__(self, expr: str):
-        tree = _parse(expr)
-        if any(isinstance(n, ast.JoinedStr) for n in ast.walk(tree)):
-            raise ValueError(f"rule {expr!r}: f-strings in rule expressions are not supported")
-        near_is = {id(o) for c in ast.walk(tree) if isinstance(c, ast.Compare)
-                   and any(isinstance(op, (ast.Is, ast.IsNot)) for op in c.ops) for o in [c.left, *c.comparators]}
-        starts = [0]
-        for line in expr.splitlines(keepends=True):
-            starts.append(starts[-1] + len(line))
-        found = sorted(((starts[n.lineno - 1] + n.col_offset, starts[n.end_lineno - 1] + n.end_col_offset,
-                         n.id, id(n) in near_is) for n in ast.walk(tree) if isinstance(n, ast.Name)))
-        self.names = frozenset(f[2] for f in found)
-        ends = [b for _, b, _, _ in found]
-        nexts = [a for a, _, _, _ in found[1:]] + [len(expr)]
-        self.head = expr[:found[0][0]] if found else expr
-        self.slots = [(name, expr[end:nxt], is_) for (_, _, name, is_), end, nxt in zip(found, ends, nexts)]
-
-
-_templates: Dict[str, _Template] = {}
-
-
-def _template(expr: str) -> _Template:
-    t = _templates.get(expr)
-    if t is None:
-        t = _templates[expr] = _Template(expr)
-    return t
-
-
-def _names(expr: str) -> frozenset:
-    """The names a rule expression reads or writes."""
-    return _template(expr).names
-
-
-_ATOM = re.compile(r"[A-Za-z_][\w.]*|\d+(\.\d*)?([eE][+-]?\d+)?")
-
-
-def _atomic(code: str) -> bool:
-    """Whether ``code`` binds tighter than any operator (a name, a call, a subscript, a
-    parenthesised tuple), so it can stand in for a name without parentheses."""
-    if _ATOM.fullmatch(code):
-        return True
-    if code[-1:] not in ")]":
-        return False
-    i = 0
-    while i < len(code) and (code[i].isalnum() or code[i] in "_."):
-        i += 1
-    if i == len(code) or code[i] not in "([" or (i > 0 and not (code[0].isalpha() or code[0] == "_")):
-        return False
-    depth = 0
-    for j in range(i, len(code)):
-        ch = code[j]
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0 and j != len(code) - 1:
-                return code[j + 1] in "([" and _atomic(code[j + 1:])  # f(a)(b), x[0][1]
-        elif ch in "'\"":
-            return False  # strings may hold brackets: not worth scanning
-    return True
-
-
-def _is_literal(code: str) -> bool:
-    """A literal number or string (``is`` must not compare literals; None/True/False may)."""
-    try:
-        value = ast.literal_eval(code)
-    except (ValueError, SyntaxError):
-        return False
-    return not (value is None or value is True or value is False)
-
-
 @functools.lru_cache(maxsize=256)
 def _basename(path: str) -> str:
     return os.path.basename(path)   # once per file, not per line of generated code
@@ -147,151 +54,14 @@ class Codegen:
                           "_gather_back": runtime.gather_back,
                           "_acc_slots": _acc_slots, "_kt": runtime.number_tensor}
         self._gnames: Dict[int, str] = {}
-        self.in_loop: set = set()
-        self.defregion: Dict[object, int] = {}
         self.saves: Dict[int, Dict[str, None]] = {}
         self.pure = True
-        self._ids: Dict[int, int] = {}
         self._live: List[int] = [p.id for p in fn.params]   # values that may be tensors, defined so far, in scope
         self._in_branch: Set[int] = set()   # of those, values a branch defines (unbound if it did not run)
         self._init_none: Set[int] = set()   # branch values a write guard reads: bound to None first
-        self._pos: Dict[int, int] = {}        # node -> its place in program order
-        self._last_use: Dict[int, int] = {}   # value -> the place of its last use in the forward
-        self._uses: Dict[int, List[int]] = {}  # value -> the places of all its uses
-        self._arms: List[List[Tuple[int, int]]] = []   # each If: its branches' spans of places
-        self._next: Dict[int, object] = {}   # node -> the node after it in its region
-        self._phis: List[Tuple[int, int, int]] = []   # (a region's yield, what it feeds, where: -1 none)
-        counter = itertools.count()
-        self._order(fn.body, counter)
-        self._phi_uses(fn, next(counter))
-        self.stmt_region: Dict[int, int] = {}
-        self._scan(fn.body, False)
-        self.gathers: Dict[int, tuple] = {}   # id(stmt) -> (tensor, index, keys of its group, first?)
-        self._find_gathers(fn.body)
+        self.order, self.scopes = A.order, A.scopes
 
     # ------------------------------------------------------------ names
-    def _scan(self, r: ir.Region, in_loop: bool):
-        if in_loop:
-            self.in_loop.add(id(r))
-        for node in r.nodes:
-            for v in ir.defined_vars(node):
-                self.defregion[v.id] = id(r)
-            if isinstance(node, Stmt):
-                self.defregion[f"B{self.nid(node)}"] = id(r)
-                self.stmt_region[id(node)] = id(r)
-            if isinstance(node, Loop):
-                self.defregion[f"_n{self.nid(node)}"] = id(r)
-                for p in node.params + ([node.item] if node.item else []):
-                    self.defregion[p.id] = id(node.body)
-                self._scan(node.body, True)
-            elif isinstance(node, Try):
-                self.defregion[f"_tk{self.nid(node)}"] = id(r)
-                self._scan(node.body, in_loop)
-                for _, exc, h in node.handlers:
-                    if exc is not None:
-                        self.defregion[exc.id] = id(h)
-                    self._scan(h, in_loop)
-            else:
-                for sub in ir.subregions(node):
-                    self._scan(sub, in_loop)
-        for p in self.fn.params:
-            self.defregion.setdefault(p.id, id(self.fn.body))
-
-    def _order(self, r: ir.Region, counter) -> None:
-        """Number the nodes in program order and note where each value is used (a region's
-        yields at the region's end; a use inside a loop also at the loop's end: the next trip
-        uses it again), and the spans of each ``If``'s branches (only one of them runs)."""
-        for prev, node in zip([None] + r.nodes, r.nodes):
-            self._next[id(prev)] = node
-            i = self._pos[id(node)] = next(counter)
-            phis = len(self._phis)
-            skip = node.args[0] if isinstance(node, Stmt) and isinstance(node.fn, Const) and \
-                node.fn.value is ops.mutated else None   # the written object's new name, not a read
-            for op in ir.used_operands(node):
-                if isinstance(op, Var) and op is not skip:
-                    self._use(op.id, i)
-            arms = []
-            for sub in ir.subregions(node):
-                start = next(counter)
-                self._order(sub, counter)
-                end = next(counter)
-                arms.append((start, end))
-                fed = node.params if isinstance(node, Loop) else node.outs
-                for k, op in enumerate(sub.yields):
-                    if isinstance(op, Var) and k < len(fed):
-                        self._phis.append((op.id, fed[k].id, end))
-                    elif isinstance(op, Var):
-                        self._use(op.id, end)   # a loop's condition to go on
-            if isinstance(node, If):
-                self._arms.append(arms)
-            if isinstance(node, Loop):
-                self._phis += [(p.id, o.id, -1) for p, o in zip(node.params, node.outs)]   # the last trip's
-                end = next(counter)
-                inside = set(self._defs_in(node.body)) | {p.id for p in node.params} | \
-                    ({node.item.id} if node.item else set())
-                for inner in ir.walk(node.body):
-                    for op in ir.used_operands(inner):
-                        if isinstance(op, Var) and op.id not in inside:
-                            self._use(op.id, end)
-                self._phis += [(src, t, end) for src, t, at in self._phis[phis:] if at >= 0 and src not in inside]
-
-    def _phi_uses(self, fn: ir.Function, end: int) -> None:
-        """A region's yields are uses at the region's end, where what they feed (a branch's
-        result, a loop's next trip) is read: the lift merges every name a branch binds, so a
-        merge nothing reads is no use."""
-        if isinstance(fn.ret, Var):
-            self._use(fn.ret.id, end)
-        feeds: Dict[int, List[int]] = {}
-        for src, t, _ in self._phis:
-            feeds.setdefault(t, []).append(src)
-        live, work = set(), [v for v in self._uses if v in feeds]
-        while work:
-            v = work.pop()
-            if v not in live:
-                live.add(v)
-                work += feeds.get(v, [])
-        for src, t, at in self._phis:
-            if at >= 0 and t in live:
-                self._use(src, at)
-
-    def _use(self, vid: int, at: int) -> None:
-        self._uses.setdefault(vid, []).append(at)
-        self._last_use[vid] = max(self._last_use.get(vid, -1), at)
-
-    def _used_after(self, vid: int, s: Stmt) -> bool:
-        """Whether the forward may read value ``vid`` after statement ``s``: a use at a later
-        place that is not in another branch of an ``If`` whose branch holds ``s`` (a write in
-        one branch leaves the other branch's reads alone)."""
-        p = self._pos[id(s)]
-        if self._last_use.get(vid, -1) <= p:
-            return False
-        return any(u > p and not self._exclusive(p, u) for u in self._uses[vid])
-
-    def _dead_view(self, s: Stmt, first: Var) -> bool:
-        """Whether ``s`` writes in place into ``first = base[key]``, a temporary that nothing
-        else reads, and the next statement writes the result back (``base[key] += v`` is
-        ``t = base[key]; t += v; base[key] = t``): the write-back changes ``base``, and its guards
-        keep what the gradient reads, so ``s`` can compute on a copy of ``first`` and leave the
-        memory ``first`` may share with ``base`` (a view) alone."""
-        d, w = self.A.defs.get(first.id), self._next.get(id(s))
-        if not (d is not None and isinstance(d.fn, Const) and d.fn.value is operator.getitem and len(d.args) == 2
-                and isinstance(w, Stmt) and isinstance(w.fn, Const) and w.fn.value is ops.setitem_v
-                and len(w.args) == 3 and s.out is not None and isinstance(w.args[2], Var) and w.args[2].id == s.out.id
-                and isinstance(d.args[0], Var) and isinstance(w.args[0], Var) and d.args[0].id == w.args[0].id):
-            return False
-        k1, k2 = d.args[1], w.args[1]
-        same_key = k1.id == k2.id if isinstance(k1, Var) and isinstance(k2, Var) else \
-            isinstance(k1, Const) and isinstance(k2, Const) and k1.value is k2.value
-        return same_key and all(u == self._pos[id(s)] for u in self._uses.get(first.id, ()))
-
-    def _exclusive(self, p: int, u: int) -> bool:
-        """Whether places ``p`` and ``u`` lie in different branches of one ``If``."""
-        for arms in self._arms:
-            hold = [k for k, (a, b) in enumerate(arms) if a < p < b]
-            if hold and any(a < u <= b for k, (a, b) in enumerate(arms) if k != hold[0]):   # b: its yields
-                return True
-        return False
-
     def glob(self, value, hint="k") -> str:
         name = self._gnames.get(id(value))
         if name is None:
@@ -314,35 +84,39 @@ class Codegen:
         return f"v{op.id}" if isinstance(op, Var) else self.lit(op.value)
 
     def nid(self, node) -> int:
-        """A short stable number for a node (names of counters and pullbacks)."""
-        return self._ids.setdefault(id(node), len(self._ids))
+        """A stable number for a node (names of counters and pullbacks): its place in program order."""
+        return self.order.pos[id(node)]
 
     @staticmethod
     def d(var: Var) -> str:
         return f"d{var.id}"
 
-    def use(self, op_or_name):
-        name = op_or_name if isinstance(op_or_name, str) else (f"v{op_or_name.id}" if isinstance(op_or_name, Var) else None)
-        if name is None:
+    def use(self, op, node=None):
+        """The pullback reads primal value ``op`` (or, given ``node``, the name ``op`` that
+        node binds: its pullback, its trip counter, its taken branch): inside a loop, it is
+        saved once per trip."""
+        if isinstance(op, str):
+            name, reg = op, self.scopes.node_region.get(id(node))
+        elif isinstance(op, Var):
+            name, reg = f"v{op.id}", self.scopes.value_region.get(op.id)
+        else:
             return
-        key = op_or_name.id if isinstance(op_or_name, Var) else op_or_name
-        reg = self.defregion.get(key)
-        if reg in self.in_loop:
+        if reg in self.scopes.in_loop:
             self.saves.setdefault(reg, {})[name] = None
 
     # ------------------------------------------------------------ expressions
     def subst(self, expr: str, mapping: Dict[str, str], ns: dict) -> str:
         """``expr`` with its operand names replaced by code and its namespace's names by
         globals of the generated module."""
-        t = _template(expr)
+        t = templates.template(expr)
         out = [t.head]
         for name, rest, near_is in t.slots:
             code = mapping.get(name)
             if code is None:
                 code = self.glob(ns[name], name) if name in ns else name
-            elif near_is and _is_literal(code):  # `-0.5 is not None` is a SyntaxWarning
+            elif near_is and templates.is_literal(code):  # `-0.5 is not None` is a SyntaxWarning
                 code = self.glob(ast.literal_eval(code), "k")
-            elif not _atomic(code) or rest[:1] == "." and code[0].isdigit():  # (2).conj()
+            elif not templates.atomic(code) or rest[:1] == "." and code[0].isdigit():  # (2).conj()
                 code = f"({code})"
             out.append(code)
             out.append(rest)
@@ -466,47 +240,15 @@ class Codegen:
             else:
                 lines += self.rev_loop(node, S)
         save = self.saves.get(id(r))
-        if save and id(r) in self.in_loop:
+        if save and id(r) in self.scopes.in_loop:
             names = list(save)
             lines[0:0] = ["_i -= 1", f"{', '.join(names)}, = _st[_i]"]
         return lines
 
-    def _find_gathers(self, r: ir.Region) -> None:
-        """Reads ``x[0]``, ``x[1]``... of one tensor in one region: their gradients are kept
-        apart and joined by one ``stack`` (or one scatter), not a zeros-and-add per read."""
-        groups: Dict[int, List[Stmt]] = {}
-        for node in r.nodes:
-            if isinstance(node, Stmt) and isinstance(node.fn, Const) and node.fn.value is operator.getitem \
-                    and len(node.args) == 2 and isinstance(node.args[0], Var) \
-                    and isinstance(node.args[1], Const) and type(node.args[1].value) is int \
-                    and self.A.kind(node.args[0]) == TENSOR and node.out is not None:
-                groups.setdefault(node.args[0].id, []).append(node)
-            for sub in ir.subregions(node):
-                self._find_gathers(sub)
-        for reads in groups.values():
-            keys = tuple(dict.fromkeys(st.args[1].value for st in reads))
-            if len(reads) > 1:
-                group = f"{reads[0].args[0].id}_{self.nid(reads[0])}"   # names of this group only
-                for j, st in enumerate(reads):
-                    self.gathers[id(st)] = (st.args[0], st.args[1].value, keys, j == 0, group)
-
-    def _unpacked_item(self, s: Stmt):
-        """``(t, i)`` if ``s`` is ``t[i]`` right after ``t = unpack(seq, n)`` (tuple
-        unpacking): such items' gradients are kept apart, then joined at the unpack."""
-        if not (isinstance(s.fn, Const) and s.fn.value is operator.getitem and len(s.args) == 2):
-            return None
-        t, i = s.args
-        d = self.A.defs.get(t.id) if isinstance(t, Var) else None
-        if d is None or not (isinstance(d.fn, Const) and d.fn.value is ops.unpack) or \
-                not (isinstance(i, Const) and type(i.value) is int) or \
-                self.stmt_region.get(id(d)) != self.stmt_region.get(id(s)):
-            return None
-        return t, i.value
-
     def rev_stmt(self, s: Stmt, S: dict) -> List[str]:
         A = self.A
         out_live = s.out is not None and A.active(s.out) and S.get(s.out.id, UNSET) != UNSET
-        gather = self.gathers.get(id(s))
+        gather = self.A.gathers.get(id(s))
         if gather is not None:
             x, k, keys, first, group = gather
             lines: List[str] = []
@@ -526,7 +268,7 @@ class Codegen:
                     self.contrib(x, f"_gather_back({self.v(x)}, {keys!r}, ({', '.join(parts)},))", MAYBE, S,
                                  lines)
             return lines
-        item = self._unpacked_item(s)
+        item = unpacked_item(s, self.A.defs, self.scopes.node_region)
         if item is not None:
             if not out_live:
                 return []
@@ -565,7 +307,7 @@ class Codegen:
                 op = bound.get(p)
                 if isinstance(op, list):
                     targets += [(p, o, i) for i, o in enumerate(op) if A.active(o)]
-                elif op is not None and (A.active(op) or effect or isinstance(op, Var) and "ctx" in _names(e)):
+                elif op is not None and (A.active(op) or effect or isinstance(op, Var) and "ctx" in templates.expr_names(e)):
                     targets.append((p, op, None))
             if not targets:
                 return []
@@ -576,7 +318,7 @@ class Codegen:
             shared: Dict[str, str] = {}
             for p, op, i in targets:
                 expr = r.grads[p]
-                names = _names(expr)
+                names = templates.expr_names(expr)
                 if "ctx" in names:
                     self.pure = False
                 if i is not None and p in shared:
@@ -607,7 +349,7 @@ class Codegen:
         # a run-time J call
         self.pure = False
         bname = f"B{self.nid(s)}"
-        self.use(bname)
+        self.use(bname, s)
         kw = bool(s.kwargs) or s.star is not None or s.dstar is not None
         targets = [(f"[{i}]", a) for i, a in enumerate(s.args) if A.active(a)] if not kw else \
             [(f"[0][{i}]", a) for i, a in enumerate(s.args) if A.active(a)] + \
@@ -651,7 +393,7 @@ class Codegen:
             results.append((L, Sb))
         if not any(L for L, _ in results):
             return []
-        local = {v for reg, _ in regions for v in self._defs_in(reg)}
+        local = {v for reg, _ in regions for v in ir.defs_in(reg)}
         keys = set().union(*(set(Sb) for _, Sb in results)) - local
         for k in keys:
             states = [Sb.get(k, UNSET) for _, Sb in results]
@@ -672,7 +414,7 @@ class Codegen:
                 lines += _indent(results[1][0])
         else:
             tk = f"_tk{self.nid(node)}"
-            self.use(tk)
+            self.use(tk, node)
             for i, (L, _) in enumerate(results):
                 lines.append(f"{'if' if i == 0 else 'elif'} {tk} == {i}:")
                 lines += _indent(L)
@@ -682,7 +424,7 @@ class Codegen:
         A = self.A
         carried = [(p, o, n, i) for p, o, n, i in zip(L.params, L.outs, L.body.yields, L.inits) if A.active(p)]
         item_active = L.item is not None and A.active(L.item)
-        body_defs = set(self._defs_in(L.body)) | {p.id for p in L.params} | ({L.item.id} if L.item else set())
+        body_defs = set(ir.defs_in(L.body)) | {p.id for p in L.params} | ({L.item.id} if L.item else set())
         if item_active:
             self.use(L.item)
         entry = {p.id: S.get(o.id, UNSET) if A.active(o) else UNSET for p, o, _, _ in carried}
@@ -717,7 +459,7 @@ class Codegen:
             elif entry[p.id] != UNSET:
                 lines.append(f"dn{p.id} = None")
         cnt = f"_n{self.nid(L)}"
-        self.use(cnt)
+        self.use(cnt, L)
         head = f"for _k{self.nid(L)} in range({cnt} - 1, -1, -1):" if item_active else f"for _ in range({cnt}):"
         lines.append(head)
         lines += _indent(body)
@@ -750,23 +492,11 @@ class Codegen:
             Sb.pop(p.id, None)
         return lines, after
 
-    def _defs_in(self, r: ir.Region):
-        for node in ir.walk(r):
-            for v in ir.defined_vars(node):
-                yield v.id
-            if isinstance(node, Loop):
-                for p in node.params + ([node.item] if node.item else []):
-                    yield p.id
-            if isinstance(node, Try):
-                for _, exc, _ in node.handlers:
-                    if exc is not None:
-                        yield exc.id
-
     # ------------------------------------------------------------ forward
     def _check_unused_after(self, vid: int, s: Stmt) -> None:
         """The old value of a tensor written in place is kept for the pullback by giving
         its name a copy: only right if the forward does not read that name again."""
-        if self._used_after(vid, s):
+        if self.order.used_after(vid, s):
             if self.A.K.get(vid) == ARRAY:
                 raise errors.LiftError(
                     "torchzygote cannot differentiate this in-place write: it changes an array (through "
@@ -787,11 +517,11 @@ class Codegen:
         own = d.args[0].id if d is not None and isinstance(d.fn, Const) and d.fn.value is getattr and \
             d.args and isinstance(d.args[0], Var) else None   # the name's own cell is written back
         holders = [n.out for n in self.fn.body.nodes
-                   if self._pos[id(n)] < self._pos[id(s)] and isinstance(n, Stmt) and n.out is not None
+                   if self.order.before(n, s) and isinstance(n, Stmt) and n.out is not None
                    and isinstance(n.fn, Const) and n.fn.value in (ops.new_cell, ops.build_list, ops.build_dict)
                    and n.out.id != own]
         holders += [p for p in self.fn.params[1:] if self.A.K.get(p.id) in (LIST, DICT)]
-        holders = [h for h in holders if self._used_after(h.id, s)]  # read again
+        holders = [h for h in holders if self.order.used_after(h.id, s)]  # read again
         if not holders:
             return []
         hs = "".join(self.v(h) + ", " for h in holders)
@@ -822,7 +552,7 @@ class Codegen:
             return False
         if dv is None:
             return any(p.id == rv for p in self.fn.params)
-        return id(dv) in self._pos and id(d) in self._pos and self._pos[id(dv)] < self._pos[id(d)]
+        return id(dv) in self.order.pos and id(d) in self.order.pos and self.order.before(dv, d)
 
     def reads_params(self) -> tuple:
         """Positions of the arguments whose memory the pullback reads (directly or through a
@@ -864,12 +594,12 @@ class Codegen:
                 lines += self.fwd_try(node)
             self._live.extend(v.id for v in ir.defined_vars(node) if self.A.K.get(v.id) in _MAY_BE_TENSOR)
             if isinstance(node, (If, Try)):   # the pullback reads a branch's values by name too
-                inner = [v for v in _branch_values(node) if self.A.K.get(v) in _MAY_BE_TENSOR]
+                inner = [v for v in branch_values(node) if self.A.K.get(v) in _MAY_BE_TENSOR]
                 self._live.extend(inner)
                 self._in_branch.update(inner)
         del self._live[mark:]
         save = self.saves.get(id(r))
-        if save and id(r) in self.in_loop:
+        if save and id(r) in self.scopes.in_loop:
             written = self._written_roots(r)
             save = [f"{self.glob(_copy_tensor, 'copy')}({n})" if self._saved_root(n) in written or
                     (None in written or written and self._array_may_alias(n)) and re.fullmatch(r"v\d+", n)
@@ -982,7 +712,7 @@ class Codegen:
             pre = []
             first = bound.get(r.params[0]) if r.params else None
             if r.inplace and isinstance(first, Var) and self.A.K.get(first.id) in (ARRAY, TENSOR) and \
-                    self._dead_view(s, first):
+                    self.order.dead_view(s, first):
                 pre.append(f"_ip = {self.v(first)}.clone()" if self.A.K.get(first.id) == TENSOR else
                            f"_ip = {self.glob(runtime.copy_value, 'copy')}({self.v(first)})")
                 m[r.params[0]] = "_ip"
@@ -993,7 +723,7 @@ class Codegen:
                 for vid in self._live:
                     if vid == first.id or self.A.K.get(vid) not in _MAY_BE_TENSOR:
                         continue
-                    read, later = self._read_back(vid), self._used_after(vid, s)
+                    read, later = self._read_back(vid), self.order.used_after(vid, s)
                     same = self.A.root.get(vid, vid) == root
                     if same and self.A.K.get(vid) == TENSOR:
                         if read:
@@ -1018,7 +748,7 @@ class Codegen:
             code = self.subst(r.fwd, m, r.ns)
             if pre:
                 return pre + [f"{out} = {code}{where}"]
-            if isinstance(_parse(r.fwd), ast.Module) or out is None:
+            if isinstance(templates.parse(r.fwd), ast.Module) or out is None:
                 return [code + where] if out is None else [code + where, f"{out} = None"]
             return [f"{out} = {code}{where}"]
         call = self._call_args(s)
@@ -1035,7 +765,7 @@ class Codegen:
         written = self._written(s)   # also for y.sub_(x, alpha=2): keywords or not
         argv = [self.v(a) for a in s.args]
         guards = None
-        if written is not None and written[1] is not None and self._dead_view(s, written[0]):
+        if written is not None and written[1] is not None and self.order.dead_view(s, written[0]):
             argv[written[1]] = f"{self.glob(runtime.copy_value, 'copy')}({argv[written[1]]})"   # as when known
             written = None
         elif written is not None:
@@ -1045,7 +775,7 @@ class Codegen:
             # the write goes to the object itself (as Python does; a tuple built for the
             # dispatcher already holds the object)
             first, pos = written
-            later = self._used_after(first.id, s)
+            later = self.order.used_after(first.id, s)
             guards += [f"_ip = {self.v(first)}",
                        f"{self.v(first)} = {self.glob(_keep_old, 'old')}(_ip, {later!r}, {s.loc!r})"]
             if pos is not None:
@@ -1095,8 +825,8 @@ class Codegen:
         lines = self._holder_check(s, first)
         for vid in self._live:
             if vid != first.id and self.A.K.get(vid) in _MAY_BE_TENSOR and \
-                    (self._read_back(vid) or self._used_after(vid, s)):
-                later = self._used_after(vid, s)
+                    (self._read_back(vid) or self.order.used_after(vid, s)):
+                later = self.order.used_after(vid, s)
                 lines.append(self._bound(vid, f"v{vid} = {self.glob(_keep_if_shared, 'keep')}(v{vid}, "
                                                 f"{self.v(first)}, {later!r}, {s.loc!r})"))
         return lines
@@ -1119,16 +849,6 @@ class Codegen:
         return ", ".join(parts)
 
     # ------------------------------------------------------------ whole function
-    def _predict_pure(self) -> bool:
-        """Whether the pullback is likely pure: every statement has an inlined rule or no
-        gradient (a run-time ``J`` call makes it impure)."""
-        rule = self.A.rule
-        for node in ir.walk(self.fn.body):
-            if isinstance(node, Stmt) and id(node) not in rule and \
-                    not (isinstance(node.fn, Const) and TABLE.is_nondiff(node.fn.value)):
-                return False
-        return True
-
     def generate(self, qualname: str, loc) -> str:
         fn = self.fn
         S: dict = {}
@@ -1138,7 +858,7 @@ class Codegen:
         # a pure pullback can return early on a zero gradient: then the output's adjoint is
         # set, else it may be None. Whether it is pure is known after a pass; the pass made
         # first is the one the statements' rules predict (a wrong guess costs a second pass)
-        first = SET if ret_active and self._predict_pure() else MAYBE
+        first = SET if ret_active and self.A.pure else MAYBE
         if ret_active:
             S[ret.id] = first
         rev = self.rev_region(fn.body, S)   # effects (mutation) may need a pullback even so
@@ -1286,18 +1006,6 @@ def _check_not_held(target, holders, loc) -> None:
                 f"value's gradient; write into a copy (`{copy}`) or store the new {what} again", loc)
 
 
-def _branch_values(node) -> List[int]:
-    """Ids of the values an ``If``/``Try`` defines inside its branches (not in loops: their
-    trips' values are saved on the stack)."""
-    out: List[int] = []
-    for sub in ir.subregions(node):
-        for n in sub.nodes:
-            out += [v.id for v in ir.defined_vars(n)]
-            if isinstance(n, (If, Try)):
-                out += _branch_values(n)
-    return out
-
-
 def _keep_if_shared(v, target, used_later: bool, loc):
     """Before ``target`` is written in place: a copy of saved value ``v`` if it shares
     ``target``'s memory (so the pullback reads the value it had), else ``v`` itself."""
@@ -1327,22 +1035,12 @@ def _acc_slots(ctx, d, g):
             slot[k] = runtime.accum(slot.get(k), v)
 
 
-def compile_forward(fn: ir.Function, A: Analysis, qualname: str):
-    """Generate, compile and register (with linecache) the forward of ``fn``."""
+def generate(fn: ir.Function, A: Analysis, qualname: str) -> Tuple[str, dict, tuple]:
+    """The forward's source, the globals it runs with, and the positions of the arguments
+    whose memory its pullback reads."""
     cg = Codegen(fn, A)
     src = cg.generate(qualname, (fn.file, fn.line))
-    fname = f"<torchzygote {qualname} at {os.path.basename(fn.file)}:{fn.line} #{next(_counter)}>"
-    lines = src.splitlines(True)
-    linecache.cache[fname] = (len(src), None, lines, fname)
-    tag = f"  # {os.path.basename(fn.file)}:"
-    errors.GENERATED[fname] = (fn.file, {i + 1: int(ln.rsplit(":", 1)[1]) for i, ln in enumerate(lines)
-                                         if tag in ln and ln.rsplit(":", 1)[1].strip().isdigit()})
-    glb = cg.glb
-    glb["__name__"] = "torchzygote.generated"
-    exec(compile(src, fname, "exec"), glb)
-    f = glb["fwd"]
-    f.__qualname__ = f"fwd[{qualname}]"
-    f.reads = cg.reads_params()
-    return f, src
+    return src, cg.glb, cg.reads_params()
+
 
 nondiff(_np_shared)   # a transform of generated code (nested AD) calls it as it is
