@@ -8,56 +8,25 @@ def fwd(_ctx, v1, v2, v3, v4, v5, v6, v7):
     v14 = v13 - v7  # golden_programs.py:16
     v15 = v14 ** 2  # golden_programs.py:16
     v16 = v15.sum()  # golden_programs.py:16
-    def back(d16):
-        if d16 is None:
+    def back(dsum):
+        if dsum is None:
             return (None, None, None, None, None, None)
-        d15 = _sum_back_0(d16, v15, None, False)  # golden_programs.py:16
-        d14 = None  # golden_programs.py:16
-        if d15 is not None:  # golden_programs.py:16
-            _t = _pow_base_back_1(d15, v14, 2)  # golden_programs.py:16
-            if _t is not None: d14 = _t if d14 is None else d14 + _t  # golden_programs.py:16
-        d13 = None  # golden_programs.py:16
-        d7 = None  # golden_programs.py:16
-        if d14 is not None:  # golden_programs.py:16
-            _t = _ub(d14, v13)  # golden_programs.py:16
-            d13 = _t if d13 is None else d13 + _t  # golden_programs.py:16
-            _t = _ub(-d14, v7)  # golden_programs.py:16
-            d7 = _t if d7 is None else d7 + _t  # golden_programs.py:16
-        d12 = None  # golden_programs.py:15
-        if d13 is not None:  # golden_programs.py:15
-            _t = d13 * (v13 > 0)  # golden_programs.py:15
-            d12 = _t if d12 is None else d12 + _t  # golden_programs.py:15
-        d11 = None  # golden_programs.py:15
-        d5 = None  # golden_programs.py:15
-        if d12 is not None:  # golden_programs.py:15
-            _t = _ub(d12, v11)  # golden_programs.py:15
-            d11 = _t if d11 is None else d11 + _t  # golden_programs.py:15
-            _t = _ub(d12, v5)  # golden_programs.py:15
-            d5 = _t if d5 is None else d5 + _t  # golden_programs.py:15
-        d4 = None  # golden_programs.py:15
-        d10 = None  # golden_programs.py:15
-        if d11 is not None:  # golden_programs.py:15
-            _t = _matmul_back_2(d11, v4, v10, 0)  # golden_programs.py:15
-            if _t is not None: d4 = _t if d4 is None else d4 + _t  # golden_programs.py:15
-            _t = _matmul_back_2(d11, v4, v10, 1)  # golden_programs.py:15
-            if _t is not None: d10 = _t if d10 is None else d10 + _t  # golden_programs.py:15
-        d9 = None  # golden_programs.py:14
-        if d10 is not None:  # golden_programs.py:14
-            _t = _tanh_backward_3(d10, v10)  # golden_programs.py:14
-            d9 = _t if d9 is None else d9 + _t  # golden_programs.py:14
-        d8 = None  # golden_programs.py:14
-        d3 = None  # golden_programs.py:14
-        if d9 is not None:  # golden_programs.py:14
-            _t = _ub(d9, v8)  # golden_programs.py:14
-            d8 = _t if d8 is None else d8 + _t  # golden_programs.py:14
-            _t = _ub(d9, v3)  # golden_programs.py:14
-            d3 = _t if d3 is None else d3 + _t  # golden_programs.py:14
-        d2 = None  # golden_programs.py:14
-        d6 = None  # golden_programs.py:14
-        if d8 is not None:  # golden_programs.py:14
-            _t = _matmul_back_2(d8, v2, v6, 0)  # golden_programs.py:14
-            if _t is not None: d2 = _t if d2 is None else d2 + _t  # golden_programs.py:14
-            _t = _matmul_back_2(d8, v2, v6, 1)  # golden_programs.py:14
-            if _t is not None: d6 = _t if d6 is None else d6 + _t  # golden_programs.py:14
-        return (d2, d3, d4, d5, d6, d7, )
+        # grad of: loss = ((y - t) ** 2).sum()  (golden_programs.py:16)
+        dpow = _sum_back_0(dsum, v15, None, False)
+        dsub = _pow_base_back_1(dpow, v14, 2) if dpow is not None else None
+        dy = _ub(dsub, v13) if dsub is not None else None
+        dt = _ub(-dsub, v7) if dsub is not None else None
+        # grad of: y = torch.relu(W2 @ h + b2)  (golden_programs.py:15)
+        dadd = dy * (v13 > 0) if dy is not None else None
+        dmatmul = _ub(dadd, v11) if dadd is not None else None
+        db2 = _ub(dadd, v5) if dadd is not None else None
+        dW2 = _matmul_back_2(dmatmul, v4, v10, 0) if dmatmul is not None else None
+        dh = _matmul_back_2(dmatmul, v4, v10, 1) if dmatmul is not None else None
+        # grad of: h = torch.tanh(W1 @ x + b1)  (golden_programs.py:14)
+        dadd_1 = _tanh_backward_3(dh, v10) if dh is not None else None
+        dmatmul_1 = _ub(dadd_1, v8) if dadd_1 is not None else None
+        db1 = _ub(dadd_1, v3) if dadd_1 is not None else None
+        dW1 = _matmul_back_2(dmatmul_1, v2, v6, 0) if dmatmul_1 is not None else None
+        dx = _matmul_back_2(dmatmul_1, v2, v6, 1) if dmatmul_1 is not None else None
+        return (dW1, db1, dW2, db2, dx, dt, )
     return v16, back

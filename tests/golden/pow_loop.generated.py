@@ -9,19 +9,20 @@ def fwd(_ctx, v1, v2, v3):
         _n1 += 1
         v5 = v8
     v9 = v5
-    def back(d9):
-        if d9 is None:
+    def back(dr_2):
+        if dr_2 is None:
             return (None, None)
         _i = len(_st)
-        d2 = None
-        dn5 = d9
+        dx = None
+        dr_next = dr_2
         for _ in range(_n1):
             _i -= 1
             v5, = _st[_i]
-            d8 = dn5
-            d5 = d8 * v2  # golden_programs.py:9
-            _t = d8 * v5  # golden_programs.py:9
-            d2 = _t if d2 is None else d2 + _t  # golden_programs.py:9
-            dn5 = d5
-        return (d2, None, )
+            dr_1 = dr_next
+            # grad of: r *= x  (golden_programs.py:9)
+            dr = dr_1 * v2
+            _t = dr_1 * v5
+            dx = _t if dx is None else dx + _t
+            dr_next = dr
+        return (dx, None, )
     return v9, back

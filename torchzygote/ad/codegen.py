@@ -19,6 +19,7 @@ import itertools
 import operator
 import re
 import types
+import linecache
 import math
 import os
 from typing import Dict, List, Optional, Set, Tuple
@@ -33,6 +34,7 @@ from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, NONDIFF, OBJECT,
 from . import runtime
 from . import templates
 from .analysis_scopes import branch_values, unpacked_item
+from .naming import Names
 from .analysis import Analysis
 
 UNSET, SET, MAYBE = 0, 1, 2
@@ -40,6 +42,16 @@ NUMERIC_KINDS = (REAL, COMPLEX, TENSOR, ARRAY, MIXED)
 @functools.lru_cache(maxsize=256)
 def _basename(path: str) -> str:
     return os.path.basename(path)   # once per file, not per line of generated code
+
+
+def grad_comment(loc) -> str:
+    """``# grad of: <the statement's source>  (file:line)``, the line a pullback's lines
+    come from (``GRAD_OF`` reads it back)."""
+    src = linecache.getline(loc[0], loc[1]).strip() or "?"
+    return f"# grad of: {src}  ({_basename(loc[0])}:{loc[1]})"
+
+
+GRAD_OF = re.compile(r"# grad of: .*  \((.*):(\d+)\)$")
 
 
 def _indent(lines: List[str]) -> List[str]:
@@ -60,6 +72,7 @@ class Codegen:
         self._in_branch: Set[int] = set()   # of those, values a branch defines (unbound if it did not run)
         self._init_none: Set[int] = set()   # branch values a write guard reads: bound to None first
         self.order, self.scopes = A.order, A.scopes
+        self.names = Names(fn)
 
     # ------------------------------------------------------------ names
     def glob(self, value, hint="k") -> str:
@@ -87,9 +100,9 @@ class Codegen:
         """A stable number for a node (names of counters and pullbacks): its place in program order."""
         return self.order.pos[id(node)]
 
-    @staticmethod
-    def d(var: Var) -> str:
-        return f"d{var.id}"
+    def d(self, key) -> str:
+        """The adjoint's name of a value (a Var, or a key of the pullback's states)."""
+        return self.names.adjoint(key.id if isinstance(key, Var) else key)
 
     def use(self, op, node=None):
         """The pullback reads primal value ``op`` (or, given ``node``, the name ``op`` that
@@ -227,12 +240,18 @@ class Codegen:
     # ------------------------------------------------------------ reverse
     def rev_region(self, r: ir.Region, S: dict) -> List[str]:
         lines: List[str] = []
+        last = None   # the source line of the statement differentiated last here
         for node in reversed(r.nodes):
             if isinstance(node, Stmt):
-                # each line names the statement it differentiates: errors in the pullback point there
-                where = f"  # {_basename(node.loc[0])}:{node.loc[1]}" if node.loc else ""
-                lines += [ln if "#" in ln else ln + where for ln in self.rev_stmt(node, S)]
-            elif isinstance(node, If):
+                body = self.rev_stmt(node, S)
+                if body and node.loc and node.loc != last:
+                    # names the statement: errors in the lines below it point there (pipeline.compile)
+                    lines.append(grad_comment(node.loc))
+                    last = node.loc
+                lines += body
+                continue
+            last = None
+            if isinstance(node, If):
                 lines += self.rev_branches(node, [(node.then, None), (node.orelse, None)], S)
             elif isinstance(node, Try):
                 regs = [(node.body, 0)] + [(h, i + 1) for i, (_, _, h) in enumerate(node.handlers)]
@@ -256,12 +275,12 @@ class Codegen:
             if out_live:
                 before, now = S.get(key, UNSET), S[s.out.id]
                 if before == UNSET:
-                    lines.append(f"d{key} = {self.d(s.out)}")
+                    lines.append(f"{self.d(key)} = {self.d(s.out)}")
                 else:  # the same item read twice (x[2] * x[2])
-                    lines.append(f"d{key} = _accum(d{key}, {self.d(s.out)})")
+                    lines.append(f"{self.d(key)} = _accum({self.d(key)}, {self.d(s.out)})")
                 S[key] = SET if SET in (before, now) else MAYBE
             if first:  # the last of the group in the pullback: join the pieces once
-                parts = [f"dg{group}_{_ident(j)}" if S.pop(f"g{group}_{_ident(j)}", UNSET) != UNSET else "None"
+                parts = [self.d(f"g{group}_{_ident(j)}") if S.pop(f"g{group}_{_ident(j)}", UNSET) != UNSET else "None"
                          for j in keys]
                 if any(p != "None" for p in parts) and self.A.active(x):
                     self.use(x)
@@ -277,14 +296,14 @@ class Codegen:
             st = S.get(key, UNSET)
             if st == UNSET:
                 S[key] = S[s.out.id]
-                return [f"d{key} = {dy}"]
+                return [f"{self.d(key)} = {dy}"]
             S[key] = SET if SET in (st, S[s.out.id]) else MAYBE
-            return [f"d{key} = _accum(d{key}, {dy})"]
+            return [f"{self.d(key)} = _accum({self.d(key)}, {dy})"]
         lines_items: List[str] = []
         if s.out is not None and isinstance(s.fn, Const) and s.fn.value is ops.unpack and \
                 any(isinstance(k, str) and k.startswith(f"e{s.out.id}_") for k in S):
             n = s.args[1].value
-            parts = [f"de{s.out.id}_{i}" if S.pop(f"e{s.out.id}_{i}", UNSET) != UNSET else "None"
+            parts = [self.d(f"e{s.out.id}_{i}") if S.pop(f"e{s.out.id}_{i}", UNSET) != UNSET else "None"
                      for i in range(n)]
             lines_items = [f"{self.d(s.out)} = ({', '.join(parts)},)"]
             S[s.out.id] = SET
@@ -301,51 +320,7 @@ class Codegen:
         maybe = out_live and S[s.out.id] == MAYBE and not (r is not None and r.effect)
         lines: List[str] = []
         if r is not None:
-            bound = A.bind(s, r)
-            targets = []
-            for p, e in r.grads.items():
-                op = bound.get(p)
-                if isinstance(op, list):
-                    targets += [(p, o, i) for i, o in enumerate(op) if A.active(o)]
-                elif op is not None and (A.active(op) or effect or isinstance(op, Var) and "ctx" in templates.expr_names(e)):
-                    targets.append((p, op, None))
-            if not targets:
-                return []
-            body: List[str] = []
-            if maybe:
-                self.preinit([t for _, t, _ in targets], S, lines)
-            pre_state = {t.id: S.get(t.id, UNSET) for _, t, _ in targets if isinstance(t, Var)}
-            shared: Dict[str, str] = {}
-            for p, op, i in targets:
-                expr = r.grads[p]
-                names = templates.expr_names(expr)
-                if "ctx" in names:
-                    self.pure = False
-                if i is not None and p in shared:
-                    code = f"{shared[p]}[{i}]"
-                else:
-                    m = self.rule_mapping(s, r, bound, dy, names)
-                    code = self.subst(expr, m, r.ns)
-                    if i is not None:
-                        shared[p] = f"_gv{len(shared)}"
-                        body.append(f"{shared[p]} = {code}")
-                        code = f"{shared[p]}[{i}]"
-                if r.broadcast and self._needs_ub(op, s, bound):
-                    code = f"_ub({code}, {self.v(op)})"
-                    self.use(op)
-                if A.active(op):
-                    self.contrib(op, code, MAYBE if r.maybe_none else SET, S, body)
-                else:
-                    body.append(code)
-            if maybe:
-                lines.append(f"if {dy} is not None:")
-                lines += _indent(body)
-                for _, t, _ in targets:   # the block may not run: what was None may stay None
-                    if isinstance(t, Var) and pre_state.get(t.id) == MAYBE:
-                        S[t.id] = MAYBE
-            else:
-                lines += body
-            return lines
+            return self._rev_rule(s, r, dy, maybe, effect, S)
         # a run-time J call
         self.pure = False
         bname = f"B{self.nid(s)}"
@@ -359,13 +334,92 @@ class Codegen:
             lines.append(f"{bname}({dy})")
             return lines
         lines.append(f"_g = {bname}({dy})")
-        self.preinit([t for _, t in targets], S, lines)
         for sel, a in targets:
             self.contrib(a, f"_g{sel}", MAYBE, S, lines)
         if s.dstar is not None and isinstance(s.dstar, Var):
             self.use(s.dstar)
             lines.append(f"_acc_slots(_ctx, {self.v(s.dstar)}, _g[1])")
         return lines
+
+    def _rev_rule(self, s: Stmt, r: Rule, dy: str, maybe: bool, effect: bool, S: dict) -> List[str]:
+        """The pullback of a statement with an inlined rule: each operand's gradient
+        expression, added to its adjoint; only where ``dy`` is not None if it may be."""
+        A = self.A
+        bound = A.bind(s, r)
+        targets = []
+        for p, e in r.grads.items():
+            op = bound.get(p)
+            if isinstance(op, list):
+                targets += [(p, o, i) for i, o in enumerate(op) if A.active(o)]
+            elif op is not None and (A.active(op) or effect or isinstance(op, Var) and "ctx" in templates.expr_names(e)):
+                targets.append((p, op, None))
+        if not targets:
+            return []
+        if maybe and self._first_contributions(targets, S):
+            return self._rev_first(s, r, bound, targets, dy, S)
+        lines: List[str] = []
+        body: List[str] = []
+        if maybe:
+            self.preinit([t for _, t, _ in targets], S, lines)
+        pre_state = {t.id: S.get(t.id, UNSET) for _, t, _ in targets if isinstance(t, Var)}
+        shared: Dict[str, str] = {}
+        for p, op, i in targets:
+            code = self._grad_code(s, r, bound, p, op, i, dy, shared, body)
+            if A.active(op):
+                self.contrib(op, code, MAYBE if r.maybe_none else SET, S, body)
+            else:
+                body.append(code)
+        if not maybe:
+            return lines + body
+        lines.append(f"if {dy} is not None:")
+        lines += _indent(body)
+        for _, t, _ in targets:   # the block may not run: what was None may stay None
+            if isinstance(t, Var) and pre_state.get(t.id) == MAYBE:
+                S[t.id] = MAYBE
+        return lines
+
+    def _first_contributions(self, targets, S: dict) -> bool:
+        """Whether each target is a distinct adjoint that gets its first contribution here
+        (nothing to add to, so no ``None`` to start from)."""
+        seen = set()
+        for _, op, i in targets:
+            if i is not None or not self.A.active(op) or op.id in seen or S.get(op.id, UNSET) != UNSET or \
+                    self._global_tensor_read(op) is not None:
+                return False
+            seen.add(op.id)
+        return True
+
+    def _rev_first(self, s: Stmt, r: Rule, bound: dict, targets, dy: str, S: dict) -> List[str]:
+        """First contributions under a ``dy`` that may be None: one line per adjoint."""
+        lines = []
+        for p, op, _ in targets:
+            code = self._grad_code(s, r, bound, p, op, None, dy, {}, lines)
+            if code != dy:   # (the gradient passed on as it is: None stays None)
+                code = f"({code}) if {dy} is not None else None" if " if " in code or "lambda" in code else \
+                    f"{code} if {dy} is not None else None"
+            lines.append(f"{self.d(op)} = {code}")
+            S[op.id] = MAYBE
+        return lines
+
+    def _grad_code(self, s: Stmt, r: Rule, bound: dict, p: str, op, i, dy: str, shared: dict, body: list) -> str:
+        """The gradient expression of parameter ``p`` (item ``i`` of a vararg: the items'
+        gradients are computed once, in ``shared``), summed to ``op``'s shape if it broadcast."""
+        expr = r.grads[p]
+        names = templates.expr_names(expr)
+        if "ctx" in names:
+            self.pure = False
+        if i is not None and p in shared:
+            code = f"{shared[p]}[{i}]"
+        else:
+            code = self.subst(expr, self.rule_mapping(s, r, bound, dy, names), r.ns)
+            if i is not None:
+                shared[p] = f"_gv{len(shared)}"
+                body.append(f"{shared[p]} = {code}")
+                code = f"{shared[p]}[{i}]"
+        if r.broadcast and self._needs_ub(op, s, bound):
+            code = f"_ub({code}, {self.v(op)})"
+            self.use(op)
+        return code
 
     def _needs_ub(self, op, s: Stmt, bound) -> bool:
         k = self.A.kind(op)
@@ -402,7 +456,7 @@ class Codegen:
                 continue
             for (L, Sb), st in zip(results, states):
                 if st == UNSET:
-                    L.append(f"d{k} = None")
+                    L.append(f"{self.d(k)} = None")
             S[k] = SET if all(st == SET for st in states) else MAYBE
         lines: List[str] = []
         if isinstance(node, If):
@@ -441,7 +495,7 @@ class Codegen:
             outer = [k for k in Sb if k not in body_defs and isinstance(k, int) and Sb[k] != S.get(k, UNSET)]
             for k in outer:
                 if S.get(k, UNSET) == UNSET:
-                    pre.append(f"d{k} = None")
+                    pre.append(f"{self.d(k)} = None")
                     S[k] = MAYBE
                     changed = True
                 elif S[k] == SET and Sb[k] == MAYBE:
@@ -455,9 +509,9 @@ class Codegen:
         lines = list(pre)
         for p, o, n, i in carried:
             if S.get(o.id, UNSET) != UNSET and A.active(o):
-                lines.append(f"dn{p.id} = {self.d(o)}")
+                lines.append(f"{self.d(('next', p.id))} = {self.d(o)}")
             elif entry[p.id] != UNSET:
-                lines.append(f"dn{p.id} = None")
+                lines.append(f"{self.d(('next', p.id))} = None")
         cnt = f"_n{self.nid(L)}"
         self.use(cnt, L)
         head = f"for _k{self.nid(L)} in range({cnt} - 1, -1, -1):" if item_active else f"for _ in range({cnt}):"
@@ -465,14 +519,14 @@ class Codegen:
         lines += _indent(body)
         for p, o, n, i in carried:
             if entry[p.id] != UNSET:
-                self.contrib(i, f"dn{p.id}", entry[p.id], S, lines)
+                self.contrib(i, self.d(("next", p.id)), entry[p.id], S, lines)
         return lines
 
     def _rev_trip(self, L: Loop, carried, item_active, Sb, entry) -> List[str]:
         lines: List[str] = []
         for p, o, n, i in carried:
             if entry[p.id] != UNSET:
-                self.contrib(n, f"dn{p.id}", entry[p.id], Sb, lines)
+                self.contrib(n, self.d(("next", p.id)), entry[p.id], Sb, lines)
         inner = self.rev_region(L.body, Sb)
         pop = inner[:2] if inner and inner[0] == "_i -= 1" else []
         lines = pop + lines + inner[len(pop):]
@@ -488,7 +542,7 @@ class Codegen:
             st = after[p.id] = Sb.get(p.id, UNSET)
             if entry[p.id] == UNSET and st == UNSET:
                 continue
-            lines.append(f"dn{p.id} = {self.d(p) if st != UNSET else 'None'}")
+            lines.append(f"{self.d(('next', p.id))} = {self.d(p) if st != UNSET else 'None'}")
             Sb.pop(p.id, None)
         return lines, after
 
@@ -641,7 +695,7 @@ class Codegen:
     def fwd_loop(self, L: Loop) -> List[str]:
         lines = self._assign(L.params, L.inits)
         cnt = f"_n{self.nid(L)}"
-        counted = cnt in self._used_top
+        counted = re.search(rf"\b{cnt}\b", self._used_top) is not None
         if counted:
             lines.append(f"{cnt} = 0")
         head = f"for {self.v(L.item)} in {self.v(L.iterable)}:" if L.iterable is not None else "while True:"
@@ -866,7 +920,7 @@ class Codegen:
             S = {ret.id: SET if self.pure else MAYBE}
             self.saves = {}
             rev = self.rev_region(fn.body, S)
-        self._used_top = "\n".join(rev)
+        self._used_top = "\n".join(ln for ln in rev if not ln.lstrip().startswith("#"))
         self._read_ids = None
         self.has_stack = bool(self.saves)
         params = [self.v(p) for p in fn.params]

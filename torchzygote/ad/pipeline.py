@@ -19,7 +19,7 @@ from .. import errors, ir
 from ..frontend.lift import lift as _lift
 from . import collector
 from .analysis import Analysis
-from .codegen import generate as _generate
+from .codegen import GRAD_OF, generate as _generate
 
 _counter = itertools.count()
 
@@ -51,20 +51,38 @@ def generate(fn: ir.Function, A: Analysis, qualname: str) -> Tuple[str, dict, tu
 
 def compile(fn: ir.Function, src: str, glb: dict, reads: tuple, qualname: str) -> Callable:
     """Stage 4: the compiled forward, its lines registered with linecache (tracebacks show
-    them) and mapped to the user's lines (``errors.GENERATED``, from their ``# file:line``
-    tags)."""
+    them) and mapped to the user's lines (``errors.GENERATED``)."""
     fname = f"<torchzygote {qualname} at {os.path.basename(fn.file)}:{fn.line} #{next(_counter)}>"
     lines = src.splitlines(True)
     linecache.cache[fname] = (len(src), None, lines, fname)
-    tag = f"  # {os.path.basename(fn.file)}:"
-    errors.GENERATED[fname] = (fn.file, {i + 1: int(ln.rsplit(":", 1)[1]) for i, ln in enumerate(lines)
-                                         if tag in ln and ln.rsplit(":", 1)[1].strip().isdigit()})
+    errors.GENERATED[fname] = (fn.file, _user_lines(lines, os.path.basename(fn.file)))
     glb["__name__"] = "torchzygote.generated"
     exec(builtins.compile(src, fname, "exec"), glb)
     f = glb["fwd"]
     f.__qualname__ = f"fwd[{qualname}]"
     f.reads = reads
     return f
+
+
+def _user_lines(lines, base: str) -> dict:
+    """Generated line -> the user's line: a forward line's ``# file:line`` tag, or, in the
+    pullback, the ``# grad of: ...  (file:line)`` comment its block of lines sits under."""
+    tag, out, scope = f"  # {base}:", {}, []   # scope: (indent, user line) of the comments above
+    for i, ln in enumerate(lines):
+        body = ln.lstrip()
+        indent = len(ln) - len(body)
+        while scope and scope[-1][0] > indent:
+            scope.pop()
+        m = GRAD_OF.match(body.rstrip("\n"))
+        if m is not None:
+            if scope and scope[-1][0] == indent:
+                scope.pop()
+            scope.append((indent, int(m.group(2))))
+        elif tag in ln and ln.rsplit(":", 1)[1].strip().isdigit():
+            out[i + 1] = int(ln.rsplit(":", 1)[1])
+        elif scope and body:
+            out[i + 1] = scope[-1][1]
+    return out
 
 
 def transform(f: types.FunctionType, kinds: Sequence[str], consts: frozenset = frozenset(),

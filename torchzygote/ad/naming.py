@@ -1,0 +1,60 @@
+"""Names of adjoints in generated pullbacks, after the user's variables: ``x`` gets ``dx``,
+a temporary the operation that made it (``dmatmul``); a name taken already gets a suffix
+(``dr_1``), in the order the pullback asks for them, so the text is deterministic."""
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from typing import Dict, Hashable, Set
+
+from .. import ir
+from ..frontend import ops
+
+_RESERVED = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | {"back", "fwd"}
+
+
+class Names:
+    """``adjoint(key)``: the pullback's name for the adjoint of value ``key`` (an int, a
+    value's id) or of a piece the pullback keeps apart (a str: an item, a group of reads;
+    ``("next", id)``: a loop parameter's adjoint carried to the previous trip)."""
+
+    def __init__(self, fn: ir.Function):
+        self._base: Dict[int, str] = {}
+        for v in ir.all_vars(fn):
+            self._base[v.id] = _ident(v.hint)
+        for node in ir.walk(fn.body):
+            if isinstance(node, ir.Stmt) and node.out is not None and not node.out.hint:
+                self._base[node.out.id] = _ident(_op_name(node)) or "t"
+        self._names: Dict[Hashable, str] = {}
+        self._used: Set[str] = set()
+
+    def adjoint(self, key: Hashable) -> str:
+        name = self._names.get(key)
+        if name is None:
+            if isinstance(key, int):
+                base = "d" + (self._base.get(key) or "t")
+            elif isinstance(key, tuple):
+                base = self.adjoint(key[1]) + "_" + key[0]
+            else:
+                base = f"_d{key}"
+            name, k = base, 0
+            while name in self._used or name in _RESERVED:
+                k += 1
+                name = f"{base}_{k}"
+            self._used.add(name)
+            self._names[key] = name
+        return name
+
+
+def _op_name(s: ir.Stmt) -> str:
+    if not isinstance(s.fn, ir.Const):
+        return ""
+    if s.fn.value is ops.call_method and len(s.args) > 1 and isinstance(s.args[1], ir.Const):
+        return str(s.args[1].value)
+    return str(getattr(s.fn.value, "__name__", "") or "")
+
+
+def _ident(hint: str) -> str:
+    """A hint as part of a Python name (letters, digits and underscores, not leading)."""
+    return re.sub(r"\W", "_", hint).strip("_")[:24]
