@@ -5,16 +5,14 @@ def fwd(_ctx, v1, v2, v3):
     v7 = _setitem_t_4(v4, ('b'), v6)  # golden_programs.py:22
     v8 = v7[('a')]  # golden_programs.py:23
     v9 = v7[('b')]  # golden_programs.py:23
-    v10, B6 = _J(_ctx, _mul_5, v8, v9)  # golden_programs.py:23
-    v11, B7 = _J(_ctx, _add_6, v10, v3)  # golden_programs.py:23
+    v10 = v8 * v9  # golden_programs.py:23
+    v11 = v10 + v3  # golden_programs.py:23
     def back(dz):
         # grad of: z = d["a"] * d["b"] + y  (golden_programs.py:23)
-        _g = B7(dz)
-        dmul = _g[0]
-        dy = _g[1]
-        _g = B6(dmul)
-        dgetitem = _g[0]
-        dgetitem_1 = _g[1]
+        dmul = dz
+        dy = dz
+        dgetitem = dmul * v9 if dmul is not None else None
+        dgetitem_1 = dmul * v8 if dmul is not None else None
         dd = _read_back_0(_ctx, v7, ('b'), v9, dgetitem_1) if dgetitem_1 is not None else None
         if dgetitem is not None:
             dd = _accum(dd, _read_back_0(_ctx, v7, ('a'), v8, dgetitem))

@@ -25,6 +25,7 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, MIXED, NONDIFF, base, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
                               Rule, select)
+from .analysis_items import DictItems
 from .analysis_order import Order
 from .analysis_scopes import Scopes, find_gathers, pure_pullback
 from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, VARFLAGS, kind_of, torch_internal
@@ -103,6 +104,7 @@ class Analysis:
         self.root: Dict[int, int] = {}       # tensor value -> the value whose memory it may share
         self._bound: Dict[int, tuple] = {}       # id(stmt) -> (rule, bind(stmt, rule))
         self._diff_args: Dict[int, tuple] = {}   # id(stmt) -> (rule, diff_args(stmt))
+        self.items = DictItems(fn)
         self._kinds(fn.body)
         self.shape: Dict[int, object] = {}   # tensor value -> its shape class (default: its own)
         self._shapes()
@@ -193,6 +195,9 @@ class Analysis:
                 if node.out is not None:
                     self.defs[node.out.id] = node
                     self.K[node.out.id] = self._stmt_kind(node)
+                    item = self.items.see(node, self.kind)
+                    if item is not None:
+                        self.K[node.out.id] = item   # an item of a dict only this function sees
                     self._set_rank(node.out, self._stmt_rank(node))
                     r = self.rule.get(id(node))
                     if r is not None and (r.view or r.inplace) and node.args and isinstance(node.args[0], Var):
