@@ -19,7 +19,8 @@ from .. import errors, ir
 from ..frontend.lift import lift as _lift
 from . import collector
 from .analysis import Analysis
-from .codegen import GRAD_OF, generate as _generate
+from .codegen import generate as _generate
+from .codegen_pullback import GRAD_OF
 
 _counter = itertools.count()
 

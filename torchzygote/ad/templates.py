@@ -1,10 +1,13 @@
 """Rule expressions as templates: a rule's source cut at its names once, so inlining it
-is a join of strings, and the names it reads are known (``ctx``: an impure pullback)."""
+is a join of strings, and the names it reads are known (``ctx``: an impure pullback); and
+the small text helpers of generated code."""
 from __future__ import annotations
 
 import ast
+import functools
+import os
 import re
-from typing import Dict
+from typing import Dict, List
 
 _expr_cache: Dict[str, ast.AST] = {}
 
@@ -97,3 +100,12 @@ def is_literal(code: str) -> bool:
     except (ValueError, SyntaxError):
         return False
     return not (value is None or value is True or value is False)
+
+
+@functools.lru_cache(maxsize=256)
+def basename(path: str) -> str:
+    return os.path.basename(path)   # once per file, not per line of generated code
+
+
+def indent(lines: List[str]) -> List[str]:
+    return ["    " + ln for ln in lines] or ["    pass"]
