@@ -5,6 +5,11 @@
 * activity: a value needs an adjoint only if it is *varied* (depends on an
   input or on state) and *useful* (reaches the result, or state, through
   differentiable operations). Integer counters and comparisons drop out here.
+
+The analysis stage (``pipeline.analyse``) is this class; what code generation needs
+besides comes from its own modules, computed here so codegen only reads facts: program
+order and liveness (``analysis_order``), scopes, gathered reads and purity
+(``analysis_scopes``), the item kinds of private dicts (``analysis_items``).
 """
 from __future__ import annotations
 

@@ -8,8 +8,10 @@ single stack: regions run to their end (the frontend lowered early exits), so
 the pullback pops in exactly the reverse order. Loops stay loops: a loop's
 adjoint runs its body's adjoint as many times as the forward loop ran.
 
-Adjoint variables have a static state (unset, set, maybe ``None``) so the
-common case of straight accumulation needs no ``None`` checks.
+The forward's text is ``codegen_forward.py``, the pullback's ``codegen_pullback.py``, the
+guards of in-place writes ``codegen_guards.py``; this module holds what they share (names,
+globals, rule substitution) and puts the function together. The facts it reads are the
+analysis stage's (``Analysis``: kinds, activity, order and liveness, scopes).
 """
 from __future__ import annotations
 
@@ -158,9 +160,6 @@ class Codegen(Forward, Pullback, WriteGuards):
         return d is not None and isinstance(d.fn, Const) and d.fn.value is ops.get_global and \
             self.fn.global_types.get(d.args[1].value) in (int, float)
 
-    # ------------------------------------------------------------ accumulation
-    # ------------------------------------------------------------ reverse
-    # ------------------------------------------------------------ forward
     # ------------------------------------------------------------ whole function
     def generate(self, qualname: str, loc) -> str:
         fn = self.fn
@@ -169,8 +168,8 @@ class Codegen(Forward, Pullback, WriteGuards):
         rev: List[str] = []
         ret_active = self.A.active(ret)
         # a pure pullback can return early on a zero gradient: then the output's adjoint is
-        # set, else it may be None. Whether it is pure is known after a pass; the pass made
-        # first is the one the statements' rules predict (a wrong guess costs a second pass)
+        # set, else it may be None. The analysis predicts whether it is pure (A.pure); the
+        # pass confirms it (a wrong prediction would cost a second pass)
         first = SET if ret_active and self.A.pure else MAYBE
         if ret_active:
             S[ret.id] = first

@@ -1,6 +1,8 @@
 """Names of adjoints in generated pullbacks, after the user's variables: ``x`` gets ``dx``,
 a temporary the operation that made it (``dmatmul``); a name taken already gets a suffix
-(``dr_1``), in the order the pullback asks for them, so the text is deterministic."""
+(``dr_1``), in the order the pullback asks for them, so the text is deterministic. Every
+adjoint name starts with ``d``: the other names of generated code are primal values
+(``v5``), pullbacks (``B3``) and ``_``-prefixed globals and temporaries."""
 from __future__ import annotations
 
 import builtins
@@ -37,7 +39,7 @@ class Names:
             elif isinstance(key, tuple):
                 base = self.adjoint(key[1]) + "_" + key[0]
             else:
-                base = f"_d{key}"
+                base = f"d{key}"
             name, k = base, 0
             while name in self._used or name in _RESERVED:
                 k += 1
