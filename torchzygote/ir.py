@@ -479,10 +479,16 @@ def all_vars(fn: Function) -> List[Var]:
 def scoped_vars(node: Node) -> List[Var]:
     """Variables a node binds inside its own regions (loop parameters and item, caught
     exceptions)."""
+    return [v for v, _ in scoped_bindings(node)]
+
+
+def scoped_bindings(node: Node) -> List[Tuple[Var, Region]]:
+    """Each variable a node binds inside one of its regions, with that region: a loop's
+    parameters and item in its body, a handler's exception in the handler."""
     if isinstance(node, Loop):
-        return node.params + ([node.item] if node.item is not None else [])
+        return [(v, node.body) for v in node.params + ([node.item] if node.item is not None else [])]
     if isinstance(node, Try):
-        return [exc for _, exc, _ in node.handlers if exc is not None]
+        return [(exc, h) for _, exc, h in node.handlers if exc is not None]
     return []
 
 

@@ -31,13 +31,8 @@ class Scopes:
             self.node_region[id(node)] = id(r)
             for v in ir.defined_vars(node):
                 self.value_region[v.id] = id(r)
-            if isinstance(node, Loop):
-                for v in ir.scoped_vars(node):
-                    self.value_region[v.id] = id(node.body)
-            elif isinstance(node, Try):
-                for _, exc, h in node.handlers:
-                    if exc is not None:
-                        self.value_region[exc.id] = id(h)
+            for v, sub in ir.scoped_bindings(node):
+                self.value_region[v.id] = id(sub)
             for sub in ir.subregions(node):
                 self._scan(sub, in_loop or isinstance(node, Loop))
 
