@@ -445,6 +445,7 @@ class Analysis:
         (backward to a fixed point). Region merges (``ir.merges``) carry both across ``If``,
         ``Loop`` and ``Try``."""
         fn = self.fn
+        self._merges: Dict[int, list] = {}
         self.varied.update(p.id for i, p in enumerate(fn.params) if i - 1 not in self.consts)
         while self._vary(fn.body):
             pass
@@ -476,7 +477,7 @@ class Analysis:
                 continue
             for sub in ir.subregions(node):
                 ch |= self._vary(sub)
-            for o, srcs in ir.merges(node):
+            for o, srcs in self._merges_of(node):
                 if o.id not in self.varied and any(self._is_varied(x) for x in srcs):
                     self.varied.add(o.id)
                     ch = True
@@ -488,9 +489,16 @@ class Analysis:
             return True
         return False
 
+    def _merges_of(self, node) -> list:
+        """``ir.merges(node)``, made once for the passes to a fixed point."""
+        m = self._merges.get(id(node))
+        if m is None:
+            m = self._merges[id(node)] = ir.merges(node)
+        return m
+
     def _mark_merges(self, node) -> bool:
         ch = False
-        for o, srcs in ir.merges(node):
+        for o, srcs in self._merges_of(node):
             if o.id in self.useful:
                 for x in srcs:
                     ch |= self._mark(x)

@@ -22,20 +22,28 @@ class Names:
     ``("next", id)``: a loop parameter's adjoint carried to the previous trip)."""
 
     def __init__(self, fn: ir.Function):
-        self._base: Dict[int, str] = {}
-        for v in ir.all_vars(fn):
-            self._base[v.id] = _ident(v.hint)
-        for node in ir.walk(fn.body):
-            if isinstance(node, ir.Stmt) and node.out is not None and not node.out.hint:
-                self._base[node.out.id] = _ident(_op_name(node)) or "t"
+        self._fn = fn
+        self._vars: Dict[int, object] = {}   # value id -> its Var, or the statement computing it
         self._names: Dict[Hashable, str] = {}
         self._used: Set[str] = set()
+
+    def _base(self, vid: int) -> str:
+        """The user's name of a value, or the operation that made it (looked up when the
+        pullback first asks: most values get no adjoint)."""
+        if not self._vars:
+            self._vars = {v.id: v for v in ir.all_vars(self._fn)}
+            self._vars.update((n.out.id, n) for n in ir.walk(self._fn.body)
+                              if isinstance(n, ir.Stmt) and n.out is not None and not n.out.hint)
+        x = self._vars.get(vid)
+        if isinstance(x, ir.Stmt):
+            return _ident(_op_name(x)) or "t"
+        return (_ident(x.hint) if x is not None else "") or "t"
 
     def adjoint(self, key: Hashable) -> str:
         name = self._names.get(key)
         if name is None:
             if isinstance(key, int):
-                base = "d" + (self._base.get(key) or "t")
+                base = "d" + self._base(key)
             elif isinstance(key, tuple):
                 base = self.adjoint(key[1]) + "_" + key[0]
             else:
