@@ -75,17 +75,6 @@ RULE_TABLES = {
     "rules.numpy_linalg": "NumPy's linear algebra: one entry per rule",
 }
 
-# Today's offenders in modules other parts of issue 14 are splitting: a ratchet. A new offender
-# fails, and so does a listed one that now holds the limit (take it off the list).
-ALLOWED_LONG_MODULES = {
-    "ad.codegen": "issue 14, being split",
-}
-ALLOWED_LONG_FUNCTIONS = {
-    "ad.codegen:Codegen._fwd_stmt": "issue 14, being split",
-    "ad.analysis:Analysis._activity": "issue 14, being split",
-}
-
-
 def _function_sizes(tree: ast.AST, prefix: str = ""):
     """``(qualified name, lines)`` of every function and method, nested ones included."""
     for node in ast.iter_child_nodes(tree):
@@ -112,17 +101,11 @@ def _sizes():
 def test_module_sizes():
     modules, _ = _sizes()
     assert not set(RULE_TABLES) - set(modules), "rule tables listed that do not exist"
-    long = {m for m, n in modules.items() if n > MAX_MODULE_LINES and m not in RULE_TABLES}
-    new = sorted(f"{m} ({modules[m]} lines)" for m in long - set(ALLOWED_LONG_MODULES))
-    assert not new, f"modules over {MAX_MODULE_LINES} lines: split them by job: {new}"
-    fixed = sorted(set(ALLOWED_LONG_MODULES) - long)
-    assert not fixed, f"these modules hold the limit now: take them off ALLOWED_LONG_MODULES: {fixed}"
+    long = sorted(f"{m} ({n} lines)" for m, n in modules.items() if n > MAX_MODULE_LINES and m not in RULE_TABLES)
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: split them by job: {long}"
 
 
 def test_function_sizes():
     _, functions = _sizes()
-    long = {f for f, n in functions.items() if n > MAX_FUNCTION_LINES}
-    new = sorted(f"{f} ({functions[f]} lines)" for f in long - set(ALLOWED_LONG_FUNCTIONS))
-    assert not new, f"functions over {MAX_FUNCTION_LINES} lines: give their pieces names: {new}"
-    fixed = sorted(set(ALLOWED_LONG_FUNCTIONS) - long)
-    assert not fixed, f"these functions hold the limit now: take them off ALLOWED_LONG_FUNCTIONS: {fixed}"
+    long = sorted(f"{f} ({n} lines)" for f, n in functions.items() if n > MAX_FUNCTION_LINES)
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines: give their pieces names: {long}"

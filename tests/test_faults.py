@@ -18,7 +18,7 @@ import torch
 import torchzygote as tz
 from torchzygote import api
 from torchzygote import check as tzcheck
-from torchzygote.ad import cache, collector
+from torchzygote.ad import cache, collector, pipeline
 
 
 # ---------------------------------------------------------------- what must be left as it was
@@ -264,9 +264,9 @@ def _interrupt_once(monkeypatch, module, name, when=lambda *a: True):
     return fired
 
 
-@pytest.mark.parametrize("stage,target", [("lift", "caller"), ("Analysis", "caller"),
-                                          ("compile_forward", "caller"), ("lift", "callee"),
-                                          ("compile_forward", "callee")])
+@pytest.mark.parametrize("stage,target", [("lift", "caller"), ("analyse", "caller"),
+                                          ("generate", "caller"), ("lift", "callee"),
+                                          ("generate", "callee")])
 def test_keyboard_interrupt_in_a_transform(clean, grad_mode, long_gradients, monkeypatch, stage, target):
     ns_caller = fresh(CALLEE, "caller")
     callee = ns_caller.__globals__["callee"]
@@ -274,12 +274,12 @@ def test_keyboard_interrupt_in_a_transform(clean, grad_mode, long_gradients, mon
     def is_target(*a):
         fn = a[0]
         name = getattr(fn, "__name__", None) or getattr(fn, "name", None) or ""
-        if stage == "compile_forward":
+        if stage == "generate":
             name = a[2] if len(a) > 2 else ""
-        elif stage == "Analysis":
+        elif stage == "analyse":
             name = getattr(fn, "name", "")
         return target in str(name)
-    fired = _interrupt_once(monkeypatch, cache, stage, is_target)
+    fired = _interrupt_once(monkeypatch, pipeline, stage, is_target)   # the transform's stages
     ys = []
     with pytest.raises(KeyboardInterrupt):
         tz.gradient(ns_caller, 0.5, ys)

@@ -10,12 +10,12 @@ from .calculus import diaghessian, hessian, jacobian
 from .errors import GradientError, GradientMismatchError, LiftError, NoRuleError, TorchZygoteError
 from .check import GradientCheckWarning, gradcheck, set_check
 from .export import gradient_graph
-from .inspect import code_adjoint, code_ir
+from .inspect import code_adjoint, code_analysis, code_ir
 from .optim import update
 
 __all__ = ["gradient", "withgradient", "pullback", "derivative", "Params", "Grads", "adjoint",
            "nograd", "dropgrad", "ignore", "hook", "checkpoint", "forwarddiff", "call_torch", "to_torch",
-           "nestlevel", "code_ir", "gradient_graph",
+           "nestlevel", "code_ir", "code_analysis", "gradient_graph",
            "code_adjoint", "Record", "WithGradient", "TorchZygoteError", "LiftError",
            "NoRuleError", "GradientError", "update", "gradcheck", "set_check", "GradientMismatchError",
            "GradientCheckWarning", "register_structure"]

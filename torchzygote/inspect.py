@@ -49,6 +49,24 @@ def code_adjoint(f: Callable, *args) -> Code:
     return Code(ir.format_blocks(back_ir), back_ir, e.src)
 
 
+def code_analysis(f: Callable, *args) -> Code:
+    """The analysis facts of ``f`` for arguments like ``args``: one line per SSA value, in
+    program order, with its kind, its rank where known and its activity (``active``: it
+    gets an adjoint; ``varied``/``useful``: one half of that)."""
+    e = cache.entry(_function(f), args)
+    if e.analysis is None:
+        return Code("(not lifted: f has a rule or runs under torch autograd)", e.ir)
+    return Code("\n".join(_fact_line(e.analysis, v) for v in ir.all_vars(e.ir)), e.ir)
+
+
+def _fact_line(A, v: ir.Var) -> str:
+    rank = A.rank(v)
+    act = "active" if A.active(v) else "varied" if v.id in A.varied else \
+        "useful" if v.id in A.useful else "-"
+    name = f" ({v.hint})" if v.hint else ""
+    return f"%{v.id}{name}: {A.kind(v)}{'' if rank is None else f' rank {rank}'} {act}"
+
+
 def _function(f):
     if isinstance(f, types.MethodType):
         f = f.__func__

@@ -483,3 +483,57 @@ def cfg(fn: Function):
         for s in b.succ:
             g.add_edge(b.id, s)
     return g
+
+
+# ---------------------------------------------------------------- region dataflow
+
+def all_vars(fn: Function) -> List[Var]:
+    """Every variable of ``fn`` in program order: parameters, then what each node binds
+    (a loop's parameters and item, a handler's exception, before the region they scope)."""
+    out = list(fn.params)
+    for node in walk(fn.body):
+        out += scoped_vars(node)
+        out += defined_vars(node)
+    return out
+
+
+def scoped_vars(node: Node) -> List[Var]:
+    """Variables a node binds inside its own regions (loop parameters and item, caught
+    exceptions)."""
+    return [v for v, _ in scoped_bindings(node)]
+
+
+def scoped_bindings(node: Node) -> List[Tuple[Var, Region]]:
+    """Each variable a node binds inside one of its regions, with that region: a loop's
+    parameters and item in its body, a handler's exception in the handler."""
+    if isinstance(node, Loop):
+        return [(v, node.body) for v in node.params + ([node.item] if node.item is not None else [])]
+    if isinstance(node, Try):
+        return [(exc, h) for _, exc, h in node.handlers if exc is not None]
+    return []
+
+
+def defs_in(region: Region) -> Iterator[int]:
+    """Ids of every value bound inside ``region``, nested regions included."""
+    for node in walk(region):
+        for v in defined_vars(node) + scoped_vars(node):
+            yield v.id
+
+
+def merges(node: Node) -> List[Tuple[Var, List[Operand]]]:
+    """A region node's merges: each value it binds with the operands that flow into it
+    (a branch's result from each branch's yield, a loop parameter from its initial value and
+    the body's next value, a loop's result from its parameter, a loop's item from the
+    iterable). Dataflow over regions (activity, what a use keeps alive) walks these edges."""
+    if isinstance(node, If):
+        return [(o, [a, b]) for o, a, b in zip(node.outs, node.then.yields, node.orelse.yields)]
+    if isinstance(node, Try):
+        regs = [node.body] + [h for _, _, h in node.handlers]
+        return [(o, [r.yields[i] for r in regs]) for i, o in enumerate(node.outs)]
+    if isinstance(node, Loop):
+        out = [(p, [i, n]) for p, i, n in zip(node.params, node.inits, node.body.yields)]
+        out += [(o, [p]) for o, p in zip(node.outs, node.params)]
+        if node.item is not None:
+            out.append((node.item, [node.iterable]))
+        return out
+    return []

@@ -5,9 +5,15 @@
 * activity: a value needs an adjoint only if it is *varied* (depends on an
   input or on state) and *useful* (reaches the result, or state, through
   differentiable operations). Integer counters and comparisons drop out here.
+
+The analysis stage (``pipeline.analyse``) is this class; what code generation needs
+besides comes from its own modules, computed here so codegen only reads facts: program
+order and liveness (``analysis_order``), scopes, gathered reads and purity
+(``analysis_scopes``), the item kinds of private dicts (``analysis_items``).
 """
 from __future__ import annotations
 
+import functools
 import operator
 import types
 from typing import Callable, Dict, List, Optional, Sequence, Set
@@ -24,6 +30,9 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, MIXED, NONDIFF, base, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
                               Rule, select)
+from .analysis_items import DictItems
+from .analysis_order import Order
+from .analysis_scopes import Scopes, find_gathers, pure_pullback
 from ..values.kinds import KIND_OF_TYPE, kind_of
 from .dispatch import SPECIAL, USER_RULES, VARFLAGS, torch_internal
 
@@ -98,16 +107,21 @@ class Analysis:
         self.defs: Dict[int, Stmt] = {}       # value -> the statement that computes it
         self._ret_rank: Dict[int, Optional[int]] = {}   # id(call) -> the rank a Python callee returns
         self.rule: Dict[int, Rule] = {}      # id(stmt) -> inlinable rule
-        self.region_of: Dict[int, ir.Region] = {}
         self.root: Dict[int, int] = {}       # tensor value -> the value whose memory it may share
         self._bound: Dict[int, tuple] = {}       # id(stmt) -> (rule, bind(stmt, rule))
         self._diff_args: Dict[int, tuple] = {}   # id(stmt) -> (rule, diff_args(stmt))
+        self.items = DictItems(fn)
         self._kinds(fn.body)
         self.shape: Dict[int, object] = {}   # tensor value -> its shape class (default: its own)
         self._shapes()
         self.varied: Set[int] = set()
         self.useful: Set[int] = set()
         self._activity()
+        # what code generation needs besides: program order and liveness, scopes, pullback shapes
+        self.order = Order(fn, self.defs)
+        self.scopes = Scopes(fn)
+        self.gathers = find_gathers(fn, self.kind)
+        self.pure = pure_pullback(fn, self)
 
     def root_of(self, v: Var) -> int:
         return self.root.get(v.id, v.id)
@@ -183,36 +197,28 @@ class Analysis:
 
     def _kinds(self, region: ir.Region):
         for node in region.nodes:
-            self.region_of[id(node)] = region
             if isinstance(node, Stmt):
                 if node.out is not None:
                     self.defs[node.out.id] = node
                     self.K[node.out.id] = self._stmt_kind(node)
+                    item = self.items.see(node, self.kind)
+                    if item is not None:
+                        self.K[node.out.id] = item   # an item of a dict only this function sees
                     self._set_rank(node.out, self._stmt_rank(node))
                     r = self.rule.get(id(node))
                     if r is not None and (r.view or r.inplace) and node.args and isinstance(node.args[0], Var):
                         self.root[node.out.id] = self.root_of(node.args[0])
                 else:
                     self._stmt_kind(node)
-            elif isinstance(node, If):
-                self._kinds(node.then)
-                self._kinds(node.orelse)
-                for o, a, b in zip(node.outs, node.then.yields, node.orelse.yields):
-                    self.K[o.id] = join(self.kind(a), self.kind(b))
-                    self._set_rank(o, self.rank(a) if self.rank(a) == self.rank(b) else None)
-                    if isinstance(a, Var) and isinstance(b, Var) and self.root_of(a) == self.root_of(b):
-                        self.root[o.id] = self.root_of(a)   # both branches hold the same memory
-            elif isinstance(node, Try):
-                self._kinds(node.body)
-                for _, exc, h in node.handlers:
-                    if exc is not None:
-                        self.K[exc.id] = NONDIFF
-                    self._kinds(h)
-                for i, o in enumerate(node.outs):
-                    k = UNDEFINED
-                    for r in [node.body] + [h for _, _, h in node.handlers]:
-                        k = join(k, self.kind(r.yields[i]))
-                    self.K[o.id] = k
+            elif isinstance(node, (If, Try)):
+                for v in ir.scoped_vars(node):
+                    self.K[v.id] = NONDIFF   # a caught exception
+                for sub in ir.subregions(node):
+                    self._kinds(sub)
+                for o, srcs in ir.merges(node):
+                    self.K[o.id] = functools.reduce(join, [self.kind(x) for x in srcs], UNDEFINED)
+                    if isinstance(node, If):
+                        self._branch_rank_root(o, *srcs)
             elif isinstance(node, Loop):
                 if node.item is not None:
                     ik = self.kind(node.iterable)
@@ -246,6 +252,13 @@ class Analysis:
                 for o, p in zip(node.outs, node.params):
                     self.K[o.id] = self.K[p.id]
                     self._set_rank(o, self.R.get(p.id))
+
+    def _branch_rank_root(self, o: Var, a, b) -> None:
+        """A branch result has the branches' rank where they agree, and their memory where
+        both hold the same."""
+        self._set_rank(o, self.rank(a) if self.rank(a) == self.rank(b) else None)
+        if isinstance(a, Var) and isinstance(b, Var) and self.root_of(a) == self.root_of(b):
+            self.root[o.id] = self.root_of(a)
 
     # -------------------------------------------------------------- ranks
     def rank(self, op) -> Optional[int]:
@@ -428,96 +441,83 @@ class Analysis:
         return not (isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value))
 
     def _activity(self):
+        """``varied``: values that depend on an input or on state (forward to a fixed point);
+        ``useful``: values the result or state depends on through differentiable operations
+        (backward to a fixed point). Region merges (``ir.merges``) carry both across ``If``,
+        ``Loop`` and ``Try``."""
         fn = self.fn
-        varied, useful = self.varied, self.useful
-        varied.update(p.id for i, p in enumerate(fn.params) if i - 1 not in self.consts)
-
-        def is_varied(op):
-            return isinstance(op, Var) and op.id in varied
-
-        def fwd(region):
-            ch = False
-            for node in region.nodes:
-                if isinstance(node, Stmt):
-                    if node.out is None or node.out.id in varied:
-                        continue
-                    if self.K.get(node.out.id) == NONDIFF or id(node) not in self.rule and \
-                            isinstance(node.fn, Const) and TABLE.is_nondiff(node.fn.value):
-                        continue
-                    if isinstance(node.fn, Const) and node.fn.value is ops.get_global and \
-                            self.K.get(node.out.id) in (REAL, COMPLEX):
-                        continue  # a number in a global is a constant (Params are tensors)
-                    # objects may be mutated later, so containers and unknowns count as varied
-                    if id(node) not in self.rule or base(self.K.get(node.out.id, OBJECT)) in (OBJECT, UNDEFINED) + CONTAINERS or \
-                            any(is_varied(o) for o in self.diff_args(node)):
-                        varied.add(node.out.id)
-                        ch = True
-                    continue
-                for sub in ir.subregions(node):
-                    ch |= fwd(sub)
-                pairs = []
-                if isinstance(node, If):
-                    pairs = [(o, [a, b]) for o, a, b in zip(node.outs, node.then.yields, node.orelse.yields)]
-                elif isinstance(node, Try):
-                    regs = [node.body] + [h for _, _, h in node.handlers]
-                    pairs = [(o, [r.yields[i] for r in regs]) for i, o in enumerate(node.outs)]
-                elif isinstance(node, Loop):
-                    if node.item is not None and is_varied(node.iterable) and node.item.id not in varied:
-                        varied.add(node.item.id)
-                        ch = True
-                    pairs = [(p, [i, n]) for p, i, n in zip(node.params, node.inits, node.body.yields)]
-                    pairs += [(o, [p]) for o, p in zip(node.outs, node.params)]
-                for o, srcs in pairs:
-                    if o.id not in varied and any(is_varied(x) for x in srcs):
-                        varied.add(o.id)
-                        ch = True
-            return ch
-
-        while fwd(fn.body):
+        self._merges: Dict[int, list] = {}
+        self.varied.update(p.id for i, p in enumerate(fn.params) if i - 1 not in self.consts)
+        while self._vary(fn.body):
+            pass
+        self._mark(fn.ret)
+        while self._use_back(fn.body):
             pass
 
-        def mark(op):
-            if isinstance(op, Var) and op.id not in useful:
-                useful.add(op.id)
-                return True
+    def _is_varied(self, op) -> bool:
+        return isinstance(op, Var) and op.id in self.varied
+
+    def _varies(self, s: Stmt) -> bool:
+        """Whether statement ``s``'s result depends on an input or on state."""
+        k = self.K.get(s.out.id)
+        if k == NONDIFF or id(s) not in self.rule and isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value):
             return False
+        if isinstance(s.fn, Const) and s.fn.value is ops.get_global and k in (REAL, COMPLEX):
+            return False  # a number in a global is a constant (Params are tensors)
+        # objects may be mutated later, so containers and unknowns count as varied
+        return id(s) not in self.rule or base(k or OBJECT) in (OBJECT, UNDEFINED) + CONTAINERS or \
+            any(self._is_varied(o) for o in self.diff_args(s))
 
-        def bwd(region):
-            ch = False
-            for node in reversed(region.nodes):
-                if isinstance(node, Stmt):
-                    if (node.out is not None and node.out.id in useful) or self.effectful(node):
-                        for o in self.diff_args(node):
-                            ch |= mark(o)
-                    continue
-                if isinstance(node, If):
-                    for o, a, b in zip(node.outs, node.then.yields, node.orelse.yields):
-                        if o.id in useful:
-                            ch |= mark(a) | mark(b)
-                elif isinstance(node, Try):
-                    for i, o in enumerate(node.outs):
-                        if o.id in useful:
-                            for r in [node.body] + [h for _, _, h in node.handlers]:
-                                ch |= mark(r.yields[i])
-                elif isinstance(node, Loop):
-                    for o, p, n in zip(node.outs, node.params, node.body.yields):
-                        if o.id in useful:
-                            ch |= mark(p)
-                        if p.id in useful:
-                            ch |= mark(n)
-                for sub in ir.subregions(node):
-                    ch |= bwd(sub)
-                if isinstance(node, Loop):
-                    for p, i in zip(node.params, node.inits):
-                        if p.id in useful:
-                            ch |= mark(i)
-                    if node.item is not None and node.item.id in useful:
-                        ch |= mark(node.iterable)
-            return ch
+    def _vary(self, region: ir.Region) -> bool:
+        ch = False
+        for node in region.nodes:
+            if isinstance(node, Stmt):
+                if node.out is not None and node.out.id not in self.varied and self._varies(node):
+                    self.varied.add(node.out.id)
+                    ch = True
+                continue
+            for sub in ir.subregions(node):
+                ch |= self._vary(sub)
+            for o, srcs in self._merges_of(node):
+                if o.id not in self.varied and any(self._is_varied(x) for x in srcs):
+                    self.varied.add(o.id)
+                    ch = True
+        return ch
 
-        mark(fn.ret)
-        while bwd(fn.body):
-            pass
+    def _mark(self, op) -> bool:
+        if isinstance(op, Var) and op.id not in self.useful:
+            self.useful.add(op.id)
+            return True
+        return False
+
+    def _merges_of(self, node) -> list:
+        """``ir.merges(node)``, made once for the passes to a fixed point."""
+        m = self._merges.get(id(node))
+        if m is None:
+            m = self._merges[id(node)] = ir.merges(node)
+        return m
+
+    def _mark_merges(self, node) -> bool:
+        ch = False
+        for o, srcs in self._merges_of(node):
+            if o.id in self.useful:
+                for x in srcs:
+                    ch |= self._mark(x)
+        return ch
+
+    def _use_back(self, region: ir.Region) -> bool:
+        ch = False
+        for node in reversed(region.nodes):
+            if isinstance(node, Stmt):
+                if (node.out is not None and node.out.id in self.useful) or self.effectful(node):
+                    for o in self.diff_args(node):
+                        ch |= self._mark(o)
+                continue
+            ch |= self._mark_merges(node)
+            for sub in ir.subregions(node):
+                ch |= self._use_back(sub)
+            ch |= self._mark_merges(node)   # what the body made useful reaches a loop's initial values
+        return ch
 
     def active(self, op) -> bool:
         return isinstance(op, Var) and op.id in self.varied and op.id in self.useful and \

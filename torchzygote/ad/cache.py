@@ -1,4 +1,5 @@
-"""The transform cache: one compiled forward per (code object, argument kinds).
+"""The transform cache: one compiled forward per (code object, argument kinds); the
+transform itself is ``pipeline.transform``.
 
 Each entry records the globals the transform resolved as constants (modules,
 functions, classes) and the rule-table version; a redefined function has a new
@@ -13,11 +14,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from . import collector
-from ..frontend.lift import lift
+from . import pipeline
 from ..rules.registry import TABLE, select
-from .analysis import Analysis
-from .codegen import compile_forward
 from ..rules.registry import OBJECT
 from ..values.kinds import KIND_OF_TYPE, kind_of
 from .dispatch import SPECIAL, USER_RULES, VARFLAGS, torch_internal
@@ -130,27 +128,18 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
             _own(e, f.__code__)
             _cache[key] = [e]
             return e
-        # a transform makes many objects and few cycles: the collector's passes over them
-        # (and over the rest of the heap, as they survive) were a fifth of its time. Held off
-        # as for long gradient calls (the first threshold only: gc.disable() and gc.enable()
-        # of user code and other threads keep their effect)
-        collector.hold()
+        _in_progress.add(key)
+        _deps_stack.append([])
         try:
-            fn_ir, guards = lift(f)
-            _in_progress.add(key)
-            _deps_stack.append([])
-            try:
-                A = Analysis(fn_ir, kinds, consts, ranks, return_kind)
-            finally:
-                _in_progress.discard(key)
-                deps = tuple(_deps_stack.pop())
-            fwd, src = compile_forward(fn_ir, A, f.__qualname__)
+            t = pipeline.transform(f, kinds, consts, ranks, return_kind)
         finally:
-            collector.release()
+            _in_progress.discard(key)
+            deps = tuple(_deps_stack.pop())
+        fn_ir, guards = t.ir, t.guards
         gl = tuple((n, _MISSING if v is None and n not in g else v) for n, v in guards.items()
                    if isinstance(n, str))
         cells = tuple((i, v) for i, v in guards.items() if isinstance(i, int))
-        e = Entry(gl, tuple(fn_ir.global_types.items()), fwd, TABLE.version, fn_ir, src, A, deps, cells)
+        e = Entry(gl, tuple(fn_ir.global_types.items()), t.fwd, TABLE.version, fn_ir, t.src, t.analysis, deps, cells)
         _own(e, f.__code__)
         # entries for other closures of the same code (other cell contents) stay, a few of them
         lst = [x for x in _cache.get(key, ()) if x.version == TABLE.version][1 - _PER_KEY:]

@@ -148,6 +148,8 @@ class Names:
             self.emit(ops.set_global, self.self_var, name, v, out=False)
         else:
             self.env[name] = v
+            if isinstance(v, Var) and not v.hint:
+                v.hint = name   # generated code names its adjoint after it (dx, dW)
             for shadow in self.shadows:
                 if name in shadow:
                     self.emit(setattr, shadow[name], "cell_contents", v, out=False)

@@ -1,0 +1,197 @@
+"""The forward's text: statements in order, rules inlined as expressions, other calls
+dispatched at run time (each returns its pullback), loops and branches as Python's own,
+the values a loop's pullback reads pushed on one stack per trip."""
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from typing import List, Optional
+
+from .. import errors, ir
+from ..frontend import ops
+from ..ir import Const, If, Loop, Stmt, Try, Var
+from ..rules.registry import ARRAY, DICT, LIST, NONDIFF, TENSOR, Rule
+from ..values import versions
+from . import templates
+from .analysis_scopes import branch_values
+from .codegen_guards import MAY_BE_TENSOR
+from .templates import basename, indent
+from .write_checks import UNTRACKED, check_tracked_write, copy_tensor, keep_old
+
+
+class Forward:
+    """The forward half of ``Codegen`` (``codegen.py``): a mixin over its names and facts."""
+
+    def fwd_region(self, r: ir.Region) -> List[str]:
+        lines: List[str] = []
+        mark = len(self._live)
+        for node in r.nodes:
+            if isinstance(node, Stmt):
+                lines += self.fwd_stmt(node)
+            elif isinstance(node, If):
+                lines.append(f"if {self.v(node.cond)}:")
+                lines += indent(self.fwd_region(node.then) + self._assign(node.outs, node.then.yields))
+                els = self.fwd_region(node.orelse) + self._assign(node.outs, node.orelse.yields)
+                if els:
+                    lines.append("else:")
+                    lines += indent(els)
+            elif isinstance(node, Loop):
+                lines += self.fwd_loop(node)
+            else:
+                lines += self.fwd_try(node)
+            self._live.extend(v.id for v in ir.defined_vars(node) if self.A.K.get(v.id) in MAY_BE_TENSOR)
+            if isinstance(node, (If, Try)):   # the pullback reads a branch's values by name too
+                inner = [v for v in branch_values(node) if self.A.K.get(v) in MAY_BE_TENSOR]
+                self._live.extend(inner)
+                self._in_branch.update(inner)
+        del self._live[mark:]
+        save = self.saves.get(id(r))
+        if save and id(r) in self.scopes.in_loop:
+            written = self._written_roots(r)
+            save = [f"{self.glob(copy_tensor, 'copy')}({n})" if self._saved_root(n) in written or
+                    (None in written or written and self._array_may_alias(n)) and re.fullmatch(r"v\d+", n)
+                    else n for n in save]
+            lines.append(f"_st.append(({', '.join(save)},))")
+        return lines
+
+    def _assign(self, outs, vals) -> List[str]:
+        pairs = [(o, v) for o, v in zip(outs, vals) if not (isinstance(v, Var) and v.id == o.id)]
+        if not pairs:
+            return []
+        return [f"{', '.join(self.v(o) for o, _ in pairs)} = {', '.join(self.v(v) for _, v in pairs)}"
+                + ("," if len(pairs) == 1 and False else "")]
+
+    def fwd_loop(self, L: Loop) -> List[str]:
+        lines = self._assign(L.params, L.inits)
+        cnt = f"_n{self.nid(L)}"
+        counted = re.search(rf"\b{cnt}\b", self._used_top) is not None
+        if counted:
+            lines.append(f"{cnt} = 0")
+        head = f"for {self.v(L.item)} in {self.v(L.iterable)}:" if L.iterable is not None else "while True:"
+        lines.append(head)
+        mark = len(self._live)
+        self._live.extend(v.id for v in L.params + ([L.item] if L.item else []) if self.A.K.get(v.id) in MAY_BE_TENSOR)
+        body = self.fwd_region(L.body)
+        del self._live[mark:]
+        if counted:
+            body.append(f"{cnt} += 1")
+        *nexts, cont = L.body.yields
+        body += self._assign(L.params, nexts)
+        if not (isinstance(cont, Const) and cont.value is True):
+            body.append(f"if not {self.v(cont)}: break")
+        lines += indent(body)
+        lines += self._assign(L.outs, L.params)
+        return lines
+
+    def fwd_try(self, T: Try) -> List[str]:
+        tk = f"_tk{self.nid(T)}"
+        lines = ["_sl = len(_st)"] if self.has_stack else []
+        lines.append("try:")
+        lines += indent(self.fwd_region(T.body) + self._assign(T.outs, T.body.yields) + [f"{tk} = 0"])
+        for i, (typ, exc, h) in enumerate(T.handlers):
+            lines.append(f"except {self.v(typ)} as _e:")
+            body = ["del _st[_sl:]"] if self.has_stack else []
+            if exc is not None:
+                body.append(f"{self.v(exc)} = _e")
+            body += self.fwd_region(h) + self._assign(T.outs, h.yields) + [f"{tk} = {i + 1}"]
+            lines += indent(body)
+        return lines
+
+    def fwd_stmt(self, s: Stmt) -> List[str]:
+        if isinstance(s.fn, Const) and s.fn.value is operator.setitem and len(s.args) == 3:
+            return self._untracked_write(s, s.args[0], s.args[2:]) + self._fwd_stmt(s)
+        if isinstance(s.fn, Const) and s.fn.value is ops.untracked_write:
+            return self._untracked_write(s, s.args[0], s.args[1:])
+        return self._fwd_stmt(s)
+
+    def _untracked_write(self, s: Stmt, obj, values) -> List[str]:
+        """A write of ``values`` into ``obj``, an object reached other than by a local name
+        (``G[k] = v``, ``G.mul_(v)``, ``np.copyto(self.buf, v)``): list and dict items are followed
+        by identity, but a tensor's or an array's new contents only through the names the write
+        renews, so a varied value written there would lose its gradient: refused (at run time
+        where the kind is open)."""
+        if not any(isinstance(v, Var) and v.id in self.A.varied and self.A.kind(v) != NONDIFF for v in values):
+            return []
+        k = self.A.kind(obj)
+        if k in (TENSOR, ARRAY):
+            raise errors.LiftError(UNTRACKED.format(what="tensor" if k == TENSOR else "NumPy array"), s.loc)
+        if k in (LIST, DICT):
+            return []
+        return [f"{self.glob(check_tracked_write, 'tracked')}({self.v(obj)}, {s.loc!r})"]
+
+    def _fwd_stmt(self, s: Stmt) -> List[str]:
+        r = self.A.rule.get(id(s))
+        where = f"  # {basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
+        out = self.v(s.out) if s.out is not None else None
+        if r is not None and r.fwd is not None:
+            return self._fwd_rule(s, r, out, where)
+        if r is not None or self.A.effectful(s) is False:
+            if r is not None and isinstance(s.fn, Const) and s.fn.value is ops.call_method:
+                code = f"{self.v(s.args[0])}.{s.args[1].value}({self._call_args(s, skip=2)})"
+            else:
+                code = f"{self.v(s.fn)}({self._call_args(s)})"
+            return [f"{out} = {code}{where}" if out else code + where]
+        return self._fwd_dispatch(s, out, where)
+
+    def _fwd_rule(self, s: Stmt, r: Rule, out: Optional[str], where: str) -> List[str]:
+        """A statement whose rule is inlined: its forward expression, after what keeps the
+        values an in-place write overwrites."""
+        bound = self.A.bind(s, r)
+        m = self.rule_mapping(s, r, bound, None, set())
+        pre = []
+        first = bound.get(r.params[0]) if r.params else None
+        if r.inplace and isinstance(first, Var) and self.A.K.get(first.id) in (ARRAY, TENSOR) and \
+                self.order.dead_view(s, first):
+            pre.append(f"_ip = {self.v(first)}.clone()" if self.A.K.get(first.id) == TENSOR else
+                       f"_ip = {self.glob(versions.copy_value, 'copy')}({self.v(first)})")
+            m[r.params[0]] = "_ip"
+        elif r.inplace and isinstance(first, Var):
+            pre = self._inplace_guards(s, first)
+            if self._read_back(first.id):
+                m[r.params[0]] = "_ip"
+        code = self.subst(r.fwd, m, r.ns)
+        if pre:
+            return pre + [f"{out} = {code}{where}"]
+        if isinstance(templates.parse(r.fwd), ast.Module) or out is None:
+            return [code + where] if out is None else [code + where, f"{out} = None"]
+        return [f"{out} = {code}{where}"]
+
+    def _fwd_dispatch(self, s: Stmt, out: Optional[str], where: str) -> List[str]:
+        """A call dispatched at run time (``_J``/``_Jkw``), which returns its pullback, after
+        the guards of a write it may make."""
+        tgt = f"{out or '_'}, B{self.nid(s)}"
+        written = self._written(s)   # also for y.sub_(x, alpha=2): keywords or not
+        argv = [self.v(a) for a in s.args]
+        guards = []
+        if written is not None and written[1] is not None and self.order.dead_view(s, written[0]):
+            argv[written[1]] = f"{self.glob(versions.copy_value, 'copy')}({argv[written[1]]})"   # as when known
+            written = None
+        elif written is not None:
+            guards = self._runtime_write_guards(s, written[0])
+        if written is not None and self._read_back(written[0].id):
+            # the pullback reads the value this write overwrites: it keeps a copy of a tensor,
+            # the write goes to the object itself (as Python does; a tuple built for the
+            # dispatcher already holds the object)
+            first, pos = written
+            later = self.order.used_after(first.id, s)
+            guards += [f"_ip = {self.v(first)}",
+                       f"{self.v(first)} = {self.glob(keep_old, 'old')}(_ip, {later!r}, {s.loc!r})"]
+            if pos is not None:
+                argv[pos] = "_ip"
+        if s.kwargs or s.star is not None or s.dstar is not None:
+            pos = self.v(s.star) if s.star is not None else "(" + "".join(a + ", " for a in argv) + ")"
+            kw = "{" + ", ".join(f"{k!r}: {self.v(v)}" for k, v in s.kwargs) + "}"
+            if s.dstar is not None:
+                kw = f"{{**{kw}, **{self.v(s.dstar)}}}"
+            return guards + [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
+        return guards + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
+
+    def _call_args(self, s: Stmt, skip=0) -> str:
+        parts = [self.v(a) for a in s.args[skip:]]
+        if s.star is not None:
+            parts.append("*" + self.v(s.star))
+        parts += [f"{k}={self.v(v)}" for k, v in s.kwargs]
+        if s.dstar is not None:
+            parts.append("**" + self.v(s.dstar))
+        return ", ".join(parts)

@@ -1,0 +1,217 @@
+"""Where in-place writes are guarded: which values a write may overwrite that the
+pullback or the forward still reads (known now, or checked at run time by the functions in
+``write_checks.py``), and which arguments' memory the pullback reads."""
+from __future__ import annotations
+
+import operator
+import re
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from .. import ir
+from ..frontend import ops
+from ..ir import Const, Stmt, Var
+from ..rules.registry import ARRAY, DICT, LIST, OBJECT, TENSOR
+from .. import errors
+from . import dispatch
+from ..values import versions
+from .write_checks import check_not_held, fresh_array, keep_if_shared
+
+WRITES_FIRST = (np.copyto,)   # functions that write into their first argument
+MAY_BE_TENSOR = (TENSOR, OBJECT, ARRAY)   # kinds whose values in-place writes may share memory with
+INPLACE_OPS = (operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ipow, operator.imod,
+               operator.ifloordiv, operator.imatmul)
+
+
+class WriteGuards:
+    """The in-place half of ``Codegen`` (``codegen.py``): a mixin over its names and facts."""
+
+    def _inplace_guards(self, s: Stmt, first: Var) -> List[str]:
+        """Before ``s`` writes ``first`` in place: keep what the pullback reads of the memory
+        it overwrites (Tapenade's rule), views of the same tensor first, then the tensor itself
+        (as ``_ip``, which the write then takes)."""
+        pre = []
+        root = self.A.root_of(first)
+        for vid in self._live:
+            if vid == first.id or self.A.K.get(vid) not in MAY_BE_TENSOR:
+                continue
+            read, later = self._read_back(vid), self.order.used_after(vid, s)
+            same = self.A.root.get(vid, vid) == root
+            if same and self.A.K.get(vid) == TENSOR:
+                if read:
+                    self._check_unused_after(vid, s)
+                    pre.append(self._bound(vid, f"v{vid} = v{vid}.clone()"))
+            elif (read or later) and (same or self._may_alias(vid) or self._may_alias(first.id)) and \
+                    not self._apart(vid, first.id):
+                # (an array read from the one written, ``a = y[0]``, is a view or a copy:
+                # known at run time)
+                # memory shared by other means (a list, an object, an argument, a callee's
+                # result): known at run time. A value read again afterwards would be stale.
+                pre.append(self._bound(vid, f"v{vid} = {self.glob(keep_if_shared, 'keep')}(v{vid}, "
+                                            f"{self.v(first)}, {later!r}, {s.loc!r})"))
+        pre += self._holder_check(s, first)
+        if self._read_back(first.id) or self.A.K.get(first.id) == ARRAY:
+            self._check_unused_after(first.id, s)
+        if self._read_back(first.id):
+            copy = "_ip.clone()" if self.A.K.get(first.id) == TENSOR else \
+                f"{self.glob(versions.copy_value, 'copy')}(_ip)"   # a tensor or an array: known at run time
+            pre += [f"_ip = {self.v(first)}", f"{self.v(first)} = {copy}"]
+        return pre
+
+    def _written(self, s: Stmt) -> Optional[Tuple[Var, Optional[int]]]:
+        """For a write by name dispatched at run time (``y -= x``, ``y[k] = v``, ``y.mul_(2)``,
+        whatever kind ``y`` turns out to have): the value written and its position among the
+        statement's arguments (None: inside a tuple built before). Generated code that is
+        differentiated again makes its writes through the dispatcher (``J(ctx, f, *args)``,
+        ``Jkw(ctx, f, args, kwargs)``), so the dispatch is looked through."""
+        fn, args, pos = s.fn, s.args, 0
+        while isinstance(fn, Const) and fn.value in (dispatch.J, dispatch.Jkw) and len(args) >= 3:
+            if fn.value is dispatch.J:
+                fn, args, pos = args[1], args[2:], None if pos is None else pos + 2
+                continue
+            d = self.A.defs.get(args[2].id) if isinstance(args[2], Var) else None
+            if d is None or not (isinstance(d.fn, Const) and d.fn.value is ops.build_tuple):
+                return None
+            fn, args, pos = args[1], d.args, None
+        if isinstance(fn, Const) and fn.value is ops.call_method and len(args) > 2 and \
+                isinstance(args[1], Const) and args[1].value in ops.MUTATING_FUNCTIONS and isinstance(args[2], Var):
+            return args[2], None if pos is None else pos + 2   # np.add.at(x, i, v)
+        if not args or not isinstance(args[0], Var) or not isinstance(fn, Const):
+            return None
+        f = fn.value
+        if f in INPLACE_OPS or f is ops.setitem_v or f is ops.call_method and len(args) > 1 and \
+                isinstance(args[1], Const) and isinstance(args[1].value, str) and \
+                (args[1].value.endswith("_") and not args[1].value.endswith("__") or
+                 args[1].value in ops.MUTATING_METHODS):
+            return args[0], pos
+        if f in WRITES_FIRST:
+            return args[0], pos
+        return None
+
+    def _runtime_write_guards(self, s: Stmt, first: Var) -> List[str]:
+        """Before an in-place write of ``first`` dispatched at run time: tensors that may
+        share its memory and are read again afterwards would be stale values, so they are
+        checked as for a known write."""
+        lines = self._holder_check(s, first)
+        for vid in self._live:
+            if vid != first.id and self.A.K.get(vid) in MAY_BE_TENSOR and \
+                    (self._read_back(vid) or self.order.used_after(vid, s)):
+                later = self.order.used_after(vid, s)
+                lines.append(self._bound(vid, f"v{vid} = {self.glob(keep_if_shared, 'keep')}(v{vid}, "
+                                                f"{self.v(first)}, {later!r}, {s.loc!r})"))
+        return lines
+
+    def _bound(self, vid: int, line: str) -> str:
+        """A guard line for value ``vid``; a branch's value may be unbound (the branch did not
+        run): it starts as None, and the guard runs only if the branch set it."""
+        if vid not in self._in_branch:
+            return line
+        self._init_none.add(vid)
+        return f"if v{vid} is not None: {line}"
+
+    def _check_unused_after(self, vid: int, s: Stmt) -> None:
+        """The old value of a tensor written in place is kept for the pullback by giving
+        its name a copy: only right if the forward does not read that name again."""
+        if self.order.used_after(vid, s):
+            if self.A.K.get(vid) == ARRAY:
+                raise errors.LiftError(
+                    "torchzygote cannot differentiate this in-place write: it changes an array (through "
+                    "another name or a view) that the code reads again afterwards under its old value; "
+                    "write into a copy (`y = y.copy()` before writing into y) or write through the "
+                    "array's own name", s.loc)
+            raise errors.LiftError(
+                "torchzygote cannot differentiate this in-place write: it changes a tensor (through "
+                "another name or a view) that the code reads again afterwards, and whose old value the "
+                "gradient needs; modify a copy (`y = y.clone()`) or write through the tensor's own name",
+                s.loc)
+
+    def _holder_check(self, s: Stmt, target: Var) -> List[str]:
+        """Before an in-place write: the cells, lists and dicts this function made (at its top
+        level, before ``s``) and its list and dict arguments, if they are read afterwards, must
+        not hold the tensor written: a later read would give the new value the old one's gradient."""
+        d = self.A.defs.get(target.id)
+        own = d.args[0].id if d is not None and isinstance(d.fn, Const) and d.fn.value is getattr and \
+            d.args and isinstance(d.args[0], Var) else None   # the name's own cell is written back
+        holders = [n.out for n in self.fn.body.nodes
+                   if self.order.before(n, s) and isinstance(n, Stmt) and n.out is not None
+                   and isinstance(n.fn, Const) and n.fn.value in (ops.new_cell, ops.build_list, ops.build_dict)
+                   and n.out.id != own]
+        holders += [p for p in self.fn.params[1:] if self.A.K.get(p.id) in (LIST, DICT)]
+        holders = [h for h in holders if self.order.used_after(h.id, s)]  # read again
+        if not holders:
+            return []
+        hs = "".join(self.v(h) + ", " for h in holders)
+        return [f"{self.glob(check_not_held, 'held')}({self.v(target)}, ({hs}), {s.loc!r})"]
+
+    def _may_alias(self, vid: int) -> bool:
+        """Whether tensor value ``vid`` may share memory with a tensor of another root: its
+        root is an argument, or was read from a container, an object or a global, or came
+        from a call the analysis does not see into (ops with rules make new tensors)."""
+        root = self.A.root.get(vid, vid)
+        d = self.A.defs.get(root)
+        if d is None:
+            return True   # an argument or a loop or branch value
+        r = self.A.rule.get(id(d))
+        if self.A.K.get(root) == ARRAY or self.A.K.get(vid) == ARRAY:
+            # numpy returns views from many functions (np.ravel, np.asarray, x.T, astype(copy=False)):
+            # only results known to be new memory are apart from other roots
+            f = r.fn if r is not None else d.fn.value if isinstance(d.fn, Const) else None
+            return not (f is not None and not d.kwargs and fresh_array(f))
+        return r is None or r.fn in (operator.getitem, getattr) or r.effect
+
+    def _apart(self, vid: int, target: int) -> bool:
+        """Whether array ``vid`` cannot share the memory of array ``target``: the target's root is
+        new memory (a fresh result) made after ``vid``'s root (an argument, or an earlier value)."""
+        rt, rv = self.A.root.get(target, target), self.A.root.get(vid, vid)
+        d, dv = self.A.defs.get(rt), self.A.defs.get(rv)
+        if rt == rv or self.A.K.get(rt) != ARRAY or d is None or self._may_alias(target):
+            return False
+        if dv is None:
+            return any(p.id == rv for p in self.fn.params)
+        return id(dv) in self.order.pos and id(d) in self.order.pos and self.order.before(dv, d)
+
+    def _written_roots(self, r: ir.Region) -> set:
+        """Roots of the tensors a loop body writes in place (None: a write whose target is
+        known at run time only): a value saved for the pullback in one trip and written in
+        a later trip is saved as a copy."""
+        out = set()
+        for node in ir.walk(r):
+            if not isinstance(node, Stmt) or not node.args or not isinstance(node.args[0], Var):
+                continue
+            rule = self.A.rule.get(id(node))
+            if rule is not None and rule.inplace:
+                out.add(self.A.root_of(node.args[0]))
+            elif rule is None and self._written(node) is not None:
+                out.add(None)
+        return out
+
+    def _array_may_alias(self, name: str) -> bool:
+        """Whether saved value ``name`` is an array that may share memory with one a loop writes."""
+        m = re.fullmatch(r"v(\d+)", name)
+        return m is not None and self.A.K.get(int(m.group(1))) == ARRAY and self._may_alias(int(m.group(1)))
+
+    def _saved_root(self, name: str):
+        m = re.fullmatch(r"v(\d+)", name)
+        return self.A.root.get(int(m.group(1)), int(m.group(1))) if m else False
+
+    def reads_params(self) -> tuple:
+        """Positions of the arguments whose memory the pullback reads (directly or through a
+        view): a caller that writes into one of them afterwards would change the gradient."""
+        roots = {self.A.root.get(v, v) for v in self._read_set()}
+        reads = tuple(i for i, p in enumerate(self.fn.params[1:]) if p.id in roots)
+        ret = self.fn.ret
+        if isinstance(ret, Var) and self.A.root_of(ret) in roots:
+            reads += (-1,)   # the result itself (``return torch.exp(x)``: its pullback reads it)
+        return reads
+
+    def _read_back(self, vid: int) -> bool:
+        """Whether the pullback reads primal value ``vid``."""
+        return vid in self._read_set()
+
+    def _read_set(self) -> set:
+        """The primal values the pullback reads: one scan of its text (a search, and a new
+        pattern, per value was most of a nested transform's time)."""
+        if self._read_ids is None:
+            self._read_ids = {int(m) for m in re.findall(r"\bv(\d+)\b", self._used_top)}
+        return self._read_ids

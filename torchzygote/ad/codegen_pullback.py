@@ -1,0 +1,401 @@
+"""The pullback's text: statements differentiated in reverse, each operand's gradient
+added to its adjoint. Adjoints have a static state (unset, set, maybe ``None``), so the
+common case of straight accumulation needs no ``None`` checks; branches join their states,
+loops iterate them to a fixed point (they only move towards ``MAYBE``)."""
+from __future__ import annotations
+
+import linecache
+import re
+from typing import Dict, List, Optional
+
+from .. import ir
+from ..frontend import ops
+from ..ir import Const, If, Loop, Stmt, Try, Var
+from ..rules.registry import ARRAY, COMPLEX, MIXED, OBJECT, REAL, TENSOR, Rule
+from . import templates
+from .analysis_scopes import unpacked_item
+from .templates import basename, indent
+
+UNSET, SET, MAYBE = 0, 1, 2
+NUMERIC_KINDS = (REAL, COMPLEX, TENSOR, ARRAY, MIXED)
+
+
+def grad_comment(loc) -> str:
+    """``# grad of: <the statement's source>  (file:line)``, the line a pullback's lines
+    come from (``GRAD_OF`` reads it back)."""
+    src = linecache.getline(loc[0], loc[1]).strip() or "?"
+    return f"# grad of: {src}  ({basename(loc[0])}:{loc[1]})"
+
+
+GRAD_OF = re.compile(r"# grad of: .*  \((.*):(\d+)\)$")
+
+
+def _ident(k: int) -> str:
+    """An index as part of a Python name (``x[-1]`` -> ``m1``)."""
+    return f"m{-k}" if k < 0 else str(k)
+
+
+class Pullback:
+    """The reverse half of ``Codegen`` (``codegen.py``): a mixin over its names and facts."""
+
+    def contrib(self, target, expr: str, state: int, S: dict, out: List[str]):
+        if not self.A.active(target) or state == UNSET:
+            return
+        read = self._global_tensor_read(target)
+        if read is not None:
+            # a tensor read from a global is data unless it is one of the Params or was written
+            # by differentiated code: its gradient is made only then
+            if S.get(target.id, UNSET) == UNSET:
+                out.append(f"{self.d(target)} = None")
+            S[target.id] = MAYBE
+            inner: List[str] = []
+            self._contrib(target, expr, state, S, inner)
+            S[target.id] = MAYBE
+            self.use(target)
+            self.use(read.args[0])
+            out.append(f"if _ctx.wants_global({self.v(target)}, {self.v(read.args[0])}, {read.args[1].value!r}):")
+            out += indent(inner)
+            return
+        self._contrib(target, expr, state, S, out)
+
+    def _global_tensor_read(self, v) -> Optional[Stmt]:
+        d = self.A.defs.get(v.id) if isinstance(v, Var) else None
+        if d is not None and isinstance(d.fn, Const) and d.fn.value is ops.get_global and \
+                self.A.kind(v) in (TENSOR, ARRAY):
+            return d
+        return None
+
+    def _contrib(self, target, expr: str, state: int, S: dict, out: List[str]):
+        d, st = self.d(target), S.get(target.id, UNSET)
+        is_num = self.A.K.get(target.id) in NUMERIC_KINDS
+        numeric = is_num and state == SET
+        if st == UNSET:
+            out.append(f"{d} = {expr}")
+            S[target.id] = state
+        elif st == SET and numeric:
+            out.append(f"{d} = {d} + {expr}")
+        elif numeric:
+            out.append(f"_t = {expr}")
+            out.append(f"{d} = _t if {d} is None else {d} + _t")
+            S[target.id] = SET
+        elif is_num:  # a number or tensor that may be None on either side: no call to _accum
+            out.append(f"_t = {expr}")
+            out.append(f"if _t is not None: {d} = _t if {d} is None else {d} + _t")
+            S[target.id] = SET if st == SET else MAYBE
+        else:
+            out.append(f"{d} = _accum({d}, {expr})")
+            S[target.id] = SET if SET in (st, state) else MAYBE
+
+    def preinit(self, targets, S, out):
+        for t in targets:
+            if self.A.active(t) and S.get(t.id, UNSET) == UNSET:
+                out.append(f"{self.d(t)} = None")
+                S[t.id] = MAYBE
+
+    def rev_region(self, r: ir.Region, S: dict) -> List[str]:
+        lines: List[str] = []
+        last = None   # the source line of the statement differentiated last here
+        for node in reversed(r.nodes):
+            if isinstance(node, Stmt):
+                body = self.rev_stmt(node, S)
+                if body and node.loc and node.loc != last:
+                    # names the statement: errors in the lines below it point there (pipeline.compile)
+                    lines.append(grad_comment(node.loc))
+                    last = node.loc
+                lines += body
+                continue
+            last = None
+            if isinstance(node, If):
+                lines += self.rev_branches(node, [(node.then, None), (node.orelse, None)], S)
+            elif isinstance(node, Try):
+                regs = [(node.body, 0)] + [(h, i + 1) for i, (_, _, h) in enumerate(node.handlers)]
+                lines += self.rev_branches(node, regs, S)
+            else:
+                lines += self.rev_loop(node, S)
+        save = self.saves.get(id(r))
+        if save and id(r) in self.scopes.in_loop:
+            names = list(save)
+            lines[0:0] = ["_i -= 1", f"{', '.join(names)}, = _st[_i]"]
+        return lines
+
+    def rev_stmt(self, s: Stmt, S: dict) -> List[str]:
+        A = self.A
+        out_live = s.out is not None and A.active(s.out) and S.get(s.out.id, UNSET) != UNSET
+        gather = self.A.gathers.get(id(s))
+        if gather is not None:
+            x, k, keys, first, group = gather
+            lines: List[str] = []
+            key = f"g{group}_{_ident(k)}"
+            if out_live:
+                before, now = S.get(key, UNSET), S[s.out.id]
+                if before == UNSET:
+                    lines.append(f"{self.d(key)} = {self.d(s.out)}")
+                else:  # the same item read twice (x[2] * x[2])
+                    lines.append(f"{self.d(key)} = _accum({self.d(key)}, {self.d(s.out)})")
+                S[key] = SET if SET in (before, now) else MAYBE
+            if first:  # the last of the group in the pullback: join the pieces once
+                parts = [self.d(f"g{group}_{_ident(j)}") if S.pop(f"g{group}_{_ident(j)}", UNSET) != UNSET else "None"
+                         for j in keys]
+                if any(p != "None" for p in parts) and self.A.active(x):
+                    self.use(x)
+                    self.contrib(x, f"_gather_back({self.v(x)}, {keys!r}, ({', '.join(parts)},))", MAYBE, S,
+                                 lines)
+            return lines
+        item = unpacked_item(s, self.A.defs, self.scopes.node_region)
+        if item is not None:
+            if not out_live:
+                return []
+            t, i = item
+            key, dy = f"e{t.id}_{i}", self.d(s.out)
+            st = S.get(key, UNSET)
+            if st == UNSET:
+                S[key] = S[s.out.id]
+                return [f"{self.d(key)} = {dy}"]
+            S[key] = SET if SET in (st, S[s.out.id]) else MAYBE
+            return [f"{self.d(key)} = _accum({self.d(key)}, {dy})"]
+        lines_items: List[str] = []
+        if s.out is not None and isinstance(s.fn, Const) and s.fn.value is ops.unpack and \
+                any(isinstance(k, str) and k.startswith(f"e{s.out.id}_") for k in S):
+            n = s.args[1].value
+            parts = [self.d(f"e{s.out.id}_{i}") if S.pop(f"e{s.out.id}_{i}", UNSET) != UNSET else "None"
+                     for i in range(n)]
+            lines_items = [f"{self.d(s.out)} = ({', '.join(parts)},)"]
+            S[s.out.id] = SET
+            out_live = True
+        return lines_items + self._rev_stmt(s, S, out_live)
+
+    def _rev_stmt(self, s: Stmt, S: dict, out_live: bool) -> List[str]:
+        A = self.A
+        effect = A.effectful(s)
+        if not out_live and not effect:
+            return []
+        dy = self.d(s.out) if out_live else "None"
+        r = A.rule.get(id(s))
+        maybe = out_live and S[s.out.id] == MAYBE and not (r is not None and r.effect)
+        lines: List[str] = []
+        if r is not None:
+            return self._rev_rule(s, r, dy, maybe, effect, S)
+        # a run-time J call
+        self.pure = False
+        bname = f"B{self.nid(s)}"
+        self.use(bname, s)
+        kw = bool(s.kwargs) or s.star is not None or s.dstar is not None
+        targets = [(f"[{i}]", a) for i, a in enumerate(s.args) if A.active(a)] if not kw else \
+            [(f"[0][{i}]", a) for i, a in enumerate(s.args) if A.active(a)] + \
+            [(f"[1].get({k!r})", a) for k, a in s.kwargs if A.active(a)] + \
+            ([("[0]", s.star)] if s.star is not None and A.active(s.star) else [])
+        if not targets and not (s.dstar is not None and isinstance(s.dstar, Var)):
+            lines.append(f"{bname}({dy})")
+            return lines
+        lines.append(f"_g = {bname}({dy})")
+        for sel, a in targets:
+            self.contrib(a, f"_g{sel}", MAYBE, S, lines)
+        if s.dstar is not None and isinstance(s.dstar, Var):
+            self.use(s.dstar)
+            lines.append(f"_acc_slots(_ctx, {self.v(s.dstar)}, _g[1])")
+        return lines
+
+    def _rev_rule(self, s: Stmt, r: Rule, dy: str, maybe: bool, effect: bool, S: dict) -> List[str]:
+        """The pullback of a statement with an inlined rule: each operand's gradient
+        expression, added to its adjoint; only where ``dy`` is not None if it may be."""
+        A = self.A
+        bound = A.bind(s, r)
+        targets = []
+        for p, e in r.grads.items():
+            op = bound.get(p)
+            if isinstance(op, list):
+                targets += [(p, o, i) for i, o in enumerate(op) if A.active(o)]
+            elif op is not None and (A.active(op) or effect or isinstance(op, Var) and "ctx" in templates.expr_names(e)):
+                targets.append((p, op, None))
+        if not targets:
+            return []
+        if maybe and self._first_contributions(targets, S):
+            return self._rev_first(s, r, bound, targets, dy, S)
+        lines: List[str] = []
+        body: List[str] = []
+        if maybe:
+            self.preinit([t for _, t, _ in targets], S, lines)
+        pre_state = {t.id: S.get(t.id, UNSET) for _, t, _ in targets if isinstance(t, Var)}
+        shared: Dict[str, str] = {}
+        for p, op, i in targets:
+            code = self._grad_code(s, r, bound, p, op, i, dy, shared, body)
+            if A.active(op):
+                self.contrib(op, code, MAYBE if r.maybe_none else SET, S, body)
+            else:
+                body.append(code)
+        if not maybe:
+            return lines + body
+        lines.append(f"if {dy} is not None:")
+        lines += indent(body)
+        for _, t, _ in targets:   # the block may not run: what was None may stay None
+            if isinstance(t, Var) and pre_state.get(t.id) == MAYBE:
+                S[t.id] = MAYBE
+        return lines
+
+    def _first_contributions(self, targets, S: dict) -> bool:
+        """Whether each target is a distinct adjoint that gets its first contribution here
+        (nothing to add to, so no ``None`` to start from)."""
+        seen = set()
+        for _, op, i in targets:
+            if i is not None or not self.A.active(op) or op.id in seen or S.get(op.id, UNSET) != UNSET or \
+                    self._global_tensor_read(op) is not None:
+                return False
+            seen.add(op.id)
+        return True
+
+    def _rev_first(self, s: Stmt, r: Rule, bound: dict, targets, dy: str, S: dict) -> List[str]:
+        """First contributions under a ``dy`` that may be None: one line per adjoint."""
+        lines = []
+        for p, op, _ in targets:
+            code = self._grad_code(s, r, bound, p, op, None, dy, {}, lines)
+            if code != dy:   # (the gradient passed on as it is: None stays None)
+                code = f"({code}) if {dy} is not None else None" if " if " in code or "lambda" in code else \
+                    f"{code} if {dy} is not None else None"
+            lines.append(f"{self.d(op)} = {code}")
+            S[op.id] = MAYBE
+        return lines
+
+    def _grad_code(self, s: Stmt, r: Rule, bound: dict, p: str, op, i, dy: str, shared: dict, body: list) -> str:
+        """The gradient expression of parameter ``p`` (item ``i`` of a vararg: the items'
+        gradients are computed once, in ``shared``), summed to ``op``'s shape if it broadcast."""
+        expr = r.grads[p]
+        names = templates.expr_names(expr)
+        if "ctx" in names:
+            self.pure = False
+        if i is not None and p in shared:
+            code = f"{shared[p]}[{i}]"
+        else:
+            code = self.subst(expr, self.rule_mapping(s, r, bound, dy, names), r.ns)
+            if i is not None:
+                shared[p] = f"_gv{len(shared)}"
+                body.append(f"{shared[p]} = {code}")
+                code = f"{shared[p]}[{i}]"
+        if r.broadcast and self._needs_ub(op, s, bound):
+            code = f"_ub({code}, {self.v(op)})"
+            self.use(op)
+        return code
+
+    def _needs_ub(self, op, s: Stmt, bound) -> bool:
+        k = self.A.kind(op)
+        ops_ = [o for o in bound.values() if not isinstance(o, list)]
+        kinds = {self.A.kind(o) for o in ops_}
+        out_k = self.A.kind(s.out) if s.out is not None else k
+        if k == TENSOR and self.A.same_shape(op, s.out):
+            return False  # the gradient has the result's shape, known to be this one's
+        if k in (TENSOR, ARRAY):  # a Python number cannot broadcast this one to a larger shape
+            return len([o for o in ops_ if self.A.kind(o) not in (REAL, COMPLEX)]) > 1
+        if k in (REAL, COMPLEX):
+            return out_k in (TENSOR, ARRAY, MIXED) or bool(kinds & {TENSOR, ARRAY, MIXED})
+        return k in (OBJECT, MIXED)
+
+    def rev_branches(self, node, regions, S: dict) -> List[str]:
+        outs = node.outs
+        results = []
+        for reg, _ in regions:
+            Sb = dict(S)
+            L: List[str] = []
+            for o, y in zip(outs, reg.yields):
+                if self.A.active(o) and S.get(o.id, UNSET) != UNSET:
+                    self.contrib(y, self.d(o), S[o.id], Sb, L)
+            L += self.rev_region(reg, Sb)
+            results.append((L, Sb))
+        if not any(L for L, _ in results):
+            return []
+        local = {v for reg, _ in regions for v in ir.defs_in(reg)}
+        keys = set().union(*(set(Sb) for _, Sb in results)) - local
+        for k in keys:
+            states = [Sb.get(k, UNSET) for _, Sb in results]
+            if len(set(states)) == 1:
+                S[k] = states[0]
+                continue
+            for (L, Sb), st in zip(results, states):
+                if st == UNSET:
+                    L.append(f"{self.d(k)} = None")
+            S[k] = SET if all(st == SET for st in states) else MAYBE
+        lines: List[str] = []
+        if isinstance(node, If):
+            self.use(node.cond)
+            lines.append(f"if {self.v(node.cond)}:")
+            lines += indent(results[0][0])
+            if results[1][0]:
+                lines.append("else:")
+                lines += indent(results[1][0])
+        else:
+            tk = f"_tk{self.nid(node)}"
+            self.use(tk, node)
+            for i, (L, _) in enumerate(results):
+                lines.append(f"{'if' if i == 0 else 'elif'} {tk} == {i}:")
+                lines += indent(L)
+        return lines
+
+    def rev_loop(self, L: Loop, S: dict) -> List[str]:
+        A = self.A
+        carried = [(p, o, n, i) for p, o, n, i in zip(L.params, L.outs, L.body.yields, L.inits) if A.active(p)]
+        item_active = L.item is not None and A.active(L.item)
+        body_defs = set(ir.defs_in(L.body)) | {p.id for p in L.params} | ({L.item.id} if L.item else set())
+        if item_active:
+            self.use(L.item)
+        entry = {p.id: S.get(o.id, UNSET) if A.active(o) else UNSET for p, o, _, _ in carried}
+        pre: List[str] = []
+        while True:  # states only move towards MAYBE, so this ends
+            saved_saves = {k: dict(v) for k, v in self.saves.items()}
+            Sb = dict(S)
+            body, after_states = self._rev_trip(L, carried, item_active, Sb, entry)
+            changed = False
+            for p, o, n, i in carried:
+                if after_states[p.id] != entry[p.id] and entry[p.id] != MAYBE:
+                    entry[p.id] = MAYBE
+                    changed = True
+            outer = [k for k in Sb if k not in body_defs and isinstance(k, int) and Sb[k] != S.get(k, UNSET)]
+            for k in outer:
+                if S.get(k, UNSET) == UNSET:
+                    pre.append(f"{self.d(k)} = None")
+                    S[k] = MAYBE
+                    changed = True
+                elif S[k] == SET and Sb[k] == MAYBE:
+                    S[k] = MAYBE
+                    changed = True
+            if not changed:
+                break
+            self.saves = saved_saves
+        if not any(ln.strip() for ln in body) or not (carried or item_active or body):
+            return pre if pre else []
+        lines = list(pre)
+        for p, o, n, i in carried:
+            if S.get(o.id, UNSET) != UNSET and A.active(o):
+                lines.append(f"{self.d(('next', p.id))} = {self.d(o)}")
+            elif entry[p.id] != UNSET:
+                lines.append(f"{self.d(('next', p.id))} = None")
+        cnt = f"_n{self.nid(L)}"
+        self.use(cnt, L)
+        head = f"for _k{self.nid(L)} in range({cnt} - 1, -1, -1):" if item_active else f"for _ in range({cnt}):"
+        lines.append(head)
+        lines += indent(body)
+        for p, o, n, i in carried:
+            if entry[p.id] != UNSET:
+                self.contrib(i, self.d(("next", p.id)), entry[p.id], S, lines)
+        return lines
+
+    def _rev_trip(self, L: Loop, carried, item_active, Sb, entry) -> List[str]:
+        lines: List[str] = []
+        for p, o, n, i in carried:
+            if entry[p.id] != UNSET:
+                self.contrib(n, self.d(("next", p.id)), entry[p.id], Sb, lines)
+        inner = self.rev_region(L.body, Sb)
+        pop = inner[:2] if inner and inner[0] == "_i -= 1" else []
+        lines = pop + lines + inner[len(pop):]
+        if item_active and Sb.get(L.item.id, UNSET) != UNSET:
+            self.use(L.item)
+            self.use(L.iterable)
+            self.pure = False
+            lines.append(f"_ig = _item_back(_ctx, {self.v(L.iterable)}, _k{self.nid(L)}, {self.v(L.item)}, "
+                         f"{self.d(L.item)})")
+            self.contrib(L.iterable, "_ig", MAYBE, Sb, lines)
+        after = {}
+        for p, o, n, i in carried:
+            st = after[p.id] = Sb.get(p.id, UNSET)
+            if entry[p.id] == UNSET and st == UNSET:
+                continue
+            lines.append(f"{self.d(('next', p.id))} = {self.d(p) if st != UNSET else 'None'}")
+            Sb.pop(p.id, None)
+        return lines, after

@@ -1,0 +1,127 @@
+"""What generated forwards call around in-place writes, at run time: copies of values
+about to be overwritten, and the checks that refuse a write whose old value a later read or
+the gradient would need."""
+from __future__ import annotations
+
+import functools
+import operator
+import types
+
+import numpy as np
+import torch
+
+from .. import errors
+from ..rules.registry import nondiff
+
+UNTRACKED = ("torchzygote cannot differentiate this write: it stores a value that depends on the inputs "
+             "into a {what} that is not a local variable of this function (a global, an attribute, an "
+             "item of a container), whose later reads would not carry the value's gradient. Write into "
+             "a local copy and use that (`G = G.copy()` / `G = G.clone()`), return the new value, or store "
+             "a value without gradient (`tz.dropgrad(v)`) if it is only recorded")
+
+
+def keep_old(v, used_later: bool, loc):
+    """A copy of tensor or array ``v`` about to be written in place (for the pullback), unless
+    the code reads ``v`` again afterwards through the same name (then it is an error, as at
+    transform time for known tensors); other objects are kept as they are (their writes are tracked)."""
+    if not isinstance(v, (torch.Tensor, np.ndarray)):
+        return v
+    if used_later:
+        raise errors.GradientError(
+            f"torchzygote cannot differentiate this in-place write: it changes {_a(v)} that the code "
+            "reads again afterwards through another name, and whose old value the gradient needs; "
+            f"write into a copy ({_copy_hint(v)})", loc)
+    return copy_tensor(v)
+
+
+def _a(v) -> str:
+    return "a tensor" if isinstance(v, torch.Tensor) else "an array"
+
+
+def _copy_hint(v) -> str:
+    return "`y = y.clone()`" if isinstance(v, torch.Tensor) else "`y = y.copy()` before writing into y"
+
+
+def copy_tensor(v):
+    return v.clone() if isinstance(v, torch.Tensor) else v.copy() if isinstance(v, np.ndarray) else v
+
+
+def np_shared(a, b) -> bool:
+    """Whether arrays ``a`` and ``b`` share memory (an overlap too hard to decide counts as shared)."""
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=100000))
+    except np.exceptions.TooHardError:
+        return True
+
+
+def fresh_array(f) -> bool:
+    """Whether ``f`` called without keywords (``out=``) always returns new memory: ufuncs,
+    arithmetic, reductions, products, array makers."""
+    try:
+        return isinstance(f, np.ufunc) or f in _FRESH_ARRAY
+    except TypeError:   # an unhashable callee
+        return False
+
+
+_FRESH_ARRAY = {operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.neg,
+                operator.matmul, operator.mod, operator.floordiv, np.zeros, np.ones, np.full, np.empty, np.zeros_like,
+                np.ones_like, np.full_like, np.empty_like, np.arange, np.linspace, np.eye, np.array, np.stack,
+                np.concatenate, np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.dot, np.matmul,
+                np.outer, np.where, np.copy, np.ndarray.copy, np.ndarray.sum, np.ndarray.mean, np.ndarray.prod,
+                np.ndarray.max, np.ndarray.min, np.ndarray.dot, np.linalg.inv, np.linalg.solve, np.linalg.det,
+                np.random.randn, np.random.rand, np.random.normal, np.cumsum, np.cumprod, np.diff, np.tile,
+                np.repeat, np.kron}
+
+
+def check_tracked_write(obj, loc) -> None:
+    if isinstance(obj, (torch.Tensor, np.ndarray)):
+        raise errors.GradientError(UNTRACKED.format(
+            what="tensor" if isinstance(obj, torch.Tensor) else "NumPy array"), loc)
+
+
+def check_not_held(target, holders, loc) -> None:
+    """Before an in-place write into ``target`` (a tensor or an array): none of ``holders`` (cells,
+    lists, dicts this function made, read again later) may hold it."""
+    if isinstance(target, np.ndarray):
+        what, copy = "array", "y = y.copy()"
+        shares = functools.partial(np_shared, b=target)
+    elif isinstance(target, torch.Tensor):
+        what, copy, p = "tensor", "y = y.clone()", target.untyped_storage().data_ptr()
+        shares = lambda v: isinstance(v, torch.Tensor) and v.untyped_storage().data_ptr() == p  # noqa: E731
+    else:
+        return
+    for h in holders:
+        if isinstance(h, types.CellType):
+            try:
+                items = (h.cell_contents,)
+            except ValueError:
+                continue
+        else:
+            items = h.values() if isinstance(h, dict) else h
+        if any(shares(v) for v in items):
+            raise errors.GradientError(
+                f"torchzygote cannot differentiate this in-place write: the {what} it changes is also held "
+                f"by a closure cell, a list or a dict, whose later reads torchzygote would give the old "
+                f"value's gradient; write into a copy (`{copy}`) or store the new {what} again", loc)
+
+
+def keep_if_shared(v, target, used_later: bool, loc):
+    """Before ``target`` is written in place: a copy of saved value ``v`` if it shares
+    ``target``'s memory (so the pullback reads the value it had), else ``v`` itself."""
+    if isinstance(target, np.ndarray):
+        if not np_shared(v, target):
+            return v
+    elif not isinstance(target, torch.Tensor) or not isinstance(v, torch.Tensor) or \
+            v.untyped_storage().data_ptr() != target.untyped_storage().data_ptr():
+        return v
+    if used_later:
+        raise errors.GradientError(
+            f"torchzygote cannot differentiate this in-place write: it changes {_a(v)} that is also "
+            "reached another way (a view, a list, an object or an argument) and read again afterwards, and "
+            f"whose old value the gradient needs; write into a copy ({_copy_hint(v)})", loc)
+    return copy_tensor(v)
+
+
+nondiff(np_shared)   # a transform of generated code (nested AD) calls it as it is
