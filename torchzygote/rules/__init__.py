@@ -58,9 +58,6 @@ for _f in (_op.add, _op.sub, _op.mul, _op.truediv, _op.pow, _op.mod, _op.neg, _o
            _op.imul, _op.itruediv, _op.ipow, _op.imod):
     for _r in _TABLE.lookup(_f) or ():
         _r.elementwise = True
-for _r in _TABLE.lookup(_op.getitem) or ():
-    if _r.kinds is not None and _r.kinds(["T", "N"]):
-        _r.view = True
 import functools as _functools
 
 _rt.SPECIAL[_functools.partial] = _rt.partial_rule
@@ -71,3 +68,7 @@ _makers = [getattr(_torch, _n) for _n in ("zeros", "ones", "empty", "full", "zer
                                           "rand", "randn", "randint", "rand_like", "randn_like", "tensor",
                                           "as_tensor", "from_numpy")]
 _nondiff(*[_f for _f in _makers if not _TABLE.lookup(_f)], out="T")
+
+from .registry import end_batch as _end_batch
+
+_end_batch()   # the tables are in: order every rule's variants, most specific first, and check them

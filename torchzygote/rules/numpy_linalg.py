@@ -19,7 +19,7 @@ import ast
 import string
 
 from ..errors import GradientError
-from .registry import ARRAY, NONDIFF, OBJECT, REAL, TUPLE, LIST, base, grad, nondiff, reads_sequence
+from .registry import ARRAY, NONDIFF, OBJECT, REAL, TUPLE, LIST, base, grad, many, nondiff, reads_sequence, some
 from . import numpy_rules as _nr
 
 try:
@@ -204,18 +204,13 @@ if np is not None:
               np_la_diag_sel=np_la_diag_sel, np_la_vecdot_back=np_la_vecdot_back, np_la_kron_back=np_la_kron_back,
               _parts=_parts, _swap=_swap, _cj=_cj, np_matmul_back=_nr.np_matmul_back)
 
-    def _vals(ks):
-        return all(k in (ARRAY, REAL, NONDIFF) for k in ks) and (ARRAY in ks or REAL in ks)
-
     A0 = _nr.A0
-
-    def _two(ks):
-        """Two values (arrays or numbers), then constants of any kind (axes as lists or tuples)."""
-        return len(ks) >= 2 and _vals(ks[:2])
+    # two values (arrays or numbers, not two constants), then constants of any kind (axes as lists or tuples)
+    _two = [("A|R", "A|R|N", ...), ("N", "A|R", ...)]
     # results that are arrays or NumPy scalars depending on values: decided at run time
     _r([np.einsum], "subscripts, *operands",
        operands="np_la_ein_grads(dy, subscripts, operands)",
-       kinds=lambda ks: bool(ks) and ks[0] == NONDIFF and _vals(ks[1:]), out=OBJECT)
+       kinds=some("A|R", among=("N", many("A|R|N"))), out=OBJECT)
     for _f, _sig in ((np.tensordot, "a, b, axes=2"), (np.linalg.tensordot, "a, b, *, axes=2")):
         _r([_f], _sig, kinds=_two, a="np_la_ein_back(dy, np_la_tensordot_spec(a, b, axes), (a, b), 0)",
            b="np_la_ein_back(dy, np_la_tensordot_spec(a, b, axes), (a, b), 1)", out=OBJECT)
@@ -774,14 +769,14 @@ if np is not None:
     nondiff(np_la_conv_offset)
     NS.update(np_la_conv_back=np_la_conv_back, np_la_polyval_p=np_la_polyval_p, np_la_polyval_x=np_la_polyval_x,
               np_la_vander_back=np_la_vander_back)
-    _ARR2 = lambda ks: len(ks) >= 2 and ks[0] == ARRAY and ks[1] == ARRAY  # noqa: E731
+    _ARR2 = ("A", "A", ...)
     for _f, _corr, _mode in ((np.convolve, False, "full"), (np.correlate, True, "valid")):
         _r([_f], f"a, v, mode={_mode!r}", kinds=_ARR2, a=f"np_la_conv_back(dy, a, v, mode, {_corr}, 0)",
            v=f"np_la_conv_back(dy, a, v, mode, {_corr}, 1)")
     _X = lambda ks: ARRAY if ks[1] == ARRAY else REAL  # noqa: E731
-    _r([np.polyval], "p, x", kinds=lambda ks: ks[0] == ARRAY and ks[1] in (ARRAY, REAL), out=_X, maybe_none=True,
+    _r([np.polyval], "p, x", kinds=("A", "A|R", ...), out=_X, maybe_none=True,
        p="np_la_polyval_p(dy, p, x)", x="np_la_polyval_x(dy, p, x)")
-    _r([np.polyval], "p, x", kinds=lambda ks: base(ks[0]) in (LIST, TUPLE) and ks[1] in (ARRAY, REAL), out=_X,
+    _r([np.polyval], "p, x", kinds=("L|P|PT|PR", "A|R", ...), out=_X,
        maybe_none=True, p="_nr_seq_back(ctx, np_la_polyval_p(dy, np.asarray(p), x), p)",
        x="np_la_polyval_x(dy, p, x)")
     _r([np.vander], "x, N=None, increasing=False", kinds=A0, x="np_la_vander_back(dy, x, N, increasing)")
@@ -817,7 +812,7 @@ if np is not None:
     NS.update(np_la_polyfit_back=np_la_polyfit_back)
     # NumPy's parameter ``y`` is ``ys`` here (``y`` names the result in a rule): pass it by position
     _r([np.polyfit], "x, ys, deg, rcond=None, full=False, w=None, cov=False", out=ARRAY, maybe_none=True,
-       kinds=lambda ks: len(ks) > 1 and ks[0] == ARRAY and ks[1] == ARRAY,
+       kinds=("A", "A", ...),
        **{p: f"np_la_polyfit_back(dy, x, ys, deg, w, full, cov, y, {i})" for i, p in enumerate(("x", "ys", "w"))})
 
     try:

@@ -27,7 +27,7 @@ import linecache
 
 from ..errors import GradientError
 from . import numpy_rules as _core
-from .registry import ARRAY, OBJECT, TABLE, grad, nondiff, reads_metadata
+from .registry import ANY, ARRAY, TABLE, grad, many, nondiff, reads_metadata, some
 
 np = _core.np
 
@@ -59,7 +59,7 @@ if np is not None:
                                 "old) instead")
         return g
 
-    grad(np_uf_plain, "g, out, where", g="dy", kinds=lambda ks: True, ns=NS, out=lambda ks: ks[0],
+    grad(np_uf_plain, "g, out, where", g="dy", kinds=ANY, ns=NS, out=lambda ks: ks[0],
          broadcast=False, maybe_none=True)
 
     def _ufkw(rule):
@@ -385,8 +385,8 @@ if np is not None:
         ("accumulate", "array, axis=0, dtype=None, out=None", "",
          dict(array="np_uf_accumulate_back(U, dy, array, axis)")),
     ]
-    A1 = lambda ks: len(ks) > 1 and ks[0] == OBJECT and ks[1] == ARRAY  # noqa: E731
-    OUTER = lambda ks: len(ks) > 2 and ks[0] == OBJECT and _num(ks[1:])  # noqa: E731
+    A1 = ("O", "A", ...)   # the ufunc, then an array
+    OUTER = some("A|R", among=("O", "A|R|N|PR", "A|R|N|PR", many("A|R|N|PR")))   # the ufunc, then values
     # bound methods of numpy's binary ufuncs (reduce and accumulate: of those usually folded)
     BOUND_OUTER = [f for f in PARTIAL if f in _core.ELEMENTWISE or f in NP_BINARY_NEW]
     BOUND_FOLD = [np.add, np.subtract, np.multiply, np.divide, np.maximum, np.minimum, np.fmax, np.fmin,

@@ -19,10 +19,8 @@ import torch.nn.functional as F
 from ..ad.runtime import accum, index_back, unbroadcast
 from ..errors import GradientError
 from .containers import seq_back
-from .registry import (NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE, base, grad, nondiff, reads_metadata,
-                       reads_sequence)
-
-ANY = lambda ks: True  # noqa: E731
+from .registry import (ANY, NONDIFF, OBJECT, REAL, TENSOR, base, grad, nondiff, reads_metadata, reads_sequence,
+                       some)
 
 
 # ====================================================================== helpers
@@ -1042,7 +1040,7 @@ def tm(name, sig, *, method=True, function=True, msig=None, extra=(), **kw):
 EW = dict(broadcast=True)
 NB = dict(broadcast=False)
 MN = dict(maybe_none=True)
-TUPLE_ARG = lambda ks: bool(ks) and base(ks[0]) == TUPLE  # noqa: E731
+TUPLE_ARG = ("P|PT|PR", ...)
 
 def grad_c(f, sig, **kw):
     r = grad(f, sig, **kw)
@@ -1119,7 +1117,7 @@ tm("argsort", "input, dim=-1, descending=False, *, stable=False", out=TENSOR)
 rule([F.relu], "input, inplace=False", input="dy * (y > 0)", **NB)
 rule([F.relu6], "input, inplace=False", input="dy * ((input > 0) & (input < 6))", **NB)
 rule([F.gelu], "input, approximate='none'", input="gelu_back(dy, input, approximate)", **NB)
-rule([F.silu, torch.nn.functional.silu], "input, inplace=False", input="silu_back(dy, input)", **NB)
+rule([F.silu], "input, inplace=False", input="silu_back(dy, input)", **NB)
 rule([F.softplus], "input, beta=1.0, threshold=20.0", input="softplus_back(dy, input, beta, threshold)", **NB)
 rule([F.elu], "input, alpha=1.0, inplace=False", input="elu_back(dy, input, alpha, y)", **NB)
 rule([F.leaky_relu], "input, negative_slope=0.01, inplace=False",
@@ -1172,25 +1170,16 @@ tm("addmm", "input, mat1, mat2, *, beta=1, alpha=1", input="dy * _cn(beta)", mat
    mat2="_cn(alpha) * _H(mat1) @ dy", **EW)
 tm("masked_fill", "input, mask, value", input="dy.masked_fill(mask, 0)",
    value="masked_fill_value_back(dy, mask, value)", **EW, **MN)
-tm("square", "input", input="2 * dy * input.conj()", **NB)
 tm("xlogy", "input, other", input="dy * torch.where(input == 0, torch.zeros_like(y), torch.log(other))",
    other="dy * input / other", **EW)
 
 # ---------------------------------------------------------------- operators on tensors
-_TK = lambda ks: TENSOR in ks  # noqa: E731
-
-
-def _first(f, r):
-    """Put rule ``r`` ahead of the number rules of ``f`` (first match wins)."""
-    lst = TABLE.rules[f]
-    lst.remove(r)
-    lst.insert(0, r)
-    TABLE.version += 1
+_TK = some("T")   # a tensor among the operands
 
 
 for _op, _sym in ((operator.pow, "**"), (operator.ipow, "**")):
-    _first(_op, grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_TK, ns=NS, out=TENSOR, maybe_none=True,
-                     a="pow_base_back(dy, a, b)", b="pow_exp_back(dy, a, b, y)"))
+    grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_TK, ns=NS, out=TENSOR, maybe_none=True,
+         a="pow_base_back(dy, a, b)", b="pow_exp_back(dy, a, b, y)")
 for _op, _sym in ((operator.matmul, "@"), (operator.imatmul, "@")):
     grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_TK, ns=NS, out=TENSOR, broadcast=False, maybe_none=True,
          a="matmul_back(dy, a, b, 0)", b="matmul_back(dy, a, b, 1)")
@@ -1199,15 +1188,15 @@ for _op, _sym in ((operator.matmul, "@"), (operator.imatmul, "@")):
 # Python does (``s = 0.0; s += t``). With a tensor on the left it writes into that tensor, which
 # other names, lists and views may hold: rules/inplace.py, whose guards see them (evaluating it out
 # of place gave those holders the old values: silently wrong results and gradients)
-_NUMBER_FIRST = lambda ks: TENSOR in ks and ks[0] in (REAL, NONDIFF)  # noqa: E731
+_NUMBER_FIRST = ("R|N", "T")
 _IN_PLACE = [(operator.iadd, "+", "dy", "dy"), (operator.isub, "-", "dy", "-dy"),
              (operator.imul, "*", "mul_back(dy, b)", "mul_back(dy, a)"),
              (operator.itruediv, "/", "div_back_a(dy, a, b)", "div_back_b(dy, a, b, y)")]
 for _op, _sym, _da, _db in _IN_PLACE:
-    _first(_op, grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_NUMBER_FIRST, ns=NS, out=TENSOR, a=_da, b=_db))
+    grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_NUMBER_FIRST, ns=NS, out=TENSOR, a=_da, b=_db)
     NATIVE.append(_op)
 NATIVE += [operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.pow, operator.ipow]
-grad(float, "x", x="item_back(dy, x)", kinds=lambda ks: ks[0] == TENSOR, ns=NS, out=REAL, broadcast=False,
+grad(float, "x", x="item_back(dy, x)", kinds=("T", ...), ns=NS, out=REAL, broadcast=False,
      maybe_none=True)
 grad_c(torch.Tensor.item, "self", self="item_back(dy, self)", kinds=ANY, ns=NS, out=REAL, broadcast=False,
      maybe_none=True)
