@@ -89,3 +89,24 @@ def test_every_function_with_variants_is_ordered_most_specific_first():
     for f, variants in list(TABLE.rules.items()):
         if len(variants) > 1:
             assert registry._order(f, list(variants)) == variants
+
+
+def _swapdims_then_write(x):
+    z = x * 1.0
+    y = z.swapdims(0, 1)
+    z.mul_(2.0)
+    return (y * x).sum()
+
+
+def test_swapdims_is_a_view_as_transpose_is():
+    """Its result shares memory with its argument: a later in-place write to the argument is refused as
+    for transpose (the view names were a list patched in after registration, which left swapdims out:
+    the gradient was silently wrong)."""
+    import torch
+
+    import torchzygote as tz
+    from torchzygote.errors import LiftError
+    for f in (torch.swapdims, torch.Tensor.swapdims, torch.transpose, torch.Tensor.swapaxes):
+        assert all(r.view for r in TABLE.lookup(f)), f
+    with pytest.raises(LiftError, match="in-place write"):
+        tz.gradient(_swapdims_then_write, torch.randn(3, 3, dtype=torch.float64))

@@ -76,13 +76,13 @@ grad(M.zero_, "self", fwd="self.zero_()", kinds=T0, **IP)
 grad(M.fill_, "self, value", fwd="self.fill_(value)", kinds=T0, value="ub(dy.sum(), value)", **IP)
 
 # augmented assignment on a tensor is in place
-grad(operator.iadd, "a, b", fwd="operator.iadd(a, b)", kinds=T0_NUM, a="dy", b="ub(dy, b)",
+grad(operator.iadd, "a, b", fwd="operator.iadd(a, b)", kinds=T0_NUM, elementwise=True, a="dy", b="ub(dy, b)",
      **dict(IP, ns=dict(ns, operator=operator)))
-grad(operator.isub, "a, b", fwd="operator.isub(a, b)", kinds=T0_NUM, a="dy", b="ub(-dy, b)",
+grad(operator.isub, "a, b", fwd="operator.isub(a, b)", kinds=T0_NUM, elementwise=True, a="dy", b="ub(-dy, b)",
      **dict(IP, ns=dict(ns, operator=operator)))
-grad(operator.imul, "a, b", fwd="operator.imul(a, b)", kinds=T0_NUM, a="ub(dy * b, a)", b="ub(dy * a, b)",
+grad(operator.imul, "a, b", fwd="operator.imul(a, b)", kinds=T0_NUM, elementwise=True, a="ub(dy * b, a)", b="ub(dy * a, b)",
      **dict(IP, ns=dict(ns, operator=operator)))
-grad(operator.itruediv, "a, b", fwd="operator.itruediv(a, b)", kinds=T0_NUM, a="ub(dy / b, a)",
+grad(operator.itruediv, "a, b", fwd="operator.itruediv(a, b)", kinds=T0_NUM, elementwise=True, a="ub(dy / b, a)",
      b="ub(-dy * y / b, b)", **dict(IP, ns=dict(ns, operator=operator)))
 # floor division and remainder are piecewise constant in ``a // b`` (zero gradient), as in torch
 grad(operator.ifloordiv, "a, b", fwd="operator.ifloordiv(a, b)", kinds=T0_NUM,
@@ -173,7 +173,7 @@ if np is not None:
         (operator.ipow, "np_pow_a(dy, a, b)", "np_like(np_pow_b(dy, a, b, y), b)"),
     ]
     for f, ea, eb in AUGMENTED:
-        grad(f, "a, b", fwd=f"operator.{f.__name__}(a, b)", kinds=A0_NUM, a=ea, b=eb, **AIP)
+        grad(f, "a, b", fwd=f"operator.{f.__name__}(a, b)", kinds=A0_NUM, elementwise=True, a=ea, b=eb, **AIP)
     # x.fill(c): the old values get no gradient
     grad(np.ndarray.fill, "self, value", fwd="np_ip_fill(self, value)", kinds=A0_NUM,
          value="np_like(dy, value)", **AIP)
@@ -194,8 +194,7 @@ if np is not None:
     NATIVE.extend([np.copy, np.ndarray.copy, np.generic.copy])
     nondiff(np_ip_mask, np_ip_kept, np_ip_at_sign, np.shares_memory, np.may_share_memory)
     # the name a write returning None mutates takes the written array (the rules above return it)
-    _mut = grad(ops.mutated, "obj, res", fwd="res", kinds=("*", "A", ...), res="dy", ns=NS_IP,
-                out=ARRAY, broadcast=False)
-    _mut.view = True
+    grad(ops.mutated, "obj, res", fwd="res", kinds=("*", "A", ...), res="dy", ns=NS_IP, out=ARRAY, broadcast=False,
+         view=True)
     grad(ops.mutated, "obj, res", fwd="obj", kinds=("*", "R|C|T|L|P|PT|PR|D|N|M", ...), obj="dy", ns=NS_IP, out=lambda ks: ks[0],
          broadcast=False, maybe_none=True)

@@ -377,13 +377,12 @@ NS.update({f.__name__: f for f in (
 NUM, ARR = ("A|R", many("A|R|N|L|P|PT|PR")), ("A", many("A|R|N|L|P|PT|PR"))
 
 
-def _reg(fns, sig, nv=(), **kw):
-    """One rule per function (``nv``: parameters whose default is NumPy's 'not given' marker)."""
+def _reg(fns, sig, **kw):
+    """One rule per function (a default ``np._NoValue`` is NumPy's 'not given' marker)."""
     o = dict(kinds=NUM, ns=NS, out=_out, broadcast=False)
     o.update(kw)
     for f in fns:
-        rule = grad(f, sig, **o)
-        rule.defaults.update({p: np._NoValue for p in nv})
+        grad(f, sig, **o)
         _nr.NATIVE.append(f)
 
 
@@ -401,7 +400,7 @@ _reg([np.cumulative_sum], _CUMUL, out=A, kinds=ARR,
 _reg([np.cumulative_prod], _CUMUL, out=A, kinds=ARR,
      fwd="np.cumulative_prod(x, axis=axis, dtype=dtype, include_initial=include_initial)",
      x="np_like(np_red_cumprod_back(dy, x, axis, y, int(include_initial)), x)")
-_reg([np.diff], "a, n=1, axis=-1, prepend=None, append=None", nv=("prepend", "append"), out=A, kinds=ARR,
+_reg([np.diff], "a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue", out=A, kinds=ARR,
      maybe_none=True, **{p: f"np_like(np_red_diff_back(dy, a, n, axis, prepend, append, {i}), {p})"
                          for i, p in enumerate(("a", "prepend", "append"))})
 _reg([np.ediff1d], "ary, to_end=None, to_begin=None", out=A, maybe_none=True,
@@ -423,12 +422,12 @@ _reg([np.average], "a, axis=None, weights=None, returned=False, keepdims=False",
      a="np_like(np_red_average_back(dy, a, axis, weights, returned, keepdims, 0), a)",
      weights="np_like(np_red_average_back(dy, a, axis, weights, returned, keepdims, 1), weights)")
 # NaN-ignoring sums, means, products, maxima and minima
-_reg([np.nansum], "a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True", nv=("initial",),
+_reg([np.nansum], "a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=True",
      a="np_like(np_red_sum_back(dy, a, axis, keepdims, where, True, False), a)")
 _reg([np.nanmean], "a, axis=None, dtype=None, out=None, keepdims=False, where=True",
      fwd="np.nanmean(a, axis, dtype, out, keepdims, where=where)",
      a="np_like(np_red_sum_back(dy, a, axis, keepdims, where, True, True), a)")
-_reg([np.nanmax, np.nanmin], "a, axis=None, out=None, keepdims=False, initial=None, where=True", nv=("initial",),
+_reg([np.nanmax, np.nanmin], "a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=True",
      a="np_like(np_red_max_back(dy, a, axis, keepdims, y, where), a)")
 _reg([np.nanprod], "a, axis=None, dtype=None, out=None, keepdims=False",
      a=f"np_like(np.where({_NAN}, 0.0, np_prod_back(dy, np.where({_NAN}, 1.0, a), axis, keepdims, y)), a)")

@@ -222,15 +222,45 @@ if np is not None:
     BINARY = [(f, _holomorphic(ea), eb and _holomorphic(eb)) if f in HOLOMORPHIC else (f, ea, eb)
               for f, ea, eb in BINARY]
 
+    # ---------------------------------------------------------------- ufunc keyword arguments
+    # numpy ufuncs take out=, where=, casting=, order=, dtype=, subok=. Only out=None and where=True
+    # leave the result a function of the arguments alone; the others do not change the derivative.
+    UFKW = "*, out=None, where=True, casting='same_kind', order='K', dtype=None, subok=True"
+
+    def np_uf_plain(g, out, where):
+        """``g``, for a ufunc call whose result is computed afresh: an ``out=`` array is written in
+        place and a ``where=`` mask keeps ``out``'s old entries, neither of which is differentiated."""
+        if out is not None:
+            raise GradientError("torchzygote cannot differentiate a numpy ufunc called with out=: it writes "
+                                "into an existing array. Use the result instead (y = np.sin(x), not "
+                                "np.sin(x, out=y))")
+        if not (where is True or np.all(where)):
+            raise GradientError("torchzygote cannot differentiate a numpy ufunc called with a where= mask: "
+                                "the masked entries keep out='s old values. Write np.where(mask, np.sin(x), "
+                                "old) instead")
+        return g
+
+    grad(np_uf_plain, "g, out, where", g="dy", kinds=ANY, ns=ns, out=lambda ks: ks[0],
+         broadcast=False, maybe_none=True)
+
+    ns.update(np_uf_plain=np_uf_plain)
+
+    def _ufunc(fns, params, **kw):
+        """A rule of the ufunc table with the ufunc keywords (out= by keyword too: numpy 2 deprecates
+        a third positional for maximum)."""
+        names = params.split(", ")
+        grads = {p: f"np_uf_plain({e}, out, where)" for p, e in kw.items() if p in names}
+        _r(fns, f"{params}, {UFKW}", **{k: v for k, v in kw.items() if k not in names}, **grads)
+
     # arrays and numbers (no tuple here is a shape: a ufunc's tuple is data, taken below)
     _values = some("A|R", among="A|R|N")
 
     for f, e in UNARY:
-        _r([f], "x", x=f"np_like({e}, x)", out=_out, kinds=_values)
+        _ufunc([f], "x", x=f"np_like({e}, x)", out=_out, kinds=_values)
         ELEMENTWISE.append(f)
     for f, ea, eb in BINARY:
         gb = {} if eb is None else dict(b=f"np_like({eb}, b)")
-        _r([f], "a, b", a=f"np_like({ea}, a)", out=_out, kinds=_values, **gb)
+        _ufunc([f], "a, b", a=f"np_like({ea}, a)", out=_out, kinds=_values, **gb)
         ELEMENTWISE.append(f)
     # the helpers' own rules (a gradient's type changes back the other way)
     grad(np_as_scalar, "g, x", g="np_like(np.broadcast_to(dy, np.shape(g)) + 0.0, g)", kinds=ANY, ns=ns, out=REAL, broadcast=False)
@@ -290,10 +320,11 @@ if np is not None:
         return e
 
     for f, e in UNARY:
-        _r([f], "x", x=f"np_arg_back(ctx, {_as_arrays(e, ('x',))}, x)", kinds=SEQ_ARGS, maybe_none=True)
+        _ufunc([f], "x", x=f"np_arg_back(ctx, {_as_arrays(e, ('x',))}, x)", kinds=SEQ_ARGS, maybe_none=True)
     for f, ea, eb in BINARY:
         gb = {} if eb is None else dict(b=f"np_arg_back(ctx, {_as_arrays(eb, ('a', 'b'))}, b)")
-        _r([f], "a, b", a=f"np_arg_back(ctx, {_as_arrays(ea, ('a', 'b'))}, a)", kinds=SEQ_ARGS, maybe_none=True, **gb)
+        _ufunc([f], "a, b", a=f"np_arg_back(ctx, {_as_arrays(ea, ('a', 'b'))}, a)", kinds=SEQ_ARGS, maybe_none=True,
+               **gb)
     SEQ = ("L|P|PT|PR", many("R|N"))
     # (a tuple of numbers with a number after it is taken by the value rule of the reductions)
     SEQ_DATA = [("L|P|PT", many("R|N")), ("PR", many("N"))]
@@ -370,7 +401,7 @@ if np is not None:
     # operators with an array: matmul, and pow ahead of the number rule (it tests ``b == 0``)
     grad(operator.matmul, "a, b", fwd="a @ b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)",
          **dict(U, kinds=_arr))
-    grad(operator.pow, "a, b", fwd="a ** b", kinds=_arr, ns=ns, out=ARRAY, a="np_pow_a(dy, a, b)",
+    grad(operator.pow, "a, b", fwd="a ** b", kinds=_arr, ns=ns, out=ARRAY, elementwise=True, a="np_pow_a(dy, a, b)",
          b="np_pow_b(dy, a, b, y)")
     NATIVE += [operator.matmul, operator.pow]
     nondiff(np.shape, np.argmax, np.argmin, np.argsort, np.sign, np.floor, np.ceil, np.round, np.isnan,

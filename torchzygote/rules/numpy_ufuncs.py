@@ -32,50 +32,12 @@ from .registry import ANY, ARRAY, TABLE, grad, many, nondiff, reads_metadata, so
 np = _core.np
 
 if np is not None:
-    from .numpy_rules import _num, _out, np_like
+    from .numpy_rules import UFKW, _num, _out, np_like, np_uf_plain  # noqa: F401  (its rule is there)
 
     NS = dict(_core.ns)
 
     def _r(fns, sig, **kw):
         _core._r(fns, sig, ns=NS, **kw)
-
-    # ---------------------------------------------------------------- ufunc keyword arguments
-    # numpy ufuncs take out=, where=, casting=, order=, dtype=, subok=. Only out=None and where=True
-    # leave the result a function of the arguments alone; the others do not change the derivative.
-    UFKW = "*, out=None, where=True, casting='same_kind', order='K', dtype=None, subok=True"
-    UFKW_NAMES = ("out", "where", "casting", "order", "dtype", "subok")
-    UFKW_DEFAULTS = dict(out=None, where=True, casting="same_kind", order="K", dtype=None, subok=True)
-
-    def np_uf_plain(g, out, where):
-        """``g``, for a ufunc call whose result is computed afresh: an ``out=`` array is written in
-        place and a ``where=`` mask keeps ``out``'s old entries, neither of which is differentiated."""
-        if out is not None:
-            raise GradientError("torchzygote cannot differentiate a numpy ufunc called with out=: it writes "
-                                "into an existing array. Use the result instead (y = np.sin(x), not "
-                                "np.sin(x, out=y))")
-        if not (where is True or np.all(where)):
-            raise GradientError("torchzygote cannot differentiate a numpy ufunc called with a where= mask: "
-                                "the masked entries keep out='s old values. Write np.where(mask, np.sin(x), "
-                                "old) instead")
-        return g
-
-    grad(np_uf_plain, "g, out, where", g="dy", kinds=ANY, ns=NS, out=lambda ks: ks[0],
-         broadcast=False, maybe_none=True)
-
-    def _ufkw(rule):
-        """Give a ufunc rule of the core table (``x`` / ``a, b``) the ufunc keywords."""
-        if "out" in rule.params:
-            return
-        rule.params = rule.params + list(UFKW_NAMES)
-        rule.defaults = dict(rule.defaults, **UFKW_DEFAULTS)
-        rule.kwonly = UFKW_NAMES   # out= by keyword too: numpy 2 deprecates a third positional for maximum
-        rule.grads = {p: f"np_uf_plain({e}, out, where)" for p, e in rule.grads.items()}
-        rule.ns = NS
-
-    for _f in _core.ELEMENTWISE:
-        for _rule in TABLE.lookup(_f) or ():
-            _ufkw(_rule)
-    TABLE.version += 1
 
     def _sig(f, params):
         return f"{params}, {UFKW}" if isinstance(f, np.ufunc) else params
@@ -123,7 +85,7 @@ if np is not None:
         return np.where(z, 0.0, a / np.where(z, 1.0, b))
 
     nondiff(np_uf_fixed, np_uf_share, np.iscomplexobj, np.isinf, np.isposinf, np.isneginf)
-    NS.update(np_uf_plain=np_uf_plain, np_uf_fixed=np_uf_fixed, np_uf_share=np_uf_share,
+    NS.update(np_uf_fixed=np_uf_fixed, np_uf_share=np_uf_share,
               np_uf_dsinc=np_uf_dsinc, np_uf_imag_back=np_uf_imag_back, np_uf_angle_back=np_uf_angle_back,
               np_uf_xdivy=np_uf_xdivy)
 

@@ -304,17 +304,28 @@ def _order(fn, variants: List[Rule]) -> List[Rule]:
     return [v for _, v in ranked]
 
 
-def _signature(spec: str):
+def _default(node: ast.AST, ns: dict):
+    """A default in a rule's signature: a literal, or a name in the rule's namespace (``np._NoValue``)."""
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        value = _resolve(node, ns)
+        if value is None:
+            raise ValueError(f"default {ast.unparse(node)!r} is neither a literal nor a name in the rule's ns")
+        return value
+
+
+def _signature(spec: str, ns: dict):
     node = ast.parse(f"lambda {spec}: 0", mode="eval").body
     a = node.args
     names = [x.arg for x in a.posonlyargs + a.args]
     defaults = {}
     for name, d in zip(names[len(names) - len(a.defaults):], a.defaults):
-        defaults[name] = ast.literal_eval(d)
+        defaults[name] = _default(d, ns)
     for k, d in zip(a.kwonlyargs, a.kw_defaults):
         names.append(k.arg)
         if d is not None:
-            defaults[k.arg] = ast.literal_eval(d)
+            defaults[k.arg] = _default(d, ns)
     return names, defaults, a.vararg.arg if a.vararg else None
 
 
@@ -322,7 +333,7 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
          kinds=None, broadcast: bool = True, maybe_none: bool = False, effect: bool = False,
          inplace: bool = False, view: bool = False, elementwise: bool = False, **grads: str) -> Rule:
     """Register the derivative of ``fn``; keyword arguments name a parameter's pullback."""
-    names, defaults, vararg = _signature(params)
+    names, defaults, vararg = _signature(params, ns or {})
     kwonly = tuple(k.arg for k in ast.parse(f"lambda {params}: 0", mode="eval").body.args.kwonlyargs)
     reserved = {"y", "dy", "ctx"} & set(names + [vararg])
     if reserved:   # the pullback expressions' own names: a parameter so named would be shadowed silently

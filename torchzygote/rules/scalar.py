@@ -94,28 +94,29 @@ NT = ("R|N", "T|A")
 OWN_TENSOR_RULE = (operator.pow,)
 
 for f, iop, real_grads, complex_grads in OPERATORS:
-    fwd = f"a {ops.OP_SYMBOLS[f]} b"
+    # (a tensor result has the operands' broadcast shape; floor division, with no gradient, is not marked)
+    o = dict(fwd=f"a {ops.OP_SYMBOLS[f]} b", ns=ns, elementwise=f is not operator.floordiv)
     for fn, k_real in ((f, real), (iop, num)):
-        grad(fn, "a, b", fwd=fwd, kinds=num, ns=ns, **real_grads)
+        grad(fn, "a, b", kinds=num, **o, **real_grads)
         if f in TENSOR_NUMBER and k_real is real:
             tensor_number, number_tensor = TENSOR_NUMBER[f]
-            grad(fn, "a, b", fwd=fwd, kinds=TN, ns=ns, **tensor_number)
+            grad(fn, "a, b", kinds=TN, **o, **tensor_number)
             if number_tensor is not None:
-                grad(fn, "a, b", fwd=fwd, kinds=NT, ns=ns, **number_tensor)
+                grad(fn, "a, b", kinds=NT, **o, **number_tensor)
         if complex_grads is not None:
-            grad(fn, "a, b", fwd=fwd, kinds=cplx, ns=ns, **complex_grads)
+            grad(fn, "a, b", kinds=cplx, **o, **complex_grads)
             if k_real is real and f not in OWN_TENSOR_RULE:  # tensors may be complex: the conjugating form
-                grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **TENSOR_GRADS.get(f, complex_grads))
+                grad(fn, "a, b", kinds=real, **o, **TENSOR_GRADS.get(f, complex_grads))
         elif k_real is real:
-            grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **real_grads)
+            grad(fn, "a, b", kinds=real, **o, **real_grads)
 # a number or a tensor (kind M, known only at run time), or a complex number with a tensor or array:
 # the conjugating helper serves both
 MIX = [some("M", among="R|C|T|A|N|M"), ("T|A", "C"), ("C", "T|A")]
 for f, _, _, complex_grads in OPERATORS[:4]:
-    grad(f, "a, b", fwd=f"a {ops.OP_SYMBOLS[f]} b", kinds=MIX, ns=ns, **complex_grads)
-grad(operator.neg, "a", fwd="-a", kinds=MIX, a="-dy")
-grad(operator.neg, "a", fwd="-a", kinds=[real, cplx], a="-dy")
-grad(operator.pos, "a", fwd="+a", kinds=[real, cplx], a="dy")
+    grad(f, "a, b", fwd=f"a {ops.OP_SYMBOLS[f]} b", kinds=MIX, ns=ns, elementwise=True, **complex_grads)
+grad(operator.neg, "a", fwd="-a", kinds=MIX, elementwise=True, a="-dy")
+grad(operator.neg, "a", fwd="-a", kinds=[real, cplx], elementwise=True, a="-dy")
+grad(operator.pos, "a", fwd="+a", kinds=[real, cplx], elementwise=True, a="dy")
 
 nondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.is_,
         operator.is_not, operator.not_, operator.truth, operator.contains, operator.index,

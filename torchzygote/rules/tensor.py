@@ -1038,6 +1038,8 @@ def tm(name, sig, *, method=True, function=True, msig=None, extra=(), **kw):
 
 
 EW = dict(broadcast=True)
+VIEW = dict(view=True)                 # the result may share memory with the first argument
+ELEMENTWISE = dict(elementwise=True)   # a tensor result has the broadcast shape of the tensor arguments
 NB = dict(broadcast=False)
 MN = dict(maybe_none=True)
 TUPLE_ARG = ("P|PT|PR", ...)
@@ -1070,10 +1072,10 @@ for _name, _expr in [
     ("relu", "dy * (y > 0)"), ("conj", "dy.conj()"), ("conj_physical", "dy.conj()"),
     ("deg2rad", "dy * (math.pi / 180)"), ("rad2deg", "dy * (180 / math.pi)"),
 ]:
-    tm(_name, "input", input=_expr, **NB)
-tm("clone", "input, *, memory_format=None", input="dy", **NB)
-tm("contiguous", "input, memory_format=None", function=False, input="dy", **NB)
-tm("sgn", "input", input="vjp(torch.sgn, (input,), dy, 0) if input.is_complex() else dy * 0", **NB)
+    tm(_name, "input", input=_expr, **NB, **ELEMENTWISE)
+tm("clone", "input, *, memory_format=None", input="dy", **NB, **ELEMENTWISE)
+tm("contiguous", "input, memory_format=None", function=False, input="dy", **NB, **ELEMENTWISE)
+tm("sgn", "input", input="vjp(torch.sgn, (input,), dy, 0) if input.is_complex() else dy * 0", **NB, **ELEMENTWISE)
 for _name in ("sign", "floor", "ceil", "round", "trunc", "frac", "signbit", "isnan", "isinf", "isfinite",
               "argmax", "argmin", "argsort", "eq", "ne", "lt", "le", "gt", "ge", "greater", "less",
               "logical_and", "logical_or", "logical_not", "logical_xor", "isclose", "allclose", "equal",
@@ -1085,7 +1087,7 @@ for _name in ("sign", "floor", "ceil", "round", "trunc", "frac", "signbit", "isn
         if _f is not None:
             nondiff(_f)
 # frac has a gradient of 1: a rule overrides the nondiff mark where both exist
-tm("frac", "input", input="dy", **NB)
+tm("frac", "input", input="dy", **NB, **ELEMENTWISE)
 nondiff(torch.zeros, torch.ones, torch.full, torch.empty, torch.arange, torch.linspace, torch.logspace,
         torch.eye, torch.randn, torch.rand, torch.randint, torch.randperm, torch.manual_seed, torch.normal,
         torch.tril_indices, torch.triu_indices, torch.Size, torch.get_default_dtype, torch.is_grad_enabled,
@@ -1107,78 +1109,78 @@ grad_c(torch.full_like, "input, fill_value, *, dtype=None, layout=None, device=N
 grad_c(torch.Tensor.size, "self, dim=None", ns=NS, kinds=ANY, out=OBJECT)
 grad_c(torch.Tensor.dim, "self", ns=NS, kinds=ANY, out=NONDIFF)
 grad_c(torch.Tensor.numel, "self", ns=NS, kinds=ANY, out=NONDIFF)
-grad_c(torch.Tensor.detach, "self", ns=NS, kinds=ANY, out=TENSOR)
-grad_c(torch.detach, "input", ns=NS, kinds=ANY, out=TENSOR)
+grad_c(torch.Tensor.detach, "self", ns=NS, kinds=ANY, out=TENSOR, **VIEW)
+grad_c(torch.detach, "input", ns=NS, kinds=ANY, out=TENSOR, **VIEW)
 for _name in ("argmax", "argmin"):
     tm(_name, "input, dim=None, keepdim=False", out=TENSOR)
 tm("argsort", "input, dim=-1, descending=False, *, stable=False", out=TENSOR)
 
 # ---------------------------------------------------------------- activations (torch, F)
-rule([F.relu], "input, inplace=False", input="dy * (y > 0)", **NB)
-rule([F.relu6], "input, inplace=False", input="dy * ((input > 0) & (input < 6))", **NB)
-rule([F.gelu], "input, approximate='none'", input="gelu_back(dy, input, approximate)", **NB)
-rule([F.silu], "input, inplace=False", input="silu_back(dy, input)", **NB)
-rule([F.softplus], "input, beta=1.0, threshold=20.0", input="softplus_back(dy, input, beta, threshold)", **NB)
-rule([F.elu], "input, alpha=1.0, inplace=False", input="elu_back(dy, input, alpha, y)", **NB)
+rule([F.relu], "input, inplace=False", input="dy * (y > 0)", **NB, **ELEMENTWISE)
+rule([F.relu6], "input, inplace=False", input="dy * ((input > 0) & (input < 6))", **NB, **ELEMENTWISE)
+rule([F.gelu], "input, approximate='none'", input="gelu_back(dy, input, approximate)", **NB, **ELEMENTWISE)
+rule([F.silu], "input, inplace=False", input="silu_back(dy, input)", **NB, **ELEMENTWISE)
+rule([F.softplus], "input, beta=1.0, threshold=20.0", input="softplus_back(dy, input, beta, threshold)", **NB, **ELEMENTWISE)
+rule([F.elu], "input, alpha=1.0, inplace=False", input="elu_back(dy, input, alpha, y)", **NB, **ELEMENTWISE)
 rule([F.leaky_relu], "input, negative_slope=0.01, inplace=False",
-     input="torch.where(input > 0, dy, dy * negative_slope)", **NB)
-rule([F.logsigmoid], "input", input="dy * torch.sigmoid(-input)", **NB)
-rule([F.tanh], "input", input="dy * (1 - y * y)", **NB)
-rule([F.sigmoid], "input", input="dy * y * (1 - y)", **NB)
+     input="torch.where(input > 0, dy, dy * negative_slope)", **NB, **ELEMENTWISE)
+rule([F.logsigmoid], "input", input="dy * torch.sigmoid(-input)", **NB, **ELEMENTWISE)
+rule([F.tanh], "input", input="dy * (1 - y * y)", **NB, **ELEMENTWISE)
+rule([F.sigmoid], "input", input="dy * y * (1 - y)", **NB, **ELEMENTWISE)
 rule([torch.nn.functional.hardtanh], "input, min_val=-1.0, max_val=1.0, inplace=False",
-     input="dy * ((input > min_val) & (input < max_val))", **NB)
-rule([torch.special.expit], "input", input="dy * y * (1 - y)", **NB)
+     input="dy * ((input > min_val) & (input < max_val))", **NB, **ELEMENTWISE)
+rule([torch.special.expit], "input", input="dy * y * (1 - y)", **NB, **ELEMENTWISE)
 
 # ---------------------------------------------------------------- elementwise, several arguments
 tm("clamp", "input, min=None, max=None", input="clamp_back(dy, input, min, max)",
    min="clamp_bound_back(dy, input, min, max, 'min')", max="clamp_bound_back(dy, input, min, max, 'max')",
-   extra=[torch.clip], **EW, **MN)
+   extra=[torch.clip], **EW, **MN, **ELEMENTWISE)
 rule([torch.Tensor.clip], "self, min=None, max=None", self="clamp_back(dy, self, min, max)",
      min="clamp_bound_back(dy, self, min, max, 'min')", max="clamp_bound_back(dy, self, min, max, 'max')",
-     **EW, **MN)
+     **EW, **MN, **ELEMENTWISE)
 tm("clamp_min", "input, min", input="clamp_back(dy, input, min, None)",
-   min="clamp_bound_back(dy, input, min, None, 'min')", **EW, **MN)
+   min="clamp_bound_back(dy, input, min, None, 'min')", **EW, **MN, **ELEMENTWISE)
 tm("clamp_max", "input, max", input="clamp_back(dy, input, None, max)",
-   max="clamp_bound_back(dy, input, None, max, 'max')", **EW, **MN)
+   max="clamp_bound_back(dy, input, None, max, 'max')", **EW, **MN, **ELEMENTWISE)
 tm("where", "condition, input, other", method=False, input="where_back(dy, condition, input, True)",
-   other="where_back(dy, condition, other, False)", **EW, **MN)
+   other="where_back(dy, condition, other, False)", **EW, **MN, **ELEMENTWISE)
 rule([torch.Tensor.where], "self, condition, other", self="where_back(dy, condition, self, True)",
-     other="where_back(dy, condition, other, False)", **EW, **MN)
+     other="where_back(dy, condition, other, False)", **EW, **MN, **ELEMENTWISE)
 tm("maximum", "input, other", input="ext2_back(dy, input, other, True)",
-   other="ext2_back(dy, other, input, True)", extra=[torch.fmax], **EW, **MN)
+   other="ext2_back(dy, other, input, True)", extra=[torch.fmax], **EW, **MN, **ELEMENTWISE)
 tm("minimum", "input, other", input="ext2_back(dy, input, other, False)",
-   other="ext2_back(dy, other, input, False)", extra=[torch.fmin], **EW, **MN)
+   other="ext2_back(dy, other, input, False)", extra=[torch.fmin], **EW, **MN, **ELEMENTWISE)
 tm("pow", "input, exponent", input="pow_base_back(dy, input, exponent)",
-   exponent="pow_exp_back(dy, input, exponent, y)", **EW, **MN)
+   exponent="pow_exp_back(dy, input, exponent, y)", **EW, **MN, **ELEMENTWISE)
 tm("float_power", "input, exponent", input="pow_base_back(dy, input, exponent)",
-   exponent="pow_exp_back(dy, input, exponent, y)", **EW, **MN)
-tm("add", "input, other, *, alpha=1", input="dy", other="dy * alpha", **EW)
-tm("sub", "input, other, *, alpha=1", input="dy", other="-dy * alpha", extra=[torch.subtract], **EW)
-tm("rsub", "input, other, *, alpha=1", method=False, input="-dy * alpha", other="dy", **EW)
-tm("mul", "input, other", input="mul_back(dy, other)", other="mul_back(dy, input)", extra=[torch.multiply], **EW)
+   exponent="pow_exp_back(dy, input, exponent, y)", **EW, **MN, **ELEMENTWISE)
+tm("add", "input, other, *, alpha=1", input="dy", other="dy * alpha", **EW, **ELEMENTWISE)
+tm("sub", "input, other, *, alpha=1", input="dy", other="-dy * alpha", extra=[torch.subtract], **EW, **ELEMENTWISE)
+tm("rsub", "input, other, *, alpha=1", method=False, input="-dy * alpha", other="dy", **EW, **ELEMENTWISE)
+tm("mul", "input, other", input="mul_back(dy, other)", other="mul_back(dy, input)", extra=[torch.multiply], **EW, **ELEMENTWISE)
 tm("div", "input, other, *, rounding_mode=None", input="div_back_a(dy, input, other, rounding_mode)",
-   other="div_back_b(dy, input, other, y, rounding_mode)", extra=[torch.divide, torch.true_divide], **EW, **MN)
+   other="div_back_b(dy, input, other, y, rounding_mode)", extra=[torch.divide, torch.true_divide], **EW, **MN, **ELEMENTWISE)
 tm("atan2", "input, other", input="dy * other / (input * input + other * other)",
-   other="-dy * input / (input * input + other * other)", extra=[torch.arctan2], **EW)
-tm("remainder", "input, other", input="dy", other="mod_other_back(dy, input, other)", **EW, **MN)
-tm("fmod", "input, other", input="dy", other="fmod_other_back(dy, input, other)", **EW, **MN)
-rule([torch.real], "input", input="real_back(dy, input)", **NB)
-tm("hypot", "input, other", input="dy * input / y", other="dy * other / y", **EW)
+   other="-dy * input / (input * input + other * other)", extra=[torch.arctan2], **EW, **ELEMENTWISE)
+tm("remainder", "input, other", input="dy", other="mod_other_back(dy, input, other)", **EW, **MN, **ELEMENTWISE)
+tm("fmod", "input, other", input="dy", other="fmod_other_back(dy, input, other)", **EW, **MN, **ELEMENTWISE)
+rule([torch.real], "input", input="real_back(dy, input)", **NB, **VIEW)
+tm("hypot", "input, other", input="dy * input / y", other="dy * other / y", **EW, **ELEMENTWISE)
 tm("lerp", "input, end, weight", input="lerp_back(dy, input, end, weight, 0)",
-   end="lerp_back(dy, input, end, weight, 1)", weight="lerp_back(dy, input, end, weight, 2)", **EW, **MN)
+   end="lerp_back(dy, input, end, weight, 1)", weight="lerp_back(dy, input, end, weight, 2)", **EW, **MN, **ELEMENTWISE)
 tm("addmm", "input, mat1, mat2, *, beta=1, alpha=1", input="dy * _cn(beta)", mat1="_cn(alpha) * dy @ _H(mat2)",
    mat2="_cn(alpha) * _H(mat1) @ dy", **EW)
 tm("masked_fill", "input, mask, value", input="dy.masked_fill(mask, 0)",
-   value="masked_fill_value_back(dy, mask, value)", **EW, **MN)
+   value="masked_fill_value_back(dy, mask, value)", **EW, **MN, **ELEMENTWISE)
 tm("xlogy", "input, other", input="dy * torch.where(input == 0, torch.zeros_like(y), torch.log(other))",
-   other="dy * input / other", **EW)
+   other="dy * input / other", **EW, **ELEMENTWISE)
 
 # ---------------------------------------------------------------- operators on tensors
 _TK = some("T")   # a tensor among the operands
 
 
 for _op, _sym in ((operator.pow, "**"), (operator.ipow, "**")):
-    grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_TK, ns=NS, out=TENSOR, maybe_none=True,
+    grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_TK, ns=NS, out=TENSOR, maybe_none=True, elementwise=True,
          a="pow_base_back(dy, a, b)", b="pow_exp_back(dy, a, b, y)")
 for _op, _sym in ((operator.matmul, "@"), (operator.imatmul, "@")):
     grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_TK, ns=NS, out=TENSOR, broadcast=False, maybe_none=True,
@@ -1193,7 +1195,7 @@ _IN_PLACE = [(operator.iadd, "+", "dy", "dy"), (operator.isub, "-", "dy", "-dy")
              (operator.imul, "*", "mul_back(dy, b)", "mul_back(dy, a)"),
              (operator.itruediv, "/", "div_back_a(dy, a, b)", "div_back_b(dy, a, b, y)")]
 for _op, _sym, _da, _db in _IN_PLACE:
-    grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_NUMBER_FIRST, ns=NS, out=TENSOR, a=_da, b=_db)
+    grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_NUMBER_FIRST, ns=NS, out=TENSOR, elementwise=True, a=_da, b=_db)
     NATIVE.append(_op)
 NATIVE += [operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.pow, operator.ipow]
 grad(float, "x", x="item_back(dy, x)", kinds=("T", ...), ns=NS, out=REAL, broadcast=False,
@@ -1269,39 +1271,39 @@ rule([torch.linalg.det, torch.det, torch.Tensor.det], "A", A="det_back(dy, A, y)
 rule([torch.linalg.cholesky], "A, *, upper=False, out=None", A="cholesky_back(dy, y, upper)", **NB)
 
 # ---------------------------------------------------------------- shapes
-tm("reshape", "input, shape", msig="input, *shape", input="reshape_back(dy, input)", **NB, **MN)
-rule([torch.Tensor.view], "self, *shape", self="reshape_back(dy, self)", **NB, **MN)
-rule([torch.Tensor.view_as, torch.Tensor.reshape_as], "self, other", self="reshape_back(dy, self)", **NB, **MN)
-tm("squeeze", "input, dim=None", input="reshape_back(dy, input)", **NB, **MN)
-tm("unsqueeze", "input, dim", input="reshape_back(dy, input)", **NB, **MN)
-tm("flatten", "input, start_dim=0, end_dim=-1", input="reshape_back(dy, input)", **NB, **MN)
+tm("reshape", "input, shape", msig="input, *shape", input="reshape_back(dy, input)", **NB, **MN, **VIEW)
+rule([torch.Tensor.view], "self, *shape", self="reshape_back(dy, self)", **NB, **MN, **VIEW)
+rule([torch.Tensor.view_as, torch.Tensor.reshape_as], "self, other", self="reshape_back(dy, self)", **NB, **MN, **VIEW)
+tm("squeeze", "input, dim=None", input="reshape_back(dy, input)", **NB, **MN, **VIEW)
+tm("unsqueeze", "input, dim", input="reshape_back(dy, input)", **NB, **MN, **VIEW)
+tm("flatten", "input, start_dim=0, end_dim=-1", input="reshape_back(dy, input)", **NB, **MN, **VIEW)
 tm("ravel", "input", input="reshape_back(dy, input)", **NB, **MN)
-tm("unflatten", "input, dim, sizes", input="reshape_back(dy, input)", **NB, **MN)
+tm("unflatten", "input, dim, sizes", input="reshape_back(dy, input)", **NB, **MN, **VIEW)
 for _n in ("atleast_1d", "atleast_2d", "atleast_3d"):
     tm(_n, "input", method=False, input="atleast_back(ctx, dy, input)",
        out=lambda ks: TENSOR if ks and base(ks[0]) == TENSOR else OBJECT, **NB, **MN)
-tm("transpose", "input, dim0, dim1", input="dy.transpose(dim0, dim1)", extra=[torch.swapaxes, torch.swapdims], **NB)
-rule([torch.Tensor.swapaxes, torch.Tensor.swapdims], "self, dim0, dim1", self="dy.transpose(dim0, dim1)", **NB)
-tm("t", "input", input="dy.t()", **NB)
+tm("transpose", "input, dim0, dim1", input="dy.transpose(dim0, dim1)", extra=[torch.swapaxes, torch.swapdims], **NB, **VIEW)
+rule([torch.Tensor.swapaxes, torch.Tensor.swapdims], "self, dim0, dim1", self="dy.transpose(dim0, dim1)", **NB, **VIEW)
+tm("t", "input", input="dy.t()", **NB, **VIEW)
 tm("adjoint", "input", input="dy.mH", **NB)
-tm("permute", "input, dims", method=False, input="permute_back(dy, dims)", **NB)
-rule([torch.Tensor.permute], "self, *dims", self="permute_back(dy, dims)", **NB)
-tm("movedim", "input, source, destination", input="torch.movedim(dy, destination, source)", **NB)
-rule([torch.Tensor.expand], "self, *sizes", self="expand_back(dy, self)", **NB, **MN)
-rule([torch.Tensor.expand_as], "self, other", self="expand_back(dy, self)", **NB, **MN)
+tm("permute", "input, dims", method=False, input="permute_back(dy, dims)", **NB, **VIEW)
+rule([torch.Tensor.permute], "self, *dims", self="permute_back(dy, dims)", **NB, **VIEW)
+tm("movedim", "input, source, destination", input="torch.movedim(dy, destination, source)", **NB, **VIEW)
+rule([torch.Tensor.expand], "self, *sizes", self="expand_back(dy, self)", **NB, **MN, **VIEW)
+rule([torch.Tensor.expand_as], "self, other", self="expand_back(dy, self)", **NB, **MN, **VIEW)
 tm("broadcast_to", "input, size", input="expand_back(dy, input)", **NB, **MN)
 tm("flip", "input, dims", method=False, input="flip_back(dy, dims)", **NB)
 rule([torch.Tensor.flip], "self, *dims", self="flip_back(dy, dims)", **NB)
 tm("roll", "input, shifts, dims=None", input="roll_back(dy, shifts, dims)", **NB)
 tm("tril", "input, diagonal=0", input="dy.tril(diagonal)", **NB)
 tm("triu", "input, diagonal=0", input="dy.triu(diagonal)", **NB)
-tm("diagonal", "input, offset=0, dim1=0, dim2=1", input="diagonal_back(dy, input, offset, dim1, dim2)", **NB)
+tm("diagonal", "input, offset=0, dim1=0, dim2=1", input="diagonal_back(dy, input, offset, dim1, dim2)", **NB, **VIEW)
 tm("diag", "input, diagonal=0", input="diag_back(dy, input, diagonal)", **NB)
 tm("diag_embed", "input, offset=0, dim1=-2, dim2=-1", input="dy.diagonal(offset, dim1, dim2)", **NB)
 tm("narrow", "input, dim, start, length",
    input="torch.zeros_like(input).narrow_copy(dim, 0, input.shape[dim]).index_add(dim, "
          "torch.arange(start % input.shape[dim], start % input.shape[dim] + length, device=input.device), "
-         "dy)", **NB)
+         "dy)", **NB, **VIEW)
 # a tuple of tensors (list displays passed straight in are built as tuples) needs no context
 rule([torch.cat, torch.concat, torch.concatenate], "tensors, dim=0, *, out=None",
      tensors="cat_pieces(dy, tensors, dim)", kinds=TUPLE_ARG, **NB)
@@ -1311,9 +1313,9 @@ rule([torch.cat, torch.concat, torch.concatenate], "tensors, dim=0, *, out=None"
 rule([torch.stack], "tensors, dim=0, *, out=None", tensors="stack_back(ctx, dy, tensors, dim)", **NB, **MN)
 reads_sequence(torch.cat, torch.concat, torch.concatenate, torch.stack)
 rule([torch.split, torch.Tensor.split], "tensor, split_size_or_sections, dim=0", out=OBJECT,
-     tensor="pieces_back(dy, tensor, dim, y)", **NB, **MN)
-tm("chunk", "input, chunks, dim=0", out="PT", input="pieces_back(dy, input, dim, y)", **NB, **MN)
-tm("unbind", "input, dim=0", out="PT", input="unbind_back(dy, input, dim, y)", **NB, **MN)
+     tensor="pieces_back(dy, tensor, dim, y)", **NB, **MN, **VIEW)
+tm("chunk", "input, chunks, dim=0", out="PT", input="pieces_back(dy, input, dim, y)", **NB, **MN, **VIEW)
+tm("unbind", "input, dim=0", out="PT", input="unbind_back(dy, input, dim, y)", **NB, **MN, **VIEW)
 tm("gather", "input, dim, index, *, sparse_grad=False", input="gather_back(dy, input, dim, index)", **NB)
 tm("take_along_dim", "input, indices, dim=None", input="vjp(torch.take_along_dim, (input, indices, dim), dy, 0)",
    **NB)
