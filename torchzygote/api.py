@@ -19,7 +19,7 @@ from .ad.collector import hold as _hold_collection, release as _release_collecti
 from .ad.cache import _Parameter, _Tensor, _by_type, entry, forward
 from .ad.runtime import PLAIN, Context, J, Jkw, materialize, seed
 from .errors import GradientError, add_user_frames
-from .rules.registry import TABLE as _TABLE
+from .rules.registry import TABLE as _TABLE, register_adjoint, register_dispatch
 
 _FunctionType = types.FunctionType
 
@@ -333,9 +333,7 @@ def adjoint(f: Callable) -> Callable:
     the pullback returns one gradient per argument (``None`` for none). It takes
     precedence over differentiating ``f``'s source, and works for builtins."""
     def register(rule: Callable) -> Callable:
-        runtime.USER_RULES[f] = _counted(f, rule)
-        from .rules.registry import TABLE
-        TABLE.version += 1
+        register_adjoint(f, _counted(f, rule))
         return rule
     return register
 
@@ -428,9 +426,10 @@ def _nestlevel_rule():
     return nestlevel() + 1, lambda dy: ()
 
 
-runtime.USER_RULES.update({dropgrad: _dropgrad_rule, ignore: _ignore_rule, hook: _hook_rule,
-                           nestlevel: _nestlevel_rule})
-runtime.SPECIAL[checkpoint] = _checkpoint_rule
+for _f, _rule in {dropgrad: _dropgrad_rule, ignore: _ignore_rule, hook: _hook_rule,
+                 nestlevel: _nestlevel_rule}.items():
+    register_adjoint(_f, _rule)
+register_dispatch(checkpoint, _checkpoint_rule)
 nograd(Params)
 nograd(Grads)
 
@@ -473,9 +472,8 @@ def _all_values(args) -> bool:
     return not any(runtime.has_identity(a) for a in args)
 
 
-runtime.SPECIAL.update({gradient: runtime.lift_as(_nested_gradient),
-                        pullback: runtime.lift_as(_nested_pullback),
-                        withgradient: runtime.lift_as(_nested_withgradient)})
+for _f, _nested in ((gradient, _nested_gradient), (pullback, _nested_pullback), (withgradient, _nested_withgradient)):
+    register_dispatch(_f, runtime.lift_as(_nested))
 nograd(Context)
 nograd(seed)
 nograd(_all_values)
@@ -519,4 +517,4 @@ def _forwarddiff_rule(f, x):
     return y_out, back
 
 
-runtime.USER_RULES.update({forwarddiff: _forwarddiff_rule})
+register_adjoint(forwarddiff, _forwarddiff_rule)

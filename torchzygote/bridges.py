@@ -23,6 +23,7 @@ from .ad import runtime
 from .ad.runtime import Record, accum
 from .errors import GradientError, NoRuleError
 from .rules.fallback import _as_cotangent
+from .rules.registry import register_adjoint, register_dispatch
 
 __all__ = ["call_torch", "to_torch"]
 
@@ -436,9 +437,9 @@ def _call_torch_pullback_rule(state, with_kwargs, dy):
     return g, pb
 
 
-runtime.SPECIAL[call_torch] = _call_torch_special
-runtime.SPECIAL[_call_torch_special] = _call_torch_nested
-runtime.USER_RULES[_call_torch_pullback] = _call_torch_pullback_rule
+register_dispatch(call_torch, _call_torch_special)
+register_dispatch(_call_torch_special, _call_torch_nested)
+register_adjoint(_call_torch_pullback, _call_torch_pullback_rule)
 
 
 # ====================================================================== to_torch

@@ -24,7 +24,7 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, MIXED, NONDIFF, base, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
                               Rule, select)
-from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, VARFLAGS, kind_of, torch_internal
+from .runtime import KIND_OF_TYPE, VARFLAGS, kind_of, torch_internal
 
 
 SCALAR = "()"   # the shape class of 0-d tensors
@@ -132,7 +132,7 @@ class Analysis:
                 kinds[0] in VALUE_CLASS and ops.is_method_of(VALUE_CLASS[kinds[0]], s.args[1].value):
             f = ops.bound_method   # ``m = x.sum``: the calls of m give x a gradient
         try:
-            if f in USER_RULES or f in SPECIAL and (OBJECT in kinds or UNDEFINED in kinds):
+            if f in TABLE.adjoints or f in TABLE.dispatchers and (OBJECT in kinds or UNDEFINED in kinds):
                 return None  # user rules, and dunder/property dispatch for objects, run at run time
         except TypeError:
             return None
@@ -168,7 +168,7 @@ class Analysis:
             return OBJECT
         code = f.__code__
         if code.co_argcount != len(s.args) or code.co_flags & VARFLAGS or code.co_kwonlyargcount or \
-                f in USER_RULES or f in SPECIAL or torch_internal(f) or TABLE.lookup(f):
+                f in TABLE.adjoints or f in TABLE.dispatchers or torch_internal(f) or TABLE.lookup(f):
             return OBJECT   # a function with rules: the run-time kinds may select one
         if self.return_kind is None:
             return OBJECT

@@ -19,7 +19,7 @@ from ..rules.registry import TABLE, select
 from .analysis import Analysis
 from .codegen import compile_forward
 from ..rules.registry import OBJECT
-from .runtime import KIND_OF_TYPE, SPECIAL, USER_RULES, VARFLAGS, kind_of, torch_internal
+from .runtime import KIND_OF_TYPE, VARFLAGS, kind_of, torch_internal
 
 _MISSING = object()
 _lock = threading.RLock()
@@ -124,7 +124,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         for e in _cache.get(key, ()):
             if e.valid(f):
                 return e
-        if f in USER_RULES or f in SPECIAL or torch_internal(f) or select(f, kinds):
+        if TABLE.adjoint(f) or TABLE.dispatcher(f) or torch_internal(f) or select(f, kinds):
             e = Entry((), (), None, TABLE.version, None, "", None)
             _own(e, f.__code__)
             _cache[key] = [e]

@@ -25,7 +25,7 @@ import torch
 from ..errors import GradientError, LiftError, NoRuleError
 from ..frontend import ops
 from ..rules.registry import (ARRAY, COMPLEX, DICT, LIST, NONDIFF, OBJECT, REAL, TABLE, TENSOR, TUPLE,
-                              closure_form, nondiff, reads_metadata, select, tuple_kind)
+                              closure_form, nondiff, reads_metadata, register_adjoint, select, tuple_kind)
 
 try:
     import numpy as np
@@ -480,7 +480,7 @@ _PLAIN_MODULES: set = set()   # nn.Module classes called the standard way (Modul
 
 def _registered(f) -> bool:
     """Whether an object has its own entry in a rule table (then ``Jkw`` dispatches it)."""
-    return f in SPECIAL or f in USER_RULES or TABLE.is_nondiff(f) or bool(TABLE.lookup(f))
+    return TABLE.has_entry(f)
 
 
 def Jkw(ctx: Context, f, args, kwargs):
@@ -710,16 +710,12 @@ def _has_hooks(m) -> bool:
                 or torch.nn.modules.module._global_forward_pre_hooks)
 
 
-USER_RULES: Dict[Any, Any] = {}
+USER_RULES = TABLE.adjoints   # (the rule table's user rules; tests remove theirs from it)
 forward = None  # set by .cache: (function, args) -> compiled forward
-SPECIAL: Dict[Any, Any] = {}   # callables with run-time handling: call_method, lifted stand-ins
 
 
 def _special(f):
-    try:
-        return SPECIAL.get(f)
-    except TypeError:
-        return None
+    return TABLE.dispatcher(f)
 
 
 def call_method(ctx, args, kw, kwargs):
@@ -882,10 +878,7 @@ def lift_as(stand_in):
 
 
 def _user_rule(f):
-    try:
-        return USER_RULES.get(f)
-    except TypeError:
-        return None
+    return TABLE.adjoint(f)
 
 
 def bind_rule(rule, args, kw):
@@ -1129,12 +1122,12 @@ def _torch_fallback_rule(f, args, kw, kwargs):
     return (y, back), pb
 
 
-USER_RULES[torch_pullback] = _torch_pullback_rule
+register_adjoint(torch_pullback, _torch_pullback_rule)
 
 
 def _register_fallback_rule():
     from ..rules.fallback import torch_fallback
-    USER_RULES[torch_fallback] = _torch_fallback_rule
+    register_adjoint(torch_fallback, _torch_fallback_rule)
 
 
 CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x100 | 0x200   # generator, coroutine, iterable coroutine, async gen

@@ -4,11 +4,12 @@ from . import numpy_ufuncs, numpy_reduce, numpy_shape, numpy_linalg  # noqa: F40
 from ..ad import runtime as _rt
 from ..frontend import ops as _ops
 from .registry import nondiff as _nondiff
+from .registry import register_dispatch as _dispatch
 
-_rt.SPECIAL[_ops.call_method] = _rt.call_method
+_dispatch(_ops.call_method, _rt.call_method)
 _rt._register_fallback_rule()
 for _builtin, _stand_in in {**pylib.LIFT_AS, **numpy_shape.LIFT_AS}.items():
-    _rt.SPECIAL[_builtin] = _rt.lift_as(_stand_in)
+    _dispatch(_builtin, _rt.lift_as(_stand_in))
 _nondiff(*pylib.NONDIFF_HELPERS)
 
 import operator as _op
@@ -21,10 +22,10 @@ for _f, _name, _rname in ((_op.add, "__add__", "__radd__"), (_op.sub, "__sub__",
                           (_op.getitem, "__getitem__", None), (_op.setitem, "__setitem__", None),
                           (_op.iadd, "__iadd__", "__radd__"), (_op.isub, "__isub__", "__rsub__"),
                           (_op.imul, "__imul__", "__rmul__"), (_op.itruediv, "__itruediv__", "__rtruediv__")):
-    _rt.SPECIAL[_f] = _rt.operator_dispatch(_f, _name, _rname)
-_rt.SPECIAL[getattr] = _rt.getattr_dispatch
-_rt.SPECIAL[setattr] = _rt.setattr_dispatch
-_rt.SPECIAL[_ops.setitem_v] = _rt.setitem_dispatch
+    _dispatch(_f, _rt.operator_dispatch(_f, _name, _rname))
+_dispatch(getattr, _rt.getattr_dispatch)
+_dispatch(setattr, _rt.setattr_dispatch)
+_dispatch(_ops.setitem_v, _rt.setitem_dispatch)
 
 import functools as _functools
 
@@ -32,7 +33,7 @@ import torch as _torch
 
 from .registry import TABLE as _TABLE
 
-_rt.SPECIAL[_functools.partial] = _rt.partial_rule
+_dispatch(_functools.partial, _rt.partial_rule)
 
 # tensor factories: constant tensors (no gradient), which code may still write into
 _makers = [getattr(_torch, _n) for _n in ("zeros", "ones", "empty", "full", "zeros_like", "ones_like",

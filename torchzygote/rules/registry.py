@@ -216,7 +216,13 @@ class Rule:
 
 @dataclass
 class Table:
+    """Every callable with an entry of its own: a declared rule (variants by argument kinds), a
+    run-time dispatcher, a user rule (``@adjoint``), or no gradient. Dispatch asks in this order:
+    dispatcher, user rule, rule, nondiff; a user rule is not inlined, so it wins over a rule."""
     rules: Dict[object, List[Rule]] = field(default_factory=dict)   # most specific variant first
+    # fn -> handler(ctx, args, kw, kwargs) -> (y, back): operators, getattr, call_method, lifted stand-ins
+    dispatchers: dict = field(default_factory=dict)
+    adjoints: dict = field(default_factory=dict)        # fn -> rule(*args, **kw) -> (y, pullback): @adjoint
     nondiff: set = field(default_factory=set)
     nondiff_kinds: dict = field(default_factory=dict)   # nondiff function -> kind of its result
     sequence_readers: set = field(default_factory=set)  # functions that only read their first argument's items
@@ -236,6 +242,23 @@ class Table:
             return fn in self.nondiff
         except TypeError:
             return False
+
+    def dispatcher(self, fn) -> Optional[Callable]:
+        try:
+            return self.dispatchers.get(fn)
+        except TypeError:  # unhashable callable
+            return None
+
+    def adjoint(self, fn) -> Optional[Callable]:
+        try:
+            return self.adjoints.get(fn)
+        except TypeError:
+            return None
+
+    def has_entry(self, fn) -> bool:
+        """Whether ``fn`` has an entry of its own (then ``Jkw`` dispatches it)."""
+        return self.dispatcher(fn) is not None or self.adjoint(fn) is not None or self.is_nondiff(fn) \
+            or bool(self.lookup(fn))
 
 
 TABLE = Table()
@@ -377,6 +400,22 @@ def end_batch() -> None:
     """The rule tables are imported: check their variants now, and each later one as it comes."""
     _batch.clear()
     settle()
+
+
+def register_dispatch(fn, handler: Callable) -> Callable:
+    """Give ``fn`` a run-time dispatcher ``handler(ctx, args, kw, kwargs) -> (y, back)``: for calls
+    whose handling depends on the values (operators on objects, attribute reads, lifted stand-ins)."""
+    TABLE.dispatchers[fn] = handler
+    TABLE.version += 1
+    return handler
+
+
+def register_adjoint(fn, rule: Callable) -> Callable:
+    """Give ``fn`` a rule ``rule(*args, **kw) -> (y, pullback)`` (``@adjoint``, and the library's own
+    rules written that way). It is called at run time, never inlined, and wins over a declared rule."""
+    TABLE.adjoints[fn] = rule
+    TABLE.version += 1
+    return rule
 
 
 def nondiff(*fns, out: str = NONDIFF) -> None:
