@@ -19,7 +19,6 @@ from typing import Any, Callable, List
 
 import torch
 
-from .ad import runtime
 from .ad.runtime import Record, accum
 from .errors import GradientError, NoRuleError
 from .rules.fallback import _as_cotangent

@@ -13,7 +13,7 @@ import torch
 from ..ad.runtime import unbroadcast, write_back
 from ..errors import GradientError
 from ..frontend import ops
-from .registry import DICT, LIST, NONDIFF, OBJECT, REAL, TENSOR, grad, many, nondiff
+from .registry import REAL, TENSOR, grad, many, nondiff
 
 T0 = ("T", ...)
 T0_NUM = ("T", many("T|R|N"))
@@ -100,7 +100,7 @@ except ImportError:  # pragma: no cover
 
 if np is not None:
     from .numpy_rules import NATIVE, np_like, np_pow_a, np_pow_b, np_seq_back, np_sum_to_shape
-    from .registry import ARRAY, TUPLE, UNDEFINED, base
+    from .registry import ARRAY
 
     def _int_array_key(key) -> bool:
         """Whether ``key`` holds an integer array or list (a position may be named twice)."""

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import GradientError
 from . import numpy_rules as _nr
 from .numpy_rules import _expand, _out, np_like, np_mean_back, np_prod_back
-from .registry import ARRAY, LIST, NONDIFF, REAL, TUPLE, base, given, grad, many, nondiff
+from .registry import ARRAY, NONDIFF, REAL, given, grad, many, nondiff
 
 A, R, N = ARRAY, REAL, NONDIFF
 

@@ -10,8 +10,7 @@ import operator
 import re
 
 from ..errors import GradientError
-from .registry import (ANY, ARRAY, LIST, NONDIFF, REAL, TUPLE, base, grad, many, nondiff, reads_metadata, some,
-                       reads_sequence)
+from .registry import ANY, ARRAY, REAL, grad, many, nondiff, reads_metadata, some, reads_sequence
 
 try:
     import numpy as np

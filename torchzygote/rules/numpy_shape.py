@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ..errors import GradientError
 from .numpy_rules import _r, np, np_index_back, np_like, np_seq_back, np_sum_to_shape, ns
-from .registry import ARRAY, LIST, NONDIFF, REAL, TUPLE, base, many, nondiff, reads_metadata, reads_sequence, some
+from .registry import ARRAY, LIST, REAL, TUPLE, many, nondiff, reads_metadata, reads_sequence, some
 
 if np is not None:
     V0 = ("A|R", ...)   # a value first; the rest are axes, shapes, indices

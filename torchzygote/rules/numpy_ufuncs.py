@@ -27,7 +27,7 @@ import linecache
 
 from ..errors import GradientError
 from . import numpy_rules as _core
-from .registry import ANY, ARRAY, TABLE, grad, many, nondiff, reads_metadata, some
+from .registry import ARRAY, many, nondiff, reads_metadata, some
 
 np = _core.np
 

@@ -179,6 +179,7 @@ class Rule:
     view: bool = False                 # the result may share memory with the first argument
     elementwise: bool = False          # a tensor result has the broadcast shape of the tensor arguments
     kwonly: Tuple[str, ...] = ()       # parameters after ``*``: the closure form passes them by keyword
+    omit_defaults: bool = False        # the closure form calls ``fn`` leaving out values equal to defaults
     name: str = ""
     _closure: Optional[Callable] = field(default=None, repr=False)
 
@@ -354,8 +355,18 @@ def _signature(spec: str, ns: dict):
 
 def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = None, out="promote",
          kinds=None, broadcast: bool = True, maybe_none: bool = False, effect: bool = False,
-         inplace: bool = False, view: bool = False, elementwise: bool = False, **grads: str) -> Rule:
-    """Register the derivative of ``fn``; keyword arguments name a parameter's pullback."""
+         inplace: bool = False, view: bool = False, elementwise: bool = False, omit_defaults: bool = False,
+         **grads: str) -> Rule:
+    """Register the derivative of ``fn``; keyword arguments name a parameter's pullback.
+
+    ``kinds``: the argument kinds this variant is for (a pattern, or a list of them), None for any
+    (decided per call); ``fwd``: a template for the call (else ``fn`` is called); ``out``: the result's
+    kind; ``broadcast``: tensor gradients are summed back to their argument's shape; ``maybe_none``:
+    expressions may give None; ``effect``: the pullback runs without an output gradient (mutation);
+    ``inplace``: writes into its first argument; ``view``: the result may share its first argument's
+    memory; ``elementwise``: a tensor result has the tensor arguments' broadcast shape;
+    ``omit_defaults``: the closure form calls ``fn`` as a user would, leaving out arguments equal to
+    their defaults and passing what follows by keyword (torch's overloads)."""
     names, defaults, vararg = _signature(params, ns or {})
     kwonly = tuple(k.arg for k in ast.parse(f"lambda {params}: 0", mode="eval").body.args.kwonlyargs)
     reserved = {"y", "dy", "ctx"} & set(names + [vararg])
@@ -374,7 +385,7 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
                 None if kinds is None else patterns(kinds), broadcast, maybe_none, effect,
                 inplace, view, elementwise,
                 name=getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)),
-                kwonly=kwonly)
+                kwonly=kwonly, omit_defaults=omit_defaults)
     TABLE.rules.setdefault(fn, []).append(rule)
     if len(TABLE.rules[fn]) > 1:
         _unordered.add(fn)
@@ -526,7 +537,12 @@ def closure_form(rule: Rule) -> Callable:
     head = ", ".join(f"{p}=_D[{p!r}]" if p in rule.defaults else p for p in rule.params)
     if rule.vararg:
         head += (", " if head else "") + f"*{rule.vararg}"
-    call = rule.fwd or "_fn({})".format(", ".join([p for p in rule.params if p not in rule.kwonly] + (
+    if rule.fwd is None and rule.omit_defaults:
+        env.update(_call=call_leaving_defaults, _names=tuple(rule.params))
+        call = (f"_call(_fn, _names, {len(rule.params) - len(rule.kwonly)}, _D, "
+                f"({', '.join(rule.params)}{',' if rule.params else ''}), {rule.vararg or '()'})")
+    else:
+        call = rule.fwd or "_fn({})".format(", ".join([p for p in rule.params if p not in rule.kwonly] + (
         [f"*{rule.vararg}"] if rule.vararg else []) + [f"{k}={k}" for k in rule.kwonly]))
     pre = ""
     if rule.inplace:  # the pullback reads the old value of the tensor the op overwrites
@@ -577,6 +593,29 @@ def closure_form(rule: Rule) -> Callable:
     exec(compile(src, fname, "exec"), env)
     rule._closure = env[f"J_{_name(rule)}"]
     return rule._closure
+
+
+def call_leaving_defaults(fn, names, npos, defaults, vals, var):
+    """Call ``fn`` with a rule's bound values as the user could have: values equal
+    to their defaults are left out, and what follows a left-out one, or a
+    keyword-only parameter, goes by keyword."""
+    args, kw, skipped = [], {}, False
+    for i, (n, v) in enumerate(zip(names, vals)):
+        if n in defaults:
+            d = defaults[n]
+            if v is d or (type(v) is type(d) and v == d):   # (defaults are literals, never tensors)
+                skipped = True
+                continue
+        if i < npos and not skipped:
+            args.append(v)
+        else:
+            kw[n] = v
+    if var and not kw and not skipped:
+        args += list(var)
+    elif var:
+        kw = {**kw}
+        args += list(var)
+    return fn(*args, **kw)
 
 
 def _name(rule: Rule) -> str:
