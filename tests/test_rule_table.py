@@ -88,7 +88,7 @@ def test_every_registered_rule_has_a_pattern():
 def test_every_function_with_variants_is_ordered_most_specific_first():
     for f, variants in list(TABLE.rules.items()):
         if len(variants) > 1:
-            assert registry._order(f, list(variants)) == variants
+            assert registry.order(f, list(variants)) == variants
 
 
 def _swapdims_then_write(x):
@@ -110,3 +110,10 @@ def test_swapdims_is_a_view_as_transpose_is():
         assert all(r.view for r in TABLE.lookup(f)), f
     with pytest.raises(LiftError, match="in-place write"):
         tz.gradient(_swapdims_then_write, torch.randn(3, 3, dtype=torch.float64))
+
+
+def test_the_pattern_alphabet_is_the_registry_kinds():
+    from torchzygote.rules import patterns
+    assert set(patterns.KINDS) == {registry.REAL, registry.COMPLEX, registry.TENSOR, registry.ARRAY, registry.LIST,
+                                   registry.TUPLE, registry.DICT, registry.NONDIFF, registry.OBJECT,
+                                   registry.UNDEFINED, registry.MIXED, *registry.TUPLE_OF.values()}

@@ -14,7 +14,10 @@ import itertools
 import linecache
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from .patterns import (ANY, KINDS, Pattern, RuleConflict, _UNIVERSE, given, many, order, pattern,  # noqa: F401
+                       patterns, some)   # (declarations import the pattern forms from here)
 
 # Kinds of values, inferred per SSA variable for specialisation:
 #   R real Python number, C complex number, T torch tensor, A numpy array,
@@ -60,105 +63,6 @@ def promote(kinds: Sequence[str]) -> str:
     if MIXED in ks:
         return MIXED if COMPLEX not in ks else OBJECT
     return COMPLEX if COMPLEX in ks else REAL
-
-
-# every kind a value may have (``?`` stands for a kind not listed, which only ``*`` accepts)
-KINDS = (REAL, COMPLEX, TENSOR, ARRAY, LIST, TUPLE, "PT", "PR", DICT, NONDIFF, OBJECT, UNDEFINED, MIXED)
-_UNIVERSE = frozenset(KINDS) | {"?"}
-
-
-def _kind_set(spec) -> FrozenSet[str]:
-    """``"R|N"`` as a set of kinds; ``"*"``: any kind; ``"~A|R"``: any kind but these."""
-    if isinstance(spec, frozenset):
-        return spec
-    if spec.startswith("~"):
-        return _UNIVERSE - _kind_set(spec[1:])
-    ks = frozenset(spec.split("|"))
-    if ks == {"*"}:
-        return _UNIVERSE
-    unknown = ks - _UNIVERSE
-    if unknown:
-        raise ValueError(f"unknown kinds {sorted(unknown)} in kind pattern {spec!r} (kinds: {', '.join(KINDS)})")
-    return ks
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """Argument kinds a variant accepts: ``items`` position by position, then any number of further
-    positions of a kind in ``rest`` (None: no more), with at least one position of a kind in
-    ``need`` when given. Written in declarations as ``("T", "R|N")``, ``("A", ...)``,
-    ``("T", many("T|R|N"))`` or ``some("A|R", among="A|R|N")``."""
-    items: Tuple[FrozenSet[str], ...]
-    rest: Optional[FrozenSet[str]] = None
-    need: Optional[FrozenSet[str]] = None
-
-    def matches(self, ks: Sequence[str]) -> bool:
-        n = len(self.items)
-        if len(ks) < n or len(ks) > n and self.rest is None:
-            return False
-        if not all(k in s for k, s in zip(ks, self.items)):
-            return False
-        if len(ks) > n and not all(k in self.rest for k in ks[n:]):
-            return False
-        return self.need is None or any(k in self.need for k in ks)
-
-    def at(self, i: int) -> Optional[FrozenSet[str]]:
-        """The kinds accepted at position ``i`` (None: no argument may be there)."""
-        return self.items[i] if i < len(self.items) else self.rest
-
-    def __str__(self) -> str:
-        def show(s):
-            return "*" if s == _UNIVERSE else "|".join(sorted(s))
-        parts = [show(s) for s in self.items]
-        if self.rest is not None:
-            parts.append("..." if self.rest == _UNIVERSE else f"many({show(self.rest)})")
-        text = "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
-        return text if self.need is None else f"{text} with one of {show(self.need)}"
-
-
-class _Many:
-    def __init__(self, spec):
-        self.kinds = _kind_set(spec)
-
-
-def many(spec: str) -> _Many:
-    """The last element of a kind pattern: any number of further arguments of these kinds."""
-    return _Many(spec)
-
-
-def some(need: str, among="*") -> Pattern:
-    """Arguments of kinds ``among`` (kinds for any number of them, or a pattern tuple), at least one
-    of them of a kind in ``need``."""
-    base = pattern(among if isinstance(among, tuple) else (many(among),))
-    return Pattern(base.items, base.rest, _kind_set(need))
-
-
-ANY = (...,)   # any arguments
-
-
-def given(*specs) -> list:
-    """A pattern whose positions constrain only the arguments passed by position (the others may
-    come by keyword or default): the union of its prefixes."""
-    *items, last = specs if specs and (specs[-1] is ... or isinstance(specs[-1], _Many)) else (*specs, None)
-    return [tuple(items[:n]) for n in range(len(items))] + [tuple(items) + ((last,) if last is not None else ())]
-
-
-def pattern(spec) -> Pattern:
-    """One kind pattern from its declaration (a tuple, or a ``some(...)``)."""
-    if isinstance(spec, Pattern):
-        return spec
-    if not isinstance(spec, tuple):
-        raise TypeError(f"a kind pattern is a tuple of kinds such as ('T', 'R|N', ...), not {spec!r}")
-    items, rest = list(spec), None
-    if items and (items[-1] is ... or isinstance(items[-1], _Many)):
-        last = items.pop()
-        rest = _UNIVERSE if last is ... else last.kinds
-    return Pattern(tuple(_kind_set(k) for k in items), rest)
-
-
-def patterns(spec) -> Tuple[Pattern, ...]:
-    """The patterns of a declaration: one pattern, or a list of them (a union)."""
-    return tuple(pattern(p) for p in spec) if isinstance(spec, list) else (pattern(spec),)
 
 
 @dataclass
@@ -265,69 +169,6 @@ class Table:
 TABLE = Table()
 
 
-class RuleConflict(ValueError):
-    """Two variants of a rule that the most-specific order cannot tell apart, or one never chosen."""
-
-
-def _points(variants: Sequence[Rule]):
-    """Kind tuples standing for every case the variants tell apart: per position, one kind of each
-    class of kinds that every pattern treats alike; lengths up to one past the longest signature.
-    Positions past every pattern's items are alike for all patterns: their kinds are taken as
-    multisets, not sequences."""
-    pats = [p for v in variants for p in v.patterns]
-    finite = [v.max_positional for v in variants if v.max_positional != float("inf")]
-    head = max(len(p.items) for p in pats)
-    longest = max([head] + finite) + 1
-    needs = [p.need for p in pats if p.need is not None]
-
-    def classes(i):
-        sets = [s for s in (p.at(i) for p in pats) if s is not None] + needs
-        reps = {}
-        for k in sorted(_UNIVERSE):
-            reps.setdefault(tuple(k in s for s in sets), k)
-        return list(reps.values())
-    heads = [classes(i) for i in range(head)]
-    tail = classes(head)
-    for n in range(longest + 1):
-        for pre in itertools.product(*heads[:n]):
-            if n <= head:
-                yield pre
-            else:
-                for rest in itertools.combinations_with_replacement(tail, n - head):
-                    yield pre + rest
-
-
-def _order(fn, variants: List[Rule]) -> List[Rule]:
-    """The variants most specific first; raises RuleConflict for variants with the same kinds,
-    overlapping kinds neither of which is more specific, or a variant that can never be chosen."""
-    points = list(_points(variants))
-
-    def accepted(v):
-        top, pats = v.max_positional, v.patterns
-        return frozenset(i for i, t in enumerate(points) if len(t) <= top and any(p.matches(t) for p in pats))
-    sets = [accepted(v) for v in variants]
-    for (a, sa), (b, sb) in itertools.combinations(zip(variants, sets), 2):
-        if sa == sb:
-            raise RuleConflict(f"rule for {a.name}: {b.describe()} accepts the same argument kinds as "
-                               f"{a.describe()}; give one of them other kinds or remove it")
-        if sa & sb and not (sa <= sb or sb <= sa):
-            t = points[min(sa & sb)]
-            raise RuleConflict(f"rule for {a.name}: {a.describe()} and {b.describe()} both accept kinds "
-                               f"{t} and neither is more specific; split one of the patterns")
-    ranked = sorted(zip(sets, variants), key=lambda p: len(p[0]))
-    required = [v.required for _, v in ranked]
-    chosen = set()
-    for i, t in enumerate(points):   # the variant chosen for each call: the first one that takes it
-        takers = [n for n, (s, _) in enumerate(ranked) if i in s]
-        for nkw in range(max(required) + 1):
-            chosen.update(next(([n] for n in takers if len(t) + nkw >= required[n]), ()))
-    for n, (_, v) in enumerate(ranked):
-        if n not in chosen:
-            raise RuleConflict(f"rule for {v.name}: {v.describe()} is never chosen: more specific variants "
-                               f"cover every call it accepts")
-    return [v for _, v in ranked]
-
-
 def _default(node: ast.AST, ns: dict):
     """A default in a rule's signature: a literal, or a name in the rule's namespace (``np._NoValue``)."""
     try:
@@ -404,7 +245,7 @@ def settle() -> None:
     checking that each is chosen for some call and no two are ambiguous (RuleConflict)."""
     while _unordered:
         fn = _unordered.pop()
-        TABLE.rules[fn] = _order(fn, TABLE.rules[fn])
+        TABLE.rules[fn] = order(fn, TABLE.rules[fn])
 
 
 def end_batch() -> None:
