@@ -144,9 +144,19 @@ def _points(variants: Sequence):
                     yield pre + rest
 
 
+_ranks: dict = {}   # variants' patterns and arities -> their order (the tables repeat a few shapes many times)
+
+
 def order(fn, variants: List) -> List:
     """The variants most specific first; raises RuleConflict for variants with the same kinds,
     overlapping kinds neither of which is more specific, or a variant that can never be chosen."""
+    key = tuple((v.patterns, v.max_positional, v.required) for v in variants)
+    if key not in _ranks:
+        _ranks[key] = _rank(variants)
+    return [variants[n] for n in _ranks[key]]
+
+
+def _rank(variants: List) -> List[int]:
     points = list(_points(variants))
 
     def accepted(v):
@@ -161,15 +171,16 @@ def order(fn, variants: List) -> List:
             t = points[min(sa & sb)]
             raise RuleConflict(f"rule for {a.name}: {a.describe()} and {b.describe()} both accept kinds "
                                f"{t} and neither is more specific; split one of the patterns")
-    ranked = sorted(zip(sets, variants), key=lambda p: len(p[0]))
-    required = [v.required for _, v in ranked]
+    ranked = sorted(range(len(variants)), key=lambda n: len(sets[n]))
+    required = [variants[n].required for n in ranked]
     chosen = set()
     for i, t in enumerate(points):   # the variant chosen for each call: the first one that takes it
-        takers = [n for n, (s, _) in enumerate(ranked) if i in s]
+        takers = [r for r, n in enumerate(ranked) if i in sets[n]]
         for nkw in range(max(required) + 1):
-            chosen.update(next(([n] for n in takers if len(t) + nkw >= required[n]), ()))
-    for n, (_, v) in enumerate(ranked):
-        if n not in chosen:
+            chosen.update(next(([r] for r in takers if len(t) + nkw >= required[r]), ()))
+    for r, n in enumerate(ranked):
+        if r not in chosen:
+            v = variants[n]
             raise RuleConflict(f"rule for {v.name}: {v.describe()} is never chosen: more specific variants "
                                f"cover every call it accepts")
-    return [v for _, v in ranked]
+    return ranked
