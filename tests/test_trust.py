@@ -505,7 +505,7 @@ def test_runtime_rule_that_reads_only_a_shape_allows_later_inplace_writes(reduce
 
 def test_reads_value_tells_metadata_from_values():
     from torchzygote.rules.registry import reads_value
-    from torchzygote.rules.tensor import sum_back
+    from torchzygote.rules.tensor_backward import sum_back
     ns = {"sum_back": sum_back, "torch": torch}
     assert not reads_value("sum_back(dy, x, dim, keepdim)", "x", ns)
     assert not reads_value("dy.expand(x.shape).to(x.dtype)", "x", ns)

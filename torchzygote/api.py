@@ -28,7 +28,7 @@ from .values.kinds import has_identity
 from .values.materialize import PLAIN, materialize
 from .errors import GradientError, add_user_frames
 from .frontend.lift import lift
-from .rules.registry import TABLE as _TABLE, nondiff
+from .rules.registry import TABLE as _TABLE, nondiff, register_adjoint, register_dispatch
 
 _FunctionType = types.FunctionType
 
@@ -341,8 +341,7 @@ def adjoint(f: Callable) -> Callable:
     the pullback returns one gradient per argument (``None`` for none). It takes
     precedence over differentiating ``f``'s source, and works for builtins."""
     def register(rule: Callable) -> Callable:
-        dispatch.USER_RULES[f] = _counted(f, rule)
-        _TABLE.version += 1
+        register_adjoint(f, _counted(f, rule))
         return rule
     return register
 
@@ -434,9 +433,10 @@ def _nestlevel_rule():
     return nestlevel() + 1, lambda dy: ()
 
 
-dispatch.USER_RULES.update({dropgrad: _dropgrad_rule, ignore: _ignore_rule, hook: _hook_rule,
-                           nestlevel: _nestlevel_rule})
-dispatch.SPECIAL[checkpoint] = _checkpoint_rule
+for _f, _rule in {dropgrad: _dropgrad_rule, ignore: _ignore_rule, hook: _hook_rule,
+                 nestlevel: _nestlevel_rule}.items():
+    register_adjoint(_f, _rule)
+register_dispatch(checkpoint, _checkpoint_rule)
 nograd(Params)
 nograd(Grads)
 
@@ -479,9 +479,8 @@ def _all_values(args) -> bool:
     return not any(has_identity(a) for a in args)
 
 
-dispatch.SPECIAL.update({gradient: lift_as(_nested_gradient),
-                        pullback: lift_as(_nested_pullback),
-                        withgradient: lift_as(_nested_withgradient)})
+for _f, _nested in ((gradient, _nested_gradient), (pullback, _nested_pullback), (withgradient, _nested_withgradient)):
+    register_dispatch(_f, lift_as(_nested))
 nograd(Context)
 nograd(seed)
 nograd(_all_values)
@@ -523,4 +522,4 @@ def _forwarddiff_rule(f, x):
     return y_out, back
 
 
-dispatch.USER_RULES.update({forwarddiff: _forwarddiff_rule})
+register_adjoint(forwarddiff, _forwarddiff_rule)

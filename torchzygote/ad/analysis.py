@@ -34,7 +34,7 @@ from .analysis_items import DictItems
 from .analysis_order import Order
 from .analysis_scopes import Scopes, find_gathers, pure_pullback
 from ..values.kinds import KIND_OF_TYPE, kind_of
-from .dispatch import SPECIAL, USER_RULES, VARFLAGS, torch_internal
+from .dispatch import VARFLAGS, torch_internal
 
 
 SCALAR = "()"   # the shape class of 0-d tensors
@@ -147,7 +147,7 @@ class Analysis:
                 kinds[0] in VALUE_CLASS and ops.is_method_of(VALUE_CLASS[kinds[0]], s.args[1].value):
             f = ops.bound_method   # ``m = x.sum``: the calls of m give x a gradient
         try:
-            if f in USER_RULES or f in SPECIAL and (OBJECT in kinds or UNDEFINED in kinds):
+            if f in TABLE.adjoints or f in TABLE.dispatchers and (OBJECT in kinds or UNDEFINED in kinds):
                 return None  # user rules, and dunder/property dispatch for objects, run at run time
         except TypeError:
             return None
@@ -183,7 +183,7 @@ class Analysis:
             return OBJECT
         code = f.__code__
         if code.co_argcount != len(s.args) or code.co_flags & VARFLAGS or code.co_kwonlyargcount or \
-                f in USER_RULES or f in SPECIAL or torch_internal(f) or TABLE.lookup(f):
+                f in TABLE.adjoints or f in TABLE.dispatchers or torch_internal(f) or TABLE.lookup(f):
             return OBJECT   # a function with rules: the run-time kinds may select one
         if self.return_kind is None:
             return OBJECT

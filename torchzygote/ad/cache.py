@@ -18,7 +18,7 @@ from . import pipeline
 from ..rules.registry import TABLE, select
 from ..rules.registry import OBJECT
 from ..values.kinds import KIND_OF_TYPE, kind_of
-from .dispatch import SPECIAL, USER_RULES, VARFLAGS, torch_internal
+from .dispatch import VARFLAGS, torch_internal
 
 _MISSING = object()
 _lock = threading.RLock()
@@ -123,7 +123,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         for e in _cache.get(key, ()):
             if e.valid(f):
                 return e
-        if f in USER_RULES or f in SPECIAL or torch_internal(f) or select(f, kinds):
+        if TABLE.adjoint(f) or TABLE.dispatcher(f) or torch_internal(f) or select(f, kinds):
             e = Entry((), (), None, TABLE.version, None, "", None)
             _own(e, f.__code__)
             _cache[key] = [e]

@@ -1,6 +1,6 @@
 """Run-time dispatch: ``y, back = J(ctx, f, *args)`` for calls whose callee or argument kinds
-are known only at run time. In order: a user rule (``@adjoint``, ``USER_RULES``), a dispatch case
-(``SPECIAL``, ``handlers.py``), a table rule's closure form, a lifted Python callee, and for torch
+are known only at run time. In order: a user rule (``@adjoint``), a dispatch case
+(``handlers.py``; both entries of the rule table), a table rule's closure form, a lifted Python callee, and for torch
 ops without a rule the torch-autograd fallback (``rules/fallback.py``)."""
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import dataclasses
 import functools
 import operator
 import types
-from typing import Any, Dict
 
 import torch
 
 from ..errors import GradientError, NoRuleError
 from ..frontend import ops
 from ..rules import fallback
-from ..rules.registry import NONDIFF, OBJECT, TABLE, closure_form, nondiff, select
+from ..rules.registry import NONDIFF, OBJECT, TABLE, closure_form, nondiff, register_adjoint, select
 from ..values.algebra import accum
 from ..values.context import Context
 from ..values.kinds import has_identity, kind_of
@@ -49,7 +48,7 @@ _PLAIN_MODULES: set = set()   # nn.Module classes called the standard way (Modul
 
 def _registered(f) -> bool:
     """Whether an object has its own entry in a rule table (then ``Jkw`` dispatches it)."""
-    return f in SPECIAL or f in USER_RULES or TABLE.is_nondiff(f) or bool(TABLE.lookup(f))
+    return TABLE.has_entry(f)
 
 
 def Jkw(ctx: Context, f, args, kwargs):
@@ -186,16 +185,12 @@ def _has_hooks(m) -> bool:
                 or torch.nn.modules.module._global_forward_pre_hooks)
 
 
-USER_RULES: Dict[Any, Any] = {}
+USER_RULES = TABLE.adjoints   # (the rule table's user rules; tests remove theirs from it)
 forward = None  # set by .cache: (function, args) -> compiled forward
-SPECIAL: Dict[Any, Any] = {}   # callables with run-time handling: call_method, lifted stand-ins
 
 
 def _special(f):
-    try:
-        return SPECIAL.get(f)
-    except TypeError:
-        return None
+    return TABLE.dispatcher(f)
 
 
 def call_method(ctx, args, kw, kwargs):
@@ -238,10 +233,7 @@ def _prefix_back(back, n, kwargs, at=0):
 
 
 def _user_rule(f):
-    try:
-        return USER_RULES.get(f)
-    except TypeError:
-        return None
+    return TABLE.adjoint(f)
 
 
 def construct(ctx, cls, args, kw, kwargs):
@@ -340,7 +332,8 @@ def torch_internal(f) -> bool:
         not mod.startswith("torch.nn.modules")
 
 
-USER_RULES.update(fallback.RULES)
+for _f, _rule in fallback.RULES.items():
+    register_adjoint(_f, _rule)
 # Predicates of the dispatcher: their results are bools, ids and rule-table entries, which
 # carry no gradient at any order. A nested transform (derivative of a derivative) calls them
 # as they are instead of lifting each of them (and their pullbacks) from this file.

@@ -1,6 +1,6 @@
 """Dispatch cases: calls whose meaning depends on run-time values (operators on objects of
 unknown kind, attribute reads and writes, item writes, ``functools.partial``, builtins lifted
-as Python stand-ins), registered in ``SPECIAL``."""
+as Python stand-ins), registered in the rule table (``registry.register_dispatch``)."""
 from __future__ import annotations
 
 import functools
@@ -12,10 +12,10 @@ import torch
 from ..frontend import ops
 from ..rules import numpy_shape, pylib
 from ..rules.container_backs import attr_back, method_self_back
-from ..rules.registry import TABLE, closure_form, select
+from ..rules.registry import TABLE, closure_form, register_dispatch, select
 from ..values.kinds import has_identity, kind_of
 from .binding import bind_rule, rebind_back
-from .dispatch import SPECIAL, J, Jkw, call_method, foreign, nothing, torch_internal
+from .dispatch import J, Jkw, call_method, foreign, nothing, torch_internal
 
 
 def partial_rule(ctx, args, kw, kwargs):
@@ -148,16 +148,16 @@ def lift_as(stand_in):
 
 
 def _register() -> None:
-    """The dispatch cases, in ``SPECIAL``."""
-    SPECIAL[ops.call_method] = call_method
+    """The dispatch cases, in the rule table (``register_dispatch``)."""
+    register_dispatch(ops.call_method, call_method)
     for builtin, stand_in in {**pylib.LIFT_AS, **numpy_shape.LIFT_AS}.items():
-        SPECIAL[builtin] = lift_as(stand_in)
+        register_dispatch(builtin, lift_as(stand_in))
     for f, name, rname in OPERATORS:
-        SPECIAL[f] = operator_dispatch(f, name, rname)
-    SPECIAL[getattr] = getattr_dispatch
-    SPECIAL[setattr] = setattr_dispatch
-    SPECIAL[ops.setitem_v] = setitem_dispatch
-    SPECIAL[functools.partial] = partial_rule
+        register_dispatch(f, operator_dispatch(f, name, rname))
+    register_dispatch(getattr, getattr_dispatch)
+    register_dispatch(setattr, setattr_dispatch)
+    register_dispatch(ops.setitem_v, setitem_dispatch)
+    register_dispatch(functools.partial, partial_rule)
 
 
 OPERATORS = ((operator.add, "__add__", "__radd__"), (operator.sub, "__sub__", "__rsub__"),

@@ -12,11 +12,11 @@ from typing import Callable, List
 
 import torch
 
-from ..ad import dispatch
 from ..values.algebra import accum
 from ..values.record import Record
 from ..errors import GradientError, NoRuleError
 from ..rules.fallback import _as_cotangent
+from ..rules.registry import register_adjoint, register_dispatch
 from .objects import _diff, _fields, _is_plain_object
 
 
@@ -418,6 +418,6 @@ def _call_torch_pullback_rule(state, with_kwargs, dy):
     return g, pb
 
 
-dispatch.SPECIAL[call_torch] = _call_torch_special
-dispatch.SPECIAL[_call_torch_special] = _call_torch_nested
-dispatch.USER_RULES[_call_torch_pullback] = _call_torch_pullback_rule
+register_dispatch(call_torch, _call_torch_special)
+register_dispatch(_call_torch_special, _call_torch_nested)
+register_adjoint(_call_torch_pullback, _call_torch_pullback_rule)

@@ -11,12 +11,13 @@ from ..values.kinds import has_identity, kind_of
 from . import container_backs
 from .container_backs import delete_item, set_global
 from .numpy_rules import np_index_back
-from .registry import (ARRAY, DICT, LIST, NONDIFF, OBJECT, REAL, TENSOR, TUPLE, base, grad, item_kind, nondiff,
-                       reads_metadata, tuple_kind)
+from .registry import (ANY, ARRAY, DICT, LIST, NONDIFF, OBJECT, REAL, TENSOR, TUPLE, base, grad, item_kind,
+                       nondiff, reads_metadata, tuple_kind)
 
-ANY = lambda ks: True  # noqa: E731
-KNOWN = lambda ks: ks[0] not in (OBJECT, "U")  # noqa: E731  (objects dispatch at run time)
-READABLE = lambda ks: base(ks[0]) in (LIST, TUPLE, DICT, NONDIFF)  # noqa: E731
+KNOWN = ("R|C|T|A|L|P|PT|PR|D|N|M", ...)   # (objects dispatch at run time)
+READABLE = ("L|P|PT|PR|D|N", ...)
+SEQUENCE = "L|P|PT|PR"
+TUPLES = "P|PT|PR"
 
 
 def item_out(ks):
@@ -28,7 +29,7 @@ def item_out(ks):
 
 def unpacked(ks):
     return ks[0] if base(ks[0]) == TUPLE else "PT" if ks[0] == TENSOR else TUPLE
-WRITABLE = lambda ks: ks[0] in (LIST, DICT)  # noqa: E731
+WRITABLE = ("L|D", ...)
 
 
 ns = {n: f for n, f in vars(container_backs).items() if n.endswith("_back")}
@@ -62,11 +63,11 @@ grad(ops.make_function, "code, fn, defaults, kwdefaults, closure, qualname", kin
 grad(ops.closure_cell, "fn, i", fwd="fn.__closure__[i]", kinds=ANY, out=OBJECT)
 
 # ---------------------------------------------------------------- reading
-grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == ARRAY, out=ARRAY,
+grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=("A", ...), out=ARRAY,
      ns=dict(ns, np_index_back=np_index_back), broadcast=False, obj="np_index_back(obj, key, dy)")
-grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == TENSOR, out=TENSOR,
+grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=("T", ...), out=TENSOR, view=True,
      ns=ns, broadcast=False, obj="index_back(obj, key, dy)")
-grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == LIST, out=OBJECT, effect=True,
+grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=("L", ...), out=OBJECT, effect=True,
      obj="read_back(ctx, obj, key, y, dy)", **C)
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=READABLE, out=item_out,
      obj="read_back(ctx, obj, key, y, dy)", **C)
@@ -78,7 +79,7 @@ grad(ops.set_global, "fn, name, v", fwd="set_global(ctx, fn, name, v)", kinds=AN
 grad(tuple.__new__, "cls, seq=()", kinds=ANY, out=OBJECT, seq="seq_back(ctx, seq, tuple(dy))", **C)
 
 # generic reads on objects of unknown kind (after dunder dispatch found nothing to lift)
-grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=lambda ks: ks[0] == OBJECT, out=OBJECT, effect=True,
+grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=("O", ...), out=OBJECT, effect=True,
      obj="read_back(ctx, obj, key, y, dy)", **C)
 grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=ANY, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **C)
@@ -91,22 +92,22 @@ grad(getattr, "obj, name, default", fwd="getattr(obj, name, default)", kinds=ANY
 
 # ---------------------------------------------------------------- concatenation and repetition
 # both operands are lists, whose gradients live in their slots: one expression fills both
-grad(operator.add, "a, b", fwd="a + b", kinds=lambda ks: ks == [LIST, LIST], out=LIST, effect=True,
+grad(operator.add, "a, b", fwd="a + b", kinds=("L", "L"), out=LIST, effect=True,
      a="cat_list_back(ctx, y, (a, b))[0]", **C)
-grad(operator.add, "a, b", fwd="a + b", kinds=lambda ks: [base(k) for k in ks] == [TUPLE, TUPLE], out=TUPLE,
+grad(operator.add, "a, b", fwd="a + b", kinds=(TUPLES, TUPLES), out=TUPLE,
      a="cat_back(ctx, dy, (a, b))[0]", b="cat_back(ctx, dy, (a, b))[1]", **C)
 # ``xs += ys`` on a list extends it in place (the items' gradients move back from its slot)
-grad(operator.iadd, "a, b", fwd="operator.iadd(a, b)", kinds=lambda ks: ks[0] == LIST and base(ks[1]) in (LIST, TUPLE),
+grad(operator.iadd, "a, b", fwd="operator.iadd(a, b)", kinds=("L", SEQUENCE, ...),
      out=LIST, effect=True, b="extend_back(ctx, a, b)", **dict(C, ns=dict(C["ns"], operator=operator)))
-grad(operator.imul, "a, n", fwd="operator.imul(a, n)", kinds=lambda ks: ks[0] == LIST and ks[1] in (REAL, NONDIFF),
+grad(operator.imul, "a, n", fwd="operator.imul(a, n)", kinds=("L", "R|N", ...),
      out=LIST, effect=True, a="irepeat_back(ctx, a, n)", **dict(C, ns=dict(C["ns"], operator=operator)))
-grad(operator.ior, "a, b", fwd="operator.ior(a, b)", kinds=lambda ks: ks == [DICT, DICT], out=DICT, effect=True,
+grad(operator.ior, "a, b", fwd="operator.ior(a, b)", kinds=("D", "D"), out=DICT, effect=True,
      b="ior_back(ctx, a, b)", **dict(C, ns=dict(C["ns"], operator=operator)))
-grad(operator.iadd, "a, b", fwd="a + b", kinds=lambda ks: [base(k) for k in ks] == [TUPLE, TUPLE], out=TUPLE,
+grad(operator.iadd, "a, b", fwd="a + b", kinds=(TUPLES, TUPLES), out=TUPLE,
      a="cat_back(ctx, dy, (a, b))[0]", b="cat_back(ctx, dy, (a, b))[1]", **C)
-grad(operator.mul, "a, n", fwd="a * n", kinds=lambda ks: base(ks[0]) in (LIST, TUPLE) and ks[1] in (REAL, NONDIFF),
+grad(operator.mul, "a, n", fwd="a * n", kinds=(SEQUENCE, "R|N", ...),
      out=lambda ks: ks[0], effect=True, a="repeat_back(ctx, a, y, dy)", **C)
-grad(operator.mul, "n, a", fwd="n * a", kinds=lambda ks: base(ks[1]) in (LIST, TUPLE) and ks[0] in (REAL, NONDIFF),
+grad(operator.mul, "n, a", fwd="n * a", kinds=("R|N", SEQUENCE, ...),
      out=lambda ks: ks[1], effect=True, a="repeat_back(ctx, a, y, dy)", **C)
 
 # ---------------------------------------------------------------- writing

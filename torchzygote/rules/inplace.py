@@ -14,10 +14,10 @@ from ..values.algebra import unbroadcast
 from .container_backs import write_back
 from ..errors import GradientError
 from ..frontend import ops
-from .registry import DICT, LIST, NONDIFF, OBJECT, REAL, TABLE, TENSOR, grad, nondiff
+from .registry import REAL, TENSOR, grad, many, nondiff
 
-T0 = lambda ks: ks[0] == TENSOR  # noqa: E731
-T0_NUM = lambda ks: ks[0] == TENSOR and all(k in (TENSOR, REAL, NONDIFF) for k in ks[1:])  # noqa: E731
+T0 = ("T", ...)
+T0_NUM = ("T", many("T|R|N"))
 
 
 def setitem_t(obj, key, v):
@@ -46,7 +46,7 @@ IP = dict(ns=ns, inplace=True, out=TENSOR, broadcast=False)
 
 grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=T0, obj="zero_at(dy, key)",
      v="ub(dy[key], v)", **IP)
-grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=lambda ks: ks[0] in (LIST, DICT, OBJECT),
+grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=("L|D|O", ...),
      out=lambda ks: ks[0], ns=ns, effect=True, broadcast=False, maybe_none=True,
      v="write_back(ctx, obj, key, v)")
 
@@ -77,13 +77,13 @@ grad(M.zero_, "self", fwd="self.zero_()", kinds=T0, **IP)
 grad(M.fill_, "self, value", fwd="self.fill_(value)", kinds=T0, value="ub(dy.sum(), value)", **IP)
 
 # augmented assignment on a tensor is in place
-grad(operator.iadd, "a, b", fwd="operator.iadd(a, b)", kinds=T0_NUM, a="dy", b="ub(dy, b)",
+grad(operator.iadd, "a, b", fwd="operator.iadd(a, b)", kinds=T0_NUM, elementwise=True, a="dy", b="ub(dy, b)",
      **dict(IP, ns=dict(ns, operator=operator)))
-grad(operator.isub, "a, b", fwd="operator.isub(a, b)", kinds=T0_NUM, a="dy", b="ub(-dy, b)",
+grad(operator.isub, "a, b", fwd="operator.isub(a, b)", kinds=T0_NUM, elementwise=True, a="dy", b="ub(-dy, b)",
      **dict(IP, ns=dict(ns, operator=operator)))
-grad(operator.imul, "a, b", fwd="operator.imul(a, b)", kinds=T0_NUM, a="ub(dy * b, a)", b="ub(dy * a, b)",
+grad(operator.imul, "a, b", fwd="operator.imul(a, b)", kinds=T0_NUM, elementwise=True, a="ub(dy * b, a)", b="ub(dy * a, b)",
      **dict(IP, ns=dict(ns, operator=operator)))
-grad(operator.itruediv, "a, b", fwd="operator.itruediv(a, b)", kinds=T0_NUM, a="ub(dy / b, a)",
+grad(operator.itruediv, "a, b", fwd="operator.itruediv(a, b)", kinds=T0_NUM, elementwise=True, a="ub(dy / b, a)",
      b="ub(-dy * y / b, b)", **dict(IP, ns=dict(ns, operator=operator)))
 # floor division and remainder are piecewise constant in ``a // b`` (zero gradient), as in torch
 grad(operator.ifloordiv, "a, b", fwd="operator.ifloordiv(a, b)", kinds=T0_NUM,
@@ -101,7 +101,7 @@ except ImportError:  # pragma: no cover
 
 if np is not None:
     from .numpy_rules import NATIVE, np_like, np_pow_a, np_pow_b, np_seq_back, np_sum_to_shape
-    from .registry import ARRAY, TUPLE, UNDEFINED, base
+    from .registry import ARRAY
 
     def _int_array_key(key) -> bool:
         """Whether ``key`` holds an integer array or list (a position may be named twice)."""
@@ -155,26 +155,16 @@ if np is not None:
                  np_ip_copyto=np_ip_copyto, np_ip_ufunc_at=np_ip_ufunc_at, np_ip_at_sign=np_ip_at_sign,
                  operator=operator)
     AIP = dict(ns=NS_IP, inplace=True, out=ARRAY, broadcast=False)
-    A0_NUM = lambda ks: ks[0] == ARRAY and all(k in (ARRAY, REAL, NONDIFF) for k in ks[1:])  # noqa: E731
-    A0_SET = lambda ks: ks[0] == ARRAY and ks[-1] in (ARRAY, REAL, NONDIFF)  # noqa: E731  (any key)
-
-    def _first(rule):
-        """An array rule goes ahead of the number rules of the same operator (``num`` kinds)."""
-        TABLE.rules[rule.fn].remove(rule)
-        TABLE.rules[rule.fn].insert(0, rule)
-        TABLE.version += 1
-        return rule
+    A0_NUM = ("A", many("A|R|N"))
 
     # x[key] = v: the old values at key get no gradient, v the gradient of the values it left there
-    _first(grad(ops.setitem_v, "obj, key, v", fwd="np_ip_setitem(obj, key, v)", kinds=A0_SET,
-                obj="np.where(np_ip_mask(dy, key), 0.0, dy)", v="np_like(dy[key] * np_ip_kept(dy, key), v)",
-                **AIP))
+    grad(ops.setitem_v, "obj, key, v", fwd="np_ip_setitem(obj, key, v)", kinds=("A", "*", "A|R|N"),
+         obj="np.where(np_ip_mask(dy, key), 0.0, dy)", v="np_like(dy[key] * np_ip_kept(dy, key), v)", **AIP)
     # x[key] = [a, b]: a list or tuple (nested ones too) of numbers and arrays, as np.asarray makes it
-    _first(grad(ops.setitem_v, "obj, key, v", fwd="np_ip_setitem(obj, key, v)",
-                kinds=lambda ks: ks[0] == ARRAY and base(ks[-1]) in (LIST, TUPLE),
-                obj="np.where(np_ip_mask(dy, key), 0.0, dy)",
-                v="np_seq_back(ctx, np_sum_to_shape(dy[key] * np_ip_kept(dy, key), np.asarray(v)), v)",
-                maybe_none=True, **AIP))
+    grad(ops.setitem_v, "obj, key, v", fwd="np_ip_setitem(obj, key, v)", kinds=("A", "*", "L|P|PT|PR"),
+         obj="np.where(np_ip_mask(dy, key), 0.0, dy)",
+         v="np_seq_back(ctx, np_sum_to_shape(dy[key] * np_ip_kept(dy, key), np.asarray(v)), v)",
+         maybe_none=True, **AIP)
     # (an in-place result keeps ``a``'s shape: its gradient needs no summing)
     AUGMENTED = [
         (operator.iadd, "dy", "np_like(dy, b)"),
@@ -184,8 +174,7 @@ if np is not None:
         (operator.ipow, "np_pow_a(dy, a, b)", "np_like(np_pow_b(dy, a, b, y), b)"),
     ]
     for f, ea, eb in AUGMENTED:
-        _first(grad(f, "a, b", fwd=f"operator.{f.__name__}(a, b)", kinds=A0_NUM, a=ea, b=eb,
-                    **AIP))
+        grad(f, "a, b", fwd=f"operator.{f.__name__}(a, b)", kinds=A0_NUM, elementwise=True, a=ea, b=eb, **AIP)
     # x.fill(c): the old values get no gradient
     grad(np.ndarray.fill, "self, value", fwd="np_ip_fill(self, value)", kinds=A0_NUM,
          value="np_like(dy, value)", **AIP)
@@ -194,20 +183,19 @@ if np is not None:
     # np.add.at(a, indices, b) (a method of the ufunc np.add): a position named twice accumulates both
     # values. Dispatched at run time (codegen places its guards as for any write it sees by name).
     grad(np.ufunc.at, "ufunc, a, indices, b", fwd="np_ip_ufunc_at(ufunc, a, indices, b)",
-         kinds=lambda ks: ks[1] == ARRAY and ks[3] in (ARRAY, REAL, NONDIFF), a="dy",
+         kinds=("*", "A", "*", "A|R|N"), a="dy",
          b="np_like(np_ip_at_sign(ufunc) * dy[indices], b)", ns=NS_IP, out=ARRAY, broadcast=False)
     # a copy: the gradient passes through (the copy is new memory, so later writes into it are its own)
     # (an array's copy has its shape: its gradient reads nothing of it, so no guard keeps it)
-    grad(np.copy, "a", a="np_like(dy, a)", kinds=lambda ks: ks[0] in (ARRAY, REAL), ns=NS_IP, out=ARRAY,
+    grad(np.copy, "a", a="np_like(dy, a)", kinds=("A|R", ...), ns=NS_IP, out=ARRAY,
          broadcast=False)
-    grad(np.ndarray.copy, "a", a="dy", kinds=lambda ks: ks[0] == ARRAY, ns=NS_IP, out=ARRAY, broadcast=False)
-    grad(np.generic.copy, "a", a="dy", kinds=lambda ks: ks[0] in (ARRAY, REAL), ns=NS_IP, out=REAL,
+    grad(np.ndarray.copy, "a", a="dy", kinds=("A", ...), ns=NS_IP, out=ARRAY, broadcast=False)
+    grad(np.generic.copy, "a", a="dy", kinds=("A|R", ...), ns=NS_IP, out=REAL,
          broadcast=False)
     NATIVE.extend([np.copy, np.ndarray.copy, np.generic.copy])
     nondiff(np_ip_mask, np_ip_kept, np_ip_at_sign, np.shares_memory, np.may_share_memory)
     # the name a write returning None mutates takes the written array (the rules above return it)
-    _mut = grad(ops.mutated, "obj, res", fwd="res", kinds=lambda ks: ks[1] == ARRAY, res="dy", ns=NS_IP,
-                out=ARRAY, broadcast=False)
-    _mut.view = True
-    grad(ops.mutated, "obj, res", fwd="obj", kinds=lambda ks: ks[1] not in (ARRAY, OBJECT, UNDEFINED), obj="dy", ns=NS_IP, out=lambda ks: ks[0],
+    grad(ops.mutated, "obj, res", fwd="res", kinds=("*", "A", ...), res="dy", ns=NS_IP, out=ARRAY, broadcast=False,
+         view=True)
+    grad(ops.mutated, "obj, res", fwd="obj", kinds=("*", "R|C|T|L|P|PT|PR|D|N|M", ...), obj="dy", ns=NS_IP, out=lambda ks: ks[0],
          broadcast=False, maybe_none=True)

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import GradientError
 from . import numpy_rules as _nr
 from .numpy_rules import _expand, _out, np_like, np_mean_back, np_prod_back
-from .registry import ARRAY, LIST, NONDIFF, REAL, TUPLE, base, grad, nondiff
+from .registry import ARRAY, NONDIFF, REAL, given, grad, many, nondiff
 
 A, R, N = ARRAY, REAL, NONDIFF
 
@@ -372,23 +372,17 @@ NS.update({f.__name__: f for f in (
     np_red_interp_back, np_red_permuted_back, np_red_like)}, np_like=np_like, np_prod_back=np_prod_back)
 
 
-def _kinds(first):
-    """The first argument of one of the kinds ``first``; the others numbers, arrays, constants, or
-    lists and tuples (of quantiles, axes, kth)."""
-    return lambda ks: bool(ks) and ks[0] in first and \
-        all(k in (A, R, N, "PR") or base(k) in (LIST, TUPLE) for k in ks[1:])
+# the first argument an array (or a number); the others numbers, arrays, constants, or lists and
+# tuples (of quantiles, axes, kth)
+NUM, ARR = ("A|R", many("A|R|N|L|P|PT|PR")), ("A", many("A|R|N|L|P|PT|PR"))
 
 
-NUM, ARR = _kinds((A, R)), _kinds((A,))
-
-
-def _reg(fns, sig, nv=(), **kw):
-    """One rule per function (``nv``: parameters whose default is NumPy's 'not given' marker)."""
+def _reg(fns, sig, **kw):
+    """One rule per function (a default ``np._NoValue`` is NumPy's 'not given' marker)."""
     o = dict(kinds=NUM, ns=NS, out=_out, broadcast=False)
     o.update(kw)
     for f in fns:
-        rule = grad(f, sig, **o)
-        rule.defaults.update({p: np._NoValue for p in nv})
+        grad(f, sig, **o)
         _nr.NATIVE.append(f)
 
 
@@ -406,7 +400,7 @@ _reg([np.cumulative_sum], _CUMUL, out=A, kinds=ARR,
 _reg([np.cumulative_prod], _CUMUL, out=A, kinds=ARR,
      fwd="np.cumulative_prod(x, axis=axis, dtype=dtype, include_initial=include_initial)",
      x="np_like(np_red_cumprod_back(dy, x, axis, y, int(include_initial)), x)")
-_reg([np.diff], "a, n=1, axis=-1, prepend=None, append=None", nv=("prepend", "append"), out=A, kinds=ARR,
+_reg([np.diff], "a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue", out=A, kinds=ARR,
      maybe_none=True, **{p: f"np_like(np_red_diff_back(dy, a, n, axis, prepend, append, {i}), {p})"
                          for i, p in enumerate(("a", "prepend", "append"))})
 _reg([np.ediff1d], "ary, to_end=None, to_begin=None", out=A, maybe_none=True,
@@ -428,12 +422,12 @@ _reg([np.average], "a, axis=None, weights=None, returned=False, keepdims=False",
      a="np_like(np_red_average_back(dy, a, axis, weights, returned, keepdims, 0), a)",
      weights="np_like(np_red_average_back(dy, a, axis, weights, returned, keepdims, 1), weights)")
 # NaN-ignoring sums, means, products, maxima and minima
-_reg([np.nansum], "a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True", nv=("initial",),
+_reg([np.nansum], "a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=True",
      a="np_like(np_red_sum_back(dy, a, axis, keepdims, where, True, False), a)")
 _reg([np.nanmean], "a, axis=None, dtype=None, out=None, keepdims=False, where=True",
      fwd="np.nanmean(a, axis, dtype, out, keepdims, where=where)",
      a="np_like(np_red_sum_back(dy, a, axis, keepdims, where, True, True), a)")
-_reg([np.nanmax, np.nanmin], "a, axis=None, out=None, keepdims=False, initial=None, where=True", nv=("initial",),
+_reg([np.nanmax, np.nanmin], "a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=True",
      a="np_like(np_red_max_back(dy, a, axis, keepdims, y, where), a)")
 _reg([np.nanprod], "a, axis=None, dtype=None, out=None, keepdims=False",
      a=f"np_like(np.where({_NAN}, 0.0, np_prod_back(dy, np.where({_NAN}, 1.0, a), axis, keepdims, y)), a)")
@@ -459,7 +453,7 @@ _reg([np.interp], "x, xp, fp, left=None, right=None, period=None", maybe_none=Tr
      **{p: f"np_like(np_red_interp_back(dy, x, xp, fp, left, right, period, {i}), {p})"
         for i, p in enumerate(("x", "xp", "fp", "left", "right"))})
 _reg([np.bincount], "x, weights=None, minlength=0", out=A, maybe_none=True,
-     kinds=lambda ks: bool(ks) and base(ks[0]) in (A, LIST, TUPLE),
+     kinds=("A|L|P|PT|PR", ...),
      weights="None if weights is None else np_like(dy[x], weights)")
 # sorting and selection: the result is a reordering of the input
 _reg([np.sort], "a, axis=-1, kind=None, order=None, stable=None", out=A, kinds=ARR,
@@ -471,10 +465,10 @@ _reg([np_red_permute], "g, perm, axis", out=A, kinds=ARR, g="np_red_permute(dy, 
 for names, sig in ((("sum", "mean", "prod"), "a, axis=None, dtype=None, out=None, keepdims=False"),
                    (("max", "min"), "a, axis=None, out=None, keepdims=False"),
                    (("cumsum", "cumprod"), CUM)):
-    _reg([getattr(np.generic, n) for n in names], sig, kinds=lambda ks: ks[0] == R, a="np_like(dy, a)",
+    _reg([getattr(np.generic, n) for n in names], sig, kinds=("R", ...), a="np_like(dy, a)",
          out=A if "cumsum" in names else R)
 _reg([np.generic.var, np.generic.std], "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
-     kinds=lambda ks: ks[0] == R, out=R, a="np_like(0.0 * dy, a)")
+     kinds=("R", ...), out=R, a="np_like(0.0 * dy, a)")
 nondiff(np.argpartition, np.nanargmax, np.nanargmin, np.searchsorted, np.count_nonzero, np.lexsort)
 
 
@@ -518,20 +512,28 @@ for _n in ("laplace", "logistic", "gumbel"):
     _LOC_SCALE[_n] = ("loc=0.0, scale=1.0", dict(loc="np_like(dy, loc)", scale="np_like(dy * np_red_draw_std("
                                                  f"y, loc, scale, {_n!r}), scale)"))
 # the parameters are arrays or numbers (not lists); ``size``, after them, anything
-_PARAMS = lambda i, n: lambda ks: all(k in (A, R, N) for k in ks[i:i + n])  # noqa: E731
+def _params(i, n):
+    """``i`` arguments of any kind (self), then ``n`` arrays or numbers (those given by position)."""
+    return given(*["*"] * i, *["A|R|N"] * n, ...)
+
+
 for _n, (_sig, _pb) in _LOC_SCALE.items():
     for _owner, _i in ((_G, 1), (_RS, 1), (np.random, 0)):   # _i: the first parameter's position (after self)
         _reg([getattr(_owner, _n)], "self, " * _i + f"{_sig}, size=None", out=np_red_draw_out, maybe_none=True,
-             kinds=_PARAMS(_i, len(_pb)), **_pb)
+             kinds=_params(_i, len(_pb)), **_pb)
 nondiff(np.random.default_rng, np.random.seed, np.random.get_state, np.random.set_state, _G, _RS,
         _G.spawn, _G.bytes, _RS.seed, _RS.get_state, _RS.set_state, _RS.bytes)
 nondiff(_G.standard_normal, _G.random, _G.integers, _G.standard_exponential, _RS.standard_normal, _RS.rand,
         _RS.randn, _RS.randint, _RS.random_sample, _RS.random, _RS.standard_exponential, np.random.standard_normal,
         np.random.random, np.random.random_sample, np.random.randint, np.random.standard_exponential,
         np.random.rand, np.random.randn, out=A)
-_COUNT = lambda i: lambda ks: len(ks) > i and ks[i] in (R, N) and all(k in (A, R, N) for k in ks[i + 1:])  # noqa: E731
+def _count(i):
+    """``i`` arguments of any kind (self), then a count, then arrays or numbers."""
+    return (*["*"] * i, "R|N", many("A|R|N"))
+
+
 for _owner, _i in ((_G, 1), (_RS, 1), (np.random, 0)):   # _i: the count's position (after self)
     _self, _gen = "self, " * _i, _owner is _G
-    _reg([_owner.permutation], _self + ("x, axis=0" if _gen else "x"), out=A, kinds=_COUNT(_i))
+    _reg([_owner.permutation], _self + ("x, axis=0" if _gen else "x"), out=A, kinds=_count(_i))
     _reg([_owner.choice], _self + "a, size=None, replace=True, p=None" + (", axis=0, shuffle=True" if _gen else ""),
-         out="O", kinds=_COUNT(_i))
+         out="O", kinds=_count(_i))

@@ -12,8 +12,8 @@ import re
 from ..errors import GradientError
 from ..values.algebra import np_sum_to
 from .container_backs import seq_back
-from .registry import (ARRAY, LIST, NONDIFF, REAL, TABLE, TUPLE, base, grad, nondiff, reads_metadata,
-                       reads_sequence)
+from .registry import (ANY, ARRAY, REAL, grad, many, nondiff, reads_metadata,
+                       reads_sequence, some)
 
 try:
     import numpy as np
@@ -23,12 +23,10 @@ except ImportError:  # pragma: no cover
 NATIVE = []
 
 if np is not None:
-    def _arr(ks):
-        return ARRAY in ks and all(k in (ARRAY, REAL, NONDIFF, "PR") for k in ks)  # "PR": a shape tuple
-
-    def _num(ks):
-        """numpy functions take numbers as well as arrays (``np.sin(0.5)``)."""
-        return (ARRAY in ks or REAL in ks) and all(k in (ARRAY, REAL, NONDIFF, "PR") for k in ks)
+    A0 = ("A", ...)    # an array first (other arguments are dtypes, shapes, axes)
+    V0 = ("A|R", ...)  # an array or a number first
+    _arr = some("A", among="A|R|N|PR")   # "PR": a shape tuple
+    _num = some("A|R", among="A|R|N|PR")  # numpy functions take numbers as well as arrays (``np.sin(0.5)``)
 
     def _expand(dy, x, axis, keepdims):
         dy = np.asarray(dy)
@@ -134,7 +132,7 @@ if np is not None:
     def _r(fns, sig, **kw):
         o = dict(U)
         o.update(kw)
-        for f in fns:
+        for f in dict.fromkeys(fns):   # (np.conj is np.conjugate)
             grad(f, sig, **o)
             NATIVE.append(f)
 
@@ -223,21 +221,50 @@ if np is not None:
     BINARY = [(f, _holomorphic(ea), eb and _holomorphic(eb)) if f in HOLOMORPHIC else (f, ea, eb)
               for f, ea, eb in BINARY]
 
-    def _values(ks):
-        """Arrays and numbers (no tuple here is a shape: a ufunc's tuple is data, taken below)."""
-        return (ARRAY in ks or REAL in ks) and all(k in (ARRAY, REAL, NONDIFF) for k in ks)
+    # ---------------------------------------------------------------- ufunc keyword arguments
+    # numpy ufuncs take out=, where=, casting=, order=, dtype=, subok=. Only out=None and where=True
+    # leave the result a function of the arguments alone; the others do not change the derivative.
+    UFKW = "*, out=None, where=True, casting='same_kind', order='K', dtype=None, subok=True"
+
+    def np_uf_plain(g, out, where):
+        """``g``, for a ufunc call whose result is computed afresh: an ``out=`` array is written in
+        place and a ``where=`` mask keeps ``out``'s old entries, neither of which is differentiated."""
+        if out is not None:
+            raise GradientError("torchzygote cannot differentiate a numpy ufunc called with out=: it writes "
+                                "into an existing array. Use the result instead (y = np.sin(x), not "
+                                "np.sin(x, out=y))")
+        if not (where is True or np.all(where)):
+            raise GradientError("torchzygote cannot differentiate a numpy ufunc called with a where= mask: "
+                                "the masked entries keep out='s old values. Write np.where(mask, np.sin(x), "
+                                "old) instead")
+        return g
+
+    grad(np_uf_plain, "g, out, where", g="dy", kinds=ANY, ns=ns, out=lambda ks: ks[0],
+         broadcast=False, maybe_none=True)
+
+    ns.update(np_uf_plain=np_uf_plain)
+
+    def _ufunc(fns, params, **kw):
+        """A rule of the ufunc table with the ufunc keywords (out= by keyword too: numpy 2 deprecates
+        a third positional for maximum)."""
+        names = params.split(", ")
+        grads = {p: f"np_uf_plain({e}, out, where)" for p, e in kw.items() if p in names}
+        _r(fns, f"{params}, {UFKW}", **{k: v for k, v in kw.items() if k not in names}, **grads)
+
+    # arrays and numbers (no tuple here is a shape: a ufunc's tuple is data, taken below)
+    _values = some("A|R", among="A|R|N")
 
     for f, e in UNARY:
-        _r([f], "x", x=f"np_like({e}, x)", out=_out, kinds=_values)
+        _ufunc([f], "x", x=f"np_like({e}, x)", out=_out, kinds=_values)
         ELEMENTWISE.append(f)
     for f, ea, eb in BINARY:
         gb = {} if eb is None else dict(b=f"np_like({eb}, b)")
-        _r([f], "a, b", a=f"np_like({ea}, a)", out=_out, kinds=_values, **gb)
+        _ufunc([f], "a, b", a=f"np_like({ea}, a)", out=_out, kinds=_values, **gb)
         ELEMENTWISE.append(f)
     # the helpers' own rules (a gradient's type changes back the other way)
-    grad(np_as_scalar, "g, x", g="np_like(np.broadcast_to(dy, np.shape(g)) + 0.0, g)", kinds=lambda ks: True, ns=ns, out=REAL, broadcast=False)
+    grad(np_as_scalar, "g, x", g="np_like(np.broadcast_to(dy, np.shape(g)) + 0.0, g)", kinds=ANY, ns=ns, out=REAL, broadcast=False)
     grad(np_sum_to_shape, "g, a", g="np.broadcast_to(dy, np.shape(g)) + 0.0",
-         kinds=lambda ks: True, ns=ns, out=ARRAY, broadcast=False)
+         kinds=ANY, ns=ns, out=ARRAY, broadcast=False)
     reads_metadata(np_as_scalar, 1)
     reads_metadata(np_sum_to_shape, 1)
     reads_metadata(np_like, 1)
@@ -283,8 +310,7 @@ if np is not None:
 
     ns.update(np_prod_back=np_prod_back, np_seq_back=np_seq_back, np_arg_back=np_arg_back)
     # the ufunc tables again, for lists and tuples of values among the arguments (an array results)
-    SEQ_ARGS = lambda ks: any(base(k) in (LIST, TUPLE) for k in ks) and \
-        all(base(k) in (LIST, TUPLE) or k in (ARRAY, REAL, NONDIFF) for k in ks)  # noqa: E731
+    SEQ_ARGS = some("L|P|PT|PR", among="L|P|PT|PR|A|R|N")
 
     def _as_arrays(e, params):
         for p in params:
@@ -292,12 +318,14 @@ if np is not None:
         return e
 
     for f, e in UNARY:
-        _r([f], "x", x=f"np_arg_back(ctx, {_as_arrays(e, ('x',))}, x)", kinds=SEQ_ARGS, maybe_none=True)
+        _ufunc([f], "x", x=f"np_arg_back(ctx, {_as_arrays(e, ('x',))}, x)", kinds=SEQ_ARGS, maybe_none=True)
     for f, ea, eb in BINARY:
         gb = {} if eb is None else dict(b=f"np_arg_back(ctx, {_as_arrays(eb, ('a', 'b'))}, b)")
-        _r([f], "a, b", a=f"np_arg_back(ctx, {_as_arrays(ea, ('a', 'b'))}, a)", kinds=SEQ_ARGS, maybe_none=True, **gb)
-    SEQ = lambda ks: bool(ks) and base(ks[0]) in (LIST, TUPLE) and \
-        all(k in (REAL, NONDIFF) for k in ks[1:])  # noqa: E731
+        _ufunc([f], "a, b", a=f"np_arg_back(ctx, {_as_arrays(ea, ('a', 'b'))}, a)", kinds=SEQ_ARGS, maybe_none=True,
+               **gb)
+    SEQ = ("L|P|PT|PR", many("R|N"))
+    # (a tuple of numbers with a number after it is taken by the value rule of the reductions)
+    SEQ_DATA = [("L|P|PT", many("R|N")), ("PR", many("N"))]
     REDUCTIONS = [
         ([np.sum, np.ndarray.sum], "a, axis=None, dtype=None, out=None, keepdims=False",
          "np_sum_back(dy, a, axis, keepdims)"),
@@ -313,7 +341,7 @@ if np is not None:
         _r(fns, sig, a=f"np_like({e}, a)", out=_out)
         # a list or tuple: the gradient of np.asarray(a), routed to its items
         _r(fns[:1], sig, a="np_seq_back(ctx, {}, a)".format(re.sub(r"\ba\b", "np.asarray(a)", e)),
-           kinds=SEQ, out=_out, maybe_none=True)
+           kinds=SEQ_DATA, out=_out, maybe_none=True)
     for f in (np.amax, np.amin):
         if all(f is not g for fns, _, _ in REDUCTIONS for g in fns):
             _r([f], "a, axis=None, out=None, keepdims=False", out=_out,
@@ -324,11 +352,11 @@ if np is not None:
     _r([np.stack], "arrays, axis=0", arrays="np_seq_back(ctx, np.moveaxis(dy, axis, 0), arrays)",
        kinds=SEQ, maybe_none=True)
     _r([np.moveaxis], "a, source, destination", a="np.moveaxis(dy, destination, source)",
-       kinds=lambda ks: ks[0] == ARRAY)
-    _r([np.swapaxes], "a, axis1, axis2", a="np.swapaxes(dy, axis1, axis2)", kinds=lambda ks: ks[0] == ARRAY)
-    _r([np.array], "object, dtype=None", object="np_like(dy, object)", kinds=lambda ks: ks[0] in (ARRAY, REAL))
+       kinds=A0)
+    _r([np.swapaxes], "a, axis1, axis2", a="np.swapaxes(dy, axis1, axis2)", kinds=A0)
+    _r([np.array], "object, dtype=None", object="np_like(dy, object)", kinds=V0)
     _r([np.float64, np.float32, np.float16], "x", x="np_like(dy, x)", out=REAL,
-       kinds=lambda ks: ks[0] in (ARRAY, REAL))
+       kinds=V0)
     # integer scalars truncate: no gradient (a number, kind R, as np.int64 counters are)
     nondiff(np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8, out=REAL)
     reads_sequence(np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.array, np.asarray, np.stack)
@@ -342,7 +370,9 @@ if np is not None:
        b="np_like(np.reshape(np.transpose(dy) @ np.ravel(a), np.shape(b)), b)")
     _r([np.clip], "a, a_min, a_max", a="dy * ((a >= a_min if a_min is not None else True) & "
        "(a <= a_max if a_max is not None else True))")
-    _r([np.where], "c, a, b", broadcast=True, a="np.where(c, dy, 0.0)", b="np.where(c, 0.0, dy)")
+    # (np.where takes no keywords: a single argument is np.where(condition), numpy_shape.py)
+    _r([np.where], "c, a, b", broadcast=True, a="np.where(c, dy, 0.0)", b="np.where(c, 0.0, dy)",
+       kinds=some("A|R", among=("A|R|N|PR", "A|R|N|PR", many("A|R|N|PR"))))
     _r([np.trace, np.ndarray.trace], "a", a="dy * np.eye(*np.shape(a))")
     # linear algebra on stacks of matrices: the last two axes are the matrix
     _r([np.linalg.inv], "a", a="np_inv_back(dy, y)")
@@ -356,25 +386,21 @@ if np is not None:
         return np_like(np.asarray(dy), a).astype(a.dtype)   # a real array's gradient is real
 
     ns.update(np_astype_back=np_astype_back)
-    A0 = lambda ks: ks[0] == ARRAY  # noqa: E731  (other arguments are dtypes, shapes, axes)
     _r([np.ndarray.astype], "a, dtype, order='K', casting='unsafe', subok=True, copy=True",
        a="np_astype_back(dy, a)", kinds=A0)
     _r([np.conj, np.conjugate, np.ndarray.conj, np.ndarray.conjugate, np.generic.conj, np.generic.conjugate],
-       "x", x="np.conj(dy)", kinds=lambda ks: ks[0] in (ARRAY, REAL))
+       "x", x="np.conj(dy)", kinds=V0)
     _r([np.broadcast_to], "array, shape, subok=False", array="np_like(dy, array)",
-       kinds=lambda ks: ks[0] in (ARRAY, REAL))
-    _r([np.asarray], "a, dtype=None", a="np_astype_back(dy, a)", kinds=lambda ks: ks[0] in (ARRAY, REAL))
+       kinds=V0)
+    _r([np.asarray], "a, dtype=None", a="np_astype_back(dy, a)", kinds=V0)
     _r([np.expand_dims], "a, axis", a="np.reshape(dy, np.shape(a))", kinds=A0)
-    grad(np_index_back, "x, key, g", kinds=lambda ks: ks[0] == ARRAY, ns=ns, out=ARRAY, broadcast=False,
+    grad(np_index_back, "x, key, g", kinds=A0, ns=ns, out=ARRAY, broadcast=False,
          g="dy[key]")
     # operators with an array: matmul, and pow ahead of the number rule (it tests ``b == 0``)
     grad(operator.matmul, "a, b", fwd="a @ b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)",
          **dict(U, kinds=_arr))
-    _pw = grad(operator.pow, "a, b", fwd="a ** b", kinds=_arr, ns=ns, out=ARRAY,
-               a="np_pow_a(dy, a, b)", b="np_pow_b(dy, a, b, y)")
-    TABLE.rules[operator.pow].remove(_pw)
-    TABLE.rules[operator.pow].insert(0, _pw)
-    TABLE.version += 1
+    grad(operator.pow, "a, b", fwd="a ** b", kinds=_arr, ns=ns, out=ARRAY, elementwise=True, a="np_pow_a(dy, a, b)",
+         b="np_pow_b(dy, a, b, y)")
     NATIVE += [operator.matmul, operator.pow]
     nondiff(np.shape, np.argmax, np.argmin, np.argsort, np.sign, np.floor, np.ceil, np.round, np.isnan,
             np.isfinite, np.all, np.any)

@@ -19,14 +19,14 @@ from __future__ import annotations
 from ..errors import GradientError
 from .container_backs import seq_back
 from .numpy_rules import _r, np, np_index_back, np_like, np_seq_back, np_sum_to_shape, ns
-from .registry import ARRAY, LIST, NONDIFF, REAL, TUPLE, base, nondiff, reads_metadata, reads_sequence
+from .registry import ARRAY, LIST, REAL, TUPLE, many, nondiff, reads_metadata, reads_sequence, some
 
 if np is not None:
-    V0 = lambda ks: ks[0] in (ARRAY, REAL)  # noqa: E731  (a value first; the rest are axes, shapes, indices)
-    A0 = lambda ks: ks[0] == ARRAY  # noqa: E731
-    S0 = lambda ks: bool(ks) and base(ks[0]) in (LIST, TUPLE)  # noqa: E731  (a list or tuple of values first)
-    S1 = lambda ks: len(ks) > 1 and (base(ks[1]) in (LIST, TUPLE) or ks[1] == ARRAY)  # noqa: E731
-    MANY = lambda ks: all(k in (ARRAY, REAL, NONDIFF) for k in ks)  # noqa: E731  (*arrays)
+    V0 = ("A|R", ...)   # a value first; the rest are axes, shapes, indices
+    A0 = ("A", ...)
+    S0 = ("L|P|PT|PR", ...)   # a list or tuple of values first
+    S1 = ("*", "L|P|PT|PR|A", ...)
+    MANY = (many("A|R|N"),)   # (*arrays)
     MANY_OUT = lambda ks: ARRAY if len(ks) == 1 else TUPLE  # noqa: E731
 
     def np_shape_is_float(v):
@@ -165,11 +165,10 @@ if np is not None:
         _r([f], "tup",
            tup=f"np_shape_cat_back(ctx, dy, tup, np_shape_join_plan({how!r}, tup))", kinds=S0, **S)
     _r([np.block], "arrays", arrays="np_shape_block_back(ctx, dy, arrays, np_shape_block_src(arrays))",
-       kinds=lambda ks: base(ks[0]) == LIST, **S)
+       kinds=("L", ...), **S)
     _r([np.append], "arr, values, axis=None", arr="np_shape_append_back(ctx, dy, arr, values, axis, 0)",
        values="np_shape_append_back(ctx, dy, arr, values, axis, 1)",
-       kinds=lambda ks: all(base(k) in (ARRAY, REAL, LIST, TUPLE, NONDIFF) for k in ks) and
-       (ARRAY in ks or REAL in ks), **S)
+       kinds=some("A|R", among="A|R|L|P|PT|PR|N"), **S)
     reads_sequence(np.concatenate, np.hstack, np.vstack, np.dstack, np.column_stack, *[f for f, _ in JOINS])
 
     # ---------------------------------------------------------------------------------- splitting
@@ -286,13 +285,13 @@ if np is not None:
     for f, sig, args in [(np.compress, "condition, a, axis=None, out=None", "(condition, a, axis)"),
                          (np.extract, "condition, a", "(condition, a)")]:
         _r([f], sig, a=f"np_shape_copy_back(dy, a, np_shape_src(np.{f.__name__}, {args}, 1))",
-           kinds=lambda ks: len(ks) > 1 and ks[1] in (ARRAY, REAL), **S)
+           kinds=("*", "A|R", ...), **S)
     _r([np.ndarray.compress], "a, condition, axis=None, out=None",
        a="np_shape_copy_back(dy, a, np_shape_src(np.compress, (condition, a, axis), 1))", kinds=A0, **S)
     _r([np.insert], "arr, obj, values, axis=None",
        arr="np_shape_copy_back(dy, arr, np_shape_src(np.insert, (arr, obj, values, axis), 0, zero=(2,)))",
        values="np_shape_copy_back(dy, values, np_shape_src(np.insert, (arr, obj, values, axis), 2, zero=(0,)))",
-       kinds=lambda ks: ks[0] in (ARRAY, REAL) and len(ks) > 2 and ks[2] in (ARRAY, REAL, NONDIFF), **S)
+       kinds=("A|R", "*", "A|R|N", ...), **S)
     _r([np.pad], "array, pad_width, mode='constant', *, stat_length=None, constant_values=None, end_values=None, "
        "reflect_type=None", fwd="np_shape_pad(array, pad_width, mode, stat_length=stat_length, "
        "constant_values=constant_values, end_values=end_values, reflect_type=reflect_type)",
@@ -434,8 +433,8 @@ if np is not None:
     # the others), and np.where(condition): the indices where it holds, no gradient
     _r([np.where], "condition, a, b", a="np_like(np.where(condition, dy, 0.0), a)",
        b="np_like(np.where(condition, 0.0, dy), b)",
-       kinds=lambda ks: len(ks) == 3 and all(k in (ARRAY, REAL, NONDIFF) for k in ks[1:]), **S)
-    _r([np.where], "condition", kinds=lambda ks: len(ks) == 1, out=TUPLE)
+       kinds=[("~A|R|N|PR", "A|R|N", "A|R|N"), ("N|PR", "N", "N")], **S)
+    _r([np.where], "condition", kinds=("*",), out=TUPLE)
     nondiff(np_shape_is_float, np_shape_src, np_shape_join_plan, np_shape_block_src, np_shape_neg,
             np_shape_rollaxis, np_shape_pad_src, np_shape_chosen, np_shape_first_true, np_shape_order,
             np_shape_zero_piece, np.ndim, np.size, np.broadcast_shapes,

@@ -27,55 +27,17 @@ import linecache
 
 from ..errors import GradientError
 from . import numpy_rules as _core
-from .registry import ARRAY, OBJECT, TABLE, grad, nondiff, reads_metadata
+from .registry import ARRAY, many, nondiff, reads_metadata, some
 
 np = _core.np
 
 if np is not None:
-    from .numpy_rules import _num, _out, np_like
+    from .numpy_rules import UFKW, _num, _out, np_like, np_uf_plain  # noqa: F401  (its rule is there)
 
     NS = dict(_core.ns)
 
     def _r(fns, sig, **kw):
         _core._r(fns, sig, ns=NS, **kw)
-
-    # ---------------------------------------------------------------- ufunc keyword arguments
-    # numpy ufuncs take out=, where=, casting=, order=, dtype=, subok=. Only out=None and where=True
-    # leave the result a function of the arguments alone; the others do not change the derivative.
-    UFKW = "*, out=None, where=True, casting='same_kind', order='K', dtype=None, subok=True"
-    UFKW_NAMES = ("out", "where", "casting", "order", "dtype", "subok")
-    UFKW_DEFAULTS = dict(out=None, where=True, casting="same_kind", order="K", dtype=None, subok=True)
-
-    def np_uf_plain(g, out, where):
-        """``g``, for a ufunc call whose result is computed afresh: an ``out=`` array is written in
-        place and a ``where=`` mask keeps ``out``'s old entries, neither of which is differentiated."""
-        if out is not None:
-            raise GradientError("torchzygote cannot differentiate a numpy ufunc called with out=: it writes "
-                                "into an existing array. Use the result instead (y = np.sin(x), not "
-                                "np.sin(x, out=y))")
-        if not (where is True or np.all(where)):
-            raise GradientError("torchzygote cannot differentiate a numpy ufunc called with a where= mask: "
-                                "the masked entries keep out='s old values. Write np.where(mask, np.sin(x), "
-                                "old) instead")
-        return g
-
-    grad(np_uf_plain, "g, out, where", g="dy", kinds=lambda ks: True, ns=NS, out=lambda ks: ks[0],
-         broadcast=False, maybe_none=True)
-
-    def _ufkw(rule):
-        """Give a ufunc rule of the core table (``x`` / ``a, b``) the ufunc keywords."""
-        if "out" in rule.params:
-            return
-        rule.params = rule.params + list(UFKW_NAMES)
-        rule.defaults = dict(rule.defaults, **UFKW_DEFAULTS)
-        rule.kwonly = UFKW_NAMES   # out= by keyword too: numpy 2 deprecates a third positional for maximum
-        rule.grads = {p: f"np_uf_plain({e}, out, where)" for p, e in rule.grads.items()}
-        rule.ns = NS
-
-    for _f in _core.ELEMENTWISE:
-        for _rule in TABLE.lookup(_f) or ():
-            _ufkw(_rule)
-    TABLE.version += 1
 
     def _sig(f, params):
         return f"{params}, {UFKW}" if isinstance(f, np.ufunc) else params
@@ -123,7 +85,7 @@ if np is not None:
         return np.where(z, 0.0, a / np.where(z, 1.0, b))
 
     nondiff(np_uf_fixed, np_uf_share, np.iscomplexobj, np.isinf, np.isposinf, np.isneginf)
-    NS.update(np_uf_plain=np_uf_plain, np_uf_fixed=np_uf_fixed, np_uf_share=np_uf_share,
+    NS.update(np_uf_fixed=np_uf_fixed, np_uf_share=np_uf_share,
               np_uf_dsinc=np_uf_dsinc, np_uf_imag_back=np_uf_imag_back, np_uf_angle_back=np_uf_angle_back,
               np_uf_xdivy=np_uf_xdivy)
 
@@ -385,8 +347,8 @@ if np is not None:
         ("accumulate", "array, axis=0, dtype=None, out=None", "",
          dict(array="np_uf_accumulate_back(U, dy, array, axis)")),
     ]
-    A1 = lambda ks: len(ks) > 1 and ks[0] == OBJECT and ks[1] == ARRAY  # noqa: E731
-    OUTER = lambda ks: len(ks) > 2 and ks[0] == OBJECT and _num(ks[1:])  # noqa: E731
+    A1 = ("O", "A", ...)   # the ufunc, then an array
+    OUTER = some("A|R", among=("O", "A|R|N|PR", "A|R|N|PR", many("A|R|N|PR")))   # the ufunc, then values
     # bound methods of numpy's binary ufuncs (reduce and accumulate: of those usually folded)
     BOUND_OUTER = [f for f in PARTIAL if f in _core.ELEMENTWISE or f in NP_BINARY_NEW]
     BOUND_FOLD = [np.add, np.subtract, np.multiply, np.divide, np.maximum, np.minimum, np.fmax, np.fmin,

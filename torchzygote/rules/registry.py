@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from .patterns import (ANY, KINDS, Pattern, RuleConflict, _UNIVERSE, given, many, order, pattern,  # noqa: F401
+                       patterns, some)   # (declarations import the pattern forms from here)
 # the kinds of values (values/kinds.py), re-exported: the rule modules name them from here
 from ..values.algebra import unbroadcast
 from ..values.kinds import (ARRAY, COMPLEX, CONTAINERS, DICT, LIST, MIXED, NONDIFF, NUMERIC, OBJECT,  # noqa: F401
@@ -33,7 +35,7 @@ class Rule:
     ns: dict                           # names the expressions refer to
     fwd: Optional[str] = None          # forward template (operators), else a call
     out: object = "promote"            # output kind: a kind, "promote", or a function of arg kinds
-    kinds: Optional[Callable] = None   # predicate on arg kinds for this variant
+    kinds: Optional[Tuple[Pattern, ...]] = None   # declared argument kinds (None: any, decided per call)
     broadcast: bool = True             # grads of tensor args are summed back to their shape
     maybe_none: bool = False           # pullback expressions may return None
     effect: bool = False               # pullback must run without an output gradient (mutation)
@@ -41,16 +43,33 @@ class Rule:
     view: bool = False                 # the result may share memory with the first argument
     elementwise: bool = False          # a tensor result has the broadcast shape of the tensor arguments
     kwonly: Tuple[str, ...] = ()       # parameters after ``*``: the closure form passes them by keyword
+    omit_defaults: bool = False        # the closure form calls ``fn`` leaving out values equal to defaults
     name: str = ""
     _closure: Optional[Callable] = field(default=None, repr=False)
 
+    @property
+    def patterns(self) -> Tuple[Pattern, ...]:
+        return self.kinds if self.kinds is not None else (pattern(ANY),)
+
+    @property
+    def max_positional(self) -> float:
+        return float("inf") if self.vararg else len(self.params)
+
+    @property
+    def required(self) -> int:
+        return len([p for p in self.params if p not in self.defaults])
+
+    def accepts(self, kinds: Sequence[str]) -> bool:
+        """Whether these positional argument kinds are in this variant's set (its patterns, as
+        many arguments as its signature takes): the set specificity compares."""
+        return len(kinds) <= self.max_positional and any(p.matches(kinds) for p in self.patterns)
+
     def applies(self, kinds: Sequence[str], nkw: int = 0) -> bool:
         """Whether this variant takes ``len(kinds)`` positional arguments of these kinds."""
-        if len(kinds) > len(self.params) and not self.vararg:
-            return False
-        if len(kinds) + nkw < len([p for p in self.params if p not in self.defaults]):
-            return False
-        return self.kinds is None or self.kinds(kinds)
+        return len(kinds) + nkw >= self.required and self.accepts(kinds)
+
+    def describe(self) -> str:
+        return f"{self.name}({', '.join(self.params)}) for kinds {' or '.join(map(str, self.patterns))}"
 
     def out_kind(self, kinds: Sequence[str]) -> str:
         if callable(self.out):
@@ -62,13 +81,22 @@ class Rule:
 
 @dataclass
 class Table:
-    rules: Dict[object, List[Rule]] = field(default_factory=dict)
+    """Every callable with an entry of its own: a declared rule (variants by argument kinds), a
+    run-time dispatcher, a user rule (``@adjoint``), or no gradient. Dispatch asks in this order:
+    dispatcher, user rule, rule, nondiff; a user rule is not inlined, so it wins over a rule."""
+    rules: Dict[object, List[Rule]] = field(default_factory=dict)   # most specific variant first
+    # fn -> handler(ctx, args, kw, kwargs) -> (y, back): operators, getattr, call_method, lifted stand-ins
+    dispatchers: dict = field(default_factory=dict)
+    adjoints: dict = field(default_factory=dict)        # fn -> rule(*args, **kw) -> (y, pullback): @adjoint
     nondiff: set = field(default_factory=set)
     nondiff_kinds: dict = field(default_factory=dict)   # nondiff function -> kind of its result
     sequence_readers: set = field(default_factory=set)  # functions that only read their first argument's items
     version: int = 0
 
     def lookup(self, fn) -> Optional[List[Rule]]:
+        """``fn``'s variants, most specific first."""
+        if _unordered:
+            settle()
         try:
             return self.rules.get(fn)
         except TypeError:  # unhashable callable
@@ -80,29 +108,67 @@ class Table:
         except TypeError:
             return False
 
+    def dispatcher(self, fn) -> Optional[Callable]:
+        try:
+            return self.dispatchers.get(fn)
+        except TypeError:  # unhashable callable
+            return None
+
+    def adjoint(self, fn) -> Optional[Callable]:
+        try:
+            return self.adjoints.get(fn)
+        except TypeError:
+            return None
+
+    def has_entry(self, fn) -> bool:
+        """Whether ``fn`` has an entry of its own (then ``Jkw`` dispatches it)."""
+        return self.dispatcher(fn) is not None or self.adjoint(fn) is not None or self.is_nondiff(fn) \
+            or bool(self.lookup(fn))
+
 
 TABLE = Table()
 
 
-def _signature(spec: str):
+def _default(node: ast.AST, ns: dict):
+    """A default in a rule's signature: a literal, or a name in the rule's namespace (``np._NoValue``)."""
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        value = _resolve(node, ns)
+        if value is None:
+            raise ValueError(f"default {ast.unparse(node)!r} is neither a literal nor a name in the rule's ns")
+        return value
+
+
+def _signature(spec: str, ns: dict):
     node = ast.parse(f"lambda {spec}: 0", mode="eval").body
     a = node.args
     names = [x.arg for x in a.posonlyargs + a.args]
     defaults = {}
     for name, d in zip(names[len(names) - len(a.defaults):], a.defaults):
-        defaults[name] = ast.literal_eval(d)
+        defaults[name] = _default(d, ns)
     for k, d in zip(a.kwonlyargs, a.kw_defaults):
         names.append(k.arg)
         if d is not None:
-            defaults[k.arg] = ast.literal_eval(d)
+            defaults[k.arg] = _default(d, ns)
     return names, defaults, a.vararg.arg if a.vararg else None
 
 
 def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = None, out="promote",
          kinds=None, broadcast: bool = True, maybe_none: bool = False, effect: bool = False,
-         inplace: bool = False, elementwise: bool = False, **grads: str) -> Rule:
-    """Register the derivative of ``fn``; keyword arguments name a parameter's pullback."""
-    names, defaults, vararg = _signature(params)
+         inplace: bool = False, view: bool = False, elementwise: bool = False, omit_defaults: bool = False,
+         **grads: str) -> Rule:
+    """Register the derivative of ``fn``; keyword arguments name a parameter's pullback.
+
+    ``kinds``: the argument kinds this variant is for (a pattern, or a list of them), None for any
+    (decided per call); ``fwd``: a template for the call (else ``fn`` is called); ``out``: the result's
+    kind; ``broadcast``: tensor gradients are summed back to their argument's shape; ``maybe_none``:
+    expressions may give None; ``effect``: the pullback runs without an output gradient (mutation);
+    ``inplace``: writes into its first argument; ``view``: the result may share its first argument's
+    memory; ``elementwise``: a tensor result has the tensor arguments' broadcast shape;
+    ``omit_defaults``: the closure form calls ``fn`` as a user would, leaving out arguments equal to
+    their defaults and passing what follows by keyword (torch's overloads)."""
+    names, defaults, vararg = _signature(params, ns or {})
     kwonly = tuple(k.arg for k in ast.parse(f"lambda {params}: 0", mode="eval").body.args.kwonlyargs)
     reserved = {"y", "dy", "ctx"} & set(names + [vararg])
     if reserved:   # the pullback expressions' own names: a parameter so named would be shadowed silently
@@ -114,11 +180,52 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
     for p in grads:
         if p not in names and p != vararg:
             raise ValueError(f"rule for {fn}: {p!r} is not a parameter ({params})")
-    rule = Rule(fn, names, defaults, vararg, grads, ns or {}, fwd, out, kinds, broadcast, maybe_none, effect,
-                inplace, elementwise=elementwise,
+    if callable(kinds):
+        raise TypeError(f"rule for {fn}: kinds is a pattern such as ('T', 'R|N', ...), not a predicate")
+    rule = Rule(fn, names, defaults, vararg, grads, ns or {}, fwd, out,
+                None if kinds is None else patterns(kinds), broadcast, maybe_none, effect,
+                inplace, view, elementwise,
                 name=getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)),
-                kwonly=kwonly)
+                kwonly=kwonly, omit_defaults=omit_defaults)
     TABLE.rules.setdefault(fn, []).append(rule)
+    if len(TABLE.rules[fn]) > 1:
+        _unordered.add(fn)
+        if not _batch:
+            settle()
+    TABLE.version += 1
+    return rule
+
+
+_unordered: set = set()   # functions given a variant since their variants were last ordered
+_batch = [True]           # while the rule tables import, variants are ordered (and checked) once at the end
+
+
+def settle() -> None:
+    """Order the variants of the functions registered to since the last call, most specific first,
+    checking that each is chosen for some call and no two are ambiguous (RuleConflict)."""
+    while _unordered:
+        fn = _unordered.pop()
+        TABLE.rules[fn] = order(fn, TABLE.rules[fn])
+
+
+def end_batch() -> None:
+    """The rule tables are imported: check their variants now, and each later one as it comes."""
+    _batch.clear()
+    settle()
+
+
+def register_dispatch(fn, handler: Callable) -> Callable:
+    """Give ``fn`` a run-time dispatcher ``handler(ctx, args, kw, kwargs) -> (y, back)``: for calls
+    whose handling depends on the values (operators on objects, attribute reads, lifted stand-ins)."""
+    TABLE.dispatchers[fn] = handler
+    TABLE.version += 1
+    return handler
+
+
+def register_adjoint(fn, rule: Callable) -> Callable:
+    """Give ``fn`` a rule ``rule(*args, **kw) -> (y, pullback)`` (``@adjoint``, and the library's own
+    rules written that way). It is called at run time, never inlined, and wins over a declared rule."""
+    TABLE.adjoints[fn] = rule
     TABLE.version += 1
     return rule
 
@@ -145,7 +252,7 @@ _selected: Dict[tuple, Optional[Rule]] = {}
 
 
 def select(fn, kinds: Sequence[str], nkw: int = 0) -> Optional[Rule]:
-    """The first variant of ``fn``'s rule that applies to these argument kinds (memoised:
+    """The most specific variant of ``fn``'s rule that applies to these argument kinds (memoised:
     run-time dispatch asks the same question on every call)."""
     try:
         key = (fn, tuple(kinds), nkw, TABLE.version)
@@ -154,7 +261,8 @@ def select(fn, kinds: Sequence[str], nkw: int = 0) -> Optional[Rule]:
         key, hit = None, _selected
     if hit is not _selected:
         return hit
-    found = next((r for r in TABLE.lookup(fn) or () if r.applies(kinds, nkw)), None)
+    ks = [k if k in _UNIVERSE else "?" for k in kinds]
+    found = next((r for r in TABLE.lookup(fn) or () if r.applies(ks, nkw)), None)
     if key is not None:
         _selected[key] = found
     return found
@@ -223,13 +331,17 @@ def closure_form(rule: Rule) -> Callable:
     if rule._closure is not None:
         return rule._closure
     ps = list(rule.params) + ([rule.vararg] if rule.vararg else [])
-    sig = ", ".join(rule.params + ([f"*{rule.vararg}"] if rule.vararg else []))
     env = dict(rule.ns)
     env.update({"_fn": rule.fn, "_ub": unbroadcast, "_D": rule.defaults})
     head = ", ".join(f"{p}=_D[{p!r}]" if p in rule.defaults else p for p in rule.params)
     if rule.vararg:
         head += (", " if head else "") + f"*{rule.vararg}"
-    call = rule.fwd or "_fn({})".format(", ".join([p for p in rule.params if p not in rule.kwonly] + (
+    if rule.fwd is None and rule.omit_defaults:
+        env.update(_call=call_leaving_defaults, _names=tuple(rule.params))
+        call = (f"_call(_fn, _names, {len(rule.params) - len(rule.kwonly)}, _D, "
+                f"({', '.join(rule.params)}{',' if rule.params else ''}), {rule.vararg or '()'})")
+    else:
+        call = rule.fwd or "_fn({})".format(", ".join([p for p in rule.params if p not in rule.kwonly] + (
         [f"*{rule.vararg}"] if rule.vararg else []) + [f"{k}={k}" for k in rule.kwonly]))
     pre = ""
     if rule.inplace:  # the pullback reads the old value of the tensor the op overwrites
@@ -271,7 +383,7 @@ def closure_form(rule: Rule) -> Callable:
         check += "        y = _y0\n"
     src = (f"def J_{_name(rule)}(ctx, {head}):\n" + pre +
            f"    y = {call}\n" + save +
-           f"    def back(dy):\n" + check
+           "    def back(dy):\n" + check
            + ("" if rule.effect else f"        if dy is None:\n            return (None,) * ({nargs})\n") +
            f"        return {ret}\n"
            f"    return y, back\n")
@@ -280,6 +392,29 @@ def closure_form(rule: Rule) -> Callable:
     exec(compile(src, fname, "exec"), env)
     rule._closure = env[f"J_{_name(rule)}"]
     return rule._closure
+
+
+def call_leaving_defaults(fn, names, npos, defaults, vals, var):
+    """Call ``fn`` with a rule's bound values as the user could have: values equal
+    to their defaults are left out, and what follows a left-out one, or a
+    keyword-only parameter, goes by keyword."""
+    args, kw, skipped = [], {}, False
+    for i, (n, v) in enumerate(zip(names, vals)):
+        if n in defaults:
+            d = defaults[n]
+            if v is d or (type(v) is type(d) and v == d):   # (defaults are literals, never tensors)
+                skipped = True
+                continue
+        if i < npos and not skipped:
+            args.append(v)
+        else:
+            kw[n] = v
+    if var and not kw and not skipped:
+        args += list(var)
+    elif var:
+        kw = {**kw}
+        args += list(var)
+    return fn(*args, **kw)
 
 
 def _name(rule: Rule) -> str:

@@ -13,22 +13,11 @@ import numpy as np
 
 from .. import frontend  # noqa: F401
 from ..frontend import ops
-from .registry import ARRAY, COMPLEX, MIXED, NONDIFF, REAL, TENSOR, grad, nondiff
+from .registry import ANY, COMPLEX, NONDIFF, REAL, grad, many, nondiff, some
 
-R_KINDS = (REAL, TENSOR, ARRAY, NONDIFF)
-C_KINDS = (REAL, COMPLEX, NONDIFF)
-
-
-def real(ks):
-    return all(k in R_KINDS for k in ks)
-
-
-def cplx(ks):
-    return COMPLEX in ks and all(k in C_KINDS for k in ks)
-
-
-def num(ks):
-    return all(k in (REAL, NONDIFF) for k in ks)
+real = (many("R|T|A|N"),)              # real numbers, tensors and arrays
+cplx = some("C", among="R|C|N")        # a complex number among numbers
+num = (many("R|N"),)                   # real numbers only
 
 
 def _sign(x):
@@ -99,43 +88,45 @@ TENSOR_GRADS = {operator.mul: dict(a="dy * b.conj()", b="dy * a.conj()"),
 # a tensor with a Python number: only the tensor may be complex (no conj of the number)
 TENSOR_NUMBER = {operator.mul: (dict(a="dy * b", b="dy * a.conj()"), dict(a="dy * b.conj()", b="dy * a")),
          operator.truediv: (dict(a="dy / b", b="-dy * (y / b).conj()"), None)}
-TN = lambda ks: ks[0] in (TENSOR, ARRAY) and ks[1] in (REAL, NONDIFF)  # noqa: E731
-NT = lambda ks: ks[1] in (TENSOR, ARRAY) and ks[0] in (REAL, NONDIFF)  # noqa: E731
+TN = ("T|A", "R|N")
+NT = ("R|N", "T|A")
+# powers of tensors and arrays have rules of their own (tensor.py, numpy_rules.py)
+OWN_TENSOR_RULE = (operator.pow,)
 
 for f, iop, real_grads, complex_grads in OPERATORS:
-    fwd = f"a {ops.OP_SYMBOLS[f]} b"
+    # (a tensor result has the operands' broadcast shape; floor division, with no gradient, is not marked)
+    o = dict(fwd=f"a {ops.OP_SYMBOLS[f]} b", ns=ns, elementwise=f is not operator.floordiv)
     for fn, k_real in ((f, real), (iop, num)):
-        grad(fn, "a, b", fwd=fwd, kinds=num, ns=ns, **real_grads)
+        grad(fn, "a, b", kinds=num, **o, **real_grads)
         if f in TENSOR_NUMBER and k_real is real:
             tensor_number, number_tensor = TENSOR_NUMBER[f]
-            grad(fn, "a, b", fwd=fwd, kinds=TN, ns=ns, **tensor_number)
+            grad(fn, "a, b", kinds=TN, **o, **tensor_number)
             if number_tensor is not None:
-                grad(fn, "a, b", fwd=fwd, kinds=NT, ns=ns, **number_tensor)
+                grad(fn, "a, b", kinds=NT, **o, **number_tensor)
         if complex_grads is not None:
-            grad(fn, "a, b", fwd=fwd, kinds=cplx, ns=ns, **complex_grads)
-            if k_real is real:  # tensors may be complex: the conjugating form (identity when real)
-                grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **TENSOR_GRADS.get(f, complex_grads))
+            grad(fn, "a, b", kinds=cplx, **o, **complex_grads)
+            if k_real is real and f not in OWN_TENSOR_RULE:  # tensors may be complex: the conjugating form
+                grad(fn, "a, b", kinds=real, **o, **TENSOR_GRADS.get(f, complex_grads))
         elif k_real is real:
-            grad(fn, "a, b", fwd=fwd, kinds=real, ns=ns, **real_grads)
+            grad(fn, "a, b", kinds=real, **o, **real_grads)
 # a number or a tensor (kind M, known only at run time), or a complex number with a tensor or array:
 # the conjugating helper serves both
-MIX = lambda ks: (MIXED in ks or (TENSOR in ks or ARRAY in ks) and COMPLEX in ks) and \
-    all(k in (REAL, COMPLEX, TENSOR, ARRAY, NONDIFF, MIXED) for k in ks)  # noqa: E731
+MIX = [some("M", among="R|C|T|A|N|M"), ("T|A", "C"), ("C", "T|A")]
 for f, _, _, complex_grads in OPERATORS[:4]:
-    grad(f, "a, b", fwd=f"a {ops.OP_SYMBOLS[f]} b", kinds=MIX, ns=ns, **complex_grads)
-grad(operator.neg, "a", fwd="-a", kinds=MIX, a="-dy")
-grad(operator.neg, "a", fwd="-a", kinds=lambda ks: real(ks) or cplx(ks), a="-dy")
-grad(operator.pos, "a", fwd="+a", kinds=lambda ks: real(ks) or cplx(ks), a="dy")
+    grad(f, "a, b", fwd=f"a {ops.OP_SYMBOLS[f]} b", kinds=MIX, ns=ns, elementwise=True, **complex_grads)
+grad(operator.neg, "a", fwd="-a", kinds=MIX, elementwise=True, a="-dy")
+grad(operator.neg, "a", fwd="-a", kinds=[real, cplx], elementwise=True, a="-dy")
+grad(operator.pos, "a", fwd="+a", kinds=[real, cplx], elementwise=True, a="dy")
 
 nondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.is_,
         operator.is_not, operator.not_, operator.truth, operator.contains, operator.index,
         operator.and_, operator.or_, operator.xor, operator.invert, operator.lshift, operator.rshift,
         operator.iand, operator.ior, operator.ixor, operator.ilshift, operator.irshift)
-grad(operator.not_, "a", fwd="not a", out=NONDIFF, kinds=lambda ks: True)
-grad(operator.truth, "a", fwd="bool(a)", out=NONDIFF, kinds=lambda ks: True)
+grad(operator.not_, "a", fwd="not a", out=NONDIFF, kinds=ANY)
+grad(operator.truth, "a", fwd="bool(a)", out=NONDIFF, kinds=ANY)
 for f in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.is_,
           operator.is_not):
-    grad(f, "a, b", fwd=f"a {ops.OP_SYMBOLS[f]} b", out=NONDIFF, kinds=lambda ks: True)
+    grad(f, "a, b", fwd=f"a {ops.OP_SYMBOLS[f]} b", out=NONDIFF, kinds=ANY)
 
 # ---------------------------------------------------------------- math (real)
 R1 = dict(kinds=num, ns=ns, out=REAL)
@@ -177,7 +168,7 @@ nondiff(math.floor, math.ceil, math.trunc, math.isfinite, math.isnan, math.isinf
         math.factorial, math.comb, math.perm, math.gcd, math.isqrt, math.frexp, math.modf)
 
 # ---------------------------------------------------------------- cmath (holomorphic: dy * conj(g'))
-C1 = dict(kinds=lambda ks: all(k in C_KINDS for k in ks), ns=ns, out=COMPLEX)
+C1 = dict(kinds=(many("R|C|N"),), ns=ns, out=COMPLEX)
 grad(cmath.sin, "z", z="dy * conj(ccos(z))", **C1)
 grad(cmath.cos, "z", z="-dy * conj(csin(z))", **C1)
 grad(cmath.tan, "z", z="dy * conj(1 + y * y)", **C1)
@@ -210,10 +201,10 @@ def _of_type(g, x):
 
 
 ns.update(of_type=_of_type)
-grad(float, "x", x="of_type(dy, x)", kinds=lambda ks: all(k in (REAL, NONDIFF) for k in ks), ns=ns, out=REAL,
+grad(float, "x", x="of_type(dy, x)", kinds=num, ns=ns, out=REAL,
      broadcast=False)
 grad(complex, "re, im=0.0", re="dy if isinstance(re, complex) else dy.real",
-     im="-1j * dy if isinstance(im, complex) else dy.imag", kinds=lambda ks: all(k in C_KINDS for k in ks),
+     im="-1j * dy if isinstance(im, complex) else dy.imag", kinds=(many("R|C|N"),),
      out=COMPLEX, broadcast=False)
 nondiff(int, round, bool, len, range, isinstance, issubclass, type, id, hash, print, repr, str, format,
         callable, hasattr, ord, chr, bin, hex, oct, any, all, slice, object)

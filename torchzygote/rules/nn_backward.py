@@ -1,0 +1,210 @@
+"""Backward helpers of the torch.nn.functional rules (rules/tensor.py): softmax, losses, layer norm,
+convolutions, dropout, embeddings."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .tensor_backward import _c, _cast, _fl, _st, vjp_all
+
+# ---------------------------------------------------------------- nn.functional
+
+_MEMO = [None]
+
+
+def memo(keys, compute):
+    """Share one computation among a rule's several pullback expressions."""
+    vers = tuple(k._version if isinstance(k, torch.Tensor) else None for k in keys)
+    m = _MEMO[0]
+    if m is not None and len(m[0]) == len(keys) and m[2] == vers and all(a is b for a, b in zip(m[0], keys)):
+        return m[1]
+    r = compute()
+    _MEMO[0] = (keys, r, vers)
+    return r
+
+
+def linear_back(dy, x, w, which):
+    if which == 0:
+        return dy @ _c(w) if _fl(x) else None
+    if which == 1:
+        x = _c(x)
+        if x.dim() == 1:
+            return torch.outer(dy, x) if dy.dim() == 1 else dy.unsqueeze(-1) * x
+        return dy.reshape(-1, dy.shape[-1]).mT @ x.reshape(-1, x.shape[-1])
+    return None
+
+
+def bias_back(dy, b):
+    if b is None:
+        return None
+    return _st(dy, b.shape)
+
+
+def softmax_dim(x, dim):
+    if dim is None:
+        return 0 if x.dim() in (0, 1, 3) else 1
+    return dim
+
+
+def softmax_back(dy, y, dim, x):
+    if not _fl(x):
+        return None
+    d = softmax_dim(x, dim)
+    if x.dim() == 0:
+        return _cast(dy * 0, x)
+    g = y * (dy - (dy * y).sum(d, keepdim=True))
+    return _cast(g, x)
+
+
+def log_softmax_back(dy, y, dim, x):
+    if not _fl(x):
+        return None
+    d = softmax_dim(x, dim)
+    if x.dim() == 0:
+        return _cast(dy * 0, x)
+    g = dy - torch.exp(y) * dy.sum(d, keepdim=True)
+    return _cast(g, x)
+
+
+def _reduction(reduction, reduce_, size_average):
+    """torch's legacy ``reduce``/``size_average`` flags, as a ``reduction`` string."""
+    if reduce_ is not None or size_average is not None:
+        return "none" if reduce_ is False else ("sum" if size_average is False else "mean")
+    return reduction
+
+
+def cross_entropy_back(dy, x, target, weight, ignore_index, reduction, label_smoothing, reduce_, size_average):
+    if not _fl(x):
+        return None
+    reduction = _reduction(reduction, reduce_, size_average)
+    cd = 1 if x.dim() >= 2 else 0
+    C = x.shape[cd]
+    lsm = torch.log_softmax(x, cd)
+    shape_c = [1] * x.dim()
+    shape_c[cd] = C
+    w = weight.reshape(shape_c) if weight is not None else None
+    if _fl(target):  # class probabilities
+        t = target
+        if label_smoothing > 0:
+            t = t * (1 - label_smoothing) + label_smoothing / C
+        coeff = -(t * w if w is not None else t)
+        if reduction == "mean":
+            g = dy / (x.numel() / C)
+        else:
+            g = dy
+        gl = g.unsqueeze(cd) if reduction == "none" else g
+        dlsm = coeff * gl
+    else:
+        valid = target != ignore_index
+        tgt = torch.where(valid, target, torch.zeros_like(target))
+        onehot = torch.zeros_like(x).scatter(cd, tgt.unsqueeze(cd), 1.0)
+        wt = weight[tgt] if weight is not None else torch.ones_like(tgt, dtype=x.dtype)
+        wt = wt * valid.to(x.dtype)
+        if reduction == "mean":
+            g = dy / wt.sum()
+        else:
+            g = dy
+        gl = g.unsqueeze(cd) if reduction == "none" else g
+        dlsm = -(1 - label_smoothing) * wt.unsqueeze(cd) * onehot
+        if label_smoothing > 0:
+            ws = w if w is not None else torch.ones(shape_c, dtype=x.dtype, device=x.device)
+            dlsm = dlsm - label_smoothing / C * ws * valid.unsqueeze(cd).to(x.dtype)
+        dlsm = dlsm * gl
+    return dlsm - torch.exp(lsm) * dlsm.sum(cd, keepdim=True)
+
+
+def cross_entropy_target_back(dy, x, target, weight, reduction, label_smoothing, reduce_, size_average):
+    if not _fl(target):
+        return None
+    reduction = _reduction(reduction, reduce_, size_average)
+    cd = 1 if x.dim() >= 2 else 0
+    C = x.shape[cd]
+    lsm = torch.log_softmax(x, cd)
+    if weight is not None:
+        shape_c = [1] * x.dim()
+        shape_c[cd] = C
+        lsm = lsm * weight.reshape(shape_c)
+    g = dy / (x.numel() / C) if reduction == "mean" else dy
+    gl = g.unsqueeze(cd) if reduction == "none" else g
+    return -(1 - label_smoothing) * lsm * gl
+
+
+def mse_back(dy, x, t, reduction, reduce_, size_average, which):
+    reduction = _reduction(reduction, reduce_, size_average)
+    d = x - t
+    n = torch.broadcast_shapes(x.shape, t.shape) if isinstance(t, torch.Tensor) else x.shape
+    cnt = 1
+    for s in n:
+        cnt *= s
+    g = 2 * d * dy
+    if reduction == "mean":
+        g = g / cnt
+    return g if which == 0 else -g
+
+
+def layer_norm_back(dy, x, normalized_shape, weight, bias, eps, which):
+    def compute():
+        k = len(normalized_shape) if not isinstance(normalized_shape, int) else 1
+        dims = tuple(range(x.dim() - k, x.dim()))
+        mu = x.mean(dims, keepdim=True)
+        var = x.var(dims, unbiased=False, keepdim=True)
+        rstd = torch.rsqrt(var + eps)
+        xhat = (x - mu) * rstd
+        lead = tuple(range(x.dim() - k))
+        # (a sum over no dims must not be torch's sum over all: x.shape == normalized_shape)
+        gw = ((dy * xhat).sum(lead) if lead else dy * xhat) if weight is not None else None
+        gb = (dy.sum(lead) if lead else dy) if bias is not None else None
+        dxhat = dy * weight if weight is not None else dy
+        gx = rstd * (dxhat - dxhat.mean(dims, keepdim=True) - xhat * (dxhat * xhat).mean(dims, keepdim=True))
+        return gx, gw, gb
+    return memo((dy, x, weight, bias, "ln"), compute)[which]
+
+
+def _tup(v, n):
+    return list(v) if isinstance(v, (tuple, list)) else [v] * n
+
+
+def conv_back(dy, x, w, b, stride, padding, dilation, groups, which):
+    """One of a convolution's three gradients (``which``: input, weight, bias). Only the one
+    asked for is computed: the input of a first layer is usually a constant batch, and its
+    gradient costs more than the weight's."""
+    nd = w.dim() - 2
+    if isinstance(padding, str) or x.is_complex() or w.is_complex():  # (no complex backward kernel)
+        return memo((dy, x, w, b, "conv"), lambda: vjp_all(
+            lambda a, c, d: _CONV[nd](a, c, d, stride, padding, dilation, groups), (x, w, b), dy))[which]
+    unbatched = x.dim() == nd + 1
+    xb, gy = (x.unsqueeze(0), dy.unsqueeze(0)) if unbatched else (x, dy)
+    g = torch.ops.aten.convolution_backward(
+        gy, xb, w, [w.shape[0]] if b is not None else None, _tup(stride, nd), _tup(padding, nd),
+        _tup(dilation, nd), False, [0] * nd, groups, [which == 0, which == 1, which == 2])[which]
+    return g.squeeze(0) if unbatched and which == 0 and g is not None else g
+
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def dropout_fwd(x, p, training):
+    if not training or p == 0:
+        return x
+    if p == 1:
+        y = x * 0
+        y._tz_scale = torch.zeros_like(x)
+        return y
+    scale = torch.empty_like(x).bernoulli_(1 - p) / (1 - p)
+    y = x * scale
+    y._tz_scale = scale
+    return y
+
+
+def dropout_back(dy, y, training, p):
+    if not training or p == 0:
+        return dy
+    return dy * y._tz_scale
+
+
+def embedding_back(dy, idx, weight, padding_idx):
+    D = weight.shape[-1]
+    g = torch.zeros_like(weight).index_add(0, idx.reshape(-1), dy.reshape(-1, D))
+    if padding_idx is not None:
+        g[padding_idx] = 0
+    return g
