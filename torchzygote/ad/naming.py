@@ -26,6 +26,7 @@ class Names:
         self._vars: Dict[int, object] = {}   # value id -> its Var, or the statement computing it
         self._names: Dict[Hashable, str] = {}
         self._used: Set[str] = set()
+        self._suffix: Dict[str, int] = {}   # base -> the last suffix given to it (all below are taken)
 
     def _base(self, vid: int) -> str:
         """The user's name of a value, or the operation that made it (looked up when the
@@ -48,10 +49,13 @@ class Names:
                 base = self.adjoint(key[1]) + "_" + key[0]
             else:
                 base = f"d{key}"
-            name, k = base, 0
+            name, k = base, self._suffix.get(base, 0)
+            if k:
+                name = f"{base}_{k}"
             while name in self._used or name in _RESERVED:
                 k += 1
                 name = f"{base}_{k}"
+            self._suffix[base] = k
             self._used.add(name)
             self._names[key] = name
         return name
