@@ -95,10 +95,10 @@ def floats_of(args) -> tuple:
                   else None for a in args])
 
 
-def dtypes_of(args) -> tuple:
-    """Tensor arguments' dtypes (None for other arguments), for ``_by_type``'s key: they decide
-    ``floats_of``."""
-    return tuple([a.dtype if isinstance(a, torch.Tensor) else None for a in args])
+def ranks_dtypes(args) -> tuple:
+    """Tensor arguments' ranks and dtypes (None for other arguments), for ``_by_type``'s key:
+    they decide ``ranks_of`` and ``floats_of`` (one pass over the arguments)."""
+    return tuple([(a.dim(), a.dtype) if isinstance(a, torch.Tensor) else None for a in args])
 
 
 _in_progress: set = set()
@@ -183,10 +183,12 @@ def type_key(code, args) -> tuple:
         ta, tb = type(a), type(b)
         if ta is not _Tensor and ta is not _Parameter and tb is not _Tensor and tb is not _Parameter:
             return (id(code), ta, tb)
-        return (id(code), ta, tb) + ranks_of(args) + dtypes_of(args)
+        return (id(code), ta, tb, a.dim() if isinstance(a, _Tensor) else None,
+                b.dim() if isinstance(b, _Tensor) else None, a.dtype if isinstance(a, _Tensor) else None,
+                b.dtype if isinstance(b, _Tensor) else None)
     key = (id(code), *map(type, args))
     if _Tensor in key or _Parameter in key:
-        key += ranks_of(args) + dtypes_of(args)
+        key += ranks_dtypes(args)
     return key
 
 
