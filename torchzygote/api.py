@@ -181,13 +181,17 @@ def gradient(f: Callable, *args, **kwargs):
         # the same steps in the same order
         code = f.__code__
         if n == 1:
-            key = (id(code), t0) if t0 is not _Tensor and t0 is not _Parameter else (id(code), t0, a0.dim())
+            key = (id(code), t0) if t0 is not _Tensor and t0 is not _Parameter else (id(code), t0, a0.dim(), a0.dtype)
         elif n == 2:
             a0, a1 = args
             t0, t1 = type(a0), type(a1)
-            key = (id(code), t0, t1) if t0 is not _Tensor and t0 is not _Parameter and t1 is not _Tensor and \
-                t1 is not _Parameter else (id(code), t0, t1, a0.dim() if isinstance(a0, _Tensor) else None,
-                                           a1.dim() if isinstance(a1, _Tensor) else None)
+            if t0 is not _Tensor and t0 is not _Parameter and t1 is not _Tensor and t1 is not _Parameter:
+                key = (id(code), t0, t1)
+            elif isinstance(a0, _Tensor):
+                key = (id(code), t0, t1, a0.dim(), a1.dim(), a0.dtype, a1.dtype) if isinstance(a1, _Tensor) else \
+                    (id(code), t0, t1, a0.dim(), None, a0.dtype, None)
+            else:
+                key = (id(code), t0, t1, None, a1.dim(), None, a1.dtype)
         else:
             key = (id(code),)
         e = _by_type.get(key)

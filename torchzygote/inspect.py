@@ -51,7 +51,8 @@ def code_adjoint(f: Callable, *args) -> Code:
 
 def code_analysis(f: Callable, *args) -> Code:
     """The analysis facts of ``f`` for arguments like ``args``: one line per SSA value, in
-    program order, with its kind, its rank where known and its activity (``active``: it
+    program order, with its kind, ``float`` where it is known to be a floating-point or complex
+    tensor, its rank where known and its activity (``active``: it
     gets an adjoint; ``varied``/``useful``: one half of that)."""
     e = cache.entry(_function(f), args)
     if e.analysis is None:
@@ -64,7 +65,8 @@ def _fact_line(A, v: ir.Var) -> str:
     act = "active" if A.active(v) else "varied" if v.id in A.varied else \
         "useful" if v.id in A.useful else "-"
     name = f" ({v.hint})" if v.hint else ""
-    return f"%{v.id}{name}: {A.kind(v)}{'' if rank is None else f' rank {rank}'} {act}"
+    fl = " float" if A.is_float(v) else ""
+    return f"%{v.id}{name}: {A.kind(v)}{fl}{'' if rank is None else f' rank {rank}'} {act}"
 
 
 def _function(f):

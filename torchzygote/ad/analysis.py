@@ -91,9 +91,10 @@ _ARRAY_METHODS = ("fill", "copy")
 
 class Analysis:
     def __init__(self, fn: ir.Function, arg_kinds: Sequence[str], consts: frozenset = frozenset(),
-                 ranks: Optional[Sequence[Optional[int]]] = None, return_kind: Optional[Callable] = None):
+                 ranks: Optional[Sequence[Optional[int]]] = None, return_kind: Optional[Callable] = None,
+                 floats: Sequence[Optional[bool]] = ()):
         self.fn = fn
-        # (f, kinds, ranks) -> the kind and rank a Python callee returns: the transform cache,
+        # (f, kinds, ranks, floats) -> the kind and rank a Python callee returns: the transform cache,
         # which transforms it (given by the pipeline, which sits above this module); None: unknown
         self.return_kind = return_kind
         self.consts = consts
@@ -104,6 +105,9 @@ class Analysis:
         for p, r in zip(fn.params[1:], ranks or ()):
             if r is not None:
                 self.R[p.id] = r
+        # tensor values known to be floating-point or complex (the arguments the cache's key says,
+        # results of rules that keep it): rules give them gradients where integer tensors get None
+        self.floats: Set[int] = {p.id for p, fl in zip(fn.params[1:], floats) if fl}
         self.defs: Dict[int, Stmt] = {}       # value -> the statement that computes it
         self._ret_rank: Dict[int, Optional[int]] = {}   # id(call) -> the rank a Python callee returns
         self.rule: Dict[int, Rule] = {}      # id(stmt) -> inlinable rule
@@ -189,8 +193,9 @@ class Analysis:
             return OBJECT
         kinds = tuple(OBJECT if k == UNDEFINED else k for k in (self.kind(a) for a in s.args))
         ranks = tuple(self.rank(a) for a in s.args)
+        floats = tuple(True if self.is_float(a) else None for a in s.args)
         try:
-            kind, self._ret_rank[id(s)] = self.return_kind(f, kinds, ranks)
+            kind, self._ret_rank[id(s)] = self.return_kind(f, kinds, ranks, floats)
             return kind
         except Exception:  # the callee cannot be lifted: that error belongs to the call, at run time
             return OBJECT
@@ -205,6 +210,7 @@ class Analysis:
                     if item is not None:
                         self.K[node.out.id] = item   # an item of a dict only this function sees
                     self._set_rank(node.out, self._stmt_rank(node))
+                    self._set_float(node.out, self._float_result(node))
                     r = self.rule.get(id(node))
                     if r is not None and (r.view or r.inplace) and node.args and isinstance(node.args[0], Var):
                         self.root[node.out.id] = self.root_of(node.args[0])
@@ -217,6 +223,7 @@ class Analysis:
                     self._kinds(sub)
                 for o, srcs in ir.merges(node):
                     self.K[o.id] = functools.reduce(join, [self.kind(x) for x in srcs], UNDEFINED)
+                    self._set_float(o, all(self.is_float(x) for x in srcs))
                     if isinstance(node, If):
                         self._branch_rank_root(o, *srcs)
             elif isinstance(node, Loop):
@@ -270,6 +277,35 @@ class Analysis:
             self.R.pop(v.id, None)
         else:
             self.R[v.id] = r
+
+    # -------------------------------------------------------------- floating-point tensors
+    # (loop-carried values are not followed: a trip may change them)
+    def is_float(self, op) -> bool:
+        """Whether ``op`` is known to be a floating-point or complex tensor."""
+        return isinstance(op, Var) and op.id in self.floats
+
+    def _set_float(self, v: Var, known: bool) -> None:
+        if known:
+            self.floats.add(v.id)
+        else:
+            self.floats.discard(v.id)
+
+    def _float_result(self, s: Stmt) -> bool:
+        """Whether ``s`` makes a floating-point or complex tensor: a rule that keeps them,
+        applied to such tensors and numbers only."""
+        r = self.rule.get(id(s))
+        if r is None or not r.keeps_float or self.K.get(s.out.id) != TENSOR:
+            return False
+        return all(self.is_float(a) or self.kind(a) in (REAL, COMPLEX) for a in self._operands(s))
+
+    def grad_given(self, s: Stmt, r: Rule, p: str) -> bool:
+        """Whether rule ``r`` surely gives parameter ``p`` a gradient at ``s`` (for a ``dy`` that
+        is not None): its pullback never gives None, or only for integer and bool tensors
+        (``given_for_floats``) and the arguments are known floating-point or complex here."""
+        if not r.maybe_none:
+            return True
+        bound = self.bind(s, r)
+        return p in r.given_for_floats and all(self.is_float(bound.get(q)) for q in r.given_for_floats)
 
     def _operands(self, s: Stmt) -> list:
         args = [s.args[0], *s.args[2:]] if s.fn.value is ops.call_method else list(s.args)
@@ -327,6 +363,7 @@ class Analysis:
         body = list(ir.walk(self.fn.body))
         if any(self._may_reshape(node) for node in body if isinstance(node, Stmt)):
             self.R = {}
+            self.floats = set()   # (``x.data = ...`` may change a dtype as well)
             return
         for v, r in self.R.items():
             if r == 0:

@@ -1,5 +1,5 @@
-"""The transform cache: one compiled forward per (code object, argument kinds); the
-transform itself is ``pipeline.transform``.
+"""The transform cache: one compiled forward per (code object, argument kinds, tensor ranks,
+which tensors are floating-point); the transform itself is ``pipeline.transform``.
 
 Each entry records the globals the transform resolved as constants (modules,
 functions, classes) and the rule-table version; a redefined function has a new
@@ -86,17 +86,32 @@ def ranks_of(args) -> tuple:
     return tuple([a.dim() if isinstance(a, torch.Tensor) else None for a in args])
 
 
+def floats_of(args) -> tuple:
+    """True for each floating-point or complex tensor argument, None for any other: transforms
+    specialise on it (rules that give None gradients only to integer and bool tensors need no
+    None checks for these). None rather than False: what a caller's analysis knows of its
+    callee's arguments is True or unknown, and makes the same key."""
+    return tuple([True if isinstance(a, torch.Tensor) and (a.dtype.is_floating_point or a.dtype.is_complex)
+                  else None for a in args])
+
+
+def ranks_dtypes(args) -> tuple:
+    """Tensor arguments' ranks and dtypes (None for other arguments), for ``_by_type``'s key:
+    they decide ``ranks_of`` and ``floats_of`` (one pass over the arguments)."""
+    return tuple([(a.dim(), a.dtype) if isinstance(a, torch.Tensor) else None for a in args])
+
+
 _in_progress: set = set()
 _deps_stack: List[list] = []   # per transform in progress: the callee entries its analysis used
 
 
-def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple) -> tuple:
-    """The kind and rank ``f`` returns for arguments of these kinds and ranks (callers
+def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple, floats: tuple) -> tuple:
+    """The kind and rank ``f`` returns for arguments of these kinds, ranks and floats (callers
     specialise on them); unknown while ``f`` is itself being transformed (recursion)."""
-    key = (f.__code__, kinds, ranks)
+    key = (f.__code__, kinds, ranks, floats)
     if key in _in_progress:
         return OBJECT, None
-    e = entry_for(f, kinds, ranks=ranks)
+    e = entry_for(f, kinds, ranks=ranks, floats=floats)
     if e.analysis is None:
         return OBJECT, None
     if _deps_stack:
@@ -105,16 +120,17 @@ def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple) -> tuple:
 
 
 def entry(f: types.FunctionType, args, consts: frozenset = frozenset()) -> Entry:
-    return entry_for(f, kinds_of(args), consts, ranks_of(args))
+    return entry_for(f, kinds_of(args), consts, ranks_of(args), floats_of(args))
 
 
 def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset(),
-              ranks: Optional[tuple] = None) -> Entry:
+              ranks: Optional[tuple] = None, floats: Optional[tuple] = None) -> Entry:
     """The transform of ``f`` for arguments of these kinds (and tensor ranks, None where
-    unknown); parameters in ``consts`` (positions) are constants: no gradient is computed
-    for them."""
+    unknown; floats: True for floating-point or complex tensors, None where not or unknown);
+    parameters in ``consts`` (positions) are constants: no gradient is computed for them."""
     ranks = ranks or (None,) * len(kinds)
-    key = (f.__code__, kinds, ranks) if not consts else (f.__code__, kinds, ranks, consts)
+    floats = floats or (None,) * len(kinds)
+    key = (f.__code__, kinds, ranks, floats) if not consts else (f.__code__, kinds, ranks, floats, consts)
     g = f.__globals__
     for e in _cache.get(key, ()):
         if e.valid(f):
@@ -131,7 +147,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         _in_progress.add(key)
         _deps_stack.append([])
         try:
-            t = pipeline.transform(f, kinds, consts, ranks, return_kind)
+            t = pipeline.transform(f, kinds, consts, ranks, return_kind, floats)
         finally:
             _in_progress.discard(key)
             deps = tuple(_deps_stack.pop())
@@ -147,7 +163,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         return e
 
 
-_by_type: Dict[Tuple, Entry] = {}   # (id(code), argument types[, ranks]) -> entry, where types decide kinds
+_by_type: Dict[Tuple, Entry] = {}   # (id(code), argument types[, ranks, dtypes]) -> entry, where types decide kinds
 # keyed by the code's id, not the code: a code object's hash is computed anew at each lookup (its name,
 # bytecode, constants, names...), a fifth of a small function's warm gradient call. The id stays the
 # code's as long as the entry lives: the entry holds the code (Entry.code)
@@ -155,21 +171,24 @@ _by_type: Dict[Tuple, Entry] = {}   # (id(code), argument types[, ranks]) -> ent
 
 def type_key(code, args) -> tuple:
     """``_by_type``'s key for ``code`` called with ``args``: the code's id and the arguments'
-    types, and the tensors' ranks where there are tensors (api.gradient inlines it for one and
-    two arguments)."""
+    types, and the tensors' ranks and dtypes where there are tensors (api.gradient inlines it
+    for one and two arguments)."""
     n = len(args)   # one and two arguments spelled out: no map object on the hot path
     if n == 1:
-        t = type(args[0])
-        return (id(code), t) if t is not _Tensor and t is not _Parameter else (id(code), t, args[0].dim())
+        a = args[0]
+        t = type(a)
+        return (id(code), t) if t is not _Tensor and t is not _Parameter else (id(code), t, a.dim(), a.dtype)
     if n == 2:
         a, b = args
         ta, tb = type(a), type(b)
         if ta is not _Tensor and ta is not _Parameter and tb is not _Tensor and tb is not _Parameter:
             return (id(code), ta, tb)
-        return (id(code), ta, tb) + ranks_of(args)
+        return (id(code), ta, tb, a.dim() if isinstance(a, _Tensor) else None,
+                b.dim() if isinstance(b, _Tensor) else None, a.dtype if isinstance(a, _Tensor) else None,
+                b.dtype if isinstance(b, _Tensor) else None)
     key = (id(code), *map(type, args))
     if _Tensor in key or _Parameter in key:
-        key += ranks_of(args)
+        key += ranks_dtypes(args)
     return key
 
 

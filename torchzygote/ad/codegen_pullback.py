@@ -220,7 +220,7 @@ class Pullback:
         for p, op, i in targets:
             code = self._grad_code(s, r, bound, p, op, i, dy, shared, body)
             if A.active(op):
-                self.contrib(op, code, MAYBE if r.maybe_none else SET, S, body)
+                self.contrib(op, code, SET if A.grad_given(s, r, p) else MAYBE, S, body)
             else:
                 body.append(code)
         if not maybe:

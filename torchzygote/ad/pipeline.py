@@ -1,7 +1,8 @@
 """The transform as four stages, each callable and testable on its own:
 
     lift      f -> structured SSA IR (and the globals/cells it resolved, the cache's guards)
-    analyse   IR + argument kinds/ranks -> facts (kinds, ranks, activity, liveness, scopes)
+    analyse   IR + argument kinds/ranks/floats -> facts (kinds, ranks, floating-point tensors,
+              activity, liveness, scopes)
     generate  IR + facts -> Python source of ``fwd(ctx, *args) -> (y, back)``
     compile   source -> the function, registered with linecache and the error mapping
 
@@ -39,10 +40,12 @@ def lift(f: types.FunctionType) -> Tuple[ir.Function, dict]:
 
 
 def analyse(fn: ir.Function, kinds: Sequence[str], consts: frozenset = frozenset(),
-            ranks: Optional[Sequence[Optional[int]]] = None, return_kind: Optional[Callable] = None) -> Analysis:
-    """Stage 2: the facts code generation specialises on, for arguments of these kinds and
-    tensor ranks; ``return_kind(f, kinds, ranks)`` tells what a Python callee returns."""
-    return Analysis(fn, kinds, consts, ranks, return_kind)
+            ranks: Optional[Sequence[Optional[int]]] = None, return_kind: Optional[Callable] = None,
+            floats: Sequence[Optional[bool]] = ()) -> Analysis:
+    """Stage 2: the facts code generation specialises on, for arguments of these kinds, tensor
+    ranks and floats (True: a floating-point or complex tensor); ``return_kind(f, kinds, ranks,
+    floats)`` tells what a Python callee returns."""
+    return Analysis(fn, kinds, consts, ranks, return_kind, floats)
 
 
 def generate(fn: ir.Function, A: Analysis, qualname: str) -> Tuple[str, dict, tuple]:
@@ -87,7 +90,8 @@ def _user_lines(lines, base: str) -> dict:
 
 
 def transform(f: types.FunctionType, kinds: Sequence[str], consts: frozenset = frozenset(),
-              ranks: Optional[Sequence[Optional[int]]] = None, return_kind: Optional[Callable] = None) -> Transform:
+              ranks: Optional[Sequence[Optional[int]]] = None, return_kind: Optional[Callable] = None,
+              floats: Sequence[Optional[bool]] = ()) -> Transform:
     """The four stages in order."""
     # a transform makes many objects and few cycles: the collector's passes over them
     # (and over the rest of the heap, as they survive) were a fifth of its time. Held off
@@ -96,7 +100,7 @@ def transform(f: types.FunctionType, kinds: Sequence[str], consts: frozenset = f
     collector.hold()
     try:
         fn_ir, guards = lift(f)
-        A = analyse(fn_ir, kinds, consts, ranks, return_kind)
+        A = analyse(fn_ir, kinds, consts, ranks, return_kind, floats)
         src, glb, reads = generate(fn_ir, A, f.__qualname__)
         return Transform(fn_ir, guards, A, compile(fn_ir, src, glb, reads, f.__qualname__), src)
     finally:

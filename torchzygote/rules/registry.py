@@ -42,6 +42,10 @@ class Rule:
     inplace: bool = False              # mutates its first argument (a tensor) and returns it
     view: bool = False                 # the result may share memory with the first argument
     elementwise: bool = False          # a tensor result has the broadcast shape of the tensor arguments
+    # gradients given where these parameters' arguments are all floating-point or complex tensors
+    # (maybe_none only for integer and bool tensors, which have no gradient; read from the helpers)
+    given_for_floats: Tuple[str, ...] = ()
+    keeps_float: bool = False          # a tensor result is floating-point or complex where the arguments are
     kwonly: Tuple[str, ...] = ()       # parameters after ``*``: the closure form passes them by keyword
     omit_defaults: bool = False        # the closure form calls ``fn`` leaving out values equal to defaults
     name: str = ""
@@ -157,13 +161,18 @@ def _signature(spec: str, ns: dict):
 def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = None, out="promote",
          kinds=None, broadcast: bool = True, maybe_none: bool = False, effect: bool = False,
          inplace: bool = False, view: bool = False, elementwise: bool = False, omit_defaults: bool = False,
-         **grads: str) -> Rule:
+         given_for_floats: str = "", keeps_float: bool = False, **grads: str) -> Rule:
     """Register the derivative of ``fn``; keyword arguments name a parameter's pullback.
 
     ``kinds``: the argument kinds this variant is for (a pattern, or a list of them), None for any
     (decided per call); ``fwd``: a template for the call (else ``fn`` is called); ``out``: the result's
     kind; ``broadcast``: tensor gradients are summed back to their argument's shape; ``maybe_none``:
-    expressions may give None; ``effect``: the pullback runs without an output gradient (mutation);
+    expressions may give None; ``given_for_floats`` (``"a, b"``): they give these parameters' gradients
+    (for a ``dy`` that is not None) wherever these parameters' arguments are all floating-point or
+    complex tensors (their helpers return None for integer and bool tensors only); ``keeps_float``: a
+    tensor result is floating-point or complex where every argument is such a tensor or a number
+    (arithmetic: no dtype argument, no comparison); ``effect``: the pullback runs without an output
+    gradient (mutation);
     ``inplace``: writes into its first argument; ``view``: the result may share its first argument's
     memory; ``elementwise``: a tensor result has the tensor arguments' broadcast shape;
     ``omit_defaults``: the closure form calls ``fn`` as a user would, leaving out arguments equal to
@@ -177,16 +186,19 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
     if vararg and kwonly:   # bind_rule and the analysis bind positional arguments to params in order
         raise ValueError(f"rule for {fn}: keyword-only parameters after *{vararg} are not supported; write "
                          f"a forward template that passes them by keyword")
-    for p in grads:
+    given = tuple(p.strip() for p in given_for_floats.split(",") if p.strip())
+    for p in (*grads, *given):
         if p not in names and p != vararg:
             raise ValueError(f"rule for {fn}: {p!r} is not a parameter ({params})")
+    if given and not maybe_none:
+        raise ValueError(f"rule for {fn}: given_for_floats narrows maybe_none, which it does not declare")
     if callable(kinds):
         raise TypeError(f"rule for {fn}: kinds is a pattern such as ('T', 'R|N', ...), not a predicate")
     rule = Rule(fn, names, defaults, vararg, grads, ns or {}, fwd, out,
                 None if kinds is None else patterns(kinds), broadcast, maybe_none, effect,
                 inplace, view, elementwise,
                 name=getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)),
-                kwonly=kwonly, omit_defaults=omit_defaults)
+                kwonly=kwonly, omit_defaults=omit_defaults, given_for_floats=given, keeps_float=keeps_float)
     TABLE.rules.setdefault(fn, []).append(rule)
     if len(TABLE.rules[fn]) > 1:
         _unordered.add(fn)

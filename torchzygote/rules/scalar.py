@@ -95,7 +95,7 @@ OWN_TENSOR_RULE = (operator.pow,)
 
 for f, iop, real_grads, complex_grads in OPERATORS:
     # (a tensor result has the operands' broadcast shape; floor division, with no gradient, is not marked)
-    o = dict(fwd=f"a {ops.OP_SYMBOLS[f]} b", ns=ns, elementwise=f is not operator.floordiv)
+    o = dict(fwd=f"a {ops.OP_SYMBOLS[f]} b", ns=ns, elementwise=f is not operator.floordiv, keeps_float=True)
     for fn, k_real in ((f, real), (iop, num)):
         grad(fn, "a, b", kinds=num, **o, **real_grads)
         if f in TENSOR_NUMBER and k_real is real:
@@ -113,10 +113,11 @@ for f, iop, real_grads, complex_grads in OPERATORS:
 # the conjugating helper serves both
 MIX = [some("M", among="R|C|T|A|N|M"), ("T|A", "C"), ("C", "T|A")]
 for f, _, _, complex_grads in OPERATORS[:4]:
-    grad(f, "a, b", fwd=f"a {ops.OP_SYMBOLS[f]} b", kinds=MIX, ns=ns, elementwise=True, **complex_grads)
-grad(operator.neg, "a", fwd="-a", kinds=MIX, elementwise=True, a="-dy")
-grad(operator.neg, "a", fwd="-a", kinds=[real, cplx], elementwise=True, a="-dy")
-grad(operator.pos, "a", fwd="+a", kinds=[real, cplx], elementwise=True, a="dy")
+    grad(f, "a, b", fwd=f"a {ops.OP_SYMBOLS[f]} b", kinds=MIX, ns=ns, elementwise=True, keeps_float=True,
+         **complex_grads)
+grad(operator.neg, "a", fwd="-a", kinds=MIX, elementwise=True, keeps_float=True, a="-dy")
+grad(operator.neg, "a", fwd="-a", kinds=[real, cplx], elementwise=True, keeps_float=True, a="-dy")
+grad(operator.pos, "a", fwd="+a", kinds=[real, cplx], elementwise=True, keeps_float=True, a="dy")
 
 nondiff(operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.is_,
         operator.is_not, operator.not_, operator.truth, operator.contains, operator.index,

@@ -71,7 +71,8 @@ def tm(name, sig, *, method=True, function=True, msig=None, extra=(), **kw):
 
 EW = dict(broadcast=True)
 VIEW = dict(view=True)                 # the result may share memory with the first argument
-ELEMENTWISE = dict(elementwise=True)   # a tensor result has the broadcast shape of the tensor arguments
+# a tensor result has the broadcast shape of the tensor arguments, and is floating-point or complex where they are
+ELEMENTWISE = dict(elementwise=True, keeps_float=True)
 NB = dict(broadcast=False)
 MN = dict(maybe_none=True)
 TUPLE_ARG = ("P|PT|PR", ...)
@@ -178,9 +179,9 @@ tm("maximum", "input, other", input="ext2_back(dy, input, other, True)",
 tm("minimum", "input, other", input="ext2_back(dy, input, other, False)",
    other="ext2_back(dy, other, input, False)", extra=[torch.fmin], **EW, **MN, **ELEMENTWISE)
 tm("pow", "input, exponent", input="pow_base_back(dy, input, exponent)",
-   exponent="pow_exp_back(dy, input, exponent, y)", **EW, **MN, **ELEMENTWISE)
+   exponent="pow_exp_back(dy, input, exponent, y)", given_for_floats="input", **EW, **MN, **ELEMENTWISE)
 tm("float_power", "input, exponent", input="pow_base_back(dy, input, exponent)",
-   exponent="pow_exp_back(dy, input, exponent, y)", **EW, **MN, **ELEMENTWISE)
+   exponent="pow_exp_back(dy, input, exponent, y)", given_for_floats="input", **EW, **MN, **ELEMENTWISE)
 tm("add", "input, other, *, alpha=1", input="dy", other="dy * alpha", **EW, **ELEMENTWISE)
 tm("sub", "input, other, *, alpha=1", input="dy", other="-dy * alpha", extra=[torch.subtract], **EW, **ELEMENTWISE)
 tm("rsub", "input, other, *, alpha=1", method=False, input="-dy * alpha", other="dy", **EW, **ELEMENTWISE)
@@ -208,10 +209,10 @@ _TK = some("T")   # a tensor among the operands
 
 for _op, _sym in ((operator.pow, "**"), (operator.ipow, "**")):
     grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_TK, ns=NS, out=TENSOR, maybe_none=True, elementwise=True,
-         a="pow_base_back(dy, a, b)", b="pow_exp_back(dy, a, b, y)")
+         keeps_float=True, given_for_floats="a", a="pow_base_back(dy, a, b)", b="pow_exp_back(dy, a, b, y)")
 for _op, _sym in ((operator.matmul, "@"), (operator.imatmul, "@")):
     grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_TK, ns=NS, out=TENSOR, broadcast=False, maybe_none=True,
-         a="matmul_back(dy, a, b, 0)", b="matmul_back(dy, a, b, 1)")
+         keeps_float=True, given_for_floats="a, b", a="matmul_back(dy, a, b, 0)", b="matmul_back(dy, a, b, 1)")
     NATIVE.append(_op)
 # augmented assignment with a number on the left and a tensor on the right makes a new tensor, as
 # Python does (``s = 0.0; s += t``). With a tensor on the left it writes into that tensor, which
@@ -222,7 +223,8 @@ _IN_PLACE = [(operator.iadd, "+", "dy", "dy"), (operator.isub, "-", "dy", "-dy")
              (operator.imul, "*", "mul_back(dy, b)", "mul_back(dy, a)"),
              (operator.itruediv, "/", "div_back_a(dy, a, b)", "div_back_b(dy, a, b, y)")]
 for _op, _sym, _da, _db in _IN_PLACE:
-    grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_NUMBER_FIRST, ns=NS, out=TENSOR, elementwise=True, a=_da, b=_db)
+    grad(_op, "a, b", fwd=f"a {_sym} b", kinds=_NUMBER_FIRST, ns=NS, out=TENSOR, elementwise=True, keeps_float=True,
+         a=_da, b=_db)
     NATIVE.append(_op)
 NATIVE += [operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.pow, operator.ipow]
 grad(float, "x", x="item_back(dy, x)", kinds=("T", ...), ns=NS, out=REAL, broadcast=False,
@@ -246,10 +248,13 @@ rule([torch.tensor, torch.as_tensor], "data, dtype=None, device=None, requires_g
      data="tensor_back(ctx, data, dy)", **NB, **MN)
 
 # ---------------------------------------------------------------- reductions
-tm("sum", "input, dim=None, keepdim=False, *, dtype=None", input="sum_back(dy, input, dim, keepdim)", **NB, **MN)
+# (a dtype argument is no number: the analysis does not take the result for floating-point then)
+tm("sum", "input, dim=None, keepdim=False, *, dtype=None", input="sum_back(dy, input, dim, keepdim)",
+   given_for_floats="input", keeps_float=True, **NB, **MN)
 tm("nansum", "input, dim=None, keepdim=False, *, dtype=None",
    input="sum_back(dy, input, dim, keepdim) * ~torch.isnan(input)", **NB)
-tm("mean", "input, dim=None, keepdim=False, *, dtype=None", input="mean_back(dy, input, dim, keepdim)", **NB, **MN)
+tm("mean", "input, dim=None, keepdim=False, *, dtype=None", input="mean_back(dy, input, dim, keepdim)",
+   given_for_floats="input", keeps_float=True, **NB, **MN)
 tm("prod", "input, dim=None, keepdim=False, *, dtype=None", input="prod_back(dy, input, dim, keepdim)", **NB, **MN)
 _EXT_OUT = lambda ks: TENSOR if len(ks) == 1 or ks[1] == TENSOR else OBJECT  # noqa: E731
 for _name, _larger in (("max", True), ("min", False)):
@@ -281,7 +286,7 @@ tm("topk", "input, k, dim=-1, largest=True, sorted=True", out=OBJECT,
 
 # ---------------------------------------------------------------- products
 tm("matmul", "input, other", input="matmul_back(dy, input, other, 0)", other="matmul_back(dy, input, other, 1)",
-   **NB, **MN)
+   given_for_floats="input, other", keeps_float=True, **NB, **MN)
 tm("mm", "input, mat2", input="dy @ _H(mat2)", mat2="_H(input) @ dy", **NB)
 tm("bmm", "input, mat2", input="dy @ _H(mat2)", mat2="_H(input) @ dy", **NB)
 tm("mv", "input, vec", input="mv_back(dy, input, vec, 0)", vec="mv_back(dy, input, vec, 1)", **NB)
