@@ -177,6 +177,24 @@ def test_list_used_again_stays_a_list():
 
 # ---------------------------------------------------------------- garbage collector
 
+def test_gc_state_is_not_inherited_through_a_reused_id():
+    """A code object that gets the id of a dead one (CPython reuses addresses) starts afresh:
+    before, a short function could inherit a dead long one's "hold off collection" state."""
+    from torchzygote import api
+
+    def g(x):
+        return x * x
+
+    code = g.__code__
+    api._LONG[id(code)] = (object(), True)   # what a dead long function with this id left behind
+    try:
+        assert api._state(code) is api._FIRST
+        assert tz.gradient(g, 3.0) == (6.0,)
+        assert api._LONG[id(code)] == (code, api._MEASURE)
+    finally:
+        api._LONG.pop(id(code), None)
+
+
 def test_gc_paused_during_a_long_gradient_and_restored():
     seen = []
 

@@ -43,7 +43,7 @@ _set_grad_enabled = _torch._C._set_grad_enabled
 
 # Whether a function's gradient is long is measured on its second call (the first includes the
 # transform); for short ones holding off the collector (ad/collector.py) would cost more than it saves.
-_LONG = {}          # id of the code object (or the callable's type) -> hold off collection for its gradient calls?
+_LONG = {}          # id of the code object (or the callable's type) -> (it, hold off collection for its gradient calls?)
 _FIRST, _MEASURE = object(), object()   # states before that is known
 _LONG_S = 1e-3      # a gradient call this long keeps enough objects for it to pay
 _clock = time.perf_counter
@@ -70,10 +70,16 @@ def _begin(key):
     mode = _grad_enabled()
     if mode:
         _set_grad_enabled(False)
-    state = _LONG.get(key, _FIRST)
+    state = _state(key)
     if state is True:
         _hold_collection()
     return mode, state, (_clock() if state is _MEASURE else 0.0)
+
+
+def _state(key):
+    """What is known of ``key``'s gradient calls: ``_FIRST``, ``_MEASURE``, or whether they are long."""
+    e = _LONG.get(id(key))
+    return e[1] if e is not None and e[0] is key else _FIRST   # (an id a dead code had is another code's)
 
 
 def _settle(key, state, t: float) -> None:
@@ -82,16 +88,17 @@ def _settle(key, state, t: float) -> None:
     if state is True:
         _release_collection()
     elif state is _FIRST:
-        _LONG[key] = _MEASURE
+        _LONG[id(key)] = (key, _MEASURE)
     elif state is _MEASURE:
-        _LONG[key] = _clock() - t > _LONG_S
+        _LONG[id(key)] = (key, _clock() - t > _LONG_S)
 
 
 def _key(f):
-    """``_LONG``'s key for ``f``: its code's id (a code object's hash is computed anew each
-    time; an id reused by a later code only carries over this heuristic), else its type."""
+    """``_LONG``'s key for ``f``: its code object, else its type (``_LONG`` holds it under its id:
+    a code object's hash is computed anew each time, and holding it keeps its id from being
+    reused by a later code, which would inherit its state)."""
     code = getattr(f, "__code__", None)
-    return type(f) if code is None else id(code)
+    return type(f) if code is None else code
 
 
 def _call(ctx: Context, f, args, kwargs):
@@ -197,7 +204,7 @@ def gradient(f: Callable, *args, **kwargs):
         e = _by_type.get(key)
         if e is not None and e.nargs == n and e.fwd is not None and \
                 (e.unguarded and e.version == _TABLE.version or e.valid(f)):
-            fwd, key = e.fwd, id(code)
+            fwd, key = e.fwd, code
             mode, state, t = _begin(key)
             try:
                 ctx = Context()
@@ -233,7 +240,7 @@ def gradient(f: Callable, *args, **kwargs):
         return pullback(f, *args, **kwargs)  # raises, naming the construct
     if CHECK:
         return CHECK(gradient, f, args, kwargs)
-    return _quiet(type(f) if code is None else id(code), _gradient, f, args, kwargs)
+    return _quiet(type(f) if code is None else code, _gradient, f, args, kwargs)
 
 
 def derivative(f: Callable) -> Callable:

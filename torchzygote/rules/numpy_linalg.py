@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 
 from ..errors import GradientError
-from .registry import ARRAY, OBJECT, REAL, many, nondiff, reads_sequence, some
+from .registry import ARRAY, OBJECT, REAL, many, nondiff, some
 from . import numpy_rules as _nr
 from .numpy_linalg_backward import (_cj, _swap, np_la_real_like, _parts, np_la_explicit, np_la_ein_plan,
                                     np_la_ein_back, np_la_ein_grads, np_la_tensordot_spec, np_la_inner_spec,
@@ -122,9 +122,8 @@ if np is not None:
     _r([np.linalg.lstsq], "a, b, rcond=None", kinds=_two, out=OBJECT, maybe_none=True,
        a="np_la_lstsq_back(dy, a, b, y, 0)", b="np_la_lstsq_back(dy, a, b, y, 1)")
     _r([np.linalg.matrix_power], "a, n", a="np_la_matrix_power_back(dy, a, n)", kinds=A0, maybe_none=True)
-    _r([np.linalg.multi_dot], "arrays, *, out=None", kinds=_nr.SEQ, maybe_none=True,
+    _r([np.linalg.multi_dot], "arrays, *, out=None", kinds=_nr.SEQ, maybe_none=True, reads_sequence=True,
        arrays="_nr_seq_back(ctx, np_la_multi_dot_back(dy, arrays), arrays)")
-    reads_sequence(np.linalg.multi_dot)
     NS.update(_nr_seq_back=_nr.np_seq_back)
     _r([np.linalg.tensorinv], "a, ind=2", a="np_la_tensorinv_back(dy, a, y, ind)", kinds=A0)
     _r([np.linalg.tensorsolve], "a, b, axes=None", kinds=_two,

@@ -12,8 +12,7 @@ import re
 from ..errors import GradientError
 from ..values.algebra import np_sum_to
 from .container_backs import seq_back
-from .registry import (ANY, ARRAY, REAL, grad, many, nondiff, reads_metadata,
-                       reads_sequence, some)
+from .registry import (ANY, ARRAY, REAL, grad, many, nondiff, reads_metadata, some)
 
 try:
     import numpy as np
@@ -341,16 +340,18 @@ if np is not None:
         _r(fns, sig, a=f"np_like({e}, a)", out=_out)
         # a list or tuple: the gradient of np.asarray(a), routed to its items
         _r(fns[:1], sig, a="np_seq_back(ctx, {}, a)".format(re.sub(r"\ba\b", "np.asarray(a)", e)),
-           kinds=SEQ_DATA, out=_out, maybe_none=True)
+           kinds=SEQ_DATA, out=_out, maybe_none=True, reads_sequence=True)
     for f in (np.amax, np.amin):
         if all(f is not g for fns, _, _ in REDUCTIONS for g in fns):
-            _r([f], "a, axis=None, out=None, keepdims=False", out=_out,
+            _r([f], "a, axis=None, out=None, keepdims=False", out=_out, reads_sequence=True,
                a="np_like(np_max_back(dy, a, axis, keepdims, y), a)")
     # building an array from a list or tuple (nested ones too), a number or an array
-    _r([np.array], "object, dtype=None", object="np_seq_back(ctx, dy, object)", kinds=SEQ, maybe_none=True)
-    _r([np.asarray], "a, dtype=None", a="np_seq_back(ctx, dy, a)", kinds=SEQ, maybe_none=True)
+    _r([np.array], "object, dtype=None", object="np_seq_back(ctx, dy, object)", kinds=SEQ, maybe_none=True,
+       reads_sequence=True)
+    _r([np.asarray], "a, dtype=None", a="np_seq_back(ctx, dy, a)", kinds=SEQ, maybe_none=True,
+       reads_sequence=True)
     _r([np.stack], "arrays, axis=0", arrays="np_seq_back(ctx, np.moveaxis(dy, axis, 0), arrays)",
-       kinds=SEQ, maybe_none=True)
+       kinds=SEQ, maybe_none=True, reads_sequence=True)
     _r([np.moveaxis], "a, source, destination", a="np.moveaxis(dy, destination, source)",
        kinds=A0)
     _r([np.swapaxes], "a, axis1, axis2", a="np.swapaxes(dy, axis1, axis2)", kinds=A0)
@@ -359,7 +360,6 @@ if np is not None:
        kinds=V0)
     # integer scalars truncate: no gradient (a number, kind R, as np.int64 counters are)
     nondiff(np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8, out=REAL)
-    reads_sequence(np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin, np.array, np.asarray, np.stack)
     _r([np.dot, np.ndarray.dot], "a, b", a="np_dot_back(dy, a, b, 0)", b="np_dot_back(dy, a, b, 1)")
     _r([np.matmul], "a, b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)")
     # np.reshape / ndarray.reshape (with their ``order``): numpy_shape.py

@@ -19,7 +19,7 @@ from __future__ import annotations
 from ..errors import GradientError
 from .container_backs import seq_back
 from .numpy_rules import _r, np, np_index_back, np_like, np_seq_back, np_sum_to_shape, ns
-from .registry import ARRAY, LIST, REAL, TUPLE, many, nondiff, reads_metadata, reads_sequence, some
+from .registry import ARRAY, LIST, REAL, TUPLE, many, nondiff, reads_metadata, some
 
 if np is not None:
     V0 = ("A|R", ...)   # a value first; the rest are axes, shapes, indices
@@ -157,19 +157,19 @@ if np is not None:
               np_shape_src=np_shape_src, np_shape_items_back=np_shape_items_back)
     S = dict(ns=NS, maybe_none=True)
     _r([np.concatenate], "arrays, axis=0, out=None",
-       arrays="np_shape_cat_back(ctx, dy, arrays, np_shape_join_plan('concatenate', arrays, axis))", kinds=S0, **S)
+       arrays="np_shape_cat_back(ctx, dy, arrays, np_shape_join_plan('concatenate', arrays, axis))", kinds=S0,
+       reads_sequence=True, **S)
     JOINS = [(np.hstack, "hstack"), (np.vstack, "vstack"), (np.dstack, "dstack"), (np.column_stack, "column_stack")]
     if hasattr(np, "row_stack") and np.row_stack is not np.vstack:  # a deprecated alias of vstack
         JOINS.append((np.row_stack, "vstack"))
     for f, how in JOINS:
         _r([f], "tup",
-           tup=f"np_shape_cat_back(ctx, dy, tup, np_shape_join_plan({how!r}, tup))", kinds=S0, **S)
+           tup=f"np_shape_cat_back(ctx, dy, tup, np_shape_join_plan({how!r}, tup))", kinds=S0, reads_sequence=True, **S)
     _r([np.block], "arrays", arrays="np_shape_block_back(ctx, dy, arrays, np_shape_block_src(arrays))",
        kinds=("L", ...), **S)
     _r([np.append], "arr, values, axis=None", arr="np_shape_append_back(ctx, dy, arr, values, axis, 0)",
        values="np_shape_append_back(ctx, dy, arr, values, axis, 1)",
        kinds=some("A|R", among="A|R|L|P|PT|PR|N"), **S)
-    reads_sequence(np.concatenate, np.hstack, np.vstack, np.dstack, np.column_stack, *[f for f, _ in JOINS])
 
     # ---------------------------------------------------------------------------------- splitting
     def np_shape_split_back(ctx, y, ary, axis):

@@ -46,6 +46,7 @@ class Rule:
     # (maybe_none only for integer and bool tensors, which have no gradient; read from the helpers)
     given_for_floats: Tuple[str, ...] = ()
     keeps_float: bool = False          # a tensor result is floating-point or complex where the arguments are
+    reads_sequence: bool = False       # the function only reads its first argument's items, keeping no reference
     kwonly: Tuple[str, ...] = ()       # parameters after ``*``: the closure form passes them by keyword
     omit_defaults: bool = False        # the closure form calls ``fn`` leaving out values equal to defaults
     name: str = ""
@@ -161,7 +162,8 @@ def _signature(spec: str, ns: dict):
 def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = None, out="promote",
          kinds=None, broadcast: bool = True, maybe_none: bool = False, effect: bool = False,
          inplace: bool = False, view: bool = False, elementwise: bool = False, omit_defaults: bool = False,
-         given_for_floats: str = "", keeps_float: bool = False, **grads: str) -> Rule:
+         given_for_floats: str = "", keeps_float: bool = False, reads_sequence: bool = False,
+         **grads: str) -> Rule:
     """Register the derivative of ``fn``; keyword arguments name a parameter's pullback.
 
     ``kinds``: the argument kinds this variant is for (a pattern, or a list of them), None for any
@@ -198,8 +200,11 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
                 None if kinds is None else patterns(kinds), broadcast, maybe_none, effect,
                 inplace, view, elementwise,
                 name=getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)),
-                kwonly=kwonly, omit_defaults=omit_defaults, given_for_floats=given, keeps_float=keeps_float)
+                kwonly=kwonly, omit_defaults=omit_defaults, given_for_floats=given, keeps_float=keeps_float,
+                reads_sequence=reads_sequence)
     TABLE.rules.setdefault(fn, []).append(rule)
+    if reads_sequence:   # a list display passed straight to it is built as a tuple (frontend)
+        TABLE.sequence_readers.add(fn)
     if len(TABLE.rules[fn]) > 1:
         _unordered.add(fn)
         if not _batch:
@@ -250,13 +255,6 @@ def nondiff(*fns, out: str = NONDIFF) -> None:
         TABLE.nondiff.add(f)
         if out != NONDIFF:
             TABLE.nondiff_kinds[f] = out
-    TABLE.version += 1
-
-
-def reads_sequence(*fns) -> None:
-    """Functions that only read the items of their first argument and keep no reference
-    to it (``torch.stack``): a list display passed straight to them is built as a tuple."""
-    TABLE.sequence_readers.update(fns)
     TABLE.version += 1
 
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..values.algebra import accum, unbroadcast
 from . import nn_backward, tensor_backward, tensor_shape_backward
 from .container_backs import index_back
-from .registry import ANY, NONDIFF, OBJECT, REAL, TENSOR, base, grad, nondiff, reads_sequence, some
+from .registry import ANY, NONDIFF, OBJECT, REAL, TENSOR, base, grad, nondiff, some
 
 
 # ====================================================================== registration
@@ -341,9 +341,9 @@ rule([torch.cat, torch.concat, torch.concatenate], "tensors, dim=0, *, out=None"
      tensors="cat_pieces(dy, tensors, dim)", kinds=TUPLE_ARG, **NB)
 rule([torch.stack], "tensors, dim=0, *, out=None", tensors="stack_pieces(dy, tensors, dim)", kinds=TUPLE_ARG, **NB)
 rule([torch.cat, torch.concat, torch.concatenate], "tensors, dim=0, *, out=None",
-     tensors="cat_back(ctx, dy, tensors, dim)", **NB, **MN)
-rule([torch.stack], "tensors, dim=0, *, out=None", tensors="stack_back(ctx, dy, tensors, dim)", **NB, **MN)
-reads_sequence(torch.cat, torch.concat, torch.concatenate, torch.stack)
+     tensors="cat_back(ctx, dy, tensors, dim)", reads_sequence=True, **NB, **MN)
+rule([torch.stack], "tensors, dim=0, *, out=None", tensors="stack_back(ctx, dy, tensors, dim)",
+     reads_sequence=True, **NB, **MN)
 rule([torch.split, torch.Tensor.split], "tensor, split_size_or_sections, dim=0", out=OBJECT,
      tensor="pieces_back(dy, tensor, dim, y)", **NB, **MN, **VIEW)
 tm("chunk", "input, chunks, dim=0", out="PT", input="pieces_back(dy, input, dim, y)", **NB, **MN, **VIEW)

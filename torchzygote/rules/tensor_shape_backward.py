@@ -147,12 +147,7 @@ def sort_back(dy, x, dim, y):
 
 
 def topk_back(dy, x, dim, keepdim_unused, y):
-    dv, _ = _tuple_dy(dy)
-    if dv is None or not _fl(x):
-        return None
-    if x.dim() == 0:
-        return dv
-    return torch.zeros_like(x).scatter(dim, y[1], dv)
+    return sort_back(dy, x, dim, y)   # both scatter the values' gradients back to their indices
 
 
 def to_back(dy, x):
