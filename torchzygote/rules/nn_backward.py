@@ -47,23 +47,24 @@ def softmax_dim(x, dim):
 
 
 def softmax_back(dy, y, dim, x):
-    if not _fl(x):
-        return None
-    d = softmax_dim(x, dim)
-    if x.dim() == 0:
-        return _cast(dy * 0, x)
-    g = y * (dy - (dy * y).sum(d, keepdim=True))
-    return _cast(g, x)
+    return _softmax_like_back(dy, y, dim, x, False)
 
 
 def log_softmax_back(dy, y, dim, x):
+    return _softmax_like_back(dy, y, dim, x, True)
+
+
+def _softmax_like_back(dy, y, dim, x, log):
+    """softmax and log_softmax share their edge cases: no gradient for integer inputs, zero
+    for a 0-d input (its softmax is the constant 1)."""
     if not _fl(x):
         return None
     d = softmax_dim(x, dim)
     if x.dim() == 0:
         return _cast(dy * 0, x)
-    g = dy - torch.exp(y) * dy.sum(d, keepdim=True)
-    return _cast(g, x)
+    if log:
+        return _cast(dy - torch.exp(y) * dy.sum(d, keepdim=True), x)
+    return _cast(y * (dy - (dy * y).sum(d, keepdim=True)), x)
 
 
 def _reduction(reduction, reduce_, size_average):
