@@ -74,13 +74,17 @@ def _reduction(reduction, reduce_, size_average):
     return reduction
 
 
+def _ce_parts(x, reduction, reduce_, size_average):
+    """What both cross-entropy gradients start from: the reduction, the class dimension, the
+    number of classes and the log-softmax over them."""
+    cd = 1 if x.dim() >= 2 else 0
+    return _reduction(reduction, reduce_, size_average), cd, x.shape[cd], torch.log_softmax(x, cd)
+
+
 def cross_entropy_back(dy, x, target, weight, ignore_index, reduction, label_smoothing, reduce_, size_average):
     if not _fl(x):
         return None
-    reduction = _reduction(reduction, reduce_, size_average)
-    cd = 1 if x.dim() >= 2 else 0
-    C = x.shape[cd]
-    lsm = torch.log_softmax(x, cd)
+    reduction, cd, C, lsm = _ce_parts(x, reduction, reduce_, size_average)
     shape_c = [1] * x.dim()
     shape_c[cd] = C
     w = weight.reshape(shape_c) if weight is not None else None
@@ -117,10 +121,7 @@ def cross_entropy_back(dy, x, target, weight, ignore_index, reduction, label_smo
 def cross_entropy_target_back(dy, x, target, weight, reduction, label_smoothing, reduce_, size_average):
     if not _fl(target):
         return None
-    reduction = _reduction(reduction, reduce_, size_average)
-    cd = 1 if x.dim() >= 2 else 0
-    C = x.shape[cd]
-    lsm = torch.log_softmax(x, cd)
+    reduction, cd, C, lsm = _ce_parts(x, reduction, reduce_, size_average)
     if weight is not None:
         shape_c = [1] * x.dim()
         shape_c[cd] = C
