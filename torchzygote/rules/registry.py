@@ -49,8 +49,13 @@ class Rule:
     reads_sequence: bool = False       # the function only reads its first argument's items, keeping no reference
     kwonly: Tuple[str, ...] = ()       # parameters after ``*``: the closure form passes them by keyword
     omit_defaults: bool = False        # the closure form calls ``fn`` leaving out values equal to defaults
+    # forward mode (rules/tangents.py): param -> tangent term, in terms of the parameters, ``y`` and
+    # ``d<param>`` (the parameter's tangent); terms not given are derived from ``linear`` or ``elementwise``
+    jvp: Dict[str, str] = field(default_factory=dict)
+    linear: bool = False               # linear in its one differentiable parameter: the tangent is the same call
     name: str = ""
     _closure: Optional[Callable] = field(default=None, repr=False)
+    _tangent: Optional[Callable] = field(default=None, repr=False)
 
     @property
     def patterns(self) -> Tuple[Pattern, ...]:
@@ -163,7 +168,7 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
          kinds=None, broadcast: bool = True, maybe_none: bool = False, effect: bool = False,
          inplace: bool = False, view: bool = False, elementwise: bool = False, omit_defaults: bool = False,
          given_for_floats: str = "", keeps_float: bool = False, reads_sequence: bool = False,
-         **grads: str) -> Rule:
+         jvp: Optional[Dict[str, str]] = None, linear: bool = False, **grads: str) -> Rule:
     """Register the derivative of ``fn``; keyword arguments name a parameter's pullback.
 
     ``kinds``: the argument kinds this variant is for (a pattern, or a list of them), None for any
@@ -178,7 +183,12 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
     ``inplace``: writes into its first argument; ``view``: the result may share its first argument's
     memory; ``elementwise``: a tensor result has the tensor arguments' broadcast shape;
     ``omit_defaults``: the closure form calls ``fn`` as a user would, leaving out arguments equal to
-    their defaults and passing what follows by keyword (torch's overloads)."""
+    their defaults and passing what follows by keyword (torch's overloads).
+
+    Forward mode reads the same entry: ``jvp={param: term}`` gives a parameter's tangent term (in
+    terms of the parameters, ``y`` and ``d<param>``, its tangent); ``linear``: ``fn`` is linear in
+    its one differentiable parameter, whose tangent is the same call on the tangent; elementwise
+    rules derive their terms from the pullback expressions (``rules/tangents.py``)."""
     names, defaults, vararg = _signature(params, ns or {})
     kwonly = tuple(k.arg for k in ast.parse(f"lambda {params}: 0", mode="eval").body.args.kwonlyargs)
     reserved = {"y", "dy", "ctx"} & set(names + [vararg])
@@ -196,12 +206,21 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
         raise ValueError(f"rule for {fn}: given_for_floats narrows maybe_none, which it does not declare")
     if callable(kinds):
         raise TypeError(f"rule for {fn}: kinds is a pattern such as ('T', 'R|N', ...), not a predicate")
+    for p in jvp or {}:
+        if p not in names and p != vararg:
+            raise ValueError(f"rule for {fn}: jvp names {p!r}, which is not a parameter ({params})")
+    clash = {"d" + p for p in names + [vararg] if p} & set(names + [vararg])
+    if clash and (jvp or linear or elementwise):   # ``d<param>`` names a parameter's tangent in terms
+        raise ValueError(f"rule for {fn}: parameters {sorted(clash)} clash with tangent names d<param>")
+    if linear and len(grads) != 1:
+        raise ValueError(f"rule for {fn}: linear is for functions of one differentiable parameter "
+                         f"(it has {sorted(grads)}); give jvp terms instead")
     rule = Rule(fn, names, defaults, vararg, grads, ns or {}, fwd, out,
                 None if kinds is None else patterns(kinds), broadcast, maybe_none, effect,
                 inplace, view, elementwise,
                 name=getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)),
                 kwonly=kwonly, omit_defaults=omit_defaults, given_for_floats=given, keeps_float=keeps_float,
-                reads_sequence=reads_sequence)
+                reads_sequence=reads_sequence, jvp=dict(jvp or {}), linear=linear)
     TABLE.rules.setdefault(fn, []).append(rule)
     if reads_sequence:   # a list display passed straight to it is built as a tuple (frontend)
         TABLE.sequence_readers.add(fn)
