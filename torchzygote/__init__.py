@@ -7,6 +7,7 @@ from .bridges import call_torch, to_torch
 from .values.record import Record
 from .values.structures import register_structure
 from .calculus import diaghessian, hessian, jacobian
+from .forward import D, Dual, jvp, pushforward
 from .errors import GradientError, GradientMismatchError, LiftError, NoRuleError, TorchZygoteError
 from .check import GradientCheckWarning, gradcheck, set_check
 from .export import gradient_graph
@@ -18,5 +19,5 @@ __all__ = ["gradient", "withgradient", "pullback", "derivative", "Params", "Grad
            "nestlevel", "code_ir", "code_analysis", "gradient_graph",
            "code_adjoint", "Record", "WithGradient", "TorchZygoteError", "LiftError",
            "NoRuleError", "GradientError", "update", "gradcheck", "set_check", "GradientMismatchError",
-           "GradientCheckWarning", "register_structure"]
+           "GradientCheckWarning", "register_structure", "jvp", "pushforward", "D", "Dual"]
 __version__ = "0.1.0"

@@ -124,13 +124,15 @@ def entry(f: types.FunctionType, args, consts: frozenset = frozenset()) -> Entry
 
 
 def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset(),
-              ranks: Optional[tuple] = None, floats: Optional[tuple] = None) -> Entry:
+              ranks: Optional[tuple] = None, floats: Optional[tuple] = None, mode: str = "reverse") -> Entry:
     """The transform of ``f`` for arguments of these kinds (and tensor ranks, None where
     unknown; floats: True for floating-point or complex tensors, None where not or unknown);
     parameters in ``consts`` (positions) are constants: no gradient is computed for them."""
     ranks = ranks or (None,) * len(kinds)
     floats = floats or (None,) * len(kinds)
     key = (f.__code__, kinds, ranks, floats) if not consts else (f.__code__, kinds, ranks, floats, consts)
+    if mode != "reverse":
+        key += (mode,)
     g = f.__globals__
     for e in _cache.get(key, ()):
         if e.valid(f):
@@ -147,7 +149,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         _in_progress.add(key)
         _deps_stack.append([])
         try:
-            t = pipeline.transform(f, kinds, consts, ranks, return_kind, floats)
+            t = pipeline.transform(f, kinds, consts, ranks, return_kind, floats, mode)
         finally:
             _in_progress.discard(key)
             deps = tuple(_deps_stack.pop())
@@ -218,9 +220,17 @@ def _kind_by_type(t: type) -> bool:
 _Tensor, _Parameter = torch.Tensor, torch.nn.Parameter
 
 
+def jvp_entry(f: types.FunctionType, args, consts: frozenset, mode: str) -> Entry:
+    """The forward-mode transform of ``f`` for these argument values (``consts``: positions
+    without a tangent)."""
+    return entry_for(f, kinds_of(args), consts, ranks_of(args), floats_of(args), mode)
+
+
 from . import dispatch as _dispatch  # noqa: E402
+from . import jvp_dispatch as _jvp_dispatch  # noqa: E402
 
 _dispatch.forward = forward
+_jvp_dispatch.entry_for = jvp_entry
 from ..rules.registry import nondiff as _nondiff  # noqa: E402
 
-_nondiff(forward, kinds_of)
+_nondiff(forward, kinds_of, jvp_entry)

@@ -22,6 +22,7 @@ from . import collector
 from .analysis import Analysis
 from .codegen import generate as _generate
 from .codegen_pullback import GRAD_OF
+from . import jvp_codegen
 
 _counter = itertools.count()
 
@@ -48,9 +49,13 @@ def analyse(fn: ir.Function, kinds: Sequence[str], consts: frozenset = frozenset
     return Analysis(fn, kinds, consts, ranks, return_kind, floats)
 
 
-def generate(fn: ir.Function, A: Analysis, qualname: str) -> Tuple[str, dict, tuple]:
-    """Stage 3: the forward's source, its globals, and the arguments its pullback reads."""
-    return _generate(fn, A, qualname)
+def generate(fn: ir.Function, A: Analysis, qualname: str, mode: str = "reverse") -> Tuple[str, dict, tuple]:
+    """Stage 3: the forward's source, its globals, and the arguments its pullback reads; in forward
+    mode (``mode="jvp"`` or ``"taylor"``) ``jvp(ctx, f, *args, *tangents) -> (y, ty)`` and the
+    positions of the arguments whose tangents it takes."""
+    if mode == "reverse":
+        return _generate(fn, A, qualname)
+    return jvp_codegen.generate(fn, A, qualname, taylor=mode == "taylor")
 
 
 def compile(fn: ir.Function, src: str, glb: dict, reads: tuple, qualname: str) -> Callable:
@@ -91,8 +96,8 @@ def _user_lines(lines, base: str) -> dict:
 
 def transform(f: types.FunctionType, kinds: Sequence[str], consts: frozenset = frozenset(),
               ranks: Optional[Sequence[Optional[int]]] = None, return_kind: Optional[Callable] = None,
-              floats: Sequence[Optional[bool]] = ()) -> Transform:
-    """The four stages in order."""
+              floats: Sequence[Optional[bool]] = (), mode: str = "reverse") -> Transform:
+    """The four stages in order (``mode``: reverse, or forward as ``jvp``/``taylor``)."""
     # a transform makes many objects and few cycles: the collector's passes over them
     # (and over the rest of the heap, as they survive) were a fifth of its time. Held off
     # as for long gradient calls (the first threshold only: gc.disable() and gc.enable()
@@ -101,7 +106,7 @@ def transform(f: types.FunctionType, kinds: Sequence[str], consts: frozenset = f
     try:
         fn_ir, guards = lift(f)
         A = analyse(fn_ir, kinds, consts, ranks, return_kind, floats)
-        src, glb, reads = generate(fn_ir, A, f.__qualname__)
+        src, glb, reads = generate(fn_ir, A, f.__qualname__, mode)
         return Transform(fn_ir, guards, A, compile(fn_ir, src, glb, reads, f.__qualname__), src)
     finally:
         collector.release()

@@ -30,7 +30,7 @@ import torch
 
 from ..errors import NoRuleError
 from ..values.versions import copy_value
-from .registry import Rule, call_leaving_defaults
+from .registry import Rule, call_leaving_defaults, reads_value
 
 
 def _sub(expr: str, name: str, code: str) -> str:
@@ -81,6 +81,11 @@ def numbers_only(rule: Rule) -> bool:
     return rule.kinds is not None and all(
         all(s <= _NUMBERS for s in pt.items) and (pt.rest is None or pt.rest <= _NUMBERS)
         for pt in rule.kinds)
+
+
+def reads_old(expr: str, p0: str, rule: Rule) -> bool:
+    """Whether an in-place rule's term reads the value its call overwrites (then it is kept)."""
+    return reads_value(expr, p0, rule.ns)
 
 
 def diff_params(rule: Rule):

@@ -1,0 +1,349 @@
+"""Forward mode's code generator: ``jvp(ctx, f, *args, *tangents) -> (y, ty)`` from the same IR
+and analysis as reverse mode.
+
+Each active number, tensor or array has its tangent in a variable beside it (``t12`` beside
+``v12``); a rule's tangent is inlined from its table entry (``rules/tangents.py``: one term per
+argument with a tangent), so control flow stays Python's own and no closure is made per
+operation. Values going into containers, attributes and cells carry their tangents inside as
+``Dual``s (``values/dual.py``) and are split again where they are read back, so mutation and
+aliasing of structures need no bookkeeping. Calls whose callee or kinds are open go through
+``F``/``Fkw`` (``ad/jvp_dispatch.py``), which forward-transforms Python callees in turn.
+
+Taylor mode (``taylor=True``) is the same program with every rule call going through
+``rules/taylor.py``: a tangent is then the list of a value's higher Taylor coefficients.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from .. import errors, ir
+from ..frontend import ops
+from ..ir import Const, If, Loop, Stmt, Var
+from ..rules import tangents
+from ..rules.registry import ARRAY, COMPLEX, REAL, TENSOR, TABLE, Rule
+from ..values import dual
+from . import jvp_dispatch
+from .codegen import Codegen
+from .templates import basename, indent
+
+LEAF = (REAL, COMPLEX, TENSOR, ARRAY)   # kinds whose tangent is kept beside the value
+REALS = (REAL,)
+
+
+class JvpCodegen(Codegen):
+    def __init__(self, fn: ir.Function, A, taylor: bool = False):
+        super().__init__(fn, A)
+        self.taylor = taylor
+        self._used_top = ""          # no pullback reads anything
+        self._read_ids = set()
+        self.sure: set = set()       # values whose tangent is never None at run time
+        self.glb.update({"_F": jvp_dispatch.F, "_Fkw": jvp_dispatch.Fkw, "_up": dual.split,
+                         "_pk": dual.pack, "_sp": dual.split_tree, "_zl": tangents.zero_like,
+                         "_titer": jvp_dispatch.titer, "_Frule": jvp_dispatch.rule_call})
+        self.glb.update(tangents.HELPERS)
+
+    # ------------------------------------------------------------ values
+    def act(self, op) -> bool:
+        """Whether a value has a tangent (the function object's own are inside its cells)."""
+        return isinstance(op, Var) and op.id != self.fn.params[0].id and self.A.active(op)
+
+    def t(self, op) -> str:
+        return f"t{op.id}" if self.act(op) else "None"
+
+    def leaf(self, op) -> bool:
+        return self.A.kind(op) in LEAF
+
+    def packed(self, op) -> str:
+        """The value with its tangent inside (for containers, attributes and open calls)."""
+        if not self.act(op) or not self.leaf(op) and self.A.kind(op) not in ("M", "O", "U"):
+            return self.v(op)
+        return f"_pk({self.v(op)}, {self.t(op)})"
+
+    def primal(self, op) -> str:
+        return self.v(op)
+
+    # ------------------------------------------------------------ regions
+    def fwd_region(self, r: ir.Region) -> List[str]:
+        lines: List[str] = []
+        for node in r.nodes:
+            if isinstance(node, Stmt):
+                lines += self.jvp_stmt(node)
+            elif isinstance(node, If):
+                lines.append(f"if {self.v(node.cond)}:")
+                lines += indent(self.fwd_region(node.then) + self._merge(node.outs, node.then.yields) or ["pass"])
+                els = self.fwd_region(node.orelse) + self._merge(node.outs, node.orelse.yields)
+                if els:
+                    lines.append("else:")
+                    lines += indent(els)
+                self._settle(node.outs, [node.then.yields, node.orelse.yields])
+            elif isinstance(node, Loop):
+                lines += self.jvp_loop(node)
+            else:
+                lines += self.jvp_try(node)
+        return lines
+
+    def _merge(self, outs, vals) -> List[str]:
+        """Values and tangents of a region's outputs from its yields (a zero where the yield has
+        none and the output has: a loop's sum starting at ``0.0``)."""
+        lines = self._assign(outs, vals)
+        pairs = []
+        for o, v in zip(outs, vals):
+            if not self.act(o) or isinstance(v, Var) and v.id == o.id:
+                continue
+            if self.act(v):
+                pairs.append((self.t(o), self.t(v)))
+            elif self.leaf(o) or self.A.kind(o) in ("M",):
+                pairs.append((self.t(o), f"_zl({self.v(v)})"))
+            else:
+                pairs.append((self.t(o), "None"))
+        if pairs:
+            lines.append(f"{', '.join(a for a, _ in pairs)} = {', '.join(b for _, b in pairs)}")
+        return lines
+
+    def _settle(self, outs, yield_lists) -> None:
+        for i, o in enumerate(outs):
+            srcs = [ys[i] for ys in yield_lists]
+            if self.act(o) and all(not self.act(s) and self.leaf(o) or self.act(s) and s.id in self.sure
+                                   for s in srcs):
+                self.sure.add(o.id)
+
+    def jvp_loop(self, L: Loop) -> List[str]:
+        lines = self._merge(L.params, L.inits)
+        *nexts, cont = L.body.yields
+        # a loop value's tangent is sure if its initial one is and each trip keeps it so (optimistic,
+        # then checked: the body is generated again if a trip's yield turned out unsure)
+        before, unsure = set(self.sure), set()
+        while True:
+            self.sure = set(before)
+            self._settle(L.params, [L.inits])
+            self.sure -= unsure
+            body = self.fwd_region(L.body)
+            bad = {p.id for p, n in zip(L.params, nexts) if self.act(p) and p.id in self.sure and
+                   not (self.act(n) and n.id in self.sure)}
+            if not bad:
+                break
+            unsure |= bad
+        if L.iterable is not None:
+            it = L.item
+            if self.act(it):
+                head = f"for {self.v(it)}, {self.t(it)} in _titer({self.v(L.iterable)}, {self.t(L.iterable)}):"
+            else:
+                head = f"for {self.v(it)} in {self.v(L.iterable)}:"
+        else:
+            head = "while True:"
+        lines.append(head)
+        body += self._merge(L.params, nexts)
+        if not (isinstance(cont, Const) and cont.value is True):
+            body.append(f"if not {self.v(cont)}: break")
+        lines += indent(body or ["pass"])
+        lines += self._merge(L.outs, L.params)
+        self._settle(L.outs, [L.params])
+        return lines
+
+    def jvp_try(self, T) -> List[str]:
+        lines = ["try:"]
+        lines += indent(self.fwd_region(T.body) + self._merge(T.outs, T.body.yields) or ["pass"])
+        for typ, exc, h in T.handlers:
+            lines.append(f"except {self.v(typ)} as _e:")
+            body = [f"{self.v(exc)} = _e"] if exc is not None else []
+            lines += indent(body + self.fwd_region(h) + self._merge(T.outs, h.yields) or ["pass"])
+        return lines
+
+    # ------------------------------------------------------------ statements
+    def jvp_stmt(self, s: Stmt) -> List[str]:
+        r = self.A.rule.get(id(s))
+        where = f"  # {basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
+        out = self.v(s.out) if s.out is not None else None
+        active_in = [o for o in s.operands() if self.act(o)]
+        if r is not None and not self._structural(s, r):
+            bound = self.A.bind(s, r)
+            if not any(self.act(o) for p in tangents.diff_params(r) for o in _ops(bound.get(p))):
+                return self._fwd_stmt(s)   # no argument with a tangent: the primal alone
+            if self.taylor:
+                return self._open_call(s, out, where, rule=r)
+            return self._rule(s, r, bound, out, where)
+        if r is None and isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value) or \
+                r is None and self.A.effectful(s) is False or not active_in and not self.act(s.out):
+            return self._plain(s, out, where)
+        if isinstance(s.fn, Const) and s.fn.value in (getattr, setattr) and s.args and \
+                self.act(s.args[0]) and self.leaf(s.args[0]):
+            return self._open_call(s, out, where)   # an attribute of a tensor (``x.T``, ``z.real``)
+        if r is not None or isinstance(s.fn, Const) and s.fn.value in STRUCTURAL:
+            return self._structural_call(s, r, out, where)
+        return self._open_call(s, out, where)
+
+    def _plain(self, s: Stmt, out, where) -> List[str]:
+        """A call with no tangent in or out: as the user wrote it (values, no Duals)."""
+        if self.A.rule.get(id(s)) is not None:
+            return self._fwd_stmt(s)
+        if isinstance(s.fn, Const) and s.fn.value is ops.call_method:
+            code = f"{self.v(s.args[0])}.{s.args[1].value}({self._call_args(s, skip=2)})"
+        else:
+            code = f"{self.v(s.fn)}({self._call_args(s)})"
+        return [f"{out} = {code}{where}" if out else code + where]
+
+    def _structural(self, s: Stmt, r: Rule) -> bool:
+        """Whether a rule's call only moves values (containers, attributes, cells): then it is
+        called with the tangents inside (Duals) and its result split."""
+        if r.effect or r.fn in STRUCTURAL:
+            return True
+        bound = self.A.bind(s, r)
+        for p in tangents.diff_params(r):
+            for o in _ops(bound.get(p)):
+                if self.act(o) and not self.leaf(o) and not r.reads_sequence:
+                    return True
+        return False
+
+    def _structural_call(self, s: Stmt, r, out, where) -> List[str]:
+        if isinstance(s.fn, Const) and s.fn.value is ops.call_method:
+            obj = self.packed(s.args[0])
+            parts = [self.packed(a) for a in s.args[2:]] + [f"{k}={self.packed(v)}" for k, v in s.kwargs]
+            code = f"{obj}.{s.args[1].value}({', '.join(parts)})"
+        else:
+            parts = [self.packed(a) for a in s.args]
+            if s.star is not None:
+                parts.append("*" + self.packed(s.star))
+            parts += [f"{k}={self.packed(v)}" for k, v in s.kwargs]
+            if s.dstar is not None:
+                parts.append("**" + self.packed(s.dstar))
+            code = f"{self.v(s.fn)}({', '.join(parts)})"
+        if out is None:
+            return [code + where]
+        lines = [f"{out} = {code}{where}"]
+        if self.act(s.out):
+            lines.append(f"{out}, {self.t(s.out)} = _up({out})")
+        return lines
+
+    def _open_call(self, s: Stmt, out, where, rule: Optional[Rule] = None) -> List[str]:
+        """A call resolved at run time: its tangent comes back with it."""
+        tgt = f"{out or '_'}, {self.t(s.out) if s.out is not None and self.act(s.out) else '_'}"
+        argv = [self.packed(a) for a in s.args]
+        if rule is not None and not (s.kwargs or s.star is not None or s.dstar is not None):
+            return [f"{tgt} = _Frule(_ctx, {self.glob(rule, 'rule')}, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
+        if s.kwargs or s.star is not None or s.dstar is not None:
+            pos = self.packed(s.star) if s.star is not None else "(" + "".join(a + ", " for a in argv) + ")"
+            kw = "{" + ", ".join(f"{k!r}: {self.packed(v)}" for k, v in s.kwargs) + "}"
+            if s.dstar is not None:
+                kw = f"{{**{kw}, **{self.packed(s.dstar)}}}"
+            return [f"{tgt} = _Fkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
+        return [f"{tgt} = _F(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
+
+    def _rule(self, s: Stmt, r: Rule, bound: dict, out, where) -> List[str]:
+        """A rule inlined: the primal as reverse mode's forward emits it, then the tangent terms."""
+        params = tangents.diff_params(r)
+        real = all(self.A.kind(o) in REALS for p in params for o in _ops(bound.get(p)) if self.act(o))
+        terms = {p: tangents.term(r, p, complex_ok=not real) for p in params
+                 if any(self.act(o) for o in _ops(bound.get(p)))}
+        if any(e is None for e in terms.values()):
+            return self._open_call(s, out, where)   # no term in the table: the dispatcher's fallback
+        seqs = [p for p in terms if isinstance(bound.get(p), Var) and not self.leaf(bound[p])]
+        pre: List[str] = []
+        m = self.rule_mapping(s, r, bound, None, set())
+        for p in seqs:   # a sequence argument (torch.stack([a, b])): its items' tangents, taken apart
+            pre.append(f"{m[p]}_p, {m[p]}_t = _sp({m[p]})")
+        primal = self._call_with(s, r, out, where, {p: f"{m[p]}_p" for p in seqs}) if seqs else None
+        old = None
+        if r.inplace:
+            first = bound.get(r.params[0])
+            self._inplace_ok(s, first)
+            if any(tangents.reads_old(e, r.params[0], r) for e in terms.values()):
+                old = "_o"
+                pre.append(f"_o = _copy({self.v(first)})")
+        lines = pre + (primal if primal is not None else self._fwd_stmt(s))
+        if out is None or not self.act(s.out) and not r.inplace:
+            return lines
+        codes, sure = [], True
+        for p, e in terms.items():
+            mp = dict(m)
+            op = bound[p]
+            if isinstance(op, list):
+                dp = "(" + "".join(self.t(o) + ", " for o in op) + ")"
+                ok = False
+            elif p in seqs:
+                mp[p] = f"{m[p]}_p"
+                dp, ok = f"{m[p]}_t", False
+            else:
+                dp, ok = self.t(op), op.id in self.sure
+            if old is not None:
+                mp[r.params[0]] = old
+            mp["d" + p] = dp
+            code = self.subst(e, mp, r.ns)
+            if not ok:
+                code = f"({code} if {dp} is not None else None)"
+            sure = sure and ok and not r.maybe_none
+            codes.append(code)
+        if len(codes) == 1:
+            total = codes[0]
+        elif sure and real:
+            total = " + ".join(codes)
+        else:
+            total = codes[0]
+            for c in codes[1:]:
+                total = f"_tadd({total}, {c})"
+        if r.elementwise and self.A.kind(s.out) in (TENSOR, ARRAY) and not self._same_shapes(s, bound, terms):
+            total = f"_bcast({total}, {out})"
+        tout = f"t{s.out.id}"
+        if sure:
+            self.sure.add(s.out.id)
+        return lines + [f"{tout} = {total}"]
+
+    def _same_shapes(self, s: Stmt, bound, terms) -> bool:
+        return all(not isinstance(bound[p], list) and self.A.kind(bound[p]) == self.A.kind(s.out)
+                   and self.A.same_shape(bound[p], s.out) for p in terms)
+
+    def _call_with(self, s: Stmt, r: Rule, out, where, override: Dict[str, str]) -> List[str]:
+        m = self.rule_mapping(s, r, self.A.bind(s, r), None, set())
+        m.update(override)
+        code = self.subst(tangents.call_expr(r) if r.fwd is None else r.fwd, m,
+                          {**r.ns, "_fn": r.fn, "_call": tangents.call_leaving_defaults, "_D": r.defaults,
+                           "_names": tuple(r.params)})
+        return [f"{out} = {code}{where}" if out else code + where]
+
+    def _inplace_ok(self, s: Stmt, first) -> None:
+        """An in-place write gives the written name a new tangent; another name that shares the
+        tensor's memory (a view) and is read afterwards would keep the old one: refused."""
+        if not isinstance(first, Var):
+            return
+        root = self.A.root_of(first)
+        for vid, other in self.A.root.items():
+            if other == root and vid != first.id and self.order.used_after(vid, s) and \
+                    self.A.K.get(vid) == TENSOR and not self.order.dead_view(s, first):
+                raise errors.LiftError(
+                    "forward mode cannot follow this in-place write: another name views the tensor "
+                    "written and is read afterwards; write into a copy (`y = y.clone()`) or through "
+                    "the tensor's own name", s.loc)
+
+    # ------------------------------------------------------------ whole function
+    def tangent_params(self) -> tuple:
+        """Positions (among the arguments) of the parameters whose tangents the function takes."""
+        return tuple(i for i, p in enumerate(self.fn.params[1:]) if self.act(p))
+
+    def generate(self, qualname: str, loc) -> str:
+        fn = self.fn
+        params = [self.v(p) for p in fn.params]
+        tparams = [self.t(p) for p in fn.params[1:] if self.act(p)]
+        for p in fn.params[1:]:
+            if self.act(p) and self.leaf(p):
+                self.sure.add(p.id)
+        body = self.fwd_region(fn.body)
+        ret = fn.ret
+        body.append(f"return {self.v(ret)}, {self.t(ret)}")
+        lines = [f"def fwd(_ctx, {', '.join(params + tparams)}):"] + indent(body)
+        return "\n".join(lines) + "\n"
+
+
+def _ops(x):
+    if x is None:
+        return []
+    return x if isinstance(x, list) else [x]
+
+
+STRUCTURAL = {ops.build_tuple, ops.build_list, ops.build_dict, ops.build_set, ops.cat_tuple, ops.cat_list,
+              ops.merge_dict, ops.unpack, ops.unpack_star, ops.new_cell, ops.closure_cell, ops.get_global,
+              ops.make_function, getattr, setattr, tuple, list, dict}
+
+
+def generate(fn: ir.Function, A, qualname: str, taylor: bool = False):
+    cg = JvpCodegen(fn, A, taylor)
+    src = cg.generate(qualname, (fn.file, fn.line))
+    return src, cg.glb, cg.tangent_params()

@@ -1,0 +1,296 @@
+"""Forward mode's run-time dispatch: ``y, ty = F(ctx, f, *args)`` for calls whose callee or
+argument kinds are open when the code is made. Arguments come packed (a value with a tangent is a
+``Dual``); the result comes back split. In order: a Python callee is forward-transformed (and
+cached, as reverse mode's ``J`` does); methods, modules, ``functools.partial`` and constructors
+are followed to their Python code; a rule's tangent form is used (``rules/tangents.py``; Taylor
+mode: ``rules/taylor.py``); a function without a gradient runs on the values; a torch op without
+a tangent rule runs under torch's own forward-mode AD; anything else given a tangent raises."""
+from __future__ import annotations
+
+import functools
+import operator
+import types
+from typing import Optional
+
+import torch
+import torch.autograd.forward_ad as fwAD
+
+from ..errors import NoRuleError
+from ..frontend import ops
+from ..rules import fallback, numpy_shape, pylib, tangents
+from ..rules.registry import TABLE, select
+from ..values.dual import Dual, pack, split, split_tree
+from ..values.kinds import kind_of
+from .binding import bind_function, bind_rule
+from .dispatch import torch_internal
+from .handlers import python_method
+
+entry_for = None   # set by .cache: the transform cache (mode "jvp"/"taylor" entries)
+
+
+class FwdContext:
+    """One forward-mode computation: its mode (``jvp``, or ``taylor`` with the series' order)."""
+
+    __slots__ = ("mode", "order")
+
+    def __init__(self, mode: str = "jvp", order: int = 1):
+        self.mode, self.order = mode, order
+
+
+def F(ctx: FwdContext, f, *args):
+    """``y, ty = f(*args)`` with tangents (packed in ``args``; ``y`` may hold Duals inside)."""
+    if type(f) is types.FunctionType and not TABLE.has_entry(f) and not torch_internal(f):
+        code = f.__code__
+        if code.co_argcount == len(args) and not code.co_flags & 0x0C and not code.co_kwonlyargcount:
+            return call_lifted(ctx, f, args)
+    return Fkw(ctx, f, args, {})
+
+
+def Fkw(ctx: FwdContext, f, args, kw):
+    kw = kw or {}
+    handler = HANDLERS.get(f) if _hashable(f) else None
+    if handler is not None:
+        return handler(ctx, f, args, kw)
+    rules = TABLE.lookup(f)
+    if rules:
+        prim = [split(a)[0] for a in args]
+        rule = select(f, [kind_of(a) for a in prim], len(kw))
+        if rule is not None:
+            return rule_call(ctx, rule, f, args, kw)
+    if TABLE.is_nondiff(f):
+        return f(*[split(a)[0] for a in args], **{k: split(v)[0] for k, v in kw.items()}), None
+    user = TABLE.adjoint(f)
+    if user is not None and _has_tangent(args, kw):
+        raise NoRuleError(f"forward mode: {_name(f)} has a reverse-mode rule (@adjoint) but no tangent rule; "
+                          f"register one with tz.register_jvp({_name(f)}, jvp) or call it outside forward mode")
+    t = type(f)
+    if t is types.FunctionType and not torch_internal(f):
+        flat, _ = bind_function(f, args, kw)
+        return call_lifted(ctx, f, flat)
+    if t is types.MethodType:
+        return Fkw(ctx, f.__func__, (f.__self__, *args), kw)
+    if t is functools.partial:
+        return Fkw(ctx, f.func, (*f.args, *args), {**f.keywords, **kw})
+    if isinstance(f, type):
+        return construct(ctx, f, args, kw)
+    if isinstance(f, torch.nn.Module):
+        return Fkw(ctx, type(f).forward, (f, *args), kw)
+    owner = getattr(f, "__self__", None)
+    if t is types.BuiltinMethodType and owner is not None and not isinstance(owner, (types.ModuleType, type)):
+        return call_method(ctx, ops.call_method, (owner, f.__name__, *args), kw)
+    call = getattr(type(f), "__call__", None)
+    if isinstance(call, types.FunctionType):
+        return Fkw(ctx, call, (f, *args), kw)
+    return foreign(ctx, f, args, kw)
+
+
+def call_lifted(ctx: FwdContext, f: types.FunctionType, args):
+    """A Python function's forward-mode transform, for these arguments' kinds."""
+    pairs = [split(a) for a in args]
+    prim = tuple(p for p, _ in pairs)
+    consts = frozenset(i for i, (p, t) in enumerate(pairs) if t is None and _leaf(p))
+    e = entry_for(f, prim, consts, ctx.mode)
+    if e.fwd is None:   # a function with an entry of its own (a rule): dispatched as such
+        return Fkw(ctx, f, args, {})
+    return e.fwd(ctx, f, *prim, *[pairs[i][1] for i in e.fwd.reads])
+
+
+def rule_call(ctx: FwdContext, rule, f, args, kw):
+    if rule.effect or _structural(rule, args):
+        return _split_result(f(*args, **kw))
+    prim = [split(a) for a in args]
+    kprim = {k: split(v) for k, v in kw.items()}
+    if not _has_tangent(args, kw):
+        return f(*[p for p, _ in prim], **{k: p for k, (p, _) in kprim.items()}), None
+    vals = bind_rule(rule, tuple(p for p, _ in prim), {k: p for k, (p, _) in kprim.items()})
+    if rule.reads_sequence:   # a sequence of values with tangents (torch.stack([a, b]))
+        seq = [split_tree(a) for a in args]
+        prim = seq
+        vals = bind_rule(rule, tuple(p for p, _ in seq), {k: p for k, (p, _) in kprim.items()})
+    tans = _bind_tangents(rule, [t for _, t in prim], {k: t for k, (_, t) in kprim.items()})
+    if ctx.mode == "taylor":
+        return TAYLOR[0](f, rule, vals, tans, ctx.order)
+    missing = [p for p, t in zip(tangents.diff_params(rule), _diff_tangents(rule, tans)) if t is not None
+               and tangents.term(rule, p) is None]
+    if missing and (fallback.is_torch_op(f) or any(isinstance(v, torch.Tensor) for v in vals)):
+        return torch_jvp(f, args, kw)
+    return tangents.tangent_form(rule)(ctx, tans, *vals)
+
+
+TAYLOR = [None]   # rules/taylor.py's propagate(fn, rule, values, series, order), set where it is loaded
+
+
+def _diff_tangents(rule, tans):
+    ps = list(rule.params) + ([rule.vararg] if rule.vararg else [])
+    by = dict(zip(ps, tans))
+    return [by.get(p) for p in tangents.diff_params(rule)]
+
+
+def _bind_tangents(rule, targs, tkw):
+    """The tangents in the rule's parameter order (None for defaults), the vararg's as a tuple."""
+    n = len(rule.params)
+    out = list(targs[:n]) + [tkw.get(p) for p in rule.params[len(targs):]]
+    if rule.vararg:
+        rest = tuple(targs[n:])
+        out.append(rest if any(t is not None for t in rest) else None)
+    return tuple(out)
+
+
+def _structural(rule, args) -> bool:
+    """A rule that moves values between containers (reads of items of lists, dicts, objects)."""
+    if rule.reads_sequence:
+        return False
+    for p, a in zip(rule.params, args):
+        if p in rule.grads and type(a) is not Dual and not _leaf(a):
+            return True
+    return False
+
+
+def _leaf(v) -> bool:
+    return isinstance(v, (float, int, complex, torch.Tensor)) or type(v).__module__ == "numpy"
+
+
+def _split_result(y):
+    return split(y)
+
+
+def _has_tangent(args, kw) -> bool:
+    return any(type(a) is Dual for a in args) or any(type(v) is Dual for v in kw.values()) or \
+        any(split_tree(a)[1] is not None for a in args if type(a) in (tuple, list, dict))
+
+
+def _hashable(f) -> bool:
+    try:
+        hash(f)
+        return True
+    except TypeError:
+        return False
+
+
+def _name(f) -> str:
+    return getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or type(f).__name__
+
+
+# ----------------------------------------------------------------- dispatch cases
+
+def call_method(ctx, _f, args, kw):
+    """``obj.name(*args)``: the method found on the value's class (a rule, or Python code to
+    transform); otherwise the attribute read from the instance, called."""
+    obj, name, rest = args[0], args[1], args[2:]
+    p, _ = split(obj)
+    m = getattr(type(p), name, None)
+    if m is not None and not isinstance(m, (staticmethod, classmethod, property)) and \
+            (TABLE.has_entry(m) or isinstance(m, types.FunctionType)) and \
+            not (isinstance(p, type) or isinstance(p, types.ModuleType)):
+        return Fkw(ctx, m, (obj, *rest), kw)
+    if type(obj) is Dual and m is not None:
+        raise NoRuleError(f"forward mode: no tangent rule for the method {type(p).__name__}.{name}")
+    return Fkw(ctx, getattr(p, name), rest, kw)
+
+
+_TENSOR_LINEAR_ATTRS = {"T", "mT", "H", "mH", "real", "imag"}
+
+
+def getattr_(ctx, _f, args, kw):
+    """An attribute: of a value with a tangent, the tangent's attribute where the attribute is
+    linear (``x.T``, ``z.real``), none where it is metadata (``x.shape``); a property written in
+    Python is transformed; of an object, the stored value (its tangent inside)."""
+    obj, name = args[0], args[1]
+    p, t = split(obj)
+    if t is not None:
+        if name in _TENSOR_LINEAR_ATTRS:
+            return getattr(p, name), getattr(t, name)
+        return getattr(p, name, *args[2:]), None
+    prop = getattr(type(p), name, None)
+    if isinstance(prop, property) and isinstance(prop.fget, types.FunctionType):
+        return F(ctx, prop.fget, obj)
+    return split(getattr(p, name, *args[2:]))
+
+
+def operator_(ctx, f, args, kw):
+    """An operator on an object whose class defines it in Python: that method, transformed."""
+    for i, a in enumerate(args[:2]):
+        p, _ = split(a)
+        if not _leaf(p) and type(p).__module__ != "builtins":
+            name = _DUNDER.get(f)
+            if name is not None:
+                m = python_method(type(p), name[i] if i < len(name) else name[0])
+                if m is not None:
+                    return F(ctx, m, a, *(args[1:] if i == 0 else args[:1]))
+    rule = select(f, [kind_of(split(a)[0]) for a in args], len(kw))
+    if rule is None:
+        return foreign(ctx, f, args, kw)
+    return rule_call(ctx, rule, f, args, kw)
+
+
+_DUNDER = {operator.add: ("__add__", "__radd__"), operator.sub: ("__sub__", "__rsub__"),
+           operator.mul: ("__mul__", "__rmul__"), operator.truediv: ("__truediv__", "__rtruediv__"),
+           operator.matmul: ("__matmul__", "__rmatmul__"), operator.pow: ("__pow__", "__rpow__"),
+           operator.neg: ("__neg__",), operator.getitem: ("__getitem__",)}
+
+
+def construct(ctx, cls, args, kw):
+    """``cls(*args)``: a class whose ``__init__`` is Python code has it transformed (the object
+    stores what it is given, tangents inside); other classes are called with the values packed."""
+    init = getattr(cls, "__init__", None)
+    if isinstance(init, types.FunctionType) and cls.__new__ is object.__new__:
+        obj = object.__new__(cls)
+        Fkw(ctx, init, (obj, *args), kw)
+        return obj, None
+    return _split_result(cls(*args, **kw))
+
+
+def foreign(ctx, f, args, kw):
+    """A callable with no rule: a torch op runs under torch's forward-mode AD; anything else given
+    a tangent is refused (its tangent would be lost), and runs as it is otherwise."""
+    if fallback.is_torch_op(f) and _has_tangent(args, kw):
+        return torch_jvp(f, args, kw)
+    if _has_tangent(args, kw):
+        raise NoRuleError(f"forward mode: no tangent rule for {_name(f)}, called with a value that has a "
+                          f"tangent; give it a rule (tz.register_jvp) or write it in Python so it is transformed")
+    return f(*args, **kw), None
+
+
+def torch_jvp(f, args, kw):
+    """A torch op without a tangent rule in the table, under torch's forward-mode AD (its own
+    derivative formulas), as reverse mode runs such ops under torch autograd."""
+    with fwAD.dual_level():
+        def dualize(a):
+            p, t = split_tree(a) if type(a) in (tuple, list) else split(a)
+            if type(a) in (tuple, list):
+                return type(a)(dualize(x) for x in a)
+            if t is not None and isinstance(p, torch.Tensor):
+                return fwAD.make_dual(p, t.to(p.dtype) if isinstance(t, torch.Tensor) else torch.full_like(p, t))
+            if t is not None:
+                raise NoRuleError(f"forward mode: {_name(f)} got a tangent on a non-tensor argument")
+            return p
+        out = f(*[dualize(a) for a in args], **{k: dualize(v) for k, v in kw.items()})
+
+        def undual(y):
+            if isinstance(y, torch.Tensor):
+                p, t = fwAD.unpack_dual(y)
+                return p, t
+            if type(y) in (tuple, list):
+                pairs = [undual(x) for x in y]
+                return type(y)(a for a, _ in pairs), type(y)(b for _, b in pairs)
+            return y, None
+        return undual(out)
+
+
+def titer(v, t):
+    """Items of an iterable with their tangents: a tensor's rows with its tangent's rows; a
+    container's items split (their tangents are inside)."""
+    if t is None:
+        for x in v:
+            yield split(x)
+    else:
+        yield from zip(v, t)
+
+
+def _stand_in(stand_in):
+    """A builtin differentiated through a Python stand-in (``sum``, ``max``, ``sorted``...)."""
+    return lambda ctx, f, args, kw: Fkw(ctx, stand_in, args, kw)
+
+
+HANDLERS = {ops.call_method: call_method, getattr: getattr_, **{f: operator_ for f in _DUNDER},
+            **{b: _stand_in(s) for b, s in {**pylib.LIFT_AS, **numpy_shape.LIFT_AS}.items()}}

@@ -1,0 +1,171 @@
+"""Dual numbers: a value and its tangent, as forward mode keeps them inside structures.
+
+Forward-mode code keeps a number's or a tensor's tangent in a variable beside it. Where a
+value goes into a list, a dict, an object's attribute or a closure cell, the tangent travels
+with it as a ``Dual`` (so mutation, aliasing and dynamic reads need no bookkeeping); it is
+taken apart again where generated code reads it back. ``Dual`` is also the user's dual number
+of the seeds (``D(f, x) = f(Dual(x, 1)).tangent``): arithmetic and comparison work on it
+directly; calls like ``math.sin`` need the forward transform (``tz.D``, ``tz.jvp``), and a Dual
+that reaches code that would drop its tangent (``float(d)``) raises instead.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Tuple
+
+
+class Dual:
+    """``primal + tangent·ε`` with ``ε² = 0``."""
+
+    __slots__ = ("primal", "tangent")
+
+    def __init__(self, primal, tangent=None):
+        self.primal = primal
+        self.tangent = tangent
+
+    # (``ϵ`` as in the seeds' Julia)
+    @property
+    def ϵ(self):
+        return self.tangent
+
+    def __repr__(self) -> str:
+        return f"Dual({self.primal!r}, {self.tangent!r})"
+
+    # ------------------------------------------------------------ arithmetic
+    def __add__(self, o):
+        p, t = split(o)
+        return Dual(self.primal + p, _add(self.tangent, t))
+
+    def __radd__(self, o):
+        return Dual(o + self.primal, self.tangent)
+
+    def __sub__(self, o):
+        p, t = split(o)
+        return Dual(self.primal - p, _add(self.tangent, None if t is None else -t))
+
+    def __rsub__(self, o):
+        return Dual(o - self.primal, None if self.tangent is None else -self.tangent)
+
+    def __mul__(self, o):
+        p, t = split(o)
+        return Dual(self.primal * p, _add(_scale(self.tangent, p), _scale(t, self.primal)))
+
+    def __rmul__(self, o):
+        return Dual(o * self.primal, _scale(self.tangent, o))
+
+    def __truediv__(self, o):
+        p, t = split(o)
+        y = self.primal / p
+        return Dual(y, _add(_scale(self.tangent, 1 / p), None if t is None else -t * y / p))
+
+    def __rtruediv__(self, o):
+        y = o / self.primal
+        return Dual(y, None if self.tangent is None else -self.tangent * y / self.primal)
+
+    def __pow__(self, o):
+        p, t = split(o)
+        y = self.primal ** p
+        dx = None if self.tangent is None else self.tangent * p * self.primal ** (p - 1)
+        if t is None:
+            return Dual(y, dx)
+        return Dual(y, _add(dx, t * y * math.log(self.primal)))
+
+    def __neg__(self):
+        return Dual(-self.primal, None if self.tangent is None else -self.tangent)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        s = 1 if self.primal >= 0 else -1
+        return Dual(abs(self.primal), _scale(self.tangent, s))
+
+    # ------------------------------------------------------------ comparison: on the primal part
+    def __lt__(self, o):
+        return self.primal < split(o)[0]
+
+    def __le__(self, o):
+        return self.primal <= split(o)[0]
+
+    def __gt__(self, o):
+        return self.primal > split(o)[0]
+
+    def __ge__(self, o):
+        return self.primal >= split(o)[0]
+
+    def __eq__(self, o):
+        return self.primal == split(o)[0]
+
+    def __ne__(self, o):
+        return self.primal != split(o)[0]
+
+    def __hash__(self):
+        return hash(self.primal)
+
+    def __bool__(self):
+        return bool(self.primal)
+
+    def __float__(self):
+        raise TypeError(
+            "float() of a tz.Dual would drop its tangent: a function given a Dual directly may only use "
+            "arithmetic on it; differentiate it with tz.D(f, x) or tz.jvp(f, (x,), (v,)), which "
+            "transform calls such as math.sin")
+
+    __complex__ = __int__ = __index__ = __float__
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def _scale(t, k):
+    return None if t is None else t * k
+
+
+def split(v) -> Tuple[Any, Any]:
+    """``(value, tangent)`` of a value that may be a Dual (tangent None if it is not)."""
+    if type(v) is Dual:
+        return v.primal, v.tangent
+    return v, None
+
+
+def pack(v, t):
+    """The value with its tangent attached (itself when the tangent is None)."""
+    return v if t is None else Dual(v, t)
+
+
+def split_tree(v) -> Tuple[Any, Any]:
+    """``(value, tangent)`` of a structure holding Duals: tuples, lists and dicts are rebuilt
+    without them, and the tangent has the same structure (None where there is none; None as
+    a whole where no item has one)."""
+    t = type(v)
+    if t is Dual:
+        return v.primal, v.tangent
+    if t is tuple or t is list:
+        pairs = [split_tree(x) for x in v]
+        ts = [p[1] for p in pairs]
+        return t(p[0] for p in pairs), (None if all(x is None for x in ts) else t(ts))
+    if t is dict:
+        pairs = {k: split_tree(x) for k, x in v.items()}
+        ts = {k: p[1] for k, p in pairs.items()}
+        return {k: p[0] for k, p in pairs.items()}, (None if all(x is None for x in ts.values()) else ts)
+    return v, None
+
+
+def pack_tree(v, t):
+    """A structure with the tangents ``t`` (the same structure, None where none) attached to its
+    leaves as Duals (a new structure: the user's own is never changed)."""
+    if t is None:
+        return v
+    tv = type(v)
+    if (tv is tuple or tv is list) and type(t) in (tuple, list):
+        if len(t) != len(v):
+            raise ValueError(f"a tangent of {len(t)} items for a {tv.__name__} of {len(v)}")
+        return tv(pack_tree(x, y) for x, y in zip(v, t))
+    if tv is dict and type(t) is dict:
+        return {k: pack_tree(x, t.get(k)) for k, x in v.items()}
+    return Dual(v, t)
