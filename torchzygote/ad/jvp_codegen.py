@@ -20,13 +20,15 @@ from .. import errors, ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Var
 from ..rules import tangents
-from ..rules.registry import ARRAY, COMPLEX, REAL, TENSOR, TABLE, Rule
+from ..rules.registry import ARRAY, COMPLEX, CONTAINERS, REAL, TENSOR, TABLE, TUPLE_OF, Rule
 from ..values import dual
 from . import jvp_dispatch
 from .codegen import Codegen
 from .templates import basename, indent
 
 LEAF = (REAL, COMPLEX, TENSOR, ARRAY)   # kinds whose tangent is kept beside the value
+STRUCTURES = (*CONTAINERS, *TUPLE_OF.values())   # kinds whose tangents are inside (Duals)
+OPEN = ("O", "U")   # kinds known only at run time
 REALS = (REAL,)
 
 
@@ -48,14 +50,14 @@ class JvpCodegen(Codegen):
         return isinstance(op, Var) and op.id != self.fn.params[0].id and self.A.active(op)
 
     def t(self, op) -> str:
-        return f"t{op.id}" if self.act(op) else "None"
+        return f"t{op.id}" if self.act(op) and self.A.kind(op) not in STRUCTURES else "None"
 
     def leaf(self, op) -> bool:
         return self.A.kind(op) in LEAF
 
     def packed(self, op) -> str:
         """The value with its tangent inside (for containers, attributes and open calls)."""
-        if not self.act(op) or not self.leaf(op) and self.A.kind(op) not in ("M", "O", "U"):
+        if self.t(op) == "None":
             return self.v(op)
         return f"_pk({self.v(op)}, {self.t(op)})"
 
@@ -88,9 +90,9 @@ class JvpCodegen(Codegen):
         lines = self._assign(outs, vals)
         pairs = []
         for o, v in zip(outs, vals):
-            if not self.act(o) or isinstance(v, Var) and v.id == o.id:
+            if self.t(o) == "None" or isinstance(v, Var) and v.id == o.id:
                 continue
-            if self.act(v):
+            if self.t(v) != "None":
                 pairs.append((self.t(o), self.t(v)))
             elif self.leaf(o) or self.A.kind(o) in ("M",):
                 pairs.append((self.t(o), f"_zl({self.v(v)})"))
@@ -157,20 +159,25 @@ class JvpCodegen(Codegen):
         active_in = [o for o in s.operands() if self.act(o)]
         if r is not None and not self._structural(s, r):
             bound = self.A.bind(s, r)
+            if any(self.act(o) and self.A.kind(o) in OPEN for o in active_in):
+                return self._open_call(s, out, where)   # kinds known at run time
             if not any(self.act(o) for p in tangents.diff_params(r) for o in _ops(bound.get(p))):
-                return self._fwd_stmt(s)   # no argument with a tangent: the primal alone
+                return self._fwd_stmt(s) + self._none(s)   # no argument with a tangent: the primal alone
             if self.taylor:
                 return self._open_call(s, out, where, rule=r)
             return self._rule(s, r, bound, out, where)
         if r is None and isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value) or \
                 r is None and self.A.effectful(s) is False or not active_in and not self.act(s.out):
-            return self._plain(s, out, where)
-        if isinstance(s.fn, Const) and s.fn.value in (getattr, setattr) and s.args and \
-                self.act(s.args[0]) and self.leaf(s.args[0]):
-            return self._open_call(s, out, where)   # an attribute of a tensor (``x.T``, ``z.real``)
+            return self._plain(s, out, where) + self._none(s)
+        if isinstance(s.fn, Const) and s.fn.value in (getattr, setattr):
+            return self._open_call(s, out, where)   # a tensor's (``x.T``), a property's, a field's
         if r is not None or isinstance(s.fn, Const) and s.fn.value in STRUCTURAL:
             return self._structural_call(s, r, out, where)
         return self._open_call(s, out, where)
+
+    def _none(self, s: Stmt) -> List[str]:
+        """A value the analysis counts active whose call took no tangent: a zero tangent."""
+        return [f"{self.t(s.out)} = None"] if s.out is not None and self.t(s.out) != "None" else []
 
     def _plain(self, s: Stmt, out, where) -> List[str]:
         """A call with no tangent in or out: as the user wrote it (values, no Duals)."""
@@ -190,7 +197,7 @@ class JvpCodegen(Codegen):
         bound = self.A.bind(s, r)
         for p in tangents.diff_params(r):
             for o in _ops(bound.get(p)):
-                if self.act(o) and not self.leaf(o) and not r.reads_sequence:
+                if self.act(o) and self.A.kind(o) in STRUCTURES and not r.reads_sequence:
                     return True
         return False
 
@@ -210,13 +217,13 @@ class JvpCodegen(Codegen):
         if out is None:
             return [code + where]
         lines = [f"{out} = {code}{where}"]
-        if self.act(s.out):
+        if self.t(s.out) != "None":
             lines.append(f"{out}, {self.t(s.out)} = _up({out})")
         return lines
 
     def _open_call(self, s: Stmt, out, where, rule: Optional[Rule] = None) -> List[str]:
         """A call resolved at run time: its tangent comes back with it."""
-        tgt = f"{out or '_'}, {self.t(s.out) if s.out is not None and self.act(s.out) else '_'}"
+        tgt = f"{out or '_'}, {self.t(s.out) if s.out is not None and self.t(s.out) != 'None' else '_'}"
         argv = [self.packed(a) for a in s.args]
         if rule is not None and not (s.kwargs or s.star is not None or s.dstar is not None):
             return [f"{tgt} = _Frule(_ctx, {self.glob(rule, 'rule')}, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
@@ -316,12 +323,12 @@ class JvpCodegen(Codegen):
     # ------------------------------------------------------------ whole function
     def tangent_params(self) -> tuple:
         """Positions (among the arguments) of the parameters whose tangents the function takes."""
-        return tuple(i for i, p in enumerate(self.fn.params[1:]) if self.act(p))
+        return tuple(i for i, p in enumerate(self.fn.params[1:]) if self.t(p) != "None")
 
     def generate(self, qualname: str, loc) -> str:
         fn = self.fn
         params = [self.v(p) for p in fn.params]
-        tparams = [self.t(p) for p in fn.params[1:] if self.act(p)]
+        tparams = [self.t(p) for p in fn.params[1:] if self.t(p) != "None"]
         for p in fn.params[1:]:
             if self.act(p) and self.leaf(p):
                 self.sure.add(p.id)

@@ -7,8 +7,8 @@ mode: ``rules/taylor.py``); a function without a gradient runs on the values; a 
 a tangent rule runs under torch's own forward-mode AD; anything else given a tangent raises."""
 from __future__ import annotations
 
+import dataclasses
 import functools
-import operator
 import types
 from typing import Optional
 
@@ -23,7 +23,7 @@ from ..values.dual import Dual, pack, split, split_tree
 from ..values.kinds import kind_of
 from .binding import bind_function, bind_rule
 from .dispatch import torch_internal
-from .handlers import python_method
+from .handlers import OPERATORS, python_method
 
 entry_for = None   # set by .cache: the transform cache (mode "jvp"/"taylor" entries)
 
@@ -178,14 +178,18 @@ def call_method(ctx, _f, args, kw):
     transform); otherwise the attribute read from the instance, called."""
     obj, name, rest = args[0], args[1], args[2:]
     p, _ = split(obj)
-    m = getattr(type(p), name, None)
-    if m is not None and not isinstance(m, (staticmethod, classmethod, property)) and \
-            (TABLE.has_entry(m) or isinstance(m, types.FunctionType)) and \
-            not (isinstance(p, type) or isinstance(p, types.ModuleType)):
-        return Fkw(ctx, m, (obj, *rest), kw)
-    if type(obj) is Dual and m is not None:
-        raise NoRuleError(f"forward mode: no tangent rule for the method {type(p).__name__}.{name}")
+    raw = _class_attr(type(p), name) if not isinstance(p, (type, types.ModuleType)) else None
+    if raw is not None and (isinstance(raw, types.FunctionType) or _hashable(raw) and TABLE.has_entry(raw)):
+        return Fkw(ctx, raw, (obj, *rest), kw)
     return Fkw(ctx, getattr(p, name), rest, kw)
+
+
+def _class_attr(cls, name):
+    """The attribute as the class defines it (a function, a staticmethod...), or None."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
 
 
 _TENSOR_LINEAR_ATTRS = {"T", "mT", "H", "mH", "real", "imag"}
@@ -207,6 +211,26 @@ def getattr_(ctx, _f, args, kw):
     return split(getattr(p, name, *args[2:]))
 
 
+def setattr_(ctx, _f, args, kw):
+    """``obj.name = v``: a property setter or descriptor ``__set__`` written in Python is
+    transformed; a field stores the value with its tangent inside."""
+    obj, name, v = args
+    p, _ = split(obj)
+    for klass in type(p).__mro__:
+        if name in klass.__dict__:
+            attr = klass.__dict__[name]
+            if isinstance(attr, property) and isinstance(attr.fset, types.FunctionType):
+                F(ctx, attr.fset, obj, v)
+                return None, None
+            setter = python_method(type(attr), "__set__")
+            if setter is not None:
+                F(ctx, setter, attr, obj, v)
+                return None, None
+            break
+    setattr(p, name, v)
+    return None, None
+
+
 def operator_(ctx, f, args, kw):
     """An operator on an object whose class defines it in Python: that method, transformed."""
     for i, a in enumerate(args[:2]):
@@ -223,16 +247,15 @@ def operator_(ctx, f, args, kw):
     return rule_call(ctx, rule, f, args, kw)
 
 
-_DUNDER = {operator.add: ("__add__", "__radd__"), operator.sub: ("__sub__", "__rsub__"),
-           operator.mul: ("__mul__", "__rmul__"), operator.truediv: ("__truediv__", "__rtruediv__"),
-           operator.matmul: ("__matmul__", "__rmatmul__"), operator.pow: ("__pow__", "__rpow__"),
-           operator.neg: ("__neg__",), operator.getitem: ("__getitem__",)}
+_DUNDER = {f: (name,) if rname is None else (name, rname) for f, name, rname in OPERATORS}
 
 
 def construct(ctx, cls, args, kw):
     """``cls(*args)``: a class whose ``__init__`` is Python code has it transformed (the object
     stores what it is given, tangents inside); other classes are called with the values packed."""
     init = getattr(cls, "__init__", None)
+    if issubclass(cls, tuple) or dataclasses.is_dataclass(cls) and not hasattr(cls, "__post_init__"):
+        return cls(*args, **kw), None   # fields stored as given (a named tuple, a generated __init__)
     if isinstance(init, types.FunctionType) and cls.__new__ is object.__new__:
         obj = object.__new__(cls)
         Fkw(ctx, init, (obj, *args), kw)
@@ -292,5 +315,5 @@ def _stand_in(stand_in):
     return lambda ctx, f, args, kw: Fkw(ctx, stand_in, args, kw)
 
 
-HANDLERS = {ops.call_method: call_method, getattr: getattr_, **{f: operator_ for f in _DUNDER},
+HANDLERS = {ops.call_method: call_method, getattr: getattr_, setattr: setattr_, **{f: operator_ for f in _DUNDER},
             **{b: _stand_in(s) for b, s in {**pylib.LIFT_AS, **numpy_shape.LIFT_AS}.items()}}

@@ -117,8 +117,6 @@ def zero_like(v):
         return torch.zeros_like(v) if v.is_floating_point() or v.is_complex() else None
     if isinstance(v, np.ndarray):
         return np.zeros(v.shape, dtype=v.dtype if v.dtype.kind in "fc" else np.float64)
-    if isinstance(v, bool):
-        return None
     if isinstance(v, complex):
         return 0j
     if isinstance(v, (float, int, np.number)):
