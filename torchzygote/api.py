@@ -13,7 +13,6 @@ from typing import Any, Callable, Iterable, Optional, Tuple
 
 import torch
 import torch as _torch
-import torch.autograd.forward_ad as fwAD
 
 from .ad import dispatch
 from .ad.binding import bind_function
@@ -28,7 +27,10 @@ from .values.kinds import has_identity
 from .values.materialize import PLAIN, materialize
 from .errors import GradientError, add_user_frames
 from .frontend.lift import lift
-from .rules.registry import TABLE as _TABLE, nondiff, register_adjoint, register_dispatch
+from .rules.registry import TABLE as _TABLE, nondiff, register_adjoint, register_dispatch, register_jvp
+from .ad.jvp_dispatch import Fkw, lifted
+from .forward import jvp as _jvp
+from .values.dual import split_tree
 
 _FunctionType = types.FunctionType
 
@@ -448,6 +450,20 @@ for _f, _rule in {dropgrad: _dropgrad_rule, ignore: _ignore_rule, hook: _hook_ru
                  nestlevel: _nestlevel_rule}.items():
     register_adjoint(_f, _rule)
 register_dispatch(checkpoint, _checkpoint_rule)
+
+
+# their forward-mode rules: a dropped gradient drops the tangent; ``hook`` acts on gradients only;
+# ``checkpoint`` and ``forwarddiff`` are the function itself
+def _no_tangent(run):
+    def rule(ctx, args, kw):
+        return split_tree(run(ctx, args, kw))[0], None
+    return rule
+
+
+register_jvp(dropgrad, _no_tangent(lambda ctx, args, kw: args[0]))
+register_jvp(ignore, _no_tangent(lambda ctx, args, kw: Fkw(ctx, args[0], (), {})[0]))
+register_jvp(hook, lambda ctx, args, kw: split_tree(args[1]))
+register_jvp(checkpoint, lambda ctx, args, kw: Fkw(ctx, args[0], args[1:], kw))
 nograd(Params)
 nograd(Grads)
 
@@ -492,6 +508,7 @@ def _all_values(args) -> bool:
 
 for _f, _nested in ((gradient, _nested_gradient), (pullback, _nested_pullback), (withgradient, _nested_withgradient)):
     register_dispatch(_f, lift_as(_nested))
+    register_jvp(_f, lifted(_nested))   # forward over reverse: the stand-in, forward-transformed
 nograd(Context)
 nograd(seed)
 nograd(_all_values)
@@ -508,29 +525,29 @@ def forwarddiff(f: Callable, x):
 
 
 def _forwarddiff_rule(f, x):
-    scalar = not isinstance(x, torch.Tensor)
-    xt = torch.as_tensor(x, dtype=torch.float64) if scalar else x
-    flat = xt.reshape(-1)
-    cols = []
-    y = None
-    with torch.no_grad():
-        for i in range(flat.numel()):
-            e = torch.zeros_like(flat)
-            e[i] = 1
-            with fwAD.dual_level():
-                dual = fwAD.make_dual(xt, e.reshape(xt.shape))
-                out = f(dual)
-                primal, tangent = fwAD.unpack_dual(out)
-            y = primal
-            cols.append(torch.zeros_like(primal) if tangent is None else tangent)
+    """The Jacobian by torchzygote's forward mode, one pass per entry of ``x`` (a number: one
+    pass), so ``f`` may use Python numbers, ``math``, closures and structures; the pullback is
+    the Jacobian's transpose applied to the output gradient."""
+    if not isinstance(x, torch.Tensor):
+        y, d = _jvp(f, (x,), (1.0 if not isinstance(x, complex) else 1.0 + 0j,))
+        return y, lambda dy: (None, None if dy is None else dy * d)
+    flat = x.reshape(-1)
+    cols, y = [], None
+    for i in range(flat.numel()):
+        e = torch.zeros_like(flat)
+        e[i] = 1
+        y, t = _jvp(f, (x,), (e.reshape(x.shape),))
+        cols.append(torch.as_tensor(t))
     jac = torch.stack(cols, dim=-1) if cols else None   # y.shape + (n,)
-    y_out = y.item() if scalar and y.dim() == 0 else y
 
     def back(dy):
+        if dy is None or jac is None:
+            return None, None
         dyt = torch.as_tensor(dy, dtype=jac.dtype)
         g = (dyt.reshape(-1, 1) * jac.reshape(-1, jac.shape[-1])).sum(0)
-        return None, (float(g[0]) if scalar else g.reshape(xt.shape))
-    return y_out, back
+        return None, g.reshape(x.shape)
+    return y, back
 
 
 register_adjoint(forwarddiff, _forwarddiff_rule)
+register_jvp(forwarddiff, lambda ctx, args, kw: Fkw(ctx, args[0], args[1:], kw))

@@ -40,7 +40,7 @@ class JvpCodegen(Codegen):
         self._read_ids = set()
         self.sure: set = set()       # values whose tangent is never None at run time
         self.glb.update({"_F": jvp_dispatch.F, "_Fkw": jvp_dispatch.Fkw, "_up": dual.split,
-                         "_pk": dual.pack, "_sp": dual.split_tree, "_zl": tangents.zero_like,
+                         "_pk": dual.pack, "_pv": dual.primal_of, "_sp": dual.split_tree, "_zl": tangents.zero_like,
                          "_titer": jvp_dispatch.titer, "_Frule": jvp_dispatch.rule_call})
         self.glb.update(tangents.HELPERS)
 
@@ -219,6 +219,9 @@ class JvpCodegen(Codegen):
         lines = [f"{out} = {code}{where}"]
         if self.t(s.out) != "None":
             lines.append(f"{out}, {self.t(s.out)} = _up({out})")
+        elif self.A.kind(s.out) not in STRUCTURES and any(self.t(o) != "None" or self.A.kind(o) in STRUCTURES
+                                                          for o in s.operands() if self.act(o)):
+            lines.append(f"{out} = _pv({out})")   # read from a structure holding Duals: the value alone
         return lines
 
     def _open_call(self, s: Stmt, out, where, rule: Optional[Rule] = None) -> List[str]:

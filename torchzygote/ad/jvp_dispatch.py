@@ -39,7 +39,7 @@ class FwdContext:
 
 def F(ctx: FwdContext, f, *args):
     """``y, ty = f(*args)`` with tangents (packed in ``args``; ``y`` may hold Duals inside)."""
-    if type(f) is types.FunctionType and not TABLE.has_entry(f) and not torch_internal(f):
+    if type(f) is types.FunctionType and not TABLE.has_entry(f) and not TABLE.jvp(f) and not torch_internal(f):
         code = f.__code__
         if code.co_argcount == len(args) and not code.co_flags & 0x0C and not code.co_kwonlyargcount:
             return call_lifted(ctx, f, args)
@@ -51,6 +51,9 @@ def Fkw(ctx: FwdContext, f, args, kw):
     handler = HANDLERS.get(f) if _hashable(f) else None
     if handler is not None:
         return handler(ctx, f, args, kw)
+    own = TABLE.jvp(f)
+    if own is not None:
+        return own(ctx, args, kw)
     rules = TABLE.lookup(f)
     if rules:
         prim = [split(a)[0] for a in args]
@@ -62,7 +65,8 @@ def Fkw(ctx: FwdContext, f, args, kw):
     user = TABLE.adjoint(f)
     if user is not None and _has_tangent(args, kw):
         raise NoRuleError(f"forward mode: {_name(f)} has a reverse-mode rule (@adjoint) but no tangent rule; "
-                          f"register one with tz.register_jvp({_name(f)}, jvp) or call it outside forward mode")
+                          f"give it one with tz.jvp_rule({_name(f)}) (a function of (primals, tangents) "
+                          f"returning (y, tangent))")
     t = type(f)
     if t is types.FunctionType and not torch_internal(f):
         flat, _ = bind_function(f, args, kw)
@@ -270,7 +274,8 @@ def foreign(ctx, f, args, kw):
         return torch_jvp(f, args, kw)
     if _has_tangent(args, kw):
         raise NoRuleError(f"forward mode: no tangent rule for {_name(f)}, called with a value that has a "
-                          f"tangent; give it a rule (tz.register_jvp) or write it in Python so it is transformed")
+                          f"tangent; give it one with tz.jvp_rule({_name(f)}) or write it in Python so it is "
+                          f"transformed")
     return f(*args, **kw), None
 
 
@@ -308,6 +313,22 @@ def titer(v, t):
             yield split(x)
     else:
         yield from zip(v, t)
+
+
+def user_rule(rule):
+    """A user's forward rule ``rule(primals, tangents) -> (y, tangent)`` as a table handler."""
+    def run(ctx, args, kw):
+        if kw:
+            raise NoRuleError(f"forward mode: the rule {_name(rule)} takes positional arguments only")
+        pairs = [split_tree(a) for a in args]
+        return rule(tuple(p for p, _ in pairs), tuple(t for _, t in pairs))
+    return run
+
+
+def lifted(stand_in):
+    """A forward rule that runs a Python stand-in, transformed (nested AD: ``gradient`` inside
+    forward mode becomes the stand-in's generated code, differentiated in turn)."""
+    return lambda ctx, args, kw: Fkw(ctx, stand_in, args, kw)
 
 
 def _stand_in(stand_in):

@@ -101,6 +101,9 @@ class Table:
     nondiff: set = field(default_factory=set)
     nondiff_kinds: dict = field(default_factory=dict)   # nondiff function -> kind of its result
     sequence_readers: set = field(default_factory=set)  # functions that only read their first argument's items
+    # forward mode: fn -> handler(ctx, args, kw) -> (y, tangent), arguments packed (values with
+    # tangents as Duals): the API's own functions and user forward rules (``register_jvp``)
+    jvps: dict = field(default_factory=dict)
     version: int = 0
 
     def lookup(self, fn) -> Optional[List[Rule]]:
@@ -127,6 +130,12 @@ class Table:
     def adjoint(self, fn) -> Optional[Callable]:
         try:
             return self.adjoints.get(fn)
+        except TypeError:
+            return None
+
+    def jvp(self, fn) -> Optional[Callable]:
+        try:
+            return self.jvps.get(fn)
         except TypeError:
             return None
 
@@ -254,6 +263,14 @@ def register_dispatch(fn, handler: Callable) -> Callable:
     """Give ``fn`` a run-time dispatcher ``handler(ctx, args, kw, kwargs) -> (y, back)``: for calls
     whose handling depends on the values (operators on objects, attribute reads, lifted stand-ins)."""
     TABLE.dispatchers[fn] = handler
+    TABLE.version += 1
+    return handler
+
+
+def register_jvp(fn, handler: Callable) -> Callable:
+    """Give ``fn`` a forward-mode rule ``handler(ctx, args, kw) -> (y, tangent)`` (arguments packed:
+    a value with a tangent is a ``Dual``), used before any other entry in forward mode."""
+    TABLE.jvps[fn] = handler
     TABLE.version += 1
     return handler
 

@@ -133,6 +133,11 @@ def split(v) -> Tuple[Any, Any]:
     return v, None
 
 
+def primal_of(v):
+    """The value without its tangent."""
+    return v.primal if type(v) is Dual else v
+
+
 def pack(v, t):
     """The value with its tangent attached (itself when the tangent is None)."""
     return v if t is None else Dual(v, t)
