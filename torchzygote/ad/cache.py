@@ -103,15 +103,17 @@ def ranks_dtypes(args) -> tuple:
 
 _in_progress: set = set()
 _deps_stack: List[list] = []   # per transform in progress: the callee entries its analysis used
+_modes: List[str] = []         # per transform in progress: its mode (callees are asked in the same mode)
 
 
 def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple, floats: tuple) -> tuple:
     """The kind and rank ``f`` returns for arguments of these kinds, ranks and floats (callers
     specialise on them); unknown while ``f`` is itself being transformed (recursion)."""
-    key = (f.__code__, kinds, ranks, floats)
+    mode = _modes[-1] if _modes else "reverse"
+    key = (f.__code__, kinds, ranks, floats) + (() if mode == "reverse" else (mode,))
     if key in _in_progress:
         return OBJECT, None
-    e = entry_for(f, kinds, ranks=ranks, floats=floats)
+    e = entry_for(f, kinds, ranks=ranks, floats=floats, mode=mode)
     if e.analysis is None:
         return OBJECT, None
     if _deps_stack:
@@ -148,10 +150,12 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
             return e
         _in_progress.add(key)
         _deps_stack.append([])
+        _modes.append(mode)
         try:
-            t = pipeline.transform(f, kinds, consts, ranks, return_kind, floats, mode)
+            t = pipeline.transform(f, kinds, consts, ranks, return_kind if mode == "reverse" else None, floats, mode)
         finally:
             _in_progress.discard(key)
+            _modes.pop()
             deps = tuple(_deps_stack.pop())
         fn_ir, guards = t.ir, t.guards
         gl = tuple((n, _MISSING if v is None and n not in g else v) for n, v in guards.items()

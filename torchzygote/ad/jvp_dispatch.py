@@ -18,10 +18,12 @@ import torch.autograd.forward_ad as fwAD
 from ..errors import NoRuleError
 from ..frontend import ops
 from ..rules import fallback, numpy_shape, pylib, tangents
-from ..rules.registry import TABLE, select
-from ..values.dual import Dual, pack, split, split_tree
+from ..rules.registry import TABLE, register_jvp, select
+from ..values.dual import Dual, pack, primal_of, split, split_tree
 from ..values.kinds import kind_of
+from ..values.versions import guard_reads
 from .binding import bind_function, bind_rule
+from . import dispatch
 from .dispatch import torch_internal
 from .handlers import OPERATORS, python_method
 
@@ -338,3 +340,21 @@ def _stand_in(stand_in):
 
 HANDLERS = {ops.call_method: call_method, getattr: getattr_, setattr: setattr_, **{f: operator_ for f in _DUNDER},
             **{b: _stand_in(s) for b, s in {**pylib.LIFT_AS, **numpy_shape.LIFT_AS}.items()}}
+
+
+def reverse_dispatch(ctx, args, kw):
+    """Forward mode through reverse mode's ``J(rctx, f, *args)`` (forward over reverse): for a
+    Python callee, its generated forward (and so its pullback) transformed in turn, without
+    lifting the dispatcher itself; other callees through the dispatcher, lifted."""
+    f = primal_of(args[1])
+    if type(f) is types.FunctionType and not kw:
+        code, rest = f.__code__, args[2:]
+        if code.co_argcount == len(rest) and not code.co_flags & 0x0C and not code.co_kwonlyargcount:
+            fwd = dispatch.forward(f, [primal_of(a) for a in rest])
+            if fwd is not None:
+                res = F(ctx, fwd, *args)
+                return res if not fwd.reads else F(ctx, guard_reads, f, fwd.reads, rest, res[0])
+    return call_lifted(ctx, dispatch.J, bind_function(dispatch.J, args, kw)[0])
+
+
+register_jvp(dispatch.J, reverse_dispatch)
