@@ -8,6 +8,7 @@ from .values.record import Record
 from .values.structures import register_structure
 from .calculus import diaghessian, hessian, jacobian
 from .forward import D, Dual, jvp, pushforward
+from .calculus import hvp
 from .errors import GradientError, GradientMismatchError, LiftError, NoRuleError, TorchZygoteError
 from .check import GradientCheckWarning, gradcheck, set_check
 from .export import gradient_graph
@@ -19,5 +20,5 @@ __all__ = ["gradient", "withgradient", "pullback", "derivative", "Params", "Grad
            "nestlevel", "code_ir", "code_analysis", "gradient_graph",
            "code_adjoint", "Record", "WithGradient", "TorchZygoteError", "LiftError",
            "NoRuleError", "GradientError", "update", "gradcheck", "set_check", "GradientMismatchError",
-           "GradientCheckWarning", "register_structure", "jvp", "pushforward", "D", "Dual"]
+           "GradientCheckWarning", "register_structure", "jvp", "pushforward", "D", "Dual", "hvp"]
 __version__ = "0.1.0"

@@ -1,11 +1,12 @@
-"""``jacobian``, ``hessian`` and ``diaghessian`` (Zygote's), built on ``pullback``.
+"""``jacobian``, ``hessian``, ``diaghessian`` (Zygote's) and ``hvp``.
 
-``jacobian`` runs the forward pass once and calls the pullback once per output
-element (a row each). ``hessian`` is the jacobian of the gradient: the
-gradient is computed by torchzygote, and that computation (the generated
-forward and pullback) is itself differentiated by torchzygote
-(reverse-over-reverse). A failure raises: the method changes only when the
-caller asks (``method="torch"``), so a result never depends on which path ran.
+``jacobian`` in reverse mode runs the forward pass once and calls the pullback once per output
+element (a row each); in forward mode it runs one forward-mode pass per input element (a column
+each); ``mode="auto"`` picks the one with fewer passes. ``hessian`` is the jacobian of the
+gradient, by default forward over reverse (Zygote's method): forward mode applied to
+torchzygote's generated gradient code, one pass per input element; ``method="reverse"`` is
+reverse over reverse. A failure raises: the method changes only when the caller asks, so a
+result never depends on which path ran.
 """
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ import torch
 
 from .api import gradient, pullback
 from .errors import TorchZygoteError
+from .forward import jvp
 
 try:
     import numpy as np
 except ImportError:  # pragma: no cover
     np = None
 
-__all__ = ["jacobian", "hessian", "diaghessian"]
+__all__ = ["jacobian", "hessian", "diaghessian", "hvp"]
 
 
 def _shape(v) -> Tuple[int, ...]:
@@ -40,10 +42,6 @@ def _numel(shape) -> int:
     for s in shape:
         n *= s
     return n
-
-
-def _like(y, dtype, device):
-    return dtype, device
 
 
 def _seed(y, i):
@@ -79,13 +77,27 @@ def _as_tensor(g, dtype, device):
     return torch.as_tensor(g, dtype=dtype, device=device)
 
 
-def jacobian(f: Callable, *args) -> Tuple[Any, ...]:
+def jacobian(f: Callable, *args, mode: str = "reverse") -> Tuple[Any, ...]:
     """The jacobian of ``f`` at ``args``: one block per argument, shaped
     ``output.shape + arg.shape`` (like ``torch.autograd.functional.jacobian``);
     ``None`` for arguments that are not numbers, tensors or arrays; for a tuple or
     list of outputs, one such tuple per output. Blocks are
     tensors, or numpy arrays when both the output and the argument are arrays
-    (numbers when both are numbers)."""
+    (numbers when both are numbers).
+
+    ``mode``: ``"reverse"`` (a pullback call per output element), ``"forward"`` (a forward-mode
+    pass per input element), or ``"auto"``: forward where the inputs have fewer elements than the
+    output (a plain call of ``f`` first tells the output's size)."""
+    if mode == "auto":
+        y = f(*args)
+        ys = y if isinstance(y, (tuple, list)) else (y,)
+        n_out = sum(_numel(_shape(v)) for v in ys)
+        n_in = sum(_numel(_shape(a)) for a in args if _is_value(a))
+        mode = "forward" if n_in < n_out else "reverse"
+    if mode == "forward":
+        return _forward_jacobian(f, args)
+    if mode != "reverse":
+        raise TorchZygoteError(f"jacobian: unknown mode {mode!r}; use 'forward', 'reverse' or 'auto'")
     y, back = pullback(f, *args)
     if isinstance(y, (tuple, list)):  # several outputs: one tuple of blocks each, from one forward pass
         def seed_for(j):
@@ -140,19 +152,90 @@ def _assemble(y, a, yshape, ashape, rs):
     return torch.stack(blocks).reshape(yshape + ashape)
 
 
+def _is_value(a) -> bool:
+    try:
+        _shape(a)
+        return True
+    except TorchZygoteError:
+        return False
+
+
+def _unit(a, i):
+    """The i-th unit tangent for argument ``a``."""
+    if isinstance(a, numbers.Number):
+        return type(a)(1) if isinstance(a, (float, complex)) else 1.0
+    return _seed(a, i)
+
+
+def _forward_jacobian(f, args):
+    """Columns by forward mode: one pass per element of each argument (a number: one pass)."""
+    cols = [[] for _ in args]
+    y = None
+    for k, a in enumerate(args):
+        if not _is_value(a):
+            continue
+        for i in range(_numel(_shape(a))):
+            tangents = [None] * len(args)
+            tangents[k] = _unit(a, i)
+            y, t = jvp(f, args, tangents)
+            cols[k].append(t)
+    if y is None:
+        y = f(*args)
+    if isinstance(y, (tuple, list)):
+        return tuple(_forward_blocks(y[j], args, [[c[j] for c in ck] for ck in cols]) for j in range(len(y)))
+    return _forward_blocks(y, args, cols)
+
+
+def _forward_blocks(y, args, cols):
+    """Blocks ``y.shape + a.shape`` from each argument's columns (a column per input element)."""
+    out = []
+    yshape = _shape(y)
+    for a, cs in zip(args, cols):
+        if not _is_value(a):
+            out.append(None)
+            continue
+        ashape = _shape(a)
+        if isinstance(y, numbers.Number) and isinstance(a, numbers.Number):
+            c = cs[0]
+            out.append(c.item() if isinstance(c, torch.Tensor) else c)
+            continue
+        if np is not None and (isinstance(y, np.ndarray) or isinstance(a, np.ndarray)) and \
+                not isinstance(y, torch.Tensor) and not isinstance(a, torch.Tensor):
+            J = np.stack([np.asarray(c, dtype=float).reshape(yshape) for c in cs], axis=-1) if cs else \
+                np.zeros(yshape + (0,))
+            out.append(J.reshape(yshape + ashape))
+            continue
+        dtype, device = _ref(a, y)
+        cs = [_as_tensor(c, dtype, device).reshape(yshape) for c in cs]
+        J = torch.stack(cs, dim=-1) if cs else torch.zeros(yshape + (0,), dtype=dtype, device=device)
+        out.append(J.reshape(yshape + ashape))
+    return tuple(out)
+
+
 def _grad_of(f):
     def g(x):
         return gradient(f, x)[0]
     return g
 
 
-def hessian(f: Callable, x, method: str = "reverse") -> Any:
+def hvp(f: Callable, x, v) -> Any:
+    """The hessian of a scalar ``f`` at ``x`` times ``v``, by forward mode over torchzygote's
+    gradient: the cost of a few gradient evaluations, without forming the hessian."""
+    return jvp(_grad_of(f), (x,), (v,))[1]
+
+
+def hessian(f: Callable, x, method: str = "forward") -> Any:
     """The hessian of a scalar ``f`` at ``x`` (shape ``x.shape + x.shape``).
 
-    ``method="reverse"`` (the default) is reverse-over-reverse through torchzygote: the
-    generated gradient code is differentiated again; where that is not possible it raises
-    (it never switches method by itself). ``method="torch"`` asks
-    ``torch.autograd.functional.hessian`` instead (``f`` must then be torch-traceable)."""
+    ``method="forward"`` (the default) is forward over reverse (Zygote's): forward mode applied to
+    the generated gradient code, one pass per element of ``x``. ``method="reverse"`` is reverse
+    over reverse: the generated gradient code is differentiated again in reverse mode. Where the
+    chosen method is not possible it raises (it never switches method by itself).
+    ``method="torch"`` asks ``torch.autograd.functional.hessian`` instead (``f`` must then be
+    torch-traceable)."""
+    if method == "forward":
+        (H,) = jacobian(_grad_of(f), x, mode="forward")
+        return H
     if method == "reverse":
         (H,) = jacobian(_grad_of(f), x)
         return H
@@ -160,23 +243,23 @@ def hessian(f: Callable, x, method: str = "reverse") -> Any:
         if not isinstance(x, torch.Tensor):
             raise TorchZygoteError("hessian(..., method='torch') needs a tensor argument")
         return torch.autograd.functional.hessian(lambda t: _as_scalar(f(t)), x.detach()).detach()
-    raise TorchZygoteError(f"hessian: unknown method {method!r}; use 'reverse' or 'torch'")
+    raise TorchZygoteError(f"hessian: unknown method {method!r}; use 'forward', 'reverse' or 'torch'")
 
 
 def _as_scalar(v):
     return v if isinstance(v, torch.Tensor) else torch.as_tensor(v)
 
 
-def diaghessian(f: Callable, *args) -> Tuple[Any, ...]:
+def diaghessian(f: Callable, *args, method: str = "forward") -> Tuple[Any, ...]:
     """The diagonal of the hessian of a scalar ``f`` for each argument, shaped
-    like the argument (Zygote's ``diaghessian``)."""
+    like the argument (Zygote's ``diaghessian``); ``method`` as for ``hessian``."""
     out = []
     for k, a in enumerate(args):
         def fk(x, k=k):
             full = list(args)
             full[k] = x
             return f(*full)
-        H = hessian(fk, a)
+        H = hessian(fk, a, method=method)
         if isinstance(a, numbers.Number):
             out.append(H if not isinstance(H, torch.Tensor) else H.item())
             continue

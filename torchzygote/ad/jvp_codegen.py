@@ -29,6 +29,7 @@ from .templates import basename, indent
 LEAF = (REAL, COMPLEX, TENSOR, ARRAY)   # kinds whose tangent is kept beside the value
 STRUCTURES = (*CONTAINERS, *TUPLE_OF.values())   # kinds whose tangents are inside (Duals)
 OPEN = ("O", "U")   # kinds known only at run time
+SHAPE_ONLY = {len, isinstance, type, id, callable, hasattr, iter, ops.contains, ops.not_contains}
 REALS = (REAL,)
 
 
@@ -40,7 +41,7 @@ class JvpCodegen(Codegen):
         self._read_ids = set()
         self.sure: set = set()       # values whose tangent is never None at run time
         self.glb.update({"_F": jvp_dispatch.F, "_Fkw": jvp_dispatch.Fkw, "_up": dual.split,
-                         "_pk": dual.pack, "_pv": dual.primal_of, "_sp": dual.split_tree, "_zl": tangents.zero_like,
+                         "_pk": dual.pack, "_pv": dual.primal_of, "_vo": jvp_dispatch.values_of, "_sp": dual.split_tree, "_zl": tangents.zero_like,
                          "_titer": jvp_dispatch.titer, "_Frule": jvp_dispatch.rule_call})
         self.glb.update(tangents.HELPERS)
 
@@ -51,6 +52,11 @@ class JvpCodegen(Codegen):
 
     def t(self, op) -> str:
         return f"t{op.id}" if self.act(op) and self.A.kind(op) not in STRUCTURES else "None"
+
+    def dual_inside(self, op) -> bool:
+        """Whether a value may hold Duals: it depends on an input (active or not: a tuple read
+        only by a predicate still holds the values with their tangents)."""
+        return isinstance(op, Var) and op.id in self.A.varied and self.A.kind(op) in STRUCTURES + OPEN
 
     def leaf(self, op) -> bool:
         return self.A.kind(op) in LEAF
@@ -127,8 +133,9 @@ class JvpCodegen(Codegen):
             unsure |= bad
         if L.iterable is not None:
             it = L.item
-            if self.act(it):
-                head = f"for {self.v(it)}, {self.t(it)} in _titer({self.v(L.iterable)}, {self.t(L.iterable)}):"
+            if self.act(L.iterable) or self.dual_inside(L.iterable):   # items may hold tangents (Duals, or a tensor's rows)
+                t = self.t(it) if self.t(it) != "None" else "_"
+                head = f"for {self.v(it)}, {t} in _titer({self.v(L.iterable)}, {self.t(L.iterable)}):"
             else:
                 head = f"for {self.v(it)} in {self.v(L.iterable)}:"
         else:
@@ -171,7 +178,7 @@ class JvpCodegen(Codegen):
             return self._plain(s, out, where) + self._none(s)
         if isinstance(s.fn, Const) and s.fn.value in (getattr, setattr):
             return self._open_call(s, out, where)   # a tensor's (``x.T``), a property's, a field's
-        if r is not None or isinstance(s.fn, Const) and s.fn.value in STRUCTURAL:
+        if r is not None or isinstance(s.fn, Const) and s.fn.value in jvp_dispatch.STRUCTURAL:
             return self._structural_call(s, r, out, where)
         return self._open_call(s, out, where)
 
@@ -180,26 +187,34 @@ class JvpCodegen(Codegen):
         return [f"{self.t(s.out)} = None"] if s.out is not None and self.t(s.out) != "None" else []
 
     def _plain(self, s: Stmt, out, where) -> List[str]:
-        """A call with no tangent in or out: as the user wrote it (values, no Duals)."""
+        """A call with no tangent in or out: as the user wrote it, on values (a structure that may
+        hold Duals is passed without them, except to functions that only look at its shape)."""
         if self.A.rule.get(id(s)) is not None:
             return self._fwd_stmt(s)
-        if isinstance(s.fn, Const) and s.fn.value is ops.call_method:
-            code = f"{self.v(s.args[0])}.{s.args[1].value}({self._call_args(s, skip=2)})"
+        f = s.fn.value if isinstance(s.fn, Const) else None
+        parts = [self._value(a, f) for a in (s.args[2:] if f is ops.call_method else s.args)]
+        if s.star is not None:
+            parts.append("*" + self._value(s.star, f))
+        parts += [f"{k}={self._value(v, f)}" for k, v in s.kwargs]
+        if s.dstar is not None:
+            parts.append("**" + self._value(s.dstar, f))
+        if f is ops.call_method:
+            code = f"{self._value(s.args[0], f)}.{s.args[1].value}({', '.join(parts)})"
         else:
-            code = f"{self.v(s.fn)}({self._call_args(s)})"
+            code = f"{self.v(s.fn)}({', '.join(parts)})"
         return [f"{out} = {code}{where}" if out else code + where]
+
+    def _value(self, op, f) -> str:
+        if self.dual_inside(op) and f not in SHAPE_ONLY:
+            return f"_vo({self.v(op)})"
+        return self.v(op)
 
     def _structural(self, s: Stmt, r: Rule) -> bool:
         """Whether a rule's call only moves values (containers, attributes, cells): then it is
         called with the tangents inside (Duals) and its result split."""
-        if r.effect or r.fn in STRUCTURAL:
-            return True
         bound = self.A.bind(s, r)
-        for p in tangents.diff_params(r):
-            for o in _ops(bound.get(p)):
-                if self.act(o) and self.A.kind(o) in STRUCTURES and not r.reads_sequence:
-                    return True
-        return False
+        return jvp_dispatch.structural(r, [self.A.kind(o) in STRUCTURES for p in tangents.diff_params(r)
+                                           for o in _ops(bound.get(p)) if self.act(o)])
 
     def _structural_call(self, s: Stmt, r, out, where) -> List[str]:
         if isinstance(s.fn, Const) and s.fn.value is ops.call_method:
@@ -219,8 +234,8 @@ class JvpCodegen(Codegen):
         lines = [f"{out} = {code}{where}"]
         if self.t(s.out) != "None":
             lines.append(f"{out}, {self.t(s.out)} = _up({out})")
-        elif self.A.kind(s.out) not in STRUCTURES and any(self.t(o) != "None" or self.A.kind(o) in STRUCTURES
-                                                          for o in s.operands() if self.act(o)):
+        elif self.A.kind(s.out) not in STRUCTURES and any(self.t(o) != "None" or self.dual_inside(o)
+                                                          for o in s.operands()):
             lines.append(f"{out} = _pv({out})")   # read from a structure holding Duals: the value alone
         return lines
 
@@ -346,11 +361,6 @@ def _ops(x):
     if x is None:
         return []
     return x if isinstance(x, list) else [x]
-
-
-STRUCTURAL = {ops.build_tuple, ops.build_list, ops.build_dict, ops.build_set, ops.cat_tuple, ops.cat_list,
-              ops.merge_dict, ops.unpack, ops.unpack_star, ops.new_cell, ops.closure_cell, ops.get_global,
-              ops.make_function, getattr, setattr, tuple, list, dict}
 
 
 def generate(fn: ir.Function, A, qualname: str, taylor: bool = False):

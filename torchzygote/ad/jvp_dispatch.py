@@ -17,7 +17,7 @@ import torch.autograd.forward_ad as fwAD
 
 from ..errors import NoRuleError
 from ..frontend import ops
-from ..rules import fallback, numpy_shape, pylib, tangents
+from ..rules import containers, fallback, numpy_shape, pylib, tangents
 from ..rules.registry import TABLE, register_jvp, select
 from ..values.dual import Dual, pack, primal_of, split, split_tree
 from ..values.kinds import kind_of
@@ -63,7 +63,7 @@ def Fkw(ctx: FwdContext, f, args, kw):
         if rule is not None:
             return rule_call(ctx, rule, f, args, kw)
     if TABLE.is_nondiff(f):
-        return f(*[split(a)[0] for a in args], **{k: split(v)[0] for k, v in kw.items()}), None
+        return f(*[values_of(a) for a in args], **{k: values_of(v) for k, v in kw.items()}), None
     user = TABLE.adjoint(f)
     if user is not None and _has_tangent(args, kw):
         raise NoRuleError(f"forward mode: {_name(f)} has a reverse-mode rule (@adjoint) but no tangent rule; "
@@ -102,14 +102,15 @@ def call_lifted(ctx: FwdContext, f: types.FunctionType, args):
 
 
 def rule_call(ctx: FwdContext, rule, f, args, kw):
-    if rule.effect or _structural(rule, args):
+    if structural(rule, [type(a) is not Dual and not _leaf(a) for p, a in zip(rule.params, args)
+                         if p in rule.grads]):
         return _split_result(f(*args, **kw))
     prim = [split(a) for a in args]
     kprim = {k: split(v) for k, v in kw.items()}
     if not _has_tangent(args, kw):
         return f(*[p for p, _ in prim], **{k: p for k, (p, _) in kprim.items()}), None
     vals = bind_rule(rule, tuple(p for p, _ in prim), {k: p for k, (p, _) in kprim.items()})
-    if rule.reads_sequence:   # a sequence of values with tangents (torch.stack([a, b]))
+    if any(type(a) in (tuple, list, dict) for a in args):   # a structure's items' tangents (torch.stack([a, b]))
         seq = [split_tree(a) for a in args]
         prim = seq
         vals = bind_rule(rule, tuple(p for p, _ in seq), {k: p for k, (p, _) in kprim.items()})
@@ -142,14 +143,25 @@ def _bind_tangents(rule, targs, tkw):
     return tuple(out)
 
 
-def _structural(rule, args) -> bool:
-    """A rule that moves values between containers (reads of items of lists, dicts, objects)."""
-    if rule.reads_sequence:
-        return False
-    for p, a in zip(rule.params, args):
-        if p in rule.grads and type(a) is not Dual and not _leaf(a):
-            return True
-    return False
+STRUCTURAL = {ops.build_tuple, ops.build_list, ops.build_dict, ops.build_set, ops.cat_tuple, ops.cat_list,
+              ops.merge_dict, ops.unpack, ops.unpack_star, ops.new_cell, ops.closure_cell, ops.get_global,
+              ops.make_function, getattr, setattr, tuple, list, dict}
+
+
+def structural(rule, in_structures) -> bool:
+    """Whether a rule only moves values (builds, reads or writes containers, attributes, cells):
+    it is then called with the tangents inside (Duals) and its result split. Other rules given a
+    structure (``torch.stack([a, b])``) take it apart: the items' tangents, beside them.
+    ``in_structures``: for each differentiable argument with a tangent, whether it is a structure."""
+    return rule.effect or rule.fn in STRUCTURAL or rule.ns is containers.ns and any(in_structures)
+
+
+def values_of(v):
+    """A value for code that sees no tangents (a function without a gradient, a predicate): its
+    Duals taken out, a structure's too (copied)."""
+    if type(v) in (tuple, list, dict):
+        return split_tree(v)[0]
+    return primal_of(v)
 
 
 def _leaf(v) -> bool:
@@ -187,7 +199,11 @@ def call_method(ctx, _f, args, kw):
     raw = _class_attr(type(p), name) if not isinstance(p, (type, types.ModuleType)) else None
     if raw is not None and (isinstance(raw, types.FunctionType) or _hashable(raw) and TABLE.has_entry(raw)):
         return Fkw(ctx, raw, (obj, *rest), kw)
-    return Fkw(ctx, getattr(p, name), rest, kw)
+    m = getattr(p, name)
+    if type(m) is types.BuiltinMethodType:   # a builtin method without a rule (the value's tangent stays out)
+        return foreign(ctx, m, rest, kw) if not (type(obj) is Dual and fallback.is_torch_op(m)) else \
+            torch_jvp(raw, (obj, *rest), kw)
+    return Fkw(ctx, m, rest, kw)
 
 
 def _class_attr(cls, name):
@@ -199,6 +215,9 @@ def _class_attr(cls, name):
 
 
 _TENSOR_LINEAR_ATTRS = {"T", "mT", "H", "mH", "real", "imag"}
+_METADATA = {"shape", "dtype", "device", "ndim", "layout", "is_cuda", "is_leaf", "requires_grad", "itemsize",
+             "nbytes", "size", "strides", "data", "grad", "grad_fn", "names", "is_sparse", "is_quantized",
+             "is_meta", "flags", "base", "_base", "_version"}
 
 
 def getattr_(ctx, _f, args, kw):
@@ -210,7 +229,13 @@ def getattr_(ctx, _f, args, kw):
     if t is not None:
         if name in _TENSOR_LINEAR_ATTRS:
             return getattr(p, name), getattr(t, name)
-        return getattr(p, name, *args[2:]), None
+        raw = _class_attr(type(p), name)
+        if callable(raw) and not isinstance(raw, type):   # a method: bound to the value with its tangent
+            return types.MethodType(raw, obj), None
+        if name in _METADATA or name.startswith("__") or not hasattr(p, name):
+            return getattr(p, name, *args[2:]), None
+        raise NoRuleError(f"forward mode: no tangent rule for the attribute {name!r} of a {type(p).__name__} "
+                          f"that has a tangent")
     prop = getattr(type(p), name, None)
     if isinstance(prop, property) and isinstance(prop.fget, types.FunctionType):
         return F(ctx, prop.fget, obj)
@@ -290,7 +315,8 @@ def torch_jvp(f, args, kw):
             if type(a) in (tuple, list):
                 return type(a)(dualize(x) for x in a)
             if t is not None and isinstance(p, torch.Tensor):
-                return fwAD.make_dual(p, t.to(p.dtype) if isinstance(t, torch.Tensor) else torch.full_like(p, t))
+                # (a copy: an in-place op writes into its argument's tangent, which other values may share)
+                return fwAD.make_dual(p, t.to(p.dtype, copy=True) if isinstance(t, torch.Tensor) else torch.full_like(p, t))
             if t is not None:
                 raise NoRuleError(f"forward mode: {_name(f)} got a tangent on a non-tensor argument")
             return p
@@ -358,3 +384,22 @@ def reverse_dispatch(ctx, args, kw):
 
 
 register_jvp(dispatch.J, reverse_dispatch)
+
+
+def _torch_autograd_inside(fn):
+    """Forward mode over a pullback torch autograd computes (the fallback for torch ops without a
+    rule): refused, as reverse over it is, rather than a silently missing tangent."""
+    def rule(ctx, args, kw):
+        if _has_tangent(args, kw):
+            op = primal_of(args[0])
+            raise NoRuleError(
+                f"no gradient rule for {_name(op)}: its gradient came from torch autograd, which "
+                f"torchzygote cannot differentiate again (second order). Define a rule with "
+                f"@torchzygote.adjoint({_name(op)}) whose pullback uses ops that have rules, or compute "
+                f"this higher derivative with torch.autograd (hessian(..., method='torch'))")
+        return fn(*args, **kw), None
+    return rule
+
+
+for _fn in fallback.RULES:
+    register_jvp(_fn, _torch_autograd_inside(_fn))
