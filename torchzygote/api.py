@@ -30,7 +30,6 @@ from .frontend.lift import lift
 from .rules.registry import TABLE as _TABLE, nondiff, register_adjoint, register_dispatch, register_jvp
 from .ad.jvp_dispatch import Fkw, lifted
 from .forward import jvp as _jvp
-from .values.dual import split_tree
 
 _FunctionType = types.FunctionType
 
@@ -456,13 +455,13 @@ register_dispatch(checkpoint, _checkpoint_rule)
 # ``checkpoint`` and ``forwarddiff`` are the function itself
 def _no_tangent(run):
     def rule(ctx, args, kw):
-        return split_tree(run(ctx, args, kw))[0], None
+        return ctx.sp(run(ctx, args, kw))[0], None
     return rule
 
 
 register_jvp(dropgrad, _no_tangent(lambda ctx, args, kw: args[0]))
 register_jvp(ignore, _no_tangent(lambda ctx, args, kw: Fkw(ctx, args[0], (), {})[0]))
-register_jvp(hook, lambda ctx, args, kw: split_tree(args[1]))
+register_jvp(hook, lambda ctx, args, kw: ctx.sp(args[1]))
 register_jvp(checkpoint, lambda ctx, args, kw: Fkw(ctx, args[0], args[1:], kw))
 nograd(Params)
 nograd(Grads)

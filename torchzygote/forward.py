@@ -15,7 +15,7 @@ import torch
 from .ad.jvp_dispatch import F, FwdContext
 from .errors import TorchZygoteError
 from .rules.tangents import tz
-from .values.dual import Dual, pack_tree, split_tree
+from .values.dual import Dual
 
 __all__ = ["jvp", "pushforward", "D", "Dual"]
 
@@ -45,9 +45,10 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> Tuple[A
                                f"(or None) per argument")
     for i, (p, t) in enumerate(zip(primals, tangents)):
         _check(p, t, i)
-    y, ty = F(FwdContext(), f, *[pack_tree(p, t) for p, t in zip(primals, tangents)])
+    ctx = FwdContext()
+    y, ty = F(ctx, f, *[ctx.pack_tree(p, t) for p, t in zip(primals, tangents)])
     if ty is None:
-        y, ty = split_tree(y)
+        y, ty = ctx.sp(y)
     return y, tz(ty, y)
 
 

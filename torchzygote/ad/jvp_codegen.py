@@ -21,7 +21,6 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Var
 from ..rules import tangents
 from ..rules.registry import ARRAY, COMPLEX, CONTAINERS, REAL, TENSOR, TABLE, TUPLE_OF, Rule
-from ..values import dual
 from . import jvp_dispatch
 from .codegen import Codegen
 from .templates import basename, indent
@@ -40,9 +39,7 @@ class JvpCodegen(Codegen):
         self._used_top = ""          # no pullback reads anything
         self._read_ids = set()
         self.sure: set = set()       # values whose tangent is never None at run time
-        self.glb.update({"_F": jvp_dispatch.F, "_Fkw": jvp_dispatch.Fkw, "_up": dual.split,
-                         "_pk": dual.pack, "_pv": dual.primal_of, "_vo": jvp_dispatch.values_of, "_sp": dual.split_tree, "_zl": tangents.zero_like,
-                         "_titer": jvp_dispatch.titer, "_Frule": jvp_dispatch.rule_call})
+        self.glb.update({"_F": jvp_dispatch.F, "_Fkw": jvp_dispatch.Fkw, "_zl": tangents.zero_like})
         self.glb.update(tangents.HELPERS)
 
     # ------------------------------------------------------------ values
@@ -65,7 +62,7 @@ class JvpCodegen(Codegen):
         """The value with its tangent inside (for containers, attributes and open calls)."""
         if self.t(op) == "None":
             return self.v(op)
-        return f"_pk({self.v(op)}, {self.t(op)})"
+        return f"_ctx.pk({self.v(op)}, {self.t(op)})"
 
     def primal(self, op) -> str:
         return self.v(op)
@@ -135,7 +132,7 @@ class JvpCodegen(Codegen):
             it = L.item
             if self.act(L.iterable) or self.dual_inside(L.iterable):   # items may hold tangents (Duals, or a tensor's rows)
                 t = self.t(it) if self.t(it) != "None" else "_"
-                head = f"for {self.v(it)}, {t} in _titer({self.v(L.iterable)}, {self.t(L.iterable)}):"
+                head = f"for {self.v(it)}, {t} in _ctx.titer({self.v(L.iterable)}, {self.t(L.iterable)}):"
             else:
                 head = f"for {self.v(it)} in {self.v(L.iterable)}:"
         else:
@@ -206,7 +203,7 @@ class JvpCodegen(Codegen):
 
     def _value(self, op, f) -> str:
         if self.dual_inside(op) and f not in SHAPE_ONLY:
-            return f"_vo({self.v(op)})"
+            return f"_ctx.vo({self.v(op)})"
         return self.v(op)
 
     def _structural(self, s: Stmt, r: Rule) -> bool:
@@ -233,10 +230,10 @@ class JvpCodegen(Codegen):
             return [code + where]
         lines = [f"{out} = {code}{where}"]
         if self.t(s.out) != "None":
-            lines.append(f"{out}, {self.t(s.out)} = _up({out})")
+            lines.append(f"{out}, {self.t(s.out)} = _ctx.up({out})")
         elif self.A.kind(s.out) not in STRUCTURES and any(self.t(o) != "None" or self.dual_inside(o)
                                                           for o in s.operands()):
-            lines.append(f"{out} = _pv({out})")   # read from a structure holding Duals: the value alone
+            lines.append(f"{out} = _ctx.pv({out})")   # read from a structure holding Duals: the value alone
         return lines
 
     def _open_call(self, s: Stmt, out, where, rule: Optional[Rule] = None) -> List[str]:
@@ -265,7 +262,7 @@ class JvpCodegen(Codegen):
         pre: List[str] = []
         m = self.rule_mapping(s, r, bound, None, set())
         for p in seqs:   # a sequence argument (torch.stack([a, b])): its items' tangents, taken apart
-            pre.append(f"{m[p]}_p, {m[p]}_t = _sp({m[p]})")
+            pre.append(f"{m[p]}_p, {m[p]}_t = _ctx.sp({m[p]})")
         primal = self._call_with(s, r, out, where, {p: f"{m[p]}_p" for p in seqs}) if seqs else None
         old = None
         if r.inplace:

@@ -19,7 +19,7 @@ from ..errors import NoRuleError
 from ..frontend import ops
 from ..rules import containers, fallback, numpy_shape, pylib, tangents
 from ..rules.registry import TABLE, register_jvp, select
-from ..values.dual import Dual, pack, primal_of, split, split_tree
+from ..values.dual import Dual, Tagged
 from ..values.kinds import kind_of
 from ..values.versions import guard_reads
 from .binding import bind_function, bind_rule
@@ -30,8 +30,9 @@ from .handlers import OPERATORS, python_method
 entry_for = None   # set by .cache: the transform cache (mode "jvp"/"taylor" entries)
 
 
-class FwdContext:
-    """One forward-mode computation: its mode (``jvp``, or ``taylor`` with the series' order)."""
+class FwdContext(Tagged):
+    """One forward-mode computation: its mode (``jvp``, or ``taylor`` with the series' order); the
+    tag of its Duals."""
 
     __slots__ = ("mode", "order")
 
@@ -58,14 +59,14 @@ def Fkw(ctx: FwdContext, f, args, kw):
         return own(ctx, args, kw)
     rules = TABLE.lookup(f)
     if rules:
-        prim = [split(a)[0] for a in args]
+        prim = [ctx.pv(a) for a in args]
         rule = select(f, [kind_of(a) for a in prim], len(kw))
         if rule is not None:
             return rule_call(ctx, rule, f, args, kw)
     if TABLE.is_nondiff(f):
-        return f(*[values_of(a) for a in args], **{k: values_of(v) for k, v in kw.items()}), None
+        return f(*[ctx.vo(a) for a in args], **{k: ctx.vo(v) for k, v in kw.items()}), None
     user = TABLE.adjoint(f)
-    if user is not None and _has_tangent(args, kw):
+    if user is not None and ctx.has_tangent(args, kw):
         raise NoRuleError(f"forward mode: {_name(f)} has a reverse-mode rule (@adjoint) but no tangent rule; "
                           f"give it one with tz.jvp_rule({_name(f)}) (a function of (primals, tangents) "
                           f"returning (y, tangent))")
@@ -92,7 +93,7 @@ def Fkw(ctx: FwdContext, f, args, kw):
 
 def call_lifted(ctx: FwdContext, f: types.FunctionType, args):
     """A Python function's forward-mode transform, for these arguments' kinds."""
-    pairs = [split(a) for a in args]
+    pairs = [ctx.up(a) for a in args]
     prim = tuple(p for p, _ in pairs)
     consts = frozenset(i for i, (p, t) in enumerate(pairs) if t is None and _leaf(p))
     e = entry_for(f, prim, consts, ctx.mode)
@@ -102,16 +103,16 @@ def call_lifted(ctx: FwdContext, f: types.FunctionType, args):
 
 
 def rule_call(ctx: FwdContext, rule, f, args, kw):
-    if structural(rule, [type(a) is not Dual and not _leaf(a) for p, a in zip(rule.params, args)
+    if structural(rule, [not ctx.owns(a) and not _leaf(a) for p, a in zip(rule.params, args)
                          if p in rule.grads]):
-        return _split_result(f(*args, **kw))
-    prim = [split(a) for a in args]
-    kprim = {k: split(v) for k, v in kw.items()}
-    if not _has_tangent(args, kw):
+        return ctx.up(f(*args, **kw))
+    prim = [ctx.up(a) for a in args]
+    kprim = {k: ctx.up(v) for k, v in kw.items()}
+    if not ctx.has_tangent(args, kw):
         return f(*[p for p, _ in prim], **{k: p for k, (p, _) in kprim.items()}), None
     vals = bind_rule(rule, tuple(p for p, _ in prim), {k: p for k, (p, _) in kprim.items()})
     if any(type(a) in (tuple, list, dict) for a in args):   # a structure's items' tangents (torch.stack([a, b]))
-        seq = [split_tree(a) for a in args]
+        seq = [ctx.sp(a) for a in args]
         prim = seq
         vals = bind_rule(rule, tuple(p for p, _ in seq), {k: p for k, (p, _) in kprim.items()})
     tans = _bind_tangents(rule, [t for _, t in prim], {k: t for k, (_, t) in kprim.items()})
@@ -120,7 +121,7 @@ def rule_call(ctx: FwdContext, rule, f, args, kw):
     missing = [p for p, t in zip(tangents.diff_params(rule), _diff_tangents(rule, tans)) if t is not None
                and tangents.term(rule, p) is None]
     if missing and (fallback.is_torch_op(f) or any(isinstance(v, torch.Tensor) for v in vals)):
-        return torch_jvp(f, args, kw)
+        return torch_jvp(ctx, f, args, kw)
     return tangents.tangent_form(rule)(ctx, tans, *vals)
 
 
@@ -156,25 +157,8 @@ def structural(rule, in_structures) -> bool:
     return rule.effect or rule.fn in STRUCTURAL or rule.ns is containers.ns and any(in_structures)
 
 
-def values_of(v):
-    """A value for code that sees no tangents (a function without a gradient, a predicate): its
-    Duals taken out, a structure's too (copied)."""
-    if type(v) in (tuple, list, dict):
-        return split_tree(v)[0]
-    return primal_of(v)
-
-
 def _leaf(v) -> bool:
     return isinstance(v, (float, int, complex, torch.Tensor)) or type(v).__module__ == "numpy"
-
-
-def _split_result(y):
-    return split(y)
-
-
-def _has_tangent(args, kw) -> bool:
-    return any(type(a) is Dual for a in args) or any(type(v) is Dual for v in kw.values()) or \
-        any(split_tree(a)[1] is not None for a in args if type(a) in (tuple, list, dict))
 
 
 def _hashable(f) -> bool:
@@ -195,14 +179,14 @@ def call_method(ctx, _f, args, kw):
     """``obj.name(*args)``: the method found on the value's class (a rule, or Python code to
     transform); otherwise the attribute read from the instance, called."""
     obj, name, rest = args[0], args[1], args[2:]
-    p, _ = split(obj)
+    p = ctx.pv(obj)
     raw = _class_attr(type(p), name) if not isinstance(p, (type, types.ModuleType)) else None
     if raw is not None and (isinstance(raw, types.FunctionType) or _hashable(raw) and TABLE.has_entry(raw)):
         return Fkw(ctx, raw, (obj, *rest), kw)
     m = getattr(p, name)
     if type(m) is types.BuiltinMethodType:   # a builtin method without a rule (the value's tangent stays out)
-        return foreign(ctx, m, rest, kw) if not (type(obj) is Dual and fallback.is_torch_op(m)) else \
-            torch_jvp(raw, (obj, *rest), kw)
+        return foreign(ctx, m, rest, kw) if not (ctx.owns(obj) and fallback.is_torch_op(m)) else \
+            torch_jvp(ctx, raw, (obj, *rest), kw)
     return Fkw(ctx, m, rest, kw)
 
 
@@ -225,7 +209,7 @@ def getattr_(ctx, _f, args, kw):
     linear (``x.T``, ``z.real``), none where it is metadata (``x.shape``); a property written in
     Python is transformed; of an object, the stored value (its tangent inside)."""
     obj, name = args[0], args[1]
-    p, t = split(obj)
+    p, t = ctx.up(obj)
     if t is not None:
         if name in _TENSOR_LINEAR_ATTRS:
             return getattr(p, name), getattr(t, name)
@@ -239,14 +223,14 @@ def getattr_(ctx, _f, args, kw):
     prop = getattr(type(p), name, None)
     if isinstance(prop, property) and isinstance(prop.fget, types.FunctionType):
         return F(ctx, prop.fget, obj)
-    return split(getattr(p, name, *args[2:]))
+    return ctx.up(getattr(p, name, *args[2:]))
 
 
 def setattr_(ctx, _f, args, kw):
     """``obj.name = v``: a property setter or descriptor ``__set__`` written in Python is
     transformed; a field stores the value with its tangent inside."""
     obj, name, v = args
-    p, _ = split(obj)
+    p = ctx.pv(obj)
     for klass in type(p).__mro__:
         if name in klass.__dict__:
             attr = klass.__dict__[name]
@@ -265,14 +249,14 @@ def setattr_(ctx, _f, args, kw):
 def operator_(ctx, f, args, kw):
     """An operator on an object whose class defines it in Python: that method, transformed."""
     for i, a in enumerate(args[:2]):
-        p, _ = split(a)
+        p = ctx.pv(a)
         if not _leaf(p) and type(p).__module__ != "builtins":
             name = _DUNDER.get(f)
             if name is not None:
                 m = python_method(type(p), name[i] if i < len(name) else name[0])
                 if m is not None:
                     return F(ctx, m, a, *(args[1:] if i == 0 else args[:1]))
-    rule = select(f, [kind_of(split(a)[0]) for a in args], len(kw))
+    rule = select(f, [kind_of(ctx.pv(a)) for a in args], len(kw))
     if rule is None:
         return foreign(ctx, f, args, kw)
     return rule_call(ctx, rule, f, args, kw)
@@ -285,33 +269,33 @@ def construct(ctx, cls, args, kw):
     """``cls(*args)``: a class whose ``__init__`` is Python code has it transformed (the object
     stores what it is given, tangents inside); other classes are called with the values packed."""
     init = getattr(cls, "__init__", None)
-    if issubclass(cls, tuple) or dataclasses.is_dataclass(cls) and not hasattr(cls, "__post_init__"):
+    if issubclass(cls, tuple) or cls is Dual or dataclasses.is_dataclass(cls) and not hasattr(cls, "__post_init__"):
         return cls(*args, **kw), None   # fields stored as given (a named tuple, a generated __init__)
     if isinstance(init, types.FunctionType) and cls.__new__ is object.__new__:
         obj = object.__new__(cls)
         Fkw(ctx, init, (obj, *args), kw)
         return obj, None
-    return _split_result(cls(*args, **kw))
+    return ctx.up(cls(*args, **kw))
 
 
 def foreign(ctx, f, args, kw):
     """A callable with no rule: a torch op runs under torch's forward-mode AD; anything else given
     a tangent is refused (its tangent would be lost), and runs as it is otherwise."""
-    if fallback.is_torch_op(f) and _has_tangent(args, kw):
-        return torch_jvp(f, args, kw)
-    if _has_tangent(args, kw):
+    if fallback.is_torch_op(f) and ctx.has_tangent(args, kw):
+        return torch_jvp(ctx, f, args, kw)
+    if ctx.has_tangent(args, kw):
         raise NoRuleError(f"forward mode: no tangent rule for {_name(f)}, called with a value that has a "
                           f"tangent; give it one with tz.jvp_rule({_name(f)}) or write it in Python so it is "
                           f"transformed")
     return f(*args, **kw), None
 
 
-def torch_jvp(f, args, kw):
+def torch_jvp(ctx, f, args, kw):
     """A torch op without a tangent rule in the table, under torch's forward-mode AD (its own
     derivative formulas), as reverse mode runs such ops under torch autograd."""
     with fwAD.dual_level():
         def dualize(a):
-            p, t = split_tree(a) if type(a) in (tuple, list) else split(a)
+            p, t = ctx.sp(a) if type(a) in (tuple, list) else ctx.up(a)
             if type(a) in (tuple, list):
                 return type(a)(dualize(x) for x in a)
             if t is not None and isinstance(p, torch.Tensor):
@@ -333,22 +317,12 @@ def torch_jvp(f, args, kw):
         return undual(out)
 
 
-def titer(v, t):
-    """Items of an iterable with their tangents: a tensor's rows with its tangent's rows; a
-    container's items split (their tangents are inside)."""
-    if t is None:
-        for x in v:
-            yield split(x)
-    else:
-        yield from zip(v, t)
-
-
 def user_rule(rule):
     """A user's forward rule ``rule(primals, tangents) -> (y, tangent)`` as a table handler."""
     def run(ctx, args, kw):
         if kw:
             raise NoRuleError(f"forward mode: the rule {_name(rule)} takes positional arguments only")
-        pairs = [split_tree(a) for a in args]
+        pairs = [ctx.sp(a) for a in args]
         return rule(tuple(p for p, _ in pairs), tuple(t for _, t in pairs))
     return run
 
@@ -372,11 +346,11 @@ def reverse_dispatch(ctx, args, kw):
     """Forward mode through reverse mode's ``J(rctx, f, *args)`` (forward over reverse): for a
     Python callee, its generated forward (and so its pullback) transformed in turn, without
     lifting the dispatcher itself; other callees through the dispatcher, lifted."""
-    f = primal_of(args[1])
+    f = ctx.pv(args[1])
     if type(f) is types.FunctionType and not kw:
         code, rest = f.__code__, args[2:]
         if code.co_argcount == len(rest) and not code.co_flags & 0x0C and not code.co_kwonlyargcount:
-            fwd = dispatch.forward(f, [primal_of(a) for a in rest])
+            fwd = dispatch.forward(f, [ctx.pv(a) for a in rest])
             if fwd is not None:
                 res = F(ctx, fwd, *args)
                 return res if not fwd.reads else F(ctx, guard_reads, f, fwd.reads, rest, res[0])
@@ -390,8 +364,8 @@ def _torch_autograd_inside(fn):
     """Forward mode over a pullback torch autograd computes (the fallback for torch ops without a
     rule): refused, as reverse over it is, rather than a silently missing tangent."""
     def rule(ctx, args, kw):
-        if _has_tangent(args, kw):
-            op = primal_of(args[0])
+        if ctx.has_tangent(args, kw):
+            op = ctx.pv(args[0])
             raise NoRuleError(
                 f"no gradient rule for {_name(op)}: its gradient came from torch autograd, which "
                 f"torchzygote cannot differentiate again (second order). Define a rule with "
@@ -403,3 +377,25 @@ def _torch_autograd_inside(fn):
 
 for _fn in fallback.RULES:
     register_jvp(_fn, _torch_autograd_inside(_fn))
+
+
+def nested_dispatch(octx, args, kw):
+    """Forward mode over forward mode's ``F(ictx, f, *args)`` (nested forward modes): for a Python
+    callee, the inner level's generated code transformed again by the outer level, without
+    lifting the dispatcher; other callees through the dispatcher, lifted."""
+    ictx, f = args[0], octx.pv(args[1])
+    rest = args[2:]
+    if type(f) is types.FunctionType and not kw and not TABLE.has_entry(f) and not TABLE.jvp(f) and \
+            not torch_internal(f):
+        code = f.__code__
+        if code.co_argcount == len(rest) and not code.co_flags & 0x0C and not code.co_kwonlyargcount:
+            pairs = [ictx.up(a) for a in rest]   # the inner level's Duals; the outer's stay packed
+            values = tuple(octx.pv(p) for p, _ in pairs)
+            consts = frozenset(i for i, (p, t) in enumerate(pairs) if t is None and _leaf(values[i]))
+            e = entry_for(f, values, consts, ictx.mode)
+            if e.fwd is not None:
+                return F(octx, e.fwd, ictx, f, *[p for p, _ in pairs], *[pairs[i][1] for i in e.fwd.reads])
+    return call_lifted(octx, F, bind_function(F, args, kw)[0])
+
+
+register_jvp(F, nested_dispatch)

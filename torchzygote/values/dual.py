@@ -15,13 +15,16 @@ from typing import Any, Tuple
 
 
 class Dual:
-    """``primal + tangent·ε`` with ``ε² = 0``."""
+    """``primal + tangent·ε`` with ``ε² = 0``. ``tag``: the forward computation whose tangent this is
+    (nested forward modes each have their own ε, so one never takes another's Dual apart); a
+    user's Dual (tag None) belongs to the computation it is given to."""
 
-    __slots__ = ("primal", "tangent")
+    __slots__ = ("primal", "tangent", "tag")
 
-    def __init__(self, primal, tangent=None):
+    def __init__(self, primal, tangent=None, tag=None):
         self.primal = primal
         self.tangent = tangent
+        self.tag = tag
 
     # (``ϵ`` as in the seeds' Julia)
     @property
@@ -34,51 +37,51 @@ class Dual:
     # ------------------------------------------------------------ arithmetic
     def __add__(self, o):
         p, t = split(o)
-        return Dual(self.primal + p, _add(self.tangent, t))
+        return Dual(self.primal + p, _add(self.tangent, t), self.tag)
 
     def __radd__(self, o):
-        return Dual(o + self.primal, self.tangent)
+        return Dual(o + self.primal, self.tangent, self.tag)
 
     def __sub__(self, o):
         p, t = split(o)
-        return Dual(self.primal - p, _add(self.tangent, None if t is None else -t))
+        return Dual(self.primal - p, _add(self.tangent, None if t is None else -t), self.tag)
 
     def __rsub__(self, o):
-        return Dual(o - self.primal, None if self.tangent is None else -self.tangent)
+        return Dual(o - self.primal, None if self.tangent is None else -self.tangent, self.tag)
 
     def __mul__(self, o):
         p, t = split(o)
-        return Dual(self.primal * p, _add(_scale(self.tangent, p), _scale(t, self.primal)))
+        return Dual(self.primal * p, _add(_scale(self.tangent, p), _scale(t, self.primal)), self.tag)
 
     def __rmul__(self, o):
-        return Dual(o * self.primal, _scale(self.tangent, o))
+        return Dual(o * self.primal, _scale(self.tangent, o), self.tag)
 
     def __truediv__(self, o):
         p, t = split(o)
         y = self.primal / p
-        return Dual(y, _add(_scale(self.tangent, 1 / p), None if t is None else -t * y / p))
+        return Dual(y, _add(_scale(self.tangent, 1 / p), None if t is None else -t * y / p), self.tag)
 
     def __rtruediv__(self, o):
         y = o / self.primal
-        return Dual(y, None if self.tangent is None else -self.tangent * y / self.primal)
+        return Dual(y, None if self.tangent is None else -self.tangent * y / self.primal, self.tag)
 
     def __pow__(self, o):
         p, t = split(o)
         y = self.primal ** p
         dx = None if self.tangent is None else self.tangent * p * self.primal ** (p - 1)
         if t is None:
-            return Dual(y, dx)
-        return Dual(y, _add(dx, t * y * math.log(self.primal)))
+            return Dual(y, dx, self.tag)
+        return Dual(y, _add(dx, t * y * math.log(self.primal)), self.tag)
 
     def __neg__(self):
-        return Dual(-self.primal, None if self.tangent is None else -self.tangent)
+        return Dual(-self.primal, None if self.tangent is None else -self.tangent, self.tag)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
         s = 1 if self.primal >= 0 else -1
-        return Dual(abs(self.primal), _scale(self.tangent, s))
+        return Dual(abs(self.primal), _scale(self.tangent, s), self.tag)
 
     # ------------------------------------------------------------ comparison: on the primal part
     def __lt__(self, o):
@@ -127,50 +130,87 @@ def _scale(t, k):
 
 
 def split(v) -> Tuple[Any, Any]:
-    """``(value, tangent)`` of a value that may be a Dual (tangent None if it is not)."""
+    """``(value, tangent)`` of a value that may be a Dual of any tag (the arithmetic above)."""
     if type(v) is Dual:
         return v.primal, v.tangent
     return v, None
 
 
-def primal_of(v):
-    """The value without its tangent."""
-    return v.primal if type(v) is Dual else v
+class Tagged:
+    """Taking apart and putting together the Duals of one forward computation (``self`` is their
+    tag): what generated forward-mode code calls (``_ctx.up(v)``). Duals of other computations
+    (nested ones) are values to it, as any object."""
 
+    __slots__ = ()
 
-def pack(v, t):
-    """The value with its tangent attached (itself when the tangent is None)."""
-    return v if t is None else Dual(v, t)
+    def owns(self, v) -> bool:
+        """Whether ``v`` is a Dual of this computation (one being built, by code that is itself
+        differentiated, has no tag yet and is no one's)."""
+        return type(v) is Dual and getattr(v, "tag", self.owns) in (self, None)
 
+    def up(self, v) -> Tuple[Any, Any]:
+        """``(value, tangent)``: the tangent None where ``v`` is not this computation's Dual."""
+        if type(v) is Dual and getattr(v, "tag", self.owns) in (self, None):
+            return v.primal, v.tangent
+        return v, None
 
-def split_tree(v) -> Tuple[Any, Any]:
-    """``(value, tangent)`` of a structure holding Duals: tuples, lists and dicts are rebuilt
-    without them, and the tangent has the same structure (None where there is none; None as
-    a whole where no item has one)."""
-    t = type(v)
-    if t is Dual:
-        return v.primal, v.tangent
-    if t is tuple or t is list:
-        pairs = [split_tree(x) for x in v]
-        ts = [p[1] for p in pairs]
-        return t(p[0] for p in pairs), (None if all(x is None for x in ts) else t(ts))
-    if t is dict:
-        pairs = {k: split_tree(x) for k, x in v.items()}
-        ts = {k: p[1] for k, p in pairs.items()}
-        return {k: p[0] for k, p in pairs.items()}, (None if all(x is None for x in ts.values()) else ts)
-    return v, None
-
-
-def pack_tree(v, t):
-    """A structure with the tangents ``t`` (the same structure, None where none) attached to its
-    leaves as Duals (a new structure: the user's own is never changed)."""
-    if t is None:
+    def pv(self, v):
+        """The value without this computation's tangent."""
+        if type(v) is Dual and getattr(v, "tag", self.owns) in (self, None):
+            return v.primal
         return v
-    tv = type(v)
-    if (tv is tuple or tv is list) and type(t) in (tuple, list):
-        if len(t) != len(v):
-            raise ValueError(f"a tangent of {len(t)} items for a {tv.__name__} of {len(v)}")
-        return tv(pack_tree(x, y) for x, y in zip(v, t))
-    if tv is dict and type(t) is dict:
-        return {k: pack_tree(x, t.get(k)) for k, x in v.items()}
-    return Dual(v, t)
+
+    def pk(self, v, t):
+        """The value with its tangent attached (itself when the tangent is None)."""
+        return v if t is None else Dual(v, t, self)
+
+    def sp(self, v) -> Tuple[Any, Any]:
+        """``(value, tangent)`` of a structure holding Duals: tuples, lists and dicts are rebuilt
+        without them, and the tangent has the same structure (None where there is none; None as
+        a whole where no item has one)."""
+        t = type(v)
+        if t is Dual:
+            return self.up(v)
+        if t is tuple or t is list:
+            pairs = [self.sp(x) for x in v]
+            ts = [p[1] for p in pairs]
+            return t(p[0] for p in pairs), (None if all(x is None for x in ts) else t(ts))
+        if t is dict:
+            pairs = {k: self.sp(x) for k, x in v.items()}
+            ts = {k: p[1] for k, p in pairs.items()}
+            return {k: p[0] for k, p in pairs.items()}, (None if all(x is None for x in ts.values()) else ts)
+        return v, None
+
+    def pack_tree(self, v, t):
+        """A structure with the tangents ``t`` (the same structure, None where none) attached to
+        its leaves as Duals (a new structure: the user's own is never changed)."""
+        if t is None:
+            return v
+        tv = type(v)
+        if (tv is tuple or tv is list) and type(t) in (tuple, list):
+            if len(t) != len(v):
+                raise ValueError(f"a tangent of {len(t)} items for a {tv.__name__} of {len(v)}")
+            return tv(self.pack_tree(x, y) for x, y in zip(v, t))
+        if tv is dict and type(t) is dict:
+            return {k: self.pack_tree(x, t.get(k)) for k, x in v.items()}
+        return Dual(v, t, self)
+
+    def vo(self, v):
+        """A value for code that sees no tangents (a function without a gradient, a predicate):
+        its Duals taken out, a structure's too (copied)."""
+        if type(v) in (tuple, list, dict):
+            return self.sp(v)[0]
+        return self.pv(v)
+
+    def has_tangent(self, args, kw) -> bool:
+        return any(self.owns(a) for a in args) or any(self.owns(v) for v in kw.values()) or \
+            any(self.sp(a)[1] is not None for a in args if type(a) in (tuple, list, dict))
+
+    def titer(self, v, t):
+        """Items of an iterable with their tangents: a tensor's rows with its tangent's rows; a
+        container's items split (their tangents are inside)."""
+        if t is None:
+            for x in v:
+                yield self.up(x)
+        else:
+            yield from zip(v, t)

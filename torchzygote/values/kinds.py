@@ -15,8 +15,6 @@ from typing import Sequence
 
 import torch
 
-from .dual import Dual
-
 try:
     import numpy as np
 except ImportError:  # pragma: no cover
@@ -85,8 +83,6 @@ def kind_of(x) -> str:
         return TUPLE
     if isinstance(x, torch.Tensor):
         return TENSOR
-    if type(x) is Dual:   # forward mode's value with its tangent: the kind of its value
-        return kind_of(x.primal)
     return OBJECT
 
 
