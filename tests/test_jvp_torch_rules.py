@@ -8,14 +8,12 @@ tensor, ``x[k]``, ``x[k] = v``, ``float(x)``). Rules whose pullbacks run for the
 lists, dicts, objects) are out of scope: forward mode carries their values' tangents
 structurally.
 
-Each sample of ``test_rules_generic.SAMPLES`` (and the few extra ones below, for rules it covers
-by programs only) is checked through the rule's run-time tangent form along random directions:
+Each sample of ``test_rules_generic.SAMPLES`` (and the extra ones below: for rules it covers by
+programs only, and for branches of the tangent helpers its samples miss) is checked through the rule's run-time tangent form along random directions:
 all differentiable arguments at once, then each alone, in float64, and again with its
 floating-point tensors made complex (central differences along a complex direction measure the
 real-linear derivative, which is what a tangent is, holomorphic or not).
 """
-import copy
-import math
 import operator
 
 import pytest
@@ -195,6 +193,12 @@ def _is_float(v):
     return isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex())
 
 
+def _differentiable(v) -> bool:
+    if type(v) in (tuple, list):
+        return any(_differentiable(x) for x in v)
+    return _is_float(v) or type(v) in (float, complex)
+
+
 def _direction(v):
     """A random tangent for value ``v`` (None where it has no tangent space)."""
     if _is_float(v):
@@ -284,7 +288,7 @@ def _bind(rule, args, ds):
 
 def _diff_positions(rule, args):
     ps = [rule.params[i] if i < len(rule.params) else rule.vararg for i in range(len(args))]
-    return [i for i, p in enumerate(ps) if p in rule.grads and _direction(args[i]) is not None]
+    return [i for i, p in enumerate(ps) if p in rule.grads and _differentiable(args[i])]
 
 
 def _pre(opts):
@@ -332,7 +336,7 @@ TORCH_COMPLEX_JVP_WRONG = {torch.nn.functional.silu}
 
 def _check_torch_jvp(fn, args, kws, ds, pre, got, which):
     """``torch.func.jvp`` on the same call, where torch can (tensor arguments only)."""
-    if any(not isinstance(args[i], torch.Tensor) for i in which) or opts_has_lists(args):
+    if any(not isinstance(args[i], torch.Tensor) for i in which) or _holds_tensors_in_sequences(args):
         return
     if fn in TORCH_COMPLEX_JVP_WRONG and any(isinstance(a, torch.Tensor) and a.is_complex() for a in args):
         return
@@ -353,7 +357,7 @@ def _check_torch_jvp(fn, args, kws, ds, pre, got, which):
     _close(got, want, 1e-8, 1e-10, f"args {which} vs torch.func.jvp")
 
 
-def opts_has_lists(args):
+def _holds_tensors_in_sequences(args):
     return any(isinstance(a, (tuple, list)) and any(isinstance(x, torch.Tensor) for x in a) for a in args)
 
 

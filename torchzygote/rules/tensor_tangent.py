@@ -232,24 +232,23 @@ def ce_jvp(w, d, x, y):
     return t.sum() if y.dim() == 0 else t.sum(1 if x.dim() >= 2 else 0)
 
 
-def _ln_dims(x, normalized_shape):
+def _ln_parts(x, normalized_shape, eps):
+    """``layer_norm``'s normalised input, its reciprocal standard deviation and its dims."""
     k = len(normalized_shape) if not isinstance(normalized_shape, int) else 1
-    return tuple(range(x.dim() - k, x.dim()))
+    dims = tuple(range(x.dim() - k, x.dim()))
+    var, mu = torch.var_mean(x, dims, unbiased=False, keepdim=True)
+    rstd = torch.rsqrt(var + eps)
+    return (x - mu) * rstd, rstd, dims
 
 
 def ln_hat(x, normalized_shape, eps):
-    """``layer_norm``'s normalised input (before weight and bias)."""
-    dims = _ln_dims(x, normalized_shape)
-    var, mu = torch.var_mean(x, dims, unbiased=False, keepdim=True)
-    return (x - mu) * torch.rsqrt(var + eps)
+    """``layer_norm``'s normalised input (before weight and bias): its weight's tangent's factor."""
+    return _ln_parts(x, normalized_shape, eps)[0]
 
 
 def layer_norm_jvp(d, x, normalized_shape, weight, eps):
     """``layer_norm`` along the input: ``rstd (d - mean(d) - xhat mean(xhat d))``, times weight."""
-    dims = _ln_dims(x, normalized_shape)
-    var, mu = torch.var_mean(x, dims, unbiased=False, keepdim=True)
-    rstd = torch.rsqrt(var + eps)
-    xhat = (x - mu) * rstd
+    xhat, rstd, dims = _ln_parts(x, normalized_shape, eps)
     t = rstd * (d - d.mean(dims, keepdim=True) - xhat * (xhat * d).mean(dims, keepdim=True))
     return t * weight if weight is not None else t
 
