@@ -66,7 +66,7 @@ grad(ops.closure_cell, "fn, i", fwd="fn.__closure__[i]", kinds=ANY, out=OBJECT)
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=("A", ...), out=ARRAY,
      ns=dict(ns, np_index_back=np_index_back), broadcast=False, obj="np_index_back(obj, key, dy)")
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=("T", ...), out=TENSOR, view=True,
-     ns=ns, broadcast=False, obj="index_back(obj, key, dy)")
+     ns=ns, broadcast=False, obj="index_back(obj, key, dy)", linear=True)
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=("L", ...), out=OBJECT, effect=True,
      obj="read_back(ctx, obj, key, y, dy)", **C)
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=READABLE, out=item_out,

@@ -15,6 +15,7 @@ from .container_backs import write_back
 from ..errors import GradientError
 from ..frontend import ops
 from .registry import REAL, TENSOR, grad, many, nondiff
+from .tensor_tangent import copy_jvp, fill_jvp, put_at, to_shape, was
 
 T0 = ("T", ...)
 T0_NUM = ("T", many("T|R|N"))
@@ -41,50 +42,64 @@ def in_range(x, lo, hi):
 
 
 ns = dict(setitem_t=setitem_t, zero_at=zero_at, ub=unbroadcast, torch=torch, in_range=in_range,
-          write_back=write_back)
+          write_back=write_back, to_shape=to_shape, put_at=put_at, fill_jvp=fill_jvp, copy_jvp=copy_jvp,
+          was=was)
+# tangent terms (rules/tangents.py): ``self`` (``a``) is the value before the write, ``y`` the written
+# tensor; terms of the other arguments are expanded to ``y`` (they may broadcast, or be numbers); an
+# argument that may be the written tensor itself is read as it was (``was``: ``x.mul_(x)``)
 IP = dict(ns=ns, inplace=True, out=TENSOR, broadcast=False)
 
 grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=T0, obj="zero_at(dy, key)",
-     v="ub(dy[key], v)", **IP)
+     v="ub(dy[key], v)", jvp={"obj": "zero_at(dobj, key)", "v": "put_at(dv, key, y)"}, **IP)
 grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=("L|D|O", ...),
      out=lambda ks: ks[0], ns=ns, effect=True, broadcast=False, maybe_none=True,
      v="write_back(ctx, obj, key, v)")
 
 M = torch.Tensor
 grad(M.add_, "self, other, *, alpha=1", fwd="self.add_(other, alpha=alpha)", kinds=T0_NUM,
-     self="dy", other="ub(dy * alpha, other)", **IP)
+     self="dy", other="ub(dy * alpha, other)", jvp={"self": "dself", "other": "to_shape(dother * alpha, y)"}, **IP)
 grad(M.sub_, "self, other, *, alpha=1", fwd="self.sub_(other, alpha=alpha)", kinds=T0_NUM,
-     self="dy", other="ub(-dy * alpha, other)", **IP)
+     self="dy", other="ub(-dy * alpha, other)", jvp={"self": "dself", "other": "to_shape(-dother * alpha, y)"}, **IP)
 grad(M.mul_, "self, other", fwd="self.mul_(other)", kinds=T0_NUM,
-     self="ub(dy * other, self)", other="ub(dy * self, other)", **IP)
+     self="ub(dy * other, self)", other="ub(dy * self, other)",
+     jvp={"self": "dself * was(other, y, self)", "other": "to_shape(self * dother, y)"}, **IP)
 grad(M.div_, "self, other", fwd="self.div_(other)", kinds=T0_NUM,
-     self="ub(dy / other, self)", other="ub(-dy * y / other, other)", **IP)
+     self="ub(dy / other, self)", other="ub(-dy * y / other, other)",
+     jvp={"self": "dself / was(other, y, self)", "other": "to_shape(-dother * y / was(other, y, self), y)"}, **IP)
 grad(M.pow_, "self, exponent", fwd="self.pow_(exponent)", kinds=T0_NUM,
-     self="dy * exponent * self ** (exponent - 1)", exponent="ub(dy * y * torch.log(self), exponent)", **IP)
-grad(M.neg_, "self", fwd="self.neg_()", kinds=T0, self="-dy", **IP)
-grad(M.sin_, "self", fwd="self.sin_()", kinds=T0, self="dy * torch.cos(self)", **IP)
-grad(M.cos_, "self", fwd="self.cos_()", kinds=T0, self="-dy * torch.sin(self)", **IP)
-grad(M.exp_, "self", fwd="self.exp_()", kinds=T0, self="dy * y", **IP)
-grad(M.log_, "self", fwd="self.log_()", kinds=T0, self="dy / self", **IP)
-grad(M.sqrt_, "self", fwd="self.sqrt_()", kinds=T0, self="dy / (2 * y)", **IP)
-grad(M.tanh_, "self", fwd="self.tanh_()", kinds=T0, self="dy * (1 - y * y)", **IP)
-grad(M.sigmoid_, "self", fwd="self.sigmoid_()", kinds=T0, self="dy * y * (1 - y)", **IP)
-grad(M.relu_, "self", fwd="self.relu_()", kinds=T0, self="dy * (y > 0)", **IP)
+     self="dy * exponent * self ** (exponent - 1)", exponent="ub(dy * y * torch.log(self), exponent)",
+     jvp={"self": "dself * was(exponent, y, self) * self ** (was(exponent, y, self) - 1)",
+          "exponent": "to_shape(dexponent * y * torch.log(self), y)"},
+     **IP)
+grad(M.neg_, "self", fwd="self.neg_()", kinds=T0, self="-dy", jvp={"self": "-dself"}, **IP)
+grad(M.sin_, "self", fwd="self.sin_()", kinds=T0, self="dy * torch.cos(self)", jvp={"self": "dself * torch.cos(self)"},
+     **IP)
+grad(M.cos_, "self", fwd="self.cos_()", kinds=T0, self="-dy * torch.sin(self)",
+     jvp={"self": "-dself * torch.sin(self)"}, **IP)
+grad(M.exp_, "self", fwd="self.exp_()", kinds=T0, self="dy * y", jvp={"self": "dself * y"}, **IP)
+grad(M.log_, "self", fwd="self.log_()", kinds=T0, self="dy / self", jvp={"self": "dself / self"}, **IP)
+grad(M.sqrt_, "self", fwd="self.sqrt_()", kinds=T0, self="dy / (2 * y)", jvp={"self": "dself / (2 * y)"}, **IP)
+grad(M.tanh_, "self", fwd="self.tanh_()", kinds=T0, self="dy * (1 - y * y)", jvp={"self": "dself * (1 - y * y)"}, **IP)
+grad(M.sigmoid_, "self", fwd="self.sigmoid_()", kinds=T0, self="dy * y * (1 - y)", jvp={"self": "dself * y * (1 - y)"},
+     **IP)
+grad(M.relu_, "self", fwd="self.relu_()", kinds=T0, self="dy * (y > 0)", jvp={"self": "dself * (y > 0)"}, **IP)
 grad(M.clamp_, "self, min=None, max=None", fwd="self.clamp_(min, max)", kinds=T0,
-     self="dy * in_range(self, min, max)", **IP)
-grad(M.copy_, "self, src", fwd="self.copy_(src)", kinds=T0, src="ub(dy, src)", **IP)
+     self="dy * in_range(self, min, max)", jvp={"self": "dself * in_range(self, min, max)"}, **IP)
+grad(M.copy_, "self, src", fwd="self.copy_(src)", kinds=T0, src="ub(dy, src)", jvp={"src": "copy_jvp(dsrc, y)"}, **IP)
 grad(M.zero_, "self", fwd="self.zero_()", kinds=T0, **IP)
-grad(M.fill_, "self, value", fwd="self.fill_(value)", kinds=T0, value="ub(dy.sum(), value)", **IP)
+grad(M.fill_, "self, value", fwd="self.fill_(value)", kinds=T0, value="ub(dy.sum(), value)",
+     jvp={"value": "fill_jvp(dvalue, y)"}, **IP)
 
-# augmented assignment on a tensor is in place
+# augmented assignment on a tensor is in place (the terms: ``a`` before the write, ``y`` after)
 grad(operator.iadd, "a, b", fwd="operator.iadd(a, b)", kinds=T0_NUM, elementwise=True, a="dy", b="ub(dy, b)",
-     **dict(IP, ns=dict(ns, operator=operator)))
+     jvp={"a": "da", "b": "to_shape(db, y)"}, **dict(IP, ns=dict(ns, operator=operator)))
 grad(operator.isub, "a, b", fwd="operator.isub(a, b)", kinds=T0_NUM, elementwise=True, a="dy", b="ub(-dy, b)",
-     **dict(IP, ns=dict(ns, operator=operator)))
+     jvp={"a": "da", "b": "to_shape(-db, y)"}, **dict(IP, ns=dict(ns, operator=operator)))
 grad(operator.imul, "a, b", fwd="operator.imul(a, b)", kinds=T0_NUM, elementwise=True, a="ub(dy * b, a)", b="ub(dy * a, b)",
-     **dict(IP, ns=dict(ns, operator=operator)))
+     jvp={"a": "da * was(b, y, a)", "b": "to_shape(a * db, y)"}, **dict(IP, ns=dict(ns, operator=operator)))
 grad(operator.itruediv, "a, b", fwd="operator.itruediv(a, b)", kinds=T0_NUM, elementwise=True, a="ub(dy / b, a)",
-     b="ub(-dy * y / b, b)", **dict(IP, ns=dict(ns, operator=operator)))
+     b="ub(-dy * y / b, b)", jvp={"a": "da / was(b, y, a)", "b": "to_shape(-db * y / was(b, y, a), y)"},
+     **dict(IP, ns=dict(ns, operator=operator)))
 # floor division and remainder are piecewise constant in ``a // b`` (zero gradient), as in torch
 grad(operator.ifloordiv, "a, b", fwd="operator.ifloordiv(a, b)", kinds=T0_NUM,
      **dict(IP, ns=dict(ns, operator=operator)))
