@@ -263,7 +263,7 @@ class JvpCodegen(Codegen):
         m = self.rule_mapping(s, r, bound, None, set())
         for p in seqs:   # a sequence argument (torch.stack([a, b])): its items' tangents, taken apart
             pre.append(f"{m[p]}_p, {m[p]}_t = _ctx.sp({m[p]})")
-        primal = self._call_with(s, r, out, where, {p: f"{m[p]}_p" for p in seqs}) if seqs else None
+        primal = self._call_with(s, out, where, {bound[p].id: f"{m[p]}_p" for p in seqs}) if seqs else None
         old = None
         if r.inplace:
             first = bound.get(r.params[0])
@@ -286,10 +286,11 @@ class JvpCodegen(Codegen):
                 dp, ok = f"{m[p]}_t", False
             else:
                 dp, ok = self.t(op), op.id in self.sure
-            if old is not None:
-                mp[r.params[0]] = old
+            if old is not None:   # the written tensor's old value (also where it is another argument too)
+                mp.update({q: old for q, o in bound.items() if isinstance(o, Var) and o.id == first.id})
             mp["d" + p] = dp
-            code = self.subst(e, mp, r.ns)
+            code = self.subst(e, mp, {**r.ns, "_fn": r.fn, "_call": tangents.call_leaving_defaults,
+                                      "_D": r.defaults, "_names": tuple(r.params)})
             if not ok:
                 code = f"({code} if {dp} is not None else None)"
             sure = sure and ok and not r.maybe_none
@@ -313,13 +314,20 @@ class JvpCodegen(Codegen):
         return all(not isinstance(bound[p], list) and self.A.kind(bound[p]) == self.A.kind(s.out)
                    and self.A.same_shape(bound[p], s.out) for p in terms)
 
-    def _call_with(self, s: Stmt, r: Rule, out, where, override: Dict[str, str]) -> List[str]:
-        m = self.rule_mapping(s, r, self.A.bind(s, r), None, set())
-        m.update(override)
-        code = self.subst(tangents.call_expr(r) if r.fwd is None else r.fwd, m,
-                          {**r.ns, "_fn": r.fn, "_call": tangents.call_leaving_defaults, "_D": r.defaults,
-                           "_names": tuple(r.params)})
-        return [f"{out} = {code}{where}" if out else code + where]
+    def _call_with(self, s: Stmt, out, where, repl: Dict[int, str]) -> List[str]:
+        """The call as written, with the operands in ``repl`` (by value id) replaced."""
+        def code(op):
+            return repl.get(op.id, self.v(op)) if isinstance(op, Var) else self.v(op)
+        method = isinstance(s.fn, Const) and s.fn.value is ops.call_method
+        parts = [code(a) for a in (s.args[2:] if method else s.args)]
+        if s.star is not None:
+            parts.append("*" + code(s.star))
+        parts += [f"{k}={code(v)}" for k, v in s.kwargs]
+        if s.dstar is not None:
+            parts.append("**" + code(s.dstar))
+        call = f"{code(s.args[0])}.{s.args[1].value}({', '.join(parts)})" if method else \
+            f"{self.v(s.fn)}({', '.join(parts)})"
+        return [f"{out} = {call}{where}" if out else call + where]
 
     def _inplace_ok(self, s: Stmt, first) -> None:
         """An in-place write gives the written name a new tangent; another name that shares the
@@ -328,7 +336,9 @@ class JvpCodegen(Codegen):
             return
         root = self.A.root_of(first)
         for vid, other in self.A.root.items():
-            if other == root and vid != first.id and self.order.used_after(vid, s) and \
+            d = self.A.defs.get(vid)
+            earlier = d is None or d is not s and id(d) in self.order.pos and self.order.before(d, s)
+            if other == root and vid != first.id and earlier and self.order.used_after(vid, s) and \
                     self.A.K.get(vid) == TENSOR and not self.order.dead_view(s, first):
                 raise errors.LiftError(
                     "forward mode cannot follow this in-place write: another name views the tensor "

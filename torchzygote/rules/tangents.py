@@ -197,6 +197,8 @@ def tangent_form(rule: Rule) -> Callable:
         p0 = rule.params[0]
         call = _sub(call, p0, "_obj")
         lines += [f"_obj = {p0}", f"{p0} = _copy(_obj)"]
+        # ``y.mul_(y)``: an argument that is the written tensor itself is read as its old value too
+        lines += [f"if {q} is _obj: {q} = {p0}" for q in rule.params[1:] if q not in rule.kwonly]
     lines.append(f"y = {call}")
     lines.append("ty = None")
     for i, p in enumerate(ps):
