@@ -12,7 +12,8 @@ from typing import Any, Callable, Sequence, Tuple
 
 import torch
 
-from .ad.jvp_dispatch import F, FwdContext
+from .ad.jvp_dispatch import F, FwdContext, nested_dispatch
+from .rules.registry import register_jvp
 from .errors import TorchZygoteError
 from .rules.tangents import tz
 from .values.dual import Dual
@@ -50,6 +51,21 @@ def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> Tuple[A
     if ty is None:
         y, ty = ctx.sp(y)
     return y, tz(ty, y)
+
+
+def _nested_jvp(octx, args, kw):
+    """``jvp`` inside a forward-mode computation (forward over forward): the inner computation's
+    generated code, transformed by the outer one (its values with their outer tangents inside)."""
+    f, primals, tangents = args
+    ictx = FwdContext()
+    res, _ = nested_dispatch(octx, (ictx, f, *[ictx.pack_tree(p, t) for p, t in zip(primals, tangents)]), {})
+    y, ty = res
+    if ty is None:
+        y, ty = ictx.sp(y)
+    return (y, tz(ty, octx.vo(y))), None
+
+
+register_jvp(jvp, _nested_jvp)
 
 
 def pushforward(f: Callable, *args) -> Callable:

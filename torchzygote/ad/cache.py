@@ -143,7 +143,8 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         for e in _cache.get(key, ()):
             if e.valid(f):
                 return e
-        if TABLE.adjoint(f) or TABLE.dispatcher(f) or torch_internal(f) or select(f, kinds):
+        # (forward mode lifts what its dispatcher sends here, whatever reverse mode's entries)
+        if mode == "reverse" and (TABLE.adjoint(f) or TABLE.dispatcher(f)) or torch_internal(f) or select(f, kinds):
             e = Entry((), (), None, TABLE.version, None, "", None)
             _own(e, f.__code__)
             _cache[key] = [e]

@@ -18,7 +18,8 @@ import torch.autograd.forward_ad as fwAD
 from ..errors import NoRuleError
 from ..frontend import ops
 from ..rules import containers, fallback, numpy_shape, pylib, tangents
-from ..rules.registry import TABLE, register_jvp, select
+from ..rules.registry import TABLE, register_dispatch, register_jvp, select
+from ..values.algebra import accum
 from ..values.dual import Dual, Tagged
 from ..values.kinds import kind_of
 from ..values.versions import guard_reads
@@ -181,6 +182,8 @@ def call_method(ctx, _f, args, kw):
     obj, name, rest = args[0], args[1], args[2:]
     p = ctx.pv(obj)
     raw = _class_attr(type(p), name) if not isinstance(p, (type, types.ModuleType)) else None
+    if raw in _MOVES_ONLY:   # an inner forward computation taking its Duals apart: values move as they are
+        return ctx.up(raw(p, *rest, **kw))
     if raw is not None and (isinstance(raw, types.FunctionType) or _hashable(raw) and TABLE.has_entry(raw)):
         return Fkw(ctx, raw, (obj, *rest), kw)
     m = getattr(p, name)
@@ -188,6 +191,10 @@ def call_method(ctx, _f, args, kw):
         return foreign(ctx, m, rest, kw) if not (ctx.owns(obj) and fallback.is_torch_op(m)) else \
             torch_jvp(ctx, raw, (obj, *rest), kw)
     return Fkw(ctx, m, rest, kw)
+
+
+_MOVES_ONLY = {Tagged.up, Tagged.pv, Tagged.pk, Tagged.sp, Tagged.vo, Tagged.owns, Tagged.pack_tree,
+               Tagged.has_tangent, Tagged.titer}
 
 
 def _class_attr(cls, name):
@@ -330,7 +337,10 @@ def user_rule(rule):
 def lifted(stand_in):
     """A forward rule that runs a Python stand-in, transformed (nested AD: ``gradient`` inside
     forward mode becomes the stand-in's generated code, differentiated in turn)."""
-    return lambda ctx, args, kw: Fkw(ctx, stand_in, args, kw)
+    def run(ctx, args, kw):
+        return Fkw(ctx, stand_in, args, kw)
+    run.stand_in = stand_in
+    return run
 
 
 def _stand_in(stand_in):
@@ -395,7 +405,62 @@ def nested_dispatch(octx, args, kw):
             e = entry_for(f, values, consts, ictx.mode)
             if e.fwd is not None:
                 return F(octx, e.fwd, ictx, f, *[p for p, _ in pairs], *[pairs[i][1] for i in e.fwd.reads])
+    rule = _inner_rule(octx, ictx, f, rest, kw) if _hashable(f) and f not in HANDLERS and not TABLE.jvp(f) else None
+    if rule is not None:   # the inner level's rule: its tangent form (generated code) transformed again
+        pairs = [ictx.up(a) for a in rest]
+        tans = _bind_tangents(rule, [t for _, t in pairs], {})
+        return F(octx, tangents.tangent_form(rule), ictx, tans, *bind_rule(rule, tuple(p for p, _ in pairs), {}))
     return call_lifted(octx, F, bind_function(F, args, kw)[0])
 
 
+def _inner_rule(octx, ictx, f, rest, kw):
+    """The rule an inner forward level would apply to ``f(*rest)`` where it would use its tangent
+    form (leaf values, every term given)."""
+    if kw or not TABLE.lookup(f) or ictx.mode != "jvp":
+        return None
+    values = [octx.pv(ictx.pv(a)) for a in rest]
+    if not all(_leaf(v) for v in values):
+        return None
+    rule = select(f, [kind_of(v) for v in values], 0)
+    if rule is None or structural(rule, [False]) or not tangents.has_tangent(rule):
+        return None
+    return rule
+
+
 register_jvp(F, nested_dispatch)
+
+
+def reverse_over_forward(rctx, args, kw, kwargs):
+    """Reverse mode over forward mode's ``F(ictx, f, *args)``: for a Python callee, the forward
+    level's generated code differentiated by reverse mode (``J``), without lifting the
+    dispatcher; the gradients of the forward level's Duals go to their fields (their slots)."""
+    ictx, f, rest = args[0], args[1], args[2:]
+    f = getattr(TABLE.jvp(f), "stand_in", f)   # (``gradient`` inside forward mode: its stand-in)
+    if type(f) is not types.FunctionType or kw or TABLE.has_entry(f) or TABLE.jvp(f) or torch_internal(f):
+        raise NoRuleError(f"reverse mode over forward mode through {_name(f)} (not a Python function) is not "
+                          f"supported; differentiate the Python function that calls it")
+    pairs = [ictx.up(a) for a in rest]
+    values = tuple(p for p, _ in pairs)
+    consts = frozenset(i for i, (p, t) in enumerate(pairs) if t is None and _leaf(p))
+    e = entry_for(f, values, consts, ictx.mode)
+    tans = [pairs[i][1] for i in e.fwd.reads]
+    y, back = dispatch.J(rctx, e.fwd, ictx, f, *values, *tans)
+    n = len(values)
+
+    def b(dy):
+        g = back(dy)
+        gt = dict(zip(e.fwd.reads, g[2 + n:]))
+        out = [None, g[1]]
+        for i, a in enumerate(rest):
+            if ictx.owns(a):
+                slot = rctx.slot(a)
+                slot["primal"] = accum(slot.get("primal"), g[2 + i])
+                slot["tangent"] = accum(slot.get("tangent"), gt.get(i))
+                out.append(None)
+            else:
+                out.append(g[2 + i])
+        return tuple(out) if kwargs is None else (tuple(out), {})
+    return y, b
+
+
+register_dispatch(F, reverse_over_forward)
