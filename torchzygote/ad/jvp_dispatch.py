@@ -18,7 +18,7 @@ import torch.autograd.forward_ad as fwAD
 from ..errors import NoRuleError
 from ..frontend import ops
 from ..rules import containers, fallback, numpy_shape, pylib, tangents
-from ..rules.registry import TABLE, register_dispatch, register_jvp, select
+from ..rules.registry import TABLE, nondiff, register_dispatch, register_jvp, select
 from ..values.algebra import accum
 from ..values.dual import Dual, Tagged
 from ..values.kinds import kind_of
@@ -435,10 +435,20 @@ def reverse_over_forward(rctx, args, kw, kwargs):
     level's generated code differentiated by reverse mode (``J``), without lifting the
     dispatcher; the gradients of the forward level's Duals go to their fields (their slots)."""
     ictx, f, rest = args[0], args[1], args[2:]
-    f = getattr(TABLE.jvp(f), "stand_in", f)   # (``gradient`` inside forward mode: its stand-in)
-    if type(f) is not types.FunctionType or kw or TABLE.has_entry(f) or TABLE.jvp(f) or torch_internal(f):
-        raise NoRuleError(f"reverse mode over forward mode through {_name(f)} (not a Python function) is not "
-                          f"supported; differentiate the Python function that calls it")
+    g = getattr(TABLE.jvp(f), "stand_in", f)   # (``gradient`` inside forward mode: its stand-in)
+    if type(g) is types.FunctionType and g.__code__.co_argcount == len(rest) and not g.__code__.co_flags & 0x0C \
+            and not g.__code__.co_kwonlyargcount:
+        f = g
+    if type(f) is not types.FunctionType or kw or TABLE.has_entry(f) or TABLE.jvp(f) or torch_internal(f) or \
+            f.__code__.co_argcount != len(rest) or f.__code__.co_flags & 0x0C or f.__code__.co_kwonlyargcount:
+        # the forward level's dispatch itself, differentiated (Fkw has no entry of its own)
+        y, back = dispatch.J(rctx, Fkw, ictx, f, tuple(rest), dict(kw))
+
+        def b_open(dy):
+            g = back(dy)
+            out = (None, g[1], *(g[2] or (None,) * len(rest)))
+            return out if kwargs is None else (out, {})
+        return y, b_open
     pairs = [ictx.up(a) for a in rest]
     values = tuple(p for p, _ in pairs)
     consts = frozenset(i for i, (p, t) in enumerate(pairs) if t is None and _leaf(p))
@@ -464,3 +474,7 @@ def reverse_over_forward(rctx, args, kw, kwargs):
 
 
 register_dispatch(F, reverse_over_forward)
+# questions dispatch asks carry no tangent: a transform of the dispatcher (nested AD) calls them as they are
+nondiff(_inner_rule, structural, _leaf, _hashable, _name, _class_attr, _bind_tangents, _diff_tangents,
+        tangents.term, tangents.has_tangent, tangents.diff_params, tangents.tangent_form, Tagged.owns,
+        Tagged.has_tangent)

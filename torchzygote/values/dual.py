@@ -206,11 +206,10 @@ class Tagged:
         return any(self.owns(a) for a in args) or any(self.owns(v) for v in kw.values()) or \
             any(self.sp(a)[1] is not None for a in args if type(a) in (tuple, list, dict))
 
-    def titer(self, v, t):
+    def titer(self, v, t) -> list:
         """Items of an iterable with their tangents: a tensor's rows with its tangent's rows; a
-        container's items split (their tangents are inside)."""
+        container's items split (their tangents are inside). A list, not a generator: code that
+        differentiates forward-mode code again (reverse over forward) lifts it."""
         if t is None:
-            for x in v:
-                yield self.up(x)
-        else:
-            yield from zip(v, t)
+            return [self.up(x) for x in v]
+        return list(zip(v, t))
