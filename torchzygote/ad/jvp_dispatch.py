@@ -475,6 +475,6 @@ def reverse_over_forward(rctx, args, kw, kwargs):
 
 register_dispatch(F, reverse_over_forward)
 # questions dispatch asks carry no tangent: a transform of the dispatcher (nested AD) calls them as they are
-nondiff(_inner_rule, structural, _leaf, _hashable, _name, _class_attr, _bind_tangents, _diff_tangents,
+nondiff(_inner_rule, structural, _leaf, _hashable, _name, _class_attr,
         tangents.term, tangents.has_tangent, tangents.diff_params, tangents.tangent_form, Tagged.owns,
         Tagged.has_tangent)

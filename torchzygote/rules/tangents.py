@@ -123,6 +123,8 @@ def zero_like(v):
         return 0.0 * v if isinstance(v, np.floating) else 0.0
     if type(v) in (tuple, list):
         return type(v)(zero_like(x) for x in v)
+    if type(v) is dict:
+        return {k: zero_like(x) for k, x in v.items()}
     return None
 
 
@@ -133,6 +135,8 @@ def tz(d, v):
         return zero_like(v)
     if type(d) in (tuple, list) and type(v) in (tuple, list):
         return type(v)(tz(x, y) for x, y in zip(d, v))
+    if type(d) is dict and type(v) is dict:
+        return {k: tz(d.get(k), x) for k, x in v.items()}
     return d
 
 

@@ -1,0 +1,226 @@
+"""Forward mode: the API (jvp, pushforward, D, Dual, hvp, jacobian's modes, forwarddiff),
+forward over reverse Hessians against torch, nesting of the modes, and its refusals."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import torchzygote as tz
+from torchzygote.errors import LiftError, NoRuleError
+
+D64 = torch.float64
+
+
+# ---------------------------------------------------------------- the seeds' dual numbers
+
+def f_seed(x):
+    return 5 * math.sin(math.log(x))
+
+
+def df_seed(x):
+    return 5 * math.cos(math.log(x)) / x
+
+
+def test_seed_dual_number_example_runs_as_written():
+    # D(f, x) = f(Dual(x, one(x))).ϵ ;  D(f, 3.) == df(3.)
+    assert tz.D(f_seed, 3.0) == df_seed(3.0)
+
+
+def test_dual_arithmetic_and_comparison_on_the_primal_part():
+    d = tz.Dual(3.0, 1.0)
+    y = d * d + 2 * d - d / 3 + d ** 2
+    assert y.primal == pytest.approx(9 + 6 - 1 + 9) and y.tangent == pytest.approx(6 + 2 - 1 / 3 + 6)
+    assert y.ϵ == y.tangent
+    assert d < 4 and d > 2 and d == 3.0 and abs(-d).tangent == 1.0
+
+
+def test_a_dual_refuses_to_drop_its_tangent():
+    with pytest.raises(TypeError, match="drop its tangent"):
+        math.sin(tz.Dual(1.0, 1.0))
+
+
+# ---------------------------------------------------------------- jvp, pushforward
+
+def test_jvp_agrees_with_torch_func_on_tensors():
+    def f(W, x):
+        h = torch.tanh(W @ x)
+        h = torch.cat([h, h.exp()]) * 2.0
+        return h.softmax(0).log()
+    g = torch.Generator().manual_seed(0)
+    W, x = torch.randn(3, 3, generator=g, dtype=D64), torch.randn(3, generator=g, dtype=D64)
+    tW, tx = torch.randn(3, 3, generator=g, dtype=D64), torch.randn(3, generator=g, dtype=D64)
+    y, ty = tz.jvp(f, (W, x), (tW, tx))
+    ry, rty = torch.func.jvp(f, (W, x), (tW, tx))
+    assert torch.allclose(y, ry) and torch.allclose(ty, rty, atol=1e-12)
+
+
+def test_jvp_of_structures_and_none_tangents():
+    def f(p, scale):
+        return {"s": p["a"] * p["b"] * scale, "l": [p["a"], p["b"] ** 2]}
+    y, ty = tz.jvp(f, ({"a": 2.0, "b": 3.0}, 1.5), ({"a": 1.0, "b": None}, None))
+    assert y == {"s": 9.0, "l": [2.0, 9.0]}
+    assert ty == {"s": 4.5, "l": [1.0, 0.0]}
+
+
+def test_pushforward_is_linear_in_the_tangent():
+    def f(x):
+        return torch.stack([x[0] * x[1], torch.sin(x[2]), x.sum()])
+    x = torch.tensor([0.3, -1.2, 0.8], dtype=D64)
+    push = tz.pushforward(f, x)
+    a, b = torch.tensor([1.0, 0, 2], dtype=D64), torch.tensor([0.0, 3, -1], dtype=D64)
+    assert torch.allclose(push(a + 2 * b), push(a) + 2 * push(b))
+
+
+def test_jvp_through_loops_closures_objects_and_mutation():
+    class Acc:
+        def __init__(self):
+            self.items = []
+
+        def add(self, v):
+            self.items.append(v)
+
+    def f(x, n):
+        acc = Acc()
+        k = lambda t: t * x  # noqa: E731 (a closure over a value with a tangent)
+        r = 1.0
+        for i in range(n):
+            r = k(r) + math.cos(i * x)
+            acc.add(r)
+        return sum(acc.items)
+    x, h = 0.4, 1e-6
+    _, t = tz.jvp(f, (x, 5), (1.0, None))
+    assert t == pytest.approx((f(x + h, 5) - f(x - h, 5)) / (2 * h), rel=1e-6)
+
+
+def test_jvp_of_inplace_writes_matches_finite_differences():
+    def f(x):
+        y = x * 1.0
+        y.mul_(y)           # an argument that is the written tensor: read as its old value
+        y[0] = y[1] * 3
+        y += x.exp()
+        return y
+    x, v = torch.tensor([1.0, 2.0, 3.0], dtype=D64), torch.tensor([0.5, -1.0, 2.0], dtype=D64)
+    h = 1e-6
+    _, t = tz.jvp(f, (x,), (v,))
+    assert torch.allclose(t, (f(x + h * v) - f(x - h * v)) / (2 * h), atol=1e-6)
+
+
+def test_a_write_into_a_tensor_another_live_name_views_is_refused():
+    def f(x):
+        y = x * 1.0
+        row = y[0:2]
+        y.mul_(2.0)
+        return row.sum() + y.sum()
+    with pytest.raises(LiftError, match="forward mode cannot follow this in-place write"):
+        tz.jvp(f, (torch.ones(3, dtype=D64),), (torch.ones(3, dtype=D64),))
+
+
+def test_a_function_without_a_tangent_rule_is_refused_not_dropped():
+    import statistics
+
+    def f(x):
+        return statistics.fmean([x, 2 * x])   # (lifted: works)
+    assert tz.jvp(f, (1.0,), (1.0,))[1] == pytest.approx(1.5)
+
+    def g(x):
+        return math.fsum([x]) if False else np.frompyfunc(lambda t: t * t, 1, 1)(x)
+    with pytest.raises(NoRuleError, match="forward mode"):
+        tz.jvp(g, (2.0,), (1.0,))
+
+
+def test_tangent_of_the_wrong_shape_is_a_clear_error():
+    with pytest.raises(tz.TorchZygoteError, match="must be a tensor of shape"):
+        tz.jvp(torch.sin, (torch.ones(3),), (torch.ones(2),))
+
+
+# ---------------------------------------------------------------- jacobian, hessian, hvp
+
+def test_jacobian_forward_and_reverse_agree():
+    def f(x, y):
+        return torch.cat([x * y.sum(), torch.sin(x)])
+    x, y = torch.tensor([0.3, 0.9], dtype=D64), torch.tensor([1.5, -0.5, 2.0], dtype=D64)
+    fw = tz.jacobian(f, x, y, mode="forward")
+    rv = tz.jacobian(f, x, y, mode="reverse")
+    au = tz.jacobian(f, x, y, mode="auto")
+    ref = torch.autograd.functional.jacobian(f, (x, y))
+    for a, b, c, r in zip(fw, rv, au, ref):
+        assert torch.allclose(a, r) and torch.allclose(b, r) and torch.allclose(c, r)
+
+
+def test_jacobian_forward_of_numbers():
+    assert tz.jacobian(lambda x: x * math.exp(x), 0.5, mode="forward") == \
+        pytest.approx((math.exp(0.5) * 1.5,))
+
+
+HESSIAN_CASES = {
+    "cubic": (lambda x: (x ** 3).sum(), torch.tensor([1.0, 2.0, 3.0], dtype=D64)),
+    "quadratic_form": (lambda x: x @ torch.arange(9.0, dtype=D64).reshape(3, 3) @ x + torch.sin(x).sum(),
+                       torch.tensor([0.1, -0.4, 0.7], dtype=D64)),
+    "logsumexp": (lambda x: torch.logsumexp(x * x, 0) + (x.tanh() * x).prod(), torch.tensor([0.3, -0.2, 0.5], dtype=D64)),
+    "loop": (lambda x: _rk(x), torch.tensor([0.4, 0.9], dtype=D64)),
+}
+
+
+def _rk(x):
+    y = x
+    for _ in range(4):
+        y = y + 0.1 * torch.sin(y) * x
+    return (y ** 2).sum()
+
+
+@pytest.mark.parametrize("name", list(HESSIAN_CASES))
+def test_hessian_forward_over_reverse_matches_torch(name):
+    f, x = HESSIAN_CASES[name]
+    H = tz.hessian(f, x)
+    ref = torch.autograd.functional.hessian(f, x)
+    assert torch.allclose(H, ref, rtol=1e-10, atol=1e-10)
+    assert torch.allclose(tz.hessian(f, x, method="reverse"), ref, rtol=1e-10, atol=1e-10)
+    v = torch.linspace(-1, 1, x.numel(), dtype=D64)
+    assert torch.allclose(tz.hvp(f, x, v), ref @ v, rtol=1e-10, atol=1e-10)
+    (dh,) = tz.diaghessian(f, x)
+    assert torch.allclose(dh, ref.diagonal(), rtol=1e-10, atol=1e-10)
+
+
+def test_forwarddiff_handles_python_numbers_math_and_closures():
+    k = 3.0
+
+    def inner(t):
+        return math.sin(t) * k + t ** 2
+
+    def f(x):
+        return tz.forwarddiff(inner, x * 2) * x
+    x, h = 0.7, 1e-6
+    assert tz.gradient(f, x)[0] == pytest.approx((f(x + h) - f(x - h)) / (2 * h), rel=1e-7)
+
+
+# ---------------------------------------------------------------- nesting
+
+def g3(x):
+    return x * math.sin(x)
+
+
+DERIVS = [g3, lambda x: math.sin(x) + x * math.cos(x), lambda x: 2 * math.cos(x) - x * math.sin(x),
+          lambda x: -3 * math.sin(x) - x * math.cos(x), lambda x: -4 * math.cos(x) + x * math.sin(x)]
+
+
+def _nest(modes):
+    g = g3
+    for m in reversed(modes):
+        g = (lambda h: lambda x: tz.D(h, x))(g) if m == "F" else (lambda h: lambda x: tz.gradient(h, x)[0])(g)
+    return g
+
+
+@pytest.mark.parametrize("modes", ["".join(c) for n in (2, 3) for c in itertools.product("FR", repeat=n)]
+                         + ["FFFF", "RFFR"])
+def test_nested_modes_agree_with_the_exact_derivative(modes):
+    x = 0.7
+    assert _nest(modes)(x) == pytest.approx(DERIVS[len(modes)](x), rel=1e-10, abs=1e-12)
+
+
+def test_no_perturbation_confusion():
+    # d/dx [x * d/dy (x + y)] = 1: the inner derivative must not see the outer tangent
+    def outer(x):
+        return x * tz.D(lambda y: x + y, 1.0)
+    assert tz.D(outer, 2.0) == 1.0
