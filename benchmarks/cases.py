@@ -847,6 +847,41 @@ def cold_start_lines(cfg: Config) -> Result:
     return res
 
 
+def hessian_first_call(cfg: Config) -> Result:
+    """Forward over reverse against reverse over reverse: the time to the first Hessian of a fresh
+    function, each method in its own fresh process (neither reuses the other's transforms)."""
+    reps = 2 if cfg.quick else 4
+    res = Result("hessian_first_call", "hessian of a fresh f(x) = (sin(x)*x*c).sum() + (x@x)**2, x of size 4 "
+                 "(fresh process per method): first call and second call", ratio_base="")
+    firsts = {}
+    for method in ("forward", "reverse"):
+        spec = f"hessian:{method}:{reps}"
+        d = _cold_probe([spec], cfg.threads, COLD_CAP_S).get(spec, {"error": "not run"})
+        label = "forward over reverse" if method == "forward" else "reverse over reverse"
+        row_a = Row(f"{label}, first in process", role="tz")
+        row_b = Row(f"{label}, fresh function", role="tz", note=f"median of {reps - 1} more fresh functions")
+        row_c = Row(f"{label}, second call", role="tz")
+        if "error" in d or "timeout_s" in d:
+            row_a.error = d.get("error") or f"timeout: killed after {d['timeout_s']:.0f} s"
+        else:
+            fs = d["firsts_s"]
+            row_a.samples, row_a.number, row_a.median = fs[:1], 1, fs[0]
+            row_b.samples, row_b.number, row_b.median = fs[1:], 1, statistics.median(fs[1:])
+            row_c.samples, row_c.number, row_c.median = d["seconds_s"], 1, statistics.median(d["seconds_s"])
+            firsts[method] = (fs[0], statistics.median(fs[1:]))
+            res.notes.append(f"{label}: {d['check']}")
+        res.rows += [row_a, row_b, row_c]
+    if len(firsts) == 2:
+        a = firsts["reverse"][0] / firsts["forward"][0]
+        b = firsts["reverse"][1] / firsts["forward"][1]
+        res.extra["compile_speedup"] = {"first_in_process": a, "fresh_function": b}
+        res.notes.append(f"reverse over reverse / forward over reverse, first call: {a:.1f}x first in process, "
+                         f"{b:.1f}x for a fresh function (goal: at least 5x)")
+        res.goals = [{"goal": "forward over reverse compiles at least 5x faster (fresh function)",
+                      "value": b, "status": "MET" if b >= 5 else "MISS"}]
+    return res
+
+
 # ------------------------------------------------------------------ memory (separate processes)
 
 
@@ -930,6 +965,7 @@ CASES = {
     "module_model_cnn": (module_model_cnn, False),
     "cold_start": (cold_start, True),
     "cold_start_lines": (cold_start_lines, True),
+    "hessian_first_call": (hessian_first_call, True),
     "warm_overhead": (warm_overhead, True),
     "memory": (memory, True),
     "numpy_logreg": (numpy_logreg, True),

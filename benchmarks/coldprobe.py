@@ -1,6 +1,10 @@
 """First-call (cold) times in a fresh process:
 ``python -m benchmarks.coldprobe THREADS SPEC [SPEC ...]``, SPEC ``lines:N:R`` or ``deriv3:R``.
 
+``hessian:METHOD:R``: ``tz.hessian(f, x, method=METHOD)`` (``forward``: forward over reverse,
+``reverse``: reverse over reverse) of R fresh ``f(x) = (sin(x) * x * c).sum() + (x @ x) ** 2`` (x of
+size 4, float64; new source each), the first and second call of each, checked against
+``torch.autograd.functional.hessian`` to 1e-10.
 ``lines:N:R``: R fresh generated straight-line functions of N source lines
 (``benchmarks.programs.straight_line_source``, registered with ``linecache``, a new
 name and new constants each time, so nothing is cached), the time of the first and of
@@ -38,6 +42,35 @@ def fresh_xsin(tag: str, c: float):
     ns = {"math": math}
     _register(f"f_{tag} = lambda x: x * math.sin(x) * {c!r}\n", f"<tz-bench-xsin-{tag}>", ns)
     return ns[f"f_{tag}"]
+
+
+def fresh_hess(tag: str, c: float):
+    import torch
+    ns = {"torch": torch}
+    _register(f"def h_{tag}(x):\n    return (torch.sin(x) * x * {c!r}).sum() + (x @ x) ** 2\n",
+              f"<tz-bench-hess-{tag}>", ns)
+    return ns[f"h_{tag}"]
+
+
+def run_hessian(tz, method: str, repeats: int, spec: str) -> dict:
+    import torch
+    firsts, seconds, check = [], [], None
+    x = torch.tensor([0.3, -0.7, 1.1, 0.2], dtype=torch.float64)
+    for r in range(repeats):
+        f = fresh_hess(f"{method}_r{r}_{time.time_ns()}", 1.0 + r * 1e-3)
+        _emit({"spec": spec, "event": "start", "repeat": r, "wall": time.time()})
+        t0 = time.perf_counter()
+        H = tz.hessian(f, x, method=method)
+        t1 = time.perf_counter()
+        tz.hessian(f, x, method=method)
+        t2 = time.perf_counter()
+        firsts.append(t1 - t0)
+        seconds.append(t2 - t1)
+        if r == 0:
+            ref = torch.autograd.functional.hessian(f, x)
+            err = float((H - ref).abs().max())
+            check = f"max |H - torch| {err:.1e} ({'ok' if err <= 1e-10 else 'MISMATCH'})"
+    return {"spec": spec, "firsts_s": firsts, "seconds_s": seconds, "check": check}
 
 
 def _emit(d):
@@ -100,6 +133,8 @@ def main(argv):
                 out = run_lines(tz, int(nums[0]), int(nums[1]), spec)
             elif kind == "deriv3":
                 out = run_deriv3(tz, int(nums[0]), spec)
+            elif kind == "hessian":
+                out = run_hessian(tz, nums[0], int(nums[1]), spec)
             else:
                 raise ValueError(f"unknown spec {spec!r}")
         except Exception as e:  # noqa: BLE001
