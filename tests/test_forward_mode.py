@@ -224,3 +224,22 @@ def test_no_perturbation_confusion():
     def outer(x):
         return x * tz.D(lambda y: x + y, 1.0)
     assert tz.D(outer, 2.0) == 1.0
+
+
+def test_a_users_forward_rule():
+    def cube(x):
+        return x ** 3
+
+    @tz.adjoint(cube)
+    def _(x):
+        return x ** 3, lambda dy: (3 * x ** 2 * dy,)
+
+    with pytest.raises(NoRuleError, match="jvp_rule"):
+        tz.jvp(lambda x: cube(x) + x, (2.0,), (1.0,))
+
+    @tz.jvp_rule(cube)
+    def cube_jvp(primals, tangents):
+        (x,), (dx,) = primals, tangents
+        return x ** 3, None if dx is None else 3 * x ** 2 * dx
+
+    assert tz.jvp(lambda x: cube(x) + x, (2.0,), (1.0,)) == (10.0, 13.0)

@@ -12,13 +12,13 @@ from typing import Any, Callable, Sequence, Tuple
 
 import torch
 
-from .ad.jvp_dispatch import F, FwdContext, nested_dispatch
+from .ad.jvp_dispatch import F, FwdContext, nested_dispatch, user_rule
 from .rules.registry import register_jvp
 from .errors import TorchZygoteError
 from .rules.tangents import tz
 from .values.dual import Dual
 
-__all__ = ["jvp", "pushforward", "D", "Dual"]
+__all__ = ["jvp", "pushforward", "D", "Dual", "jvp_rule"]
 
 
 def _check(p, t, i) -> None:
@@ -86,3 +86,19 @@ def D(f: Callable, x) -> Any:
     """The derivative of ``f`` at ``x`` by forward mode: the seeds' ``D(f, x) = f(Dual(x, one(x))).ϵ``
     (for a tensor ``x``, the directional derivative along all-ones)."""
     return jvp(f, (x,), (_one(x),))[1]
+
+
+def jvp_rule(f: Callable) -> Callable:
+    """Give ``f`` a forward-mode rule (as ``adjoint`` gives a reverse-mode one)::
+
+        @tz.jvp_rule(my_op)
+        def my_op_jvp(primals, tangents):      # tangents: None where an argument has none
+            (x,) = primals
+            (dx,) = tangents
+            return my_op(x), None if dx is None else 2 * x * dx
+
+    The rule is used wherever forward mode meets ``f``; reverse mode is unaffected."""
+    def register(rule: Callable) -> Callable:
+        register_jvp(f, user_rule(rule))
+        return rule
+    return register
