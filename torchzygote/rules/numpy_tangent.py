@@ -81,5 +81,14 @@ def np_t_det(da, a, y):
     return y * np.trace(np.linalg.solve(a, da), axis1=-2, axis2=-1)
 
 
+def np_t_part(fn, args, which, d, parts):
+    """The tangent of ``fn(*args)``, linear in the arguments at ``parts`` together (``np.append``,
+    ``np.select``): the call with argument ``which`` replaced by its tangent ``d``, the others' zero."""
+    args = list(args)
+    for i in parts:
+        args[i] = d if i == which else np.zeros(np.shape(args[i]))
+    return fn(*args)
+
+
 TANGENT_NS = {f.__name__: f for f in (np_t_abs, np_t_kept, np_t_others, np_t_prod, np_t_max, np_t_cast,
-                                      np_t_solve_a, np_t_det, np_t_axes)}
+                                      np_t_solve_a, np_t_det, np_t_axes, np_t_part)}

@@ -1,0 +1,260 @@
+"""Forward mode of the rules on numbers and NumPy arrays: every one has a tangent, and each tangent
+agrees with central differences on the samples of ``test_rules_generic`` (float64, a random
+direction per sample, real and complex values).
+
+In scope ("a rule on numbers and arrays"): a rule with a differentiable parameter and no effect,
+not on torch values (some variant of it takes no tensor: a tensor rule's patterns all require
+one, kind T), whose result (for arguments of the kinds its patterns take, arrays and numbers
+first) is a number or an array rather than a container or an object: NumPy, SciPy, ``math``,
+``cmath``, the operators and numeric builtins on numbers and arrays, and the frontend's
+operations on arrays. Container and object rules (``build_tuple``, ``getattr``, ...) are handled
+structurally by the forward transform (rules/tangents.py).
+"""
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from torchzygote.rules.registry import TABLE, select
+from torchzygote.rules.tangents import diff_params, has_tangent, tangent_form
+from torchzygote.values.kinds import kind_of
+
+from test_rules_generic import SAMPLES, Program, _fn_id
+
+_RESULTS = {"A", "R", "C", "N", "M"}
+_PREFER = "ARCN"
+
+
+def _needs_tensor(p) -> bool:
+    return any(s <= {"T"} for s in p.items) or (p.need is not None and p.need <= {"T"})
+
+
+def _representative(p, n):
+    """Argument kinds a pattern takes, arrays and numbers first."""
+    def pick(s):
+        return next((k for k in _PREFER if k in s), sorted(s)[0])
+    ks = [pick(p.at(i)) if p.at(i) is not None else None for i in range(max(n, len(p.items)))]
+    ks = [k for k in ks if k is not None]
+    if p.need is not None and not any(k in p.need for k in ks):
+        ks[-1 if ks else 0:] = [pick(p.need)]
+    return ks
+
+
+def _module(fn) -> str:
+    return str(getattr(fn, "__module__", None) or getattr(getattr(fn, "__objclass__", None), "__module__", ""))
+
+
+def _numpy_like(fn) -> bool:
+    """A function of NumPy, SciPy, math or cmath (ufuncs and their bound methods too), or a helper of
+    the NumPy rule modules."""
+    if isinstance(fn, np.ufunc) or isinstance(getattr(fn, "__self__", None), np.ufunc):
+        return True
+    mod = _module(fn)
+    return mod.split(".")[0] in ("numpy", "scipy", "math", "cmath") or mod.startswith("torchzygote.rules.numpy")
+
+
+def in_scope(rule) -> bool:
+    if rule.effect or not diff_params(rule):
+        return False
+    if _numpy_like(rule.fn):
+        return True
+    if _module(rule.fn).startswith("torch") and not _module(rule.fn).startswith("torchzygote"):
+        return False
+    pats = [p for p in rule.patterns if not _needs_tensor(p)]
+    if not pats:
+        return False
+    for p in pats:
+        ks = _representative(p, len(rule.params))
+        try:
+            out = rule.out_kind(ks)
+        except Exception:
+            out = "A"
+        if out in _RESULTS:
+            return True
+    return False
+
+
+def _rules():
+    return [r for rs in TABLE.rules.values() for r in rs if in_scope(r)]
+
+
+# rules left without a tangent on purpose (a wrong number is worse than a clear NoRuleError)
+NO_TANGENT = {
+    # registry.grad refuses tangent terms where a parameter is named d<another parameter> (the tangent's
+    # name): np.trapezoid(y, x=None, dx=1.0) cannot be given one without renaming NumPy's keyword dx
+    "trapezoid": "parameters x and dx: dx names x's tangent",
+}
+
+
+def test_every_rule_on_numbers_and_arrays_has_a_tangent():
+    rules = _rules()
+    assert len(rules) > 400, len(rules)   # the definition above still finds the tables
+    missing = sorted({r.describe() for r in rules if not has_tangent(r) and r.name not in NO_TANGENT})
+    assert not missing, f"{len(missing)} rules without a tangent:\n" + "\n".join(missing)
+
+
+# ------------------------------------------------------------------ numerical check
+
+_RNG = np.random.default_rng(7)
+
+
+def _direction(v):
+    """A random tangent for value ``v`` (None where it has none: ints, bools, strings, objects)."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (complex, np.complexfloating)):
+        return type(v)(complex(_RNG.normal(), _RNG.normal()))
+    if isinstance(v, (float, np.floating)):
+        return type(v)(_RNG.normal())
+    if isinstance(v, np.ndarray):
+        if v.dtype.kind == "f":
+            return _RNG.normal(size=v.shape).astype(v.dtype)
+        if v.dtype.kind == "c":
+            return (_RNG.normal(size=v.shape) + 1j * _RNG.normal(size=v.shape)).astype(v.dtype)
+        return None
+    if type(v) in (list, tuple):
+        items = [_direction(x) for x in v]
+        return type(v)(items) if any(t is not None for t in items) else None
+    return None
+
+
+def _moved(v, t, h):
+    if t is None:
+        return v
+    if type(v) in (list, tuple):
+        return type(v)(_moved(x, tx, h) for x, tx in zip(v, t))
+    if isinstance(v, np.ndarray):
+        return v + h * t
+    return type(v)(v + h * t)
+
+
+def _diff(yp, ym, h):
+    """Central difference of outputs (None where an output has no tangent: ints, bools)."""
+    if type(yp) in (list, tuple) and not isinstance(yp, np.ndarray):
+        return type(yp)(_diff(a, b, h) for a, b in zip(yp, ym))
+    if hasattr(yp, "_fields"):
+        return tuple(_diff(a, b, h) for a, b in zip(yp, ym))
+    if isinstance(yp, (bool, int, str)) or yp is None:
+        return None
+    a, b = np.asarray(yp), np.asarray(ym)
+    if a.dtype.kind not in "fc":
+        return None
+    return (a - b) / (2 * h)
+
+
+def _agree(got, want, rtol, atol, path="y"):
+    if want is None:
+        return []
+    if type(want) in (list, tuple):
+        got = (None,) * len(want) if got is None else got
+        if len(got) != len(want):
+            return [f"{path}: {len(got)} tangents for {len(want)} outputs"]
+        return [e for i, (g, w) in enumerate(zip(got, want)) for e in _agree(g, w, rtol, atol, f"{path}[{i}]")]
+    g = np.zeros_like(want) if got is None else np.asarray(got)
+    if g.shape != want.shape and g.size == want.size:
+        return [f"{path}: tangent of shape {g.shape} for an output of shape {want.shape}"]
+    if not np.allclose(g, want, rtol=rtol, atol=atol):
+        return [f"{path}: tangent {g!r} vs central difference {want!r}"]
+    return []
+
+
+def _bind(rule, args):
+    """Positional arguments as the tangent form's per-parameter slots (the vararg's as a tuple)."""
+    n = len(rule.params)
+    return list(args[:n]), args[n:]
+
+
+def _tangents(rule, args, only=None):
+    fixed, rest = _bind(rule, args)
+    ts = []
+    for i, p in enumerate(rule.params):
+        v = fixed[i] if i < len(fixed) else None
+        ts.append(_direction(v) if p in rule.grads and i < len(fixed) and only in (None, p) else None)
+    if rule.vararg:
+        ts.append(tuple(_direction(v) for v in rest) if rule.vararg in rule.grads and only in (None, rule.vararg)
+                  else None)
+    return ts
+
+
+def _flat_tangents(rule, args, ts):
+    n = len(rule.params)
+    out = list(ts[:n])[:len(args)]
+    if rule.vararg:
+        out += list(ts[n] or (None,) * (len(args) - n))
+    return out
+
+
+def _check(fn, rule, make, opts, complex_ok):
+    """``make()`` builds the call's arguments afresh (a ``pre`` may build a generator)."""
+    h, rtol, atol = opts.get("h", 1e-6), opts.get("rtol", 1e-5), opts.get("atol", 1e-6)
+    args = make()
+    errors = []
+    diff = [p for p in diff_params(rule)]
+    for only in [None] + (diff if len(diff) > 1 else []):
+        ts = _tangents(rule, args, only)
+        flat = _flat_tangents(rule, args, ts)
+        if all(t is None for t in flat):
+            continue
+        y, ty = tangent_form(rule)(None, tuple(ts), *copy.deepcopy(make()))
+        yp = fn(*[_moved(v, t, h) for v, t in zip(make(), flat)])
+        ym = fn(*[_moved(v, t, -h) for v, t in zip(make(), flat)])
+        errors += _agree(ty, _diff(yp, ym, h), rtol, atol, f"tangent in {only or 'all'}")
+    return errors
+
+
+def _samples():
+    """(fn, rule, make, opts) for every sample whose rule is in scope."""
+    out = []
+    for fn, specs in SAMPLES.items():
+        rules = TABLE.lookup(fn) or ()
+        if not any(in_scope(r) for r in rules):
+            continue
+        for spec in specs:
+            if isinstance(spec, Program):
+                continue
+            make, opts = spec
+            if opts.get("nograd") or opts.get("random"):
+                continue
+            for args in make():
+                pre = opts.get("pre")
+
+                def build(args=args, pre=pre):
+                    if not pre:
+                        return copy.deepcopy(args)
+                    first = eval(f"lambda a0: {pre.format('a0')}", {"np": np, "torch": torch})(copy.deepcopy(args[0]))
+                    return (first,) + copy.deepcopy(tuple(args[1:]))
+                called = build()
+                rule = select(fn, [kind_of(v) for v in called])
+                if rule is None or not in_scope(rule) or not has_tangent(rule):
+                    continue
+                out.append((fn, rule, build, opts))
+    return out
+
+
+def _by_fn():
+    groups = {}
+    for fn, rule, build, opts in _samples():
+        groups.setdefault(fn, []).append((rule, build, opts))
+    return groups
+
+
+_GROUPS = _by_fn()
+
+
+@pytest.mark.parametrize("fn", list(_GROUPS), ids=[_fn_id(f) for f in _GROUPS])
+def test_tangent_matches_central_differences(fn):
+    failures = []
+    for rule, build, opts in _GROUPS[fn]:
+        try:
+            errs = _check(fn, rule, build, opts, True)
+        except Exception as e:   # collect every failing sample of this function
+            errs = [f"{type(e).__name__}: {str(e)[:300]}"]
+        failures += [f"{rule.describe()} on {_short(build())}: {e}" for e in errs]
+    assert not failures, "\n".join(failures[:20])
+
+
+def _short(args):
+    return "(" + ", ".join(f"A{v.shape}{v.dtype.kind}" if isinstance(v, np.ndarray) else
+                           type(v).__name__ for v in args) + ")"
