@@ -11,17 +11,19 @@ operations on arrays. Container and object rules (``build_tuple``, ``getattr``, 
 structurally by the forward transform (rules/tangents.py).
 """
 import copy
-import math
+import operator
 
 import numpy as np
 import pytest
 import torch
 
+from torchzygote.frontend import ops
+from torchzygote.rules import numpy_rules
 from torchzygote.rules.registry import TABLE, select
 from torchzygote.rules.tangents import diff_params, has_tangent, tangent_form
 from torchzygote.values.kinds import kind_of
 
-from test_rules_generic import SAMPLES, Program, _fn_id
+from test_rules_generic import NP_ELEMENTWISE, SAMPLES, Program, _fn_id
 
 _RESULTS = {"A", "R", "C", "N", "M"}
 _PREFER = "ARCN"
@@ -204,10 +206,88 @@ def _check(fn, rule, make, opts, complex_ok):
     return errors
 
 
+# ------------------------------------------------------------------ samples of this file
+# For the variants the generic samples reach only through programs (operators and in-place writes on
+# arrays, ufuncs of lists), and complex values (holomorphic, non-holomorphic and linear functions).
+
+_G = np.random.default_rng(3)
+
+
+def ar(*shape, lo=-1.0, hi=1.0):
+    return lo + (hi - lo) * _G.random(shape)
+
+
+def cz(*shape, lo=0.3, hi=1.0):
+    """Complex entries with moduli in (lo, hi), away from the branch cuts on the negative real axis."""
+    return ar(*shape, lo=lo, hi=hi) * np.exp(1j * ar(*shape, lo=-1.2, hi=1.2))
+
+
+EXTRA = {}
+
+
+def extra(fns, make, **opts):
+    for f in fns if isinstance(fns, (tuple, list)) else (fns,):
+        EXTRA.setdefault(f, []).append((make, opts))
+
+
+def _domain_values(lo, hi, n):
+    return [lo + (hi - lo) * (0.23 + 0.51 * i / max(n - 1, 1)) for i in range(n)]
+
+
+for _f, _doms in NP_ELEMENTWISE.items():   # the ufuncs of lists and tuples (np.exp([a, b]))
+    if len(_doms) == 1:
+        extra(_f, lambda d=_doms[0]: [(_domain_values(*d, 3),), (tuple(map(np.float64, _domain_values(*d, 2))),)])
+    else:
+        extra(_f, lambda d=_doms: [(_domain_values(*d[0], 2), ar(2, lo=d[1][0], hi=d[1][1])),
+                                   (_domain_values(*d[0], 1)[0], list(_domain_values(*d[1], 3)))])
+extra((np.abs, np.fabs), lambda: [([0.4, -0.7],)])
+# operators on arrays (and numbers beside them), their in-place forms
+for _f in (operator.add, operator.sub, operator.mul, operator.iadd, operator.isub, operator.imul):
+    extra(_f, lambda: [(ar(3, 2), ar(3, 2)), (ar(3, 2), ar(2)), (ar(3), 0.7), (0.7, ar(3))])
+for _f in (operator.truediv, operator.itruediv):
+    extra(_f, lambda: [(ar(3, 2), ar(3, 2, lo=0.5, hi=2.0)), (ar(3), 1.3), (0.7, ar(3, lo=0.5, hi=2.0))])
+for _f in (operator.pow, operator.ipow):
+    extra(_f, lambda: [(ar(3, lo=0.5, hi=2.0), ar(3)), (ar(3, lo=0.5, hi=2.0), 2.5), (ar(2, 2, lo=0.5, hi=2.0), 3)])
+extra(operator.mod, lambda: [(ar(3, lo=1.25, hi=1.55), ar(3, lo=1.0, hi=1.1))])
+extra(operator.neg, lambda: [(ar(3),), (cz(3),)])
+extra(operator.matmul, lambda: [(ar(2, 3), ar(3, 2)), (ar(3), ar(3, 2)), (cz(2, 2), cz(2))])
+extra(ops.setitem_v, lambda: [(ar(4), 1, 0.7), (ar(3, 2), (slice(None), 0), ar(3)), (ar(4), [0, 2, 0], ar(3)),
+                              (ar(4), slice(1, 3), [0.7, np.float64(-0.3)])])
+extra(np.ndarray.fill, lambda: [(ar(3, 2), 0.7)])
+extra(np.copyto, lambda: [(ar(3, 2), ar(2)), (ar(3), 0.7)])
+extra(np.ufunc.at, lambda: [(np.add, ar(4), [0, 2, 0], ar(3)), (np.subtract, ar(4), [1, 1], 0.7)])
+extra((np.copy, np.ndarray.copy), lambda: [(ar(3, 2),)])
+extra(ops.mutated, lambda: [(None, ar(3)), (None, 0.7)])
+# complex values: holomorphic functions, the non-holomorphic ones, linear maps and products
+_HOLO = (np.sin, np.cos, np.tan, np.sinh, np.cosh, np.tanh, np.exp, np.exp2, np.expm1, np.log, np.log2, np.log10,
+         np.log1p, np.sqrt, np.square, np.reciprocal, np.negative, np.positive, np.arcsin, np.arccos, np.arctan,
+         np.arcsinh, np.arctanh)
+extra(_HOLO, lambda: [(cz(3, 2),), (complex(cz(1)[0]),)])
+extra((np.add, np.subtract, np.multiply, np.divide, np.power), lambda: [(cz(3, 2), cz(3, 2)), (cz(3), ar(3)),
+                                                                       (ar(3, lo=0.3), cz(3))])
+extra((np.abs, np.angle, np.real, np.imag, np.conj, abs), lambda: [(cz(3, 2),)])
+extra((np.angle,), lambda: [(cz(3), True), (ar(3), False)])
+extra((np.sum, np.mean, np.prod, np.cumsum, np.cumprod, np.transpose, np.ravel, np.fft.fft, np.fft.ifft),
+      lambda: [(cz(3, 2),)])
+extra((np.sum, np.mean, np.prod, np.cumsum, np.cumprod), lambda: [(cz(3, 2), 0)])
+extra((np.dot, np.matmul, np.outer, np.vdot, np.inner, np.kron), lambda: [(cz(3), cz(3))])
+extra((np.dot, np.matmul, np.inner, np.kron), lambda: [(cz(2, 3), cz(3))])
+extra((np.linalg.inv, np.linalg.det), lambda: [(cz(3, 3) + 2 * np.eye(3),)])
+extra(np.linalg.solve, lambda: [(cz(3, 3) + 2 * np.eye(3), cz(3))])
+extra(np.einsum, lambda: [("ij,jk->ik", cz(2, 3), cz(3, 2)), ("ii", cz(3, 3))])
+extra((operator.mul, operator.truediv, operator.add, operator.sub), lambda: [(cz(3), 0.4 + 0.3j), (0.4 - 0.3j, cz(3))])
+extra(np.where, lambda: [(ar(3) > 0, cz(3), cz(3))])
+
+
+def _all_samples():
+    yield from SAMPLES.items()
+    yield from EXTRA.items()
+
+
 def _samples():
     """(fn, rule, make, opts) for every sample whose rule is in scope."""
     out = []
-    for fn, specs in SAMPLES.items():
+    for fn, specs in _all_samples():
         rules = TABLE.lookup(fn) or ()
         if not any(in_scope(r) for r in rules):
             continue

@@ -82,7 +82,8 @@ if np is not None:
         return dy * np.where(b_arr == 0, 0.0, g)
 
     def np_pow_b(dy, a, b, y):
-        a_arr = np.asarray(a, dtype=float)
+        a_arr = np.asarray(a)
+        a_arr = a_arr if np.iscomplexobj(a_arr) else a_arr.astype(float)   # (a complex base keeps its phase)
         with np.errstate(divide="ignore", invalid="ignore"):
             g = y * np.log(a_arr)
         g = np.where((a_arr == 0) & (np.asarray(b) >= 0), 0.0, g)
