@@ -536,7 +536,7 @@ def _reg(fns, sig, **kw):
     o = dict(kinds=NUM, ns=NS, out=_out, broadcast=False)
     o.update(kw)
     for f in fns:
-        grad(f, sig, **o)
+        _nr.tangent_afresh(grad(f, sig, **o))
         _nr.NATIVE.append(f)
 
 

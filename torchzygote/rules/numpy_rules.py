@@ -13,6 +13,7 @@ from ..errors import GradientError
 from ..values.algebra import np_sum_to
 from .container_backs import seq_back
 from .numpy_tangent import TANGENT_NS
+from .tangents import call_expr
 from .registry import (ANY, ARRAY, REAL, grad, many, nondiff, reads_metadata, some)
 
 try:
@@ -134,8 +135,19 @@ if np is not None:
         o = dict(U)
         o.update(kw)
         for f in dict.fromkeys(fns):   # (np.conj is np.conjugate)
-            grad(f, sig, **o)
+            tangent_afresh(grad(f, sig, **o))
             NATIVE.append(f)
+
+    def tangent_afresh(rule):
+        """A linear rule with ``out=`` or ``dtype=`` gets its call as an explicit tangent term that never
+        writes into the caller's ``out`` array (the value's: the tangent is a new array) and gives no
+        tangent for an integer ``dtype`` (np_t_cast)."""
+        if not rule.linear or not {"out", "dtype"} & set(rule.params):
+            return
+        p = next(iter(rule.grads))
+        term = re.sub(rf"(?<![\w.]){p}\b(?!=)", f"_tz(d{p}, {p})", call_expr(rule))
+        term = re.sub(r"(?<![\w.])out\b(?!=)", "None", term)
+        rule.jvp = {p: f"np_t_cast({term}, dtype)" if "dtype" in rule.params else term}
 
     # ------------------------------------------------ elementwise ufuncs: one table, one declaration each
     # Each applies to arrays, Python numbers and NumPy scalars (np.float64): a gradient has the type of
