@@ -110,6 +110,9 @@ def _direction(v):
         return type(v)(complex(_RNG.normal(), _RNG.normal()))
     if isinstance(v, (float, np.floating)):
         return type(v)(_RNG.normal())
+    if isinstance(v, torch.Tensor):   # (the number rules take tensors too: abs, pow, the operators)
+        d = _direction(v.numpy())
+        return None if d is None else torch.from_numpy(d)
     if isinstance(v, np.ndarray):
         if v.dtype.kind == "f":
             return _RNG.normal(size=v.shape).astype(v.dtype)
@@ -127,7 +130,7 @@ def _moved(v, t, h):
         return v
     if type(v) in (list, tuple):
         return type(v)(_moved(x, tx, h) for x, tx in zip(v, t))
-    if isinstance(v, np.ndarray):
+    if isinstance(v, (np.ndarray, torch.Tensor)):
         return v + h * t
     return type(v)(v + h * t)
 
@@ -138,7 +141,7 @@ def _numeric(y):
         return tuple(_numeric(v) for v in y)
     if isinstance(y, (bool, int, str)) or y is None:
         return None
-    a = np.asarray(y)
+    a = y.numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     return a if a.dtype.kind in "fc" else None
 
 
@@ -287,6 +290,10 @@ extra((np.sum, np.mean), lambda: [(ar(3, 2), 0, None, np.zeros(2)), (ar(3, 2), N
 extra(np.cumsum, lambda: [(ar(3, 2), 0, None, np.zeros((3, 2)))])
 extra(np.fft.fft, lambda: [(ar(4), None, -1, None, np.zeros(4, complex))])
 extra(np.take, lambda: [(ar(4), [0, 2], None, np.zeros(2))])
+extra(np.where, lambda: [(np.bool_(True), ar(3), ar(3)), (np.bool_(False), ar(3), 0.5)])
+# the number rules that take tensors as well (builtin abs and pow)
+extra(abs, lambda: [(torch.from_numpy(ar(3)),), (torch.from_numpy(cz(3)),), (ar(3),)])
+extra(pow, lambda: [(torch.from_numpy(ar(3, lo=0.5, hi=2.0)), 2.5), (ar(3, lo=0.5, hi=2.0), 1.5)])
 
 
 def _all_samples():

@@ -43,6 +43,8 @@ def _pow_db(dy, a, y):
 def _log(a):
     if hasattr(a, "log"):
         return a.log()
+    if hasattr(a, "dtype"):   # NumPy arrays and scalars (pow(x, b) with an array x)
+        return np.log(a)
     return math.log(a)
 
 
