@@ -12,13 +12,14 @@ Conventions:
   For a symmetric matrix built from parameters this equals the symmetrised convention of torch/JAX.
 - where the derivative does not exist (repeated eigen- or singular values with eigenvector gradients,
   rank-deficient matrices for ``pinv``/``lstsq``) a GradientError says what to do.
+- tangents (forward mode) follow the same conventions, and raise the same errors.
 """
 from __future__ import annotations
 
 import ast
 
 from ..errors import GradientError
-from .numpy_tangent import np_t_solve_a
+from .numpy_tangent import np_t_solve_a, np_t_weighted
 from .registry import ARRAY, OBJECT, REAL, many, nondiff, some
 from . import numpy_rules as _nr
 from .numpy_linalg_backward import (_cj, _swap, np_la_real_like, _parts, np_la_explicit, np_la_ein_plan,
@@ -244,12 +245,9 @@ if np is not None:
         return np.asarray(d)[:, None] * k * x[:, None] ** np.maximum(k - 1, 0)
 
     def np_la_vnorm_t(d, x, ord, axis, keepdims, y, back):
-        """A norm's tangent from its pullback (each norm reads its own slice): ``Re sum(conj(g) dx)``
-        with ``g`` the pullback of ones."""
+        """A norm's tangent from its pullback of ones (each norm reads its own slice: np_t_weighted)."""
         g = back(np.ones(np.shape(y)), x, ord, axis, keepdims, y)
-        if g is None:   # (ord=0 counts entries: no tangent)
-            return None
-        return np.real(np.sum(np.conj(g) * d, axis=axis, keepdims=keepdims))
+        return None if g is None else np_t_weighted(g, d, axis, keepdims, y)   # (ord=0 counts entries: none)
 
     def np_la_expm_t(d, a):
         """``expm``'s Frechet derivative: the top-right block of ``expm([[a, da], [0, a]])``."""

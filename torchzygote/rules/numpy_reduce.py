@@ -31,20 +31,13 @@ import numpy as np
 from ..errors import GradientError
 from . import numpy_rules as _nr
 from .numpy_rules import _expand, _out, np_like, np_mean_back, np_prod_back
+from .numpy_tangent import np_t_axes as np_red_axes, np_t_weighted   # (the axes a reduction names)
 from .registry import ARRAY, NONDIFF, REAL, given, grad, many, nondiff
 
 A, R, N = ARRAY, REAL, NONDIFF
 
 
 # ------------------------------------------------------------------ shapes and reordering
-
-def np_red_axes(ndim, axis):
-    """The axes ``axis`` names (None: all), non-negative and sorted."""
-    if axis is None:
-        return tuple(range(ndim))
-    ax = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    return tuple(sorted(int(a) % ndim for a in ax)) if ndim else ()   # a 0-d array: axis 0 is itself
-
 
 def np_red_others(ndim, axis):
     """The axes other than ``axis`` (an int)."""
@@ -364,12 +357,6 @@ def np_red_like(ctx, g, v):
 
 # ------------------------------------------------------------------ tangents (forward mode)
 
-def np_red_t_weighted(w, d, axis, keepdims):
-    """The tangent of a reduction whose outputs each read their own slice of ``a`` with weights ``w``
-    (the pullback of a ``dy`` of ones: ``var``, ``ptp``, the nan* forms): ``sum(w da)`` over ``axis``."""
-    return np.sum(w * d, axis=axis, keepdims=keepdims)
-
-
 def np_red_cumprod_t(d, a, axis, y, first):
     """``y = cumprod(a, axis)``: ``t[i] = t[i - 1] a[i] + y[i - 1] da[i]`` (exact at zeros); ``first``
     leading entries of ``y`` are the initial value (cumulative_prod's include_initial)."""
@@ -418,8 +405,8 @@ def np_red_quantile_t(d, a, q, scale, axis, method, keepdims, y, overwrite):
     """The quantiles' tangent in ``a``: each quantile's weights (its pullback of ones) times ``da``."""
     qs = np.reshape(q, (-1,))
     ys = np.reshape(y, (len(qs),) + np.shape(y)[np.ndim(q):])
-    ts = [np_red_t_weighted(np_red_quantile_back(np.ones(np.shape(yk)), a, qk, scale, axis, method, keepdims, yk,
-                                                 overwrite, 0), d, axis, keepdims) for qk, yk in zip(qs, ys)]
+    ts = [np_t_weighted(np_red_quantile_back(np.ones(np.shape(yk)), a, qk, scale, axis, method, keepdims, yk,
+                                             overwrite, 0), d, axis, keepdims, yk) for qk, yk in zip(qs, ys)]
     return np.reshape(np.stack(ts), np.shape(y))
 
 
@@ -521,7 +508,7 @@ NS.update({f.__name__: f for f in (
     np_red_slice, np_red_permute, np_red_cumsum_back, np_red_cumprod_back, np_red_diff_back,
     np_red_ediff1d_back, np_red_sum_back, np_red_var_back, np_red_sqrt_back, np_red_max_back, np_red_ptp_back,
     np_red_average_back, np_red_quantile_back, np_red_cov_back, np_red_corrcoef_back, np_red_trapezoid_back,
-    np_red_interp_back, np_red_permuted_back, np_red_like, np_red_t_weighted, np_red_cumprod_t, np_red_diff_t,
+    np_red_interp_back, np_red_permuted_back, np_red_like, np_red_cumprod_t, np_red_diff_t,
     np_red_ediff1d_t, np_red_average_t, np_red_quantile_t, np_red_quantile_q_t, np_red_cov_t, np_red_corrcoef_t,
     np_red_interp_t, np_red_sort_t)}, np_like=np_like, np_prod_back=np_prod_back)
 
@@ -541,8 +528,8 @@ def _reg(fns, sig, **kw):
 
 
 def _weighted(e, p="a"):
-    """The tangent term of a reduction from its pullback ``e`` (see ``np_red_t_weighted``)."""
-    return f"np_red_t_weighted({e.replace('dy', 'np.ones(np.shape(y))')}, d{p}, axis, keepdims)"
+    """The tangent term of a reduction from its pullback ``e`` (see ``np_t_weighted``)."""
+    return f"np_t_weighted({e.replace('dy', 'np.ones(np.shape(y))')}, d{p}, axis, keepdims, y)"
 
 
 CUM = "a, axis=None, dtype=None, out=None"

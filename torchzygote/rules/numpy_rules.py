@@ -3,6 +3,10 @@
 Gradients of arrays are numpy arrays. The arithmetic operators on arrays use
 the number rules in ``scalar.py`` (their ``real`` kinds accept arrays); the
 power operator gets an array rule here (the number rule tests ``b == 0``).
+
+Forward mode: each entry gives its tangent too (``linear``, or ``jvp`` terms; helpers in
+``numpy_tangent.py``). The ufunc tables' terms are their formulas with ``dy`` read as the argument's
+tangent, before the conjugation and the summing to an argument's shape the pullbacks add.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ def np_t_abs(dx, x):
 
 
 def np_t_axes(ndim, axis):
-    """The axes ``axis`` names (None: all), non-negative."""
+    """The axes ``axis`` names (None: all), non-negative and sorted (a 0-d array: none)."""
     if axis is None:
         return tuple(range(ndim))
     ax = (axis,) if np.ndim(axis) == 0 else tuple(axis)
@@ -81,6 +81,15 @@ def np_t_det(da, a, y):
     return y * np.trace(np.linalg.solve(a, da), axis1=-2, axis2=-1)
 
 
+def np_t_weighted(w, d, axis, keepdims, y):
+    """The tangent of a reduction each of whose outputs reads its own slice of the argument, from
+    ``w``, its pullback of a ``dy`` of ones (torch's convention: ``conj(f')`` for a holomorphic ``f``,
+    ``df/dRe + i df/dIm`` for a real ``f`` of complex values): ``sum(conj(w) da)`` over ``axis``, its
+    real part for a real result."""
+    t = np.sum(np.conj(w) * d, axis=axis, keepdims=keepdims)
+    return t if np.iscomplexobj(y) else np.real(t)
+
+
 def np_t_part(fn, args, which, d, parts):
     """The tangent of ``fn(*args)``, linear in the arguments at ``parts`` together (``np.append``,
     ``np.select``): the call with argument ``which`` replaced by its tangent ``d``, the others' zero."""
@@ -91,4 +100,4 @@ def np_t_part(fn, args, which, d, parts):
 
 
 TANGENT_NS = {f.__name__: f for f in (np_t_abs, np_t_kept, np_t_others, np_t_prod, np_t_max, np_t_cast,
-                                      np_t_solve_a, np_t_det, np_t_axes, np_t_part)}
+                                      np_t_solve_a, np_t_det, np_t_axes, np_t_part, np_t_weighted)}
