@@ -205,7 +205,10 @@ def _check(fn, rule, make, opts):
         flat = _flat_tangents(rule, args, ts)
         if all(t is None for t in flat):
             continue
+        kept = copy.deepcopy(ts)
         y, ty = tangent_form(rule)(None, tuple(ts), *copy.deepcopy(make()))
+        # a term never writes into a tangent (tangents may be shared by several values)
+        errors += _agree(_numeric(tuple(ts)), _numeric(tuple(kept)), 0.0, 0.0, "argument tangents")
         yp = _numeric(fn(*[_moved(v, t, h) for v, t in zip(make(), flat)]))
         ym = _numeric(fn(*[_moved(v, t, -h) for v, t in zip(make(), flat)]))
         errors += _agree(ty, _diff(yp, ym, h), rtol, atol, f"tangent in {only or 'all'}")
