@@ -53,7 +53,7 @@ grad(ops.new_cell, "*value", kinds=ANY, out=OBJECT, effect=True, value="cell_bac
 grad(ops.try_guard, "loc, cells, befores", kinds=ANY, out=NONDIFF, effect=True,
      cells="try_guard_back(ctx, loc, cells, y)", **C)
 grad(complex.conjugate, "self", fwd="self.conjugate()", kinds=ANY, out=lambda ks: ks[0], broadcast=False,
-     self="dy.conjugate()")
+     self="dy.conjugate()", linear=True)
 
 grad(ops.stop_gradient, "x", fwd="x", kinds=ANY, out=lambda ks: ks[0])
 
@@ -64,7 +64,7 @@ grad(ops.closure_cell, "fn, i", fwd="fn.__closure__[i]", kinds=ANY, out=OBJECT)
 
 # ---------------------------------------------------------------- reading
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=("A", ...), out=ARRAY,
-     ns=dict(ns, np_index_back=np_index_back), broadcast=False, obj="np_index_back(obj, key, dy)")
+     ns=dict(ns, np_index_back=np_index_back), broadcast=False, obj="np_index_back(obj, key, dy)", linear=True)
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=("T", ...), out=TENSOR, view=True,
      ns=ns, broadcast=False, obj="index_back(obj, key, dy)", linear=True)
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=("L", ...), out=OBJECT, effect=True,

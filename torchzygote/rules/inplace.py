@@ -165,52 +165,73 @@ if np is not None:
     def np_ip_at_sign(ufunc):
         return -1.0 if ufunc is np.subtract else 1.0
 
+    def np_ip_t_kept(da, key):
+        """The written array's old tangent where the write leaves its values (a new array)."""
+        t = np.array(da)
+        t[key] = 0
+        return t
+
+    def np_ip_t_written(dv, key, y, write=np_ip_setitem):
+        """The tangent of the values a write (``y[key] = v``, ``np.add.at``) leaves: ``dv`` written as
+        they are, into zeros (none where the array holds integers)."""
+        if np.asarray(y).dtype.kind not in "fc":
+            return None
+        return write(np.zeros(np.shape(y), dtype=np.result_type(y, dv)), key, dv)
+
     NS_IP = dict(ns, np=np, np_like=np_like, np_seq_back=np_seq_back, np_sum_to_shape=np_sum_to_shape, np_pow_a=np_pow_a, np_pow_b=np_pow_b, np_ip_mask=np_ip_mask,
                  np_ip_kept=np_ip_kept, np_ip_setitem=np_ip_setitem, np_ip_fill=np_ip_fill,
                  np_ip_copyto=np_ip_copyto, np_ip_ufunc_at=np_ip_ufunc_at, np_ip_at_sign=np_ip_at_sign,
-                 operator=operator)
+                 operator=operator, np_ip_t_kept=np_ip_t_kept, np_ip_t_written=np_ip_t_written)
     AIP = dict(ns=NS_IP, inplace=True, out=ARRAY, broadcast=False)
     A0_NUM = ("A", many("A|R|N"))
 
     # x[key] = v: the old values at key get no gradient, v the gradient of the values it left there
     grad(ops.setitem_v, "obj, key, v", fwd="np_ip_setitem(obj, key, v)", kinds=("A", "*", "A|R|N"),
-         obj="np.where(np_ip_mask(dy, key), 0.0, dy)", v="np_like(dy[key] * np_ip_kept(dy, key), v)", **AIP)
+         obj="np.where(np_ip_mask(dy, key), 0.0, dy)", v="np_like(dy[key] * np_ip_kept(dy, key), v)",
+         jvp=dict(obj="np_ip_t_kept(dobj, key)", v="np_ip_t_written(dv, key, y)"), **AIP)
     # x[key] = [a, b]: a list or tuple (nested ones too) of numbers and arrays, as np.asarray makes it
     grad(ops.setitem_v, "obj, key, v", fwd="np_ip_setitem(obj, key, v)", kinds=("A", "*", "L|P|PT|PR"),
          obj="np.where(np_ip_mask(dy, key), 0.0, dy)",
          v="np_seq_back(ctx, np_sum_to_shape(dy[key] * np_ip_kept(dy, key), np.asarray(v)), v)",
+         jvp=dict(obj="np_ip_t_kept(dobj, key)", v="np_ip_t_written(np.asarray(_tz(dv, v)), key, y)"),
          maybe_none=True, **AIP)
     # (an in-place result keeps ``a``'s shape: its gradient needs no summing)
+    # (tangents: the old value ``a``'s and ``b``'s parts of the new value's)
     AUGMENTED = [
-        (operator.iadd, "dy", "np_like(dy, b)"),
-        (operator.isub, "dy", "np_like(-dy, b)"),
-        (operator.imul, "dy * b", "np_like(dy * a, b)"),
-        (operator.itruediv, "dy / b", "np_like(-dy * y / b, b)"),
-        (operator.ipow, "np_pow_a(dy, a, b)", "np_like(np_pow_b(dy, a, b, y), b)"),
+        (operator.iadd, "dy", "np_like(dy, b)", dict(a="da", b="db")),
+        (operator.isub, "dy", "np_like(-dy, b)", dict(a="da", b="-db")),
+        (operator.imul, "dy * b", "np_like(dy * a, b)", dict(a="da * b", b="a * db")),
+        (operator.itruediv, "dy / b", "np_like(-dy * y / b, b)", dict(a="da / b", b="-db * y / b")),
+        (operator.ipow, "np_pow_a(dy, a, b)", "np_like(np_pow_b(dy, a, b, y), b)",
+         dict(a="np_pow_a(da, a, b)", b="np_pow_b(db, a, b, y)")),
     ]
-    for f, ea, eb in AUGMENTED:
-        grad(f, "a, b", fwd=f"operator.{f.__name__}(a, b)", kinds=A0_NUM, elementwise=True, a=ea, b=eb, **AIP)
+    for f, ea, eb, jvp in AUGMENTED:
+        grad(f, "a, b", fwd=f"operator.{f.__name__}(a, b)", kinds=A0_NUM, elementwise=True, a=ea, b=eb, jvp=jvp,
+             **AIP)
     # x.fill(c): the old values get no gradient
     grad(np.ndarray.fill, "self, value", fwd="np_ip_fill(self, value)", kinds=A0_NUM,
-         value="np_like(dy, value)", **AIP)
+         value="np_like(dy, value)", jvp=dict(value="np.broadcast_to(dvalue, np.shape(y)) + 0.0"), **AIP)
     # np.copyto(dst, src): src broadcast into dst
-    grad(np.copyto, "dst, src", fwd="np_ip_copyto(dst, src)", kinds=A0_NUM, src="np_like(dy, src)", **AIP)
+    grad(np.copyto, "dst, src", fwd="np_ip_copyto(dst, src)", kinds=A0_NUM, src="np_like(dy, src)",
+         jvp=dict(src="np.broadcast_to(dsrc, np.shape(y)) + 0.0"), **AIP)
     # np.add.at(a, indices, b) (a method of the ufunc np.add): a position named twice accumulates both
     # values. Dispatched at run time (codegen places its guards as for any write it sees by name).
     grad(np.ufunc.at, "ufunc, a, indices, b", fwd="np_ip_ufunc_at(ufunc, a, indices, b)",
          kinds=("*", "A", "*", "A|R|N"), a="dy",
-         b="np_like(np_ip_at_sign(ufunc) * dy[indices], b)", ns=NS_IP, out=ARRAY, broadcast=False)
+         b="np_like(np_ip_at_sign(ufunc) * dy[indices], b)", ns=NS_IP, out=ARRAY, broadcast=False,
+         jvp=dict(a="da", b="np_ip_t_written(db, indices, y, ufunc.at)"))
     # a copy: the gradient passes through (the copy is new memory, so later writes into it are its own)
     # (an array's copy has its shape: its gradient reads nothing of it, so no guard keeps it)
     grad(np.copy, "a", a="np_like(dy, a)", kinds=("A|R", ...), ns=NS_IP, out=ARRAY,
-         broadcast=False)
-    grad(np.ndarray.copy, "a", a="dy", kinds=("A", ...), ns=NS_IP, out=ARRAY, broadcast=False)
+         broadcast=False, jvp=dict(a="np.copy(da)"))
+    grad(np.ndarray.copy, "a", a="dy", kinds=("A", ...), ns=NS_IP, out=ARRAY, broadcast=False,
+         jvp=dict(a="np.copy(da)"))
     grad(np.generic.copy, "a", a="dy", kinds=("A|R", ...), ns=NS_IP, out=REAL,
-         broadcast=False)
+         broadcast=False, jvp=dict(a="da"))
     NATIVE.extend([np.copy, np.ndarray.copy, np.generic.copy])
     nondiff(np_ip_mask, np_ip_kept, np_ip_at_sign, np.shares_memory, np.may_share_memory)
     # the name a write returning None mutates takes the written array (the rules above return it)
     grad(ops.mutated, "obj, res", fwd="res", kinds=("*", "A", ...), res="dy", ns=NS_IP, out=ARRAY, broadcast=False,
-         view=True)
+         view=True, jvp=dict(res="dres"))
     grad(ops.mutated, "obj, res", fwd="obj", kinds=("*", "R|C|T|L|P|PT|PR|D|N|M", ...), obj="dy", ns=NS_IP, out=lambda ks: ks[0],
-         broadcast=False, maybe_none=True)
+         broadcast=False, maybe_none=True, jvp=dict(obj="dobj"))

@@ -24,25 +24,20 @@ of nanprod, ``mean=``/``correction=`` of var) are a NoRuleError naming them.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..errors import GradientError
 from . import numpy_rules as _nr
 from .numpy_rules import _expand, _out, np_like, np_mean_back, np_prod_back
+from .numpy_tangent import np_t_axes as np_red_axes, np_t_weighted   # (the axes a reduction names)
 from .registry import ARRAY, NONDIFF, REAL, given, grad, many, nondiff
 
 A, R, N = ARRAY, REAL, NONDIFF
 
 
 # ------------------------------------------------------------------ shapes and reordering
-
-def np_red_axes(ndim, axis):
-    """The axes ``axis`` names (None: all), non-negative and sorted."""
-    if axis is None:
-        return tuple(range(ndim))
-    ax = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    return tuple(sorted(int(a) % ndim for a in ax)) if ndim else ()   # a 0-d array: axis 0 is itself
-
 
 def np_red_others(ndim, axis):
     """The axes other than ``axis`` (an int)."""
@@ -256,9 +251,7 @@ def np_red_cov_rows(v, rowvar):
 def np_red_cov_back(dc, m, y, rowvar, bias, ddof, fweights, aweights, which):
     """``c = cov([m; y])`` (variables in rows): ``(dc + dc^T) (x - mean) / (N - ddof)``, the rows of
     ``m`` (``which`` 0) or ``y`` (1)."""
-    if fweights is not None or aweights is not None:
-        raise GradientError("torchzygote does not differentiate np.cov with fweights/aweights: write the "
-                            "weighted covariance with np.sum (xc = x - np.average(x, 1, w); (xc * w) @ xc.T / ...)")
+    _cov_plain(fweights, aweights)
     if which == 1 and y is None:
         return None
     xs = np_red_cov_rows(m, rowvar)
@@ -362,6 +355,152 @@ def np_red_like(ctx, g, v):
     return _nr.np_seq_back(ctx, g, v) if isinstance(v, (list, tuple)) else np_like(g, v)
 
 
+# ------------------------------------------------------------------ tangents (forward mode)
+
+def np_red_cumprod_t(d, a, axis, y, first):
+    """``y = cumprod(a, axis)``: ``t[i] = t[i - 1] a[i] + y[i - 1] da[i]`` (exact at zeros); ``first``
+    leading entries of ``y`` are the initial value (cumulative_prod's include_initial)."""
+    x, d = np.asarray(a), np.broadcast_to(d, np.shape(a))
+    if axis is None:
+        x, d = np.reshape(x, (-1,)), np.reshape(d, (-1,))
+    ax = 0 if axis is None else axis
+    xm, dm = np.moveaxis(x, ax, 0), np.moveaxis(d, ax, 0)
+    ts, prev, t = [], np.ones(xm.shape[1:]), np.zeros(xm.shape[1:])
+    for i in range(xm.shape[0]):
+        t = t * xm[i] + prev * dm[i]
+        prev = prev * xm[i]
+        ts.append(t)
+    ts = [np.zeros(xm.shape[1:])] * first + ts
+    return np.moveaxis(np.stack(ts), 0, ax) if ts else np.zeros(np.shape(y))
+
+
+def np_red_diff_t(d, a, n, axis, prepend, append, which):
+    """``diff`` is linear in ``[prepend, a, append]``: the tangent of part ``which`` (0 a, 1 prepend,
+    2 append) with the other parts' zero."""
+    parts = [np.zeros(np.shape(v)) if v is not np._NoValue else v for v in (a, prepend, append)]
+    parts[which] = d
+    return np.diff(parts[0], n, axis, prepend=parts[1], append=parts[2])
+
+
+def np_red_ediff1d_t(d, ary, to_end, to_begin, which):
+    """``ediff1d`` is linear in ``[to_begin, ary, to_end]`` (0 ary, 1 to_end, 2 to_begin)."""
+    parts = [None if v is None else np.zeros(np.shape(v)) for v in (ary, to_end, to_begin)]
+    parts[which] = d
+    return np.ediff1d(parts[0], to_end=parts[1], to_begin=parts[2])
+
+
+def np_red_average_t(d, a, axis, weights, returned, keepdims):
+    """``y = sum(a w) / sum(w)``: the tangent of the weights, ``sum(dw (a - y)) / sum(w)``."""
+    np_red_average_back(None, a, axis, None, returned, keepdims, 1)   # (its error for returned=True)
+    x, w = np.asarray(a), np.asarray(weights)
+    if np.shape(w) != np.shape(x):   # 1-D weights along ``axis``
+        along = tuple(-1 if i == axis % x.ndim else 1 for i in range(x.ndim))
+        w, d = np.reshape(w, along), np.reshape(d, along)
+    sw = np.sum(np.broadcast_to(w, x.shape), axis=axis, keepdims=True)
+    mean = np.sum(x * w, axis=axis, keepdims=True) / sw
+    return np.sum(d * (x - mean) / sw, axis=axis, keepdims=keepdims)
+
+
+def np_red_quantile_t(d, a, q, scale, axis, method, keepdims, y, overwrite):
+    """The quantiles' tangent in ``a``: each quantile's weights (its pullback of ones) times ``da``."""
+    qs = np.reshape(q, (-1,))
+    ys = np.reshape(y, (len(qs),) + np.shape(y)[np.ndim(q):])
+    ts = [np_t_weighted(np_red_quantile_back(np.ones(np.shape(yk)), a, qk, scale, axis, method, keepdims, yk,
+                                             overwrite, 0), d, axis, keepdims, yk) for qk, yk in zip(qs, ys)]
+    return np.reshape(np.stack(ts), np.shape(y))
+
+
+def np_red_quantile_q_t(dq, a, q, scale, axis, method, keepdims, y):
+    """The quantiles' tangent in ``q``: the slope between the entries a quantile interpolates (none
+    for the stepwise methods, constant between knots)."""
+    if method != "linear":
+        return None
+    x = np.reshape(a, (1,)) if np.ndim(a) == 0 else np.asarray(a)
+    ax = np_red_axes(x.ndim, axis)
+    moved = np.moveaxis(x, ax, tuple(range(x.ndim - len(ax), x.ndim)))
+    xm = np.sort(np.reshape(moved, moved.shape[:x.ndim - len(ax)] + (-1,)), axis=-1)   # NaNs last
+    n = np.sum(np.where(np.isnan(xm), 0, 1), axis=-1, keepdims=True)
+    v = np.reshape(np.asarray(q, dtype=float), np.shape(q) + (1,) * xm.ndim) / scale * (n - 1)
+    lo = np.minimum(np.floor(v), np.maximum(n - 2, 0)).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    xb = np.broadcast_to(xm, np.shape(lo)[:np.ndim(q)] + xm.shape)
+    step = np.take_along_axis(xb, hi, -1) - np.take_along_axis(xb, lo, -1)
+    dqb = np.reshape(dq, np.shape(q) + (1,) * xm.ndim)
+    return np.reshape(dqb * step * (n - 1) / scale, np.shape(y))
+
+
+def _cov_plain(fweights, aweights):
+    if fweights is not None or aweights is not None:
+        raise GradientError("torchzygote does not differentiate np.cov with fweights/aweights: write the "
+                            "weighted covariance with np.sum (xc = x - np.average(x, 1, w); (xc * w) @ xc.T / ...)")
+
+
+def np_red_cov_t(d, m, ys, rowvar, bias, ddof, fweights, aweights, which):
+    """``c = cov([m; ys])``: ``(dXc Xc^T + Xc dXc^T) / (N - ddof)`` with ``dX`` the tangent of the
+    rows of ``m`` (``which`` 0) or ``ys`` (1), the other's zero."""
+    _cov_plain(fweights, aweights)
+    rows = [np_red_cov_rows(v, rowvar) for v in (m, ys) if v is not None]
+    x = np.concatenate(rows)
+    dr = [np.zeros(r.shape) for r in rows]
+    dr[which] = np_red_cov_rows(d, rowvar)
+    dx = np.concatenate(dr)
+    xc, dxc = x - np.mean(x, axis=1, keepdims=True), dx - np.mean(dx, axis=1, keepdims=True)
+    if ddof is None:
+        ddof = 0 if bias else 1
+    dc = (dxc @ xc.T + xc @ dxc.T) / (x.shape[1] - ddof)
+    return np_red_reshape(dc, np.shape(np.cov(m, ys, rowvar, bias, ddof)))
+
+
+def np_red_corrcoef_t(d, x, ys, rowvar, which):
+    """``r = c / (s s^T)``: ``dc / (s s^T) - r (dv_i / 2v_i + dv_j / 2v_j)`` with ``dc`` cov's tangent."""
+    c = np.cov(x, ys, rowvar)
+    pt = int(np.sqrt(np.size(c)))
+    c = np.reshape(c, (pt, pt))
+    dc = np.reshape(np_red_cov_t(d, x, ys, rowvar, False, None, None, None, which), (pt, pt))
+    var = np.diagonal(c)
+    sd = np.sqrt(var)
+    r = c / np.outer(sd, sd)
+    h = np.diagonal(dc) / (2.0 * var)
+    return np_red_reshape(dc / np.outer(sd, sd) - r * (h[:, None] + h[None, :]), np.shape(np.corrcoef(x, ys, rowvar)))
+
+
+def np_red_interp_t(d, x, xp, fp, left, right, period, which):
+    """``y = interp(x, xp, fp)``'s tangent in ``x`` (0), ``xp`` (1), ``fp`` (2), ``left`` (3) or
+    ``right`` (4); the pullback's conventions (the slope to the right at a sample point)."""
+    np_red_interp_back(np.zeros(np.shape(x)), x, xp, fp, left, right, period, 4)   # (its errors)
+    xv, xpv, fpv = np.reshape(x, (-1,)), np.asarray(xp), np.asarray(fp)
+    m = np.size(xp)
+    j = np.clip(np.searchsorted(xpv, xv, side="right") - 1, 0, m - 2)
+    below, above = xv < xpv[0], xv > xpv[m - 1]
+    inside = ~(below | above)
+    step = xpv[j + 1] - xpv[j]
+    t = (xv - xpv[j]) / step
+    slope = (fpv[j + 1] - fpv[j]) / step
+    dv = np.reshape(np.broadcast_to(d, np.shape(x)), (-1,)) if which == 0 else np.asarray(d)
+    if which == 0:
+        out = np.where(inside, slope * dv, 0.0)
+    elif which == 1:
+        out = np.where(inside, slope * ((t - 1) * dv[j] - t * dv[j + 1]), 0.0)
+    elif which == 2:
+        out = np.where(below, 0.0 if left is not None else dv[0],
+                       np.where(above, 0.0 if right is not None else dv[m - 1], dv[j] + t * (dv[j + 1] - dv[j])))
+    else:
+        out = np.where(below if which == 3 else above, dv, 0.0)
+    return np_red_reshape(out, np.shape(x))
+
+
+def np_red_sort_t(d, a, y, axis):
+    """``y``, a reordering of ``a`` along ``axis`` (None: flattened), as its pullback reads it off the
+    values: ``y = a[P]`` with ``P[argsort(y)] = argsort(a)``; the tangent is ``da[P]``."""
+    x, d = np.asarray(a), np.broadcast_to(d, np.shape(a))
+    ax = axis
+    if axis is None:
+        x, d, ax = np.reshape(x, (-1,)), np.reshape(d, (-1,)), 0
+    src = np.argsort(x, axis=ax, kind="stable")
+    dst = np.argsort(y, axis=ax, kind="stable")
+    return np.take_along_axis(d, np.take_along_axis(src, np.argsort(dst, axis=ax, kind="stable"), ax), ax)
+
+
 # ------------------------------------------------------------------ the table
 
 NS = dict(_nr.ns)
@@ -369,7 +508,9 @@ NS.update({f.__name__: f for f in (
     np_red_slice, np_red_permute, np_red_cumsum_back, np_red_cumprod_back, np_red_diff_back,
     np_red_ediff1d_back, np_red_sum_back, np_red_var_back, np_red_sqrt_back, np_red_max_back, np_red_ptp_back,
     np_red_average_back, np_red_quantile_back, np_red_cov_back, np_red_corrcoef_back, np_red_trapezoid_back,
-    np_red_interp_back, np_red_permuted_back, np_red_like)}, np_like=np_like, np_prod_back=np_prod_back)
+    np_red_interp_back, np_red_permuted_back, np_red_like, np_red_cumprod_t, np_red_diff_t,
+    np_red_ediff1d_t, np_red_average_t, np_red_quantile_t, np_red_quantile_q_t, np_red_cov_t, np_red_corrcoef_t,
+    np_red_interp_t, np_red_sort_t)}, np_like=np_like, np_prod_back=np_prod_back)
 
 
 # the first argument an array (or a number); the others numbers, arrays, constants, or lists and
@@ -382,55 +523,75 @@ def _reg(fns, sig, **kw):
     o = dict(kinds=NUM, ns=NS, out=_out, broadcast=False)
     o.update(kw)
     for f in fns:
-        grad(f, sig, **o)
+        _nr.tangent_afresh(grad(f, sig, **o))
         _nr.NATIVE.append(f)
 
 
+def _weighted(e, p="a"):
+    """The tangent term of a reduction from its pullback ``e`` (see ``np_t_weighted``)."""
+    return f"np_t_weighted({e.replace('dy', 'np.ones(np.shape(y))')}, d{p}, axis, keepdims, y)"
+
+
 CUM = "a, axis=None, dtype=None, out=None"
-_reg([np.cumsum, np.ndarray.cumsum], CUM, out=A, a="np_like(np_red_cumsum_back(dy, a, axis, 0), a)")
-_reg([np.cumprod, np.ndarray.cumprod], CUM, out=A, a="np_like(np_red_cumprod_back(dy, a, axis, y, 0), a)")
+_reg([np.cumsum, np.ndarray.cumsum], CUM, out=A, a="np_like(np_red_cumsum_back(dy, a, axis, 0), a)", linear=True)
+_reg([np.cumprod, np.ndarray.cumprod], CUM, out=A, a="np_like(np_red_cumprod_back(dy, a, axis, y, 0), a)",
+     jvp=dict(a="np_red_cumprod_t(da, a, axis, y, 0)"))
 _NAN = "np.asarray(np.isnan(a))"
-_reg([np.nancumsum], CUM, out=A, a=f"np_like(np.where({_NAN}, 0.0, np_red_cumsum_back(dy, a, axis, 0)), a)")
+_reg([np.nancumsum], CUM, out=A, a=f"np_like(np.where({_NAN}, 0.0, np_red_cumsum_back(dy, a, axis, 0)), a)",
+     jvp=dict(a=f"np.cumsum(np.where({_NAN}, 0.0, da), axis)"))
 _reg([np.nancumprod], CUM, out=A, a=f"np_like(np.where({_NAN}, 0.0, "
-                                    f"np_red_cumprod_back(dy, np.where({_NAN}, 1.0, a), axis, y, 0)), a)")
+                                    f"np_red_cumprod_back(dy, np.where({_NAN}, 1.0, a), axis, y, 0)), a)",
+     jvp=dict(a=f"np_red_cumprod_t(np.where({_NAN}, 0.0, da), np.where({_NAN}, 1.0, a), axis, y, 0)"))
 _CUMUL = "x, axis=None, dtype=None, include_initial=False"
 _reg([np.cumulative_sum], _CUMUL, out=A, kinds=ARR,
      fwd="np.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)",
-     x="np_like(np_red_cumsum_back(dy, x, axis, int(include_initial)), x)")
+     x="np_like(np_red_cumsum_back(dy, x, axis, int(include_initial)), x)", linear=True)
 _reg([np.cumulative_prod], _CUMUL, out=A, kinds=ARR,
      fwd="np.cumulative_prod(x, axis=axis, dtype=dtype, include_initial=include_initial)",
-     x="np_like(np_red_cumprod_back(dy, x, axis, y, int(include_initial)), x)")
+     x="np_like(np_red_cumprod_back(dy, x, axis, y, int(include_initial)), x)",
+     jvp=dict(x="np_red_cumprod_t(dx, x, axis, y, int(include_initial))"))
 _reg([np.diff], "a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue", out=A, kinds=ARR,
      maybe_none=True, **{p: f"np_like(np_red_diff_back(dy, a, n, axis, prepend, append, {i}), {p})"
-                         for i, p in enumerate(("a", "prepend", "append"))})
+                         for i, p in enumerate(("a", "prepend", "append"))},
+     jvp={p: f"np_red_diff_t(d{p}, a, n, axis, prepend, append, {i})" for i, p in enumerate(("a", "prepend", "append"))})
 _reg([np.ediff1d], "ary, to_end=None, to_begin=None", out=A, maybe_none=True,
      **{p: f"np_like(np_red_ediff1d_back(dy, ary, to_end, to_begin, {i}), {p})"
-        for i, p in enumerate(("ary", "to_end", "to_begin"))})
+        for i, p in enumerate(("ary", "to_end", "to_begin"))},
+     jvp={p: f"np_red_ediff1d_t(d{p}, ary, to_end, to_begin, {i})" for i, p in enumerate(("ary", "to_end", "to_begin"))})
 
 # variance and standard deviation; the nan* forms ignore NaNs
 VAR = "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=True"
 for fns, nan in (([np.var, np.ndarray.var], False), ([np.nanvar], True)):
     name = fns[0].__name__
     fwd = f"np.{name}(a, axis, dtype, out, ddof, keepdims, where=where)"
-    _reg(fns, VAR, fwd=fwd, a=f"np_like(np_red_var_back(dy, a, axis, ddof, keepdims, where, {nan}), a)")
+    e = f"np_red_var_back(dy, a, axis, ddof, keepdims, where, {nan})"
+    _reg(fns, VAR, fwd=fwd, a=f"np_like({e}, a)", jvp=dict(a=_weighted(e)))
     std = getattr(np, name.replace("var", "std"))
+    e = f"np_red_var_back(np_red_sqrt_back(dy, y), a, axis, ddof, keepdims, where, {nan})"
     _reg([std] + ([np.ndarray.std] if not nan else []), VAR, fwd=fwd.replace("var", "std"),
-         a=f"np_like(np_red_var_back(np_red_sqrt_back(dy, y), a, axis, ddof, keepdims, where, {nan}), a)")
-_reg([np.ptp], "a, axis=None, out=None, keepdims=False", a="np_like(np_red_ptp_back(dy, a, axis, keepdims), a)")
+         a=f"np_like({e}, a)", jvp=dict(a=_weighted(e)))
+_reg([np.ptp], "a, axis=None, out=None, keepdims=False", a="np_like(np_red_ptp_back(dy, a, axis, keepdims), a)",
+     jvp=dict(a=_weighted("np_red_ptp_back(dy, a, axis, keepdims)")))
+_AVG = "np_red_average_back(dy, a, axis, weights, returned, keepdims, 0)"
 _reg([np.average], "a, axis=None, weights=None, returned=False, keepdims=False", maybe_none=True,
      fwd="np.average(a, axis, weights, returned, keepdims=keepdims)",
-     a="np_like(np_red_average_back(dy, a, axis, weights, returned, keepdims, 0), a)",
-     weights="np_like(np_red_average_back(dy, a, axis, weights, returned, keepdims, 1), weights)")
+     a=f"np_like({_AVG}, a)",
+     weights="np_like(np_red_average_back(dy, a, axis, weights, returned, keepdims, 1), weights)",
+     jvp=dict(a=_weighted(_AVG), weights="np_red_average_t(dweights, a, axis, weights, returned, keepdims)"))
 # NaN-ignoring sums, means, products, maxima and minima
 _reg([np.nansum], "a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=True",
-     a="np_like(np_red_sum_back(dy, a, axis, keepdims, where, True, False), a)")
+     a="np_like(np_red_sum_back(dy, a, axis, keepdims, where, True, False), a)",
+     jvp=dict(a=_weighted("np_red_sum_back(dy, a, axis, keepdims, where, True, False)")))
 _reg([np.nanmean], "a, axis=None, dtype=None, out=None, keepdims=False, where=True",
      fwd="np.nanmean(a, axis, dtype, out, keepdims, where=where)",
-     a="np_like(np_red_sum_back(dy, a, axis, keepdims, where, True, True), a)")
+     a="np_like(np_red_sum_back(dy, a, axis, keepdims, where, True, True), a)",
+     jvp=dict(a=_weighted("np_red_sum_back(dy, a, axis, keepdims, where, True, True)")))
 _reg([np.nanmax, np.nanmin], "a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=True",
-     a="np_like(np_red_max_back(dy, a, axis, keepdims, y, where), a)")
+     a="np_like(np_red_max_back(dy, a, axis, keepdims, y, where), a)",
+     jvp=dict(a=_weighted("np_red_max_back(dy, a, axis, keepdims, y, where)")))
+_NANPROD = f"np.where({_NAN}, 0.0, np_prod_back(dy, np.where({_NAN}, 1.0, a), axis, keepdims, y))"
 _reg([np.nanprod], "a, axis=None, dtype=None, out=None, keepdims=False",
-     a=f"np_like(np.where({_NAN}, 0.0, np_prod_back(dy, np.where({_NAN}, 1.0, a), axis, keepdims, y)), a)")
+     a=f"np_like({_NANPROD}, a)", jvp=dict(a=_weighted(_NANPROD)))
 # medians and quantiles (q in [0, 1]; percentiles: q / 100)
 _Q = "np_red_quantile_back(dy, a, q, {s}, axis, method, keepdims, y, overwrite_input, {w})"
 for fns, scale in (([np.quantile, np.nanquantile], 1), ([np.percentile, np.nanpercentile], 100)):
@@ -438,37 +599,46 @@ for fns, scale in (([np.quantile, np.nanquantile], 1), ([np.percentile, np.nanpe
         _reg([f], "a, q, axis=None, out=None, overwrite_input=False, method='linear', keepdims=False, weights=None",
              fwd=f"np.{f.__name__}(a, q, axis, out, overwrite_input, method, keepdims, weights=weights)",
              maybe_none=True, a=f"np_like({_Q.format(s=scale, w=0)}, a)",
-             q=f"np_red_like(ctx, {_Q.format(s=scale, w=1)}, q)")
+             q=f"np_red_like(ctx, {_Q.format(s=scale, w=1)}, q)",
+             jvp=dict(a=f"np_red_quantile_t(da, a, q, {scale}, axis, method, keepdims, y, overwrite_input)",
+                      q=f"np_red_quantile_q_t(np.asarray(_tz(dq, q)), a, q, {scale}, axis, method, keepdims, y)"))
 _reg([np.median, np.nanmedian], "a, axis=None, out=None, overwrite_input=False, keepdims=False",
-     a="np_like(np_red_quantile_back(dy, a, 0.5, 1, axis, 'linear', keepdims, y, overwrite_input, 0), a)")
+     a="np_like(np_red_quantile_back(dy, a, 0.5, 1, axis, 'linear', keepdims, y, overwrite_input, 0), a)",
+     jvp=dict(a="np_red_quantile_t(da, a, 0.5, 1, axis, 'linear', keepdims, y, overwrite_input)"))
 # NumPy's parameter ``y`` is ``ys`` here (``y`` names the result in a rule): pass it by position
 _reg([np.cov], "m, ys=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None", out=A, kinds=ARR,
      maybe_none=True, **{p: f"np_red_cov_back(dy, m, ys, rowvar, bias, ddof, fweights, aweights, {i})"
-                         for i, p in enumerate(("m", "ys"))})
+                         for i, p in enumerate(("m", "ys"))},
+     jvp={p: f"np_red_cov_t(d{p}, m, ys, rowvar, bias, ddof, fweights, aweights, {i})" for i, p in enumerate(("m", "ys"))})
 _reg([np.corrcoef], "x, ys=None, rowvar=True", out=A, kinds=ARR, maybe_none=True,
-     **{p: f"np_red_corrcoef_back(dy, x, ys, rowvar, {i})" for i, p in enumerate(("x", "ys"))})
+     **{p: f"np_red_corrcoef_back(dy, x, ys, rowvar, {i})" for i, p in enumerate(("x", "ys"))},
+     jvp={p: f"np_red_corrcoef_t(d{p}, x, ys, rowvar, {i})" for i, p in enumerate(("x", "ys"))})
 _reg([np.trapezoid], "ys, x=None, dx=1.0, axis=-1", kinds=ARR, maybe_none=True,
      **{p: f"np_like(np_red_trapezoid_back(dy, ys, x, dx, axis, {i}), {p})" for i, p in enumerate(("ys", "x", "dx"))})
 _reg([np.interp], "x, xp, fp, left=None, right=None, period=None", maybe_none=True,
      **{p: f"np_like(np_red_interp_back(dy, x, xp, fp, left, right, period, {i}), {p})"
-        for i, p in enumerate(("x", "xp", "fp", "left", "right"))})
+        for i, p in enumerate(("x", "xp", "fp", "left", "right"))},
+     jvp={p: f"np_red_interp_t(d{p}, x, xp, fp, left, right, period, {i})"
+          for i, p in enumerate(("x", "xp", "fp", "left", "right"))})
 _reg([np.bincount], "x, weights=None, minlength=0", out=A, maybe_none=True,
      kinds=("A|L|P|PT|PR", ...),
-     weights="None if weights is None else np_like(dy[x], weights)")
+     weights="None if weights is None else np_like(dy[x], weights)", linear=True)
 # sorting and selection: the result is a reordering of the input
 _reg([np.sort], "a, axis=-1, kind=None, order=None, stable=None", out=A, kinds=ARR,
-     fwd="np.sort(a, axis, kind, order, stable=stable)", a="np_red_permuted_back(dy, a, y, axis)")
+     fwd="np.sort(a, axis, kind, order, stable=stable)", a="np_red_permuted_back(dy, a, y, axis)",
+     jvp=dict(a="np_red_sort_t(da, a, y, axis)"))
 _reg([np.partition], "a, kth, axis=-1, kind='introselect', order=None", out=A, kinds=ARR,
-     a="np_red_permuted_back(dy, a, y, axis)")
-_reg([np_red_permute], "g, perm, axis", out=A, kinds=ARR, g="np_red_permute(dy, np.argsort(perm, axis=axis), axis)")
+     a="np_red_permuted_back(dy, a, y, axis)", jvp=dict(a="np_red_sort_t(da, a, y, axis)"))
+_reg([np_red_permute], "g, perm, axis", out=A, kinds=ARR, g="np_red_permute(dy, np.argsort(perm, axis=axis), axis)",
+     linear=True)
 # a NumPy scalar's own reductions (np.float64(0.7).sum()): the identity, or 0 for its spread
 for names, sig in ((("sum", "mean", "prod"), "a, axis=None, dtype=None, out=None, keepdims=False"),
                    (("max", "min"), "a, axis=None, out=None, keepdims=False"),
                    (("cumsum", "cumprod"), CUM)):
     _reg([getattr(np.generic, n) for n in names], sig, kinds=("R", ...), a="np_like(dy, a)",
-         out=A if "cumsum" in names else R)
+         out=A if "cumsum" in names else R, jvp=dict(a="np.broadcast_to(da, np.shape(y)) + 0.0"))
 _reg([np.generic.var, np.generic.std], "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False",
-     kinds=("R", ...), out=R, a="np_like(0.0 * dy, a)")
+     kinds=("R", ...), out=R, a="np_like(0.0 * dy, a)", jvp=dict(a="0.0 * da"))
 nondiff(np.argpartition, np.nanargmax, np.nanargmin, np.searchsorted, np.count_nonzero, np.lexsort)
 
 
@@ -517,10 +687,17 @@ def _params(i, n):
     return given(*["*"] * i, *["A|R|N"] * n, ...)
 
 
+def _draw_tangent(p, e):
+    """A parameter's tangent term from its pullback ``np_like(dy * w, p)``: ``dp * w``, as large as the draw."""
+    inner = re.fullmatch(rf"np_like\((.*), {p}\)", e).group(1)
+    term = re.sub(r"\bdy\b", "d" + p, inner)
+    return f"np.broadcast_to({term}, np.shape(y)) + 0.0"
+
+
 for _n, (_sig, _pb) in _LOC_SCALE.items():
     for _owner, _i in ((_G, 1), (_RS, 1), (np.random, 0)):   # _i: the first parameter's position (after self)
         _reg([getattr(_owner, _n)], "self, " * _i + f"{_sig}, size=None", out=np_red_draw_out, maybe_none=True,
-             kinds=_params(_i, len(_pb)), **_pb)
+             kinds=_params(_i, len(_pb)), jvp={p: _draw_tangent(p, e) for p, e in _pb.items()}, **_pb)
 nondiff(np.random.default_rng, np.random.seed, np.random.get_state, np.random.set_state, _G, _RS,
         _G.spawn, _G.bytes, _RS.seed, _RS.get_state, _RS.set_state, _RS.bytes)
 nondiff(_G.standard_normal, _G.random, _G.integers, _G.standard_exponential, _RS.standard_normal, _RS.rand,

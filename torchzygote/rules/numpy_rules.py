@@ -3,6 +3,10 @@
 Gradients of arrays are numpy arrays. The arithmetic operators on arrays use
 the number rules in ``scalar.py`` (their ``real`` kinds accept arrays); the
 power operator gets an array rule here (the number rule tests ``b == 0``).
+
+Forward mode: each entry gives its tangent too (``linear``, or ``jvp`` terms; helpers in
+``numpy_tangent.py``). The ufunc tables' terms are their formulas with ``dy`` read as the argument's
+tangent, before the conjugation and the summing to an argument's shape the pullbacks add.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import re
 from ..errors import GradientError
 from ..values.algebra import np_sum_to
 from .container_backs import seq_back
+from .numpy_tangent import TANGENT_NS
+from .tangents import call_expr
 from .registry import (ANY, ARRAY, REAL, grad, many, nondiff, reads_metadata, some)
 
 try:
@@ -81,7 +87,8 @@ if np is not None:
         return dy * np.where(b_arr == 0, 0.0, g)
 
     def np_pow_b(dy, a, b, y):
-        a_arr = np.asarray(a, dtype=float)
+        a_arr = np.asarray(a)
+        a_arr = a_arr if np.iscomplexobj(a_arr) else a_arr.astype(float)   # (a complex base keeps its phase)
         with np.errstate(divide="ignore", invalid="ignore"):
             g = y * np.log(a_arr)
         g = np.where((a_arr == 0) & (np.asarray(b) >= 0), 0.0, g)
@@ -125,15 +132,26 @@ if np is not None:
     ns = dict(np=np, np_sum_back=np_sum_back, np_inv_back=np_inv_back, np_det_back=np_det_back,
               np_solve_back=np_solve_back, np_mean_back=np_mean_back, np_dot_back=np_dot_back,
               np_matmul_back=np_matmul_back, np_pow_a=np_pow_a, np_pow_b=np_pow_b, np_max_back=np_max_back,
-              _expand=_expand)
+              _expand=_expand, **TANGENT_NS)
     U = dict(kinds=_num, ns=ns, out=ARRAY, broadcast=False)
 
     def _r(fns, sig, **kw):
         o = dict(U)
         o.update(kw)
         for f in dict.fromkeys(fns):   # (np.conj is np.conjugate)
-            grad(f, sig, **o)
+            tangent_afresh(grad(f, sig, **o))
             NATIVE.append(f)
+
+    def tangent_afresh(rule):
+        """A linear rule with ``out=`` or ``dtype=`` gets its call as an explicit tangent term that never
+        writes into the caller's ``out`` array (the value's: the tangent is a new array) and gives no
+        tangent for an integer ``dtype`` (np_t_cast)."""
+        if not rule.linear or not {"out", "dtype"} & set(rule.params):
+            return
+        p = next(iter(rule.grads))
+        term = re.sub(rf"(?<![\w.]){p}\b(?!=)", f"_tz(d{p}, {p})", call_expr(rule))
+        term = re.sub(r"(?<![\w.])out\b(?!=)", "None", term)
+        rule.jvp = {p: f"np_t_cast({term}, dtype)" if "dtype" in rule.params else term}
 
     # ------------------------------------------------ elementwise ufuncs: one table, one declaration each
     # Each applies to arrays, Python numbers and NumPy scalars (np.float64): a gradient has the type of
@@ -213,8 +231,17 @@ if np is not None:
         ones too: torch's convention gives ``dy * conj(f'(z))``, which is ``conj(L(conj(dy)))``."""
         return "np_cj(" + re.sub(r"\bdy\b", "np_cj(dy)", e) + ")"
 
+    def _dy_is(e, d):
+        return re.sub(r"\bdy\b", d, e)
+
     ns.update(np_cj=np_cj)
     NOT_HOLOMORPHIC = (np.abs, np.fabs)   # |z|'s gradient is dy * z / |z| as written
+    # tangents: a table formula with ``dy`` the argument's tangent is ``f'(x) dx``, right for complex
+    # values too where f is holomorphic; |z| has its own
+    RAW_BINARY = list(BINARY)   # (the ufunc methods' tangents read them: numpy_ufuncs)
+    TANGENT = {f: {"x": _dy_is(e, "dx")} for f, e in UNARY}
+    TANGENT.update({f: {"a": _dy_is(ea, "da"), **({"b": _dy_is(eb, "db")} if eb else {})} for f, ea, eb in BINARY})
+    TANGENT.update({np.abs: {"x": "np_t_abs(dx, x)"}, np.fabs: {"x": "np_t_abs(dx, x)"}})
     HOLOMORPHIC = (np.add, np.subtract, np.multiply, np.divide, np.power, np.float_power)  # of BINARY
     UNARY = [(f, e if f in NOT_HOLOMORPHIC else _holomorphic(e)) for f, e in UNARY]
     BINARY = [(f, _holomorphic(ea), eb and _holomorphic(eb)) if f in HOLOMORPHIC else (f, ea, eb)
@@ -239,7 +266,7 @@ if np is not None:
         return g
 
     grad(np_uf_plain, "g, out, where", g="dy", kinds=ANY, ns=ns, out=lambda ks: ks[0],
-         broadcast=False, maybe_none=True)
+         broadcast=False, maybe_none=True, linear=True)
 
     ns.update(np_uf_plain=np_uf_plain)
 
@@ -248,22 +275,25 @@ if np is not None:
         a third positional for maximum)."""
         names = params.split(", ")
         grads = {p: f"np_uf_plain({e}, out, where)" for p, e in kw.items() if p in names}
-        _r(fns, f"{params}, {UFKW}", **{k: v for k, v in kw.items() if k not in names}, **grads)
+        jvp = {p: f"np_uf_plain({e}, out, where)" for p, e in kw.pop("jvp", {}).items()}
+        _r(fns, f"{params}, {UFKW}", **{k: v for k, v in kw.items() if k not in names}, elementwise=True,
+           jvp=jvp, **grads)
 
     # arrays and numbers (no tuple here is a shape: a ufunc's tuple is data, taken below)
     _values = some("A|R", among="A|R|N")
 
     for f, e in UNARY:
-        _ufunc([f], "x", x=f"np_like({e}, x)", out=_out, kinds=_values)
+        _ufunc([f], "x", x=f"np_like({e}, x)", out=_out, kinds=_values, jvp=TANGENT[f])
         ELEMENTWISE.append(f)
     for f, ea, eb in BINARY:
         gb = {} if eb is None else dict(b=f"np_like({eb}, b)")
-        _ufunc([f], "a, b", a=f"np_like({ea}, a)", out=_out, kinds=_values, **gb)
+        _ufunc([f], "a, b", a=f"np_like({ea}, a)", out=_out, kinds=_values, jvp=TANGENT[f], **gb)
         ELEMENTWISE.append(f)
     # the helpers' own rules (a gradient's type changes back the other way)
-    grad(np_as_scalar, "g, x", g="np_like(np.broadcast_to(dy, np.shape(g)) + 0.0, g)", kinds=ANY, ns=ns, out=REAL, broadcast=False)
+    grad(np_as_scalar, "g, x", g="np_like(np.broadcast_to(dy, np.shape(g)) + 0.0, g)", kinds=ANY, ns=ns, out=REAL,
+         broadcast=False, linear=True)
     grad(np_sum_to_shape, "g, a", g="np.broadcast_to(dy, np.shape(g)) + 0.0",
-         kinds=ANY, ns=ns, out=ARRAY, broadcast=False)
+         kinds=ANY, ns=ns, out=ARRAY, broadcast=False, linear=True)
     reads_metadata(np_as_scalar, 1)
     reads_metadata(np_sum_to_shape, 1)
     reads_metadata(np_like, 1)
@@ -316,68 +346,91 @@ if np is not None:
             e = re.sub(rf"\b{p}\b", f"np.asarray({p})", e)
         return e
 
+    def _seq_tangents(f, params):
+        """The table's tangent terms with lists and tuples read as arrays (their tangents item by item)."""
+        return {p: re.sub(rf"\bd{p}\b", f"np.asarray(_tz(d{p}, {p}))", _as_arrays(e, params))
+                for p, e in TANGENT[f].items()}
+
     for f, e in UNARY:
-        _ufunc([f], "x", x=f"np_arg_back(ctx, {_as_arrays(e, ('x',))}, x)", kinds=SEQ_ARGS, maybe_none=True)
+        _ufunc([f], "x", x=f"np_arg_back(ctx, {_as_arrays(e, ('x',))}, x)", kinds=SEQ_ARGS, maybe_none=True,
+               jvp=_seq_tangents(f, ("x",)))
     for f, ea, eb in BINARY:
         gb = {} if eb is None else dict(b=f"np_arg_back(ctx, {_as_arrays(eb, ('a', 'b'))}, b)")
         _ufunc([f], "a, b", a=f"np_arg_back(ctx, {_as_arrays(ea, ('a', 'b'))}, a)", kinds=SEQ_ARGS, maybe_none=True,
-               **gb)
+               jvp=_seq_tangents(f, ("a", "b")), **gb)
     SEQ = ("L|P|PT|PR", many("R|N"))
     # (a tuple of numbers with a number after it is taken by the value rule of the reductions)
     SEQ_DATA = [("L|P|PT", many("R|N")), ("PR", many("N"))]
+    # (functions, signature, pullback, tangent: None where the reduction is linear)
     REDUCTIONS = [
         ([np.sum, np.ndarray.sum], "a, axis=None, dtype=None, out=None, keepdims=False",
-         "np_sum_back(dy, a, axis, keepdims)"),
+         "np_sum_back(dy, a, axis, keepdims)", None),
         ([np.mean, np.ndarray.mean], "a, axis=None, dtype=None, out=None, keepdims=False",
-         "np_mean_back(dy, a, axis, keepdims)"),
+         "np_mean_back(dy, a, axis, keepdims)", None),
         ([np.prod, np.ndarray.prod], "a, axis=None, dtype=None, out=None, keepdims=False",
-         "np_prod_back(dy, a, axis, keepdims, y)"),
-        ([np.max, np.ndarray.max], "a, axis=None, out=None, keepdims=False", "np_max_back(dy, a, axis, keepdims, y)"),
-        ([np.min, np.ndarray.min], "a, axis=None, out=None, keepdims=False", "np_max_back(dy, a, axis, keepdims, y)"),
+         "np_prod_back(dy, a, axis, keepdims, y)", "np_t_prod(da, a, axis, keepdims)"),
+        ([np.max, np.ndarray.max], "a, axis=None, out=None, keepdims=False", "np_max_back(dy, a, axis, keepdims, y)",
+         "np_t_max(da, a, axis, keepdims, y)"),
+        ([np.min, np.ndarray.min], "a, axis=None, out=None, keepdims=False", "np_max_back(dy, a, axis, keepdims, y)",
+         "np_t_max(da, a, axis, keepdims, y)"),
     ]
-    for fns, sig, e in REDUCTIONS:
+
+    def _seq_term(t):
+        """A term of an array argument ``a`` for a list or tuple ``a`` (its tangent item by item)."""
+        return re.sub(r"\bda\b", "np.asarray(_tz(da, a))", re.sub(r"\ba\b", "np.asarray(a)", t))
+
+    for fns, sig, e, t in REDUCTIONS:
         fns = [f for i, f in enumerate(fns) if all(f is not g for g in fns[:i])]  # np.amax is np.max (numpy 2)
-        _r(fns, sig, a=f"np_like({e}, a)", out=_out)
+        tangent = dict(linear=True) if t is None else dict(jvp=dict(a=t))
+        _r(fns, sig, a=f"np_like({e}, a)", out=_out, **tangent)
         # a list or tuple: the gradient of np.asarray(a), routed to its items
         _r(fns[:1], sig, a="np_seq_back(ctx, {}, a)".format(re.sub(r"\ba\b", "np.asarray(a)", e)),
-           kinds=SEQ_DATA, out=_out, maybe_none=True, reads_sequence=True)
+           kinds=SEQ_DATA, out=_out, maybe_none=True, reads_sequence=True,
+           **(tangent if t is None else dict(jvp=dict(a=_seq_term(t)))))
     for f in (np.amax, np.amin):
-        if all(f is not g for fns, _, _ in REDUCTIONS for g in fns):
+        if all(f is not g for fns, _, _, _ in REDUCTIONS for g in fns):
             _r([f], "a, axis=None, out=None, keepdims=False", out=_out, reads_sequence=True,
-               a="np_like(np_max_back(dy, a, axis, keepdims, y), a)")
+               a="np_like(np_max_back(dy, a, axis, keepdims, y), a)", jvp=dict(a="np_t_max(da, a, axis, keepdims, y)"))
     # building an array from a list or tuple (nested ones too), a number or an array
+    # (a tangent cast as its value is: none where the dtype is an integer one)
     _r([np.array], "object, dtype=None", object="np_seq_back(ctx, dy, object)", kinds=SEQ, maybe_none=True,
-       reads_sequence=True)
+       reads_sequence=True, jvp=dict(object="np_t_cast(_tz(dobject, object), dtype, np.array)"))
     _r([np.asarray], "a, dtype=None", a="np_seq_back(ctx, dy, a)", kinds=SEQ, maybe_none=True,
-       reads_sequence=True)
+       reads_sequence=True, jvp=dict(a="np_t_cast(_tz(da, a), dtype)"))
     _r([np.stack], "arrays, axis=0", arrays="np_seq_back(ctx, np.moveaxis(dy, axis, 0), arrays)",
-       kinds=SEQ, maybe_none=True, reads_sequence=True)
+       kinds=SEQ, maybe_none=True, reads_sequence=True, linear=True)
     _r([np.moveaxis], "a, source, destination", a="np.moveaxis(dy, destination, source)",
-       kinds=A0)
-    _r([np.swapaxes], "a, axis1, axis2", a="np.swapaxes(dy, axis1, axis2)", kinds=A0)
-    _r([np.array], "object, dtype=None", object="np_like(dy, object)", kinds=V0)
+       kinds=A0, linear=True)
+    _r([np.swapaxes], "a, axis1, axis2", a="np.swapaxes(dy, axis1, axis2)", kinds=A0, linear=True)
+    _r([np.array], "object, dtype=None", object="np_like(dy, object)", kinds=V0,
+       jvp=dict(object="np_t_cast(dobject, dtype, np.array)"))
     _r([np.float64, np.float32, np.float16], "x", x="np_like(dy, x)", out=REAL,
-       kinds=V0)
+       kinds=V0, linear=True)
     # integer scalars truncate: no gradient (a number, kind R, as np.int64 counters are)
     nondiff(np.int64, np.int32, np.int16, np.int8, np.uint64, np.uint32, np.uint16, np.uint8, out=REAL)
-    _r([np.dot, np.ndarray.dot], "a, b", a="np_dot_back(dy, a, b, 0)", b="np_dot_back(dy, a, b, 1)")
-    _r([np.matmul], "a, b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)")
+    _r([np.dot, np.ndarray.dot], "a, b", a="np_dot_back(dy, a, b, 0)", b="np_dot_back(dy, a, b, 1)",
+       jvp=dict(a="np.dot(da, b)", b="np.dot(a, db)"))
+    _r([np.matmul], "a, b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)",
+       jvp=dict(a="np.matmul(da, b)", b="np.matmul(a, db)"))
     # np.reshape / ndarray.reshape (with their ``order``): numpy_shape.py
     _r([np.transpose, np.ndarray.transpose], "a, *axes",
        a="np_like(np.transpose(dy, np.argsort(axes[0] if len(axes) == 1 and axes[0] is not None and "
-         "not isinstance(axes[0], int) else axes) if axes and axes[0] is not None else None), a)")
+         "not isinstance(axes[0], int) else axes) if axes and axes[0] is not None else None), a)", linear=True)
     _r([np.outer], "a, b", a="np_like(np.reshape(dy @ np.ravel(b), np.shape(a)), a)",
-       b="np_like(np.reshape(np.transpose(dy) @ np.ravel(a), np.shape(b)), b)")
-    _r([np.clip], "a, a_min, a_max", a="dy * ((a >= a_min if a_min is not None else True) & "
-       "(a <= a_max if a_max is not None else True))")
+       b="np_like(np.reshape(np.transpose(dy) @ np.ravel(a), np.shape(b)), b)",
+       jvp=dict(a="np.outer(da, b)", b="np.outer(a, db)"))
+    _CLIP = "((a >= a_min if a_min is not None else True) & (a <= a_max if a_max is not None else True))"
+    _r([np.clip], "a, a_min, a_max", a=f"dy * {_CLIP}", jvp=dict(a=f"da * {_CLIP}"))
     # (np.where takes no keywords: a single argument is np.where(condition), numpy_shape.py)
     _r([np.where], "c, a, b", broadcast=True, a="np.where(c, dy, 0.0)", b="np.where(c, 0.0, dy)",
-       kinds=some("A|R", among=("A|R|N|PR", "A|R|N|PR", many("A|R|N|PR"))))
-    _r([np.trace, np.ndarray.trace], "a", a="dy * np.eye(*np.shape(a))")
+       kinds=some("A|R", among=("A|R|N|PR", "A|R|N|PR", many("A|R|N|PR"))),
+       jvp=dict(a="np.where(c, da, 0.0)", b="np.where(c, 0.0, db)"))
+    _r([np.trace, np.ndarray.trace], "a", a="dy * np.eye(*np.shape(a))", linear=True)
     # linear algebra on stacks of matrices: the last two axes are the matrix
-    _r([np.linalg.inv], "a", a="np_inv_back(dy, y)")
-    _r([np.linalg.det], "a", a="np_det_back(dy, a, y)")
-    _r([np.linalg.solve], "a, b", a="np_solve_back(dy, a, b, y, 0)", b="np_solve_back(dy, a, b, y, 1)")
+    _r([np.linalg.inv], "a", a="np_inv_back(dy, y)", jvp=dict(a="-(y @ da @ y)"))
+    _r([np.linalg.det], "a", a="np_det_back(dy, a, y)", jvp=dict(a="np_t_det(da, a, y)"))
+    _r([np.linalg.solve], "a, b", a="np_solve_back(dy, a, b, y, 0)", b="np_solve_back(dy, a, b, y, 1)",
+       jvp=dict(a="np_t_solve_a(da, a, b, y)", b="np.linalg.solve(a, db)"))
     def np_astype_back(dy, a):
         if not isinstance(a, np.ndarray):  # a number made an array: its gradient is a number
             return np_like(dy, a)
@@ -387,20 +440,20 @@ if np is not None:
 
     ns.update(np_astype_back=np_astype_back)
     _r([np.ndarray.astype], "a, dtype, order='K', casting='unsafe', subok=True, copy=True",
-       a="np_astype_back(dy, a)", kinds=A0)
+       a="np_astype_back(dy, a)", kinds=A0, jvp=dict(a="np_t_cast(da, dtype)"))
     _r([np.conj, np.conjugate, np.ndarray.conj, np.ndarray.conjugate, np.generic.conj, np.generic.conjugate],
-       "x", x="np.conj(dy)", kinds=V0)
+       "x", x="np.conj(dy)", kinds=V0, linear=True)
     _r([np.broadcast_to], "array, shape, subok=False", array="np_like(dy, array)",
-       kinds=V0)
-    _r([np.asarray], "a, dtype=None", a="np_astype_back(dy, a)", kinds=V0)
-    _r([np.expand_dims], "a, axis", a="np.reshape(dy, np.shape(a))", kinds=A0)
+       kinds=V0, linear=True)
+    _r([np.asarray], "a, dtype=None", a="np_astype_back(dy, a)", kinds=V0, jvp=dict(a="np_t_cast(da, dtype)"))
+    _r([np.expand_dims], "a, axis", a="np.reshape(dy, np.shape(a))", kinds=A0, linear=True)
     grad(np_index_back, "x, key, g", kinds=A0, ns=ns, out=ARRAY, broadcast=False,
-         g="dy[key]")
+         g="dy[key]", linear=True)
     # operators with an array: matmul, and pow ahead of the number rule (it tests ``b == 0``)
     grad(operator.matmul, "a, b", fwd="a @ b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)",
-         **dict(U, kinds=_arr))
+         jvp=dict(a="da @ b", b="a @ db"), **dict(U, kinds=_arr))
     grad(operator.pow, "a, b", fwd="a ** b", kinds=_arr, ns=ns, out=ARRAY, elementwise=True, a="np_pow_a(dy, a, b)",
-         b="np_pow_b(dy, a, b, y)")
+         b="np_pow_b(dy, a, b, y)", jvp=dict(a="np_pow_a(da, a, b)", b="np_pow_b(db, a, b, y)"))
     NATIVE += [operator.matmul, operator.pow]
     nondiff(np.shape, np.argmax, np.argmin, np.argsort, np.sign, np.floor, np.ceil, np.round, np.isnan,
             np.isfinite, np.all, np.any)

@@ -158,18 +158,22 @@ if np is not None:
     S = dict(ns=NS, maybe_none=True)
     _r([np.concatenate], "arrays, axis=0, out=None",
        arrays="np_shape_cat_back(ctx, dy, arrays, np_shape_join_plan('concatenate', arrays, axis))", kinds=S0,
-       reads_sequence=True, **S)
+       reads_sequence=True, linear=True, **S)
     JOINS = [(np.hstack, "hstack"), (np.vstack, "vstack"), (np.dstack, "dstack"), (np.column_stack, "column_stack")]
     if hasattr(np, "row_stack") and np.row_stack is not np.vstack:  # a deprecated alias of vstack
         JOINS.append((np.row_stack, "vstack"))
     for f, how in JOINS:
         _r([f], "tup",
-           tup=f"np_shape_cat_back(ctx, dy, tup, np_shape_join_plan({how!r}, tup))", kinds=S0, reads_sequence=True, **S)
+           tup=f"np_shape_cat_back(ctx, dy, tup, np_shape_join_plan({how!r}, tup))", kinds=S0, reads_sequence=True,
+           linear=True, **S)
     _r([np.block], "arrays", arrays="np_shape_block_back(ctx, dy, arrays, np_shape_block_src(arrays))",
-       kinds=("L", ...), **S)
+       kinds=("L", ...), linear=True, **S)
+    # (linear in several arguments together: each one's term has the others' zero, np_t_part)
     _r([np.append], "arr, values, axis=None", arr="np_shape_append_back(ctx, dy, arr, values, axis, 0)",
        values="np_shape_append_back(ctx, dy, arr, values, axis, 1)",
-       kinds=some("A|R", among="A|R|L|P|PT|PR|N"), **S)
+       kinds=some("A|R", among="A|R|L|P|PT|PR|N"),
+       jvp={p: f"np_t_part(np.append, (arr, values, axis), {i}, d{p}, (0, 1))" for i, p in enumerate(("arr", "values"))},
+       **S)
 
     # ---------------------------------------------------------------------------------- splitting
     def np_shape_split_back(ctx, y, ary, axis):
@@ -201,7 +205,7 @@ if np is not None:
     _r([np.dsplit], "ary, indices_or_sections", ary="np_shape_split_back(ctx, y, ary, 2)", **SPLIT)
     if hasattr(np, "unstack"):
         _r([np.unstack], "x, axis=0", fwd="np.unstack(x, axis=axis)", x="np_shape_unstack_back(dy, x, axis)",
-           kinds=A0, out=TUPLE, **S)
+           kinds=A0, out=TUPLE, linear=True, **S)
 
     # --------------------------------------------------------------------------- flipping, moving
     def np_shape_neg(shift):
@@ -255,15 +259,25 @@ if np is not None:
             g = np_shape_reshape(np.sum(g, axis=0), constant_values)
         return np_shape_piece(ctx, g, constant_values)
 
+    def np_shape_pad_t(d, array, pad_width, mode, stat_length, constant_values, end_values, reflect_type, which):
+        """``np.pad`` copies ``array`` and the constants (the modes its pullback takes): linear in the two
+        together, the tangent of ``array`` (``which`` 0) or of ``constant_values`` (1), the other's zero."""
+        np_shape_pad_src(array, pad_width, mode, reflect_type)   # (its errors)
+        parts = [np.zeros(np.shape(array)), None if constant_values is None else np.zeros(np.shape(constant_values))]
+        parts[which] = d
+        return np_shape_pad(parts[0], pad_width, mode, stat_length=stat_length, constant_values=parts[1],
+                            end_values=end_values, reflect_type=reflect_type)
+
     NS.update(np_shape_neg=np_shape_neg, np_shape_rollaxis=np_shape_rollaxis, np_shape_pad_src=np_shape_pad_src,
-              np_shape_pad=np_shape_pad, np_shape_pad_values_back=np_shape_pad_values_back)
-    _r([np.flip], "m, axis=None", m="np_like(np.flip(dy, axis), m)", kinds=V0)
-    _r([np.flipud], "m", m="np.flipud(dy)", kinds=A0)
-    _r([np.fliplr], "m", m="np.fliplr(dy)", kinds=A0)
-    _r([np.rot90], "m, k=1, axes=(0, 1)", m="np.rot90(dy, -k, axes)", kinds=A0)
-    _r([np.roll], "a, shift, axis=None", a="np_like(np.roll(dy, np_shape_neg(shift), axis), a)", kinds=V0, ns=NS)
+              np_shape_pad=np_shape_pad, np_shape_pad_values_back=np_shape_pad_values_back, np_shape_pad_t=np_shape_pad_t)
+    _r([np.flip], "m, axis=None", m="np_like(np.flip(dy, axis), m)", kinds=V0, linear=True)
+    _r([np.flipud], "m", m="np.flipud(dy)", kinds=A0, linear=True)
+    _r([np.fliplr], "m", m="np.fliplr(dy)", kinds=A0, linear=True)
+    _r([np.rot90], "m, k=1, axes=(0, 1)", m="np.rot90(dy, -k, axes)", kinds=A0, linear=True)
+    _r([np.roll], "a, shift, axis=None", a="np_like(np.roll(dy, np_shape_neg(shift), axis), a)", kinds=V0, ns=NS,
+       linear=True)
     _r([np.rollaxis], "a, axis, start=0",
-       a="np.transpose(dy, np.argsort(np_shape_rollaxis(np.ndim(a), axis, start)))", kinds=A0, ns=NS)
+       a="np.transpose(dy, np.argsort(np_shape_rollaxis(np.ndim(a), axis, start)))", kinds=A0, ns=NS, linear=True)
     COPIES = [  # functions that only copy entries of their first argument: (functions, signature, args)
         ([np.tile], "A, reps", "(A, reps)"),
         ([np.repeat, np.ndarray.repeat], "a, repeats, axis=None", "(a, repeats, axis)"),
@@ -277,27 +291,31 @@ if np is not None:
     ]
     for fns, sig, args in COPIES:
         first = sig.split(",")[0]
-        _r(fns, sig, out=ARRAY, kinds=V0, **S,
+        _r(fns, sig, out=ARRAY, kinds=V0, linear=True, **S,
            **{first: f"np_shape_copy_back(dy, {first}, np_shape_src(np.{fns[0].__name__}, {args}, 0))"})
     _r([np.ndarray.item], "a, *args", a="np_shape_copy_back(dy, a, np_shape_src(np.ndarray.item, (a, *args), 0))",
-       kinds=A0, out=REAL, **S)
+       kinds=A0, out=REAL, linear=True, **S)
     # selected by a condition (the second argument is the array)
     for f, sig, args in [(np.compress, "condition, a, axis=None, out=None", "(condition, a, axis)"),
                          (np.extract, "condition, a", "(condition, a)")]:
         _r([f], sig, a=f"np_shape_copy_back(dy, a, np_shape_src(np.{f.__name__}, {args}, 1))",
-           kinds=("*", "A|R", ...), **S)
+           kinds=("*", "A|R", ...), linear=True, **S)
     _r([np.ndarray.compress], "a, condition, axis=None, out=None",
-       a="np_shape_copy_back(dy, a, np_shape_src(np.compress, (condition, a, axis), 1))", kinds=A0, **S)
+       a="np_shape_copy_back(dy, a, np_shape_src(np.compress, (condition, a, axis), 1))", kinds=A0, linear=True, **S)
     _r([np.insert], "arr, obj, values, axis=None",
        arr="np_shape_copy_back(dy, arr, np_shape_src(np.insert, (arr, obj, values, axis), 0, zero=(2,)))",
        values="np_shape_copy_back(dy, values, np_shape_src(np.insert, (arr, obj, values, axis), 2, zero=(0,)))",
-       kinds=("A|R", "*", "A|R|N", ...), **S)
+       kinds=("A|R", "*", "A|R|N", ...),
+       jvp={p: f"np_t_part(np.insert, (arr, obj, values, axis), {i}, d{p}, (0, 2))" for i, p in ((0, "arr"), (2, "values"))},
+       **S)
     _r([np.pad], "array, pad_width, mode='constant', *, stat_length=None, constant_values=None, end_values=None, "
        "reflect_type=None", fwd="np_shape_pad(array, pad_width, mode, stat_length=stat_length, "
        "constant_values=constant_values, end_values=end_values, reflect_type=reflect_type)",
        array="np_shape_copy_back(dy, array, np_shape_pad_src(array, pad_width, mode, reflect_type))",
        constant_values="np_shape_pad_values_back(ctx, dy, array, np_shape_pad_src(array, pad_width, mode, "
                        "reflect_type), constant_values) if mode == 'constant' else None",
+       jvp={p: f"np_shape_pad_t(d{p}, array, pad_width, mode, stat_length, constant_values, end_values, reflect_type, {i})"
+            for i, p in enumerate(("array", "constant_values"))},
        kinds=V0, **S)
 
     # ---------------------------------------------------------------------------------- dropping dims
@@ -306,8 +324,9 @@ if np is not None:
         ([np.copy, np.ndarray.copy], "a, order='K', subok=False"),
         ([np.ascontiguousarray], "a, dtype=None"),
     ]
-    for fns, sig in RESHAPES:
-        _r(fns, sig, a="np_like(np_shape_reshape(dy, a), a)", kinds=V0, **S)
+    for fns, sig in RESHAPES:   # (a tangent cast as the value is: none for an integer dtype)
+        tangent = dict(jvp=dict(a="np_t_cast(np.ascontiguousarray(da), dtype)")) if "dtype" in sig else dict(linear=True)
+        _r(fns, sig, a="np_like(np_shape_reshape(dy, a), a)", kinds=V0, **tangent, **S)
 
     def np_shape_order(a, order):
         """The order ``ravel(a, order)`` read ``a`` in: 'C' or 'F'."""
@@ -324,9 +343,9 @@ if np is not None:
             return np_like(np.transpose(np.reshape(dy, np.shape(a)[::-1])), a)
         return np_like(np_shape_reshape(dy, a), a)
 
-    NS.update(np_shape_unravel=np_shape_unravel)
+    NS.update(np_shape_unravel=np_shape_unravel, np_shape_order=np_shape_order)
     _r([np.ravel, np.ndarray.ravel, np.ndarray.flatten], "a, order='C'", a="np_shape_unravel(dy, a, order)",
-       kinds=V0, **S)
+       kinds=V0, jvp=dict(a="np.ravel(da, order=np_shape_order(a, order))"), **S)
     reads_metadata(np_shape_unravel, 1)
 
     def np_shape_reshape_back(dy, a, order):
@@ -341,12 +360,13 @@ if np is not None:
 
     NS.update(np_shape_reshape_back=np_shape_reshape_back)
     _r([np.reshape], "a, shape, order='C', *, copy=None", fwd="np.reshape(a, shape, order=order, copy=copy)",
-       a="np_shape_reshape_back(dy, a, order)", ns=NS)
-    _r([np.ndarray.reshape], "a, *shape", a="np.reshape(dy, np.shape(a))", kinds=A0)
+       a="np_shape_reshape_back(dy, a, order)", ns=NS,
+       jvp=dict(a="np.reshape(da, shape, order=np_shape_order(a, order), copy=copy)"))
+    _r([np.ndarray.reshape], "a, *shape", a="np.reshape(dy, np.shape(a))", kinds=A0, linear=True)
     reads_metadata(np_shape_reshape_back, 1)
     # float() of a 0-d array (NumPy 2.4 refuses larger ones; older NumPy took one-entry arrays): its entry
     _r([float], "x", x="np_shape_copy_back(dy, x, np_shape_src(np.ndarray.item, (x,), 0))", kinds=A0, out=REAL,
-       **S)
+       linear=True, **S)
     reads_metadata(np_shape_copy_back, 1)
 
     def np_shape_each_back(dy, xs):
@@ -378,17 +398,19 @@ if np is not None:
 
     NS.update(np_shape_each_back=np_shape_each_back)
     for f in (np.atleast_1d, np.atleast_2d, np.atleast_3d):
-        _r([f], "*arys", arys="np_shape_each_back(dy, arys)", kinds=MANY, out=MANY_OUT, **S)
+        _r([f], "*arys", arys="np_shape_each_back(dy, arys)", kinds=MANY, out=MANY_OUT, linear=True, **S)
     # lifted in their place at run time, as pylib.LIFT_AS (registered by rules/__init__.py)
     LIFT_AS = {np.meshgrid: np_shape_meshgrid, np.broadcast_arrays: np_shape_broadcast_arrays,
                np.ndarray.reshape: np_shape_reshape_method}
-    _r([np.matrix_transpose] if hasattr(np, "matrix_transpose") else [], "x", x="np.swapaxes(dy, -1, -2)", kinds=A0)
-    _r([np.ndarray.swapaxes], "a, axis1, axis2", a="np.swapaxes(dy, axis1, axis2)", kinds=A0)
-    _r([np.real_if_close], "a, tol=100", a="np_astype_back(dy, a)", kinds=V0)
+    _r([np.matrix_transpose] if hasattr(np, "matrix_transpose") else [], "x", x="np.swapaxes(dy, -1, -2)", kinds=A0,
+       linear=True)
+    _r([np.ndarray.swapaxes], "a, axis1, axis2", a="np.swapaxes(dy, axis1, axis2)", kinds=A0, linear=True)
+    _r([np.real_if_close], "a, tol=100", a="np_astype_back(dy, a)", kinds=V0,
+       jvp=dict(a="da if np.iscomplexobj(y) else np.real(da)"))
 
     # ------------------------------------------------------------------------------ triangles, choices
-    _r([np.triu], "m, k=0", m="np.triu(dy, k)", kinds=A0)
-    _r([np.tril], "m, k=0", m="np.tril(dy, k)", kinds=A0)
+    _r([np.triu], "m, k=0", m="np.triu(dy, k)", kinds=A0, linear=True)
+    _r([np.tril], "m, k=0", m="np.tril(dy, k)", kinds=A0, linear=True)
 
     def np_shape_chosen(a, n, mode):
         """``np.choose``'s index array as it reads it (``wrap``/``clip`` modes applied)."""
@@ -425,15 +447,18 @@ if np is not None:
 
     NS.update(np_shape_choose_back=np_shape_choose_back, np_shape_select_back=np_shape_select_back)
     _r([np.choose], "a, choices, out=None, mode='raise'", choices="np_shape_choose_back(ctx, dy, a, choices, mode)",
-       kinds=S1, **S)
+       kinds=S1, linear=True, **S)
     _r([np.select], "condlist, choicelist, default=0",
        choicelist="np_shape_select_back(ctx, dy, condlist, choicelist, 'choices')",
-       default="np_shape_select_back(ctx, dy, condlist, default, 'default')", kinds=S1, **S)
+       default="np_shape_select_back(ctx, dy, condlist, default, 'default')", kinds=S1,
+       jvp={p: f"np_t_part(np.select, (condlist, choicelist, default), {i}, d{p}, (1, 2))"
+            for i, p in ((1, "choicelist"), (2, "default"))}, **S)
     # np.where with a condition the table has no kind for (a NumPy bool: kind O; numpy_rules' rule takes
     # the others), and np.where(condition): the indices where it holds, no gradient
     _r([np.where], "condition, a, b", a="np_like(np.where(condition, dy, 0.0), a)",
        b="np_like(np.where(condition, 0.0, dy), b)",
-       kinds=[("~A|R|N|PR", "A|R|N", "A|R|N"), ("N|PR", "N", "N")], **S)
+       kinds=[("~A|R|N|PR", "A|R|N", "A|R|N"), ("N|PR", "N", "N")],
+       jvp=dict(a="np.where(condition, da, 0.0)", b="np.where(condition, 0.0, db)"), **S)
     _r([np.where], "condition", kinds=("*",), out=TUPLE)
     nondiff(np_shape_is_float, np_shape_src, np_shape_join_plan, np_shape_block_src, np_shape_neg,
             np_shape_rollaxis, np_shape_pad_src, np_shape_chosen, np_shape_first_true, np_shape_order,

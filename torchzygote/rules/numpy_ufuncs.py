@@ -27,6 +27,7 @@ import linecache
 
 from ..errors import GradientError
 from . import numpy_rules as _core
+from .numpy_tangent import np_t_kept, np_t_max, np_t_prod
 from .registry import ARRAY, many, nondiff, reads_metadata, some
 
 np = _core.np
@@ -45,6 +46,14 @@ if np is not None:
     def _wrap(f, e, p):
         e = f"np_like({e}, {p})"
         return f"np_uf_plain({e}, out, where)" if isinstance(f, np.ufunc) else e
+
+    def _tangents(f, grads, own=None):
+        """Tangent terms from a table's formulas (``dy`` read as the argument's tangent: right for the
+        holomorphic functions, the real ones, and the ones linear in their argument), ``own``
+        replacing some; a ufunc keeps its keyword checks."""
+        ts = {p: _core._dy_is(e, "d" + p) for p, e in grads.items() if e is not None}
+        ts.update(own or {})
+        return {p: f"np_uf_plain({e}, out, where)" if isinstance(f, np.ufunc) else e for p, e in ts.items()}
 
     def np_uf_fixed(v, name):
         """No gradient for an integer argument (an order, a count); a float one that is differentiated
@@ -79,6 +88,11 @@ if np is not None:
         g = dy * 1j * z / np.real(z * np.conj(z))
         return g * 57.29577951308232 if deg else g
 
+    def np_uf_angle_t(dz, z, deg):
+        """angle(z): ``Im(dz / z)`` (0 at 0, and for real ``z`` and ``dz``), in degrees if ``deg``."""
+        t = np.imag(dz / np.where(z == 0, 1.0, z)) * (z != 0)
+        return t * 57.29577951308232 if deg else t
+
     def np_uf_xdivy(a, b):
         """``a / b``, and 0 where both are 0 (xlogy(0, 0) is 0 for every nearby y >= 0)."""
         z = (a == 0) & (b == 0)
@@ -87,7 +101,7 @@ if np is not None:
     nondiff(np_uf_fixed, np_uf_share, np.iscomplexobj, np.isinf, np.isposinf, np.isneginf)
     NS.update(np_uf_fixed=np_uf_fixed, np_uf_share=np_uf_share,
               np_uf_dsinc=np_uf_dsinc, np_uf_imag_back=np_uf_imag_back, np_uf_angle_back=np_uf_angle_back,
-              np_uf_xdivy=np_uf_xdivy)
+              np_uf_xdivy=np_uf_xdivy, np_uf_angle_t=np_uf_angle_t)
 
     # ---------------------------------------------------------------- tables: one line per function
     # (fn, params, {param: expression of dy, y and the params}); a ufunc also takes the ufunc keywords
@@ -103,8 +117,11 @@ if np is not None:
         (np.heaviside, "a, b", dict(b="dy * (a == 0)")),
         (np.nextafter, "a, b", dict(a="dy")),
     ]
+    OWN_TANGENTS = {np.real: dict(val="np.real(dval)"), np.imag: dict(val="np.imag(dval)"),
+                    np.angle: dict(z="np_uf_angle_t(dz, z, deg)")}   # (not holomorphic)
     for _f, _p, _g in TABLES:
-        _r([_f], _sig(_f, _p), out=_out, **{p: _wrap(_f, e, p) for p, e in _g.items()})
+        _r([_f], _sig(_f, _p), out=_out, elementwise=True, jvp=_tangents(_f, _g, OWN_TANGENTS.get(_f)),
+           **{p: _wrap(_f, e, p) for p, e in _g.items()})
     NP_UNARY_NEW = [np.sinc, np.real, np.imag, np.angle, np.nan_to_num]
     NP_BINARY_NEW = {np.fmax: TABLES[5][2], np.fmin: TABLES[6][2], np.ldexp: TABLES[7][2],
                      np.heaviside: TABLES[8][2], np.nextafter: TABLES[9][2]}
@@ -143,6 +160,16 @@ if np is not None:
             w = np.exp(a - _core._expand(y, full, axis, keepdims)) * _core._expand(dy, full, axis, keepdims)
             return w * b if which == 0 and b is not None else w
 
+        def np_sp_lse_t(d, a, axis, b, keepdims, return_sign, y, which):
+            """logsumexp's tangent: the sum over ``axis`` of the weights ``b exp(a - y)`` times ``da``
+            (``which`` 0), or of ``exp(a - y)`` times ``db`` (1)."""
+            if return_sign:
+                np_sp_lse_back(None, a, axis, b, keepdims, return_sign, y, which)   # (its error)
+            full = a if b is None else np_sp_bshape(a, b)
+            w = np.exp(a - np_t_kept(y, full, axis, keepdims)) * d
+            w = w * b if which == 0 and b is not None else w
+            return np.sum(w, axis=axis, keepdims=keepdims)
+
         def np_sp_softmax_back(dy, y, axis):
             return y * (dy - np.sum(dy * y, axis=axis, keepdims=True))
 
@@ -151,7 +178,7 @@ if np is not None:
 
         nondiff(np_sp_bshape, sc.gammasgn, sc.round)
         reads_metadata(np_sp_bshape, 0, 1)
-        NS.update(sc=sc, np_sp_mvdigamma=np_sp_mvdigamma, np_sp_lse_back=np_sp_lse_back,
+        NS.update(sc=sc, np_sp_mvdigamma=np_sp_mvdigamma, np_sp_lse_back=np_sp_lse_back, np_sp_lse_t=np_sp_lse_t,
                   np_sp_softmax_back=np_sp_softmax_back, np_sp_log_softmax_back=np_sp_log_softmax_back)
         SQPI2, HSQPI, SQ2PI, DG = 1.1283791670955126, 0.886226925452758, 2.5066282746310002, 0.017453292519943295
         LN2, LN10 = _core.LN2, _core.LN10
@@ -213,27 +240,39 @@ if np is not None:
             # E_n' = -E_{n-1} for n >= 1; E_0(x) = exp(-x) / x
             (sc.expn, FIX, "-dy * np.where(a == 0, y * (1 + 1 / b), sc.expn(a - 1 + (a == 0), b))"),
         ]
+        # (an order or a shape, FIX, has no tangent: np_uf_fixed is None for an integer, else raises)
         for _f, _e in SC_UNARY:
-            _r([_f], _sig(_f, "x"), x=_wrap(_f, _e, "x"), out=_out)
+            _r([_f], _sig(_f, "x"), x=_wrap(_f, _e, "x"), out=_out, elementwise=True,
+               jvp=_tangents(_f, dict(x=_e)))
         for _f, _ea, _eb in SC_BINARY:
             _r([_f], _sig(_f, "a, b"), a=_wrap(_f, _ea.format(_f.__name__), "a"), b=_wrap(_f, _eb, "b"),
-               out=_out, maybe_none=_ea.startswith("np_uf_fixed"))
+               out=_out, maybe_none=_ea.startswith("np_uf_fixed"), elementwise=True,
+               jvp=_tangents(_f, dict(a=_ea.format(_f.__name__), b=_eb)))
         _BETAINC = "np.exp((a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - sc.betaln(a, b))"
         for _f, _s in ((sc.betainc, ""), (sc.betaincc, "-")):
-            _r([_f], _sig(_f, "a, b, x"), maybe_none=True, out=_out,
-               a=f"np_uf_fixed(a, {_f.__name__!r})", b=f"np_uf_fixed(b, {_f.__name__!r})",
-               x=_wrap(_f, f"{_s}dy * {_BETAINC}", "x"))
+            _fix = dict(a=f"np_uf_fixed(a, {_f.__name__!r})", b=f"np_uf_fixed(b, {_f.__name__!r})")
+            _r([_f], _sig(_f, "a, b, x"), maybe_none=True, out=_out, elementwise=True,
+               jvp=_tangents(_f, dict(_fix, x=f"{_s}dy * {_BETAINC}")), x=_wrap(_f, f"{_s}dy * {_BETAINC}", "x"),
+               **_fix)
         # Python functions of scipy.special (their own signatures; polygamma returns an array)
-        _r([sc.polygamma], "n, x", x="np_like(dy * sc.polygamma(n + 1, x), x)", out=ARRAY)
-        _r([sc.zeta], "x, q=None, out=None", maybe_none=True, out=_out,
-           x="np_uf_fixed(x, 'zeta')", q="np_like(-dy * x * sc.zeta(x + 1, q), q)")
-        _r([sc.multigammaln], "a, d", a="np_like(dy * np_sp_mvdigamma(a, d), a)", out=_out)
+        _r([sc.polygamma], "n, x", x="np_like(dy * sc.polygamma(n + 1, x), x)", out=ARRAY, elementwise=True,
+           jvp=dict(x="dx * sc.polygamma(n + 1, x)"))
+        _r([sc.zeta], "x, q=None, out=None", maybe_none=True, out=_out, elementwise=True,
+           x="np_uf_fixed(x, 'zeta')", q="np_like(-dy * x * sc.zeta(x + 1, q), q)",
+           jvp=dict(x="np_uf_fixed(x, 'zeta')", q="-dq * x * sc.zeta(x + 1, q)"))
+        _r([sc.multigammaln], "a, d", a="np_like(dy * np_sp_mvdigamma(a, d), a)", out=_out,
+           jvp=dict(a="da * np_sp_mvdigamma(a, d)"))
         _r([sc.logsumexp], "a, axis=None, b=None, keepdims=False, return_sign=False", out=_out,
            a="np_like(np_sp_lse_back(dy, a, axis, b, keepdims, return_sign, y, 0), a)",
-           b="np_like(np_sp_lse_back(dy, a, axis, b, keepdims, return_sign, y, 1), b)")
-        _r([sc.softmax], "x, axis=None", x="np_like(np_sp_softmax_back(dy, y, axis), x)", out=_out)
-        _r([sc.log_softmax], "x, axis=None", x="np_like(np_sp_log_softmax_back(dy, y, axis), x)", out=_out)
-        _r([np.i0], "x", x="np_like(dy * sc.i1(x), x)", out=ARRAY)  # numpy's i0: a 0-d array for a number
+           b="np_like(np_sp_lse_back(dy, a, axis, b, keepdims, return_sign, y, 1), b)",
+           jvp=dict(a="np_sp_lse_t(da, a, axis, b, keepdims, return_sign, y, 0)",
+                    b="np_sp_lse_t(db, a, axis, b, keepdims, return_sign, y, 1)"))
+        _r([sc.softmax], "x, axis=None", x="np_like(np_sp_softmax_back(dy, y, axis), x)", out=_out,
+           jvp=dict(x="y * (dx - np.sum(dx * y, axis=axis, keepdims=True))"))
+        _r([sc.log_softmax], "x, axis=None", x="np_like(np_sp_log_softmax_back(dy, y, axis), x)", out=_out,
+           jvp=dict(x="dx - np.sum(np.exp(y) * dx, axis=axis, keepdims=True)"))
+        _r([np.i0], "x", x="np_like(dy * sc.i1(x), x)", out=ARRAY, elementwise=True,
+           jvp=dict(x="dx * sc.i1(x)"))  # numpy's i0: a 0-d array for a number
         SCIPY = [f for f, _ in SC_UNARY] + [f for f, _, _ in SC_BINARY] + [
             sc.betainc, sc.betaincc, sc.polygamma, sc.zeta, sc.multigammaln, sc.logsumexp, sc.softmax,
             sc.log_softmax]
@@ -250,25 +289,78 @@ if np is not None:
     PARTIAL.update({f: (g.get("a"), g.get("b")) for f, g in NP_BINARY_NEW.items()})
     if sc is not None:
         PARTIAL.update({f: (ea.format(f.__name__), eb) for f, ea, eb in SC_BINARY})
+    # tangents: the table's formulas as written (not conjugated: f'(x) times the tangent)
+    TPARTIAL = {**PARTIAL, **{f: (ea, eb) for f, ea, eb in _core.RAW_BINARY}}
     _PARTIAL_FN = {}
 
-    def np_uf_partial(ufunc, which):
+    def np_uf_partial(ufunc, which, tangent=False):
         """``(dy, a, b, y) ->`` the gradient of ``ufunc(a, b)`` for argument ``which`` (0 or 1), made
-        from the ufunc's rule: a function with source, so that later orders lift it."""
-        fn = _PARTIAL_FN.get((ufunc, which))
+        from the ufunc's rule: a function with source, so that later orders lift it. ``tangent``:
+        ``(d, a, b, y) ->`` the result's tangent for the tangent ``d`` of that argument."""
+        fn = _PARTIAL_FN.get((ufunc, which, tangent))
         if fn is None:
             if ufunc not in PARTIAL:
                 raise GradientError(f"torchzygote has no rule for the binary ufunc {ufunc.__name__}, so none for "
                                     f"its methods (outer, reduce, accumulate)")
-            p, e = "ab"[which], PARTIAL[ufunc][which] or "0.0 * dy"  # no rule: piecewise constant
-            name = f"np_uf_d_{ufunc.__name__}_{p}"
-            src = f"def {name}(dy, a, b, y):\n    return np_like({e}, {p})\n"
+            p, e = "ab"[which], (TPARTIAL if tangent else PARTIAL)[ufunc][which] or "0.0 * dy"  # none: constant
+            name = f"np_uf_{'t' if tangent else 'd'}_{ufunc.__name__}_{p}"
+            src = f"def {name}(dy, a, b, y):\n    return {e if tangent else f'np_like({e}, {p})'}\n"
             fname = f"<torchzygote ufunc derivative {name}>"
             linecache.cache[fname] = (len(src), None, src.splitlines(True), fname)
             env = dict(NS)
             exec(compile(src, fname, "exec"), env)
-            fn = _PARTIAL_FN[(ufunc, which)] = env[name]
+            fn = _PARTIAL_FN[(ufunc, which, tangent)] = env[name]
         return fn
+
+    def np_uf_outer_t(ufunc, d, A, B, y, which):
+        """``outer(A, B)``'s tangent: that of ``ufunc(A[..., None, ...], B)``."""
+        a = np.reshape(A, np.shape(A) + (1,) * np.ndim(B))
+        d = np.reshape(d, np.shape(a)) if which == 0 else d
+        return np.broadcast_to(np_uf_partial(ufunc, which, True)(d, a, B, y), np.shape(y))
+
+    def np_uf_fold_t(ufunc, d, x, axis, accumulate):
+        """The tangent of ``ufunc.reduce(x, axis)`` (``accumulate``: of ``ufunc.accumulate``) for any
+        binary ufunc, step by step forward through the running values ``acc[i] = ufunc(acc[i - 1], x[i])``."""
+        xs, ds = np.moveaxis(x, axis, 0), np.moveaxis(np.broadcast_to(d, np.shape(x)), axis, 0)
+        acc = np.moveaxis(np.ufunc.accumulate(ufunc, x, axis), axis, 0)
+        ta, tb = np_uf_partial(ufunc, 0, True), np_uf_partial(ufunc, 1, True)
+        out = [ds[0]]
+        for i in range(1, xs.shape[0]):
+            out.append(ta(out[-1], acc[i - 1], xs[i], acc[i]) + tb(ds[i], acc[i - 1], xs[i], acc[i]))
+        return np.moveaxis(np.stack(out), 0, axis) if accumulate else out[-1]
+
+    def np_uf_reduce_t(ufunc, d, x, axis, keepdims, initial, y):
+        """``ufunc.reduce``'s tangent, by np.sum's, np.prod's, np.max's rules or the ufunc's fold."""
+        if ufunc is np.add:
+            return np.sum(d, axis=axis, keepdims=keepdims)
+        axis = _fold_axis(ufunc, axis, initial)
+        if ufunc is np.multiply:
+            return np_t_prod(d, x, axis, keepdims)
+        if ufunc is np.maximum or ufunc is np.minimum:
+            return np_t_max(d, x, axis, keepdims, y)
+        t = np_uf_fold_t(ufunc, d, x, axis, False)
+        return np.expand_dims(t, axis) if keepdims else t
+
+    def np_uf_initial_t(ufunc, d, y):
+        np_uf_initial_back(ufunc, None, d)   # (its error for a ufunc other than add)
+        return np.broadcast_to(d, np.shape(y))
+
+    def np_uf_accumulate_t(ufunc, d, x, axis):
+        if ufunc is np.add:
+            return np.ufunc.accumulate(np.add, d, axis)
+        return np_uf_fold_t(ufunc, d, x, axis, True)
+
+    def _fold_axis(ufunc, axis, initial):
+        """The one axis a fold of ``ufunc`` other than add runs along (errors: initial=, several axes)."""
+        if initial is not None:
+            raise GradientError(f"torchzygote cannot differentiate np.{ufunc.__name__}.reduce with initial=: "
+                                f"write np.{ufunc.__name__}(initial, np.{ufunc.__name__}.reduce(x))")
+        if isinstance(axis, tuple) and len(axis) == 1:
+            axis = axis[0]
+        if not isinstance(axis, int) and ufunc not in (np.multiply, np.maximum, np.minimum):
+            raise GradientError(f"torchzygote differentiates np.{ufunc.__name__}.reduce over one axis: reduce "
+                                f"one axis at a time")
+        return axis
 
     def np_uf_outer_back(ufunc, dy, A, B, y, which):
         """``outer(A, B)`` is ``ufunc(A[..., None, ...], B)``: that call's gradient."""
@@ -305,18 +397,10 @@ if np is not None:
         any other binary ufunc: its fold, one axis."""
         if ufunc is np.add:
             return _core.np_sum_back(dy, x, axis, keepdims)
-        if initial is not None:
-            raise GradientError(f"torchzygote cannot differentiate np.{ufunc.__name__}.reduce with initial=: "
-                                f"write np.{ufunc.__name__}(initial, np.{ufunc.__name__}.reduce(x))")
-        if ufunc is np.multiply:
-            return _core.np_prod_back(dy, x, axis, keepdims, y)
-        if ufunc is np.maximum or ufunc is np.minimum:
-            return _core.np_max_back(dy, x, axis, keepdims, y)
-        if isinstance(axis, tuple) and len(axis) == 1:
-            axis = axis[0]
-        if not isinstance(axis, int):
-            raise GradientError(f"torchzygote differentiates np.{ufunc.__name__}.reduce over one axis: reduce "
-                                f"one axis at a time")
+        if ufunc is np.multiply or ufunc is np.maximum or ufunc is np.minimum:
+            _fold_axis(ufunc, axis, initial)
+            return (_core.np_prod_back if ufunc is np.multiply else _core.np_max_back)(dy, x, axis, keepdims, y)
+        axis = _fold_axis(ufunc, axis, initial)
         if keepdims:
             dy = np.squeeze(dy, axis)
         return np_uf_fold_back(ufunc, dy, x, axis, False)
@@ -337,15 +421,20 @@ if np is not None:
 
     nondiff(np_uf_partial)
     NS.update(np_uf_outer_back=np_uf_outer_back, np_uf_reduce_back=np_uf_reduce_back,
-              np_uf_initial_back=np_uf_initial_back, np_uf_accumulate_back=np_uf_accumulate_back)
+              np_uf_initial_back=np_uf_initial_back, np_uf_accumulate_back=np_uf_accumulate_back,
+              np_uf_outer_t=np_uf_outer_t, np_uf_reduce_t=np_uf_reduce_t, np_uf_initial_t=np_uf_initial_t,
+              np_uf_accumulate_t=np_uf_accumulate_t)
     KW = "*, out=None, where=True, casting='same_kind', order='K', dtype=None, subok=True"
-    METHODS = [  # (method, params after the ufunc, keywords, {param: expression with U the ufunc})
-        ("outer", "A, B", KW, dict(A="np_uf_outer_back(U, dy, A, B, y, 0)", B="np_uf_outer_back(U, dy, A, B, y, 1)")),
+    METHODS = [  # (method, params after the ufunc, keywords, {param: pullback}, {param: tangent}; U the ufunc)
+        ("outer", "A, B", KW, dict(A="np_uf_outer_back(U, dy, A, B, y, 0)", B="np_uf_outer_back(U, dy, A, B, y, 1)"),
+         dict(A="np_uf_outer_t(U, dA, A, B, y, 0)", B="np_uf_outer_t(U, dB, A, B, y, 1)")),
         ("reduce", "array, axis=0, dtype=None, out=None, keepdims=False, initial=None, where=True", "",
          dict(array="np_uf_reduce_back(U, dy, array, axis, keepdims, initial, y)",
-              initial="np_like(np_uf_initial_back(U, dy, initial), initial)")),
+              initial="np_like(np_uf_initial_back(U, dy, initial), initial)"),
+         dict(array="np_uf_reduce_t(U, darray, array, axis, keepdims, initial, y)",
+              initial="np_uf_initial_t(U, dinitial, y)")),
         ("accumulate", "array, axis=0, dtype=None, out=None", "",
-         dict(array="np_uf_accumulate_back(U, dy, array, axis)")),
+         dict(array="np_uf_accumulate_back(U, dy, array, axis)"), dict(array="np_uf_accumulate_t(U, darray, array, axis)")),
     ]
     A1 = ("O", "A", ...)   # the ufunc, then an array
     OUTER = some("A|R", among=("O", "A|R|N|PR", "A|R|N|PR", many("A|R|N|PR")))   # the ufunc, then values
@@ -353,13 +442,16 @@ if np is not None:
     BOUND_OUTER = [f for f in PARTIAL if f in _core.ELEMENTWISE or f in NP_BINARY_NEW]
     BOUND_FOLD = [np.add, np.subtract, np.multiply, np.divide, np.maximum, np.minimum, np.fmax, np.fmin,
                   np.logaddexp, np.logaddexp2, np.hypot]
-    for _m, _p, _kw, _g in METHODS:
+    for _m, _p, _kw, _g, _t in METHODS:
         _s = ", ".join(x for x in (_p, _kw) if x)
         _w = "where" if "where" in _s else "True"
         _g = {p: (e if p == "initial" else f"np_uf_plain({e}, out, {_w})") for p, e in _g.items()}
+        _t = {p: (e if p == "initial" else f"np_uf_plain({e}, out, {_w})") for p, e in _t.items()}
         _r([getattr(np.ufunc, _m)], f"ufunc, {_s}", kinds=OUTER if _m == "outer" else A1, out=_out,
-           maybe_none=True, **{p: e.replace("U,", "ufunc,") for p, e in _g.items()})
+           maybe_none=True, jvp={p: e.replace("U,", "ufunc,") for p, e in _t.items()},
+           **{p: e.replace("U,", "ufunc,") for p, e in _g.items()})
         for _u in BOUND_OUTER if _m == "outer" else BOUND_FOLD:
             NS[f"np_uf_{_u.__name__}"] = _u
             _r([getattr(_u, _m)], _s, kinds=_num if _m == "outer" else _core.A0, out=_out, maybe_none=True,
+               jvp={p: e.replace("U,", f"np_uf_{_u.__name__},") for p, e in _t.items()},
                **{p: e.replace("U,", f"np_uf_{_u.__name__},") for p, e in _g.items()})

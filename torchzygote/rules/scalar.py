@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import frontend  # noqa: F401
 from ..frontend import ops
+from .numpy_tangent import np_t_abs
 from .registry import ANY, COMPLEX, NONDIFF, REAL, grad, many, nondiff, some
 
 real = (many("R|T|A|N"),)              # real numbers, tensors and arrays
@@ -42,6 +43,8 @@ def _pow_db(dy, a, y):
 def _log(a):
     if hasattr(a, "log"):
         return a.log()
+    if hasattr(a, "dtype"):   # NumPy arrays and scalars (pow(x, b) with an array x)
+        return np.log(a)
     return math.log(a)
 
 
@@ -186,15 +189,35 @@ grad(cmath.atan, "z", z="dy / conj(1 + z * z)", **C1)
 grad(cmath.asinh, "z", z="dy / conj(csqrt(z * z + 1))", **C1)
 grad(cmath.acosh, "z", z="dy / conj(csqrt(z - 1) * csqrt(z + 1))", **C1)
 grad(cmath.atanh, "z", z="dy / conj(1 - z * z)", **C1)
-grad(cmath.phase, "z", z="dy * 1j * z / (z * conj(z))", kinds=C1["kinds"], ns=ns, out=REAL)
+# (not holomorphic: their tangents are their own)
+grad(cmath.phase, "z", z="dy * 1j * z / (z * conj(z))", kinds=C1["kinds"], ns=ns, out=REAL,
+     jvp=dict(z="(dz / z).imag"))
 grad(cmath.rect, "r, phi", r="(dy * conj(cexp(1j * phi))).real", phi="(dy * conj(1j * y)).real",
-     kinds=C1["kinds"], ns=ns, out=COMPLEX)
+     kinds=C1["kinds"], ns=ns, out=COMPLEX, jvp=dict(r="dr * cexp(1j * phi)", phi="1j * y * dphi"))
 nondiff(cmath.isfinite, cmath.isnan, cmath.isinf, cmath.isclose, cmath.polar)
 
 # ---------------------------------------------------------------- numeric builtins
-grad(abs, "x", x="dy * sign(x)", kinds=real, ns=ns, out=lambda ks: ks[0])
-grad(abs, "x", x="dy * x / abs(x)", kinds=cplx, ns=ns, out=REAL)
-grad(pow, "a, b", fwd="a ** b", kinds=real, ns=ns, a="pow_da(dy, a, b)", b="pow_db(dy, a, y)")
+def _abs_t(dx, x):
+    """The tangent of ``abs(x)``: ``sign(x) dx`` for real values, ``Re(conj(z) dz) / |z|`` for complex
+    ones (numbers, arrays, tensors; 0 at 0)."""
+    if isinstance(x, (int, float)):
+        return dx * _sign(x)
+    if isinstance(x, complex):
+        r = abs(x)
+        return (x.conjugate() * dx).real / r if r else 0.0 * abs(dx)
+    if hasattr(x, "is_complex"):   # a tensor
+        if not x.is_complex():
+            return dx * x.sign()
+        r = x.abs()
+        return (x.conj() * dx).real / r.masked_fill(r == 0, 1.0)
+    return np_t_abs(dx, x)
+
+
+ns.update(abs_t=_abs_t)
+grad(abs, "x", x="dy * sign(x)", kinds=real, ns=ns, out=lambda ks: ks[0], jvp=dict(x="abs_t(dx, x)"))
+grad(abs, "x", x="dy * x / abs(x)", kinds=cplx, ns=ns, out=REAL, jvp=dict(x="abs_t(dx, x)"))
+grad(pow, "a, b", fwd="a ** b", kinds=real, ns=ns, a="pow_da(dy, a, b)", b="pow_db(dy, a, y)",
+     jvp=dict(a="pow_da(da, a, b)", b="pow_db(db, a, y)"))
 grad(pow, "a, b", fwd="a ** b", kinds=cplx, ns=ns, a="cpow_da(dy, a, b)", b="cpow_db(dy, a, y)")
 def _of_type(g, x):
     """A NumPy scalar's gradient in its own type (``float(np.float64(x))``); others as they are."""
@@ -206,6 +229,6 @@ grad(float, "x", x="of_type(dy, x)", kinds=num, ns=ns, out=REAL,
      broadcast=False)
 grad(complex, "re, im=0.0", re="dy if isinstance(re, complex) else dy.real",
      im="-1j * dy if isinstance(im, complex) else dy.imag", kinds=(many("R|C|N"),),
-     out=COMPLEX, broadcast=False)
+     out=COMPLEX, broadcast=False, jvp=dict(re="complex(dre)", im="1j * dim"))
 nondiff(int, round, bool, len, range, isinstance, issubclass, type, id, hash, print, repr, str, format,
         callable, hasattr, ord, chr, bin, hex, oct, any, all, slice, object)
