@@ -29,7 +29,7 @@ LEAF = (REAL, COMPLEX, TENSOR, ARRAY)   # kinds whose tangent is kept beside the
 STRUCTURES = (*CONTAINERS, *TUPLE_OF.values())   # kinds whose tangents are inside (Duals)
 OPEN = ("O", "U")   # kinds known only at run time
 SHAPE_ONLY = {len, isinstance, type, id, callable, hasattr, iter, ops.contains, ops.not_contains}
-REALS = (REAL,)
+REALS = (REAL, "N")
 
 
 class JvpCodegen(Codegen):
@@ -253,7 +253,9 @@ class JvpCodegen(Codegen):
     def _rule(self, s: Stmt, r: Rule, bound: dict, out, where) -> List[str]:
         """A rule inlined: the primal as reverse mode's forward emits it, then the tangent terms."""
         params = tangents.diff_params(r)
-        real = all(self.A.kind(o) in REALS for p in params for o in _ops(bound.get(p)) if self.act(o))
+        # every operand real (not only those with tangents: ``1j * y``): the pullback read forwards as is
+        real = all(self.A.kind(o) in REALS if isinstance(o, Var) else not isinstance(o.value, complex)
+                   for o in s.args + [v for _, v in s.kwargs])
         terms = {p: tangents.term(r, p, complex_ok=not real) for p in params
                  if any(self.act(o) for o in _ops(bound.get(p)))}
         if any(e is None for e in terms.values()):

@@ -54,6 +54,9 @@ def _is_expression(src: str) -> bool:
         return False
 
 
+_SUMS_TO_SHAPE = re.compile(r"\b(ub|_ub|unbroadcast|np_like|np_sum_to_shape|sum_to_shape)\(")
+
+
 def term(rule: Rule, p: str, complex_ok: bool = True) -> Optional[str]:
     """Parameter ``p``'s tangent term, or None where the entry gives none. ``complex_ok=False``:
     the arguments are known to be real (no conjugation needed)."""
@@ -67,6 +70,8 @@ def term(rule: Rule, p: str, complex_ok: bool = True) -> Optional[str]:
         return _sub(call, p, f"_tz({dp}, {p})") if _is_expression(call) else None
     if (rule.elementwise or numbers_only(rule)) and p != rule.vararg:
         e = rule.grads[p]
+        if _SUMS_TO_SHAPE.search(e):   # summed back to a broadcast argument's shape: not a diagonal
+            return None
         if not complex_ok:
             return _sub(e, "dy", dp)
         return f"_cj({_sub(e, 'dy', f'_cj({dp})')})"
