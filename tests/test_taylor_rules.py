@@ -560,3 +560,15 @@ def test_every_entry_is_a_callable_and_tested_families_are_in():
     for f in (operator.add, operator.mul, operator.truediv, operator.pow, math.exp, cmath.exp, np.exp, T.exp,
               TT.exp, F.relu, T.sum, T.matmul, np.einsum, T.where, T.clamp, F.softplus):
         assert f in ENTRIES
+
+
+def test_containers_integer_results_and_in_place_activations():
+    with pytest.raises(NoRuleError, match="containers"):   # list concatenation is not addition
+        propagate(operator.add, None, ([1.0], [2.0, 3.0]), {}, [[[1.0]], None])
+    x = _tensor([0.3, 1.7])
+    y0, ys = propagate(TT.to, None, (x, torch.int64), {}, [[x], None])
+    assert y0.dtype == torch.int64 and ys is None                    # a cast to integers: a constant
+    with pytest.raises(NoRuleError, match="inplace"):
+        propagate(F.relu, None, (x, True), {}, [[x], None])
+    y0, ys = propagate(complex, None, (0.3, 0.5), {}, [[1.0, 2.0], [3.0, 4.0]])
+    assert y0 == 0.3 + 0.5j and ys == [1 + 3j, 2 + 4j]

@@ -144,8 +144,7 @@ class _Entry:
 
 ENTRIES: dict = {}
 # the in-place operators write into a tensor or array first argument: the series read its copy
-_INPLACE = {operator.iadd: operator.add, operator.isub: operator.sub, operator.imul: operator.mul,
-            operator.itruediv: operator.truediv, operator.ipow: operator.pow, operator.imatmul: operator.matmul}
+_INPLACE = {operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ipow, operator.imatmul}
 
 
 def _def(fns, spec: str, impl: Callable, active: str = "x", lib=None) -> None:
@@ -196,11 +195,26 @@ def propagate(fn, rule: Optional[Rule], args: Sequence, kw: Optional[dict], seri
     if entry.positions is not None:
         if kw_series:
             raise NoRuleError(f"no Taylor rule for {_name(fn)} with a series in a keyword argument")
-        return _coefficientwise(fn, entry, args, kw, x0s, S, k)
-    bound = _bind(fn, entry, x0s, kw, S, kw_series, k)
-    y0 = fn(*args, **kw)
-    Y = entry.impl(_Call(fn, y0, k, _lib([y0, *x0s], entry.lib)), **bound)
-    return y0, [_shaped(c, y0) for c in Y[1:]]
+        y0, coefs = _coefficientwise(fn, entry, args, kw, x0s, S, k)
+    else:
+        if not all(isinstance(v, _NUMERIC) for v, s in zip(x0s, S) if s is not None):
+            raise NoRuleError(f"no Taylor rule for {_name(fn)} on {[type(v).__name__ for v in x0s]} (numbers, "
+                              f"tensors and arrays only: containers travel item by item)")
+        bound = _bind(fn, entry, x0s, kw, S, kw_series, k)
+        y0 = fn(*args, **kw)
+        coefs = entry.impl(_Call(fn, y0, k, _lib([y0, *x0s], entry.lib)), **bound)[1:]
+    if _integer_valued(y0):   # a cast to integers (x.to(torch.long)): piecewise constant
+        return y0, None
+    return y0, [_shaped(c, y0) for c in coefs]
+
+
+_NUMERIC = (numbers.Number, torch.Tensor, np.ndarray, np.generic)
+
+
+def _integer_valued(y) -> bool:
+    if isinstance(y, torch.Tensor):
+        return not (y.is_floating_point() or y.is_complex())
+    return isinstance(y, np.ndarray) and y.dtype.kind not in "fc"
 
 
 def _entry(fn, rule: Optional[Rule]) -> Optional[_Entry]:
@@ -239,6 +253,8 @@ def _bind(fn, entry: _Entry, x0s, kw, S, kw_series, k) -> dict:
             if n not in defaults:
                 raise NoRuleError(f"no Taylor rule for {_name(fn)} without its argument {n!r}")
             out[n] = (defaults[n], None)
+    if out.get("inplace", (False,))[0] is True:
+        raise NoRuleError(f"no Taylor rule for {_name(fn)} with inplace=True (it writes into its argument)")
     for n, b in out.items():
         items = b if n == vararg else [b]
         if n not in entry.active and any(s is not None for _, s in items):
@@ -278,7 +294,7 @@ def _coefficientwise(fn, entry: _Entry, args, kw, x0s, S, k):
             terms = [vals] if any(S[p][j] is not None for p in active) else []
         else:
             terms = [_factors(x0s, S, active, idx) for idx in _compositions(j, len(active))]
-        coefs.append(_shaped(ts.total(f(*vals, **kw) for vals in terms if vals is not None), y0))
+        coefs.append(ts.total(f(*vals, **kw) for vals in terms if vals is not None))
     return y0, coefs
 
 
@@ -475,7 +491,6 @@ def _hypot(c, *xs):
     return ts.sqrt(ts.add_all([ts.mul(x, x) for x in xs]), c.y0)
 
 
-
 def _extremum(larger: bool):
     """maximum/minimum: the winner's series; at a tie the mean of both (half the gradient each, as
     the first-order rules)."""
@@ -528,6 +543,7 @@ _def([operator.truediv, operator.itruediv, np.divide, np.true_divide] + _fns("di
 _def([operator.pow, operator.ipow, pow, np.power, np.float_power, T.float_power, TT.float_power],
      "a, b, modulo=None", _pow, "a, b")
 _def([math.pow], AB, _pow, "a, b", lib=math)
+_def([complex], "real=0.0, imag=0.0", lambda c, real, imag: ts.add(real, ts.lin(imag, c=1j)), "real, imag")
 _def(_fns("pow", T, TT), "a, b", _pow, "a, b")
 _def([math.atan2, np.arctan2] + _fns("atan2", T, TT) + _fns("arctan2", T, TT), AB, _atan2, "a, b")
 _def([T.hypot, TT.hypot, np.hypot], AB, lambda c, a, b: _hypot(c, a, b), "a, b")
