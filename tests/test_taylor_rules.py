@@ -397,6 +397,13 @@ def test_linear_functions():
     check(math.degrees, T.rad2deg, [0.3])
 
 
+def test_log_with_a_base():
+    series, ys = check(math.log, lambda x, b: torch.log(x) / torch.log(b), [1.3, 2.5], (0, 1),
+                       exact=cauchy_reference)
+    series, ys = check(math.log, lambda x, b: torch.log(x) / math.log(2.5), [1.3, 2.5], (0,), exact=cauchy_reference)
+    check(cmath.log, lambda x, b: torch.log(x) / torch.log(b), [1.3 + 0.2j, 2.5], (0, 1), exact=cauchy_reference)
+
+
 def test_sequences():
     a, b = _tensor([0.3, 0.5]), _tensor([1.0, -2.0])
     sa = [_tensor([1.0, 2.0]), _tensor([3.0, 4.0])]
@@ -406,6 +413,10 @@ def test_sequences():
     assert ys[1].tolist() == [[0.0, 3.0], [0.0, 4.0]]
     _, ys = propagate(np.concatenate, None, ((a.numpy(), b.numpy()),), {}, [[(None, sa[0].numpy())]])
     assert ys[0].tolist() == [0.0, 0.0, 1.0, 2.0]
+    _, ys = propagate(np.vstack, None, ([a.numpy(), b.numpy()],), {}, [[[sa[0].numpy(), None]]])
+    assert ys[0].tolist() == [[1.0, 2.0], [0.0, 0.0]]
+    y0, ys = propagate(T.split, None, (_tensor([1.0, 2.0, 3.0]), 2), {}, [[_tensor([4.0, 5.0, 6.0])], None])
+    assert [v.tolist() for v in ys[0]] == [[4.0, 5.0], [6.0]]
 
 
 def test_multilinear_functions():
@@ -473,6 +484,15 @@ def test_linear_rule_from_the_table():
     assert ys[0].tolist() == [0.0, 10.0]
     with pytest.raises(NoRuleError, match="joined"):
         propagate(joined, rule, (2.0, a, b), {}, [[1.0], None, None])
+    # torch's style: called leaving defaults out, keyword-only parameters by keyword
+    def total(input, dim=None, keepdim=False, *, dtype=None):
+        return torch.sum(input, dim, keepdim, dtype=dtype) if dim is not None else torch.sum(input, dtype=dtype)
+
+    rule = Rule(total, ["input", "dim", "keepdim", "dtype"], {"dim": None, "keepdim": False, "dtype": None}, None,
+                {"input": "dy"}, {}, linear=True, kwonly=("dtype",), omit_defaults=True, name="total")
+    x = _tensor([[1.0, 2.0], [3.0, 4.0]])
+    y0, ys = propagate(total, rule, (x, 1), dict(keepdim=True), [[x, 2 * x], None])
+    assert ys[0].tolist() == [[3.0], [7.0]] and ys[1].tolist() == [[6.0], [14.0]]
 
 
 # ================================================================ compositions and known series
