@@ -548,8 +548,8 @@ def test_known_series():
 
 def test_no_rule_raises():
     x = _tensor([0.3, 0.5])
-    with pytest.raises(NoRuleError, match="no Taylor rule for .*logsumexp"):
-        propagate(T.logsumexp, None, (x, 0), {}, [[x]])
+    with pytest.raises(NoRuleError, match="no Taylor rule for .*prod"):
+        propagate(T.prod, None, (x, 0), {}, [[x], None])
     with pytest.raises(NoRuleError, match="no Taylor rule"):
         propagate(lambda v: v, None, (x,), {}, [[x]])
     with pytest.raises(NoRuleError, match="rounding_mode"):
@@ -570,7 +570,7 @@ def test_no_rule_raises():
 
 def test_constants_and_functions_without_derivatives():
     x = _tensor([0.3, 0.5])
-    assert propagate(T.logsumexp, None, (x, 0), {}, [None, None])[1] is None   # no series: no rule needed
+    assert propagate(T.prod, None, (x, 0), {}, [None, None])[1] is None   # no series: no rule needed
     y0, ys = propagate(math.floor, None, (2.5,), {}, [[1.0]])                  # nondiff: a constant
     assert y0 == 2 and ys is None
 
@@ -592,3 +592,25 @@ def test_containers_integer_results_and_in_place_activations():
         propagate(F.relu, None, (x, True), {}, [[x], None])
     y0, ys = propagate(complex, None, (0.3, 0.5), {}, [[1.0, 2.0], [3.0, 4.0]])
     assert y0 == 0.3 + 0.5j and ys == [1 + 3j, 2 + 4j]
+
+
+@pytest.mark.filterwarnings("ignore:Implicit dimension choice")
+def test_remainders_and_softmax():
+    a, b = _tensor([2.3, -1.7, 0.4]), _tensor([0.7, 0.9, -1.1])
+    for active in ((0,), (1,), (0, 1)):
+        series, ys = check(operator.mod, torch.remainder, [a, b], active)
+        for fn in (T.remainder, TT.remainder, np.remainder, np.mod):
+            _variant(fn, [a, b], series, ys)
+        series, ys = check(T.fmod, torch.fmod, [a, b], active)
+        _variant(math.fmod, [a, b], series, ys)
+        _variant(np.fmod, [a, b], series, ys)
+    x = torch.tensor(_RNG.normal(size=(2, 3)), dtype=F64)
+    lse = lambda v, d, keepdim=False: torch.log(torch.exp(v).sum(d, keepdim=keepdim))  # noqa: E731
+    check(T.logsumexp, lse, [x, 1], exact=cauchy_reference)
+    check(TT.logsumexp, lse, [x, (0, 1)], kw=dict(keepdim=True), exact=cauchy_reference)
+    check(F.softmax, lambda v, dim: torch.exp(v - lse(v, dim, True)), [x], kw=dict(dim=0), exact=cauchy_reference)
+    check(TT.softmax, lambda v, d: torch.exp(v - lse(v, d, True)), [x, -1], exact=cauchy_reference)
+    check(F.log_softmax, lambda v, dim: v - lse(v, dim, True), [x], kw=dict(dim=1), exact=cauchy_reference)
+    check(T.log_softmax, lambda v, d: v - lse(v, d, True), [x, 0], exact=cauchy_reference)
+    with pytest.raises(NoRuleError, match="without dim"):
+        propagate(F.softmax, None, (x,), {}, [[x]])
