@@ -460,6 +460,10 @@ def test_in_place_operators_read_the_old_value():
     y0, ys = propagate(operator.imul, None, (a, b), {}, [sa, sb])
     assert y0 is a and torch.equal(a, _tensor([0.6, -0.5]))
     assert all(torch.equal(u, v) for u, v in zip(ys, want))
+    _, want = propagate(operator.mul, None, (b.clone(), b.clone()), {}, [sb, sb])
+    _, ys = propagate(operator.imul, None, (b, b), {}, [sb, sb])          # b *= b reads b before the write
+    assert all(torch.allclose(u, v) for u, v in zip(ys, want))
+    b = _tensor([2.0, -1.0])
     _, want = propagate(operator.pow, None, (b.clone(), 3), {}, [sb, None])
     _, ys = propagate(operator.ipow, None, (b, 3), {}, [sb, None])
     assert all(torch.allclose(u, v) for u, v in zip(ys, want))
@@ -564,6 +568,8 @@ def test_no_rule_raises():
         propagate(T.exp, None, (x,), dict(dim=0), [[x]])
     with pytest.raises(NoRuleError, match="modulus"):
         propagate(pow, None, (3, 2, 5), {}, [[1.0], None, None])
+    with pytest.raises(NoRuleError, match="list or tuple"):   # the operands' items are separate factors
+        propagate(T.einsum, None, ("i,i->", [x, x]), {}, [None, [[x, x]]])
     with pytest.raises(ValueError, match="different orders"):
         propagate(operator.add, None, (1.0, 2.0), {}, [[1.0], [1.0, 2.0]])
 

@@ -47,7 +47,8 @@ def propagate(fn, rule: Optional[Rule], args: Sequence, kw: Optional[dict], seri
     if kw.get("out") is not None or kw.get("inplace") is True or kw.get("where", True) is not True:
         raise NoRuleError(f"no Taylor rule for {fn_name(fn)} with out=, inplace= or where= (it writes into "
                           f"an existing value)")
-    x0s = [copy_value(args[0])] + list(args[1:]) if fn in INPLACE and args else list(args)
+    # an in-place operator writes into its first argument, which the others may be (a *= a) or view
+    x0s = [copy_value(a) for a in args] if fn in INPLACE else list(args)
     S = [None if s is None else [a, *s] for a, s in zip(x0s, series)] + [None] * (len(args) - len(series))
     if entry.positions is not None:
         if kw_series:
@@ -140,6 +141,11 @@ def _coefficientwise(fn, entry: Entry, args, kw, x0s, S, k):
     active = [p for p in range(len(args)) if S[p] is not None]
     if any(p not in pos for p in active):
         raise NoRuleError(f"no Taylor rule for {fn_name(fn)} with a series in its argument {active[-1]}")
+    sl = entry.positions
+    multilinear = not entry.joint and (sl.stop is None or sl.stop - (sl.start or 0) > 1)
+    if multilinear and any(isinstance(x0s[p], (list, tuple)) for p in active):
+        # (einsum(eq, [a, b]): the items of a list are separate factors, not one linear argument)
+        raise NoRuleError(f"no Taylor rule for {fn_name(fn)} with a series in a list or tuple argument")
     f = entry.f or fn
     y0 = fn(*args, **kw)
     coefs = []
