@@ -107,7 +107,7 @@ def _like(x0, j=2):
 
 
 def _as_np(v):
-    return v.detach().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+    return v.detach().resolve_conj().resolve_neg().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
 
 
 def polynomial_reference(ref, args, series, k, w):
@@ -187,32 +187,32 @@ DOMAIN = dict(any=ANY, pos=POS, unit=UNIT, above1=ABOVE1, far0=FAR0)
 UNARY = [
     ("exp", [T.exp, TT.exp, math.exp, cmath.exp, np.exp], torch.exp, "any"),
     ("expm1", [T.expm1, TT.expm1, math.expm1, np.expm1, T.special.expm1], torch.expm1, "any"),
-    ("exp2", [T.exp2, np.exp2, math.exp2], torch.exp2, "any"),
+    ("exp2", [T.exp2, TT.exp2, T.special.exp2, np.exp2, math.exp2], torch.exp2, "any"),
     ("log", [T.log, TT.log, math.log, cmath.log, np.log], torch.log, "pos"),
-    ("log2", [T.log2, math.log2, np.log2], torch.log2, "pos"),
-    ("log10", [T.log10, math.log10, cmath.log10, np.log10], torch.log10, "pos"),
-    ("log1p", [T.log1p, math.log1p, np.log1p], torch.log1p, "pos"),
+    ("log2", [T.log2, TT.log2, math.log2, np.log2], torch.log2, "pos"),
+    ("log10", [T.log10, TT.log10, math.log10, cmath.log10, np.log10], torch.log10, "pos"),
+    ("log1p", [T.log1p, TT.log1p, T.special.log1p, math.log1p, np.log1p], torch.log1p, "pos"),
     ("sqrt", [T.sqrt, TT.sqrt, math.sqrt, cmath.sqrt, np.sqrt], torch.sqrt, "pos"),
     ("rsqrt", [T.rsqrt, TT.rsqrt], torch.rsqrt, "pos"),
     ("cbrt", [np.cbrt, math.cbrt], lambda x: torch.where(x.real > 0, x ** (1 / 3), -(-x) ** (1 / 3)), "far0"),
     ("sin", [T.sin, TT.sin, math.sin, cmath.sin, np.sin], torch.sin, "any"),
     ("cos", [T.cos, TT.cos, math.cos, cmath.cos, np.cos], torch.cos, "any"),
-    ("tan", [T.tan, math.tan, cmath.tan, np.tan], torch.tan, "any"),
-    ("sinh", [T.sinh, math.sinh, cmath.sinh, np.sinh], torch.sinh, "any"),
-    ("cosh", [T.cosh, math.cosh, cmath.cosh, np.cosh], torch.cosh, "any"),
+    ("tan", [T.tan, TT.tan, math.tan, cmath.tan, np.tan], torch.tan, "any"),
+    ("sinh", [T.sinh, TT.sinh, math.sinh, cmath.sinh, np.sinh], torch.sinh, "any"),
+    ("cosh", [T.cosh, TT.cosh, math.cosh, cmath.cosh, np.cosh], torch.cosh, "any"),
     ("tanh", [T.tanh, TT.tanh, F.tanh, math.tanh, cmath.tanh, np.tanh], torch.tanh, "any"),
-    ("asin", [T.asin, T.arcsin, math.asin, cmath.asin, np.arcsin], torch.asin, "unit"),
-    ("acos", [T.acos, TT.arccos, math.acos, cmath.acos, np.arccos], torch.acos, "unit"),
-    ("atan", [T.atan, math.atan, cmath.atan, np.arctan], torch.atan, "any"),
-    ("asinh", [T.asinh, math.asinh, cmath.asinh, np.arcsinh], torch.asinh, "any"),
-    ("acosh", [T.acosh, math.acosh, cmath.acosh, np.arccosh], torch.acosh, "above1"),
-    ("atanh", [T.atanh, math.atanh, cmath.atanh, np.arctanh], torch.atanh, "unit"),
+    ("asin", [T.asin, T.arcsin, TT.asin, TT.arcsin, math.asin, cmath.asin, np.arcsin], torch.asin, "unit"),
+    ("acos", [T.acos, T.arccos, TT.acos, TT.arccos, math.acos, cmath.acos, np.arccos], torch.acos, "unit"),
+    ("atan", [T.atan, T.arctan, TT.atan, TT.arctan, math.atan, cmath.atan, np.arctan], torch.atan, "any"),
+    ("asinh", [T.asinh, T.arcsinh, TT.asinh, TT.arcsinh, math.asinh, cmath.asinh, np.arcsinh], torch.asinh, "any"),
+    ("acosh", [T.acosh, T.arccosh, TT.acosh, TT.arccosh, math.acosh, cmath.acosh, np.arccosh], torch.acosh, "above1"),
+    ("atanh", [T.atanh, T.arctanh, TT.atanh, TT.arctanh, math.atanh, cmath.atanh, np.arctanh], torch.atanh, "unit"),
     ("sigmoid", [T.sigmoid, TT.sigmoid, F.sigmoid, T.special.expit], torch.sigmoid, "any"),
     ("erf", [T.erf, TT.erf, T.special.erf, math.erf], torch.erf, "any"),
-    ("erfc", [T.erfc, math.erfc], torch.erfc, "any"),
+    ("erfc", [T.erfc, TT.erfc, T.special.erfc, math.erfc], torch.erfc, "any"),
     ("abs", [T.abs, abs, math.fabs, TT.abs, np.abs, np.fabs], torch.abs, "any"),
-    ("square", [T.square, np.square], torch.square, "any"),
-    ("reciprocal", [T.reciprocal, np.reciprocal], torch.reciprocal, "pos"),
+    ("square", [T.square, TT.square, np.square], torch.square, "any"),
+    ("reciprocal", [T.reciprocal, TT.reciprocal, np.reciprocal], torch.reciprocal, "pos"),
     ("neg", [T.neg, operator.neg, TT.neg, np.negative], torch.neg, "any"),
     ("relu", [T.relu, TT.relu, F.relu], torch.relu, "any"),
     ("silu", [F.silu], F.silu, "any"),
@@ -395,6 +395,10 @@ def test_linear_functions():
     check(TT.item, lambda v: v, [_tensor(0.3)])
     check(operator.neg, operator.neg, [0.3])
     check(math.degrees, T.rad2deg, [0.3])
+    _, ys = propagate(math.fsum, None, ([0.3, 0.5],), {}, [[[1.0, None], [None, 2.0]]])
+    assert ys == [1.0, 2.0]
+    with pytest.raises(NoRuleError, match="initial"):   # sum(x) + 5: not linear
+        propagate(np.sum, None, (a,), dict(initial=5.0), [[a]])
 
 
 def test_log_with_a_base():
@@ -415,8 +419,18 @@ def test_sequences():
     assert ys[0].tolist() == [0.0, 0.0, 1.0, 2.0]
     _, ys = propagate(np.vstack, None, ([a.numpy(), b.numpy()],), {}, [[[sa[0].numpy(), None]]])
     assert ys[0].tolist() == [[1.0, 2.0], [0.0, 0.0]]
-    y0, ys = propagate(T.split, None, (_tensor([1.0, 2.0, 3.0]), 2), {}, [[_tensor([4.0, 5.0, 6.0])], None])
-    assert [v.tolist() for v in ys[0]] == [[4.0, 5.0], [6.0]]
+    for split in (T.split, TT.split, T.tensor_split, TT.tensor_split, T.chunk, TT.chunk):
+        y0, ys = propagate(split, None, (_tensor([1.0, 2.0, 3.0]), 2), {}, [[_tensor([4.0, 5.0, 6.0])], None])
+        assert [v.tolist() for v in ys[0]] == [[4.0, 5.0], [6.0]]
+    for unbind in (T.unbind, TT.unbind):
+        y0, ys = propagate(unbind, None, (_tensor([1.0, 2.0]),), {}, [[_tensor([4.0, 5.0])]])
+        assert [v.item() for v in ys[0]] == [4.0, 5.0]
+    for join, want in ((T.concat, [1.0, 2.0, 0.0, 0.0]), (T.concatenate, [1.0, 2.0, 0.0, 0.0]),
+                       (T.hstack, [1.0, 2.0, 0.0, 0.0]), (T.vstack, [[1.0, 2.0], [0.0, 0.0]]),
+                       (np.hstack, [1.0, 2.0, 0.0, 0.0]), (np.stack, [[1.0, 2.0], [0.0, 0.0]])):
+        to = (lambda v: v.numpy()) if join in (np.hstack, np.stack) else (lambda v: v)
+        _, ys = propagate(join, None, ((to(a), to(b)),), {}, [[(to(sa[0]), None)]])
+        assert ys[0].tolist() == want
 
 
 def test_multilinear_functions():
@@ -451,6 +465,26 @@ def test_linear_layers():
     Wc = torch.tensor(_RNG.normal(size=(3, 2, 3)), dtype=F64)
     bc = torch.tensor(_RNG.normal(size=3), dtype=F64)
     check(F.conv1d, F.conv1d, [xi, Wc, bc], (0, 1, 2), kw=dict(padding=1), exact=polynomial_reference)
+    x2 = torch.tensor(_RNG.normal(size=(1, 2, 4, 4)), dtype=F64)
+    W2 = torch.tensor(_RNG.normal(size=(3, 2, 2, 2)), dtype=F64)
+    check(F.conv2d, F.conv2d, [x2, W2, bc], (0, 1), exact=polynomial_reference)
+    x3, W3 = x2[:, :, None], W2[:, :, None]
+    check(F.conv3d, F.conv3d, [x3, W3], (0, 1), exact=polynomial_reference)
+
+
+def test_inverse_and_solve():
+    A = torch.tensor(_RNG.normal(size=(3, 3)), dtype=F64) + 3 * torch.eye(3, dtype=F64)
+    B = torch.tensor(_RNG.normal(size=(3, 2)), dtype=F64)
+    v = torch.tensor(_RNG.normal(size=3), dtype=F64)
+    series, ys = check(T.linalg.inv, T.linalg.inv, [A], exact=cauchy_reference)
+    for fn in (T.inverse, TT.inverse, np.linalg.inv):
+        _variant(fn, [A], series, ys)
+    for rhs in (B, v):
+        for active in ((0,), (1,), (0, 1)):
+            series, ys = check(T.linalg.solve, T.linalg.solve, [A, rhs], active, exact=cauchy_reference)
+            _variant(np.linalg.solve, [A, rhs], series, ys)
+    with pytest.raises(NoRuleError, match="left=False"):
+        propagate(T.linalg.solve, None, (A, B.T), dict(left=False), [[A], None])
 
 
 def test_in_place_operators_read_the_old_value():
@@ -463,6 +497,12 @@ def test_in_place_operators_read_the_old_value():
     _, want = propagate(operator.mul, None, (b.clone(), b.clone()), {}, [sb, sb])
     _, ys = propagate(operator.imul, None, (b, b), {}, [sb, sb])          # b *= b reads b before the write
     assert all(torch.allclose(u, v) for u, v in zip(ys, want))
+    for iop, op in ((operator.iadd, operator.add), (operator.isub, operator.sub), (operator.itruediv, operator.truediv),
+                    (operator.imod, operator.mod)):
+        a, b = _tensor([0.3, 0.5]), _tensor([2.0, -1.0])
+        _, want = propagate(op, None, (a.clone(), b), {}, [sa, sb])
+        y0, ys = propagate(iop, None, (a, b), {}, [sa, sb])
+        assert y0 is a and all(torch.allclose(u, v) for u, v in zip(ys, want))
     b = _tensor([2.0, -1.0])
     _, want = propagate(operator.pow, None, (b.clone(), 3), {}, [sb, None])
     _, ys = propagate(operator.ipow, None, (b, 3), {}, [sb, None])
@@ -620,3 +660,103 @@ def test_remainders_and_softmax():
     check(T.log_softmax, lambda v, d: v - lse(v, d, True), [x, 0], exact=cauchy_reference)
     with pytest.raises(NoRuleError, match="without dim"):
         propagate(F.softmax, None, (x,), {}, [[x]])
+
+
+# ================================================================ every other entry, once
+
+_M = torch.tensor(_RNG.normal(size=(2, 3)), dtype=F64)
+_S = torch.tensor(_RNG.normal(size=(3, 3)), dtype=F64)
+_V = torch.tensor(_RNG.normal(size=3), dtype=F64)
+_C = torch.tensor(_RNG.normal(size=(2, 3)) + 1j * _RNG.normal(size=(2, 3)), dtype=torch.complex128)
+_I = torch.tensor([[0, 2], [1, 0]])
+_P = _tensor([0.4, 1.3, 2.1])
+_A = _M.numpy()
+_SN = _S.numpy()
+_SF = np.flipud(_SN).copy()
+
+# (function, arguments, active arguments): linear, multilinear and elementwise entries not above,
+# each against the polynomial or autograd reference of the same function
+SWEEP = [
+    (TT.adjoint, [_M], (0,)), (T.adjoint, [_M], (0,)), (TT.broadcast_to, [_V, (2, 3)], (0,)),
+    (T.broadcast_to, [_V, (2, 3)], (0,)), (TT.clone, [_M], (0,)), (T.clone, [_M], (0,)), (TT.conj, [_C], (0,)),
+    (T.conj, [_C], (0,)), (T.conj_physical, [_C], (0,)), (TT.conj_physical, [_C], (0,)), (TT.contiguous, [_M], (0,)),
+    (TT.cumsum, [_M, 1], (0,)), (T.diag, [_V], (0,)), (TT.diag, [_S], (0,)), (T.diag_embed, [_M], (0,)),
+    (TT.diag_embed, [_M], (0,)), (T.diagonal, [_S], (0,)), (TT.diagonal, [_S, 1], (0,)),
+    (TT.expand, [_V, 2, 3], (0,)), (TT.expand_as, [_V, _M], (0,)), (T.flatten, [_M], (0,)), (TT.flatten, [_M], (0,)),
+    (T.flip, [_M, (0,)], (0,)), (TT.flip, [_M, 1], (0,)), (T.fliplr, [_M], (0,)), (TT.fliplr, [_M], (0,)),
+    (T.flipud, [_M], (0,)), (TT.flipud, [_M], (0,)), (T.gather, [_M, 1, _I], (0,)), (TT.gather, [_M, 1, _I], (0,)),
+    (T.index_select, [_M, 1, _I[0]], (0,)), (TT.index_select, [_M, 1, _I[0]], (0,)), (T.mean, [_M, 0], (0,)),
+    (T.movedim, [_M, 0, 1], (0,)), (TT.movedim, [_M, 0, 1], (0,)), (T.moveaxis, [_M, 0, 1], (0,)),
+    (TT.moveaxis, [_M, 0, 1], (0,)), (T.narrow, [_M, 1, 1, 2], (0,)), (TT.narrow, [_M, 1, 1, 2], (0,)),
+    (T.negative, [_M], (0,)), (TT.negative, [_M], (0,)), (T.positive, [_M], (0,)), (TT.positive, [_M], (0,)),
+    (T.permute, [_M, (1, 0)], (0,)), (TT.permute, [_M, 1, 0], (0,)), (T.ravel, [_M], (0,)), (TT.ravel, [_M], (0,)),
+    (T.real, [_C], (0,)), (T.imag, [_C], (0,)), (T.reshape, [_M, (3, 2)], (0,)), (TT.reshape_as, [_M, _M.T], (0,)),
+    (TT.view, [_M, 3, 2], (0,)), (TT.view_as, [_M, _M.T], (0,)), (T.resolve_conj, [_C], (0,)),
+    (TT.resolve_conj, [_C], (0,)), (T.resolve_neg, [_M], (0,)), (TT.resolve_neg, [_M], (0,)),
+    (T.roll, [_M, 1, 1], (0,)), (TT.roll, [_M, 1, 1], (0,)), (T.rot90, [_M], (0,)), (TT.rot90, [_M], (0,)),
+    (T.select, [_M, 1, 2], (0,)), (TT.select, [_M, 1, 2], (0,)), (T.squeeze, [_M[None]], (0,)),
+    (TT.squeeze, [_M[None], 0], (0,)), (T.unsqueeze, [_M, 1], (0,)), (TT.unsqueeze, [_M, 1], (0,)),
+    (T.swapaxes, [_M, 0, 1], (0,)), (TT.swapaxes, [_M, 0, 1], (0,)), (T.swapdims, [_M, 0, 1], (0,)),
+    (TT.swapdims, [_M, 0, 1], (0,)), (T.t, [_M], (0,)), (TT.transpose, [_M, 0, 1], (0,)),
+    (T.take, [_M, _I], (0,)), (TT.take, [_M, _I], (0,)), (T.take_along_dim, [_M, _I, 1], (0,)),
+    (TT.take_along_dim, [_M, _I, 1], (0,)), (T.tile, [_M, (2,)], (0,)), (TT.tile, [_M, (2,)], (0,)),
+    (TT.repeat, [_M, 2, 1], (0,)), (T.trace, [_S], (0,)), (TT.trace, [_S], (0,)), (T.tril, [_S], (0,)),
+    (TT.tril, [_S], (0,)), (T.triu, [_S, 1], (0,)), (TT.triu, [_S], (0,)), (T.unflatten, [_V, 0, (1, 3)], (0,)),
+    (TT.unflatten, [_V, 0, (1, 3)], (0,)), (TT.sum, [_M], (0,)), (T.deg2rad, [_M], (0,)), (TT.deg2rad, [_M], (0,)),
+    (T.rad2deg, [_M], (0,)), (TT.rad2deg, [_M], (0,)),
+    (T.bmm, [_M[None], _S[None]], (0, 1)), (TT.bmm, [_M[None], _S[None]], (0, 1)), (TT.mm, [_M, _S], (0, 1)),
+    (TT.mv, [_M, _V], (0, 1)), (TT.dot, [_V, _V], (0, 1)), (T.vdot, [_V, _V], (0, 1)), (TT.vdot, [_V, _V], (0, 1)),
+    (T.inner, [_M, _M], (0, 1)), (TT.inner, [_M, _M], (0, 1)), (TT.outer, [_V, _V], (0, 1)),
+    (T.ger, [_V, _V], (0, 1)), (TT.ger, [_V, _V], (0, 1)), (T.kron, [_M, _S], (0, 1)), (TT.kron, [_M, _S], (0, 1)),
+    (T.cross, [_S, _S.flip(0), 0], (0, 1)), (TT.cross, [_S, _S.flip(0), 0], (0, 1)), (TT.multiply, [_M, _M], (0, 1)),
+    (T.tensordot, [_M, _S, 1], (0, 1)), (np.tensordot, [_A, _SN, 1], (0, 1)), (np.inner, [_A, _A], (0, 1)),
+    (np.kron, [_A, _A], (0, 1)), (np.vdot, [_A, _A], (0, 1), lambda a, b: T.vdot(a.flatten(), b.flatten())), (np.cross, [_SN, _SF], (0, 1)),
+    (np.cumsum, [_A, 1], (0,)), (np.diag, [_V.numpy()], (0,)), (np.diagonal, [_SN], (0,)),
+    (np.expand_dims, [_A, 0], (0,)), (np.flip, [_A, 0], (0,)), (np.fliplr, [_A], (0,)), (np.flipud, [_A], (0,)),
+    (np.moveaxis, [_A, 0, 1], (0,)), (np.ravel, [_A], (0,)), (np.reshape, [_A, (3, 2)], (0,)),
+    (np.roll, [_A, 1], (0,)), (np.rot90, [_A], (0,)), (np.squeeze, [_A[None]], (0,)), (np.swapaxes, [_A, 0, 1], (0,)),
+    (np.take, [_A, _I.numpy()], (0,)), (np.take_along_axis, [_A, _I.numpy(), 1], (0,)), (np.trace, [_SN], (0,)),
+    (np.tril, [_SN], (0,)), (np.triu, [_SN], (0,)), (np.broadcast_to, [_V.numpy(), (2, 3)], (0,)),
+    (np.copy, [_A], (0,)), (np.array, [_A], (0,)), (np.asarray, [_A], (0,)), (np.positive, [_A], (0,)),
+    (np.deg2rad, [_A], (0,), T.deg2rad), (np.rad2deg, [_A], (0,), T.rad2deg), (np.degrees, [_A], (0,), T.rad2deg),
+    (np.radians, [_A], (0,), T.deg2rad),
+    (np.real, [_C.numpy()], (0,), T.real), (np.imag, [_C.numpy()], (0,), T.imag),
+    (np.conjugate, [_C.numpy()], (0,), T.conj),
+    (math.radians, [0.3], (0,), T.deg2rad), (operator.pos, [0.3], (0,), lambda v: v),
+    (operator.abs, [-0.3], (0,), T.abs),
+    (TT.absolute, [_M], (0,)), (T.absolute, [_M], (0,)), (TT.divide, [_M, _P], (0, 1)),
+    (T.divide, [_M, _P], (0, 1)), (TT.true_divide, [_M, _P], (0, 1)), (TT.subtract, [_M, _P], (0, 1)),
+    (TT.float_power, [_P, 2.5], (0,)), (T.float_power, [_P, _M], (0, 1)), (TT.hypot, [_M, _P], (0, 1)),
+    (TT.atan2, [_M, _P], (0, 1)), (TT.arctan2, [_M, _P], (0, 1)), (TT.fmax, [_M, _P - 1], (0, 1)),
+    (TT.fmin, [_M, _P - 1], (0, 1)), (np.fmax, [_SN, _SF + 0.05], (0, 1), T.fmax), (np.fmin, [_SN, _SF + 0.05], (0, 1), T.fmin),
+    (TT.minimum, [_M, _P - 1], (0, 1)), (TT.fmod, [_M, _P], (0, 1)), (TT.clamp, [_M, -0.5, 0.5], (0,)),
+    (T.clip, [_M, -0.5, 0.5], (0,)), (TT.clamp_min, [_M, 0.1], (0,)), (TT.clamp_max, [_M, 0.1], (0,)),
+    (TT.log_softmax, [_M, 1], (0,)), (T.softmax, [_M, 1], (0,)), (TT.double, [_M.float()], (0,)),
+    (TT.float, [_M], (0,)), (TT.type_as, [_M, _M.float()], (0,)),
+]
+
+
+# not complex-linear (conjugations, real parts, casts that drop an imaginary part): checked along real t
+REAL_LINEAR = {TT.adjoint, T.adjoint, TT.conj, T.conj, T.conj_physical, TT.conj_physical, T.real, T.imag, T.vdot,
+               TT.vdot, T.deg2rad, TT.deg2rad, T.rad2deg, TT.rad2deg, np.vdot, np.real, np.imag, np.conjugate,
+               np.deg2rad, np.rad2deg, np.degrees, np.radians, math.radians, TT.double, TT.float, TT.type_as}
+
+
+def _torch_valued(fn):
+    """``fn`` of tensors (a numpy function gets arrays)."""
+    if not (isinstance(fn, np.ufunc) or (getattr(fn, "__module__", "") or "").startswith("numpy")):
+        return fn
+    return lambda *a, **k: torch.as_tensor(np.array(fn(*[v.numpy() if isinstance(v, torch.Tensor) else v
+                                                           for v in a], **k)))
+
+
+@pytest.mark.parametrize("case", SWEEP, ids=[f"{i}" for i in range(len(SWEEP))])
+def test_sweep(case):
+    """The linear and multilinear entries against the exact polynomial of the same function, the
+    others against autograd."""
+    fn, args, active, ref = (*case, None)[:4]
+    ref = ref or _torch_valued(fn)
+    # (a polynomial in complex t only where the function is complex-linear: not conj, real, vdot)
+    poly = ENTRIES[fn].positions is not None and fn not in REAL_LINEAR
+    tol = 1e-6 if fn in (TT.float, TT.double, TT.type_as) else 1e-9   # (float32 on one side)
+    check(fn, ref, args, active, k=4, exact=polynomial_reference if poly else autograd_reference, tol=tol)

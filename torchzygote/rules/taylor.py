@@ -44,9 +44,10 @@ def propagate(fn, rule: Optional[Rule], args: Sequence, kw: Optional[dict], seri
     entry = _entry(fn, rule)
     if entry is None:   # no derivative (a comparison, floor, argmax, zeros_like): a constant result
         return fn(*args, **kw), None
-    if kw.get("out") is not None or kw.get("inplace") is True or kw.get("where", True) is not True:
-        raise NoRuleError(f"no Taylor rule for {fn_name(fn)} with out=, inplace= or where= (it writes into "
-                          f"an existing value)")
+    if kw.get("out") is not None or kw.get("inplace") is True or kw.get("where", True) is not True \
+            or kw.get("initial") is not None:
+        raise NoRuleError(f"no Taylor rule for {fn_name(fn)} with out=, inplace=, where= or initial= (it writes "
+                          f"into an existing value, or adds one)")
     # an in-place operator writes into its first argument, which the others may be (a *= a) or view
     x0s = [copy_value(a) for a in args] if fn in INPLACE else list(args)
     S = [None if s is None else [a, *s] for a, s in zip(x0s, series)] + [None] * (len(args) - len(series))

@@ -78,10 +78,16 @@ def _integral_power(r) -> bool:
 
 
 def fn_name(fn) -> str:
-    """``torch.sin``, ``math.exp``, ``abs``: the function as error messages name it."""
-    mod = getattr(fn, "__module__", None) or getattr(type(fn), "__module__", "")
-    qual = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
-    return f"{mod}.{qual}" if mod and mod != "builtins" else qual
+    """``torch.sin``, ``torch.Tensor.sum``, ``math.exp``, ``abs``: the function as messages name it."""
+    name = getattr(fn, "__name__", None) or repr(fn)
+    qual = getattr(fn, "__qualname__", None) or name
+    mod = getattr(fn, "__module__", None) or ""
+    if qual.startswith(("TensorBase.", "Tensor.")):
+        return f"torch.Tensor.{name}"
+    if qual.startswith("_VariableFunctionsClass.") or mod.startswith("torch._C"):
+        return f"torch.{'special.' if name.startswith('special_') else ''}{name.removeprefix('special_')}"
+    mod = {"_operator": "operator", "builtins": ""}.get(mod, mod)
+    return f"{mod}.{qual}" if mod else qual
 
 
 # ====================================================================== the table
@@ -346,6 +352,29 @@ def _affine_bilinear(c, x, weight, bias=None, **const):
     return coefs
 
 
+def _inv(c, x):
+    """``Y = X^-1``: ``sum_i X_i Y_{j-i} = 0``, so ``Y_j = -Y_0 sum_{i>=1} X_i Y_{j-i}``."""
+    Y = [c.y0]
+    for j in range(1, len(x)):
+        s = ts.total(x[i] @ Y[j - i] for i in range(1, j + 1) if x[i] is not None and Y[j - i] is not None)
+        Y.append(None if s is None else -(c.y0 @ s))
+    return Y
+
+
+def _solve(c, a, b, left=None):
+    """``Z = solve(A, B)``: ``Z_j = solve(A_0, B_j - sum_{i>=1} A_i Z_{j-i})``."""
+    if left is not None and left[0] is not True:
+        raise NoRuleError(f"no Taylor rule for {fn_name(c.fn)} with left=False")
+    vec = c.y0.ndim == a[0].ndim - 1   # B a vector (or a stack of them), as the primal took it
+    Z = [c.y0]
+    for j in range(1, len(a)):
+        s = ts.total((a[i] @ Z[j - i][..., None])[..., 0] if vec else a[i] @ Z[j - i]
+                     for i in range(1, j + 1) if a[i] is not None and Z[j - i] is not None)
+        r = ts.acc(b[j], ts.scale(s, -1))
+        Z.append(None if r is None else c.fn(a[0], r))
+    return Z
+
+
 def _lse(x, dim, keepdim):
     """``log(sum(exp(x), dim))``: the log of the sum of the exp series, shifted by the maximum."""
     m = torch.amax(x[0], dim=dim, keepdim=True)
@@ -389,6 +418,9 @@ for _log in (False, True):
     _n = "log_softmax" if _log else "softmax"
     _def(_fns(_n, T, TT), "x, dim, dtype=None", _softmax(_log))
     _def([getattr(F, _n)], "x, dim=None, _stacklevel=3, dtype=None", _softmax(_log))
+_def([T.linalg.inv, T.inverse, TT.inverse, np.linalg.inv], "x, /", _inv)
+_def([T.linalg.solve], "a, b, *, left=True", _solve, "a, b")
+_def([np.linalg.solve], "a, b, /", _solve, "a, b")
 _def([T.where, np.where], "cond, x, y, /", _where, "x, y")
 _def([TT.where], "x, cond, y, /", _where, "x, y")
 _def(_fns("clamp", T, TT) + _fns("clip", T, TT), "x, min=None, max=None",
@@ -420,7 +452,7 @@ _LINEAR_NUMPY = ["sum", "mean", "cumsum", "trace", "reshape", "ravel", "transpos
 _SEQUENCES = ["cat", "concat", "concatenate", "stack", "hstack", "vstack"]
 _cw([f for n in _LINEAR_TORCH for f in _fns(n, T, TT)] + [getattr(np, n) for n in _LINEAR_NUMPY]
     + [f for n in _SEQUENCES for f in _fns(n, T, np)]
-    + [operator.neg, operator.pos, operator.getitem, float, math.degrees, math.radians])
+    + [operator.neg, operator.pos, operator.getitem, float, math.degrees, math.radians, math.fsum])
 _BILINEAR = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "kron", "tensordot", "cross"]
 _cw([f for n in _BILINEAR for f in _fns(n, T, TT, np)] + _fns("mul", T, TT) + _fns("multiply", T, TT, np),
     slice(0, 2))
