@@ -619,6 +619,9 @@ def test_constants_and_functions_without_derivatives():
     assert propagate(T.prod, None, (x, 0), {}, [None, None])[1] is None   # no series: no rule needed
     y0, ys = propagate(math.floor, None, (2.5,), {}, [[1.0]])                  # nondiff: a constant
     assert y0 == 2 and ys is None
+    y0, ys = propagate(operator.floordiv, None, (2.5, 2.0), {}, [[1.0], None])  # a rule without gradients
+    assert y0 == 1.0 and ys is None
+    assert propagate(T.argmax, None, (x,), {}, [[x]])[1] is None
 
 
 def test_every_entry_is_a_callable_and_tested_families_are_in():
