@@ -27,6 +27,7 @@ from .registry import TABLE, Rule, call_leaving_defaults
 from .tangents import bcast, call_expr, tz, zero_like
 from .taylor_rules import ENTRIES, INPLACE, Call, Entry, fn_name
 
+
 def propagate(fn, rule: Optional[Rule], args: Sequence, kw: Optional[dict], series: Sequence,
               kw_series: Optional[dict] = None):
     """``(y0, [y1..yk])`` of ``fn(*args, **kw)`` where argument ``i`` has the coefficients

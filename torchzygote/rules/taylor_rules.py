@@ -151,13 +151,9 @@ T, TT = torch, torch.Tensor
 LN2, LN10 = math.log(2.0), math.log(10.0)
 
 
-def _unary(fns_by_name: dict, impl: Callable, spec: str = "x, /", **kw) -> None:
-    for name, mods in fns_by_name.items():
-        _def(_fns(name, *mods), spec, impl, **kw)
-
-
-ALL = (T, TT, np)           # torch.f, Tensor.f and numpy.f where they exist
-TORCH = (T, TT)
+def _unary(name: str, impl: Callable, mods=(T, TT, np)) -> None:
+    """``torch.name``, ``Tensor.name`` and ``numpy.name``, where they exist."""
+    _def(_fns(name, *mods), "x, /", impl)
 
 
 def _log(c, x, base=None):
@@ -193,24 +189,23 @@ def _abs(c, x):
     return ts.lin(x, c=_sign(x[0]))   # (sign 0 at 0: the first-order rules' convention)
 
 
-_unary({"exp": ALL}, lambda c, x: ts.exp(x, c.y0))
-_def([math.exp], "x, /", lambda c, x: ts.exp(x, c.y0), lib=math)
-_def([cmath.exp], "x, /", lambda c, x: ts.exp(x, c.y0), lib=cmath)
-_unary({"expm1": ALL}, lambda c, x: ts.ode(c.y0, x, lambda Y, m: ts.acc(Y[m], 1.0 if m == 0 else None)))
+_unary("exp", lambda c, x: ts.exp(x, c.y0))
+_def([math.exp, cmath.exp], "x, /", ENTRIES[T.exp].impl)
+_unary("expm1", lambda c, x: ts.ode(c.y0, x, lambda Y, m: ts.acc(Y[m], 1.0 if m == 0 else None)))
 _def([math.expm1, T.special.expm1], "x, /", ENTRIES[T.expm1].impl)
-_unary({"exp2": ALL}, lambda c, x: ts.exp(ts.lin(x, c=LN2), c.y0))
+_unary("exp2", lambda c, x: ts.exp(ts.lin(x, c=LN2), c.y0))
 _def([getattr(math, "exp2", None), T.special.exp2], "x, /", ENTRIES[T.exp2].impl)
-_unary({"log": ALL}, _log)
+_unary("log", _log)
 _def([math.log], "x, base=None, /", _log, "x, base", lib=math)
 _def([cmath.log], "x, base=None, /", _log, "x, base", lib=cmath)
 for _n, _c in (("log2", LN2), ("log10", LN10)):
-    _unary({_n: ALL}, lambda c, x, _c=_c: ts.lin(ts.log(x, c.y0), c=1 / _c))
+    _unary(_n, lambda c, x, _c=_c: ts.lin(ts.log(x, c.y0), c=1 / _c))
     _def([getattr(math, _n), getattr(cmath, _n, None)], "x, /", ENTRIES[getattr(T, _n)].impl)
-_unary({"log1p": ALL}, lambda c, x: ts.integral(c.y0, (x, ts.recip(ts.lin(x, 1.0)))))
+_unary("log1p", lambda c, x: ts.integral(c.y0, (x, ts.recip(ts.lin(x, 1.0)))))
 _def([math.log1p, T.special.log1p], "x, /", ENTRIES[T.log1p].impl)
-_unary({"sqrt": ALL}, lambda c, x: ts.sqrt(x, c.y0))
+_unary("sqrt", lambda c, x: ts.sqrt(x, c.y0))
 _def([math.sqrt, cmath.sqrt], "x, /", lambda c, x: ts.sqrt(x, c.y0))
-_unary({"rsqrt": TORCH}, lambda c, x: ts.rpow(x, -0.5, c.y0))
+_unary("rsqrt", lambda c, x: ts.rpow(x, -0.5, c.y0), (T, TT))
 _def([np.cbrt, getattr(math, "cbrt", None)], "x, /", lambda c, x: ts.rpow(x, 1 / 3, c.y0))
 for _mod, _lb in ((T, None), (TT, None), (np, None), (math, math), (cmath, cmath)):
     _def(_fns("sin", _mod), "x, /", lambda c, x: ts.sincos(x, c.y0, c.lib.cos(x[0]))[0], lib=_lb)
@@ -227,8 +222,8 @@ for _mod, _lb in ((T, None), (TT, None), (T.special, None), (math, math)):
     _def(_fns("erf", _mod), "x, /", lambda c, x: ts.erf(x, c.y0, c.lib), lib=_lb)
     _def(_fns("erfc", _mod), "x, /", lambda c, x: ts.erf(x, c.y0, c.lib, -1.0), lib=_lb)
 _def([abs, operator.abs, math.fabs, T.abs, T.absolute, TT.abs, TT.absolute, np.abs, np.fabs], "x, /", _abs)
-_unary({"square": ALL}, lambda c, x: ts.mul(x, x))
-_unary({"reciprocal": ALL}, lambda c, x: ts.recip(x, c.y0))
+_unary("square", lambda c, x: ts.mul(x, x))
+_unary("reciprocal", lambda c, x: ts.recip(x, c.y0))
 
 # ---------------------------------------------------------------- activations (torch.nn.functional)
 
