@@ -84,8 +84,9 @@ def fn_name(fn) -> str:
     mod = getattr(fn, "__module__", None) or ""
     if qual.startswith(("TensorBase.", "Tensor.")):
         return f"torch.Tensor.{name}"
-    if qual.startswith("_VariableFunctionsClass.") or mod.startswith("torch._C"):
-        return f"torch.{'special.' if name.startswith('special_') else ''}{name.removeprefix('special_')}"
+    for prefix, home in (("linalg_", "torch.linalg"), ("special_", "torch.special"), ("", "torch")):
+        if (qual.startswith("_VariableFunctionsClass.") or mod.startswith("torch._C")) and name.startswith(prefix):
+            return f"{'torch.nn.functional' if mod == 'torch._C._nn' else home}.{name.removeprefix(prefix)}"
     mod = {"_operator": "operator", "builtins": ""}.get(mod, mod)
     return f"{mod}.{qual}" if mod else qual
 
