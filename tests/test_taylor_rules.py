@@ -397,6 +397,10 @@ def test_linear_functions():
     check(math.degrees, T.rad2deg, [0.3])
     _, ys = propagate(math.fsum, None, ([0.3, 0.5],), {}, [[[1.0, None], [None, 2.0]]])
     assert ys == [1.0, 2.0]
+    for make in (T.tensor, T.as_tensor, np.array, np.asarray):   # numbers gathered into a tensor or array
+        y0, ys = propagate(make, None, ([0.3, 0.5],), {}, [[[1.0, None], [None, 2.0]]])
+        assert [v.tolist() for v in ys] == [[1.0, 0.0], [0.0, 2.0]] and type(ys[0]) is type(y0)
+    assert propagate(T.tensor, None, ([0.3, 0.5],), dict(dtype=torch.int64), [[[1.0, None]]])[1] is None
     with pytest.raises(NoRuleError, match="initial"):   # sum(x) + 5: not linear
         propagate(np.sum, None, (a,), dict(initial=5.0), [[a]])
 

@@ -448,7 +448,8 @@ _LINEAR_NUMPY = ["sum", "mean", "cumsum", "trace", "reshape", "ravel", "transpos
 _SEQUENCES = ["cat", "concat", "concatenate", "stack", "hstack", "vstack"]
 _cw([f for n in _LINEAR_TORCH for f in _fns(n, T, TT)] + [getattr(np, n) for n in _LINEAR_NUMPY]
     + [f for n in _SEQUENCES for f in _fns(n, T, np)]
-    + [operator.neg, operator.pos, operator.getitem, float, math.degrees, math.radians, math.fsum])
+    + [operator.neg, operator.pos, operator.getitem, float, math.degrees, math.radians, math.fsum, T.tensor,
+       T.as_tensor])
 _BILINEAR = ["matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "kron", "tensordot", "cross"]
 _cw([f for n in _BILINEAR for f in _fns(n, T, TT, np)] + _fns("mul", T, TT) + _fns("multiply", T, TT, np),
     slice(0, 2))
