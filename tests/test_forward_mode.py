@@ -243,3 +243,58 @@ def test_a_users_forward_rule():
         return x ** 3, None if dx is None else 3 * x ** 2 * dx
 
     assert tz.jvp(lambda x: cube(x) + x, (2.0,), (1.0,)) == (10.0, 13.0)
+
+
+# ---------------------------------------------------------------- Taylor mode
+
+def exp_sin(x):
+    return math.exp(math.sin(x))
+
+
+def pow_loop(x, n):
+    r = 1.0
+    while n > 0:
+        n -= 1
+        r *= x
+    return r
+
+
+def test_taylor_of_exp_sin_matches_its_series():
+    known = [1, 1, 1 / 2, 0, -1 / 8, -1 / 15, -1 / 240, 1 / 90, 31 / 5760]   # exp(sin x) at 0
+    assert tz.taylor(exp_sin, 0.0, 8) == pytest.approx(known, abs=1e-14)
+
+
+def test_taylor_of_the_seeds_pow_loop_is_the_binomial_series():
+    x, n = 1.5, 5
+    got = tz.taylor(lambda t: pow_loop(t, n), x, 8)
+    assert got == pytest.approx([math.comb(n, k) * x ** (n - k) for k in range(9)], rel=1e-14)
+
+
+def test_taylor_of_tensors_along_a_direction():
+    x, v = torch.tensor([0.1, 0.7], dtype=D64), torch.tensor([1.0, -0.5], dtype=D64)
+    f = lambda t: (torch.exp(torch.sin(t)) * t).sum()  # noqa: E731
+    got = tz.taylor(f, x, 3, v)
+    g = lambda s: f(x + s * v)  # noqa: E731
+    assert float(got[1]) == pytest.approx(float(tz.D(g, 0.0)), rel=1e-12)
+    assert float(got[2]) * 2 == pytest.approx(float(tz.D(lambda s: tz.D(g, s), 0.0)), rel=1e-12)
+
+
+def test_fourth_derivatives_agree_by_every_route():
+    f = lambda x: math.exp(math.sin(x)) * x  # noqa: E731
+    x, h = 0.4, 1e-2
+    fd = (f(x + 2 * h) - 4 * f(x + h) + 6 * f(x) - 4 * f(x - h) + f(x - 2 * h)) / h ** 4
+    by_taylor = 24 * tz.taylor(f, x, 4)[4]
+    by_forward = _d4(lambda g: (lambda t: tz.D(g, t)), f)(x)
+    by_reverse = _d4(tz.derivative, f)(x)
+    assert by_taylor == pytest.approx(fd, rel=2e-3)
+    assert by_forward == pytest.approx(by_taylor, rel=1e-10)
+    assert by_reverse == pytest.approx(by_taylor, rel=1e-10)
+
+
+def _d4(d, f):
+    return d(d(d(d(f))))
+
+
+def test_taylor_refuses_what_it_has_no_series_for():
+    with pytest.raises(NoRuleError, match="no Taylor rule"):
+        tz.taylor(lambda x: torch.prod(torch.stack([x, x * 2])), torch.tensor(0.5, dtype=D64), 3)

@@ -7,7 +7,7 @@ from .bridges import call_torch, to_torch
 from .values.record import Record
 from .values.structures import register_structure
 from .calculus import diaghessian, hessian, jacobian
-from .forward import D, Dual, jvp, jvp_rule, pushforward
+from .forward import D, Dual, jvp, jvp_rule, pushforward, taylor
 from .calculus import hvp
 from .errors import GradientError, GradientMismatchError, LiftError, NoRuleError, TorchZygoteError
 from .check import GradientCheckWarning, gradcheck, set_check
@@ -20,5 +20,5 @@ __all__ = ["gradient", "withgradient", "pullback", "derivative", "Params", "Grad
            "nestlevel", "code_ir", "code_analysis", "gradient_graph",
            "code_adjoint", "Record", "WithGradient", "TorchZygoteError", "LiftError",
            "NoRuleError", "GradientError", "update", "gradcheck", "set_check", "GradientMismatchError",
-           "GradientCheckWarning", "register_structure", "jvp", "pushforward", "D", "Dual", "hvp", "jvp_rule"]
+           "GradientCheckWarning", "register_structure", "jvp", "pushforward", "D", "Dual", "hvp", "jvp_rule", "taylor"]
 __version__ = "0.1.0"

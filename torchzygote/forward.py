@@ -18,7 +18,7 @@ from .errors import TorchZygoteError
 from .rules.tangents import tz
 from .values.dual import Dual
 
-__all__ = ["jvp", "pushforward", "D", "Dual", "jvp_rule"]
+__all__ = ["jvp", "pushforward", "D", "Dual", "jvp_rule", "taylor"]
 
 
 def _check(p, t, i) -> None:
@@ -86,6 +86,24 @@ def D(f: Callable, x) -> Any:
     """The derivative of ``f`` at ``x`` by forward mode: the seeds' ``D(f, x) = f(Dual(x, one(x))).ϵ``
     (for a tensor ``x``, the directional derivative along all-ones)."""
     return jvp(f, (x,), (_one(x),))[1]
+
+
+def taylor(f: Callable, x, order: int, v=None) -> list:
+    """The Taylor coefficients ``[y0, y1, ..., y_order]`` of ``t -> f(x + t·v)`` at ``t = 0``
+    (``y_k = (d/dt)^k f / k!``; ``v`` defaults to one, or all-ones for a tensor): one pass of
+    ``f`` propagating truncated series through each operation (Taylor mode, as JAX's ``jet``),
+    instead of ``order`` nested derivatives. ``k! * y_k`` is the k-th derivative."""
+    if not isinstance(order, int) or order < 1:
+        raise TorchZygoteError(f"taylor: order must be a positive integer, got {order!r}")
+    v = _one(x) if v is None else v
+    zero = v * 0
+    ctx = FwdContext("taylor", order)
+    y, ys = F(ctx, f, Dual(x, [v] + [zero] * (order - 1), ctx))
+    if ys is None:
+        y, ys = ctx.up(y)
+    if ys is None:
+        return [y] + [y * 0] * order
+    return [y, *ys]
 
 
 def jvp_rule(f: Callable) -> Callable:

@@ -14,7 +14,7 @@ Taylor mode (``taylor=True``) is the same program with every rule call going thr
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from .. import errors, ir
 from ..frontend import ops
@@ -97,7 +97,7 @@ class JvpCodegen(Codegen):
                 continue
             if self.t(v) != "None":
                 pairs.append((self.t(o), self.t(v)))
-            elif self.leaf(o) or self.A.kind(o) in ("M",):
+            elif (self.leaf(o) or self.A.kind(o) in ("M",)) and not self.taylor:
                 pairs.append((self.t(o), f"_zl({self.v(v)})"))
             else:
                 pairs.append((self.t(o), "None"))
@@ -167,8 +167,8 @@ class JvpCodegen(Codegen):
                 return self._open_call(s, out, where)   # kinds known at run time
             if not any(self.act(o) for p in tangents.diff_params(r) for o in _ops(bound.get(p))):
                 return self._fwd_stmt(s) + self._none(s)   # no argument with a tangent: the primal alone
-            if self.taylor:
-                return self._open_call(s, out, where, rule=r)
+            if self.taylor:   # every rule call through rules/taylor.py, at run time
+                return self._open_call(s, out, where)
             return self._rule(s, r, bound, out, where)
         if r is None and isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value) or \
                 r is None and self.A.effectful(s) is False or not active_in and not self.act(s.out):
@@ -236,12 +236,10 @@ class JvpCodegen(Codegen):
             lines.append(f"{out} = _ctx.pv({out})")   # read from a structure holding Duals: the value alone
         return lines
 
-    def _open_call(self, s: Stmt, out, where, rule: Optional[Rule] = None) -> List[str]:
+    def _open_call(self, s: Stmt, out, where) -> List[str]:
         """A call resolved at run time: its tangent comes back with it."""
         tgt = f"{out or '_'}, {self.t(s.out) if s.out is not None and self.t(s.out) != 'None' else '_'}"
         argv = [self.packed(a) for a in s.args]
-        if rule is not None and not (s.kwargs or s.star is not None or s.dstar is not None):
-            return [f"{tgt} = _Frule(_ctx, {self.glob(rule, 'rule')}, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
         if s.kwargs or s.star is not None or s.dstar is not None:
             pos = self.packed(s.star) if s.star is not None else "(" + "".join(a + ", " for a in argv) + ")"
             kw = "{" + ", ".join(f"{k!r}: {self.packed(v)}" for k, v in s.kwargs) + "}"

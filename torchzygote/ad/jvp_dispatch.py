@@ -17,7 +17,8 @@ import torch.autograd.forward_ad as fwAD
 
 from ..errors import NoRuleError
 from ..frontend import ops
-from ..rules import containers, fallback, numpy_shape, pylib, tangents
+from ..rules import containers, fallback, numpy_shape, pylib, tangents, taylor
+from ..rules.taylor_rules import ENTRIES as TAYLOR_ENTRIES
 from ..rules.registry import TABLE, nondiff, register_dispatch, register_jvp, select
 from ..values.algebra import accum
 from ..values.dual import Dual, Tagged
@@ -40,6 +41,11 @@ class FwdContext(Tagged):
     def __init__(self, mode: str = "jvp", order: int = 1):
         self.mode, self.order = mode, order
 
+    def titer(self, v, t) -> list:
+        if t is not None and self.mode == "taylor":   # each row's series: the coefficients' rows
+            return [(row, [c[i] for c in t]) for i, row in enumerate(v)]
+        return Tagged.titer(self, v, t)
+
 
 def F(ctx: FwdContext, f, *args):
     """``y, ty = f(*args)`` with tangents (packed in ``args``; ``y`` may hold Duals inside)."""
@@ -57,8 +63,16 @@ def Fkw(ctx: FwdContext, f, args, kw):
         return handler(ctx, f, args, kw)
     own = TABLE.jvp(f)
     if own is not None:
+        if ctx.mode == "taylor" and getattr(own, "first_order", False):
+            raise NoRuleError(f"Taylor mode: {_name(f)} has a first-order forward rule (jvp_rule) only")
         return own(ctx, args, kw)
     rules = TABLE.lookup(f)
+    if ctx.mode == "taylor" and (rules or _hashable(f) and f in TAYLOR_ENTRIES):
+        prim = [ctx.pv(a) for a in args]
+        rule = select(f, [kind_of(v) for v in prim], len(kw)) if rules else None
+        if rule is None or not structural(rule, [not ctx.owns(a) and not _leaf(a) for p, a in
+                                                 zip(rule.params, args) if p in rule.grads]):
+            return taylor_call(ctx, f, rule, args, kw)
     if rules:
         prim = [ctx.pv(a) for a in args]
         rule = select(f, [kind_of(a) for a in prim], len(kw))
@@ -117,16 +131,19 @@ def rule_call(ctx: FwdContext, rule, f, args, kw):
         prim = seq
         vals = bind_rule(rule, tuple(p for p, _ in seq), {k: p for k, (p, _) in kprim.items()})
     tans = _bind_tangents(rule, [t for _, t in prim], {k: t for k, (_, t) in kprim.items()})
-    if ctx.mode == "taylor":
-        return TAYLOR[0](f, rule, vals, tans, ctx.order)
     missing = [p for p, t in zip(tangents.diff_params(rule), _diff_tangents(rule, tans)) if t is not None
                and tangents.term(rule, p) is None]
-    if missing and (fallback.is_torch_op(f) or any(isinstance(v, torch.Tensor) for v in vals)):
+    if missing and (fallback.is_torch_op(f) or any(isinstance(v, torch.Tensor) for v in vals)):   # (jvp mode)
         return torch_jvp(ctx, f, args, kw)
     return tangents.tangent_form(rule)(ctx, tans, *vals)
 
 
-TAYLOR = [None]   # rules/taylor.py's propagate(fn, rule, values, series, order), set where it is loaded
+def taylor_call(ctx, f, rule, args, kw):
+    """Taylor mode: the call's truncated series from the arguments' (``rules/taylor.py``)."""
+    pairs = [ctx.sp(a) if type(a) in (tuple, list) else ctx.up(a) for a in args]
+    kpairs = {k: ctx.up(v) for k, v in kw.items()}
+    return taylor.propagate(f, rule, [p for p, _ in pairs], {k: p for k, (p, _) in kpairs.items()},
+                            [t for _, t in pairs], {k: t for k, (_, t) in kpairs.items()})
 
 
 def _diff_tangents(rule, tans):
@@ -218,8 +235,8 @@ def getattr_(ctx, _f, args, kw):
     obj, name = args[0], args[1]
     p, t = ctx.up(obj)
     if t is not None:
-        if name in _TENSOR_LINEAR_ATTRS:
-            return getattr(p, name), getattr(t, name)
+        if name in _TENSOR_LINEAR_ATTRS:   # (a Taylor series: each coefficient's)
+            return getattr(p, name), [getattr(c, name) for c in t] if ctx.mode == "taylor" else getattr(t, name)
         raw = _class_attr(type(p), name)
         if callable(raw) and not isinstance(raw, type):   # a method: bound to the value with its tangent
             return types.MethodType(raw, obj), None
@@ -264,6 +281,8 @@ def operator_(ctx, f, args, kw):
                 if m is not None:
                     return F(ctx, m, a, *(args[1:] if i == 0 else args[:1]))
     rule = select(f, [kind_of(ctx.pv(a)) for a in args], len(kw))
+    if ctx.mode == "taylor":
+        return taylor_call(ctx, f, rule, args, kw)
     if rule is None:
         return foreign(ctx, f, args, kw)
     return rule_call(ctx, rule, f, args, kw)
@@ -288,7 +307,7 @@ def construct(ctx, cls, args, kw):
 def foreign(ctx, f, args, kw):
     """A callable with no rule: a torch op runs under torch's forward-mode AD; anything else given
     a tangent is refused (its tangent would be lost), and runs as it is otherwise."""
-    if fallback.is_torch_op(f) and ctx.has_tangent(args, kw):
+    if fallback.is_torch_op(f) and ctx.has_tangent(args, kw) and ctx.mode == "jvp":
         return torch_jvp(ctx, f, args, kw)
     if ctx.has_tangent(args, kw):
         raise NoRuleError(f"forward mode: no tangent rule for {_name(f)}, called with a value that has a "
@@ -331,6 +350,7 @@ def user_rule(rule):
             raise NoRuleError(f"forward mode: the rule {_name(rule)} takes positional arguments only")
         pairs = [ctx.sp(a) for a in args]
         return rule(tuple(p for p, _ in pairs), tuple(t for _, t in pairs))
+    run.first_order = True
     return run
 
 
@@ -359,7 +379,8 @@ def reverse_dispatch(ctx, args, kw):
     f = ctx.pv(args[1])
     if type(f) is types.FunctionType and not kw:
         code, rest = f.__code__, args[2:]
-        if code.co_argcount == len(rest) and not code.co_flags & 0x0C and not code.co_kwonlyargcount:
+        if code.co_argcount == len(rest) and not code.co_flags & 0x0C and not code.co_kwonlyargcount and \
+                ctx.mode == "jvp":
             fwd = dispatch.forward(f, [ctx.pv(a) for a in rest])
             if fwd is not None:
                 res = F(ctx, fwd, *args)
