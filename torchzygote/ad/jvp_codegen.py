@@ -288,7 +288,7 @@ class JvpCodegen(Codegen):
                 dp, ok = self.t(op), op.id in self.sure
             if old is not None:   # the written tensor's old value (also where it is another argument too)
                 mp.update({q: old for q, o in bound.items() if isinstance(o, Var) and o.id == first.id})
-            mp["d" + p] = dp
+            mp[tangents.tname(r, p)] = dp
             code = self.subst(e, mp, {**r.ns, "_fn": r.fn, "_call": tangents.call_leaving_defaults,
                                       "_D": r.defaults, "_names": tuple(r.params)})
             if not ok:
@@ -305,7 +305,11 @@ class JvpCodegen(Codegen):
                 total = f"_tadd({total}, {c})"
         if r.elementwise and self.A.kind(s.out) in (TENSOR, ARRAY) and not self._same_shapes(s, bound, terms):
             total = f"_bcast({total}, {out})"
+        if self.A.kind(s.out) in STRUCTURES or self.t(s.out) == "None":   # several results (sort, split):
+            return lines + [f"{out} = _ctx.pack_tree({out}, {total})"]     # each with its tangent inside
         tout = f"t{s.out.id}"
+        if self.A.kind(s.out) in OPEN:   # one result or several: known at run time
+            return lines + [f"{out}, {tout} = _ctx.up(_ctx.pack_tree({out}, {total}))"]
         if sure:
             self.sure.add(s.out.id)
         return lines + [f"{tout} = {total}"]

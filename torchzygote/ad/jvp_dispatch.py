@@ -135,7 +135,14 @@ def rule_call(ctx: FwdContext, rule, f, args, kw):
                and tangents.term(rule, p) is None]
     if missing and (fallback.is_torch_op(f) or any(isinstance(v, torch.Tensor) for v in vals)):   # (jvp mode)
         return torch_jvp(ctx, f, args, kw)
-    return tangents.tangent_form(rule)(ctx, tans, *vals)
+    return _results(ctx, *tangents.tangent_form(rule)(ctx, tans, *vals))
+
+
+def _results(ctx, y, ty):
+    """Several results (``sort``, ``split``): each with its tangent inside, as structures hold them."""
+    if ty is not None and isinstance(y, (tuple, list)):
+        return ctx.pack_tree(y, ty), None
+    return y, ty
 
 
 def taylor_call(ctx, f, rule, args, kw):
@@ -172,7 +179,8 @@ def structural(rule, in_structures) -> bool:
     it is then called with the tangents inside (Duals) and its result split. Other rules given a
     structure (``torch.stack([a, b])``) take it apart: the items' tangents, beside them.
     ``in_structures``: for each differentiable argument with a tangent, whether it is a structure."""
-    return rule.effect or rule.fn in STRUCTURAL or rule.ns is containers.ns and any(in_structures)
+    return rule.fn in STRUCTURAL or rule.ns is containers.ns and (rule.effect or any(in_structures)) or \
+        rule.effect and not tangents.has_tangent(rule)
 
 
 def _leaf(v) -> bool:
@@ -340,7 +348,7 @@ def torch_jvp(ctx, f, args, kw):
                 pairs = [undual(x) for x in y]
                 return type(y)(a for a, _ in pairs), type(y)(b for _, b in pairs)
             return y, None
-        return undual(out)
+        return _results(ctx, *undual(out))
 
 
 def user_rule(rule):

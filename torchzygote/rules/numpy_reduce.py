@@ -614,6 +614,9 @@ _reg([np.corrcoef], "x, ys=None, rowvar=True", out=A, kinds=ARR, maybe_none=True
      **{p: f"np_red_corrcoef_back(dy, x, ys, rowvar, {i})" for i, p in enumerate(("x", "ys"))},
      jvp={p: f"np_red_corrcoef_t(d{p}, x, ys, rowvar, {i})" for i, p in enumerate(("x", "ys"))})
 _reg([np.trapezoid], "ys, x=None, dx=1.0, axis=-1", kinds=ARR, maybe_none=True,
+     # linear in ys, in x's differences (the spacing) and in dx (x's tangent is d_x, dx's ddx)
+     jvp=dict(ys="np.trapezoid(dys, x, dx, axis)", x="np.trapezoid(ys, d_x, 1.0, axis)",
+              dx="np.trapezoid(ys, None, ddx, axis) if x is None else 0.0 * ddx"),
      **{p: f"np_like(np_red_trapezoid_back(dy, ys, x, dx, axis, {i}), {p})" for i, p in enumerate(("ys", "x", "dx"))})
 _reg([np.interp], "x, xp, fp, left=None, right=None, period=None", maybe_none=True,
      **{p: f"np_like(np_red_interp_back(dy, x, xp, fp, left, right, period, {i}), {p})"

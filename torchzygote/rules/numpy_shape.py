@@ -196,7 +196,7 @@ if np is not None:
         return np.zeros(np.delete(np.shape(x), axis % np.ndim(x)))
 
     NS.update(np_shape_split_back=np_shape_split_back, np_shape_unstack_back=np_shape_unstack_back)
-    SPLIT = dict(kinds=A0, out=LIST, effect=True, **S)
+    SPLIT = dict(kinds=A0, out=LIST, effect=True, linear=True, **S)   # (a list of pieces: the tangent's pieces)
     _r([np.split, np.array_split], "ary, indices_or_sections, axis=0",
        ary="np_shape_split_back(ctx, y, ary, axis)", **SPLIT)
     _r([np.hsplit], "ary, indices_or_sections",

@@ -50,7 +50,8 @@ class Rule:
     kwonly: Tuple[str, ...] = ()       # parameters after ``*``: the closure form passes them by keyword
     omit_defaults: bool = False        # the closure form calls ``fn`` leaving out values equal to defaults
     # forward mode (rules/tangents.py): param -> tangent term, in terms of the parameters, ``y`` and
-    # ``d<param>`` (the parameter's tangent); terms not given are derived from ``linear`` or ``elementwise``
+    # ``d<param>`` (the parameter's tangent; ``d_<param>`` where ``d<param>`` is a parameter's name);
+    # terms not given are derived from ``linear`` or ``elementwise``
     jvp: Dict[str, str] = field(default_factory=dict)
     linear: bool = False               # linear in its one differentiable parameter: the tangent is the same call
     name: str = ""
@@ -218,9 +219,6 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
     for p in jvp or {}:
         if p not in names and p != vararg:
             raise ValueError(f"rule for {fn}: jvp names {p!r}, which is not a parameter ({params})")
-    clash = {"d" + p for p in names + [vararg] if p} & set(names + [vararg])
-    if clash and (jvp or linear or elementwise):   # ``d<param>`` names a parameter's tangent in terms
-        raise ValueError(f"rule for {fn}: parameters {sorted(clash)} clash with tangent names d<param>")
     if linear and len(grads) != 1:
         raise ValueError(f"rule for {fn}: linear is for functions of one differentiable parameter "
                          f"(it has {sorted(grads)}); give jvp terms instead")

@@ -57,6 +57,12 @@ def _is_expression(src: str) -> bool:
 _SUMS_TO_SHAPE = re.compile(r"\b(ub|_ub|unbroadcast|np_like|np_sum_to_shape|sum_to_shape)\(")
 
 
+def tname(rule: Rule, p: str) -> str:
+    """The name of parameter ``p``'s tangent in terms: ``d<p>``, or ``d_<p>`` where a parameter
+    has that name (``np.trapezoid(ys, x, dx)``: x's tangent is ``d_x``)."""
+    return f"d_{p}" if "d" + p in rule.params or "d" + p == rule.vararg else "d" + p
+
+
 def term(rule: Rule, p: str, complex_ok: bool = True) -> Optional[str]:
     """Parameter ``p``'s tangent term, or None where the entry gives none. ``complex_ok=False``:
     the arguments are known to be real (no conjugation needed)."""
@@ -64,7 +70,7 @@ def term(rule: Rule, p: str, complex_ok: bool = True) -> Optional[str]:
         return rule.jvp[p]
     if p not in rule.grads:
         return None
-    dp = "d" + p
+    dp = tname(rule, p)
     if rule.linear:
         call = call_expr(rule)
         return _sub(call, p, f"_tz({dp}, {p})") if _is_expression(call) else None
@@ -142,6 +148,8 @@ def tz(d, v):
         return type(v)(tz(x, y) for x, y in zip(d, v))
     if type(d) is dict and type(v) is dict:
         return {k: tz(d.get(k), x) for k, x in v.items()}
+    if isinstance(v, np.generic) and type(d) in (float, int, complex):   # a NumPy scalar's: of its type
+        return type(v)(d) if np.iscomplexobj(v) or not isinstance(d, complex) else d
     return d
 
 
@@ -213,10 +221,11 @@ def tangent_form(rule: Rule) -> Callable:
     for i, p in enumerate(ps):
         if p not in rule.grads:
             continue
-        lines.append(f"d{p} = _t[{i}]")
+        dp = tname(rule, p)
+        lines.append(f"{dp} = _t[{i}]")
         e = term(rule, p)
         body = f"ty = _tadd(ty, {e})" if e is not None else f"_missing({rule.name!r}, {p!r})"
-        lines.append(f"if d{p} is not None: {body}")
+        lines.append(f"if {dp} is not None: {body}")
     lines.append("return y, _bcast(ty, y)" if rule.elementwise else "return y, ty")
     name = "".join(c if c.isalnum() else "_" for c in rule.name)
     src = f"def F_{name}(ctx, _t, {head}):\n" + "".join(f"    {ln}\n" for ln in lines)

@@ -187,10 +187,13 @@ class Tagged:
         if t is None:
             return v
         tv = type(v)
-        if (tv is tuple or tv is list) and type(t) in (tuple, list):
+        if isinstance(v, (tuple, list)) and isinstance(t, (tuple, list)):
             if len(t) != len(v):
                 raise ValueError(f"a tangent of {len(t)} items for a {tv.__name__} of {len(v)}")
-            return tv(self.pack_tree(x, y) for x, y in zip(v, t))
+            items = [self.pack_tree(x, y) for x, y in zip(v, t)]
+            if tv is tuple or tv is list:
+                return tv(items)
+            return tv(*items) if hasattr(v, "_fields") else tv(items)   # a named tuple, torch's return types
         if tv is dict and type(t) is dict:
             return {k: self.pack_tree(x, t.get(k)) for k, x in v.items()}
         return Dual(v, t, self)
