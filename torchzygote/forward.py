@@ -12,7 +12,8 @@ from typing import Any, Callable, Sequence, Tuple
 
 import torch
 
-from .ad.jvp_dispatch import F, FwdContext, nested_dispatch, user_rule
+from .ad.jvp_dispatch import F, FwdContext, user_rule
+from .ad.jvp_nested import nested_dispatch
 from .rules.registry import register_jvp
 from .errors import TorchZygoteError
 from .rules.tangents import tz
