@@ -57,6 +57,7 @@ class Rule:
     name: str = ""
     _closure: Optional[Callable] = field(default=None, repr=False)
     _tangent: Optional[Callable] = field(default=None, repr=False)
+    _terms: dict = field(default_factory=dict, repr=False)    # (param, complex_ok) -> tangent term
 
     @property
     def patterns(self) -> Tuple[Pattern, ...]:

@@ -65,7 +65,15 @@ def tname(rule: Rule, p: str) -> str:
 
 def term(rule: Rule, p: str, complex_ok: bool = True) -> Optional[str]:
     """Parameter ``p``'s tangent term, or None where the entry gives none. ``complex_ok=False``:
-    the arguments are known to be real (no conjugation needed)."""
+    the arguments are known to be real (no conjugation needed). (Kept on the rule: run-time
+    dispatch asks on every call.)"""
+    key = (p, complex_ok)
+    if key not in rule._terms:
+        rule._terms[key] = _term(rule, p, complex_ok)
+    return rule._terms[key]
+
+
+def _term(rule: Rule, p: str, complex_ok: bool) -> Optional[str]:
     if p in rule.jvp:
         return rule.jvp[p]
     if p not in rule.grads:
