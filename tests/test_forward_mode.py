@@ -298,3 +298,43 @@ def _d4(d, f):
 def test_taylor_refuses_what_it_has_no_series_for():
     with pytest.raises(NoRuleError, match="no Taylor rule"):
         tz.taylor(lambda x: torch.prod(torch.stack([x, x * 2])), torch.tensor(0.5, dtype=D64), 3)
+
+
+# ---------------------------------------------------------------- tensor programs and modules
+
+def _rollout(W1, b1, W2, s):
+    total = 0.0
+    for _ in range(5):
+        u = torch.tanh(W2 @ torch.relu(W1 @ s + b1))
+        s = s + 0.1 * torch.cat([s[1:], u])
+        total = total + (s * s).sum()
+    return total
+
+
+MODULES = {
+    "sequential": lambda: torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).double(),
+    "conv": lambda: torch.nn.Sequential(torch.nn.Conv1d(2, 3, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten()).double(),
+    "gru_cell": lambda: torch.nn.GRUCell(4, 3).double(),
+}
+
+
+def test_jvp_of_a_rollout_matches_torch_func():
+    g = torch.Generator().manual_seed(3)
+    W1, b1, W2 = (torch.randn(6, 4, generator=g, dtype=D64), torch.randn(6, generator=g, dtype=D64),
+                  torch.randn(1, 6, generator=g, dtype=D64))
+    s = torch.randn(4, generator=g, dtype=D64)
+    ts = [torch.randn_like(a) for a in (W1, b1, W2, s)]
+    y, t = tz.jvp(_rollout, (W1, b1, W2, s), ts)
+    ry, rt = torch.func.jvp(_rollout, (W1, b1, W2, s), tuple(ts))
+    assert torch.allclose(y, ry) and torch.allclose(t, rt, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_jvp_through_modules_matches_torch_func(name):
+    torch.manual_seed(0)
+    m = MODULES[name]()
+    x = torch.randn(5, 2, 4, dtype=D64) if name == "conv" else torch.randn(5, 4, dtype=D64)
+    v = torch.randn_like(x)
+    y, t = tz.jvp(lambda x: m(x), (x,), (v,))
+    ry, rt = torch.func.jvp(m, (x,), (v,))
+    assert torch.allclose(y, ry) and torch.allclose(t, rt, atol=1e-12)

@@ -258,7 +258,7 @@ class JvpCodegen(Codegen):
                  if any(self.act(o) for o in _ops(bound.get(p)))}
         if any(e is None for e in terms.values()):
             return self._open_call(s, out, where)   # no term in the table: the dispatcher's fallback
-        seqs = [p for p in terms if isinstance(bound.get(p), Var) and not self.leaf(bound[p])]
+        seqs = [p for p in terms if isinstance(bound.get(p), Var) and self.A.kind(bound[p]) in STRUCTURES]
         pre: List[str] = []
         m = self.rule_mapping(s, r, bound, None, set())
         for p in seqs:   # a sequence argument (torch.stack([a, b])): its items' tangents, taken apart
