@@ -248,17 +248,8 @@ def forward_chain(cfg: Config) -> Result:
 
 def forward_mlp(cfg: Config) -> Result:
     """Forward mode on the MLP loss: the derivative along a direction of the first layer's weights."""
-    batch, width = (32, 128) if cfg.quick else (256, 1024)
-    dev, dt = cfg.device, torch.float32
-    g = torch.Generator().manual_seed(1)
-
-    def w(*shape, scale=1.0):
-        return (torch.randn(*shape, generator=g) * scale).to(dev, dt)
-    W1, b1 = w(width, width, scale=width ** -0.5), w(width, scale=0.1)
-    W2, b2 = w(width, width, scale=width ** -0.5), w(width, scale=0.1)
-    W3, b3 = w(width, 10, scale=width ** -0.5), w(10, scale=0.1)
-    X, Y, V = w(batch, width), w(batch, 10), w(width, width)
-    rest = (b1, W2, b2, W3, b3)
+    batch, width, (W1, *rest), X, Y = _mlp_data(cfg)
+    V = torch.randn(width, width, generator=torch.Generator().manual_seed(2)).to(cfg.device, torch.float32)
 
     def loss(W):
         return P.mlp_loss(W, *rest, X, Y)
@@ -392,21 +383,22 @@ def pk_ode(cfg: Config, vector: bool) -> Result:
 # ------------------------------------------------------------------ MLP
 
 
-def mlp(cfg: Config) -> Result:
-    if cfg.quick:
-        batch, width = 32, 128
-    else:
-        batch, width = 256, 1024
-    dev, dt = cfg.device, torch.float32
+def _mlp_data(cfg: Config):
+    """The MLP cases' batch, width, parameters (W1, b1, W2, b2, W3, b3) and data X, Y (float32)."""
+    batch, width = (32, 128) if cfg.quick else (256, 1024)
     g = torch.Generator().manual_seed(1)
 
     def w(*shape, scale=1.0):
-        return (torch.randn(*shape, generator=g) * scale).to(dev, dt)
+        return (torch.randn(*shape, generator=g) * scale).to(cfg.device, torch.float32)
     W1, b1 = w(width, width, scale=width ** -0.5), w(width, scale=0.1)
     W2, b2 = w(width, width, scale=width ** -0.5), w(width, scale=0.1)
     W3, b3 = w(width, 10, scale=width ** -0.5), w(10, scale=0.1)
-    X, Y = w(batch, width), w(batch, 10)
-    params = (W1, b1, W2, b2, W3, b3)
+    return batch, width, (W1, b1, W2, b2, W3, b3), w(batch, width), w(batch, 10)
+
+
+def mlp(cfg: Config) -> Result:
+    batch, width, params, X, Y = _mlp_data(cfg)
+    W1, b1, W2, b2, W3, b3 = params
     leaves = _leaves(*params)
 
     def tz_closure():
