@@ -174,6 +174,8 @@ class JvpCodegen(Codegen):
                 r is None and self.A.effectful(s) is False or not active_in and not self.act(s.out):
             return self._plain(s, out, where) + self._none(s)
         if isinstance(s.fn, Const) and s.fn.value in (getattr, setattr):
+            if len(s.args) >= 2 and isinstance(s.args[1], Const) and s.args[1].value == "cell_contents":
+                return self._structural_call(s, None, out, where)   # a closure cell: no property there
             return self._open_call(s, out, where)   # a tensor's (``x.T``), a property's, a field's
         if r is not None or isinstance(s.fn, Const) and s.fn.value in jvp_dispatch.STRUCTURAL:
             return self._structural_call(s, r, out, where)

@@ -127,8 +127,9 @@ def rule_call(ctx: FwdContext, rule, f, args, kw):
         prim = seq
         vals = bind_rule(rule, tuple(p for p, _ in seq), {k: p for k, (p, _) in kprim.items()})
     tans = _bind_tangents(rule, [t for _, t in prim], {k: t for k, (_, t) in kprim.items()})
-    missing = [p for p, t in zip(tangents.diff_params(rule), _diff_tangents(rule, tans)) if t is not None
-               and tangents.term(rule, p) is None]
+    missing = not tangents.has_tangent(rule) and [
+        p for p, t in zip(tangents.diff_params(rule), _diff_tangents(rule, tans)) if t is not None
+        and tangents.term(rule, p) is None]
     if missing and (fallback.is_torch_op(f) or any(isinstance(v, torch.Tensor) for v in vals)):   # (jvp mode)
         return torch_jvp(ctx, f, args, kw)
     return _results(ctx, *tangents.tangent_form(rule)(ctx, tans, *vals))

@@ -114,7 +114,9 @@ def diff_params(rule: Rule):
 
 def has_tangent(rule: Rule) -> bool:
     """Whether every differentiable parameter has a tangent term."""
-    return all(term(rule, p) is not None for p in diff_params(rule))
+    if "all" not in rule._terms:
+        rule._terms["all"] = all(term(rule, p) is not None for p in diff_params(rule))
+    return rule._terms["all"]
 
 
 # ----------------------------------------------------------------- run-time helpers
