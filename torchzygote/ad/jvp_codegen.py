@@ -21,7 +21,7 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Var
 from ..rules import tangents
 from ..rules.registry import ARRAY, COMPLEX, CONTAINERS, REAL, TENSOR, TABLE, TUPLE_OF, Rule
-from . import jvp_dispatch
+from . import jvp_dispatch, write_checks
 from .codegen import Codegen
 from .templates import basename, indent
 
@@ -39,6 +39,7 @@ class JvpCodegen(Codegen):
         self._used_top = ""          # no pullback reads anything
         self._read_ids = set()
         self.sure: set = set()       # values whose tangent is never None at run time
+        self._parents = None         # region id -> the region holding it
         self.glb.update({"_F": jvp_dispatch.F, "_Fkw": jvp_dispatch.Fkw, "_zl": tangents.zero_like})
         self.glb.update(tangents.HELPERS)
 
@@ -166,7 +167,13 @@ class JvpCodegen(Codegen):
             if any(self.act(o) and self.A.kind(o) in OPEN for o in active_in):
                 return self._open_call(s, out, where)   # kinds known at run time
             if not any(self.act(o) for p in tangents.diff_params(r) for o in _ops(bound.get(p))):
-                return self._fwd_stmt(s) + self._none(s)   # no argument with a tangent: the primal alone
+                # no argument with a tangent: the primal alone, on values (what was read from a
+                # structure holding Duals, or such a structure, without them)
+                if not any(self.dual_inside(o) for o in s.operands()):
+                    return self._fwd_stmt(s) + self._none(s)
+                if self._structural(s, r):
+                    return self._fwd_stmt(s) + ([f"{out} = _ctx.pv({out})"] if out else []) + self._none(s)
+                return self._plain(s, out, where, values=True) + self._none(s)
             if self.taylor:   # every rule call through rules/taylor.py, at run time
                 return self._open_call(s, out, where)
             return self._rule(s, r, bound, out, where)
@@ -185,10 +192,10 @@ class JvpCodegen(Codegen):
         """A value the analysis counts active whose call took no tangent: a zero tangent."""
         return [f"{self.t(s.out)} = None"] if s.out is not None and self.t(s.out) != "None" else []
 
-    def _plain(self, s: Stmt, out, where) -> List[str]:
+    def _plain(self, s: Stmt, out, where, values: bool = False) -> List[str]:
         """A call with no tangent in or out: as the user wrote it, on values (a structure that may
         hold Duals is passed without them, except to functions that only look at its shape)."""
-        if self.A.rule.get(id(s)) is not None:
+        if self.A.rule.get(id(s)) is not None and not values:
             return self._fwd_stmt(s)
         f = s.fn.value if isinstance(s.fn, Const) else None
         parts = [self._value(a, f) for a in (s.args[2:] if f is ops.call_method else s.args)]
@@ -239,16 +246,19 @@ class JvpCodegen(Codegen):
         return lines
 
     def _open_call(self, s: Stmt, out, where) -> List[str]:
-        """A call resolved at run time: its tangent comes back with it."""
+        """A call resolved at run time: its tangent comes back with it (after the check of an
+        in-place write it may make: ``y *= 2`` on a ``y`` of a kind known at run time only)."""
         tgt = f"{out or '_'}, {self.t(s.out) if s.out is not None and self.t(s.out) != 'None' else '_'}"
         argv = [self.packed(a) for a in s.args]
+        written = self._written(s)
+        pre = self._apart_check(s, written[0]) if written is not None else []
         if s.kwargs or s.star is not None or s.dstar is not None:
             pos = self.packed(s.star) if s.star is not None else "(" + "".join(a + ", " for a in argv) + ")"
             kw = "{" + ", ".join(f"{k!r}: {self.packed(v)}" for k, v in s.kwargs) + "}"
             if s.dstar is not None:
                 kw = f"{{**{kw}, **{self.packed(s.dstar)}}}"
-            return [f"{tgt} = _Fkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
-        return [f"{tgt} = _F(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
+            return pre + [f"{tgt} = _Fkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
+        return pre + [f"{tgt} = _F(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
 
     def _rule(self, s: Stmt, r: Rule, bound: dict, out, where) -> List[str]:
         """A rule inlined: the primal as reverse mode's forward emits it, then the tangent terms."""
@@ -270,6 +280,7 @@ class JvpCodegen(Codegen):
         if r.inplace:
             first = bound.get(r.params[0])
             self._inplace_ok(s, first)
+            pre += self._apart_check(s, first)
             if any(tangents.reads_old(e, r.params[0], r) for e in terms.values()):
                 old = "_o"
                 pre.append(f"_o = _copy({self.v(first)})")
@@ -335,11 +346,53 @@ class JvpCodegen(Codegen):
             f"{self.v(s.fn)}({', '.join(parts)})"
         return [f"{out} = {call}{where}" if out else call + where]
 
+    def _apart_check(self, s: Stmt, first) -> List[str]:
+        """At run time, before an in-place write: the tensors made before it and read after it must
+        not share its memory (aliases the analysis cannot see: a callee's result, a container's item)."""
+        if not isinstance(first, Var) or self.order.dead_view(s, first):   # (a copy is written: see _fwd_rule)
+            return []
+        later = [vid for vid, k in self.A.K.items() if k in (TENSOR, "O", "M") and vid != first.id and
+                 self._before(vid, s) and self.order.used_after(vid, s)]
+        names = "".join(f"v{vid}, " for vid in sorted(later))
+        held = self._holder_check(s, first)   # cells, lists and dicts holding it, read again
+        if not later:
+            return held
+        return held + [f"{self.glob(write_checks.check_apart, 'apart')}({self.v(first)}, ({names}), {s.loc!r})"]
+
+    def _before(self, vid: int, s: Stmt) -> bool:
+        d = self.A.defs.get(vid)
+        if d is None:
+            return any(p.id == vid for p in self.fn.params)
+        return d is not s and id(d) in self.order.pos and self.order.before(d, s) and \
+            self.scopes.value_region.get(vid) in self._enclosing(s)
+
+    def _enclosing(self, s: Stmt) -> set:
+        """The regions holding ``s`` (a value defined in one of them is bound where ``s`` runs)."""
+        if self._parents is None:
+            self._parents = {}
+            for node in [self.fn.body, *ir.walk(self.fn.body)]:
+                subs = [node] if isinstance(node, ir.Region) else ir.subregions(node)
+                for sub in subs:
+                    for n in sub.nodes:
+                        for inner in ir.subregions(n):
+                            self._parents[id(inner)] = id(sub)
+        out, reg = set(), self.scopes.node_region.get(id(s))
+        while reg is not None:
+            out.add(reg)
+            reg = self._parents.get(reg)
+        return out
+
     def _inplace_ok(self, s: Stmt, first) -> None:
         """An in-place write gives the written name a new tangent; another name that shares the
         tensor's memory (a view) and is read afterwards would keep the old one: refused."""
         if not isinstance(first, Var):
             return
+        if self.A.K.get(first.id) == TENSOR and self.order.used_after(first.id, s) and \
+                not self.order.dead_view(s, first):   # ``y = x; y *= 2`` then reading ``x``
+            raise errors.LiftError(
+                "forward mode cannot follow this in-place write: the tensor it changes is read again "
+                "afterwards under another name (an alias, as after `y = x`); write into a copy "
+                "(`y = x.clone()`) or use the new value's name", s.loc)
         root = self.A.root_of(first)
         for vid, other in self.A.root.items():
             d = self.A.defs.get(vid)

@@ -209,7 +209,9 @@ def call_method(ctx, _f, args, kw):
     if raw is not None and (isinstance(raw, types.FunctionType) or _hashable(raw) and TABLE.has_entry(raw)):
         return Fkw(ctx, raw, (obj, *rest), kw)
     m = getattr(p, name)
-    if type(m) is types.BuiltinMethodType:   # a builtin method without a rule (the value's tangent stays out)
+    if type(m) is types.BuiltinMethodType and not isinstance(m.__self__, types.ModuleType):
+        # a builtin method of a value, without a rule (the value's tangent stays out); a module's
+        # builtin function (``math.cos`` read from a cell) is dispatched as itself below
         return foreign(ctx, m, rest, kw) if not (ctx.owns(obj) and fallback.is_torch_op(m)) else \
             torch_jvp(ctx, raw, (obj, *rest), kw)
     return Fkw(ctx, m, rest, kw)

@@ -10,6 +10,8 @@ import types
 import numpy as np
 import torch
 
+from ..values.dual import Dual
+
 from .. import errors
 from ..rules.registry import nondiff
 
@@ -100,7 +102,7 @@ def check_not_held(target, holders, loc) -> None:
                 continue
         else:
             items = h.values() if isinstance(h, dict) else h
-        if any(shares(v) for v in items):
+        if any(shares(v.primal if type(v) is Dual else v) for v in items):   # (forward mode: values with tangents)
             raise errors.GradientError(
                 f"torchzygote cannot differentiate this in-place write: the {what} it changes is also held "
                 f"by a closure cell, a list or a dict, whose later reads torchzygote would give the old "
@@ -124,4 +126,19 @@ def keep_if_shared(v, target, used_later: bool, loc):
     return copy_tensor(v)
 
 
-nondiff(np_shared)   # a transform of generated code (nested AD) calls it as it is
+def check_apart(target, later, loc) -> None:
+    """Forward mode, before ``target`` (a tensor) is written in place: none of ``later`` (values
+    made before and read after the write) may share its memory: their tangents would stay the
+    old value's (an alias through a call, ``y = g()`` returning ``x``, or a view made there)."""
+    if not isinstance(target, torch.Tensor):
+        return
+    p = target.untyped_storage().data_ptr()
+    for v in later:
+        if isinstance(v, torch.Tensor) and v is not target and v.untyped_storage().data_ptr() == p:
+            raise errors.GradientError(
+                f"forward mode cannot follow this in-place write: it changes {_a(v)} that is also reached "
+                f"another way (an alias or a view, here made through a call) and read again afterwards; "
+                f"write into a copy ({_copy_hint(v)})", loc)
+
+
+nondiff(np_shared, check_apart)   # a transform of generated code (nested AD) calls them as they are
