@@ -1553,6 +1553,20 @@ def minimize(path, order=None, budget_s=120):
     return mpath
 
 
+SKIP_REASONS = (("raises or is not finite", "the plain program raises or is not finite"),
+                ("non-smooth", "non-smooth point (the two step sizes disagree)"),
+                ("finite difference raised", "finite differences raised, or f jumps at x"),
+                ("structurally zero", "first derivative structurally zero"))
+
+
+def _skip_reason(details):
+    """Why a skipped program was not checked, in a few words."""
+    for key, reason in SKIP_REASONS:
+        if any(key in d for d in details if d.startswith("skipped")):
+            return reason
+    return next((d for d in details if d.startswith("skipped")), "skipped")[:80]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=200)
@@ -1578,7 +1592,7 @@ def main(argv=None):
     jobs = [(a.seed, idx[k:k + a.chunk], a.kind, a.order, a.high_every, a.mode) for k in range(0, len(idx), a.chunk)]
     counts = defaultdict(Counter)   # order -> class -> count
     kcounts = defaultdict(Counter)  # (kind, order) -> class
-    clear_msgs, internal_msgs = Counter(), Counter()
+    clear_msgs, internal_msgs, skip_msgs = Counter(), Counter(), Counter()
     failures = []
     t0 = time.time()
     done = 0
@@ -1601,6 +1615,8 @@ def main(argv=None):
                 for o, (cls, details) in sorted(res.items(), key=lambda kv: str(kv[0])):
                     counts[o][cls] += 1
                     kcounts[(kind, o)][cls] += 1
+                    if cls == "skipped":
+                        skip_msgs[(kind, o, _skip_reason(details))] += 1
                     if cls in ("mismatch", "internal", "clear", "timeout"):
                         for d in details:
                             if d.startswith(cls):
@@ -1631,6 +1647,10 @@ def main(argv=None):
         print(f"{kind:8s} {str(o):>5s} " + " ".join(f"{kcounts[(kind, o)][c]:9d}" for c in CLASSES))
     for o in sorted(counts, key=str):
         print(f"{'all':8s} {str(o):>5s} " + " ".join(f"{counts[o][c]:9d}" for c in CLASSES))
+    if skip_msgs:
+        print("\nskipped, by reason:")
+        for (kind, o, m), c in sorted(skip_msgs.items(), key=str):
+            print(f"  {c:6d}  {kind} {o}: {m}")
     if clear_msgs:
         print("\nclear errors (unsupported constructs):")
         for m, c in clear_msgs.most_common(20):
