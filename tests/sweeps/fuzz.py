@@ -1617,6 +1617,8 @@ def main(argv=None):
                     kcounts[(kind, o)][cls] += 1
                     if cls == "skipped":
                         skip_msgs[(kind, o, _skip_reason(details))] += 1
+                    elif any("non-smooth" in d for d in details):
+                        skip_msgs[(kind, o, "checked, with some numbers skipped at a non-smooth point")] += 1
                     if cls in ("mismatch", "internal", "clear", "timeout"):
                         for d in details:
                             if d.startswith(cls):
@@ -1648,7 +1650,7 @@ def main(argv=None):
     for o in sorted(counts, key=str):
         print(f"{'all':8s} {str(o):>5s} " + " ".join(f"{counts[o][c]:9d}" for c in CLASSES))
     if skip_msgs:
-        print("\nskipped, by reason:")
+        print("\nskipped programs by reason (and checked programs with non-smooth numbers):")
         for (kind, o, m), c in sorted(skip_msgs.items(), key=str):
             print(f"  {c:6d}  {kind} {o}: {m}")
     if clear_msgs:
