@@ -1464,7 +1464,8 @@ def _signature(cls, details):
     body = d.split(": ", 1)[1] if ": " in d else d
     if cls == "internal":
         m = re.match(r"(\w+):.*?(\[[^\]]*\])?$", body)
-        return (cls, m.group(1) if m else body[:20], m.group(2) if m else None)
+        # the location without numbers: generated code's line and counter change as lines go
+        return (cls, m.group(1) if m else body[:20], re.sub(r"\d+", "#", m.group(2)) if m and m.group(2) else None)
     return (cls, re.match(r"[a-z]+", body).group(0) if re.match(r"[a-z]+", body) else body[:10])
 
 
