@@ -7,7 +7,7 @@ where the two disagree is non-smooth and skipped) and against torch autograd
 wherever torch accepts the same program on tensors.
 
     python -m tests.sweeps.fuzz --n 20000 --seed 0 [--order 2] [--kind scalar|tensor|numpy|all]
-                                [--jobs 1] [--out fuzz_failures] [--start 0]
+                                [--jobs 1] [--out fuzz_failures] [--start 0] [--mode reverse|forward|both]
 
 Scalar programs take 1-3 floats and use arithmetic and ``math`` on safe domains,
 ``if``/``while``/``for`` with data-dependent conditions, ``break``, ``continue``,
@@ -31,6 +31,11 @@ vector-valued twin); 2 = ``derivative(derivative(f))`` (one argument) or a
 mixed second derivative through nested ``gradient`` (several), ``hessian`` for
 tensor programs; with ``--order 2`` one in ``--high-every`` one-argument scalar
 programs is also checked at orders 3 and 4.
+
+Modes (``--mode``): ``reverse`` (the checks above), ``forward`` (``fuzz_forward.py``: ``tz.jvp``
+along random directions against central differences, the reverse gradient and
+``torch.func.jvp``; at order 2 ``tz.hvp`` against central differences of the reverse gradient;
+verdicts keyed ``f1``, ``f2``) or ``both``.
 
 Classes: ok, skipped (the plain program raises / is non-finite / the point is
 non-smooth), mismatch (a wrong number), clear (a ``torchzygote.errors`` error),
@@ -56,9 +61,10 @@ import torchzygote as tz
 from torchzygote.errors import TorchZygoteError
 
 try:
-    from . import fuzz_numpy
+    from . import fuzz_forward, fuzz_numpy
     from .shaped import ShapedGen
 except ImportError:   # run as tests/sweeps/fuzz.py or imported as sweeps.fuzz
+    import fuzz_forward
     import fuzz_numpy
     from shaped import ShapedGen
 
@@ -1377,7 +1383,7 @@ def check_tensor(prog, mod, order):
 # ============================================================ driver
 
 
-def run_one(seed, index, kind, order, tmpdir, high_every=25, prog=None):
+def run_one(seed, index, kind, order, tmpdir, high_every=25, prog=None, mode="reverse"):
     if prog is None:
         prog = Program(seed, index, kind)
         prog.high = order >= 2 and (index % high_every == 0)
@@ -1393,12 +1399,16 @@ def run_one(seed, index, kind, order, tmpdir, high_every=25, prog=None):
         v = Verdict()
         v.skip(f"generated program does not load: {type(e).__name__}: {e}")
         return prog, {1: v}
-    if kind == "scalar":
-        res = check_scalar(prog, mod, tmod, order)
-    elif kind == "numpy":
-        res = fuzz_numpy.check(sys.modules[__name__], prog, mod, order)
-    else:
-        res = check_tensor(prog, mod, order)
+    res = {}
+    if mode != "forward":
+        if kind == "scalar":
+            res = check_scalar(prog, mod, tmod, order)
+        elif kind == "numpy":
+            res = fuzz_numpy.check(sys.modules[__name__], prog, mod, order)
+        else:
+            res = check_tensor(prog, mod, order)
+    if mode != "reverse":
+        res.update(fuzz_forward.check(sys.modules[__name__], prog, mod, tmod, order))
     return prog, res
 
 
@@ -1409,13 +1419,13 @@ def kind_of(i, kind):
 
 
 def _worker(job):
-    seed, indices, kind, order, high_every = job
+    seed, indices, kind, order, high_every, mode = job
     torch.set_num_threads(1)
     out = []
     with tempfile.TemporaryDirectory(prefix="tzfuzz") as tmpdir:
         for i in indices:
             t = time.perf_counter()
-            prog, res = run_one(seed, i, kind_of(i, kind), order, tmpdir, high_every)
+            prog, res = run_one(seed, i, kind_of(i, kind), order, tmpdir, high_every, mode=mode)
             dt = time.perf_counter() - t
             out.append((i, prog.kind, prog.src, prog.args if prog.kind == "scalar" else [a.tolist() if isinstance(a, (torch.Tensor, np.ndarray)) else float(a) for a in prog.args],
                         prog.features, {o: (v.cls, v.details) for o, v in res.items()}, dt))
@@ -1454,7 +1464,8 @@ def _signature(cls, details):
     body = d.split(": ", 1)[1] if ": " in d else d
     if cls == "internal":
         m = re.match(r"(\w+):.*?(\[[^\]]*\])?$", body)
-        return (cls, m.group(1) if m else body[:20], m.group(2) if m else None)
+        # the location without numbers: generated code's line and counter change as lines go
+        return (cls, m.group(1) if m else body[:20], re.sub(r"\d+", "#", m.group(2)) if m and m.group(2) else None)
     return (cls, re.match(r"[a-z]+", body).group(0) if re.match(r"[a-z]+", body) else body[:10])
 
 
@@ -1474,8 +1485,9 @@ def minimize(path, order=None, budget_s=120):
     """Shrink a failure file line by line while it fails the same way; print the result."""
     text = open(path).read()
     head = [l for l in text.splitlines() if l.startswith("#")]
-    m = re.search(r"# torchzygote fuzz failure: (\w+) at order (\d+)", text)
-    want_cls, o = m.group(1), int(m.group(2))
+    m = re.search(r"# torchzygote fuzz failure: (\w+) at order (f?)(\d+)", text)
+    want_cls, mode, order = m.group(1), "forward" if m.group(2) else "reverse", int(m.group(3))
+    o = m.group(2) + m.group(3) if m.group(2) else order
     kind = re.search(r"kind (\w+)", text).group(1)
     seed, index = map(int, re.search(r"# seed (\d+), program (\d+)", text).groups())
     args = eval(re.search(r"# arguments: (.*)", text).group(1))
@@ -1492,10 +1504,10 @@ def minimize(path, order=None, budget_s=120):
             compile(src, "<min>", "exec")
         except SyntaxError:
             return None
-        prog = _Given(src, kind, args, seed, index, o >= 3)
+        prog = _Given(src, kind, args, seed, index, order >= 3)
         prog.name += f"_{counter[0]}"
         try:
-            _, res = run_one(seed, index, kind, o, tmpdir, prog=prog)
+            _, res = run_one(seed, index, kind, order, tmpdir, prog=prog, mode=mode)
         except Exception:  # noqa: BLE001 -- a candidate the checker cannot run
             return None
         if o not in res:
@@ -1542,6 +1554,20 @@ def minimize(path, order=None, budget_s=120):
     return mpath
 
 
+SKIP_REASONS = (("raises or is not finite", "the plain program raises or is not finite"),
+                ("non-smooth", "non-smooth point (the two step sizes disagree)"),
+                ("finite difference raised", "finite differences raised, or f jumps at x"),
+                ("structurally zero", "first derivative structurally zero"))
+
+
+def _skip_reason(details):
+    """Why a skipped program was not checked, in a few words."""
+    for key, reason in SKIP_REASONS:
+        if any(key in d for d in details if d.startswith("skipped")):
+            return reason
+    return next((d for d in details if d.startswith("skipped")), "skipped")[:80]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=200)
@@ -1553,6 +1579,8 @@ def main(argv=None):
     ap.add_argument("--out", default="fuzz_failures")
     ap.add_argument("--high-every", type=int, default=25, help="with --order 2: orders 3 and 4 on one in this many 1-arg scalar programs")
     ap.add_argument("--chunk", type=int, default=50)
+    ap.add_argument("--mode", choices=("reverse", "forward", "both"), default="reverse",
+                    help="reverse-mode checks, forward-mode checks (jvp; hvp at order 2), or both")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--minimize", nargs="*", help="shrink these failure files instead of generating programs")
     a = ap.parse_args(argv)
@@ -1562,10 +1590,10 @@ def main(argv=None):
             minimize(p)
         return 0
     idx = list(range(a.start, a.start + a.n))
-    jobs = [(a.seed, idx[k:k + a.chunk], a.kind, a.order, a.high_every) for k in range(0, len(idx), a.chunk)]
+    jobs = [(a.seed, idx[k:k + a.chunk], a.kind, a.order, a.high_every, a.mode) for k in range(0, len(idx), a.chunk)]
     counts = defaultdict(Counter)   # order -> class -> count
     kcounts = defaultdict(Counter)  # (kind, order) -> class
-    clear_msgs, internal_msgs = Counter(), Counter()
+    clear_msgs, internal_msgs, skip_msgs = Counter(), Counter(), Counter()
     failures = []
     t0 = time.time()
     done = 0
@@ -1585,9 +1613,13 @@ def main(argv=None):
             for i, kind, src, args, features, res, dt in chunk:
                 done += 1
                 slow.append((dt, i))
-                for o, (cls, details) in sorted(res.items()):
+                for o, (cls, details) in sorted(res.items(), key=lambda kv: str(kv[0])):
                     counts[o][cls] += 1
                     kcounts[(kind, o)][cls] += 1
+                    if cls == "skipped":
+                        skip_msgs[(kind, o, _skip_reason(details))] += 1
+                    elif any("non-smooth" in d for d in details):
+                        skip_msgs[(kind, o, "checked, with some numbers skipped at a non-smooth point")] += 1
                     if cls in ("mismatch", "internal", "clear", "timeout"):
                         for d in details:
                             if d.startswith(cls):
@@ -1611,13 +1643,17 @@ def main(argv=None):
         pool.close()
         pool.join()
     el = time.time() - t0
-    print(f"\n{done} programs{' (INTERRUPTED)' if interrupted else ''} (seed {a.seed}, start {a.start}, kind {a.kind}, order {a.order}) in {el:.1f} s: "
+    print(f"\n{done} programs{' (INTERRUPTED)' if interrupted else ''} (seed {a.seed}, start {a.start}, kind {a.kind}, order {a.order}, mode {a.mode}) in {el:.1f} s: "
           f"{done / max(el, 1e-9):.1f} programs/s with {a.jobs} job(s)")
     print(f"{'kind':8s} {'order':>5s} " + " ".join(f"{c:>9s}" for c in CLASSES))
-    for (kind, o) in sorted(kcounts):
-        print(f"{kind:8s} {o:5d} " + " ".join(f"{kcounts[(kind, o)][c]:9d}" for c in CLASSES))
-    for o in sorted(counts):
-        print(f"{'all':8s} {o:5d} " + " ".join(f"{counts[o][c]:9d}" for c in CLASSES))
+    for (kind, o) in sorted(kcounts, key=str):
+        print(f"{kind:8s} {str(o):>5s} " + " ".join(f"{kcounts[(kind, o)][c]:9d}" for c in CLASSES))
+    for o in sorted(counts, key=str):
+        print(f"{'all':8s} {str(o):>5s} " + " ".join(f"{counts[o][c]:9d}" for c in CLASSES))
+    if skip_msgs:
+        print("\nskipped programs by reason (and checked programs with non-smooth numbers):")
+        for (kind, o, m), c in sorted(skip_msgs.items(), key=str):
+            print(f"  {c:6d}  {kind} {o}: {m}")
     if clear_msgs:
         print("\nclear errors (unsupported constructs):")
         for m, c in clear_msgs.most_common(20):
