@@ -30,10 +30,10 @@ KNOWN = {
 }
 
 # the same for forward mode
-KNOWN_FORWARD = {
-    ("tensor", 2, 1004): "tz.hvp through torch.stack: the stacked items' tangents are lost (silently zero)",
-    ("tensor", 2, 1005): "tz.hvp through torch.stack: the stacked items' tangents are lost (silently zero)",
-}
+KNOWN_FORWARD: dict = {}
+# forward-mode findings fixed since (kept as regression tests): tz.hvp through torch.stack lost the stacked
+# items' tangents (silently zero)
+FIXED_FORWARD = [("tensor", 2, 1004), ("tensor", 2, 1005)]
 
 
 def _run(kind, order, index, tmpdir, mode="reverse"):
@@ -98,3 +98,11 @@ def test_fuzz_known_failures_forward(key):
     with tempfile.TemporaryDirectory(prefix="tzfuzz") as tmpdir:
         prog, res = _run(kind, order, index, tmpdir, "forward")
     assert not _failures(prog, res), KNOWN_FORWARD[key]
+
+
+@pytest.mark.parametrize("key", FIXED_FORWARD, ids=[f"{k[0]}-o{k[1]}-{k[2]}" for k in FIXED_FORWARD])
+def test_fuzz_fixed_forward_findings(key):
+    kind, order, index = key
+    with tempfile.TemporaryDirectory(prefix="tzfuzz") as tmpdir:
+        prog, res = _run(kind, order, index, tmpdir, "forward")
+    assert not _failures(prog, res)
