@@ -285,7 +285,7 @@ class JvpCodegen(Codegen):
                 old = "_o"
                 pre.append(f"_o = _copy({self.v(first)})")
         lines = pre + (primal if primal is not None else self._fwd_stmt(s))
-        if out is None or not self.act(s.out) and not r.inplace:
+        if out is None or not self.act(s.out):   # (a tangent nothing reads)
             return lines
         codes, sure = [], True
         for p, e in terms.items():
@@ -318,7 +318,7 @@ class JvpCodegen(Codegen):
                 total = f"_tadd({total}, {c})"
         if r.elementwise and self.A.kind(s.out) in (TENSOR, ARRAY) and not self._same_shapes(s, bound, terms):
             total = f"_bcast({total}, {out})"
-        if self.A.kind(s.out) in STRUCTURES or self.t(s.out) == "None":   # several results (sort, split):
+        if self.A.kind(s.out) in STRUCTURES:   # several results (sort, split):
             return lines + [f"{out} = _ctx.pack_tree({out}, {total})"]     # each with its tangent inside
         tout = f"t{s.out.id}"
         if self.A.kind(s.out) in OPEN:   # one result or several: known at run time

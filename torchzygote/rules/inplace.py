@@ -176,7 +176,9 @@ if np is not None:
         they are, into zeros (none where the array holds integers)."""
         if np.asarray(y).dtype.kind not in "fc":
             return None
-        return write(np.zeros(np.shape(y), dtype=np.result_type(y, dv)), key, dv)
+        out = np.zeros(np.shape(y), dtype=np.result_type(y, dv))
+        res = write(out, key, dv)
+        return out if res is None else res   # (``ufunc.at`` writes and returns None)
 
     NS_IP = dict(ns, np=np, np_like=np_like, np_seq_back=np_seq_back, np_sum_to_shape=np_sum_to_shape, np_pow_a=np_pow_a, np_pow_b=np_pow_b, np_ip_mask=np_ip_mask,
                  np_ip_kept=np_ip_kept, np_ip_setitem=np_ip_setitem, np_ip_fill=np_ip_fill,
