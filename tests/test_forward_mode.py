@@ -338,3 +338,15 @@ def test_jvp_through_modules_matches_torch_func(name):
     y, t = tz.jvp(lambda x: m(x), (x,), (v,))
     ry, rt = torch.func.jvp(m, (x,), (v,))
     assert torch.allclose(y, ry) and torch.allclose(t, rt, atol=1e-12)
+
+
+def test_a_write_under_a_view_made_by_a_call_is_refused():
+    # fuzz seed 5 NumPy program 57: np.rot90 returns a view; the write changes what it reads later
+    def f(x0):
+        z = np.array(x0)
+        y = np.rot90(z, 2)
+        z[1] = np.tanh(x0[0])
+        return np.sum(y + x0[1])
+    x = np.array([[0.3, -0.2], [0.5, 0.1]])
+    with pytest.raises(tz.GradientError, match="forward mode cannot follow this in-place write"):
+        tz.jvp(f, (x,), (np.ones((2, 2)),))

@@ -351,7 +351,7 @@ class JvpCodegen(Codegen):
         not share its memory (aliases the analysis cannot see: a callee's result, a container's item)."""
         if not isinstance(first, Var) or self.order.dead_view(s, first):   # (a copy is written: see _fwd_rule)
             return []
-        later = [vid for vid, k in self.A.K.items() if k in (TENSOR, "O", "M") and vid != first.id and
+        later = [vid for vid, k in self.A.K.items() if k in (TENSOR, ARRAY, "O", "M") and vid != first.id and
                  self._before(vid, s) and self.order.used_after(vid, s)]
         names = "".join(f"v{vid}, " for vid in sorted(later))
         held = self._holder_check(s, first)   # cells, lists and dicts holding it, read again

@@ -127,14 +127,18 @@ def keep_if_shared(v, target, used_later: bool, loc):
 
 
 def check_apart(target, later, loc) -> None:
-    """Forward mode, before ``target`` (a tensor) is written in place: none of ``later`` (values
+    """Forward mode, before ``target`` (a tensor or an array) is written in place: none of ``later`` (values
     made before and read after the write) may share its memory: their tangents would stay the
     old value's (an alias through a call, ``y = g()`` returning ``x``, or a view made there)."""
-    if not isinstance(target, torch.Tensor):
+    if isinstance(target, np.ndarray):
+        shares = functools.partial(np_shared, b=target)
+    elif isinstance(target, torch.Tensor):
+        p = target.untyped_storage().data_ptr()
+        shares = lambda v: isinstance(v, torch.Tensor) and v.untyped_storage().data_ptr() == p  # noqa: E731
+    else:
         return
-    p = target.untyped_storage().data_ptr()
     for v in later:
-        if isinstance(v, torch.Tensor) and v is not target and v.untyped_storage().data_ptr() == p:
+        if v is not target and shares(v):
             raise errors.GradientError(
                 f"forward mode cannot follow this in-place write: it changes {_a(v)} that is also reached "
                 f"another way (an alias or a view, here made through a call) and read again afterwards; "
