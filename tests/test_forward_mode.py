@@ -125,7 +125,7 @@ def test_a_function_without_a_tangent_rule_is_refused_not_dropped():
     assert tz.jvp(f, (1.0,), (1.0,))[1] == pytest.approx(1.5)
 
     def g(x):
-        return math.fsum([x]) if False else np.frompyfunc(lambda t: t * t, 1, 1)(x)
+        return np.frompyfunc(lambda t: t * t, 1, 1)(x)   # a C callable with neither source nor rule
     with pytest.raises(NoRuleError, match="forward mode"):
         tz.jvp(g, (2.0,), (1.0,))
 

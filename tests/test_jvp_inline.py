@@ -5,8 +5,6 @@ dispatcher's tangent form), and its ``jvp`` along a random direction of all its 
 is checked against central differences of the same function (float64). With
 ``test_rules_generic`` (reverse mode) this is the generic rule test of both modes: a rule whose
 samples exist cannot land without a correct tangent."""
-import math
-
 import numpy as np
 import pytest
 import torch

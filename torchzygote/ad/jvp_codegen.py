@@ -65,9 +65,6 @@ class JvpCodegen(Codegen):
             return self.v(op)
         return f"_ctx.pk({self.v(op)}, {self.t(op)})"
 
-    def primal(self, op) -> str:
-        return self.v(op)
-
     # ------------------------------------------------------------ regions
     def fwd_region(self, r: ir.Region) -> List[str]:
         lines: List[str] = []
