@@ -195,17 +195,21 @@ class JvpCodegen(Codegen):
         if self.A.rule.get(id(s)) is not None and not values:
             return self._fwd_stmt(s)
         f = s.fn.value if isinstance(s.fn, Const) else None
-        parts = [self._value(a, f) for a in (s.args[2:] if f is ops.call_method else s.args)]
-        if s.star is not None:
-            parts.append("*" + self._value(s.star, f))
-        parts += [f"{k}={self._value(v, f)}" for k, v in s.kwargs]
-        if s.dstar is not None:
-            parts.append("**" + self._value(s.dstar, f))
-        if f is ops.call_method:
-            code = f"{self._value(s.args[0], f)}.{s.args[1].value}({', '.join(parts)})"
-        else:
-            code = f"{self.v(s.fn)}({', '.join(parts)})"
+        code = self._call_text(s, lambda op: self._value(op, f))
         return [f"{out} = {code}{where}" if out else code + where]
+
+    def _call_text(self, s: Stmt, code) -> str:
+        """The statement's call as Python, each operand written by ``code`` (values, packed, ...)."""
+        method = isinstance(s.fn, Const) and s.fn.value is ops.call_method
+        parts = [code(a) for a in (s.args[2:] if method else s.args)]
+        if s.star is not None:
+            parts.append("*" + code(s.star))
+        parts += [f"{k}={code(v)}" for k, v in s.kwargs]
+        if s.dstar is not None:
+            parts.append("**" + code(s.dstar))
+        if method:
+            return f"{code(s.args[0])}.{s.args[1].value}({', '.join(parts)})"
+        return f"{self.v(s.fn)}({', '.join(parts)})"
 
     def _value(self, op, f) -> str:
         if self.dual_inside(op) and f not in SHAPE_ONLY:
@@ -220,18 +224,7 @@ class JvpCodegen(Codegen):
                                            for o in _ops(bound.get(p)) if self.act(o)])
 
     def _structural_call(self, s: Stmt, r, out, where) -> List[str]:
-        if isinstance(s.fn, Const) and s.fn.value is ops.call_method:
-            obj = self.packed(s.args[0])
-            parts = [self.packed(a) for a in s.args[2:]] + [f"{k}={self.packed(v)}" for k, v in s.kwargs]
-            code = f"{obj}.{s.args[1].value}({', '.join(parts)})"
-        else:
-            parts = [self.packed(a) for a in s.args]
-            if s.star is not None:
-                parts.append("*" + self.packed(s.star))
-            parts += [f"{k}={self.packed(v)}" for k, v in s.kwargs]
-            if s.dstar is not None:
-                parts.append("**" + self.packed(s.dstar))
-            code = f"{self.v(s.fn)}({', '.join(parts)})"
+        code = self._call_text(s, self.packed)
         if out is None:
             return [code + where]
         lines = [f"{out} = {code}{where}"]
@@ -330,18 +323,8 @@ class JvpCodegen(Codegen):
 
     def _call_with(self, s: Stmt, out, where, repl: Dict[int, str]) -> List[str]:
         """The call as written, with the operands in ``repl`` (by value id) replaced."""
-        def code(op):
-            return repl.get(op.id, self.v(op)) if isinstance(op, Var) else self.v(op)
-        method = isinstance(s.fn, Const) and s.fn.value is ops.call_method
-        parts = [code(a) for a in (s.args[2:] if method else s.args)]
-        if s.star is not None:
-            parts.append("*" + code(s.star))
-        parts += [f"{k}={code(v)}" for k, v in s.kwargs]
-        if s.dstar is not None:
-            parts.append("**" + code(s.dstar))
-        call = f"{code(s.args[0])}.{s.args[1].value}({', '.join(parts)})" if method else \
-            f"{self.v(s.fn)}({', '.join(parts)})"
-        return [f"{out} = {call}{where}" if out else call + where]
+        code = self._call_text(s, lambda op: repl.get(op.id, self.v(op)) if isinstance(op, Var) else self.v(op))
+        return [f"{out} = {code}{where}" if out else code + where]
 
     def _apart_check(self, s: Stmt, first) -> List[str]:
         """At run time, before an in-place write: the tensors made before it and read after it must
