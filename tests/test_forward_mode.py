@@ -350,3 +350,17 @@ def test_a_write_under_a_view_made_by_a_call_is_refused():
     x = np.array([[0.3, -0.2], [0.5, 0.1]])
     with pytest.raises(tz.GradientError, match="forward mode cannot follow this in-place write"):
         tz.jvp(f, (x,), (np.ones((2, 2)),))
+
+
+def test_a_write_into_a_tensor_a_callee_returned():
+    # fuzz seed 3 tensor program 51: y10 is y7 itself (returned by a closure), then y7 is written
+    def f(x):
+        y7 = x * 2.0
+        def g():
+            return y7
+        y10 = g()
+        y7.mul_(3.0)
+        return (y10 * y7).sum()
+    x = torch.tensor([0.3, -0.7], dtype=D64)
+    with pytest.raises(tz.GradientError, match="forward mode cannot follow this in-place write"):
+        tz.jvp(f, (x,), (torch.ones(2, dtype=D64),))

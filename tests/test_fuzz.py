@@ -36,6 +36,8 @@ KNOWN_FORWARD: dict = {}
 # op whose result nothing reads packed a Dual that later code read as a tensor
 FIXED_FORWARD = [("tensor", 2, 1004), ("tensor", 2, 1005), ("numpy", 1, 349), ("numpy", 1, 97), ("tensor", 1, 80),
                  ("tensor", 1, 9)]
+# (and seed 3 tensor program 51, a tensor written in place that a callee had returned as another name's
+# value, the same object: now refused, tests/test_forward_mode.py::test_a_write_into_a_tensor_a_callee_returned)
 # (and seed 5 NumPy program 57, a write into an array a view made by np.rot90 reads afterwards: now refused,
 # tests/test_forward_mode.py::test_a_write_under_a_view_made_by_a_call_is_refused)
 

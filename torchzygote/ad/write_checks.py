@@ -138,7 +138,7 @@ def check_apart(target, later, loc) -> None:
     else:
         return
     for v in later:
-        if v is not target and shares(v):
+        if shares(v):   # (the same object too: ``y10 = g()`` returning the tensor written)
             raise errors.GradientError(
                 f"forward mode cannot follow this in-place write: it changes {_a(v)} that is also reached "
                 f"another way (an alias or a view, here made through a call) and read again afterwards; "
