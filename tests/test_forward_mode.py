@@ -364,3 +364,17 @@ def test_a_write_into_a_tensor_a_callee_returned():
     x = torch.tensor([0.3, -0.7], dtype=D64)
     with pytest.raises(tz.GradientError, match="forward mode cannot follow this in-place write"):
         tz.jvp(f, (x,), (torch.ones(2, dtype=D64),))
+
+
+def test_a_write_a_view_with_a_tangent_sees_is_refused_even_where_nothing_else_needs_it():
+    # fuzz seed 9 NumPy program 212: y is a view of z; z is written in a loop whose results are
+    # otherwise unused, but y (read afterwards, with a tangent) sees the writes
+    def f(x0, s0):
+        z = np.array(x0)
+        y = z[0]
+        for _ in range(2):
+            z += s0 * x0
+        return np.sum(y * y)
+    x = np.array([[0.3, -0.2], [0.5, 0.1]])
+    with pytest.raises(tz.GradientError, match="forward mode cannot follow this in-place write"):
+        tz.jvp(f, (x, 0.4), (np.ones((2, 2)), 1.0))

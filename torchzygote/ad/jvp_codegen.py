@@ -155,6 +155,12 @@ class JvpCodegen(Codegen):
 
     # ------------------------------------------------------------ statements
     def jvp_stmt(self, s: Stmt) -> List[str]:
+        """A statement's primal and tangent lines, after the check of an in-place write it may make
+        (any write, with tangents or not: a view read later with a tangent sees it)."""
+        written = self._written(s)
+        return (self._apart_check(s, written[0]) if written is not None else []) + self._jvp_stmt(s)
+
+    def _jvp_stmt(self, s: Stmt) -> List[str]:
         r = self.A.rule.get(id(s))
         where = f"  # {basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
         out = self.v(s.out) if s.out is not None else None
@@ -236,19 +242,16 @@ class JvpCodegen(Codegen):
         return lines
 
     def _open_call(self, s: Stmt, out, where) -> List[str]:
-        """A call resolved at run time: its tangent comes back with it (after the check of an
-        in-place write it may make: ``y *= 2`` on a ``y`` of a kind known at run time only)."""
+        """A call resolved at run time: its tangent comes back with it."""
         tgt = f"{out or '_'}, {self.t(s.out) if s.out is not None and self.t(s.out) != 'None' else '_'}"
         argv = [self.packed(a) for a in s.args]
-        written = self._written(s)
-        pre = self._apart_check(s, written[0]) if written is not None else []
         if s.kwargs or s.star is not None or s.dstar is not None:
             pos = self.packed(s.star) if s.star is not None else "(" + "".join(a + ", " for a in argv) + ")"
             kw = "{" + ", ".join(f"{k!r}: {self.packed(v)}" for k, v in s.kwargs) + "}"
             if s.dstar is not None:
                 kw = f"{{**{kw}, **{self.packed(s.dstar)}}}"
-            return pre + [f"{tgt} = _Fkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
-        return pre + [f"{tgt} = _F(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
+            return [f"{tgt} = _Fkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
+        return [f"{tgt} = _F(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
 
     def _rule(self, s: Stmt, r: Rule, bound: dict, out, where) -> List[str]:
         """A rule inlined: the primal as reverse mode's forward emits it, then the tangent terms."""
@@ -270,7 +273,6 @@ class JvpCodegen(Codegen):
         if r.inplace:
             first = bound.get(r.params[0])
             self._inplace_ok(s, first)
-            pre += self._apart_check(s, first)
             if any(tangents.reads_old(e, r.params[0], r) for e in terms.values()):
                 old = "_o"
                 pre.append(f"_o = _copy({self.v(first)})")
@@ -332,7 +334,8 @@ class JvpCodegen(Codegen):
         if not isinstance(first, Var) or self.order.dead_view(s, first):   # (a copy is written: see _fwd_rule)
             return []
         later = [vid for vid, k in self.A.K.items() if k in (TENSOR, ARRAY, "O", "M") and vid != first.id and
-                 self._before(vid, s) and self.order.used_after(vid, s)]
+                 vid in self.A.varied and vid in self.A.useful and self._before(vid, s) and
+                 self.order.used_after(vid, s)]   # (values with tangents: a constant's none goes stale)
         names = "".join(f"v{vid}, " for vid in sorted(later))
         held = self._holder_check(s, first)   # cells, lists and dicts holding it, read again
         if not later:

@@ -140,9 +140,9 @@ def check_apart(target, later, loc) -> None:
     for v in later:
         if shares(v):   # (the same object too: ``y10 = g()`` returning the tensor written)
             raise errors.GradientError(
-                f"forward mode cannot follow this in-place write: it changes {_a(v)} that is also reached "
-                f"another way (an alias or a view, here made through a call) and read again afterwards; "
-                f"write into a copy ({_copy_hint(v)})", loc)
+                f"forward mode cannot follow this in-place write: it changes {_a(v)} that a value read "
+                f"afterwards also reaches (an alias, or a view made by indexing or by a call), whose tangent "
+                f"would stay the old one's; write into a copy ({_copy_hint(v)})", loc)
 
 
 nondiff(np_shared, check_apart)   # a transform of generated code (nested AD) calls them as they are
