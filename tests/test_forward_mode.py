@@ -378,3 +378,12 @@ def test_a_write_a_view_with_a_tangent_sees_is_refused_even_where_nothing_else_n
     x = np.array([[0.3, -0.2], [0.5, 0.1]])
     with pytest.raises(tz.GradientError, match="forward mode cannot follow this in-place write"):
         tz.jvp(f, (x, 0.4), (np.ones((2, 2)), 1.0))
+
+
+def test_a_module_with_hooks_runs_them():
+    m = torch.nn.Linear(3, 2).double()
+    m.register_forward_hook(lambda mod, inp, out: out * 2)
+    x, v = torch.tensor([0.2, -0.4, 0.9], dtype=D64), torch.tensor([1.0, 0.5, -1.0], dtype=D64)
+    y, t = tz.jvp(lambda x: m(x), (x,), (v,))
+    ry, rt = torch.func.jvp(m, (x,), (v,))
+    assert torch.allclose(y, ry) and torch.allclose(t, rt)

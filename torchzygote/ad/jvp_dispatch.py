@@ -22,7 +22,7 @@ from ..rules.registry import TABLE, nondiff, select
 from ..values.dual import Dual, Tagged
 from ..values.kinds import kind_of
 from .binding import bind_function, bind_rule
-from .dispatch import torch_internal
+from .dispatch import _has_hooks as dispatch_hooks, torch_internal
 from .handlers import OPERATORS, python_method
 
 entry_for = None   # set by .cache: the transform cache (mode "jvp"/"taylor" entries)
@@ -92,6 +92,10 @@ def Fkw(ctx: FwdContext, f, args, kw):
     if isinstance(f, type):
         return construct(ctx, f, args, kw)
     if isinstance(f, torch.nn.Module):
+        if dispatch_hooks(f):   # hooks run in Module.__call__: the module under torch's forward AD
+            if ctx.mode != "jvp":
+                raise NoRuleError(f"Taylor mode through {type(f).__name__}, a module with hooks, is not supported")
+            return torch_jvp(ctx, f, args, kw)
         return Fkw(ctx, type(f).forward, (f, *args), kw)
     owner = getattr(f, "__self__", None)
     if t is types.BuiltinMethodType and owner is not None and not isinstance(owner, (types.ModuleType, type)):
@@ -326,7 +330,7 @@ def foreign(ctx, f, args, kw):
 def torch_jvp(ctx, f, args, kw):
     """A torch op without a tangent rule in the table, under torch's forward-mode AD (its own
     derivative formulas), as reverse mode runs such ops under torch autograd."""
-    with fwAD.dual_level():
+    with torch.no_grad(), fwAD.dual_level():   # (forward AD needs no graph: none is recorded)
         def dualize(a):
             p, t = ctx.sp(a) if type(a) in (tuple, list) else ctx.up(a)
             if type(a) in (tuple, list):
