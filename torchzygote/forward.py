@@ -98,7 +98,7 @@ def taylor(f: Callable, x, order: int, v=None) -> list:
         raise TorchZygoteError(f"taylor: order must be a positive integer, got {order!r}")
     v = _one(x) if v is None else v
     zero = v * 0
-    ctx = FwdContext("taylor", order)
+    ctx = FwdContext("taylor")
     y, ys = F(ctx, f, Dual(x, [v] + [zero] * (order - 1), ctx))
     if ys is None:
         y, ys = ctx.up(y)

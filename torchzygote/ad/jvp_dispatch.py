@@ -29,13 +29,13 @@ entry_for = None   # set by .cache: the transform cache (mode "jvp"/"taylor" ent
 
 
 class FwdContext(Tagged):
-    """One forward-mode computation: its mode (``jvp``, or ``taylor`` with the series' order); the
-    tag of its Duals."""
+    """One forward-mode computation: its mode (``jvp``, or ``taylor``: a tangent is then the list of
+    a value's higher Taylor coefficients, whose length is the order); the tag of its Duals."""
 
-    __slots__ = ("mode", "order")
+    __slots__ = ("mode",)
 
-    def __init__(self, mode: str = "jvp", order: int = 1):
-        self.mode, self.order = mode, order
+    def __init__(self, mode: str = "jvp"):
+        self.mode = mode
 
     def titer(self, v, t) -> list:
         if t is not None and self.mode == "taylor":   # each row's series: the coefficients' rows
