@@ -226,7 +226,8 @@ class _CallTorch:
             g = grads[i]
             if g is None:
                 continue
-            ctx.param(t, g)
+            if ctx.param(t, g):
+                continue
             for owner, name in owners:
                 slot = ctx.slot(owner)
                 slot[name] = accum(slot.get(name), g)

@@ -31,9 +31,8 @@ def read_back(ctx: Context, obj, key, y, dy):
         # a slice of a list is a new list: its elements' gradients live in its slot
         g = ctx.peek(y)
         dy = tuple(g) if g is not None else dy
-    if dy is None:
+    if dy is None or ctx.param(y, dy):
         return None
-    ctx.param(y, dy)
     if type(obj) is tuple or (isinstance(obj, tuple) and not has_identity(obj)):
         n = len(obj)
         if isinstance(key, slice):
@@ -268,6 +267,11 @@ def attr_back(ctx, obj, name, y, dy):
     """Pullback of ``getattr``; numbers and tensors have attributes that are views of them."""
     if dy is None:
         return None
+    if isinstance(obj, torch.nn.Module):   # (read_back's case for an object, without its tests)
+        if not ctx.param(y, dy):
+            slot = ctx.slot(obj)
+            slot[name] = accum(slot.get(name), dy)
+        return None
     fields = getattr(type(obj), "_fields", None) or getattr(type(obj), "__match_args__", ())
     if isinstance(obj, tuple) and name in fields:  # named tuples, torch.return_types
         return read_back(ctx, obj, fields.index(name), y, dy)
@@ -303,8 +307,7 @@ VALUE_ATTRS = {
 def global_read_back(ctx, fn, name, y, dy):
     """A global's gradient: to the implicit parameters, and to the module's slot for
     the name (so a ``global`` write in differentiated code passes it on)."""
-    if dy is not None:
-        ctx.param(y, dy)
+    if dy is not None and not ctx.param(y, dy):
         slot = ctx.slot(fn.__globals__)
         slot[name] = accum(slot.get(name), dy)
     return None

@@ -283,16 +283,14 @@ def _to_slot(ctx, a, d):
     slot = ctx.slot(a)
     children = structure_of(a).flatten(a)[0]
     for k, dk in d.items() if type(d) is dict else enumerate(d):
-        if type(slot) is list:
-            if k >= len(slot) or k >= len(children):
-                break
-            slot[k] = accum(slot[k], dk)
-        else:
-            slot[k] = accum(slot.get(k), dk)
+        if type(slot) is list and (k >= len(slot) or k >= len(children)):
+            break
         ak = children.get(k) if type(children) is dict else children[k]
         if isinstance(ak, torch.nn.Parameter) and dk is not None:
-            ctx.param(ak, dk)
+            if ctx.param(ak, dk):
+                continue   # one of the Params: credited, and absorbed (Context.param)
             ctx.tensor_grads[id(ak)] = accum(ctx.tensor_grads.get(id(ak)), dk)
+        slot[k] = accum(slot[k] if type(slot) is list else slot.get(k), dk)
     return None
 
 

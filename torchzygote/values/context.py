@@ -48,6 +48,13 @@ class Context:
         e = self.grads.get(id(obj))
         return None if e is None else e[1]
 
-    def param(self, value, dy):
-        if self.params is not None and id(value) in self.params and dy is not None:
+    def param(self, value, dy) -> bool:
+        """Credit ``dy`` to ``value`` if it is one of the implicit parameters, and say so: the
+        gradient is then absorbed, and the caller passes it on no further (to the container it
+        was read from, and so to where it was stored from), since that path would reach a read
+        of the parameter again and credit it twice (Zygote's ``accum_param`` returns nothing)."""
+        if self.params is None or id(value) not in self.params:
+            return False
+        if dy is not None:
             self.pgrads[id(value)] = accum(self.pgrads.get(id(value)), dy)
+        return True

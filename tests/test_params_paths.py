@@ -1,0 +1,163 @@
+"""Implicit parameters (``Params``) reached along every kind of path a program stores values in:
+each is credited exactly once per use. Before ``Context.param`` absorbed a parameter's gradient,
+a parameter stored in a list, dict, object or module and read back was credited twice (once at
+the read, once more where the stored value came from), silently doubling its gradient.
+
+Each program is plain torch code, so torch autograd is the reference."""
+import pytest
+import torch
+
+import torchzygote as tz
+
+D = torch.float64
+torch.manual_seed(0)
+P = torch.randn(3, dtype=D)
+Q = torch.randn(3, dtype=D)
+X = torch.randn(5, 3, dtype=D)
+LIN = torch.nn.Linear(3, 2).double()
+RNN = torch.nn.GRU(3, 4, batch_first=True).double()
+G = None   # written by one program (``global G``)
+
+
+class Box:
+    pass
+
+
+def through_list():
+    xs = [P]
+    return (xs[0] * 3).sum()
+
+
+def through_dict():
+    d = {"w": P}
+    return (d["w"] * 3).sum()
+
+
+def through_object():
+    b = Box()
+    b.w = P
+    return (b.w * 3).sum()
+
+
+HOLDER = torch.nn.Module()
+
+
+def through_module_attribute():
+    HOLDER.w = P
+    return (HOLDER.w * 3).sum()
+
+
+def used_twice_and_directly():
+    xs = [P, P]
+    return (xs[0] * xs[1]).sum() + (P * 2).sum()
+
+
+def append_pop():
+    xs = []
+    xs.append(P)
+    q = xs.pop()
+    return (q ** 2).sum()
+
+
+def through_tuple():
+    t = (P, 2.0)
+    return (t[0] * t[1]).sum()
+
+
+def closure():
+    def inner():
+        return (P * Q).sum()
+    return inner() * 2
+
+
+def comprehension():
+    return sum((w ** 2).sum() for w in [P, Q])
+
+
+def global_write():
+    global G
+    G = P
+    return (G * 3).sum() + (P * Q).sum()
+
+
+def derived_value_stored():
+    xs = [P * 2]
+    return (xs[0] * P).sum()
+
+
+def aliased_dict_entries():
+    d = {"a": P}
+    d["b"] = d["a"]
+    return (d["a"] * d["b"] * Q).sum()
+
+
+def nested_containers():
+    cfg = {"layers": [{"w": P}, {"w": Q}]}
+    return sum((layer["w"] * X).sum() for layer in cfg["layers"])
+
+
+def module_in_list():
+    layers = [LIN]
+    return torch.tanh(layers[0](X)).sum()
+
+
+def module_field_reads():
+    return (X @ LIN.weight.T + LIN.bias).pow(2).sum() + LIN.weight.sum()
+
+
+def torch_fallback_module():   # GRU: its weights reach torch autograd through lists
+    y, h = RNN(X[None])
+    return (y ** 2).sum() + h.sum()
+
+
+def bridged():
+    return (tz.call_torch(LIN, X) ** 2).sum()
+
+
+PROGRAMS = [through_list, through_dict, through_object, through_module_attribute, used_twice_and_directly,
+            append_pop, through_tuple, closure, comprehension, global_write, derived_value_stored,
+            aliased_dict_entries, nested_containers, module_in_list, module_field_reads, torch_fallback_module,
+            bridged]
+
+
+def _params(prog):
+    if prog in (module_in_list, module_field_reads, bridged):
+        return list(LIN.parameters())
+    if prog is torch_fallback_module:
+        return list(RNN.parameters())
+    return [P, Q]
+
+
+@pytest.mark.parametrize("prog", PROGRAMS, ids=lambda f: f.__name__)
+def test_params_gradient_matches_torch(prog):
+    ps = _params(prog)
+    flags = [p.requires_grad for p in ps]
+    for p in ps:
+        p.requires_grad_(True)
+    try:
+        y = prog()
+        ref = torch.autograd.grad(y, ps, allow_unused=True)
+    finally:
+        for p, f in zip(ps, flags):
+            p.requires_grad_(f)
+    with torch.no_grad():
+        g = tz.gradient(prog, tz.Params(ps))
+    for p, r in zip(ps, ref):
+        got = g[p]
+        if r is None:
+            assert got is None or torch.count_nonzero(got) == 0
+        else:
+            assert got is not None, prog.__name__
+            torch.testing.assert_close(got, r, rtol=1e-10, atol=1e-12)
+
+
+def test_explicit_gradient_of_a_module_still_has_its_fields():
+    """Absorbing is for Params only: the explicit gradient of a module (its record) keeps
+    every field's gradient."""
+    def loss(m, x):
+        return (m(x) ** 2).sum() + m.weight.sum()
+    (gm, gx) = tz.gradient(loss, LIN, X)
+    w, b = (t.detach().requires_grad_(True) for t in (LIN.weight, LIN.bias))
+    ref = torch.autograd.grad(((X @ w.T + b) ** 2).sum() + w.sum(), (w, b))
+    torch.testing.assert_close(gm.weight, ref[0])
+    torch.testing.assert_close(gm.bias, ref[1])
