@@ -246,6 +246,43 @@ def p_delattr(x, y):
     return o.v * o.w
 
 
+class _Frozen:
+    def __init__(self, v):
+        object.__setattr__(self, "v", v)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("frozen")
+
+
+_HELD = torch.nn.Parameter(torch.full((), 1.5, dtype=torch.float64))
+
+
+class _Holder(torch.nn.Module):
+    """Registers what it is given: a buffer, a parameter and submodules, read back by name."""
+
+    def __init__(self, x, y):
+        super().__init__()
+        self.register_buffer("b", x * y)
+        self.register_parameter("p", _HELD)
+        inner = torch.nn.Module()
+        inner.register_buffer("c", x + y)
+        self.add_module("inner", inner)
+        self.register_module("again", inner)
+
+    def forward(self):
+        return self.b * self.inner.c * self.p + self.again.c
+
+
+def p_object_setattr(x, y):
+    o = _Frozen(x)
+    object.__setattr__(o, "w", o.v * y)
+    return o.w * o.v
+
+
+def p_module_registrations(x, y):
+    return _Holder(torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64))()
+
+
 def p_setitem(x, y):
     lst = [0.0, 0.0]
     lst[0] = x
@@ -433,6 +470,10 @@ put(ops.set_global, Program(p_set_global))
 put(ops.stop_gradient, Program(p_no_grad_block))
 put(tuple.__new__, Program(p_tuple_new))
 put(delattr, Program(p_delattr))
+put(object.__setattr__, Program(p_object_setattr))
+for f in (torch.nn.Module.register_buffer, torch.nn.Module.register_parameter, torch.nn.Module.add_module,
+          torch.nn.Module.register_module):
+    put(f, Program(p_module_registrations))
 put(operator.setitem, Program(p_setitem))
 put(operator.delitem, Program(p_delitem))
 put(tuple, Program(p_tuple))

@@ -203,7 +203,7 @@ def gradient(f: Callable, *args, **kwargs):
         else:
             key = (id(code),)
         e = _by_type.get(key)
-        if e is not None and e.nargs == n and e.fwd is not None and \
+        if e is not None and e.nargs == n and e.fwd is not None and not e.arg_guards and \
                 (e.unguarded and e.version == _TABLE.version or e.valid(f)):
             fwd, key = e.fwd, code
             mode, state, t = _begin(key)

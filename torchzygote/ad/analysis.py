@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import functools
 import operator
-import types
 from typing import Callable, Dict, List, Optional, Sequence, Set
 
 import torch
+import torch.nn.functional as F
 
 try:
     import numpy as np
@@ -30,11 +30,12 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, MIXED, NONDIFF, base, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
                               Rule, select)
+from .analysis_calls import Callees
 from .analysis_items import DictItems
+from .analysis_modules import ModuleFacts
 from .analysis_order import Order
 from .analysis_scopes import Scopes, find_gathers, pure_pullback
 from ..values.kinds import KIND_OF_TYPE, kind_of
-from .dispatch import VARFLAGS, torch_internal
 
 
 SCALAR = "()"   # the shape class of 0-d tensors
@@ -89,14 +90,16 @@ def method_rule(obj_kind: str, name: str):
 _ARRAY_METHODS = ("fill", "copy")
 
 
-class Analysis:
+class Analysis(Callees):
     def __init__(self, fn: ir.Function, arg_kinds: Sequence[str], consts: frozenset = frozenset(),
                  ranks: Optional[Sequence[Optional[int]]] = None, return_kind: Optional[Callable] = None,
-                 floats: Sequence[Optional[bool]] = ()):
+                 floats: Sequence[Optional[bool]] = (), examples: Optional[Sequence] = None):
         self.fn = fn
-        # (f, kinds, ranks, floats) -> the kind and rank a Python callee returns: the transform cache,
-        # which transforms it (given by the pipeline, which sits above this module); None: unknown
+        # (f, kinds, ranks, floats, examples) -> the kind and rank a Python callee returns: the transform
+        # cache, which transforms it (given by the pipeline, which sits above this module); None: unknown
         self.return_kind = return_kind
+        # the module arguments' fields and calls (``examples``: the arguments this transform is for)
+        self.mods = ModuleFacts(fn, examples, arg_kinds)
         self.consts = consts
         self.K: Dict[int, str] = {fn.params[0].id: OBJECT}
         for p, k in zip(fn.params[1:], arg_kinds):
@@ -110,12 +113,14 @@ class Analysis:
         self.floats: Set[int] = {p.id for p, fl in zip(fn.params[1:], floats) if fl}
         self.defs: Dict[int, Stmt] = {}       # value -> the statement that computes it
         self._ret_rank: Dict[int, Optional[int]] = {}   # id(call) -> the rank a Python callee returns
+        self._ret_float: Set[int] = set()   # id(call): a Python callee returns a floating-point tensor
         self.rule: Dict[int, Rule] = {}      # id(stmt) -> inlinable rule
         self.root: Dict[int, int] = {}       # tensor value -> the value whose memory it may share
         self._bound: Dict[int, tuple] = {}       # id(stmt) -> (rule, bind(stmt, rule))
         self._diff_args: Dict[int, tuple] = {}   # id(stmt) -> (rule, diff_args(stmt))
         self.items = DictItems(fn)
         self._kinds(fn.body)
+        self.mods.forget()   # (the cache keeps analyses: no user module stays alive through it)
         self.shape: Dict[int, object] = {}   # tensor value -> its shape class (default: its own)
         self._shapes()
         self.varied: Set[int] = set()
@@ -163,6 +168,11 @@ class Analysis:
         return r
 
     def _stmt_kind(self, s: Stmt) -> str:
+        f = self.mods.field(s)
+        if f is not None:   # a module's field: read as the run-time dispatcher reads it, its kind known
+            self.rule[id(s)] = select(getattr, (OBJECT, NONDIFF))
+            self._ret_rank[id(s)] = f[1] if f[0] == TENSOR else None
+            return f[0]
         if isinstance(s.fn, Const) and s.fn.value is ops.get_global:
             self.rule[id(s)] = self.stmt_rule(s)
             t = self.fn.global_types.get(s.args[1].value)
@@ -178,27 +188,6 @@ class Analysis:
             kinds = [kinds[0]] + kinds[2:]
         kinds += [self.kind(v) for _, v in s.kwargs]
         return r.out_kind(kinds)
-
-    def _callee_kind(self, s: Stmt) -> str:
-        """What a call to a known Python function returns: transform the callee now for
-        these argument kinds (the run-time call will find it cached)."""
-        f = s.fn.value if isinstance(s.fn, Const) else None
-        if type(f) is not types.FunctionType or s.kwargs or s.star is not None or s.dstar is not None:
-            return OBJECT
-        code = f.__code__
-        if code.co_argcount != len(s.args) or code.co_flags & VARFLAGS or code.co_kwonlyargcount or \
-                f in TABLE.adjoints or f in TABLE.dispatchers or torch_internal(f) or TABLE.lookup(f):
-            return OBJECT   # a function with rules: the run-time kinds may select one
-        if self.return_kind is None:
-            return OBJECT
-        kinds = tuple(OBJECT if k == UNDEFINED else k for k in (self.kind(a) for a in s.args))
-        ranks = tuple(self.rank(a) for a in s.args)
-        floats = tuple(True if self.is_float(a) else None for a in s.args)
-        try:
-            kind, self._ret_rank[id(s)] = self.return_kind(f, kinds, ranks, floats)
-            return kind
-        except Exception:  # the callee cannot be lifted: that error belongs to the call, at run time
-            return OBJECT
 
     def _kinds(self, region: ir.Region):
         for node in region.nodes:
@@ -228,11 +217,16 @@ class Analysis:
                         self._branch_rank_root(o, *srcs)
             elif isinstance(node, Loop):
                 if node.item is not None:
+                    self.mods.iterate(node)
                     ik = self.kind(node.iterable)
                     d = self.defs.get(node.iterable.id) if isinstance(node.iterable, Var) else None
                     counts = d is not None and isinstance(d.fn, Const) and d.fn.value is range
                     self.K[node.item.id] = REAL if counts else TENSOR if ik == TENSOR else \
                         NONDIFF if ik == NONDIFF else OBJECT
+                    if ik == TENSOR:   # the slices along the first dimension
+                        r = self.rank(node.iterable)
+                        self._set_rank(node.item, r - 1 if r else None)
+                        self._set_float(node.item, self.is_float(node.iterable))
                 for p, init in zip(node.params, node.inits):
                     self.K[p.id] = self.kind(init)
                     self._set_rank(p, self.rank(init))
@@ -293,10 +287,14 @@ class Analysis:
     def _float_result(self, s: Stmt) -> bool:
         """Whether ``s`` makes a floating-point or complex tensor: a rule that keeps them,
         applied to such tensors and numbers only."""
+        f = self.mods.checked.get(id(s))
+        if f is not None or id(s) in self._ret_float:
+            return f is None or bool(f[2])
         r = self.rule.get(id(s))
         if r is None or not r.keeps_float or self.K.get(s.out.id) != TENSOR:
             return False
-        return all(self.is_float(a) or self.kind(a) in (REAL, COMPLEX) for a in self._operands(s))
+        return all(self.is_float(a) or self.kind(a) in (REAL, COMPLEX) or isinstance(a, Const) and a.value is None
+                   for a in self._operands(s))
 
     def grad_given(self, s: Stmt, r: Rule, p: str) -> bool:
         """Whether rule ``r`` surely gives parameter ``p`` a gradient at ``s`` (for a ``dy`` that
@@ -312,10 +310,12 @@ class Analysis:
         return args + [v for _, v in s.kwargs]
 
     def _stmt_rank(self, s: Stmt) -> Optional[int]:
-        if self.K.get(s.out.id) != TENSOR or not isinstance(s.fn, Const):
+        if self.K.get(s.out.id) != TENSOR:
             return None
         if id(s) in self._ret_rank:
             return self._ret_rank[id(s)]
+        if not isinstance(s.fn, Const):
+            return None
         r = self.rule.get(id(s))
         if r is None:
             return None
@@ -328,6 +328,8 @@ class Analysis:
         if r.elementwise:
             ranks = [self.rank(t) for t in self._tensor_operands(args) or ()]
             return max(ranks) if ranks and None not in ranks else None
+        if r.fn is F.linear and len(args) >= 2 and self.rank(args[1]) == 2:
+            return self.rank(args[0])
         if r.fn in _MATMULS and len(args) == 2:
             a, b = self.rank(args[0]), self.rank(args[1])
             if a is None or b is None or not a or not b:

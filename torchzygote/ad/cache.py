@@ -19,6 +19,8 @@ from ..rules.registry import TABLE, select
 from ..rules.registry import OBJECT
 from ..values.kinds import KIND_OF_TYPE, kind_of
 from .dispatch import VARFLAGS, torch_internal
+from . import module_facts
+from .module_facts import fits
 
 _MISSING = object()
 _lock = threading.RLock()
@@ -26,7 +28,7 @@ _lock = threading.RLock()
 
 class Entry:
     __slots__ = ("guards", "cells", "types", "fwd", "version", "ir", "src", "analysis", "deps",
-                 "unguarded", "code", "nargs")
+                 "unguarded", "code", "nargs", "arg_guards")
 
     def __init__(self, guards, types_, fwd, version, ir_fn, src, analysis, deps=(), cells=()):
         self.guards, self.types, self.fwd, self.version = guards, types_, fwd, version
@@ -36,6 +38,8 @@ class Entry:
         self.unguarded = not guards and not types_ and not deps and not cells
         self.code = None   # the code object it was made for (set by entry_for): keeps _by_type's ids valid
         self.nargs = -1    # its positional parameters, where a call passes exactly them (no *args, **kw, keyword-only)
+        # what it assumed of its module arguments' fields ((position, path, fact): module_facts.fits)
+        self.arg_guards = analysis.mods.entry_guards() if analysis is not None else ()
 
     def valid(self, f: types.FunctionType) -> bool:
         """Whether this transform still holds for ``f`` (a function of the entry's code):
@@ -106,42 +110,61 @@ _deps_stack: List[list] = []   # per transform in progress: the callee entries i
 _modes: List[str] = []         # per transform in progress: its mode (callees are asked in the same mode)
 
 
-def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple, floats: tuple) -> tuple:
-    """The kind and rank ``f`` returns for arguments of these kinds, ranks and floats (callers
-    specialise on them); unknown while ``f`` is itself being transformed (recursion)."""
+def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple, floats: tuple,
+                examples: Optional[tuple] = None) -> tuple:
+    """The kind, rank and floating-point-ness ``f`` returns for arguments of these kinds, ranks and floats (callers
+    specialise on them; ``examples``: module arguments whose fields it may specialise on);
+    unknown while ``f`` is itself being transformed (recursion)."""
     mode = _modes[-1] if _modes else "reverse"
-    key = (f.__code__, kinds, ranks, floats) + (() if mode == "reverse" else (mode,))
+    key = _key(f.__code__, kinds, ranks, floats, frozenset(), mode, examples)
     if key in _in_progress:
-        return OBJECT, None
-    e = entry_for(f, kinds, ranks=ranks, floats=floats, mode=mode)
+        return OBJECT, None, False
+    e = entry_for(f, kinds, ranks=ranks, floats=floats, mode=mode, examples=examples)
     if e.analysis is None:
-        return OBJECT, None
+        return OBJECT, None, False
     if _deps_stack:
         _deps_stack[-1].append((e, f))   # the caller's transform depends on it
-    return e.analysis.kind(e.ir.ret), e.analysis.rank(e.ir.ret)
+    return e.analysis.kind(e.ir.ret), e.analysis.rank(e.ir.ret), e.analysis.is_float(e.ir.ret)
 
 
 def entry(f: types.FunctionType, args, consts: frozenset = frozenset()) -> Entry:
-    return entry_for(f, kinds_of(args), consts, ranks_of(args), floats_of(args))
+    return entry_for(f, kinds_of(args), consts, ranks_of(args), floats_of(args), examples=args)
+
+
+def _key(code, kinds, ranks, floats, consts, mode, examples) -> tuple:
+    """The cache's key; transforms specialised on module arguments (reverse mode) have keys of
+    their own, and each entry there holds the guards it needs (``Entry.arg_guards``)."""
+    key = (code, kinds, ranks, floats) if not consts else (code, kinds, ranks, floats, consts)
+    if mode != "reverse":
+        return key + (mode,)
+    return key + ("modules",) if _specialises(examples) else key
+
+
+def _specialises(examples) -> bool:
+    """Whether some argument is a module or a function (``analysis_modules`` specialises on them)."""
+    return examples is not None and any(isinstance(x, _Module) or type(x) is types.FunctionType for x in examples)
 
 
 def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset(),
-              ranks: Optional[tuple] = None, floats: Optional[tuple] = None, mode: str = "reverse") -> Entry:
+              ranks: Optional[tuple] = None, floats: Optional[tuple] = None, mode: str = "reverse",
+              examples: Optional[tuple] = None) -> Entry:
     """The transform of ``f`` for arguments of these kinds (and tensor ranks, None where
     unknown; floats: True for floating-point or complex tensors, None where not or unknown);
-    parameters in ``consts`` (positions) are constants: no gradient is computed for them."""
+    parameters in ``consts`` (positions) are constants: no gradient is computed for them.
+    ``examples`` (argument values, or None): in reverse mode, the fields of module arguments
+    are specialised on (``analysis_modules``), and an entry serves arguments that fit its guards."""
     ranks = ranks or (None,) * len(kinds)
     floats = floats or (None,) * len(kinds)
-    key = (f.__code__, kinds, ranks, floats) if not consts else (f.__code__, kinds, ranks, floats, consts)
-    if mode != "reverse":
-        key += (mode,)
+    key = _key(f.__code__, kinds, ranks, floats, consts, mode, examples)
+    spec = len(key) > 4 and key[-1] == "modules"
+    examples = examples if spec else None
     g = f.__globals__
     for e in _cache.get(key, ()):
-        if e.valid(f):
+        if e.valid(f) and (not e.arg_guards or fits(e.arg_guards, examples)):
             return e
     with _lock:
         for e in _cache.get(key, ()):
-            if e.valid(f):
+            if e.valid(f) and (not e.arg_guards or fits(e.arg_guards, examples)):
                 return e
         # (forward mode lifts what its dispatcher sends here, whatever reverse mode's entries)
         if mode == "reverse" and (TABLE.adjoint(f) or TABLE.dispatcher(f)) or torch_internal(f) or select(f, kinds):
@@ -153,7 +176,8 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         _deps_stack.append([])
         _modes.append(mode)
         try:
-            t = pipeline.transform(f, kinds, consts, ranks, return_kind if mode == "reverse" else None, floats, mode)
+            t = pipeline.transform(f, kinds, consts, ranks, return_kind if mode == "reverse" else None, floats, mode,
+                                   examples)
         finally:
             _in_progress.discard(key)
             _modes.pop()
@@ -205,7 +229,8 @@ def forward(f: types.FunctionType, args) -> Optional[Callable]:
     The common case (arguments whose kind their type decides) is one dict lookup."""
     key = type_key(f.__code__, args)
     e = _by_type.get(key)
-    if e is not None and (e.unguarded and e.version == TABLE.version or e.valid(f)):
+    if e is not None and (e.unguarded and e.version == TABLE.version or e.valid(f)) and \
+            (not e.arg_guards or fits(e.arg_guards, args)):
         return e.fwd
     e = entry(f, args)
     # only an entry that holds this very code: one made for an equal code (the same source
@@ -222,7 +247,7 @@ def _kind_by_type(t: type) -> bool:
     return t in KIND_OF_TYPE or not (t is tuple or issubclass(t, torch.Tensor))
 
 
-_Tensor, _Parameter = torch.Tensor, torch.nn.Parameter
+_Tensor, _Parameter, _Module = torch.Tensor, torch.nn.Parameter, torch.nn.Module
 
 
 def jvp_entry(f: types.FunctionType, args, consts: frozenset, mode: str) -> Entry:
@@ -238,4 +263,4 @@ _dispatch.forward = forward
 _jvp_dispatch.entry_for = jvp_entry
 from ..rules.registry import nondiff as _nondiff  # noqa: E402
 
-_nondiff(forward, kinds_of, jvp_entry)
+_nondiff(forward, kinds_of, jvp_entry, fits, module_facts.check)

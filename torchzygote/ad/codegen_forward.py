@@ -13,7 +13,7 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import ARRAY, DICT, LIST, NONDIFF, TENSOR, Rule
 from ..values import versions
-from . import templates
+from . import module_facts, templates
 from .analysis_scopes import branch_values
 from .codegen_guards import MAY_BE_TENSOR
 from .templates import basename, indent
@@ -99,6 +99,14 @@ class Forward:
         return lines
 
     def fwd_stmt(self, s: Stmt) -> List[str]:
+        lines = self._fwd_write_or_stmt(s)
+        assumed = self.A.mods.checked.get(id(s))
+        if assumed is not None:   # a module field's kind the transform specialised on (module_facts)
+            lines.append(f"{self.glob(module_facts.check, 'assumed')}({self.v(s.out)}, "
+                         f"{', '.join(map(repr, assumed))}, {s.loc!r})")
+        return lines
+
+    def _fwd_write_or_stmt(self, s: Stmt) -> List[str]:
         if isinstance(s.fn, Const) and s.fn.value is operator.setitem and len(s.args) == 3:
             return self._untracked_write(s, s.args[0], s.args[2:]) + self._fwd_stmt(s)
         if isinstance(s.fn, Const) and s.fn.value is ops.untracked_write:

@@ -87,6 +87,11 @@ def Jkw(ctx: Context, f, args, kwargs):
             _PLAIN_MODULES.add(t)
         return Jkw(ctx, t.forward, (f, *args), kwargs) if kwargs is not None else \
             _drop_self_call(ctx, t.forward, f, args)
+    if isinstance(f, torch.nn.Module) and t.__call__ is torch.nn.Module.__call__:
+        # hooks: the call, hooks included, under torch autograd (bridges/torch_call.py), rather
+        # than lifting Module.__call__'s machinery
+        y, back = Jkw(ctx, ops.hooked_module_call, (f, *args), kwargs)
+        return y, _drop_first(back, kwargs)
     owner = getattr(f, "__self__", None)
     if t is types.BuiltinMethodType and owner is not None and not isinstance(owner, (types.ModuleType, type)):
         # a builtin method taken from its object (``d.pop`` passed to ``map``): dispatch as a method call
@@ -204,6 +209,8 @@ def call_method(ctx, args, kw, kwargs):
         if name in klass.__dict__:
             attr = klass.__dict__[name]
             break
+    if type(obj) is super:
+        obj, attr = _from_super(obj, name)
     inst = getattr(obj, "__dict__", None)
     if attr is not _MISSING and not (inst is not None and name in inst) and not isinstance(attr, property):
         if isinstance(attr, staticmethod):
@@ -217,6 +224,19 @@ def call_method(ctx, args, kw, kwargs):
             return y, _prefix_back(back, 1, kwargs, at=1)
     y, back = Jkw(ctx, getattr(obj, name), rest, kwargs)
     return y, _prefix_back(back, 2, kwargs)
+
+
+def _from_super(sup: super, name: str):
+    """``super().name`` where the class found defines ``name`` as a slot wrapper (``object.__setattr__``):
+    ``(the instance, the wrapper)``, so it is called with the instance first and its rule applies
+    (the bound method-wrapper ``getattr`` gives has none); else ``(sup, _MISSING)``, read as it is."""
+    this, inst = sup.__thisclass__, sup.__self__
+    mro = (inst if isinstance(inst, type) else type(inst)).__mro__
+    for klass in mro[mro.index(this) + 1:] if this in mro else ():
+        if name in klass.__dict__:
+            attr = klass.__dict__[name]
+            return (inst, attr) if type(attr) is types.WrapperDescriptorType else (sup, _MISSING)
+    return sup, _MISSING
 
 
 def _prefix_back(back, n, kwargs, at=0):
@@ -259,7 +279,10 @@ def construct(ctx, cls, args, kw, kwargs):
             return da if kwargs is None else (da, {k: slot.get(k) for k in kw})
         return y, back
     init = cls.__init__
-    if isinstance(init, types.FunctionType) and cls.__new__ is object.__new__:
+    # (torch's own classes, nn.Linear and the rest, are built as they are: their constructors are
+    # no part of a gradient, and lifting their machinery would only risk it)
+    if isinstance(init, types.FunctionType) and cls.__new__ is object.__new__ and \
+            not (init.__module__ or "").startswith("torch."):
         obj = cls.__new__(cls)
         _, back = Jkw(ctx, init, (obj, *args), kwargs)
         return obj, _drop_first(back, kwargs)
@@ -322,12 +345,22 @@ def _holds_diff(c) -> bool:
 CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x100 | 0x200   # generator, coroutine, iterable coroutine, async gen
 
 
+# nn.Module's methods that move, cast or switch the mode of its state in place (``m.double()``):
+# run as they are (lifted, their in-place swaps of parameter data would meet the write checks);
+# the methods that store values (register_buffer, __setattr__) stay lifted, so gradients follow them
+_MODULE_STATE_METHODS = frozenset({"to", "double", "float", "half", "bfloat16", "cuda", "cpu", "xpu", "type",
+                                   "_apply", "train", "eval", "requires_grad_", "zero_grad", "share_memory",
+                                   "apply", "to_empty"})
+
+
 def torch_internal(f) -> bool:
     """torch's own Python functions run under torch autograd (``foreign``) rather than
     being lifted; module ``forward`` methods are lifted, to reach their parameters."""
     if f.__code__.co_flags & CO_GENERATOR_LIKE:
         return True  # calling a generator function only makes the generator: run it as is
     mod = f.__module__
+    if mod == "torch.nn.modules.module" and f.__name__ in _MODULE_STATE_METHODS:
+        return True
     return mod is not None and mod.startswith("torch.") and f.__name__ != "forward" and \
         not mod.startswith("torch.nn.modules")
 

@@ -42,11 +42,12 @@ def lift(f: types.FunctionType) -> Tuple[ir.Function, dict]:
 
 def analyse(fn: ir.Function, kinds: Sequence[str], consts: frozenset = frozenset(),
             ranks: Optional[Sequence[Optional[int]]] = None, return_kind: Optional[Callable] = None,
-            floats: Sequence[Optional[bool]] = ()) -> Analysis:
+            floats: Sequence[Optional[bool]] = (), examples: Optional[Sequence] = None) -> Analysis:
     """Stage 2: the facts code generation specialises on, for arguments of these kinds, tensor
     ranks and floats (True: a floating-point or complex tensor); ``return_kind(f, kinds, ranks,
-    floats)`` tells what a Python callee returns."""
-    return Analysis(fn, kinds, consts, ranks, return_kind, floats)
+    floats, examples)`` tells what a Python callee returns; ``examples``: argument values whose
+    modules' fields it may specialise on (``analysis_modules``)."""
+    return Analysis(fn, kinds, consts, ranks, return_kind, floats, examples)
 
 
 def generate(fn: ir.Function, A: Analysis, qualname: str, mode: str = "reverse") -> Tuple[str, dict, tuple]:
@@ -96,7 +97,8 @@ def _user_lines(lines, base: str) -> dict:
 
 def transform(f: types.FunctionType, kinds: Sequence[str], consts: frozenset = frozenset(),
               ranks: Optional[Sequence[Optional[int]]] = None, return_kind: Optional[Callable] = None,
-              floats: Sequence[Optional[bool]] = (), mode: str = "reverse") -> Transform:
+              floats: Sequence[Optional[bool]] = (), mode: str = "reverse",
+              examples: Optional[Sequence] = None) -> Transform:
     """The four stages in order (``mode``: reverse, or forward as ``jvp``/``taylor``)."""
     # a transform makes many objects and few cycles: the collector's passes over them
     # (and over the rest of the heap, as they survive) were a fifth of its time. Held off
@@ -105,7 +107,7 @@ def transform(f: types.FunctionType, kinds: Sequence[str], consts: frozenset = f
     collector.hold()
     try:
         fn_ir, guards = lift(f)
-        A = analyse(fn_ir, kinds, consts, ranks, return_kind, floats)
+        A = analyse(fn_ir, kinds, consts, ranks, return_kind, floats, examples)
         src, glb, reads = generate(fn_ir, A, f.__qualname__, mode)
         return Transform(fn_ir, guards, A, compile(fn_ir, src, glb, reads, f.__qualname__), src)
     finally:

@@ -16,6 +16,7 @@ from ..values.algebra import accum
 from ..values.record import Record
 from ..errors import GradientError, NoRuleError
 from ..rules.fallback import _as_cotangent
+from ..frontend import ops
 from ..rules.registry import register_adjoint, register_dispatch
 from .objects import _diff, _fields, _is_plain_object
 
@@ -420,5 +421,6 @@ def _call_torch_pullback_rule(state, with_kwargs, dy):
 
 
 register_dispatch(call_torch, _call_torch_special)
+register_dispatch(ops.hooked_module_call, _call_torch_special)
 register_dispatch(_call_torch_special, _call_torch_nested)
 register_adjoint(_call_torch_pullback, _call_torch_pullback_rule)

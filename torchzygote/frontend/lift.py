@@ -23,7 +23,7 @@ from . import ops
 from .expressions import Expressions
 from .functions import Functions
 from .names import EXIT, RET
-from .scopes import declared
+from .scopes import declared, fixed_cells
 from .statements import Statements
 
 
@@ -52,6 +52,7 @@ class Lifter(Statements, Expressions, Functions):
         for name in self.code.co_cellvars:
             init = [self.env[name]] if name in self.env else []
             self.cells[name] = self.emit(ops.new_cell, *init, hint=name)
+        self.fixed_cells = fixed_cells(names, self.code.co_cellvars, body)
         self.env[EXIT] = Const(0)
         self.env[RET] = Const(None)
         self.lift_stmts(body)

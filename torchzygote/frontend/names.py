@@ -66,6 +66,7 @@ class Names:
         self.env: Dict[str, object] = {}
         self.line = self.node.lineno
         self.cells: Dict[str, Var] = {}
+        self.fixed_cells: set = set()   # parameters in cells that nothing rebinds (scopes.fixed_cells)
         self.bools: set = set()   # values known to be bools (comparisons...)
         self.shadows: List[Dict[str, Var]] = []   # per enclosing try: names also kept in cells
 
@@ -106,6 +107,8 @@ class Names:
     # ------------------------------------------------------------ names
     def load(self, name: str):
         if name in self.cells:
+            if name in self.fixed_cells:   # never rebound: its cell holds the parameter's value
+                return self.env[name]
             return self.emit(getattr, self.cells[name], "cell_contents", hint=name)
         if name in self.local_names:
             v = self.env.get(name, Const(UNDEF))

@@ -163,6 +163,12 @@ def call_method(obj, name, *args, **kwargs):
     return getattr(obj, name)(*args, **kwargs)
 
 
+def hooked_module_call(module, *args, **kwargs):
+    """``module(*args)`` for a module with hooks: run-time dispatch sends it here, and the torch
+    bridge runs it (its hooks included) under torch autograd."""
+    return module(*args, **kwargs)
+
+
 def bound_method(obj, name):
     """``obj.name`` read as a value from a tensor, array or number (``m = x.sum``): the
     method's calls leave the object's gradient in the method's slot, which this read's

@@ -140,6 +140,22 @@ def assigned_names(stmts, rebinds: bool = False) -> List[str]:
     return list(v.out)
 
 
+def fixed_cells(params, cellvars, body) -> set:
+    """Parameters kept in cells (a nested function or comprehension reads them) that nothing
+    rebinds: not this function (assignments, item writes, in-place methods, ``del``) and no
+    nested function (``nonlocal``). This function's own reads of them are the parameter's value,
+    as for any local, so their kinds stay known (``dt`` read by a comprehension in an ODE solver)."""
+    fixed = set(params) & set(cellvars)
+    if not fixed:
+        return fixed
+    fixed -= set(assigned_names(body, rebinds=True))
+    for s in body:
+        for n in ast.walk(s):
+            if isinstance(n, ast.Nonlocal):
+                fixed -= set(n.names)
+    return fixed
+
+
 def _scope_nodes(node):
     """All nodes under ``node`` that belong to its function scope."""
     stack = [node]

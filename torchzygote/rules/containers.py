@@ -5,6 +5,8 @@ when their output has no gradient, to keep the slots of identity objects in step
 """
 import operator
 
+import torch
+
 from ..frontend import ops
 from ..values.algebra import unbroadcast
 from ..values.kinds import has_identity, kind_of
@@ -116,6 +118,17 @@ grad(operator.setitem, "obj, key, v", fwd="obj[key] = v", kinds=WRITABLE, out=NO
 # objects of unknown kind reach this rule after setattr_dispatch found no Python setter
 grad(setattr, "obj, name, v", fwd="setattr(obj, name, v)", kinds=ANY, out=NONDIFF, effect=True,
      v="write_back(ctx, obj, name, v)", **C)
+# the default write, past a class's own __setattr__ (``super().__setattr__``, frozen dataclasses)
+grad(object.__setattr__, "obj, name, v", fwd="object.__setattr__(obj, name, v)", kinds=ANY, out=NONDIFF,
+     effect=True, v="write_back(ctx, obj, name, v)", **C)
+# nn.Module's registrations are named writes, as ``self.name = v`` is (torch stores them in its
+# registries, where the module's reads find them by name: both meet in the module's slot)
+for _register, _params in ((torch.nn.Module.register_buffer, "self, name, tensor, persistent=True"),
+                           (torch.nn.Module.register_parameter, "self, name, param"),
+                           (torch.nn.Module.add_module, "self, name, module"),
+                           (torch.nn.Module.register_module, "self, name, module")):
+    _v = _params.split(", ")[2]
+    grad(_register, _params, kinds=ANY, out=NONDIFF, effect=True, **{_v: f"write_back(ctx, self, name, {_v})"}, **C)
 grad(operator.delitem, "obj, key", fwd="delete_item(obj, key)", kinds=WRITABLE, out=NONDIFF, effect=True,
      key="del_back(ctx, obj, key, y)", **C)
 grad(delattr, "obj, name", fwd="delattr(obj, name)", kinds=ANY, out=NONDIFF, effect=True,

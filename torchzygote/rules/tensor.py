@@ -422,7 +422,7 @@ tm("index_select", "input, dim, index", input="index_select_back(dy, input, dim,
 rule([F.linear], "input, weight, bias=None", input="linear_back(dy, input, weight, 0)",
      weight="linear_back(dy, input, weight, 1)", bias="bias_back(dy, bias)",
      jvp={"input": "F.linear(dinput, weight)", "weight": "F.linear(input, dweight)", "bias": "to_shape(dbias, y)"},
-     **NB, **MN)
+     keeps_float=True, **NB, **MN)
 for _nd, _f in ((1, F.conv1d), (2, F.conv2d), (3, F.conv3d)):
     rule([_f], "input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1",
          input="conv_back(dy, input, weight, bias, stride, padding, dilation, groups, 0)",

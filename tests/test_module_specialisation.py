@@ -1,0 +1,180 @@
+"""Transforms specialised on module arguments (``ad/analysis_modules.py``, ``ad/module_facts.py``):
+a module's parameters, buffers, submodules and number attributes are read with their kinds
+known, so the code around them is inlined, and every assumption is a guard of the entry or a
+check where the value appears. torch autograd is the reference throughout."""
+import pytest
+import torch
+from torch import nn
+
+import torchzygote as tz
+from torchzygote.ad import cache
+
+D = torch.float64
+
+
+class Scaled(nn.Module):
+    def __init__(self, bias=True):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3, 5, bias=bias), nn.Tanh(), nn.Linear(5, 2, bias=bias))
+        self.register_buffer("scale", torch.tensor([1.0, 2.0, 0.5]))
+        self.eps = 0.25
+
+    def forward(self, x):
+        h = self.net(x / self.scale)
+        return torch.sin(h).sum(-1) * self.eps + (self.scale ** 2).sum()
+
+
+class Cell(nn.Module):
+    """A hand-written recurrent cell: parameters read in a Python loop."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(3, 4)
+        self.rec = nn.Linear(4, 4, bias=False)
+
+    def forward(self, xs):
+        h = torch.zeros(xs.shape[1], 4, dtype=xs.dtype)
+        for x in xs:
+            h = torch.tanh(self.inp(x) + self.rec(h))
+        return h
+
+
+def loss(model, x):
+    return (model(x) ** 2).mean()
+
+
+def _reference(model, x):
+    ps = list(model.parameters())
+    xr = x.detach().requires_grad_(True)
+    return torch.autograd.grad(loss(model, xr), ps + [xr])
+
+
+def _check(model, x):
+    ref = _reference(model, x)
+    ps = list(model.parameters())
+    g = tz.gradient(lambda: loss(model, x), tz.Params(ps + [x]))
+    for p, r in zip(ps + [x], ref):
+        torch.testing.assert_close(g[p], r, rtol=1e-10, atol=1e-12)
+    gm, gx = tz.gradient(loss, model, x)   # the explicit form: the module's record
+    torch.testing.assert_close(gx, ref[-1], rtol=1e-10, atol=1e-12)
+    return gm
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_gradients_match_torch(bias):
+    torch.manual_seed(0)
+    model = Scaled(bias).double()
+    _check(model, torch.randn(7, 3, dtype=D))
+
+
+def test_recurrent_cell_matches_torch():
+    torch.manual_seed(1)
+    model = Cell().double()
+    gm = _check(model, torch.randn(6, 2, 3, dtype=D))
+    assert gm.inp.weight is not None
+
+
+def test_fields_are_read_with_their_kinds_known():
+    """The buffer's and the number's reads are plain reads with a check, and the arithmetic on
+    them is inlined (no run-time dispatch of ``getattr`` or ``/``)."""
+    model = Scaled().double()
+    src = tz.code_adjoint(Scaled.forward, model, torch.randn(7, 3, dtype=D)).source
+    fwd = src.split("def back")[0]
+    assert "getattr(v2, ('scale'))" in fwd and "_J(_ctx, _getattr" not in fwd
+    assert "'T', 1, True" in fwd and "'R', None, None" in fwd   # the checks of what was assumed
+    assert "_J(_ctx, _truediv" not in fwd
+
+
+def test_instances_of_one_class_with_other_structures_get_their_own_entries():
+    torch.manual_seed(2)
+    a, b = Scaled(True).double(), Scaled(False).double()
+    x = torch.randn(4, 3, dtype=D)
+    for model in (a, b, a, b):
+        _check(model, x)
+    entries = [e for k, es in cache._cache.items() if k[0] is nn.Linear.forward.__code__ for e in es]
+    biases = {f for e in entries for i, path, f in e.arg_guards if path == ("bias",)}
+    assert {("T", 1, True), ("N", None, None)} <= biases   # Linear.forward, with and without bias
+
+
+def test_field_changed_between_calls_is_respecialised():
+    torch.manual_seed(3)
+    model = Scaled().double()
+    x = torch.randn(4, 3, dtype=D)
+    _check(model, x)
+    model.scale = torch.tensor(2.0, dtype=D)   # a buffer of another rank
+    model.eps = 3   # an int
+    _check(model, x)
+    model.net[0].bias = None
+    _check(model, x)
+
+
+class Grows(nn.Module):
+    """A method the forward calls rebinds a buffer to another rank: what the transform assumed
+    of the later read no longer holds."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("s", torch.ones(3, dtype=D))
+
+    def grow(self):
+        self.s = torch.ones(2, 3, dtype=D)
+
+    def forward(self, x):
+        a = (x * self.s).sum()
+        self.grow()
+        return a + (x * self.s).sum()
+
+
+def test_field_rebound_during_the_call_is_a_clear_error():
+    model = Grows()
+    with pytest.raises(tz.GradientError, match="specialised the function on its module arguments"):
+        tz.gradient(lambda m, x: m(x), model, torch.randn(3, dtype=D))
+
+
+class Rewrites(nn.Module):
+    """The forward itself rebinds a field: not specialised on, so nothing to check."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("s", torch.ones(3, dtype=D))
+
+    def forward(self, x):
+        a = (x * self.s).sum()
+        self.s = torch.ones(2, 3, dtype=D) * a
+        return a + (x * self.s).sum()
+
+
+def test_field_rebound_by_the_function_itself_is_followed():
+    model = Rewrites()
+    x = torch.randn(3, dtype=D)
+    (g,) = tz.gradient(lambda x: model(x), x)
+    model.s = torch.ones(3, dtype=D)
+    xr = x.clone().requires_grad_(True)
+    (ref,) = torch.autograd.grad(model(xr), xr)
+    torch.testing.assert_close(g, ref)
+
+
+def test_hook_added_after_the_first_gradient_is_followed():
+    torch.manual_seed(4)
+    model = Scaled().double()
+    x = torch.randn(4, 3, dtype=D)
+    _check(model, x)
+    handle = model.net.register_forward_hook(lambda mod, inp, out: out * 2.0)
+    try:
+        _check(model, x)
+    finally:
+        handle.remove()
+    _check(model, x)
+
+
+def test_the_cache_keeps_no_user_module_alive():
+    import gc
+    import weakref
+    refs = []
+    for _ in range(3):
+        m = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)).double()
+        tz.gradient(lambda m, x: m(x).sum(), m, torch.randn(5, 3, dtype=D))
+        refs.append(weakref.ref(m))
+        del m
+    gc.collect()
+    assert all(r() is None for r in refs)

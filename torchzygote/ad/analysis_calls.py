@@ -1,0 +1,64 @@
+"""What Python callees return, for the analysis (``Analysis`` mixes this in): a call to a known
+function, or of a module it holds (``analysis_modules``), transforms the callee now for the
+call's argument kinds, ranks and floats, and reads the kind of its result."""
+from __future__ import annotations
+
+import torch
+
+from ..ir import Const, Stmt
+from ..rules.registry import OBJECT, UNDEFINED
+from ..values.kinds import KIND_OF_TYPE, kind_of
+from .analysis_modules import lifted_callee
+
+
+class Callees:
+    """A mixin of ``Analysis``: it uses the analysis' ``kind``, ``rank``, ``is_float``,
+    ``return_kind``, ``mods`` and the ``_ret_rank``/``_ret_float`` facts it fills."""
+
+    def _callee_kind(self, s: Stmt) -> str:
+        """What a call to a known Python function (or a held module: ``analysis_modules``)
+        returns: transform the callee now for these argument kinds (the run-time call will
+        find it cached)."""
+        mod = self.mods.calls(s)
+        if mod is not None:
+            kind, rank, floating = self.mods.call_kind(s, *mod, self._returns)
+            if rank is not None:
+                self._ret_rank[id(s)] = rank
+            return kind
+        f = s.fn.value if isinstance(s.fn, Const) else None
+        if s.kwargs or s.star is not None or s.dstar is not None or not lifted_callee(f, len(s.args)):
+            return OBJECT   # (a function with rules: the run-time kinds may select one)
+        kind, self._ret_rank[id(s)], floating = self._returns(f, None, s.args)
+        if floating:
+            self._ret_float.add(id(s))
+        return kind
+
+    def _returns(self, f, self_module, args) -> tuple:
+        """The kind, rank and floating-point-ness callee ``f`` returns for these operands (after
+        ``self_module``, a module it is a method of), ``(OBJECT, None, False)`` where unknown."""
+        if self.return_kind is None:
+            return OBJECT, None, False
+
+        kinds, ranks, floats, examples = zip(*[self._passed(a) for a in args]) if args else ((),) * 4
+        if self_module is not None:
+            kinds, ranks, floats, examples = (OBJECT,) + kinds, (None,) + ranks, (None,) + floats, \
+                (self_module,) + examples
+        try:
+            return self.return_kind(f, kinds, ranks, floats,
+                                    examples if any(x is not None for x in examples) else None)
+        except Exception:  # the callee cannot be lifted: that error belongs to the call, at run time
+            return OBJECT, None, False
+
+    def _passed(self, a) -> tuple:
+        """What the callee's key says of operand ``a``: its kind, rank and floats, and the module or
+        function it holds. A constant is described as the run-time call will see it (an object
+        constant is an object there, a tensor has its rank), so the entry made now is the one that
+        call finds."""
+        if isinstance(a, Const):
+            v = a.value
+            t = isinstance(v, torch.Tensor)
+            return (KIND_OF_TYPE.get(type(v)) or kind_of(v), v.dim() if t else None,
+                    True if t and (v.is_floating_point() or v.is_complex()) else None, self.mods.example(a))
+        k = self.kind(a)
+        return (OBJECT if k == UNDEFINED else k, self.rank(a), True if self.is_float(a) else None,
+                self.mods.example(a))

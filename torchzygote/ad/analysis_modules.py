@@ -1,0 +1,177 @@
+"""The analysis' view of the ``nn.Module`` arguments a transform is specialised on
+(``module_facts`` says what may be assumed and how it is checked): which values hold which
+example modules, the kinds of their fields, and the Python functions their calls run."""
+from __future__ import annotations
+
+import types
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from ..frontend import ops
+from .. import ir
+from ..ir import Const, Loop, Stmt, Var
+from ..rules.registry import OBJECT, TABLE, TENSOR
+from .dispatch import VARFLAGS, _has_hooks, torch_internal
+from .module_facts import CHECKED, ITEMS, fact, iterated, plain_field
+
+
+class ModuleFacts:
+    """Per analysis: ``ex`` (value -> the example modules it holds: one, or a Sequential's
+    items for its loop variable), ``guards`` (the entry's: ``(position, path) -> fact``, in
+    the order found) and ``checked`` (``id(stmt) -> (kind, rank, floating)``: facts generated
+    code checks where the value appears)."""
+
+    def __init__(self, fn: ir.Function, examples: Optional[Sequence], kinds: Sequence[str]):
+        params = fn.params[1:]
+        # names this function assigns on any object: their kinds may change during the call
+        self.written = {s.args[1].value for s in ir.walk(fn.body) if isinstance(s, Stmt) and
+                        isinstance(s.fn, Const) and s.fn.value in (setattr, delattr) and len(s.args) > 1 and
+                        isinstance(s.args[1], Const)} if examples else set()
+        self.ex: Dict[int, list] = {}
+        self.path: Dict[int, Tuple[int, tuple]] = {}
+        self.guards: Dict[Tuple[int, tuple], object] = {}
+        self.checked: Dict[int, tuple] = {}
+        for i, (p, x, k) in enumerate(zip(params, examples or (), kinds)):
+            if k == OBJECT and (isinstance(x, torch.nn.Module) or type(x) is types.FunctionType):
+                self._hold(p, x, (i, ()))
+
+    def _hold(self, v: Var, m, at) -> None:
+        self.ex[v.id] = [m]
+        self.path[v.id] = at
+        self.guards.setdefault(at, fact(m))
+
+    def _single(self, op) -> Optional[tuple]:
+        """The one example module value ``op`` holds and its path, if it holds one."""
+        if not isinstance(op, Var) or op.id not in self.path:
+            return None
+        return self.ex[op.id][0], self.path[op.id]
+
+    def field(self, s: Stmt) -> Optional[tuple]:
+        """``s = m.name`` reading a plain field of a held module: the field's fact (a held
+        submodule's is ``(OBJECT, class, None)``), recorded as a guard; None otherwise."""
+        if not (isinstance(s.fn, Const) and s.fn.value is getattr and len(s.args) == 2 and
+                isinstance(s.args[1], Const) and type(s.args[1].value) is str) or s.kwargs:
+            return None
+        found = self._read(s.args[0], s.args[1].value)
+        if found is None:
+            return None
+        value, f, at = found
+        if f[0] == OBJECT:
+            self._hold(s.out, value, at)
+        else:
+            self.checked[id(s)] = f
+        return f
+
+    def _read(self, obj, name: str):
+        held = self._single(obj)
+        if held is None or name in self.written or not plain_field(held[0], name):
+            return None
+        value = _stable_field(held[0], name)
+        f = fact(value) if value is not _NO else None
+        if f is None:
+            return None
+        at = (held[1][0], held[1][1] + (name,))
+        self.guards.setdefault(at, f)
+        return value, f, at
+
+    def calls(self, s: Stmt) -> Optional[Tuple[List[tuple], list]]:
+        """A call of held modules (``m(x)``, ``self.net(x)``, a loop variable over a Sequential):
+        ``([(forward, module), ...], argument operands)``; None for any other call, or one
+        the dispatcher would not run as ``type(m).forward`` (hooks, ``__call__`` overridden,
+        rules, keywords)."""
+        if s.kwargs or s.star is not None or s.dstar is not None:
+            return None
+        if isinstance(s.fn, Var):
+            mods, args = self.ex.get(s.fn.id), list(s.args)
+        elif isinstance(s.fn, Const) and s.fn.value is ops.call_method and len(s.args) >= 2 and \
+                isinstance(s.args[1], Const) and type(s.args[1].value) is str:
+            found = self._read(s.args[0], s.args[1].value)
+            mods = [found[0]] if found is not None and found[1][0] == OBJECT else None
+            args = list(s.args[2:])
+        else:
+            return None
+        if not mods:
+            return None
+        callees = [(m, None) if type(m) is types.FunctionType else (type(m).forward, m) for m in mods]
+        if not all(lifted_callee(f, len(args) + (m is not None)) and (m is None or _plain_module(m))
+                   for f, m in callees):
+            return None
+        return callees, args
+
+    def call_kind(self, s: Stmt, callees: list, args: list, returns) -> tuple:
+        """The kind, rank and floating-point-ness a call of held modules returns (``returns(forward, module, args)``
+        for each candidate), where all candidates agree on the kind; checked where it appears
+        when it is a tensor, number or None (the run-time call may go another way: a hook
+        added since)."""
+        self.checked.pop(id(s), None)   # (a loop's analysis runs again: the last run decides)
+        results = [returns(f, m, args) for f, m in callees]
+        kinds, ranks = {k for k, _, _ in results}, {r for _, r, _ in results}
+        if len(kinds) != 1 or next(iter(kinds)) not in CHECKED:
+            return OBJECT, None, False
+        kind, rank = kinds.pop(), ranks.pop() if len(ranks) == 1 else None
+        floating = kind == TENSOR and all(fl for _, _, fl in results)
+        self.checked[id(s)] = (kind, rank, floating or None)
+        return kind, rank, floating
+
+    def example(self, op):
+        """The example module or function an argument passes to a callee, if it holds one."""
+        if isinstance(op, Const):
+            v = op.value
+            return v if isinstance(v, torch.nn.Module) or type(v) is types.FunctionType else None
+        held = self._single(op)
+        return None if held is None else held[0]
+
+    def iterate(self, loop: Loop) -> None:
+        """``for m in seq`` over a held Sequential or ModuleList: ``m`` holds its items (their
+        classes are a guard)."""
+        held = self._single(loop.iterable)
+        items = iterated(held[0]) if held is not None else None
+        if items:
+            at = (held[1][0], held[1][1] + (ITEMS,))
+            self.guards.setdefault(at, tuple(type(x) for x in items))
+            self.ex[loop.item.id] = items
+
+    def forget(self) -> None:
+        """Drop the example objects once the kinds are known (guards and checks stay)."""
+        self.ex.clear()
+        self.path.clear()
+
+    def entry_guards(self) -> tuple:
+        return tuple((i, path, f) for (i, path), f in self.guards.items())
+
+
+_NO = object()
+
+
+def _stable_field(m, name: str):
+    """The value of ``m.name`` where its kind is expected to stay put: a parameter, buffer or
+    submodule (torch keeps each in its registry, as a tensor, module or None), or a plain
+    attribute holding a number or a bool (``self.eps``, ``self.training``); ``_NO`` for others
+    (``self.h = None``, a placeholder for a tensor to come, is left to run time)."""
+    inst = m.__dict__
+    if name in inst:   # (found before the registries, as Python's attribute lookup finds it)
+        v = inst[name]
+        return v if type(v) in (bool, float, int) else _NO
+    for reg in ("_parameters", "_buffers", "_modules"):
+        d = inst.get(reg)
+        if d is not None and name in d:
+            return d[name]
+    return _NO
+
+
+def _plain_module(m) -> bool:
+    """Whether calling module ``m`` runs ``type(m).forward`` (what ``dispatch.J`` does for a
+    module without hooks or rules of its own)."""
+    return type(m).__call__ is torch.nn.Module.__call__ and not _has_hooks(m) and not TABLE.has_entry(m)
+
+
+def lifted_callee(f, nargs: int) -> bool:
+    """Whether a call of ``f`` with ``nargs`` positional arguments runs its lifted transform
+    (a Python function without rules of its own, called with exactly its parameters)."""
+    if type(f) is not types.FunctionType:
+        return False
+    code = f.__code__
+    if code.co_argcount != nargs or code.co_flags & VARFLAGS or code.co_kwonlyargcount:
+        return False
+    return not (f in TABLE.adjoints or f in TABLE.dispatchers or torch_internal(f) or TABLE.lookup(f))
