@@ -404,8 +404,9 @@ def np_la_matrix_power_back(dy, a, n):
 
 def np_la_multi_dot_back(dy, arrays):
     """Each factor's gradient: the product of those before it (transposed), ``dy``, and the product
-    of those after it (transposed); a 1-D first (last) factor is a row (column)."""
-    ms = [np.asarray(m) for m in arrays]
+    of those after it (transposed); a 1-D first (last) factor is a row (column). Complex factors are
+    conjugated (torch's convention)."""
+    ms = [_cj(np.asarray(m)) for m in arrays]
     first, last = len(np.shape(ms[0])) == 1, len(np.shape(ms[-1])) == 1
     if first:
         ms[0] = np.reshape(ms[0], (1, -1))
@@ -436,6 +437,7 @@ def np_la_tensorsolve_order(a, b, axes):
     return order
 
 def np_la_tensorsolve_back(dy, a, b, y, axes, which):
+    a, y = _cj(a), _cj(y)   # (complex: torch's convention)
     order = np_la_tensorsolve_order(a, b, axes)
     at = np.transpose(a, order)
     nb = int(np.prod(np.shape(b)))

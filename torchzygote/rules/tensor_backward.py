@@ -4,6 +4,7 @@ pullback expressions, as derivatives.yaml names FunctionsManual.cpp; the shape a
 helpers are in tensor_shape_backward.py and nn_backward.py."""
 from __future__ import annotations
 
+import cmath
 import math
 
 import torch
@@ -268,7 +269,7 @@ def softplus_back(dy, x, beta, threshold):
 
 def silu_back(dy, x):
     s = torch.sigmoid(x)
-    return dy * s * (1 + x * (1 - s))
+    return dy * _c(s * (1 + x * (1 - s)))
 
 
 def elu_back(dy, x, alpha, y):
@@ -314,12 +315,13 @@ def clamp_bound_back(dy, x, lo, hi, which):
 
 
 def lerp_back(dy, x, end, w, which):
-    """``lerp(x, end, w) = x + w * (end - x)``; a Python number ``w`` gets a float gradient."""
+    """``lerp(x, end, w) = x + w * (end - x)``; a Python number ``w`` gets a number gradient."""
     if which == 0:
         return mul_back(dy, 1 - w) if _fl(x) else None
     if which == 1:
         return mul_back(dy, w) if _fl(end) else None
-    if isinstance(w, torch.Tensor) and not _fl(w) or not isinstance(w, torch.Tensor) and not _real_number(w):
+    if isinstance(w, torch.Tensor) and not _fl(w) or \
+            not isinstance(w, (torch.Tensor, complex)) and not _real_number(w):
         return None
     return mul_back(dy, end - x)
 
@@ -352,10 +354,10 @@ def pow_exp_back(dy, a, b, y):
     if isinstance(b, torch.Tensor):
         if not _fl(b):
             return None
-    elif not isinstance(b, (float, int)) or isinstance(b, bool):
+    elif not isinstance(b, (float, int, complex)) or isinstance(b, bool):
         return None
     if isinstance(a, torch.Tensor):
-        la = torch.log(a) if a.is_complex() else torch.log(a.to(y.dtype) if not _fl(a) else a)
+        la = torch.log(a.to(y.dtype) if not _fl(a) or y.is_complex() else a)   # (complex: a complex log)
         g = y * la
         bt = torch.as_tensor(b)
         bt = bt.real if bt.is_complex() else bt
@@ -363,7 +365,10 @@ def pow_exp_back(dy, a, b, y):
     else:
         if a == 0:
             return dy * 0
-        g = y * math.log(a) if a > 0 else y * math.nan
+        if isinstance(a, complex) or y.is_complex():   # (a negative base has a complex logarithm)
+            g = y * cmath.log(a)
+        else:
+            g = y * math.log(a) if a > 0 else y * math.nan
     if isinstance(g, torch.Tensor) and g.is_complex():
         g = g.conj()
     return dy * g
@@ -384,7 +389,7 @@ def fmod_other_back(dy, a, b):
 def div_back_a(dy, a, b, rounding_mode=None):
     if rounding_mode is not None:
         return None
-    return dy / (b.conj() if isinstance(b, torch.Tensor) and b.is_complex() else b)
+    return dy / _cn(b)
 
 
 def div_back_b(dy, a, b, y, rounding_mode=None):
@@ -397,9 +402,7 @@ def div_back_b(dy, a, b, y, rounding_mode=None):
 
 
 def mul_back(dy, other):
-    if isinstance(other, torch.Tensor) and other.is_complex():
-        other = other.conj()
-    return dy * other
+    return dy * _cn(other)
 
 
 # ---------------------------------------------------------------- matrix products

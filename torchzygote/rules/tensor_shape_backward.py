@@ -114,7 +114,7 @@ def index_select_back(dy, x, dim, index):
 
 
 def masked_fill_value_back(dy, mask, value):
-    if not isinstance(value, (torch.Tensor, float, int)) or isinstance(value, bool):
+    if not isinstance(value, (torch.Tensor, float, int, complex)) or isinstance(value, bool):
         return None
     return torch.where(mask, dy, torch.zeros_like(dy)).sum()
 
