@@ -31,6 +31,10 @@ from torchzygote.errors import GradientError
 from torchzygote.rules.registry import TABLE, select
 from torchzygote.values.kinds import kind_of
 
+# (torch and NumPy warn when a sample casts a complex value to a real one; some samples use aliases)
+pytestmark = pytest.mark.filterwarnings("ignore:Casting complex values to real", "ignore::DeprecationWarning",
+                                        "ignore:Implicit dimension choice", "ignore:Using a target size")
+
 _GEN = torch.Generator().manual_seed(5)
 _COUNTER = itertools.count()
 
