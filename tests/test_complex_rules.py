@@ -67,13 +67,14 @@ VARIANTS = {"complex": (True, False, 1.0), "complex and numbers": (True, True, 1
             "numbers": (False, True, 1.0), "negated": (True, False, -1.0)}
 
 
-def _variants(args):
-    """(name, arguments) of each variant of a sample that changes something."""
+def _variants(args, kw):
+    """(name, arguments, keyword arguments) of each variant of a sample that changes something."""
     out = []
     for name, (tensors, numbers, sign) in VARIANTS.items():
         vs = tuple(_cx(v, tensors, numbers, sign) for v in args)
-        if _changed(vs, args):
-            out.append((name, vs))
+        ks = {k: _cx(v, tensors, numbers, sign) for k, v in kw.items()}
+        if _changed(vs, args) or _changed(tuple(ks.values()), tuple(kw.values())):
+            out.append((name, vs, ks))
     return out
 
 
@@ -108,25 +109,27 @@ def complex_cases(fn, rules, samples, limit=2):
     most ``limit`` per rule and variant."""
     seen, out = {}, []
     for args, opts in samples:
-        for name, v in _variants(args):
+        for name, v, kw in _variants(args, opts.get("kw", {})):
+            vopts = dict(opts, kw=kw)
             rule = select(fn, [kind_of(x) for x in (_pre(opts)(v[0]),) + tuple(v[1:])] if v else [])
             key = (id(rule), name)
-            if all(rule is not r for r in rules) or seen.get(key, 0) >= limit or not _accepts(fn, v, opts):
+            if all(rule is not r for r in rules) or seen.get(key, 0) >= limit or not _accepts(fn, v, vopts):
                 continue
             seen[key] = seen.get(key, 0) + 1
-            out.append((v, opts))
+            out.append((v, vopts))
     return out
 
 
 def _samples(fn, extra=()):
-    out = []
+    """The extra samples (first: they reach what the others do not), then test_rules_generic's."""
+    out = [(a, o) for a, o in extra if not o.get("random")]
     for spec in SAMPLES.get(fn, ()):
         if isinstance(spec, Program):
             continue
         make, opts = spec
         if not (opts.get("random") or opts.get("nograd")):
             out += [(args, opts) for args in make()]
-    return out + [(a, o) for a, o in extra if not o.get("random")]
+    return out
 
 
 # ================================================================ the functions compared
@@ -335,12 +338,17 @@ def _short(args):
 # ================================================================ torch
 
 TORCH = list(dict.fromkeys(fn for fn, _ in SCOPE))
+# numbers passed by keyword (their complex variants: the ``numbers`` ones)
+_ALPHA = [((t(3, 4), t(3, 4)), {"kw": {"alpha": 1.5}}), ((t(3, 4), t(4)), {"kw": {"alpha": -0.5}})]
+_ALPHA_IN_PLACE = [(args, dict(opts, pre="{0}.clone()")) for args, opts in _ALPHA]
+TORCH_EXTRA = {torch.add: _ALPHA, torch.sub: _ALPHA, torch.rsub: _ALPHA, torch.Tensor.add: _ALPHA,
+               torch.Tensor.sub: _ALPHA, torch.Tensor.add_: _ALPHA_IN_PLACE, torch.Tensor.sub_: _ALPHA_IN_PLACE}
 
 
 @pytest.mark.parametrize("fn", TORCH, ids=[_rid(fn, TABLE.rules[fn][0]).split("[")[0] for fn in TORCH])
 def test_torch_rule_on_complex(fn):
     rules = [r for f, r in SCOPE if f is fn]
-    _check_all(fn, complex_cases(fn, rules, _samples(fn, EXTRA.get(fn, []))))
+    _check_all(fn, complex_cases(fn, rules, _samples(fn, EXTRA.get(fn, []) + TORCH_EXTRA.get(fn, []))))
 
 
 # ================================================================ NumPy and scipy.special

@@ -59,9 +59,9 @@ grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=("L|D|O",
 
 M = torch.Tensor
 grad(M.add_, "self, other, *, alpha=1", fwd="self.add_(other, alpha=alpha)", kinds=T0_NUM,
-     self="dy", other="ub(dy * alpha, other)", jvp={"self": "dself", "other": "to_shape(dother * alpha, y)"}, **IP)
+     self="dy", other="ub(dy * _cn(alpha), other)", jvp={"self": "dself", "other": "to_shape(dother * alpha, y)"}, **IP)
 grad(M.sub_, "self, other, *, alpha=1", fwd="self.sub_(other, alpha=alpha)", kinds=T0_NUM,
-     self="dy", other="ub(-dy * alpha, other)", jvp={"self": "dself", "other": "to_shape(-dother * alpha, y)"}, **IP)
+     self="dy", other="ub(-dy * _cn(alpha), other)", jvp={"self": "dself", "other": "to_shape(-dother * alpha, y)"}, **IP)
 # (pullbacks as the out-of-place functions', conjugating for complex tensors: tensor_backward)
 grad(M.mul_, "self, other", fwd="self.mul_(other)", kinds=T0_NUM,
      self="ub(mul_back(dy, other), self)", other="ub(mul_back(dy, self), other)",

@@ -210,9 +210,9 @@ tm("pow", "input, exponent", input="pow_base_back(dy, input, exponent)",
    exponent="pow_exp_back(dy, input, exponent, y)", given_for_floats="input", **EW, **MN, **ELEMENTWISE)
 tm("float_power", "input, exponent", input="pow_base_back(dy, input, exponent)",
    exponent="pow_exp_back(dy, input, exponent, y)", given_for_floats="input", **EW, **MN, **ELEMENTWISE)
-tm("add", "input, other, *, alpha=1", input="dy", other="dy * alpha", **EW, **ELEMENTWISE)
-tm("sub", "input, other, *, alpha=1", input="dy", other="-dy * alpha", extra=[torch.subtract], **EW, **ELEMENTWISE)
-tm("rsub", "input, other, *, alpha=1", method=False, input="-dy * alpha", other="dy", **EW, **ELEMENTWISE)
+tm("add", "input, other, *, alpha=1", input="dy", other="dy * _cn(alpha)", **EW, **ELEMENTWISE)
+tm("sub", "input, other, *, alpha=1", input="dy", other="-dy * _cn(alpha)", extra=[torch.subtract], **EW, **ELEMENTWISE)
+tm("rsub", "input, other, *, alpha=1", method=False, input="-dy * _cn(alpha)", other="dy", **EW, **ELEMENTWISE)
 tm("mul", "input, other", input="mul_back(dy, other)", other="mul_back(dy, input)", extra=[torch.multiply], **EW, **ELEMENTWISE)
 tm("div", "input, other, *, rounding_mode=None", input="div_back_a(dy, input, other, rounding_mode)",
    other="div_back_b(dy, input, other, y, rounding_mode)", extra=[torch.divide, torch.true_divide], **EW, **MN, **ELEMENTWISE)
@@ -345,8 +345,8 @@ tm("dot", "input, other", input="dy * other.conj()", other="dy * input.conj()",
    jvp={"input": "torch.dot(dinput, other)", "other": "torch.dot(input, dother)"}, **NB)
 tm("outer", "input, vec2", input="dy @ _c(vec2)", vec2="dy.mT @ _c(input)",
    jvp={"input": "torch.outer(dinput, vec2)", "vec2": "torch.outer(input, dvec2)"}, extra=[torch.ger], **NB)
-rule([torch.einsum], "equation, *operands", operands="tuple(einsum_back(dy, equation, operands, i) "
-     "for i in range(len(operands)))", jvp={"operands": "einsum_jvp(equation, operands, doperands)"}, **NB, **MN)
+rule([torch.einsum], "equation, *operands", operands="einsum_backs(ctx, dy, equation, operands)",
+     jvp={"operands": "einsum_jvp(equation, operands, doperands)"}, **NB, **MN)
 
 # ---------------------------------------------------------------- linalg
 rule([torch.linalg.solve], "A, B, *, left=True, out=None", A="solve_back(dy, A, B, y, left, 0)",

@@ -5,7 +5,7 @@ import torch
 
 from ..errors import GradientError
 from .container_backs import seq_back
-from .tensor_backward import _fl, _st, _tuple_dy
+from .tensor_backward import _fl, _st, _tuple_dy, einsum_back
 
 # ---------------------------------------------------------------- shapes
 
@@ -80,6 +80,15 @@ def cat_pieces(dy, tensors, dim):
 
 def cat_back(ctx, dy, tensors, dim):
     return seq_back(ctx, tensors, cat_pieces(dy, tensors, dim))
+
+
+def einsum_backs(ctx, dy, equation, operands):
+    """The gradients of ``torch.einsum``'s operands; operands given as one list or tuple
+    (``einsum(eq, [a, b])``) get theirs routed to its items."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        seq = operands[0]
+        return (seq_back(ctx, seq, tuple(einsum_back(dy, equation, operands, i) for i in range(len(seq)))),)
+    return tuple(einsum_back(dy, equation, operands, i) for i in range(len(operands)))
 
 
 def stack_pieces(dy, tensors, dim):
