@@ -466,6 +466,7 @@ def np_la_cross_back(dy, a, b, axisa, axisb, axisc, axis, i):
 # entries: x / |x| and sign(x) are torch's gradients; the singular-value norms are real-only.
 def np_la_vnorm_back(dy, x, ord, axis, keepdims, y):
     """A vector norm over ``axis`` (None: all entries; an int or a tuple)."""
+    dy = _nr.np_re(dy)   # (a norm is real)
     dye, ye = _nr._expand(dy, x, axis, keepdims), _nr._expand(y, x, axis, keepdims)
     if ord is None or ord == 2:
         return dye * np.where(ye == 0, 0.0, x / np.where(ye == 0, 1.0, ye))
@@ -482,6 +483,7 @@ def np_la_vnorm_back(dy, x, ord, axis, keepdims, y):
 
 def np_la_mnorm_back(dy, x, ord, axes, keepdims, y):
     """A matrix norm over the two ``axes``."""
+    dy = _nr.np_re(dy)   # (a norm is real)
     r, c = axes
     xm = np.moveaxis(x, (r, c), (-2, -1))
     if keepdims:

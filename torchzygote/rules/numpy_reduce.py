@@ -151,7 +151,7 @@ def np_red_sum_back(dy, a, axis, keepdims, where, nan, mean):
 
 def np_red_var_back(dy, a, axis, ddof, keepdims, where, nan):
     """``y = var(a)``: ``2 (a - mean) / (n - ddof)`` over the entries that take part."""
-    x = np.asarray(a)
+    dy, x = _nr.np_re(dy), np.asarray(a)
     w = np_red_keep(x, where, nan)
     xz = np.where(np.asarray(w > 0), x, 0.0)
     n = np.sum(w, axis=axis, keepdims=True)

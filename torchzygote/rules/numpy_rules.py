@@ -233,6 +233,11 @@ if np is not None:
         """The complex conjugate of a complex value, a real one as it is."""
         return np.conj(v) if np.iscomplexobj(v) else v
 
+    def np_re(dy):
+        """The real part of a real result's ``dy`` (a real value's gradient is real), which a complex
+        factor after it (``np.var(z) * w``) made complex."""
+        return np.real(dy) if np.iscomplexobj(dy) else dy
+
     def _holomorphic(e):
         """A table formula ``L(dy)`` (written for real numbers: ``dy * f'(x)``) made right for complex
         ones too: torch's convention gives ``dy * conj(f'(z))``, which is ``conj(L(conj(dy)))``."""

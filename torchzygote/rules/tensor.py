@@ -111,7 +111,7 @@ UNARY = dict([
     ("erfc", "-dy * TWO_OVER_SQRT_PI * torch.exp(-input * input)"),
     ("reciprocal", "-dy * (y * y).conj()"), ("square", "2 * dy * input.conj()"),
     ("neg", "-dy"), ("negative", "-dy"), ("positive", "dy"),
-    ("abs", "dy * torch.sgn(input)"), ("absolute", "dy * torch.sgn(input)"),
+    ("abs", "real_part(dy) * torch.sgn(input)"), ("absolute", "real_part(dy) * torch.sgn(input)"),
     ("relu", "dy * (y > 0)"), ("conj", "dy.conj()"), ("conj_physical", "dy.conj()"),
     ("deg2rad", "dy * (math.pi / 180)"), ("rad2deg", "dy * (180 / math.pi)"),
 ])   # (the in-place methods' pullbacks too: rules/inplace.py)
@@ -270,12 +270,12 @@ NATIVE.append(torch.Tensor.item)
 # on by position (``call_rule``); keyword-only parameters must not follow a vararg (the binder
 # fills parameters from positional arguments in order)
 rule([torch.Tensor.to], "self, device=None, dtype=None, non_blocking=False, copy=False, *, memory_format=None",
-     self="to_back(dy, self)", **LIN, **NB, **MN)
+     self="to_back(dy, self, y)", **LIN, **NB, **MN)
 for _name in ("float", "double", "half", "bfloat16", "cpu", "cuda", "type_as"):
     _sig = "self, other" if _name == "type_as" else "self, memory_format=None" if _name in (
         "float", "double", "half", "bfloat16") else "self, device=None, non_blocking=False, memory_format=None" \
         if _name == "cuda" else "self, memory_format=None"
-    rule([getattr(torch.Tensor, _name)], _sig, self="to_back(dy, self)", **LIN, **NB, **MN)
+    rule([getattr(torch.Tensor, _name)], _sig, self="to_back(dy, self, y)", **LIN, **NB, **MN)
 # (torch.tensor takes its options by keyword only: the closure form must pass them so)
 rule([torch.tensor], "data, *, dtype=None, device=None, requires_grad=False, pin_memory=False",
      data="tensor_back(ctx, data, dy)", **LIN, **NB, **MN)

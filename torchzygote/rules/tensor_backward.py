@@ -160,10 +160,17 @@ def _norm_p(p, dim, x):
     return p
 
 
+def real_part(g):
+    """The real part of a complex ``dy`` of a real result, a real one as it is: a real value's gradient
+    is real (torch's convention), though a complex factor after it (``abs(z) * w``) made ``dy`` complex."""
+    return torch.real(g) if isinstance(g, torch.Tensor) and g.is_complex() else g
+
+
 def norm_back(dy, x, p, dim, keepdim, y):
     """Vector p-norms (and the Frobenius norm) of ``x`` over ``dim``."""
     if not _fl(x):
         return None
+    dy = real_part(dy)
     if isinstance(dim, (tuple, list)) and len(dim) == 0:
         dim = None
     if p == "nuc":  # the nuclear norm: a matrix norm (U V^H), by local torch autograd
@@ -187,6 +194,7 @@ def norm_back(dy, x, p, dim, keepdim, y):
 
 
 def linalg_norm_back(dy, x, ord, dim, keepdim, y):
+    dy = real_part(dy)
     matrix = (dim is None and x.dim() == 2 and ord is not None) or \
         (isinstance(dim, (tuple, list)) and len(dim) == 2)
     if matrix:
@@ -231,6 +239,7 @@ def var_back(dy, x, dim, unbiased, keepdim, correction):
         return None
     if isinstance(dim, bool):
         dim, unbiased = None, dim
+    dy = real_part(dy)
     c = _correction(unbiased, correction)
     n = _count(x, dim)
     dims = _dims(dim, x.dim())

@@ -159,13 +159,15 @@ def topk_back(dy, x, dim, keepdim_unused, y):
     return sort_back(dy, x, dim, y)   # both scatter the values' gradients back to their indices
 
 
-def to_back(dy, x):
+def to_back(dy, x, y=None):
+    """A conversion's gradient in ``x``'s dtype and device; real where ``x`` or the result ``y`` is real
+    (a complex ``x`` made real keeps its real part: its ``dy`` is the real part of one)."""
     if not _fl(x) or dy is None:
         return None
     if not isinstance(dy, torch.Tensor):
         return torch.full_like(x, dy)
     g = dy
-    if g.is_complex() and not x.is_complex():
+    if g.is_complex() and (not x.is_complex() or isinstance(y, torch.Tensor) and not y.is_complex()):
         g = g.real
     if g.dtype != x.dtype or g.device != x.device:
         g = g.to(dtype=x.dtype, device=x.device)
