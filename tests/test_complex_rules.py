@@ -67,9 +67,17 @@ VARIANTS = {"complex": (True, False, 1.0), "complex and numbers": (True, True, 1
             "numbers": (False, True, 1.0), "negated": (True, False, -1.0)}
 
 
+def _has_complex(v):
+    if type(v) in (tuple, list):
+        return any(_has_complex(x) for x in v)
+    return isinstance(v, complex) or isinstance(v, torch.Tensor) and v.is_complex() or \
+        isinstance(v, (np.ndarray, np.complexfloating)) and np.iscomplexobj(v)
+
+
 def _variants(args, kw):
-    """(name, arguments, keyword arguments) of each variant of a sample that changes something."""
-    out = []
+    """(name, arguments, keyword arguments) of each variant of a sample that changes something, and the
+    sample itself where it is complex already (test_rules_generic's cmath samples)."""
+    out = [("given", args, kw)] if _has_complex(args) else []
     for name, (tensors, numbers, sign) in VARIANTS.items():
         vs = tuple(_cx(v, tensors, numbers, sign) for v in args)
         ks = {k: _cx(v, tensors, numbers, sign) for k, v in kw.items()}
@@ -397,3 +405,20 @@ OPERATORS = {
 @pytest.mark.parametrize("fn", list(OPERATORS), ids=[f.__name__ for f in OPERATORS])
 def test_operator_on_complex(fn):
     _check_all(fn, complex_cases(fn, TABLE.rules[fn], [(args, {}) for args in OPERATORS[fn]()]))
+
+
+# ================================================================ Python numbers (math, cmath, operators, builtins)
+
+def _number_rule(rule):
+    """A variant for Python numbers only (their samples: test_rules_generic's numbers, made complex)."""
+    return not rule.effect and all(all(s <= set("RCN") for s in p.items) and (p.rest is None or p.rest <= set("RCN"))
+                                   for p in rule.patterns)
+
+
+NUMBERS = [fn for fn, rules in TABLE.rules.items() if _module(fn) in ("math", "cmath", "_operator", "builtins")
+           and any(_number_rule(r) for r in rules)]
+
+
+@pytest.mark.parametrize("fn", NUMBERS, ids=[_fn_id(f) for f in NUMBERS])
+def test_number_rule_on_complex(fn):
+    _check_all(fn, complex_cases(fn, [r for r in TABLE.rules[fn] if _number_rule(r)], _samples(fn)))
