@@ -1,19 +1,23 @@
 """Complex inputs: every rule's reverse-mode gradient on complex arguments, against torch autograd
-(torch rules) or central differences (NumPy and scipy.special rules).
+(torch rules) or central differences (NumPy, scipy.special and Python numbers' rules).
 
 torch's convention for a real loss L of a complex z is the gradient ``dL/dRe z + i dL/dIm z``: a
-holomorphic f pulls ``dy`` back as ``dy * conj(f'(z))``. A rule written for real numbers
-(``dy * f'(x)``) gives the conjugate of that, silently. So this test walks the rule table as
-``test_jvp_torch_rules`` does: each rule of a torch callable (and of the Python operators on
-tensors), and each rule of a NumPy or scipy callable, on the samples of ``test_rules_generic.SAMPLES``
-(and ``test_jvp_torch_rules``' extra ones) made complex: the float64 tensors and arrays, the Python
-floats, both, and the tensors negated (the samples' domains are real ones; a complex formula's branch
-may differ where the real part has the other sign). A variant the function refuses, or one another
-rule takes, is skipped. The gradient of a real loss of the result (``Re(sum(y * w))`` with random
-complex weights ``w``) is compared with torch autograd's on the same function, or where torch has
-no complex backward (``F.silu``), for arrays and for Python numbers, with central differences on the
-real and imaginary parts; both through the rule inlined (generated code) and dispatched at run time.
-A real argument's gradient must be real.
+holomorphic f pulls ``dy`` back as ``dy * conj(f'(z))``, and a real value's gradient is real. A rule
+written for real numbers (``dy * f'(x)``) gives the conjugate, silently; one for a real result of a
+complex argument (``abs``, ``var``, ``z.real``) must take the real part of a ``dy`` that a complex
+factor after it made complex. So this test walks the rule table as ``test_jvp_torch_rules`` does:
+each rule of a torch callable (and of the Python operators on tensors), of a NumPy or scipy callable,
+and of Python numbers (math, cmath, operators, builtins), on the samples of
+``test_rules_generic.SAMPLES`` (with ``test_jvp_torch_rules``' extra ones, and the operators' and
+attributes' below) made complex: the float64 tensors and arrays, the Python floats (keyword ones
+too), both, the tensors negated (the samples' domains are real ones; a complex formula's branch may
+differ where the real part has the other sign), and a sample complex already as it is. A variant the
+function refuses, or one another rule takes, is skipped; a ``GradientError`` (a rule refusing complex
+arguments) is no wrong number. The gradient of ``Re(sum(y * w))``, random complex weights ``w`` on
+every floating-point result, real ones too, is compared with torch autograd's on the same function,
+or where torch has no complex backward (``F.silu``), for arrays and for Python numbers, with central
+differences on the real and imaginary parts; through the rule inlined (generated code) and dispatched
+at run time. A real argument's gradient must be real.
 """
 import itertools
 import linecache
@@ -399,6 +403,8 @@ OPERATORS = {
     operator.neg: lambda: [(t(3, 4),), (t(3, 4).numpy(),)], operator.pos: lambda: [(t(3, 4),), (t(3, 4).numpy(),)],
     abs: lambda: [(t(3, 4),), (t(3, 4).numpy(),)],
     operator.matmul: lambda: [(t(2, 3), t(3, 4)), (t(2, 3).numpy(), t(3, 4).numpy()), (t(3).numpy(), t(3).numpy())],
+    # the real views of a complex value (attributes)
+    getattr: lambda: [(v, name) for v in (t(3, 4), t(3, 4).numpy(), 0.7) for name in ("real", "imag")],
 }
 
 
