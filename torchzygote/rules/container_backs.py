@@ -296,9 +296,17 @@ def _T_back(x, dy):
     return dy.T
 
 
+def _re(dy):
+    """The real part of a complex ``dy`` of a real value (``z.real``, ``z.imag``): a real value's
+    gradient is real, though a complex factor after it (``z.real * w``) made ``dy`` complex."""
+    if isinstance(dy, torch.Tensor):
+        return dy.real if dy.is_complex() else dy
+    return dy.real if isinstance(dy, complex) or np.iscomplexobj(dy) else dy
+
+
 VALUE_ATTRS = {
-    "real": lambda x, dy: dy if not isinstance(dy, complex) else complex(dy.real, 0),
-    "imag": lambda x, dy: complex(0, dy.real if isinstance(dy, complex) else dy) if not hasattr(dy, "shape") else 1j * dy,
+    "real": lambda x, dy: _re(dy) if hasattr(dy, "shape") else complex(_re(dy), 0) if isinstance(dy, complex) else dy,
+    "imag": lambda x, dy: complex(0, _re(dy)) if not hasattr(dy, "shape") else 1j * _re(dy),
     "T": _T_back, "mT": lambda x, dy: dy.mT, "H": lambda x, dy: dy.mH, "mH": lambda x, dy: dy.mH,
     "data": lambda x, dy: None,
 }

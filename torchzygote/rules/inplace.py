@@ -7,6 +7,7 @@ value, ``y`` the new one). Torch autograd refuses some of these programs;
 saving what is overwritten, as Tapenade does, makes them differentiable.
 """
 import operator
+import re
 
 import torch
 
@@ -14,6 +15,7 @@ from ..values.algebra import unbroadcast
 from .container_backs import write_back
 from ..errors import GradientError
 from ..frontend import ops
+from . import tensor
 from .registry import REAL, TENSOR, grad, many, nondiff
 from .tensor_tangent import copy_jvp, fill_jvp, put_at, to_shape, was
 
@@ -41,7 +43,7 @@ def in_range(x, lo, hi):
     return m
 
 
-ns = dict(setitem_t=setitem_t, zero_at=zero_at, ub=unbroadcast, torch=torch, in_range=in_range,
+ns = dict(tensor.NS, setitem_t=setitem_t, zero_at=zero_at, ub=unbroadcast, torch=torch, in_range=in_range,
           write_back=write_back, to_shape=to_shape, put_at=put_at, fill_jvp=fill_jvp, copy_jvp=copy_jvp,
           was=was)
 # tangent terms (rules/tangents.py): ``self`` (``a``) is the value before the write, ``y`` the written
@@ -57,32 +59,28 @@ grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=("L|D|O",
 
 M = torch.Tensor
 grad(M.add_, "self, other, *, alpha=1", fwd="self.add_(other, alpha=alpha)", kinds=T0_NUM,
-     self="dy", other="ub(dy * alpha, other)", jvp={"self": "dself", "other": "to_shape(dother * alpha, y)"}, **IP)
+     self="dy", other="ub(dy * _cn(alpha), other)", jvp={"self": "dself", "other": "to_shape(dother * alpha, y)"}, **IP)
 grad(M.sub_, "self, other, *, alpha=1", fwd="self.sub_(other, alpha=alpha)", kinds=T0_NUM,
-     self="dy", other="ub(-dy * alpha, other)", jvp={"self": "dself", "other": "to_shape(-dother * alpha, y)"}, **IP)
+     self="dy", other="ub(-dy * _cn(alpha), other)", jvp={"self": "dself", "other": "to_shape(-dother * alpha, y)"}, **IP)
+# (pullbacks as the out-of-place functions', conjugating for complex tensors: tensor_backward)
 grad(M.mul_, "self, other", fwd="self.mul_(other)", kinds=T0_NUM,
-     self="ub(dy * other, self)", other="ub(dy * self, other)",
+     self="ub(mul_back(dy, other), self)", other="ub(mul_back(dy, self), other)",
      jvp={"self": "dself * was(other, y, self)", "other": "to_shape(self * dother, y)"}, **IP)
 grad(M.div_, "self, other", fwd="self.div_(other)", kinds=T0_NUM,
-     self="ub(dy / other, self)", other="ub(-dy * y / other, other)",
+     self="ub(div_back_a(dy, self, other), self)", other="ub(div_back_b(dy, self, other, y), other)",
      jvp={"self": "dself / was(other, y, self)", "other": "to_shape(-dother * y / was(other, y, self), y)"}, **IP)
 grad(M.pow_, "self, exponent", fwd="self.pow_(exponent)", kinds=T0_NUM,
-     self="dy * exponent * self ** (exponent - 1)", exponent="ub(dy * y * torch.log(self), exponent)",
+     self="pow_base_back(dy, self, exponent)", exponent="ub(pow_exp_back(dy, self, exponent, y), exponent)",
      jvp={"self": "dself * was(exponent, y, self) * self ** (was(exponent, y, self) - 1)",
           "exponent": "to_shape(dexponent * y * torch.log(self), y)"},
      **IP)
-grad(M.neg_, "self", fwd="self.neg_()", kinds=T0, self="-dy", jvp={"self": "-dself"}, **IP)
-grad(M.sin_, "self", fwd="self.sin_()", kinds=T0, self="dy * torch.cos(self)", jvp={"self": "dself * torch.cos(self)"},
-     **IP)
-grad(M.cos_, "self", fwd="self.cos_()", kinds=T0, self="-dy * torch.sin(self)",
-     jvp={"self": "-dself * torch.sin(self)"}, **IP)
-grad(M.exp_, "self", fwd="self.exp_()", kinds=T0, self="dy * y", jvp={"self": "dself * y"}, **IP)
-grad(M.log_, "self", fwd="self.log_()", kinds=T0, self="dy / self", jvp={"self": "dself / self"}, **IP)
-grad(M.sqrt_, "self", fwd="self.sqrt_()", kinds=T0, self="dy / (2 * y)", jvp={"self": "dself / (2 * y)"}, **IP)
-grad(M.tanh_, "self", fwd="self.tanh_()", kinds=T0, self="dy * (1 - y * y)", jvp={"self": "dself * (1 - y * y)"}, **IP)
-grad(M.sigmoid_, "self", fwd="self.sigmoid_()", kinds=T0, self="dy * y * (1 - y)", jvp={"self": "dself * y * (1 - y)"},
-     **IP)
-grad(M.relu_, "self", fwd="self.relu_()", kinds=T0, self="dy * (y > 0)", jvp={"self": "dself * (y > 0)"}, **IP)
+# x.sin_() and the like: the pullbacks of torch.sin and the like (``self`` the value before the write)
+_UNARY_JVP = {"neg": "-dself", "sin": "dself * torch.cos(self)", "cos": "-dself * torch.sin(self)",
+              "exp": "dself * y", "log": "dself / self", "sqrt": "dself / (2 * y)", "tanh": "dself * (1 - y * y)",
+              "sigmoid": "dself * y * (1 - y)", "relu": "dself * (y > 0)"}
+for _name, _jvp in _UNARY_JVP.items():
+    grad(getattr(M, _name + "_"), "self", fwd=f"self.{_name}_()", kinds=T0,
+         self=re.sub(r"\binput\b", "self", tensor.UNARY[_name]), jvp={"self": _jvp}, **IP)
 grad(M.clamp_, "self, min=None, max=None", fwd="self.clamp_(min, max)", kinds=T0,
      self="dy * in_range(self, min, max)", jvp={"self": "dself * in_range(self, min, max)"}, **IP)
 grad(M.copy_, "self, src", fwd="self.copy_(src)", kinds=T0, src="ub(dy, src)", jvp={"src": "copy_jvp(dsrc, y)"}, **IP)
@@ -95,10 +93,11 @@ grad(operator.iadd, "a, b", fwd="operator.iadd(a, b)", kinds=T0_NUM, elementwise
      jvp={"a": "da", "b": "to_shape(db, y)"}, **dict(IP, ns=dict(ns, operator=operator)))
 grad(operator.isub, "a, b", fwd="operator.isub(a, b)", kinds=T0_NUM, elementwise=True, a="dy", b="ub(-dy, b)",
      jvp={"a": "da", "b": "to_shape(-db, y)"}, **dict(IP, ns=dict(ns, operator=operator)))
-grad(operator.imul, "a, b", fwd="operator.imul(a, b)", kinds=T0_NUM, elementwise=True, a="ub(dy * b, a)", b="ub(dy * a, b)",
+grad(operator.imul, "a, b", fwd="operator.imul(a, b)", kinds=T0_NUM, elementwise=True, a="ub(mul_back(dy, b), a)",
+     b="ub(mul_back(dy, a), b)",
      jvp={"a": "da * was(b, y, a)", "b": "to_shape(a * db, y)"}, **dict(IP, ns=dict(ns, operator=operator)))
-grad(operator.itruediv, "a, b", fwd="operator.itruediv(a, b)", kinds=T0_NUM, elementwise=True, a="ub(dy / b, a)",
-     b="ub(-dy * y / b, b)", jvp={"a": "da / was(b, y, a)", "b": "to_shape(-db * y / was(b, y, a), y)"},
+grad(operator.itruediv, "a, b", fwd="operator.itruediv(a, b)", kinds=T0_NUM, elementwise=True,
+     a="ub(div_back_a(dy, a, b), a)", b="ub(div_back_b(dy, a, b, y), b)", jvp={"a": "da / was(b, y, a)", "b": "to_shape(-db * y / was(b, y, a), y)"},
      **dict(IP, ns=dict(ns, operator=operator)))
 # floor division and remainder are piecewise constant in ``a // b`` (zero gradient), as in torch
 grad(operator.ifloordiv, "a, b", fwd="operator.ifloordiv(a, b)", kinds=T0_NUM,
@@ -115,7 +114,7 @@ except ImportError:  # pragma: no cover
     np = None
 
 if np is not None:
-    from .numpy_rules import NATIVE, np_like, np_pow_a, np_pow_b, np_seq_back, np_sum_to_shape
+    from .numpy_rules import NATIVE, _holomorphic, np_cj, np_like, np_pow_a, np_pow_b, np_seq_back, np_sum_to_shape
     from .registry import ARRAY
 
     def _int_array_key(key) -> bool:
@@ -180,7 +179,7 @@ if np is not None:
         res = write(out, key, dv)
         return out if res is None else res   # (``ufunc.at`` writes and returns None)
 
-    NS_IP = dict(ns, np=np, np_like=np_like, np_seq_back=np_seq_back, np_sum_to_shape=np_sum_to_shape, np_pow_a=np_pow_a, np_pow_b=np_pow_b, np_ip_mask=np_ip_mask,
+    NS_IP = dict(ns, np=np, np_like=np_like, np_cj=np_cj, np_seq_back=np_seq_back, np_sum_to_shape=np_sum_to_shape, np_pow_a=np_pow_a, np_pow_b=np_pow_b, np_ip_mask=np_ip_mask,
                  np_ip_kept=np_ip_kept, np_ip_setitem=np_ip_setitem, np_ip_fill=np_ip_fill,
                  np_ip_copyto=np_ip_copyto, np_ip_ufunc_at=np_ip_ufunc_at, np_ip_at_sign=np_ip_at_sign,
                  operator=operator, np_ip_t_kept=np_ip_t_kept, np_ip_t_written=np_ip_t_written)
@@ -207,9 +206,9 @@ if np is not None:
         (operator.ipow, "np_pow_a(dy, a, b)", "np_like(np_pow_b(dy, a, b, y), b)",
          dict(a="np_pow_a(da, a, b)", b="np_pow_b(db, a, b, y)")),
     ]
-    for f, ea, eb, jvp in AUGMENTED:
-        grad(f, "a, b", fwd=f"operator.{f.__name__}(a, b)", kinds=A0_NUM, elementwise=True, a=ea, b=eb, jvp=jvp,
-             **AIP)
+    for f, ea, eb, jvp in AUGMENTED:   # (holomorphic: complex arrays conjugate, as the ufuncs' rules do)
+        grad(f, "a, b", fwd=f"operator.{f.__name__}(a, b)", kinds=A0_NUM, elementwise=True, a=_holomorphic(ea),
+             b=_holomorphic(eb), jvp=jvp, **AIP)
     # x.fill(c): the old values get no gradient
     grad(np.ndarray.fill, "self, value", fwd="np_ip_fill(self, value)", kinds=A0_NUM,
          value="np_like(dy, value)", jvp=dict(value="np.broadcast_to(dvalue, np.shape(y)) + 0.0"), **AIP)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .tensor_backward import _c, _cast, _fl, _st, vjp_all
+from .tensor_backward import _c, _cast, _fl, _st, real_part, vjp_all
 
 # ---------------------------------------------------------------- nn.functional
 
@@ -59,6 +59,8 @@ def _softmax_like_back(dy, y, dim, x, log):
     for a 0-d input (its softmax is the constant 1)."""
     if not _fl(x):
         return None
+    if not y.is_complex():   # (a complex x made real by dtype=: a real result's dy is real)
+        dy = real_part(dy)
     d = softmax_dim(x, dim)
     if x.dim() == 0:
         return _cast(dy * 0, x)

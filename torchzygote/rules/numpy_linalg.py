@@ -284,13 +284,13 @@ if np is not None:
     # vdot: the flattened arrays, the first conjugated
     _r([np.vdot], "a, b", out=REAL,
        a="np_la_real_like(np.reshape(np.conj(dy) * np.reshape(b, np.shape(a)), np.shape(a)), a)",
-       b="np_la_real_like(np.reshape(dy * np.reshape(_cj(a), np.shape(b)), np.shape(b)), b)",
+       b="np_la_real_like(np.reshape(dy * np.reshape(a, np.shape(b)), np.shape(b)), b)",
        jvp=dict(a="np.vdot(da, b)", b="np.vdot(a, db)"))
     for _f, _n in ((np.vecdot, "np.vecdot"), (np.linalg.vecdot, "np.linalg.vecdot")):
         _r([_f], "x1, x2, *, axis=-1", x1="np_la_vecdot_back(dy, x1, x2, axis, 0)",
            x2="np_la_vecdot_back(dy, x1, x2, axis, 1)", out=OBJECT,
            jvp=dict(x1=f"{_n}(dx1, x2, axis=axis)", x2=f"{_n}(x1, dx2, axis=axis)"))
-    _r([np.linalg.outer], "x1, x2", x1="dy @ x2", x2="dy.T @ x1",
+    _r([np.linalg.outer], "x1, x2", x1="dy @ _cj(x2)", x2="dy.T @ _cj(x1)",
        jvp=dict(x1="np.linalg.outer(dx1, x2)", x2="np.linalg.outer(x1, dx2)"))
     _r([np.linalg.matmul], "x1, x2", x1="np_matmul_back(dy, x1, x2, 0)", x2="np_matmul_back(dy, x1, x2, 1)",
        out=OBJECT, jvp=dict(x1="np.linalg.matmul(dx1, x2)", x2="np.linalg.matmul(x1, dx2)"))

@@ -404,8 +404,9 @@ def np_la_matrix_power_back(dy, a, n):
 
 def np_la_multi_dot_back(dy, arrays):
     """Each factor's gradient: the product of those before it (transposed), ``dy``, and the product
-    of those after it (transposed); a 1-D first (last) factor is a row (column)."""
-    ms = [np.asarray(m) for m in arrays]
+    of those after it (transposed); a 1-D first (last) factor is a row (column). Complex factors are
+    conjugated (torch's convention)."""
+    ms = [_cj(np.asarray(m)) for m in arrays]
     first, last = len(np.shape(ms[0])) == 1, len(np.shape(ms[-1])) == 1
     if first:
         ms[0] = np.reshape(ms[0], (1, -1))
@@ -436,6 +437,7 @@ def np_la_tensorsolve_order(a, b, axes):
     return order
 
 def np_la_tensorsolve_back(dy, a, b, y, axes, which):
+    a, y = _cj(a), _cj(y)   # (complex: torch's convention)
     order = np_la_tensorsolve_order(a, b, axes)
     at = np.transpose(a, order)
     nb = int(np.prod(np.shape(b)))
@@ -464,6 +466,7 @@ def np_la_cross_back(dy, a, b, axisa, axisb, axisc, axis, i):
 # entries: x / |x| and sign(x) are torch's gradients; the singular-value norms are real-only.
 def np_la_vnorm_back(dy, x, ord, axis, keepdims, y):
     """A vector norm over ``axis`` (None: all entries; an int or a tuple)."""
+    dy = _nr.np_re(dy)   # (a norm is real)
     dye, ye = _nr._expand(dy, x, axis, keepdims), _nr._expand(y, x, axis, keepdims)
     if ord is None or ord == 2:
         return dye * np.where(ye == 0, 0.0, x / np.where(ye == 0, 1.0, ye))
@@ -480,6 +483,7 @@ def np_la_vnorm_back(dy, x, ord, axis, keepdims, y):
 
 def np_la_mnorm_back(dy, x, ord, axes, keepdims, y):
     """A matrix norm over the two ``axes``."""
+    dy = _nr.np_re(dy)   # (a norm is real)
     r, c = axes
     xm = np.moveaxis(x, (r, c), (-2, -1))
     if keepdims:

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import GradientError
 from . import numpy_rules as _nr
-from .numpy_rules import _expand, _out, np_like, np_mean_back, np_prod_back
+from .numpy_rules import _expand, _out, np_cj, np_like, np_mean_back, np_prod_back
 from .numpy_tangent import np_t_axes as np_red_axes, np_t_weighted   # (the axes a reduction names)
 from .registry import ARRAY, NONDIFF, REAL, given, grad, many, nondiff
 
@@ -84,8 +84,9 @@ def np_red_cumsum_back(dy, a, axis, first):
 
 def np_red_cumprod_back(dy, a, axis, y, first):
     """``y = cumprod(a, axis)``: sums from the end of ``dy * y``, over ``a``, where no factor is 0; at
-    zeros each entry's exact sum of products of the other factors (n^2 memory along the axis)."""
-    dy, y, x = np.asarray(dy), np.asarray(y), np.asarray(a)
+    zeros each entry's exact sum of products of the other factors (n^2 memory along the axis); complex
+    arrays at the conjugated point (torch's convention, as np_prod_back)."""
+    dy, y, x = np.asarray(dy), np_cj(np.asarray(y)), np_cj(np.asarray(a))
     ax = -1 if axis is None else axis
     if first:
         dy, y = np_red_slice(dy, ax, first, None), np_red_slice(y, ax, first, None)
@@ -150,7 +151,7 @@ def np_red_sum_back(dy, a, axis, keepdims, where, nan, mean):
 
 def np_red_var_back(dy, a, axis, ddof, keepdims, where, nan):
     """``y = var(a)``: ``2 (a - mean) / (n - ddof)`` over the entries that take part."""
-    x = np.asarray(a)
+    dy, x = _nr.np_re(dy), np.asarray(a)
     w = np_red_keep(x, where, nan)
     xz = np.where(np.asarray(w > 0), x, 0.0)
     n = np.sum(w, axis=axis, keepdims=True)
@@ -261,7 +262,7 @@ def np_red_cov_back(dc, m, y, rowvar, bias, ddof, fweights, aweights, which):
     if ddof is None:
         ddof = 0 if bias else 1
     s = np.reshape(dc, (pt, pt))
-    s = (s + np.transpose(s)) / (xs.shape[1] - ddof)
+    s = (s + np.conj(np.transpose(s))) / (xs.shape[1] - ddof)   # (complex: cov conjugates its second factor)
     rows = s[:p] if which == 0 else s[p:]
     g = rows[:, :p] @ (xs - np.mean(xs, axis=1, keepdims=True))
     if ys is not None:
@@ -281,13 +282,15 @@ def np_red_corrcoef_back(dr, x, y, rowvar, which):
     sd = np.sqrt(var)
     outer = np.expand_dims(sd, 1) * np.expand_dims(sd, 0)
     r = c / outer
-    dvar = (np.sum(dr * r, axis=1) + np.sum(dr * r, axis=0)) / (2.0 * var)
+    dvr = np.real(np.conj(dr) * r)   # (the variances are real)
+    dvar = (np.sum(dvr, axis=1) + np.sum(dvr, axis=0)) / (2.0 * var)
     return np_red_cov_back(dr / outer - eye * np.expand_dims(dvar, 1), x, y, rowvar, False, None, None, None, which)
 
 
 def np_red_trapezoid_back(dy, y, x, dx, axis, which):
     """``s = sum((x[1:] - x[:-1]) (y[1:] + y[:-1]) / 2)`` along ``axis``: the gradient of ``y``
-    (``which`` 0), ``x`` (1) or ``dx`` (2)."""
+    (``which`` 0), ``x`` (1) or ``dx`` (2); complex arrays at the conjugated point."""
+    y, x, dx = np_cj(y), np_cj(x), np_cj(dx)
     if which == 2:
         return None if x is not None else np.sum(dy * np.trapezoid(y, None, 1.0, axis))
     ym = np.moveaxis(np.asarray(y), axis, -1)

@@ -58,8 +58,12 @@ if np is not None:
         n = x.size if axis is None else int(np.prod([x.shape[a] for a in ((axis,) if isinstance(axis, int) else axis)]))
         return _expand(dy, x, axis, keepdims) / n
 
+    # The products' and linear algebra's helpers below are written for real arrays; complex ones take
+    # torch's convention (``dy`` times the conjugate derivative: the formula at the conjugated point,
+    # as these functions have real coefficients).
+
     def np_dot_back(dy, a, b, which):
-        a, b = np.asarray(a), np.asarray(b)
+        a, b = np_cj(np.asarray(a)), np_cj(np.asarray(b))
         if a.ndim == 0 or b.ndim == 0:
             g = dy * (b if which == 0 else a)
             return np.sum(g) if (a if which == 0 else b).ndim == 0 else g
@@ -77,6 +81,7 @@ if np is not None:
         a, b = np.asarray(a), np.asarray(b)
         if a.ndim <= 2 and b.ndim <= 2:
             return np_dot_back(dy, a, b, which)
+        a, b = np_cj(a), np_cj(b)
         if which == 0:
             return np_sum_to(dy @ np.swapaxes(b, -1, -2), a.shape)
         return np_sum_to(np.swapaxes(a, -1, -2) @ dy, b.shape)
@@ -112,16 +117,17 @@ if np is not None:
         return np.swapaxes(a, -1, -2)
 
     def np_inv_back(dy, y):
-        yt = _swap(y)
+        yt = _swap(np_cj(y))
         return -(yt @ dy @ yt)
 
     def np_det_back(dy, a, y):
-        return (np.asarray(dy) * y)[..., None, None] * _swap(np.linalg.inv(a))
+        return np.asarray(np.asarray(dy) * np_cj(y))[..., None, None] * _swap(np.linalg.inv(np_cj(a)))
 
     def np_solve_back(dy, a, b, y, which):
         """``y = solve(a, b)``: ``b`` is a vector (or a stack of vectors) when it is 1-D,
         else a stack of matrices (numpy 2's rule)."""
         vec = np.ndim(b) == 1
+        a, y = np_cj(a), np_cj(y)
         at = _swap(a)
         gb = np.linalg.solve(at, dy[..., None])[..., 0] if vec else np.linalg.solve(at, dy)
         if which == 1:
@@ -164,7 +170,8 @@ if np is not None:
         (np.arcsin, "dy / np.sqrt(1 - x * x)"), (np.arccos, "-dy / np.sqrt(1 - x * x)"),
         (np.arctan, "dy / (1 + x * x)"), (np.sinh, "dy * np.cosh(x)"), (np.cosh, "dy * np.sinh(x)"),
         (np.tanh, "dy * (1 - y * y)"), (np.arcsinh, "dy / np.sqrt(x * x + 1)"),
-        (np.arccosh, "dy / np.sqrt(x * x - 1)"), (np.arctanh, "dy / (1 - x * x)"),
+        # (arccosh' is 1 / (sqrt(x - 1) sqrt(x + 1)): 1 / sqrt(x * x - 1) is its negative where Re x < 0)
+        (np.arccosh, "dy / (np.sqrt(x - 1) * np.sqrt(x + 1))"), (np.arctanh, "dy / (1 - x * x)"),
         (np.exp, "dy * y"), (np.exp2, f"dy * y * {LN2}"), (np.expm1, "dy * (y + 1)"),
         (np.log, "dy / x"), (np.log2, f"dy / (x * {LN2})"), (np.log10, f"dy / (x * {LN10})"),
         (np.log1p, "dy / (1 + x)"), (np.sqrt, "dy / (2 * y)"), (np.cbrt, "dy / (3 * y * y)"),
@@ -225,6 +232,11 @@ if np is not None:
     def np_cj(v):
         """The complex conjugate of a complex value, a real one as it is."""
         return np.conj(v) if np.iscomplexobj(v) else v
+
+    def np_re(dy):
+        """The real part of a real result's ``dy`` (a real value's gradient is real), which a complex
+        factor after it (``np.var(z) * w``) made complex."""
+        return np.real(dy) if np.iscomplexobj(dy) else dy
 
     def _holomorphic(e):
         """A table formula ``L(dy)`` (written for real numbers: ``dy * f'(x)``) made right for complex
@@ -301,7 +313,7 @@ if np is not None:
     # reductions: an array, a number, or a list or tuple of numbers or arrays (np.sum([a, b * b]))
     def np_prod_back(dy, x, axis, keepdims, y):
         """``y = prod(x)``: ``y / x`` where no factor is 0, else the product of the others."""
-        x = np.asarray(x)
+        x, y = np_cj(np.asarray(x)), np_cj(y)
         if np.all(x != 0):
             return _expand(dy * y, x, axis, keepdims) / x
         return _expand(dy, x, axis, keepdims) * np_prod_others(x, axis)
@@ -416,8 +428,8 @@ if np is not None:
     _r([np.transpose, np.ndarray.transpose], "a, *axes",
        a="np_like(np.transpose(dy, np.argsort(axes[0] if len(axes) == 1 and axes[0] is not None and "
          "not isinstance(axes[0], int) else axes) if axes and axes[0] is not None else None), a)", linear=True)
-    _r([np.outer], "a, b", a="np_like(np.reshape(dy @ np.ravel(b), np.shape(a)), a)",
-       b="np_like(np.reshape(np.transpose(dy) @ np.ravel(a), np.shape(b)), b)",
+    _r([np.outer], "a, b", a="np_like(np.reshape(dy @ np_cj(np.ravel(b)), np.shape(a)), a)",
+       b="np_like(np.reshape(np.transpose(dy) @ np_cj(np.ravel(a)), np.shape(b)), b)",
        jvp=dict(a="np.outer(da, b)", b="np.outer(a, db)"))
     _CLIP = "((a >= a_min if a_min is not None else True) & (a <= a_max if a_max is not None else True))"
     _r([np.clip], "a, a_min, a_max", a=f"dy * {_CLIP}", jvp=dict(a=f"da * {_CLIP}"))
@@ -452,8 +464,9 @@ if np is not None:
     # operators with an array: matmul, and pow ahead of the number rule (it tests ``b == 0``)
     grad(operator.matmul, "a, b", fwd="a @ b", a="np_matmul_back(dy, a, b, 0)", b="np_matmul_back(dy, a, b, 1)",
          jvp=dict(a="da @ b", b="a @ db"), **dict(U, kinds=_arr))
-    grad(operator.pow, "a, b", fwd="a ** b", kinds=_arr, ns=ns, out=ARRAY, elementwise=True, a="np_pow_a(dy, a, b)",
-         b="np_pow_b(dy, a, b, y)", jvp=dict(a="np_pow_a(da, a, b)", b="np_pow_b(db, a, b, y)"))
+    grad(operator.pow, "a, b", fwd="a ** b", kinds=_arr, ns=ns, out=ARRAY, elementwise=True,
+         a=_holomorphic("np_pow_a(dy, a, b)"), b=_holomorphic("np_pow_b(dy, a, b, y)"),
+         jvp=dict(a="np_pow_a(da, a, b)", b="np_pow_b(db, a, b, y)"))   # (np.power's pullbacks)
     NATIVE += [operator.matmul, operator.pow]
     nondiff(np.shape, np.argmax, np.argmin, np.argsort, np.sign, np.floor, np.ceil, np.round, np.isnan,
             np.isfinite, np.all, np.any)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..errors import GradientError
 from . import numpy_rules as _nr
-from .numpy_linalg_backward import _cj, _swap, np_la_check_rank, np_la_real_like
+from .numpy_linalg_backward import _cj, _swap, np_la_check_rank, np_la_real_like, np_la_real_only
 
 np = _nr.np
 np_like = getattr(_nr, "np_like", None)   # (numpy_rules defines it where NumPy is installed)
@@ -94,18 +94,20 @@ def np_la_conv_back(dy, a, v, mode, corr, i):
     return np_la_real_like(_cj(gw)[::-1] if corr else gw, v)
 
 def np_la_polyval_p(dy, p, x):
-    """The coefficients' gradient: ``dy`` times the powers of ``x``, summed over ``x``'s entries."""
-    xa = np.asarray(x)
+    """The coefficients' gradient: ``dy`` times the powers of ``x`` (conjugated: torch's convention),
+    summed over ``x``'s entries."""
+    xa = _cj(np.asarray(x))
     pw = xa[..., None] ** np.arange(len(p) - 1, -1, -1)
     return np.sum(np.asarray(dy)[..., None] * pw, axis=tuple(range(len(np.shape(xa)))))
 
 def np_la_polyval_x(dy, p, x):
-    pa = np.asarray(p)
+    pa = _cj(np.asarray(p))
     if len(pa) < 2:
         return None
-    return np_like(dy * np.polyval(pa[:-1] * np.arange(len(pa) - 1, 0, -1), x), x)
+    return np_like(dy * np.polyval(pa[:-1] * np.arange(len(pa) - 1, 0, -1), _cj(x)), x)
 
 def np_la_vander_back(dy, x, N, increasing):
+    x = _cj(np.asarray(x))   # (complex: torch's convention)
     n = len(x) if N is None else N
     k = np.arange(n) if increasing else np.arange(n - 1, -1, -1)
     return np.sum(dy * k * x[:, None] ** np.maximum(k - 1, 0), axis=1)
@@ -116,6 +118,8 @@ def np_la_polyfit_back(dy, x, ys, deg, w, full, cov, c, which):
     from the normal equations ``M c = V^T W^2 ys``: with ``u = M^-1 dc`` and the residual
     ``r = ys - V c``, ``gys = W^2 V u``, ``gV = W^2 (r u^T - V u c^T)``, ``gw = 2 w sum(V u * r)``.
     ``M`` is solved with its columns scaled to unit norm (as NumPy scales them)."""
+    for v in (x, ys, w):   # (the normal equations below are written for real data)
+        np_la_real_only(v, "np.polyfit")
     if full or cov:
         raise GradientError("torchzygote differentiates np.polyfit's coefficients only (full=False, "
                             "cov=False); for residuals or the covariance, fit with np.linalg.lstsq on "

@@ -93,15 +93,31 @@ if np is not None:
         t = np.imag(dz / np.where(z == 0, 1.0, z)) * (z != 0)
         return t * 57.29577951308232 if deg else t
 
+    def np_uf_real_only(v, name):
+        """True for a real argument; a complex one is a GradientError (the function is not holomorphic
+        there, or its derivative has no complex form in scipy) rather than a wrong number."""
+        if np.iscomplexobj(v):
+            raise GradientError(f"torchzygote differentiates {name} of real arguments only; split a complex "
+                                f"problem into real and imaginary parts")
+        return True
+
+    def np_uf_finite_back(dy, x):
+        """nan_to_num(x): ``dy`` where ``x`` is finite; a complex ``x``'s real and imaginary parts are
+        replaced apart, so each part of ``dy`` passes where that part is finite."""
+        if np.iscomplexobj(x):
+            return np.real(dy) * np.isfinite(np.real(x)) + 1j * np.imag(dy) * np.isfinite(np.imag(x))
+        return dy * np.isfinite(x)
+
     def np_uf_xdivy(a, b):
         """``a / b``, and 0 where both are 0 (xlogy(0, 0) is 0 for every nearby y >= 0)."""
         z = (a == 0) & (b == 0)
         return np.where(z, 0.0, a / np.where(z, 1.0, b))
 
-    nondiff(np_uf_fixed, np_uf_share, np.iscomplexobj, np.isinf, np.isposinf, np.isneginf)
+    nondiff(np_uf_fixed, np_uf_share, np_uf_real_only, np.iscomplexobj, np.isinf, np.isposinf, np.isneginf)
     NS.update(np_uf_fixed=np_uf_fixed, np_uf_share=np_uf_share,
               np_uf_dsinc=np_uf_dsinc, np_uf_imag_back=np_uf_imag_back, np_uf_angle_back=np_uf_angle_back,
-              np_uf_xdivy=np_uf_xdivy, np_uf_angle_t=np_uf_angle_t)
+              np_uf_xdivy=np_uf_xdivy, np_uf_angle_t=np_uf_angle_t, np_uf_finite_back=np_uf_finite_back,
+              np_uf_real_only=np_uf_real_only)
 
     # ---------------------------------------------------------------- tables: one line per function
     # (fn, params, {param: expression of dy, y and the params}); a ufunc also takes the ufunc keywords
@@ -110,7 +126,7 @@ if np is not None:
         (np.real, "val", dict(val="dy")),
         (np.imag, "val", dict(val="np_uf_imag_back(dy, val)")),
         (np.angle, "z, deg=False", dict(z="np_uf_angle_back(dy, z, deg)")),
-        (np.nan_to_num, "x, copy=True, nan=0.0, posinf=None, neginf=None", dict(x="dy * np.isfinite(x)")),
+        (np.nan_to_num, "x, copy=True, nan=0.0, posinf=None, neginf=None", dict(x="np_uf_finite_back(dy, x)")),
         (np.fmax, "a, b", dict(a="dy * np_uf_share(a, b, np_wins(a, b))", b="dy * np_uf_share(b, a, np_wins(b, a))")),
         (np.fmin, "a, b", dict(a="dy * np_uf_share(a, b, np_wins(b, a))", b="dy * np_uf_share(b, a, np_wins(a, b))")),
         (np.ldexp, "a, b", dict(a="dy * np.exp2(b)")),
@@ -119,9 +135,9 @@ if np is not None:
     ]
     OWN_TANGENTS = {np.real: dict(val="np.real(dval)"), np.imag: dict(val="np.imag(dval)"),
                     np.angle: dict(z="np_uf_angle_t(dz, z, deg)")}   # (not holomorphic)
-    for _f, _p, _g in TABLES:
+    for _f, _p, _g in TABLES:   # (sinc is holomorphic: complex arguments conjugate, as the core table's)
         _r([_f], _sig(_f, _p), out=_out, elementwise=True, jvp=_tangents(_f, _g, OWN_TANGENTS.get(_f)),
-           **{p: _wrap(_f, e, p) for p, e in _g.items()})
+           **{p: _wrap(_f, _core._holomorphic(e) if _f is np.sinc else e, p) for p, e in _g.items()})
     NP_UNARY_NEW = [np.sinc, np.real, np.imag, np.angle, np.nan_to_num]
     NP_BINARY_NEW = {np.fmax: TABLES[5][2], np.fmin: TABLES[6][2], np.ldexp: TABLES[7][2],
                      np.heaviside: TABLES[8][2], np.nextafter: TABLES[9][2]}
@@ -156,6 +172,7 @@ if np is not None:
             if return_sign:
                 raise GradientError("torchzygote cannot differentiate scipy.special.logsumexp with "
                                     "return_sign=True; use weights that keep the sum positive")
+            a, b, y = _core.np_cj(a), _core.np_cj(b), _core.np_cj(y)   # (complex: torch's convention)
             full = a if b is None else np_sp_bshape(a, b)
             w = np.exp(a - _core._expand(y, full, axis, keepdims)) * _core._expand(dy, full, axis, keepdims)
             return w * b if which == 0 and b is not None else w
@@ -171,10 +188,11 @@ if np is not None:
             return np.sum(w, axis=axis, keepdims=keepdims)
 
         def np_sp_softmax_back(dy, y, axis):
+            y = _core.np_cj(y)   # (complex: torch's convention)
             return y * (dy - np.sum(dy * y, axis=axis, keepdims=True))
 
         def np_sp_log_softmax_back(dy, y, axis):
-            return dy - np.exp(y) * np.sum(dy, axis=axis, keepdims=True)
+            return dy - np.exp(_core.np_cj(y)) * np.sum(dy, axis=axis, keepdims=True)
 
         nondiff(np_sp_bshape, sc.gammasgn, sc.round)
         reads_metadata(np_sp_bshape, 0, 1)
@@ -241,11 +259,20 @@ if np is not None:
             (sc.expn, FIX, "-dy * np.where(a == 0, y * (1 + 1 / b), sc.expn(a - 1 + (a == 0), b))"),
         ]
         # (an order or a shape, FIX, has no tangent: np_uf_fixed is None for an integer, else raises)
+        # (pullbacks: holomorphic where scipy takes complex arguments, as the core table's; the scaled
+        # Bessel functions jve, yve, ive are not holomorphic in a complex x (|Re x|, |Im x|), and scipy has
+        # no complex trigamma for digamma's: for those a complex argument is a GradientError)
+        REAL_ONLY = {sc.digamma: "x", sc.ive: "b", sc.jve: "b", sc.yve: "b"}
+
+        def _holo(e, f, p):
+            e = _core._holomorphic(e)
+            return f"({e}) if np_uf_real_only({p}, {f.__name__!r}) else None" if REAL_ONLY.get(f) == p else e
         for _f, _e in SC_UNARY:
-            _r([_f], _sig(_f, "x"), x=_wrap(_f, _e, "x"), out=_out, elementwise=True,
+            _r([_f], _sig(_f, "x"), x=_wrap(_f, _holo(_e, _f, "x"), "x"), out=_out, elementwise=True,
                jvp=_tangents(_f, dict(x=_e)))
         for _f, _ea, _eb in SC_BINARY:
-            _r([_f], _sig(_f, "a, b"), a=_wrap(_f, _ea.format(_f.__name__), "a"), b=_wrap(_f, _eb, "b"),
+            _r([_f], _sig(_f, "a, b"), a=_wrap(_f, _holo(_ea.format(_f.__name__), _f, "a"), "a"),
+               b=_wrap(_f, _holo(_eb, _f, "b"), "b"),
                out=_out, maybe_none=_ea.startswith("np_uf_fixed"), elementwise=True,
                jvp=_tangents(_f, dict(a=_ea.format(_f.__name__), b=_eb)))
         _BETAINC = "np.exp((a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - sc.betaln(a, b))"

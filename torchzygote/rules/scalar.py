@@ -22,9 +22,17 @@ num = (many("R|N"),)                   # real numbers only
 
 
 def _sign(x):
+    if hasattr(x, "sgn"):   # tensors (complex ones too)
+        return x.sgn()
     if hasattr(x, "dtype"):  # numpy scalars and arrays
         return np.sign(x)
     return (x > 0) - (x < 0)
+
+
+def _re(dy):
+    """The real part of a real result's ``dy`` (torch's convention: a real value's gradient is real),
+    which a complex factor after it (``abs(z) * w``) made complex."""
+    return dy.real
 
 
 def _pow_da(dy, a, b):
@@ -66,7 +74,7 @@ def _conj(x):
 
 ns = dict(math=math, cmath=cmath, cos=math.cos, sin=math.sin, tan=math.tan, cosh=math.cosh,
           sinh=math.sinh, tanh=math.tanh, exp=math.exp, sqrt=math.sqrt, log=math.log, pi=math.pi,
-          sign=_sign, pow_da=_pow_da, pow_db=_pow_db, cpow_da=_cpow_da, cpow_db=_cpow_db, conj=_conj,
+          sign=_sign, re=_re, pow_da=_pow_da, pow_db=_pow_db, cpow_da=_cpow_da, cpow_db=_cpow_db, conj=_conj,
           copysign=math.copysign, floor=math.floor, erf=math.erf, lgamma=math.lgamma, gamma=math.gamma,
           abs=abs, ccos=cmath.cos, csin=cmath.sin, cexp=cmath.exp, csqrt=cmath.sqrt,
           ccosh=cmath.cosh, csinh=cmath.sinh, ctan=cmath.tan, ctanh=cmath.tanh)
@@ -190,7 +198,7 @@ grad(cmath.asinh, "z", z="dy / conj(csqrt(z * z + 1))", **C1)
 grad(cmath.acosh, "z", z="dy / conj(csqrt(z - 1) * csqrt(z + 1))", **C1)
 grad(cmath.atanh, "z", z="dy / conj(1 - z * z)", **C1)
 # (not holomorphic: their tangents are their own)
-grad(cmath.phase, "z", z="dy * 1j * z / (z * conj(z))", kinds=C1["kinds"], ns=ns, out=REAL,
+grad(cmath.phase, "z", z="re(dy) * 1j * z / (z * conj(z))", kinds=C1["kinds"], ns=ns, out=REAL,
      jvp=dict(z="(dz / z).imag"))
 grad(cmath.rect, "r, phi", r="(dy * conj(cexp(1j * phi))).real", phi="(dy * conj(1j * y)).real",
      kinds=C1["kinds"], ns=ns, out=COMPLEX, jvp=dict(r="dr * cexp(1j * phi)", phi="1j * y * dphi"))
@@ -214,8 +222,8 @@ def _abs_t(dx, x):
 
 
 ns.update(abs_t=_abs_t)
-grad(abs, "x", x="dy * sign(x)", kinds=real, ns=ns, out=lambda ks: ks[0], jvp=dict(x="abs_t(dx, x)"))
-grad(abs, "x", x="dy * x / abs(x)", kinds=cplx, ns=ns, out=REAL, jvp=dict(x="abs_t(dx, x)"))
+grad(abs, "x", x="re(dy) * sign(x)", kinds=real, ns=ns, out=lambda ks: ks[0], jvp=dict(x="abs_t(dx, x)"))
+grad(abs, "x", x="re(dy) * x / abs(x)", kinds=cplx, ns=ns, out=REAL, jvp=dict(x="abs_t(dx, x)"))
 grad(pow, "a, b", fwd="a ** b", kinds=real, ns=ns, a="pow_da(dy, a, b)", b="pow_db(dy, a, y)",
      jvp=dict(a="pow_da(da, a, b)", b="pow_db(db, a, y)"))
 grad(pow, "a, b", fwd="a ** b", kinds=cplx, ns=ns, a="cpow_da(dy, a, b)", b="cpow_db(dy, a, y)")

@@ -92,7 +92,7 @@ TUPLE_ARG = ("P|PT|PR", ...)
 
 
 # ---------------------------------------------------------------- elementwise, one argument
-for _name, _expr in [
+UNARY = dict([
     ("sin", "dy * torch.cos(input).conj()"), ("cos", "-dy * torch.sin(input).conj()"),
     ("tan", "dy * (1 + y * y).conj()"), ("exp", "dy * y.conj()"), ("expm1", "dy * (y + 1).conj()"),
     ("exp2", "dy * (y * LN2).conj()"),
@@ -104,19 +104,24 @@ for _name, _expr in [
     ("asin", "dy * torch.rsqrt(1 - input * input).conj()"),
     ("acos", "-dy * torch.rsqrt(1 - input * input).conj()"),
     ("atan", "dy / (1 + input * input).conj()"), ("asinh", "dy * torch.rsqrt(input * input + 1).conj()"),
-    ("acosh", "dy * torch.rsqrt(input * input - 1).conj()"), ("atanh", "dy / (1 - input * input).conj()"),
+    # (acosh' is 1 / (sqrt(z - 1) sqrt(z + 1)): rsqrt(z * z - 1) is its negative where Re z < 0)
+    ("acosh", "dy * (torch.rsqrt(input - 1) * torch.rsqrt(input + 1)).conj()"),
+    ("atanh", "dy / (1 - input * input).conj()"),
     ("erf", "dy * TWO_OVER_SQRT_PI * torch.exp(-input * input)"),
     ("erfc", "-dy * TWO_OVER_SQRT_PI * torch.exp(-input * input)"),
     ("reciprocal", "-dy * (y * y).conj()"), ("square", "2 * dy * input.conj()"),
     ("neg", "-dy"), ("negative", "-dy"), ("positive", "dy"),
-    ("abs", "dy * torch.sgn(input)"), ("absolute", "dy * torch.sgn(input)"),
+    ("abs", "real_part(dy) * torch.sgn(input)"), ("absolute", "real_part(dy) * torch.sgn(input)"),
     ("relu", "dy * (y > 0)"), ("conj", "dy.conj()"), ("conj_physical", "dy.conj()"),
     ("deg2rad", "dy * (math.pi / 180)"), ("rad2deg", "dy * (180 / math.pi)"),
-]:
+])   # (the in-place methods' pullbacks too: rules/inplace.py)
+# the same functions elsewhere in torch: one rule each
+_TWINS = {"tanh": [F.tanh], "sigmoid": [F.sigmoid, torch.special.expit]}
+for _name, _expr in UNARY.items():
     # (abs is not holomorphic: its own term; conj is linear over the reals)
     _t = dict(jvp={"input": "abs_jvp(dinput, input)"}) if _name in ("abs", "absolute") else \
         LIN if _name in ("conj", "conj_physical") else {}
-    tm(_name, "input", input=_expr, **_t, **NB, **ELEMENTWISE)
+    tm(_name, "input", input=_expr, extra=_TWINS.get(_name, ()), **_t, **NB, **ELEMENTWISE)
 tm("clone", "input, *, memory_format=None", input="dy", **NB, **ELEMENTWISE)
 tm("contiguous", "input, memory_format=None", function=False, input="dy", **NB, **ELEMENTWISE)
 tm("sgn", "input", input="vjp(torch.sgn, (input,), dy, 0) if input.is_complex() else dy * 0",
@@ -164,19 +169,14 @@ tm("argsort", "input, dim=-1, descending=False, *, stable=False", out=TENSOR)
 rule([F.relu], "input, inplace=False", input="dy * (y > 0)", **NB, **ELEMENTWISE)
 rule([F.relu6], "input, inplace=False", input="dy * ((input > 0) & (input < 6))", **NB, **ELEMENTWISE)
 rule([F.gelu], "input, approximate='none'", input="gelu_back(dy, input, approximate)", **NB, **ELEMENTWISE)
-rule([F.silu], "input, inplace=False", input="silu_back(dy, input)", jvp={"input": "silu_back(dinput, input)"},
-     **NB, **ELEMENTWISE)
+rule([F.silu], "input, inplace=False", input="silu_back(dy, input)", **NB, **ELEMENTWISE)
 rule([F.softplus], "input, beta=1.0, threshold=20.0", input="softplus_back(dy, input, beta, threshold)", **NB, **ELEMENTWISE)
 rule([F.elu], "input, alpha=1.0, inplace=False", input="elu_back(dy, input, alpha, y)", **NB, **ELEMENTWISE)
 rule([F.leaky_relu], "input, negative_slope=0.01, inplace=False",
      input="torch.where(input > 0, dy, dy * negative_slope)", **NB, **ELEMENTWISE)
 rule([F.logsigmoid], "input", input="dy * torch.sigmoid(-input)", **NB, **ELEMENTWISE)
-rule([F.tanh], "input", input="dy * (1 - y * y)", jvp={"input": "dinput * (1 - y * y)"}, **NB, **ELEMENTWISE)
-rule([F.sigmoid], "input", input="dy * y * (1 - y)", jvp={"input": "dinput * y * (1 - y)"}, **NB, **ELEMENTWISE)
 rule([torch.nn.functional.hardtanh], "input, min_val=-1.0, max_val=1.0, inplace=False",
      input="dy * ((input > min_val) & (input < max_val))", **NB, **ELEMENTWISE)
-rule([torch.special.expit], "input", input="dy * y * (1 - y)", jvp={"input": "dinput * y * (1 - y)"},
-     **NB, **ELEMENTWISE)
 
 # ---------------------------------------------------------------- elementwise, several arguments
 # (a bound or a branch may be a Python number, whose tangent is a number: as_t makes it a tensor)
@@ -210,9 +210,9 @@ tm("pow", "input, exponent", input="pow_base_back(dy, input, exponent)",
    exponent="pow_exp_back(dy, input, exponent, y)", given_for_floats="input", **EW, **MN, **ELEMENTWISE)
 tm("float_power", "input, exponent", input="pow_base_back(dy, input, exponent)",
    exponent="pow_exp_back(dy, input, exponent, y)", given_for_floats="input", **EW, **MN, **ELEMENTWISE)
-tm("add", "input, other, *, alpha=1", input="dy", other="dy * alpha", **EW, **ELEMENTWISE)
-tm("sub", "input, other, *, alpha=1", input="dy", other="-dy * alpha", extra=[torch.subtract], **EW, **ELEMENTWISE)
-tm("rsub", "input, other, *, alpha=1", method=False, input="-dy * alpha", other="dy", **EW, **ELEMENTWISE)
+tm("add", "input, other, *, alpha=1", input="dy", other="dy * _cn(alpha)", **EW, **ELEMENTWISE)
+tm("sub", "input, other, *, alpha=1", input="dy", other="-dy * _cn(alpha)", extra=[torch.subtract], **EW, **ELEMENTWISE)
+tm("rsub", "input, other, *, alpha=1", method=False, input="-dy * _cn(alpha)", other="dy", **EW, **ELEMENTWISE)
 tm("mul", "input, other", input="mul_back(dy, other)", other="mul_back(dy, input)", extra=[torch.multiply], **EW, **ELEMENTWISE)
 tm("div", "input, other, *, rounding_mode=None", input="div_back_a(dy, input, other, rounding_mode)",
    other="div_back_b(dy, input, other, y, rounding_mode)", extra=[torch.divide, torch.true_divide], **EW, **MN, **ELEMENTWISE)
@@ -270,12 +270,12 @@ NATIVE.append(torch.Tensor.item)
 # on by position (``call_rule``); keyword-only parameters must not follow a vararg (the binder
 # fills parameters from positional arguments in order)
 rule([torch.Tensor.to], "self, device=None, dtype=None, non_blocking=False, copy=False, *, memory_format=None",
-     self="to_back(dy, self)", **LIN, **NB, **MN)
+     self="to_back(dy, self, y)", **LIN, **NB, **MN)
 for _name in ("float", "double", "half", "bfloat16", "cpu", "cuda", "type_as"):
     _sig = "self, other" if _name == "type_as" else "self, memory_format=None" if _name in (
         "float", "double", "half", "bfloat16") else "self, device=None, non_blocking=False, memory_format=None" \
         if _name == "cuda" else "self, memory_format=None"
-    rule([getattr(torch.Tensor, _name)], _sig, self="to_back(dy, self)", **LIN, **NB, **MN)
+    rule([getattr(torch.Tensor, _name)], _sig, self="to_back(dy, self, y)", **LIN, **NB, **MN)
 # (torch.tensor takes its options by keyword only: the closure form must pass them so)
 rule([torch.tensor], "data, *, dtype=None, device=None, requires_grad=False, pin_memory=False",
      data="tensor_back(ctx, data, dy)", **LIN, **NB, **MN)
@@ -345,8 +345,8 @@ tm("dot", "input, other", input="dy * other.conj()", other="dy * input.conj()",
    jvp={"input": "torch.dot(dinput, other)", "other": "torch.dot(input, dother)"}, **NB)
 tm("outer", "input, vec2", input="dy @ _c(vec2)", vec2="dy.mT @ _c(input)",
    jvp={"input": "torch.outer(dinput, vec2)", "vec2": "torch.outer(input, dvec2)"}, extra=[torch.ger], **NB)
-rule([torch.einsum], "equation, *operands", operands="tuple(einsum_back(dy, equation, operands, i) "
-     "for i in range(len(operands)))", jvp={"operands": "einsum_jvp(equation, operands, doperands)"}, **NB, **MN)
+rule([torch.einsum], "equation, *operands", operands="einsum_backs(ctx, dy, equation, operands)",
+     jvp={"operands": "einsum_jvp(equation, operands, doperands)"}, **NB, **MN)
 
 # ---------------------------------------------------------------- linalg
 rule([torch.linalg.solve], "A, B, *, left=True, out=None", A="solve_back(dy, A, B, y, left, 0)",

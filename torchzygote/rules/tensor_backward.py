@@ -4,6 +4,7 @@ pullback expressions, as derivatives.yaml names FunctionsManual.cpp; the shape a
 helpers are in tensor_shape_backward.py and nn_backward.py."""
 from __future__ import annotations
 
+import cmath
 import math
 
 import torch
@@ -159,10 +160,17 @@ def _norm_p(p, dim, x):
     return p
 
 
+def real_part(g):
+    """The real part of a complex ``dy`` of a real result, a real one as it is: a real value's gradient
+    is real (torch's convention), though a complex factor after it (``abs(z) * w``) made ``dy`` complex."""
+    return torch.real(g) if isinstance(g, torch.Tensor) and g.is_complex() else g
+
+
 def norm_back(dy, x, p, dim, keepdim, y):
     """Vector p-norms (and the Frobenius norm) of ``x`` over ``dim``."""
     if not _fl(x):
         return None
+    dy = real_part(dy)
     if isinstance(dim, (tuple, list)) and len(dim) == 0:
         dim = None
     if p == "nuc":  # the nuclear norm: a matrix norm (U V^H), by local torch autograd
@@ -186,6 +194,7 @@ def norm_back(dy, x, p, dim, keepdim, y):
 
 
 def linalg_norm_back(dy, x, ord, dim, keepdim, y):
+    dy = real_part(dy)
     matrix = (dim is None and x.dim() == 2 and ord is not None) or \
         (isinstance(dim, (tuple, list)) and len(dim) == 2)
     if matrix:
@@ -230,6 +239,7 @@ def var_back(dy, x, dim, unbiased, keepdim, correction):
         return None
     if isinstance(dim, bool):
         dim, unbiased = None, dim
+    dy = real_part(dy)
     c = _correction(unbiased, correction)
     n = _count(x, dim)
     dims = _dims(dim, x.dim())
@@ -268,7 +278,7 @@ def softplus_back(dy, x, beta, threshold):
 
 def silu_back(dy, x):
     s = torch.sigmoid(x)
-    return dy * s * (1 + x * (1 - s))
+    return dy * _c(s * (1 + x * (1 - s)))
 
 
 def elu_back(dy, x, alpha, y):
@@ -314,12 +324,13 @@ def clamp_bound_back(dy, x, lo, hi, which):
 
 
 def lerp_back(dy, x, end, w, which):
-    """``lerp(x, end, w) = x + w * (end - x)``; a Python number ``w`` gets a float gradient."""
+    """``lerp(x, end, w) = x + w * (end - x)``; a Python number ``w`` gets a number gradient."""
     if which == 0:
         return mul_back(dy, 1 - w) if _fl(x) else None
     if which == 1:
         return mul_back(dy, w) if _fl(end) else None
-    if isinstance(w, torch.Tensor) and not _fl(w) or not isinstance(w, torch.Tensor) and not _real_number(w):
+    if isinstance(w, torch.Tensor) and not _fl(w) or \
+            not isinstance(w, (torch.Tensor, complex)) and not _real_number(w):
         return None
     return mul_back(dy, end - x)
 
@@ -352,10 +363,10 @@ def pow_exp_back(dy, a, b, y):
     if isinstance(b, torch.Tensor):
         if not _fl(b):
             return None
-    elif not isinstance(b, (float, int)) or isinstance(b, bool):
+    elif not isinstance(b, (float, int, complex)) or isinstance(b, bool):
         return None
     if isinstance(a, torch.Tensor):
-        la = torch.log(a) if a.is_complex() else torch.log(a.to(y.dtype) if not _fl(a) else a)
+        la = torch.log(a.to(y.dtype) if not _fl(a) or y.is_complex() else a)   # (complex: a complex log)
         g = y * la
         bt = torch.as_tensor(b)
         bt = bt.real if bt.is_complex() else bt
@@ -363,7 +374,10 @@ def pow_exp_back(dy, a, b, y):
     else:
         if a == 0:
             return dy * 0
-        g = y * math.log(a) if a > 0 else y * math.nan
+        if isinstance(a, complex) or y.is_complex():   # (a negative base has a complex logarithm)
+            g = y * cmath.log(a)
+        else:
+            g = y * math.log(a) if a > 0 else y * math.nan
     if isinstance(g, torch.Tensor) and g.is_complex():
         g = g.conj()
     return dy * g
@@ -384,7 +398,7 @@ def fmod_other_back(dy, a, b):
 def div_back_a(dy, a, b, rounding_mode=None):
     if rounding_mode is not None:
         return None
-    return dy / (b.conj() if isinstance(b, torch.Tensor) and b.is_complex() else b)
+    return dy / _cn(b)
 
 
 def div_back_b(dy, a, b, y, rounding_mode=None):
@@ -397,9 +411,7 @@ def div_back_b(dy, a, b, y, rounding_mode=None):
 
 
 def mul_back(dy, other):
-    if isinstance(other, torch.Tensor) and other.is_complex():
-        other = other.conj()
-    return dy * other
+    return dy * _cn(other)
 
 
 # ---------------------------------------------------------------- matrix products

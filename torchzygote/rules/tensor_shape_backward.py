@@ -5,7 +5,7 @@ import torch
 
 from ..errors import GradientError
 from .container_backs import seq_back
-from .tensor_backward import _fl, _st, _tuple_dy
+from .tensor_backward import _fl, _st, _tuple_dy, einsum_back
 
 # ---------------------------------------------------------------- shapes
 
@@ -82,6 +82,15 @@ def cat_back(ctx, dy, tensors, dim):
     return seq_back(ctx, tensors, cat_pieces(dy, tensors, dim))
 
 
+def einsum_backs(ctx, dy, equation, operands):
+    """The gradients of ``torch.einsum``'s operands; operands given as one list or tuple
+    (``einsum(eq, [a, b])``) get theirs routed to its items."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        seq = operands[0]
+        return (seq_back(ctx, seq, tuple(einsum_back(dy, equation, operands, i) for i in range(len(seq)))),)
+    return tuple(einsum_back(dy, equation, operands, i) for i in range(len(operands)))
+
+
 def stack_pieces(dy, tensors, dim):
     """The gradients of ``torch.stack``'s inputs: ``dy`` unbound (None for non-float ones)."""
     return tuple(g if _fl(t) else None for t, g in zip(tensors, dy.unbind(dim if dim >= 0 else dim + dy.dim())))
@@ -114,7 +123,7 @@ def index_select_back(dy, x, dim, index):
 
 
 def masked_fill_value_back(dy, mask, value):
-    if not isinstance(value, (torch.Tensor, float, int)) or isinstance(value, bool):
+    if not isinstance(value, (torch.Tensor, float, int, complex)) or isinstance(value, bool):
         return None
     return torch.where(mask, dy, torch.zeros_like(dy)).sum()
 
@@ -150,13 +159,15 @@ def topk_back(dy, x, dim, keepdim_unused, y):
     return sort_back(dy, x, dim, y)   # both scatter the values' gradients back to their indices
 
 
-def to_back(dy, x):
+def to_back(dy, x, y=None):
+    """A conversion's gradient in ``x``'s dtype and device; real where ``x`` or the result ``y`` is real
+    (a complex ``x`` made real keeps its real part: its ``dy`` is the real part of one)."""
     if not _fl(x) or dy is None:
         return None
     if not isinstance(dy, torch.Tensor):
         return torch.full_like(x, dy)
     g = dy
-    if g.is_complex() and not x.is_complex():
+    if g.is_complex() and (not x.is_complex() or isinstance(y, torch.Tensor) and not y.is_complex()):
         g = g.real
     if g.dtype != x.dtype or g.device != x.device:
         g = g.to(dtype=x.dtype, device=x.device)
