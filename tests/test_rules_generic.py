@@ -273,6 +273,10 @@ class _Holder(torch.nn.Module):
         return self.b * self.inner.c * self.p + self.again.c
 
 
+def p_full(x, y):
+    return (torch.full((3,), x, dtype=torch.float64) * torch.full((2, 3), x * y, dtype=torch.float64)).sum()
+
+
 def p_object_setattr(x, y):
     o = _Frozen(x)
     object.__setattr__(o, "w", o.v * y)
@@ -663,6 +667,9 @@ for name in ("empty_like", "randn_like", "rand_like"):
     tput(name, lambda: [(t(3, 4),)], fn_only=True, random=True)
 tput("detach", lambda: [(t(3, 4),)], nograd=True)
 tput("full_like", lambda: [(t(3, 4), 2.5)], fn_only=True)
+put(torch.full, Program(p_full))
+put(torch.full, lambda: [((3, 4), 2.5)], h=1e-3, rtol=1e-3, atol=1e-3)   # (float32: the default dtype)
+put(torch.Tensor.new_full, lambda: [(t(3), (3, 4), 2.5)])
 for name in ("zeros", "ones"):
     tput(name, lambda: [(3, 4), ((2, 3),)], fn_only=True)
 for name in ("empty", "randn", "rand"):

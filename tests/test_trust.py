@@ -1077,3 +1077,24 @@ def test_module_with_hooks_inside_the_function():
         assert seen
     finally:
         handle.remove()
+
+
+@pytest.mark.parametrize("make", [
+    lambda v, x: torch.full_like(x, v),
+    lambda v, x: torch.full((2, 3), v, dtype=D),
+    lambda v, x: x.new_full((3,), v),
+], ids=["full_like", "full", "new_full"])
+@pytest.mark.parametrize("as_tensor", [False, True], ids=["number", "tensor"])
+def test_fill_value_gets_its_gradient(make, as_tensor):
+    """The fill value reaches every element (its gradient was None, silently)."""
+    x = torch.zeros(4, dtype=D)
+    w = torch.arange(1.0, 5.0, dtype=D)
+
+    def f(v):
+        y = make(v, x)
+        return (y * w[: y.shape[-1]]).sum() * v
+    v = torch.tensor(0.7, dtype=D) if as_tensor else 0.7
+    (g,) = tz.gradient(f, v)
+    y = make(0.7, x)
+    expected = float((y * w[: y.shape[-1]]).sum()) + 0.7 * float(w[: y.shape[-1]].sum()) * y.numel() / y.shape[-1]
+    assert float(g) == pytest.approx(expected, rel=1e-12)

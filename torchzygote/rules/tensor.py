@@ -138,14 +138,14 @@ for _name in ("sign", "floor", "ceil", "round", "trunc", "frac", "signbit", "isn
             nondiff(_f)
 # frac has a gradient of 1: a rule overrides the nondiff mark where both exist
 tm("frac", "input", input="dy", **NB, **ELEMENTWISE)
-nondiff(torch.zeros, torch.ones, torch.full, torch.empty, torch.arange, torch.linspace, torch.logspace,
+nondiff(torch.zeros, torch.ones, torch.empty, torch.arange, torch.linspace, torch.logspace,
         torch.eye, torch.randn, torch.rand, torch.randint, torch.randperm, torch.manual_seed, torch.normal,
         torch.tril_indices, torch.triu_indices, torch.Size, torch.get_default_dtype, torch.is_grad_enabled,
         torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel, torch.Tensor.nelement, torch.Tensor.ndimension,
         torch.Tensor.is_contiguous, torch.Tensor.stride, torch.Tensor.data_ptr, torch.Tensor.element_size,
         torch.Tensor.tolist, torch.Tensor.long, torch.Tensor.int, torch.Tensor.bool, torch.Tensor.byte,
         torch.Tensor.short, torch.Tensor.char, torch.Tensor.new_zeros, torch.Tensor.new_ones,
-        torch.Tensor.new_full, torch.Tensor.new_empty, torch.Tensor.new_tensor, torch.Tensor.numpy,
+        torch.Tensor.new_empty, torch.Tensor.new_tensor, torch.Tensor.numpy,
         torch.Tensor.get_device, torch.Tensor.is_floating_point, torch.Tensor.requires_grad_,
         torch.Tensor.fill_, torch.Tensor.zero_, torch.Tensor.normal_, torch.Tensor.uniform_, torch.no_grad,
         torch.enable_grad, torch.device, torch.finfo, torch.iinfo)
@@ -154,8 +154,15 @@ nondiff(torch.zeros, torch.ones, torch.full, torch.empty, torch.arange, torch.li
 for _f in (torch.zeros_like, torch.ones_like, torch.empty_like, torch.randn_like, torch.rand_like):
     grad(_f, "input, *, dtype=None, layout=None, device=None, requires_grad=False, memory_format=None",
          ns=NS, kinds=ANY, omit_defaults=True, out=TENSOR)
+# the fill value reaches every element: its gradient is their sum (a number for a number)
+_FILL = dict(ns=NS, kinds=ANY, omit_defaults=True, out=TENSOR, fill_value="ub(dy.sum(), fill_value)",
+             jvp={"fill_value": "fill_jvp(dfill_value, y)"})
 grad(torch.full_like, "input, fill_value, *, dtype=None, layout=None, device=None, requires_grad=False, "
-     "memory_format=None", ns=NS, kinds=ANY, omit_defaults=True, out=TENSOR)
+     "memory_format=None", **_FILL)
+grad(torch.full, "size, fill_value, *, dtype=None, layout=None, device=None, pin_memory=False, "
+     "requires_grad=False", **_FILL)
+grad(torch.Tensor.new_full, "self, size, fill_value, *, dtype=None, device=None, requires_grad=False, "
+     "layout=None, pin_memory=False", **_FILL)
 grad(torch.Tensor.size, "self, dim=None", ns=NS, kinds=ANY, omit_defaults=True, out=OBJECT)
 grad(torch.Tensor.dim, "self", ns=NS, kinds=ANY, omit_defaults=True, out=NONDIFF)
 grad(torch.Tensor.numel, "self", ns=NS, kinds=ANY, omit_defaults=True, out=NONDIFF)
