@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from .. import ir
 from ..frontend import ops
-from ..ir import Const, Stmt, Var
+from ..ir import Const, Loop, Stmt, Var
 from ..rules.registry import REAL, TENSOR, Rule
 from ..values import algebra
 from ..rules import container_backs
@@ -48,6 +48,9 @@ class Codegen(Forward, Pullback, WriteGuards):
                           "_acc_slots": _acc_slots, "_kt": algebra.number_tensor}
         self._gnames: Dict[int, str] = {}
         self.saves: Dict[int, Dict[str, None]] = {}
+        self.own: Dict[int, str] = {}   # loop body region -> the list of its own its trips push on (not _st)
+        self.tests = exit_tests(fn, A)   # id(If) -> its loop, for loops that test their exit first
+        self._merged = {id(t.then): id(L.body) for t, L in self.tests.values()}
         self.pure = True
         self._live: List[int] = [p.id for p in fn.params]   # values that may be tensors, defined so far, in scope
         self._in_branch: Set[int] = set()   # of those, values a branch defines (unbound if it did not run)
@@ -96,7 +99,7 @@ class Codegen(Forward, Pullback, WriteGuards):
         else:
             return
         if reg in self.scopes.in_loop:
-            self.saves.setdefault(reg, {})[name] = None
+            self.saves.setdefault(self._merged.get(reg, reg), {})[name] = None
 
     # ------------------------------------------------------------ expressions
     def subst(self, expr: str, mapping: Dict[str, str], ns: dict) -> str:
@@ -179,11 +182,11 @@ class Codegen(Forward, Pullback, WriteGuards):
         rev = self.rev_region(fn.body, S)   # effects (mutation) may need a pullback even so
         if ret_active and self.pure != (first == SET):
             S = {ret.id: SET if self.pure else MAYBE}
-            self.saves = {}
+            self.saves, self.own = {}, {}
             rev = self.rev_region(fn.body, S)
         self._used_top = "\n".join(ln for ln in rev if not ln.lstrip().startswith("#"))
         self._read_ids = None
-        self.has_stack = bool(self.saves)
+        self.has_stack = any(v for k, v in self.saves.items() if k not in self.own)
         params = [self.v(p) for p in fn.params]
         nres = len(fn.params) - 1
         lines = [f"def fwd(_ctx, {', '.join(params)}):"]
@@ -221,6 +224,30 @@ class Codegen(Forward, Pullback, WriteGuards):
 
 _LONG_BODY = 200   # forward lines past which the first basic block is ended early (see generate)
 _TENSOR_NUMBER_OPS = (operator.add, operator.sub, operator.mul, operator.truediv)
+
+
+def exit_tests(fn: ir.Function, A: Analysis) -> Dict[int, tuple]:
+    """The ``while`` loops that test their condition first: a loop whose body ends in
+    ``if c: <trip> else: <nothing>`` and repeats while ``c``, where the trip that finds ``c``
+    false changes nothing and has no pullback (the statements before the test have no
+    effect). Their forward breaks out before the trip and their pullback runs the trips
+    that ran, without saving or testing ``c``. ``id(If) -> (the If, its loop)``."""
+    out = {}
+    for L in ir.walk(fn.body):
+        if not isinstance(L, Loop) or L.iterable is not None or not L.body.nodes:
+            continue
+        *pre, t = L.body.nodes
+        *nexts, cont = L.body.yields
+        if not (isinstance(t, ir.If) and isinstance(t.cond, Var) and isinstance(cont, Var) and
+                cont.id == t.cond.id and not t.orelse.nodes):
+            continue
+        if any(not isinstance(s, Stmt) or A.effectful(s) for s in pre):
+            continue
+        exit_val = {o.id: y for o, y in zip(t.outs, t.orelse.yields)}
+        if all(isinstance(n, Var) and (n.id == p.id or isinstance(exit_val.get(n.id), Var) and
+                                       exit_val[n.id].id == p.id) for p, n in zip(L.params, nexts)):
+            out[id(t)] = (t, L)
+    return out
 
 
 def _nothing(n):

@@ -29,6 +29,11 @@ class Forward:
         for node in r.nodes:
             if isinstance(node, Stmt):
                 lines += self.fwd_stmt(node)
+            elif id(node) in self.tests:   # a while loop's test: the trip runs on, the last one breaks
+                lines.append(f"if not {self.v(node.cond)}: break")
+                kept = self.saves.get(id(r), {})   # its merges are the loop's next values, bound if saved
+                pairs = [(o, y) for o, y in zip(node.outs, node.then.yields) if f"v{o.id}" in kept]
+                lines += self.fwd_region(node.then) + self._assign([o for o, _ in pairs], [y for _, y in pairs])
             elif isinstance(node, If):
                 lines.append(f"if {self.v(node.cond)}:")
                 lines += indent(self.fwd_region(node.then) + self._assign(node.outs, node.then.yields))
@@ -52,7 +57,11 @@ class Forward:
             save = [f"{self.glob(copy_tensor, 'copy')}({n})" if self._saved_root(n) in written or
                     (None in written or written and self._array_may_alias(n)) and re.fullmatch(r"v\d+", n)
                     else n for n in save]
-            lines.append(f"_st.append(({', '.join(save)},))")
+            own = self.own.get(id(r))
+            if own is None:
+                lines.append(f"_st.append(({', '.join(save)},))")
+            else:
+                lines.append(f"{own}.append({save[0] if len(save) == 1 else '(' + ', '.join(save) + ')'})")
         return lines
 
     def _assign(self, outs, vals) -> List[str]:
@@ -68,8 +77,9 @@ class Forward:
         counted = re.search(rf"\b{cnt}\b", self._used_top) is not None
         if counted:
             lines.append(f"{cnt} = 0")
+        if id(L.body) in self.own:
+            lines.append(f"{self.own[id(L.body)]} = []")
         head = f"for {self.v(L.item)} in {self.v(L.iterable)}:" if L.iterable is not None else "while True:"
-        lines.append(head)
         mark = len(self._live)
         self._live.extend(v.id for v in L.params + ([L.item] if L.item else []) if self.A.K.get(v.id) in MAY_BE_TENSOR)
         body = self.fwd_region(L.body)
@@ -77,9 +87,15 @@ class Forward:
         if counted:
             body.append(f"{cnt} += 1")
         *nexts, cont = L.body.yields
+        test = L.body.nodes[-1] if L.body.nodes and id(L.body.nodes[-1]) in self.tests else None
+        if test is not None:   # the trip that breaks out binds nothing: the next values are the trip's
+            trip = {o.id: y for o, y in zip(test.outs, test.then.yields)}
+            nexts = [trip.get(n.id, n) for n in nexts]
+            head, body = _while_head(body, self.v(test.cond))
         body += self._assign(L.params, nexts)
-        if not (isinstance(cont, Const) and cont.value is True):
+        if test is None and not (isinstance(cont, Const) and cont.value is True):
             body.append(f"if not {self.v(cont)}: break")
+        lines.append(head)
         lines += indent(body)
         lines += self._assign(L.outs, L.params)
         return lines
@@ -195,3 +211,21 @@ class Forward:
         if s.dstar is not None:
             parts.append("**" + self.v(s.dstar))
         return ", ".join(parts)
+
+
+def _while_head(body: List[str], cond: str):
+    """``while <test>:`` for a loop whose body starts by computing its test as one
+    expression used nowhere else (``c = n > 0; if not c: break``), else ``while True:``."""
+    start = f"{cond} = "
+    if len(body) < 2 or not body[0].startswith(start) or body[1] != f"if not {cond}: break" or \
+            any(re.search(rf"\b{cond}\b", ln) for ln in body[2:]):
+        return "while True:", body
+    line = body[0][len(start):]
+    cut = [m.start() for m in re.finditer("  # ", line)] + [len(line)]
+    for k in cut:   # the first cut that leaves an expression (a string may hold "  # ")
+        try:
+            ast.parse(line[:k], mode="eval")
+        except SyntaxError:
+            continue
+        return f"while {line[:k]}:{line[k:]}", body[2:]
+    return "while True:", body

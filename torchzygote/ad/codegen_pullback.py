@@ -105,7 +105,9 @@ class Pullback:
                 lines += body
                 continue
             last = None
-            if isinstance(node, If):
+            if id(node) in self.tests:   # a while loop's test: the trips its pullback runs took the branch
+                lines += self.rev_branches(node, [(node.then, None)], S)
+            elif isinstance(node, If):
                 lines += self.rev_branches(node, [(node.then, None), (node.orelse, None)], S)
             elif isinstance(node, Try):
                 regs = [(node.body, 0)] + [(h, i + 1) for i, (_, _, h) in enumerate(node.handlers)]
@@ -313,7 +315,9 @@ class Pullback:
                     L.append(f"{self.d(k)} = None")
             S[k] = SET if all(st == SET for st in states) else MAYBE
         lines: List[str] = []
-        if isinstance(node, If):
+        if id(node) in self.tests:
+            lines += results[0][0]
+        elif isinstance(node, If):
             self.use(node.cond)
             lines.append(f"if {self.v(node.cond)}:")
             lines += indent(results[0][0])
@@ -366,15 +370,35 @@ class Pullback:
                 lines.append(f"{self.d(('next', p.id))} = {self.d(o)}")
             elif entry[p.id] != UNSET:
                 lines.append(f"{self.d(('next', p.id))} = None")
-        cnt = f"_n{self.nid(L)}"
-        self.use(cnt, L)
-        head = f"for _k{self.nid(L)} in range({cnt} - 1, -1, -1):" if item_active else f"for _ in range({cnt}):"
-        lines.append(head)
+        lines.append(self._trip_head(L, body, item_active))
         lines += indent(body)
         for p, o, n, i in carried:
             if entry[p.id] != UNSET:
                 self.contrib(i, self.d(("next", p.id)), entry[p.id], S, lines)
         return lines
+
+    def _trip_head(self, L: Loop, body: List[str], item_active: bool) -> str:
+        """The pullback's loop header over ``L``'s trips, last first. Where only the body
+        itself saves values (no branch or inner loop in it does), the trips push them on a
+        list of the loop's own (one item per trip) and the pullback iterates over it
+        reversed: no trip counter, no index into the shared stack (``body``'s leading pop
+        of it is dropped)."""
+        k = self.nid(L)
+        saves = self.saves.get(id(L.body))
+        self.own.pop(id(L.body), None)
+        inner = [id(sub) for node in ir.walk(L.body) for sub in ir.subregions(node)]
+        if not saves or any(self.saves.get(r) and r not in self.own for r in inner):
+            cnt = f"_n{k}"
+            self.use(cnt, L)
+            return f"for _k{k} in range({cnt} - 1, -1, -1):" if item_active else f"for _ in range({cnt}):"
+        own = self.own[id(L.body)] = f"_s{k}"
+        self.use(own, L)
+        del body[:2]   # _i -= 1; ... = _st[_i]
+        names = ", ".join(saves)
+        if item_active:
+            body.insert(0, f"{names} = {own}[_k{k}]")
+            return f"for _k{k} in range(len({own}) - 1, -1, -1):"
+        return f"for {names} in reversed({own}):"
 
     def _rev_trip(self, L: Loop, carried, item_active, Sb, entry) -> List[str]:
         lines: List[str] = []
