@@ -18,12 +18,14 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
+import types
 from typing import Dict, List, Optional, Set, Tuple
 
 from .. import ir
 from ..frontend import ops
 from ..ir import Const, Loop, Stmt, Var
-from ..rules.registry import REAL, TENSOR, Rule
+from ..rules.registry import COMPLEX, NONDIFF, REAL, TENSOR, Rule
 from ..values import algebra
 from ..rules import container_backs
 from . import dispatch
@@ -219,7 +221,10 @@ class Codegen(Forward, Pullback, WriteGuards):
                 # ends that block (compile of a 4,000-line function's forward 540 -> 220 ms).
                 body.insert(0, "if _ctx is None: pass")
         lines += indent(body)
-        return "\n".join(lines) + "\n"
+        text = "\n".join(lines) + "\n"
+        if len(re.findall(r"\b_ctx\b", text)) == 1 and numbers_only(fn, self.A):
+            self.glb["_numbers_only"] = True   # (api.gradient runs it without a context or grad mode)
+        return text
 
 
 _LONG_BODY = 200   # forward lines past which the first basic block is ended early (see generate)
@@ -248,6 +253,27 @@ def exit_tests(fn: ir.Function, A: Analysis) -> Dict[int, tuple]:
                                        exit_val[n.id].id == p.id) for p, n in zip(L.params, nexts)):
             out[id(t)] = (t, L)
     return out
+
+
+_NUMBER_MODULES = frozenset({"builtins", "math", "cmath", "_operator"})
+
+
+def numbers_only(fn: ir.Function, A: Analysis) -> bool:
+    """Whether ``fn`` computes with Python numbers alone: every value (but the function
+    itself) a number or never differentiable, every call an inlined rule or a builtin of
+    Python's own number modules. No tensor is made or touched, so torch's grad mode does
+    not matter to it."""
+    if any(A.kind(v) not in (REAL, COMPLEX, NONDIFF) for v in ir.all_vars(fn) if v is not fn.params[0]):
+        return False
+    for s in ir.walk(fn.body):
+        if not isinstance(s, Stmt):
+            continue
+        r = A.rule.get(id(s))
+        f = r.fn if r is not None and r.fwd is not None else s.fn.value if isinstance(s.fn, Const) else None
+        if getattr(f, "__module__", None) not in _NUMBER_MODULES or \
+                not isinstance(f, (type, types.BuiltinFunctionType)):
+            return False
+    return True
 
 
 def _nothing(n):
