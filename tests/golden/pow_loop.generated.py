@@ -13,10 +13,9 @@ def fwd(_ctx, v1, v2, v3):
         dx = None
         dr_next = dr_2
         for v5 in reversed(_s1):
-            dr_1 = dr_next
             # grad of: r *= x  (golden_programs.py:9)
-            dr = dr_1 * v2
-            _t = dr_1 * v5
+            dr = dr_next * v2
+            _t = dr_next * v5
             dx = _t if dx is None else dx + _t
             dr_next = dr
         return (dx, None, )

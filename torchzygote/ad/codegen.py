@@ -33,7 +33,7 @@ from . import templates
 from .analysis import Analysis
 from .codegen_forward import Forward
 from .codegen_guards import WriteGuards
-from .codegen_pullback import MAYBE, SET, UNSET, Pullback
+from .codegen_pullback import MAYBE, SET, UNSET, Pullback, drop_copies
 from .naming import Names
 from .templates import indent
 
@@ -211,7 +211,7 @@ class Codegen(Forward, Pullback, WriteGuards):
                 bb.append("_i = len(_st)")
             bb += rev
             bb.append(f"return ({''.join(g + ', ' for g in grads)})")
-            back += indent(bb)
+            back += indent(drop_copies(bb))
             body += back
             body.append(f"return {self.v(ret)}, back")
             if len(body) > _LONG_BODY:

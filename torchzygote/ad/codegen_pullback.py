@@ -423,3 +423,61 @@ class Pullback:
             lines.append(f"{self.d(('next', p.id))} = {self.d(p) if st != UNSET else 'None'}")
             Sb.pop(p.id, None)
         return lines, after
+
+
+_COPY = re.compile(r"( *)(d\w*) = (d\w*)")
+_ADJ = re.compile(r"(?<![\w.])d\w*")
+_LONE_EQ = re.compile(r"(?<![=!<>])=(?!=)")
+
+
+def _may_assign(line: str, name: str) -> bool:
+    """Whether ``line`` may bind ``name`` (conservatively: a ``for`` header naming it, or a
+    lone ``=`` anywhere after it)."""
+    m = re.search(rf"(?<![\w.]){name}\b", line)
+    return m is not None and (line.lstrip().startswith("for ") or _LONE_EQ.search(line, m.end()) is not None)
+
+
+def drop_copies(lines: List[str]) -> List[str]:
+    """The pullback's lines without the copies ``a = b`` between adjoints that only rename
+    (a trip's carried adjoint, a branch's yield, a gradient passed on as it is): where ``a``
+    is bound there alone and read only later in the same block, and ``b`` is not bound again
+    before the statement of that block that reads ``a`` last, ``a``'s reads read ``b``."""
+    n = len(lines)
+    ind = [len(ln) - len(ln.lstrip(" ")) for ln in lines]
+    ends, stack = [n] * n, []   # ends[i]: the first line after i indented less (where i's block ends)
+    for i in range(n - 1, -1, -1):
+        while stack and ind[stack[-1]] >= ind[i]:
+            stack.pop()
+        ends[i] = stack[-1] if stack else n
+        stack.append(i)
+    occ: Dict[str, List[int]] = {}
+    for i, ln in enumerate(lines):
+        if not ln.lstrip().startswith("#"):
+            for name in dict.fromkeys(_ADJ.findall(ln)):
+                occ.setdefault(name, []).append(i)
+    out = list(lines)
+    dropped = set()
+    for i in range(n):
+        m = _COPY.fullmatch(out[i])
+        if m is None or m.group(2) == m.group(3):
+            continue
+        k, a, b = len(m.group(1)), m.group(2), m.group(3)
+        uses = [j for j in occ.get(a, ()) if j != i]
+        if not uses or uses[0] < i or uses[-1] >= ends[i] or \
+                any("'" in out[j] or '"' in out[j] or _may_assign(out[j], a) for j in uses):
+            continue
+        last = end = uses[-1]
+        while end + 1 < ends[i] and ind[end + 1] > k:
+            end += 1
+        simple = ind[last] == k and end == last and not out[last].rstrip().endswith(":")
+        if any(i < j <= end and not (j == last and simple) and _may_assign(out[j], b) for j in occ.get(b, ())):
+            continue
+        if not any(not lines[j].lstrip().startswith("#") for j in range(i + 1, ends[i])) and \
+                next((ind[j] for j in range(i - 1, -1, -1) if j not in dropped and
+                      not lines[j].lstrip().startswith("#")), k) < k:   # the block's only statement: kept
+            continue
+        for j in uses:
+            out[j] = re.sub(rf"(?<![\w.]){a}\b", b, out[j])
+        occ[b] = sorted(set(occ.get(b, [])) | set(uses))
+        dropped.add(i)
+    return [ln for i, ln in enumerate(out) if i not in dropped]
