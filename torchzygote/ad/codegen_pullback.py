@@ -219,10 +219,13 @@ class Pullback:
             self.preinit([t for _, t, _ in targets], S, lines)
         pre_state = {t.id: S.get(t.id, UNSET) for _, t, _ in targets if isinstance(t, Var)}
         shared: Dict[str, str] = {}
+        twice = self._same_operand(s, r, bound, targets, dy)
         for p, op, i in targets:
+            if p == twice:
+                continue
             code = self._grad_code(s, r, bound, p, op, i, dy, shared, body)
             if A.active(op):
-                self.contrib(op, code, SET if A.grad_given(s, r, p) else MAYBE, S, body)
+                self.contrib(op, f"({code}) * 2" if twice else code, SET if A.grad_given(s, r, p) else MAYBE, S, body)
             else:
                 body.append(code)
         if not maybe:
@@ -233,6 +236,22 @@ class Pullback:
             if isinstance(t, Var) and pre_state.get(t.id) == MAYBE:
                 S[t.id] = MAYBE
         return lines
+
+    def _same_operand(self, s: Stmt, r: Rule, bound: dict, targets, dy: str) -> Optional[str]:
+        """For ``x * x``: of two parameters bound to one numeric operand whose gradients are
+        the same expression, the second, whose contribution is the first's doubled (one
+        product and one add, not two; the doubling is exact, so ``d + 2g`` rounds once where
+        ``(d + g) + g`` rounds twice)."""
+        if len(targets) != 2:
+            return None
+        (p, op, i), (q, op2, j) = targets
+        A = self.A
+        if not (i is None and j is None and isinstance(op, Var) and isinstance(op2, Var) and op.id == op2.id and
+                A.active(op) and A.grad_given(s, r, p) and A.grad_given(s, r, q) and
+                A.K.get(op.id) in NUMERIC_KINDS):
+            return None
+        same = self._grad_code(s, r, bound, p, op, None, dy, {}, []) == self._grad_code(s, r, bound, q, op, None, dy, {}, [])
+        return q if same else None
 
     def _first_contributions(self, targets, S: dict) -> bool:
         """Whether each target is a distinct adjoint that gets its first contribution here
