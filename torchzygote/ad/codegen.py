@@ -5,8 +5,13 @@ are inlined as expressions (no closure or tuple per operation); other calls
 go through ``J`` at run time. Values the pullback needs are captured by the
 closure, or, inside loops, pushed once per region execution as one tuple on a
 single stack: regions run to their end (the frontend lowered early exits), so
-the pullback pops in exactly the reverse order. Loops stay loops: a loop's
-adjoint runs its body's adjoint as many times as the forward loop ran.
+the pullback pops in exactly the reverse order. A loop whose body alone saves
+values pushes them on a list of its own instead (one item per trip, walked
+backwards; an inner loop's list is itself saved by its outer trip), and a
+``while`` loop that tests first breaks out before its trip (``exit_tests``).
+Loops stay loops: a loop's adjoint runs its body's adjoint as many times as
+the forward loop ran. A function of Python numbers alone says so to the API
+(``numbers_only``: no context, no grad mode).
 
 The forward's text is ``codegen_forward.py``, the pullback's ``codegen_pullback.py``, the
 guards of in-place writes ``codegen_guards.py``; this module holds what they share (names,
