@@ -137,3 +137,28 @@ def test_generated_shapes():
     assert "_st.append" in src and "in reversed(_s" in src   # the inner loop's own list, saved on the stack
     src = tz.code_adjoint(while_break, 1.1, 5).source
     assert "while True" in src
+
+
+def linear_sum(x, n):
+    s = 0
+    for i in range(n):
+        s = s + 3 * x   # every trip adds to dx: summed from 0 in the pullback
+    return s
+
+
+def some_trips(x, n):
+    s = 0.0
+    for i in range(n):
+        if i % 2:
+            s = s + x   # only odd trips add to dx
+    return s
+
+
+def test_gradient_none_without_a_contribution():
+    assert tz.gradient(pow_while, 1.3, 0) == (None, None)    # no trip ran
+    assert tz.gradient(linear_sum, 2.0, 0) == (None, None)
+    assert tz.gradient(some_trips, 2.0, 1) == (None, None)   # a trip ran, none added
+    assert tz.gradient(some_trips, 2.0, 4) == (2.0, None)
+    g = tz.gradient(linear_sum, 2, 4)   # an int's gradient stays an int
+    assert g == (12, None) and type(g[0]) is int
+    assert "dx = 0" in tz.code_adjoint(linear_sum, 2.0, 3).source

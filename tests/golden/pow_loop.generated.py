@@ -10,13 +10,13 @@ def fwd(_ctx, v1, v2, v3):
     def back(dr_2):
         if dr_2 is None:
             return (None, None)
-        dx = None
+        dx = 0
         dr_next = dr_2
         for v5 in reversed(_s1):
             # grad of: r *= x  (golden_programs.py:9)
             dr = dr_next * v2
-            _t = dr_next * v5
-            dx = _t if dx is None else dx + _t
+            dx = dx + dr_next * v5
             dr_next = dr
+        if not _s1: dx = None
         return (dx, None, )
     return v9, back

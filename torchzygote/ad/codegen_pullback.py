@@ -360,6 +360,7 @@ class Pullback:
             self.use(L.item)
         entry = {p.id: S.get(o.id, UNSET) if A.active(o) else UNSET for p, o, _, _ in carried}
         pre: List[str] = []
+        zero: List[int] = []   # outer adjoints every trip adds to: summed from 0, None again if no trip ran
         while True:  # states only move towards MAYBE, so this ends
             saved_saves = {k: dict(v) for k, v in self.saves.items()}
             Sb = dict(S)
@@ -371,16 +372,23 @@ class Pullback:
                     changed = True
             outer = [k for k in Sb if k not in body_defs and isinstance(k, int) and Sb[k] != S.get(k, UNSET)]
             for k in outer:
-                if S.get(k, UNSET) == UNSET:
+                if S.get(k, UNSET) == UNSET and Sb[k] == SET and A.K.get(k) in (REAL, COMPLEX):
+                    zero.append(k)   # (no None test per trip)
+                    S[k] = SET
+                elif S.get(k, UNSET) == UNSET or k in zero:
+                    if k in zero:
+                        zero.remove(k)
                     pre.append(f"{self.d(k)} = None")
                     S[k] = MAYBE
-                    changed = True
                 elif S[k] == SET and Sb[k] == MAYBE:
                     S[k] = MAYBE
-                    changed = True
+                else:
+                    continue
+                changed = True
             if not changed:
                 break
             self.saves = saved_saves
+        pre += [f"{self.d(k)} = 0" for k in zero]
         if not any(ln.strip() for ln in body) or not (carried or item_active or body):
             return pre if pre else []
         lines = list(pre)
@@ -389,15 +397,20 @@ class Pullback:
                 lines.append(f"{self.d(('next', p.id))} = {self.d(o)}")
             elif entry[p.id] != UNSET:
                 lines.append(f"{self.d(('next', p.id))} = None")
-        lines.append(self._trip_head(L, body, item_active))
+        head, trips = self._trip_head(L, body, item_active)
+        lines.append(head)
         lines += indent(body)
+        for k in zero:
+            lines.append(f"if not {trips}: {self.d(k)} = None")
+            S[k] = MAYBE
         for p, o, n, i in carried:
             if entry[p.id] != UNSET:
                 self.contrib(i, self.d(("next", p.id)), entry[p.id], S, lines)
         return lines
 
-    def _trip_head(self, L: Loop, body: List[str], item_active: bool) -> str:
-        """The pullback's loop header over ``L``'s trips, last first. Where only the body
+    def _trip_head(self, L: Loop, body: List[str], item_active: bool) -> tuple:
+        """The pullback's loop header over ``L``'s trips, last first, and what is false if
+        no trip ran. Where only the body
         itself saves values (no branch or inner loop in it does), the trips push them on a
         list of the loop's own (one item per trip) and the pullback iterates over it
         reversed: no trip counter, no index into the shared stack (``body``'s leading pop
@@ -409,15 +422,15 @@ class Pullback:
         if not saves or any(self.saves.get(r) and r not in self.own for r in inner):
             cnt = f"_n{k}"
             self.use(cnt, L)
-            return f"for _k{k} in range({cnt} - 1, -1, -1):" if item_active else f"for _ in range({cnt}):"
+            return (f"for _k{k} in range({cnt} - 1, -1, -1):" if item_active else f"for _ in range({cnt}):"), cnt
         own = self.own[id(L.body)] = f"_s{k}"
         self.use(own, L)
         del body[:2]   # _i -= 1; ... = _st[_i]
         names = ", ".join(saves)
         if item_active:
             body.insert(0, f"{names} = {own}[_k{k}]")
-            return f"for _k{k} in range(len({own}) - 1, -1, -1):"
-        return f"for {names} in reversed({own}):"
+            return f"for _k{k} in range(len({own}) - 1, -1, -1):", own
+        return f"for {names} in reversed({own}):", own
 
     def _rev_trip(self, L: Loop, carried, item_active, Sb, entry) -> List[str]:
         lines: List[str] = []
