@@ -91,7 +91,23 @@ def in_try(x, n):
     return s
 
 
-CASES = [(pow_while, (1.1, 7)), (pow_while, (1.3, 0)), (while_test_reads_active, (1.2, 2.0)),
+def fib_like(x, n):
+    a, b = 1.0, x
+    for i in range(n):
+        a, b = b, a + b * x   # each next value reads the other parameter
+    return b
+
+
+def reads_after_renewal(x, n):
+    r = 1.0
+    while n > 0:
+        m = n - 1
+        r = r * x + n * r   # reads n after its next value is made
+        n = m
+    return r
+
+
+CASES = [(fib_like, (0.9, 5)), (reads_after_renewal, (0.8, 4)), (pow_while, (1.1, 7)), (pow_while, (1.3, 0)), (while_test_reads_active, (1.2, 2.0)),
          (while_walrus, (0.7,)), (while_break, (1.1, 5)), (nested, (0.9, 4)), (branch_in_loop, (1.05, 5)),
          (in_try, (1.1, 5)), (in_try, (1.1, 2))]
 
@@ -113,7 +129,7 @@ def test_items_and_pullback_twice():
         assert gw == pytest.approx([2 * w * 1.5 for w in ws])
 
 
-@pytest.mark.parametrize("f,args", CASES[:7], ids=lambda c: getattr(c, "__name__", ""))
+@pytest.mark.parametrize("f,args", CASES[:9], ids=lambda c: getattr(c, "__name__", ""))
 def test_pullback_twice(f, args):
     y, back = tz.pullback(f, *args)
     assert back(1.0) == back(1.0)
@@ -130,6 +146,7 @@ def test_second_derivative():
 def test_generated_shapes():
     src = tz.code_adjoint(pow_while, 1.1, 7).source
     assert "while n > 0" not in src and "while v" in src and "while True" not in src
+    assert "_s0.append(v5)\n        v4 = v4 - 1" in src   # pushed first, then renewed in place
     assert "_st" not in src and "_n0" not in src   # no shared stack, no trip counter
     src = tz.code_adjoint(nested, 0.9, 4).source
     assert "_st" not in src and src.count("in reversed(_s") == 2

@@ -3,9 +3,8 @@ def fwd(_ctx, v1, v2, v3):
     v5 = 1
     _s1 = []
     for v7 in v4:
-        v8 = v5 * v2  # golden_programs.py:9
         _s1.append(v5)
-        v5 = v8
+        v5 = v5 * v2  # golden_programs.py:9
     v9 = v5
     def back(dr_2):
         if dr_2 is None:

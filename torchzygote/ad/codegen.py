@@ -58,6 +58,8 @@ class Codegen(Forward, Pullback, WriteGuards):
         self.own: Dict[int, str] = {}   # loop body region -> the list of its own its trips push on (not _st)
         self.tests = exit_tests(fn, A)   # id(If) -> its loop, for loops that test their exit first
         self._merged = {id(t.then): id(L.body) for t, L in self.tests.values()}
+        self._alias: Dict[int, str] = {}   # forward only: a loop's next value -> its parameter's name
+        self._early: Set[int] = set()     # loop bodies that push their values first
         self.pure = True
         self._live: List[int] = [p.id for p in fn.params]   # values that may be tensors, defined so far, in scope
         self._in_branch: Set[int] = set()   # of those, values a branch defines (unbound if it did not run)
@@ -85,7 +87,7 @@ class Codegen(Forward, Pullback, WriteGuards):
         return self.glob(value, getattr(value, "__name__", None) or t.__name__)
 
     def v(self, op) -> str:
-        return f"v{op.id}" if isinstance(op, Var) else self.lit(op.value)
+        return (self._alias.get(op.id) or f"v{op.id}") if isinstance(op, Var) else self.lit(op.value)
 
     def nid(self, node) -> int:
         """A stable number for a node (names of counters and pullbacks): its place in program order."""
