@@ -179,3 +179,14 @@ def test_gradient_none_without_a_contribution():
     g = tz.gradient(linear_sum, 2, 4)   # an int's gradient stays an int
     assert g == (12, None) and type(g[0]) is int
     assert "dx = 0" in tz.code_adjoint(linear_sum, 2.0, 3).source
+
+
+def test_inline_temporaries():
+    from torchzygote.ad.codegen import inline_temporaries
+    lines = ["    v7 = v4 * v4  # a.py:3", "    v8 = v7 + 1.0  # a.py:3", "    v9 = f(v8)  # a.py:3",
+             "    v10 = g(v2) * v9  # a.py:3",   # g runs before v9 would: kept
+             "    v11 = v10 - 1  # a.py:4",      # another source line: kept
+             "    v12 = v11 * 2  # a.py:4", "    v13 = v12 + v12  # a.py:4"]   # read twice: kept
+    assert inline_temporaries(lines) == [
+        "    v9 = f(((v4 * v4) + 1.0))  # a.py:3", "    v10 = g(v2) * v9  # a.py:3",
+        "    v12 = (v10 - 1) * 2  # a.py:4", "    v13 = v12 + v12  # a.py:4"]

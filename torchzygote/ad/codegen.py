@@ -228,7 +228,7 @@ class Codegen(Forward, Pullback, WriteGuards):
                 # ends that block (compile of a 4,000-line function's forward 540 -> 220 ms).
                 body.insert(0, "if _ctx is None: pass")
         lines += indent(body)
-        text = "\n".join(lines) + "\n"
+        text = "\n".join(inline_temporaries(lines)) + "\n"
         if len(re.findall(r"\b_ctx\b", text)) == 1 and numbers_only(fn, self.A):
             self.glb["_numbers_only"] = True   # (api.gradient runs it without a context or grad mode)
         return text
@@ -260,6 +260,36 @@ def exit_tests(fn: ir.Function, A: Analysis) -> Dict[int, tuple]:
                                        exit_val[n.id].id == p.id) for p, n in zip(L.params, nexts)):
             out[id(t)] = (t, L)
     return out
+
+
+_TEMP = re.compile(r"( *)([vd]\w*) = (.+?)((?:  # .*)?)")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def inline_temporaries(lines: List[str]) -> List[str]:
+    """The lines with each temporary that only the next statement reads (once, first, after
+    at most a name or a number and an operator, and a function's name: ``v8 = v7 + 1.0``,
+    ``dlog = dsin * c``, ``v9 = f(v8)``)
+    written into it instead (``v8 = (v4 * v4) + 1.0``): one store and load less, and the
+    same operations in the same order. Both lines must come from the same source line."""
+    counts: Dict[str, int] = {}
+    for ln in lines:
+        for name in _NAME.findall(ln):
+            counts[name] = counts.get(name, 0) + 1
+    out: List[Optional[str]] = list(lines)
+    for i in range(len(out) - 1):
+        a = _TEMP.fullmatch(out[i]) if out[i] is not None and "'" not in out[i] and '"' not in out[i] else None
+        b = _TEMP.fullmatch(out[i + 1]) if a is not None and counts.get(a.group(2)) == 2 else None
+        if b is None or a.group(1) != b.group(1) or a.group(4) != b.group(4) or "'" in out[i + 1] or \
+                '"' in out[i + 1]:
+            continue
+        name, expr = a.group(2), b.group(3)
+        m = re.match(rf"(?:(?:\d+\.?\d*(?:e-?\d+)?|\w+) *(?:[-+*/%@]|//|\*\*) *)?\(*(?:\w+\()?\(*({name})\b", expr)
+        if m is None:
+            continue
+        out[i + 1] = f"{b.group(1)}{b.group(2)} = {expr[:m.start(1)]}({a.group(3)}){expr[m.end(1):]}{b.group(4)}"
+        out[i] = None
+    return [ln for ln in out if ln is not None]
 
 
 _NUMBER_MODULES = frozenset({"builtins", "math", "cmath", "_operator"})
