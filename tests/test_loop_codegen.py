@@ -190,3 +190,28 @@ def test_inline_temporaries():
     assert inline_temporaries(lines) == [
         "    v9 = f(((v4 * v4) + 1.0))  # a.py:3", "    v10 = g(v2) * v9  # a.py:3",
         "    v12 = (v10 - 1) * 2  # a.py:4", "    v13 = v12 + v12  # a.py:4"]
+
+
+K = 2.0
+
+
+def scaled(x):
+    return K * x * x
+
+
+def test_warm_numbers_path_follows_rebound_globals():
+    global K
+    for _ in range(4):   # transform, measure, then the numbers-only warm path
+        assert tz.gradient(scaled, 1.5) == (6.0,)
+    K = 3.0
+    try:
+        for _ in range(3):
+            assert tz.gradient(scaled, 1.5) == (9.0,)
+    finally:
+        K = 2.0
+    assert tz.gradient(scaled, 1.5) == (6.0,)
+    import torch
+    with torch.no_grad():   # grad mode is left as it is, and is what it was after
+        assert tz.gradient(scaled, 1.5) == (6.0,)
+        assert not torch.is_grad_enabled()
+    assert torch.is_grad_enabled()

@@ -200,17 +200,22 @@ def gradient(f: Callable, *args, **kwargs):
                 key = (id(code), t0, t1, None, a1.dim(), None, a1.dtype)
         else:
             key = (id(code),)
-        e = _by_type.get(key)
-        if e is not None and e.nargs == n and e.fwd is not None and \
-                (e.unguarded and e.version == _TABLE.version or e.valid(f)):
-            fwd = e.fwd
-            s = _LONG.get(id(code))
-            if s is None or s[0] is not code or s[1] is not False or "_numbers_only" not in fwd.__globals__:
-                return _warm_gradient(fwd, f, args, code)
+        e = _numbers.get(key)
+        if e is None or not (e.unguarded and e.version == _TABLE.version or e.valid(f)):
+            e = _by_type.get(key)
+            if e is None or e.nargs != n or e.fwd is None or \
+                    not (e.unguarded and e.version == _TABLE.version or e.valid(f)):
+                e = None
+            else:
+                s = _LONG.get(id(code))
+                if s is None or s[0] is not code or s[1] is not False or "_numbers_only" not in e.fwd.__globals__:
+                    return _warm_gradient(e.fwd, f, args, code)
+                _numbers[key] = e
+        if e is not None:
             # a short function of Python numbers whose code reads no context (codegen.numbers_only):
             # no tensor is made, so torch's grad mode is left as it is, and no collector is held
             try:
-                y, back = fwd(None, f, *args)
+                y, back = e.fwd(None, f, *args)
                 g = back(1.0 if type(y) is float else seed(y))
             except Exception as e:
                 add_user_frames(e)
@@ -225,6 +230,9 @@ def gradient(f: Callable, *args, **kwargs):
     if CHECK:
         return CHECK(gradient, f, args, kwargs)
     return _quiet(type(f) if code is None else code, _gradient, f, args, kwargs)
+
+
+_numbers: dict = {}   # cache.type_key -> the entry of a short function of Python numbers (gradient's first look)
 
 
 def _warm_gradient(fwd, f, args, code) -> tuple:
