@@ -184,9 +184,7 @@ def gradient(f: Callable, *args, **kwargs):
             return _implicit(f, a0).grad
     if type(f) is _FunctionType and not kwargs and not CHECK and n < 3:
         # the warm path of a plain function of one or two arguments whose types decide their
-        # kinds: _quiet, _gradient, _call, cache.forward (its key: cache.type_key) and _run_back
-        # in this one frame (each of those calls was a tenth of a small function's gradient),
-        # the same steps in the same order
+        # kinds: cache.forward (its key: cache.type_key) in this frame
         code = f.__code__
         if n == 1:
             key = (id(code), t0) if t0 is not _Tensor and t0 is not _Parameter else (id(code), t0, a0.dim(), a0.dtype)
@@ -202,46 +200,75 @@ def gradient(f: Callable, *args, **kwargs):
                 key = (id(code), t0, t1, None, a1.dim(), None, a1.dtype)
         else:
             key = (id(code),)
-        e = _by_type.get(key)
-        if e is not None and e.nargs == n and e.fwd is not None and not e.arg_guards and \
-                (e.unguarded and e.version == _TABLE.version or e.valid(f)):
-            fwd, key = e.fwd, code
-            mode, state, t = _begin(key)
+        e = _numbers.get(key)
+        if e is None or not (e.unguarded and e.version == _TABLE.version or e.valid(f)):
+            e = _by_type.get(key)
+            if e is None or e.nargs != n or e.fwd is None or e.arg_guards or \
+                    not (e.unguarded and e.version == _TABLE.version or e.valid(f)):
+                e = None
+            else:
+                s = _LONG.get(id(code))
+                if s is None or s[0] is not code or s[1] is not False or "_numbers_only" not in e.fwd.__globals__:
+                    return _warm_gradient(e.fwd, f, args, code)
+                _numbers[key] = e
+        if e is not None:
+            # a short function of Python numbers whose code reads no context (codegen.numbers_only):
+            # no tensor is made, so torch's grad mode is left as it is, and no collector is held
             try:
-                ctx = Context()
-                try:
-                    y, back = fwd(ctx, f, *args)
-                except Exception as e:
-                    add_user_frames(e)
-                    raise
-                dy = 1.0 if type(y) is float else seed(y)
-                ctx.grads = {}
-                try:
-                    g = back(dy)
-                except Exception as e:
-                    add_user_frames(e)
-                    raise
-                if len(g) == n:   # numbers' gradients are their adjoints as they are (see _run_back)
-                    if n == 1:
-                        g0 = g[0]
-                        return (g0 if t0 in PLAIN and type(g0) in PLAIN else materialize(ctx, a0, g0),)
-                    if n == 2:
-                        g0, g1 = g
-                        return (g0 if t0 in PLAIN and type(g0) in PLAIN else materialize(ctx, a0, g0),
-                                g1 if t1 in PLAIN and type(g1) in PLAIN else materialize(ctx, a1, g1))
-                return tuple([gi if type(a) in PLAIN and type(gi) in PLAIN else materialize(ctx, a, gi)
-                              for a, gi in zip(args, g)])
-            finally:
-                if state is not False:
-                    _settle(key, state, t)
-                if mode:
-                    _set_grad_enabled(True)
+                y, back = e.fwd(None, f, *args)
+                g = back(1.0 if type(y) is float else seed(y))
+            except Exception as e:
+                add_user_frames(e)
+                raise
+            if n == 1 and t0 in PLAIN and type(g[0]) in PLAIN or \
+                    n == 2 and t0 in PLAIN and t1 in PLAIN and type(g[0]) in PLAIN and type(g[1]) in PLAIN:
+                return g   # numbers' gradients are their adjoints as they are (see _run_back)
+            return _materialized(Context(), args, g)
     code = getattr(f, "__code__", None)
     if code is not None and code.co_flags & dispatch.CO_GENERATOR_LIKE:
         return pullback(f, *args, **kwargs)  # raises, naming the construct
     if CHECK:
         return CHECK(gradient, f, args, kwargs)
     return _quiet(type(f) if code is None else code, _gradient, f, args, kwargs)
+
+
+_numbers: dict = {}   # cache.type_key -> the entry of a short function of Python numbers (gradient's first look)
+
+
+def _warm_gradient(fwd, f, args, code) -> tuple:
+    """``gradient``'s warm path for a transform found in the cache: ``_quiet``, ``_gradient``,
+    ``_call`` and ``_run_back`` in one frame (each of those calls was a tenth of a small
+    function's gradient), the same steps in the same order."""
+    mode, state, t = _begin(code)
+    try:
+        ctx = Context()
+        try:
+            y, back = fwd(ctx, f, *args)
+        except Exception as e:
+            add_user_frames(e)
+            raise
+        dy = 1.0 if type(y) is float else seed(y)
+        ctx.grads = {}
+        try:
+            g = back(dy)
+        except Exception as e:
+            add_user_frames(e)
+            raise
+        return _materialized(ctx, args, g)
+    finally:
+        if state is not False:
+            _settle(code, state, t)
+        if mode:
+            _set_grad_enabled(True)
+
+
+def _materialized(ctx: Context, args, g) -> tuple:
+    """The gradients as the user sees them; numbers' are their adjoints as they are (see ``_run_back``)."""
+    if len(g) == len(args) == 1:
+        g0 = g[0]
+        return (g0 if type(args[0]) in PLAIN and type(g0) in PLAIN else materialize(ctx, args[0], g0),)
+    return tuple([gi if type(a) in PLAIN and type(gi) in PLAIN else materialize(ctx, a, gi)
+                  for a, gi in zip(args, g)])
 
 
 def derivative(f: Callable) -> Callable:

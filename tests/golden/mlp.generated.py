@@ -1,10 +1,8 @@
 def fwd(_ctx, v1, v2, v3, v4, v5, v6, v7):
     v8 = v2 @ v6  # golden_programs.py:14
-    v9 = v8 + v3  # golden_programs.py:14
-    v10 = _tanh_4(v9)  # golden_programs.py:14
+    v10 = _tanh_4((v8 + v3))  # golden_programs.py:14
     v11 = v4 @ v10  # golden_programs.py:15
-    v12 = v11 + v5  # golden_programs.py:15
-    v13 = _relu_5(v12)  # golden_programs.py:15
+    v13 = _relu_5((v11 + v5))  # golden_programs.py:15
     v14 = v13 - v7  # golden_programs.py:16
     v15 = v14 ** 2  # golden_programs.py:16
     v16 = v15.sum()  # golden_programs.py:16
@@ -12,8 +10,7 @@ def fwd(_ctx, v1, v2, v3, v4, v5, v6, v7):
         if dsum is None:
             return (None, None, None, None, None, None)
         # grad of: loss = ((y - t) ** 2).sum()  (golden_programs.py:16)
-        dpow = _sum_back_0(dsum, v15, None, False)
-        dsub = _pow_base_back_1(dpow, v14, 2)
+        dsub = _pow_base_back_1((_sum_back_0(dsum, v15, None, False)), v14, 2)
         dy = _ub(dsub, v13)
         dt = _ub(-dsub, v7)
         # grad of: y = torch.relu(W2 @ h + b2)  (golden_programs.py:15)

@@ -1,28 +1,21 @@
 def fwd(_ctx, v1, v2, v3):
-    _st = []
     v4 = _range_0(v3)  # golden_programs.py:8
     v5 = 1
-    _n1 = 0
+    _s1 = []
     for v7 in v4:
-        v8 = v5 * v2  # golden_programs.py:9
-        _st.append((v5,))
-        _n1 += 1
-        v5 = v8
+        _s1.append(v5)
+        v5 = v5 * v2  # golden_programs.py:9
     v9 = v5
     def back(dr_2):
         if dr_2 is None:
             return (None, None)
-        _i = len(_st)
-        dx = None
+        dx = 0
         dr_next = dr_2
-        for _ in range(_n1):
-            _i -= 1
-            v5, = _st[_i]
-            dr_1 = dr_next
+        for v5 in reversed(_s1):
             # grad of: r *= x  (golden_programs.py:9)
-            dr = dr_1 * v2
-            _t = dr_1 * v5
-            dx = _t if dx is None else dx + _t
+            dr = dr_next * v2
+            dx = dx + dr_next * v5
             dr_next = dr
+        if not _s1: dx = None
         return (dx, None, )
     return v9, back

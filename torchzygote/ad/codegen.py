@@ -5,8 +5,13 @@ are inlined as expressions (no closure or tuple per operation); other calls
 go through ``J`` at run time. Values the pullback needs are captured by the
 closure, or, inside loops, pushed once per region execution as one tuple on a
 single stack: regions run to their end (the frontend lowered early exits), so
-the pullback pops in exactly the reverse order. Loops stay loops: a loop's
-adjoint runs its body's adjoint as many times as the forward loop ran.
+the pullback pops in exactly the reverse order. A loop whose body alone saves
+values pushes them on a list of its own instead (one item per trip, walked
+backwards; an inner loop's list is itself saved by its outer trip), and a
+``while`` loop that tests first breaks out before its trip (``exit_tests``).
+Loops stay loops: a loop's adjoint runs its body's adjoint as many times as
+the forward loop ran. A function of Python numbers alone says so to the API
+(``numbers_only``: no context, no grad mode).
 
 The forward's text is ``codegen_forward.py``, the pullback's ``codegen_pullback.py``, the
 guards of in-place writes ``codegen_guards.py``; this module holds what they share (names,
@@ -18,12 +23,14 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import re
+import types
 from typing import Dict, List, Optional, Set, Tuple
 
 from .. import ir
 from ..frontend import ops
-from ..ir import Const, Stmt, Var
-from ..rules.registry import REAL, TENSOR, Rule
+from ..ir import Const, Loop, Stmt, Var
+from ..rules.registry import COMPLEX, NONDIFF, REAL, TENSOR, Rule
 from ..values import algebra
 from ..rules import container_backs
 from . import dispatch
@@ -31,7 +38,7 @@ from . import templates
 from .analysis import Analysis
 from .codegen_forward import Forward
 from .codegen_guards import WriteGuards
-from .codegen_pullback import MAYBE, SET, UNSET, Pullback
+from .codegen_pullback import MAYBE, SET, UNSET, Pullback, drop_copies
 from .naming import Names
 from .templates import indent
 
@@ -48,6 +55,11 @@ class Codegen(Forward, Pullback, WriteGuards):
                           "_acc_slots": _acc_slots, "_kt": algebra.number_tensor}
         self._gnames: Dict[int, str] = {}
         self.saves: Dict[int, Dict[str, None]] = {}
+        self.own: Dict[int, str] = {}   # loop body region -> the list of its own its trips push on (not _st)
+        self.tests = exit_tests(fn, A)   # id(If) -> its loop, for loops that test their exit first
+        self._merged = {id(t.then): id(L.body) for t, L in self.tests.values()}
+        self._alias: Dict[int, str] = {}   # forward only: a loop's next value -> its parameter's name
+        self._early: Set[int] = set()     # loop bodies that push their values first
         self.pure = True
         self._live: List[int] = [p.id for p in fn.params]   # values that may be tensors, defined so far, in scope
         self._in_branch: Set[int] = set()   # of those, values a branch defines (unbound if it did not run)
@@ -75,7 +87,7 @@ class Codegen(Forward, Pullback, WriteGuards):
         return self.glob(value, getattr(value, "__name__", None) or t.__name__)
 
     def v(self, op) -> str:
-        return f"v{op.id}" if isinstance(op, Var) else self.lit(op.value)
+        return (self._alias.get(op.id) or f"v{op.id}") if isinstance(op, Var) else self.lit(op.value)
 
     def nid(self, node) -> int:
         """A stable number for a node (names of counters and pullbacks): its place in program order."""
@@ -96,7 +108,7 @@ class Codegen(Forward, Pullback, WriteGuards):
         else:
             return
         if reg in self.scopes.in_loop:
-            self.saves.setdefault(reg, {})[name] = None
+            self.saves.setdefault(self._merged.get(reg, reg), {})[name] = None
 
     # ------------------------------------------------------------ expressions
     def subst(self, expr: str, mapping: Dict[str, str], ns: dict) -> str:
@@ -179,11 +191,11 @@ class Codegen(Forward, Pullback, WriteGuards):
         rev = self.rev_region(fn.body, S)   # effects (mutation) may need a pullback even so
         if ret_active and self.pure != (first == SET):
             S = {ret.id: SET if self.pure else MAYBE}
-            self.saves = {}
+            self.saves, self.own = {}, {}
             rev = self.rev_region(fn.body, S)
         self._used_top = "\n".join(ln for ln in rev if not ln.lstrip().startswith("#"))
         self._read_ids = None
-        self.has_stack = bool(self.saves)
+        self.has_stack = any(v for k, v in self.saves.items() if k not in self.own)
         params = [self.v(p) for p in fn.params]
         nres = len(fn.params) - 1
         lines = [f"def fwd(_ctx, {', '.join(params)}):"]
@@ -206,7 +218,7 @@ class Codegen(Forward, Pullback, WriteGuards):
                 bb.append("_i = len(_st)")
             bb += rev
             bb.append(f"return ({''.join(g + ', ' for g in grads)})")
-            back += indent(bb)
+            back += indent(drop_copies(bb))
             body += back
             body.append(f"return {self.v(ret)}, back")
             if len(body) > _LONG_BODY:
@@ -216,11 +228,89 @@ class Codegen(Forward, Pullback, WriteGuards):
                 # ends that block (compile of a 4,000-line function's forward 540 -> 220 ms).
                 body.insert(0, "if _ctx is None: pass")
         lines += indent(body)
-        return "\n".join(lines) + "\n"
+        text = "\n".join(inline_temporaries(lines)) + "\n"
+        if len(re.findall(r"\b_ctx\b", text)) == 1 and numbers_only(fn, self.A):
+            self.glb["_numbers_only"] = True   # (api.gradient runs it without a context or grad mode)
+        return text
 
 
 _LONG_BODY = 200   # forward lines past which the first basic block is ended early (see generate)
 _TENSOR_NUMBER_OPS = (operator.add, operator.sub, operator.mul, operator.truediv)
+
+
+def exit_tests(fn: ir.Function, A: Analysis) -> Dict[int, tuple]:
+    """The ``while`` loops that test their condition first: a loop whose body ends in
+    ``if c: <trip> else: <nothing>`` and repeats while ``c``, where the trip that finds ``c``
+    false changes nothing and has no pullback (the statements before the test have no
+    effect). Their forward breaks out before the trip and their pullback runs the trips
+    that ran, without saving or testing ``c``. ``id(If) -> (the If, its loop)``."""
+    out = {}
+    for L in ir.walk(fn.body):
+        if not isinstance(L, Loop) or L.iterable is not None or not L.body.nodes:
+            continue
+        *pre, t = L.body.nodes
+        *nexts, cont = L.body.yields
+        if not (isinstance(t, ir.If) and isinstance(t.cond, Var) and isinstance(cont, Var) and
+                cont.id == t.cond.id and not t.orelse.nodes):
+            continue
+        if any(not isinstance(s, Stmt) or A.effectful(s) for s in pre):
+            continue
+        exit_val = {o.id: y for o, y in zip(t.outs, t.orelse.yields)}
+        if all(isinstance(n, Var) and (n.id == p.id or isinstance(exit_val.get(n.id), Var) and
+                                       exit_val[n.id].id == p.id) for p, n in zip(L.params, nexts)):
+            out[id(t)] = (t, L)
+    return out
+
+
+_TEMP = re.compile(r"( *)([vd]\w*) = (.+?)((?:  # .*)?)")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def inline_temporaries(lines: List[str]) -> List[str]:
+    """The lines with each temporary that only the next statement reads (once, first, after
+    at most a name or a number and an operator, and a function's name: ``v8 = v7 + 1.0``,
+    ``dlog = dsin * c``, ``v9 = f(v8)``)
+    written into it instead (``v8 = (v4 * v4) + 1.0``): one store and load less, and the
+    same operations in the same order. Both lines must come from the same source line."""
+    counts: Dict[str, int] = {}
+    for ln in lines:
+        for name in _NAME.findall(ln):
+            counts[name] = counts.get(name, 0) + 1
+    out: List[Optional[str]] = list(lines)
+    for i in range(len(out) - 1):
+        a = _TEMP.fullmatch(out[i]) if out[i] is not None and "'" not in out[i] and '"' not in out[i] else None
+        b = _TEMP.fullmatch(out[i + 1]) if a is not None and counts.get(a.group(2)) == 2 else None
+        if b is None or a.group(1) != b.group(1) or a.group(4) != b.group(4) or "'" in out[i + 1] or \
+                '"' in out[i + 1]:
+            continue
+        name, expr = a.group(2), b.group(3)
+        m = re.match(rf"(?:(?:\d+\.?\d*(?:e-?\d+)?|\w+) *(?:[-+*/%@]|//|\*\*) *)?\(*(?:\w+\()?\(*({name})\b", expr)
+        if m is None:
+            continue
+        out[i + 1] = f"{b.group(1)}{b.group(2)} = {expr[:m.start(1)]}({a.group(3)}){expr[m.end(1):]}{b.group(4)}"
+        out[i] = None
+    return [ln for ln in out if ln is not None]
+
+
+_NUMBER_MODULES = frozenset({"builtins", "math", "cmath", "_operator"})
+
+
+def numbers_only(fn: ir.Function, A: Analysis) -> bool:
+    """Whether ``fn`` computes with Python numbers alone: every value (but the function
+    itself) a number or never differentiable, every call an inlined rule or a builtin of
+    Python's own number modules. No tensor is made or touched, so torch's grad mode does
+    not matter to it."""
+    if any(A.kind(v) not in (REAL, COMPLEX, NONDIFF) for v in ir.all_vars(fn) if v is not fn.params[0]):
+        return False
+    for s in ir.walk(fn.body):
+        if not isinstance(s, Stmt):
+            continue
+        r = A.rule.get(id(s))
+        f = r.fn if r is not None and r.fwd is not None else s.fn.value if isinstance(s.fn, Const) else None
+        if getattr(f, "__module__", None) not in _NUMBER_MODULES or \
+                not isinstance(f, (type, types.BuiltinFunctionType)):
+            return False
+    return True
 
 
 def _nothing(n):

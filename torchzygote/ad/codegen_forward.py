@@ -11,7 +11,7 @@ from typing import List, Optional
 from .. import errors, ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import ARRAY, DICT, LIST, NONDIFF, TENSOR, Rule
+from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, NONDIFF, REAL, TENSOR, Rule
 from ..values import versions
 from . import module_facts, templates
 from .analysis_scopes import branch_values
@@ -26,9 +26,16 @@ class Forward:
     def fwd_region(self, r: ir.Region) -> List[str]:
         lines: List[str] = []
         mark = len(self._live)
+        start = 0   # where the trip starts (a test-first loop's: after its test)
         for node in r.nodes:
             if isinstance(node, Stmt):
                 lines += self.fwd_stmt(node)
+            elif id(node) in self.tests:   # a while loop's test: the trip runs on, the last one breaks
+                lines.append(f"if not {self.v(node.cond)}: break")
+                start = len(lines)
+                kept = self.saves.get(id(r), {})   # its merges are the loop's next values, bound if saved
+                pairs = [(o, y) for o, y in zip(node.outs, node.then.yields) if f"v{o.id}" in kept]
+                lines += self.fwd_region(node.then) + self._assign([o for o, _ in pairs], [y for _, y in pairs])
             elif isinstance(node, If):
                 lines.append(f"if {self.v(node.cond)}:")
                 lines += indent(self.fwd_region(node.then) + self._assign(node.outs, node.then.yields))
@@ -52,11 +59,16 @@ class Forward:
             save = [f"{self.glob(copy_tensor, 'copy')}({n})" if self._saved_root(n) in written or
                     (None in written or written and self._array_may_alias(n)) and re.fullmatch(r"v\d+", n)
                     else n for n in save]
-            lines.append(f"_st.append(({', '.join(save)},))")
+            own = self.own.get(id(r))
+            if own is None:
+                lines.append(f"_st.append(({', '.join(save)},))")
+            else:   # its trip's own values, pushed before the trip renews them (_coalesce)
+                push = f"{own}.append({save[0] if len(save) == 1 else '(' + ', '.join(save) + ')'})"
+                lines.insert(start, push) if id(r) in self._early else lines.append(push)
         return lines
 
     def _assign(self, outs, vals) -> List[str]:
-        pairs = [(o, v) for o, v in zip(outs, vals) if not (isinstance(v, Var) and v.id == o.id)]
+        pairs = [(o, v) for o, v in zip(outs, vals) if not (isinstance(v, Var) and self.v(v) == self.v(o))]
         if not pairs:
             return []
         return [f"{', '.join(self.v(o) for o, _ in pairs)} = {', '.join(self.v(v) for _, v in pairs)}"
@@ -68,21 +80,51 @@ class Forward:
         counted = re.search(rf"\b{cnt}\b", self._used_top) is not None
         if counted:
             lines.append(f"{cnt} = 0")
+        if id(L.body) in self.own:
+            lines.append(f"{self.own[id(L.body)]} = []")
         head = f"for {self.v(L.item)} in {self.v(L.iterable)}:" if L.iterable is not None else "while True:"
-        lines.append(head)
         mark = len(self._live)
         self._live.extend(v.id for v in L.params + ([L.item] if L.item else []) if self.A.K.get(v.id) in MAY_BE_TENSOR)
+        *nexts, cont = L.body.yields
+        test = L.body.nodes[-1] if L.body.nodes and id(L.body.nodes[-1]) in self.tests else None
+        if test is not None:   # the trip that breaks out binds nothing: the next values are the trip's
+            trip = {o.id: y for o, y in zip(test.outs, test.then.yields)}
+            nexts = [trip.get(n.id, n) for n in nexts]
+        self._coalesce(L, test, nexts, cont)
         body = self.fwd_region(L.body)
         del self._live[mark:]
         if counted:
             body.append(f"{cnt} += 1")
-        *nexts, cont = L.body.yields
+        if test is not None:
+            head, body = _while_head(body, self.v(test.cond))
         body += self._assign(L.params, nexts)
-        if not (isinstance(cont, Const) and cont.value is True):
+        if test is None and not (isinstance(cont, Const) and cont.value is True):
             body.append(f"if not {self.v(cont)}: break")
+        lines.append(head)
         lines += indent(body)
         lines += self._assign(L.outs, L.params)
         return lines
+
+    def _coalesce(self, L: Loop, test, nexts, cont) -> None:
+        """Loop values that a trip's statement renews in place (``n = n - 1``, not ``n2 = n - 1``
+        and ``n = n2`` at the trip's end): a number made by a statement of the trip itself,
+        whose parameter nothing reads after it (a loop with a list of its own pushes its
+        parameters first, when they are all it saves) and that the pullback does not read."""
+        saves = self.saves.get(id(L.body), {})
+        numbers = (REAL, COMPLEX, NONDIFF)
+        params = {f"v{p.id}" for p in L.params if self.A.K.get(p.id) in numbers}
+        if saves and id(L.body) in self.own and set(saves) <= params:
+            self._early.add(id(L.body))
+        trip = list(L.body.nodes[:-1]) + list(test.then.nodes) if test is not None else list(L.body.nodes)
+        at = {s.out.id: k for k, s in enumerate(trip) if isinstance(s, Stmt) and s.out is not None}
+        for p, n in zip(L.params, nexts):
+            k = at.get(n.id) if isinstance(n, Var) and n.id != p.id else None
+            if k is None or self.A.K.get(p.id) not in numbers or self.A.K.get(n.id) not in numbers or \
+                    f"v{n.id}" in saves or f"v{p.id}" in saves and id(L.body) not in self._early or \
+                    sum(isinstance(m, Var) and m.id == p.id for m in nexts + [cont]) or \
+                    p.id in _reads(trip[k + 1:]):
+                continue
+            self._alias[n.id] = f"v{p.id}"
 
     def fwd_try(self, T: Try) -> List[str]:
         tk = f"_tk{self.nid(T)}"
@@ -203,3 +245,33 @@ class Forward:
         if s.dstar is not None:
             parts.append("**" + self.v(s.dstar))
         return ", ".join(parts)
+
+
+def _while_head(body: List[str], cond: str):
+    """``while <test>:`` for a loop whose body starts by computing its test as one
+    expression used nowhere else (``c = n > 0; if not c: break``), else ``while True:``."""
+    start = f"{cond} = "
+    if len(body) < 2 or not body[0].startswith(start) or body[1] != f"if not {cond}: break" or \
+            any(re.search(rf"\b{cond}\b", ln) for ln in body[2:]):
+        return "while True:", body
+    line = body[0][len(start):]
+    cut = [m.start() for m in re.finditer("  # ", line)] + [len(line)]
+    for k in cut:   # the first cut that leaves an expression (a string may hold "  # ")
+        try:
+            ast.parse(line[:k], mode="eval")
+        except SyntaxError:
+            continue
+        return f"while {line[:k]}:{line[k:]}", body[2:]
+    return "while True:", body
+
+
+def _reads(nodes) -> set:
+    """The ids of the values these nodes (and the regions inside them) read."""
+    out = set()
+    for node in nodes:
+        for sub in [node] + [x for r in ir.subregions(node) for x in ir.walk(r)]:
+            out.update(o.id for o in ir.used_operands(sub) if isinstance(o, Var))
+        for r in ir.subregions(node):
+            for reg in [r] + [x for n in ir.walk(r) for x in ir.subregions(n)]:
+                out.update(o.id for o in reg.yields if isinstance(o, Var))
+    return out

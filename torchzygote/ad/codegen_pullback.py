@@ -105,7 +105,9 @@ class Pullback:
                 lines += body
                 continue
             last = None
-            if isinstance(node, If):
+            if id(node) in self.tests:   # a while loop's test: the trips its pullback runs took the branch
+                lines += self.rev_branches(node, [(node.then, None)], S)
+            elif isinstance(node, If):
                 lines += self.rev_branches(node, [(node.then, None), (node.orelse, None)], S)
             elif isinstance(node, Try):
                 regs = [(node.body, 0)] + [(h, i + 1) for i, (_, _, h) in enumerate(node.handlers)]
@@ -217,10 +219,13 @@ class Pullback:
             self.preinit([t for _, t, _ in targets], S, lines)
         pre_state = {t.id: S.get(t.id, UNSET) for _, t, _ in targets if isinstance(t, Var)}
         shared: Dict[str, str] = {}
+        twice = self._same_operand(s, r, bound, targets, dy)
         for p, op, i in targets:
+            if p == twice:
+                continue
             code = self._grad_code(s, r, bound, p, op, i, dy, shared, body)
             if A.active(op):
-                self.contrib(op, code, SET if A.grad_given(s, r, p) else MAYBE, S, body)
+                self.contrib(op, f"({code}) * 2" if twice else code, SET if A.grad_given(s, r, p) else MAYBE, S, body)
             else:
                 body.append(code)
         if not maybe:
@@ -231,6 +236,22 @@ class Pullback:
             if isinstance(t, Var) and pre_state.get(t.id) == MAYBE:
                 S[t.id] = MAYBE
         return lines
+
+    def _same_operand(self, s: Stmt, r: Rule, bound: dict, targets, dy: str) -> Optional[str]:
+        """For ``x * x``: of two parameters bound to one numeric operand whose gradients are
+        the same expression, the second, whose contribution is the first's doubled (one
+        product and one add, not two; the doubling is exact, so ``d + 2g`` rounds once where
+        ``(d + g) + g`` rounds twice)."""
+        if len(targets) != 2:
+            return None
+        (p, op, i), (q, op2, j) = targets
+        A = self.A
+        if not (i is None and j is None and isinstance(op, Var) and isinstance(op2, Var) and op.id == op2.id and
+                A.active(op) and A.grad_given(s, r, p) and A.grad_given(s, r, q) and
+                A.K.get(op.id) in NUMERIC_KINDS):
+            return None
+        same = self._grad_code(s, r, bound, p, op, None, dy, {}, []) == self._grad_code(s, r, bound, q, op, None, dy, {}, [])
+        return q if same else None
 
     def _first_contributions(self, targets, S: dict) -> bool:
         """Whether each target is a distinct adjoint that gets its first contribution here
@@ -313,7 +334,9 @@ class Pullback:
                     L.append(f"{self.d(k)} = None")
             S[k] = SET if all(st == SET for st in states) else MAYBE
         lines: List[str] = []
-        if isinstance(node, If):
+        if id(node) in self.tests:
+            lines += results[0][0]
+        elif isinstance(node, If):
             self.use(node.cond)
             lines.append(f"if {self.v(node.cond)}:")
             lines += indent(results[0][0])
@@ -337,6 +360,7 @@ class Pullback:
             self.use(L.item)
         entry = {p.id: S.get(o.id, UNSET) if A.active(o) else UNSET for p, o, _, _ in carried}
         pre: List[str] = []
+        zero: List[int] = []   # outer adjoints every trip adds to: summed from 0, None again if no trip ran
         while True:  # states only move towards MAYBE, so this ends
             saved_saves = {k: dict(v) for k, v in self.saves.items()}
             Sb = dict(S)
@@ -348,16 +372,23 @@ class Pullback:
                     changed = True
             outer = [k for k in Sb if k not in body_defs and isinstance(k, int) and Sb[k] != S.get(k, UNSET)]
             for k in outer:
-                if S.get(k, UNSET) == UNSET:
+                if S.get(k, UNSET) == UNSET and Sb[k] == SET and A.K.get(k) in (REAL, COMPLEX):
+                    zero.append(k)   # (no None test per trip)
+                    S[k] = SET
+                elif S.get(k, UNSET) == UNSET or k in zero:
+                    if k in zero:
+                        zero.remove(k)
                     pre.append(f"{self.d(k)} = None")
                     S[k] = MAYBE
-                    changed = True
                 elif S[k] == SET and Sb[k] == MAYBE:
                     S[k] = MAYBE
-                    changed = True
+                else:
+                    continue
+                changed = True
             if not changed:
                 break
             self.saves = saved_saves
+        pre += [f"{self.d(k)} = 0" for k in zero]
         if not any(ln.strip() for ln in body) or not (carried or item_active or body):
             return pre if pre else []
         lines = list(pre)
@@ -366,15 +397,40 @@ class Pullback:
                 lines.append(f"{self.d(('next', p.id))} = {self.d(o)}")
             elif entry[p.id] != UNSET:
                 lines.append(f"{self.d(('next', p.id))} = None")
-        cnt = f"_n{self.nid(L)}"
-        self.use(cnt, L)
-        head = f"for _k{self.nid(L)} in range({cnt} - 1, -1, -1):" if item_active else f"for _ in range({cnt}):"
+        head, trips = self._trip_head(L, body, item_active)
         lines.append(head)
         lines += indent(body)
+        for k in zero:
+            lines.append(f"if not {trips}: {self.d(k)} = None")
+            S[k] = MAYBE
         for p, o, n, i in carried:
             if entry[p.id] != UNSET:
                 self.contrib(i, self.d(("next", p.id)), entry[p.id], S, lines)
         return lines
+
+    def _trip_head(self, L: Loop, body: List[str], item_active: bool) -> tuple:
+        """The pullback's loop header over ``L``'s trips, last first, and what is false if
+        no trip ran. Where only the body
+        itself saves values (no branch or inner loop in it does), the trips push them on a
+        list of the loop's own (one item per trip) and the pullback iterates over it
+        reversed: no trip counter, no index into the shared stack (``body``'s leading pop
+        of it is dropped)."""
+        k = self.nid(L)
+        saves = self.saves.get(id(L.body))
+        self.own.pop(id(L.body), None)
+        inner = [id(sub) for node in ir.walk(L.body) for sub in ir.subregions(node)]
+        if not saves or any(self.saves.get(r) and r not in self.own for r in inner):
+            cnt = f"_n{k}"
+            self.use(cnt, L)
+            return (f"for _k{k} in range({cnt} - 1, -1, -1):" if item_active else f"for _ in range({cnt}):"), cnt
+        own = self.own[id(L.body)] = f"_s{k}"
+        self.use(own, L)
+        del body[:2]   # _i -= 1; ... = _st[_i]
+        names = ", ".join(saves)
+        if item_active:
+            body.insert(0, f"{names} = {own}[_k{k}]")
+            return f"for _k{k} in range(len({own}) - 1, -1, -1):", own
+        return f"for {names} in reversed({own}):", own
 
     def _rev_trip(self, L: Loop, carried, item_active, Sb, entry) -> List[str]:
         lines: List[str] = []
@@ -399,3 +455,61 @@ class Pullback:
             lines.append(f"{self.d(('next', p.id))} = {self.d(p) if st != UNSET else 'None'}")
             Sb.pop(p.id, None)
         return lines, after
+
+
+_COPY = re.compile(r"( *)(d\w*) = (d\w*)")
+_ADJ = re.compile(r"(?<![\w.])d\w*")
+_LONE_EQ = re.compile(r"(?<![=!<>])=(?!=)")
+
+
+def _may_assign(line: str, name: str) -> bool:
+    """Whether ``line`` may bind ``name`` (conservatively: a ``for`` header naming it, or a
+    lone ``=`` anywhere after it)."""
+    m = re.search(rf"(?<![\w.]){name}\b", line)
+    return m is not None and (line.lstrip().startswith("for ") or _LONE_EQ.search(line, m.end()) is not None)
+
+
+def drop_copies(lines: List[str]) -> List[str]:
+    """The pullback's lines without the copies ``a = b`` between adjoints that only rename
+    (a trip's carried adjoint, a branch's yield, a gradient passed on as it is): where ``a``
+    is bound there alone and read only later in the same block, and ``b`` is not bound again
+    before the statement of that block that reads ``a`` last, ``a``'s reads read ``b``."""
+    n = len(lines)
+    ind = [len(ln) - len(ln.lstrip(" ")) for ln in lines]
+    ends, stack = [n] * n, []   # ends[i]: the first line after i indented less (where i's block ends)
+    for i in range(n - 1, -1, -1):
+        while stack and ind[stack[-1]] >= ind[i]:
+            stack.pop()
+        ends[i] = stack[-1] if stack else n
+        stack.append(i)
+    occ: Dict[str, List[int]] = {}
+    for i, ln in enumerate(lines):
+        if not ln.lstrip().startswith("#"):
+            for name in dict.fromkeys(_ADJ.findall(ln)):
+                occ.setdefault(name, []).append(i)
+    out = list(lines)
+    dropped = set()
+    for i in range(n):
+        m = _COPY.fullmatch(out[i])
+        if m is None or m.group(2) == m.group(3):
+            continue
+        k, a, b = len(m.group(1)), m.group(2), m.group(3)
+        uses = [j for j in occ.get(a, ()) if j != i]
+        if not uses or uses[0] < i or uses[-1] >= ends[i] or \
+                any("'" in out[j] or '"' in out[j] or _may_assign(out[j], a) for j in uses):
+            continue
+        last = end = uses[-1]
+        while end + 1 < ends[i] and ind[end + 1] > k:
+            end += 1
+        simple = ind[last] == k and end == last and not out[last].rstrip().endswith(":")
+        if any(i < j <= end and not (j == last and simple) and _may_assign(out[j], b) for j in occ.get(b, ())):
+            continue
+        if not any(not lines[j].lstrip().startswith("#") for j in range(i + 1, ends[i])) and \
+                next((ind[j] for j in range(i - 1, -1, -1) if j not in dropped and
+                      not lines[j].lstrip().startswith("#")), k) < k:   # the block's only statement: kept
+            continue
+        for j in uses:
+            out[j] = re.sub(rf"(?<![\w.]){a}\b", b, out[j])
+        occ[b] = sorted(set(occ.get(b, [])) | set(uses))
+        dropped.add(i)
+    return [ln for i, ln in enumerate(out) if i not in dropped]
