@@ -174,8 +174,47 @@ def parametrizations():
     yield squares, sn
 
 
+def instance_forward():
+    """``m.forward = fn``: Module.__call__ calls the instance's forward, not the class's."""
+    lin = nn.Linear(3, 3).double()
+    yield squares, lin
+    lin.forward = lambda x: torch.tanh(x @ lin.weight.T) * 2.0
+    yield squares, lin
+    wrapper = nn.Sequential(lin, nn.Tanh())
+    yield loop, wrapper
+    del lin.forward
+    yield loop, wrapper
+
+
+def l2_parameters(m, x):
+    return (m(x) ** 2).sum() + sum((p ** 2).sum() for p in m.parameters())
+
+
+def l2_named(m, x):
+    r = (m(x) ** 2).sum()
+    for name, p in m.named_parameters():
+        r = r + (p ** 2).sum() * len(name)
+    return r
+
+
+def l2_list(m, x):
+    ps = list(m.parameters())
+    return (m(x) ** 2).sum() + sum((p ** 3).sum() for p in ps) * next(m.parameters()).dtype.itemsize
+
+
+def parameters_iterated():
+    """torch's generators over a module's parameters (an L2 penalty) raised 'cannot differentiate
+    yield' for a valid program: their items now credit the fields they came from."""
+    torch.manual_seed(1)
+    m = nn.Sequential(nn.Linear(3, 3).double(), nn.Tanh(), nn.Linear(3, 2).double())
+    yield l2_parameters, m
+    yield l2_named, m
+    yield l2_list, m
+
+
 SCENARIOS = [submodule_field_changes, sequential_item_field_changes, closure_binds_another_builtin,
-             module_called_with_keywords, custom_getattr, parametrizations]
+             module_called_with_keywords, custom_getattr, parametrizations, instance_forward,
+             parameters_iterated]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda f: f.__name__)

@@ -186,7 +186,9 @@ def _partial_back(ctx, p, g, kwargs):
 
 
 def _has_hooks(m) -> bool:
-    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+    """Whether ``Module.__call__`` on ``m`` does more than ``type(m).forward``: hooks (its own or
+    global), or a forward of the instance's own (``m.forward = fn``, which it calls instead)."""
+    return bool("forward" in m.__dict__ or m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
                 or getattr(m, "_backward_pre_hooks", None)
                 or torch.nn.modules.module._global_forward_hooks
                 or torch.nn.modules.module._global_forward_pre_hooks)

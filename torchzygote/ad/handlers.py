@@ -14,6 +14,7 @@ from ..rules import numpy_shape, pylib
 from ..rules.container_backs import attr_back, method_self_back
 from ..rules.registry import TABLE, closure_form, register_dispatch, select
 from ..values.kinds import has_identity, kind_of
+from ..values.module_tensors import ModuleTensors
 from .binding import bind_rule, rebind_back
 from .dispatch import J, Jkw, call_method, foreign, nothing, torch_internal
 
@@ -155,6 +156,15 @@ def lift_as(stand_in):
     return run
 
 
+def module_tensors(method):
+    """``m.parameters()`` and friends: torch's generator, its items crediting their fields."""
+    def run(ctx, args, kw, kwargs):
+        n = len(args)
+        return ModuleTensors(method(*args, **kw), args[0]), \
+            lambda dy: (None,) * n if kwargs is None else ((None,) * n, {})
+    return run
+
+
 def _register() -> None:
     """The dispatch cases, in the rule table (``register_dispatch``)."""
     register_dispatch(ops.call_method, call_method)
@@ -166,6 +176,9 @@ def _register() -> None:
     register_dispatch(setattr, setattr_dispatch)
     register_dispatch(ops.setitem_v, setitem_dispatch)
     register_dispatch(functools.partial, partial_rule)
+    for method in (torch.nn.Module.parameters, torch.nn.Module.named_parameters, torch.nn.Module.buffers,
+                   torch.nn.Module.named_buffers):
+        register_dispatch(method, module_tensors(method))
 
 
 OPERATORS = ((operator.add, "__add__", "__radd__"), (operator.sub, "__sub__", "__rsub__"),
