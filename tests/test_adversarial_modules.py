@@ -212,9 +212,27 @@ def parameters_iterated():
     yield l2_list, m
 
 
+def first_parameter(m, x):
+    return (m(x) ** 2).sum() + next(m.parameters()).sum() * 3.0
+
+
+def parameters_by_next(m, x):
+    it = m.parameters()
+    w = next(it)
+    b = next(it)
+    return (x @ w.T + b).pow(2).sum()
+
+
+def parameters_taken_by_next():
+    """``next(m.parameters())`` was data: its gradient silently dropped."""
+    m = nn.Linear(3, 3).double()
+    yield first_parameter, m
+    yield parameters_by_next, m
+
+
 SCENARIOS = [submodule_field_changes, sequential_item_field_changes, closure_binds_another_builtin,
              module_called_with_keywords, custom_getattr, parametrizations, instance_forward,
-             parameters_iterated]
+             parameters_iterated, parameters_taken_by_next]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda f: f.__name__)
@@ -222,3 +240,57 @@ def test_gradients_match_torch(scenario):
     x = torch.linspace(-1.0, 1.0, 12, dtype=D).reshape(4, 3)
     for loss, model in scenario():
         _check(loss, model, x)
+
+
+def _doubled(x):
+    yield x * 2.0
+
+
+def first_of_generator(x):
+    return next(_doubled(x)).sum()
+
+
+def test_next_of_a_generator_carrying_a_gradient_is_an_error():
+    """``next`` of a generator yielding a value with a gradient: a clear error (generators are
+    not differentiated), where its gradient was silently dropped."""
+    with pytest.raises(tz.LiftError, match="generators"):
+        tz.gradient(first_of_generator, torch.ones(3, dtype=D))
+
+
+class WritesItsDict(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.linspace(-1.0, 1.0, 3, dtype=D))
+        self.k = 1.0
+
+    def forward(self, x):
+        self.__dict__["k"] = x * self.w
+        return x * self.k
+
+
+@pytest.mark.xfail(strict=True, reason="a write into obj.__dict__ goes to the dict's slot, a read of "
+                   "obj.k to the object's: the two are not joined, and the gradient through k is lost "
+                   "(silently; also before module specialisation)")
+def test_write_through_the_instance_dict():
+    x = torch.linspace(-1.0, 1.0, 12, dtype=D).reshape(4, 3)
+    _check(squares, WritesItsDict(), x)
+
+
+W_OUTER = torch.linspace(-1.0, 1.0, 3, dtype=D)
+V_OUTER = torch.linspace(0.5, 1.5, 3, dtype=D)
+
+
+def nested_params():
+    inner = tz.gradient(lambda: torch.sin(W_OUTER * V_OUTER).sum(), tz.Params([W_OUTER]))
+    return (inner[W_OUTER] * V_OUTER).sum()
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError, reason="a Params gradient taken inside differentiated "
+                   "code: the lifted _implicit path calls the zero-argument function with an argument")
+def test_params_gradient_inside_a_gradient():
+    g = tz.gradient(nested_params, tz.Params([W_OUTER, V_OUTER]))
+    w, v = W_OUTER.clone().requires_grad_(True), V_OUTER.clone().requires_grad_(True)
+    gi = torch.autograd.grad(torch.sin(w * v).sum(), w, create_graph=True)[0]
+    ref = torch.autograd.grad((gi * v).sum(), (w, v))
+    torch.testing.assert_close(g[W_OUTER], ref[0])
+    torch.testing.assert_close(g[V_OUTER], ref[1])

@@ -80,6 +80,17 @@ def read_back(ctx: Context, obj, key, y, dy):
     return None
 
 
+def next_back(ctx: Context, it, y, dy):
+    """Pullback of ``next(it)`` on an iterator that code not differentiated made: a module's
+    parameters credit their fields; a floating-point tensor from any other iterator cannot be
+    followed (``read_back`` says so, rather than dropping its gradient); other items are data."""
+    if type(it) is ModuleTensors:
+        it.credit(ctx, y, dy)
+    elif dy is not None and isinstance(y, torch.Tensor) and (y.is_floating_point() or y.is_complex()):
+        read_back(ctx, it, None, y, dy)
+    return None
+
+
 def _not_iterable(obj):
     raise GradientError(f"a gradient flows into the items of a {type(obj).__name__} iterated with __iter__; "
                         f"torchzygote differentiates iteration over lists, tuples, dicts and tensors: "
