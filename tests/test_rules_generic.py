@@ -28,6 +28,7 @@ import torch
 import torchzygote as tz
 from torchzygote.values.kinds import kind_of
 from torchzygote.frontend import ops
+from torchzygote.rules import pylib
 from torchzygote.rules.registry import TABLE, select
 
 from conftest import close, fd_gradient
@@ -287,6 +288,13 @@ def p_module_registrations(x, y):
     return _Holder(torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64))()
 
 
+def p_next_of(x, y):
+    """``next`` of iterators made by code not differentiated: a module's buffers (their gradients
+    credit the fields), a counter (data)."""
+    b = next(_Holder(torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)).buffers())
+    return b * next(itertools.count(2)) + x
+
+
 def p_setitem(x, y):
     lst = [0.0, 0.0]
     lst[0] = x
@@ -478,6 +486,7 @@ put(object.__setattr__, Program(p_object_setattr))
 for f in (torch.nn.Module.register_buffer, torch.nn.Module.register_parameter, torch.nn.Module.add_module,
           torch.nn.Module.register_module):
     put(f, Program(p_module_registrations))
+put(pylib.next_of, Program(p_next_of))
 put(operator.setitem, Program(p_setitem))
 put(operator.delitem, Program(p_delitem))
 put(tuple, Program(p_tuple))

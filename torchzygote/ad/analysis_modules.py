@@ -30,6 +30,7 @@ class ModuleFacts:
                         isinstance(s.args[1], Const)} if examples else set()
         self.ex: Dict[int, list] = {}
         self.path: Dict[int, Tuple[int, tuple]] = {}
+        self.item_paths: Dict[int, list] = {}   # a loop variable over a Sequential: its items' paths
         self.guards: Dict[Tuple[int, tuple], object] = {}
         self.checked: Dict[int, tuple] = {}
         for i, (p, x, k) in enumerate(zip(params, examples or (), kinds)):
@@ -84,28 +85,31 @@ class ModuleFacts:
             return None
         if isinstance(s.fn, Var):
             mods, args = self.ex.get(s.fn.id), list(s.args)
+            paths = [self.path[s.fn.id]] if s.fn.id in self.path else self.item_paths.get(s.fn.id)
         elif isinstance(s.fn, Const) and s.fn.value is ops.call_method and len(s.args) >= 2 and \
                 isinstance(s.args[1], Const) and type(s.args[1].value) is str:
             found = self._read(s.args[0], s.args[1].value)
             mods = [found[0]] if found is not None and found[1][0] == OBJECT else None
+            paths = [found[2]] if mods else None
             args = list(s.args[2:])
         else:
             return None
         if not mods:
             return None
-        callees = [(m, None) if type(m) is types.FunctionType else (type(m).forward, m) for m in mods]
+        callees = [(m, None, at) if type(m) is types.FunctionType else (type(m).forward, m, at)
+                   for m, at in zip(mods, paths)]
         if not all(lifted_callee(f, len(args) + (m is not None)) and (m is None or _plain_module(m))
-                   for f, m in callees):
+                   for f, m, _ in callees):
             return None
         return callees, args
 
     def call_kind(self, s: Stmt, callees: list, args: list, returns) -> tuple:
-        """The kind, rank and floating-point-ness a call of held modules returns (``returns(forward, module, args)``
-        for each candidate), where all candidates agree on the kind; checked where it appears
+        """The kind, rank and floating-point-ness a call of held modules returns (``returns(forward,
+        module, args, module's path)`` for each candidate), where all candidates agree on the kind; checked where it appears
         when it is a tensor, number or None (the run-time call may go another way: a hook
         added since)."""
         self.checked.pop(id(s), None)   # (a loop's analysis runs again: the last run decides)
-        results = [returns(f, m, args) for f, m in callees]
+        results = [returns(f, m, args, at) for f, m, at in callees]
         kinds, ranks = {k for k, _, _ in results}, {r for _, r, _ in results}
         if len(kinds) != 1 or next(iter(kinds)) not in CHECKED:
             return OBJECT, None, False
@@ -113,6 +117,25 @@ class ModuleFacts:
         floating = kind == TENSOR and all(fl for _, _, fl in results)
         self.checked[id(s)] = (kind, rank, floating or None)
         return kind, rank, floating
+
+    def at(self, op) -> Optional[Tuple[int, tuple]]:
+        """The path from this function's arguments to the one module or function ``op`` holds."""
+        held = self._single(op)
+        return None if held is None else held[1]
+
+    def lift(self, guards: Sequence[tuple], paths: Sequence[Optional[tuple]]) -> bool:
+        """Take a callee's guards ``(its parameter, path, fact)`` as this entry's, its parameters
+        being at ``paths`` here (what the callee returned holds while they do); False, recording
+        none, where a guarded parameter has no path here."""
+        lifted = []
+        for i, path, f in guards:
+            at = paths[i] if i < len(paths) else None
+            if at is None:
+                return False
+            lifted.append(((at[0], at[1] + path), f))
+        for key, f in lifted:
+            self.guards.setdefault(key, f)
+        return True
 
     def example(self, op):
         """The example module or function an argument passes to a callee, if it holds one."""
@@ -128,14 +151,16 @@ class ModuleFacts:
         held = self._single(loop.iterable)
         items = iterated(held[0]) if held is not None else None
         if items:
-            at = (held[1][0], held[1][1] + (ITEMS,))
-            self.guards.setdefault(at, tuple(type(x) for x in items))
+            i, path = held[1]
+            self.guards.setdefault((i, path + (ITEMS,)), tuple(type(x) for x in items))
             self.ex[loop.item.id] = items
+            self.item_paths[loop.item.id] = [(i, path + (name,)) for name in held[0]._modules]
 
     def forget(self) -> None:
         """Drop the example objects once the kinds are known (guards and checks stay)."""
         self.ex.clear()
         self.path.clear()
+        self.item_paths.clear()
 
     def entry_guards(self) -> tuple:
         return tuple((i, path, f) for (i, path), f in self.guards.items())

@@ -113,18 +113,19 @@ _modes: List[str] = []         # per transform in progress: its mode (callees ar
 def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple, floats: tuple,
                 examples: Optional[tuple] = None) -> tuple:
     """The kind, rank and floating-point-ness ``f`` returns for arguments of these kinds, ranks and floats (callers
-    specialise on them; ``examples``: module arguments whose fields it may specialise on);
+    specialise on them; ``examples``: module arguments whose fields it may specialise on), and the
+    guards on those arguments they hold under (``Entry.arg_guards``: the caller's guards too);
     unknown while ``f`` is itself being transformed (recursion)."""
     mode = _modes[-1] if _modes else "reverse"
     key = _key(f.__code__, kinds, ranks, floats, frozenset(), mode, examples)
     if key in _in_progress:
-        return OBJECT, None, False
+        return OBJECT, None, False, ()
     e = entry_for(f, kinds, ranks=ranks, floats=floats, mode=mode, examples=examples)
     if e.analysis is None:
-        return OBJECT, None, False
+        return OBJECT, None, False, ()
     if _deps_stack:
         _deps_stack[-1].append((e, f))   # the caller's transform depends on it
-    return e.analysis.kind(e.ir.ret), e.analysis.rank(e.ir.ret), e.analysis.is_float(e.ir.ret)
+    return e.analysis.kind(e.ir.ret), e.analysis.rank(e.ir.ret), e.analysis.is_float(e.ir.ret), e.arg_guards
 
 
 def entry(f: types.FunctionType, args, consts: frozenset = frozenset()) -> Entry:

@@ -85,12 +85,14 @@ def Jkw(ctx: Context, f, args, kwargs):
     if isinstance(f, torch.nn.Module) and not _has_hooks(f):
         if t.__call__ is torch.nn.Module.__call__:
             _PLAIN_MODULES.add(t)
-        return Jkw(ctx, t.forward, (f, *args), kwargs) if kwargs is not None else \
-            _drop_self_call(ctx, t.forward, f, args)
+        if kwargs is None:
+            return _drop_self_call(ctx, t.forward, f, args)
+        y, back = Jkw(ctx, t.forward, (f, *args), kwargs)   # (the module's gradient is in its slot)
+        return y, _drop_first(back, kwargs)
     if isinstance(f, torch.nn.Module) and t.__call__ is torch.nn.Module.__call__:
         # hooks: the call, hooks included, under torch autograd (bridges/torch_call.py), rather
         # than lifting Module.__call__'s machinery
-        y, back = Jkw(ctx, ops.hooked_module_call, (f, *args), kwargs)
+        y, back = Jkw(ctx, ops.under_torch, (f, *args), kwargs)
         return y, _drop_first(back, kwargs)
     owner = getattr(f, "__self__", None)
     if t is types.BuiltinMethodType and owner is not None and not isinstance(owner, (types.ModuleType, type)):
@@ -184,7 +186,9 @@ def _partial_back(ctx, p, g, kwargs):
 
 
 def _has_hooks(m) -> bool:
-    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+    """Whether ``Module.__call__`` on ``m`` does more than ``type(m).forward``: hooks (its own or
+    global), or a forward of the instance's own (``m.forward = fn``, which it calls instead)."""
+    return bool("forward" in m.__dict__ or m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
                 or getattr(m, "_backward_pre_hooks", None)
                 or torch.nn.modules.module._global_forward_hooks
                 or torch.nn.modules.module._global_forward_pre_hooks)
@@ -304,6 +308,12 @@ def foreign(ctx, f, args, kw, kwargs):
     """A callable with no source and no rule: torch ops go through torch autograd;
     anything else runs as is, and its pullback errors only if a gradient must
     pass through it."""
+    if fallback.is_torch_op(f) and getattr(f, "__module__", None) != "torch.nn.modules.module" and \
+            any(isinstance(a, torch.nn.Module) for a in args + tuple(kw.values())):
+        # torch code given a module (a parametrization's property): its parameters' gradients come
+        # from torch autograd, through the bridge (the module's own methods run as they are)
+        y, back = Jkw(ctx, ops.under_torch, (f, *args), kwargs)
+        return y, _drop_first(back, kwargs)
     if fallback.is_torch_op(f) and any(fallback.has_tensor(a) for a in args + tuple(kw.values())):
         return fallback.fallback_call(ctx, f, args, kw, kwargs)
     own = getattr(f, "__objclass__", None) in (list, dict)   # the containers' own methods have rules or stand-ins

@@ -14,6 +14,7 @@ from ..rules import numpy_shape, pylib
 from ..rules.container_backs import attr_back, method_self_back
 from ..rules.registry import TABLE, closure_form, register_dispatch, select
 from ..values.kinds import has_identity, kind_of
+from ..values.module_tensors import ModuleTensors
 from .binding import bind_rule, rebind_back
 from .dispatch import J, Jkw, call_method, foreign, nothing, torch_internal
 
@@ -87,18 +88,26 @@ def getattr_dispatch(ctx, args, kw, kwargs):
     else:
         inst = getattr(obj, "__dict__", None)
         ga = python_method(cls, "__getattr__")
-        if ga is not None and not isinstance(obj, torch.nn.Module) and (inst is None or name not in inst):
+        module = isinstance(obj, torch.nn.Module)
+        if ga is not None and (inst is None or name not in inst) and not (module and _module_field(obj, name, ga)):
             try:
                 object.__getattribute__(obj, name)
-            except AttributeError:
+            except AttributeError:   # (a module's own __getattr__: ``alias`` computed from its fields)
                 y, back = J(ctx, ga, obj, name)
                 return y, lambda dy: back(dy) + (None,) * (len(args) - 2)
-        if isinstance(obj, torch.nn.Module) and len(args) == 2:
+        if module and len(args) == 2 and ga is torch.nn.Module.__getattr__:
             _PLAIN_ATTRS.add((cls, name))
     if len(args) == 2 and not has_identity(obj) and ops.is_method_of(cls, name):
         m = getattr(obj, name)   # ``m = x.sum``: a bound method, whose calls fill its slot
         return m, lambda dy: (method_self_back(ctx, m), None)
     return by_rule(ctx, getattr, args, kw, kwargs)
+
+
+def _module_field(m, name: str, ga) -> bool:
+    """Whether ``m.name`` is read by torch's own lookup of a module's registries (its
+    parameters, buffers and submodules), rather than by a ``__getattr__`` of the class's own."""
+    return ga is torch.nn.Module.__getattr__ or any(
+        name in (m.__dict__.get(reg) or ()) for reg in ("_parameters", "_buffers", "_modules"))
 
 
 def setitem_dispatch(ctx, args, kw, kwargs):
@@ -147,6 +156,15 @@ def lift_as(stand_in):
     return run
 
 
+def module_tensors(method):
+    """``m.parameters()`` and friends: torch's generator, its items crediting their fields."""
+    def run(ctx, args, kw, kwargs):
+        n = len(args)
+        return ModuleTensors(method(*args, **kw), args[0]), \
+            lambda dy: (None,) * n if kwargs is None else ((None,) * n, {})
+    return run
+
+
 def _register() -> None:
     """The dispatch cases, in the rule table (``register_dispatch``)."""
     register_dispatch(ops.call_method, call_method)
@@ -158,6 +176,9 @@ def _register() -> None:
     register_dispatch(setattr, setattr_dispatch)
     register_dispatch(ops.setitem_v, setitem_dispatch)
     register_dispatch(functools.partial, partial_rule)
+    for method in (torch.nn.Module.parameters, torch.nn.Module.named_parameters, torch.nn.Module.buffers,
+                   torch.nn.Module.named_buffers):
+        register_dispatch(method, module_tensors(method))
 
 
 OPERATORS = ((operator.add, "__add__", "__radd__"), (operator.sub, "__sub__", "__rsub__"),

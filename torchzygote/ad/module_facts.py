@@ -22,6 +22,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 
 from ..errors import GradientError
+from ..frontend.names import fixed_cell_values
 from ..values.kinds import NONDIFF, OBJECT, REAL, TENSOR
 
 _Module = torch.nn.Module
@@ -34,7 +35,7 @@ TUPLE_ITEMS = {"PT": (_Tensor, _Parameter), "PR": (float, int)}   # a path step:
 def fact(v) -> Optional[tuple]:
     """What a specialised transform may assume about value ``v``: ``(kind, rank, floating)``
     for a tensor (exactly ``Tensor`` or ``Parameter``), a number or None/bool/str; a module's
-    class; a function's code; None for anything else (not specialised on)."""
+    class; a function's code and constant cells; None for anything else (not specialised on)."""
     t = type(v)
     if t is _Tensor or t is _Parameter:
         return TENSOR, v.dim(), v.dtype.is_floating_point or v.dtype.is_complex
@@ -44,8 +45,8 @@ def fact(v) -> Optional[tuple]:
         return NONDIFF, None, None
     if isinstance(v, _Module):
         return OBJECT, t, None
-    if t is types.FunctionType:   # a function passed in (an ODE's right-hand side): its code
-        return OBJECT, v.__code__, None
+    if t is types.FunctionType:   # a function passed in (an ODE's right-hand side): its code and the
+        return OBJECT, v.__code__, fixed_cell_values(v)   # cells its transform binds (``torch.sum`` or ``torch.exp``)
     return None
 
 

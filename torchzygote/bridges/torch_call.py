@@ -421,6 +421,6 @@ def _call_torch_pullback_rule(state, with_kwargs, dy):
 
 
 register_dispatch(call_torch, _call_torch_special)
-register_dispatch(ops.hooked_module_call, _call_torch_special)
+register_dispatch(ops.under_torch, _call_torch_special)
 register_dispatch(_call_torch_special, _call_torch_nested)
 register_adjoint(_call_torch_pullback, _call_torch_pullback_rule)

@@ -52,6 +52,13 @@ def _is_fixed_cell(value) -> bool:
     return isinstance(value, (types.ModuleType, type, types.BuiltinFunctionType))
 
 
+def fixed_cell_values(fn: types.FunctionType) -> tuple:
+    """The values of ``fn``'s closure cells that its transform binds as constants (None for the
+    others): closures of one code with other such values have other transforms."""
+    return tuple(v if _is_fixed_cell(v) else None
+                 for v in (_cell_value(fn, i) for i in range(len(fn.__code__.co_freevars))))
+
+
 class Names:
     def __init__(self, fn: types.FunctionType):
         self.fn = fn

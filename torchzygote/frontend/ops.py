@@ -163,10 +163,11 @@ def call_method(obj, name, *args, **kwargs):
     return getattr(obj, name)(*args, **kwargs)
 
 
-def hooked_module_call(module, *args, **kwargs):
-    """``module(*args)`` for a module with hooks: run-time dispatch sends it here, and the torch
-    bridge runs it (its hooks included) under torch autograd."""
-    return module(*args, **kwargs)
+def under_torch(fn, *args, **kwargs):
+    """``fn(*args)`` run by the torch bridge under torch autograd: run-time dispatch sends here a
+    module with hooks (its hooks included) and torch code given a module (a parametrization's
+    property), whose parameters torch autograd then reaches."""
+    return fn(*args, **kwargs)
 
 
 def bound_method(obj, name):

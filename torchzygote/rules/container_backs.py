@@ -20,6 +20,7 @@ from ..frontend import ops
 from ..values.algebra import accum
 from ..values.context import Context
 from ..values.kinds import has_identity
+from ..values.module_tensors import ModuleTensors
 from ..values.structures import structure_of
 from .registry import reads_metadata
 
@@ -51,6 +52,8 @@ def read_back(ctx: Context, obj, key, y, dy):
         return z
     if isinstance(obj, (str, bytes, range)):
         return None
+    if type(obj) is ModuleTensors:
+        return obj.credit(ctx, y, dy)
     if isinstance(obj, (types.GeneratorType, collections.abc.Iterator)):
         if dy is None:
             return None
@@ -74,6 +77,17 @@ def read_back(ctx: Context, obj, key, y, dy):
         else:
             slot[key] = accum(slot.get(key), dy)
         return None
+    return None
+
+
+def next_back(ctx: Context, it, y, dy):
+    """Pullback of ``next(it)`` on an iterator that code not differentiated made: a module's
+    parameters credit their fields; a floating-point tensor from any other iterator cannot be
+    followed (``read_back`` says so, rather than dropping its gradient); other items are data."""
+    if type(it) is ModuleTensors:
+        it.credit(ctx, y, dy)
+    elif dy is not None and isinstance(y, torch.Tensor) and (y.is_floating_point() or y.is_complex()):
+        read_back(ctx, it, None, y, dy)
     return None
 
 
@@ -204,6 +218,8 @@ def seq_back(ctx, seq, dy):
     """Route a tuple/list gradient of ``tuple(seq)`` back to ``seq``."""
     if dy is None:
         return None
+    if type(seq) is ModuleTensors:
+        return seq.credit_rest(ctx, dy)
     if isinstance(seq, collections.abc.Iterator) and any(d is not None for d in dy):
         item_back(ctx, seq, 0, None, next(d for d in dy if d is not None))  # raises: not differentiated
     if isinstance(seq, tuple):

@@ -10,7 +10,7 @@ import torch
 from ..frontend import ops
 from ..values.algebra import unbroadcast
 from ..values.kinds import has_identity, kind_of
-from . import container_backs
+from . import container_backs, pylib
 from .container_backs import delete_item, set_global
 from .numpy_rules import np_index_back
 from .registry import (ANY, ARRAY, DICT, LIST, NONDIFF, OBJECT, REAL, TENSOR, TUPLE, base, grad, item_kind,
@@ -45,6 +45,7 @@ grad(ops.build_dict, "*kvs", kinds=ANY, out=DICT, effect=True, kvs="dict_back(ct
 grad(ops.cat_tuple, "*parts", kinds=ANY, out=TUPLE, parts="cat_back(ctx, dy, parts)", **C)
 grad(ops.cat_list, "*parts", kinds=ANY, out=LIST, effect=True, parts="cat_list_back(ctx, y, parts)", **C)
 grad(ops.merge_dict, "*ds", kinds=ANY, out=DICT, effect=True, ds="merge_back(ctx, y, ds)", **C)
+grad(pylib.next_of, "it, default", kinds=ANY, out=OBJECT, it="next_back(ctx, it, y, dy)", **C)
 grad(ops.unpack, "seq, n", kinds=ANY, out=unpacked, seq="seq_back(ctx, seq, dy)", **C)
 grad(ops.unpack_star, "seq, before, after", kinds=ANY, out=TUPLE, effect=True,
      seq="star_back(ctx, seq, y, dy, before)", **C)

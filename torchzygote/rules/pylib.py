@@ -20,13 +20,13 @@ def _argsort(keys, reverse):
     return builtins.sorted(range(len(keys)), key=keys.__getitem__, reverse=reverse)
 
 
-def _next_of(it, default):
-    """``next`` of an iterator made by code that is not differentiated (``itertools.count``):
-    its items are data."""
+def next_of(it, default):
+    """``next`` of an iterator made by code that is not differentiated (``itertools.count``,
+    ``m.parameters()``): its rule (``containers``) says where an item's gradient goes."""
     return builtins.next(it, *default)
 
 
-NONDIFF_HELPERS = (_shortest, _argsort, _next_of)
+NONDIFF_HELPERS = (_shortest, _argsort)
 
 
 def py_sum(iterable, start=0):
@@ -222,7 +222,7 @@ def py_next(it, *default):
         if default:
             return default[0]
         raise StopIteration
-    return _next_of(it, default)
+    return next_of(it, default)
 
 
 LIFT_AS = {

@@ -159,8 +159,8 @@ def structure_of(x) -> Optional[Structure]:
         return CELL
     if isinstance(x, types.MethodType):
         return METHOD
-    if isinstance(x, (torch.nn.Sequential, torch.nn.ModuleList)):
-        return MODULE_LIST
+    if isinstance(x, (torch.nn.Sequential, torch.nn.ModuleList)) and not (x._parameters or x._buffers):
+        return MODULE_LIST   # (one holding tensors of its own, a parametrization's list, is a module record)
     if isinstance(x, torch.nn.Module):
         return MODULE
     if isinstance(x, list):
