@@ -8,6 +8,7 @@ code object and a rebound global fails its guard, so both are seen at once
 """
 from __future__ import annotations
 
+import os
 import threading
 import types
 from typing import Callable, Dict, List, Optional, Tuple
@@ -117,6 +118,7 @@ def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple, floats: tuple
     guards on those arguments they hold under (``Entry.arg_guards``: the caller's guards too);
     unknown while ``f`` is itself being transformed (recursion)."""
     mode = _modes[-1] if _modes else "reverse"
+    examples = _examples_for(f, examples)
     key = _key(f.__code__, kinds, ranks, floats, frozenset(), mode, examples)
     if key in _in_progress:
         return OBJECT, None, False, ()
@@ -141,6 +143,16 @@ def _key(code, kinds, ranks, floats, consts, mode, examples) -> tuple:
     return key + ("modules",) if _specialises(examples) else key
 
 
+_OWN = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the torchzygote package
+
+
+def _examples_for(f: types.FunctionType, examples):
+    """The arguments ``f``'s transform may specialise on: none for torchzygote's own functions
+    (lifted by nested differentiation: ``gradient(f, x)`` inside a derivative would otherwise be
+    transformed anew for every function ``f`` it is given, at every level of the nest)."""
+    return None if examples is None or f.__code__.co_filename.startswith(_OWN) else examples
+
+
 def _specialises(examples) -> bool:
     """Whether some argument is a module or a function (``analysis_modules`` specialises on them)."""
     return examples is not None and any(isinstance(x, _Module) or type(x) is types.FunctionType for x in examples)
@@ -156,6 +168,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
     are specialised on (``analysis_modules``), and an entry serves arguments that fit its guards."""
     ranks = ranks or (None,) * len(kinds)
     floats = floats or (None,) * len(kinds)
+    examples = _examples_for(f, examples)
     key = _key(f.__code__, kinds, ranks, floats, consts, mode, examples)
     spec = len(key) > 4 and key[-1] == "modules"
     examples = examples if spec else None
