@@ -1098,3 +1098,32 @@ def test_fill_value_gets_its_gradient(make, as_tensor):
     y = make(0.7, x)
     expected = float((y * w[: y.shape[-1]]).sum()) + 0.7 * float(w[: y.shape[-1]].sum()) * y.numel() / y.shape[-1]
     assert float(g) == pytest.approx(expected, rel=1e-12)
+
+
+_AFTER_COMPILE = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    import torch
+    import torchzygote as tz
+    from test_trust import _Buffered
+    if sys.argv[1] == "compile":   # torch.compile patches nn.Module.__init__ for the whole process
+        torch.compile(lambda x: x * 2)(torch.ones(2))
+
+    def f(x):
+        return _Buffered(x * 3)(x).sum()
+    x = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    print(tz.gradient(f, x)[0].tolist())
+""")
+
+
+def test_module_built_inside_after_torch_compile(tmp_path):
+    """What ran earlier in the process (torch.compile) must not change the gradient: a module
+    under construction was sent to the torch bridge after dynamo patched Module.__init__."""
+    script = tmp_path / "after_compile.py"
+    script.write_text(_AFTER_COMPILE.format(tests=os.path.dirname(__file__)))
+    outs = []
+    for mode in ("plain", "compile"):
+        out = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, timeout=240)
+        assert out.returncode == 0, out.stderr[-2000:]
+        outs.append(out.stdout.strip().splitlines()[-1])
+    assert outs[0] == outs[1] == str([3.0, -6.0])

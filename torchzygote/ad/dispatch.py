@@ -309,9 +309,10 @@ def foreign(ctx, f, args, kw, kwargs):
     anything else runs as is, and its pullback errors only if a gradient must
     pass through it."""
     if fallback.is_torch_op(f) and getattr(f, "__module__", None) != "torch.nn.modules.module" and \
-            any(isinstance(a, torch.nn.Module) for a in args + tuple(kw.values())):
+            any(isinstance(a, torch.nn.Module) and "_parameters" in a.__dict__ for a in args + tuple(kw.values())):
         # torch code given a module (a parametrization's property): its parameters' gradients come
-        # from torch autograd, through the bridge (the module's own methods run as they are)
+        # from torch autograd, through the bridge (the module's own methods run as they are, and so
+        # does torch code given a module still being built: its __init__, as torch.compile patches it)
         y, back = Jkw(ctx, ops.under_torch, (f, *args), kwargs)
         return y, _drop_first(back, kwargs)
     if fallback.is_torch_op(f) and any(fallback.has_tensor(a) for a in args + tuple(kw.values())):
