@@ -4,6 +4,7 @@ body alone saves values pushes them on a list of its own, iterated reversed (als
 saved per trip of an outer loop). Each shape is checked on its gradient (central
 differences), on a pullback called twice and on forward over reverse."""
 import pytest
+from test_seeds_core import pow_while   # the seeds' pow loop
 
 import torchzygote as tz
 
@@ -13,14 +14,6 @@ def central(f, args, i, h=1e-6):
     lo[i] -= h
     hi[i] += h
     return (f(*hi) - f(*lo)) / (2 * h)
-
-
-def pow_while(x, n):
-    r = 1.0
-    while n > 0:
-        n -= 1
-        r *= x
-    return r
 
 
 def while_test_reads_active(x, y):

@@ -21,7 +21,7 @@ class Callees:
         find it cached)."""
         mod = self.mods.calls(s)
         if mod is not None:
-            kind, rank, floating = self.mods.call_kind(s, *mod, self._returns)
+            kind, rank = self.mods.call_kind(s, *mod, self._returns)   # (its floats: mods.checked)
             if rank is not None:
                 self._ret_rank[id(s)] = rank
             return kind

@@ -104,19 +104,19 @@ class ModuleFacts:
         return callees, args
 
     def call_kind(self, s: Stmt, callees: list, args: list, returns) -> tuple:
-        """The kind, rank and floating-point-ness a call of held modules returns (``returns(forward,
-        module, args, module's path)`` for each candidate), where all candidates agree on the kind; checked where it appears
-        when it is a tensor, number or None (the run-time call may go another way: a hook
-        added since)."""
+        """The kind and rank a call of held modules returns (``returns(forward, module, args,
+        module's path)`` for each candidate), where all candidates agree on the kind; recorded in
+        ``checked`` with its floating-point-ness, since generated code checks it where it appears
+        (the run-time call may go another way: a hook added since)."""
         self.checked.pop(id(s), None)   # (a loop's analysis runs again: the last run decides)
         results = [returns(f, m, args, at) for f, m, at in callees]
         kinds, ranks = {k for k, _, _ in results}, {r for _, r, _ in results}
         if len(kinds) != 1 or next(iter(kinds)) not in CHECKED:
-            return OBJECT, None, False
+            return OBJECT, None
         kind, rank = kinds.pop(), ranks.pop() if len(ranks) == 1 else None
         floating = kind == TENSOR and all(fl for _, _, fl in results)
         self.checked[id(s)] = (kind, rank, floating or None)
-        return kind, rank, floating
+        return kind, rank
 
     def at(self, op) -> Optional[Tuple[int, tuple]]:
         """The path from this function's arguments to the one module or function ``op`` holds."""

@@ -20,8 +20,7 @@ from ..rules.registry import TABLE, select
 from ..rules.registry import OBJECT
 from ..values.kinds import KIND_OF_TYPE, kind_of
 from .dispatch import VARFLAGS, torch_internal
-from . import module_facts
-from .module_facts import fits
+from .module_facts import check as check_fact, fits
 
 _MISSING = object()
 _lock = threading.RLock()
@@ -277,4 +276,4 @@ _dispatch.forward = forward
 _jvp_dispatch.entry_for = jvp_entry
 from ..rules.registry import nondiff as _nondiff  # noqa: E402
 
-_nondiff(forward, kinds_of, jvp_entry, fits, module_facts.check)
+_nondiff(forward, kinds_of, jvp_entry, fits, check_fact)   # (generated code's checks: no gradient)
