@@ -182,7 +182,7 @@ def ignores_result(x):
 
 
 @pytest.mark.xfail(strict=True, reason="silently wrong: a callee that writes into a tensor argument in place and "
-                   "returns it is assumed to be rebound by the caller (runtime._check_mutation exempts "
+                   "returns it is assumed to be rebound by the caller (dispatch.check_mutation exempts "
                    "`a is y`); gives 1 where the gradient is 2, instead of the GradientError above")
 def test_callee_writes_argument_and_returns_it_but_caller_keeps_old_name():
     try:

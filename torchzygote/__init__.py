@@ -1,6 +1,6 @@
 """torchzygote: source-to-source automatic differentiation for Python, built on PyTorch."""
 from . import rules  # noqa: F401  (registers the rule tables)
-from .ad import cache as _cache, handlers as _handlers  # noqa: F401  (the dispatch cases)
+from .ad import cache as _cache, handlers as _handlers, nested_reverse as _nested  # noqa: F401  (the dispatch cases)
 from .api import (Grads, Params, WithGradient, adjoint, checkpoint, derivative, dropgrad, forwarddiff, gradient,
                   hook, ignore, nestlevel, nograd, pullback, withgradient)
 from .bridges import call_torch, to_torch

@@ -116,6 +116,8 @@ def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple, floats: tuple
     specialise on them; ``examples``: module arguments whose fields it may specialise on), and the
     guards on those arguments they hold under (``Entry.arg_guards``: the caller's guards too);
     unknown while ``f`` is itself being transformed (recursion)."""
+    if _own_code(f):
+        return OBJECT, None, False, ()
     mode = _modes[-1] if _modes else "reverse"
     examples = _examples_for(f, examples)
     key = _key(f.__code__, kinds, ranks, floats, frozenset(), mode, examples)
@@ -145,11 +147,16 @@ def _key(code, kinds, ranks, floats, consts, mode, examples) -> tuple:
 _OWN = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the torchzygote package
 
 
+def _own_code(f: types.FunctionType) -> bool:
+    """Whether ``f`` is one of torchzygote's own functions (lifted by nested differentiation only)."""
+    return f.__code__.co_filename.startswith(_OWN)
+
+
 def _examples_for(f: types.FunctionType, examples):
     """The arguments ``f``'s transform may specialise on: none for torchzygote's own functions
     (lifted by nested differentiation: ``gradient(f, x)`` inside a derivative would otherwise be
     transformed anew for every function ``f`` it is given, at every level of the nest)."""
-    return None if examples is None or f.__code__.co_filename.startswith(_OWN) else examples
+    return None if examples is None or _own_code(f) else examples
 
 
 def _specialises(examples) -> bool:
@@ -159,17 +166,21 @@ def _specialises(examples) -> bool:
 
 def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset(),
               ranks: Optional[tuple] = None, floats: Optional[tuple] = None, mode: str = "reverse",
-              examples: Optional[tuple] = None) -> Entry:
+              examples: Optional[tuple] = None, registered: bool = False) -> Entry:
     """The transform of ``f`` for arguments of these kinds (and tensor ranks, None where
     unknown; floats: True for floating-point or complex tensors, None where not or unknown);
     parameters in ``consts`` (positions) are constants: no gradient is computed for them.
     ``examples`` (argument values, or None): in reverse mode, the fields of module arguments
-    are specialised on (``analysis_modules``), and an entry serves arguments that fit its guards."""
+    are specialised on (``analysis_modules``), and an entry serves arguments that fit its guards.
+    ``registered``: lift ``f`` even though the rule table has an entry for it (a dispatcher's
+    own fallback: ``nested_reverse``)."""
     ranks = ranks or (None,) * len(kinds)
     floats = floats or (None,) * len(kinds)
     examples = _examples_for(f, examples)
     key = _key(f.__code__, kinds, ranks, floats, consts, mode, examples)
     spec = len(key) > 4 and key[-1] == "modules"
+    if registered:
+        key += ("registered",)
     examples = examples if spec else None
     g = f.__globals__
     for e in _cache.get(key, ()):
@@ -180,7 +191,8 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
             if e.valid(f) and (not e.arg_guards or fits(e.arg_guards, examples)):
                 return e
         # (forward mode lifts what its dispatcher sends here, whatever reverse mode's entries)
-        if mode == "reverse" and (TABLE.adjoint(f) or TABLE.dispatcher(f)) or torch_internal(f) or select(f, kinds):
+        if not registered and (mode == "reverse" and (TABLE.adjoint(f) or TABLE.dispatcher(f)) or torch_internal(f) or
+                               select(f, kinds)):
             e = Entry((), (), None, TABLE.version, None, "", None)
             _own(e, f.__code__)
             _cache[key] = [e]

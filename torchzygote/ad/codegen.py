@@ -39,7 +39,7 @@ from .analysis import Analysis
 from .codegen_forward import Forward
 from .codegen_guards import WriteGuards
 from .codegen_pullback import MAYBE, SET, UNSET, Pullback, drop_copies
-from .naming import Names
+from .naming import Names, words
 from .templates import indent
 
 
@@ -193,7 +193,7 @@ class Codegen(Forward, Pullback, WriteGuards):
             S = {ret.id: SET if self.pure else MAYBE}
             self.saves, self.own = {}, {}
             rev = self.rev_region(fn.body, S)
-        self._used_top = "\n".join(ln for ln in rev if not ln.lstrip().startswith("#"))
+        self._used_top = words("\n".join(ln for ln in rev if not ln.lstrip().startswith("#")))
         self._read_ids = None
         self.has_stack = any(v for k, v in self.saves.items() if k not in self.own)
         params = [self.v(p) for p in fn.params]
@@ -264,6 +264,19 @@ def exit_tests(fn: ir.Function, A: Analysis) -> Dict[int, tuple]:
 
 _TEMP = re.compile(r"( *)([vd]\w*) = (.+?)((?:  # .*)?)")
 _NAME = re.compile(r"[A-Za-z_]\w*")
+_LEAD = r"(?:\d+\.?\d*(?:e-?\d+)?|\w+) *(?:[-+*/%@]|//|\*\*) *"   # a name or number and an operator
+_FIRST = tuple(re.compile(rf"{lead}\(*{call}\(*(\w+)\b") for lead in ("", _LEAD) for call in ("", r"\w+\("))
+
+
+def _first_read(expr: str, name: str):
+    """Where ``name`` stands first in ``expr``, after at most a name or a number and an
+    operator, and a function's name (``v7 + 1.0``, ``c * f(v7)``); None if it does not. A few
+    fixed patterns tried in turn: a pattern per name was most of a long function's transform."""
+    for p in _FIRST:
+        m = p.match(expr)
+        if m is not None and m.group(1) == name:
+            return m
+    return None
 
 
 def inline_temporaries(lines: List[str]) -> List[str]:
@@ -284,7 +297,7 @@ def inline_temporaries(lines: List[str]) -> List[str]:
                 '"' in out[i + 1]:
             continue
         name, expr = a.group(2), b.group(3)
-        m = re.match(rf"(?:(?:\d+\.?\d*(?:e-?\d+)?|\w+) *(?:[-+*/%@]|//|\*\*) *)?\(*(?:\w+\()?\(*({name})\b", expr)
+        m = _first_read(expr, name)
         if m is None:
             continue
         out[i + 1] = f"{b.group(1)}{b.group(2)} = {expr[:m.start(1)]}({a.group(3)}){expr[m.end(1):]}{b.group(4)}"

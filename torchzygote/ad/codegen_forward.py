@@ -16,6 +16,7 @@ from ..values import versions
 from . import module_facts, templates
 from .analysis_scopes import branch_values
 from .codegen_guards import MAY_BE_TENSOR
+from .naming import words
 from .templates import basename, indent
 from .write_checks import UNTRACKED, check_tracked_write, copy_tensor, keep_old
 
@@ -77,7 +78,7 @@ class Forward:
     def fwd_loop(self, L: Loop) -> List[str]:
         lines = self._assign(L.params, L.inits)
         cnt = f"_n{self.nid(L)}"
-        counted = re.search(rf"\b{cnt}\b", self._used_top) is not None
+        counted = cnt in self._used_top
         if counted:
             lines.append(f"{cnt} = 0")
         if id(L.body) in self.own:
@@ -252,7 +253,7 @@ def _while_head(body: List[str], cond: str):
     expression used nowhere else (``c = n > 0; if not c: break``), else ``while True:``."""
     start = f"{cond} = "
     if len(body) < 2 or not body[0].startswith(start) or body[1] != f"if not {cond}: break" or \
-            any(re.search(rf"\b{cond}\b", ln) for ln in body[2:]):
+            any(cond in words(ln) for ln in body[2:]):
         return "while True:", body
     line = body[0][len(start):]
     cut = [m.start() for m in re.finditer("  # ", line)] + [len(line)]

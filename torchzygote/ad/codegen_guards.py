@@ -213,5 +213,5 @@ class WriteGuards:
         """The primal values the pullback reads: one scan of its text (a search, and a new
         pattern, per value was most of a nested transform's time)."""
         if self._read_ids is None:
-            self._read_ids = {int(m) for m in re.findall(r"\bv(\d+)\b", self._used_top)}
+            self._read_ids = {int(w[1:]) for w in self._used_top if w[0] == "v" and w[1:].isdigit()}
         return self._read_ids

@@ -462,10 +462,15 @@ _ADJ = re.compile(r"(?<![\w.])d\w*")
 _LONE_EQ = re.compile(r"(?<![=!<>])=(?!=)")
 
 
+def _adjoint_at(line: str, name: str):
+    """The first place adjoint ``name`` stands in ``line`` (not as an attribute), or None."""
+    return next((m for m in _ADJ.finditer(line) if m.group() == name), None)
+
+
 def _may_assign(line: str, name: str) -> bool:
     """Whether ``line`` may bind ``name`` (conservatively: a ``for`` header naming it, or a
     lone ``=`` anywhere after it)."""
-    m = re.search(rf"(?<![\w.]){name}\b", line)
+    m = _adjoint_at(line, name)
     return m is not None and (line.lstrip().startswith("for ") or _LONE_EQ.search(line, m.end()) is not None)
 
 
@@ -509,7 +514,7 @@ def drop_copies(lines: List[str]) -> List[str]:
                       not lines[j].lstrip().startswith("#")), k) < k:   # the block's only statement: kept
             continue
         for j in uses:
-            out[j] = re.sub(rf"(?<![\w.]){a}\b", b, out[j])
+            out[j] = _ADJ.sub(lambda m: b if m.group() == a else m.group(), out[j])
         occ[b] = sorted(set(occ.get(b, [])) | set(uses))
         dropped.add(i)
     return [ln for i, ln in enumerate(out) if i not in dropped]

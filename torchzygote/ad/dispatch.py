@@ -35,8 +35,8 @@ def J(ctx: Context, f, *args):
             if fwd is not None:
                 versions = [a._version for a in args if type(a) is torch.Tensor]
                 res = fwd(ctx, f, *args)
-                if versions and versions != [a._version for a in args if type(a) is torch.Tensor]:
-                    _check_mutation(f, args, versions, res[0])
+                if versions:
+                    check_mutation(f, args, versions, res[0])
                 return guard_reads(f, fwd.reads, args, res) if fwd.reads else res
     elif type(f) in _PLAIN_MODULES and not _has_hooks(f) and not _registered(f):
         return _drop_self_call(ctx, type(f).forward, f, args)
@@ -106,9 +106,11 @@ def Jkw(ctx: Context, f, args, kwargs):
     return foreign(ctx, f, args, kw, kwargs)
 
 
-def _check_mutation(f, args, versions, y):
+def check_mutation(f, args, versions, y):
     """A callee wrote into a tensor argument in place. Returning it (``nn.ReLU(inplace=True)``,
     ``x = f(x)``) gives the caller a new value; a hidden write would be missed."""
+    if not versions or versions == [a._version for a in args if type(a) is torch.Tensor]:
+        return
     mutated = [a for a in args if type(a) is torch.Tensor]
     mutated = [a for a, v in zip(mutated, versions) if a._version != v]
     if all(a is y for a in mutated):

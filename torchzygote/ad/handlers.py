@@ -60,6 +60,14 @@ def operator_dispatch(op, name, rname=None):
                 if y is not NotImplemented:
                     return y, lambda dy: back(dy)[::-1]
         return by_rule(ctx, op, args, kw, kwargs)
+
+    def by_kinds(args):
+        """The rule ``run`` applies to positional ``args`` when neither operand has a Python dunder."""
+        if python_method(type(args[0]), name) is not None or \
+                rname is not None and len(args) == 2 and python_method(type(args[1]), rname) is not None:
+            return None
+        return select(op, [kind_of(a) for a in args])
+    run.by_kinds = by_kinds
     return run
 
 
@@ -74,17 +82,15 @@ def getattr_dispatch(ctx, args, kw, kwargs):
     if len(args) == 2 and (cls, name) in _PLAIN_ATTRS:  # a module's parameter or submodule: no dispatch
         y = getattr(obj, name)
         return y, lambda dy: (attr_back(ctx, obj, name, y, dy), None)
-    for klass in cls.__mro__:
-        if name in klass.__dict__:
-            attr = klass.__dict__[name]
-            if isinstance(attr, property) and isinstance(attr.fget, types.FunctionType):
-                y, back = J(ctx, attr.fget, obj)
-                return y, lambda dy: back(dy) + (None,) * (len(args) - 1)
-            getter = python_method(type(attr), "__get__")
-            if getter is not None and len(args) == 2:
-                y, back = J(ctx, getter, attr, obj, cls)
-                return y, lambda dy: (back(dy)[1], None)
-            break
+    attr = _class_attr(cls, name)
+    if attr is not _MISSING:
+        if _python_property(attr):
+            y, back = J(ctx, attr.fget, obj)
+            return y, lambda dy: back(dy) + (None,) * (len(args) - 1)
+        getter = python_method(type(attr), "__get__")
+        if getter is not None and len(args) == 2:
+            y, back = J(ctx, getter, attr, obj, cls)
+            return y, lambda dy: (back(dy)[1], None)
     else:
         inst = getattr(obj, "__dict__", None)
         ga = python_method(cls, "__getattr__")
@@ -101,6 +107,36 @@ def getattr_dispatch(ctx, args, kw, kwargs):
         m = getattr(obj, name)   # ``m = x.sum``: a bound method, whose calls fill its slot
         return m, lambda dy: (method_self_back(ctx, m), None)
     return by_rule(ctx, getattr, args, kw, kwargs)
+
+
+def _getattr_by_kinds(args):
+    """The rule ``getattr_dispatch`` applies to ``getattr(obj, name)`` with no case of its own: a
+    name the class defines natively (a slot, a getset descriptor such as a cell's
+    ``cell_contents``), not a method of a value; else None."""
+    if len(args) != 2:
+        return None
+    obj, name = args
+    attr = _class_attr(type(obj), name)
+    if attr is _MISSING or _python_property(attr) or python_method(type(attr), "__get__") is not None or \
+            not has_identity(obj) and ops.is_method_of(type(obj), name):
+        return None
+    return select(getattr, [kind_of(a) for a in args])
+
+
+getattr_dispatch.by_kinds = _getattr_by_kinds
+_MISSING = object()
+
+
+def _class_attr(cls, name: str):
+    """``name`` as the first class of ``cls``'s MRO defines it, or ``_MISSING``."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return _MISSING
+
+
+def _python_property(attr) -> bool:
+    return isinstance(attr, property) and isinstance(attr.fget, types.FunctionType)
 
 
 def _module_field(m, name: str, ga) -> bool:
@@ -124,18 +160,27 @@ def setattr_dispatch(ctx, args, kw, kwargs):
     """``obj.name = v``: a property setter or a descriptor's ``__set__`` written in
     Python is differentiated; a plain field is written with the generic rule."""
     obj, name = args[0], args[1]
-    for klass in type(obj).__mro__:
-        if name in klass.__dict__:
-            attr = klass.__dict__[name]
-            if isinstance(attr, property) and isinstance(attr.fset, types.FunctionType):
-                _, back = J(ctx, attr.fset, obj, args[2])
-                return None, lambda dy: (None, None, back(None)[1])
-            setter = python_method(type(attr), "__set__")
-            if setter is not None:
-                _, back = J(ctx, setter, attr, obj, args[2])
-                return None, lambda dy: (None, None, back(None)[2])
-            break
+    attr = _class_attr(type(obj), name)
+    if isinstance(attr, property) and isinstance(attr.fset, types.FunctionType):
+        _, back = J(ctx, attr.fset, obj, args[2])
+        return None, lambda dy: (None, None, back(None)[1])
+    setter = python_method(type(attr), "__set__") if attr is not _MISSING else None
+    if setter is not None:
+        _, back = J(ctx, setter, attr, obj, args[2])
+        return None, lambda dy: (None, None, back(None)[2])
     return by_rule(ctx, setattr, args, kw, kwargs)
+
+
+def _setattr_by_kinds(args):
+    """The rule ``setattr_dispatch`` applies where the class has no Python setter for the name."""
+    attr = _class_attr(type(args[0]), args[1]) if len(args) == 3 else None
+    if attr is None or isinstance(attr, property) and isinstance(attr.fset, types.FunctionType) or \
+            attr is not _MISSING and python_method(type(attr), "__set__") is not None:
+        return None
+    return select(setattr, [kind_of(a) for a in args])
+
+
+setattr_dispatch.by_kinds = _setattr_by_kinds
 
 
 def by_rule(ctx, f, args, kw, kwargs):
@@ -153,6 +198,7 @@ def lift_as(stand_in):
     """Differentiate calls to a builtin by lifting a Python stand-in."""
     def run(ctx, args, kw, kwargs):
         return Jkw(ctx, stand_in, args, kwargs)
+    run.stand_in = stand_in
     return run
 
 

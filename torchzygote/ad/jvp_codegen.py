@@ -36,7 +36,7 @@ class JvpCodegen(Codegen):
     def __init__(self, fn: ir.Function, A, taylor: bool = False):
         super().__init__(fn, A)
         self.taylor = taylor
-        self._used_top = ""          # no pullback reads anything
+        self._used_top = set()       # no pullback reads anything
         self._read_ids = set()
         self.sure: set = set()       # values whose tangent is never None at run time
         self._parents = None         # region id -> the region holding it

@@ -61,6 +61,16 @@ class Names:
         return name
 
 
+_WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> Set[str]:
+    """The names (and numbers) in generated text: ``name in words(t)`` is ``\\bname\\b``
+    found in ``t``, without compiling a pattern per name (that was most of a long function's
+    transform time)."""
+    return set(_WORD.findall(text))
+
+
 def _op_name(s: ir.Stmt) -> str:
     if not isinstance(s.fn, ir.Const):
         return ""

@@ -64,22 +64,33 @@ def guard_reads(f, reads, args, res):
     share with their base; a copy of an array): otherwise it would silently compute with the
     new values."""
     y, back = res
-    saved = [(i, a, a._version if isinstance(a, torch.Tensor) else a.copy()) for i in reads
-             if isinstance(a := (args[i] if i >= 0 else y), torch.Tensor) or
-             np is not None and isinstance(a, np.ndarray)]
+    saved = saved_reads(reads, args, y)
     if not saved:
         return res
 
     def checked(dy):
-        for i, a, v in saved:
-            if changed(a, v):
-                code = getattr(f, "__code__", None)
-                name = getattr(f, "__qualname__", repr(f))
-                what = f"argument {i + 1} of {name}" if i >= 0 else f"the result of {name}"
-                raise GradientError(
-                    f"{what} ({_what(a)}) was written in place "
-                    f"after the call, and {name}'s gradient reads its old value: write into a copy "
-                    f"({_copy_hint(a)} before the in-place write) or pass a copy to {name}",
-                    (code.co_filename, code.co_firstlineno) if code else None)
+        check_reads(f, saved)
         return back(dy)
     return y, checked
+
+
+def saved_reads(reads, args, y) -> list:
+    """The tensors and arrays at positions ``reads`` of ``args`` (-1: the result ``y``), each with
+    what tells whether it is written in place later (``check_reads``)."""
+    return [(i, a, a._version if isinstance(a, torch.Tensor) else a.copy()) for i in reads
+            if isinstance(a := (args[i] if i >= 0 else y), torch.Tensor) or
+            np is not None and isinstance(a, np.ndarray)]
+
+
+def check_reads(f, saved) -> None:
+    """A clear error if a value ``saved_reads`` saved for ``f``'s pullback was written in place since."""
+    for i, a, v in saved:
+        if changed(a, v):
+            code = getattr(f, "__code__", None)
+            name = getattr(f, "__qualname__", repr(f))
+            what = f"argument {i + 1} of {name}" if i >= 0 else f"the result of {name}"
+            raise GradientError(
+                f"{what} ({_what(a)}) was written in place "
+                f"after the call, and {name}'s gradient reads its old value: write into a copy "
+                f"({_copy_hint(a)} before the in-place write) or pass a copy to {name}",
+                (code.co_filename, code.co_firstlineno) if code else None)

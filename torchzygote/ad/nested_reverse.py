@@ -1,0 +1,127 @@
+"""Reverse over reverse without lifting the dispatcher: generated code that is differentiated
+again calls ``J(ictx, f, *args)`` for its run-time dispatch (and nested AD's stand-ins call it
+for the inner function). Lifting ``J`` itself transformed the whole dispatcher, every case of
+it, at each level (a triple derivative's first call took seconds). In its place ``nested_J``
+is lifted: it calls the generated code ``J`` would run (``f``'s compiled forward, a table
+rule's closure form, a ``lift_as`` stand-in's forward), so the outer level differentiates that
+code alone; any other callee goes through ``J``'s other cases, lifted as before."""
+from __future__ import annotations
+
+import types
+import torch
+
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover
+    np = None
+
+from ..rules.registry import TABLE, closure_form, nondiff, register_dispatch, select
+from ..values.kinds import kind_of
+from ..values.versions import check_reads, guard_reads, saved_reads
+from .binding import bind_function
+from .cache import entry_for, floats_of, kinds_of, ranks_of
+from .dispatch import J, Jkw, VARFLAGS, check_mutation, forward
+from .handlers import lift_as
+
+
+def plan(f, args) -> tuple:
+    """``(how, extra)``: the generated code ``J(ictx, f, *args)`` would run, as ``how(extra, ictx,
+    f, args)``, one small function per case (the outer level lifts only the case a call takes;
+    the level above differentiates that generated code again, so each branch here would cost at
+    every level). ``extra`` is a plain tuple (no attribute reads to dispatch)."""
+    if type(f) is types.FunctionType and _exact(f.__code__, len(args)):
+        fwd = forward(f, args)
+        if fwd is not None:
+            versions = [a._version for a in args if type(a) is torch.Tensor]
+            if any(i < 0 or isinstance(args[i], _READ_CHECKED) for i in fwd.reads):
+                return _forward_guarded, (fwd, versions)
+            return _forward, (fwd, versions)
+    special = TABLE.dispatcher(f)
+    stand_in = getattr(special, "stand_in", None)
+    if type(stand_in) is types.FunctionType and stand_in.__closure__ is None:
+        code = stand_in.__code__
+        n = code.co_argcount
+        if code.co_flags & VARFLAGS == 0x04 and not code.co_kwonlyargcount and not stand_in.__defaults__ \
+                and len(args) >= n:
+            fwd = forward(stand_in, (*args[:n], tuple(args[n:])))
+            if fwd is not None:   # (J's keyword path runs it: no checks)
+                return _stand_in, (fwd, stand_in, n)
+        return _dispatcher, ()
+    if special is not None:
+        rule = special.by_kinds(args) if hasattr(special, "by_kinds") else None
+    else:
+        rule = select(f, [kind_of(a) for a in args]) if TABLE.adjoint(f) is None and TABLE.lookup(f) else None
+    if rule is not None and (rule.vararg or len(rule.params) == len(args)):
+        return _rule, (closure_form(rule),)
+    return _dispatcher, ()
+
+
+_READ_CHECKED = (torch.Tensor, np.ndarray) if np is not None else (torch.Tensor,)
+
+
+def _exact(code, nargs: int) -> bool:
+    """Whether a call with ``nargs`` positional arguments passes exactly ``code``'s parameters."""
+    return code.co_argcount == nargs and not code.co_flags & VARFLAGS and not code.co_kwonlyargcount
+
+
+def nested_J(ictx, f, *args):
+    """``J(ictx, f, *args)``, lifted in J's place (the module's docstring says why)."""
+    how, extra = plan(f, args)
+    return how(extra, ictx, f, args)
+
+
+def _forward(extra, ictx, f, args):
+    run, versions = extra
+    res = run(ictx, f, *args)
+    check_mutation(f, args, versions, res[0])
+    return res
+
+
+def _forward_guarded(extra, ictx, f, args):
+    run, versions = extra
+    res = run(ictx, f, *args)
+    check_mutation(f, args, versions, res[0])
+    return guard_reads(f, run.reads, args, res)
+
+
+def _rule(extra, ictx, f, args):
+    return extra[0](ictx, *args)
+
+
+def _stand_in(extra, ictx, f, args):
+    """A ``lift_as`` stand-in with ``*args``: its pullback's tuple spread over them."""
+    run, fn, star = extra
+    y, back = run(ictx, fn, *args[:star], args[star:])
+    return y, lambda dy: _spread(back(dy), star, len(args))
+
+
+def _dispatcher(extra, ictx, f, args):
+    return Jkw(ictx, f, args, None)
+
+
+def _spread(g, star: int, nargs: int) -> tuple:
+    rest = g[star]
+    return tuple(g[:star]) + (tuple(rest) if rest is not None else (None,) * (nargs - star))
+
+
+def nested_Jkw(octx, args, kw, kwargs):
+    """``Jkw(ictx, f, a, k)`` in differentiated code: without keywords (a star call), ``J(ictx, f,
+    *a)`` as ``nested_J`` runs it, its pullback shaped as Jkw's; else ``Jkw`` lifted, as any
+    callee of J's other cases (``_dispatcher``)."""
+    if not kw and kwargs is None and len(args) == 4 and not args[3] and plan(args[1], args[2])[0] is not _dispatcher:
+        return J(octx, _keywordless, *args)
+    flat, unbind = bind_function(Jkw, args, kw)
+    fwd = entry_for(Jkw, kinds_of(flat), ranks=ranks_of(flat), floats=floats_of(flat), registered=True).fwd
+    y, back = fwd(octx, Jkw, *flat)
+    return y, lambda dy: unbind(octx, flat, back(dy), len(args), kwargs)
+
+
+def _keywordless(ictx, f, a, k):
+    """``Jkw(ictx, f, a, k)`` for a call without keywords (``k`` None or empty), as ``J``."""
+    y, back = J(ictx, f, *a)
+    return (y, back) if k is None else (y, lambda dy: (back(dy), {}))
+
+
+register_dispatch(J, lift_as(nested_J))
+register_dispatch(Jkw, nested_Jkw)
+nondiff(plan, check_mutation, saved_reads, check_reads)
