@@ -1145,6 +1145,17 @@ def reshape_and_transpose(x):
     return np.sum(M.T @ M) + np.sum(M.sum(axis=1) ** 2) + M[1, 2]
 
 
+def _axes_order(ndim):
+    return [ndim - 1] + list(range(ndim - 1))   # a list of axes, made by a helper
+
+
+@case(arr(2, 3, 4), order2=True)
+def transpose_by_list(X):
+    order = _axes_order(X.ndim)   # (the axes a list: was a NoRuleError)
+    Y = np.transpose(X, order)
+    return np.sum(np.sin(Y) * np.arange(24.0).reshape(4, 2, 3)) + np.sum(X.transpose([1, 0, 2]) ** 2)
+
+
 @case((arr(3), arr(3)), needs=("np.concatenate",))
 def concatenate_and_stack(a, b):
     c = np.concatenate([a, b ** 2])

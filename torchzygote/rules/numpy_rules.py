@@ -427,7 +427,8 @@ if np is not None:
     # np.reshape / ndarray.reshape (with their ``order``): numpy_shape.py
     _r([np.transpose, np.ndarray.transpose], "a, *axes",
        a="np_like(np.transpose(dy, np.argsort(axes[0] if len(axes) == 1 and axes[0] is not None and "
-         "not isinstance(axes[0], int) else axes) if axes and axes[0] is not None else None), a)", linear=True)
+         "not isinstance(axes[0], int) else axes) if axes and axes[0] is not None else None), a)", linear=True,
+       kinds=V0)   # (the axes may be a list: ``np.transpose(a, order)``)
     _r([np.outer], "a, b", a="np_like(np.reshape(dy @ np_cj(np.ravel(b)), np.shape(a)), a)",
        b="np_like(np.reshape(np.transpose(dy) @ np_cj(np.ravel(a)), np.shape(b)), b)",
        jvp=dict(a="np.outer(da, b)", b="np.outer(a, db)"))
