@@ -8,6 +8,7 @@ code alone; any other callee goes through ``J``'s other cases, lifted as before.
 from __future__ import annotations
 
 import types
+
 import torch
 
 try:
@@ -34,7 +35,7 @@ def plan(f, args) -> tuple:
         if fwd is not None:
             versions = [a._version for a in args if type(a) is torch.Tensor]
             if any(i < 0 or isinstance(args[i], _READ_CHECKED) for i in fwd.reads):
-                return _forward_guarded, (fwd, versions)
+                return _forward_guarded, (fwd, versions, fwd.reads)
             return _forward, (fwd, versions)
     special = TABLE.dispatcher(f)
     stand_in = getattr(special, "stand_in", None)
@@ -78,10 +79,10 @@ def _forward(extra, ictx, f, args):
 
 
 def _forward_guarded(extra, ictx, f, args):
-    run, versions = extra
+    run, versions, reads = extra
     res = run(ictx, f, *args)
     check_mutation(f, args, versions, res[0])
-    return guard_reads(f, run.reads, args, res)
+    return guard_reads(f, reads, args, res)
 
 
 def _rule(extra, ictx, f, args):
