@@ -72,6 +72,7 @@ def operator_dispatch(op, name, rname=None):
 
 
 _PLAIN_ATTRS: set = set()   # (class, name) pairs known to be plain fields of nn.Modules
+_MISSING = object()
 
 
 def getattr_dispatch(ctx, args, kw, kwargs):
@@ -124,7 +125,6 @@ def _getattr_by_kinds(args):
 
 
 getattr_dispatch.by_kinds = _getattr_by_kinds
-_MISSING = object()
 
 
 def _class_attr(cls, name: str):
@@ -135,8 +135,9 @@ def _class_attr(cls, name: str):
     return _MISSING
 
 
-def _python_property(attr) -> bool:
-    return isinstance(attr, property) and isinstance(attr.fget, types.FunctionType)
+def _python_property(attr, accessor: str = "fget") -> bool:
+    """Whether ``attr`` is a property whose getter (or ``fset``: setter) is written in Python."""
+    return isinstance(attr, property) and isinstance(getattr(attr, accessor), types.FunctionType)
 
 
 def _module_field(m, name: str, ga) -> bool:
@@ -161,7 +162,7 @@ def setattr_dispatch(ctx, args, kw, kwargs):
     Python is differentiated; a plain field is written with the generic rule."""
     obj, name = args[0], args[1]
     attr = _class_attr(type(obj), name)
-    if isinstance(attr, property) and isinstance(attr.fset, types.FunctionType):
+    if _python_property(attr, "fset"):
         _, back = J(ctx, attr.fset, obj, args[2])
         return None, lambda dy: (None, None, back(None)[1])
     setter = python_method(type(attr), "__set__") if attr is not _MISSING else None
@@ -174,7 +175,7 @@ def setattr_dispatch(ctx, args, kw, kwargs):
 def _setattr_by_kinds(args):
     """The rule ``setattr_dispatch`` applies where the class has no Python setter for the name."""
     attr = _class_attr(type(args[0]), args[1]) if len(args) == 3 else None
-    if attr is None or isinstance(attr, property) and isinstance(attr.fset, types.FunctionType) or \
+    if attr is None or _python_property(attr, "fset") or \
             attr is not _MISSING and python_method(type(attr), "__set__") is not None:
         return None
     return select(setattr, [kind_of(a) for a in args])
