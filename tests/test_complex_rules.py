@@ -29,7 +29,7 @@ import torch
 
 import torchzygote as tz
 from conftest import fd_gradient
-from test_jvp_torch_rules import EXTRA, SCOPE, _module, _rid
+from test_jvp_torch_rules import EXTRA, SCOPE, _copy, _module, _rid
 from test_rules_generic import SAMPLES, Program, _declared, _fn_id, _Weights, a, t, tp
 from torchzygote.errors import GradientError
 from torchzygote.rules.registry import TABLE, select
@@ -92,16 +92,6 @@ def _variants(args, kw):
 
 def _changed(xs, ys):
     return any(x is not y and not (type(x) in (tuple, list) and not _changed(x, y)) for x, y in zip(xs, ys))
-
-
-def _copy(v):
-    if isinstance(v, torch.Tensor):
-        return v.clone()
-    if isinstance(v, np.ndarray):
-        return v.copy()
-    if type(v) in (tuple, list):
-        return type(v)(_copy(x) for x in v)
-    return v
 
 
 def _pre(opts):

@@ -16,6 +16,7 @@ real-linear derivative, which is what a tangent is, holomorphic or not).
 """
 import operator
 
+import numpy as np
 import pytest
 import torch
 
@@ -229,6 +230,8 @@ def _copy(v):
     """A fresh copy of the arguments (in-place rules write into their first argument)."""
     if isinstance(v, torch.Tensor):
         return v.clone()
+    if isinstance(v, np.ndarray):
+        return v.copy()
     if type(v) in (tuple, list):
         return type(v)(_copy(x) for x in v)
     return v
