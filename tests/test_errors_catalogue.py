@@ -5,6 +5,7 @@ import linecache
 import math
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -181,15 +182,71 @@ def ignores_result(x):
     return y.sum()
 
 
-@pytest.mark.xfail(strict=True, reason="silently wrong: a callee that writes into a tensor argument in place and "
-                   "returns it is assumed to be rebound by the caller (dispatch.check_mutation exempts "
-                   "`a is y`); gives 1 where the gradient is 2, instead of the GradientError above")
-def test_callee_writes_argument_and_returns_it_but_caller_keeps_old_name():
-    try:
-        g = tz.gradient(ignores_result, torch.ones(2))
-    except tz.GradientError:
-        return
-    assert torch.equal(g[0], torch.full((2,), 2.0))
+def test_gradient_error_callee_writes_argument_the_caller_reads_again():
+    with pytest.raises(tz.GradientError, match=r"scale_and_return writes in place into a tensor passed to it that "
+                                               r"this function reads again afterwards.*`y = scale_and_return\(y\)`") as e:
+        tz.gradient(ignores_result, torch.ones(2))
+    assert f"{THIS}:{_line(ignores_result, 'scale_and_return(y)')}" in str(e.value)
+
+
+def keyword_call_ignores_result(x):
+    y = x * 1.0
+    scale_and_return(t=y)
+    return y.sum()
+
+
+def test_gradient_error_keyword_callee_writes_argument():
+    with pytest.raises(tz.GradientError, match=r"reads again afterwards under the same name"):
+        tz.gradient(keyword_call_ignores_result, torch.ones(2))
+
+
+def squares_then_scales(x):
+    y = x * 1.0
+    z = (y * y).sum()           # its gradient reads y
+    y = scale_and_return(y)     # bound, but the old y the product saved is gone
+    return z + y.sum()
+
+
+def test_gradient_error_callee_overwrites_a_value_the_gradient_reads():
+    with pytest.raises(tz.GradientError, match=r"whose old value this function's gradient needs; .*"
+                                               r"pass a copy \(`scale_and_return\(y.clone\(\)\)`\)"):
+        tz.gradient(squares_then_scales, torch.ones(2))
+
+
+def test_gradient_error_callee_writes_argument_forward_mode():
+    with pytest.raises(tz.GradientError, match=r"reads again afterwards under the same name"):
+        tz.jvp(ignores_result, (torch.ones(2),), (torch.ones(2),))
+
+
+def squares(a):
+    return a * a
+
+
+def keyword_call_then_write(x):
+    y = x * 1.0
+    z = squares(a=y)    # squares' gradient reads y
+    y.mul_(2)
+    return z.sum() + y.sum()
+
+
+def test_gradient_error_written_after_a_keyword_call():
+    with pytest.raises(tz.GradientError, match=r"argument 1 of squares .* was written in place after the call"):
+        tz.gradient(keyword_call_then_write, torch.ones(2))
+
+
+def rebinds_the_result(x):
+    y = x * 3.0
+    s = y * 2.0
+    y = scale_and_return(y)
+    return (y * s).sum()
+
+
+def test_callee_writes_argument_and_the_caller_binds_the_result():
+    x = torch.linspace(-1.0, 1.0, 4, dtype=torch.float64)
+    g, = tz.gradient(rebinds_the_result, x)
+    xr = x.clone().requires_grad_(True)
+    ref, = torch.autograd.grad(rebinds_the_result(xr), xr)
+    torch.testing.assert_close(g, ref)
 
 
 def cat_then_shrink(x):
@@ -199,10 +256,8 @@ def cat_then_shrink(x):
     return y.sum() + xs[0].sum()
 
 
-def test_gradient_error_cat_list_changed():
-    with pytest.raises(tz.GradientError, match=r"the list passed to torch.cat was changed after the call.*"
-                                               r"pass a tuple or a copy"):
-        tz.gradient(cat_then_shrink, torch.ones(2))
+def test_cat_list_item_shrunk_after_the_call():
+    _matches_torch(cat_then_shrink, torch.ones(2, dtype=torch.float64))
 
 
 def test_gradient_error_custom_rule_count():
@@ -255,18 +310,51 @@ def cat_then_replace(x):
     return (y * torch.arange(4.0)).sum()
 
 
-@pytest.mark.xfail(strict=True, reason="silently wrong: torch.cat's pullback splits by the list's items as they "
-                   "are when the pullback runs (rules/tensor.py); an item replaced by a longer tensor gives a "
-                   "gradient of shape (4,) for an argument of shape (2,) instead of the GradientError")
-def test_cat_list_item_replaced_after_the_call():
-    try:
-        g = tz.gradient(cat_then_replace, torch.ones(2))
-    except tz.GradientError:
-        return
-    assert torch.equal(g[0], torch.tensor([4.0, 7.0]))
+def cat_called_at_run_time(x, cat):
+    xs = [x * 1.0, x * 2.0]
+    y = cat(xs)               # the callee is known at run time only
+    xs[0] = torch.cat([x, x]) * 5.0
+    return (y * torch.arange(4.0, dtype=x.dtype)).sum() + xs[0].sum()
 
 
-def test_gradcheck_catches_the_cat_case():
-    with pytest.raises(tz.GradientMismatchError,
-                       match=r"argument 0 'x': a gradient of shape \(4,\) for a value of shape \(2,\)"):
-        tz.gradcheck(cat_then_replace, torch.ones(2, dtype=torch.float64))
+def cat_by_keyword(x):
+    xs = [x * 1.0, x * 2.0]
+    y = torch.cat(tensors=xs)
+    xs[1] = x[:1] * 3.0
+    return (y * torch.arange(4.0, dtype=x.dtype)).sum() + xs[1].sum()
+
+
+def multi_dot_then_replace(a, b):
+    ms = [a, b]
+    y = np.linalg.multi_dot(ms)   # its pullback reads the matrices' values
+    ms[0] = a * 3.0
+    return y.sum() + ms[0].sum()
+
+
+@pytest.mark.parametrize("f", [cat_then_replace, cat_by_keyword], ids=lambda f: f.__name__)
+def test_cat_list_item_replaced_after_the_call(f):
+    """The list's items are read as they are at the call (``ops.items_of``); before, the pullback
+    split by the items as they were when it ran (silently wrong: a gradient of shape (4,))."""
+    _matches_torch(f, torch.ones(2, dtype=torch.float64))
+
+
+def test_cat_called_at_run_time_list_item_replaced():
+    x = torch.ones(2, dtype=torch.float64)
+    g, _ = tz.gradient(cat_called_at_run_time, x, torch.cat)
+    xr = x.clone().requires_grad_(True)
+    torch.testing.assert_close(g, torch.autograd.grad(cat_called_at_run_time(xr, torch.cat), xr)[0])
+
+
+def test_multi_dot_list_item_replaced_after_the_call():
+    a, b = np.arange(4.0).reshape(2, 2), np.linspace(0.5, 2.0, 4).reshape(2, 2)
+    ga, gb = tz.gradient(multi_dot_then_replace, a, b)
+    at, bt = (torch.tensor(m, requires_grad=True) for m in (a, b))
+    ra, rb = torch.autograd.grad((at @ bt).sum() + (at * 3.0).sum(), (at, bt))
+    np.testing.assert_allclose(ga, ra.numpy())
+    np.testing.assert_allclose(gb, rb.numpy())   # was b's gradient through the replaced matrix
+
+
+def _matches_torch(f, x):
+    g, = tz.gradient(f, x)
+    xr = x.clone().requires_grad_(True)
+    torch.testing.assert_close(g, torch.autograd.grad(f(xr), xr)[0])

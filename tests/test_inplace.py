@@ -94,3 +94,81 @@ def test_user_tensor_is_mutated_like_python():
     g = tz.gradient(f, x)[0]
     assert torch.allclose(x, torch.sin(before))
     assert torch.allclose(g, torch.cos(before))
+
+
+# ---------------------------------------------------------------- torch's in-place functions
+# ``torch.relu_(y)`` writes y and returns it; the name y takes the result (ops.returned), in
+# reverse and forward mode. Before, y kept its old value's gradient: sigmoid_ was silently wrong.
+
+def fn_relu_(x):
+    y = x * 1.5
+    torch.relu_(y)
+    return (y * y).sum()
+
+
+def fn_F_relu_(x):
+    y = x * 1.5
+    torch.nn.functional.relu_(y)
+    return (y * x).sum()
+
+
+def fn_sigmoid_(x):
+    y = x * 1.5
+    torch.sigmoid_(y)
+    return (y * y).sum()
+
+
+def fn_chain_(x):
+    y = x + 0.25
+    torch.tanh_(y)
+    z = y * 3.0
+    torch.exp_(z)
+    return (z * x).sum()
+
+
+def fn_init_(x):
+    w = torch.empty(4, dtype=x.dtype)
+    torch.nn.init.constant_(w, 0.5)   # a write of a constant: w carries no gradient
+    return (w * x * x).sum()
+
+
+@pytest.mark.parametrize("f", [fn_relu_, fn_F_relu_, fn_sigmoid_, fn_chain_, fn_init_], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_torch_inplace_function_renews_its_argument(f, seed):
+    x = torch.randn(4, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    ref = _ref_grad(lambda v: f(v * 1.0), x)
+    g, = tz.gradient(f, x)
+    torch.testing.assert_close(g, ref)
+    v = torch.randn(4, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 10))
+    y, t = tz.jvp(f, (x,), (v,))
+    torch.testing.assert_close(y, f(x.clone()))
+    torch.testing.assert_close(t, (ref * v).sum())
+
+
+def update_(t):        # named like an in-place function, returns None
+    t.mul_(2.0)
+
+
+def calls_update_(x):
+    y = x * 1.0
+    update_(y)
+    return (y * y).sum()
+
+
+def leaves_alone_(t):
+    return None
+
+
+def calls_leaves_alone_(x):
+    y = x * 1.0
+    leaves_alone_(y)
+    return (y * y).sum()
+
+
+def test_inplace_named_function_returning_none():
+    with pytest.raises(tz.GradientError, match="update_ writes into a tensor argument in place"):
+        tz.gradient(calls_update_, torch.ones(3))
+    with pytest.raises(tz.GradientError, match="update_ writes in place into a tensor passed to it"):
+        tz.jvp(calls_update_, (torch.ones(3),), (torch.ones(3),))
+    x = torch.linspace(-1.0, 1.0, 3, dtype=torch.float64)
+    torch.testing.assert_close(tz.gradient(calls_leaves_alone_, x)[0], 2 * x)

@@ -284,6 +284,21 @@ def p_object_setattr(x, y):
     return o.w * o.v
 
 
+def p_returned(x, y):   # torch.sigmoid_(t): the name t takes the result, the same tensor
+    t = torch.stack([x * y, x + y])
+    torch.sigmoid_(t)
+    u = t * 1.0
+    torch.nn.functional.relu_(u)
+    return (t * u).sum()
+
+
+def p_items_of(x, y):   # torch.stack(xs) reads the list's items as they are at the call
+    xs = [x * y, x + y]
+    s = torch.stack(xs)
+    xs[0] = x * 3.0
+    return ((s * s).sum() + xs[0] * s[1] + sum(ops.items_of(xs)) + ops.items_of((x, y))[1]).sum()
+
+
 def p_module_registrations(x, y):
     return _Holder(torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64))()
 
@@ -483,6 +498,9 @@ put(ops.stop_gradient, Program(p_no_grad_block))
 put(tuple.__new__, Program(p_tuple_new))
 put(delattr, Program(p_delattr))
 put(object.__setattr__, Program(p_object_setattr))
+_TENSORS = (torch.tensor([0.7, -0.4], dtype=torch.float64), torch.tensor([1.9, 0.3], dtype=torch.float64))
+put(ops.returned, Program(p_returned, _TENSORS))
+put(ops.items_of, Program(p_items_of, _TENSORS))
 for f in (torch.nn.Module.register_buffer, torch.nn.Module.register_parameter, torch.nn.Module.add_module,
           torch.nn.Module.register_module):
     put(f, Program(p_module_registrations))

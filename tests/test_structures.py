@@ -87,3 +87,40 @@ def test_builtin_structures_are_registered():
     assert structure_of((1, 2)).flatten((1, 2))[0] == (1, 2)
     assert structure_of([1, 2]).unflatten(None, (3, 4)) == [3, 4]
     assert structure_of(tz.Record(a=1)).flatten(tz.Record(a=1))[0] == {"a": 1}
+
+
+# ---------------------------------------------------------------- an instance's __dict__ and vars()
+class _Fields:
+    def __init__(self):
+        self.k = 1.0
+
+
+def _write_dict_read_field(x):
+    o = _Fields()
+    o.__dict__["k"] = x * 2.0
+    return x * o.k
+
+
+def _write_field_read_dict(x):
+    o = _Fields()
+    o.k = x * 3.0
+    return o.__dict__["k"] * x
+
+
+def _write_vars_read_field(x):
+    o = _Fields()
+    vars(o)["k"] = x ** 2
+    vars(o).update(j=x)
+    return o.k * o.j
+
+
+@pytest.mark.parametrize("f,d1,d2", [(_write_dict_read_field, lambda x: 4 * x, lambda x: 4.0),
+                                     (_write_field_read_dict, lambda x: 6 * x, lambda x: 6.0),
+                                     (_write_vars_read_field, lambda x: 3 * x ** 2, lambda x: 6 * x)],
+                         ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize("x", [-1.25, 0.5, 2.0])
+def test_instance_dict_is_the_objects_fields(f, d1, d2, x):
+    assert tz.gradient(f, x)[0] == pytest.approx(d1(x))
+    d = tz.derivative(f)
+    assert tz.derivative(lambda v: d(v))(x) == pytest.approx(d2(x))
+    assert tz.jvp(f, (x,), (1.0,))[1] == pytest.approx(d1(x))

@@ -499,7 +499,16 @@ nograd(Grads)
 # are lifted like user code, so the outer transform differentiates the inner
 # generated forward and pullback (themselves plain Python), to any depth.
 
+def _explicit_only(args) -> None:
+    """Nested AD differentiates explicit arguments: ``Params`` inside differentiated code would
+    call the zero-argument function with them."""
+    if len(args) == 1 and type(args[0]) is Params:
+        raise GradientError("a gradient with respect to Params taken inside differentiated code is not "
+                            "supported; pass the tensors as arguments (`gradient(lambda W: ..., W)`)")
+
+
 def _nested_pullback(f, *args):
+    _explicit_only(args)
     ctx = Context()
     y, back = J(ctx, f, *args)
 
@@ -511,12 +520,14 @@ def _nested_pullback(f, *args):
 
 
 def _nested_withgradient(f, *args):
+    _explicit_only(args)
     ctx = Context()
     y, back = J(ctx, f, *args)
     return WithGradient(y, _results(ctx, args, back(seed(y))))
 
 
 def _nested_gradient(f, *args):
+    _explicit_only(args)
     ctx = Context()
     y, back = J(ctx, f, *args)
     return _results(ctx, args, back(seed(y)))
@@ -538,6 +549,7 @@ for _f, _nested in ((gradient, _nested_gradient), (pullback, _nested_pullback), 
 nograd(Context)
 nograd(seed)
 nograd(_all_values)
+nograd(_explicit_only)
 
 
 # ---------------------------------------------------------------- mixed mode

@@ -33,6 +33,7 @@ class ModuleFacts:
         self.item_paths: Dict[int, list] = {}   # a loop variable over a Sequential: its items' paths
         self.guards: Dict[Tuple[int, tuple], object] = {}
         self.checked: Dict[int, tuple] = {}
+        self.held: frozenset = frozenset()   # after ``forget``: the values that hold a module or a function
         for i, (p, x, k) in enumerate(zip(params, examples or (), kinds)):
             if k == OBJECT and (isinstance(x, torch.nn.Module) or type(x) is types.FunctionType):
                 self._hold(p, x, (i, ()))
@@ -157,7 +158,9 @@ class ModuleFacts:
             self.item_paths[loop.item.id] = [(i, path + (name,)) for name in held[0]._modules]
 
     def forget(self) -> None:
-        """Drop the example objects once the kinds are known (guards and checks stay)."""
+        """Drop the example objects once the kinds are known (guards and checks stay, and which
+        values hold the modules and functions the guards pin)."""
+        self.held = frozenset(self.path) | frozenset(self.item_paths)
         self.ex.clear()
         self.path.clear()
         self.item_paths.clear()

@@ -37,7 +37,7 @@ class Order:
             i = self.pos[id(node)] = next(counter)
             phis = len(self._phis)
             skip = node.args[0] if isinstance(node, Stmt) and isinstance(node.fn, Const) and \
-                node.fn.value is ops.mutated else None   # the written object's new name, not a read
+                node.fn.value in (ops.mutated, ops.returned) else None   # the written object's new name, not a read
             for op in ir.used_operands(node):
                 if isinstance(op, Var) and op is not skip:
                     self._use(op.id, i)

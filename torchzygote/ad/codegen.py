@@ -193,7 +193,8 @@ class Codegen(Forward, Pullback, WriteGuards):
             S = {ret.id: SET if self.pure else MAYBE}
             self.saves, self.own = {}, {}
             rev = self.rev_region(fn.body, S)
-        self._used_top = words("\n".join(ln for ln in rev if not ln.lstrip().startswith("#")))
+        self._rev_text = "\n".join(ln for ln in rev if not ln.lstrip().startswith("#"))
+        self._used_top = words(self._rev_text)
         self._read_ids = None
         self.has_stack = any(v for k, v in self.saves.items() if k not in self.own)
         params = [self.v(p) for p in fn.params]

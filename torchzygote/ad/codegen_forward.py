@@ -230,13 +230,14 @@ class Forward:
                        f"{self.v(first)} = {self.glob(keep_old, 'old')}(_ip, {later!r}, {s.loc!r})"]
             if pos is not None:
                 argv[pos] = "_ip"
+        pre, post = self._call_write_guards(s, written[0] if written is not None else None)
         if s.kwargs or s.star is not None or s.dstar is not None:
             pos = self.v(s.star) if s.star is not None else "(" + "".join(a + ", " for a in argv) + ")"
             kw = "{" + ", ".join(f"{k!r}: {self.v(v)}" for k, v in s.kwargs) + "}"
             if s.dstar is not None:
                 kw = f"{{**{kw}, **{self.v(s.dstar)}}}"
-            return guards + [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
-        return guards + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
+            return guards + pre + [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"] + post
+        return guards + pre + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"] + post
 
     def _call_args(self, s: Stmt, skip=0) -> str:
         parts = [self.v(a) for a in s.args[skip:]]

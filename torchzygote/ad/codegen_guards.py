@@ -16,10 +16,14 @@ from ..rules.registry import ARRAY, DICT, LIST, OBJECT, TENSOR
 from .. import errors
 from . import dispatch
 from ..values import versions
-from .write_checks import check_not_held, fresh_array, keep_if_shared
+from .naming import words
+from .write_checks import check_call_writes, check_not_held, fresh_array, keep_if_shared, version_of
 
 WRITES_FIRST = (np.copyto,)   # functions that write into their first argument
 MAY_BE_TENSOR = (TENSOR, OBJECT, ARRAY)   # kinds whose values in-place writes may share memory with
+# a constant number as a tensor of another's dtype (codegen.rule_mapping): no read of its values
+_DTYPE_ONLY = re.compile(r"\b_kt\(([^(),]+), v\d+\)")
+_READS_ONLY = (getattr, hasattr, isinstance, len)   # callees that never write into a tensor argument
 INPLACE_OPS = (operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ipow, operator.imod,
                operator.ifloordiv, operator.imatmul)
 
@@ -101,6 +105,37 @@ class WriteGuards:
                 lines.append(self._bound(vid, f"v{vid} = {self.glob(keep_if_shared, 'keep')}(v{vid}, "
                                                 f"{self.v(first)}, {later!r}, {s.loc!r})"))
         return lines
+
+    def _call_write_guards(self, s: Stmt, written: Optional[Var]) -> Tuple[List[str], List[str]]:
+        """Around a call dispatched at run time (not the write ``written``, guarded above): the
+        lines before and after it that check the tensors passed to it come back unchanged where
+        this function reads them again under their old names, in the forward or the pullback,
+        or where their name takes the call's result only if it is the same object
+        (``ops.returned``: ``torch.relu_(y)``). See ``check_call_writes``."""
+        if isinstance(s.fn, Const) and any(s.fn.value is f for f in _READS_ONLY):
+            return [], []
+        nxt = self.order.next.get(id(s))
+        renewed = nxt.args[0] if isinstance(nxt, Stmt) and isinstance(nxt.fn, Const) and \
+            nxt.fn.value is ops.returned and nxt.args[1] is s.out else None
+        watched, how = [], []
+        for a in list(s.args) + [v for _, v in s.kwargs]:
+            if not isinstance(a, Var) or a is written or a in watched or self.A.K.get(a.id) not in (TENSOR, OBJECT) \
+                    or a.id in self.A.mods.held:   # (a module, a function: no version counter)
+                continue
+            why = "later" if self.order.used_after(a.id, s) else "back" if self._read_back(a.id) else \
+                "returned" if a is renewed else None
+            if why is not None:
+                watched.append(a)
+                how.append(why)
+        if not watched:
+            return [], []
+        vers = "".join(f"{self.v(a)}._version, " if self.A.K.get(a.id) == TENSOR else
+                       f"{self.glob(version_of, 'version')}({self.v(a)}), " for a in watched)
+        args = "".join(self.v(a) + ", " for a in watched)
+        n = self.nid(s)
+        out = self.v(s.out) if s.out is not None else "None"
+        return [f"_w{n} = ({vers})"], [f"if ({vers}) != _w{n}: {self.glob(check_call_writes, 'check_writes')}("
+                                     f"{self.v(s.fn)}, _w{n}, ({args}), {tuple(how)!r}, {out}, {s.loc!r})"]
 
     def _bound(self, vid: int, line: str) -> str:
         """A guard line for value ``vid``; a branch's value may be unbound (the branch did not
@@ -213,5 +248,6 @@ class WriteGuards:
         """The primal values the pullback reads: one scan of its text (a search, and a new
         pattern, per value was most of a nested transform's time)."""
         if self._read_ids is None:
-            self._read_ids = {int(w[1:]) for w in self._used_top if w[0] == "v" and w[1:].isdigit()}
+            text = _DTYPE_ONLY.sub(r"_kt(\1)", self._rev_text)
+            self._read_ids = {int(w[1:]) for w in words(text) if w[0] == "v" and w[1:].isdigit()}
         return self._read_ids

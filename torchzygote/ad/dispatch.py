@@ -33,17 +33,24 @@ def J(ctx: Context, f, *args):
         if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount:
             fwd = forward(f, args)  # None for functions that are not lifted (rules, torch's own)
             if fwd is not None:
-                versions = [a._version for a in args if type(a) is torch.Tensor]
-                res = fwd(ctx, f, *args)
-                if versions:
-                    check_mutation(f, args, versions, res[0])
-                return guard_reads(f, fwd.reads, args, res) if fwd.reads else res
+                return run_forward(ctx, f, fwd, args)
     elif type(f) in _PLAIN_MODULES and not _has_hooks(f) and not _registered(f):
         return _drop_self_call(ctx, type(f).forward, f, args)
     return Jkw(ctx, f, args, None)
 
 
 _PLAIN_MODULES: set = set()   # nn.Module classes called the standard way (Module.__call__)
+
+
+def run_forward(ctx: Context, f: types.FunctionType, fwd, args):
+    """A lifted callee's compiled forward, checked: the callee may not hide an in-place write
+    into a tensor argument (``check_mutation``), and its pullback refuses arguments the caller
+    wrote into after the call (``guard_reads``)."""
+    versions = [a._version for a in args if type(a) is torch.Tensor]
+    res = fwd(ctx, f, *args)
+    if versions:
+        check_mutation(f, args, versions, res[0])
+    return guard_reads(f, fwd.reads, args, res) if fwd.reads else res
 
 
 def _registered(f) -> bool:
@@ -63,6 +70,9 @@ def Jkw(ctx: Context, f, args, kwargs):
         y, pb = user(*args, **kw)
         return y, _split_back(pb, len(args), kwargs)
     if TABLE.lookup(f):
+        if f in TABLE.sequence_readers and (args and type(args[0]) is list or
+                                            not args and type(kw.get(TABLE.sequence_readers[f])) is list):
+            return _items_now(ctx, f, args, kw, kwargs)
         rule = select(f, [kind_of(a) for a in args], len(kw))
         if rule is not None:
             y, back = closure_form(rule)(ctx, *bind_rule(rule, args, kw))
@@ -72,7 +82,7 @@ def Jkw(ctx: Context, f, args, kwargs):
     t = type(f)
     if t is types.FunctionType and not torch_internal(f):
         flat, unbind = bind_function(f, args, kw)
-        y, back = forward(f, flat)(ctx, f, *flat)
+        y, back = run_forward(ctx, f, forward(f, flat), flat)
         return y, lambda dy: unbind(ctx, flat, back(dy), len(args), kwargs)
     if t is types.MethodType:
         y, back = Jkw(ctx, f.__func__, (f.__self__, *args), kwargs)
@@ -116,10 +126,33 @@ def check_mutation(f, args, versions, y):
     if all(a is y for a in mutated):
         return
     code = f.__code__
+    name, loc = getattr(f, "origin", None) or (f.__qualname__, (code.co_filename, code.co_firstlineno))
     raise GradientError(
-        f"{f.__qualname__} writes into a tensor argument in place; torchzygote follows in-place "
+        f"{name} writes into a tensor argument in place; torchzygote follows in-place "
         f"writes within a function, so the caller's gradient would miss it: return the new tensor "
-        f"(`y = f(y)`) or write to a copy", (code.co_filename, code.co_firstlineno))
+        f"(`y = f(y)`) or write to a copy", loc)
+
+
+def _items_now(ctx: Context, f, args, kw, kwargs):
+    """A function that reads a list's items (``torch.cat(xs)``, its callee known only at run
+    time) called on the items as they are now (``ops.items_of``), as the frontend calls it
+    where the callee is known: a write into the list after the call cannot change its gradient."""
+    name = TABLE.sequence_readers[f] if not args else None
+    t, items_back = J(ctx, ops.items_of, args[0] if args else kw[name])
+    if args:
+        y, back = Jkw(ctx, f, (t, *args[1:]), kwargs)
+    else:
+        y, back = Jkw(ctx, f, (), {**kw, name: t})
+
+    def b(dy):
+        g = back(dy)
+        da, dk = g if kwargs is not None else (g, None)
+        if args:
+            da = (items_back(da[0])[0], *da[1:])
+        else:
+            dk = {**dk, name: items_back(dk[name])[0]}
+        return da if kwargs is None else (da, dk)
+    return y, b
 
 
 def _drop_self_call(ctx, fn, obj, args):

@@ -9,6 +9,7 @@ import types
 
 import torch
 
+from ..errors import LiftError
 from ..frontend import ops
 from ..rules import numpy_shape, pylib
 from ..rules.container_backs import attr_back, method_self_back
@@ -83,6 +84,8 @@ def getattr_dispatch(ctx, args, kw, kwargs):
     if len(args) == 2 and (cls, name) in _PLAIN_ATTRS:  # a module's parameter or submodule: no dispatch
         y = getattr(obj, name)
         return y, lambda dy: (attr_back(ctx, obj, name, y, dy), None)
+    if name == "__dict__" and len(args) == 2:
+        return instance_dict(ctx, obj)
     attr = _class_attr(cls, name)
     if attr is not _MISSING:
         if _python_property(attr):
@@ -110,11 +113,29 @@ def getattr_dispatch(ctx, args, kw, kwargs):
     return by_rule(ctx, getattr, args, kw, kwargs)
 
 
+def instance_dict(ctx, obj, back=lambda dy: (None, None)):
+    """``obj.__dict__`` (``vars(obj)``): the dict whose items are the object's fields, so its
+    gradients live in the object's slot (``Context.share``): a field written through the dict
+    is what ``obj.k`` reads afterwards, and the other way round."""
+    d = obj.__dict__
+    if type(d) is dict:
+        ctx.share(d, obj)
+    return d, back
+
+
+def vars_dispatch(ctx, args, kw, kwargs):
+    """``vars(obj)``: ``obj.__dict__``, one slot with the object (``instance_dict``)."""
+    if len(args) != 1 or kw:
+        raise LiftError("vars() without an object (the local names) cannot be differentiated; read the "
+                        "names themselves, or pass the object (vars(obj))")
+    return instance_dict(ctx, args[0], lambda dy: (None,) if kwargs is None else ((None,), {}))
+
+
 def _getattr_by_kinds(args):
     """The rule ``getattr_dispatch`` applies to ``getattr(obj, name)`` with no case of its own: a
     name the class defines natively (a slot, a getset descriptor such as a cell's
     ``cell_contents``), not a method of a value; else None."""
-    if len(args) != 2:
+    if len(args) != 2 or args[1] == "__dict__":
         return None
     obj, name = args
     attr = _class_attr(type(obj), name)
@@ -220,6 +241,7 @@ def _register() -> None:
     for f, name, rname in OPERATORS:
         register_dispatch(f, operator_dispatch(f, name, rname))
     register_dispatch(getattr, getattr_dispatch)
+    register_dispatch(vars, vars_dispatch)
     register_dispatch(setattr, setattr_dispatch)
     register_dispatch(ops.setitem_v, setitem_dispatch)
     register_dispatch(functools.partial, partial_rule)

@@ -245,13 +245,15 @@ class JvpCodegen(Codegen):
         """A call resolved at run time: its tangent comes back with it."""
         tgt = f"{out or '_'}, {self.t(s.out) if s.out is not None and self.t(s.out) != 'None' else '_'}"
         argv = [self.packed(a) for a in s.args]
+        written = self._written(s)
+        pre, post = self._call_write_guards(s, written[0] if written is not None else None)
         if s.kwargs or s.star is not None or s.dstar is not None:
             pos = self.packed(s.star) if s.star is not None else "(" + "".join(a + ", " for a in argv) + ")"
             kw = "{" + ", ".join(f"{k!r}: {self.packed(v)}" for k, v in s.kwargs) + "}"
             if s.dstar is not None:
                 kw = f"{{**{kw}, **{self.packed(s.dstar)}}}"
-            return [f"{tgt} = _Fkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]
-        return [f"{tgt} = _F(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"]
+            return pre + [f"{tgt} = _Fkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"] + post
+        return pre + [f"{tgt} = _F(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"] + post
 
     def _rule(self, s: Stmt, r: Rule, bound: dict, out, where) -> List[str]:
         """A rule inlined: the primal as reverse mode's forward emits it, then the tangent terms."""

@@ -330,6 +330,7 @@ def foreign(ctx, f, args, kw):
 def torch_jvp(ctx, f, args, kw):
     """A torch op without a tangent rule in the table, under torch's forward-mode AD (its own
     derivative formulas), as reverse mode runs such ops under torch autograd."""
+    made = {}   # id of a dual made here -> (it, the primal it was made of)
     with torch.no_grad(), fwAD.dual_level():   # (forward AD needs no graph: none is recorded)
         def dualize(a):
             p, t = ctx.sp(a) if type(a) in (tuple, list) else ctx.up(a)
@@ -337,7 +338,9 @@ def torch_jvp(ctx, f, args, kw):
                 return type(a)(dualize(x) for x in a)
             if t is not None and isinstance(p, torch.Tensor):
                 # (a copy: an in-place op writes into its argument's tangent, which other values may share)
-                return fwAD.make_dual(p, t.to(p.dtype, copy=True) if isinstance(t, torch.Tensor) else torch.full_like(p, t))
+                d = fwAD.make_dual(p, t.to(p.dtype, copy=True) if isinstance(t, torch.Tensor) else torch.full_like(p, t))
+                made[id(d)] = (d, p)
+                return d
             if t is not None:
                 raise NoRuleError(f"forward mode: {_name(f)} got a tangent on a non-tensor argument")
             return p
@@ -346,7 +349,8 @@ def torch_jvp(ctx, f, args, kw):
         def undual(y):
             if isinstance(y, torch.Tensor):
                 p, t = fwAD.unpack_dual(y)
-                return p, t
+                # an in-place op returns the dual it wrote: the caller's object is the result
+                return made[id(y)][1] if id(y) in made else p, t
             if type(y) in (tuple, list):
                 pairs = [undual(x) for x in y]
                 return type(y)(a for a, _ in pairs), type(y)(b for _, b in pairs)

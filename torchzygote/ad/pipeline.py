@@ -71,6 +71,7 @@ def compile(fn: ir.Function, src: str, glb: dict, reads: tuple, qualname: str) -
     f = glb["fwd"]
     f.__qualname__ = f"fwd[{qualname}]"
     f.reads = reads
+    f.origin = (qualname, (fn.file, fn.line))   # what errors about it name (nested AD runs it as a callee)
     return f
 
 

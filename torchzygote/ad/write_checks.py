@@ -145,4 +145,31 @@ def check_apart(target, later, loc) -> None:
                 f"would stay the old one's; write into a copy ({_copy_hint(v)})", loc)
 
 
-nondiff(np_shared, check_apart)   # a transform of generated code (nested AD) calls them as they are
+def version_of(v):
+    """A tensor's version counter (None for other values): what ``check_call_writes`` compares."""
+    return v._version if isinstance(v, torch.Tensor) else None
+
+
+def check_call_writes(f, before: tuple, args: tuple, how: tuple, out, loc) -> None:
+    """After a call dispatched at run time: ``args``, tensors passed to it, must be unchanged
+    where this function reads them again under their old names (``how[k]``: ``"later"`` in
+    the forward, ``"back"`` in the pullback), or where their name takes the result only if it
+    is the same object (``"returned"``). A callee's in-place write gives the caller a new value
+    only through the call's result (``y = f(y)``); the old name would read the new contents
+    with the old value's gradient."""
+    for k, (a, v) in enumerate(zip(args, before)):
+        if v is None or a._version == v or how[k] == "returned" and out is a:
+            continue
+        name = getattr(f, "__qualname__", None) or type(f).__name__
+        short = name.rsplit(".", 1)[-1]
+        if how[k] == "back":
+            what, fix = "whose old value this function's gradient needs", f"pass a copy (`{short}(y.clone())`)"
+        else:
+            what, fix = "that this function reads again afterwards under the same name", \
+                f"bind the result (`y = {short}(y)`) and read the new name, or pass a copy (`{short}(y.clone())`)"
+        raise errors.GradientError(
+            f"{name} writes in place into a tensor passed to it {what}; torchzygote follows a "
+            f"callee's write only through the value the call returns: {fix}", loc)
+
+
+nondiff(np_shared, check_apart, version_of, check_call_writes)   # a transform of generated code (nested AD) calls them as they are

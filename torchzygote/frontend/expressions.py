@@ -9,6 +9,7 @@ import operator
 import types
 
 from ..ir import Const
+from ..rules.registry import TABLE
 from . import ops
 from .control import ControlFlow
 from .scopes import inplace_name, mutated_name
@@ -37,6 +38,15 @@ UNSUPPORTED = {
 def _foldable_attr(value) -> bool:
     return isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type,
                               int, float, complex, str, bool, type(None))) or callable(value)
+
+
+def _items_param(f):
+    """The name of the parameter whose items ``f`` reads (``torch.cat``'s ``tensors``:
+    ``reads_sequence`` rules), or None."""
+    try:
+        return TABLE.sequence_readers.get(f)
+    except TypeError:   # an unhashable callee
+        return None
 
 
 class Expressions(ControlFlow):
@@ -226,9 +236,23 @@ class Expressions(ControlFlow):
             return self._method_call(e, obj, item_of, args, kwargs, star, dstar)
         if star is None:
             self._mark_untracked(e, None, args, kwargs)
+            self._items_now(e, fn, args, kwargs)
         out = self.emit(fn, *args, kwargs=kwargs, star=star, dstar=dstar)
         self._renew_mutated(e, None, args, star, out)
         return out
+
+    def _items_now(self, e: ast.Call, fn, args, kwargs) -> None:
+        """A function that reads a list's items (``torch.cat(xs)``) gets them as they are at the
+        call (``ops.items_of``): its pullback reads them again, after later writes into the list."""
+        name = _items_param(fn.value) if isinstance(fn, Const) else None
+        if name is None:
+            return
+        if args and not isinstance(e.args[0], (ast.List, ast.Tuple)):   # (displays: ir.literal_tuples)
+            args[0] = self.emit(ops.items_of, args[0])
+        elif not args:
+            for k, (key, v) in enumerate(kwargs):
+                if key == name:
+                    kwargs[k] = (key, self.emit(ops.items_of, v))
 
     def _call_args(self, e: ast.Call):
         """A call's positional and keyword arguments, its ``*`` tuple and ``**`` dict."""
@@ -287,6 +311,11 @@ class Expressions(ControlFlow):
         """After ``x.fill(c)``, ``np.copyto(x, y)``, ``np.add.at(x, i, v)``: ``x`` (a local name)
         takes the written object as a new value."""
         name = mutated_name(e)
+        if name is None and obj is None and star is None and args and isinstance(e.args[0], ast.Name) and \
+                inplace_name(e.func.attr if isinstance(e.func, ast.Attribute) else getattr(e.func, "id", "")) \
+                and self._local(e.args[0]):
+            self.renew(e.args[0].id, args[0], self.emit(ops.returned, args[0], out))   # torch.relu_(y)
+            return
         if name is None or star is not None or not self._local(name):
             return
         old = obj if name is e.func.value else args[0]

@@ -85,6 +85,21 @@ def mutated(obj, res):
     return obj
 
 
+def returned(obj, res):
+    """``obj`` after a call named in torch's in-place style whose first argument it is
+    (``torch.relu_(y)``, ``F.relu_(y)``, ``nn.init.normal_(w)``): the call's result where that is
+    ``obj`` itself (torch's in-place functions return the tensor they write), else ``obj`` (a
+    write the call hides is refused by the guards around it, ``write_checks.check_call_writes``)."""
+    return res if res is obj else obj
+
+
+def items_of(seq):
+    """The items of a list as they are now, for a function that reads them (``torch.cat(xs)``,
+    ``np.linalg.multi_dot(xs)``, whose rules' pullbacks read them again): a tuple, which a write
+    into the list after the call (``xs[0] = ...``) cannot change. Other values are passed as they are."""
+    return tuple(seq) if type(seq) is list else seq
+
+
 def untracked_write(obj, *values):
     """Marks an in-place write into ``obj``, an object no local name holds, of ``values``: codegen
     refuses it where a value carries a gradient and ``obj`` is a tensor or an array."""

@@ -102,7 +102,8 @@ class Table:
     adjoints: dict = field(default_factory=dict)        # fn -> rule(*args, **kw) -> (y, pullback): @adjoint
     nondiff: set = field(default_factory=set)
     nondiff_kinds: dict = field(default_factory=dict)   # nondiff function -> kind of its result
-    sequence_readers: set = field(default_factory=set)  # functions that only read their first argument's items
+    # functions that only read their first argument's items -> that parameter's name
+    sequence_readers: dict = field(default_factory=dict)
     # forward mode: fn -> handler(ctx, args, kw) -> (y, tangent), arguments packed (values with
     # tangents as Duals): the API's own functions and user forward rules (``register_jvp``)
     jvps: dict = field(default_factory=dict)
@@ -231,7 +232,7 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
                 reads_sequence=reads_sequence, jvp=dict(jvp or {}), linear=linear)
     TABLE.rules.setdefault(fn, []).append(rule)
     if reads_sequence:   # a list display passed straight to it is built as a tuple (frontend)
-        TABLE.sequence_readers.add(fn)
+        TABLE.sequence_readers[fn] = names[0]
     if len(TABLE.rules[fn]) > 1:
         _unordered.add(fn)
         if not _batch:

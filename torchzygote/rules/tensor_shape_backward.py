@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import GradientError
 from .container_backs import seq_back
 from .tensor_backward import _fl, _st, _tuple_dy, einsum_back
 
@@ -60,19 +59,14 @@ def expand_back(dy, x):
 
 
 def cat_pieces(dy, tensors, dim):
-    """The gradients of ``torch.cat``'s inputs: ``dy`` split back (None for non-float ones)."""
+    """The gradients of ``torch.cat``'s inputs: ``dy`` split back (None for non-float ones). A
+    list's items come as they were at the call (``ops.items_of``)."""
     ts = list(tensors)
     sizes = []
     ref = next((t for t in ts if isinstance(t, torch.Tensor) and not (t.dim() == 1 and t.numel() == 0)), None)
     d = dim if ref is None else (dim + ref.dim()) % max(ref.dim(), 1)
     for t in ts:
         sizes.append(0 if t.dim() == 1 and t.numel() == 0 and (ref is None or ref.dim() != 1) else t.shape[d])
-    if sum(sizes) != dy.shape[d]:  # a list appended to after the call: its first items were joined
-        n = next((k for k in range(len(sizes) + 1) if sum(sizes[:k]) == dy.shape[d]), None)
-        if n is None:
-            raise GradientError("the list passed to torch.cat was changed after the call, so its gradient "
-                                "cannot be split back; pass a tuple or a copy (`torch.cat(list(xs))`)")
-        ts, sizes = ts[:n], sizes[:n]
     parts = dy.split(sizes, d)
     return tuple(p if _fl(t) and not (t.dim() == 1 and t.numel() == 0 and sizes[k] == 0) else None
                  for k, (t, p) in enumerate(zip(ts, parts)))

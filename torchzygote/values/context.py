@@ -16,7 +16,7 @@ class Context:
     """State of one gradient computation: gradients of identity objects and
     of implicit parameters."""
 
-    __slots__ = ("grads", "params", "pgrads", "tensor_grads", "written")
+    __slots__ = ("grads", "params", "pgrads", "tensor_grads", "written", "shared")
 
     def __init__(self, params=None):
         self.grads: Dict[int, list] = {}      # id(obj) -> [obj, gradient container]
@@ -24,6 +24,7 @@ class Context:
         self.pgrads: Dict[int, Any] = {}
         self.tensor_grads: Dict[int, Any] = {}   # module parameters reached through lists (RNNs' weights)
         self.written: Optional[set] = None     # (id(module globals), name) of globals written so far
+        self.shared: Optional[dict] = None     # id(an instance's __dict__) -> (it, the instance): one slot
 
     def wants_global(self, value, fn, name) -> bool:
         """Whether a tensor read from a global needs a gradient: it is one of the Params, or
@@ -38,13 +39,25 @@ class Context:
 
     def slot(self, obj):
         """The gradient container of an identity object (dict by key/field; list for lists)."""
+        if self.shared is not None and id(obj) in self.shared:
+            obj = self.shared[id(obj)][1]
         e = self.grads.get(id(obj))
         if e is None:
             g = [None] * len(obj) if isinstance(obj, list) else {}
             e = self.grads[id(obj)] = [obj, g]
         return e[1]
 
+    def share(self, alias, obj) -> None:
+        """``alias`` (an instance's ``__dict__``) keeps its gradients in ``obj``'s slot: a write
+        through one is what a later read of the other sees. Set in the forward; every run of
+        the pullback starts from empty slots, but the sharing holds."""
+        if self.shared is None:
+            self.shared = {}
+        self.shared[id(alias)] = (alias, obj)
+
     def peek(self, obj):
+        if self.shared is not None and id(obj) in self.shared:
+            obj = self.shared[id(obj)][1]
         e = self.grads.get(id(obj))
         return None if e is None else e[1]
 
