@@ -136,6 +136,9 @@ SAMPLES = {
     "F.linear": [("OP(a, b)", [(3, 4), (2, 4)]), ("OP(a, b, c)", [(5, 3, 4), (2, 4), (2,)]), ("OP(a, b, c)", [(4,), (2, 4), (2,)])],
     "conv1d": [("OP(a, b, c, padding=1)", [(2, 3, 7), (4, 3, 3), (4,)]), ("OP(a, b, stride=2)", [(3, 7), (4, 3, 3)])],
     "conv2d": [("OP(a, b, c, padding=1, stride=2)", [(2, 2, 5, 5), (3, 2, 3, 3), (3,)]),
+               # a constant input or weight: convolution_backward computes only the gradients needed
+               ("OP(a, b, c, padding=1)", [("cpos", (2, 2, 5, 5)), (3, 2, 3, 3), (3,)]),
+               ("OP(a, b, c)", [(2, 2, 5, 5), ("cpos", (3, 2, 3, 3)), (3,)]),
                ("OP(a, b, padding='same')", [(1, 2, 4, 4), (2, 2, 3, 3)]), ("OP(a, b, groups=2)", [(1, 4, 4, 4), (2, 2, 3, 3)])],
     "conv3d": [("OP(a, b)", [(1, 2, 4, 4, 4), (2, 2, 2, 2, 2)])],
     "F.softmax": [("OP(a, 1)", [(3, 4)]), ("OP(a, dim=0)", [(3, 4)])], "F.log_softmax": [("OP(a, -1)", [(3, 4)])],

@@ -147,6 +147,8 @@ class Codegen(Forward, Pullback, WriteGuards):
             if "y" in names:
                 self.use(s.out)
         m["ctx"] = "_ctx"
+        if "needs" in names:
+            m["needs"] = self._needs
         for p, (num, ten) in self._number_operands(s, r, bound).items():
             m[p] = f"_kt({self.v(num)}, {self.v(ten)})"
             if p in names:

@@ -211,6 +211,8 @@ class Pullback:
                 targets.append((p, op, None))
         if not targets:
             return []
+        wanted = {p for p, _, _ in targets}
+        self._needs = "(" + "".join(f"{p in wanted}, " for p in r.params) + ")"   # the template name ``needs``
         if maybe and self._first_contributions(targets, S):
             return self._rev_first(s, r, bound, targets, dy, S)
         lines: List[str] = []

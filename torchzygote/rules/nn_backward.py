@@ -13,10 +13,12 @@ _MEMO = [None]
 
 
 def memo(keys, compute):
-    """Share one computation among a rule's several pullback expressions."""
+    """Share one computation among a rule's several pullback expressions (keys: tensors by
+    identity and version, tuples of flags such as ``needs`` by value)."""
     vers = tuple(k._version if isinstance(k, torch.Tensor) else None for k in keys)
     m = _MEMO[0]
-    if m is not None and len(m[0]) == len(keys) and m[2] == vers and all(a is b for a, b in zip(m[0], keys)):
+    if m is not None and len(m[0]) == len(keys) and m[2] == vers and \
+            all(a is b or type(a) is tuple and type(b) is tuple and a == b for a, b in zip(m[0], keys)):
         return m[1]
     r = compute()
     _MEMO[0] = (keys, r, vers)
@@ -168,20 +170,27 @@ def _tup(v, n):
     return list(v) if isinstance(v, (tuple, list)) else [v] * n
 
 
-def conv_back(dy, x, w, b, stride, padding, dilation, groups, which):
-    """One of a convolution's three gradients (``which``: input, weight, bias). Only the one
-    asked for is computed: the input of a first layer is usually a constant batch, and its
-    gradient costs more than the weight's."""
+def conv_back(dy, x, w, b, stride, padding, dilation, groups, which, needs):
+    """One of a convolution's three gradients (``which``: input, weight, bias). The ones the
+    pullback computes (``needs``) come from one ``convolution_backward`` call, shared by the
+    three expressions; the input of a first layer is usually a constant batch, and its gradient
+    costs more than the weight's, so it is computed only where needed."""
     nd = w.dim() - 2
     if isinstance(padding, str) or x.is_complex() or w.is_complex():  # (no complex backward kernel)
         return memo((dy, x, w, b, "conv"), lambda: vjp_all(
             lambda a, c, d: _CONV[nd](a, c, d, stride, padding, dilation, groups), (x, w, b), dy))[which]
+    return memo((dy, x, w, b, "conv", needs), lambda: _conv_grads(dy, x, w, b, stride, padding, dilation, groups,
+                                                                 needs))[which]
+
+
+def _conv_grads(dy, x, w, b, stride, padding, dilation, groups, needs):
+    nd = w.dim() - 2
     unbatched = x.dim() == nd + 1
     xb, gy = (x.unsqueeze(0), dy.unsqueeze(0)) if unbatched else (x, dy)
     g = torch.ops.aten.convolution_backward(
         gy, xb, w, [w.shape[0]] if b is not None else None, _tup(stride, nd), _tup(padding, nd),
-        _tup(dilation, nd), False, [0] * nd, groups, [which == 0, which == 1, which == 2])[which]
-    return g.squeeze(0) if unbatched and which == 0 and g is not None else g
+        _tup(dilation, nd), False, [0] * nd, groups, [needs[0], needs[1], needs[2] and b is not None])
+    return (g[0].squeeze(0) if unbatched and g[0] is not None else g[0]), g[1], g[2]
 
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}

@@ -2,9 +2,11 @@
 
 A rule is a signature and one pullback expression per differentiable
 parameter, written in terms of the parameters, ``dy`` (the output's
-gradient), ``y`` (the output) and ``ctx`` (the gradient context). Codegen
-inlines the expressions into the generated pullback; ``closure_form`` builds
-the same rule as a ``(y, back)`` function for calls resolved at run time.
+gradient), ``y`` (the output), ``ctx`` (the gradient context) and ``needs``
+(which parameters' gradients this pullback computes, one bool per parameter: a
+kernel that computes several at once computes only those). Codegen inlines
+the expressions into the generated pullback; ``closure_form`` builds the same
+rule as a ``(y, back)`` function for calls resolved at run time.
 """
 from __future__ import annotations
 
@@ -203,10 +205,10 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
     rules derive their terms from the pullback expressions (``rules/tangents.py``)."""
     names, defaults, vararg = _signature(params, ns or {})
     kwonly = tuple(k.arg for k in ast.parse(f"lambda {params}: 0", mode="eval").body.args.kwonlyargs)
-    reserved = {"y", "dy", "ctx"} & set(names + [vararg])
+    reserved = {"y", "dy", "ctx", "needs"} & set(names + [vararg])
     if reserved:   # the pullback expressions' own names: a parameter so named would be shadowed silently
         raise ValueError(f"rule for {fn}: parameters may not be named {sorted(reserved)} (the result, its "
-                         f"gradient and the context in pullback expressions); rename them")
+                         f"gradient, the context and the computed gradients in pullback expressions); rename them")
     if vararg and kwonly:   # bind_rule and the analysis bind positional arguments to params in order
         raise ValueError(f"rule for {fn}: keyword-only parameters after *{vararg} are not supported; write "
                          f"a forward template that passes them by keyword")
@@ -378,7 +380,9 @@ def closure_form(rule: Rule) -> Callable:
         return rule._closure
     ps = list(rule.params) + ([rule.vararg] if rule.vararg else [])
     env = dict(rule.ns)
-    env.update({"_fn": rule.fn, "_ub": unbroadcast, "_D": rule.defaults})
+    # ``needs`` in a pullback expression: which parameters' gradients are computed (here all that have one)
+    env.update({"_fn": rule.fn, "_ub": unbroadcast, "_D": rule.defaults,
+                "needs": tuple(p in rule.grads for p in rule.params)})
     head = ", ".join(f"{p}=_D[{p!r}]" if p in rule.defaults else p for p in rule.params)
     if rule.vararg:
         head += (", " if head else "") + f"*{rule.vararg}"

@@ -112,7 +112,7 @@ UNARY = dict([
     ("reciprocal", "-dy * (y * y).conj()"), ("square", "2 * dy * input.conj()"),
     ("neg", "-dy"), ("negative", "-dy"), ("positive", "dy"),
     ("abs", "real_part(dy) * torch.sgn(input)"), ("absolute", "real_part(dy) * torch.sgn(input)"),
-    ("relu", "dy * (y > 0)"), ("conj", "dy.conj()"), ("conj_physical", "dy.conj()"),
+    ("relu", "relu_back(dy, y)"), ("conj", "dy.conj()"), ("conj_physical", "dy.conj()"),
     ("deg2rad", "dy * (math.pi / 180)"), ("rad2deg", "dy * (180 / math.pi)"),
 ])   # (the in-place methods' pullbacks too: rules/inplace.py)
 # the same functions elsewhere in torch: one rule each
@@ -173,7 +173,8 @@ for _name in ("argmax", "argmin"):
 tm("argsort", "input, dim=-1, descending=False, *, stable=False", out=TENSOR)
 
 # ---------------------------------------------------------------- activations (torch, F)
-rule([F.relu], "input, inplace=False", input="dy * (y > 0)", **NB, **ELEMENTWISE)
+rule([F.relu], "input, inplace=False", input="relu_back(dy, y)", **NB, **ELEMENTWISE)
+rule([tensor_backward.relu_back], "g, out", g="relu_back(dy, out)", **LIN, **NB)
 rule([F.relu6], "input, inplace=False", input="dy * ((input > 0) & (input < 6))", **NB, **ELEMENTWISE)
 rule([F.gelu], "input, approximate='none'", input="gelu_back(dy, input, approximate)", **NB, **ELEMENTWISE)
 rule([F.silu], "input, inplace=False", input="silu_back(dy, input)", **NB, **ELEMENTWISE)
@@ -432,9 +433,9 @@ rule([F.linear], "input, weight, bias=None", input="linear_back(dy, input, weigh
      keeps_float=True, **NB, **MN)
 for _nd, _f in ((1, F.conv1d), (2, F.conv2d), (3, F.conv3d)):
     rule([_f], "input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1",
-         input="conv_back(dy, input, weight, bias, stride, padding, dilation, groups, 0)",
-         weight="conv_back(dy, input, weight, bias, stride, padding, dilation, groups, 1)",
-         bias="conv_back(dy, input, weight, bias, stride, padding, dilation, groups, 2)",
+         input="conv_back(dy, input, weight, bias, stride, padding, dilation, groups, 0, needs)",
+         weight="conv_back(dy, input, weight, bias, stride, padding, dilation, groups, 1, needs)",
+         bias="conv_back(dy, input, weight, bias, stride, padding, dilation, groups, 2, needs)",
          jvp={"input": "conv_jvp(dinput, weight, stride, padding, dilation, groups)",
               "weight": "conv_jvp(input, dweight, stride, padding, dilation, groups)",
               "bias": "conv_bias_jvp(dbias, weight, y)"}, **NB, **MN)

@@ -281,6 +281,16 @@ def silu_back(dy, x):
     return dy * _c(s * (1 + x * (1 - s)))
 
 
+def relu_back(g, out):
+    """``g`` where ``out = relu(x)`` is positive, else 0: torch's one kernel (``threshold_backward``)
+    where ``g`` is a float tensor of ``out``'s shape and dtype; ``g * (out > 0)`` makes a mask and
+    a copy. Linear in ``g`` (its own rule, so every order differentiates it)."""
+    if type(g) is torch.Tensor and type(out) is torch.Tensor and g.dtype == out.dtype and \
+            g.dtype.is_floating_point and g.shape == out.shape:
+        return torch.ops.aten.threshold_backward(g, out, 0)
+    return g * (out > 0)
+
+
 def elu_back(dy, x, alpha, y):
     return torch.where(x > 0, dy, dy * (y + alpha))
 
