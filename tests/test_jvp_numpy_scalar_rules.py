@@ -269,7 +269,7 @@ extra(np.copyto, lambda: [(ar(3, 2), ar(2)), (ar(3), 0.7)])
 extra(np.ufunc.at, lambda: [(np.add, ar(4), [0, 2, 0], ar(3)), (np.subtract, ar(4), [1, 1], 0.7)])
 extra((np.copy, np.ndarray.copy), lambda: [(ar(3, 2),)])
 extra(ops.mutated, lambda: [(None, ar(3)), (None, 0.7)])
-extra(ops.returned, lambda: [(ar(3), ar(3)), (0.7, 1.3)])
+extra(ops.returned, lambda: [(ar(3), ar(3), False), (0.7, 1.3, True)])
 extra(ops.items_of, lambda: [(ar(3),), (0.7,)])
 # complex values: holomorphic functions, the non-holomorphic ones, linear maps and products
 _HOLO = (np.sin, np.cos, np.tan, np.sinh, np.cosh, np.tanh, np.exp, np.exp2, np.expm1, np.log, np.log2, np.log10,

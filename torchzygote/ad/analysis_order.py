@@ -36,10 +36,9 @@ class Order:
             self.next[id(prev)] = node
             i = self.pos[id(node)] = next(counter)
             phis = len(self._phis)
-            skip = node.args[0] if isinstance(node, Stmt) and isinstance(node.fn, Const) and \
-                node.fn.value in (ops.mutated, ops.returned) else None   # the written object's new name, not a read
+            skip = _not_read(node)
             for op in ir.used_operands(node):
-                if isinstance(op, Var) and op is not skip:
+                if isinstance(op, Var) and all(op is not k for k in skip):
                     self._use(op.id, i)
             arms = [self._order_region(node, sub, counter) for sub in ir.subregions(node)]
             if isinstance(node, If):
@@ -130,3 +129,16 @@ class Order:
         same_key = k1.id == k2.id if isinstance(k1, Var) and isinstance(k2, Var) else \
             isinstance(k1, Const) and isinstance(k2, Const) and k1.value is k2.value
         return same_key and all(u == self.pos[id(s)] for u in self.uses.get(first.id, ()))
+
+
+def _not_read(node) -> tuple:
+    """The operands of ``node`` whose contents it does not read: the written object's new name
+    (``ops.mutated``, ``ops.returned``), the operands of an identity test (``y is x``)."""
+    if not (isinstance(node, Stmt) and isinstance(node.fn, Const)):
+        return ()
+    f = node.fn.value
+    if f is ops.mutated or f is ops.returned:
+        return node.args[:1]
+    if f is operator.is_ or f is operator.is_not:
+        return tuple(node.args)
+    return ()

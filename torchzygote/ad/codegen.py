@@ -64,6 +64,7 @@ class Codegen(Forward, Pullback, WriteGuards):
         self._live: List[int] = [p.id for p in fn.params]   # values that may be tensors, defined so far, in scope
         self._in_branch: Set[int] = set()   # of those, values a branch defines (unbound if it did not run)
         self._init_none: Set[int] = set()   # branch values a write guard reads: bound to None first
+        self._value_reads: Set[int] = set()   # values whose contents (not metadata) the pullback reads
         self.order, self.scopes = A.order, A.scopes
         self.names = Names(fn)
 

@@ -14,7 +14,7 @@ from ..frontend import ops
 from ..ir import Const, Stmt, Var
 from ..rules.registry import ARRAY, DICT, LIST, OBJECT, TENSOR
 from .. import errors
-from . import dispatch
+from . import dispatch, jvp_dispatch
 from ..values import versions
 from .naming import words
 from .write_checks import check_call_writes, check_not_held, fresh_array, keep_if_shared, version_of
@@ -23,7 +23,9 @@ WRITES_FIRST = (np.copyto,)   # functions that write into their first argument
 MAY_BE_TENSOR = (TENSOR, OBJECT, ARRAY)   # kinds whose values in-place writes may share memory with
 # a constant number as a tensor of another's dtype (codegen.rule_mapping): no read of its values
 _DTYPE_ONLY = re.compile(r"\b_kt\(([^(),]+), v\d+\)")
-_READS_ONLY = (getattr, hasattr, isinstance, len)   # callees that never write into a tensor argument
+# callees whose calls need no guards: they never write into a tensor argument, or (the dispatchers,
+# in generated code differentiated again) the code they run checks its own calls
+_UNGUARDED = (getattr, hasattr, isinstance, len, dispatch.J, dispatch.Jkw, jvp_dispatch.F, jvp_dispatch.Fkw)
 INPLACE_OPS = (operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ipow, operator.imod,
                operator.ifloordiv, operator.imatmul)
 
@@ -112,17 +114,21 @@ class WriteGuards:
         this function reads them again under their old names, in the forward or the pullback,
         or where their name takes the call's result only if it is the same object
         (``ops.returned``: ``torch.relu_(y)``). See ``check_call_writes``."""
-        if isinstance(s.fn, Const) and any(s.fn.value is f for f in _READS_ONLY):
-            return [], []
+        args = list(s.args) + [v for _, v in s.kwargs]
+        if isinstance(s.fn, Const) and any(s.fn.value is f for f in _UNGUARDED) or \
+                not any(isinstance(a, Var) and a.id in self.A.varied for a in args):
+            return [], []   # (constants only: a write of constants into them changes no gradient)
         nxt = self.order.next.get(id(s))
+        if isinstance(nxt, Stmt) and isinstance(nxt.fn, Const) and nxt.fn.value is operator.is_:
+            nxt = self.order.next.get(id(nxt))   # (the flag ``ops.returned`` takes)
         renewed = nxt.args[0] if isinstance(nxt, Stmt) and isinstance(nxt.fn, Const) and \
             nxt.fn.value is ops.returned and nxt.args[1] is s.out else None
         watched, how = [], []
-        for a in list(s.args) + [v for _, v in s.kwargs]:
+        for a in args:
             if not isinstance(a, Var) or a is written or a in watched or self.A.K.get(a.id) not in (TENSOR, OBJECT) \
                     or a.id in self.A.mods.held:   # (a module, a function: no version counter)
                 continue
-            why = "later" if self.order.used_after(a.id, s) else "back" if self._read_back(a.id) else \
+            why = "later" if self.order.used_after(a.id, s) else "back" if a.id in self._value_reads else \
                 "returned" if a is renewed else None
             if why is not None:
                 watched.append(a)
@@ -131,11 +137,11 @@ class WriteGuards:
             return [], []
         vers = "".join(f"{self.v(a)}._version, " if self.A.K.get(a.id) == TENSOR else
                        f"{self.glob(version_of, 'version')}({self.v(a)}), " for a in watched)
-        args = "".join(self.v(a) + ", " for a in watched)
+        names = "".join(self.v(a) + ", " for a in watched)
         n = self.nid(s)
         out = self.v(s.out) if s.out is not None else "None"
         return [f"_w{n} = ({vers})"], [f"if ({vers}) != _w{n}: {self.glob(check_call_writes, 'check_writes')}("
-                                     f"{self.v(s.fn)}, _w{n}, ({args}), {tuple(how)!r}, {out}, {s.loc!r})"]
+                                     f"{self.v(s.fn)}, _w{n}, ({names}), {tuple(how)!r}, {out}, {s.loc!r})"]
 
     def _bound(self, vid: int, line: str) -> str:
         """A guard line for value ``vid``; a branch's value may be unbound (the branch did not

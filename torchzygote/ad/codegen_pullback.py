@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 from .. import ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import ARRAY, COMPLEX, MIXED, OBJECT, REAL, TENSOR, Rule
+from ..rules.registry import ARRAY, COMPLEX, MIXED, OBJECT, REAL, TENSOR, Rule, value_params
 from . import templates
 from .analysis_scopes import unpacked_item
 from .templates import basename, indent
@@ -140,6 +140,7 @@ class Pullback:
                          for j in keys]
                 if any(p != "None" for p in parts) and self.A.active(x):
                     self.use(x)
+                    self._value_reads.add(x.id)
                     self.contrib(x, f"_gather_back({self.v(x)}, {keys!r}, ({', '.join(parts)},))", MAYBE, S,
                                  lines)
             return lines
@@ -285,6 +286,7 @@ class Pullback:
         names = templates.expr_names(expr)
         if "ctx" in names:
             self.pure = False
+        self._note_value_reads(s, r, bound, p, names)
         if i is not None and p in shared:
             code = f"{shared[p]}[{i}]"
         else:
@@ -297,6 +299,15 @@ class Pullback:
             code = f"_ub({code}, {self.v(op)})"
             self.use(op)
         return code
+
+    def _note_value_reads(self, s: Stmt, r: Rule, bound: dict, p: str, names) -> None:
+        """The operands whose contents parameter ``p``'s expression reads (not only their shape,
+        dtype or identity: ``registry.reads_value``), for the guards around calls."""
+        for q in value_params(r, p):
+            op = s.out if q == "y" else bound.get(q)
+            for o in op if isinstance(op, list) else [op]:
+                if isinstance(o, Var):
+                    self._value_reads.add(o.id)
 
     def _needs_ub(self, op, s: Stmt, bound) -> bool:
         k = self.A.kind(op)
@@ -340,6 +351,8 @@ class Pullback:
             lines += results[0][0]
         elif isinstance(node, If):
             self.use(node.cond)
+            if isinstance(node.cond, Var):
+                self._value_reads.add(node.cond.id)
             lines.append(f"if {self.v(node.cond)}:")
             lines += indent(results[0][0])
             if results[1][0]:
@@ -445,6 +458,7 @@ class Pullback:
         if item_active and Sb.get(L.item.id, UNSET) != UNSET:
             self.use(L.item)
             self.use(L.iterable)
+            self._value_reads.update(v.id for v in (L.item, L.iterable) if isinstance(v, Var))
             self.pure = False
             lines.append(f"_ig = _item_back(_ctx, {self.v(L.iterable)}, _k{self.nid(L)}, {self.v(L.item)}, "
                          f"{self.d(L.item)})")

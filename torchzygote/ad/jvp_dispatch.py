@@ -22,7 +22,7 @@ from ..rules.registry import TABLE, nondiff, select
 from ..values.dual import Dual, Tagged
 from ..values.kinds import kind_of
 from .binding import bind_function, bind_rule
-from .dispatch import _has_hooks as dispatch_hooks, torch_internal
+from .dispatch import _has_hooks as dispatch_hooks, check_mutation, torch_internal
 from .handlers import OPERATORS, python_method
 
 entry_for = None   # set by .cache: the transform cache (mode "jvp"/"taylor" entries)
@@ -114,7 +114,13 @@ def call_lifted(ctx: FwdContext, f: types.FunctionType, args):
     e = entry_for(f, prim, consts, ctx.mode)
     if e.fwd is None:   # a function with an entry of its own (a rule): dispatched as such
         return Fkw(ctx, f, args, {})
-    return e.fwd(ctx, f, *prim, *[pairs[i][1] for i in e.fwd.reads])
+    versions = [p._version for p in prim if type(p) is torch.Tensor]
+    res = e.fwd(ctx, f, *prim, *[pairs[i][1] for i in e.fwd.reads])
+    if versions and not f.__code__.co_filename.startswith("<torchzygote"):
+        # (as reverse mode's J: a user function's hidden write into an argument would keep its old
+        # tangent; generated code, a rule's closure form among it, writes as its rule says)
+        check_mutation(f, prim, versions, res[0])
+    return res
 
 
 def rule_call(ctx: FwdContext, rule, f, args, kw):

@@ -8,6 +8,8 @@ import ast
 import operator
 import types
 
+import torch
+
 from ..ir import Const
 from ..rules.registry import TABLE
 from . import ops
@@ -38,6 +40,16 @@ UNSUPPORTED = {
 def _foldable_attr(value) -> bool:
     return isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type,
                               int, float, complex, str, bool, type(None))) or callable(value)
+
+
+def _method_form(fn):
+    """The name of the tensor method that torch function ``fn`` (a Const) is the function form
+    of, where it writes in place (``torch.relu_(y)``, ``F.relu_(y)``: ``y.relu_()``), else None."""
+    f = fn.value if isinstance(fn, Const) else None
+    name = getattr(f, "__name__", None)
+    if type(name) is not str or not inplace_name(name) or not hasattr(torch.Tensor, name):
+        return None
+    return name if getattr(torch._C._VariableFunctions, name, None) is f else None
 
 
 def _items_param(f):
@@ -230,6 +242,11 @@ class Expressions(ControlFlow):
                 fn, is_method = self.expr_Attribute(e.func), False
         else:
             fn = self.expr(e.func)
+        if not is_method and e.args and not isinstance(e.args[0], ast.Starred):
+            name = _method_form(fn)
+            if name is not None:   # torch.relu_(y) is y.relu_(): the method's rules, guards and renewal
+                attr = ast.copy_location(ast.Attribute(value=e.args[0], attr=name, ctx=ast.Load()), e.func)
+                return self.expr_Call(ast.copy_location(ast.Call(func=attr, args=e.args[1:], keywords=e.keywords), e))
         args, kwargs, star, dstar = self._call_args(e)
         self.line = e.lineno
         if is_method:
@@ -314,7 +331,8 @@ class Expressions(ControlFlow):
         if name is None and obj is None and star is None and args and isinstance(e.args[0], ast.Name) and \
                 inplace_name(e.func.attr if isinstance(e.func, ast.Attribute) else getattr(e.func, "id", "")) \
                 and self._local(e.args[0]):
-            self.renew(e.args[0].id, args[0], self.emit(ops.returned, args[0], out))   # torch.relu_(y)
+            same = self.emit(operator.is_, out, args[0])   # torch.relu_(y)
+            self.renew(e.args[0].id, args[0], self.emit(ops.returned, args[0], out, same))
             return
         if name is None or star is not None or not self._local(name):
             return

@@ -85,12 +85,13 @@ def mutated(obj, res):
     return obj
 
 
-def returned(obj, res):
+def returned(obj, res, same):
     """``obj`` after a call named in torch's in-place style whose first argument it is
-    (``torch.relu_(y)``, ``F.relu_(y)``, ``nn.init.normal_(w)``): the call's result where that is
-    ``obj`` itself (torch's in-place functions return the tensor they write), else ``obj`` (a
-    write the call hides is refused by the guards around it, ``write_checks.check_call_writes``)."""
-    return res if res is obj else obj
+    (``torch.relu_(y)``, ``nn.init.normal_(w)``): the call's result where that is ``obj`` itself
+    (``same``, decided in the forward: torch's in-place functions return the tensor they write),
+    else ``obj`` (a write the call hides is refused by the guards around it,
+    ``write_checks.check_call_writes``)."""
+    return res if same else obj
 
 
 def items_of(seq):

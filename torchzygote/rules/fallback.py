@@ -178,9 +178,7 @@ def torch_fallback(f, args, kw, kwargs):
             ptmpl and isinstance(ptmpl[0], int)
 
         if not leaves:
-            y = f(*args, **kw)
-            none = (None,) * len(args)
-            return y, (lambda dy: none) if kwargs is None else (lambda dy: (none, {}))
+            return f(*args, **kw), _no_gradients(len(args), kwargs)
         try:
             with torch.enable_grad():
                 if inplace:
@@ -212,6 +210,8 @@ def torch_fallback(f, args, kw, kwargs):
                 pass
     outs = _flat_outputs(y_graph)[0]
     y = f(*args, **kw) if inplace else _detach(y_graph)
+    if not any(isinstance(o, torch.Tensor) and o.requires_grad for o in outs):   # (torch.nn.init's writes)
+        return y, _no_gradients(len(args), kwargs)
 
     def back(dy):
         grads = [None] * len(leaves)
@@ -231,6 +231,19 @@ def torch_fallback(f, args, kw, kwargs):
         return da, {k: _rebuild(ktmpl[k], grads) for k in kkeys if ktmpl[k] is not None}
 
     return y, back
+
+
+def _no_gradients(n: int, kwargs):
+    """The pullback of a call none of whose results depends on its arguments under torch
+    autograd (no tensor argument, or a write under ``torch.no_grad``): a constant, which the
+    next order differentiates as any Python function (``torch_pullback``'s refusal is for
+    gradients torch computed)."""
+    none = (None,) * n
+
+    def back(dy):
+        return none if kwargs is None else (none, {})
+    back.constant = True
+    return back
 
 
 def _as_cotangent(d, o):
@@ -263,6 +276,8 @@ def fallback_call(ctx, f, args, kw, kwargs):
     """``(y, back)`` for torch op ``f`` through torch autograd, as run-time dispatch calls it: the
     gradients of arguments with identity (lists, dicts, objects) go to their slots in the context."""
     y, back = torch_fallback(f, args, kw, kwargs)
+    if getattr(back, "constant", False):
+        return y, back
     back = functools.partial(torch_pullback, f, back)
     if not any(has_identity(a) for a in args):
         return y, back

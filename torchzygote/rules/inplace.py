@@ -16,7 +16,7 @@ from .container_backs import write_back
 from ..errors import GradientError
 from ..frontend import ops
 from . import tensor
-from .registry import OBJECT, REAL, TENSOR, grad, many, nondiff
+from .registry import NONDIFF, OBJECT, REAL, TENSOR, grad, many, nondiff
 from .tensor_tangent import copy_jvp, fill_jvp, put_at, to_shape, was
 
 T0 = ("T", ...)
@@ -237,6 +237,6 @@ if np is not None:
     grad(ops.mutated, "obj, res", fwd="obj", kinds=("*", "R|C|T|L|P|PT|PR|D|N|M", ...), obj="dy", ns=NS_IP, out=lambda ks: ks[0],
          broadcast=False, maybe_none=True, jvp=dict(obj="dobj"))
     # the name a torch-style in-place function's first argument had takes its result, where that is the same object
-    grad(ops.returned, "obj, res", obj="None if res is obj else dy", res="dy if res is obj else None",
-         out=lambda ks: ks[0] if ks[0] == ks[1] else OBJECT, broadcast=False, maybe_none=True,
-         jvp=dict(obj="None if res is obj else dobj", res="dres if res is obj else None"))
+    grad(ops.returned, "obj, res, same", obj="None if same else dy", res="dy if same else None",
+         out=lambda ks: ks[0] if ks[1] in (ks[0], NONDIFF) else OBJECT, broadcast=False, maybe_none=True,
+         jvp=dict(obj="None if same else dobj", res="dres if same else None"))

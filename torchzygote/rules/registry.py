@@ -365,6 +365,21 @@ def reads_value(expr: str, name: str, ns: dict) -> bool:
     return False
 
 
+_VALUE_PARAMS: Dict[Tuple[int, str], frozenset] = {}
+
+
+def value_params(rule: Rule, p: str) -> frozenset:
+    """The names (parameters, ``y``) whose values parameter ``p``'s pullback expression reads
+    (``reads_value``), once per rule and parameter."""
+    key = (id(rule), p)
+    found = _VALUE_PARAMS.get(key)
+    if found is None:
+        e = rule.grads[p]
+        found = _VALUE_PARAMS[key] = frozenset(q for q in [*rule.params, rule.vararg, "y"]
+                                               if q and reads_value(e, q, rule.ns))
+    return found
+
+
 # ----------------------------------------------------------------- closure form
 
 _counter = itertools.count()

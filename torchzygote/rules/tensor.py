@@ -426,6 +426,10 @@ tm("take_along_dim", "input, indices, dim=None", input="vjp(torch.take_along_dim
    **LIN, **NB)
 tm("index_select", "input, dim, index", input="index_select_back(dy, input, dim, index)", **LIN, **NB)
 
+# torch.nn.init's fills (under torch.no_grad) set values that do not depend on the tensor's old
+# ones: constants, in both modes (torch autograd instead passes a gradient through the write)
+nondiff(*[f for n, f in vars(torch.nn.init).items() if n.endswith("_") and not n.startswith("_") and callable(f)])
+
 # ---------------------------------------------------------------- torch.nn.functional
 rule([F.linear], "input, weight, bias=None", input="linear_back(dy, input, weight, 0)",
      weight="linear_back(dy, input, weight, 1)", bias="bias_back(dy, bias)",
