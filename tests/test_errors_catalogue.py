@@ -2,7 +2,6 @@
 raised, says what went wrong, names the user's file:line where it has one, and says what
 to do."""
 import linecache
-import math
 import os
 
 import numpy as np

@@ -8,7 +8,6 @@ code object and a rebound global fails its guard, so both are seen at once
 """
 from __future__ import annotations
 
-import os
 import threading
 import types
 from typing import Callable, Dict, List, Optional, Tuple
@@ -19,6 +18,7 @@ from . import pipeline
 from ..rules.registry import TABLE, select
 from ..rules.registry import OBJECT
 from ..values.kinds import KIND_OF_TYPE, kind_of
+from .codegen_guards import PACKAGE
 from .dispatch import VARFLAGS, torch_internal
 from .module_facts import check as check_fact, fits
 
@@ -144,12 +144,11 @@ def _key(code, kinds, ranks, floats, consts, mode, examples) -> tuple:
     return key + ("modules",) if _specialises(examples) else key
 
 
-_OWN = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the torchzygote package
 
 
 def _own_code(f: types.FunctionType) -> bool:
     """Whether ``f`` is one of torchzygote's own functions (lifted by nested differentiation only)."""
-    return f.__code__.co_filename.startswith(_OWN)
+    return f.__code__.co_filename.startswith(PACKAGE)
 
 
 def _examples_for(f: types.FunctionType, examples):
