@@ -118,3 +118,58 @@ def test_writes_that_are_refused():
             run(star_call_hidden_write)
     with pytest.raises(tz.LiftError, match=r"cannot differentiate this in-place write"):
         tz.gradient(function_form_on_a_view, X)
+
+
+def doubles_a_view_of_y(x):
+    y = x * 1.0
+    doubles(y[1:3])             # views share their base's version counter
+    return (y ** 2).sum()
+
+
+def stacks_into_out(x):
+    o = torch.empty(2, 3, dtype=x.dtype)
+    torch.stack([x, x * 2], out=o)
+    return (o ** 2).sum()
+
+
+def test_a_write_through_a_view_and_out_are_refused():
+    for run in (lambda f: tz.gradient(f, X), lambda f: tz.jvp(f, (X,), (X,))):
+        with pytest.raises(tz.GradientError, match=r"doubles writes in place into a tensor passed to it"):
+            run(doubles_a_view_of_y)
+        with pytest.raises(tz.LiftError, match=r"does not differentiate a call with out="):
+            run(stacks_into_out)
+
+
+def clamps_between_tensors(x):
+    y = x * 2.0
+    torch.clamp_(y, min=x.sin(), max=x.cos() + 1.0)   # the bounds' gradients too
+    return (y ** 3).sum()
+
+
+def test_clamp_in_place_with_tensor_bounds():
+    x = torch.tensor([0.3, -1.2, 0.8, 2.0, -0.1], dtype=D)
+    xr = x.clone().requires_grad_(True)
+    y = xr * 2.0
+    ref, = torch.autograd.grad((torch.clamp(y, min=xr.sin(), max=xr.cos() + 1.0) ** 3).sum(), xr)
+    torch.testing.assert_close(tz.gradient(clamps_between_tensors, x)[0], ref)
+    torch.testing.assert_close(tz.jvp(clamps_between_tensors, (x,), (X[:1].expand(5) * 0 + 1,))[1], ref.sum())
+
+
+class _Slotted:
+    __slots__ = ("w",)
+
+    def __init__(self, w):
+        self.w = w
+
+
+def vars_of_slotted(x):
+    o = _Slotted(x * 2.0)
+    try:
+        vars(o)
+    except TypeError:        # as Python: no __dict__
+        return o.w.sum()
+    return x.sum() * 0.0
+
+
+def test_vars_of_an_object_without_dict_is_a_type_error():
+    assert torch.equal(tz.gradient(vars_of_slotted, X)[0], torch.full((3,), 2.0, dtype=D))

@@ -175,6 +175,8 @@ class Forward:
         r = self.A.rule.get(id(s))
         where = f"  # {basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
         out = self.v(s.out) if s.out is not None else None
+        if r is not None and "out" in r.defaults:
+            self._refuse_out(s, self.A.bind(s, r))
         if r is not None and r.fwd is not None:
             return self._fwd_rule(s, r, out, where)
         if r is not None or self.A.effectful(s) is False:
@@ -207,6 +209,18 @@ class Forward:
         if isinstance(templates.parse(r.fwd), ast.Module) or out is None:
             return [code + where] if out is None else [code + where, f"{out} = None"]
         return [f"{out} = {code}{where}"]
+
+    def _refuse_out(self, s: Stmt, bound: dict) -> None:
+        """For a rule whose function takes an optional ``out``: ``torch.stack(xs, out=o)`` writes into ``o``, whose later reads would not carry the
+        inputs' gradient (torch autograd refuses ``out=`` too): refused where an input is varied."""
+        o = bound.get("out")
+        if not isinstance(o, Var) or self.A.K.get(o.id) not in (TENSOR, ARRAY):   # (None, or open)
+            return
+        if any(isinstance(v, Var) and v.id in self.A.varied
+               for b in bound.values() for v in (b if isinstance(b, list) else [b])):
+            raise errors.LiftError("torchzygote does not differentiate a call with out=: its result is "
+                                   "written into the out tensor, whose later reads would lose the inputs' "
+                                   "gradient; use the call's result instead (`o = torch.stack(xs)`)", s.loc)
 
     def _fwd_dispatch(self, s: Stmt, out: Optional[str], where: str) -> List[str]:
         """A call dispatched at run time (``_J``/``_Jkw``), which returns its pullback, after

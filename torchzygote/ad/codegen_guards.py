@@ -139,7 +139,7 @@ class WriteGuards:
             if not isinstance(a, Var) or a is written or a in watched or self.A.K.get(a.id) not in (TENSOR, OBJECT) \
                     or a.id in self.A.mods.held:   # (a module, a function: no version counter)
                 continue
-            why = "later" if self.order.used_after(a.id, s) else "back" if a.id in self._value_reads else \
+            why = "later" if self._read_after(a, s) else "back" if a.id in self._value_reads else \
                 "returned" if a is renewed else None
             if why is not None:
                 watched.append(a)
@@ -153,6 +153,17 @@ class WriteGuards:
         out = self.v(s.out) if s.out is not None else "None"
         return [f"_w{n} = ({vers})"], [f"if ({vers}) != _w{n}: {self.glob(check_call_writes, 'check_writes')}("
                                      f"{self.v(s.fn)}, _w{n}, ({names}), {tuple(how)!r}, {out}, {s.loc!r})"]
+
+    def _read_after(self, a: Var, s: Stmt) -> bool:
+        """Whether the forward reads ``a`` after ``s``, or a tensor that shares its memory as the
+        analysis knows it (its view's base, ``scale(y[1:3])`` then ``y``; views share the base's
+        version counter, so a write through either is seen)."""
+        if self.order.used_after(a.id, s):
+            return True
+        root = self.A.root.get(a.id, a.id)
+        if root != a.id and self.order.used_after(root, s):
+            return True
+        return any(r == root and v != a.id and self.order.used_after(v, s) for v, r in self.A.root.items())
 
     def _bound(self, vid: int, line: str) -> str:
         """A guard line for value ``vid``; a branch's value may be unbound (the branch did not

@@ -117,7 +117,9 @@ def instance_dict(ctx, obj, back=lambda dy: (None, None)):
     """``obj.__dict__`` (``vars(obj)``): the dict whose items are the object's fields, so its
     gradients live in the object's slot (``Context.share``): a field written through the dict
     is what ``obj.k`` reads afterwards, and the other way round."""
-    d = obj.__dict__
+    if not hasattr(obj, "__dict__"):   # (``__slots__``: as Python says it)
+        raise TypeError("vars() argument must have __dict__ attribute")
+    d = obj.__dict__   # (nested AD: this read is itself the getattr case above)
     if type(d) is dict:
         ctx.share(d, obj)
     return d, back

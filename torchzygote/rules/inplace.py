@@ -82,7 +82,11 @@ for _name, _jvp in _UNARY_JVP.items():
     grad(getattr(M, _name + "_"), "self", fwd=f"self.{_name}_()", kinds=T0,
          self=re.sub(r"\binput\b", "self", tensor.UNARY[_name]), jvp={"self": _jvp}, **IP)
 grad(M.clamp_, "self, min=None, max=None", fwd="self.clamp_(min, max)", kinds=T0,
-     self="dy * in_range(self, min, max)", jvp={"self": "dself * in_range(self, min, max)"}, **IP)
+     self="clamp_back(dy, self, min, max)", min="ub(clamp_bound_back(dy, self, min, max, 'min'), min)",
+     max="ub(clamp_bound_back(dy, self, min, max, 'max'), max)",
+     jvp={"self": "dself * in_range(self, min, max)",
+          "min": "clamp_bound_back(as_t(dmin, y), self, min, max, 'min')",
+          "max": "clamp_bound_back(as_t(dmax, y), self, min, max, 'max')"}, **IP)
 grad(M.copy_, "self, src", fwd="self.copy_(src)", kinds=T0, src="ub(dy, src)", jvp={"src": "copy_jvp(dsrc, y)"}, **IP)
 grad(M.zero_, "self", fwd="self.zero_()", kinds=T0, **IP)
 grad(M.fill_, "self, value", fwd="self.fill_(value)", kinds=T0, value="ub(dy.sum(), value)",

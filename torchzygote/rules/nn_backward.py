@@ -10,19 +10,35 @@ from .tensor_backward import _c, _cast, _fl, _st, real_part, vjp_all
 # ---------------------------------------------------------------- nn.functional
 
 _MEMO = [None]
+_TAKEN = object()
 
 
-def memo(keys, compute):
-    """Share one computation among a rule's several pullback expressions (keys: tensors by
-    identity and version, tuples of flags such as ``needs`` by value)."""
+def memo(keys, compute, which: int):
+    """Result ``which`` of ``compute()``, one computation shared by a rule's several pullback
+    expressions. ``keys`` are every input of the computation: tensors compared by identity and
+    version, everything else by value. Each result is handed out once (a second pullback run, or
+    a caller writing into a gradient it got, recomputes rather than sharing a tensor)."""
     vers = tuple(k._version if isinstance(k, torch.Tensor) else None for k in keys)
     m = _MEMO[0]
-    if m is not None and len(m[0]) == len(keys) and m[2] == vers and \
-            all(a is b or type(a) is tuple and type(b) is tuple and a == b for a, b in zip(m[0], keys)):
-        return m[1]
-    r = compute()
-    _MEMO[0] = (keys, r, vers)
+    if m is not None and m[2] == vers and len(m[0]) == len(keys) and all(_same(a, b) for a, b in zip(m[0], keys)) \
+            and m[1][which] is not _TAKEN:
+        r = m[1][which]
+    else:
+        m = (keys, list(compute()), vers)
+        _MEMO[0] = m
+        r = m[1][which]
+    m[1][which] = _TAKEN
+    if all(v is _TAKEN or v is None for v in m[1]):
+        _MEMO[0] = None   # (nothing left to share: hold no tensors)
     return r
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor) or type(a) is not type(b):
+        return False
+    return a == b   # (numbers, strings, tuples and lists of numbers: stride, padding, needs)
 
 
 def linear_back(dy, x, w, which):
@@ -163,7 +179,7 @@ def layer_norm_back(dy, x, normalized_shape, weight, bias, eps, which):
         dxhat = dy * weight if weight is not None else dy
         gx = rstd * (dxhat - dxhat.mean(dims, keepdim=True) - xhat * (dxhat * xhat).mean(dims, keepdim=True))
         return gx, gw, gb
-    return memo((dy, x, weight, bias, "ln"), compute)[which]
+    return memo((dy, x, weight, bias, "ln", normalized_shape, eps), compute, which)
 
 
 def _tup(v, n):
@@ -177,10 +193,10 @@ def conv_back(dy, x, w, b, stride, padding, dilation, groups, which, needs):
     costs more than the weight's, so it is computed only where needed."""
     nd = w.dim() - 2
     if isinstance(padding, str) or x.is_complex() or w.is_complex():  # (no complex backward kernel)
-        return memo((dy, x, w, b, "conv"), lambda: vjp_all(
-            lambda a, c, d: _CONV[nd](a, c, d, stride, padding, dilation, groups), (x, w, b), dy))[which]
-    return memo((dy, x, w, b, "conv", needs), lambda: _conv_grads(dy, x, w, b, stride, padding, dilation, groups,
-                                                                 needs))[which]
+        return memo((dy, x, w, b, "conv", stride, padding, dilation, groups), lambda: vjp_all(
+            lambda a, c, d: _CONV[nd](a, c, d, stride, padding, dilation, groups), (x, w, b), dy), which)
+    return memo((dy, x, w, b, "conv", stride, padding, dilation, groups, needs),
+                lambda: _conv_grads(dy, x, w, b, stride, padding, dilation, groups, needs), which)
 
 
 def _conv_grads(dy, x, w, b, stride, padding, dilation, groups, needs):
