@@ -182,11 +182,30 @@ def test_params_in_a_list_read_item_by_item():
     torch.testing.assert_close(g[W_B], 2 * W_B)
 
 
-@pytest.mark.xfail(strict=True, reason="silently wrong: a list of Params made outside the differentiated code and "
-                   "used whole (torch.stack(lst)) keeps their gradients in the list's slot, which no read "
-                   "credits to the Params (README, known limits)")
 def test_params_in_a_list_used_whole():
+    """``torch.stack(lst)`` reads the list's items at the call (``ops.items_of``), whose pullback
+    credits the Params among them (``items_back``); before, their gradients stayed in the list's
+    slot and the Params got None."""
     g = tz.gradient(held_list_whole, tz.Params(HELD))
     assert g[W_A] is not None and g[W_B] is not None
     torch.testing.assert_close(g[W_A], 2 * W_A)
     torch.testing.assert_close(g[W_B], 2 * W_B)
+
+
+class _ListHolder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(W_A.clone())
+        self.b = torch.nn.Parameter(W_B.clone())
+        self.pl = [self.a, self.b]     # a plain list attribute, not a ParameterList
+
+    def forward(self, x):
+        return ((torch.stack(self.pl) * x) ** 2).sum() + (torch.cat(list(self.pl)) * 2.0).sum()
+
+
+def test_params_in_a_module_list_attribute_used_whole():
+    m, x = _ListHolder(), torch.tensor([1.5, -0.5], dtype=torch.float64)
+    g = tz.gradient(lambda: m(x), tz.Params([m.a, m.b]))
+    ref = torch.autograd.grad(m(x), [m.a, m.b])
+    torch.testing.assert_close(g[m.a], ref[0])
+    torch.testing.assert_close(g[m.b], ref[1])

@@ -65,6 +65,7 @@ class Codegen(Forward, Pullback, WriteGuards):
         self._in_branch: Set[int] = set()   # of those, values a branch defines (unbound if it did not run)
         self._init_none: Set[int] = set()   # branch values a write guard reads: bound to None first
         self._value_reads: Set[int] = set()   # values whose contents (not metadata) the pullback reads
+        self._members: Optional[Dict[int, List[int]]] = None   # analysis roots -> their values (guards)
         self.order, self.scopes = A.order, A.scopes
         self.names = Names(fn)
 

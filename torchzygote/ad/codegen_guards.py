@@ -160,10 +160,12 @@ class WriteGuards:
         version counter, so a write through either is seen)."""
         if self.order.used_after(a.id, s):
             return True
+        if self._members is None:   # root -> the values that may share its memory, once
+            self._members = {}
+            for v, r in self.A.root.items():
+                self._members.setdefault(r, []).append(v)
         root = self.A.root.get(a.id, a.id)
-        if root != a.id and self.order.used_after(root, s):
-            return True
-        return any(r == root and v != a.id and self.order.used_after(v, s) for v, r in self.A.root.items())
+        return any(v != a.id and self.order.used_after(v, s) for v in [root] + self._members.get(root, []))
 
     def _bound(self, vid: int, line: str) -> str:
         """A guard line for value ``vid``; a branch's value may be unbound (the branch did not

@@ -201,6 +201,18 @@ def method_self_back(ctx, m):
 
 
 
+def items_back(ctx, seq, y, dy):
+    """Pullback of ``ops.items_of(seq)`` for a list: the items' gradients to the list's slot,
+    except those of implicit parameters among the items as they were at the call (``y``),
+    which are credited here (a list of Params made outside the differentiated code and used
+    whole, ``torch.stack(lst)``, has no other read that would credit them)."""
+    if dy is None:
+        return None
+    if ctx.params is not None:
+        dy = tuple(None if d is not None and ctx.param(t, d) else d for t, d in zip(y, dy))
+    return seq_back(ctx, seq, dy)
+
+
 def list_back(ctx, y, n):
     slot = ctx.peek(y)
     return tuple(slot[:n]) + (None,) * (n - len(slot)) if slot is not None else (None,) * n

@@ -51,7 +51,7 @@ grad(ops.unpack_star, "seq, before, after", kinds=ANY, out=TUPLE, effect=True,
      seq="star_back(ctx, seq, y, dy, before)", **C)
 grad(tuple, "seq=()", kinds=ANY, out=TUPLE, seq="seq_back(ctx, seq, dy)", **C)
 grad(list, "seq=()", kinds=ANY, out=LIST, effect=True, seq="copy_back(ctx, seq, y)", **C)
-grad(ops.items_of, "seq", kinds=("L",), out=TUPLE, seq="seq_back(ctx, seq, dy)", **C)
+grad(ops.items_of, "seq", kinds=("L",), out=TUPLE, seq="items_back(ctx, seq, y, dy)", **C)
 grad(ops.items_of, "seq", fwd="seq", kinds=("R|C|T|A|P|PT|PR|D|N|M",), out=lambda ks: ks[0], seq="dy",
      jvp=dict(seq="dseq"), **C)
 grad(ops.new_cell, "*value", kinds=ANY, out=OBJECT, effect=True, value="cell_back(ctx, y)", **C)
