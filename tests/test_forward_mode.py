@@ -387,3 +387,19 @@ def test_a_module_with_hooks_runs_them():
     y, t = tz.jvp(lambda x: m(x), (x,), (v,))
     ry, rt = torch.func.jvp(m, (x,), (v,))
     assert torch.allclose(y, ry) and torch.allclose(t, rt)
+
+
+def cat_by_keyword(x):
+    xs = [x * 1.0, x * x]
+    return (torch.cat(tensors=xs) ** 2).sum() + (torch.stack(tensors=(x, x.sin())) ** 2).sum()
+
+
+def test_a_structure_passed_by_keyword_keeps_its_tangents():
+    """``torch.cat(tensors=xs)``: the items' tangents are read from a keyword structure too (it was
+    a TypeError under hessian, where the items are Duals)."""
+    x = torch.tensor([0.5, -1.0, 0.3], dtype=torch.float64)
+    v = torch.tensor([0.2, 1.0, -0.7], dtype=torch.float64)
+    xr = x.clone().requires_grad_(True)
+    g, = torch.autograd.grad(cat_by_keyword(xr), xr)
+    torch.testing.assert_close(tz.jvp(cat_by_keyword, (x,), (v,))[1], (g * v).sum())
+    torch.testing.assert_close(tz.hessian(cat_by_keyword, x), torch.autograd.functional.hessian(cat_by_keyword, x))

@@ -128,7 +128,8 @@ def rule_call(ctx: FwdContext, rule, f, args, kw):
                          if p in rule.grads]):
         return ctx.up(f(*args, **kw))
     prim = [ctx.up(a) for a in args]
-    kprim = {k: ctx.up(v) for k, v in kw.items()}
+    # (a structure passed by keyword, ``torch.cat(tensors=xs)``: its items' values and tangents)
+    kprim = {k: ctx.sp(v) if type(v) in (tuple, list, dict) else ctx.up(v) for k, v in kw.items()}
     if not ctx.has_tangent(args, kw):
         return f(*[p for p, _ in prim], **{k: p for k, (p, _) in kprim.items()}), None
     vals = bind_rule(rule, tuple(p for p, _ in prim), {k: p for k, (p, _) in kprim.items()})

@@ -207,7 +207,7 @@ class Tagged:
 
     def has_tangent(self, args, kw) -> bool:
         return any(self.owns(a) for a in args) or any(self.owns(v) for v in kw.values()) or \
-            any(self.sp(a)[1] is not None for a in args if type(a) in (tuple, list, dict))
+            any(self.sp(a)[1] is not None for a in (*args, *kw.values()) if type(a) in (tuple, list, dict))
 
     def titer(self, v, t) -> list:
         """Items of an iterable with their tangents: a tensor's rows with its tangent's rows; a
