@@ -403,3 +403,24 @@ def test_a_structure_passed_by_keyword_keeps_its_tangents():
     g, = torch.autograd.grad(cat_by_keyword(xr), xr)
     torch.testing.assert_close(tz.jvp(cat_by_keyword, (x,), (v,))[1], (g * v).sum())
     torch.testing.assert_close(tz.hessian(cat_by_keyword, x), torch.autograd.functional.hessian(cat_by_keyword, x))
+
+
+def inplace_in_a_branch_in_a_loop(x):
+    y = x * 1.0
+    for i in range(4):
+        y = y - 0.3
+        if i % 2 == 0:
+            y.relu_()
+        else:
+            y.sigmoid_()
+    return (y ** 3).sum()
+
+
+def test_inplace_write_in_a_branch_in_a_loop():
+    """The other branch's value and the branch's merge are not names that view the written
+    tensor (forward mode refused this as a view write)."""
+    x = torch.tensor([0.9, -0.2, 1.7, 0.4], dtype=torch.float64)
+    v = torch.tensor([0.3, 1.0, -0.5, 2.0], dtype=torch.float64)
+    xr = x.clone().requires_grad_(True)
+    g, = torch.autograd.grad(inplace_in_a_branch_in_a_loop(xr * 1.0), xr)
+    torch.testing.assert_close(tz.jvp(inplace_in_a_branch_in_a_loop, (x,), (v,))[1], (g * v).sum())

@@ -382,9 +382,8 @@ class JvpCodegen(Codegen):
                 "(`y = x.clone()`) or use the new value's name", s.loc)
         root = self.A.root_of(first)
         for vid, other in self.A.root.items():
-            d = self.A.defs.get(vid)
-            earlier = d is None or d is not s and id(d) in self.order.pos and self.order.before(d, s)
-            if other == root and vid != first.id and earlier and self.order.used_after(vid, s) and \
+            # (``_before``: bound where ``s`` runs; not another branch's value, not a merge after it)
+            if other == root and vid != first.id and self._before(vid, s) and self.order.used_after(vid, s) and \
                     self.A.K.get(vid) == TENSOR and not self.order.dead_view(s, first):
                 raise errors.LiftError(
                     "forward mode cannot follow this in-place write: another name views the tensor "
