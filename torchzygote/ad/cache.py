@@ -18,8 +18,7 @@ from . import pipeline
 from ..rules.registry import TABLE, select
 from ..rules.registry import OBJECT
 from ..values.kinds import KIND_OF_TYPE, kind_of
-from .codegen_guards import PACKAGE
-from .dispatch import VARFLAGS, torch_internal
+from .dispatch import PACKAGE, VARFLAGS, torch_internal
 from .module_facts import check as check_fact, fits
 
 _MISSING = object()

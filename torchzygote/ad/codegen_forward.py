@@ -175,8 +175,7 @@ class Forward:
         r = self.A.rule.get(id(s))
         where = f"  # {basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
         out = self.v(s.out) if s.out is not None else None
-        if r is not None and "out" in r.defaults:
-            self._refuse_out(s, self.A.bind(s, r))
+        self._refuse_out(s, r)
         if r is not None and r.fwd is not None:
             return self._fwd_rule(s, r, out, where)
         if r is not None or self.A.effectful(s) is False:
@@ -210,9 +209,13 @@ class Forward:
             return [code + where] if out is None else [code + where, f"{out} = None"]
         return [f"{out} = {code}{where}"]
 
-    def _refuse_out(self, s: Stmt, bound: dict) -> None:
-        """For a rule whose function takes an optional ``out``: ``torch.stack(xs, out=o)`` writes into ``o``, whose later reads would not carry the
-        inputs' gradient (torch autograd refuses ``out=`` too): refused where an input is varied."""
+    def _refuse_out(self, s: Stmt, r: Optional[Rule]) -> None:
+        """For a rule whose function takes an optional ``out``: ``torch.stack(xs, out=o)`` writes
+        into ``o``, whose later reads would not carry the inputs' gradient (torch autograd refuses
+        ``out=`` too): refused where an input is varied (both modes)."""
+        if r is None or "out" not in r.defaults:
+            return
+        bound = self.A.bind(s, r)
         o = bound.get("out")
         if not isinstance(o, Var) or self.A.K.get(o.id) not in (TENSOR, ARRAY):   # (None, or open)
             return

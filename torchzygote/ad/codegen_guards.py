@@ -4,7 +4,6 @@ pullback or the forward still reads (known now, or checked at run time by the fu
 from __future__ import annotations
 
 import operator
-import os
 import re
 from typing import List, Optional, Tuple
 
@@ -24,16 +23,6 @@ WRITES_FIRST = (np.copyto,)   # functions that write into their first argument
 MAY_BE_TENSOR = (TENSOR, OBJECT, ARRAY)   # kinds whose values in-place writes may share memory with
 # a constant number as a tensor of another's dtype (codegen.rule_mapping): no read of its values
 _DTYPE_ONLY = re.compile(r"\b_kt\(([^(),]+), v\d+\)")
-PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # torchzygote's own files
-
-
-def _own_code(file: str) -> bool:
-    """Whether a function is torchzygote's (generated code, the runtime differentiated again by
-    nested AD): its calls write nothing a caller reads, and the user calls it makes are guarded
-    where they were generated."""
-    return file.startswith("<torchzygote") or file.startswith(PACKAGE)
-
-
 # callees whose calls need no guards: they never write into a tensor argument, or (the dispatchers,
 # in generated code differentiated again) the code they run checks its own calls
 _UNGUARDED = (getattr, hasattr, isinstance, len, dispatch.J, dispatch.Jkw, jvp_dispatch.F, jvp_dispatch.Fkw)
@@ -126,7 +115,7 @@ class WriteGuards:
         or where their name takes the call's result only if it is the same object
         (``ops.returned``: ``torch.relu_(y)``). See ``check_call_writes``."""
         args = list(s.args) + [v for _, v in s.kwargs]
-        if _own_code(self.fn.file) or isinstance(s.fn, Const) and any(s.fn.value is f for f in _UNGUARDED) or \
+        if dispatch.own_code(self.fn.file) or isinstance(s.fn, Const) and any(s.fn.value is f for f in _UNGUARDED) or \
                 not any(isinstance(a, Var) and a.id in self.A.varied for a in args):
             return [], []   # (constants only: a write of constants into them changes no gradient)
         nxt = self.order.next.get(id(s))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
+import os
 import types
 
 import torch
@@ -24,6 +25,14 @@ from .binding import bind_function, bind_rule, rebind_back
 
 _MISSING = object()
 VARFLAGS = 0x04 | 0x08  # CO_VARARGS | CO_VARKEYWORDS
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # torchzygote's own files
+
+
+def own_code(file: str) -> bool:
+    """Whether code is torchzygote's (generated code, or the runtime that nested AD differentiates
+    again): its calls write nothing a caller reads, and the user calls it makes are checked
+    where they were generated."""
+    return file.startswith("<torchzygote") or file.startswith(PACKAGE)
 
 
 def J(ctx: Context, f, *args):

@@ -165,8 +165,7 @@ class JvpCodegen(Codegen):
         where = f"  # {basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
         out = self.v(s.out) if s.out is not None else None
         active_in = [o for o in s.operands() if self.act(o)]
-        if r is not None and "out" in r.defaults:
-            self._refuse_out(s, self.A.bind(s, r))
+        self._refuse_out(s, r)
         if r is not None and not self._structural(s, r):
             bound = self.A.bind(s, r)
             if any(self.act(o) and self.A.kind(o) in OPEN for o in active_in):

@@ -22,7 +22,7 @@ from ..rules.registry import TABLE, nondiff, select
 from ..values.dual import Dual, Tagged
 from ..values.kinds import kind_of
 from .binding import bind_function, bind_rule
-from .dispatch import _has_hooks as dispatch_hooks, check_mutation, torch_internal
+from .dispatch import _has_hooks as dispatch_hooks, check_mutation, own_code, torch_internal
 from .handlers import OPERATORS, python_method
 
 entry_for = None   # set by .cache: the transform cache (mode "jvp"/"taylor" entries)
@@ -116,9 +116,9 @@ def call_lifted(ctx: FwdContext, f: types.FunctionType, args):
         return Fkw(ctx, f, args, {})
     versions = [p._version for p in prim if type(p) is torch.Tensor]
     res = e.fwd(ctx, f, *prim, *[pairs[i][1] for i in e.fwd.reads])
-    if versions and not f.__code__.co_filename.startswith("<torchzygote"):
+    if versions and not own_code(f.__code__.co_filename):
         # (as reverse mode's J: a user function's hidden write into an argument would keep its old
-        # tangent; generated code, a rule's closure form among it, writes as its rule says)
+        # tangent; torchzygote's code, a rule's closure form among it, writes as its rule says)
         check_mutation(f, prim, versions, res[0])
     return res
 
