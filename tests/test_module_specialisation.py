@@ -2,6 +2,8 @@
 a module's parameters, buffers, submodules and number attributes are read with their kinds
 known, so the code around them is inlined, and every assumption is a guard of the entry or a
 check where the value appears. torch autograd is the reference throughout."""
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -80,7 +82,7 @@ def test_fields_are_read_with_their_kinds_known():
     model = Scaled().double()
     src = tz.code_adjoint(Scaled.forward, model, torch.randn(7, 3, dtype=D)).source
     fwd = src.split("def back")[0]
-    assert "getattr(v2, ('scale'))" in fwd and "_J(_ctx, _getattr" not in fwd
+    assert re.search(r"_read_field_\d+\(v2, \('scale'\)\)", fwd) and "_J(_ctx, _getattr" not in fwd
     assert "'T', 1, True" in fwd and "'R', None, None" in fwd   # the checks of what was assumed
     assert "_J(_ctx, _truediv" not in fwd
 
@@ -178,3 +180,94 @@ def test_the_cache_keeps_no_user_module_alive():
         del m
     gc.collect()
     assert all(r() is None for r in refs)
+
+
+class _Shadowing(nn.Module):
+    """Fields found in each place Python's lookup goes: a property of the class, the instance
+    dict, a parameter, a buffer, a submodule."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(2, dtype=D))
+        self.register_buffer("b", torch.zeros(3, dtype=D))
+        self.sub = nn.Linear(2, 2)
+        self.eps = 0.5
+
+    @property
+    def doubled(self):
+        return self.w * 2
+
+
+class _OwnGetattr(nn.Module):
+    def __getattr__(self, name):
+        if name == "alias":
+            return super().__getattr__("w")
+        return super().__getattr__(name)
+
+
+@pytest.mark.parametrize("name", ["w", "b", "sub", "eps", "doubled", "training", "missing"])
+def test_read_field_reads_what_getattr_reads(name):
+    """``values.fields.read_field`` (the fast read of a module's field that guards and specialised
+    code use) gives what ``getattr`` gives, or raises what it raises."""
+    from torchzygote.values.fields import read_field
+    m = _Shadowing()
+    try:
+        want = getattr(m, name)
+    except AttributeError:
+        with pytest.raises(AttributeError):
+            read_field(m, name)
+        return
+    got = read_field(m, name)
+    if name == "doubled":   # (a property: a new tensor each read)
+        assert torch.equal(got, want)
+    else:
+        assert got is want
+
+
+def test_read_field_defers_to_a_class_own_getattr():
+    from torchzygote.values.fields import read_field
+    m = _OwnGetattr()
+    m.w = nn.Parameter(torch.ones(2, dtype=D))
+    assert read_field(m, "alias") is m.w and read_field(m, "w") is m.w
+
+
+def test_compiled_guards_refuse_each_kind_of_change():
+    """An entry's compiled guards (``module_facts.compile_guards``) accept the module they were made
+    for and refuse each change a transform depends on: a tensor's rank or floating-point-ness, a
+    submodule's class, a Sequential's items, a number turned tensor, a field gone."""
+    from torchzygote.ad.module_facts import compile_guards, fact, ITEMS
+
+    def make():
+        return Scaled().double()
+
+    def guards_of(m):
+        paths = [(), ("scale",), ("eps",), ("net",), ("net", ITEMS), ("net", "0"), ("net", "0", "weight"),
+                 ("net", "0", "bias")]
+        out = []
+        for p in paths:
+            v = m
+            for step in p:
+                if step == ITEMS:
+                    v = tuple(type(x) for x in v)
+                    break
+                v = getattr(v, step)
+            out.append((0, p, v if p and p[-1] == ITEMS else fact(v)))
+        return tuple(out)
+
+    base = make()
+    fits = compile_guards(guards_of(base))
+    assert fits((base,)) and fits((make(),))
+    changes = [
+        lambda m: setattr(m, "scale", torch.ones(2, 2, dtype=D)),                 # rank
+        lambda m: setattr(m, "scale", torch.ones(3, dtype=torch.int64)),          # not floating
+        lambda m: setattr(m, "eps", torch.tensor(1.0)),                           # number -> tensor
+        lambda m: m.net.__setitem__(0, nn.Tanh()),                                # class of an item
+        lambda m: m.net.append(nn.Tanh()),                                        # items
+        lambda m: setattr(m.net[0], "bias", None),                                # tensor -> None
+        lambda m: delattr(m, "scale"),                                            # gone
+    ]
+    for change in changes:
+        m = make()
+        change(m)
+        assert not fits((m,)), change
+    assert not fits((nn.Linear(2, 2),)) and not fits(())

@@ -35,6 +35,7 @@ from .analysis_items import DictItems
 from .analysis_modules import ModuleFacts
 from .analysis_order import Order
 from .analysis_scopes import Scopes, find_gathers, pure_pullback
+from ..values.fields import read_field
 from ..values.kinds import KIND_OF_TYPE, kind_of
 
 
@@ -170,7 +171,7 @@ class Analysis(Callees):
     def _stmt_kind(self, s: Stmt) -> str:
         f = self.mods.field(s)
         if f is not None:   # a module's field: read as the run-time dispatcher reads it, its kind known
-            self.rule[id(s)] = select(getattr, (OBJECT, NONDIFF))
+            self.rule[id(s)] = select(read_field, (OBJECT, NONDIFF))
             self._ret_rank[id(s)] = f[1] if f[0] == TENSOR else None
             return f[0]
         if isinstance(s.fn, Const) and s.fn.value is ops.get_global:

@@ -13,7 +13,8 @@ from .. import ir
 from ..ir import Const, Loop, Stmt, Var
 from ..rules.registry import OBJECT, TABLE, TENSOR
 from .dispatch import VARFLAGS, _has_hooks, torch_internal
-from .module_facts import CHECKED, ITEMS, fact, iterated, plain_field
+from ..values.fields import plain_field
+from .module_facts import CHECKED, ITEMS, fact, iterated
 
 
 class ModuleFacts:

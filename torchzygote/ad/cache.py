@@ -19,7 +19,7 @@ from ..rules.registry import TABLE, select
 from ..rules.registry import OBJECT
 from ..values.kinds import KIND_OF_TYPE, kind_of
 from .dispatch import PACKAGE, VARFLAGS, torch_internal
-from .module_facts import check as check_fact, fits
+from .module_facts import check as check_fact, compile_guards
 
 _MISSING = object()
 _lock = threading.RLock()
@@ -27,7 +27,7 @@ _lock = threading.RLock()
 
 class Entry:
     __slots__ = ("guards", "cells", "types", "fwd", "version", "ir", "src", "analysis", "deps",
-                 "unguarded", "code", "nargs", "arg_guards")
+                 "unguarded", "code", "nargs", "arg_guards", "fits")
 
     def __init__(self, guards, types_, fwd, version, ir_fn, src, analysis, deps=(), cells=()):
         self.guards, self.types, self.fwd, self.version = guards, types_, fwd, version
@@ -37,8 +37,9 @@ class Entry:
         self.unguarded = not guards and not types_ and not deps and not cells
         self.code = None   # the code object it was made for (set by entry_for): keeps _by_type's ids valid
         self.nargs = -1    # its positional parameters, where a call passes exactly them (no *args, **kw, keyword-only)
-        # what it assumed of its module arguments' fields ((position, path, fact): module_facts.fits)
+        # what it assumed of its module arguments' fields ((position, path, fact): module_facts.compile_guards)
         self.arg_guards = analysis.mods.entry_guards() if analysis is not None else ()
+        self.fits = compile_guards(self.arg_guards) if self.arg_guards else None
 
     def valid(self, f: types.FunctionType) -> bool:
         """Whether this transform still holds for ``f`` (a function of the entry's code):
@@ -182,11 +183,11 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
     examples = examples if spec else None
     g = f.__globals__
     for e in _cache.get(key, ()):
-        if e.valid(f) and (not e.arg_guards or fits(e.arg_guards, examples)):
+        if e.valid(f) and (e.fits is None or e.fits(examples)):
             return e
     with _lock:
         for e in _cache.get(key, ()):
-            if e.valid(f) and (not e.arg_guards or fits(e.arg_guards, examples)):
+            if e.valid(f) and (e.fits is None or e.fits(examples)):
                 return e
         # (forward mode lifts what its dispatcher sends here, whatever reverse mode's entries)
         if not registered and (mode == "reverse" and (TABLE.adjoint(f) or TABLE.dispatcher(f)) or torch_internal(f) or
@@ -253,7 +254,7 @@ def forward(f: types.FunctionType, args) -> Optional[Callable]:
     key = type_key(f.__code__, args)
     e = _by_type.get(key)
     if e is not None and (e.unguarded and e.version == TABLE.version or e.valid(f)) and \
-            (not e.arg_guards or fits(e.arg_guards, args)):
+            (e.fits is None or e.fits(args)):
         return e.fwd
     e = entry(f, args)
     # only an entry that holds this very code: one made for an equal code (the same source
@@ -286,4 +287,4 @@ _dispatch.forward = forward
 _jvp_dispatch.entry_for = jvp_entry
 from ..rules.registry import nondiff as _nondiff  # noqa: E402
 
-_nondiff(forward, kinds_of, jvp_entry, fits, check_fact)   # (generated code's checks: no gradient)
+_nondiff(forward, kinds_of, jvp_entry, check_fact)   # (generated code's checks: no gradient)

@@ -14,6 +14,7 @@ from ..frontend import ops
 from ..rules import numpy_shape, pylib
 from ..rules.container_backs import attr_back, method_self_back
 from ..rules.registry import TABLE, closure_form, register_dispatch, select
+from ..values.fields import read_field
 from ..values.kinds import has_identity, kind_of
 from ..values.module_tensors import ModuleTensors
 from .binding import bind_rule, rebind_back
@@ -82,7 +83,7 @@ def getattr_dispatch(ctx, args, kw, kwargs):
     obj, name = args[0], args[1]
     cls = type(obj)
     if len(args) == 2 and (cls, name) in _PLAIN_ATTRS:  # a module's parameter or submodule: no dispatch
-        y = getattr(obj, name)
+        y = read_field(obj, name)
         return y, lambda dy: (attr_back(ctx, obj, name, y, dy), None)
     if name == "__dict__" and len(args) == 2:
         return instance_dict(ctx, obj)

@@ -10,19 +10,20 @@ them. Two checks keep that sound:
 
 * the entry records each fact as a guard on a path from one of its arguments
   (``(0, ("net", "0"), fact)``); a call whose arguments do not satisfy every guard gets
-  another entry (``fits``);
+  another entry (``compile_guards``);
 * generated code checks each assumed fact where the value appears (``check``), so a field
   rebound to a value of another kind during the call is a clear error, never a wrong gradient.
 """
 from __future__ import annotations
 
 import types
-from typing import Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
 from ..errors import GradientError
 from ..frontend.names import fixed_cell_values
+from ..values.fields import read_field
 from ..values.kinds import NONDIFF, OBJECT, REAL, TENSOR
 
 _Module = torch.nn.Module
@@ -50,17 +51,6 @@ def fact(v) -> Optional[tuple]:
     return None
 
 
-def plain_field(m, name: str) -> bool:
-    """Whether ``m.name`` reads a field of module ``m`` as the run-time dispatcher reads it
-    (``handlers.getattr_dispatch``): no class in its MRO defines ``name`` (a property,
-    descriptor or method) and attribute lookup is ``nn.Module``'s own."""
-    cls = type(m)
-    if not isinstance(m, _Module) or cls.__getattribute__ is not object.__getattribute__ or \
-            cls.__getattr__ is not _Module.__getattr__:
-        return False
-    return not any(name in k.__dict__ for k in cls.__mro__)
-
-
 def iterated(m) -> Optional[list]:
     """The modules iterating over ``m`` yields, where that is torch's own ``__iter__`` over its
     submodules (``nn.Sequential``, ``nn.ModuleList``); else None."""
@@ -71,25 +61,55 @@ def iterated(m) -> Optional[list]:
     return items if all(isinstance(x, _Module) for x in items) else None
 
 
-def _at(v, path: Sequence[str]):
-    for step in path:
-        if step == ITEMS:
-            return tuple(type(x) for x in v)
-        v = getattr(v, step)
-    return fact(v)
+def compile_guards(guards: Tuple[tuple, ...]) -> Callable[[tuple], bool]:
+    """The check that arguments satisfy an entry's guards ``(argument position, path, fact)``
+    (the classes, tensor ranks and kinds its transform assumed), as one generated function run at
+    every call of the entry: each path's prefix is read once, in the order the guards were found
+    (a path's modules are checked before their fields are read), and each fact is tested inline."""
+    ns = {"_field": read_field, "_fact": fact, "_T": _Tensor, "_P": _Parameter}
+    names: dict = {}
+    lines: List[str] = []
+
+    def value(i: int, path: tuple) -> str:
+        name = names.get((i, path))
+        if name is None:
+            if not path:
+                expr = f"args[{i}]"
+            elif path[-1] == ITEMS:
+                expr = f"tuple([type(x) for x in {value(i, path[:-1])}])"
+            else:
+                expr = f"_field({value(i, path[:-1])}, {path[-1]!r})"
+            name = names[(i, path)] = f"x{len(names)}"
+            lines.append(f"{name} = {expr}")
+        return name
+
+    for k, (i, path, expected) in enumerate(guards):
+        x, c = value(i, path), f"c{k}"
+        ns[c] = expected
+        lines.append(f"if {_violates(x, path, expected, c, ns)}: return False")
+    src = "def fits(args):\n    try:\n" + "".join(f"        {ln}\n" for ln in lines) + \
+        "    except Exception:   # a field gone, a module iterated differently: not this entry's\n" \
+        "        return False\n    return True\n"
+    exec(compile(src, "<torchzygote guards>", "exec"), ns)  # noqa: S102 - generated from the guards
+    return ns["fits"]
 
 
-def fits(guards: Tuple[tuple, ...], args) -> bool:
-    """Whether ``args`` satisfy an entry's guards ``(argument position, path, fact)``: the
-    classes, tensor ranks and kinds its transform assumed (checked in the order they were
-    found, so each path's modules are checked before their fields are read)."""
-    try:
-        for i, path, expected in guards:
-            if _at(args[i], path) != expected:
-                return False
-    except Exception:   # a field gone, a module iterated differently: not this entry's
-        return False
-    return True
+def _violates(x: str, path: tuple, expected, c: str, ns: dict) -> str:
+    """The test that value ``x`` does not have the fact ``expected`` (``fact``'s result)."""
+    if path and path[-1] == ITEMS:
+        return f"{x} != {c}"
+    kind, detail, flag = expected
+    if kind == TENSOR:
+        return (f"type({x}) is not _T and type({x}) is not _P or {x}.dim() != {detail!r} or "
+                f"({x}.dtype.is_floating_point or {x}.dtype.is_complex) != {flag!r}")
+    if kind == REAL:
+        return f"type({x}) is not float and type({x}) is not int"
+    if kind == NONDIFF:
+        return f"not ({x} is None or type({x}) is bool or type({x}) is str)"
+    if isinstance(detail, type) and issubclass(detail, _Module):   # a module of exactly that class
+        ns[c + "k"] = detail
+        return f"type({x}) is not {c}k"
+    return f"_fact({x}) != {c}"
 
 
 def check(v, kind: str, rank: Optional[int], floating: Optional[bool], where):

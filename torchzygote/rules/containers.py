@@ -9,6 +9,7 @@ import torch
 
 from ..frontend import ops
 from ..values.algebra import unbroadcast
+from ..values.fields import read_field
 from ..values.kinds import has_identity, kind_of
 from . import container_backs, pylib
 from .container_backs import delete_item, set_global
@@ -79,6 +80,9 @@ grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=READABLE, out=item_out,
      obj="read_back(ctx, obj, key, y, dy)", **C)
 grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=KNOWN, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **C)
+# a plain field of an nn.Module the transform is specialised on (``analysis_modules``)
+grad(read_field, "obj, name", fwd="read_field(obj, name)", kinds=ANY, out=OBJECT,
+     obj="attr_back(ctx, obj, name, y, dy)", **dict(C, ns=dict(ns, read_field=read_field)))
 grad(ops.get_global, "fn, name", kinds=ANY, out=OBJECT, fn="global_read_back(ctx, fn, name, y, dy)", **C)
 grad(ops.set_global, "fn, name, v", fwd="set_global(ctx, fn, name, v)", kinds=ANY, out=NONDIFF, effect=True,
      v="global_write_back(ctx, fn, name)", **C)
