@@ -182,6 +182,91 @@ def test_the_cache_keeps_no_user_module_alive():
     assert all(r() is None for r in refs)
 
 
+class Mixed(nn.Module):
+    """Submodules called by field (``self.body(x)``) and as a Sequential's items, two of them of
+    one class with different structures (a Linear with and one without a bias)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 4, bias=False), nn.Sigmoid())
+        self.head = Scaled()
+
+    def forward(self, x):
+        return self.head(self.body(x)[:, :3])
+
+
+def _sources(model, x):
+    from torchzygote.ad import pipeline
+    seen = []
+    inner = pipeline.compile
+
+    def spy(fn, src, *a):
+        seen.append(src)
+        return inner(fn, src, *a)
+    pipeline.compile = spy
+    try:
+        cache._cache.clear()
+        cache._by_type.clear()
+        _check(model, x)
+    finally:
+        pipeline.compile = inner
+    return "\n".join(seen)
+
+
+def test_submodule_calls_run_the_transform_their_caller_chose():
+    """A call of a submodule the caller is specialised on runs the entry its analysis chose
+    (``dispatch.call_pinned``), without the cache's lookup; a class with two entries (the two
+    Linears) is looked up at run time. Gradients match torch's."""
+    torch.manual_seed(5)
+    model = Mixed().double()
+    src = _sources(model, torch.randn(5, 3, dtype=D))
+    assert re.search(r"_Jp_\d+\(_ctx, _pin_\d+, v\d+, 'body', v\d+\)", src)   # self.body(x)
+    assert re.search(r"_Jp_\d+\(_ctx, _pin_\d+, v\d+, v\d+\)", src)          # the Sequential's items
+    pins = [p for es in cache._cache.values() for e in es if e.analysis is not None
+            for p in e.analysis.mods.pins.values()]
+    body = [p for p in pins if nn.Sigmoid in p]   # the items of Mixed.body
+    assert body and all(nn.Linear not in p and nn.Tanh in p for p in body)
+
+
+class Swaps(nn.Module):
+    """A method the forward calls replaces a submodule by one of another class, or rebinds a
+    submodule's parameter to None, before the submodule is called."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3, 3), nn.Tanh())
+        self.how = how
+
+    def change(self):
+        if self.how == "class":
+            self.net[1] = nn.Sigmoid()
+        else:
+            self.net[0].bias = None
+
+    def forward(self, x):
+        a = self.net(x).sum()
+        self.change()
+        return a + self.net(x).sum()
+
+
+def test_submodule_replaced_during_the_call_by_another_class_is_followed():
+    """The item replaced (Tanh by Sigmoid) has no transform pinned for its class: the call is
+    looked up at run time (``J``), and the gradient is torch's."""
+    torch.manual_seed(6)
+    x = torch.randn(4, 3, dtype=D)
+    model, ref = Swaps("class").double(), Swaps("class").double()
+    ref.load_state_dict(model.state_dict())
+    g = tz.gradient(lambda m: m(x), model)[0]
+    want = torch.autograd.grad(ref(x), ref.net[0].weight)[0]
+    torch.testing.assert_close(g.net[0].weight, want)
+
+
+def test_submodule_field_rebound_during_the_call_is_a_clear_error():
+    model = Swaps("field").double()
+    with pytest.raises(tz.GradientError, match="specialised the function on its module arguments"):
+        tz.gradient(lambda m, x: m(x), model, torch.randn(4, 3, dtype=D))
+
+
 class _Shadowing(nn.Module):
     """Fields found in each place Python's lookup goes: a property of the class, the instance
     dict, a parameter, a buffer, a submodule."""

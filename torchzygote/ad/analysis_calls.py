@@ -28,31 +28,32 @@ class Callees:
         f = s.fn.value if isinstance(s.fn, Const) else None
         if s.kwargs or s.star is not None or s.dstar is not None or not lifted_callee(f, len(s.args)):
             return OBJECT   # (a function with rules: the run-time kinds may select one)
-        kind, self._ret_rank[id(s)], floating = self._returns(f, None, s.args, None)
+        kind, self._ret_rank[id(s)], floating, _ = self._returns(f, None, s.args, None)
         if floating:
             self._ret_float.add(id(s))
         return kind
 
     def _returns(self, f, self_module, args, self_at) -> tuple:
         """The kind, rank and floating-point-ness callee ``f`` returns for these operands (after
-        ``self_module``, a module it is a method of, held at path ``self_at``), ``(OBJECT, None,
-        False)`` where unknown. What the callee assumed of the modules and functions passed to it
-        becomes this entry's guards (another structure there may return another kind); where one of
-        them has no path from this function's arguments (a global module), the result is unknown."""
+        ``self_module``, a module it is a method of, held at path ``self_at``), and the callee's
+        entry; ``(OBJECT, None, False, None)`` where unknown. What the callee assumed of the modules
+        and functions passed to it becomes this entry's guards (another structure there may return
+        another kind); where one of them has no path from this function's arguments (a global
+        module), the result is unknown."""
         if self.return_kind is None:
-            return OBJECT, None, False
+            return OBJECT, None, False, None
 
         kinds, ranks, floats, examples = zip(*[self._passed(a) for a in args]) if args else ((),) * 4
         if self_module is not None:
             kinds, ranks, floats, examples = (OBJECT,) + kinds, (None,) + ranks, (None,) + floats, \
                 (self_module,) + examples
         try:
-            kind, rank, floating, guards = self.return_kind(
+            kind, rank, floating, guards, e = self.return_kind(
                 f, kinds, ranks, floats, examples if any(x is not None for x in examples) else None)
         except Exception:  # the callee cannot be lifted: that error belongs to the call, at run time
-            return OBJECT, None, False
+            return OBJECT, None, False, None
         paths = ([self_at] if self_module is not None else []) + [self.mods.at(a) for a in args]
-        return (kind, rank, floating) if self.mods.lift(guards, paths) else (OBJECT, None, False)
+        return (kind, rank, floating, e) if self.mods.lift(guards, paths) else (OBJECT, None, False, None)
 
     def _passed(self, a) -> tuple:
         """What the callee's key says of operand ``a``: its kind, rank and floats, and the module or

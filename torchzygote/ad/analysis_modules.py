@@ -34,6 +34,7 @@ class ModuleFacts:
         self.item_paths: Dict[int, list] = {}   # a loop variable over a Sequential: its items' paths
         self.guards: Dict[Tuple[int, tuple], object] = {}
         self.checked: Dict[int, tuple] = {}
+        self.pins: Dict[int, dict] = {}   # id(stmt) -> {module class: (forward, entry)}: dispatch.call_pinned
         self.held: frozenset = frozenset()   # after ``forget``: the values that hold a module or a function
         for i, (p, x, k) in enumerate(zip(params, examples or (), kinds)):
             if k == OBJECT and (isinstance(x, torch.nn.Module) or type(x) is types.FunctionType):
@@ -112,13 +113,29 @@ class ModuleFacts:
         (the run-time call may go another way: a hook added since)."""
         self.checked.pop(id(s), None)   # (a loop's analysis runs again: the last run decides)
         results = [returns(f, m, args, at) for f, m, at in callees]
-        kinds, ranks = {k for k, _, _ in results}, {r for _, r, _ in results}
+        self._pin(s, callees, [e for _, _, _, e in results])
+        kinds, ranks = {k for k, _, _, _ in results}, {r for _, r, _, _ in results}
         if len(kinds) != 1 or next(iter(kinds)) not in CHECKED:
             return OBJECT, None
         kind, rank = kinds.pop(), ranks.pop() if len(ranks) == 1 else None
-        floating = kind == TENSOR and all(fl for _, _, fl in results)
+        floating = kind == TENSOR and all(fl for _, _, fl, _ in results)
         self.checked[id(s)] = (kind, rank, floating or None)
         return kind, rank
+
+    def _pin(self, s: Stmt, callees: list, entries: list) -> None:
+        """The transforms a call of held modules runs, by the module's class (``dispatch.call_pinned``):
+        the entry each candidate's analysis chose, where its guards became this entry's (``lift``)
+        and the class has one; none for calls of held functions."""
+        self.pins.pop(id(s), None)
+        by_class: dict = {}
+        for (f, m, _), e in zip(callees, entries):
+            if m is None:
+                return
+            prev = by_class.get(type(m), (f, e))   # (None: two entries for one class)
+            by_class[type(m)] = (f, e) if e is not None and prev is not None and prev[1] is e else None
+        pinned = {cls: got for cls, got in by_class.items() if got is not None}
+        if pinned:
+            self.pins[id(s)] = pinned
 
     def at(self, op) -> Optional[Tuple[int, tuple]]:
         """The path from this function's arguments to the one module or function ``op`` holds."""

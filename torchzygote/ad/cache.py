@@ -115,20 +115,20 @@ def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple, floats: tuple
     """The kind, rank and floating-point-ness ``f`` returns for arguments of these kinds, ranks and floats (callers
     specialise on them; ``examples``: module arguments whose fields it may specialise on), and the
     guards on those arguments they hold under (``Entry.arg_guards``: the caller's guards too);
-    unknown while ``f`` is itself being transformed (recursion)."""
+    unknown while ``f`` is itself being transformed (recursion); and the entry (None where unknown)."""
     if _own_code(f):
-        return OBJECT, None, False, ()
+        return OBJECT, None, False, (), None
     mode = _modes[-1] if _modes else "reverse"
     examples = _examples_for(f, examples)
     key = _key(f.__code__, kinds, ranks, floats, frozenset(), mode, examples)
     if key in _in_progress:
-        return OBJECT, None, False, ()
+        return OBJECT, None, False, (), None
     e = entry_for(f, kinds, ranks=ranks, floats=floats, mode=mode, examples=examples)
     if e.analysis is None:
-        return OBJECT, None, False, ()
+        return OBJECT, None, False, (), None
     if _deps_stack:
         _deps_stack[-1].append((e, f))   # the caller's transform depends on it
-    return e.analysis.kind(e.ir.ret), e.analysis.rank(e.ir.ret), e.analysis.is_float(e.ir.ret), e.arg_guards
+    return e.analysis.kind(e.ir.ret), e.analysis.rank(e.ir.ret), e.analysis.is_float(e.ir.ret), e.arg_guards, e
 
 
 def entry(f: types.FunctionType, args, consts: frozenset = frozenset()) -> Entry:

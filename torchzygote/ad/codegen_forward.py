@@ -13,7 +13,7 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, NONDIFF, REAL, TENSOR, Rule
 from ..values import versions
-from . import module_facts, templates
+from . import dispatch, module_facts, templates
 from .analysis_scopes import branch_values
 from .codegen_guards import MAY_BE_TENSOR
 from .naming import words
@@ -254,6 +254,12 @@ class Forward:
             if s.dstar is not None:
                 kw = f"{{**{kw}, **{self.v(s.dstar)}}}"
             return guards + pre + [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"] + post
+        pinned = self.A.mods.pins.get(id(s))
+        if pinned is not None:   # a call of modules this transform is specialised on
+            method = isinstance(s.fn, Const)   # (``self.net(x)``: ops.call_method(self, "net", x))
+            call = self.glob(dispatch.call_pinned_method if method else dispatch.call_pinned, "Jp")
+            head = f"_ctx, {self.glob(pinned, 'pin')}" + ("" if method else f", {self.v(s.fn)}")
+            return guards + pre + [f"{tgt} = {call}({head}{''.join(', ' + a for a in argv)}){where}"] + post
         return guards + pre + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"] + post
 
     def _call_args(self, s: Stmt, skip=0) -> str:

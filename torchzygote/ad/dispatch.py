@@ -18,6 +18,7 @@ from ..rules import fallback
 from ..rules.registry import NONDIFF, OBJECT, TABLE, closure_form, nondiff, register_adjoint, select
 from ..values.algebra import accum
 from ..values.context import Context
+from ..values.fields import plain, read_field
 from ..values.kinds import has_identity, kind_of
 from ..values.record import Record
 from ..values.versions import guard_reads
@@ -162,6 +163,30 @@ def _items_now(ctx: Context, f, args, kw, kwargs):
             dk = {**dk, name: items_back(dk[name])[0]}
         return da if kwargs is None else (da, dk)
     return y, b
+
+
+def call_pinned(ctx, pinned: dict, m, *args):
+    """``J(ctx, m, *args)`` for a call of a module the caller's transform is specialised on:
+    ``pinned`` maps a module class to the forward and the entry the caller's analysis chose for
+    it (``ModuleFacts.pins``), run without the cache's lookup. That entry's guards are the
+    caller's too (``ModuleFacts.lift``), checked when the outermost specialised call was
+    dispatched; a field rebound since is checked where it is read (``module_facts.check``: a
+    clear error), a submodule replaced by one of another class here (``J`` then)."""
+    got = pinned.get(type(m))
+    if got is not None and not _has_hooks(m) and not _registered(m):
+        fn, e = got
+        if e.valid(fn):
+            y, back = run_forward(ctx, fn, e.fwd, (m, *args))
+            return y, lambda dy: back(dy)[1:]
+    return J(ctx, m, *args)
+
+
+def call_pinned_method(ctx, pinned: dict, obj, name: str, *args):
+    """``obj.name(*args)`` where ``obj.name`` is a module the caller is specialised on (``call_pinned``)."""
+    if not plain(obj, name):
+        return J(ctx, ops.call_method, obj, name, *args)
+    y, back = call_pinned(ctx, pinned, read_field(obj, name), *args)
+    return y, lambda dy: (None, None, *back(dy))
 
 
 def _drop_self_call(ctx, fn, obj, args):

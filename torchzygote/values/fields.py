@@ -24,16 +24,21 @@ _NO = object()
 _PLAIN: dict = {}   # (class, name) -> plain_field: decided once per class and name
 
 
+def plain(m, name: str) -> bool:
+    """``plain_field``, decided once per class and name."""
+    key = (type(m), name)
+    found = _PLAIN.get(key)
+    if found is None:
+        found = _PLAIN[key] = plain_field(m, name)
+    return found
+
+
 def read_field(m, name: str):
     """``getattr(m, name)``, faster where it reads a plain field of a module (``plain_field``):
     the instance's dict, then its parameters, buffers and submodules, the order Python's lookup
     and ``Module.__getattr__`` take; ``getattr`` costs about 1 us there (a failed lookup, then
     torch's ``__getattr__`` in Python), which guards and specialised code pay per field read."""
-    key = (type(m), name)
-    plain = _PLAIN.get(key)
-    if plain is None:
-        plain = _PLAIN[key] = plain_field(m, name)
-    if plain:
+    if plain(m, name):
         d = m.__dict__
         v = d.get(name, _NO)
         if v is not _NO:
