@@ -26,6 +26,7 @@ import pytest
 import torch
 
 import torchzygote as tz
+from torchzygote.values.fields import read_field
 from torchzygote.values.kinds import kind_of
 from torchzygote.frontend import ops
 from torchzygote.rules import pylib, tensor_backward
@@ -201,6 +202,23 @@ class _Obj:
 def p_getattr(x, y):
     o = _Obj(x)
     return o.v * y + getattr(o, "v") + getattr(o, "missing", y)
+
+
+class _Buffered(torch.nn.Module):
+    def __init__(self, b, k):
+        super().__init__()
+        self.register_buffer("b", b)
+        self.k = k
+
+
+def _read_fields(m, v):
+    """``m`` is an argument: its transform reads ``m.b`` and ``m.k`` as the module's fields (read_field)."""
+    return (m.b * v).sum() * m.k + m.b[0] * m.k
+
+
+def p_module_field(x, y):
+    m = _Buffered(torch.ones(2, dtype=torch.float64) * x, y)
+    return _read_fields(m, torch.tensor([0.3, 1.2], dtype=torch.float64))
 
 
 def p_bound_method(x, y):
@@ -491,6 +509,7 @@ put((operator.iadd, operator.imul, operator.ior), Program(p_container_inplace))
 put(operator.getitem, Program(p_getitem))
 put(operator.getitem, Program(p_tensor_getitem))
 put(getattr, Program(p_getattr))
+put(read_field, Program(p_module_field))
 put(ops.bound_method, Program(p_bound_method, (torch.tensor([0.7, -0.4], dtype=torch.float64), 1.9)))
 put(setattr, Program(p_setattr))
 put(ops.set_global, Program(p_set_global))
