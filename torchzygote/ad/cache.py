@@ -247,16 +247,19 @@ def type_key(code, args) -> tuple:
     return key
 
 
-def forward(f: types.FunctionType, args) -> Optional[Callable]:
-    """The compiled forward of ``f`` for these arguments' kinds, or None for a function
-    that is not lifted (it has a rule, or is torch's own and runs under torch autograd).
-    The common case (arguments whose kind their type decides) is one dict lookup."""
+def forward(f: types.FunctionType, args, consts: frozenset = frozenset()) -> Optional[Callable]:
+    """The compiled forward of ``f`` for these arguments' kinds (no gradients for the positions
+    in ``consts``), or None for a function that is not lifted (it has a rule, or is torch's own
+    and runs under torch autograd). The common case (arguments whose kind their type decides)
+    is one dict lookup."""
     key = type_key(f.__code__, args)
+    if consts:
+        key = (key, consts)
     e = _by_type.get(key)
     if e is not None and (e.unguarded and e.version == TABLE.version or e.valid(f)) and \
             (e.fits is None or e.fits(args)):
         return e.fwd
-    e = entry(f, args)
+    e = entry(f, args, consts)
     # only an entry that holds this very code: one made for an equal code (the same source
     # compiled again) would leave the key's id free for a later, different code
     if e.code is f.__code__ and all(_kind_by_type(type(a)) for a in args):

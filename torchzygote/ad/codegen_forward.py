@@ -260,7 +260,20 @@ class Forward:
             call = self.glob(dispatch.call_pinned_method if method else dispatch.call_pinned, "Jp")
             head = f"_ctx, {self.glob(pinned, 'pin')}" + ("" if method else f", {self.v(s.fn)}")
             return guards + pre + [f"{tgt} = {call}({head}{''.join(', ' + a for a in argv)}){where}"] + post
+        consts = self._constant_numbers(s)
+        if consts:
+            head = f"_ctx, {self.glob(consts, 'consts')}, {self.v(s.fn)}"
+            return guards + pre + [f"{tgt} = {self.glob(dispatch.call_consts, 'Jc')}({head}"
+                                   f"{''.join(', ' + a for a in argv)}){where}"] + post
         return guards + pre + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"] + post
+
+    def _constant_numbers(self, s: Stmt) -> frozenset:
+        """The positions of a dispatched call's arguments that are numbers without a gradient
+        here (literals, values not varied): the callee need not compute theirs (``call_consts``).
+        Numbers only: a tensor or an object may be written by the callee, whose transform must
+        then see it varied."""
+        return frozenset(i for i, a in enumerate(s.args)
+                         if self.A.kind(a) in (REAL, COMPLEX) and not (isinstance(a, Var) and a.id in self.A.varied))
 
     def _call_args(self, s: Stmt, skip=0) -> str:
         parts = [self.v(a) for a in s.args[skip:]]

@@ -52,6 +52,19 @@ def J(ctx: Context, f, *args):
 _PLAIN_MODULES: set = set()   # nn.Module classes called the standard way (Module.__call__)
 
 
+def call_consts(ctx: Context, consts: frozenset, f, *args):
+    """``J(ctx, f, *args)`` where the caller knows that the arguments at positions ``consts``
+    carry no gradient (a literal ``dt``, a number not varied there): a lifted callee is
+    transformed without computing their gradients (the caller reads none of them)."""
+    if type(f) is types.FunctionType:
+        code = f.__code__
+        if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount:
+            fwd = forward(f, args, consts)
+            if fwd is not None:
+                return run_forward(ctx, f, fwd, args)
+    return J(ctx, f, *args)
+
+
 def run_forward(ctx: Context, f: types.FunctionType, fwd, args):
     """A lifted callee's compiled forward, checked: the callee may not hide an in-place write
     into a tensor argument (``check_mutation``), and its pullback refuses arguments the caller

@@ -12,6 +12,7 @@ from __future__ import annotations
 import types
 
 from ..errors import NoRuleError
+from ..frontend import ops
 from ..rules import fallback, tangents
 from ..rules.registry import TABLE, nondiff, register_dispatch, register_jvp, select
 from ..values.algebra import accum
@@ -40,6 +41,11 @@ def reverse_dispatch(ctx, args, kw):
 
 
 register_jvp(dispatch.J, reverse_dispatch)
+# the forms of J that generated code also calls, as the J call each stands for
+register_jvp(dispatch.call_consts, lambda ctx, args, kw: reverse_dispatch(ctx, (args[0], *args[2:]), kw))
+register_jvp(dispatch.call_pinned, lambda ctx, args, kw: reverse_dispatch(ctx, (args[0], *args[2:]), kw))
+register_jvp(dispatch.call_pinned_method,
+             lambda ctx, args, kw: reverse_dispatch(ctx, (args[0], ops.call_method, *args[2:]), kw))
 
 
 def _torch_autograd_inside(fn):

@@ -21,7 +21,8 @@ from ..values.kinds import kind_of
 from ..values.versions import check_reads, guard_reads, saved_reads
 from .binding import bind_function
 from .cache import entry_for, floats_of, kinds_of, ranks_of
-from .dispatch import J, Jkw, VARFLAGS, check_mutation, forward
+from ..frontend.ops import call_method as call_method_op
+from .dispatch import J, Jkw, VARFLAGS, call_consts, call_pinned, call_pinned_method, check_mutation, forward
 from .handlers import lift_as
 
 
@@ -123,6 +124,25 @@ def _keywordless(ictx, f, a, k):
     return (y, back) if k is None else (y, lambda dy: (back(dy), {}))
 
 
+def nested_consts(ictx, consts, f, *args):
+    """``call_consts`` in differentiated code: as ``J`` (a constant of the level below may be
+    varied at this one)."""
+    return nested_J(ictx, f, *args)
+
+
+def nested_pinned(ictx, pinned, m, *args):
+    """``call_pinned`` in differentiated code: as ``J``."""
+    return nested_J(ictx, m, *args)
+
+
+def nested_pinned_method(ictx, pinned, obj, name, *args):
+    """``call_pinned_method`` in differentiated code: as ``J`` on ``ops.call_method``."""
+    return nested_J(ictx, call_method_op, obj, name, *args)
+
+
 register_dispatch(J, lift_as(nested_J))
 register_dispatch(Jkw, nested_Jkw)
+register_dispatch(call_consts, lift_as(nested_consts))
+register_dispatch(call_pinned, lift_as(nested_pinned))
+register_dispatch(call_pinned_method, lift_as(nested_pinned_method))
 nondiff(plan, check_mutation, saved_reads, check_reads)
