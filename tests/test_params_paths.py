@@ -209,3 +209,41 @@ def test_params_in_a_module_list_attribute_used_whole():
     ref = torch.autograd.grad(m(x), [m.a, m.b])
     torch.testing.assert_close(g[m.a], ref[0])
     torch.testing.assert_close(g[m.b], ref[1])
+
+
+def _loop_of_uses(w):
+    h = torch.zeros(5, 2, dtype=D)
+    for k in range(6):
+        h = torch.tanh(X @ w + h * 0.5) + k * 0.01
+    return (h ** 2).sum()
+
+
+def test_a_parameter_used_at_every_step_sums_its_gradient_in_one_buffer():
+    """From its third contribution on, a parameter's gradient is added into the sum the context
+    made (``values.algebra.add_owned``): the same numbers as torch, and neither a contribution
+    nor an earlier call's gradients are written into."""
+    w = torch.randn(3, 2, dtype=D)
+    ps = tz.Params([w])
+    y, pb = tz.pullback(lambda: _loop_of_uses(w), ps)
+    first = pb(1.0)[w]
+    kept = first.clone()
+    second = pb(2.0)[w]
+    wr = w.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad(_loop_of_uses(wr), wr)
+    torch.testing.assert_close(first, want, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(second, 2 * want)
+    assert torch.equal(first, kept) and second is not first
+
+
+def test_add_owned_writes_only_into_a_sum_it_may_write():
+    from torchzygote.values.algebra import add_owned
+    a, b = torch.ones(3, dtype=D), torch.full((3,), 2.0, dtype=D)
+    assert add_owned(a, b, True) is a and torch.equal(a, torch.full((3,), 3.0, dtype=D))
+    for x, y, owned in [(torch.ones(3, dtype=D), b, False),                   # not the caller's own
+                        (torch.ones(1, dtype=D), b, True),                    # the sum has another shape
+                        (torch.ones(3, dtype=torch.float32), b, True),        # another dtype
+                        (torch.ones(3, dtype=D, requires_grad=True), b, True)]:   # in torch autograd's graph
+        before = x.clone()
+        out = add_owned(x, y, owned)
+        assert out is not x and torch.equal(x, before)
+        torch.testing.assert_close(out, (before + y).detach())

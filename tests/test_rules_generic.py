@@ -26,6 +26,7 @@ import pytest
 import torch
 
 import torchzygote as tz
+from torchzygote.values.algebra import add_owned
 from torchzygote.values.fields import read_field
 from torchzygote.values.kinds import kind_of
 from torchzygote.frontend import ops
@@ -510,6 +511,7 @@ put(operator.getitem, Program(p_getitem))
 put(operator.getitem, Program(p_tensor_getitem))
 put(getattr, Program(p_getattr))
 put(read_field, Program(p_module_field))
+put(add_owned, lambda: [(t(3, 4), t(3, 4), False), (t(3, 4), t(4), False), (0.7, 1.3, False)])
 put(ops.bound_method, Program(p_bound_method, (torch.tensor([0.7, -0.4], dtype=torch.float64), 1.9)))
 put(setattr, Program(p_setattr))
 put(ops.set_global, Program(p_set_global))

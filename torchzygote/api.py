@@ -356,7 +356,7 @@ def _implicit_pullback(f, ps: Params):
     y, back = _quiet(key, _call, ctx, f, (), None)
 
     def pb(dy) -> Grads:
-        ctx.grads, ctx.pgrads, ctx.tensor_grads = {}, {}, {}
+        ctx.grads, ctx.pgrads, ctx.pown, ctx.tensor_grads = {}, {}, {}, {}
         _quiet(key, back, dy)
         return Grads(ctx.pgrads, ps)
     return y, pb

@@ -8,7 +8,7 @@ import operator
 import torch
 
 from ..frontend import ops
-from ..values.algebra import unbroadcast
+from ..values.algebra import add_owned, unbroadcast
 from ..values.fields import read_field
 from ..values.kinds import has_identity, kind_of
 from . import container_backs, pylib
@@ -80,6 +80,9 @@ grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=READABLE, out=item_out,
      obj="read_back(ctx, obj, key, y, dy)", **C)
 grad(getattr, "obj, name", fwd="getattr(obj, name)", kinds=KNOWN, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **C)
+# a parameter's gradient summed in place where the context owns the sum (values.algebra):
+# differentiated again, a sum like any other
+grad(add_owned, "a, b, owned", fwd="a + b", a="dy", b="dy", elementwise=True, keeps_float=True)
 # a plain field of an nn.Module the transform is specialised on (``analysis_modules``)
 grad(read_field, "obj, name", fwd="read_field(obj, name)", kinds=ANY, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **dict(C, ns=dict(ns, read_field=read_field)))

@@ -29,6 +29,18 @@ def accum(a, b):
     return join(s, a, b, accum)
 
 
+def add_owned(a, b, owned: bool):
+    """``accum(a, b)``, written into ``a`` where ``a`` is a sum the caller made and alone holds
+    (``owned``) and adding ``b`` keeps its type, shape, dtype and device (outside torch autograd's
+    graphs): a parameter's gradient accumulated over a loop's steps reuses one buffer, as torch
+    autograd's does, instead of a new sum per step. Its rule is ``a + b``'s: differentiated
+    again (nested AD), it adds out of place."""
+    if owned and type(a) is torch.Tensor and type(b) is torch.Tensor and a.shape == b.shape and \
+            a.dtype == b.dtype and a.device == b.device and not (a.requires_grad or b.requires_grad):
+        return a.add_(b)
+    return accum(a, b)
+
+
 _NUMBER_TENSORS: Dict[tuple, Any] = {}
 _NUMBER_DTYPES = frozenset({torch.float32, torch.float64, torch.complex64, torch.complex128})
 _modes_active = getattr(torch._C, "_len_torch_function_stack", lambda: 0)

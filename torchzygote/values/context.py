@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from .algebra import accum
+from .algebra import accum, add_owned
 
 
 class Context:
     """State of one gradient computation: gradients of identity objects and
     of implicit parameters."""
 
-    __slots__ = ("grads", "params", "pgrads", "tensor_grads", "written", "shared")
+    __slots__ = ("grads", "params", "pgrads", "pown", "tensor_grads", "written", "shared")
 
     def __init__(self, params=None):
         self.grads: Dict[int, list] = {}      # id(obj) -> [obj, gradient container]
         self.params = None if params is None else {id(p) for p in params}
         self.pgrads: Dict[int, Any] = {}
+        self.pown: Dict[int, Any] = {}   # id(param) -> the sum ``param`` made for it (only pgrads holds it)
         self.tensor_grads: Dict[int, Any] = {}   # module parameters reached through lists (RNNs' weights)
         self.written: Optional[set] = None     # (id(module globals), name) of globals written so far
         self.shared: Optional[dict] = None     # id(an instance's __dict__) -> (it, the instance): one slot
@@ -69,5 +70,10 @@ class Context:
         if self.params is None or id(value) not in self.params:
             return False
         if dy is not None:
-            self.pgrads[id(value)] = accum(self.pgrads.get(id(value)), dy)
+            k = id(value)
+            old = self.pgrads.get(k)
+            if old is None:
+                self.pgrads[k] = dy
+            else:   # (the sum is written into from its second contribution on: add_owned)
+                self.pgrads[k] = self.pown[k] = add_owned(old, dy, self.pown.get(k) is old)
         return True
