@@ -261,10 +261,144 @@ def test_submodule_replaced_during_the_call_by_another_class_is_followed():
     torch.testing.assert_close(g.net[0].weight, want)
 
 
-def test_submodule_field_rebound_during_the_call_is_a_clear_error():
-    model = Swaps("field").double()
-    with pytest.raises(tz.GradientError, match="specialised the function on its module arguments"):
-        tz.gradient(lambda m, x: m(x), model, torch.randn(4, 3, dtype=D))
+def test_submodule_field_rebound_during_the_call_is_followed():
+    """A method rebinds a submodule's bias to None between two calls of the Sequential: the
+    second call no longer fits the entry pinned for it, and gets the one ``J`` finds."""
+    torch.manual_seed(8)
+    x = torch.randn(4, 3, dtype=D)
+    model, ref = Swaps("field").double(), Swaps("field").double()
+    ref.load_state_dict(model.state_dict())
+    g = tz.gradient(lambda m: m(x), model)[0]
+    want = torch.autograd.grad(ref(x), ref.net[0].weight)[0]
+    torch.testing.assert_close(g.net[0].weight, want)
+
+
+class _Act(nn.Module):
+    def forward(self, x):
+        return torch.tanh(x)
+
+
+def test_a_class_forward_replaced_after_the_first_gradient_is_followed():
+    from unittest import mock
+    torch.manual_seed(9)
+    x = torch.randn(4, 3, dtype=D)
+    m = nn.Sequential(nn.Linear(3, 3), _Act(), nn.Linear(3, 1)).double()
+    tz.gradient(lambda mm, xx: mm(xx).sum(), m, x)
+    with mock.patch.object(_Act, "forward", lambda self, x: torch.sin(x)):
+        g = tz.gradient(lambda mm, xx: mm(xx).sum(), m, x)[1]
+        xr = x.clone().requires_grad_(True)
+        torch.testing.assert_close(g, torch.autograd.grad(m(xr).sum(), xr)[0])
+
+
+class _Masked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.register_buffer("mask", None)
+
+    def forward(self, x):
+        y = self.lin(x)
+        if self.mask is not None:
+            y = y + self.mask
+        return torch.softmax(y, -1)
+
+
+class _SetsMask(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn = _Masked()
+
+    def forward(self, x, mask):
+        self.attn.mask = mask   # (None when the call began)
+        return self.attn(x).pow(2).sum()
+
+
+def test_a_caller_setting_a_submodule_buffer_before_calling_it_is_followed():
+    torch.manual_seed(10)
+    x, mask = torch.randn(4, 3, dtype=D), torch.randn(4, 3, dtype=D)
+    m = _SetsMask().double()
+    for _ in range(2):
+        m.attn.mask = None
+        g = tz.gradient(lambda mm, xx: mm(xx, mask), m, x)[1]
+        m.attn.mask = None
+        xr = x.clone().requires_grad_(True)
+        torch.testing.assert_close(g, torch.autograd.grad(m(xr, mask), xr)[0])
+
+
+class _Plain(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(3, 3, dtype=D))
+
+
+class _Derived(nn.Module):
+    def __init__(self, raw):
+        super().__init__()
+        self.raw = raw
+
+    @property
+    def weight(self):
+        return self.raw * 2.0
+
+
+class _SwapsSub(nn.Module):
+    """A method replaces ``self.sub`` by a module whose ``weight`` is a property, then the forward
+    reads ``self.sub.weight``: read as the first class's plain field, its gradient would be lost."""
+
+    def __init__(self):
+        super().__init__()
+        self.sub = _Plain()
+        self.p = nn.Parameter(torch.randn(3, 3, dtype=D))
+        self.flip = False
+
+    def change(self):
+        if self.flip:
+            self.sub = _Derived(self.p)
+
+    def forward(self, x):
+        self.change()
+        return (self.sub.weight * x).sum()
+
+
+def test_a_submodule_replaced_by_another_class_during_the_call_is_a_clear_error():
+    m, x = _SwapsSub(), torch.randn(3, 3, dtype=D)
+    tz.gradient(lambda mm: mm(x), m)
+    m.flip = True
+    with pytest.raises(tz.GradientError, match="a module of class _Plain"):
+        tz.gradient(lambda: m(x), tz.Params([m.p]))
+
+
+class _PropertySub(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sub = _Plain()
+
+    def forward(self, x):
+        return (self.sub.weight * x).sum()
+
+
+class _SwapsInCaller(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = _PropertySub()
+        self.alt = _Derived(nn.Parameter(torch.randn(3, 3, dtype=D)))
+        self.swap = False
+
+    def forward(self, x):
+        if self.swap:
+            self.inner.sub = self.alt
+        return self.inner(x)
+
+
+def test_a_caller_replacing_a_submodule_child_by_another_class_is_followed():
+    import copy
+    torch.manual_seed(11)
+    x, m = torch.randn(3, 3, dtype=D), _SwapsInCaller()
+    tz.gradient(lambda mm, xx: mm(xx), m, x)
+    m.swap = True
+    ref = copy.deepcopy(m)
+    g = tz.gradient(lambda: m(x), tz.Params([m.alt.raw]))
+    torch.testing.assert_close(g[m.alt.raw], torch.autograd.grad(ref(x), ref.alt.raw)[0])
 
 
 class _Shadowing(nn.Module):

@@ -63,7 +63,7 @@ class ModuleFacts:
         value, f, at = found
         if f[0] == OBJECT:
             self._hold(s.out, value, at)
-        else:
+        if f[0] != OBJECT or isinstance(f[1], type):   # (a submodule: its class, whose fields are read)
             self.checked[id(s)] = f
         return f
 

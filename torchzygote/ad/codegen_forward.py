@@ -145,8 +145,9 @@ class Forward:
         lines = self._fwd_write_or_stmt(s)
         assumed = self.A.mods.checked.get(id(s))
         if assumed is not None:   # a module field's kind the transform specialised on (module_facts)
+            facts = [self.glob(x, x.__name__) if isinstance(x, type) else repr(x) for x in assumed]
             lines.append(f"{self.glob(module_facts.check, 'assumed')}({self.v(s.out)}, "
-                         f"{', '.join(map(repr, assumed))}, {s.loc!r})")
+                         f"{', '.join(facts)}, {s.loc!r})")
         return lines
 
     def _fwd_write_or_stmt(self, s: Stmt) -> List[str]:

@@ -181,16 +181,17 @@ def _items_now(ctx: Context, f, args, kw, kwargs):
 def call_pinned(ctx, pinned: dict, m, *args):
     """``J(ctx, m, *args)`` for a call of a module the caller's transform is specialised on:
     ``pinned`` maps a module class to the forward and the entry the caller's analysis chose for
-    it (``ModuleFacts.pins``), run without the cache's lookup. That entry's guards are the
-    caller's too (``ModuleFacts.lift``), checked when the outermost specialised call was
-    dispatched; a field rebound since is checked where it is read (``module_facts.check``: a
-    clear error), a submodule replaced by one of another class here (``J`` then)."""
+    it (``ModuleFacts.pins``), run without the cache's lookup where the class still has that
+    forward and the module still fits the entry's guards (a field rebound since the caller
+    began gets the entry ``J`` finds)."""
     got = pinned.get(type(m))
     if got is not None and not _has_hooks(m) and not _registered(m):
         fn, e = got
-        if e.valid(fn):
-            y, back = run_forward(ctx, fn, e.fwd, (m, *args))
+        args = (m, *args)
+        if type(m).forward is fn and e.valid(fn) and e.fits(args):
+            y, back = run_forward(ctx, fn, e.fwd, args)
             return y, lambda dy: back(dy)[1:]
+        args = args[1:]
     return J(ctx, m, *args)
 
 

@@ -29,7 +29,7 @@ from ..values.kinds import NONDIFF, OBJECT, REAL, TENSOR
 _Module = torch.nn.Module
 _Tensor, _Parameter = torch.Tensor, torch.nn.Parameter
 ITEMS = "*"
-CHECKED = (TENSOR, REAL, NONDIFF, "P", "PT", "PR")   # the kinds ``check`` can check
+CHECKED = (TENSOR, REAL, NONDIFF, "P", "PT", "PR")   # the kinds ``check`` can check a call's result as
 TUPLE_ITEMS = {"PT": (_Tensor, _Parameter), "PR": (float, int)}   # a path step: the classes of the modules a Sequential or ModuleList iterates over
 
 
@@ -112,9 +112,10 @@ def _violates(x: str, path: tuple, expected, c: str, ns: dict) -> str:
     return f"_fact({x}) != {c}"
 
 
-def check(v, kind: str, rank: Optional[int], floating: Optional[bool], where):
+def check(v, kind: str, rank, floating: Optional[bool], where):
     """``v``, after checking the fact the generated code assumed about it (see the module
-    docstring): a field rebound to another kind during the call is an error, not a wrong number."""
+    docstring; for a submodule, ``rank`` is its class): a field rebound to another kind during the
+    call is an error, not a wrong number."""
     t = type(v)
     if kind == TENSOR:
         if (t is _Tensor or t is _Parameter) and (rank is None or v.dim() == rank) and \
@@ -130,6 +131,10 @@ def check(v, kind: str, rank: Optional[int], floating: Optional[bool], where):
                 (v.dtype.is_floating_point or v.dtype.is_complex)):
             return v
         what = "a value without a gradient (None, a bool, a comparison's result)"
+    elif kind == OBJECT:   # a submodule, whose fields were read as its class defines them
+        if t is rank:
+            return v
+        what = f"a module of class {rank.__name__}"
     else:   # a tuple (of tensors: PT, of numbers: PR)
         item = TUPLE_ITEMS.get(kind)
         if t is tuple and (item is None or all(type(x) in item for x in v)):
