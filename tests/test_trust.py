@@ -1127,3 +1127,38 @@ def test_module_built_inside_after_torch_compile(tmp_path):
         assert out.returncode == 0, out.stderr[-2000:]
         outs.append(out.stdout.strip().splitlines()[-1])
     assert outs[0] == outs[1] == str([3.0, -6.0])
+
+
+# ---- a function's default arguments carry gradient (they lived in the function's slot, but a
+# function without cells counted as a value, so reads of its defaults credited nothing: 0 / None)
+
+def _defaults_read(c):
+    g = lambda x, cc=c: x * cc   # noqa: E731
+    d = g.__defaults__ or ()
+    return d[0] * 3
+
+
+def _default_in_inner_gradient(c):
+    g = lambda x, cc=c: x * cc   # noqa: E731
+    return tz.gradient(g, 2.0)[0]
+
+
+def _default_through_a_call(c):
+    def g(x, cc=c):
+        return x * cc
+    return tz.gradient(lambda x: g(x), 2.0)[0]
+
+
+def _kwonly_default(c):
+    def g(x, *, cc=c):
+        return x * cc * cc
+    return tz.gradient(g, 2.0)[0]
+
+
+@pytest.mark.parametrize("fn, want", [(_defaults_read, 3.0), (_default_in_inner_gradient, 1.0),
+                                      (_default_through_a_call, 1.0), (_kwonly_default, 2 * 0.7)],
+                         ids=lambda v: getattr(v, "__name__", ""))
+def test_defaults_carry_their_gradient(fn, want):
+    (g,) = tz.gradient(fn, 0.7)
+    assert g is not None and math.isclose(g, want, rel_tol=1e-12)
+    assert math.isclose(tz.derivative(fn)(0.7), want, rel_tol=1e-12)

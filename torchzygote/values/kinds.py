@@ -97,6 +97,6 @@ def has_identity(x) -> bool:
     """Objects whose gradient lives in the context (mutable or aliasable)."""
     if isinstance(x, VALUE_TYPES):
         return False
-    if isinstance(x, types.FunctionType):
-        return x.__closure__ is not None
+    if isinstance(x, types.FunctionType):   # its cells and its defaults hold values: their gradients live in its slot
+        return x.__closure__ is not None or x.__defaults__ is not None or x.__kwdefaults__ is not None
     return True
