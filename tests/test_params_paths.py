@@ -247,3 +247,20 @@ def test_add_owned_writes_only_into_a_sum_it_may_write():
         out = add_owned(x, y, owned)
         assert out is not x and torch.equal(x, before)
         torch.testing.assert_close(out, (before + y).detach())
+
+
+_C = torch.randn(3, dtype=D)
+
+
+def test_in_place_sums_leave_torch_func_transforms_alone():
+    """Under ``torch.func.vmap`` a batched contribution has Tensor's type and one sample's shape:
+    the sum is then made out of place (an in-place add would write a batch into one sample)."""
+    w = torch.randn(3, dtype=D)
+
+    def loss(x):
+        return (w * x).sum() + (w * _C).sum() + (w * _C).sum()   # (pulled back last to first)
+
+    def per_sample(x):
+        _, pb = tz.pullback(lambda: loss(x), tz.Params([w]))
+        return pb(torch.tensor(1.0, dtype=D))[w]
+    torch.testing.assert_close(torch.func.vmap(per_sample)(X), 2 * _C + X)

@@ -1155,10 +1155,62 @@ def _kwonly_default(c):
     return tz.gradient(g, 2.0)[0]
 
 
+def _kwonly_default_called(c):
+    def g(x, *, cc=c):
+        return x * cc * cc
+    return g(2.0)
+
+
 @pytest.mark.parametrize("fn, want", [(_defaults_read, 3.0), (_default_in_inner_gradient, 1.0),
-                                      (_default_through_a_call, 1.0), (_kwonly_default, 2 * 0.7)],
+                                      (_default_through_a_call, 1.0), (_kwonly_default, 2 * 0.7),
+                                      (_kwonly_default_called, 4 * 0.7)],
                          ids=lambda v: getattr(v, "__name__", ""))
 def test_defaults_carry_their_gradient(fn, want):
     (g,) = tz.gradient(fn, 0.7)
     assert g is not None and math.isclose(g, want, rel_tol=1e-12)
     assert math.isclose(tz.derivative(fn)(0.7), want, rel_tol=1e-12)
+
+
+_W_DEFAULT = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+
+
+def _scaled_by_default(x, m=_W_DEFAULT):
+    return (x * m).sum()
+
+
+def _act_with_default(t, k=2.0):
+    return torch.tanh(t * k)
+
+
+class _HoldsFunctions(torch.nn.Module):
+    """Module fields holding plain functions with defaults (F.relu's ``inplace=False``, a user's
+    activation with a number default), as TransformerEncoderLayer's ``activation`` does."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2).double()
+        self.act = torch.nn.functional.relu
+        self.act2 = _act_with_default
+
+    def forward(self, x):
+        return self.act2(self.act(self.fc(x)))
+
+
+def test_a_parameter_used_as_a_default_gets_its_gradient():
+    x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    g = tz.gradient(lambda: _scaled_by_default(x), tz.Params([_W_DEFAULT]))
+    torch.testing.assert_close(g[_W_DEFAULT], x)
+
+
+def test_gradient_of_modules_and_functions_holding_defaults():
+    torch.manual_seed(12)
+    m, x = _HoldsFunctions(), torch.randn(4, 3, dtype=torch.float64)
+    gm, gx = tz.gradient(lambda m, x: m(x).pow(2).sum(), m, x)
+    xr = x.clone().requires_grad_(True)
+    want = torch.autograd.grad(m(xr).pow(2).sum(), [m.fc.weight, xr])
+    torch.testing.assert_close(gm.fc.weight, want[0])
+    torch.testing.assert_close(gx, want[1])
+    assert gm.act is None                       # relu's default (a bool) has no gradient
+    t = torch.randn(3, dtype=torch.float64)
+    gf, gt = tz.gradient(lambda f, t: f(t).sum(), _act_with_default, t)   # the function's record
+    assert math.isclose(gf.__defaults__[0], float((t / torch.cosh(2 * t) ** 2).sum()), rel_tol=1e-12)

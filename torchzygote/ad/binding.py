@@ -72,7 +72,7 @@ def bind_function(f, args, kw):
             src.append(("k", name))
         elif name in kwdefaults:
             flat.append(kwdefaults[name])
-            src.append(("d", None))
+            src.append(("d", name))
         else:
             raise TypeError(f"{f.__qualname__}() missing keyword-only argument {name!r}")
     used = set(names[:na + nk])
@@ -92,12 +92,8 @@ def bind_function(f, args, kw):
             if kind == "x":  # **kwargs: a dict made for the call; its gradient is in its slot
                 gi = accum(gi, ctx.peek(flat[i]))
             elif kind == "d" and gi is not None:  # a default: the function object holds it
-                slot = ctx.slot(f)
-                d = list(slot.get("__defaults__") or [None] * len(defaults))
-                j = i - (na - len(defaults))
-                if 0 <= j < len(d):
-                    d[j] = accum(d[j], gi)
-                    slot["__defaults__"] = tuple(d)
+                if not ctx.param(flat[i], gi):   # (one of the implicit parameters: credited as such)
+                    _default_back(ctx, f, i - (na - len(defaults)), where, gi)
                 continue
             if gi is None:
                 continue
@@ -113,3 +109,18 @@ def bind_function(f, args, kw):
 
     unbind.sources = src
     return flat, unbind
+
+
+def _default_back(ctx, f, j: int, name, g) -> None:
+    """Credit the gradient of a default a call used: the ``j``-th positional default, kept in the
+    function's slot (its defaults are a tuple, a value), or the keyword-only default ``name``, kept
+    in the slot of the ``__kwdefaults__`` dict itself (a dict's gradient lives in its slot, where
+    ``make_function``'s pullback and reads of that dict find it)."""
+    if name is not None:
+        slot = ctx.slot(f.__kwdefaults__)
+        slot[name] = accum(slot.get(name), g)
+        return
+    slot = ctx.slot(f)
+    d = list(slot.get("__defaults__") or [None] * len(f.__defaults__))
+    d[j] = accum(d[j], g)
+    slot["__defaults__"] = tuple(d)

@@ -32,13 +32,18 @@ def accum(a, b):
 def add_owned(a, b, owned: bool):
     """``accum(a, b)``, written into ``a`` where ``a`` is a sum the caller made and alone holds
     (``owned``) and adding ``b`` keeps its type, shape, dtype and device (outside torch autograd's
-    graphs): a parameter's gradient accumulated over a loop's steps reuses one buffer, as torch
+    graphs and torch.func's transforms): a parameter's gradient accumulated over a loop's steps reuses one buffer, as torch
     autograd's does, instead of a new sum per step. Its rule is ``a + b``'s: differentiated
     again (nested AD), it adds out of place."""
     if owned and type(a) is torch.Tensor and type(b) is torch.Tensor and a.shape == b.shape and \
-            a.dtype == b.dtype and a.device == b.device and not (a.requires_grad or b.requires_grad):
+            a.dtype == b.dtype and a.device == b.device and not (a.requires_grad or b.requires_grad) and \
+            not (_wrapped(a) or _wrapped(b)):
         return a.add_(b)
     return accum(a, b)
+
+
+# a tensor of torch.func's transforms (vmap's batched tensors have Tensor's type and one sample's shape)
+_wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", lambda t: True)
 
 
 _NUMBER_TENSORS: Dict[tuple, Any] = {}

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 
-from .kinds import VALUE_TYPES
+from .kinds import VALUE_TYPES, has_identity
 from .record import Record
 
 Children = Union[tuple, dict]
@@ -92,6 +92,17 @@ def _cells(fn) -> dict:
     return {name: c for name, c in zip(fn.__code__.co_freevars, fn.__closure__ or ()) if _cell(c)}
 
 
+def _function_fields(fn) -> dict:
+    """What a function holds that may carry gradient: its cells by variable name, and its
+    defaults (``__defaults__``, a tuple; ``__kwdefaults__``, a dict)."""
+    fields = _cells(fn)
+    if fn.__defaults__ is not None:
+        fields["__defaults__"] = fn.__defaults__
+    if fn.__kwdefaults__ is not None:
+        fields["__kwdefaults__"] = fn.__kwdefaults__
+    return fields
+
+
 def _cell(c) -> dict:
     try:
         return {"cell_contents": c.cell_contents}
@@ -115,7 +126,7 @@ RECORD = Structure(lambda r: (r._fields, None), _record_gradient, _record_gradie
 NAMED_TUPLE = Structure(lambda x: (dict(zip(x._fields, x)), type(x)), lambda t, c: t(**c), _record_gradient)
 # torch.return_types and other tuple subclasses built from one sequence
 TUPLE_LIKE = Structure(lambda x: (tuple(x), type(x)), lambda t, c: t(list(c)), lambda t, g: tuple(g))
-CLOSURE = Structure(lambda f: (_cells(f), None), None, _record_gradient)
+CLOSURE = Structure(lambda f: (_function_fields(f), None), None, _record_gradient)
 CELL = Structure(lambda c: (_cell(c), None), None, lambda aux, g: g.get("cell_contents"),
                  lambda c, key, v: setattr(c, key, v))
 METHOD = Structure(lambda m: ({"__self__": m.__self__}, None), None, _record_gradient)
@@ -153,8 +164,8 @@ def structure_of(x) -> Optional[Structure]:
         return NAMED_TUPLE if hasattr(type(x), "_fields") else TUPLE_LIKE
     if isinstance(x, VALUE_TYPES):
         return None
-    if isinstance(x, types.FunctionType):
-        return CLOSURE if x.__closure__ is not None else None
+    if isinstance(x, types.FunctionType):   # (cells or defaults: ``kinds.has_identity``)
+        return CLOSURE if has_identity(x) else None
     if isinstance(x, types.CellType):
         return CELL
     if isinstance(x, types.MethodType):
