@@ -1214,3 +1214,42 @@ def test_gradient_of_modules_and_functions_holding_defaults():
     t = torch.randn(3, dtype=torch.float64)
     gf, gt = tz.gradient(lambda f, t: f(t).sum(), _act_with_default, t)   # the function's record
     assert math.isclose(gf.__defaults__[0], float((t / torch.cosh(2 * t) ** 2).sum()), rel_tol=1e-12)
+
+
+# ---- a number global written by a function the code calls, then read: a number in a global is a
+# constant to the function reading it, so its gradient was silently lost (0.25 for 0.75)
+
+_SCALE = 1.0
+_CALLS = 0
+
+
+def _set_scale(v):
+    global _SCALE
+    _SCALE = v
+
+
+def _count_call():
+    global _CALLS
+    _CALLS += 1
+
+
+def _reads_scale_written_by_a_callee(x):
+    _set_scale(x)
+    return x * _SCALE * _SCALE
+
+
+def _reads_scale_set_to_a_constant(x):
+    _set_scale(2.0)
+    return x * _SCALE
+
+
+def _reads_a_counter(x):
+    _count_call()
+    return x * 3.0
+
+
+def test_number_global_written_by_a_callee_is_refused_where_its_gradient_would_be_lost():
+    with pytest.raises(tz.GradientError, match="the global '_SCALE' was written during this gradient call"):
+        tz.gradient(_reads_scale_written_by_a_callee, 0.5)
+    assert tz.gradient(_reads_scale_set_to_a_constant, 0.5) == (2.0,)   # a constant written: no gradient to lose
+    assert tz.gradient(_reads_a_counter, 0.5) == (3.0,)                 # an int counter

@@ -18,7 +18,7 @@ from .analysis_scopes import branch_values
 from .codegen_guards import MAY_BE_TENSOR
 from .naming import words
 from .templates import basename, indent
-from .write_checks import UNTRACKED, check_tracked_write, copy_tensor, keep_old
+from .write_checks import UNTRACKED, check_number_global, check_tracked_write, copy_tensor, keep_old
 
 
 class Forward:
@@ -143,6 +143,9 @@ class Forward:
 
     def fwd_stmt(self, s: Stmt) -> List[str]:
         lines = self._fwd_write_or_stmt(s)
+        if isinstance(s.fn, Const) and s.fn.value is ops.get_global and self.A.kind(s.out) in (REAL, COMPLEX):
+            lines.append(f"{self.glob(check_number_global, 'numglobal')}(_ctx, {self.v(s.args[0])}, "
+                         f"{s.args[1].value!r}, {s.loc!r})")
         assumed = self.A.mods.checked.get(id(s))
         if assumed is not None:   # a module field's kind the transform specialised on (module_facts)
             facts = [self.glob(x, x.__name__) if isinstance(x, type) else repr(x) for x in assumed]
@@ -177,6 +180,10 @@ class Forward:
         where = f"  # {basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
         out = self.v(s.out) if s.out is not None else None
         self._refuse_out(s, r)
+        if isinstance(s.fn, Const) and s.fn.value is ops.set_global and \
+                not (isinstance(s.args[2], Var) and s.args[2].id in self.A.varied):
+            # a value without a gradient: not noted in the context (reads elsewhere stay constants)
+            return [f"{self.glob(ops.set_global, 'set_global')}({self._call_args(s)}){where}"]
         if r is not None and r.fwd is not None:
             return self._fwd_rule(s, r, out, where)
         if r is not None or self.A.effectful(s) is False:

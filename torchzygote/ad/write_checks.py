@@ -172,4 +172,18 @@ def check_call_writes(f, before: tuple, args: tuple, how: tuple, out, loc) -> No
             f"callee's write only through the value the call returns: {fix}", loc)
 
 
-nondiff(np_shared, check_apart, version_of, check_call_writes)   # a transform of generated code (nested AD) calls them as they are
+def check_number_global(ctx, fn, name: str, loc) -> None:
+    """A number read from a global is a constant to the function reading it (``Analysis._varies``:
+    Params are tensors); where differentiated code wrote that global during this gradient call (a
+    setter the function called) a value that may depend on the inputs, the read would lose its
+    gradient. (An int, a counter, carries none.)"""
+    w = ctx.written
+    if w is not None and (id(fn.__globals__), name) in w and type(fn.__globals__.get(name)) is not int:
+        raise errors.GradientError(
+            f"the global {name!r} was written during this gradient call by differentiated code (a "
+            f"function doing `global {name}; {name} = ...`), and is read here as a constant: a gradient "
+            f"through its value would be lost. Pass the value as an argument or return it, or write and "
+            f"read the global in one function", loc)
+
+
+nondiff(np_shared, check_apart, version_of, check_call_writes, check_number_global)   # a transform of generated code (nested AD) calls them as they are
