@@ -1248,8 +1248,67 @@ def _reads_a_counter(x):
     return x * 3.0
 
 
+_T = 0.0
+_LAST = None
+
+
+def _advance(dt):
+    global _T
+    _T = _T + dt
+
+
+def _log(v):
+    global _LAST
+    _LAST = float(v)
+
+
+def _reads_a_clock_advanced_by_a_callee(x):
+    _advance(0.25)   # a constant step: the clock has no gradient
+    return x * _T
+
+
+def _compares_a_logged_loss(x):
+    loss = (x * x).sum()
+    _log(loss)
+    return 0.5 * loss if _LAST > 1e6 else loss   # (read only in a test: no gradient to lose)
+
+
 def test_number_global_written_by_a_callee_is_refused_where_its_gradient_would_be_lost():
+    global _T
     with pytest.raises(tz.GradientError, match="the global '_SCALE' was written during this gradient call"):
         tz.gradient(_reads_scale_written_by_a_callee, 0.5)
     assert tz.gradient(_reads_scale_set_to_a_constant, 0.5) == (2.0,)   # a constant written: no gradient to lose
     assert tz.gradient(_reads_a_counter, 0.5) == (3.0,)                 # an int counter
+    _T = 0.0
+    assert tz.gradient(_reads_a_clock_advanced_by_a_callee, 0.5) == (0.25,)
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(tz.gradient(_compares_a_logged_loss, x)[0], 2 * x)
+
+
+def _swish(y, beta=1.0):
+    return y * torch.sigmoid(beta * y)
+
+
+class _HoldsSwish(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 2).double()
+        self.act = _swish
+
+    def forward(self, y):
+        return self.act(self.lin(y)).sum()
+
+
+def test_update_steps_a_module_holding_a_function_with_defaults():
+    """The gradient record of a function holds its defaults' gradients; ``tz.update`` steps them
+    as it steps a closure's cells (it crashed: the function's structure had no setter)."""
+    keep = _swish.__defaults__
+    try:
+        net = _HoldsSwish()
+        g = tz.gradient(lambda m: m(torch.ones(3, dtype=torch.float64)), net)[0]
+        w = net.lin.weight.detach().clone()
+        tz.update(net, g, 0.1)
+        torch.testing.assert_close(net.lin.weight.detach(), w - 0.1 * g.lin.weight)
+        assert math.isclose(_swish.__defaults__[0], 1.0 - 0.1 * g.act.__defaults__[0], rel_tol=1e-12)
+    finally:
+        _swish.__defaults__ = keep

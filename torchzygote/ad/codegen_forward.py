@@ -11,7 +11,8 @@ from typing import List, Optional
 from .. import errors, ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, NONDIFF, REAL, TENSOR, Rule
+from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, NONDIFF, REAL, TABLE, TENSOR, Rule
+from ..rules.container_backs import set_global_constant
 from ..values import versions
 from . import dispatch, module_facts, templates
 from .analysis_scopes import branch_values
@@ -143,7 +144,8 @@ class Forward:
 
     def fwd_stmt(self, s: Stmt) -> List[str]:
         lines = self._fwd_write_or_stmt(s)
-        if isinstance(s.fn, Const) and s.fn.value is ops.get_global and self.A.kind(s.out) in (REAL, COMPLEX):
+        if isinstance(s.fn, Const) and s.fn.value is ops.get_global and self.A.kind(s.out) in (REAL, COMPLEX) and \
+                s.out.id in self.A.useful:   # (a value whose gradient this function would pass on)
             lines.append(f"{self.glob(check_number_global, 'numglobal')}(_ctx, {self.v(s.args[0])}, "
                          f"{s.args[1].value!r}, {s.loc!r})")
         assumed = self.A.mods.checked.get(id(s))
@@ -180,10 +182,9 @@ class Forward:
         where = f"  # {basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
         out = self.v(s.out) if s.out is not None else None
         self._refuse_out(s, r)
-        if isinstance(s.fn, Const) and s.fn.value is ops.set_global and \
-                not (isinstance(s.args[2], Var) and s.args[2].id in self.A.varied):
+        if isinstance(s.fn, Const) and s.fn.value is ops.set_global and not self._from_inputs(s.args[2], s.args[1].value):
             # a value without a gradient: not noted in the context (reads elsewhere stay constants)
-            return [f"{self.glob(ops.set_global, 'set_global')}({self._call_args(s)}){where}"]
+            return [f"{self.glob(set_global_constant, 'set_global')}(_ctx, {self._call_args(s)}){where}"]
         if r is not None and r.fwd is not None:
             return self._fwd_rule(s, r, out, where)
         if r is not None or self.A.effectful(s) is False:
@@ -193,6 +194,29 @@ class Forward:
                 code = f"{self.v(s.fn)}({self._call_args(s)})"
             return [f"{out} = {code}{where}" if out else code + where]
         return self._fwd_dispatch(s, out, where)
+
+    def _from_inputs(self, v, name: str, seen=None) -> bool:
+        """Whether value ``v``, written into global ``name``, may carry a gradient: it is varied, and
+        not only through earlier values of that global itself (``t = t + 0.1``: a number global is
+        a constant unless differentiated code wrote it with such a value, which ``ctx.written`` and
+        ``write_checks.check_number_global`` follow)."""
+        if not isinstance(v, Var) or v.id not in self.A.varied:
+            return False
+        seen = set() if seen is None else seen
+        if v.id in seen:
+            return False
+        seen.add(v.id)
+        d = self.A.defs.get(v.id)
+        if d is None or d.out is None or d.out.id != v.id:
+            return True   # a parameter, a loop's value: varied as the analysis says
+        if isinstance(d.fn, Const) and d.fn.value is ops.get_global and d.args[1].value == name:
+            return False
+        if id(d) in self.A.rule:
+            return any(self._from_inputs(o, name, seen) for o in self.A.diff_args(d))
+        if isinstance(d.fn, Const) and (TABLE.lookup(d.fn.value) or TABLE.dispatcher(d.fn.value)):
+            # an operator or a function with rules, dispatched at run time: its operands decide
+            return any(self._from_inputs(o, name, seen) for o in [*d.args, *(v for _, v in d.kwargs)])
+        return True   # a call of Python code (it may read other state)
 
     def _fwd_rule(self, s: Stmt, r: Rule, out: Optional[str], where: str) -> List[str]:
         """A statement whose rule is inlined: its forward expression, after what keeps the

@@ -126,7 +126,8 @@ RECORD = Structure(lambda r: (r._fields, None), _record_gradient, _record_gradie
 NAMED_TUPLE = Structure(lambda x: (dict(zip(x._fields, x)), type(x)), lambda t, c: t(**c), _record_gradient)
 # torch.return_types and other tuple subclasses built from one sequence
 TUPLE_LIKE = Structure(lambda x: (tuple(x), type(x)), lambda t, c: t(list(c)), lambda t, g: tuple(g))
-CLOSURE = Structure(lambda f: (_function_fields(f), None), None, _record_gradient)
+CLOSURE = Structure(lambda f: (_function_fields(f), None), None, _record_gradient,
+                    lambda f, key, v: setattr(f, key, v))   # (``update``: its defaults; cells are stepped in place)
 CELL = Structure(lambda c: (_cell(c), None), None, lambda aux, g: g.get("cell_contents"),
                  lambda c, key, v: setattr(c, key, v))
 METHOD = Structure(lambda m: ({"__self__": m.__self__}, None), None, _record_gradient)
