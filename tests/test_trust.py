@@ -1273,6 +1273,29 @@ def _compares_a_logged_loss(x):
     return 0.5 * loss if _LAST > 1e6 else loss   # (read only in a test: no gradient to lose)
 
 
+def _tick():
+    global _T
+    _T = _T + 0.5   # keeps what _T carried
+
+
+def _advanced_by_the_input_then_ticked(x):
+    _advance(x)
+    _tick()
+    return x * _T
+
+
+_G_PARAM = torch.tensor([1.0, -2.0], dtype=torch.float64)
+_G_HELD = None
+
+
+def _stores_through_a_list(x):
+    global _G_HELD
+    held = []
+    held.append(x * 2.0)
+    _G_HELD = held[0]
+    return (_G_HELD * 3.0).sum()
+
+
 def test_number_global_written_by_a_callee_is_refused_where_its_gradient_would_be_lost():
     global _T
     with pytest.raises(tz.GradientError, match="the global '_SCALE' was written during this gradient call"):
@@ -1281,6 +1304,11 @@ def test_number_global_written_by_a_callee_is_refused_where_its_gradient_would_b
     assert tz.gradient(_reads_a_counter, 0.5) == (3.0,)                 # an int counter
     _T = 0.0
     assert tz.gradient(_reads_a_clock_advanced_by_a_callee, 0.5) == (0.25,)
+    _T = 0.0
+    with pytest.raises(tz.GradientError, match="the global '_T'"):   # varied, then a constant step: still varied
+        tz.gradient(_advanced_by_the_input_then_ticked, 0.5)
+    torch.testing.assert_close(tz.gradient(_stores_through_a_list, _G_PARAM)[0], torch.full((2,), 6.0,
+                                                                                         dtype=torch.float64))
     x = torch.tensor([1.0, 2.0], dtype=torch.float64)
     torch.testing.assert_close(tz.gradient(_compares_a_logged_loss, x)[0], 2 * x)
 

@@ -11,15 +11,15 @@ from typing import List, Optional
 from .. import errors, ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, NONDIFF, REAL, TABLE, TENSOR, Rule
-from ..rules.container_backs import set_global_constant
+from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, NONDIFF, REAL, TENSOR, Rule
 from ..values import versions
 from . import dispatch, module_facts, templates
 from .analysis_scopes import branch_values
 from .codegen_guards import MAY_BE_TENSOR
 from .naming import words
 from .templates import basename, indent
-from .write_checks import UNTRACKED, check_number_global, check_tracked_write, copy_tensor, keep_old
+from .write_checks import (UNTRACKED, check_number_global, check_tracked_write, copy_tensor, keep_old,
+                           note_number_write)
 
 
 class Forward:
@@ -144,6 +144,11 @@ class Forward:
 
     def fwd_stmt(self, s: Stmt) -> List[str]:
         lines = self._fwd_write_or_stmt(s)
+        if isinstance(s.fn, Const) and s.fn.value is ops.set_global:   # (what check_number_global reads)
+            how = self._from_inputs(s.args[2], s.args[1].value)
+            if how is not None:
+                lines.append(f"{self.glob(note_number_write, 'numwrite')}(_ctx, {self.v(s.args[0])}, "
+                             f"{s.args[1].value!r}, {self.v(s.args[2])}, {how})")
         if isinstance(s.fn, Const) and s.fn.value is ops.get_global and self.A.kind(s.out) in (REAL, COMPLEX) and \
                 s.out.id in self.A.useful:   # (a value whose gradient this function would pass on)
             lines.append(f"{self.glob(check_number_global, 'numglobal')}(_ctx, {self.v(s.args[0])}, "
@@ -182,9 +187,6 @@ class Forward:
         where = f"  # {basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
         out = self.v(s.out) if s.out is not None else None
         self._refuse_out(s, r)
-        if isinstance(s.fn, Const) and s.fn.value is ops.set_global and not self._from_inputs(s.args[2], s.args[1].value):
-            # a value without a gradient: not noted in the context (reads elsewhere stay constants)
-            return [f"{self.glob(set_global_constant, 'set_global')}(_ctx, {self._call_args(s)}){where}"]
         if r is not None and r.fwd is not None:
             return self._fwd_rule(s, r, out, where)
         if r is not None or self.A.effectful(s) is False:
@@ -195,28 +197,37 @@ class Forward:
             return [f"{out} = {code}{where}" if out else code + where]
         return self._fwd_dispatch(s, out, where)
 
-    def _from_inputs(self, v, name: str, seen=None) -> bool:
-        """Whether value ``v``, written into global ``name``, may carry a gradient: it is varied, and
-        not only through earlier values of that global itself (``t = t + 0.1``: a number global is
-        a constant unless differentiated code wrote it with such a value, which ``ctx.written`` and
-        ``write_checks.check_number_global`` follow)."""
+    def _from_inputs(self, v, name: str, seen=None) -> Optional[bool]:
+        """For a number written into global ``name``: whether it may carry a gradient (True), has
+        none (False), or may carry one only if the global's earlier value did (None: ``t = t +
+        0.1``, which leaves the context's note as it is). A number global is a constant to the
+        functions reading it unless differentiated code wrote it with such a value
+        (``write_checks.note_number_write`` and ``check_number_global``)."""
         if not isinstance(v, Var) or v.id not in self.A.varied:
             return False
-        seen = set() if seen is None else seen
+        seen = {} if seen is None else seen
         if v.id in seen:
-            return False
-        seen.add(v.id)
+            return seen[v.id]
+        seen[v.id] = None
+        seen[v.id] = found = self._number_source(v, name, seen)
+        return found
+
+    def _number_source(self, v: Var, name: str, seen: dict) -> Optional[bool]:
         d = self.A.defs.get(v.id)
         if d is None or d.out is None or d.out.id != v.id:
             return True   # a parameter, a loop's value: varied as the analysis says
         if isinstance(d.fn, Const) and d.fn.value is ops.get_global and d.args[1].value == name:
-            return False
+            return None
         if id(d) in self.A.rule:
-            return any(self._from_inputs(o, name, seen) for o in self.A.diff_args(d))
-        if isinstance(d.fn, Const) and (TABLE.lookup(d.fn.value) or TABLE.dispatcher(d.fn.value)):
-            # an operator or a function with rules, dispatched at run time: its operands decide
-            return any(self._from_inputs(o, name, seen) for o in [*d.args, *(v for _, v in d.kwargs)])
-        return True   # a call of Python code (it may read other state)
+            operands = self.A.diff_args(d)
+            if any(isinstance(o, Var) and self.A.kind(o) not in _VALUES for o in operands):
+                return True   # read from a container or an object, whose contents may have changed since
+        elif isinstance(d.fn, Const) and d.fn.value in _ARITHMETIC:
+            operands = d.args   # an arithmetic operator dispatched at run time (``t + dt``, ``t`` of unknown kind)
+        else:
+            return True   # any other call, such as a read of an object's state (a cell, an attribute)
+        found = [self._from_inputs(o, name, seen) for o in operands]
+        return True if True in found else None if None in found else False
 
     def _fwd_rule(self, s: Stmt, r: Rule, out: Optional[str], where: str) -> List[str]:
         """A statement whose rule is inlined: its forward expression, after what keeps the
@@ -315,6 +326,12 @@ class Forward:
         if s.dstar is not None:
             parts.append("**" + self.v(s.dstar))
         return ", ".join(parts)
+
+
+_VALUES = (REAL, COMPLEX, TENSOR, ARRAY, "M", NONDIFF)   # kinds whose SSA value is what a statement made
+_ARITHMETIC = {operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv, operator.mod,
+               operator.pow, operator.neg, operator.pos, operator.iadd, operator.isub, operator.imul,
+               operator.itruediv, operator.ipow}   # (results that depend on their operands alone)
 
 
 def _while_head(body: List[str], cond: str):

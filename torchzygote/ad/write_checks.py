@@ -175,10 +175,10 @@ def check_call_writes(f, before: tuple, args: tuple, how: tuple, out, loc) -> No
 def check_number_global(ctx, fn, name: str, loc) -> None:
     """A number read from a global is a constant to the function reading it (``Analysis._varies``:
     Params are tensors); where differentiated code wrote that global during this gradient call (a
-    setter the function called) a value that may depend on the inputs, the read would lose its
-    gradient. (An int, a counter, carries none.)"""
-    w = ctx.written
-    if w is not None and (id(fn.__globals__), name) in w and type(fn.__globals__.get(name)) is not int:
+    setter the function called) a number that may depend on the inputs (``note_number_write``),
+    the read would lose its gradient."""
+    w = ctx.numbers
+    if w is not None and (id(fn.__globals__), name) in w:
         raise errors.GradientError(
             f"the global {name!r} was written during this gradient call by differentiated code (a "
             f"function doing `global {name}; {name} = ...`), and is read here as a constant: a gradient "
@@ -186,4 +186,18 @@ def check_number_global(ctx, fn, name: str, loc) -> None:
             f"read the global in one function", loc)
 
 
-nondiff(np_shared, check_apart, version_of, check_call_writes, check_number_global)   # a transform of generated code (nested AD) calls them as they are
+def note_number_write(ctx, fn, name: str, v, varied: bool) -> None:
+    """After ``global name; name = v`` in differentiated code: whether the global now holds a number
+    that may carry a gradient (``varied``: the writer's value depends on its inputs, not only on
+    the global's earlier value and constants; an int, a counter, carries none), for
+    ``check_number_global``."""
+    key = (id(fn.__globals__), name)
+    if varied and type(v) in (float, complex):
+        if ctx.numbers is None:
+            ctx.numbers = set()
+        ctx.numbers.add(key)
+    elif ctx.numbers is not None:
+        ctx.numbers.discard(key)
+
+
+nondiff(np_shared, check_apart, version_of, check_call_writes, check_number_global, note_number_write)   # a transform of generated code (nested AD) calls them as they are

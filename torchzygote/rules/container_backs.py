@@ -355,14 +355,6 @@ def set_global(ctx, fn, name, v):
     ops.set_global(fn, name, v)
 
 
-def set_global_constant(ctx, fn, name, v):
-    """``global name; name = v`` with a value without a gradient: no longer noted as written in
-    the context (a later read finds a constant; ``set_global`` notes a value that may carry one)."""
-    if ctx.written is not None:
-        ctx.written.discard((id(fn.__globals__), name))
-    ops.set_global(fn, name, v)
-
-
 def global_write_back(ctx, fn, name):
     slot = ctx.peek(fn.__globals__)
     return slot.pop(name, None) if slot else None

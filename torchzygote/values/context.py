@@ -16,7 +16,7 @@ class Context:
     """State of one gradient computation: gradients of identity objects and
     of implicit parameters."""
 
-    __slots__ = ("grads", "params", "pgrads", "pown", "tensor_grads", "written", "shared")
+    __slots__ = ("grads", "params", "pgrads", "pown", "tensor_grads", "written", "numbers", "shared")
 
     def __init__(self, params=None):
         self.grads: Dict[int, list] = {}      # id(obj) -> [obj, gradient container]
@@ -25,6 +25,7 @@ class Context:
         self.pown: Dict[int, Any] = {}   # id(param) -> the sum ``param`` made for it (only pgrads holds it)
         self.tensor_grads: Dict[int, Any] = {}   # module parameters reached through lists (RNNs' weights)
         self.written: Optional[set] = None     # (id(module globals), name) of globals written so far
+        self.numbers: Optional[set] = None     # those of them holding a number that may carry a gradient
         self.shared: Optional[dict] = None     # id(an instance's __dict__) -> (it, the instance): one slot
 
     def wants_global(self, value, fn, name) -> bool:
