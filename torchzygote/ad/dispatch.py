@@ -187,11 +187,10 @@ def call_pinned(ctx, pinned: dict, m, *args):
     got = pinned.get(type(m))
     if got is not None and not _has_hooks(m) and not _registered(m):
         fn, e = got
-        args = (m, *args)
-        if type(m).forward is fn and e.valid(fn) and e.fits(args):
-            y, back = run_forward(ctx, fn, e.fwd, args)
+        full = (m, *args)
+        if type(m).forward is fn and e.valid(fn) and e.fits(full):
+            y, back = run_forward(ctx, fn, e.fwd, full)
             return y, lambda dy: back(dy)[1:]
-        args = args[1:]
     return J(ctx, m, *args)
 
 

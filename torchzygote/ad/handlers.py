@@ -14,7 +14,7 @@ from ..frontend import ops
 from ..rules import numpy_shape, pylib
 from ..rules.container_backs import attr_back, method_self_back
 from ..rules.registry import TABLE, closure_form, register_dispatch, select
-from ..values.fields import read_field
+from ..values.fields import plain, read_field
 from ..values.kinds import has_identity, kind_of
 from ..values.module_tensors import ModuleTensors
 from .binding import bind_rule, rebind_back
@@ -73,7 +73,6 @@ def operator_dispatch(op, name, rname=None):
     return run
 
 
-_PLAIN_ATTRS: set = set()   # (class, name) pairs known to be plain fields of nn.Modules
 _MISSING = object()
 
 
@@ -82,7 +81,7 @@ def getattr_dispatch(ctx, args, kw, kwargs):
     differentiated; plain fields are read with the generic rule."""
     obj, name = args[0], args[1]
     cls = type(obj)
-    if len(args) == 2 and (cls, name) in _PLAIN_ATTRS:  # a module's parameter or submodule: no dispatch
+    if len(args) == 2 and plain(obj, name):  # a module's parameter or submodule: no dispatch
         y = read_field(obj, name)
         return y, lambda dy: (attr_back(ctx, obj, name, y, dy), None)
     if name == "__dict__" and len(args) == 2:
@@ -106,8 +105,6 @@ def getattr_dispatch(ctx, args, kw, kwargs):
             except AttributeError:   # (a module's own __getattr__: ``alias`` computed from its fields)
                 y, back = J(ctx, ga, obj, name)
                 return y, lambda dy: back(dy) + (None,) * (len(args) - 2)
-        if module and len(args) == 2 and ga is torch.nn.Module.__getattr__:
-            _PLAIN_ATTRS.add((cls, name))
     if len(args) == 2 and not has_identity(obj) and ops.is_method_of(cls, name):
         m = getattr(obj, name)   # ``m = x.sum``: a bound method, whose calls fill its slot
         return m, lambda dy: (method_self_back(ctx, m), None)
