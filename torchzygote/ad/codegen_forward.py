@@ -11,7 +11,7 @@ from typing import List, Optional
 from .. import errors, ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, NONDIFF, REAL, TENSOR, Rule
+from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, NONDIFF, REAL, TENSOR, Rule
 from ..values import versions
 from . import dispatch, module_facts, templates
 from .analysis_scopes import branch_values
@@ -328,7 +328,7 @@ class Forward:
         return ", ".join(parts)
 
 
-_VALUES = (REAL, COMPLEX, TENSOR, ARRAY, "M", NONDIFF)   # kinds whose SSA value is what a statement made
+_VALUES = (REAL, COMPLEX, TENSOR, ARRAY, MIXED, NONDIFF)   # kinds whose SSA value is what a statement made
 _ARITHMETIC = {operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv, operator.mod,
                operator.pow, operator.neg, operator.pos, operator.iadd, operator.isub, operator.imul,
                operator.itruediv, operator.ipow}   # (results that depend on their operands alone)
