@@ -76,6 +76,25 @@ def assert_close(got, want, rtol=RTOL, atol=ATOL, msg=""):
     assert close(got, want, rtol, atol), f"{msg} got {got!r}, want {want!r}"
 
 
+def generated_sources(run):
+    """``(run(), the sources torchzygote generated while it ran)``, from an empty transform cache."""
+    from torchzygote.ad import cache, pipeline
+    seen = []
+    inner = pipeline.compile
+
+    def spy(fn, src, *a):
+        seen.append(src)
+        return inner(fn, src, *a)
+    pipeline.compile = spy
+    try:
+        cache._cache.clear()
+        cache._by_type.clear()
+        result = run()
+    finally:
+        pipeline.compile = inner
+    return result, seen
+
+
 def check_fd(f, args, rtol=RTOL, atol=ATOL, h=STEP):
     """Compare ``torchzygote.gradient`` with central differences at ``args``."""
     import torchzygote as tz

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import torchzygote as tz
-from torchzygote.ad import cache, pipeline
+from conftest import generated_sources
 
 D = torch.float64
 
@@ -26,26 +26,9 @@ def integrate(x):
     return (x * x).sum()
 
 
-def _compiled(f, *args):
-    seen = []
-    inner = pipeline.compile
-
-    def spy(fn, src, *a):
-        seen.append(src)
-        return inner(fn, src, *a)
-    pipeline.compile = spy
-    try:
-        cache._cache.clear()
-        cache._by_type.clear()
-        g = tz.gradient(f, *args)
-    finally:
-        pipeline.compile = inner
-    return g, seen
-
-
 def test_a_literal_number_argument_gets_no_gradient_in_the_callee():
     x = torch.tensor([0.3, -1.2, 2.0], dtype=D)
-    (g,), srcs = _compiled(integrate, x)
+    (g,), srcs = generated_sources(lambda: tz.gradient(integrate, x))
     xr = x.clone().requires_grad_(True)
     (want,) = torch.autograd.grad(integrate(xr), xr)
     torch.testing.assert_close(g, want)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import torchzygote as tz
+from conftest import generated_sources
 from torchzygote.ad import cache
 
 D = torch.float64
@@ -195,31 +196,13 @@ class Mixed(nn.Module):
         return self.head(self.body(x)[:, :3])
 
 
-def _sources(model, x):
-    from torchzygote.ad import pipeline
-    seen = []
-    inner = pipeline.compile
-
-    def spy(fn, src, *a):
-        seen.append(src)
-        return inner(fn, src, *a)
-    pipeline.compile = spy
-    try:
-        cache._cache.clear()
-        cache._by_type.clear()
-        _check(model, x)
-    finally:
-        pipeline.compile = inner
-    return "\n".join(seen)
-
-
 def test_submodule_calls_run_the_transform_their_caller_chose():
     """A call of a submodule the caller is specialised on runs the entry its analysis chose
     (``dispatch.call_pinned``), without the cache's lookup; a class with two entries (the two
     Linears) is looked up at run time. Gradients match torch's."""
     torch.manual_seed(5)
     model = Mixed().double()
-    src = _sources(model, torch.randn(5, 3, dtype=D))
+    src = "\n".join(generated_sources(lambda: _check(model, torch.randn(5, 3, dtype=D)))[1])
     assert re.search(r"_Jp_\d+\(_ctx, _pin_\d+, v\d+, 'body', v\d+\)", src)   # self.body(x)
     assert re.search(r"_Jp_\d+\(_ctx, _pin_\d+, v\d+, v\d+\)", src)          # the Sequential's items
     pins = [p for es in cache._cache.values() for e in es if e.analysis is not None
