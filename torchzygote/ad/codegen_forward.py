@@ -144,7 +144,8 @@ class Forward:
 
     def fwd_stmt(self, s: Stmt) -> List[str]:
         lines = self._fwd_write_or_stmt(s)
-        if isinstance(s.fn, Const) and s.fn.value is ops.set_global:   # (what check_number_global reads)
+        if isinstance(s.fn, Const) and s.fn.value is ops.set_global and \
+                self.A.kind(s.args[2]) not in (TENSOR, ARRAY):   # (a number: what check_number_global reads)
             how = self._from_inputs(s.args[2], s.args[1].value)
             if how is not None:
                 lines.append(f"{self.glob(note_number_write, 'numwrite')}(_ctx, {self.v(s.args[0])}, "
