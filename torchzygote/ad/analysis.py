@@ -36,19 +36,11 @@ from .analysis_modules import ModuleFacts
 from .analysis_order import Order
 from .analysis_scopes import Scopes, find_gathers, pure_pullback
 from ..values.fields import read_field
-from ..values.kinds import KIND_OF_TYPE, kind_of
+from ..values.kinds import global_kind, kind_of
 
 
 SCALAR = "()"   # the shape class of 0-d tensors
 _MATMULS = (operator.matmul, operator.imatmul, torch.matmul, torch.Tensor.matmul)
-
-
-def type_kind(t: type) -> str:
-    """The kind of values of type ``t`` (what cache guards on globals' types pin down)."""
-    k = KIND_OF_TYPE.get(t)
-    if k is not None:
-        return k
-    return TENSOR if issubclass(t, torch.Tensor) else OBJECT
 
 
 def const_kind(v) -> str:
@@ -176,8 +168,7 @@ class Analysis(Callees):
             return f[0]
         if isinstance(s.fn, Const) and s.fn.value is ops.get_global:
             self.rule[id(s)] = self.stmt_rule(s)
-            t = self.fn.global_types.get(s.args[1].value)
-            return type_kind(t) if t is not None else OBJECT
+            return global_kind(self.fn.global_types.get(s.args[1].value))
         r = self.stmt_rule(s)
         if r is None:
             if isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value):

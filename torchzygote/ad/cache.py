@@ -15,26 +15,27 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 from . import pipeline
+from ..frontend.bound import ABSENT
 from ..rules.registry import TABLE, select
 from ..rules.registry import OBJECT
 from ..values.kinds import KIND_OF_TYPE, kind_of
 from .dispatch import PACKAGE, VARFLAGS, torch_internal
 from .module_facts import check as check_fact, compile_guards
 
-_MISSING = object()
 _lock = threading.RLock()
 
 
 class Entry:
-    __slots__ = ("guards", "cells", "types", "fwd", "version", "ir", "src", "analysis", "deps",
+    __slots__ = ("guards", "cells", "attrs", "types", "fwd", "version", "ir", "src", "analysis", "deps",
                  "unguarded", "code", "nargs", "arg_guards", "fits")
 
-    def __init__(self, guards, types_, fwd, version, ir_fn, src, analysis, deps=(), cells=()):
+    def __init__(self, guards, types_, fwd, version, ir_fn, src, analysis, deps=(), cells=(), attrs=()):
         self.guards, self.types, self.fwd, self.version = guards, types_, fwd, version
         self.cells = cells  # (closure index, value): cells resolved as constants
+        self.attrs = attrs  # (a module's __dict__, name, value): module attributes resolved as constants
         self.ir, self.src, self.analysis = ir_fn, src, analysis
         self.deps = deps   # (callee entry, callee): the kinds and ranks the callees returned
-        self.unguarded = not guards and not types_ and not deps and not cells
+        self.unguarded = not guards and not types_ and not deps and not cells and not attrs
         self.code = None   # the code object it was made for (set by entry_for): keeps _by_type's ids valid
         self.nargs = -1    # its positional parameters, where a call passes exactly them (no *args, **kw, keyword-only)
         # what it assumed of its module arguments' fields ((position, path, fact): module_facts.compile_guards)
@@ -54,10 +55,13 @@ class Entry:
                 return False
         g = f.__globals__
         for name, val in self.guards:
-            if g.get(name, _MISSING) is not val:
+            if g.get(name, ABSENT) is not val:
                 return False
         for name, t in self.types:
-            if type(g.get(name, _MISSING)) is not t:
+            if type(g.get(name, ABSENT)) is not t:
+                return False
+        for d, name, val in self.attrs:
+            if d.get(name, ABSENT) is not val:
                 return False
         if self.cells:
             cl = f.__closure__
@@ -207,10 +211,11 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
             _modes.pop()
             deps = tuple(_deps_stack.pop())
         fn_ir, guards = t.ir, t.guards
-        gl = tuple((n, _MISSING if v is None and n not in g else v) for n, v in guards.items()
-                   if isinstance(n, str))
+        gl = tuple((n, v) for n, v in guards.items() if isinstance(n, str))
         cells = tuple((i, v) for i, v in guards.items() if isinstance(i, int))
-        e = Entry(gl, tuple(fn_ir.global_types.items()), t.fwd, TABLE.version, fn_ir, t.src, t.analysis, deps, cells)
+        attrs = tuple((m.__dict__, a, v) for (m, a), v in ((k, v) for k, v in guards.items() if type(k) is tuple))
+        e = Entry(gl, tuple(fn_ir.global_types.items()), t.fwd, TABLE.version, fn_ir, t.src, t.analysis, deps,
+                  cells, attrs)
         _own(e, f.__code__)
         # entries for other closures of the same code (other cell contents) stay, a few of them
         lst = [x for x in _cache.get(key, ()) if x.version == TABLE.version][1 - _PER_KEY:]

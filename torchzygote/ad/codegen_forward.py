@@ -11,14 +11,14 @@ from typing import List, Optional
 from .. import errors, ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, NONDIFF, REAL, TENSOR, Rule
+from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, NONDIFF, OBJECT, REAL, TENSOR, Rule
 from ..values import versions
 from . import dispatch, module_facts, templates
 from .analysis_scopes import branch_values
 from .codegen_guards import MAY_BE_TENSOR
 from .naming import words
 from .templates import basename, indent
-from .write_checks import (UNTRACKED, check_number_global, check_tracked_write, copy_tensor, keep_old,
+from .write_checks import (UNTRACKED, check_global_type, check_number_global, check_tracked_write, copy_tensor, keep_old,
                            note_number_write)
 
 
@@ -150,6 +150,7 @@ class Forward:
             if how is not None:
                 lines.append(f"{self.glob(note_number_write, 'numwrite')}(_ctx, {self.v(s.args[0])}, "
                              f"{s.args[1].value!r}, {self.v(s.args[2])}, {how})")
+        lines += self.global_type_check(s)
         if isinstance(s.fn, Const) and s.fn.value is ops.get_global and self.A.kind(s.out) in (REAL, COMPLEX) and \
                 s.out.id in self.A.useful:   # (a value whose gradient this function would pass on)
             lines.append(f"{self.glob(check_number_global, 'numglobal')}(_ctx, {self.v(s.args[0])}, "
@@ -160,6 +161,17 @@ class Forward:
             lines.append(f"{self.glob(module_facts.check, 'assumed')}({self.v(s.out)}, "
                          f"{', '.join(facts)}, {s.loc!r})")
         return lines
+
+    def global_type_check(self, s: Stmt) -> List[str]:
+        """After a read of a data global whose kind the code is specialised on: a check that a
+        function called since the call began did not rebind it to another kind (``check_global_type``)."""
+        was = self.fn.global_types.get(s.args[1].value) if isinstance(s.fn, Const) and \
+            s.fn.value is ops.get_global else None
+        if was is None or self.A.kind(s.out) == OBJECT:
+            return []
+        v, t = self.v(s.out), self.glob(was, was.__name__)
+        return [f"if type({v}) is not {t}: {self.glob(check_global_type, 'globaltype')}({v}, {t}, "
+                f"{s.args[1].value!r}, {s.loc!r})"]
 
     def _fwd_write_or_stmt(self, s: Stmt) -> List[str]:
         if isinstance(s.fn, Const) and s.fn.value is operator.setitem and len(s.args) == 3:

@@ -182,6 +182,8 @@ def setattr_dispatch(ctx, args, kw, kwargs):
     """``obj.name = v``: a property setter or a descriptor's ``__set__`` written in
     Python is differentiated; a plain field is written with the generic rule."""
     obj, name = args[0], args[1]
+    if isinstance(obj, types.ModuleType):
+        ops.check_module_write(obj, name, args[2])
     attr = _class_attr(type(obj), name)
     if _python_property(attr, "fset"):
         _, back = J(ctx, attr.fset, obj, args[2])
@@ -195,7 +197,8 @@ def setattr_dispatch(ctx, args, kw, kwargs):
 
 def _setattr_by_kinds(args):
     """The rule ``setattr_dispatch`` applies where the class has no Python setter for the name."""
-    attr = _class_attr(type(args[0]), args[1]) if len(args) == 3 else None
+    attr = _class_attr(type(args[0]), args[1]) if len(args) == 3 and not isinstance(args[0], types.ModuleType) \
+        else None
     if attr is None or _python_property(attr, "fset") or \
             attr is not _MISSING and python_method(type(attr), "__set__") is not None:
         return None

@@ -158,7 +158,8 @@ class JvpCodegen(Codegen):
         """A statement's primal and tangent lines, after the check of an in-place write it may make
         (any write, with tangents or not: a view read later with a tangent sees it)."""
         written = self._written(s)
-        return (self._apart_check(s, written[0]) if written is not None else []) + self._jvp_stmt(s)
+        return (self._apart_check(s, written[0]) if written is not None else []) + self._jvp_stmt(s) + \
+            self.global_type_check(s)
 
     def _jvp_stmt(self, s: Stmt) -> List[str]:
         r = self.A.rule.get(id(s))

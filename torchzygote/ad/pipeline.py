@@ -17,6 +17,7 @@ import types
 from typing import Callable, NamedTuple, Optional, Sequence, Tuple
 
 from .. import errors, ir
+from ..frontend import bound
 from ..frontend.lift import lift as _lift
 from . import collector
 from .analysis import Analysis
@@ -110,6 +111,8 @@ def transform(f: types.FunctionType, kinds: Sequence[str], consts: frozenset = f
         fn_ir, guards = lift(f)
         A = analyse(fn_ir, kinds, consts, ranks, return_kind, floats, examples)
         src, glb, reads = generate(fn_ir, A, f.__qualname__, mode)
-        return Transform(fn_ir, guards, A, compile(fn_ir, src, glb, reads, f.__qualname__), src)
+        fwd = compile(fn_ir, src, glb, reads, f.__qualname__)
+        bound.note(fwd.__code__.co_filename, f.__globals__, guards)
+        return Transform(fn_ir, guards, A, fwd, src)
     finally:
         collector.release()

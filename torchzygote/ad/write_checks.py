@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..values.dual import Dual
+from ..values.kinds import COMPLEX, REAL, global_kind
 
 from .. import errors
 from ..rules.registry import nondiff
@@ -172,6 +173,24 @@ def check_call_writes(f, before: tuple, args: tuple, how: tuple, out, loc) -> No
             f"callee's write only through the value the call returns: {fix}", loc)
 
 
+def check_global_type(v, was: type, name: str, loc):
+    """``v``, read from global ``name`` by code specialised on the type the global had when the
+    call began (``kinds.global_kind``): where a function it called rebound the global to a value of
+    another kind (``H = 1.0`` at first, then ``global H; H = x * 3``), the read would go on as the old
+    kind's and could lose a gradient or fail deep in the generated code: refused."""
+    dual = type(v) is Dual   # (forward mode stores a value with its tangent as a Dual)
+    now, kind = type(v.primal if dual else v), global_kind(was)
+    if global_kind(now) == kind:
+        if dual and kind in (REAL, COMPLEX):   # read as a constant (``Analysis._varies``): its tangent would be lost
+            raise _lost_number(name, loc)
+        return v
+    raise errors.GradientError(
+        f"the global {name!r} was rebound during this call, by a function the code called, to "
+        f"{now.__name__!r}: this function was transformed for the value it held when the call began "
+        f"(a {was.__name__!r}). Bind the global before the gradient call, or pass the value as "
+        f"an argument or return it", loc)
+
+
 def check_number_global(ctx, fn, name: str, loc) -> None:
     """A number read from a global is a constant to the function reading it (``Analysis._varies``:
     Params are tensors); where differentiated code wrote that global during this gradient call (a
@@ -179,11 +198,15 @@ def check_number_global(ctx, fn, name: str, loc) -> None:
     the read would lose its gradient."""
     w = ctx.numbers
     if w is not None and (id(fn.__globals__), name) in w:
-        raise errors.GradientError(
-            f"the global {name!r} was written during this gradient call by differentiated code (a "
-            f"function doing `global {name}; {name} = ...`), and is read here as a constant: a gradient "
-            f"through its value would be lost. Pass the value as an argument or return it, or write and "
-            f"read the global in one function", loc)
+        raise _lost_number(name, loc)
+
+
+def _lost_number(name: str, loc) -> errors.GradientError:
+    return errors.GradientError(
+        f"the global {name!r} was written during this gradient call by differentiated code (a "
+        f"function doing `global {name}; {name} = ...`), and is read here as a constant: a gradient "
+        f"through its value would be lost. Pass the value as an argument or return it, or write and "
+        f"read the global in one function", loc)
 
 
 def note_number_write(ctx, fn, name: str, v, varied: bool) -> None:

@@ -12,7 +12,7 @@ import torch
 
 from ..ir import Const
 from ..rules.registry import TABLE
-from . import ops
+from . import bound, ops
 from .control import ControlFlow
 from .scopes import inplace_name, mutated_name
 
@@ -157,6 +157,10 @@ class Expressions(ControlFlow):
                 val = None
             else:
                 if _foldable_attr(val):
+                    # guarded as a global is (rebinding ``mod.fn`` or ``config.dt`` re-transforms); a
+                    # value from the module's ``__getattr__`` is guarded to stay out of its dict
+                    d = obj.value.__dict__
+                    self.guards[(obj.value, e.attr)] = val if d.get(e.attr, bound.ABSENT) is val else bound.ABSENT
                     return Const(val)
         return self.emit(getattr, obj, e.attr, hint=e.attr)
 

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional
 from .. import ir
 from ..errors import LiftError
 from ..ir import UNDEF, Const, Region, Stmt, Var
-from . import ops
+from . import bound, ops
 from .scopes import mangle_private, owner_class
 from .source import find_ast
 
@@ -67,7 +67,7 @@ class Names:
         mangle_private(self.node, owner_class(fn.__qualname__))
         self.var = ir.VarFactory()
         self.globals = fn.__globals__
-        self.guards: Dict[str, object] = {}
+        self.guards: Dict[object, object] = {}   # global name, closure index or (module, attribute) -> value
         self.global_types: Dict[str, type] = {}
         self.region = Region()
         self.env: Dict[str, object] = {}
@@ -144,7 +144,7 @@ class Names:
         b = g.get("__builtins__", builtins)
         b = b if isinstance(b, dict) else b.__dict__
         if name in b:
-            self.guards[name] = None  # must stay unbound in the module globals
+            self.guards[name] = bound.ABSENT  # must stay unbound in the module globals
             return Const(b[name])
         return self.emit(ops.get_global, self.self_var, name, hint=name)
 
@@ -179,11 +179,16 @@ class Names:
             for k, e in enumerate(elts):
                 self.assign(e, self.emit(operator.getitem, parts, k))
         elif isinstance(t, ast.Attribute):
-            self.emit(setattr, self.expr(t.value), t.attr, v, out=False)
+            self.set_attr(self.expr(t.value), t.attr, v)
         elif isinstance(t, ast.Subscript):
             self.write_item(t, self.expr(t.value), self.subscript_key(t.slice), v)
         else:
             self.error(f"assignment to {type(t).__name__}", t)
+
+    def set_attr(self, obj, name: str, v) -> None:
+        if isinstance(obj, Const) and isinstance(obj.value, types.ModuleType):   # (see ``bound``)
+            self.emit(ops.check_module_write, obj, name, v, out=False)
+        self.emit(setattr, obj, name, v, out=False)
 
     def _local(self, e) -> bool:
         """Whether ``e`` is a name of this function (a plain local, or one kept in a cell

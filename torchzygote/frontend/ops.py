@@ -8,6 +8,8 @@ import inspect
 import operator
 import types
 
+from . import bound
+
 OP_SYMBOLS = {
     operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
     operator.floordiv: "//", operator.mod: "%", operator.pow: "**", operator.matmul: "@",
@@ -153,7 +155,13 @@ def get_global(fn, name):
 
 
 def set_global(fn, name, v):
+    bound.check_rebind(fn.__globals__, name, v)
     fn.__globals__[name] = v
+
+
+def check_module_write(mod, name, v):
+    """Before ``mod.name = v`` on a module the lift found (``config.dt = ...``): see ``bound``."""
+    bound.check_rebind(mod.__dict__, name, v, "module attribute")
 
 
 def make_function(code, fn, defaults, kwdefaults, closure, qualname):

@@ -78,7 +78,7 @@ class Statements(ControlFlow):
         elif isinstance(t, ast.Attribute):
             obj = self.expr(t.value)
             cur = self.emit(getattr, obj, t.attr)
-            self.emit(setattr, obj, t.attr, self.emit(iop, cur, self.expr(s.value)), out=False)
+            self.set_attr(obj, t.attr, self.emit(iop, cur, self.expr(s.value)))
         elif isinstance(t, ast.Subscript):
             obj, key = self.expr(t.value), self.subscript_key(t.slice)
             cur = self.emit(operator.getitem, obj, key)

@@ -70,6 +70,19 @@ if np is not None:
                                            np.int8, np.uint64, np.uint32, np.uint16, np.uint8)})
 
 
+def global_kind(t) -> str:
+    """The kind a data global read is specialised on, from the type it had when the function was
+    transformed (guarded at the call; ``write_checks.check_global_type`` checks it where a callee may
+    have rebound it since). A global holding None is a placeholder, often bound during the call
+    (``_cache = None``): its reads are dispatched at run time."""
+    if t is None or t is type(None):
+        return OBJECT
+    k = KIND_OF_TYPE.get(t)
+    if k is not None:
+        return k
+    return TENSOR if issubclass(t, torch.Tensor) else OBJECT
+
+
 def kind_of(x) -> str:
     k = KIND_OF_TYPE.get(type(x))
     if k is not None:

@@ -1,0 +1,193 @@
+"""Values a transform resolved when it was made (global functions, module attributes, the types of
+data globals) rebound later: between two gradient calls the next call follows the new value; during
+a call, where a function still running was specialised on the old one, the result is either right or
+a clear error, never the old value's gradient."""
+import types
+from unittest import mock
+
+import pytest
+import torch
+
+import torchzygote as tz
+from torchzygote.ad import pipeline
+
+X = torch.tensor([1.0, 2.0], dtype=torch.float64)
+ONES = torch.ones(2, dtype=torch.float64)
+
+
+def _ident(x):
+    return x
+
+
+def _square(x):
+    return x * x
+
+
+cfg = types.ModuleType("cfg")   # a module whose attributes the code reads (``import cfg; cfg.act(x)``)
+cfg.act, cfg.scale = _ident, 2.0
+
+
+def _uses_cfg(x):
+    return (cfg.act(x) * cfg.scale).sum()
+
+
+@pytest.fixture(autouse=True)
+def _restore():
+    global act, G, H, C
+    keep = dict(cfg.__dict__)
+    yield
+    cfg.__dict__.update(keep)
+    act, G, H, C = _ident, None, 1.0, 1.0
+
+
+def test_a_module_attribute_rebound_between_calls_is_followed():
+    """``cfg.act`` and ``cfg.scale`` were folded into the transform with no guard: after
+    ``cfg.act = _square`` the next gradient was still the identity's."""
+    torch.testing.assert_close(tz.gradient(_uses_cfg, X)[0], 2 * ONES)
+    cfg.act = _square
+    torch.testing.assert_close(tz.gradient(_uses_cfg, X)[0], 4 * X)
+    cfg.scale = 3.0
+    torch.testing.assert_close(tz.gradient(_uses_cfg, X)[0], 6 * X)
+    with mock.patch.object(cfg, "act", _ident):
+        torch.testing.assert_close(tz.gradient(_uses_cfg, X)[0], 3 * ONES)
+    torch.testing.assert_close(tz.gradient(_uses_cfg, X)[0], 6 * X)
+    assert tz.jvp(_uses_cfg, (X,), (ONES,))[1].item() == pytest.approx(18.0)
+
+
+lazy = types.ModuleType("lazy")   # an attribute its ``__getattr__`` makes (as lazy-loading packages do)
+lazy.__getattr__ = lambda name: _square if name == "act" else (_ for _ in ()).throw(AttributeError(name))
+
+
+def _uses_lazy(x):
+    return lazy.act(x).sum()
+
+
+def test_an_attribute_from_a_module_getattr_is_transformed_once():
+    compiled = []
+    inner = pipeline.compile
+
+    def spy(*a):
+        compiled.append(a[-1])
+        return inner(*a)
+    with mock.patch.object(pipeline, "compile", spy):
+        for _ in range(3):
+            torch.testing.assert_close(tz.gradient(_uses_lazy, X)[0], 2 * X)
+    assert compiled.count("_uses_lazy") <= 1
+    lazy.act = _ident   # now in its dict: followed
+    torch.testing.assert_close(tz.gradient(_uses_lazy, X)[0], ONES)
+    del lazy.act
+
+
+act = _ident
+
+
+def _install():
+    global act
+    act = _square
+
+
+def _installs_then_calls_act(x):
+    _install()
+    return act(x).sum()
+
+
+def _calls_act(x):
+    return act(x).sum()
+
+
+def _installs_then_calls_a_reader(x):
+    _install()
+    return _calls_act(x)
+
+
+def _installs_into(m):
+    m.act = _square
+
+
+def _rebinds_cfg_then_calls_it(x):
+    cfg.act = _square
+    return cfg.act(x).sum()
+
+
+def _rebinds_cfg_through_a_callee(x):
+    _installs_into(cfg)
+    return cfg.act(x).sum()
+
+
+@pytest.mark.parametrize("f", [_installs_then_calls_act, _rebinds_cfg_then_calls_it, _rebinds_cfg_through_a_callee])
+def test_rebinding_a_function_a_running_transform_bound_is_an_error(f):
+    """The function running was transformed for the old ``act``: it computed the identity's value
+    and gradient (1, 1) instead of the square's, silently."""
+    with pytest.raises(tz.GradientError, match="is rebound while a function that uses it"):
+        tz.gradient(f, X)
+
+
+def test_rebinding_in_forward_mode():
+    """Forward mode runs a call that takes no tangent as written (README, known limits): only a
+    rebinding in differentiated code is seen."""
+    with pytest.raises(tz.GradientError, match="is rebound while a function that uses it"):
+        tz.jvp(_rebinds_cfg_then_calls_it, (X,), (ONES,))
+
+
+def test_a_function_rebound_before_its_reader_runs_is_followed():
+    """``_calls_act`` starts after the rebinding: its guard sees the new function."""
+    torch.testing.assert_close(tz.gradient(_installs_then_calls_a_reader, X)[0], 2 * X)
+    torch.testing.assert_close(tz.gradient(_calls_act, X)[0], 2 * X)
+
+
+G = None
+H = 1.0
+C = 1.0
+
+
+def _set_g(x):
+    global G
+    G = x * 3
+
+
+def _reads_g_set_by_a_callee(x):
+    _set_g(x)
+    return (G * x).sum()
+
+
+def _set_h(x):
+    global H
+    H = x * 3
+
+
+def _reads_h_set_by_a_callee(x):
+    _set_h(x)
+    return (H * x).sum()
+
+
+def _set_c(x):
+    global C
+    C = x * 1.0
+
+
+def _reads_c_set_by_a_callee(x):
+    _set_c(x)
+    return x * C * C
+
+
+def test_a_global_holding_none_then_bound_by_a_callee_gets_its_gradient():
+    """The read was specialised as a constant ``None``'s: the gradient through ``G`` was lost (3x, not 6x)."""
+    torch.testing.assert_close(tz.gradient(_reads_g_set_by_a_callee, X)[0], 6 * X)
+    globals()["G"] = None
+    assert tz.jvp(_reads_g_set_by_a_callee, (X,), (ONES,))[1].item() == pytest.approx(18.0)
+
+
+def test_a_global_rebound_to_another_kind_by_a_callee_is_an_error():
+    """A float global rebound to a tensor: the code made for a float failed deep inside (a tensor's
+    truth value); in forward mode a number global holding a value with a tangent lost it, and
+    the result was a Dual."""
+    with pytest.raises(tz.GradientError, match="the global 'H' was rebound during this call.*'Tensor'.*'float'"):
+        tz.gradient(_reads_h_set_by_a_callee, X)
+    globals()["H"] = 1.0
+    with pytest.raises(tz.GradientError, match="the global 'H' was rebound during this call"):
+        tz.jvp(_reads_h_set_by_a_callee, (X,), (ONES,))
+    with pytest.raises(tz.GradientError, match="the global 'C' was written during this gradient call"):
+        tz.jvp(_reads_c_set_by_a_callee, (0.5,), (1.0,))
+    globals()["C"] = 1.0
+    with pytest.raises(tz.GradientError, match="the global 'C' was written during this gradient call"):
+        tz.gradient(_reads_c_set_by_a_callee, 0.5)
