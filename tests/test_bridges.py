@@ -126,6 +126,26 @@ def test_to_torch_func_grad_jacrev_vmap():
     assert _close(torch.func.jacrev(G)(x), torch.func.jacrev(sin_times)(x))
 
 
+def _tz_grad_of_cube_sum(x):
+    return tz.gradient(cube_sum, x)[0]
+
+
+def test_torchzygote_gradient_inside_torch_func_grad():
+    """torch.func.grad / jacrev over a plain ``tz.gradient`` reported zeros (torch saw a constant):
+    now an error naming the fix; through ``to_torch`` torch differentiates it (the Hessian);
+    vmap and jacfwd see through it as they are."""
+    x = _t(3, seed=4, grad=False)
+    want = torch.func.hessian(cube_sum)(x)
+    with pytest.raises(tz.GradientError, match="inside a torch.func transform that differentiates it.*to_torch"):
+        torch.func.jacrev(_tz_grad_of_cube_sum)(x)
+    with pytest.raises(tz.GradientError, match="torch.func transform"):
+        torch.func.grad(lambda x: _tz_grad_of_cube_sum(x).sum())(x)
+    assert _close(torch.func.jacrev(tz.to_torch(_tz_grad_of_cube_sum))(x), want)
+    assert _close(torch.func.jacfwd(_tz_grad_of_cube_sum)(x), want)
+    xs = _t(4, 3, seed=5, grad=False)
+    assert _close(torch.vmap(_tz_grad_of_cube_sum)(xs), torch.vmap(torch.func.grad(cube_sum))(xs))
+
+
 def test_to_torch_vmap_and_argnums():
     x = _t(3, seed=4, grad=False)
     F = tz.to_torch(cube_sum)
