@@ -205,8 +205,8 @@ def test_submodule_calls_run_the_transform_their_caller_chose():
     src = "\n".join(generated_sources(lambda: _check(model, torch.randn(5, 3, dtype=D)))[1])
     assert re.search(r"_Jp_\d+\(_ctx, _pin_\d+, v\d+, 'body', v\d+\)", src)   # self.body(x)
     assert re.search(r"_Jp_\d+\(_ctx, _pin_\d+, v\d+, v\d+\)", src)          # the Sequential's items
-    pins = [p for es in cache._cache.values() for e in es if e.analysis is not None
-            for p in e.analysis.mods.pins.values()]
+    pins = [p for es in cache._cache.values() for e in es if e.fwd is not None
+            for k, p in e.fwd.__globals__.items() if k.startswith("_pin_")]
     body = [p for p in pins if nn.Sigmoid in p]   # the items of Mixed.body
     assert body and all(nn.Linear not in p and nn.Tanh in p for p in body)
 

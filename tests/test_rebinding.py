@@ -2,6 +2,7 @@
 data globals) rebound later: between two gradient calls the next call follows the new value; during
 a call, where a function still running was specialised on the old one, the result is either right or
 a clear error, never the old value's gradient."""
+import math
 import types
 from unittest import mock
 
@@ -191,3 +192,175 @@ def test_a_global_rebound_to_another_kind_by_a_callee_is_an_error():
     globals()["C"] = 1.0
     with pytest.raises(tz.GradientError, match="the global 'C' was written during this gradient call"):
         tz.gradient(_reads_c_set_by_a_callee, 0.5)
+
+
+MODE = "a"
+BUF = torch.zeros(2, dtype=torch.float64)
+FLAG = 0
+
+
+def _clear_state():
+    global MODE, BUF, FLAG
+    MODE, BUF, FLAG = None, None, True
+
+
+def _reads_state_cleared_by_a_callee(x):
+    _clear_state()
+    if MODE is None and BUF is None and FLAG:
+        return (x * 2).sum()
+    return x.sum()
+
+
+def test_a_global_rebound_to_a_value_without_gradient_goes_on():
+    """A string, a tensor or an int rebound by a callee to None or a bool: no gradient can be lost
+    (the first version of the kind check refused these)."""
+    global MODE, BUF, FLAG
+    try:
+        torch.testing.assert_close(tz.gradient(_reads_state_cleared_by_a_callee, X)[0], 2 * ONES)
+    finally:
+        MODE, BUF, FLAG = "a", torch.zeros(2, dtype=torch.float64), 0
+
+
+def _reads_c_in_a_test_only(x):
+    _set_c(x)
+    return x * 2.0 if C > 0 else x
+
+
+def test_a_number_global_with_a_tangent_read_only_in_a_test():
+    assert tz.jvp(_reads_c_in_a_test_only, (0.5,), (1.0,)) == (1.0, 2.0)
+    globals()["C"] = 1.0
+    assert tz.gradient(_reads_c_in_a_test_only, 0.5) == (2.0,)
+
+
+def _uses_cfg_dt(x):
+    return (x * cfg.scale).sum()
+
+
+def test_an_equal_number_in_a_new_object_does_not_re_transform():
+    """``cfg.scale = float(conf["scale"])`` at each step: a new float of the same value."""
+    compiled = []
+    inner = pipeline.compile
+
+    def spy(*a):
+        compiled.append(a[-1])
+        return inner(*a)
+    with mock.patch.object(pipeline, "compile", spy):
+        for k in range(4):
+            cfg.scale = float("2.0") + 0 * k
+            torch.testing.assert_close(tz.gradient(_uses_cfg_dt, X)[0], 2 * ONES)
+    assert compiled.count("_uses_cfg_dt") <= 1
+
+
+def _setattr_builtin(x):
+    setattr(cfg, "act", _square)
+    return cfg.act(x).sum()
+
+
+def _installs_then_calls_act_twice(x):
+    _install()
+    return (act(x) * act(x)).sum()
+
+
+def test_rebinding_through_setattr_and_under_nested_ad():
+    """``setattr(cfg, "act", f)`` was not watched; under nested AD the running frames are transforms
+    of generated code, which bind what that code bound (both silently used the old function)."""
+    with pytest.raises(tz.GradientError, match="module attribute 'act' is rebound while"):
+        tz.gradient(_setattr_builtin, X)
+    with pytest.raises(tz.GradientError, match="global 'act' is rebound while"):
+        tz.hessian(_installs_then_calls_act, X)
+    globals()["act"] = _ident
+    with pytest.raises(tz.GradientError, match="global 'act' is rebound while"):
+        tz.derivative(tz.derivative(lambda t: _installs_then_calls_act_twice(X * t)))(1.0)
+
+
+_COUNT = 0
+
+
+def _counts(t):
+    global _COUNT
+    _COUNT = _COUNT + 1
+    return t * t
+
+
+def _counts_through_a_callee(t):
+    _counts(t)
+    return t * t * t
+
+
+def test_a_global_write_under_nested_derivatives():
+    """It crashed while the runtime's ``set_global`` was transformed (its name is a variable there)."""
+    assert tz.derivative(tz.derivative(_counts))(1.5) == pytest.approx(2.0)
+    assert tz.derivative(tz.derivative(_counts_through_a_callee))(1.5) == pytest.approx(9.0)
+
+
+def _install_sorted(x):
+    sorted([2, 1], key=lambda k: _install() or k)
+    return (x * 3.0).sum()
+
+
+def test_a_global_written_through_a_higher_order_call_in_forward_mode():
+    """``sorted``'s key ran the runtime's ``set_global`` with forward mode's context: it crashed."""
+    assert tz.jvp(_install_sorted, (X,), (ONES,))[1].item() == pytest.approx(6.0)
+
+
+K = 3.0
+W = torch.tensor([1.0, 2.0], dtype=torch.float64)
+
+
+def _reads_through_globals(x):
+    return (globals()["K"] * x * globals()["W"]).sum()
+
+
+def _writes_through_globals(x):
+    globals()["G"] = x * 2
+    return G.sum()
+
+
+def test_globals_is_the_functions_own_module():
+    """``globals()`` in differentiated code returned the generated code's namespace (KeyError)."""
+    torch.testing.assert_close(tz.gradient(_reads_through_globals, X)[0], 3 * W)
+    torch.testing.assert_close(tz.gradient(lambda: _reads_through_globals(X), tz.Params([W]))[W], 3 * X)
+    torch.testing.assert_close(tz.gradient(_writes_through_globals, X)[0], 2 * ONES)
+
+
+T = torch.full((2,), 2.0, dtype=torch.float64)
+
+
+def _set_t(v):
+    global T
+    T = v
+
+
+def _reads_t_rebound_to_a_bool(x):
+    _set_t(True)
+    return (x * T).sum()
+
+
+def test_a_tensor_global_rebound_to_a_bool_is_an_error():
+    """Read as a tensor, the bool reached the pullback (``'bool' object has no attribute 'conj'``)."""
+    global T
+    try:
+        with pytest.raises(tz.GradientError, match="the global 'T' was rebound during this call.*'bool'"):
+            tz.gradient(_reads_t_rebound_to_a_bool, X)
+    finally:
+        T = torch.full((2,), 2.0, dtype=torch.float64)
+
+
+def _uses_cfg_sign(x):
+    return (x * math.copysign(1.0, cfg.sign)).sum()
+
+
+def _sets_cfg_scale_to_its_value(x):
+    cfg.scale = float("2.0")
+    setattr(cfg, "scale", 2.0)
+    return (x * cfg.scale).sum()
+
+
+def test_number_attributes_are_compared_exactly():
+    """-0.0 == 0.0, but not as a sign: a by-value guard kept the old constant. An equal value written
+    during the call is the value the running code bound: not refused."""
+    cfg.sign = -0.0
+    torch.testing.assert_close(tz.gradient(_uses_cfg_sign, X)[0], -ONES)
+    cfg.sign = 0.0
+    torch.testing.assert_close(tz.gradient(_uses_cfg_sign, X)[0], ONES)
+    torch.testing.assert_close(tz.gradient(_sets_cfg_scale_to_its_value, X)[0], 2 * ONES)

@@ -24,6 +24,7 @@ from .rules.container_backs import seed_slots
 from .values.algebra import seed
 from .values.context import Context
 from .values.kinds import has_identity
+from .torch_transforms import refuse_inside_torch_grad
 from .values.materialize import PLAIN, materialize
 from .errors import GradientError, add_user_frames
 from .frontend.lift import lift
@@ -39,6 +40,7 @@ CHECK: Optional[Callable] = None   # check.checked while every top-level gradien
 
 
 _grad_enabled = _torch.is_grad_enabled
+_functorch_active = _torch._C._are_functorch_transforms_active
 _set_grad_enabled = _torch._C._set_grad_enabled
 
 
@@ -71,30 +73,12 @@ def _begin(key):
     mode = _grad_enabled()
     if mode:
         if _functorch_active():
-            _refuse_torch_grad(key)
+            refuse_inside_torch_grad(key)
         _set_grad_enabled(False)
     state = _state(key)
     if state is True:
         _hold_collection()
     return mode, state, (_clock() if state is _MEASURE else 0.0)
-
-
-_functorch_active = _torch._C._are_functorch_transforms_active
-
-
-def _refuse_torch_grad(key) -> None:
-    """Under ``torch.func.grad``/``jacrev``/``vjp`` a gradient call's results would be constants to
-    torch (torchzygote's code runs with torch's autograd off), which would report zeros; ``to_torch``
-    makes the call an op torch differentiates. (``vmap`` and ``jvp`` see through it: allowed.)"""
-    from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
-    from torch._C._functorch import TransformType
-    if any(i.key() == TransformType.Grad for i in retrieve_all_functorch_interpreters()):
-        name = getattr(key, "co_name", None) or getattr(key, "__name__", "f")
-        raise GradientError(
-            f"torchzygote's gradient of {name!r} is called inside a torch.func transform that differentiates "
-            f"it (torch.func.grad, jacrev or vjp): torch would see its result as a constant and report a zero "
-            f"derivative. Wrap the function that calls torchzygote in tz.to_torch so that torch differentiates "
-            f"through it, e.g. torch.func.grad(tz.to_torch(lambda x: tz.gradient(f, x)[0].sum()))")
 
 
 def _state(key):

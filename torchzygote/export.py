@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from .ad import cache
+from .frontend.lift import lift
 from .values.algebra import seed
 from .api import pullback
 from .ir import If, Loop, Try, walk
@@ -51,7 +51,7 @@ def gradient_graph(f: Callable, *example_args) -> torch.fx.GraphModule:
 def _branches(f, args) -> str:
     """The kinds of control flow in ``f``'s own IR (callees are not inspected)."""
     try:
-        fn_ir = cache.entry(f, args).ir
+        fn_ir = lift(f)[0]
     except Exception:
         return "unknown"
     kinds = sorted({type(n).__name__.lower() for n in walk(fn_ir.body) if isinstance(n, (If, Loop, Try))})

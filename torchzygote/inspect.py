@@ -5,7 +5,7 @@ import types
 from typing import Callable
 
 from . import ir
-from .ad import cache
+from .ad import cache, pipeline
 from .frontend.lift import lift
 
 
@@ -37,14 +37,15 @@ def code_adjoint(f: Callable, *args) -> Code:
     lifted back to IR (``@v5`` is primal value ``%5`` it reads; the adjoint of a loop
     is a loop over saved values). ``.source`` is the generated Python, forward and
     pullback; nothing is run."""
-    e = cache.entry(_function(f), args)
+    f = _function(f)
+    e = cache.entry(f, args)
     backs = [c for c in e.fwd.__code__.co_consts if isinstance(c, types.CodeType) and c.co_name == "back"]
     if not backs:
-        return Code("(no pullback: nothing in f needs a gradient)", e.ir, e.src)
+        return Code("(no pullback: nothing in f needs a gradient)", lift(f)[0], e.src)
     code = backs[0]
     back = types.FunctionType(code, e.fwd.__globals__, "back", None,
                               tuple(types.CellType() for _ in code.co_freevars))
-    back.__qualname__ = f"adjoint of {e.ir.name}"
+    back.__qualname__ = f"adjoint of {f.__qualname__}"
     back_ir, _ = lift(back)
     return Code(ir.format_blocks(back_ir), back_ir, e.src)
 
@@ -54,10 +55,13 @@ def code_analysis(f: Callable, *args) -> Code:
     program order, with its kind, ``float`` where it is known to be a floating-point or complex
     tensor, its rank where known and its activity (``active``: it
     gets an adjoint; ``varied``/``useful``: one half of that)."""
-    e = cache.entry(_function(f), args)
-    if e.analysis is None:
-        return Code("(not lifted: f has a rule or runs under torch autograd)", e.ir)
-    return Code("\n".join(_fact_line(e.analysis, v) for v in ir.all_vars(e.ir)), e.ir)
+    f = _function(f)
+    if cache.entry(f, args).ret is None:
+        return Code("(not lifted: f has a rule or runs under torch autograd)", lift(f)[0])
+    # the cache keeps no analysis (``cache.Entry``): the same transform, made again
+    t = pipeline.transform(f, cache.kinds_of(args), ranks=cache.ranks_of(args), return_kind=cache.return_kind,
+                           floats=cache.floats_of(args), examples=args)
+    return Code("\n".join(_fact_line(t.analysis, v) for v in ir.all_vars(t.ir)), t.ir)
 
 
 def _fact_line(A, v: ir.Var) -> str:

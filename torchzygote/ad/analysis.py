@@ -168,7 +168,7 @@ class Analysis(Callees):
             return f[0]
         if isinstance(s.fn, Const) and s.fn.value is ops.get_global:
             self.rule[id(s)] = self.stmt_rule(s)
-            return global_kind(self.fn.global_types.get(s.args[1].value))
+            return global_kind(self.fn.global_types.get(s.args[1].value) if isinstance(s.args[1], Const) else None)
         r = self.stmt_rule(s)
         if r is None:
             if isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value):

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 from . import pipeline
-from ..frontend.bound import ABSENT
+from ..frontend.bound import ABSENT, same
 from ..rules.registry import TABLE, select
 from ..rules.registry import OBJECT
 from ..values.kinds import KIND_OF_TYPE, kind_of
@@ -26,14 +26,19 @@ _lock = threading.RLock()
 
 
 class Entry:
-    __slots__ = ("guards", "cells", "attrs", "types", "fwd", "version", "ir", "src", "analysis", "deps",
+    __slots__ = ("guards", "cells", "attrs", "types", "fwd", "version", "ret", "src", "deps",
                  "unguarded", "code", "nargs", "arg_guards", "fits")
 
     def __init__(self, guards, types_, fwd, version, ir_fn, src, analysis, deps=(), cells=(), attrs=()):
         self.guards, self.types, self.fwd, self.version = guards, types_, fwd, version
         self.cells = cells  # (closure index, value): cells resolved as constants
         self.attrs = attrs  # (a module's __dict__, name, value): module attributes resolved as constants
-        self.ir, self.src, self.analysis = ir_fn, src, analysis
+        # what callers specialise on: the kind, rank and floating-point-ness of the result (None: not
+        # lifted). The IR and the analysis are not kept: a transform's objects were a quarter of the
+        # heap after a triple derivative, and made Python's full collections run (``inspect`` redoes them)
+        self.ret = None if analysis is None else \
+            (analysis.kind(ir_fn.ret), analysis.rank(ir_fn.ret), analysis.is_float(ir_fn.ret))
+        self.src = src
         self.deps = deps   # (callee entry, callee): the kinds and ranks the callees returned
         self.unguarded = not guards and not types_ and not deps and not cells and not attrs
         self.code = None   # the code object it was made for (set by entry_for): keeps _by_type's ids valid
@@ -61,7 +66,8 @@ class Entry:
             if type(g.get(name, ABSENT)) is not t:
                 return False
         for d, name, val in self.attrs:
-            if d.get(name, ABSENT) is not val:
+            now = d.get(name, ABSENT)
+            if now is not val and not same(now, val):
                 return False
         if self.cells:
             cl = f.__closure__
@@ -128,11 +134,11 @@ def return_kind(f: types.FunctionType, kinds: tuple, ranks: tuple, floats: tuple
     if key in _in_progress:
         return OBJECT, None, False, (), None
     e = entry_for(f, kinds, ranks=ranks, floats=floats, mode=mode, examples=examples)
-    if e.analysis is None:
+    if e.ret is None:
         return OBJECT, None, False, (), None
     if _deps_stack:
         _deps_stack[-1].append((e, f))   # the caller's transform depends on it
-    return e.analysis.kind(e.ir.ret), e.analysis.rank(e.ir.ret), e.analysis.is_float(e.ir.ret), e.arg_guards, e
+    return (*e.ret, e.arg_guards, e)
 
 
 def entry(f: types.FunctionType, args, consts: frozenset = frozenset()) -> Entry:

@@ -177,7 +177,7 @@ class Codegen(Forward, Pullback, WriteGuards):
             return type(op.value) in (int, float)
         d = self.A.defs.get(op.id)
         return d is not None and isinstance(d.fn, Const) and d.fn.value is ops.get_global and \
-            self.fn.global_types.get(d.args[1].value) in (int, float)
+            isinstance(d.args[1], Const) and self.fn.global_types.get(d.args[1].value) in (int, float)
 
     # ------------------------------------------------------------ whole function
     def generate(self, qualname: str, loc) -> str:

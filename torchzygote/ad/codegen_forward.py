@@ -144,14 +144,15 @@ class Forward:
 
     def fwd_stmt(self, s: Stmt) -> List[str]:
         lines = self._fwd_write_or_stmt(s)
-        if isinstance(s.fn, Const) and s.fn.value is ops.set_global and \
+        if isinstance(s.fn, Const) and s.fn.value is ops.set_global and isinstance(s.args[1], Const) and \
                 self.A.kind(s.args[2]) not in (TENSOR, ARRAY):   # (a number: what check_number_global reads)
             how = self._from_inputs(s.args[2], s.args[1].value)
             if how is not None:
                 lines.append(f"{self.glob(note_number_write, 'numwrite')}(_ctx, {self.v(s.args[0])}, "
                              f"{s.args[1].value!r}, {self.v(s.args[2])}, {how})")
         lines += self.global_type_check(s)
-        if isinstance(s.fn, Const) and s.fn.value is ops.get_global and self.A.kind(s.out) in (REAL, COMPLEX) and \
+        if isinstance(s.fn, Const) and s.fn.value is ops.get_global and isinstance(s.args[1], Const) and \
+                self.A.kind(s.out) in (REAL, COMPLEX) and \
                 s.out.id in self.A.useful:   # (a value whose gradient this function would pass on)
             lines.append(f"{self.glob(check_number_global, 'numglobal')}(_ctx, {self.v(s.args[0])}, "
                          f"{s.args[1].value!r}, {s.loc!r})")
@@ -166,12 +167,12 @@ class Forward:
         """After a read of a data global whose kind the code is specialised on: a check that a
         function called since the call began did not rebind it to another kind (``check_global_type``)."""
         was = self.fn.global_types.get(s.args[1].value) if isinstance(s.fn, Const) and \
-            s.fn.value is ops.get_global else None
+            s.fn.value is ops.get_global and isinstance(s.args[1], Const) else None
         if was is None or self.A.kind(s.out) == OBJECT:
             return []
         v, t = self.v(s.out), self.glob(was, was.__name__)
-        return [f"if type({v}) is not {t}: {self.glob(check_global_type, 'globaltype')}({v}, {t}, "
-                f"{s.args[1].value!r}, {s.loc!r})"]
+        return [f"if type({v}) is not {t}: {v} = {self.glob(check_global_type, 'globaltype')}({v}, {t}, "
+                f"{s.args[1].value!r}, {s.out.id in self.A.useful}, {s.loc!r})"]
 
     def _fwd_write_or_stmt(self, s: Stmt) -> List[str]:
         if isinstance(s.fn, Const) and s.fn.value is operator.setitem and len(s.args) == 3:
@@ -229,7 +230,8 @@ class Forward:
         d = self.A.defs.get(v.id)
         if d is None or d.out is None or d.out.id != v.id:
             return True   # a parameter, a loop's value: varied as the analysis says
-        if isinstance(d.fn, Const) and d.fn.value is ops.get_global and d.args[1].value == name:
+        if isinstance(d.fn, Const) and d.fn.value is ops.get_global and isinstance(d.args[1], Const) and \
+                d.args[1].value == name:
             return None
         if id(d) in self.A.rule:
             operands = self.A.diff_args(d)

@@ -61,7 +61,7 @@ class Pullback:
     def _global_tensor_read(self, v) -> Optional[Stmt]:
         d = self.A.defs.get(v.id) if isinstance(v, Var) else None
         if d is not None and isinstance(d.fn, Const) and d.fn.value is ops.get_global and \
-                self.A.kind(v) in (TENSOR, ARRAY):
+                isinstance(d.args[1], Const) and self.A.kind(v) in (TENSOR, ARRAY):
             return d
         return None
 

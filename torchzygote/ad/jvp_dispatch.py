@@ -37,6 +37,10 @@ class FwdContext(Tagged):
     def __init__(self, mode: str = "jvp"):
         self.mode = mode
 
+    def wrote_global(self, fn, name) -> None:
+        """A global written in forward mode holds its tangent with its value (a Dual): nothing to
+        note (``Context.wrote_global`` notes it for the pullback's reads)."""
+
     def titer(self, v, t) -> list:
         if t is not None and self.mode == "taylor":   # each row's series: the coefficients' rows
             return [(row, [c[i] for c in t]) for i, row in enumerate(v)]

@@ -14,6 +14,7 @@ import itertools
 import linecache
 import os
 import types
+import weakref
 from typing import Callable, NamedTuple, Optional, Sequence, Tuple
 
 from .. import errors, ir
@@ -73,7 +74,16 @@ def compile(fn: ir.Function, src: str, glb: dict, reads: tuple, qualname: str) -
     f.__qualname__ = f"fwd[{qualname}]"
     f.reads = reads
     f.origin = (qualname, (fn.file, fn.line))   # what errors about it name (nested AD runs it as a callee)
+    weakref.finalize(f, _forget, fname)
     return f
+
+
+def _forget(fname: str) -> None:
+    """What was registered for a compiled forward, dropped with it (an entry the cache let go,
+    such as one made for a module attribute's earlier value)."""
+    linecache.cache.pop(fname, None)
+    errors.GENERATED.pop(fname, None)
+    bound.forget(fname)
 
 
 def _user_lines(lines, base: str) -> dict:
@@ -112,7 +122,7 @@ def transform(f: types.FunctionType, kinds: Sequence[str], consts: frozenset = f
         A = analyse(fn_ir, kinds, consts, ranks, return_kind, floats, examples)
         src, glb, reads = generate(fn_ir, A, f.__qualname__, mode)
         fwd = compile(fn_ir, src, glb, reads, f.__qualname__)
-        bound.note(fwd.__code__.co_filename, f.__globals__, guards)
+        bound.note(fwd.__code__.co_filename, f.__globals__, guards, f.__code__.co_filename)
         return Transform(fn_ir, guards, A, fwd, src)
     finally:
         collector.release()

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..values.dual import Dual
-from ..values.kinds import COMPLEX, REAL, global_kind
+from ..values.kinds import COMPLEX, KIND_OF_TYPE, NONDIFF, REAL, global_kind
 
 from .. import errors
 from ..rules.registry import nondiff
@@ -173,22 +173,29 @@ def check_call_writes(f, before: tuple, args: tuple, how: tuple, out, loc) -> No
             f"callee's write only through the value the call returns: {fix}", loc)
 
 
-def check_global_type(v, was: type, name: str, loc):
+def check_global_type(v, was: type, name: str, useful: bool, loc):
     """``v``, read from global ``name`` by code specialised on the type the global had when the
-    call began (``kinds.global_kind``): where a function it called rebound the global to a value of
-    another kind (``H = 1.0`` at first, then ``global H; H = x * 3``), the read would go on as the old
-    kind's and could lose a gradient or fail deep in the generated code: refused."""
-    dual = type(v) is Dual   # (forward mode stores a value with its tangent as a Dual)
+    call began (``kinds.global_kind``), where a function it called rebound the global since
+    (``H = 1.0`` at first, then ``global H; H = x * 3``): a value of the same kind, None (``mode =
+    None``), or a bool or a string where a number or such a value was, goes on; one of another kind
+    would be handled as the old kind's and could lose a gradient or fail inside the generated
+    code: refused. In forward mode a number written with a tangent is a Dual, read as a constant:
+    refused where its tangent would reach the result (``useful``), else its value is read."""
+    dual = type(v) is Dual
     now, kind = type(v.primal if dual else v), global_kind(was)
-    if global_kind(now) == kind:
-        if dual and kind in (REAL, COMPLEX):   # read as a constant (``Analysis._varies``): its tangent would be lost
+    new = KIND_OF_TYPE.get(now) or global_kind(now)
+    # (a bool or a string where a tensor was read would reach its pullback; None fails where Python would)
+    if new == kind or now is type(None) or new == NONDIFF and kind in (REAL, COMPLEX, NONDIFF):
+        if not dual:
+            return v
+        if useful and kind in (REAL, COMPLEX):
             raise _lost_number(name, loc)
-        return v
+        return v.primal if kind in (REAL, COMPLEX, NONDIFF) else v
     raise errors.GradientError(
         f"the global {name!r} was rebound during this call, by a function the code called, to "
         f"{now.__name__!r}: this function was transformed for the value it held when the call began "
-        f"(a {was.__name__!r}). Bind the global before the gradient call, or pass the value as "
-        f"an argument or return it", loc)
+        f"(a {was.__name__!r}). Bind the global before the gradient call, or pass the value as an "
+        f"argument or return it", loc)
 
 
 def check_number_global(ctx, fn, name: str, loc) -> None:

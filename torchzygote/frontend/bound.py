@@ -15,33 +15,55 @@ from .. import errors
 
 ABSENT = object()   # a guard's value for a name that must stay unbound (a module ``__getattr__``'s attribute)
 
-# a generated forward's file name (its code's co_filename) -> {id(namespace): (namespace, names bound in it)},
+# a generated forward's file name (its code's co_filename) -> {id(namespace): (namespace, {name: value bound})},
 # the namespaces being module globals and the ``__dict__`` of modules whose attributes it bound
-_BOUND: Dict[str, Dict[int, Tuple[dict, frozenset]]] = {}
+_BOUND: Dict[str, Dict[int, Tuple[dict, dict]]] = {}
+_NAMES: set = set()   # (id(namespace), name) bound by any of them: most writes are of other names
 
 
-def note(filename: str, g: dict, guards: dict) -> None:
+def same(a, b) -> bool:
+    """Whether a module attribute's value ``a`` stands for constant ``b``: the same object, or an
+    equal number or string (``cfg.dt = float(conf["dt"])`` makes a new float); floats by their
+    text, which tells -0.0 from 0.0 and matches nan."""
+    if a is b:
+        return True
+    t = type(b)
+    if type(a) is not t or t not in _BY_VALUE:
+        return False
+    return repr(a) == repr(b) if t is float or t is complex else a == b
+
+
+_BY_VALUE = (int, float, complex, bool, str)
+
+
+def note(filename: str, g: dict, guards: dict, source: str = "") -> None:
     """Generated code in ``filename`` bound the ``guards`` the lift resolved as constants (global
-    names of ``g``, ``(module, attribute)`` pairs; closure cells need no check)."""
-    by: Dict[int, Tuple[dict, set]] = {}
-    for k in guards:
+    names of ``g``, ``(module, attribute)`` pairs; closure cells need no check). Code made from
+    generated code in ``source`` (nested AD) stands for that code too: it binds what it bound."""
+    by: Dict[int, Tuple[dict, dict]] = {i: (d, dict(names)) for i, (d, names) in _BOUND.get(source, {}).items()}
+    for k, v in guards.items():
         d, name = (g, k) if isinstance(k, str) else (k[0].__dict__, k[1]) if type(k) is tuple else (None, None)
         if d is not None:
-            by.setdefault(id(d), (d, set()))[1].add(name)
+            by.setdefault(id(d), (d, {}))[1][name] = v
+            _NAMES.add((id(d), name))
     if by:
-        _BOUND[filename] = {i: (d, frozenset(names)) for i, (d, names) in by.items()}
+        _BOUND[filename] = by
+
+
+def forget(filename: str) -> None:
+    _BOUND.pop(filename, None)
 
 
 def check_rebind(g: dict, name: str, v, what: str = "global") -> None:
     """Before ``g[name] = v`` (``g``: module globals, or a module's ``__dict__``): refused where
     generated code still running bound ``name`` to another value."""
-    if g.get(name, ABSENT) is v or not _BOUND:
+    if (id(g), name) not in _NAMES or same(v, g.get(name, ABSENT)):
         return
     f = sys._getframe(1)
     while f is not None:
         b = _BOUND.get(f.f_code.co_filename)
         b = b.get(id(g)) if b is not None else None
-        if b is not None and b[0] is g and name in b[1]:
+        if b is not None and b[0] is g and not same(v, b[1].get(name, v)):
             file, lines = errors.GENERATED.get(f.f_code.co_filename, (None, {}))
             at = lines.get(f.f_lineno)
             raise errors.GradientError(

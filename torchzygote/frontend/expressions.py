@@ -246,6 +246,8 @@ class Expressions(ControlFlow):
                 fn, is_method = self.expr_Attribute(e.func), False
         else:
             fn = self.expr(e.func)
+            if isinstance(fn, Const) and fn.value is globals and not e.args and not e.keywords:
+                return self.emit(ops.globals_of, self.self_var)
         if not is_method and e.args and not isinstance(e.args[0], ast.Starred):
             name = _method_form(fn)
             if name is not None:   # torch.relu_(y) is y.relu_(): the method's rules, guards and renewal
@@ -258,6 +260,9 @@ class Expressions(ControlFlow):
         if star is None:
             self._mark_untracked(e, None, args, kwargs)
             self._items_now(e, fn, args, kwargs)
+            if isinstance(fn, Const) and fn.value is setattr and len(args) == 3 and not kwargs:
+                self.set_attr(*args)   # (``setattr(cfg, "act", f)``: a module attribute's write is checked)
+                return Const(None)
         out = self.emit(fn, *args, kwargs=kwargs, star=star, dstar=dstar)
         self._renew_mutated(e, None, args, star, out)
         return out

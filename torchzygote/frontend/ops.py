@@ -159,6 +159,11 @@ def set_global(fn, name, v):
     fn.__globals__[name] = v
 
 
+def globals_of(fn):
+    """``globals()`` in a lifted function: its own module's namespace (the generated code runs in another)."""
+    return fn.__globals__
+
+
 def check_module_write(mod, name, v):
     """Before ``mod.name = v`` on a module the lift found (``config.dt = ...``): see ``bound``."""
     bound.check_rebind(mod.__dict__, name, v, "module attribute")

@@ -159,6 +159,7 @@ nondiff(dict.keys, list.index, list.count, tuple.index, tuple.count, str.format,
         ops.untracked_write, ops.check_module_write)
 # a kind is a name and an identity a bool: a transform of the runtime (nested AD) calls these as they are
 nondiff(kind_of, has_identity)
+nondiff(ops.globals_of, out=DICT)
 reads_metadata(unbroadcast, 1)  # the shape and kind of x
 
 # ---------------------------------------------------------------- frontend bookkeeping (inlined)
