@@ -14,12 +14,13 @@ import types
 from ..errors import LiftError
 
 _lock = threading.Lock()
-# (file, hash of its lines) -> _Index of its function nodes, the files lifted last (a nested transform
-# lifts many functions of a few files); not all of them: each holds its file's syntax tree, and
-# generated code is a new file per transform (kept, they were half the objects a triple derivative
-# left behind, and made Python's full collections run)
-_trees: "collections.OrderedDict" = collections.OrderedDict()
-_TREES_KEPT = 16
+# (file, hash of its lines) -> _Index of its function nodes: every file's, but of code made at run time
+# (generated code, registered sources: names in <>) only the last few lifted. Each holds its syntax
+# tree, and generated code is a new file per transform (kept, they were half the objects a triple
+# derivative left behind, and made Python's full collections run)
+_trees: dict = {}
+_made: "collections.OrderedDict" = collections.OrderedDict()   # those keys of code made at run time, oldest first
+_MADE_KEPT = 16
 _FUTURE_FLAGS = functools.reduce(operator.or_, (getattr(__future__, n).compiler_flag
                                                 for n in __future__.all_feature_names))
 
@@ -99,8 +100,8 @@ def _module_index(filename: str):
     key = (filename, hash(tuple(lines)))   # strings keep their hashes: cheap after the first
     with _lock:
         index = _trees.get(key)
-        if index is not None:
-            _trees.move_to_end(key)
+        if index is not None and key in _made:
+            _made.move_to_end(key)
     if index is None:
         try:
             index = _Index(ast.parse("".join(lines), filename))
@@ -108,8 +109,10 @@ def _module_index(filename: str):
             return None
         with _lock:
             _trees[key] = index
-            if len(_trees) > _TREES_KEPT:
-                _trees.popitem(last=False)
+            if filename.startswith("<"):
+                _made[key] = None
+                if len(_made) > _MADE_KEPT:
+                    _trees.pop(_made.popitem(last=False)[0], None)
     return index
 
 
