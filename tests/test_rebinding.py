@@ -3,6 +3,7 @@ data globals) rebound later: between two gradient calls the next call follows th
 a call, where a function still running was specialised on the old one, the result is either right or
 a clear error, never the old value's gradient."""
 import math
+import sys
 import types
 from unittest import mock
 
@@ -24,8 +25,10 @@ def _square(x):
     return x * x
 
 
-cfg = types.ModuleType("cfg")   # a module whose attributes the code reads (``import cfg; cfg.act(x)``)
+cfg = types.ModuleType("tz_test_cfg")   # a module whose attributes the code reads (``import cfg; cfg.act(x)``)
 cfg.act, cfg.scale = _ident, 2.0
+cfg.W = torch.tensor([1.0, 2.0], dtype=torch.float64)
+sys.modules["tz_test_cfg"] = cfg
 
 
 def _uses_cfg(x):
@@ -364,3 +367,33 @@ def test_number_attributes_are_compared_exactly():
     cfg.sign = 0.0
     torch.testing.assert_close(tz.gradient(_uses_cfg_sign, X)[0], ONES)
     torch.testing.assert_close(tz.gradient(_sets_cfg_scale_to_its_value, X)[0], 2 * ONES)
+
+
+def _reads_cfg_w(x):
+    return (x * cfg.W).sum()
+
+
+def _imports_cfg_w(x):
+    from tz_test_cfg import W
+    return (x * W).sum()
+
+
+def _writes_then_reads_cfg_w(x):
+    cfg.W = x * 2
+    return (cfg.W * x).sum()
+
+
+def test_a_tensor_in_a_module_is_read_when_the_code_runs():
+    """``cfg.W`` and ``from cfg import W`` were constants: a Params tensor read there got no gradient
+    (None), ``from cfg import W`` kept the first tensor after ``cfg.W`` was rebound, and a write into
+    ``cfg.W`` read back lost its gradient (a module had no slot for its fields)."""
+    w = cfg.W
+    for f in (_reads_cfg_w, _imports_cfg_w):
+        torch.testing.assert_close(tz.gradient(lambda: f(X), tz.Params([w]))[w], X)
+        torch.testing.assert_close(tz.gradient(f, X)[0], w)
+    cfg.W = torch.tensor([5.0, 7.0], dtype=torch.float64)
+    torch.testing.assert_close(tz.gradient(_imports_cfg_w, X)[0], cfg.W)
+    torch.testing.assert_close(tz.gradient(_writes_then_reads_cfg_w, X)[0], 4 * X)
+    cfg.W = w
+    assert tz.jvp(_reads_cfg_w, (X,), (ONES,))[1].item() == pytest.approx(3.0)
+    torch.testing.assert_close(tz.hessian(lambda x: (x * x * cfg.W).sum(), X), torch.diag(2 * w))

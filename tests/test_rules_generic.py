@@ -18,6 +18,7 @@ import linecache
 import math
 import operator
 import sys
+import types
 
 import numpy as np
 
@@ -158,6 +159,13 @@ def p_get_global(x, y):
 
 
 G_WEIGHT = 1.7
+DATA = types.ModuleType("data")   # a module holding a tensor (``ops.module_data``: read when the code runs)
+DATA.W = torch.tensor([0.4, -1.3], dtype=torch.float64)
+
+
+def p_module_data(x, y):
+    DATA.V = DATA.W * x   # a field written, then read back: its gradient through the module's slot
+    return (DATA.V * y + DATA.W * x * x).sum()
 
 
 def p_loop_flags(x, y):
@@ -554,6 +562,7 @@ put(ops.new_cell, Program(p_new_cell))
 put(ops.closure_cell, Program(p_closure_cell))
 put(ops.make_function, Program(p_make_function))
 put(ops.get_global, Program(p_get_global))
+put(ops.module_data, Program(p_module_data))
 put((ops.exit_reset, ops.break_reset, ops.loop_cont), Program(p_loop_flags))
 put((ops.exit_reset, ops.break_reset, ops.loop_cont), Program(p_loop_return))
 put((ops.contains, ops.not_contains), Program(p_contains))

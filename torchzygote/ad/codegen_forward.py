@@ -18,8 +18,8 @@ from .analysis_scopes import branch_values
 from .codegen_guards import MAY_BE_TENSOR
 from .naming import words
 from .templates import basename, indent
-from .write_checks import (UNTRACKED, check_global_type, check_number_global, check_tracked_write, copy_tensor, keep_old,
-                           note_number_write)
+from .write_checks import (UNTRACKED, check_global_type, check_number_global, check_tracked_write, copy_tensor,
+                           keep_old, note_number_write)
 
 
 class Forward:

@@ -8,6 +8,7 @@ import ast
 import operator
 import types
 
+import numpy as np
 import torch
 
 from ..ir import Const
@@ -151,18 +152,25 @@ class Expressions(ControlFlow):
     def expr_Attribute(self, e):
         obj = self.expr(e.value)
         if isinstance(obj, Const) and isinstance(obj.value, types.ModuleType):
-            try:
-                val = getattr(obj.value, e.attr)
-            except AttributeError:
-                val = None
-            else:
-                if _foldable_attr(val):
-                    # guarded as a global is (rebinding ``mod.fn`` or ``config.dt`` re-transforms); a
-                    # value from the module's ``__getattr__`` is guarded to stay out of its dict
-                    d = obj.value.__dict__
-                    self.guards[(obj.value, e.attr)] = val if d.get(e.attr, bound.ABSENT) is val else bound.ABSENT
-                    return Const(val)
+            return self.module_attr(obj.value, e.attr)
         return self.emit(getattr, obj, e.attr, hint=e.attr)
+
+    def module_attr(self, mod: types.ModuleType, name: str):
+        """``mod.name`` (also ``from mod import name``) for a module found now: code and numbers are
+        constants, guarded as globals are (rebinding ``mod.fn`` or ``config.dt`` re-transforms; a value
+        from the module's ``__getattr__`` is guarded to stay out of its dict); a tensor, an array or a
+        name not bound yet is read when the code runs, its gradient to the Params or the module's field."""
+        try:
+            val = getattr(mod, name)
+        except AttributeError:   # (bound by the time the code runs, by the code itself perhaps)
+            return self.emit(ops.module_data, Const(mod), name, hint=name)
+        if _foldable_attr(val):
+            d = mod.__dict__
+            self.guards[(mod, name)] = val if d.get(name, bound.ABSENT) is val else bound.ABSENT
+            return Const(val)
+        if isinstance(val, (torch.Tensor, np.ndarray)):
+            return self.emit(ops.module_data, Const(mod), name, hint=name)
+        return self.emit(getattr, Const(mod), name, hint=name)
 
     def subscript_key(self, s):
         if isinstance(s, ast.Slice):

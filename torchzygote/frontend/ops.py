@@ -159,6 +159,11 @@ def set_global(fn, name, v):
     fn.__globals__[name] = v
 
 
+def module_data(mod, name):
+    """``mod.name`` for a tensor or an array in a module's namespace (``expressions.module_attr``)."""
+    return getattr(mod, name)
+
+
 def globals_of(fn):
     """``globals()`` in a lifted function: its own module's namespace (the generated code runs in another)."""
     return fn.__globals__

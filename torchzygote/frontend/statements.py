@@ -4,6 +4,7 @@ statement that may exit is guarded, so every region runs to its end."""
 from __future__ import annotations
 
 import ast
+import importlib
 import operator
 
 import torch
@@ -140,7 +141,7 @@ class Statements(ControlFlow):
         for a in s.names:
             if a.name == "*":
                 self.error("'import *'", s)
-            self.store(a.asname or a.name, self.imported(ops.import_from, module, a.name, self.globals.get("__package__")))
+            self.store(a.asname or a.name, self.imported_name(module, a.name))
 
     def imported(self, op, *args):
         """The module or name an import binds, as a constant found now (so calls through it resolve to
@@ -150,6 +151,17 @@ class Statements(ControlFlow):
             return Const(op(*args))
         except ImportError:
             return self.emit(op, *args, hint="module")
+
+    def imported_name(self, module: str, name: str):
+        """``from module import name``: the module's attribute as ``module.name`` reads it (constants
+        guarded, data read when the code runs: ``module_attr``), or a submodule."""
+        package = self.globals.get("__package__")
+        try:
+            mod = importlib.import_module(module, package)
+        except ImportError:
+            return self.emit(ops.import_from, module, name, package, hint="module")
+        return self.module_attr(mod, name) if hasattr(mod, name) else self.imported(ops.import_from, module, name,
+                                                                                     package)
 
     # ------------------------------------------------------------ compound statements
     def stmt_If(self, s):
