@@ -387,3 +387,34 @@ def test_a_tensor_in_a_module_is_read_when_the_code_runs():
     cfg.W = w
     assert tz.jvp(_reads_cfg_w, (X,), (ONES,))[1].item() == pytest.approx(3.0)
     torch.testing.assert_close(tz.hessian(lambda x: (x * x * cfg.W).sum(), X), torch.diag(2 * w))
+
+
+def _holds_a_module(m, x):
+    return (x * m.scale).sum()
+
+
+def _writes_cfg_h_then_reads_it(t):
+    cfg.H = t * 3.0
+    return torch.sin(cfg.H) * t
+
+
+def _spells_getattr(x):
+    return (x * getattr(cfg, "W")).sum()
+
+
+def test_module_data_in_arguments_nested_ad_and_placeholders():
+    """A module argument (or one held by an argument) crashed the gradient's construction once a
+    module's fields had slots; reverse over reverse read ``cfg.H`` as a constant in the generated
+    code (1.0871 for -1.1812); a field that held a list when the function was transformed, then a
+    tensor, was read as a constant; ``getattr(cfg, "W")`` spelled out was a constant."""
+    assert tz.gradient(_holds_a_module, cfg, X)[0] is None
+    t = torch.tensor(0.7, dtype=torch.float64)
+    want = -9 * torch.sin(3 * t) * t + 6 * torch.cos(3 * t)
+    torch.testing.assert_close(tz.derivative(tz.derivative(_writes_cfg_h_then_reads_it))(t), want)
+    torch.testing.assert_close(tz.gradient(lambda t: tz.gradient(_writes_cfg_h_then_reads_it, t)[0], t)[0], want)
+    cfg.W = [0.0]
+    compiled_for_a_list = tz.gradient(_writes_then_reads_cfg_w, X)   # transformed while cfg.W held a list
+    torch.testing.assert_close(compiled_for_a_list[0], 4 * X)
+    torch.testing.assert_close(tz.gradient(_writes_then_reads_cfg_w, X)[0], 4 * X)
+    cfg.W = w = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(tz.gradient(lambda: _spells_getattr(X), tz.Params([w]))[w], X)

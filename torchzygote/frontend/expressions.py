@@ -8,7 +8,6 @@ import ast
 import operator
 import types
 
-import numpy as np
 import torch
 
 from ..ir import Const
@@ -40,7 +39,8 @@ UNSUPPORTED = {
 
 def _foldable_attr(value) -> bool:
     return isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type,
-                              int, float, complex, str, bool, type(None))) or callable(value)
+                              int, float, complex, str, bool, type(None), torch.dtype, torch.device,
+                              torch.layout, torch.memory_format)) or callable(value)
 
 
 def _method_form(fn):
@@ -158,19 +158,19 @@ class Expressions(ControlFlow):
     def module_attr(self, mod: types.ModuleType, name: str):
         """``mod.name`` (also ``from mod import name``) for a module found now: code and numbers are
         constants, guarded as globals are (rebinding ``mod.fn`` or ``config.dt`` re-transforms; a value
-        from the module's ``__getattr__`` is guarded to stay out of its dict); a tensor, an array or a
-        name not bound yet is read when the code runs, its gradient to the Params or the module's field."""
+        from the module's ``__getattr__`` is guarded to stay out of its dict); data (a tensor, an array,
+        a list, a name not bound yet) is read when the code runs, its gradient to the Params or the
+        module's field."""
         try:
             val = getattr(mod, name)
         except AttributeError:   # (bound by the time the code runs, by the code itself perhaps)
-            return self.emit(ops.module_data, Const(mod), name, hint=name)
-        if _foldable_attr(val):
-            d = mod.__dict__
-            self.guards[(mod, name)] = val if d.get(name, bound.ABSENT) is val else bound.ABSENT
-            return Const(val)
-        if isinstance(val, (torch.Tensor, np.ndarray)):
-            return self.emit(ops.module_data, Const(mod), name, hint=name)
-        return self.emit(getattr, Const(mod), name, hint=name)
+            val = None
+        else:
+            if _foldable_attr(val):
+                d = mod.__dict__
+                self.guards[(mod, name)] = val if d.get(name, bound.ABSENT) is val else bound.ABSENT
+                return Const(val)
+        return self.emit(ops.module_data, Const(mod), name, hint=name)
 
     def subscript_key(self, s):
         if isinstance(s, ast.Slice):
@@ -271,6 +271,10 @@ class Expressions(ControlFlow):
             if isinstance(fn, Const) and fn.value is setattr and len(args) == 3 and not kwargs:
                 self.set_attr(*args)   # (``setattr(cfg, "act", f)``: a module attribute's write is checked)
                 return Const(None)
+            if isinstance(fn, Const) and fn.value is getattr and len(args) == 2 and not kwargs and \
+                    isinstance(args[0], Const) and isinstance(args[0].value, types.ModuleType) and \
+                    isinstance(args[1], Const) and type(args[1].value) is str:
+                return self.module_attr(args[0].value, args[1].value)   # ``getattr(cfg, "W")`` is ``cfg.W``
         out = self.emit(fn, *args, kwargs=kwargs, star=star, dstar=dstar)
         self._renew_mutated(e, None, args, star, out)
         return out

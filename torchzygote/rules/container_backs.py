@@ -67,7 +67,7 @@ def read_back(ctx: Context, obj, key, y, dy):
                         where)
     if has_identity(obj) and not isinstance(obj, (list, dict)) and type(key) is int:
         _not_iterable(obj)
-    if has_identity(obj):
+    if has_identity(obj) or type(obj) is types.ModuleType:   # (a module is a value, but its fields are written)
         slot = ctx.slot(obj)
         if isinstance(key, slice) and isinstance(obj, list):
             for i, d in zip(range(*key.indices(len(slot))), dy):

@@ -87,8 +87,8 @@ grad(add_owned, "a, b, owned", fwd="a + b", a="dy", b="dy", elementwise=True, ke
 grad(read_field, "obj, name", fwd="read_field(obj, name)", kinds=ANY, out=OBJECT,
      obj="attr_back(ctx, obj, name, y, dy)", **dict(C, ns=dict(ns, read_field=read_field)))
 # a module's data read by name (``params.W``): its gradient to the Params or to the module's field slot
-grad(ops.module_data, "mod, name", fwd="getattr(mod, name)", kinds=ANY, out=OBJECT, effect=True,
-     mod="attr_back(ctx, mod, name, y, dy)", **C)
+grad(ops.module_data, "mod, name", fwd="module_data(mod, name)", kinds=ANY, out=OBJECT, effect=True,
+     mod="attr_back(ctx, mod, name, y, dy)", **dict(C, ns=dict(ns, module_data=ops.module_data)))
 grad(ops.get_global, "fn, name", kinds=ANY, out=OBJECT, fn="global_read_back(ctx, fn, name, y, dy)", **C)
 grad(ops.set_global, "fn, name, v", fwd="set_global(ctx, fn, name, v)", kinds=ANY, out=NONDIFF, effect=True,
      v="global_write_back(ctx, fn, name)", **C)

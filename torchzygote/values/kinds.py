@@ -109,7 +109,7 @@ if np is not None:
 def has_identity(x) -> bool:
     """Objects whose gradient lives in the context (mutable or aliasable)."""
     if isinstance(x, VALUE_TYPES):
-        return type(x) is types.ModuleType   # (a module is a constant, but its fields are written: ``cfg.W = x``)
+        return False
     if isinstance(x, types.FunctionType):   # its cells and its defaults hold values: their gradients live in its slot
         return x.__closure__ is not None or x.__defaults__ is not None or x.__kwdefaults__ is not None
     return True
