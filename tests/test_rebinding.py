@@ -66,17 +66,24 @@ def _uses_lazy(x):
     return lazy.act(x).sum()
 
 
-def test_an_attribute_from_a_module_getattr_is_transformed_once():
-    compiled = []
+def _compiled(run) -> list:
+    """The qualified names of the functions transformed while ``run()`` ran."""
+    names = []
     inner = pipeline.compile
 
     def spy(*a):
-        compiled.append(a[-1])
+        names.append(a[-1])
         return inner(*a)
     with mock.patch.object(pipeline, "compile", spy):
+        run()
+    return names
+
+
+def test_an_attribute_from_a_module_getattr_is_transformed_once():
+    def run():
         for _ in range(3):
             torch.testing.assert_close(tz.gradient(_uses_lazy, X)[0], 2 * X)
-    assert compiled.count("_uses_lazy") <= 1
+    assert _compiled(run).count("_uses_lazy") <= 1
     lazy.act = _ident   # now in its dict: followed
     torch.testing.assert_close(tz.gradient(_uses_lazy, X)[0], ONES)
     del lazy.act
@@ -231,17 +238,11 @@ def _uses_cfg_dt(x):
 
 def test_an_equal_number_in_a_new_object_does_not_re_transform():
     """``cfg.scale = float(conf["scale"])`` at each step: a new float of the same value."""
-    compiled = []
-    inner = pipeline.compile
-
-    def spy(*a):
-        compiled.append(a[-1])
-        return inner(*a)
-    with mock.patch.object(pipeline, "compile", spy):
+    def run():
         for k in range(4):
             cfg.scale = float("2.0") + 0 * k
             torch.testing.assert_close(tz.gradient(_uses_cfg_dt, X)[0], 2 * ONES)
-    assert compiled.count("_uses_cfg_dt") <= 1
+    assert _compiled(run).count("_uses_cfg_dt") <= 1
 
 
 def _setattr_builtin(x):
