@@ -161,15 +161,11 @@ class Expressions(ControlFlow):
         from the module's ``__getattr__`` is guarded to stay out of its dict); data (a tensor, an array,
         a list, a name not bound yet) is read when the code runs, its gradient to the Params or the
         module's field."""
-        try:
-            val = getattr(mod, name)
-        except AttributeError:   # (bound by the time the code runs, by the code itself perhaps)
-            val = None
-        else:
-            if _foldable_attr(val):
-                d = mod.__dict__
-                self.guards[(mod, name)] = val if d.get(name, bound.ABSENT) is val else bound.ABSENT
-                return Const(val)
+        val = getattr(mod, name, bound.ABSENT)   # (a name not bound yet may be by the time the code runs)
+        if val is not bound.ABSENT and _foldable_attr(val):
+            d = mod.__dict__
+            self.guards[(mod, name)] = val if d.get(name, bound.ABSENT) is val else bound.ABSENT
+            return Const(val)
         return self.emit(ops.module_data, Const(mod), name, hint=name)
 
     def subscript_key(self, s):
