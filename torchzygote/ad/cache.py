@@ -219,7 +219,7 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         fn_ir, guards = t.ir, t.guards
         gl = tuple((n, v) for n, v in guards.items() if isinstance(n, str))
         cells = tuple((i, v) for i, v in guards.items() if isinstance(i, int))
-        attrs = tuple((m.__dict__, a, v) for (m, a), v in ((k, v) for k, v in guards.items() if type(k) is tuple))
+        attrs = tuple((k[0].__dict__, k[1], v) for k, v in guards.items() if type(k) is tuple)
         e = Entry(gl, tuple(fn_ir.global_types.items()), t.fwd, TABLE.version, fn_ir, t.src, t.analysis, deps,
                   cells, attrs)
         _own(e, f.__code__)

@@ -19,6 +19,7 @@ ABSENT = object()   # a guard's value for a name that must stay unbound (a modul
 # the namespaces being module globals and the ``__dict__`` of modules whose attributes it bound
 _BOUND: Dict[str, Dict[int, Tuple[dict, dict]]] = {}
 _NAMES: set = set()   # (id(namespace), name) bound by any of them: most writes are of other names
+_BY_VALUE = (int, float, complex, bool, str)   # what ``same`` compares by value
 
 
 def same(a, b) -> bool:
@@ -31,9 +32,6 @@ def same(a, b) -> bool:
     if type(a) is not t or t not in _BY_VALUE:
         return False
     return repr(a) == repr(b) if t is float or t is complex else a == b
-
-
-_BY_VALUE = (int, float, complex, bool, str)
 
 
 def note(filename: str, g: dict, guards: dict, source: str = "") -> None:
