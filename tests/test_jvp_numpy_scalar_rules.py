@@ -367,6 +367,9 @@ NOT_SAMPLED = {
     "ndarray.copy(a, order, subok) for kinds (A|R, ...)": "as copy(a, order, subok)",
     "neg(a) for kinds (many(A|C|M|N|R|T),) with one of M or (A|T, C) or (C, A|T)":
         "for kind M (a number or a tensor, known at run time only)",
+    "through(old, new) for kinds (A|T, A|T)": "not a derivative of its arguments (new is old written in place "
+                                              "under no_grad): tests/test_no_grad.py checks it against reverse mode",
+    "through(old, new) for kinds (...,)": "as through(old, new) for kinds (A|T, A|T), for kinds known at run time",
 }
 
 

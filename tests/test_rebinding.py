@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import torchzygote as tz
+from conftest import generated_sources
 from torchzygote.ad import pipeline
 
 X = torch.tensor([1.0, 2.0], dtype=torch.float64)
@@ -419,3 +420,25 @@ def test_module_data_in_arguments_nested_ad_and_placeholders():
     torch.testing.assert_close(tz.gradient(_writes_then_reads_cfg_w, X)[0], 4 * X)
     cfg.W = w = torch.tensor([1.0, 2.0], dtype=torch.float64)
     torch.testing.assert_close(tz.gradient(lambda: _spells_getattr(X), tz.Params([w]))[w], X)
+
+
+def _rebinds_cfg_w_to_a_float():
+    cfg.W = 1.5
+
+
+def _reads_cfg_w_after_a_callee(x):
+    _rebinds_cfg_w_to_a_float()
+    return (x * cfg.W).sum()
+
+
+def test_module_data_is_specialised_on_its_kind_and_checked():
+    """``cfg.W`` is read with its kind's inlined code, as a data global is: a callee that rebinds it
+    to another kind is refused at the read, never handled as the old kind's."""
+    w = cfg.W
+    try:
+        with pytest.raises(tz.GradientError, match="'tz_test_cfg.W' was rebound during this call"):
+            tz.gradient(_reads_cfg_w_after_a_callee, X)
+    finally:
+        cfg.W = w
+    _, (src,) = generated_sources(lambda: tz.gradient(_reads_cfg_w, X))
+    assert "_globaltype" in src and "_J(" not in src   # the product inlined, after the kind's check

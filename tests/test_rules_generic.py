@@ -239,10 +239,12 @@ def p_bound_method(x, y):
 _GS = 1.0
 
 
-def p_no_grad_block(x, y):
-    with torch.no_grad():  # stop_gradient on what the block assigns (see test_api for its effect)
-        scale = 2.0
-    return scale * x * y
+def p_no_grad_block(x, y):   # (tests/test_no_grad.py checks the block's semantics against torch)
+    t = torch.stack([x * y, x + y])
+    with torch.no_grad():
+        scale = t.sum() * 0.0 + 2.0   # computed there: a constant (ops.detached in generated code)
+        t.add_(0.0)                   # an in-place write there: the gradient passes through (ops.through)
+    return (scale * t * t).sum()
 
 
 def p_set_global(x, y):
@@ -324,6 +326,26 @@ def p_items_of(x, y):   # torch.stack(xs) reads the list's items as they are at 
     s = torch.stack(xs)
     xs[0] = x * 3.0
     return ((s * s).sum() + xs[0] * s[1] + sum(ops.items_of(xs)) + ops.items_of((x, y))[1]).sum()
+
+
+class _Slots:
+    pass
+
+
+_RW = _Slots()
+_RG = None
+
+
+def p_rewrite(x, y):   # in-place writes through names read from an attribute, a list item, a global
+    global _RG
+    _RW.t, _RW.items, _RG = x * 1.0, [y * 1.0], x + y
+    a = _RW.t
+    a.mul_(y)
+    b = _RW.items[0]
+    b.add_(x * x)
+    c = _RG
+    c.mul_(x)
+    return (_RW.t * _RW.items[0] + _RG).sum()
 
 
 def p_module_registrations(x, y):
@@ -523,12 +545,15 @@ put(add_owned, lambda: [(t(3, 4), t(3, 4), False), (t(3, 4), t(4), False), (0.7,
 put(ops.bound_method, Program(p_bound_method, (torch.tensor([0.7, -0.4], dtype=torch.float64), 1.9)))
 put(setattr, Program(p_setattr))
 put(ops.set_global, Program(p_set_global))
-put(ops.stop_gradient, Program(p_no_grad_block))
 put(tuple.__new__, Program(p_tuple_new))
 put(delattr, Program(p_delattr))
 put(object.__setattr__, Program(p_object_setattr))
 _TENSORS = (torch.tensor([0.7, -0.4], dtype=torch.float64), torch.tensor([1.9, 0.3], dtype=torch.float64))
 put(ops.returned, Program(p_returned, _TENSORS))
+put(ops.through, Program(p_no_grad_block, _TENSORS))
+for _op in ops.REWRITES:
+    put(_op, Program(p_rewrite, _TENSORS))
+put(ops.detached, Program(p_no_grad_block, _TENSORS))
 put(ops.items_of, Program(p_items_of, _TENSORS))
 for f in (torch.nn.Module.register_buffer, torch.nn.Module.register_parameter, torch.nn.Module.add_module,
           torch.nn.Module.register_module):

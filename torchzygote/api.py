@@ -385,6 +385,7 @@ def adjoint(f: Callable) -> Callable:
     precedence over differentiating ``f``'s source, and works for builtins."""
     def register(rule: Callable) -> Callable:
         register_adjoint(f, _counted(f, rule))
+        dispatch.COMPUTES.add(f)   # (under torch.no_grad() it runs as it is)
         return rule
     return register
 
@@ -480,6 +481,7 @@ for _f, _rule in {dropgrad: _dropgrad_rule, ignore: _ignore_rule, hook: _hook_ru
                  nestlevel: _nestlevel_rule}.items():
     register_adjoint(_f, _rule)
 register_dispatch(checkpoint, _checkpoint_rule)
+dispatch.COMPUTES.add(checkpoint)
 
 
 # their forward-mode rules: a dropped gradient drops the tangent; ``hook`` acts on gradients only;

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence, Tuple
 
 import torch
 
+from .ad import dispatch
 from .ad.jvp_dispatch import F, FwdContext, user_rule
 from .ad.jvp_nested import nested_dispatch
 from .rules.registry import register_jvp
@@ -119,5 +120,6 @@ def jvp_rule(f: Callable) -> Callable:
     The rule is used wherever forward mode meets ``f``; reverse mode is unaffected."""
     def register(rule: Callable) -> Callable:
         register_jvp(f, user_rule(rule))
+        dispatch.COMPUTES.add(f)   # (under torch.no_grad() it runs as it is)
         return rule
     return register

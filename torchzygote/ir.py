@@ -68,12 +68,17 @@ class Const:
 
 
 Operand = Union[Var, Const]
+# in a transform's ``consts`` (the positions of constant parameters): the function runs under
+# ``torch.no_grad()``, called from such a block (``Analysis.cut``, ``Context.no_grad``)
+NO_GRAD = "no_grad"
 Loc = Tuple[str, int]
 
 
 @dataclass(eq=False)
 class Stmt:
-    """``out = fn(*args, *star, **kwargs, **dstar)``; every operation is a call."""
+    """``out = fn(*args, *star, **kwargs, **dstar)``; every operation is a call. ``grad``: the
+    grad mode a ``with`` block of the function sets around it (False under ``torch.no_grad()``,
+    True under ``torch.enable_grad()``), None where it is the caller's (``analysis.Analysis.cut``)."""
 
     out: Optional[Var]
     fn: Operand
@@ -82,6 +87,7 @@ class Stmt:
     star: Optional[Operand] = None
     dstar: Optional[Operand] = None
     loc: Optional[Loc] = None
+    grad: Optional[bool] = None
 
     def operands(self) -> List[Operand]:
         ops = [self.fn, *self.args, *(v for _, v in self.kwargs)]

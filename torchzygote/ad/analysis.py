@@ -29,7 +29,7 @@ from .. import ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, MIXED, NONDIFF, base, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
-                              Rule, select)
+                              Rule, moves, select)
 from .analysis_calls import Callees
 from .analysis_items import DictItems
 from .analysis_modules import ModuleFacts
@@ -41,6 +41,13 @@ from ..values.kinds import global_kind, kind_of
 
 SCALAR = "()"   # the shape class of 0-d tensors
 _MATMULS = (operator.matmul, operator.imatmul, torch.matmul, torch.Tensor.matmul)
+
+
+def global_key(s: Stmt):
+    """For a read of a global or a module's data: its key in ``ir.Function.global_types``."""
+    if not isinstance(s.args[1], Const):
+        return None
+    return s.args[1].value if s.fn.value is ops.get_global else (s.args[0].value, s.args[1].value)
 
 
 def const_kind(v) -> str:
@@ -94,6 +101,7 @@ class Analysis(Callees):
         # the module arguments' fields and calls (``examples``: the arguments this transform is for)
         self.mods = ModuleFacts(fn, examples, arg_kinds)
         self.consts = consts
+        self.no_grad = ir.NO_GRAD in consts   # called under torch.no_grad() (``cut``)
         self.K: Dict[int, str] = {fn.params[0].id: OBJECT}
         for p, k in zip(fn.params[1:], arg_kinds):
             self.K[p.id] = k
@@ -112,6 +120,7 @@ class Analysis(Callees):
         self._bound: Dict[int, tuple] = {}       # id(stmt) -> (rule, bind(stmt, rule))
         self._diff_args: Dict[int, tuple] = {}   # id(stmt) -> (rule, diff_args(stmt))
         self.items = DictItems(fn)
+        self._mwrites: Optional[set] = None
         self._kinds(fn.body)
         self.mods.forget()   # (the cache keeps analyses: no user module stays alive through it)
         self.shape: Dict[int, object] = {}   # tensor value -> its shape class (default: its own)
@@ -160,15 +169,25 @@ class Analysis(Callees):
             return None
         return r
 
+    def _module_writes(self) -> set:
+        """The module fields this function writes (``cfg.W = x * 2``): reads not specialised."""
+        if self._mwrites is None:
+            self._mwrites = {(n.args[0].value, n.args[1].value) for n in ir.walk(self.fn.body)
+                             if isinstance(n, Stmt) and isinstance(n.fn, Const) and n.fn.value is setattr and
+                             isinstance(n.args[0], Const) and isinstance(n.args[1], Const)}
+        return self._mwrites
+
     def _stmt_kind(self, s: Stmt) -> str:
         f = self.mods.field(s)
         if f is not None:   # a module's field: read as the run-time dispatcher reads it, its kind known
             self.rule[id(s)] = select(read_field, (OBJECT, NONDIFF))
             self._ret_rank[id(s)] = f[1] if f[0] == TENSOR else None
             return f[0]
-        if isinstance(s.fn, Const) and s.fn.value is ops.get_global:
+        if isinstance(s.fn, Const) and s.fn.value in (ops.get_global, ops.module_data):
             self.rule[id(s)] = self.stmt_rule(s)
-            return global_kind(self.fn.global_types.get(s.args[1].value) if isinstance(s.args[1], Const) else None)
+            key = global_key(s)
+            return OBJECT if s.fn.value is ops.module_data and key in self._module_writes() else \
+                global_kind(self.fn.global_types.get(key))
         r = self.stmt_rule(s)
         if r is None:
             if isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value):
@@ -425,7 +444,9 @@ class Analysis(Callees):
         hit = self._diff_args.get(id(s))
         if hit is not None and hit[0] is r:
             return hit[1]
-        if r is None:
+        if self.cut(s):
+            out = []
+        elif r is None:
             if isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value):
                 out = []
             else:
@@ -465,7 +486,8 @@ class Analysis(Callees):
         return out
 
     def effectful(self, s: Stmt) -> bool:
-        """Whether a statement's pullback must run even without an output gradient."""
+        """Whether a statement's pullback must run even without an output gradient (a ``cut`` one's
+        only to keep identity objects' slots in step)."""
         r = self.rule.get(id(s))
         if r is not None:
             return r.effect
@@ -491,10 +513,12 @@ class Analysis(Callees):
     def _varies(self, s: Stmt) -> bool:
         """Whether statement ``s``'s result depends on an input or on state."""
         k = self.K.get(s.out.id)
-        if k == NONDIFF or id(s) not in self.rule and isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value):
+        if k == NONDIFF or self.cut(s) or id(s) not in self.rule and isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value):
             return False
         if isinstance(s.fn, Const) and s.fn.value is ops.get_global and k in (REAL, COMPLEX):
             return False  # a number in a global is a constant (Params are tensors)
+        if isinstance(s.fn, Const) and s.fn.value is ops.module_data:
+            return True   # state: one of the Params, or a field written in the call
         # objects may be mutated later, so containers and unknowns count as varied
         return id(s) not in self.rule or base(k or OBJECT) in (OBJECT, UNDEFINED) + CONTAINERS or \
             any(self._is_varied(o) for o in self.diff_args(s))
@@ -553,3 +577,24 @@ class Analysis(Callees):
     def active(self, op) -> bool:
         return isinstance(op, Var) and op.id in self.varied and op.id in self.useful and \
             self.K.get(op.id) != NONDIFF
+
+    def off(self, s: Stmt) -> bool:
+        """Whether ``s`` runs under ``torch.no_grad()``: a ``with`` block's, or the caller's where
+        the function is called from one (``no_grad``)."""
+        return s.grad is False or s.grad is None and self.no_grad
+
+    def cut(self, s: Stmt) -> bool:
+        """Whether ``s`` runs under ``torch.no_grad()`` (``off``) and its rule computes (does not
+        only move values: ``registry.moves``): then it takes in and passes on no gradient, as
+        torch autograd records no operation there. A call dispatched at run time is decided
+        there (``dispatch.apply_rule``; a Python callee runs its ``no_grad`` transform)."""
+        r = self.rule.get(id(s)) if self.off(s) else None
+        return r is not None and not moves(r, self.K.get(getattr(s.args[0], "id", None)) if s.args else None)
+
+    def passes(self, s: Stmt, op) -> bool:
+        """Whether statement ``s`` passes a gradient to operand ``op`` (none of a ``cut`` one)."""
+        return self.active(op) and not self.cut(s)
+
+    def varied_in(self, s: Stmt, op) -> bool:
+        """Whether ``op`` may carry a gradient into ``s`` (none into a ``cut`` statement)."""
+        return isinstance(op, Var) and op.id in self.varied and not self.cut(s)

@@ -133,11 +133,12 @@ class Order:
 
 def _not_read(node) -> tuple:
     """The operands of ``node`` whose contents it does not read: the written object's new name
-    (``ops.mutated``, ``ops.returned``), the operands of an identity test (``y is x``)."""
+    (``ops.mutated``, ``ops.returned``), the value before an in-place write under no_grad, to
+    which ``ops.through`` passes a gradient, the operands of an identity test (``y is x``)."""
     if not (isinstance(node, Stmt) and isinstance(node.fn, Const)):
         return ()
     f = node.fn.value
-    if f is ops.mutated or f is ops.returned:
+    if f is ops.mutated or f is ops.returned or f is ops.through:
         return node.args[:1]
     if f is operator.is_ or f is operator.is_not:
         return tuple(node.args)

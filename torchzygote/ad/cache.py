@@ -25,6 +25,19 @@ from .module_facts import check as check_fact, compile_guards
 _lock = threading.RLock()
 
 
+class _TypeIs:
+    """An ``Entry.attrs`` guard on a module attribute's type, not its value (data the code reads
+    when it runs, specialised on its kind: ``expressions.module_attr``)."""
+
+    __slots__ = ("t",)
+
+    def __init__(self, t: type):
+        self.t = t
+
+    def holds(self, v) -> bool:
+        return type(v) is self.t
+
+
 class Entry:
     __slots__ = ("guards", "cells", "attrs", "types", "fwd", "version", "ret", "src", "deps",
                  "unguarded", "code", "nargs", "arg_guards", "fits")
@@ -67,7 +80,7 @@ class Entry:
                 return False
         for d, name, val in self.attrs:
             now = d.get(name, ABSENT)
-            if now is not val and not same(now, val):
+            if now is not val and (not val.holds(now) if type(val) is _TypeIs else not same(now, val)):
                 return False
         if self.cells:
             cl = f.__closure__
@@ -220,8 +233,10 @@ def entry_for(f: types.FunctionType, kinds: tuple, consts: frozenset = frozenset
         gl = tuple((n, v) for n, v in guards.items() if isinstance(n, str))
         cells = tuple((i, v) for i, v in guards.items() if isinstance(i, int))
         attrs = tuple((k[0].__dict__, k[1], v) for k, v in guards.items() if type(k) is tuple)
-        e = Entry(gl, tuple(fn_ir.global_types.items()), t.fwd, TABLE.version, fn_ir, t.src, t.analysis, deps,
-                  cells, attrs)
+        types_ = tuple((n, tp) for n, tp in fn_ir.global_types.items() if isinstance(n, str))
+        # module data specialised on its type (``module_attr``): checked as a folded attribute is
+        attrs += tuple((k[0].__dict__, k[1], _TypeIs(tp)) for k, tp in fn_ir.global_types.items() if type(k) is tuple)
+        e = Entry(gl, types_, t.fwd, TABLE.version, fn_ir, t.src, t.analysis, deps, cells, attrs)
         _own(e, f.__code__)
         # entries for other closures of the same code (other cell contents) stay, a few of them
         lst = [x for x in _cache.get(key, ()) if x.version == TABLE.version][1 - _PER_KEY:]

@@ -13,7 +13,9 @@ from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import ARRAY, COMPLEX, DICT, LIST, MIXED, NONDIFF, OBJECT, REAL, TENSOR, Rule
 from ..values import versions
+from ..values.context import NO_GRAD_MODE
 from . import dispatch, module_facts, templates
+from .analysis import global_key
 from .analysis_scopes import branch_values
 from .codegen_guards import MAY_BE_TENSOR
 from .naming import words
@@ -143,10 +145,10 @@ class Forward:
         return lines
 
     def fwd_stmt(self, s: Stmt) -> List[str]:
-        lines = self._fwd_write_or_stmt(s)
+        lines = self._fwd_write_or_stmt(s) + self.detach(s)
         if isinstance(s.fn, Const) and s.fn.value is ops.set_global and isinstance(s.args[1], Const) and \
                 self.A.kind(s.args[2]) not in (TENSOR, ARRAY):   # (a number: what check_number_global reads)
-            how = self._from_inputs(s.args[2], s.args[1].value)
+            how = self._from_inputs(s.args[2], s.args[1].value) if not self.A.cut(s) else False
             if how is not None:
                 lines.append(f"{self.glob(note_number_write, 'numwrite')}(_ctx, {self.v(s.args[0])}, "
                              f"{s.args[1].value!r}, {self.v(s.args[2])}, {how})")
@@ -163,16 +165,24 @@ class Forward:
                          f"{', '.join(facts)}, {s.loc!r})")
         return lines
 
+    def detach(self, s: Stmt) -> List[str]:
+        """After a ``cut`` statement (under ``torch.no_grad()``): its value marked a constant for
+        a transform of this code (nested AD), as it is here (``ops.detached``)."""
+        if s.out is None or not self.A.cut(s) or self.A.kind(s.out) == NONDIFF:
+            return []
+        return [f"{self.v(s.out)} = {self.glob(ops.detached, 'detached')}({self.v(s.out)})"]
+
     def global_type_check(self, s: Stmt) -> List[str]:
         """After a read of a data global whose kind the code is specialised on: a check that a
         function called since the call began did not rebind it to another kind (``check_global_type``)."""
-        was = self.fn.global_types.get(s.args[1].value) if isinstance(s.fn, Const) and \
-            s.fn.value is ops.get_global and isinstance(s.args[1], Const) else None
+        key = global_key(s) if isinstance(s.fn, Const) and s.fn.value in (ops.get_global, ops.module_data) else None
+        was = self.fn.global_types.get(key) if key is not None else None
         if was is None or self.A.kind(s.out) == OBJECT:
             return []
         v, t = self.v(s.out), self.glob(was, was.__name__)
+        name = key if isinstance(key, str) else f"{key[0].__name__}.{key[1]}"
         return [f"if type({v}) is not {t}: {v} = {self.glob(check_global_type, 'globaltype')}({v}, {t}, "
-                f"{s.args[1].value!r}, {s.out.id in self.A.useful}, {s.loc!r})"]
+                f"{name!r}, {s.out.id in self.A.useful}, {s.loc!r})"]
 
     def _fwd_write_or_stmt(self, s: Stmt) -> List[str]:
         if isinstance(s.fn, Const) and s.fn.value is operator.setitem and len(s.args) == 3:
@@ -187,7 +197,7 @@ class Forward:
         by identity, but a tensor's or an array's new contents only through the names the write
         renews, so a varied value written there would lose its gradient: refused (at run time
         where the kind is open)."""
-        if not any(isinstance(v, Var) and v.id in self.A.varied and self.A.kind(v) != NONDIFF for v in values):
+        if not any(self.A.varied_in(s, v) and self.A.kind(v) != NONDIFF for v in values):
             return []
         k = self.A.kind(obj)
         if k in (TENSOR, ARRAY):
@@ -261,6 +271,12 @@ class Forward:
             if self._read_back(first.id):
                 m[r.params[0]] = "_ip"
         code = self.subst(r.fwd, m, r.ns)
+        if r.inplace and self.A.cut(s):
+            # a call, not ``y.mul_(2)`` or ``y[k] = v``: transformed again (nested AD), generated code
+            # must not read as a write through the name, whose old value ``ops.through`` gets
+            args = [m.get(r.params[0], self.v(first)) if first is not None else None] + \
+                [self.v(a) for a in s.args[1:]]
+            code = f"{self.v(s.fn)}({', '.join(args)}{''.join(f', {k}={self.v(v)}' for k, v in s.kwargs)})"
         if pre:
             return pre + [f"{out} = {code}{where}"]
         if isinstance(templates.parse(r.fwd), ast.Module) or out is None:
@@ -277,8 +293,7 @@ class Forward:
         o = bound.get("out")
         if not isinstance(o, Var) or self.A.K.get(o.id) not in (TENSOR, ARRAY):   # (None, or open)
             return
-        if any(isinstance(v, Var) and v.id in self.A.varied
-               for b in bound.values() for v in (b if isinstance(b, list) else [b])):
+        if any(self.A.varied_in(s, v) for b in bound.values() for v in (b if isinstance(b, list) else [b])):
             raise errors.LiftError("torchzygote does not differentiate a call with out=: its result is "
                                    "written into the out tensor, whose later reads would lose the inputs' "
                                    "gradient; use the call's result instead (`o = torch.stack(xs)`)", s.loc)
@@ -311,9 +326,9 @@ class Forward:
             kw = "{" + ", ".join(f"{k!r}: {self.v(v)}" for k, v in s.kwargs) + "}"
             if s.dstar is not None:
                 kw = f"{{**{kw}, **{self.v(s.dstar)}}}"
-            return guards + pre + [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"] + post
+            return guards + pre + self._in_mode(s, [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]) + post
         pinned = self.A.mods.pins.get(id(s))
-        if pinned is not None:   # a call of modules this transform is specialised on
+        if pinned is not None and not self.A.off(s):   # a call of modules this transform is specialised on
             method = isinstance(s.fn, Const)   # (``self.net(x)``: ops.call_method(self, "net", x))
             call = self.glob(dispatch.call_pinned_method if method else dispatch.call_pinned, "Jp")
             head = f"_ctx, {self.glob(pinned, 'pin')}" + ("" if method else f", {self.v(s.fn)}")
@@ -321,9 +336,23 @@ class Forward:
         consts = self._constant_numbers(s)
         if consts:
             head = f"_ctx, {self.glob(consts, 'consts')}, {self.v(s.fn)}"
-            return guards + pre + [f"{tgt} = {self.glob(dispatch.call_consts, 'Jc')}({head}"
-                                   f"{''.join(', ' + a for a in argv)}){where}"] + post
-        return guards + pre + [f"{tgt} = _J(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)}){where}"] + post
+            return guards + pre + self._in_mode(s, [f"{tgt} = {self.glob(dispatch.call_consts, 'Jc')}({head}"
+                                                    f"{''.join(', ' + a for a in argv)}){where}"]) + post
+        return guards + pre + self._in_mode(s, [f"{tgt} = _J(_ctx, {self.v(s.fn)}{''.join(', ' + a for a in argv)})"
+                                                f"{where}"]) + post
+
+    def _in_mode(self, s: Stmt, call: List[str]) -> List[str]:
+        """A dispatched call, under the grad mode it runs in where that is not this transform's
+        (``Context.no_grad``): under ``torch.no_grad()`` a Python callee runs its ``no_grad``
+        transform, and a rule that computes gives no gradient (``dispatch.apply_rule``); under
+        ``torch.enable_grad()`` in such a transform, the usual ones."""
+        if self.A.off(s) == self.A.no_grad or self.A.rule.get(id(s)) is not None:
+            return call
+        mode = self.glob(NO_GRAD_MODE if self.A.off(s) else frozenset(), "mode")
+        # (restored by an except clause, not finally: nested AD lifts this code, and follows a handler)
+        return ["_gm = _ctx.no_grad", f"_ctx.no_grad = {mode}", "try:", *indent(call),
+                f"except {self.glob(BaseException, 'BaseException')} as _e:", "    _ctx.no_grad = _gm", "    raise _e",
+                "_ctx.no_grad = _gm"]
 
     def _constant_numbers(self, s: Stmt) -> frozenset:
         """The positions of a dispatched call's arguments that are numbers without a gradient

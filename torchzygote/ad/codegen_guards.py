@@ -54,8 +54,9 @@ class WriteGuards:
                 # known at run time)
                 # memory shared by other means (a list, an object, an argument, a callee's
                 # result): known at run time. A value read again afterwards would be stale.
+                held = self._global_read(vid)
                 pre.append(self._bound(vid, f"v{vid} = {self.glob(keep_if_shared, 'keep')}(v{vid}, "
-                                            f"{self.v(first)}, {later!r}, {s.loc!r})"))
+                                            f"{self.v(first)}, {later!r}, {s.loc!r}{', True' if held else ''})"))
         pre += self._holder_check(s, first)
         if self._read_back(first.id) or self.A.K.get(first.id) == ARRAY:
             self._check_unused_after(first.id, s)
@@ -198,6 +199,11 @@ class WriteGuards:
         hs = "".join(self.v(h) + ", " for h in holders)
         return [f"{self.glob(check_not_held, 'held')}({self.v(target)}, ({hs}), {s.loc!r})"]
 
+    def _global_read(self, vid: int) -> bool:
+        """Whether tensor value ``vid``'s root was read from a global (``_may_alias``)."""
+        d = self.A.defs.get(self.A.root.get(vid, vid))
+        return d is not None and isinstance(d.fn, Const) and d.fn.value is ops.get_global
+
     def _may_alias(self, vid: int) -> bool:
         """Whether tensor value ``vid`` may share memory with a tensor of another root: its
         root is an argument, or was read from a container, an object or a global, or came
@@ -212,7 +218,7 @@ class WriteGuards:
             # only results known to be new memory are apart from other roots
             f = r.fn if r is not None else d.fn.value if isinstance(d.fn, Const) else None
             return not (f is not None and not d.kwargs and fresh_array(f))
-        return r is None or r.fn in (operator.getitem, getattr) or r.effect
+        return r is None or r.fn in (operator.getitem, getattr, ops.get_global) or r.effect
 
     def _apart(self, vid: int, target: int) -> bool:
         """Whether array ``vid`` cannot share the memory of array ``target``: the target's root is

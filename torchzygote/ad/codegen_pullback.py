@@ -183,11 +183,11 @@ class Pullback:
         bname = f"B{self.nid(s)}"
         self.use(bname, s)
         kw = bool(s.kwargs) or s.star is not None or s.dstar is not None
-        targets = [(f"[{i}]", a) for i, a in enumerate(s.args) if A.active(a)] if not kw else \
-            [(f"[0][{i}]", a) for i, a in enumerate(s.args) if A.active(a)] + \
-            [(f"[1].get({k!r})", a) for k, a in s.kwargs if A.active(a)] + \
-            ([("[0]", s.star)] if s.star is not None and A.active(s.star) else [])
-        if not targets and not (s.dstar is not None and isinstance(s.dstar, Var)):
+        targets = [(f"[{i}]", a) for i, a in enumerate(s.args) if A.passes(s, a)] if not kw else \
+            [(f"[0][{i}]", a) for i, a in enumerate(s.args) if A.passes(s, a)] + \
+            [(f"[1].get({k!r})", a) for k, a in s.kwargs if A.passes(s, a)] + \
+            ([("[0]", s.star)] if s.star is not None and A.passes(s, s.star) else [])
+        if not targets and not (s.dstar is not None and isinstance(s.dstar, Var) and not A.cut(s)):
             lines.append(f"{bname}({dy})")
             return lines
         lines.append(f"_g = {bname}({dy})")
@@ -207,8 +207,8 @@ class Pullback:
         for p, e in r.grads.items():
             op = bound.get(p)
             if isinstance(op, list):
-                targets += [(p, o, i) for i, o in enumerate(op) if A.active(o)]
-            elif op is not None and (A.active(op) or effect or isinstance(op, Var) and "ctx" in templates.expr_names(e)):
+                targets += [(p, o, i) for i, o in enumerate(op) if A.passes(s, o)]
+            elif op is not None and (A.passes(s, op) or effect or isinstance(op, Var) and "ctx" in templates.expr_names(e)):
                 targets.append((p, op, None))
         if not targets:
             return []
@@ -227,7 +227,7 @@ class Pullback:
             if p == twice:
                 continue
             code = self._grad_code(s, r, bound, p, op, i, dy, shared, body)
-            if A.active(op):
+            if A.passes(s, op):
                 self.contrib(op, f"({code}) * 2" if twice else code, SET if A.grad_given(s, r, p) else MAYBE, S, body)
             else:
                 body.append(code)
@@ -250,7 +250,7 @@ class Pullback:
         (p, op, i), (q, op2, j) = targets
         A = self.A
         if not (i is None and j is None and isinstance(op, Var) and isinstance(op2, Var) and op.id == op2.id and
-                A.active(op) and A.grad_given(s, r, p) and A.grad_given(s, r, q) and
+                A.passes(s, op) and A.grad_given(s, r, p) and A.grad_given(s, r, q) and
                 A.K.get(op.id) in NUMERIC_KINDS):
             return None
         same = self._grad_code(s, r, bound, p, op, None, dy, {}, []) == self._grad_code(s, r, bound, q, op, None, dy, {}, [])

@@ -15,9 +15,9 @@ import torch
 from ..errors import GradientError, NoRuleError
 from ..frontend import ops
 from ..rules import fallback
-from ..rules.registry import NONDIFF, OBJECT, TABLE, closure_form, nondiff, register_adjoint, select
+from ..rules.registry import NONDIFF, OBJECT, TABLE, Rule, closure_form, moves, nondiff, register_adjoint, select
 from ..values.algebra import accum
-from ..values.context import Context
+from ..values.context import NO_GRAD_MODE, Context
 from ..values.fields import plain, read_field
 from ..values.kinds import has_identity, kind_of
 from ..values.record import Record
@@ -41,7 +41,7 @@ def J(ctx: Context, f, *args):
     if type(f) is types.FunctionType:
         code = f.__code__
         if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount:
-            fwd = forward(f, args)  # None for functions that are not lifted (rules, torch's own)
+            fwd = forward(f, args, ctx.no_grad)  # None for functions that are not lifted (rules, torch's own)
             if fwd is not None:
                 return run_forward(ctx, f, fwd, args)
     elif type(f) in _PLAIN_MODULES and not _has_hooks(f) and not _registered(f):
@@ -50,6 +50,17 @@ def J(ctx: Context, f, *args):
 
 
 _PLAIN_MODULES: set = set()   # nn.Module classes called the standard way (Module.__call__)
+# functions whose dispatchers compute outside the rule table (torch autograd inside ``call_torch``,
+# ``checkpoint``'s re-run): under ``torch.no_grad()`` they run as they are (``Context.no_grad``)
+COMPUTES: set = set()
+
+
+def computes(f) -> bool:
+    """Whether ``f`` is in ``COMPUTES`` (an object without a hash is not)."""
+    try:
+        return f in COMPUTES
+    except TypeError:
+        return False
 
 
 def call_consts(ctx: Context, consts: frozenset, f, *args):
@@ -59,7 +70,7 @@ def call_consts(ctx: Context, consts: frozenset, f, *args):
     if type(f) is types.FunctionType:
         code = f.__code__
         if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount:
-            fwd = forward(f, args, consts)
+            fwd = forward(f, args, consts | ctx.no_grad)
             if fwd is not None:
                 return run_forward(ctx, f, fwd, args)
     return J(ctx, f, *args)
@@ -85,10 +96,14 @@ def Jkw(ctx: Context, f, args, kwargs):
     """``J`` for a call with keywords; ``back(dy)`` returns ``(dargs, dkwargs)`` when
     ``kwargs`` is a dict, else a tuple like ``J``."""
     kw = kwargs or {}
+    if ctx.no_grad and computes(f):
+        return ops.detached(f(*args, **kw)), nothing(len(args), kwargs)
     special = _special(f)
     if special is not None:
         return special(ctx, args, kw, kwargs)
     user = _user_rule(f)
+    if user is not None and ctx.no_grad:
+        return ops.detached(f(*args, **kw)), nothing(len(args), kwargs)
     if user is not None:
         y, pb = user(*args, **kw)
         return y, _split_back(pb, len(args), kwargs)
@@ -98,14 +113,15 @@ def Jkw(ctx: Context, f, args, kwargs):
             return _items_now(ctx, f, args, kw, kwargs)
         rule = select(f, [kind_of(a) for a in args], len(kw))
         if rule is not None:
-            y, back = closure_form(rule)(ctx, *bind_rule(rule, args, kw))
-            return y, rebind_back(back, rule, args, kwargs)
+            return apply_rule(ctx, rule, args, kw, kwargs)
     if TABLE.is_nondiff(f):
         return f(*args, **kw), nothing(len(args), kwargs)
     t = type(f)
+    if t is types.FunctionType and f.__code__ is GRAD_DECORATED:
+        return _decorated(ctx, f, args, kwargs)
     if t is types.FunctionType and not torch_internal(f):
         flat, unbind = bind_function(f, args, kw)
-        y, back = run_forward(ctx, f, forward(f, flat), flat)
+        y, back = run_forward(ctx, f, forward(f, flat, ctx.no_grad), flat)
         return y, lambda dy: unbind(ctx, flat, back(dy), len(args), kwargs)
     if t is types.MethodType:
         y, back = Jkw(ctx, f.__func__, (f.__self__, *args), kwargs)
@@ -137,6 +153,47 @@ def Jkw(ctx: Context, f, args, kwargs):
         return _drop_self_call(ctx, call, f, args) if kwargs is None else \
             _drop_first_kw(Jkw(ctx, call, (f, *args), kwargs))
     return foreign(ctx, f, args, kw, kwargs)
+
+
+# the wrapper ``@torch.no_grad()`` (and torch's other switches) put around a function
+GRAD_DECORATED = torch.no_grad()(lambda: None).__code__
+
+
+def decorated_mode(f) -> tuple:
+    """For a function ``@torch.no_grad()`` (``enable_grad``, ``set_grad_enabled(m)``,
+    ``inference_mode(m)``) decorated: the function, and the ``Context.no_grad`` it runs under
+    (None where the switch leaves the mode as it is)."""
+    cells = dict(zip(f.__code__.co_freevars, (c.cell_contents for c in f.__closure__)))
+    mgr = getattr(cells["ctx_factory"], "__self__", None)   # (its clone: making one would switch torch's mode)
+    on = {torch.no_grad: False, torch.enable_grad: True}.get(type(mgr))
+    if isinstance(mgr, torch.set_grad_enabled):
+        on = mgr.mode
+    elif isinstance(mgr, torch.inference_mode):
+        on = False if mgr.mode else None
+    return cells["func"], None if on is None else frozenset() if on else NO_GRAD_MODE
+
+
+def _decorated(ctx: Context, f, args, kwargs):
+    """A call of a function under one of torch's grad-mode decorators: the function, run as
+    if called in that ``with`` block (``Analysis.cut``)."""
+    func, mode = decorated_mode(f)
+    if mode is None:
+        return Jkw(ctx, func, args, kwargs)
+    was, ctx.no_grad = ctx.no_grad, mode
+    try:
+        return Jkw(ctx, func, args, kwargs)
+    finally:
+        ctx.no_grad = was
+
+
+def apply_rule(ctx: Context, rule: Rule, args, kw: dict, kwargs):
+    """A rule chosen at run time, applied; under ``torch.no_grad()`` (``Context.no_grad``) one
+    that computes (``registry.moves``) gives no gradient, as ``Analysis.cut`` decides for the
+    rules a transform inlines."""
+    y, back = closure_form(rule)(ctx, *bind_rule(rule, args, kw))
+    if ctx.no_grad and not moves(rule, kind_of(args[0]) if args else None):
+        return ops.detached(y), nothing(len(args), kwargs)
+    return y, rebind_back(back, rule, args, kwargs)
 
 
 def check_mutation(f, args, versions, y):
@@ -389,7 +446,9 @@ def _typename(v) -> str:
 def foreign(ctx, f, args, kw, kwargs):
     """A callable with no source and no rule: torch ops go through torch autograd;
     anything else runs as is, and its pullback errors only if a gradient must
-    pass through it."""
+    pass through it. Under ``torch.no_grad()`` it runs as is."""
+    if ctx.no_grad:
+        return ops.detached(f(*args, **kw)), nothing(len(args), kwargs)
     if fallback.is_torch_op(f) and getattr(f, "__module__", None) != "torch.nn.modules.module" and \
             any(isinstance(a, torch.nn.Module) and "_parameters" in a.__dict__ for a in args + tuple(kw.values())):
         # torch code given a module (a parametrization's property): its parameters' gradients come

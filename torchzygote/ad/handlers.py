@@ -18,7 +18,7 @@ from ..values.fields import plain, read_field
 from ..values.kinds import has_identity, kind_of
 from ..values.module_tensors import ModuleTensors
 from .binding import bind_rule, rebind_back
-from .dispatch import J, Jkw, call_method, foreign, nothing, torch_internal
+from .dispatch import J, Jkw, apply_rule, call_method, foreign, nothing, torch_internal
 
 
 def partial_rule(ctx, args, kw, kwargs):
@@ -215,8 +215,7 @@ def by_rule(ctx, f, args, kw, kwargs):
         if TABLE.is_nondiff(f):
             return f(*args, **kw), nothing(len(args), kwargs)
         return foreign(ctx, f, args, kw, kwargs)
-    y, back = closure_form(rule)(ctx, *bind_rule(rule, args, kw))
-    return y, rebind_back(back, rule, args, kwargs)
+    return apply_rule(ctx, rule, args, kw, kwargs)
 
 
 def lift_as(stand_in):

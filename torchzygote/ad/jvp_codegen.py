@@ -158,8 +158,8 @@ class JvpCodegen(Codegen):
         """A statement's primal and tangent lines, after the check of an in-place write it may make
         (any write, with tangents or not: a view read later with a tangent sees it)."""
         written = self._written(s)
-        return (self._apart_check(s, written[0]) if written is not None else []) + self._jvp_stmt(s) + \
-            self.global_type_check(s)
+        return (self._apart_check(s, written[0]) if written is not None else []) + \
+            self._in_mode(s, self._jvp_stmt(s)) + self.global_type_check(s)
 
     def _jvp_stmt(self, s: Stmt) -> List[str]:
         r = self.A.rule.get(id(s))
@@ -167,6 +167,10 @@ class JvpCodegen(Codegen):
         out = self.v(s.out) if s.out is not None else None
         active_in = [o for o in s.operands() if self.act(o)]
         self._refuse_out(s, r)
+        if isinstance(s.fn, Const) and s.fn.value in ops.REWRITES:
+            return self._rewrite(s, out, where)
+        if self.A.cut(s):   # under torch.no_grad(): no tangent (``_in_mode`` for calls dispatched at run time)
+            return self._plain(s, out, where, values=True) + self.detach(s) + self._none(s)
         if r is not None and not self._structural(s, r):
             bound = self.A.bind(s, r)
             if any(self.act(o) and self.A.kind(o) in OPEN for o in active_in):
@@ -192,6 +196,15 @@ class JvpCodegen(Codegen):
         if r is not None or isinstance(s.fn, Const) and s.fn.value in jvp_dispatch.STRUCTURAL:
             return self._structural_call(s, r, out, where)
         return self._open_call(s, out, where)
+
+    def _rewrite(self, s: Stmt, out, where) -> List[str]:
+        """``Names.write_back`` in forward mode: outside state holds values, not tangents, so a
+        tangent written into it in place would be lost to its later reads: refused at run time."""
+        lines = self._plain(s, out, where, values=True)
+        if self.t(s.args[2]) == "None" or out is None:
+            return lines
+        return lines + [f"{self.glob(write_checks.refuse_tangent_in_place, 'tanplace')}({out}, "
+                        f"{self.t(s.args[2])}, {s.loc!r})"]
 
     def _none(self, s: Stmt) -> List[str]:
         """A value the analysis counts active whose call took no tangent: a zero tangent."""

@@ -18,11 +18,12 @@ from ..errors import NoRuleError
 from ..frontend import ops
 from ..rules import containers, fallback, numpy_shape, pylib, tangents, taylor
 from ..rules.taylor_rules import ENTRIES as TAYLOR_ENTRIES
-from ..rules.registry import TABLE, nondiff, select
+from ..rules.registry import TABLE, moves, nondiff, select
 from ..values.dual import Dual, Tagged
 from ..values.kinds import kind_of
 from .binding import bind_function, bind_rule
-from .dispatch import _has_hooks as dispatch_hooks, check_mutation, own_code, torch_internal
+from .dispatch import (GRAD_DECORATED, computes, _has_hooks as dispatch_hooks, check_mutation, decorated_mode, own_code,
+                       torch_internal)
 from .handlers import OPERATORS, python_method
 
 entry_for = None   # set by .cache: the transform cache (mode "jvp"/"taylor" entries)
@@ -32,10 +33,11 @@ class FwdContext(Tagged):
     """One forward-mode computation: its mode (``jvp``, or ``taylor``: a tangent is then the list of
     a value's higher Taylor coefficients, whose length is the order); the tag of its Duals."""
 
-    __slots__ = ("mode",)
+    __slots__ = ("mode", "no_grad")
 
     def __init__(self, mode: str = "jvp"):
         self.mode = mode
+        self.no_grad: frozenset = frozenset()   # as ``Context.no_grad``
 
     def wrote_global(self, fn, name) -> None:
         """A global written in forward mode holds its tangent with its value (a Dual): nothing to
@@ -62,6 +64,8 @@ def Fkw(ctx: FwdContext, f, args, kw):
     if handler is not None:
         return handler(ctx, f, args, kw)
     own = TABLE.jvp(f)
+    if own is not None and ctx.no_grad and computes(f):
+        return ops.detached(f(*[ctx.vo(a) for a in args], **{k: ctx.vo(v) for k, v in kw.items()})), None
     if own is not None:
         if ctx.mode == "taylor" and getattr(own, "first_order", False):
             raise NoRuleError(f"Taylor mode: {_name(f)} has a first-order forward rule (jvp_rule) only")
@@ -86,6 +90,13 @@ def Fkw(ctx: FwdContext, f, args, kw):
                           f"give it one with tz.jvp_rule({_name(f)}) (a function of (primals, tangents) "
                           f"returning (y, tangent))")
     t = type(f)
+    if t is types.FunctionType and f.__code__ is GRAD_DECORATED:   # (dispatch._decorated)
+        func, mode = decorated_mode(f)
+        was, ctx.no_grad = ctx.no_grad, ctx.no_grad if mode is None else mode
+        try:
+            return Fkw(ctx, func, args, kw)
+        finally:
+            ctx.no_grad = was
     if t is types.FunctionType and not torch_internal(f):
         flat, _ = bind_function(f, args, kw)
         return call_lifted(ctx, f, flat)
@@ -115,7 +126,7 @@ def call_lifted(ctx: FwdContext, f: types.FunctionType, args):
     pairs = [ctx.up(a) for a in args]
     prim = tuple(p for p, _ in pairs)
     consts = frozenset(i for i, (p, t) in enumerate(pairs) if t is None and _leaf(p))
-    e = entry_for(f, prim, consts, ctx.mode)
+    e = entry_for(f, prim, consts | ctx.no_grad, ctx.mode)
     if e.fwd is None:   # a function with an entry of its own (a rule): dispatched as such
         return Fkw(ctx, f, args, {})
     versions = [p._version for p in prim if type(p) is torch.Tensor]
@@ -128,6 +139,8 @@ def call_lifted(ctx: FwdContext, f: types.FunctionType, args):
 
 
 def rule_call(ctx: FwdContext, rule, f, args, kw):
+    if ctx.no_grad and not moves(rule, kind_of(ctx.pv(args[0])) if args else None):   # (dispatch.apply_rule)
+        return ops.detached(f(*[ctx.vo(a) for a in args], **{k: ctx.vo(v) for k, v in kw.items()})), None
     if structural(rule, [not ctx.owns(a) and not _leaf(a) for p, a in zip(rule.params, args)
                          if p in rule.grads]):
         return ctx.up(f(*args, **kw))
@@ -257,6 +270,8 @@ def getattr_(ctx, _f, args, kw):
     obj, name = args[0], args[1]
     p, t = ctx.up(obj)
     if t is not None:
+        if name in _TENSOR_LINEAR_ATTRS and ctx.no_grad:   # (computed: ``registry.moves``)
+            return ops.detached(getattr(p, name)), None
         if name in _TENSOR_LINEAR_ATTRS:   # (a Taylor series: each coefficient's)
             return getattr(p, name), [getattr(c, name) for c in t] if ctx.mode == "taylor" else getattr(t, name)
         raw = _class_attr(type(p), name)
@@ -328,7 +343,10 @@ def construct(ctx, cls, args, kw):
 
 def foreign(ctx, f, args, kw):
     """A callable with no rule: a torch op runs under torch's forward-mode AD; anything else given
-    a tangent is refused (its tangent would be lost), and runs as it is otherwise."""
+    a tangent is refused (its tangent would be lost), and runs as it is otherwise, and under
+    ``torch.no_grad()``."""
+    if ctx.no_grad:
+        return ops.detached(f(*[ctx.vo(a) for a in args], **{k: ctx.vo(v) for k, v in kw.items()})), None
     if fallback.is_torch_op(f) and ctx.has_tangent(args, kw) and ctx.mode == "jvp":
         return torch_jvp(ctx, f, args, kw)
     if ctx.has_tangent(args, kw):
@@ -340,7 +358,10 @@ def foreign(ctx, f, args, kw):
 
 def torch_jvp(ctx, f, args, kw):
     """A torch op without a tangent rule in the table, under torch's forward-mode AD (its own
-    derivative formulas), as reverse mode runs such ops under torch autograd."""
+    derivative formulas), as reverse mode runs such ops under torch autograd; under
+    ``torch.no_grad()`` as it is (torch's forward AD would not stop there)."""
+    if ctx.no_grad:
+        return ops.detached(f(*[ctx.vo(a) for a in args], **{k: ctx.vo(v) for k, v in kw.items()})), None
     made = {}   # id of a dual made here -> (it, the primal it was made of)
     with torch.no_grad(), fwAD.dual_level():   # (forward AD needs no graph: none is recorded)
         def dualize(a):

@@ -33,7 +33,7 @@ def reverse_dispatch(ctx, args, kw):
         code, rest = f.__code__, args[2:]
         if code.co_argcount == len(rest) and not code.co_flags & 0x0C and not code.co_kwonlyargcount and \
                 ctx.mode == "jvp":
-            fwd = dispatch.forward(f, [ctx.pv(a) for a in rest])
+            fwd = dispatch.forward(f, [ctx.pv(a) for a in rest], ctx.pv(args[0]).no_grad)
             if fwd is not None:
                 res = F(ctx, fwd, *args)
                 return res if not fwd.reads else F(ctx, guard_reads, f, fwd.reads, rest, res[0])

@@ -16,23 +16,25 @@ try:
 except ImportError:  # pragma: no cover
     np = None
 
-from ..rules.registry import TABLE, closure_form, nondiff, register_dispatch, select
+from ..frontend.ops import detached
+from ..rules.registry import TABLE, closure_form, moves, nondiff, register_dispatch, select
 from ..values.kinds import kind_of
 from ..values.versions import check_reads, guard_reads, saved_reads
 from .binding import bind_function
 from .cache import entry_for, floats_of, kinds_of, ranks_of
 from ..frontend.ops import call_method as call_method_op
-from .dispatch import J, Jkw, VARFLAGS, call_consts, call_pinned, call_pinned_method, check_mutation, forward
+from .dispatch import J, Jkw, VARFLAGS, call_consts, call_pinned, call_pinned_method, check_mutation, forward, nothing
 from .handlers import lift_as
 
 
-def plan(f, args) -> tuple:
+def plan(f, args, no_grad: frozenset = frozenset()) -> tuple:
     """``(how, extra)``: the generated code ``J(ictx, f, *args)`` would run, as ``how(extra, ictx,
     f, args)``, one small function per case (the outer level lifts only the case a call takes;
     the level above differentiates that generated code again, so each branch here would cost at
-    every level). ``extra`` is a plain tuple (no attribute reads to dispatch)."""
+    every level). ``extra`` is a plain tuple (no attribute reads to dispatch). ``no_grad``: the
+    context's (``Context.no_grad``)."""
     if type(f) is types.FunctionType and _exact(f.__code__, len(args)):
-        fwd = forward(f, args)
+        fwd = forward(f, args, no_grad)
         if fwd is not None:
             versions = [a._version for a in args if type(a) is torch.Tensor]
             if any(i < 0 or isinstance(args[i], _READ_CHECKED) for i in fwd.reads):
@@ -54,6 +56,8 @@ def plan(f, args) -> tuple:
     else:
         rule = select(f, [kind_of(a) for a in args]) if TABLE.adjoint(f) is None and TABLE.lookup(f) else None
     if rule is not None and (rule.vararg or len(rule.params) == len(args)):
+        if no_grad and not moves(rule, kind_of(args[0]) if args else None):
+            return _computed, (closure_form(rule),)
         return _rule, (closure_form(rule),)
     return _dispatcher, ()
 
@@ -68,7 +72,7 @@ def _exact(code, nargs: int) -> bool:
 
 def nested_J(ictx, f, *args):
     """``J(ictx, f, *args)``, lifted in J's place (the module's docstring says why)."""
-    how, extra = plan(f, args)
+    how, extra = plan(f, args, ictx.no_grad)
     return how(extra, ictx, f, args)
 
 
@@ -88,6 +92,11 @@ def _forward_guarded(extra, ictx, f, args):
 
 def _rule(extra, ictx, f, args):
     return extra[0](ictx, *args)
+
+
+def _computed(extra, ictx, f, args):
+    """A rule that computes, under ``torch.no_grad()`` (``dispatch.apply_rule``)."""
+    return detached(extra[0](ictx, *args)[0]), nothing(len(args), None)
 
 
 def _stand_in(extra, ictx, f, args):
@@ -110,7 +119,8 @@ def nested_Jkw(octx, args, kw, kwargs):
     """``Jkw(ictx, f, a, k)`` in differentiated code: without keywords (a star call), ``J(ictx, f,
     *a)`` as ``nested_J`` runs it, its pullback shaped as Jkw's; else ``Jkw`` lifted, as any
     callee of J's other cases (``_dispatcher``)."""
-    if not kw and kwargs is None and len(args) == 4 and not args[3] and plan(args[1], args[2])[0] is not _dispatcher:
+    if not kw and kwargs is None and len(args) == 4 and not args[3] and \
+            plan(args[1], args[2], args[0].no_grad)[0] is not _dispatcher:
         return J(octx, _keywordless, *args)
     flat, unbind = bind_function(Jkw, args, kw)
     fwd = entry_for(Jkw, kinds_of(flat), ranks=ranks_of(flat), floats=floats_of(flat), registered=True).fwd

@@ -84,6 +84,18 @@ def check_tracked_write(obj, loc) -> None:
             what="tensor" if isinstance(obj, torch.Tensor) else "NumPy array"), loc)
 
 
+def refuse_tangent_in_place(held: bool, t, loc) -> None:
+    """Forward mode: an in-place write with a tangent into a tensor read from outside state
+    through a local name, which the state still ``held`` (``b = self.buf; b[:] = x * 2``,
+    ``Names.write_back``)."""
+    if held and t is not None:
+        raise errors.GradientError(
+            "forward mode cannot follow this in-place write: the tensor it changes was read from outside "
+            "state (an attribute, an item, a global) through a local name, and that state's later reads "
+            "would not see the tangent; store a new tensor there instead (`self.buf = x * 2`), or use "
+            "reverse mode", loc)
+
+
 def check_not_held(target, holders, loc) -> None:
     """Before an in-place write into ``target`` (a tensor or an array): none of ``holders`` (cells,
     lists, dicts this function made, read again later) may hold it."""
@@ -110,15 +122,22 @@ def check_not_held(target, holders, loc) -> None:
                 f"value's gradient; write into a copy (`{copy}`) or store the new {what} again", loc)
 
 
-def keep_if_shared(v, target, used_later: bool, loc):
+def keep_if_shared(v, target, used_later: bool, loc, held: bool = False):
     """Before ``target`` is written in place: a copy of saved value ``v`` if it shares
-    ``target``'s memory (so the pullback reads the value it had), else ``v`` itself."""
+    ``target``'s memory (so the pullback reads the value it had), else ``v`` itself. ``held``:
+    ``v`` was read from a global, whose identity its gradient needs (``Params``): refused, as
+    torch autograd refuses a write into a tensor a saved value's gradient reads."""
     if isinstance(target, np.ndarray):
         if not np_shared(v, target):
             return v
     elif not isinstance(target, torch.Tensor) or not isinstance(v, torch.Tensor) or \
             v.untyped_storage().data_ptr() != target.untyped_storage().data_ptr():
         return v
+    if held:
+        raise errors.GradientError(
+            f"torchzygote cannot differentiate this in-place write: it changes {_a(v)} read from a global, "
+            f"whose old value the gradient of an operation before it needs; make the change after the "
+            f"gradient call, or read a copy of the global first ({_copy_hint(v)})", loc)
     if used_later:
         raise errors.GradientError(
             f"torchzygote cannot differentiate this in-place write: it changes {_a(v)} that is also "

@@ -12,6 +12,7 @@ from typing import Callable, List
 
 import torch
 
+from ..ad import dispatch
 from ..values.algebra import accum
 from ..values.record import Record
 from ..errors import GradientError, NoRuleError
@@ -420,6 +421,7 @@ def _call_torch_pullback_rule(state, with_kwargs, dy):
     return g, pb
 
 
+dispatch.COMPUTES.update((call_torch, ops.under_torch))
 register_dispatch(call_torch, _call_torch_special)
 register_dispatch(ops.under_torch, _call_torch_special)
 register_dispatch(_call_torch_special, _call_torch_nested)

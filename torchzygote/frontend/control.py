@@ -70,6 +70,7 @@ class ControlFlow(Names):
             out = self.var(n)
             outs.append(out)
             merged[n] = out
+            self.join_place(out, vals)
             for r, e, st in zip(regions, envs, states):
                 r.yields.append(e.get(n, Const(UNDEF)) if st != RAISES or e in live else Const(UNDEF))
         self.env = merged
@@ -90,7 +91,12 @@ class ControlFlow(Names):
         env0 = dict(self.env)
         for n, p in zip(carried, params):
             self.env[n] = p
+        for p, i in zip(params, inits):   # (a write in the body into a value read before: ``write_back``)
+            self.join_place(p, [i])
         item = self.var("item") if iterable is not None else None
+        if item is not None and isinstance(iterable, Var) and (iterable.id in self.places or
+                                                              iterable.id in self.methods or iterable.id in self.derived):
+            self.places[item.id] = None   # an item of outside state, or of what a method returned
         r = Region()
 
         def trip():
@@ -114,8 +120,9 @@ class ControlFlow(Names):
         outs = [self.var(n) for n in carried]
         self.region.nodes.append(Loop(params, inits, r, outs, iterable, item, (self.file, s.lineno)))
         self.env = dict(env0)
-        for n, o in zip(carried, outs):
+        for n, p, o in zip(carried, params, outs):
             self.env[n] = o
+            self.join_place(o, [p])
         return self._after_loop(s, jumps)
 
     def _after_loop(self, s, jumps: bool) -> str:

@@ -162,10 +162,12 @@ class Expressions(ControlFlow):
         a list, a name not bound yet) is read when the code runs, its gradient to the Params or the
         module's field."""
         val = getattr(mod, name, bound.ABSENT)   # (a name not bound yet may be by the time the code runs)
+        d = mod.__dict__
         if val is not bound.ABSENT and _foldable_attr(val):
-            d = mod.__dict__
             self.guards[(mod, name)] = val if d.get(name, bound.ABSENT) is val else bound.ABSENT
             return Const(val)
+        if val is not bound.ABSENT and d.get(name, bound.ABSENT) is val and val is not None:
+            self.global_types[(mod, name)] = type(val)   # its kind, as a data global's (guarded)
         return self.emit(ops.module_data, Const(mod), name, hint=name)
 
     def subscript_key(self, s):
@@ -318,9 +320,10 @@ class Expressions(ControlFlow):
                         hint=e.func.attr)
         if item_of is not None:  # the item is a view: write it back, so the base gets a new value
             self.renew(e.func.value.value.id, item_of[0],
-                       self.emit(ops.setitem_v, item_of[0], item_of[1], out))
+                       self.emit(ops.setitem_v, item_of[0], item_of[1], out), (*args, *(v for _, v in kwargs)))
         elif inplace_name(e.func.attr) and self._local(e.func.value):
-            self.renew(e.func.value.id, obj, out)  # torch's in-place methods return the mutated tensor
+            # torch's in-place methods return the mutated tensor
+            self.renew(e.func.value.id, obj, out, (*args, *(v for _, v in kwargs)))
         else:
             self._renew_mutated(e, obj, args, star, out)
         return out
@@ -349,9 +352,9 @@ class Expressions(ControlFlow):
                 inplace_name(e.func.attr if isinstance(e.func, ast.Attribute) else getattr(e.func, "id", "")) \
                 and self._local(e.args[0]):
             same = self.emit(operator.is_, out, args[0])   # torch.relu_(y)
-            self.renew(e.args[0].id, args[0], self.emit(ops.returned, args[0], out, same))
+            self.renew(e.args[0].id, args[0], self.emit(ops.returned, args[0], out, same), args[1:])
             return
         if name is None or star is not None or not self._local(name):
             return
         old = obj if name is e.func.value else args[0]
-        self.renew(name.id, old, self.emit(ops.mutated, old, out))
+        self.renew(name.id, old, self.emit(ops.mutated, old, out), args)

@@ -36,6 +36,12 @@ def _is_constant_global(value) -> bool:
 
 
 _NO_VALUE = object()
+# reads of outside state, and what writes a value back to the place read (``Names.write_back``)
+_PLACES = ((getattr, ops.rewrite_attr), (ops.module_data, ops.rewrite_attr), (operator.getitem, ops.rewrite_item),
+           (ops.get_global, ops.rewrite_global))
+_VIEW_ATTRS = ("T", "mT", "H", "mH", "real", "imag", "data")   # a tensor's views: not a place
+_ITERS = (iter, enumerate, zip, reversed, list, tuple, sorted, filter, map)   # what holds an outside container's items
+_ITEMS = (next,)
 
 
 def _cell_value(fn: types.FunctionType, i: int):
@@ -76,6 +82,12 @@ class Names:
         self.fixed_cells: set = set()   # parameters in cells that nothing rebinds (scopes.fixed_cells)
         self.bools: set = set()   # values known to be bools (comparisons...)
         self.shadows: List[Dict[str, Var]] = []   # per enclosing try: names also kept in cells
+        self.grad: Optional[bool] = None   # the grad mode ``with`` blocks set here (``Stmt.grad``)
+        # value -> (rewrite op, the read's operands) where it was read from outside state, None for an
+        # unknown place there (``write_back``); values methods returned (``outside``)
+        self.places: Dict[int, Optional[tuple]] = {}
+        self.methods: set = set()
+        self.derived: set = set()   # iterators, copies and zips of outside containers (``_note_place``)
 
     # ------------------------------------------------------------ helpers
     @property
@@ -93,8 +105,44 @@ class Names:
             self.bools.add(v.id)
         fn = fn if isinstance(fn, (Var, Const)) else Const(fn)
         args = [a if isinstance(a, (Var, Const)) else Const(a) for a in args]
-        self.region.nodes.append(Stmt(v, fn, args, list(kwargs), star, dstar, self.loc))
+        mode = None if isinstance(fn, Const) and fn.value is ops.make_function else self.grad   # (its body runs later)
+        self.region.nodes.append(Stmt(v, fn, args, list(kwargs), star, dstar, self.loc, mode))
+        if v is not None and isinstance(fn, Const):
+            self._note_place(v, fn.value, args)
         return v
+
+    def _note_place(self, v: Var, f, args) -> None:
+        """``places``: a read of outside state (an attribute, a global, an item of a container read
+        there), where it was read; an item of something read there (unpacked, iterated) or of a
+        method's result (``self.buffers()``), an unknown place. Not a tensor's view attributes
+        (``x.T``), nor an item of a container made here (its reads are checked at run time)."""
+        first = args[0] if args and isinstance(args[0], Var) else None
+        outside = first is not None and first.id in self.places
+        rewrite = next((r for g, r in _PLACES if g is f), None) if len(args) == 2 else None
+        view = f is getattr and len(args) == 2 and isinstance(args[1], Const) and args[1].value in _VIEW_ATTRS
+        if first is not None and (self.places.get(first.id, ()) is None or first.id in self.derived and
+                                  (f is operator.getitem or any(f is g for g in _ITEMS))) or \
+                (f is ops.unpack or f is ops.unpack_star or view or any(f is g for g in _ITEMS)) and outside:
+            self.places[v.id] = None
+        elif rewrite is not None and (f is not operator.getitem or outside) and not view:
+            self.places[v.id] = (rewrite, args)
+        elif any(f is g for g in _ITERS) and any(isinstance(a, Var) and (a.id in self.places or a.id in self.derived)
+                                                 for a in args):
+            self.derived.add(v.id)   # (``enumerate(self.bufs)``: its items are outside state's)
+        elif f is ops.call_method:
+            self.methods.add(v.id)
+
+    def written_in_place(self, old, new):
+        """What a local name holds after an in-place write of ``new`` into ``old``: under
+        ``torch.no_grad()`` the write is not differentiated but the gradient passes through it to
+        the old value, as torch autograd's does (``w.clamp_(0, 1)`` there)."""
+        if self.grad is not False or not isinstance(old, Var):
+            return new
+        self.grad = True
+        try:
+            return self.emit(ops.through, old, new)
+        finally:
+            self.grad = False
 
     def bind(self, name: str, value: Callable[[], object]) -> str:
         """Bind a temporary name to a value computed now (which may branch and
@@ -200,16 +248,46 @@ class Names:
         """``obj[key] = v``; through a name, the name and its aliases take the mutated
         object as a new value (so a tensor's old value stays a value)."""
         if self._local(t.value):
-            self.renew(t.value.id, obj, self.emit(ops.setitem_v, obj, key, v, hint=t.value.id))
+            self.renew(t.value.id, obj, self.emit(ops.setitem_v, obj, key, v, hint=t.value.id), (v,))
         else:
             self.emit(operator.setitem, obj, key, v, out=False)
 
-    def renew(self, name: str, old, new):
-        """``name`` (and the local names bound to the same value) now hold ``new``; a name
-        kept in a cell gets it written to its cell, so nested functions read it too."""
+    def renew(self, name: str, old, new, values=()):
+        """``name`` (and the local names bound to the same value) now hold ``new``, what an
+        in-place write of ``values`` made of ``old``; a name kept in a cell gets it written to its
+        cell, so nested functions read it too."""
+        new = self.written_in_place(old, new)
+        self.write_back(old, new, values)
         if name in self.cells or name in self.nonlocals:
             self.store(name, new)
         self.rebind(old, new)
+
+    def join_place(self, out: Var, vals) -> None:
+        """``places`` for a value merged from ``vals`` (a branch's, a loop's): where they all were
+        read, or an unknown place where some were read from outside state elsewhere or not at all."""
+        found = [self.places.get(v.id, ()) if isinstance(v, Var) else () for v in vals]
+        if any(f != () for f in found):
+            self.places[out.id] = found[0] if all(f is found[0] for f in found) else None
+
+    def write_back(self, old, new, values=()) -> None:
+        """An in-place write through a local name into a tensor read from outside state (``b =
+        self.buf``, ``b = bufs[0]``, ``b = G``; ``places``) changes what the state holds too: the
+        write's new value is also written there, so the state's later reads get its gradient
+        (``ops.rewrite_attr`` checks that the place still holds that tensor; otherwise, a property
+        that computed it, nothing is written). Where the place is unknown (``for b in
+        self.bufs``), a write of values that carry gradients is refused (``ops.untracked_write``)."""
+        if not isinstance(old, Var) or old.id not in self.places:
+            return
+        place = self.places[old.id]
+        if place is None:
+            self.emit(ops.untracked_write, new, *values, out=False)   # (new: old is not read after the write)
+            self.places[new.id] = None
+            return
+        rewrite, args = place
+        if rewrite is ops.rewrite_attr and isinstance(args[1], Const) and args[1].value == "cell_contents":
+            return
+        self.emit(rewrite, *args[:2], new, hint="same")
+        self.places[new.id] = place
 
     def rebind(self, old, new):
         for name, val in list(self.env.items()):

@@ -8,7 +8,16 @@ import inspect
 import operator
 import types
 
+import torch
+
+from ..errors import GradientError
 from . import bound
+
+try:
+    import numpy as np
+    _ARRAYS: tuple = (torch.Tensor, np.ndarray)
+except ImportError:  # pragma: no cover
+    _ARRAYS = (torch.Tensor,)
 
 OP_SYMBOLS = {
     operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
@@ -250,12 +259,61 @@ def try_guard(loc, cells, befores):
     return tuple(c.cell_contents is b for c, b in zip(cells, befores))
 
 
-def stop_gradient(x):
-    """``x``, as a constant (values computed under ``torch.no_grad()``)."""
+def through(old, new):
+    """``new``, what an in-place write under ``torch.no_grad()`` made of ``old``: its gradient
+    passes to ``old`` unchanged, as torch autograd's passes through a write it did not record."""
+    return new
+
+
+def _still(cur, new) -> bool:
+    """Whether ``cur``, what a place holds now, is ``new``, the tensor or array an in-place write
+    through a local name changed (a list or a dict written in place keeps its gradients in its
+    slot). The place is not written: it holds that object already."""
+    return isinstance(cur, _ARRAYS) and cur is new
+
+
+def rewrite_attr(obj, name, new) -> bool:
+    """After ``b = obj.name; b.mul_(x)``: whether ``obj.name`` still holds the tensor written, so
+    the write is one into the field too (``Names.write_back``): a later read of the field gets its
+    gradient to ``new`` (the rule's pullback), not to the old contents."""
+    return _still(getattr(obj, name, None), new)
+
+
+def rewrite_item(obj, key, new) -> bool:
+    """``rewrite_attr`` for ``b = xs[k]`` (a list's or a dict's item)."""
+    if type(obj) not in (list, dict):
+        return False
+    try:
+        return _still(obj[key], new)
+    except (IndexError, KeyError):
+        return False
+
+
+def rewrite_global(fn, name, new) -> bool:
+    """``rewrite_attr`` for ``b = G`` (a global of ``fn``'s module)."""
+    return _still(fn.__globals__.get(name), new)
+
+
+REWRITES = (rewrite_attr, rewrite_item, rewrite_global)
+
+
+def detached(x):
+    """``x``, computed under ``torch.no_grad()``: a constant (so generated code says, where it is
+    differentiated again, as ``Analysis.cut`` decided for the code it came from)."""
     return x
 
 
+_SWITCHES = (torch.no_grad, torch.enable_grad, torch.set_grad_enabled, torch.inference_mode)
+
+
 def with_enter(mgr):
+    """``mgr.__enter__()``; one of torch's grad-mode switches reaches here only where the ``with``
+    statement does not name it (``ng = torch.no_grad(); with ng:``): its mode would be missed."""
+    if isinstance(mgr, _SWITCHES):
+        raise GradientError(f"torchzygote follows torch.{type(mgr).__name__} where a 'with' statement calls it "
+                            f"(`with torch.{type(mgr).__name__}(...):`); this one was made elsewhere, so whether "
+                            f"the block is recorded cannot be told when the code is transformed. Write the call "
+                            f"in the 'with' statement", None)
     return type(mgr).__enter__(mgr)
 
 

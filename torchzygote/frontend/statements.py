@@ -4,8 +4,10 @@ statement that may exit is guarded, so every region runs to its end."""
 from __future__ import annotations
 
 import ast
+import copy
 import importlib
 import operator
+from typing import Optional
 
 import torch
 
@@ -16,6 +18,8 @@ from .control import ControlFlow, join_states, seq_state
 from .expressions import BINOPS, UNSUPPORTED
 from .names import ALWAYS, EXIT, MAYBE, NONE, RAISES, RET
 from .scopes import assigned_names
+
+_GRAD_MODES = (torch.no_grad, torch.enable_grad, torch.set_grad_enabled, torch.inference_mode)
 
 
 class Statements(ControlFlow):
@@ -75,7 +79,10 @@ class Statements(ControlFlow):
         iop = getattr(operator, "i" + op.__name__.rstrip("_") if op.__name__ != "and_" else "iand")
         t = s.target
         if isinstance(t, ast.Name):
-            self.store(t.id, self.emit(iop, self.load(t.id), self.expr(s.value), hint=t.id))
+            old, v = self.load(t.id), self.expr(s.value)
+            new = self.written_in_place(old, self.emit(iop, old, v, hint=t.id))
+            self.write_back(old, new, (v,))
+            self.store(t.id, new)
         elif isinstance(t, ast.Attribute):
             obj = self.expr(t.value)
             cur = self.emit(getattr, obj, t.attr)
@@ -198,7 +205,7 @@ class Statements(ControlFlow):
                 st = self.in_region(r, body)
             else:
                 typ, exc = self._handler_head(h)
-                st = self.in_region(r, lambda h=h: self._handler_body(h, shadow, env0))
+                st = self.in_region(r, lambda h=h, exc=exc: self._handler_body(h, exc, shadow, env0))
                 handlers.append((typ, exc, r))
             regions.append(r)
             envs.append(self.env)
@@ -216,25 +223,41 @@ class Statements(ControlFlow):
         typ = self.expr(h.type) if h.type is not None else Const(BaseException)
         if not isinstance(typ, Const):
             self.error("an 'except' clause whose type is not a global name", h)
-        exc = self.var(h.name) if h.name else None
-        if h.name:
-            self.store(h.name, exc)
-        return typ, exc
+        return typ, self.var(h.name) if h.name else None
 
-    def _handler_body(self, h: ast.ExceptHandler, shadow, env0) -> str:
-        """A handler sees the shadowed names' values as the body left them in their cells."""
+    def _handler_body(self, h: ast.ExceptHandler, exc, shadow, env0) -> str:
+        """A handler sees the shadowed names' values as the body left them in their cells, and
+        binds ``exc`` to its name there (where an enclosing ``try`` keeps that name in a cell
+        too, the cell is written in the handler, after the exception that ``exc`` is)."""
         if shadow:
             self.emit(ops.try_guard, Const(self.loc), self.emit(ops.build_tuple, *shadow.values()),
                       self.emit(ops.build_tuple, *(env0.get(n, Const(UNDEF)) for n in shadow)))
         for n, cell in shadow.items():
             self.env[n] = self.emit(getattr, cell, "cell_contents", hint=n)
+        if h.name:
+            self.store(h.name, exc)
         return self.lift_stmts(h.body)
 
     def stmt_With(self, s):
         """``with m as v: body`` runs ``m.__enter__()``/``m.__exit__()`` as they are (not
-        differentiated); the body is differentiated, and an exception in it still exits."""
+        differentiated); the body is differentiated, and an exception in it still exits. Under
+        ``torch.no_grad()`` the body's statements carry the mode (``grad_mode``, ``Stmt.grad``)."""
+        for k, item in enumerate(s.items):
+            flag = self._mode_flag(item.context_expr)
+            if flag is not None and not (isinstance(flag, ast.Constant) and isinstance(flag.value, bool)):
+                return self.stmt_If(_per_mode(s, k, flag))
         mgrs = []
+        grad = self.grad
         for item in s.items:
+            if self._switch(item.context_expr) is not None:
+                # torch's own switch is not entered: torchzygote runs with torch's grad mode off, and
+                # follows the mode in the IR (entering ``inference_mode`` would only make tensors
+                # without version counters; ``enable_grad`` would make torch record graphs)
+                mode = self.grad_mode(item.context_expr)
+                grad = grad if mode is None else mode
+                if item.optional_vars is not None:
+                    self.assign(item.optional_vars, Const(None))
+                continue
             mgr = self.expr(item.context_expr)
             val = self.emit(ops.with_enter, mgr)
             if item.optional_vars is not None:
@@ -242,7 +265,11 @@ class Statements(ControlFlow):
             mgrs.append(mgr)
         env0 = dict(self.env)
         r, hr = Region(), Region()
-        st = self.in_region(r, lambda: self.lift_stmts(s.body))
+        outer, self.grad = self.grad, grad
+        try:
+            st = self.in_region(r, lambda: self.lift_stmts(s.body))
+        finally:
+            self.grad = outer
         envs = [self.env]
         self.env = dict(env0)
         exc = self.var("exc")
@@ -251,19 +278,50 @@ class Statements(ControlFlow):
         self.region.nodes.append(Try(r, [(Const(BaseException), exc, hr)], outs, self.loc))
         for mgr in reversed(mgrs):
             self.emit(ops.with_exit, mgr, out=False)
-        if any(self._no_grad_block(item.context_expr) for item in s.items):
-            # as with torch autograd, values computed under no_grad are constants
-            for n in assigned_names(s.body):
-                if n in self.local_names and n not in self.cells and n in self.env:
-                    self.env[n] = self.emit(ops.stop_gradient, self.env[n], hint=n)
         return st
 
-    def _no_grad_block(self, e) -> bool:
-        """``with torch.no_grad():`` (or ``torch.inference_mode()``)."""
+    def _switch(self, e):
+        """The torch grad-mode switch a ``with`` item calls (``torch.no_grad``...), or None."""
         if not isinstance(e, ast.Call):
-            return False
+            return None
         try:
             fn = self.expr(e.func)
         except LiftError:
+            return None
+        return fn.value if isinstance(fn, Const) and fn.value in _GRAD_MODES else None
+
+    def _mode_flag(self, e):
+        """The mode argument of ``set_grad_enabled(flag)`` or ``inference_mode(flag)`` (an AST
+        expression; None for other items, and for ``inference_mode()``)."""
+        if self._switch(e) not in (torch.set_grad_enabled, torch.inference_mode):
+            return None
+        return e.args[0] if e.args else next((k.value for k in e.keywords if k.arg == "mode"), None)
+
+    def grad_mode(self, e) -> Optional[bool]:
+        """The grad mode a ``with`` item sets, where it is one of torch's switches: False for
+        ``torch.no_grad()``, ``torch.inference_mode()`` and ``torch.set_grad_enabled(False)``,
+        True for ``torch.enable_grad()`` and ``set_grad_enabled(True)``; None for other managers
+        (and ``inference_mode(False)``). As under torch autograd, what the block computes is then
+        recorded or not. (A mode chosen when the code runs was made a literal: ``_per_mode``.)"""
+        fn = self._switch(e)
+        if fn is None or fn in (torch.no_grad, torch.enable_grad):
+            return None if fn is None else fn is torch.enable_grad
+        flag = self._mode_flag(e)
+        if flag is None:   # inference_mode()
             return False
-        return isinstance(fn, Const) and fn.value in (torch.no_grad, torch.inference_mode)
+        return flag.value if fn is torch.set_grad_enabled else (False if flag.value else None)
+
+
+def _per_mode(s: ast.With, k: int, flag: ast.expr) -> ast.If:
+    """``with torch.set_grad_enabled(flag): body`` as ``if flag:`` the block with ``True``, else
+    with ``False``: whether its operations are recorded decides its transform, so the block is
+    lifted for each mode and the flag, evaluated once, chooses."""
+    def variant(value: bool) -> ast.With:
+        call = copy.copy(s.items[k].context_expr)
+        call.args = [ast.copy_location(ast.Constant(value), flag)]
+        call.keywords = [kw for kw in call.keywords if kw.arg != "mode"]
+        items = list(s.items)
+        items[k] = ast.withitem(call, s.items[k].optional_vars)
+        return ast.copy_location(ast.With(items=items, body=s.body, type_comment=None), s)
+    return ast.fix_missing_locations(ast.copy_location(ast.If(test=flag, body=[variant(True)],
+                                                              orelse=[variant(False)]), s))

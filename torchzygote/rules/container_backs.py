@@ -340,6 +340,11 @@ VALUE_ATTRS = {
 }
 
 
+def through_back(old, dy):
+    """``ops.through``'s gradient for an old value of a kind known at run time only."""
+    return dy if isinstance(old, (torch.Tensor, np.ndarray)) else None
+
+
 def global_read_back(ctx, fn, name, y, dy):
     """A global's gradient: to the implicit parameters, and to the module's slot for
     the name (so a ``global`` write in differentiated code passes it on)."""
@@ -353,6 +358,14 @@ def set_global(ctx, fn, name, v):
     """``global name; name = v``, noted in the context: reads of the global then get gradients."""
     ctx.wrote_global(fn, name)
     ops.set_global(fn, name, v)
+
+
+def rewrite_global_noted(ctx, fn, name, v) -> bool:
+    """``ops.rewrite_global``, noted in the context as a write of the global (``set_global``)."""
+    same = ops.rewrite_global(fn, name, v)
+    if same:
+        ctx.wrote_global(fn, name)
+    return same
 
 
 def global_write_back(ctx, fn, name):

@@ -37,7 +37,7 @@ WRITABLE = ("L|D", ...)
 
 ns = {n: f for n, f in vars(container_backs).items() if n.endswith("_back")}
 ns.update(delete_item=delete_item, ub=unbroadcast, set_global=set_global)
-C = dict(ns=ns, broadcast=False, maybe_none=True)
+C = dict(ns=ns, broadcast=False, maybe_none=True, moves=True)
 
 # ---------------------------------------------------------------- building
 grad(ops.build_tuple, "*xs", fwd="xs", kinds=ANY, out=tuple_kind, xs="dy", **C)
@@ -62,12 +62,19 @@ grad(ops.try_guard, "loc, cells, befores", kinds=ANY, out=NONDIFF, effect=True,
 grad(complex.conjugate, "self", fwd="self.conjugate()", kinds=ANY, out=lambda ks: ks[0], broadcast=False,
      self="dy.conjugate()", linear=True)
 
-grad(ops.stop_gradient, "x", fwd="x", kinds=ANY, out=lambda ks: ks[0])
+# no_grad blocks: calls, not inlined, so that generated code differentiated again says the same
+grad(ops.through, "old, new", kinds=("T|A", "T|A"), out=lambda ks: ks[1], old="dy", jvp=dict(old="dold"),
+     broadcast=False)
+# (of a kind known at run time only: a tensor's or an array's gradient passes; a number's, which
+# ``n += 1`` made anew, does not, as a value computed under no_grad)
+grad(ops.through, "old, new", kinds=ANY, out=lambda ks: ks[1], old="through_back(old, dy)", ns=ns, maybe_none=True,
+     jvp=dict(old="through_back(old, dold)"))
+grad(ops.detached, "x", kinds=ANY, out=lambda ks: ks[0])
 
 # identity objects with no gradient of their own (theirs lives in their cells)
 grad(ops.make_function, "code, fn, defaults, kwdefaults, closure, qualname", kinds=ANY, out=OBJECT,
      effect=True, defaults="defaults_back(ctx, y)", **C)
-grad(ops.closure_cell, "fn, i", fwd="fn.__closure__[i]", kinds=ANY, out=OBJECT)
+grad(ops.closure_cell, "fn, i", fwd="fn.__closure__[i]", kinds=ANY, out=OBJECT, moves=True)
 
 # ---------------------------------------------------------------- reading
 grad(operator.getitem, "obj, key", fwd="obj[key]", kinds=("A", ...), out=ARRAY,
@@ -147,6 +154,16 @@ grad(operator.delitem, "obj, key", fwd="delete_item(obj, key)", kinds=WRITABLE, 
      key="del_back(ctx, obj, key, y)", **C)
 grad(delattr, "obj, name", fwd="delattr(obj, name)", kinds=ANY, out=NONDIFF, effect=True,
      name="del_back(ctx, obj, name)", **C)
+
+# a tensor read from a field, an item or a global, then written in place through a local name: the
+# new value written back there (``Names.write_back``), where the place still holds it (``y``)
+grad(ops.rewrite_attr, "obj, name, v", kinds=ANY, out=NONDIFF, effect=True,
+     v="write_back(ctx, obj, name, v) if y else None", **C)
+grad(ops.rewrite_item, "obj, key, v", kinds=ANY, out=NONDIFF, effect=True,
+     v="write_back(ctx, obj, key, v) if y else None", **C)
+grad(ops.rewrite_global, "fn, name, v", fwd="rewrite_global_noted(ctx, fn, name, v)", kinds=ANY, out=NONDIFF,
+     effect=True, v="global_write_back(ctx, fn, name) if y else None",
+     **dict(C, ns=dict(ns, rewrite_global_noted=container_backs.rewrite_global_noted)))
 
 # ---------------------------------------------------------------- methods
 grad(list.append, "self, x", kinds=ANY, out=NONDIFF, effect=True, x="append_back(ctx, self)", **C)

@@ -54,7 +54,7 @@ IP = dict(ns=ns, inplace=True, out=TENSOR, broadcast=False)
 grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=T0, obj="zero_at(dy, key)",
      v="ub(dy[key], v)", jvp={"obj": "zero_at(dobj, key)", "v": "put_at(dv, key, y)"}, **IP)
 grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=("L|D|O", ...),
-     out=lambda ks: ks[0], ns=ns, effect=True, broadcast=False, maybe_none=True,
+     out=lambda ks: ks[0], ns=ns, effect=True, broadcast=False, maybe_none=True, moves=True,
      v="write_back(ctx, obj, key, v)")
 
 M = torch.Tensor

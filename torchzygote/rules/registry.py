@@ -56,6 +56,9 @@ class Rule:
     # terms not given are derived from ``linear`` or ``elementwise``
     jvp: Dict[str, str] = field(default_factory=dict)
     linear: bool = False               # linear in its one differentiable parameter: the tangent is the same call
+    # only moves values (containers, attributes, cells, globals): under torch.no_grad() it still
+    # passes gradients, as moving a tensor is no operation to torch autograd (``Analysis.cut``)
+    moves: bool = False
     name: str = ""
     _closure: Optional[Callable] = field(default=None, repr=False)
     _tangent: Optional[Callable] = field(default=None, repr=False)
@@ -182,7 +185,7 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
          kinds=None, broadcast: bool = True, maybe_none: bool = False, effect: bool = False,
          inplace: bool = False, view: bool = False, elementwise: bool = False, omit_defaults: bool = False,
          given_for_floats: str = "", keeps_float: bool = False, reads_sequence: bool = False,
-         jvp: Optional[Dict[str, str]] = None, linear: bool = False, **grads: str) -> Rule:
+         jvp: Optional[Dict[str, str]] = None, linear: bool = False, moves: bool = False, **grads: str) -> Rule:
     """Register the derivative of ``fn``; keyword arguments name a parameter's pullback.
 
     ``kinds``: the argument kinds this variant is for (a pattern, or a list of them), None for any
@@ -202,7 +205,8 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
     Forward mode reads the same entry: ``jvp={param: term}`` gives a parameter's tangent term (in
     terms of the parameters, ``y`` and ``d<param>``, its tangent); ``linear``: ``fn`` is linear in
     its one differentiable parameter, whose tangent is the same call on the tangent; elementwise
-    rules derive their terms from the pullback expressions (``rules/tangents.py``)."""
+    rules derive their terms from the pullback expressions (``rules/tangents.py``). ``moves``: it
+    only moves values (``Rule.moves``)."""
     names, defaults, vararg = _signature(params, ns or {})
     kwonly = tuple(k.arg for k in ast.parse(f"lambda {params}: 0", mode="eval").body.args.kwonlyargs)
     reserved = {"y", "dy", "ctx", "needs"} & set(names + [vararg])
@@ -231,7 +235,7 @@ def grad(fn, params: str, /, *, ns: Optional[dict] = None, fwd: Optional[str] = 
                 inplace, view, elementwise,
                 name=getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn)),
                 kwonly=kwonly, omit_defaults=omit_defaults, given_for_floats=given, keeps_float=keeps_float,
-                reads_sequence=reads_sequence, jvp=dict(jvp or {}), linear=linear)
+                reads_sequence=reads_sequence, jvp=dict(jvp or {}), linear=linear, moves=moves)
     TABLE.rules.setdefault(fn, []).append(rule)
     if reads_sequence:   # a list display passed straight to it is built as a tuple (frontend)
         TABLE.sequence_readers[fn] = names[0]
@@ -297,6 +301,12 @@ def nondiff(*fns, out: str = NONDIFF) -> None:
 
 
 _selected: Dict[tuple, Optional[Rule]] = {}
+
+
+def moves(rule: Rule, first_kind: Optional[str]) -> bool:
+    """Whether ``rule``, applied to a first argument of ``first_kind``, only moves values
+    (``Rule.moves``): a tensor's or a number's attribute (``x.T``, ``z.real``) is computed."""
+    return rule.moves and not (rule.fn is getattr and first_kind in (TENSOR, ARRAY, REAL, COMPLEX))
 
 
 def select(fn, kinds: Sequence[str], nkw: int = 0) -> Optional[Rule]:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from ..ir import NO_GRAD
 from .algebra import accum, add_owned
+
+NO_GRAD_MODE = frozenset((NO_GRAD,))   # ``Context.no_grad`` under torch.no_grad()
 
 
 class Context:
     """State of one gradient computation: gradients of identity objects and
     of implicit parameters."""
 
-    __slots__ = ("grads", "params", "pgrads", "pown", "tensor_grads", "written", "numbers", "shared")
+    __slots__ = ("grads", "params", "pgrads", "pown", "tensor_grads", "written", "numbers", "shared", "no_grad")
 
     def __init__(self, params=None):
         self.grads: Dict[int, list] = {}      # id(obj) -> [obj, gradient container]
@@ -27,6 +30,9 @@ class Context:
         self.written: Optional[set] = None     # (id(module globals), name) of globals written so far
         self.numbers: Optional[set] = None     # those of them holding a number that may carry a gradient
         self.shared: Optional[dict] = None     # id(an instance's __dict__) -> (it, the instance): one slot
+        # the ``consts`` of the transforms Python callees run now: NO_GRAD_MODE during a call made
+        # under torch.no_grad() (``Analysis.cut``), whose callees then run their no_grad transforms
+        self.no_grad: frozenset = frozenset()
 
     def wants_global(self, value, fn, name) -> bool:
         """Whether a tensor read from a global needs a gradient: it is one of the Params, or
