@@ -1199,6 +1199,32 @@ def try_in_loop(x):
 
 
 @case()
+def try_finally_on_raise(x):   # the finally block runs as the exception leaves (it was skipped)
+    s = []
+    try:
+        try:
+            raise ValueError("v")
+        finally:
+            s.append(1)
+    except ValueError:
+        pass
+    return x * x * len(s)
+
+
+@case()
+def try_bare_reraise(x):   # a bare `raise` in a handler re-raises what it handles
+    r = x * 3
+    try:
+        try:
+            raise KeyError("k")
+        except KeyError:
+            raise
+    except KeyError:
+        r = r * x
+    return r
+
+
+@case()
 def try_return_in_try(x):
     try:
         return x * x

@@ -200,3 +200,34 @@ def test_global_assignment_is_differentiated_and_leaves_state():
     G = 0
     assert tz.gradient(uses_global_assign, 1.0) == (2.0,)
     assert G == 1
+
+
+def _stores_then_raises(x):
+    s = []
+    try:
+        s.append(x * 2)
+        raise ValueError("v")
+    except ValueError:
+        pass
+    return s[0] * x
+
+
+def _stores_in_finally_while_raising(x):
+    s = []
+    try:
+        try:
+            raise ValueError("v")
+        finally:
+            s.append(x * 2)
+    except ValueError:
+        pass
+    return s[0] * x
+
+
+@pytest.mark.parametrize("f", [_stores_then_raises, _stores_in_finally_while_raising], ids=lambda f: f.__name__)
+def test_a_store_in_a_try_body_that_raised_is_refused(f):
+    """The handler's pullback runs in place of the body's: the stored value's gradient (2x of 4x)
+    was lost without an error."""
+    with pytest.raises(tz.GradientError, match="stored a value that carries a gradient") as e:
+        tz.gradient(f, 2.0)
+    assert "test_errors.py" in str(e.value)

@@ -415,3 +415,45 @@ def test_an_inplace_write_in_a_loop_at_second_order():
     assert torch.allclose(tz.hessian(inplace_in_a_loop, X.clone(), method="forward"), expected)
     with pytest.raises(GradientError, match="in-place write"):
         tz.hessian(inplace_in_a_loop, X.clone(), method="reverse")
+
+
+def _ruled(t):
+    return t * t
+
+
+@tz.adjoint(_ruled)
+def _ruled_back(t):
+    return _ruled(t), lambda dy: (2 * t * dy,)
+
+
+@tz.jvp_rule(_ruled)
+def _ruled_tangent(primals, tangents):
+    (t,), (dt,) = primals, tangents
+    return _ruled(t), None if dt is None else 2 * t * dt
+
+
+def user_rules(x):
+    with torch.no_grad():
+        a = _ruled(x)
+    return (a * x + _ruled(x)).sum()
+
+
+def test_user_rules_run_as_they_are_there():
+    """A function with its own rules (``tz.adjoint``, ``tz.jvp_rule``) called in the block gives no
+    gradient and no tangent; outside it, its rules apply."""
+    (g,) = tz.gradient(user_rules, X.clone())
+    assert torch.allclose(g, X * X + 2 * X)
+    v = torch.tensor([0.3, 1.1, -0.7], dtype=torch.float64)
+    assert torch.allclose(tz.jvp(user_rules, (X.clone(),), (v,))[1], (g * v).sum())
+
+
+def switch_made_elsewhere(x):
+    ng = torch.no_grad()
+    with ng:
+        a = x * x
+    return (a * x).sum()
+
+
+def test_a_switch_made_elsewhere_is_refused():
+    with pytest.raises(GradientError, match="where a 'with' statement calls it"):
+        tz.gradient(switch_made_elsewhere, X.clone())

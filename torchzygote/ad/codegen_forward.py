@@ -20,8 +20,14 @@ from .analysis_scopes import branch_values
 from .codegen_guards import MAY_BE_TENSOR
 from .naming import words
 from .templates import basename, indent
-from .write_checks import (UNTRACKED, check_global_type, check_number_global, check_tracked_write, copy_tensor,
+from .write_checks import (UNTRACKED, refuse_partial, check_global_type, check_number_global, check_tracked_write, copy_tensor,
                            keep_old, note_number_write)
+
+
+# writes into an existing list, dict, object or global (``Forward._gradient_write``)
+_STORES = ("append", "extend", "insert", "update", "setdefault", "__setitem__", "add", "appendleft", "extendleft")
+_STORE_FNS = (list.append, list.insert, list.extend, operator.setitem, setattr, object.__setattr__, ops.set_global,
+              ops.setitem_v, operator.iadd, operator.imul, operator.ior, *ops.REWRITES)
 
 
 class Forward:
@@ -34,6 +40,8 @@ class Forward:
         for node in r.nodes:
             if isinstance(node, Stmt):
                 lines += self.fwd_stmt(node)
+                if id(node) in self._progress:
+                    lines.append(f"{self._progress[id(node)]} = True")
             elif id(node) in self.tests:   # a while loop's test: the trip runs on, the last one breaks
                 lines.append(f"if not {self.v(node.cond)}: break")
                 start = len(lines)
@@ -131,13 +139,25 @@ class Forward:
             self._alias[n.id] = f"v{p.id}"
 
     def fwd_try(self, T: Try) -> List[str]:
+        """``try``/``except``: a handler's pullback runs in place of the body's, so an exception
+        after a write of a value with a gradient into a container, an object or a global (whose
+        pullback would then not run) is refused in the handler (``write_checks.refuse_partial``)."""
         tk = f"_tk{self.nid(T)}"
         lines = ["_sl = len(_st)"] if self.has_stack else []
+        # (generated code, differentiated again, unwinds its own stores: its saved values' list)
+        writes = [] if dispatch.own_code(self.fn.file) else \
+            [s for s in ir.walk(T.body) if isinstance(s, Stmt) and self._gradient_write(s)]
+        flag = f"_tp{self.nid(T)}" if writes else None
+        if flag:
+            lines.append(f"{flag} = False")
+            self._progress.update((id(s), flag) for s in writes)
         lines.append("try:")
         lines += indent(self.fwd_region(T.body) + self._assign(T.outs, T.body.yields) + [f"{tk} = 0"])
         for i, (typ, exc, h) in enumerate(T.handlers):
             lines.append(f"except {self.v(typ)} as _e:")
             body = ["del _st[_sl:]"] if self.has_stack else []
+            if flag:
+                body.append(f"if {flag}: {self.glob(refuse_partial, 'partial')}({T.loc!r})")
             if exc is not None:
                 body.append(f"{self.v(exc)} = _e")
             body += self.fwd_region(h) + self._assign(T.outs, h.yields) + [f"{tk} = {i + 1}"]
@@ -164,6 +184,21 @@ class Forward:
             lines.append(f"{self.glob(module_facts.check, 'assumed')}({self.v(s.out)}, "
                          f"{', '.join(facts)}, {s.loc!r})")
         return lines
+
+    def _gradient_write(self, s: Stmt) -> bool:
+        """Whether ``s`` writes a value that carries a gradient into outside or identity state (a
+        rule with an effect: ``append``, ``setattr``, ``obj[k] = v``, a global)."""
+        r = self.A.rule.get(id(s))
+        if r is not None and not r.moves:   # (a tensor's own in-place write: a value, ``ops.try_guard``'s)
+            return False
+        f = r.fn if r is not None else s.fn.value if isinstance(s.fn, Const) else None
+        if f is ops.call_method:   # (kinds known at run time only)
+            store = isinstance(s.args[1], Const) and s.args[1].value in _STORES
+        else:   # (not a name's own cell, which the handler reads through ``ops.try_guard``)
+            store = any(f is g for g in _STORE_FNS) and not (len(s.args) > 1 and isinstance(s.args[1], Const) and
+                                                             s.args[1].value == "cell_contents")
+        values = self.A.diff_args(s) if r is not None else s.args[2:]   # (obj, name or key, values...)
+        return store and any(self.A.passes(s, o) for o in values)
 
     def detach(self, s: Stmt) -> List[str]:
         """After a ``cut`` statement (under ``torch.no_grad()``): its value marked a constant for

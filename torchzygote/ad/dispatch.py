@@ -51,7 +51,7 @@ def J(ctx: Context, f, *args):
 
 _PLAIN_MODULES: set = set()   # nn.Module classes called the standard way (Module.__call__)
 # functions whose dispatchers compute outside the rule table (torch autograd inside ``call_torch``,
-# ``checkpoint``'s re-run): under ``torch.no_grad()`` they run as they are (``Context.no_grad``)
+# ``checkpoint``'s re-run, user rules): under ``torch.no_grad()`` they run as they are (``Context.no_grad``)
 COMPUTES: set = set()
 
 
@@ -102,8 +102,6 @@ def Jkw(ctx: Context, f, args, kwargs):
     if special is not None:
         return special(ctx, args, kw, kwargs)
     user = _user_rule(f)
-    if user is not None and ctx.no_grad:
-        return ops.detached(f(*args, **kw)), nothing(len(args), kwargs)
     if user is not None:
         y, pb = user(*args, **kw)
         return y, _split_back(pb, len(args), kwargs)

@@ -60,12 +60,12 @@ def F(ctx: FwdContext, f, *args):
 
 def Fkw(ctx: FwdContext, f, args, kw):
     kw = kw or {}
+    if ctx.no_grad and computes(f):
+        return ops.detached(f(*[ctx.vo(a) for a in args], **{k: ctx.vo(v) for k, v in kw.items()})), None
     handler = HANDLERS.get(f) if _hashable(f) else None
     if handler is not None:
         return handler(ctx, f, args, kw)
     own = TABLE.jvp(f)
-    if own is not None and ctx.no_grad and computes(f):
-        return ops.detached(f(*[ctx.vo(a) for a in args], **{k: ctx.vo(v) for k, v in kw.items()})), None
     if own is not None:
         if ctx.mode == "taylor" and getattr(own, "first_order", False):
             raise NoRuleError(f"Taylor mode: {_name(f)} has a first-order forward rule (jvp_rule) only")

@@ -84,6 +84,17 @@ def check_tracked_write(obj, loc) -> None:
             what="tensor" if isinstance(obj, torch.Tensor) else "NumPy array"), loc)
 
 
+def refuse_partial(loc) -> None:
+    """In an ``except`` handler: the ``try`` body wrote a value that carries a gradient into a
+    list, a dict, an object or a global before it raised; the handler's pullback runs in place of
+    the body's, so that write's gradient would be lost (``Forward.fwd_try``)."""
+    raise errors.GradientError(
+        "torchzygote cannot differentiate this 'try' statement: its body stored a value that carries a "
+        "gradient (into a list, a dict, an attribute or a global) before it raised, and the gradient of "
+        "a partly run body is not followed; make the store after the statement that may raise, or "
+        "outside the 'try'", loc)
+
+
 def refuse_tangent_in_place(held: bool, t, loc) -> None:
     """Forward mode: an in-place write with a tangent into a tensor read from outside state
     through a local name, which the state still ``held`` (``b = self.buf; b[:] = x * 2``,

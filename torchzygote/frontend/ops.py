@@ -6,6 +6,7 @@ rules (``torchzygote/rules``) give them derivatives and codegen inlines them.
 import importlib
 import inspect
 import operator
+import sys
 import types
 
 import torch
@@ -227,8 +228,13 @@ def is_method_of(cls, name) -> bool:
 
 
 def raise_(exc=None, cause=None):
+    """``raise exc from cause``; a bare ``raise`` (None) re-raises the exception being handled,
+    as generated code runs a handler inside Python's own ``except``."""
     if exc is None:
-        raise RuntimeError("No active exception to reraise")
+        exc = sys.exc_info()[1]
+        if exc is None:
+            raise RuntimeError("No active exception to reraise")
+        raise exc
     if cause is not None:
         raise exc from cause
     raise exc

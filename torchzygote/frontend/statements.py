@@ -182,9 +182,10 @@ class Statements(ControlFlow):
         return self.loop(s, self.expr(s.iter))
 
     def stmt_Try(self, s):
-        if not s.handlers:  # try/finally: the finally block runs after the body
-            st = self.lift_stmts(s.body + s.orelse)
-            return seq_state(st, self.lift_stmts(s.finalbody)) if s.finalbody else st
+        if s.finalbody:   # the finally block runs after the rest, also where an exception leaves it
+            return seq_state(self.stmt_Try(_finally_on_raise(s)), self.lift_stmts(s.finalbody))
+        if not s.handlers:
+            return self.lift_stmts(s.body + s.orelse)
         # names the body assigns are kept in cells too, so a handler and the code after it
         # see the values assigned before the exception, as Python's locals would show
         shadow = {n: self.emit(ops.new_cell, self.env.get(n, Const(UNDEF)), hint=n)
@@ -212,7 +213,7 @@ class Statements(ControlFlow):
             states.append(st)
         self.shadows.pop()
         outs = self.merge(regions, envs, states, env0)
-        self.region.nodes.append(Try(regions[0], handlers, outs, self.loc))
+        self.region.nodes.append(Try(regions[0], handlers, outs, (self.file, s.lineno)))
         state = join_states(states)
         if s.finalbody:
             state = seq_state(state, self.lift_stmts(s.finalbody))
@@ -325,3 +326,18 @@ def _per_mode(s: ast.With, k: int, flag: ast.expr) -> ast.If:
         return ast.copy_location(ast.With(items=items, body=s.body, type_comment=None), s)
     return ast.fix_missing_locations(ast.copy_location(ast.If(test=flag, body=[variant(True)],
                                                               orelse=[variant(False)]), s))
+
+
+def _finally_on_raise(s: ast.Try) -> ast.Try:
+    """``try: ... finally: F`` without its ``finally``, inside ``try: ... except BaseException:
+    F; raise``: where an exception leaves the statement, ``F`` runs before it goes on (an outer
+    handler in the function may catch it); ``F`` also follows the statement, for the other ways
+    out (``stmt_Try``)."""
+    inner = [ast.Try(body=s.body, handlers=s.handlers, orelse=s.orelse, finalbody=[])] if s.handlers else \
+        s.body + s.orelse
+    every = ast.ExceptHandler(type=ast.Name("BaseException", ast.Load()), name=None,
+                              body=list(s.finalbody) + [ast.Raise(exc=None, cause=None)])
+    out = ast.Try(body=inner, handlers=[every], orelse=[], finalbody=[])
+    for node in (out, every, every.type, every.body[-1], *(inner if s.handlers else ())):
+        ast.copy_location(node, s)
+    return out
