@@ -41,7 +41,7 @@ _PLACES = ((getattr, ops.rewrite_attr), (ops.module_data, ops.rewrite_attr), (op
            (ops.get_global, ops.rewrite_global))
 _VIEW_ATTRS = ("T", "mT", "H", "mH", "real", "imag", "data")   # a tensor's views: not a place
 _ITERS = (iter, enumerate, zip, reversed, list, tuple, sorted, filter, map)   # what holds an outside container's items
-_ITEMS = (next,)
+_NOTED = {id(f) for f in (*(g for g, _ in _PLACES), *_ITERS, next, ops.unpack, ops.unpack_star)}
 
 
 def _cell_value(fn: types.FunctionType, i: int):
@@ -116,21 +116,23 @@ class Names:
         there), where it was read; an item of something read there (unpacked, iterated) or of a
         method's result (``self.buffers()``), an unknown place. Not a tensor's view attributes
         (``x.T``), nor an item of a container made here (its reads are checked at run time)."""
+        if f is ops.call_method:
+            self.methods.add(v.id)
+        if id(f) not in _NOTED:   # (most statements: a quick way out)
+            return
         first = args[0] if args and isinstance(args[0], Var) else None
         outside = first is not None and first.id in self.places
         rewrite = next((r for g, r in _PLACES if g is f), None) if len(args) == 2 else None
         view = f is getattr and len(args) == 2 and isinstance(args[1], Const) and args[1].value in _VIEW_ATTRS
         if first is not None and (self.places.get(first.id, ()) is None or first.id in self.derived and
-                                  (f is operator.getitem or any(f is g for g in _ITEMS))) or \
-                (f is ops.unpack or f is ops.unpack_star or view or any(f is g for g in _ITEMS)) and outside:
+                                  (f is operator.getitem or f is next)) or \
+                (f is ops.unpack or f is ops.unpack_star or view or f is next) and outside:
             self.places[v.id] = None
         elif rewrite is not None and (f is not operator.getitem or outside) and not view:
             self.places[v.id] = (rewrite, args)
         elif any(f is g for g in _ITERS) and any(isinstance(a, Var) and (a.id in self.places or a.id in self.derived)
                                                  for a in args):
             self.derived.add(v.id)   # (``enumerate(self.bufs)``: its items are outside state's)
-        elif f is ops.call_method:
-            self.methods.add(v.id)
 
     def written_in_place(self, old, new):
         """What a local name holds after an in-place write of ``new`` into ``old``: under
