@@ -1212,6 +1212,31 @@ def try_finally_on_raise(x):   # the finally block runs as the exception leaves 
 
 
 @case()
+def try_finally_breaks_while_raising(x):   # the finally block runs once, and its break ends the exception
+    s = x
+    for _ in range(3):
+        try:
+            raise ValueError("v")
+        finally:
+            s = s * x
+            break
+    return s
+
+
+@case()
+def try_store_into_a_list_made_there(x):   # the list the body made is not read after it raised
+    d = {"a": 1.0}
+    try:
+        parts = []
+        for k in ["a", "b"]:
+            parts.append(d[k] * x)
+        r = sum(parts)
+    except KeyError:
+        r = x * 5
+    return r
+
+
+@case()
 def try_bare_reraise(x):   # a bare `raise` in a handler re-raises what it handles
     r = x * 3
     try:

@@ -231,3 +231,18 @@ def test_a_store_in_a_try_body_that_raised_is_refused(f):
     with pytest.raises(tz.GradientError, match="stored a value that carries a gradient") as e:
         tz.gradient(f, 2.0)
     assert "test_errors.py" in str(e.value)
+
+
+def _stores_then_raises_through_finally(x):
+    s = []
+    try:
+        s.append(x * 2)
+        raise ValueError("user")
+    finally:
+        pass
+
+
+def test_a_finally_block_lets_the_users_exception_through():
+    """Its handler raises again: the exception is the user's, not a refusal of the store."""
+    with pytest.raises(ValueError, match="user"):
+        tz.gradient(_stores_then_raises_through_finally, 2.0)

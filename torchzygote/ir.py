@@ -137,6 +137,7 @@ class Try:
     handlers: List[Tuple[Operand, Optional[Var], Region]]
     outs: List[Var]
     loc: Optional[Loc] = None
+    rethrows: bool = False   # a ``finally`` block's: its handler runs the block and raises again
 
 
 Node = Union[Stmt, If, Loop, Try]

@@ -145,8 +145,10 @@ class Forward:
         tk = f"_tk{self.nid(T)}"
         lines = ["_sl = len(_st)"] if self.has_stack else []
         # (generated code, differentiated again, unwinds its own stores: its saved values' list)
-        writes = [] if dispatch.own_code(self.fn.file) else \
-            [s for s in ir.walk(T.body) if isinstance(s, Stmt) and self._gradient_write(s)]
+        # (not a finally block's handler, which raises again; nor stores into what the body made)
+        made = {id(s) for s in ir.walk(T.body)}
+        writes = [] if dispatch.own_code(self.fn.file) or T.rethrows else \
+            [s for s in ir.walk(T.body) if isinstance(s, Stmt) and self._gradient_write(s, made)]
         flag = f"_tp{self.nid(T)}" if writes else None
         if flag:
             lines.append(f"{flag} = False")
@@ -185,9 +187,12 @@ class Forward:
                          f"{', '.join(facts)}, {s.loc!r})")
         return lines
 
-    def _gradient_write(self, s: Stmt) -> bool:
-        """Whether ``s`` writes a value that carries a gradient into outside or identity state (a
-        rule with an effect: ``append``, ``setattr``, ``obj[k] = v``, a global)."""
+    def _gradient_write(self, s: Stmt, made: set) -> bool:
+        """Whether ``s`` writes a value that carries a gradient into a list, a dict, an object or a
+        global (``append``, ``setattr``, ``obj[k] = v``) that statement ids ``made`` did not make."""
+        target = self.A.defs.get(s.args[0].id) if s.args and isinstance(s.args[0], Var) else None
+        if target is not None and id(target) in made:
+            return False
         r = self.A.rule.get(id(s))
         if r is not None and not r.moves:   # (a tensor's own in-place write: a value, ``ops.try_guard``'s)
             return False

@@ -183,7 +183,12 @@ class Statements(ControlFlow):
 
     def stmt_Try(self, s):
         if s.finalbody:   # the finally block runs after the rest, also where an exception leaves it
-            return seq_state(self.stmt_Try(_finally_on_raise(s)), self.lift_stmts(s.finalbody))
+            fin = f"$finally{id(s)}"
+            self.local_names = self.local_names | {fin}
+            self.env[fin] = Const(False)
+            st = self.stmt_Try(_finally_on_raise(s, fin))
+            return seq_state(st, self.branch(self.emit(operator.not_, self.load(fin)),
+                                             lambda: self.lift_stmts(s.finalbody), lambda: NONE))
         if not s.handlers:
             return self.lift_stmts(s.body + s.orelse)
         # names the body assigns are kept in cells too, so a handler and the code after it
@@ -213,7 +218,7 @@ class Statements(ControlFlow):
             states.append(st)
         self.shadows.pop()
         outs = self.merge(regions, envs, states, env0)
-        self.region.nodes.append(Try(regions[0], handlers, outs, (self.file, s.lineno)))
+        self.region.nodes.append(Try(regions[0], handlers, outs, (self.file, s.lineno), getattr(s, "rethrows", False)))
         state = join_states(states)
         if s.finalbody:
             state = seq_state(state, self.lift_stmts(s.finalbody))
@@ -328,16 +333,19 @@ def _per_mode(s: ast.With, k: int, flag: ast.expr) -> ast.If:
                                                               orelse=[variant(False)]), s))
 
 
-def _finally_on_raise(s: ast.Try) -> ast.Try:
+def _finally_on_raise(s: ast.Try, fin: str) -> ast.Try:
     """``try: ... finally: F`` without its ``finally``, inside ``try: ... except BaseException:
-    F; raise``: where an exception leaves the statement, ``F`` runs before it goes on (an outer
-    handler in the function may catch it); ``F`` also follows the statement, for the other ways
-    out (``stmt_Try``)."""
+    fin = True; F; raise``: where an exception leaves the statement, ``F`` runs before it goes on
+    (an outer handler in the function may catch it, or ``F`` may leave with ``break``, ``continue``
+    or ``return``); ``F`` follows the statement where ``fin`` is False, for the other ways out
+    (``stmt_Try``)."""
     inner = [ast.Try(body=s.body, handlers=s.handlers, orelse=s.orelse, finalbody=[])] if s.handlers else \
         s.body + s.orelse
+    mark = ast.Assign(targets=[ast.Name(fin, ast.Store())], value=ast.Constant(True))
     every = ast.ExceptHandler(type=ast.Name("BaseException", ast.Load()), name=None,
-                              body=list(s.finalbody) + [ast.Raise(exc=None, cause=None)])
+                              body=[mark] + list(s.finalbody) + [ast.Raise(exc=None, cause=None)])
     out = ast.Try(body=inner, handlers=[every], orelse=[], finalbody=[])
-    for node in (out, every, every.type, every.body[-1], *(inner if s.handlers else ())):
+    out.rethrows = True
+    for node in (out, every, every.type, mark, *ast.walk(mark), every.body[-1], *(inner if s.handlers else ())):
         ast.copy_location(node, s)
     return out
