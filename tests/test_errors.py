@@ -224,7 +224,37 @@ def _stores_in_finally_while_raising(x):
     return s[0] * x
 
 
-@pytest.mark.parametrize("f", [_stores_then_raises, _stores_in_finally_while_raising], ids=lambda f: f.__name__)
+class _Box:
+    def __init__(self):
+        self.items = []
+
+    def put_then_fail(self, v):
+        self.items.append(v)
+        raise KeyError("k")
+
+
+def _a_callee_stores_then_raises(x):
+    b = _Box()
+    try:
+        b.put_then_fail(x * 2)
+    except KeyError:
+        pass
+    return b.items[0] * x
+
+
+def _stores_into_a_list_read_in_the_body(x):
+    b = _Box()
+    try:
+        items = b.items
+        items.append(x * 2)
+        raise ValueError("v")
+    except ValueError:
+        pass
+    return b.items[0] * x
+
+
+@pytest.mark.parametrize("f", [_stores_then_raises, _stores_in_finally_while_raising, _a_callee_stores_then_raises,
+                               _stores_into_a_list_read_in_the_body], ids=lambda f: f.__name__)
 def test_a_store_in_a_try_body_that_raised_is_refused(f):
     """The handler's pullback runs in place of the body's: the stored value's gradient (2x of 4x)
     was lost without an error."""

@@ -61,6 +61,7 @@ class Codegen(Forward, Pullback, WriteGuards):
         self._alias: Dict[int, str] = {}   # forward only: a loop's next value -> its parameter's name
         self._early: Set[int] = set()     # loop bodies that push their values first
         self._progress: Dict[int, str] = {}   # statement -> the flag it sets in a try body (``fwd_try``)
+        self._made: Optional[set] = None   # statements that make a list or a dict (``Forward._counted``)
         self.pure = True
         self._live: List[int] = [p.id for p in fn.params]   # values that may be tensors, defined so far, in scope
         self._in_branch: Set[int] = set()   # of those, values a branch defines (unbound if it did not run)

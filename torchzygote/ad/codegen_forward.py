@@ -26,6 +26,16 @@ from .write_checks import (UNTRACKED, refuse_partial, check_global_type, check_n
 
 # writes into an existing list, dict, object or global (``Forward._gradient_write``)
 _STORES = ("append", "extend", "insert", "update", "setdefault", "__setitem__", "add", "appendleft", "extendleft")
+_BUILDERS = (ops.build_list, ops.build_dict, ops.cat_list, ops.merge_dict, list, dict, list.copy, dict.copy,
+             ops.unpack_star)
+
+
+def _created(r: ir.Region) -> set:
+    """The statements of region ``r`` that make a new list or dict."""
+    return {id(s) for s in ir.walk(r) if isinstance(s, Stmt) and isinstance(s.fn, Const) and
+            any(s.fn.value is b for b in _BUILDERS)}
+
+
 _STORE_FNS = (list.append, list.insert, list.extend, operator.setitem, setattr, object.__setattr__, ops.set_global,
               ops.setitem_v, operator.iadd, operator.imul, operator.ior, *ops.REWRITES)
 
@@ -42,6 +52,8 @@ class Forward:
                 lines += self.fwd_stmt(node)
                 if id(node) in self._progress:
                     lines.append(f"{self._progress[id(node)]} = True")
+                if self._counted(node):
+                    lines.append("_ctx.stores += 1")
             elif id(node) in self.tests:   # a while loop's test: the trip runs on, the last one breaks
                 lines.append(f"if not {self.v(node.cond)}: break")
                 start = len(lines)
@@ -144,22 +156,27 @@ class Forward:
         pullback would then not run) is refused in the handler (``write_checks.refuse_partial``)."""
         tk = f"_tk{self.nid(T)}"
         lines = ["_sl = len(_st)"] if self.has_stack else []
-        # (generated code, differentiated again, unwinds its own stores: its saved values' list)
-        # (not a finally block's handler, which raises again; nor stores into what the body made)
-        made = {id(s) for s in ir.walk(T.body)}
-        writes = [] if dispatch.own_code(self.fn.file) or T.rethrows else \
-            [s for s in ir.walk(T.body) if isinstance(s, Stmt) and self._gradient_write(s, made)]
+        # (generated code, differentiated again, unwinds its own stores: its saved values' list;
+        # not a finally block's handler, which raises again; nor stores into what the body made)
+        checked = not dispatch.own_code(self.fn.file) and not T.rethrows
+        made = _created(T.body)
+        writes = [s for s in ir.walk(T.body) if isinstance(s, Stmt) and self._gradient_write(s, made)] \
+            if checked else []
         flag = f"_tp{self.nid(T)}" if writes else None
         if flag:
             lines.append(f"{flag} = False")
             self._progress.update((id(s), flag) for s in writes)
+        count = f"_ts{self.nid(T)}" if checked else None   # (stores the functions it calls make: ``_counted``)
+        if count:
+            lines.append(f"{count} = _ctx.stores")
         lines.append("try:")
         lines += indent(self.fwd_region(T.body) + self._assign(T.outs, T.body.yields) + [f"{tk} = 0"])
         for i, (typ, exc, h) in enumerate(T.handlers):
             lines.append(f"except {self.v(typ)} as _e:")
             body = ["del _st[_sl:]"] if self.has_stack else []
-            if flag:
-                body.append(f"if {flag}: {self.glob(refuse_partial, 'partial')}({T.loc!r})")
+            if count:
+                body.append(f"if {flag + ' or ' if flag else ''}_ctx.stores != {count}: "
+                            f"{self.glob(refuse_partial, 'partial')}({T.loc!r})")
             if exc is not None:
                 body.append(f"{self.v(exc)} = _e")
             body += self.fwd_region(h) + self._assign(T.outs, h.yields) + [f"{tk} = {i + 1}"]
@@ -187,9 +204,19 @@ class Forward:
                          f"{', '.join(facts)}, {s.loc!r})")
         return lines
 
+    def _counted(self, s: Stmt) -> bool:
+        """Whether ``s`` writes a value that carries a gradient into what this function did not
+        make: counted in the context (``Context.stores``), so that a caller's ``except`` sees a
+        store made before an exception that left this function (``fwd_try``)."""
+        if dispatch.own_code(self.fn.file):
+            return False
+        if self._made is None:
+            self._made = _created(self.fn.body)
+        return self._gradient_write(s, self._made)
+
     def _gradient_write(self, s: Stmt, made: set) -> bool:
         """Whether ``s`` writes a value that carries a gradient into a list, a dict, an object or a
-        global (``append``, ``setattr``, ``obj[k] = v``) that statement ids ``made`` did not make."""
+        global (``append``, ``setattr``, ``obj[k] = v``) that none of the statements ``made`` made."""
         target = self.A.defs.get(s.args[0].id) if s.args and isinstance(s.args[0], Var) else None
         if target is not None and id(target) in made:
             return False
@@ -198,7 +225,7 @@ class Forward:
             return False
         f = r.fn if r is not None else s.fn.value if isinstance(s.fn, Const) else None
         if f is ops.call_method:   # (kinds known at run time only)
-            store = isinstance(s.args[1], Const) and s.args[1].value in _STORES
+            store = len(s.args) > 1 and isinstance(s.args[1], Const) and s.args[1].value in _STORES
         else:   # (not a name's own cell, which the handler reads through ``ops.try_guard``)
             store = any(f is g for g in _STORE_FNS) and not (len(s.args) > 1 and isinstance(s.args[1], Const) and
                                                              s.args[1].value == "cell_contents")

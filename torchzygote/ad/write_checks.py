@@ -89,10 +89,10 @@ def refuse_partial(loc) -> None:
     list, a dict, an object or a global before it raised; the handler's pullback runs in place of
     the body's, so that write's gradient would be lost (``Forward.fwd_try``)."""
     raise errors.GradientError(
-        "torchzygote cannot differentiate this 'try' statement: its body stored a value that carries a "
-        "gradient (into a list, a dict, an attribute or a global) before it raised, and the gradient of "
-        "a partly run body is not followed; make the store after the statement that may raise, or "
-        "outside the 'try'", loc)
+        "torchzygote cannot differentiate this 'try' statement: its body (or a function it called) stored "
+        "a value that carries a gradient (into a list, a dict, an attribute or a global) before it raised, "
+        "and the gradient of a partly run body is not followed; make the store after the statement that "
+        "may raise, or outside the 'try'", loc)
 
 
 def refuse_tangent_in_place(held: bool, t, loc) -> None:

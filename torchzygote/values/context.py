@@ -19,7 +19,8 @@ class Context:
     """State of one gradient computation: gradients of identity objects and
     of implicit parameters."""
 
-    __slots__ = ("grads", "params", "pgrads", "pown", "tensor_grads", "written", "numbers", "shared", "no_grad")
+    __slots__ = ("grads", "params", "pgrads", "pown", "tensor_grads", "written", "numbers", "shared", "no_grad",
+                 "stores")
 
     def __init__(self, params=None):
         self.grads: Dict[int, list] = {}      # id(obj) -> [obj, gradient container]
@@ -33,6 +34,9 @@ class Context:
         # the ``consts`` of the transforms Python callees run now: NO_GRAD_MODE during a call made
         # under torch.no_grad() (``Analysis.cut``), whose callees then run their no_grad transforms
         self.no_grad: frozenset = frozenset()
+        # stores of values with gradients into what the storing function did not make: an ``except``
+        # that sees this change since its ``try`` began refuses (``codegen_forward.Forward.fwd_try``)
+        self.stores = 0
 
     def wants_global(self, value, fn, name) -> bool:
         """Whether a tensor read from a global needs a gradient: it is one of the Params, or
