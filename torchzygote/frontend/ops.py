@@ -309,13 +309,13 @@ def detached(x):
     return x
 
 
-_SWITCHES = (torch.no_grad, torch.enable_grad, torch.set_grad_enabled, torch.inference_mode)
+GRAD_SWITCHES = (torch.no_grad, torch.enable_grad, torch.set_grad_enabled, torch.inference_mode)   # torch's grad modes
 
 
 def with_enter(mgr):
     """``mgr.__enter__()``; one of torch's grad-mode switches reaches here only where the ``with``
     statement does not name it (``ng = torch.no_grad(); with ng:``): its mode would be missed."""
-    if isinstance(mgr, _SWITCHES):
+    if isinstance(mgr, GRAD_SWITCHES):
         raise GradientError(f"torchzygote follows torch.{type(mgr).__name__} where a 'with' statement calls it "
                             f"(`with torch.{type(mgr).__name__}(...):`); this one was made elsewhere, so whether "
                             f"the block is recorded cannot be told when the code is transformed. Write the call "

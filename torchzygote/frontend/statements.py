@@ -19,8 +19,6 @@ from .expressions import BINOPS, UNSUPPORTED
 from .names import ALWAYS, EXIT, MAYBE, NONE, RAISES, RET
 from .scopes import assigned_names
 
-_GRAD_MODES = (torch.no_grad, torch.enable_grad, torch.set_grad_enabled, torch.inference_mode)
-
 
 class Statements(ControlFlow):
     def lift_stmts(self, stmts) -> str:
@@ -294,7 +292,7 @@ class Statements(ControlFlow):
             fn = self.expr(e.func)
         except LiftError:
             return None
-        return fn.value if isinstance(fn, Const) and fn.value in _GRAD_MODES else None
+        return fn.value if isinstance(fn, Const) and fn.value in ops.GRAD_SWITCHES else None
 
     def _mode_flag(self, e):
         """The mode argument of ``set_grad_enabled(flag)`` or ``inference_mode(flag)`` (an AST
