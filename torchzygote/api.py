@@ -166,8 +166,17 @@ def withgradient(f: Callable, *args, **kwargs) -> WithGradient:
     """The value of ``f(*args)`` and its gradient, from one forward pass."""
     if len(args) == 1 and type(args[0]) is Params and not kwargs:
         return _implicit(f, args[0])
-    y, back = pullback(f, *args, **kwargs)
-    return WithGradient(y, back(seed(y)))
+    code = getattr(f, "__code__", None)
+    if CHECK or code is not None and code.co_flags & dispatch.CO_GENERATOR_LIKE:
+        y, back = pullback(f, *args, **kwargs)
+        return WithGradient(y, back(seed(y)))
+    return _quiet(_key(f), _withgradient, f, args, kwargs)   # (one ``_quiet``: see ``_implicit``)
+
+
+def _withgradient(f, args, kwargs) -> WithGradient:
+    ctx = Context()
+    y, back = _call(ctx, f, args, kwargs)
+    return WithGradient(y, _run_back(ctx, back, seed(y), args, y))
 
 
 def _gradient(f, args, kwargs) -> tuple:
@@ -358,17 +367,25 @@ def _implicit_pullback(f, ps: Params):
     ctx = Context(ps)
     key = _key(f)
     y, back = _quiet(key, _call, ctx, f, (), None)
+    return y, lambda dy: _quiet(key, _implicit_grads, ctx, back, dy, ps)
 
-    def pb(dy) -> Grads:
-        ctx.grads, ctx.pgrads, ctx.pown, ctx.tensor_grads = {}, {}, {}, {}
-        _quiet(key, back, dy)
-        return Grads(ctx.pgrads, ps)
-    return y, pb
+
+def _implicit_grads(ctx: Context, back, dy, ps: Params) -> Grads:
+    ctx.grads, ctx.pgrads, ctx.pown, ctx.tensor_grads = {}, {}, {}, {}
+    back(dy)
+    return Grads(ctx.pgrads, ps)
 
 
 def _implicit(f, ps: Params) -> WithGradient:
-    y, pb = _implicit_pullback(f, ps)
-    return WithGradient(y, pb(seed(y)))
+    # (forward and pullback in one ``_quiet``: a collector held for the forward alone would, once
+    # released, traverse every value the pullback keeps before the pullback frees them)
+    return _quiet(_key(f), _implicit_run, f, ps)
+
+
+def _implicit_run(f, ps: Params) -> WithGradient:
+    ctx = Context(ps)
+    y, back = _call(ctx, f, (), None)
+    return WithGradient(y, _implicit_grads(ctx, back, seed(y), ps))
 
 
 # ---------------------------------------------------------------- rules from users

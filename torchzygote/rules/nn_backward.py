@@ -46,6 +46,8 @@ def linear_back(dy, x, w, which):
         return dy @ _c(w) if _fl(x) else None
     if which == 1:
         x = _c(x)
+        if x.dim() == 2 and dy.dim() == 2:   # (a batch of rows: one mm, no reshapes)
+            return dy.t().mm(x)
         if x.dim() == 1:
             return torch.outer(dy, x) if dy.dim() == 1 else dy.unsqueeze(-1) * x
         return dy.reshape(-1, dy.shape[-1]).mT @ x.reshape(-1, x.shape[-1])
@@ -55,7 +57,7 @@ def linear_back(dy, x, w, which):
 def bias_back(dy, b):
     if b is None:
         return None
-    return _st(dy, b.shape)
+    return dy.sum(0) if dy.dim() == 2 and b.dim() == 1 and dy.shape[1] == b.shape[0] else _st(dy, b.shape)
 
 
 def softmax_dim(x, dim):
