@@ -464,3 +464,74 @@ def test_compiled_guards_refuse_each_kind_of_change():
         change(m)
         assert not fits((m,)), change
     assert not fits((nn.Linear(2, 2),)) and not fits(())
+
+
+# ---------------------------------------------------------------- closed callers (dispatch.Pins)
+
+class _TwoLayers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 3)
+        self.b = nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.a(x))).sum()
+
+
+def _fwd_of(f, *args):
+    return cache.entry(f, args).fwd
+
+
+def test_module_forwards_without_writes_are_closed():
+    """A forward made of rules and calls of closed submodules is closed (its pinned calls skip the
+    checks its own entry made); one that writes an attribute, or calls a function at run time, is not."""
+    torch.manual_seed(11)
+    x = torch.randn(4, 3, dtype=D)
+    model = Scaled().double()
+    _check(model, x)
+    assert _fwd_of(Scaled.forward, model, x).closed
+    assert _fwd_of(nn.Sequential.forward, model.net, x).closed
+    assert _fwd_of(nn.Linear.forward, model.net[0], x).closed
+    sets = _SetsMask().double()
+    tz.gradient(lambda mm, xx: mm(xx, None), sets, x)
+    assert not _fwd_of(_SetsMask.forward, sets, x, None).closed
+    swaps = Swaps("field").double()
+    tz.gradient(lambda m: m(x), swaps)
+    assert not _fwd_of(Swaps.forward, swaps, x).closed
+
+
+def test_a_hook_run_inside_a_closed_caller_is_followed():
+    """A closed caller's pinned calls trust the guards its entry checked when it began; a call that
+    leaves for ``J`` (here a forward hook added after the first gradient) may run any code, and the
+    hook rebinds the next layer's bias to None: that call checks, and the gradient is torch's."""
+    torch.manual_seed(12)
+    x = torch.randn(4, 3, dtype=D)
+    model, ref = _TwoLayers().double(), _TwoLayers().double()
+    ref.load_state_dict(model.state_dict())
+    tz.gradient(lambda m, xx: m(xx), model, x)
+    assert _fwd_of(_TwoLayers.forward, model, x).closed
+    for m in (model, ref):
+        m.a.register_forward_hook(lambda mod, inp, out, m=m: setattr(m.b, "bias", None))
+    g = tz.gradient(lambda m, xx: m(xx), model, x)[1]
+    xr = x.clone().requires_grad_(True)
+    torch.testing.assert_close(g, torch.autograd.grad(ref(xr), xr)[0])
+    assert model.b.bias is None
+
+
+def test_every_rule_with_an_effect_is_classified():
+    """``closed_forward`` trusts the rules with an effect listed as writing nothing; every other one
+    is taken to write. A new rule with an effect is listed here or there, deliberately."""
+    import operator
+    from torch.nn import Module
+    from torchzygote.ad.analysis_modules import EFFECT_READS
+    from torchzygote.frontend import ops
+    from torchzygote.rules.registry import TABLE
+    writes = {setattr, delattr, object.__setattr__, operator.setitem, operator.delitem, ops.setitem_v,
+              ops.set_global, *ops.REWRITES, operator.iadd, operator.imul, operator.ior, list.append,
+              list.extend, list.insert, list.pop, Module.add_module, Module.register_buffer,
+              Module.register_module, Module.register_parameter}
+    effect = {r.fn for rules in TABLE.rules.values() for r in (rules if isinstance(rules, (list, tuple)) else [rules])
+              if r.effect}
+    assert not (EFFECT_READS & writes)
+    unclassified = {getattr(f, "__qualname__", repr(f)) for f in effect if f not in EFFECT_READS and f not in writes}
+    assert not unclassified

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import torch
 
+from ..frontend import ops
 from ..ir import Const, Stmt
-from ..rules.registry import OBJECT, UNDEFINED
+from ..rules.registry import OBJECT, TABLE, TENSOR, UNDEFINED
 from ..values.kinds import KIND_OF_TYPE, kind_of
 from .analysis_modules import lifted_callee
 
@@ -26,6 +27,11 @@ class Callees:
                 self._ret_rank[id(s)] = rank
             return kind
         f = s.fn.value if isinstance(s.fn, Const) else None
+        if f is ops.call_method and len(s.args) >= 2 and self.kind(s.args[0]) == TENSOR and \
+                isinstance(s.args[1], Const) and type(s.args[1].value) is str:
+            made = TABLE.nondiff_kinds.get(getattr(torch.Tensor, s.args[1].value, None))
+            if made is not None:   # (``x.new_zeros(n, m)``: a constant of a known kind)
+                return made
         if s.kwargs or s.star is not None or s.dstar is not None or not lifted_callee(f, len(s.args)):
             return OBJECT   # (a function with rules: the run-time kinds may select one)
         kind, self._ret_rank[id(s)], floating, _ = self._returns(f, None, s.args, None)

@@ -3,9 +3,11 @@
 example modules, the kinds of their fields, and the Python functions their calls run."""
 from __future__ import annotations
 
+import operator
 import types
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from ..frontend import ops
@@ -35,6 +37,7 @@ class ModuleFacts:
         self.guards: Dict[Tuple[int, tuple], object] = {}
         self.checked: Dict[int, tuple] = {}
         self.pins: Dict[int, dict] = {}   # id(stmt) -> {module class: (forward, entry)}: dispatch.call_pinned
+        self.closed = False   # after the analysis: ``closed_forward``
         self.held: frozenset = frozenset()   # after ``forget``: the values that hold a module or a function
         for i, (p, x, k) in enumerate(zip(params, examples or (), kinds)):
             if k == OBJECT and (isinstance(x, torch.nn.Module) or type(x) is types.FunctionType):
@@ -221,3 +224,46 @@ def lifted_callee(f, nargs: int) -> bool:
     if code.co_argcount != nargs or code.co_flags & VARFLAGS or code.co_kwonlyargcount:
         return False
     return not (f in TABLE.adjoints or f in TABLE.dispatchers or torch_internal(f) or TABLE.lookup(f))
+
+
+# rules whose pullback must run without an output gradient (``Rule.effect``) that write nothing:
+# they build, copy, split or read containers and closures. Every other such rule writes (an
+# attribute, an item, a global, a list in place, a module's registries);
+# tests/test_module_specialisation.py checks that each rule with an effect is on one side
+EFFECT_READS = frozenset({
+    ops.build_list, ops.build_dict, ops.cat_list, ops.merge_dict, ops.unpack_star, ops.new_cell,
+    ops.make_function, ops.bound_method, ops.module_data, ops.try_guard, list, list.copy, dict.copy,
+    operator.getitem, operator.add, operator.mul, np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit})
+
+
+def closed_forward(fn: ir.Function, A) -> bool:
+    """Whether nothing ``fn``'s forward runs can rebind a field of a module, add a hook, rebind a
+    global or write into a value it did not make: every call is an inlined rule that writes
+    nothing (a builtin or torch function without a rule's) or a call of held modules whose
+    entries are closed too. Such a function's calls of held modules skip the checks that the
+    caller's own entry made when it began (``dispatch.Pins``), and nothing it passes a tensor to
+    can write into it (``dispatch.run_forward``)."""
+    for s in ir.walk(fn.body):
+        if not isinstance(s, Stmt):
+            continue
+        r = A.rule.get(id(s))
+        f = s.fn.value if isinstance(s.fn, Const) else None
+        if r is not None:
+            if r.inplace or r.effect and not _in(r.fn, EFFECT_READS):
+                return False
+            continue
+        pinned = A.mods.pins.get(id(s))
+        if pinned is not None and not A.off(s):
+            if not all(e.fwd is not None and getattr(e.fwd, "closed", False) for _, e in pinned.values()):
+                return False
+            continue
+        if f is None or type(f) is types.FunctionType or not TABLE.is_nondiff(f):
+            return False   # (a call dispatched at run time: any code may run)
+    return True
+
+
+def _in(f, group: frozenset) -> bool:
+    try:
+        return f in group
+    except TypeError:   # (an unhashable callable)
+        return False

@@ -398,7 +398,8 @@ class Forward:
         if pinned is not None and not self.A.off(s):   # a call of modules this transform is specialised on
             method = isinstance(s.fn, Const)   # (``self.net(x)``: ops.call_method(self, "net", x))
             call = self.glob(dispatch.call_pinned_method if method else dispatch.call_pinned, "Jp")
-            head = f"_ctx, {self.glob(pinned, 'pin')}" + ("" if method else f", {self.v(s.fn)}")
+            pins = dispatch.Pins(pinned, self.A.mods.closed)
+            head = f"_ctx, {self.glob(pins, 'pin')}" + ("" if method else f", {self.v(s.fn)}")
             return guards + pre + [f"{tgt} = {call}({head}{''.join(', ' + a for a in argv)}){where}"] + post
         consts = self._constant_numbers(s)
         if consts:

@@ -78,12 +78,16 @@ def call_consts(ctx: Context, consts: frozenset, f, *args):
 
 def run_forward(ctx: Context, f: types.FunctionType, fwd, args):
     """A lifted callee's compiled forward, checked: the callee may not hide an in-place write
-    into a tensor argument (``check_mutation``), and its pullback refuses arguments the caller
+    into a tensor argument (``check_mutation``; a closed one writes nothing it did not make:
+    ``analysis_modules.closed_forward``), and its pullback refuses arguments the caller
     wrote into after the call (``guard_reads``)."""
-    versions = [a._version for a in args if type(a) is torch.Tensor]
-    res = fwd(ctx, f, *args)
-    if versions:
-        check_mutation(f, args, versions, res[0])
+    if fwd.closed:
+        res = fwd(ctx, f, *args)
+    else:
+        versions = [a._version for a in args if type(a) is torch.Tensor]
+        res = fwd(ctx, f, *args)
+        if versions:
+            check_mutation(f, args, versions, res[0])
     return guard_reads(f, fwd.reads, args, res) if fwd.reads else res
 
 
@@ -233,25 +237,42 @@ def _items_now(ctx: Context, f, args, kw, kwargs):
     return y, b
 
 
-def call_pinned(ctx, pinned: dict, m, *args):
+class Pins(dict):
+    """A call site's pinned entries (module class -> (forward, entry)), and whether the caller is
+    closed (``analysis_modules.closed_forward``): then nothing the caller ran since its own
+    entry's guards were checked, when it began, can have rebound a field or a global, and the
+    callee's guards and validity, which are among the caller's (``ModuleFacts.lift``, its
+    ``deps``), still hold. A call that leaves for ``J`` may run any code: from then on, for the rest
+    of the gradient call, pinned calls check (``Context.opened``)."""
+
+    __slots__ = ("trusted",)
+
+    def __init__(self, pinned: dict, trusted: bool):
+        super().__init__(pinned)
+        self.trusted = trusted
+
+
+def call_pinned(ctx, pinned: Pins, m, *args):
     """``J(ctx, m, *args)`` for a call of a module the caller's transform is specialised on:
     ``pinned`` maps a module class to the forward and the entry the caller's analysis chose for
     it (``ModuleFacts.pins``), run without the cache's lookup where the class still has that
     forward and the module still fits the entry's guards (a field rebound since the caller
-    began gets the entry ``J`` finds)."""
+    began gets the entry ``J`` finds; a closed caller's could not have been: ``Pins``)."""
     got = pinned.get(type(m))
     if got is not None and not _has_hooks(m) and not _registered(m):
         fn, e = got
         full = (m, *args)
-        if type(m).forward is fn and e.valid(fn) and e.fits(full):
+        if type(m).forward is fn and (pinned.trusted and not ctx.opened or e.valid(fn) and e.fits(full)):
             y, back = run_forward(ctx, fn, e.fwd, full)
             return y, lambda dy: back(dy)[1:]
+    ctx.opened = True
     return J(ctx, m, *args)
 
 
 def call_pinned_method(ctx, pinned: dict, obj, name: str, *args):
     """``obj.name(*args)`` where ``obj.name`` is a module the caller is specialised on (``call_pinned``)."""
     if not plain(obj, name):
+        ctx.opened = True
         return J(ctx, ops.call_method, obj, name, *args)
     y, back = call_pinned(ctx, pinned, read_field(obj, name), *args)
     return y, lambda dy: (None, None, *back(dy))

@@ -22,6 +22,7 @@ from ..frontend import bound
 from ..frontend.lift import lift as _lift
 from . import collector
 from .analysis import Analysis
+from .analysis_modules import closed_forward
 from .codegen import generate as _generate
 from .codegen_pullback import GRAD_OF
 from . import jvp_codegen
@@ -73,6 +74,7 @@ def compile(fn: ir.Function, src: str, glb: dict, reads: tuple, qualname: str) -
     f = glb["fwd"]
     f.__qualname__ = f"fwd[{qualname}]"
     f.reads = reads
+    f.closed = False   # (``transform`` says where it is: ``analysis_modules.closed_forward``)
     f.origin = (qualname, (fn.file, fn.line))   # what errors about it name (nested AD runs it as a callee)
     weakref.finalize(f, _forget, fname)
     return f
@@ -120,8 +122,10 @@ def transform(f: types.FunctionType, kinds: Sequence[str], consts: frozenset = f
     try:
         fn_ir, guards = lift(f)
         A = analyse(fn_ir, kinds, consts, ranks, return_kind, floats, examples)
+        A.mods.closed = mode == "reverse" and closed_forward(fn_ir, A)
         src, glb, reads = generate(fn_ir, A, f.__qualname__, mode)
         fwd = compile(fn_ir, src, glb, reads, f.__qualname__)
+        fwd.closed = A.mods.closed
         bound.note(fwd.__code__.co_filename, f.__globals__, guards, f.__code__.co_filename)
         return Transform(fn_ir, guards, A, fwd, src)
     finally:

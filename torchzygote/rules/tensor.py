@@ -144,11 +144,12 @@ nondiff(torch.zeros, torch.ones, torch.empty, torch.arange, torch.linspace, torc
         torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel, torch.Tensor.nelement, torch.Tensor.ndimension,
         torch.Tensor.is_contiguous, torch.Tensor.stride, torch.Tensor.data_ptr, torch.Tensor.element_size,
         torch.Tensor.tolist, torch.Tensor.long, torch.Tensor.int, torch.Tensor.bool, torch.Tensor.byte,
-        torch.Tensor.short, torch.Tensor.char, torch.Tensor.new_zeros, torch.Tensor.new_ones,
-        torch.Tensor.new_empty, torch.Tensor.new_tensor, torch.Tensor.numpy,
+        torch.Tensor.short, torch.Tensor.char, torch.Tensor.numpy,
         torch.Tensor.get_device, torch.Tensor.is_floating_point, torch.Tensor.requires_grad_,
         torch.Tensor.fill_, torch.Tensor.zero_, torch.Tensor.normal_, torch.Tensor.uniform_, torch.no_grad,
         torch.enable_grad, torch.device, torch.finfo, torch.iinfo)
+nondiff(torch.Tensor.new_zeros, torch.Tensor.new_ones, torch.Tensor.new_empty, torch.Tensor.new_full,
+        torch.Tensor.new_tensor, out=TENSOR)   # (constants whose kind callers specialise on)
 # creation functions (torch.zeros, arange, randn...) are nondiff, marked above; the *_like
 # ones and shape queries are grad-less rules: their results keep a known kind
 for _f in (torch.zeros_like, torch.ones_like, torch.empty_like, torch.randn_like, torch.rand_like):

@@ -20,7 +20,7 @@ class Context:
     of implicit parameters."""
 
     __slots__ = ("grads", "params", "pgrads", "pown", "tensor_grads", "written", "numbers", "shared", "no_grad",
-                 "stores")
+                 "stores", "opened")
 
     def __init__(self, params=None):
         self.grads: Dict[int, list] = {}      # id(obj) -> [obj, gradient container]
@@ -37,6 +37,9 @@ class Context:
         # stores of values with gradients into what the storing function did not make: an ``except``
         # that sees this change since its ``try`` began refuses (``codegen_forward.Forward.fwd_try``)
         self.stores = 0
+        # a call of held modules went through ``J`` (hooks, a rebound class): any code may have run
+        # since, so pinned calls check their guards from now on, also closed callers' (``dispatch.Pins``)
+        self.opened = False
 
     def wants_global(self, value, fn, name) -> bool:
         """Whether a tensor read from a global needs a gradient: it is one of the Params, or
