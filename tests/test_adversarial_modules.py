@@ -289,3 +289,27 @@ def test_params_gradient_inside_a_gradient_is_refused():
     (it was a TypeError from calling the zero-argument function with the Params)."""
     with pytest.raises(tz.GradientError, match=r"Params taken inside differentiated code is not supported"):
         tz.gradient(nested_params, tz.Params([W_OUTER, V_OUTER]))
+
+
+class _Built(nn.Module):
+    def __init__(self, w):
+        super().__init__()
+        self.w = w
+
+    def forward(self, x):
+        return (self.w * x).sum()
+
+
+def _builds_a_module(x):
+    m = _Built(x * 2.0)   # (nn.Module.__init__ is lifted; its generated code is lifted again at second order)
+    return m(x) ** 2
+
+
+@pytest.mark.parametrize("method", ["forward", "reverse"])
+def test_module_built_inside_a_twice_differentiated_function(method):
+    """Generated code spells its globals ``__x`` as Python compiled them (outside any class); lifted
+    again, it was read as a method of a class named by its qualname (``fwd[Module.__init__]``) and its
+    private names mangled: a NameError at second order."""
+    x = torch.tensor([0.3, -0.5], dtype=torch.float64)
+    H = tz.hessian(_builds_a_module, x, method=method)
+    torch.testing.assert_close(H, torch.autograd.functional.hessian(_builds_a_module, x))

@@ -275,3 +275,26 @@ def test_no_grad_block_makes_constants_like_torch():
     yr = torch.tensor(3.0, requires_grad=True)
     expected = torch.autograd.grad(_no_grad_block(xr, yr), (xr, yr))
     assert tz.gradient(_no_grad_block, 2.0, 3.0) == tuple(float(e) for e in expected) == (6.0, 1.0)
+
+
+def _sq(x):
+    return x * x
+
+
+@tz.adjoint(_sq)
+def _sq_rule(x):
+    return _sq(x), lambda dy: (2 * x * dy,)
+
+
+def _unused_rule_result(x):
+    y = _sq(x)
+    _sq(x * 2.0)   # (its result has no gradient: the user's pullback is not called with None)
+    return math.sin(y)
+
+
+def test_custom_rule_whose_result_is_unused():
+    want = 2 * 0.7 * math.cos(0.49)
+    assert tz.gradient(_unused_rule_result, 0.7)[0] == pytest.approx(want, rel=1e-12)
+    second = tz.derivative(tz.derivative(_unused_rule_result))(0.7)
+    exact = 2 * math.cos(0.49) - 4 * 0.49 * math.sin(0.49)   # d/dx (2x cos x^2)
+    assert second == pytest.approx(exact, rel=1e-10)

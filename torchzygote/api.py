@@ -343,13 +343,16 @@ def adjoint(f: Callable) -> Callable:
 def _counted(f, rule):
     """``rule``, whose pullback must return one gradient per argument (a tuple; a single
     argument's gradient may be returned bare): too few or too many is an error naming the
-    rule, not a silently dropped or missing gradient."""
+    rule, not a silently dropped or missing gradient. A result without a gradient (unused) has
+    none for the arguments, as Zygote's ``back(nothing)``: the user's pullback is not called with None."""
     def counted_rule(*args, **kw):
         y, pb = rule(*args, **kw)
 
         def back(dy):
-            g = pb(dy)
             n = len(args)
+            if dy is None:
+                return (None,) * n
+            g = pb(dy)
             if type(g) is tuple and len(g) in (n, n + len(kw)) or type(g) is not tuple and n == 1 and not kw:
                 return g
             code = getattr(rule, "__code__", None)

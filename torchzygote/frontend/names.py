@@ -70,7 +70,7 @@ class Names:
         self.fn = fn
         self.code = fn.__code__
         self.node, self.file = find_ast(fn)
-        mangle_private(self.node, owner_class(fn.__qualname__))
+        mangle_private(self.node, owner_class(fn.__qualname__, fn.__code__))
         self.var = ir.VarFactory()
         self.globals = fn.__globals__
         self.guards: Dict[object, object] = {}   # global name, closure index or (module, attribute) -> value

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import ast
 import linecache
+import types
 from typing import Dict, List
 
 from . import ops
 
 
-def owner_class(qualname: str):
+def owner_class(qualname: str, code=None):
     """The class whose body defines the function (``C.m``, ``C.m.<locals>.g``), if any:
-    Python spells its private names ``__x`` as ``_C__x`` there."""
+    Python spells its private names ``__x`` as ``_C__x`` there. None where ``code`` (the
+    function's) still spells one of them ``__x``: it was compiled outside a class body, whatever
+    its qualname says (generated code, ``fwd[C.m]``, lifted again by nested AD)."""
+    if code is not None and _unmangled(code):
+        return None
     parts = qualname.split(".")[:-1]
     while parts:
         if parts[-1] == "<locals>":
@@ -20,6 +25,12 @@ def owner_class(qualname: str):
             continue
         return parts[-1]
     return None
+
+
+def _unmangled(code) -> bool:
+    names = code.co_names + code.co_varnames + code.co_cellvars + code.co_freevars
+    return any(n.startswith("__") and not n.endswith("__") for n in names) or \
+        any(_unmangled(c) for c in code.co_consts if isinstance(c, types.CodeType))
 
 
 def mangle_private(node, cls) -> None:
