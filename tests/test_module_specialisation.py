@@ -535,3 +535,92 @@ def test_every_rule_with_an_effect_is_classified():
     assert not (EFFECT_READS & writes)
     unclassified = {getattr(f, "__qualname__", repr(f)) for f in effect if f not in EFFECT_READS and f not in writes}
     assert not unclassified
+
+
+class _OutWriter(nn.Module):
+    def forward(self, y):
+        torch.ones(y.shape, out=y)   # (a builtin without a rule, writing its argument through out=)
+        return 1.0
+
+
+class _CallsOutWriter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sub = _OutWriter()
+
+    def forward(self, w):
+        y = w * 2.0
+        z = y[:2] * w[:2]
+        return z.sum() + self.sub(y)
+
+
+def test_a_builtin_writing_through_out_is_not_closed():
+    m, w = _CallsOutWriter(), torch.tensor([1.0, 2.0, 3.0], dtype=D)
+    with pytest.raises(tz.GradientError, match="writes into a tensor argument in place"):
+        tz.gradient(lambda mm, ww: mm(ww), m, w)
+
+
+ACT_NOW = torch.tanh
+
+
+class _ActFromGlobal(nn.Module):
+    def forward(self, x):
+        return ACT_NOW(x)
+
+
+class _LenRebinds(nn.Module):
+    """A submodule whose ``__len__`` (run by ``len`` in the caller's forward) rebinds a global the
+    next submodule's transform resolved, or that submodule's bias."""
+    how = None
+
+    def __init__(self, owner=None):
+        super().__init__()
+        self._owner = [owner]
+
+    def __len__(self):
+        global ACT_NOW
+        if self.how == "global":
+            ACT_NOW = torch.sin
+        elif self.how == "bias":
+            self._owner[0].act_lin.bias = None
+        return 1
+
+
+class _UserCodeInForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.cfg = _LenRebinds(self)
+        self.act = _ActFromGlobal()
+        self.act_lin = nn.Linear(3, 1)
+
+    def forward(self, x):
+        h = self.lin(x)
+        n = len(self.cfg)
+        return (self.act_lin(self.act(h)) * n).sum()
+
+
+@pytest.mark.parametrize("how", ["global", "bias"])
+def test_user_code_run_by_a_builtin_in_a_forward_is_followed(how):
+    """``len(self.cfg)`` runs the submodule's ``__len__``: user code, in the middle of the forward,
+    which rebinds a global a later submodule's transform resolved, or a later submodule's field. The
+    forward is not closed (an operand that is an object), so the later calls check: torch's gradient."""
+    global ACT_NOW
+    torch.manual_seed(13)
+    x = torch.randn(2, 3, dtype=D)
+    model = _UserCodeInForward().double()
+    tz.gradient(lambda m, xx: m(xx), model, x)
+    assert not _fwd_of(_UserCodeInForward.forward, model, x).closed
+    ref = _UserCodeInForward().double()
+    ref.load_state_dict(model.state_dict())
+    try:
+        _LenRebinds.how = how
+        ACT_NOW = torch.tanh
+        g = tz.gradient(lambda m, xx: m(xx), model, x)[1]
+        ACT_NOW = torch.tanh
+        xr = x.clone().requires_grad_(True)
+        want = torch.autograd.grad(ref(xr), xr)[0]
+    finally:
+        _LenRebinds.how = None
+        ACT_NOW = torch.tanh
+    torch.testing.assert_close(g, want)

@@ -12,10 +12,11 @@ import torch
 
 from ..frontend import ops
 from .. import ir
-from ..ir import Const, Loop, Stmt, Var
+from ..ir import Const, If, Loop, Stmt, Var
 from ..rules.registry import OBJECT, TABLE, TENSOR
+from ..values.kinds import ARRAY, COMPLEX, NONDIFF, REAL
 from .dispatch import VARFLAGS, _has_hooks, torch_internal
-from ..values.fields import plain_field
+from ..values.fields import plain_field, read_field
 from .module_facts import CHECKED, ITEMS, fact, iterated
 
 
@@ -239,27 +240,51 @@ EFFECT_READS = frozenset({
 def closed_forward(fn: ir.Function, A) -> bool:
     """Whether nothing ``fn``'s forward runs can rebind a field of a module, add a hook, rebind a
     global or write into a value it did not make: every call is an inlined rule that writes
-    nothing (a builtin or torch function without a rule's) or a call of held modules whose
-    entries are closed too. Such a function's calls of held modules skip the checks that the
-    caller's own entry made when it began (``dispatch.Pins``), and nothing it passes a tensor to
-    can write into it (``dispatch.run_forward``)."""
-    for s in ir.walk(fn.body):
-        if not isinstance(s, Stmt):
-            continue
-        r = A.rule.get(id(s))
-        f = s.fn.value if isinstance(s.fn, Const) else None
-        if r is not None:
-            if r.inplace or r.effect and not _in(r.fn, EFFECT_READS):
-                return False
-            continue
-        pinned = A.mods.pins.get(id(s))
-        if pinned is not None and not A.off(s):
-            if not all(e.fwd is not None and getattr(e.fwd, "closed", False) for _, e in pinned.values()):
-                return False
-            continue
-        if f is None or type(f) is types.FunctionType or not TABLE.is_nondiff(f):
-            return False   # (a call dispatched at run time: any code may run)
+    nothing, a builtin or torch function without a rule's (no ``out=``, no in-place ``_`` name), or
+    a call of held modules whose entries are closed too; and no user code runs on the way, since
+    every operand, branch condition and iterable is a tensor, an array, a number, None, a bool, a
+    string or a tuple of tensors or numbers (a held module only where its field is read, or
+    torch's own iteration over a ``Sequential`` yields it). Such a function's calls of held
+    modules skip the checks that its own entry made when it began (``dispatch.Pins``), and nothing
+    it passes a tensor to can write into it (``dispatch.run_forward``)."""
+    for node in ir.walk(fn.body):
+        if isinstance(node, If) and not _plain(A, node.cond):
+            return False
+        if isinstance(node, Loop) and not (
+                node.iterable is None and _plain(A, node.body.yields[-1]) or node.iterable is not None and
+                (_plain(A, node.iterable) or node.item is not None and node.item.id in A.mods.held)):
+            return False
+        if isinstance(node, Stmt) and not _closed_stmt(node, A):
+            return False
     return True
+
+
+_PLAIN_KINDS = frozenset({TENSOR, REAL, COMPLEX, NONDIFF, ARRAY, "PT", "PR"})
+_PLAIN_CONSTS = (int, float, complex, bool, str, type(None))
+
+
+def _plain(A, op) -> bool:
+    """Whether Python runs no user code on ``op`` (its truth, its items, an operator on it)."""
+    return type(op.value) in _PLAIN_CONSTS if isinstance(op, Const) else A.kind(op) in _PLAIN_KINDS
+
+
+def _closed_stmt(s: Stmt, A) -> bool:
+    r = A.rule.get(id(s))
+    args = [*s.args, *(v for _, v in s.kwargs), *(o for o in (s.star, s.dstar) if o is not None)]
+    if r is not None:
+        if r.inplace or r.effect and not _in(r.fn, EFFECT_READS):
+            return False
+        if r.fn is read_field or r.fn is ops.get_global:   # (a held module's plain field, a global: read from dicts)
+            return True
+        return all(_plain(A, a) for a in args)
+    pinned = A.mods.pins.get(id(s))
+    if pinned is not None and not A.off(s):
+        return all(e.fwd is not None and getattr(e.fwd, "closed", False) for _, e in pinned.values())
+    f = s.fn.value if isinstance(s.fn, Const) else None
+    # (otherwise a call dispatched at run time, where any code may run)
+    return f is not None and type(f) is not types.FunctionType and TABLE.is_nondiff(f) and \
+        not getattr(f, "__name__", "_").endswith("_") and all(k != "out" for k, _ in s.kwargs) and \
+        all(_plain(A, a) for a in args)
 
 
 def _in(f, group: frozenset) -> bool:
