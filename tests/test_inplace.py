@@ -172,3 +172,38 @@ def test_inplace_named_function_returning_none():
         tz.jvp(calls_update_, (torch.ones(3),), (torch.ones(3),))
     x = torch.linspace(-1.0, 1.0, 3, dtype=torch.float64)
     torch.testing.assert_close(tz.gradient(calls_leaves_alone_, x)[0], 2 * x)
+
+
+def _into_int_setitem(w):
+    h = torch.zeros(3, dtype=torch.int64)
+    h[0] = (w * w).sum()   # (rounded: no gradient flows through an integer tensor)
+    return (h * w).sum() + (w * w).sum()
+
+
+def _into_int_copy(w):
+    h = torch.zeros(3, dtype=torch.int64)
+    h.copy_(w * 3.0)
+    return (h * w).sum()
+
+
+def _into_int_fill(w):
+    h = w.new_zeros(3, dtype=torch.int64)
+    h.fill_(w[0] * 2.0)
+    return (h * w).sum()
+
+
+def _into_int_fill_ref(w):   # (torch's engine asserts on the fill itself: its value, detached)
+    h = w.new_zeros(3, dtype=torch.int64)
+    h.fill_(w[0].detach() * 2.0)
+    return (h * w).sum()
+
+
+@pytest.mark.parametrize("f, ref", [(_into_int_setitem, _into_int_setitem), (_into_int_copy, _into_int_copy),
+                                    (_into_int_fill, _into_int_fill_ref)])
+def test_values_written_into_integer_tensors_carry_no_gradient(f, ref):
+    w = torch.tensor([1.5, -0.5, 2.0], dtype=torch.float64)
+    wr = w.clone().requires_grad_(True)
+    want = torch.autograd.grad(ref(wr), wr)[0]
+    torch.testing.assert_close(tz.gradient(f, w)[0], want)
+    v = torch.tensor([0.3, -1.0, 0.7], dtype=torch.float64)
+    torch.testing.assert_close(tz.jvp(f, (w,), (v,))[1], (want * v).sum())

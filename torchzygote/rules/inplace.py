@@ -28,6 +28,12 @@ def setitem_t(obj, key, v):
     return obj
 
 
+def into(g, t):
+    """The gradient of a value written into tensor ``t``: none where ``t`` holds integers or bools,
+    which keep a rounded copy of the value (torch's: no gradient flows through it)."""
+    return g if t.dtype.is_floating_point or t.dtype.is_complex else None
+
+
 def zero_at(dy, key):
     g = dy.clone()
     g[key] = 0
@@ -43,7 +49,7 @@ def in_range(x, lo, hi):
     return m
 
 
-ns = dict(tensor.NS, setitem_t=setitem_t, zero_at=zero_at, ub=unbroadcast, torch=torch, in_range=in_range,
+ns = dict(tensor.NS, setitem_t=setitem_t, zero_at=zero_at, into=into, ub=unbroadcast, torch=torch, in_range=in_range,
           write_back=write_back, to_shape=to_shape, put_at=put_at, fill_jvp=fill_jvp, copy_jvp=copy_jvp,
           was=was)
 # tangent terms (rules/tangents.py): ``self`` (``a``) is the value before the write, ``y`` the written
@@ -52,7 +58,7 @@ ns = dict(tensor.NS, setitem_t=setitem_t, zero_at=zero_at, ub=unbroadcast, torch
 IP = dict(ns=ns, inplace=True, out=TENSOR, broadcast=False)
 
 grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=T0, obj="zero_at(dy, key)",
-     v="ub(dy[key], v)", jvp={"obj": "zero_at(dobj, key)", "v": "put_at(dv, key, y)"}, **IP)
+     v="into(ub(dy[key], v), obj)", jvp={"obj": "zero_at(dobj, key)", "v": "put_at(dv, key, y)"}, maybe_none=True, **IP)
 grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=("L|D|O", ...),
      out=lambda ks: ks[0], ns=ns, effect=True, broadcast=False, maybe_none=True, moves=True,
      v="write_back(ctx, obj, key, v)")
@@ -87,10 +93,11 @@ grad(M.clamp_, "self, min=None, max=None", fwd="self.clamp_(min, max)", kinds=T0
      jvp={"self": "dself * in_range(self, min, max)",
           "min": "clamp_bound_back(as_t(dmin, y), self, min, max, 'min')",
           "max": "clamp_bound_back(as_t(dmax, y), self, min, max, 'max')"}, **IP)
-grad(M.copy_, "self, src", fwd="self.copy_(src)", kinds=T0, src="ub(dy, src)", jvp={"src": "copy_jvp(dsrc, y)"}, **IP)
+grad(M.copy_, "self, src", fwd="self.copy_(src)", kinds=T0, src="into(ub(dy, src), self)", jvp={"src": "copy_jvp(dsrc, y)"},
+     maybe_none=True, **IP)
 grad(M.zero_, "self", fwd="self.zero_()", kinds=T0, **IP)
-grad(M.fill_, "self, value", fwd="self.fill_(value)", kinds=T0, value="ub(dy.sum(), value)",
-     jvp={"value": "fill_jvp(dvalue, y)"}, **IP)
+grad(M.fill_, "self, value", fwd="self.fill_(value)", kinds=T0, value="into(ub(dy.sum(), value), self)",
+     jvp={"value": "fill_jvp(dvalue, y)"}, maybe_none=True, **IP)
 
 # augmented assignment on a tensor is in place (the terms: ``a`` before the write, ``y`` after)
 grad(operator.iadd, "a, b", fwd="operator.iadd(a, b)", kinds=T0_NUM, elementwise=True, a="dy", b="ub(dy, b)",

@@ -191,20 +191,27 @@ def was(v, y, old):
 
 
 def put_at(dv, key, y):
-    """``x[key] = v``: ``v``'s tangent where it was written, zero elsewhere."""
+    """``x[key] = v``: ``v``'s tangent where it was written, zero elsewhere (everywhere in an
+    integer or bool tensor, which keeps a rounded copy: ``inplace.into``)."""
     z = torch.zeros_like(y)
-    z[key] = dv
+    if _carries(y):
+        z[key] = dv
     return z
 
 
+def _carries(y) -> bool:
+    return y.dtype.is_floating_point or y.dtype.is_complex
+
+
 def fill_jvp(dv, y):
-    """``x.fill_(v)``: ``v``'s tangent everywhere."""
-    return torch.zeros_like(y) + as_t(dv, y)
+    """``x.fill_(v)``: ``v``'s tangent everywhere (nowhere in an integer or bool tensor)."""
+    return torch.zeros_like(y) + as_t(dv, y) if _carries(y) else torch.zeros_like(y)
 
 
 def copy_jvp(d, y):
-    """``x.copy_(src)``: ``src``'s tangent broadcast and cast as the copy casts."""
-    return _real_to(to_shape(d, y), y)
+    """``x.copy_(src)``: ``src``'s tangent broadcast and cast as the copy casts (none into an
+    integer or bool tensor)."""
+    return _real_to(to_shape(d, y), y) if _carries(y) else torch.zeros_like(y)
 
 
 # ---------------------------------------------------------------- torch.nn.functional
