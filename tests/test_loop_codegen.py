@@ -208,3 +208,30 @@ def test_warm_numbers_path_follows_rebound_globals():
         assert tz.gradient(scaled, 1.5) == (6.0,)
         assert not torch.is_grad_enabled()
     assert torch.is_grad_enabled()
+
+
+def rows_sum(xs, w):
+    s = 0.0
+    for x in xs:
+        if s > 3.0:
+            break   # (a loop left early: the rows it did not reach get no gradient)
+        s = s + (x * w).sin().sum() ** 2
+    return s
+
+
+@pytest.mark.parametrize("scale", [0.2, 1.0])
+def test_rows_of_a_tensor_are_gathered_after_the_trips(scale):
+    """A ``for`` loop over a tensor: the rows' gradients are joined once after the trips
+    (``gather_back``), not a zero tensor of the whole and a sum per trip (quadratic in the rows)."""
+    import torch
+    torch.manual_seed(4)
+    xs, w = torch.randn(6, 3, dtype=torch.float64) * scale, torch.randn(3, dtype=torch.float64)
+    src = tz.code_adjoint(rows_sum, xs, w).source
+    assert "_gather_back(" in src and "_item_back(" not in src
+    xr, wr = xs.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    want = torch.autograd.grad(rows_sum(xr, wr), (xr, wr))
+    for g, t in zip(tz.gradient(rows_sum, xs, w), want):
+        torch.testing.assert_close(g, t)
+    flat = lambda v: rows_sum(v.reshape(6, 3), w)   # noqa: E731
+    torch.testing.assert_close(tz.hessian(flat, xs.reshape(-1)),
+                               torch.autograd.functional.hessian(flat, xs.reshape(-1)))

@@ -63,6 +63,7 @@ class Codegen(Forward, Pullback, WriteGuards):
         self._progress: Dict[int, str] = {}   # statement -> the flag it sets in a try body (``fwd_try``)
         self._made: Optional[set] = None   # statements that make a list or a dict (``Forward._counted``)
         self.pure = True
+        self._gathered: Set[int] = set()   # loops over a tensor whose rows' gradients are joined after the trips
         self._live: List[int] = [p.id for p in fn.params]   # values that may be tensors, defined so far, in scope
         self._in_branch: Set[int] = set()   # of those, values a branch defines (unbound if it did not run)
         self._init_none: Set[int] = set()   # branch values a write guard reads: bound to None first

@@ -413,8 +413,15 @@ class Pullback:
             elif entry[p.id] != UNSET:
                 lines.append(f"{self.d(('next', p.id))} = None")
         head, trips = self._trip_head(L, body, item_active)
+        gathered = id(L) in self._gathered
+        if gathered:
+            lines.append(f"_gl{self.nid(L)} = []")
         lines.append(head)
         lines += indent(body)
+        if gathered:
+            gl = f"_gl{self.nid(L)}"
+            lines.append(f"_ig = _gather_back({self.v(L.iterable)}, tuple(range(len({gl}))), tuple(reversed({gl})))")
+            self.contrib(L.iterable, "_ig", MAYBE, S, lines)
         for k in zero:
             lines.append(f"if not {trips}: {self.d(k)} = None")
             S[k] = MAYBE
@@ -455,14 +462,24 @@ class Pullback:
         inner = self.rev_region(L.body, Sb)
         pop = inner[:2] if inner and inner[0] == "_i -= 1" else []
         lines = pop + lines + inner[len(pop):]
+        self._gathered.discard(id(L))
         if item_active and Sb.get(L.item.id, UNSET) != UNSET:
             self.use(L.item)
             self.use(L.iterable)
             self._value_reads.update(v.id for v in (L.item, L.iterable) if isinstance(v, Var))
             self.pure = False
+            if isinstance(L.iterable, Var) and self.A.kind(L.iterable) == TENSOR:
+                # a tensor's rows: their gradients joined once after the trips (``gather_back``: one
+                # ``stack``), not a zero tensor of the whole and a sum per trip
+                self._gathered.add(id(L))
+                lines.append(f"_gl{self.nid(L)}.append({self.d(L.item)})")
+                return lines, self._after_trip(carried, Sb, entry, lines)
             lines.append(f"_ig = _item_back(_ctx, {self.v(L.iterable)}, _k{self.nid(L)}, {self.v(L.item)}, "
                          f"{self.d(L.item)})")
             self.contrib(L.iterable, "_ig", MAYBE, Sb, lines)
+        return lines, self._after_trip(carried, Sb, entry, lines)
+
+    def _after_trip(self, carried, Sb, entry, lines) -> dict:
         after = {}
         for p, o, n, i in carried:
             st = after[p.id] = Sb.get(p.id, UNSET)
@@ -470,7 +487,7 @@ class Pullback:
                 continue
             lines.append(f"{self.d(('next', p.id))} = {self.d(p) if st != UNSET else 'None'}")
             Sb.pop(p.id, None)
-        return lines, after
+        return after
 
 
 _COPY = re.compile(r"( *)(d\w*) = (d\w*)")
