@@ -624,3 +624,80 @@ def test_user_code_run_by_a_builtin_in_a_forward_is_followed(how):
         _LenRebinds.how = None
         ACT_NOW = torch.tanh
     torch.testing.assert_close(g, want)
+
+
+class _LeakyInPlace(nn.Module):
+    def forward(self, x):
+        torch.nn.functional.leaky_relu(x, 0.1, True)   # (a rule's inplace flag: it writes into x)
+        return 1.0
+
+
+class _KeepsThroughTuple(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.act = _LeakyInPlace()
+
+    def forward(self, x):
+        h = self.lin(x)
+        keep = (h, None)
+        c = self.act(h)
+        return ((keep[0] * keep[0]).sum() + keep[0].sum()) * c
+
+
+def test_a_rule_called_with_inplace_true_is_not_closed():
+    """``F.leaky_relu(x, 0.1, True)`` writes into its argument: the callee is not closed, and the
+    write it hides from its caller (who reads ``h`` again through a tuple) is refused, not missed."""
+    torch.manual_seed(14)
+    x = torch.randn(2, 3, dtype=D)
+    m = _KeepsThroughTuple().double()
+    with pytest.raises(tz.GradientError, match="writes into a tensor argument in place"):
+        tz.gradient(lambda mm, xx: mm(xx), m, x)
+    assert not _fwd_of(_LeakyInPlace.forward, m.act, x).closed
+
+
+ACT_MODE = torch.tanh
+
+
+class _ActFromModeGlobal(nn.Module):
+    def forward(self, x):
+        return ACT_MODE(x)
+
+
+class _LinThenAct(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 3)
+        self.act = _ActFromModeGlobal()
+
+    def forward(self, x):
+        return self.act(self.a(x)).sum()
+
+
+def test_a_torch_function_mode_runs_user_code_in_a_closed_forward():
+    """Under a ``TorchFunctionMode``, every torch call runs user code: here it rebinds the global
+    the next submodule's transform resolved. Pinned calls check again, and the gradient is torch's."""
+    from torch.overrides import TorchFunctionMode
+    global ACT_MODE
+
+    class Rebind(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            global ACT_MODE
+            if func is torch.nn.functional.linear:
+                ACT_MODE = torch.sin
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(15)
+    m, x = _LinThenAct().double(), torch.randn(2, 3, dtype=D)
+    tz.gradient(lambda mm, xx: mm(xx), m, x)
+    assert _fwd_of(_LinThenAct.forward, m, x).closed
+    try:
+        with Rebind():
+            ACT_MODE = torch.tanh
+            g = tz.gradient(lambda mm, xx: mm(xx), m, x)[1]
+            ACT_MODE = torch.tanh
+            xr = x.clone().requires_grad_(True)
+            want = torch.autograd.grad(m(xr), xr)[0]
+    finally:
+        ACT_MODE = torch.tanh
+    torch.testing.assert_close(g, want)

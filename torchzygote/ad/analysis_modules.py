@@ -272,7 +272,7 @@ def _closed_stmt(s: Stmt, A) -> bool:
     r = A.rule.get(id(s))
     args = [*s.args, *(v for _, v in s.kwargs), *(o for o in (s.star, s.dstar) if o is not None)]
     if r is not None:
-        if r.inplace or r.effect and not _in(r.fn, EFFECT_READS):
+        if r.inplace or r.effect and not _in(r.fn, EFFECT_READS) or _writes_inplace(s, r):
             return False
         if r.fn is read_field or r.fn is ops.get_global:   # (a held module's plain field, a global: read from dicts)
             return True
@@ -282,9 +282,27 @@ def _closed_stmt(s: Stmt, A) -> bool:
         return all(e.fwd is not None and getattr(e.fwd, "closed", False) for _, e in pinned.values())
     f = s.fn.value if isinstance(s.fn, Const) else None
     # (otherwise a call dispatched at run time, where any code may run)
-    return f is not None and type(f) is not types.FunctionType and TABLE.is_nondiff(f) and \
-        not getattr(f, "__name__", "_").endswith("_") and all(k != "out" for k, _ in s.kwargs) and \
-        all(_plain(A, a) for a in args)
+    return f is not None and (_in(f, _PURE_BUILTINS) or getattr(f, "__module__", None) in _TORCH_MODULES) and \
+        TABLE.is_nondiff(f) and not getattr(f, "__name__", "_").endswith("_") and \
+        all(k != "out" for k, _ in s.kwargs) and all(_plain(A, a) for a in args)
+
+
+# builtins that run no user code on plain operands (``print`` writes to ``sys.stdout``, which may be anything)
+_PURE_BUILTINS = frozenset({len, range, int, float, bool, complex, abs, round, min, max, isinstance, type,
+                            divmod, pow, tuple, str, hash})
+_TORCH_MODULES = frozenset({"torch", "torch.functional", "torch.nn.functional", "torch._C._nn", "torch._C",
+                            "torch._C._linalg", "torch._C._special", "torch._C._fft", "torch._C._VariableFunctions"})
+
+
+def _writes_inplace(s: Stmt, r) -> bool:
+    """A rule called with its ``inplace`` flag not known to be False (``F.relu(x, inplace=True)``,
+    ``F.leaky_relu(x, 0.1, True)``): it writes into its argument."""
+    if "inplace" not in r.params:
+        return False
+    pos = [s.args[0], *s.args[2:]] if isinstance(s.fn, Const) and s.fn.value is ops.call_method else list(s.args)
+    i = r.params.index("inplace")
+    flag = dict(s.kwargs).get("inplace", pos[i] if i < len(pos) else None)
+    return flag is not None and not (isinstance(flag, Const) and flag.value is False)
 
 
 def _in(f, group: frozenset) -> bool:

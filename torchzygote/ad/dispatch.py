@@ -81,7 +81,7 @@ def run_forward(ctx: Context, f: types.FunctionType, fwd, args):
     into a tensor argument (``check_mutation``; a closed one writes nothing it did not make:
     ``analysis_modules.closed_forward``), and its pullback refuses arguments the caller
     wrote into after the call (``guard_reads``)."""
-    if fwd.closed:
+    if fwd.closed and not _modes():
         res = fwd(ctx, f, *args)
     else:
         versions = [a._version for a in args if type(a) is torch.Tensor]
@@ -237,6 +237,16 @@ def _items_now(ctx: Context, f, args, kw, kwargs):
     return y, b
 
 
+def _modes() -> bool:
+    """Whether a torch function or dispatch mode is active: it runs user code at every torch call,
+    so a closed forward is not closed under it (``Pins``, ``run_forward``)."""
+    return bool(_function_modes() or _dispatch_modes())
+
+
+_function_modes = getattr(torch._C, "_len_torch_function_stack", lambda: 1)
+_dispatch_modes = getattr(torch._C, "_len_torch_dispatch_stack", lambda: 1)
+
+
 class Pins(dict):
     """A call site's pinned entries (module class -> (forward, entry)), and whether the caller is
     closed (``analysis_modules.closed_forward``): then nothing the caller ran since its own
@@ -262,7 +272,8 @@ def call_pinned(ctx, pinned: Pins, m, *args):
     if got is not None and not _has_hooks(m) and not _registered(m):
         fn, e = got
         full = (m, *args)
-        if type(m).forward is fn and (pinned.trusted and not ctx.opened or e.valid(fn) and e.fits(full)):
+        if type(m).forward is fn and (pinned.trusted and not ctx.opened and not _modes() or
+                                      e.valid(fn) and e.fits(full)):
             y, back = run_forward(ctx, fn, e.fwd, full)
             return y, lambda dy: back(dy)[1:]
     ctx.opened = True
