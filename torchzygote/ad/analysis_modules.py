@@ -240,8 +240,9 @@ EFFECT_READS = frozenset({
 def closed_forward(fn: ir.Function, A) -> bool:
     """Whether nothing ``fn``'s forward runs can rebind a field of a module, add a hook, rebind a
     global or write into a value it did not make: every call is an inlined rule that writes
-    nothing, a builtin or torch function without a rule's (no ``out=``, no in-place ``_`` name), or
-    a call of held modules whose entries are closed too; and no user code runs on the way, since
+    nothing (nor is called with ``inplace=True``), a pure builtin or torch function without a rule
+    (no ``out=``, no in-place ``_`` name), or a call of held modules whose entries are closed too;
+    and no user code runs on the way (torch's function and dispatch modes aside: ``dispatch.Pins``), since
     every operand, branch condition and iterable is a tensor, an array, a number, None, a bool, a
     string or a tuple of tensors or numbers (a held module only where its field is read, or
     torch's own iteration over a ``Sequential`` yields it). Such a function's calls of held
