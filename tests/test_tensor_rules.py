@@ -354,3 +354,20 @@ def test_integer_tensors_have_no_gradient():
     g = tz.gradient(lambda x, i: x[i].sum() + x.gather(0, i).sum(), x, i)
     assert torch.allclose(g[0], torch.tensor([2.0, 0.0, 4.0, 0.0], dtype=D))
     assert g[1] is None
+
+
+def _linear_1d_weight(x, w):
+    return F.linear(x, w).sin().sum()
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (3,), (2, 4, 3)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+def test_linear_with_a_one_dimensional_weight(shape, dtype):
+    """``F.linear(x, w)`` with ``w`` of shape ``(k,)`` is ``x @ w`` (one output per row): its
+    pullback crashed on the matrix products of a 2-D weight."""
+    torch.manual_seed(16)
+    x, w = torch.randn(*shape, dtype=dtype), torch.randn(3, dtype=dtype)
+    f = _linear_1d_weight if dtype == torch.float64 else (lambda a, b: F.linear(a, b).abs().sum())
+    xr, wr = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    for g, t in zip(tz.gradient(f, x, w), torch.autograd.grad(f(xr, wr), (xr, wr))):
+        torch.testing.assert_close(g, t)

@@ -42,6 +42,10 @@ def _same(a, b) -> bool:
 
 
 def linear_back(dy, x, w, which):
+    if w.dim() == 1:   # (a 1-D weight: y = x @ w, one output per row)
+        if which == 0:
+            return dy.unsqueeze(-1) * _c(w) if _fl(x) else None
+        return (dy.unsqueeze(-1) * _c(x)).reshape(-1, x.shape[-1]).sum(0) if which == 1 else None
     if which == 0:
         return dy @ _c(w) if _fl(x) else None
     if which == 1:
