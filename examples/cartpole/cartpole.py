@@ -62,9 +62,10 @@ def gymnasium_check(act, episodes=100, seed=10_000):
     return statistics.mean(returns), angles
 
 
-def compare_with_autograd(policy, state0, horizon, repeat=3):
+def compare_with_autograd(policy, state0, horizon, repeat=7):
     """Max abs difference between torchzygote's and torch autograd's gradient of the
-    rollout loss, the largest entry, and the best time of each over ``repeat`` runs."""
+    rollout loss, the largest entry, and the best time of each over ``repeat`` runs, the two
+    alternating (a machine whose speed drifts slows both alike)."""
     params = list(policy.parameters())
     loss = differentiable.loss
 
@@ -80,15 +81,13 @@ def compare_with_autograd(policy, state0, horizon, repeat=3):
     diff = max((a - b).abs().max().item() for a, b in zip(g_tz, g_torch))
     scale = max(b.abs().max().item() for b in g_torch)
 
-    def best(fn):
-        times = []
-        for _ in range(repeat):
+    times = {tz_grad: [], torch_grad: []}
+    for _ in range(repeat):
+        for fn, ts in times.items():
             t = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    return diff, scale, best(tz_grad), best(torch_grad)
+            ts.append(time.perf_counter() - t)
+    return diff, scale, min(times[tz_grad]), min(times[torch_grad])
 
 
 def summary(values):
