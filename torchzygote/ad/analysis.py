@@ -28,9 +28,9 @@ except ImportError:  # pragma: no cover
 from .. import ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
-from ..rules.registry import (ARRAY, COMPLEX, CONTAINERS, MIXED, NONDIFF, base, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
+from ..rules.registry import (COMPLEX, CONTAINERS, MIXED, NONDIFF, base, OBJECT, REAL, TABLE, TENSOR, UNDEFINED,
                               Rule, moves, select)
-from .analysis_calls import Callees
+from .analysis_calls import Callees, method_rule
 from .analysis_items import DictItems
 from .analysis_modules import ModuleFacts
 from .analysis_order import Order
@@ -74,20 +74,6 @@ def join(a: str, b: str) -> str:
 
 
 VALUE_CLASS = {TENSOR: torch.Tensor, REAL: float, COMPLEX: complex}
-
-
-def method_rule(obj_kind: str, name: str):
-    """The rule for ``obj.name(...)`` when the object's kind pins down its type."""
-    if obj_kind == TENSOR:
-        return getattr(torch.Tensor, name, None)
-    if obj_kind == ARRAY and np is not None and name in _ARRAY_METHODS:
-        return getattr(np.ndarray, name)
-    return None
-
-
-# array methods inlined where the object is known to be an array: the writes (their guards are
-# placed at transform time) and the copy that usually comes before them
-_ARRAY_METHODS = ("fill", "copy")
 
 
 class Analysis(Callees):

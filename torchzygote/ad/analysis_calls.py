@@ -3,13 +3,28 @@ function, or of a module it holds (``analysis_modules``), transforms the callee 
 call's argument kinds, ranks and floats, and reads the kind of its result."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..frontend import ops
 from ..ir import Const, Stmt
-from ..rules.registry import OBJECT, TABLE, TENSOR, UNDEFINED
+from ..rules.registry import ARRAY, OBJECT, TABLE, TENSOR, UNDEFINED
 from ..values.kinds import KIND_OF_TYPE, kind_of
 from .analysis_modules import lifted_callee
+
+
+def method_rule(obj_kind: str, name: str):
+    """The rule for ``obj.name(...)`` when the object's kind pins down its type."""
+    if obj_kind == TENSOR:
+        return getattr(torch.Tensor, name, None)
+    if obj_kind == ARRAY and name in _ARRAY_METHODS:
+        return getattr(np.ndarray, name)
+    return None
+
+
+# array methods inlined where the object is known to be an array: the writes (their guards are
+# placed at transform time) and the copy that usually comes before them
+_ARRAY_METHODS = ("fill", "copy")
 
 
 class Callees:
@@ -27,9 +42,8 @@ class Callees:
                 self._ret_rank[id(s)] = rank
             return kind
         f = s.fn.value if isinstance(s.fn, Const) else None
-        if f is ops.call_method and len(s.args) >= 2 and self.kind(s.args[0]) == TENSOR and \
-                isinstance(s.args[1], Const) and type(s.args[1].value) is str:
-            made = TABLE.nondiff_kinds.get(getattr(torch.Tensor, s.args[1].value, None))
+        if f is ops.call_method and len(s.args) >= 2 and isinstance(s.args[1], Const) and type(s.args[1].value) is str:
+            made = TABLE.nondiff_kinds.get(method_rule(self.kind(s.args[0]), s.args[1].value))
             if made is not None:   # (``x.new_zeros(n, m)``: a constant of a known kind)
                 return made
         if s.kwargs or s.star is not None or s.dstar is not None or not lifted_callee(f, len(s.args)):

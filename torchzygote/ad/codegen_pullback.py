@@ -473,13 +473,10 @@ class Pullback:
                 # ``stack``), not a zero tensor of the whole and a sum per trip
                 self._gathered.add(id(L))
                 lines.append(f"_gl{self.nid(L)}.append({self.d(L.item)})")
-                return lines, self._after_trip(carried, Sb, entry, lines)
-            lines.append(f"_ig = _item_back(_ctx, {self.v(L.iterable)}, _k{self.nid(L)}, {self.v(L.item)}, "
-                         f"{self.d(L.item)})")
-            self.contrib(L.iterable, "_ig", MAYBE, Sb, lines)
-        return lines, self._after_trip(carried, Sb, entry, lines)
-
-    def _after_trip(self, carried, Sb, entry, lines) -> dict:
+            else:
+                lines.append(f"_ig = _item_back(_ctx, {self.v(L.iterable)}, _k{self.nid(L)}, {self.v(L.item)}, "
+                             f"{self.d(L.item)})")
+                self.contrib(L.iterable, "_ig", MAYBE, Sb, lines)
         after = {}
         for p, o, n, i in carried:
             st = after[p.id] = Sb.get(p.id, UNSET)
@@ -487,7 +484,7 @@ class Pullback:
                 continue
             lines.append(f"{self.d(('next', p.id))} = {self.d(p) if st != UNSET else 'None'}")
             Sb.pop(p.id, None)
-        return after
+        return lines, after
 
 
 _COPY = re.compile(r"( *)(d\w*) = (d\w*)")

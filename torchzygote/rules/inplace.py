@@ -17,6 +17,7 @@ from ..errors import GradientError
 from ..frontend import ops
 from . import tensor
 from .registry import NONDIFF, OBJECT, REAL, TENSOR, grad, many, nondiff
+from .tensor_backward import _fl
 from .tensor_tangent import copy_jvp, fill_jvp, put_at, to_shape, was
 
 T0 = ("T", ...)
@@ -31,7 +32,7 @@ def setitem_t(obj, key, v):
 def into(g, t):
     """The gradient of a value written into tensor ``t``: none where ``t`` holds integers or bools,
     which keep a rounded copy of the value (torch's: no gradient flows through it)."""
-    return g if t.dtype.is_floating_point or t.dtype.is_complex else None
+    return g if _fl(t) else None
 
 
 def zero_at(dy, key):

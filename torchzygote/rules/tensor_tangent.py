@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..errors import GradientError
 from .nn_backward import _CONV, softmax_dim
-from .tensor_backward import _H, _c, _dims
+from .tensor_backward import _H, _c, _dims, _fl
 
 
 def as_t(d, y):
@@ -194,24 +194,20 @@ def put_at(dv, key, y):
     """``x[key] = v``: ``v``'s tangent where it was written, zero elsewhere (everywhere in an
     integer or bool tensor, which keeps a rounded copy: ``inplace.into``)."""
     z = torch.zeros_like(y)
-    if _carries(y):
+    if _fl(y):
         z[key] = dv
     return z
 
 
-def _carries(y) -> bool:
-    return y.dtype.is_floating_point or y.dtype.is_complex
-
-
 def fill_jvp(dv, y):
     """``x.fill_(v)``: ``v``'s tangent everywhere (nowhere in an integer or bool tensor)."""
-    return torch.zeros_like(y) + as_t(dv, y) if _carries(y) else torch.zeros_like(y)
+    return torch.zeros_like(y) + as_t(dv, y) if _fl(y) else torch.zeros_like(y)
 
 
 def copy_jvp(d, y):
     """``x.copy_(src)``: ``src``'s tangent broadcast and cast as the copy casts (none into an
     integer or bool tensor)."""
-    return _real_to(to_shape(d, y), y) if _carries(y) else torch.zeros_like(y)
+    return _real_to(to_shape(d, y), y) if _fl(y) else torch.zeros_like(y)
 
 
 # ---------------------------------------------------------------- torch.nn.functional
