@@ -4,6 +4,8 @@ a parameter stored in a list, dict, object or module and read back was credited 
 the read, once more where the stored value came from), silently doubling its gradient.
 
 Each program is plain torch code, so torch autograd is the reference."""
+import collections
+
 import pytest
 import torch
 
@@ -114,10 +116,74 @@ def bridged():
     return (tz.call_torch(LIN, X) ** 2).sum()
 
 
+# Params inside tuples read from state, whose gradient reaches the read as the whole tuple's
+# (unpacking, star arguments, iteration): ``Context.credit`` credits the items. Before, each of these
+# gave None or half the gradient, silently.
+PAIR = (P, X[0])
+NESTED = ((P, X[1]), Q)
+TWICE = (P, P, X[2])
+Pair = collections.namedtuple("Pair", "a b")
+NAMED = Pair(P, Q)
+BOX = Box()
+BOX.pair = (P, Q)
+
+
+def _use(a, b):
+    return (a * torch.sin(b)).sum()
+
+
+def tuple_unpacked():
+    a, b = PAIR
+    return _use(a, b)
+
+
+def tuple_star_argument():
+    return _use(*PAIR)
+
+
+def tuple_in_closure():
+    pair = (P, Q)
+    return (lambda: _use(*pair))()
+
+
+def nested_tuple_unpacked():
+    (a, b), c = NESTED
+    return _use(a, b) + (c * a).sum()
+
+
+def tuple_holding_one_parameter_twice():
+    a, b, c = TWICE
+    return _use(a, c) + _use(b, a)
+
+
+def named_tuple_star_and_fields():
+    return _use(*NAMED) + _use(NAMED.a, NAMED.b)
+
+
+def tuple_field_unpacked():
+    a, b = BOX.pair
+    return _use(a, b)
+
+
+def tuple_iterated():
+    return sum((t * t).sum() for t in NESTED[0])
+
+
+def tuple_default(p=(P, Q)):
+    return _use(*p)
+
+
+def tuple_indexed_and_unpacked():
+    a, b = NESTED[0]
+    return _use(NESTED[0][0], b) + _use(a, NESTED[0][1])
+
+
 PROGRAMS = [through_list, through_dict, through_object, through_module_attribute, used_twice_and_directly,
             append_pop, through_tuple, closure, comprehension, global_write, derived_value_stored,
             aliased_dict_entries, nested_containers, module_in_list, module_field_reads, torch_fallback_module,
-            bridged]
+            bridged, tuple_unpacked, tuple_star_argument, tuple_in_closure, nested_tuple_unpacked,
+            tuple_holding_one_parameter_twice, named_tuple_star_and_fields, tuple_field_unpacked, tuple_iterated,
+            tuple_default, tuple_indexed_and_unpacked]
 
 
 def _params(prog):

@@ -92,7 +92,8 @@ def bind_function(f, args, kw):
             if kind == "x":  # **kwargs: a dict made for the call; its gradient is in its slot
                 gi = accum(gi, ctx.peek(flat[i]))
             elif kind == "d" and gi is not None:  # a default: the function object holds it
-                if not ctx.param(flat[i], gi):   # (one of the implicit parameters: credited as such)
+                gi = ctx.credit(flat[i], gi)   # (implicit parameters in it: credited as such)
+                if gi is not None:
                     _default_back(ctx, f, i - (na - len(defaults)), where, gi)
                 continue
             if gi is None:

@@ -32,7 +32,8 @@ def read_back(ctx: Context, obj, key, y, dy):
         # a slice of a list is a new list: its elements' gradients live in its slot
         g = ctx.peek(y)
         dy = tuple(g) if g is not None else dy
-    if dy is None or ctx.param(y, dy):
+    dy = ctx.credit(y, dy)
+    if dy is None:
         return None
     if type(obj) is tuple or (isinstance(obj, tuple) and not has_identity(obj)):
         n = len(obj)
@@ -208,9 +209,8 @@ def items_back(ctx, seq, y, dy):
     whole, ``torch.stack(lst)``, has no other read that would credit them)."""
     if dy is None:
         return None
-    if ctx.params is not None:
-        dy = tuple(None if d is not None and ctx.param(t, d) else d for t, d in zip(y, dy))
-    return seq_back(ctx, seq, dy)
+    dy = ctx.credit(y, dy)
+    return None if dy is None else seq_back(ctx, seq, dy)
 
 
 def list_back(ctx, y, n):
@@ -296,7 +296,8 @@ def attr_back(ctx, obj, name, y, dy):
     if dy is None:
         return None
     if isinstance(obj, torch.nn.Module):   # (read_back's case for an object, without its tests)
-        if not ctx.param(y, dy):
+        dy = ctx.credit(y, dy)
+        if dy is not None:
             slot = ctx.slot(obj)
             slot[name] = accum(slot.get(name), dy)
         return None
@@ -348,7 +349,8 @@ def through_back(old, dy):
 def global_read_back(ctx, fn, name, y, dy):
     """A global's gradient: to the implicit parameters, and to the module's slot for
     the name (so a ``global`` write in differentiated code passes it on)."""
-    if dy is not None and not ctx.param(y, dy):
+    dy = ctx.credit(y, dy)
+    if dy is not None:
         slot = ctx.slot(fn.__globals__)
         slot[name] = accum(slot.get(name), dy)
     return None

@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional
 
 from ..ir import NO_GRAD
 from .algebra import accum, add_owned
+from .kinds import has_identity
 
 NO_GRAD_MODE = frozenset((NO_GRAD,))   # ``Context.no_grad`` under torch.no_grad()
 
@@ -91,3 +92,19 @@ class Context:
             else:   # (the sum is written into from its second contribution on: add_owned)
                 self.pgrads[k] = self.pown[k] = add_owned(old, dy, self.pown.get(k) is old)
         return True
+
+    def credit(self, value, dy):
+        """``param`` for a value read from where its gradient ends (a global, a field, a
+        closure, a default): the parts of ``dy`` that are implicit parameters' are credited,
+        also items of tuples (``args = (w, x)``, then ``f(*args)`` or ``a, b = args``); returns
+        the rest (None where nothing is left), which the caller passes on."""
+        if self.params is None or dy is None:
+            return dy
+        if id(value) in self.params:
+            self.param(value, dy)
+            return None
+        if isinstance(value, tuple) and not has_identity(value) and type(dy) in (tuple, list) and \
+                len(dy) == len(value):
+            rest = tuple([self.credit(v, d) for v, d in zip(value, dy)])
+            return rest if any(r is not None for r in rest) else None
+        return dy
