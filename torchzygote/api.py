@@ -27,6 +27,7 @@ from .params import Grads, Params
 from .values.kinds import has_identity
 from .torch_transforms import refuse_inside_torch_grad
 from .values.materialize import PLAIN, materialize
+from .values.outside import outside_data
 from .errors import GradientError, add_user_frames
 from .frontend.lift import lift
 from .rules.registry import TABLE as _TABLE, nondiff, register_adjoint, register_dispatch, register_jvp
@@ -110,6 +111,7 @@ def _key(f):
 def _call(ctx: Context, f, args, kwargs):
     """Differentiate ``f(*args, **kwargs)`` with respect to ``args``: keyword arguments
     are constants, and no gradient is computed for them."""
+    ctx.data = outside_data(f, args, ctx.params)
     try:
         if not kwargs:
             if type(f) is types.FunctionType:
@@ -256,6 +258,7 @@ def _warm_gradient(fwd, f, args, code) -> tuple:
     mode, state, t = _begin(code)
     try:
         ctx = Context()
+        ctx.data = outside_data(f, args, None)
         try:
             y, back = fwd(ctx, f, *args)
         except Exception as e:

@@ -41,8 +41,8 @@ def J(ctx: Context, f, *args):
     if type(f) is types.FunctionType:
         code = f.__code__
         if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount:
-            fwd = forward(f, args, ctx.no_grad)  # None for functions that are not lifted (rules, torch's own)
-            if fwd is not None:
+            fwd = forward(f, args, data_consts(ctx, args, ctx.no_grad) if ctx.data else ctx.no_grad)
+            if fwd is not None:   # (None for functions that are not lifted: rules, torch's own)
                 return run_forward(ctx, f, fwd, args)
     elif type(f) in _PLAIN_MODULES and not _has_hooks(f) and not _registered(f):
         return _drop_self_call(ctx, type(f).forward, f, args)
@@ -70,10 +70,22 @@ def call_consts(ctx: Context, consts: frozenset, f, *args):
     if type(f) is types.FunctionType:
         code = f.__code__
         if code.co_argcount == len(args) and not (code.co_flags & VARFLAGS) and not code.co_kwonlyargcount:
-            fwd = forward(f, args, consts | ctx.no_grad)
+            fwd = forward(f, args, data_consts(ctx, args, consts | ctx.no_grad) if ctx.data else consts | ctx.no_grad)
             if fwd is not None:
                 return run_forward(ctx, f, fwd, args)
     return J(ctx, f, *args)
+
+
+def data_consts(ctx: Context, args, consts: frozenset, shift: int = 0) -> frozenset:
+    """``consts`` and the positions (plus ``shift``) of ``args`` that are outside data: tensors
+    read from outside that need no gradient, unchanged since (``values.outside``)."""
+    data = ctx.data
+    more = [i + shift for i, a in enumerate(args) if id(a) in data and _unchanged(data[id(a)], a)]
+    return consts.union(more) if more else consts
+
+
+def _unchanged(entry, a) -> bool:
+    return entry[0] is a and entry[1] == a._version
 
 
 def run_forward(ctx: Context, f: types.FunctionType, fwd, args):
@@ -123,7 +135,8 @@ def Jkw(ctx: Context, f, args, kwargs):
         return _decorated(ctx, f, args, kwargs)
     if t is types.FunctionType and not torch_internal(f):
         flat, unbind = bind_function(f, args, kw)
-        y, back = run_forward(ctx, f, forward(f, flat, ctx.no_grad), flat)
+        y, back = run_forward(ctx, f, forward(f, flat, data_consts(ctx, flat, ctx.no_grad) if ctx.data else
+                                               ctx.no_grad), flat)
         return y, lambda dy: unbind(ctx, flat, back(dy), len(args), kwargs)
     if t is types.MethodType:
         y, back = Jkw(ctx, f.__func__, (f.__self__, *args), kwargs)
@@ -272,6 +285,10 @@ def call_pinned(ctx, pinned: Pins, m, *args):
     if got is not None and not _has_hooks(m) and not _registered(m):
         fn, e = got
         full = (m, *args)
+        consts = data_consts(ctx, args, ctx.no_grad, 1) if ctx.data else None
+        if consts and type(m).forward is fn:   # outside data among the arguments: that transform
+            y, back = run_forward(ctx, fn, forward(fn, full, consts), full)
+            return y, lambda dy: back(dy)[1:]
         if type(m).forward is fn and (pinned.trusted and not ctx.opened and not _modes() or
                                       e.valid(fn) and e.fits(full)):
             y, back = run_forward(ctx, fn, e.fwd, full)

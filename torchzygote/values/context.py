@@ -21,7 +21,7 @@ class Context:
     of implicit parameters."""
 
     __slots__ = ("grads", "params", "pgrads", "pown", "tensor_grads", "written", "numbers", "shared", "no_grad",
-                 "stores", "opened")
+                 "stores", "opened", "data")
 
     def __init__(self, params=None):
         self.grads: Dict[int, list] = {}      # id(obj) -> [obj, gradient container]
@@ -41,6 +41,8 @@ class Context:
         # a call of held modules went through ``J`` (hooks, a rebound class): any code may have run
         # since, so pinned calls check their guards from now on, also closed callers' (``dispatch.Pins``)
         self.opened = False
+        # id -> (tensor, its version): tensors read from outside that need no gradient (``values.outside``)
+        self.data: Optional[dict] = None
 
     def wants_global(self, value, fn, name) -> bool:
         """Whether a tensor read from a global needs a gradient: it is one of the Params, or
