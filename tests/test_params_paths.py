@@ -5,6 +5,7 @@ the read, once more where the stored value came from), silently doubling its gra
 
 Each program is plain torch code, so torch autograd is the reference."""
 import collections
+import functools
 
 import pytest
 import torch
@@ -178,12 +179,71 @@ def tuple_indexed_and_unpacked():
     return _use(NESTED[0][0], b) + _use(a, NESTED[0][1])
 
 
+# Params inside lists and dicts kept outside the differentiated code, read whole (unpacked,
+# starred, ``**``), through a class attribute, or stored in a ``functools.partial``: credited where
+# they are read (``seq_back``'s items, ``_acc_slots``'s keywords, ``_partial_back``). Before, each gave
+# None, silently (found by an adversarial review).
+PLIST = [P, Q]
+LAYERS = [[P, Q], [Q * 0 + P, Q]]   # (the second layer's first entry is data)
+PDICT = {"a": P, "b": Q}
+
+
+class Holder:
+    W = P
+
+    @staticmethod
+    def static():
+        return (Holder.W ** 2).sum()
+
+
+def _kw_forward(**kw):
+    return _use(**kw)
+
+
+PARTIAL = functools.partial(_use, P)
+PARTIAL_KW = functools.partial(_use, b=Q)
+
+
+def list_unpacked():
+    a, b = PLIST
+    return _use(a, b)
+
+
+def list_of_lists_iterated_and_unpacked():
+    s = 0
+    for a, b in LAYERS:
+        s = s + _use(a, b)
+    return s
+
+
+def list_starred_whole_and_sliced():
+    return _use(*PLIST) + _use(*PLIST[0:2]) + _use(*list(PLIST))
+
+
+def dict_double_starred():
+    return _use(**PDICT) + _use(P, **{"b": PDICT["b"]})
+
+
+def dict_double_starred_through_a_keyword_function():
+    return _kw_forward(**PDICT)
+
+
+def class_attribute_and_static_method():
+    return (Holder.W * Q).sum() + Holder.static()
+
+
+def partial_positional_and_keyword():
+    return PARTIAL(Q) + PARTIAL_KW(P)
+
+
 PROGRAMS = [through_list, through_dict, through_object, through_module_attribute, used_twice_and_directly,
             append_pop, through_tuple, closure, comprehension, global_write, derived_value_stored,
             aliased_dict_entries, nested_containers, module_in_list, module_field_reads, torch_fallback_module,
             bridged, tuple_unpacked, tuple_star_argument, tuple_in_closure, nested_tuple_unpacked,
             tuple_holding_one_parameter_twice, named_tuple_star_and_fields, tuple_field_unpacked, tuple_iterated,
-            tuple_default, tuple_indexed_and_unpacked]
+            tuple_default, tuple_indexed_and_unpacked, list_unpacked, list_of_lists_iterated_and_unpacked,
+            list_starred_whole_and_sliced, dict_double_starred, dict_double_starred_through_a_keyword_function,
+            class_attribute_and_static_method, partial_positional_and_keyword]
 
 
 def _params(prog):

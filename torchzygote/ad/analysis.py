@@ -505,6 +505,9 @@ class Analysis(Callees):
             return False  # a number in a global is a constant (Params are tensors)
         if isinstance(s.fn, Const) and s.fn.value is ops.module_data:
             return True   # state: one of the Params, or a field written in the call
+        if k == TENSOR and isinstance(s.fn, Const) and s.fn.value in (getattr, operator.getitem) and \
+                s.args and isinstance(s.args[0], Const):
+            return True   # a tensor a constant holds (a class attribute, ``C.W``): it may be one of the Params
         # objects may be mutated later, so containers and unknowns count as varied
         return id(s) not in self.rule or base(k or OBJECT) in (OBJECT, UNDEFINED) + CONTAINERS or \
             any(self._is_varied(o) for o in self.diff_args(s))

@@ -339,11 +339,15 @@ def _nothing(n):
     return lambda dy: none
 
 
-def _acc_slots(ctx, d, g):
+def _acc_slots(ctx, d, g, passed):
+    """``f(**d)``'s keyword gradients ``g`` into ``d``'s slot, but those of Params among the
+    values ``passed`` (credited: a dict kept outside would keep them)."""
     if isinstance(g, dict):
         slot = ctx.slot(d)
         for k, v in g.items():
-            slot[k] = algebra.accum(slot.get(k), v)
+            v = ctx.credit(passed.get(k), v)
+            if v is not None:
+                slot[k] = algebra.accum(slot.get(k), v)
 
 
 def generate(fn: ir.Function, A: Analysis, qualname: str) -> Tuple[str, dict, tuple]:

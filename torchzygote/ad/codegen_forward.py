@@ -391,8 +391,9 @@ class Forward:
         if s.kwargs or s.star is not None or s.dstar is not None:
             pos = self.v(s.star) if s.star is not None else "(" + "".join(a + ", " for a in argv) + ")"
             kw = "{" + ", ".join(f"{k!r}: {self.v(v)}" for k, v in s.kwargs) + "}"
-            if s.dstar is not None:
-                kw = f"{{**{kw}, **{self.v(s.dstar)}}}"
+            if s.dstar is not None:   # (the keywords as passed: the pullback credits the Params among them)
+                pre = pre + [f"_kw{self.nid(s)} = {{**{kw}, **{self.v(s.dstar)}}}"]
+                kw = f"_kw{self.nid(s)}"
             return guards + pre + self._in_mode(s, [f"{tgt} = _Jkw(_ctx, {self.v(s.fn)}, {pos}, {kw}){where}"]) + post
         pinned = self.A.mods.pins.get(id(s))
         if pinned is not None and not self.A.off(s):   # a call of modules this transform is specialised on

@@ -45,8 +45,12 @@ class WriteGuards:
             read, later = self._read_back(vid), self.order.used_after(vid, s)
             same = self.A.root.get(vid, vid) == root
             if same and self.A.K.get(vid) == TENSOR:
-                if read:
+                # a read of it afterwards sees the new contents, but the IR's value is the old one: its
+                # gradient would not follow the write (nor would the old value, if the pullback reads it)
+                if read or later and (vid in self.A.varied or any(isinstance(a, Var) and a.id in self.A.varied
+                                                                 for a in s.args)):
                     self._check_unused_after(vid, s)
+                if read:
                     pre.append(self._bound(vid, f"v{vid} = v{vid}.clone()"))
             elif (read or later) and (same or self._may_alias(vid) or self._may_alias(first.id)) and \
                     not self._apart(vid, first.id):
@@ -177,8 +181,8 @@ class WriteGuards:
                     "array's own name", s.loc)
             raise errors.LiftError(
                 "torchzygote cannot differentiate this in-place write: it changes a tensor (through "
-                "another name or a view) that the code reads again afterwards, and whose old value the "
-                "gradient needs; modify a copy (`y = y.clone()`) or write through the tensor's own name",
+                "another name or a view) that the code reads again afterwards, whose gradient would not "
+                "follow the change; modify a copy (`y = y.clone()`) or write through the tensor's own name",
                 s.loc)
 
     def _holder_check(self, s: Stmt, target: Var) -> List[str]:

@@ -12,6 +12,7 @@ from .. import ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import ARRAY, COMPLEX, MIXED, OBJECT, REAL, TENSOR, Rule, value_params
+from ..values.kinds import has_identity
 from . import templates
 from .analysis_scopes import unpacked_item
 from .templates import basename, indent
@@ -33,6 +34,13 @@ GRAD_OF = re.compile(r"# grad of: .*  \((.*):(\d+)\)$")
 def _ident(k: int) -> str:
     """An index as part of a Python name (``x[-1]`` -> ``m1``)."""
     return f"m{-k}" if k < 0 else str(k)
+
+
+def _reads_ctx(op, expr: str) -> bool:
+    """Whether a gradient expression for ``op`` that reads the context runs for its effect though
+    ``op`` takes no gradient: a value, or an object constant (``C.W``: a Param is credited)."""
+    return (isinstance(op, Var) or isinstance(op, Const) and (isinstance(op.value, type) or has_identity(op.value))) and \
+        "ctx" in templates.expr_names(expr)
 
 
 class Pullback:
@@ -195,7 +203,8 @@ class Pullback:
             self.contrib(a, f"_g{sel}", MAYBE, S, lines)
         if s.dstar is not None and isinstance(s.dstar, Var):
             self.use(s.dstar)
-            lines.append(f"_acc_slots(_ctx, {self.v(s.dstar)}, _g[1])")
+            self.use(f"_kw{self.nid(s)}", s)
+            lines.append(f"_acc_slots(_ctx, {self.v(s.dstar)}, _g[1], _kw{self.nid(s)})")
         return lines
 
     def _rev_rule(self, s: Stmt, r: Rule, dy: str, maybe: bool, effect: bool, S: dict) -> List[str]:
@@ -208,7 +217,7 @@ class Pullback:
             op = bound.get(p)
             if isinstance(op, list):
                 targets += [(p, o, i) for i, o in enumerate(op) if A.passes(s, o)]
-            elif op is not None and (A.passes(s, op) or effect or isinstance(op, Var) and "ctx" in templates.expr_names(e)):
+            elif op is not None and (A.passes(s, op) or effect or _reads_ctx(op, e)):
                 targets.append((p, op, None))
         if not targets:
             return []

@@ -360,12 +360,14 @@ def nothing(n, kwargs):
 
 
 def _partial_back(ctx, p, g, kwargs):
-    """Split a partial's gradients: its stored arguments' go to its slot, the call's back."""
+    """Split a partial's gradients: its stored arguments' go to its slot (but those of Params,
+    credited), the call's back."""
     da, dk = g
     n = len(p.args)
     slot = ctx.slot(p)
-    slot["args"] = accum(slot.get("args"), tuple(da[:n]))
-    slot["keywords"] = accum(slot.get("keywords"), {k: v for k, v in dk.items() if k in p.keywords})
+    slot["args"] = accum(slot.get("args"), ctx.credit(p.args, tuple(da[:n])))
+    slot["keywords"] = accum(slot.get("keywords"), {k: ctx.credit(p.keywords[k], v) for k, v in dk.items()
+                                                    if k in p.keywords})
     if kwargs is None:
         return tuple(da[n:])
     return tuple(da[n:]), {k: v for k, v in dk.items() if k in kwargs}

@@ -226,8 +226,10 @@ def dict_back(ctx, y, kvs):
     return tuple(out)
 
 
-def seq_back(ctx, seq, dy):
-    """Route a tuple/list gradient of ``tuple(seq)`` back to ``seq``."""
+def seq_back(ctx, seq, dy, items=None):
+    """Route a tuple/list gradient of ``tuple(seq)`` back to ``seq``; ``items``: what was read
+    from a list then (``a, b = params``, ``f(*params)``), whose Params are credited here (the
+    rest goes to the list's slot, where a list kept outside would keep it)."""
     if dy is None:
         return None
     if type(seq) is ModuleTensors:
@@ -237,6 +239,8 @@ def seq_back(ctx, seq, dy):
     if isinstance(seq, tuple):
         return tuple(dy)
     if isinstance(seq, list):
+        if items is not None:
+            dy = ctx.credit(tuple(items), tuple(dy)) or ()
         slot = ctx.slot(seq)
         for i, d in enumerate(dy):
             if d is not None and i < len(slot):
@@ -255,13 +259,13 @@ def seq_back(ctx, seq, dy):
     return None
 
 
-def cat_back(ctx, dy, parts):
+def cat_back(ctx, dy, parts, y=None):
     if dy is None:
         return (None,) * len(parts)
     out, i = [], 0
     for p in parts:
         n = len(p)
-        out.append(seq_back(ctx, p, tuple(dy[i:i + n])))
+        out.append(seq_back(ctx, p, tuple(dy[i:i + n]), None if y is None else y[i:i + n]))
         i += n
     return tuple(out)
 
@@ -288,7 +292,8 @@ def star_back(ctx, seq, y, dy, before):
         dy = (None,) * len(y)
     mid = ctx.peek(y[before])
     mid = tuple(mid) if mid is not None else (None,) * len(y[before])
-    return seq_back(ctx, seq, tuple(dy[:before]) + mid + tuple(dy[before + 1:]))
+    return seq_back(ctx, seq, tuple(dy[:before]) + mid + tuple(dy[before + 1:]),
+                    tuple(y[:before]) + tuple(y[before]) + tuple(y[before + 1:]))
 
 
 def attr_back(ctx, obj, name, y, dy):
