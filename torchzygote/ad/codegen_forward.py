@@ -330,8 +330,7 @@ class Forward:
         first = bound.get(r.params[0]) if r.params else None
         if r.inplace and isinstance(first, Var) and self.A.K.get(first.id) in (ARRAY, TENSOR) and \
                 self.order.dead_view(s, first):
-            pre.append(f"_ip = {self.v(first)}.clone()" if self.A.K.get(first.id) == TENSOR else
-                       f"_ip = {self.glob(versions.copy_value, 'copy')}({self.v(first)})")
+            pre.append(f"_ip = {self._item_copy(s, first)}")
             m[r.params[0]] = "_ip"
         elif r.inplace and isinstance(first, Var):
             pre = self._inplace_guards(s, first)
@@ -373,7 +372,7 @@ class Forward:
         argv = [self.v(a) for a in s.args]
         guards = []
         if written is not None and written[1] is not None and self.order.dead_view(s, written[0]):
-            argv[written[1]] = f"{self.glob(versions.copy_value, 'copy')}({argv[written[1]]})"   # as when known
+            argv[written[1]] = self._item_copy(s, written[0])   # as when known
             written = None
         elif written is not None:
             guards = self._runtime_write_guards(s, written[0])

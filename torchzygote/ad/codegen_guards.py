@@ -13,11 +13,12 @@ from .. import ir
 from ..frontend import ops
 from ..ir import Const, Stmt, Var
 from ..rules.registry import ARRAY, DICT, LIST, OBJECT, TENSOR
+from ..values.kinds import TUPLE
 from .. import errors
 from . import dispatch, jvp_dispatch
 from ..values import versions
 from .naming import words
-from .write_checks import check_call_writes, check_not_held, fresh_array, keep_if_shared, version_of
+from .write_checks import check_call_writes, check_not_held, copy_item, fresh_array, keep_if_shared, version_of
 
 WRITES_FIRST = (np.copyto,)   # functions that write into their first argument
 MAY_BE_TENSOR = (TENSOR, OBJECT, ARRAY)   # kinds whose values in-place writes may share memory with
@@ -99,6 +100,23 @@ class WriteGuards:
         if f in WRITES_FIRST:
             return args[0], pos
         return None
+
+    def _item_copy(self, s: Stmt, first: Var) -> str:
+        """The copy ``s`` writes into in place of ``first = base[key]`` (``dead_view``): a plain
+        copy where ``base`` is a tensor or an array (the write-back changes it), else one checked
+        against the other holders of the item (``write_checks.copy_item``)."""
+        base = self.A.defs[first.id].args[0]
+        if self.A.K.get(base.id) in (TENSOR, ARRAY):
+            return f"{self.v(first)}.clone()" if self.A.K.get(first.id) == TENSOR else \
+                f"{self.glob(versions.copy_value, 'copy')}({self.v(first)})"
+        return f"{self.glob(copy_item, 'copy_item')}({self._item_holders(s, first, base, self._live)})"
+
+    def _item_holders(self, s: Stmt, first: Var, base: Var, bound) -> str:
+        """``write_checks.check_item_alone``'s arguments for ``first = base[key]`` written by ``s``
+        (``bound``: the values bound where ``s`` runs)."""
+        later = "".join(f"v{vid}, " for vid in bound if vid not in (first.id, base.id) and
+                        self.A.K.get(vid) in MAY_BE_TENSOR and self.order.used_after(vid, s))
+        return f"{self.v(first)}, {self.v(base)}, ({later}), {s.loc!r}"
 
     def _runtime_write_guards(self, s: Stmt, first: Var) -> List[str]:
         """Before an in-place write of ``first`` dispatched at run time: tensors that may
@@ -193,9 +211,10 @@ class WriteGuards:
         own = d.args[0].id if d is not None and isinstance(d.fn, Const) and d.fn.value is getattr and \
             d.args and isinstance(d.args[0], Var) else None   # the name's own cell is written back
         holders = [n.out for n in self.fn.body.nodes
-                   if self.order.before(n, s) and isinstance(n, Stmt) and n.out is not None
-                   and isinstance(n.fn, Const) and n.fn.value in (ops.new_cell, ops.build_list, ops.build_dict)
-                   and n.out.id != own]
+                   if self.order.before(n, s) and isinstance(n, Stmt) and n.out is not None and n.out.id != own
+                   and (isinstance(n.fn, Const) and n.fn.value is ops.new_cell or
+                        self.A.K.get(n.out.id, OBJECT)[0] in (LIST, DICT, TUPLE, OBJECT))]
+        # (``list(...)``, a list renewed by a write, a tuple, a container of a kind known at run time)
         holders += [p for p in self.fn.params[1:] if self.A.K.get(p.id) in (LIST, DICT)]
         holders = [h for h in holders if self.order.used_after(h.id, s)]  # read again
         if not holders:

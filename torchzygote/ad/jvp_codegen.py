@@ -262,6 +262,12 @@ class JvpCodegen(Codegen):
         argv = [self.packed(a) for a in s.args]
         written = self._written(s)
         pre, post = self._call_write_guards(s, written[0] if written is not None else None)
+        if written is not None and written[1] is not None and self.order.dead_view(s, written[0]):
+            # (``base[key] += v`` on a container's item: written in place, followed through the slot)
+            base = self.A.defs[written[0].id].args[0]
+            bound = sorted(vid for vid in self.A.K if self._before(vid, s))
+            pre = [f"{self.glob(write_checks.check_item_alone, 'alone')}"
+                   f"({self._item_holders(s, written[0], base, bound)})"] + pre
         if s.kwargs or s.star is not None or s.dstar is not None:
             pos = self.packed(s.star) if s.star is not None else "(" + "".join(a + ", " for a in argv) + ")"
             kw = "{" + ", ".join(f"{k!r}: {self.packed(v)}" for k, v in s.kwargs) + "}"

@@ -10,6 +10,7 @@ import types
 import numpy as np
 import torch
 
+from ..values import versions
 from ..values.dual import Dual
 from ..values.kinds import COMPLEX, KIND_OF_TYPE, NONDIFF, REAL, global_kind
 
@@ -109,7 +110,7 @@ def refuse_tangent_in_place(held: bool, t, loc) -> None:
 
 def check_not_held(target, holders, loc) -> None:
     """Before an in-place write into ``target`` (a tensor or an array): none of ``holders`` (cells,
-    lists, dicts this function made, read again later) may hold it."""
+    lists, tuples, dicts this function made, read again later) may hold it."""
     if isinstance(target, np.ndarray):
         what, copy = "array", "y = y.copy()"
         shares = functools.partial(np_shared, b=target)
@@ -119,17 +120,22 @@ def check_not_held(target, holders, loc) -> None:
     else:
         return
     for h in holders:
-        if isinstance(h, types.CellType):
+        t = type(h)
+        if t is types.CellType:
             try:
                 items = (h.cell_contents,)
             except ValueError:
                 continue
-        else:
-            items = h.values() if isinstance(h, dict) else h
+        elif t in (list, tuple) or isinstance(h, tuple) and not hasattr(h, "__dict__"):
+            items = h
+        elif isinstance(h, dict):
+            items = h.values()
+        else:   # (a value whose kind was known at run time only, not a container)
+            continue
         if any(shares(v.primal if type(v) is Dual else v) for v in items):   # (forward mode: values with tangents)
             raise errors.GradientError(
                 f"torchzygote cannot differentiate this in-place write: the {what} it changes is also held "
-                f"by a closure cell, a list or a dict, whose later reads torchzygote would give the old "
+                f"by a closure cell, a list, a tuple or a dict, whose later reads torchzygote would give the old "
                 f"value's gradient; write into a copy (`{copy}`) or store the new {what} again", loc)
 
 
@@ -155,6 +161,31 @@ def keep_if_shared(v, target, used_later: bool, loc, held: bool = False):
             "reached another way (a view, a list, an object or an argument) and read again afterwards, and "
             f"whose old value the gradient needs; write into a copy ({_copy_hint(v)})", loc)
     return copy_tensor(v)
+
+
+def copy_item(item, base, later, loc):
+    """The copy ``base[key] += v`` (or ``base[key].mul_(v)``) computes on before writing it back
+    (``analysis_order.dead_view``), checked by ``check_item_alone``."""
+    check_item_alone(item, base, later, loc)
+    return item.clone() if isinstance(item, torch.Tensor) else versions.copy_value(item)
+
+
+def check_item_alone(item, base, later, loc) -> None:
+    """Before ``base[key] += v`` writes ``item = base[key]``: where ``base`` is a list, a tuple or a
+    dict, Python writes into the item itself, which generated code follows only through the slot
+    written back: no other slot of ``base`` and none of ``later`` (values read afterwards) may
+    hold it (``[z, z]``, or ``z`` read again); refused otherwise."""
+    if isinstance(item, torch.Tensor) and not isinstance(base, (torch.Tensor, np.ndarray)):
+        p = item.untyped_storage().data_ptr()
+        shares = lambda v: isinstance(v, torch.Tensor) and v.untyped_storage().data_ptr() == p  # noqa: E731
+        slots = base.values() if isinstance(base, dict) else base if isinstance(base, (list, tuple)) else ()
+        # (forward mode: items with tangents are Duals)
+        if sum(1 for v in slots if shares(v.primal if type(v) is Dual else v)) > 1 or any(shares(v) for v in later):
+            raise errors.GradientError(
+                "torchzygote cannot differentiate this in-place write into a container's item: the tensor it "
+                "changes is also held by another slot or another name that the code reads again afterwards, "
+                "whose value and gradient would stay the old ones; write into a copy (`y = y.clone()`) and "
+                "store it", loc)
 
 
 def check_apart(target, later, loc) -> None:
