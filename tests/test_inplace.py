@@ -320,3 +320,44 @@ def test_container_items_written_in_place_are_followed():
     torch.testing.assert_close(tz.gradient(_list_items_written_in_place, x)[0], want)
     v = torch.randn(4, dtype=torch.float64)
     torch.testing.assert_close(tz.jvp(_list_items_written_in_place, (x,), (v,))[1], want @ v)
+
+
+def _chained_in_place(x):
+    m = torch.zeros(4, dtype=x.dtype)
+    m.mul_(0.9).add_(x)        # the chain's second write is m's too
+    return (m * x).sum()
+
+
+def test_a_chain_of_in_place_methods_renews_the_name():
+    """``m.mul_(a).add_(x)``: the first call's result is m's tensor, so the name takes the second
+    write too (before: m kept the first write's value, and the gradient was None in both modes)."""
+    x = torch.randn(4, dtype=torch.float64)
+    xr = x.clone().requires_grad_(True)
+    want = torch.autograd.grad(_chained_in_place(xr), xr)[0]
+    torch.testing.assert_close(tz.gradient(_chained_in_place, x)[0], want)
+    v = torch.randn(4, dtype=torch.float64)
+    torch.testing.assert_close(tz.jvp(_chained_in_place, (x,), (v,))[1], want @ v)
+
+
+def _diagonal_written(x):
+    b = torch.zeros(2, 2, dtype=x.dtype)
+    b.diagonal().copy_(x[:2])
+    return (b @ x.reshape(2, 2)).sum()
+
+
+def _row_of_a_view_written(x):
+    b = torch.zeros(4, dtype=x.dtype)
+    v = b.view(2, 2)
+    v[0].copy_(x[:2] * 3)
+    return (b * x).sum()
+
+
+@pytest.mark.parametrize("f", [_diagonal_written, _row_of_a_view_written])
+def test_forward_mode_refuses_a_write_through_a_view_read_through_its_base(f):
+    """The base is read again after a write through a view: refused in forward mode as in reverse
+    mode (before: forward mode gave a wrong tangent, silently, where reverse mode refused)."""
+    x = torch.randn(4, dtype=torch.float64)
+    with pytest.raises(tz.LiftError, match="view"):
+        tz.gradient(f, x)
+    with pytest.raises(tz.LiftError, match="view"):
+        tz.jvp(f, (x,), (torch.ones_like(x),))

@@ -453,3 +453,35 @@ def switch_made_elsewhere(x):
 def test_a_switch_made_elsewhere_is_refused():
     with pytest.raises(GradientError, match="where a 'with' statement calls it"):
         tz.gradient(switch_made_elsewhere, X.clone())
+
+
+def _asks_grad_mode(x):
+    on = torch.is_grad_enabled()
+    with torch.no_grad():
+        off = torch.is_grad_enabled()
+    return (x * x).sum() * (2.0 if on and not off else 1.0)
+
+
+def test_grad_mode_inside_differentiated_code_is_as_under_torch_autograd():
+    """Torch's own grad mode is off while generated code runs (the gradient is that code); code
+    asking it sees whether it is differentiated, as under torch autograd (before: False, so
+    ``nn.Transformer``'s inference fast path, which has no derivative, crashed in eval mode)."""
+    x = torch.randn(3, dtype=torch.float64)
+    torch.testing.assert_close(tz.gradient(_asks_grad_mode, x)[0], 4 * x)
+    torch.testing.assert_close(tz.jvp(_asks_grad_mode, (x,), (torch.ones_like(x),))[1], 4 * x.sum())
+
+
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_transformer_layer_in_eval_mode_matches_torch(need_weights):
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True).double().eval()
+    mha = torch.nn.MultiheadAttention(4, 2, batch_first=True).double().eval()
+    x = torch.randn(2, 5, 4, dtype=torch.float64)
+
+    def loss(m, a):
+        return m(x).pow(2).sum() + a(x, x, x, need_weights=need_weights)[0].pow(2).sum()
+    ps = list(layer.parameters()) + list(mha.parameters())
+    want = torch.autograd.grad(loss(layer, mha), ps)
+    g = tz.gradient(lambda: loss(layer, mha), tz.Params(ps))
+    for p, w in zip(ps, want):
+        torch.testing.assert_close(g[p], w)

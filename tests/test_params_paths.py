@@ -390,3 +390,27 @@ def test_in_place_sums_leave_torch_func_transforms_alone():
         _, pb = tz.pullback(lambda: loss(x), tz.Params([w]))
         return pb(torch.tensor(1.0, dtype=D))[w]
     torch.testing.assert_close(torch.func.vmap(per_sample)(X), 2 * _C + X)
+
+
+def test_a_partials_keywords_as_the_call_had_them():
+    """A partial's keywords changed between two calls (and before the pullback): each call's
+    Params are credited as that call had them."""
+    pk = functools.partial(_use, b=P)
+
+    def f():
+        y = pk(Q)
+        pk.keywords["b"] = X[0]
+        z = pk(Q)
+        pk.keywords["b"] = P
+        return y + 2 * z
+    ps = [P, Q]
+    for p in ps:
+        p.requires_grad_(True)
+    try:
+        ref = torch.autograd.grad(f(), ps)
+    finally:
+        for p in ps:
+            p.requires_grad_(False)
+    g = tz.gradient(f, tz.Params(ps))
+    torch.testing.assert_close(g[P], ref[0])
+    torch.testing.assert_close(g[Q], ref[1])

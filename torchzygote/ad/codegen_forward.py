@@ -8,6 +8,8 @@ import operator
 import re
 from typing import List, Optional
 
+import torch
+
 from .. import errors, ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
@@ -273,10 +275,23 @@ class Forward:
             return []
         return [f"{self.glob(check_tracked_write, 'tracked')}({self.v(obj)}, {s.loc!r})"]
 
+    def _grad_mode(self, s: Stmt, out: Optional[str], where: str) -> Optional[List[str]]:
+        """``torch.is_grad_enabled()`` in differentiated code: whether this statement is
+        differentiated (not under ``torch.no_grad()``), as under torch autograd. At run time torch's
+        own mode is off (the gradient is this code), and code that asks it (``nn.Transformer``'s fast
+        path, which has no derivative) would take the branch meant for inference."""
+        if isinstance(s.fn, Const) and s.fn.value is torch.is_grad_enabled and not s.args and not s.kwargs \
+                and out is not None:
+            return [f"{out} = {not self.A.off(s)!r}{where}"]
+        return None
+
     def _fwd_stmt(self, s: Stmt) -> List[str]:
         r = self.A.rule.get(id(s))
         where = f"  # {basename(s.loc[0])}:{s.loc[1]}" if s.loc else ""
         out = self.v(s.out) if s.out is not None else None
+        mode = self._grad_mode(s, out, where)
+        if mode is not None:
+            return mode
         self._refuse_out(s, r)
         if r is not None and r.fwd is not None:
             return self._fwd_rule(s, r, out, where)

@@ -13,7 +13,6 @@ from .. import ir
 from ..frontend import ops
 from ..ir import Const, Stmt, Var
 from ..rules.registry import ARRAY, DICT, LIST, OBJECT, TENSOR
-from ..values.kinds import TUPLE
 from .. import errors
 from . import dispatch, jvp_dispatch
 from ..values import versions
@@ -29,6 +28,9 @@ _DTYPE_ONLY = re.compile(r"\b_kt\(([^(),]+), v\d+\)")
 _UNGUARDED = (getattr, hasattr, isinstance, len, dispatch.J, dispatch.Jkw, jvp_dispatch.F, jvp_dispatch.Fkw)
 INPLACE_OPS = (operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ipow, operator.imod,
                operator.ifloordiv, operator.imatmul)
+
+
+_MAKERS = (ops.new_cell, ops.build_list, ops.build_dict, ops.build_tuple, list, tuple, dict)
 
 
 class WriteGuards:
@@ -212,15 +214,26 @@ class WriteGuards:
             d.args and isinstance(d.args[0], Var) else None   # the name's own cell is written back
         holders = [n.out for n in self.fn.body.nodes
                    if self.order.before(n, s) and isinstance(n, Stmt) and n.out is not None and n.out.id != own
-                   and (isinstance(n.fn, Const) and n.fn.value is ops.new_cell or
-                        self.A.K.get(n.out.id, OBJECT)[0] in (LIST, DICT, TUPLE, OBJECT))]
-        # (``list(...)``, a list renewed by a write, a tuple, a container of a kind known at run time)
+                   and self._made_here(n)]
         holders += [p for p in self.fn.params[1:] if self.A.K.get(p.id) in (LIST, DICT)]
         holders = [h for h in holders if self.order.used_after(h.id, s)]  # read again
         if not holders:
             return []
         hs = "".join(self.v(h) + ", " for h in holders)
         return [f"{self.glob(check_not_held, 'held')}({self.v(target)}, ({hs}), {s.loc!r})"]
+
+    def _made_here(self, n: Stmt) -> bool:
+        """Whether ``n`` makes a cell, list, tuple or dict (``[z]``, ``list(...)``, ``(z,)``), or
+        renews one it made (``l[0] = v``). State read from outside is not one: a later read of
+        it is a read of the object as it is then (``rewrite_item``)."""
+        while isinstance(n, Stmt) and isinstance(n.fn, Const):
+            f = n.fn.value
+            if f in _MAKERS:
+                return True
+            if f is not ops.setitem_v or not n.args or not isinstance(n.args[0], Var):
+                return False
+            n = self.A.defs.get(n.args[0].id)
+        return False
 
     def _global_read(self, vid: int) -> bool:
         """Whether tensor value ``vid``'s root was read from a global (``_may_alias``)."""

@@ -142,8 +142,9 @@ def Jkw(ctx: Context, f, args, kwargs):
         y, back = Jkw(ctx, f.__func__, (f.__self__, *args), kwargs)
         return y, _self_to_slot(ctx, f, back, kwargs)
     if t is functools.partial:
+        stored = (f.args, dict(f.keywords))   # (as called: its keywords may change before the pullback)
         y, back = Jkw(ctx, f.func, (*f.args, *args), {**f.keywords, **kw})
-        return y, lambda dy: _partial_back(ctx, f, back(dy), kwargs)
+        return y, lambda dy: _partial_back(ctx, f, stored, back(dy), kwargs)
     if isinstance(f, type):
         return construct(ctx, f, args, kw, kwargs)
     if isinstance(f, torch.nn.Module) and not _has_hooks(f):
@@ -359,15 +360,16 @@ def nothing(n, kwargs):
     return lambda dy: ((None,) * n, {})
 
 
-def _partial_back(ctx, p, g, kwargs):
-    """Split a partial's gradients: its stored arguments' go to its slot (but those of Params,
-    credited), the call's back."""
+def _partial_back(ctx, p, stored, g, kwargs):
+    """Split a partial's gradients: its ``stored`` arguments' (as the call had them) go to its slot
+    (but those of Params, credited), the call's back."""
     da, dk = g
-    n = len(p.args)
+    args, keywords = stored
+    n = len(args)
     slot = ctx.slot(p)
-    slot["args"] = accum(slot.get("args"), ctx.credit(p.args, tuple(da[:n])))
-    slot["keywords"] = accum(slot.get("keywords"), {k: ctx.credit(p.keywords[k], v) for k, v in dk.items()
-                                                    if k in p.keywords})
+    slot["args"] = accum(slot.get("args"), ctx.credit(args, tuple(da[:n])))
+    slot["keywords"] = accum(slot.get("keywords"), {k: ctx.credit(keywords[k], v) for k, v in dk.items()
+                                                    if k in keywords})
     if kwargs is None:
         return tuple(da[n:])
     return tuple(da[n:]), {k: v for k, v in dk.items() if k in kwargs}

@@ -171,6 +171,8 @@ class JvpCodegen(Codegen):
             return self._rewrite(s, out, where)
         if self.A.cut(s):   # under torch.no_grad(): no tangent (``_in_mode`` for calls dispatched at run time)
             return self._plain(s, out, where, values=True) + self.detach(s) + self._none(s)
+        if r is not None and r.inplace and r.params:
+            self._inplace_ok(s, self.A.bind(s, r).get(r.params[0]))   # (also where no operand has a tangent)
         if r is not None and not self._structural(s, r):
             bound = self.A.bind(s, r)
             if any(self.act(o) and self.A.kind(o) in OPEN for o in active_in):
@@ -186,6 +188,9 @@ class JvpCodegen(Codegen):
             if self.taylor:   # every rule call through rules/taylor.py, at run time
                 return self._open_call(s, out, where)
             return self._rule(s, r, bound, out, where)
+        mode = self._grad_mode(s, out, where)
+        if mode is not None:
+            return mode + self._none(s)
         if r is None and isinstance(s.fn, Const) and TABLE.is_nondiff(s.fn.value) or \
                 r is None and self.A.effectful(s) is False or not active_in and not self.act(s.out):
             return self._plain(s, out, where) + self._none(s)
@@ -295,7 +300,6 @@ class JvpCodegen(Codegen):
         old = None
         if r.inplace:
             first = bound.get(r.params[0])
-            self._inplace_ok(s, first)
             if any(tangents.reads_old(e, r.params[0], r) for e in terms.values()):
                 old = "_o"
                 pre.append(f"_o = _copy({self.v(first)})")
@@ -393,17 +397,19 @@ class JvpCodegen(Codegen):
         tensor's memory (a view) and is read afterwards would keep the old one: refused."""
         if not isinstance(first, Var):
             return
+        varied = self.A.varied
+        changes = any(isinstance(a, Var) and a.id in varied for a in s.args)   # (else only a varied old value)
         if self.A.K.get(first.id) == TENSOR and self.order.used_after(first.id, s) and \
-                not self.order.dead_view(s, first):   # ``y = x; y *= 2`` then reading ``x``
+                (changes or first.id in varied) and not self.order.dead_view(s, first):   # ``y = x; y *= 2``, then ``x``
             raise errors.LiftError(
                 "forward mode cannot follow this in-place write: the tensor it changes is read again "
                 "afterwards under another name (an alias, as after `y = x`); write into a copy "
                 "(`y = x.clone()`) or use the new value's name", s.loc)
         root = self.A.root_of(first)
-        for vid, other in self.A.root.items():
+        for vid, other in [(root, root), *self.A.root.items()]:   # (the base itself too: ``b.diagonal().copy_(x)``)
             # (``_before``: bound where ``s`` runs; not another branch's value, not a merge after it)
             if other == root and vid != first.id and self._before(vid, s) and self.order.used_after(vid, s) and \
-                    self.A.K.get(vid) == TENSOR and not self.order.dead_view(s, first):
+                    self.A.K.get(vid) == TENSOR and (changes or vid in varied) and not self.order.dead_view(s, first):
                 raise errors.LiftError(
                     "forward mode cannot follow this in-place write: another name views the tensor "
                     "written and is read afterwards; write into a copy (`y = y.clone()`) or through "

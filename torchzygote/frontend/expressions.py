@@ -10,7 +10,7 @@ import types
 
 import torch
 
-from ..ir import Const
+from ..ir import Const, Var
 from ..rules.registry import TABLE
 from . import bound, ops
 from .control import ControlFlow
@@ -324,9 +324,21 @@ class Expressions(ControlFlow):
         elif inplace_name(e.func.attr) and self._local(e.func.value):
             # torch's in-place methods return the mutated tensor
             self.renew(e.func.value.id, obj, out, (*args, *(v for _, v in kwargs)))
+        elif inplace_name(e.func.attr) and self._bound_name(obj) is not None:
+            # a chain (``m.mul_(0.9).add_(x)``): the first call's result is ``m``'s tensor, so the
+            # names holding it take this write too
+            self.renew(self._bound_name(obj), obj, out, (*args, *(v for _, v in kwargs)))
         else:
             self._renew_mutated(e, obj, args, star, out)
         return out
+
+    def _bound_name(self, v) -> Optional[str]:
+        """A local name that holds value ``v`` now, if one does."""
+        if isinstance(v, Var):
+            for name, val in self.env.items():
+                if val == v and not name.startswith("$"):
+                    return name
+        return None
 
     def _mark_untracked(self, e, obj, args, kwargs):
         """An in-place write into an object that no local name holds (``G.mul_(x)`` on a global,
