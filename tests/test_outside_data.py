@@ -176,3 +176,20 @@ def test_hessian_through_closure_data():
     want = torch.autograd.functional.hessian(f, v)
     for method in ("forward", "reverse"):
         torch.testing.assert_close(tz.hessian(f, v, method=method), want)
+
+
+def test_a_cell_the_top_level_rebinds_before_any_call_is_not_data():
+    """The scan runs before the call's own code: a cell the top-level function rebinds to a
+    differentiated value before it calls anything holds a new tensor, never marked."""
+    x = torch.randn(5, 3, dtype=D)
+    w = W.clone()
+
+    def run():
+        nonlocal x
+        x = x * w.sum()
+        return loss_of(x, w, B)
+    x0 = x
+    g = tz.gradient(run, tz.Params([w]))
+    x = x0
+    ref = _torch_grads(lambda w_: loss_of(x0 * w_.sum(), w_, B), [w])[0]
+    torch.testing.assert_close(g[w], ref)
