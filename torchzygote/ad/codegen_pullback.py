@@ -39,8 +39,8 @@ def _ident(k: int) -> str:
 def _reads_ctx(op, expr: str) -> bool:
     """Whether a gradient expression for ``op`` that reads the context runs for its effect though
     ``op`` takes no gradient: a value, or an object constant (``C.W``: a Param is credited)."""
-    return (isinstance(op, Var) or isinstance(op, Const) and (isinstance(op.value, type) or has_identity(op.value))) and \
-        "ctx" in templates.expr_names(expr)
+    holder = isinstance(op, Const) and (isinstance(op.value, type) or has_identity(op.value))
+    return (isinstance(op, Var) or holder) and "ctx" in templates.expr_names(expr)
 
 
 class Pullback:

@@ -399,14 +399,15 @@ class JvpCodegen(Codegen):
             return
         varied = self.A.varied
         changes = any(isinstance(a, Var) and a.id in varied for a in s.args)   # (else only a varied old value)
+        # ``y = x; y *= 2``, then reading ``x``
         if self.A.K.get(first.id) == TENSOR and self.order.used_after(first.id, s) and \
-                (changes or first.id in varied) and not self.order.dead_view(s, first):   # ``y = x; y *= 2``, then ``x``
+                (changes or first.id in varied) and not self.order.dead_view(s, first):
             raise errors.LiftError(
                 "forward mode cannot follow this in-place write: the tensor it changes is read again "
                 "afterwards under another name (an alias, as after `y = x`); write into a copy "
                 "(`y = x.clone()`) or use the new value's name", s.loc)
         root = self.A.root_of(first)
-        for vid, other in [(root, root), *self.A.root.items()]:   # (the base itself too: ``b.diagonal().copy_(x)``)
+        for vid, other in [(root, root), *self.A.root.items()]:   # (the base too: ``b.diagonal().copy_(x)``)
             # (``_before``: bound where ``s`` runs; not another branch's value, not a merge after it)
             if other == root and vid != first.id and self._before(vid, s) and self.order.used_after(vid, s) and \
                     self.A.K.get(vid) == TENSOR and (changes or vid in varied) and not self.order.dead_view(s, first):

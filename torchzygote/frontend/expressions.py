@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import operator
 import types
+from typing import Optional
 
 import torch
 
