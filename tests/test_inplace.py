@@ -361,3 +361,21 @@ def test_forward_mode_refuses_a_write_through_a_view_read_through_its_base(f):
         tz.gradient(f, x)
     with pytest.raises(tz.LiftError, match="view"):
         tz.jvp(f, (x,), (torch.ones_like(x),))
+
+
+def _tuple_items_written_in_place(x):
+    t = (x.clone(), x * 2)
+    t[0].add_(1)
+    t[1].mul_(x)
+    return (t[0] * t[1]).sum()
+
+
+def test_an_in_place_method_on_a_tuples_item_is_a_clear_error():
+    """The item is written back into its container, which a tuple does not allow: a clear error
+    naming the way out, in both modes (before: an internal TypeError, and a RecursionError in
+    forward mode)."""
+    x = torch.randn(4, dtype=torch.float64)
+    with pytest.raises(TypeError, match="keep such items in a list"):
+        tz.gradient(_tuple_items_written_in_place, x)
+    with pytest.raises(TypeError, match="keep such items in a list"):
+        tz.jvp(_tuple_items_written_in_place, (x,), (torch.ones_like(x),))

@@ -86,6 +86,10 @@ def unpack_star(seq, before, after):
 def setitem_v(obj, key, v):
     """``obj[key] = v`` as a value: the mutated object, so the frontend can give the
     name holding it a new SSA value (in-place tensor writes need one)."""
+    if isinstance(obj, tuple):   # (also the write-back after ``t[0].add_(1)``, which Python allows)
+        raise TypeError(f"'{type(obj).__name__}' object does not support item assignment (torchzygote follows "
+                        f"an in-place method on an item, `t[0].add_(1)`, by writing the item back into its "
+                        f"container: keep such items in a list)")
     obj[key] = v
     return obj
 
