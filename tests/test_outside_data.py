@@ -193,3 +193,36 @@ def test_a_cell_the_top_level_rebinds_before_any_call_is_not_data():
     x = x0
     ref = _torch_grads(lambda w_: loss_of(x0 * w_.sum(), w_, B), [w])[0]
     torch.testing.assert_close(g[w], ref)
+
+
+def _rows_loss(xs, w):
+    s = 0
+    for x in xs:            # rows of a constant: not varied here
+        s = s + loss_of(x[None], w, B)
+    return s
+
+
+def test_a_tensor_without_a_gradient_at_a_call_site_is_a_constant_in_the_callee():
+    """Static activity: a tensor argument not varied at the call site (the rows of a constant) is a
+    constant of the callee's transform, as numbers are (``call_consts``, ``Pins.consts``)."""
+    w = W.clone()
+    g = tz.gradient(lambda v: _rows_loss(X, v), w)[0]
+    torch.testing.assert_close(g, _torch_grads(lambda v: _rows_loss(X, v), [w])[0])
+    assert frozenset({0}) in _consts_entries(loss_of)
+
+
+def _scales_its_argument(t, w):
+    t.mul_(w.sum())
+    return t
+
+
+def test_a_constant_tensor_the_callee_writes_into_and_returns():
+    """The callee writes into the constant and returns it: its result carries ``w``'s gradient
+    (the reason constants were numbers only: a tensor written in place must be seen varied)."""
+    def f(w):
+        data = torch.ones(3, dtype=D)
+        y = _scales_its_argument(data, w)
+        return (y * w).sum()
+    w = torch.randn(3, dtype=D)
+    torch.testing.assert_close(tz.gradient(f, w)[0], _torch_grads(f, [w])[0])
+    assert frozenset({0}) in _consts_entries(_scales_its_argument)

@@ -413,10 +413,12 @@ class Forward:
         if pinned is not None and not self.A.off(s):   # a call of modules this transform is specialised on
             method = isinstance(s.fn, Const)   # (``self.net(x)``: ops.call_method(self, "net", x))
             call = self.glob(dispatch.call_pinned_method if method else dispatch.call_pinned, "Jp")
-            pins = dispatch.Pins(pinned, self.A.mods.closed)
+            args = s.args[2:] if method else s.args
+            pins = dispatch.Pins(pinned, self.A.mods.closed,
+                                 frozenset(i + 1 for i, a in enumerate(args) if self._constant(a)))
             head = f"_ctx, {self.glob(pins, 'pin')}" + ("" if method else f", {self.v(s.fn)}")
             return guards + pre + [f"{tgt} = {call}({head}{''.join(', ' + a for a in argv)}){where}"] + post
-        consts = self._constant_numbers(s)
+        consts = frozenset(i for i, a in enumerate(s.args) if self._constant(a))
         if consts:
             head = f"_ctx, {self.glob(consts, 'consts')}, {self.v(s.fn)}"
             return guards + pre + self._in_mode(s, [f"{tgt} = {self.glob(dispatch.call_consts, 'Jc')}({head}"
@@ -437,13 +439,12 @@ class Forward:
                 f"except {self.glob(BaseException, 'BaseException')} as _e:", "    _ctx.no_grad = _gm", "    raise _e",
                 "_ctx.no_grad = _gm"]
 
-    def _constant_numbers(self, s: Stmt) -> frozenset:
-        """The positions of a dispatched call's arguments that are numbers without a gradient
-        here (literals, values not varied): the callee need not compute theirs (``call_consts``).
-        Numbers only: a tensor or an object may be written by the callee, whose transform must
-        then see it varied."""
-        return frozenset(i for i, a in enumerate(s.args)
-                         if self.A.kind(a) in (REAL, COMPLEX) and not (isinstance(a, Var) and a.id in self.A.varied))
+    def _constant(self, a) -> bool:
+        """Whether a dispatched call's argument is a number or a tensor without a gradient here
+        (a literal, a value not varied: the data rows of ``for x in xs``): the callee need not
+        compute its gradient (``call_consts``, ``Pins.consts``). Not an object, which the callee
+        may write into (a tensor it writes into, it must return: ``check_mutation``)."""
+        return self.A.kind(a) in (REAL, COMPLEX, TENSOR) and not (isinstance(a, Var) and a.id in self.A.varied)
 
     def _call_args(self, s: Stmt, skip=0) -> str:
         parts = [self.v(a) for a in s.args[skip:]]

@@ -267,13 +267,15 @@ class Pins(dict):
     entry's guards were checked, when it began, can have rebound a field or a global, and the
     callee's guards and validity, which are among the caller's (``ModuleFacts.lift``, its
     ``deps``), still hold. A call that leaves for ``J`` may run any code: from then on, for the rest
-    of the gradient call, pinned calls check (``Context.opened``)."""
+    of the gradient call, pinned calls check (``Context.opened``). ``consts``: the positions
+    (the module's first) of arguments without a gradient there, as ``call_consts``'."""
 
-    __slots__ = ("trusted",)
+    __slots__ = ("trusted", "consts")
 
-    def __init__(self, pinned: dict, trusted: bool):
+    def __init__(self, pinned: dict, trusted: bool, consts: frozenset = frozenset()):
         super().__init__(pinned)
         self.trusted = trusted
+        self.consts = consts
 
 
 def call_pinned(ctx, pinned: Pins, m, *args):
@@ -286,8 +288,8 @@ def call_pinned(ctx, pinned: Pins, m, *args):
     if got is not None and not _has_hooks(m) and not _registered(m):
         fn, e = got
         full = (m, *args)
-        consts = data_consts(ctx, args, ctx.no_grad, 1) if ctx.data else None
-        if consts and type(m).forward is fn:   # outside data among the arguments: that transform
+        consts = data_consts(ctx, args, pinned.consts | ctx.no_grad, 1) if ctx.data else pinned.consts
+        if consts and type(m).forward is fn:   # constants or outside data among the arguments: that transform
             y, back = run_forward(ctx, fn, forward(fn, full, consts), full)
             return y, lambda dy: back(dy)[1:]
         if type(m).forward is fn and (pinned.trusted and not ctx.opened and not _modes() or
