@@ -485,3 +485,18 @@ def test_transformer_layer_in_eval_mode_matches_torch(need_weights):
     g = tz.gradient(lambda: loss(layer, mha), tz.Params(ps))
     for p, w in zip(ps, want):
         torch.testing.assert_close(g[p], w)
+
+
+def _module_given_a_new_parameter(w, x):
+    lin = torch.nn.Linear(3, 3, bias=False).double()
+    lin.weight = torch.nn.Parameter(w)      # a new leaf, as in torch: no gradient reaches w
+    return (lin(x) ** 2).sum() + (w * w).sum()
+
+
+def test_a_parameter_made_inside_is_a_new_leaf_as_in_torch():
+    """``nn.Parameter(w)`` runs as it is (a Parameter a module accepts; before, the fallback gave a
+    plain tensor and torch refused the assignment) and, as in torch, passes no gradient to ``w``."""
+    w, x = torch.randn(3, 3, dtype=torch.float64), torch.randn(3, dtype=torch.float64)
+    wr = w.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad(_module_given_a_new_parameter(wr, x), wr)
+    torch.testing.assert_close(tz.gradient(_module_given_a_new_parameter, w, x)[0], want)

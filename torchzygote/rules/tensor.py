@@ -147,7 +147,8 @@ nondiff(torch.zeros, torch.ones, torch.empty, torch.arange, torch.linspace, torc
         torch.Tensor.short, torch.Tensor.char, torch.Tensor.numpy,
         torch.Tensor.get_device, torch.Tensor.is_floating_point, torch.Tensor.requires_grad_,
         torch.Tensor.fill_, torch.Tensor.zero_, torch.Tensor.normal_, torch.Tensor.uniform_, torch.no_grad,
-        torch.enable_grad, torch.device, torch.finfo, torch.iinfo)
+        torch.enable_grad, torch.device, torch.finfo, torch.iinfo,
+        torch.nn.Parameter)   # (``nn.Parameter(w)`` is a new leaf, as in torch: no gradient reaches ``w``)
 nondiff(torch.Tensor.new_zeros, torch.Tensor.new_ones, torch.Tensor.new_empty, torch.Tensor.new_full,
         torch.Tensor.new_tensor, out=TENSOR)   # (constants whose kind callers specialise on)
 # creation functions (torch.zeros, arange, randn...) are nondiff, marked above; the *_like
