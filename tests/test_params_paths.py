@@ -414,3 +414,11 @@ def test_a_partials_keywords_as_the_call_had_them():
     g = tz.gradient(f, tz.Params(ps))
     torch.testing.assert_close(g[P], ref[0])
     torch.testing.assert_close(g[Q], ref[1])
+
+
+def test_the_gradient_of_a_partial_is_a_record_of_its_stored_arguments():
+    """``gradient(f, partial(g, w))``: a record like a closure's (before: None)."""
+    g = tz.gradient(lambda p: p(Q), functools.partial(_use, P))[0]
+    torch.testing.assert_close(g.args[0], torch.sin(Q))
+    g = tz.gradient(lambda p: p(Q), functools.partial(_use, b=P))[0]
+    torch.testing.assert_close(g.keywords["b"], Q * torch.cos(P))

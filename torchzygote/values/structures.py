@@ -11,6 +11,7 @@ code reads the children, which is where their gradients are collected.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple, Union
@@ -136,7 +137,12 @@ MODULE = Structure(lambda m: (_fields(m, _module_fields(m)), None), None, _recor
 OBJECT = Structure(lambda o: (_fields(o, _object_fields(o)), None), None, _record_gradient, _set_field)
 FROZEN_DATACLASS = Structure(lambda o: (_fields(o, _object_fields(o)), o), _replace, _record_gradient)
 
-STRUCTURES: Dict[type, Structure] = {tuple: TUPLE, list: LIST, dict: DICT, Record: RECORD}
+# a ``functools.partial``: its stored arguments' gradients are in its slot (``dispatch._partial_back``)
+PARTIAL = Structure(lambda p: ({"func": p.func, "args": p.args, "keywords": p.keywords}, None), None,
+                    _record_gradient)
+
+STRUCTURES: Dict[type, Structure] = {tuple: TUPLE, list: LIST, dict: DICT, Record: RECORD,
+                                     functools.partial: PARTIAL}
 
 
 def register_structure(cls: type, flatten: Callable[[Any], Tuple[dict, Any]],
