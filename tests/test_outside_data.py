@@ -226,3 +226,95 @@ def test_a_constant_tensor_the_callee_writes_into_and_returns():
     w = torch.randn(3, dtype=D)
     torch.testing.assert_close(tz.gradient(f, w)[0], _torch_grads(f, [w])[0])
     assert frozenset({0}) in _consts_entries(_scales_its_argument)
+
+
+class Scaled(torch.nn.Module):
+    """A buffer used in the computation, as the CartPole controller's input scale."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2).double()
+        self.register_buffer("scale", torch.tensor([2.0, 0.5, 4.0], dtype=D))
+
+    def forward(self, x):
+        return torch.tanh(self.fc(x / self.scale))
+
+
+def _model_loss(m, x):
+    return (m(x) ** 2).sum() + (m.scale * x).sum()
+
+
+def test_module_fields_from_outside_are_data_in_both_modes():
+    """A module read from the closure: its buffers (implicit mode) and all its tensors (explicit
+    mode, where the closure's gradient is dropped) are outside data, whose gradients the
+    pullback does not compute (``Context.wants_field``); the wanted ones are as torch's."""
+    torch.manual_seed(4)
+    m, x = Scaled(), torch.randn(5, 3, dtype=D)
+    ps = list(m.parameters())
+    want = torch.autograd.grad(_model_loss(m, x), ps)
+    g = tz.gradient(lambda: _model_loss(m, x), tz.Params(ps))
+    for p, w in zip(ps, want):
+        torch.testing.assert_close(g[p], w)
+    g = tz.gradient(lambda: _model_loss(m, x), tz.Params([m.fc.bias]))   # the weight is data now
+    torch.testing.assert_close(g[m.fc.bias], want[1])
+    xr = x.clone().requires_grad_(True)
+    (gx,) = tz.gradient(lambda a: _model_loss(m, a), x)
+    torch.testing.assert_close(gx, torch.autograd.grad(_model_loss(m, xr), xr)[0])
+    (gm,) = tz.gradient(lambda mm: _model_loss(mm, x), m)    # the module as the argument: nothing is data
+    torch.testing.assert_close(gm.fc.weight, want[0])
+    sr = m.scale.clone().requires_grad_(True)
+    m2 = Scaled()
+    m2.load_state_dict(m.state_dict())
+    m2.scale = sr
+    torch.testing.assert_close(gm.scale, torch.autograd.grad(_model_loss(m2, x), sr)[0])
+
+
+class Remembers(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 3).double()
+        self.h = torch.zeros(3, dtype=D)
+
+    def forward(self, x):
+        self.h = self.fc(x) + self.h    # a field written in differentiated code: a new tensor
+        return self.fc(self.h)
+
+
+def test_a_field_written_in_the_call_carries_its_gradient():
+    torch.manual_seed(5)
+    m, x = Remembers(), torch.randn(3, dtype=D)
+    ps = list(m.parameters())
+
+    def loss():
+        m.h = torch.zeros(3, dtype=D)
+        return (m(x) * m(x)).sum()
+    want = torch.autograd.grad(loss(), ps)
+    g = tz.gradient(loss, tz.Params(ps))
+    for p, w in zip(ps, want):
+        torch.testing.assert_close(g[p], w)
+
+
+def test_hessian_of_a_closure_model_in_its_input():
+    torch.manual_seed(6)
+    m = Scaled()
+    f = lambda a: _model_loss(m, a.reshape(2, 3))   # noqa: E731
+    x = torch.randn(6, dtype=D)
+    want = torch.autograd.functional.hessian(f, x)
+    for method in ("forward", "reverse"):
+        torch.testing.assert_close(tz.hessian(f, x, method=method), want)
+
+
+def test_the_pullback_skips_the_gradients_of_outside_fields(monkeypatch):
+    """The buffer's and, in explicit mode, the weights' gradients are not computed at all."""
+    from torchzygote.values.context import Context
+    asked = []
+    inner = Context.wants_field
+    monkeypatch.setattr(Context, "wants_field", lambda self, v: asked.append((v, inner(self, v))) or asked[-1][1])
+    torch.manual_seed(7)
+    m, x = Scaled(), torch.randn(5, 3, dtype=D)
+    tz.gradient(lambda: _model_loss(m, x), tz.Params(list(m.parameters())))
+    by = {id(v): w for v, w in asked}
+    assert by[id(m.scale)] is False and by[id(m.fc.weight)] is True
+    asked.clear()
+    tz.gradient(lambda a: _model_loss(m, a), x)
+    assert asked and not any(w for _, w in asked)

@@ -12,6 +12,7 @@ from .. import ir
 from ..frontend import ops
 from ..ir import Const, If, Loop, Stmt, Try, Var
 from ..rules.registry import ARRAY, COMPLEX, MIXED, OBJECT, REAL, TENSOR, Rule, value_params
+from ..values.fields import read_field
 from ..values.kinds import has_identity
 from . import templates
 from .analysis_scopes import unpacked_item
@@ -49,10 +50,10 @@ class Pullback:
     def contrib(self, target, expr: str, state: int, S: dict, out: List[str]):
         if not self.A.active(target) or state == UNSET:
             return
-        read = self._global_tensor_read(target)
-        if read is not None:
-            # a tensor read from a global is data unless it is one of the Params or was written
-            # by differentiated code: its gradient is made only then
+        gate = self._state_read(target)
+        if gate is not None:
+            # a tensor read from a global or a module's field may be data (``Context.wants_global``,
+            # ``Context.wants_field``): its gradient is made only where something consumes it
             if S.get(target.id, UNSET) == UNSET:
                 out.append(f"{self.d(target)} = None")
             S[target.id] = MAYBE
@@ -60,17 +61,24 @@ class Pullback:
             self._contrib(target, expr, state, S, inner)
             S[target.id] = MAYBE
             self.use(target)
-            self.use(read.args[0])
-            out.append(f"if _ctx.wants_global({self.v(target)}, {self.v(read.args[0])}, {read.args[1].value!r}):")
+            out.append(f"if {gate}:")
             out += indent(inner)
             return
         self._contrib(target, expr, state, S, out)
 
-    def _global_tensor_read(self, v) -> Optional[Stmt]:
+    def _state_read(self, v) -> Optional[str]:
+        """The run-time test of whether a tensor read from state needs its gradient: one read from
+        a global, unless it is one of the Params or differentiated code wrote that global; one read
+        from a module's field, unless it is outside data (``values.outside``)."""
         d = self.A.defs.get(v.id) if isinstance(v, Var) else None
-        if d is not None and isinstance(d.fn, Const) and d.fn.value is ops.get_global and \
-                isinstance(d.args[1], Const) and self.A.kind(v) in (TENSOR, ARRAY):
-            return d
+        if d is None or not isinstance(d.fn, Const):
+            return None
+        if d.fn.value is ops.get_global and isinstance(d.args[1], Const) and self.A.kind(v) in (TENSOR, ARRAY):
+            self.use(d.args[0])
+            return f"_ctx.wants_global({self.v(v)}, {self.v(d.args[0])}, {d.args[1].value!r})"
+        r = self.A.rule.get(id(d))
+        if r is not None and r.fn is read_field and self.A.kind(v) == TENSOR:   # (``analysis._stmt_kind``)
+            return f"_ctx.wants_field({self.v(v)})"
         return None
 
     def _contrib(self, target, expr: str, state: int, S: dict, out: List[str]):
@@ -271,7 +279,7 @@ class Pullback:
         seen = set()
         for _, op, i in targets:
             if i is not None or not self.A.active(op) or op.id in seen or S.get(op.id, UNSET) != UNSET or \
-                    self._global_tensor_read(op) is not None:
+                    self._state_read(op) is not None:
                 return False
             seen.add(op.id)
         return True

@@ -50,6 +50,16 @@ class Context:
         return self.params is not None and id(value) in self.params or \
             self.written is not None and (id(fn.__globals__), name) in self.written
 
+    def wants_field(self, value) -> bool:
+        """Whether a tensor read from a module's field needs a gradient: it is not outside data
+        (``values.outside``: a module the top-level function reads from its closure or globals,
+        not one of the Params, unwritten since)."""
+        data = self.data
+        if not data:
+            return True
+        e = data.get(id(value))
+        return e is None or e[0] is not value or e[1] != value._version
+
     def wrote_global(self, fn, name) -> None:
         if self.written is None:
             self.written = set()

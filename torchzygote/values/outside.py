@@ -20,6 +20,7 @@ from typing import Dict, Optional, Tuple
 import torch
 
 _Tensor = torch.Tensor
+_Module = torch.nn.Module
 _PLAIN = (int, float, complex, bool, str, type(None))
 
 
@@ -39,7 +40,7 @@ def outside_data(f, args, params) -> Optional[Dict[int, Tuple[torch.Tensor, int]
         g = f.__globals__
         for n in names:
             v = g.get(n)
-            if v is not None and (isinstance(v, _Tensor) or type(v) is tuple):
+            if v is not None and (isinstance(v, (_Tensor, _Module)) or type(v) is tuple):
                 _tensors_in(v, found, 1)
     if not found:
         return None
@@ -47,17 +48,23 @@ def outside_data(f, args, params) -> Optional[Dict[int, Tuple[torch.Tensor, int]
     for a in args:
         if not _reachable(a, taken, 3):
             return None
-    data = {id(t): (t, t._version) for t in found if id(t) not in taken}
+    data = {id(t): (t, t._version) for t in found if t is not None and id(t) not in taken}
     return data or None
 
 
 def _tensors_in(v, out: list, depth: int) -> None:
-    """The tensors ``v`` is, or a tuple holds (nested ``depth`` deep)."""
+    """The tensors ``v`` is, or a tuple holds (nested ``depth`` deep), or a module holds (its
+    parameters, buffers and tensor fields, and its submodules')."""
     if isinstance(v, _Tensor):
         out.append(v)
     elif type(v) is tuple and depth >= 0:
         for x in v:
             _tensors_in(x, out, depth - 1)
+    elif isinstance(v, _Module):
+        for m in v.modules():
+            out.extend(m._parameters.values())
+            out.extend(m._buffers.values())
+            out.extend(x for x in m.__dict__.values() if isinstance(x, _Tensor))
 
 
 def _reachable(a, ids: set, depth: int) -> bool:
