@@ -173,3 +173,27 @@ def vars_of_slotted(x):
 
 def test_vars_of_an_object_without_dict_is_a_type_error():
     assert torch.equal(tz.gradient(vars_of_slotted, X)[0], torch.full((3,), 2.0, dtype=D))
+
+
+def _same_tensor(b, v):
+    return b
+
+
+def _adds_into(b, v):
+    b.add_(v)
+    return b
+
+
+def _alias_through_a_callee(w, xs):
+    xs = xs * w
+    a = _same_tensor(xs, w)    # ``a`` is ``xs``: the analysis does not see into the call's result
+    _adds_into(a, w.sin())     # written through ``a``, then ``xs`` is read
+    return (xs ** 2).sum()
+
+
+def test_a_callee_write_into_a_tensor_read_again_under_another_name_is_refused():
+    """Before: the read of ``xs`` missed the write (a wrong gradient, silently; found by an
+    adversarial review). A tensor that may be an argument under another name is watched too."""
+    w, xs = torch.randn(3, dtype=torch.float64), torch.randn(3, dtype=torch.float64)
+    with pytest.raises(tz.GradientError, match="under another name"):
+        tz.gradient(_alias_through_a_callee, w, xs)

@@ -158,6 +158,9 @@ class WriteGuards:
             if why is not None:
                 watched.append(a)
                 how.append(why)
+        for vid in self._aliases_read(s, args):   # (another name of a tensor passed: ``a = ident(x)``, then ``x``)
+            watched.append(Var(vid))
+            how.append("alias")
         if not watched:
             return [], []
         vers = "".join(f"{self.v(a)}._version, " if self.A.K.get(a.id) == TENSOR else
@@ -167,6 +170,20 @@ class WriteGuards:
         out = self.v(s.out) if s.out is not None else "None"
         return [f"_w{n} = ({vers})"], [f"if ({vers}) != _w{n}: {self.glob(check_call_writes, 'check_writes')}("
                                      f"{self.v(s.fn)}, _w{n}, ({names}), {tuple(how)!r}, {out}, {s.loc!r})"]
+
+    def _aliases_read(self, s: Stmt, args) -> List[int]:
+        """Tensors bound where call ``s`` runs, not among its arguments, that the forward or the
+        pullback reads again and that may be one of its tensor arguments under another name (a
+        callee's result, an item, an argument: memory the analysis does not follow). A write the
+        callee makes into the argument would change them unseen."""
+        passed = [a for a in args if isinstance(a, Var) and self.A.K.get(a.id) in (TENSOR, OBJECT)]
+        if not passed:
+            return []
+        ids = {a.id for a in args if isinstance(a, Var)}
+        opaque = any(self._may_alias(a.id) for a in passed)
+        return [vid for vid in self._live if vid not in ids and vid not in self._in_branch and
+                self.A.K.get(vid) == TENSOR and (self.order.used_after(vid, s) or vid in self._value_reads) and
+                (opaque or self._may_alias(vid)) and not all(self._apart(vid, a.id) for a in passed)]
 
     def _read_after(self, a: Var, s: Stmt) -> bool:
         """Whether the forward reads ``a`` after ``s``, or a tensor that shares its memory as the

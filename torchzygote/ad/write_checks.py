@@ -226,6 +226,9 @@ def check_call_writes(f, before: tuple, args: tuple, how: tuple, out, loc) -> No
         short = name.rsplit(".", 1)[-1]
         if how[k] == "back":
             what, fix = "whose old value this function's gradient needs", f"pass a copy (`{short}(y.clone())`)"
+        elif how[k] == "alias":
+            what, fix = ("that this function reads again afterwards under another name (a callee returned it, "
+                         "or it is an item or an argument)"), f"pass a copy (`{short}(y.clone())`)"
         else:
             what, fix = "that this function reads again afterwards under the same name", \
                 f"bind the result (`y = {short}(y)`) and read the new name, or pass a copy (`{short}(y.clone())`)"

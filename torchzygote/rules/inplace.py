@@ -16,7 +16,7 @@ from .container_backs import write_back
 from ..errors import GradientError
 from ..frontend import ops
 from . import tensor
-from .registry import NONDIFF, OBJECT, REAL, TENSOR, grad, many, nondiff
+from .registry import NONDIFF, OBJECT, REAL, TENSOR, grad, many, nondiff, reads_metadata
 from .tensor_backward import _fl
 from .tensor_tangent import copy_jvp, fill_jvp, put_at, to_shape, was
 
@@ -33,6 +33,9 @@ def into(g, t):
     """The gradient of a value written into tensor ``t``: none where ``t`` holds integers or bools,
     which keep a rounded copy of the value (torch's: no gradient flows through it)."""
     return g if _fl(t) else None
+
+
+reads_metadata(into, 1)   # (``t``'s dtype only: a later write into ``t`` changes no gradient of ``x[i] = v``)
 
 
 def zero_at(dy, key):
