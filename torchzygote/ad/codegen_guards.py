@@ -155,35 +155,34 @@ class WriteGuards:
                 continue
             why = "later" if self._read_after(a, s) else "back" if a.id in self._value_reads else \
                 "returned" if a is renewed else None
-            if why is not None:
+            aliases = self._aliases_read(s, a) if why is None or why == "returned" else []
+            if why is not None or aliases:
                 watched.append(a)
-                how.append(why)
-        for vid in self._aliases_read(s, args):   # (another name of a tensor passed: ``a = ident(x)``, then ``x``)
-            watched.append(Var(vid))
-            how.append("alias")
+                how.append(why if not aliases else (why, tuple(aliases)))
         if not watched:
             return [], []
         vers = "".join(f"{self.v(a)}._version, " if self.A.K.get(a.id) == TENSOR else
                        f"{self.glob(version_of, 'version')}({self.v(a)}), " for a in watched)
         names = "".join(self.v(a) + ", " for a in watched)
+        # the other names of an argument written (a callee returns the tensors it writes into), read
+        # only if one was: ``(why, (names,))`` (a loop's value may be unbound yet: ``_UNDEF``)
+        hows = "(" + "".join(f"{h!r}, " if type(h) is not tuple else
+                             f"({h[0]!r}, ({''.join(f'v{vid}, ' for vid in h[1])})), " for h in how) + ")"
         n = self.nid(s)
         out = self.v(s.out) if s.out is not None else "None"
         return [f"_w{n} = ({vers})"], [f"if ({vers}) != _w{n}: {self.glob(check_call_writes, 'check_writes')}("
-                                     f"{self.v(s.fn)}, _w{n}, ({names}), {tuple(how)!r}, {out}, {s.loc!r})"]
+                                     f"{self.v(s.fn)}, _w{n}, ({names}), {hows}, {out}, {s.loc!r})"]
 
-    def _aliases_read(self, s: Stmt, args) -> List[int]:
-        """Tensors bound where call ``s`` runs, not among its arguments, that the forward or the
-        pullback reads again and that may be one of its tensor arguments under another name (a
-        callee's result, an item, an argument: memory the analysis does not follow). A write the
-        callee makes into the argument would change them unseen."""
-        passed = [a for a in args if isinstance(a, Var) and self.A.K.get(a.id) in (TENSOR, OBJECT)]
-        if not passed:
-            return []
-        ids = {a.id for a in args if isinstance(a, Var)}
-        opaque = any(self._may_alias(a.id) for a in passed)
+    def _aliases_read(self, s: Stmt, a: Var) -> List[int]:
+        """Tensors bound where call ``s`` runs, other than ``a``, that the forward or the pullback
+        reads again and that may be argument ``a`` under another name (a callee's result, an item,
+        an argument: memory the analysis does not follow). A write the callee makes into ``a``
+        would change them unseen."""
+        opaque = self._may_alias(a.id)
+        ids = {o.id for o in s.args if isinstance(o, Var)}
         return [vid for vid in self._live if vid not in ids and vid not in self._in_branch and
                 self.A.K.get(vid) == TENSOR and (self.order.used_after(vid, s) or vid in self._value_reads) and
-                (opaque or self._may_alias(vid)) and not all(self._apart(vid, a.id) for a in passed)]
+                (opaque or self._may_alias(vid)) and not self._apart(vid, a.id)]
 
     def _read_after(self, a: Var, s: Stmt) -> bool:
         """Whether the forward reads ``a`` after ``s``, or a tensor that shares its memory as the

@@ -216,17 +216,26 @@ def check_call_writes(f, before: tuple, args: tuple, how: tuple, out, loc) -> No
     """After a call dispatched at run time: ``args``, tensors passed to it, must be unchanged
     where this function reads them again under their old names (``how[k]``: ``"later"`` in
     the forward, ``"back"`` in the pullback), or where their name takes the result only if it
-    is the same object (``"returned"``). A callee's in-place write gives the caller a new value
+    is the same object (``"returned"``); ``(why, others)``: also where none of ``others``, other
+    names read again, holds the written memory. A callee's in-place write gives the caller a new value
     only through the call's result (``y = f(y)``); the old name would read the new contents
     with the old value's gradient."""
     for k, (a, v) in enumerate(zip(args, before)):
-        if v is None or a._version == v or how[k] == "returned" and out is a:
+        if v is None or a._version == v:
+            continue
+        why = how[k]
+        if type(why) is tuple:   # (also read under other names: the written tensor may be one of them)
+            why, others = why
+            p = a.untyped_storage().data_ptr()
+            if any(isinstance(o, torch.Tensor) and o.untyped_storage().data_ptr() == p for o in others):
+                why = "alias"
+        if why is None or why == "returned" and out is a:
             continue
         name = getattr(f, "__qualname__", None) or type(f).__name__
         short = name.rsplit(".", 1)[-1]
-        if how[k] == "back":
+        if why == "back":
             what, fix = "whose old value this function's gradient needs", f"pass a copy (`{short}(y.clone())`)"
-        elif how[k] == "alias":
+        elif why == "alias":
             what, fix = ("that this function reads again afterwards under another name (a callee returned it, "
                          "or it is an item or an argument)"), f"pass a copy (`{short}(y.clone())`)"
         else:
