@@ -16,8 +16,7 @@ from .container_backs import write_back
 from ..errors import GradientError
 from ..frontend import ops
 from . import tensor
-from .registry import NONDIFF, OBJECT, REAL, TENSOR, grad, many, nondiff, reads_metadata
-from .tensor_backward import _fl
+from .registry import NONDIFF, OBJECT, REAL, TENSOR, grad, many, nondiff
 from .tensor_tangent import copy_jvp, fill_jvp, put_at, to_shape, was
 
 T0 = ("T", ...)
@@ -29,13 +28,12 @@ def setitem_t(obj, key, v):
     return obj
 
 
-def into(g, t):
-    """The gradient of a value written into tensor ``t``: none where ``t`` holds integers or bools,
-    which keep a rounded copy of the value (torch's: no gradient flows through it)."""
-    return g if _fl(t) else None
-
-
-reads_metadata(into, 1)   # (``t``'s dtype only: a later write into ``t`` changes no gradient of ``x[i] = v``)
+def into(g, dtype):
+    """The gradient of a value written into a tensor of ``dtype``: none where it holds integers or
+    bools, which keep a rounded copy of the value (torch's: no gradient flows through it). The
+    rules pass the written tensor's dtype, not the tensor: a pullback that reads only ``t.dtype``
+    keeps no copy of ``t`` (``codegen_guards._read_set``), and ``x[i] = v`` in a loop copies nothing."""
+    return g if dtype.is_floating_point or dtype.is_complex else None
 
 
 def zero_at(dy, key):
@@ -62,7 +60,7 @@ ns = dict(tensor.NS, setitem_t=setitem_t, zero_at=zero_at, into=into, ub=unbroad
 IP = dict(ns=ns, inplace=True, out=TENSOR, broadcast=False)
 
 grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=T0, obj="zero_at(dy, key)",
-     v="into(ub(dy[key], v), obj)", jvp={"obj": "zero_at(dobj, key)", "v": "put_at(dv, key, y)"}, maybe_none=True, **IP)
+     v="into(ub(dy[key], v), obj.dtype)", jvp={"obj": "zero_at(dobj, key)", "v": "put_at(dv, key, y)"}, maybe_none=True, **IP)
 grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=("L|D|O", ...),
      out=lambda ks: ks[0], ns=ns, effect=True, broadcast=False, maybe_none=True, moves=True,
      v="write_back(ctx, obj, key, v)")
@@ -97,10 +95,10 @@ grad(M.clamp_, "self, min=None, max=None", fwd="self.clamp_(min, max)", kinds=T0
      jvp={"self": "dself * in_range(self, min, max)",
           "min": "clamp_bound_back(as_t(dmin, y), self, min, max, 'min')",
           "max": "clamp_bound_back(as_t(dmax, y), self, min, max, 'max')"}, **IP)
-grad(M.copy_, "self, src", fwd="self.copy_(src)", kinds=T0, src="into(ub(dy, src), self)", jvp={"src": "copy_jvp(dsrc, y)"},
+grad(M.copy_, "self, src", fwd="self.copy_(src)", kinds=T0, src="into(ub(dy, src), self.dtype)", jvp={"src": "copy_jvp(dsrc, y)"},
      maybe_none=True, **IP)
 grad(M.zero_, "self", fwd="self.zero_()", kinds=T0, **IP)
-grad(M.fill_, "self, value", fwd="self.fill_(value)", kinds=T0, value="into(ub(dy.sum(), value), self)",
+grad(M.fill_, "self, value", fwd="self.fill_(value)", kinds=T0, value="into(ub(dy.sum(), value), self.dtype)",
      jvp={"value": "fill_jvp(dvalue, y)"}, maybe_none=True, **IP)
 
 # augmented assignment on a tensor is in place (the terms: ``a`` before the write, ``y`` after)
