@@ -24,6 +24,9 @@ MAY_BE_TENSOR = (TENSOR, OBJECT, ARRAY)   # kinds whose values in-place writes m
 # a constant number as a tensor of another's dtype (codegen.rule_mapping): no read of its values
 _DTYPE_ONLY = re.compile(r"\b_kt\(([^(),]+), v\d+\)")
 _DTYPE_READ = re.compile(r"\bv\d+\.dtype\b")   # (a value's dtype: kept by in-place writes)
+# a loop's pullback binding a trip's saved values (``codegen_pullback._trip_head``): no read of them
+_SAVED_BINDING = re.compile(r"^\s*(for [\w, ]+ in reversed\(_s\d+\):|[\w, ]+ = _st\[_i\]|[\w, ]+ = _s\d+\[_k\d+\])$",
+                            re.MULTILINE)
 # callees whose calls need no guards: they never write into a tensor argument, or (the dispatchers,
 # in generated code differentiated again) the code they run checks its own calls
 _UNGUARDED = (getattr, hasattr, isinstance, len, dispatch.J, dispatch.Jkw, jvp_dispatch.F, jvp_dispatch.Fkw)
@@ -326,6 +329,6 @@ class WriteGuards:
         """The primal values the pullback reads: one scan of its text (a search, and a new
         pattern, per value was most of a nested transform's time)."""
         if self._read_ids is None:
-            text = _DTYPE_READ.sub("", _DTYPE_ONLY.sub(r"_kt(\1)", self._rev_text))
+            text = _SAVED_BINDING.sub("", _DTYPE_READ.sub("", _DTYPE_ONLY.sub(r"_kt(\1)", self._rev_text)))
             self._read_ids = {int(w[1:]) for w in words(text) if w[0] == "v" and w[1:].isdigit()}
         return self._read_ids

@@ -32,7 +32,7 @@ def into(g, dtype):
     """The gradient of a value written into a tensor of ``dtype``: none where it holds integers or
     bools, which keep a rounded copy of the value (torch's: no gradient flows through it). The
     rules pass the written tensor's dtype, not the tensor: a pullback that reads only ``t.dtype``
-    keeps no copy of ``t`` (``codegen_guards._read_set``), so a run of ``x[i] = v`` copies nothing."""
+    keeps no copy of ``t`` (``codegen_guards._read_set``), so ``x[i] = v`` in a loop copies nothing."""
     return g if dtype.is_floating_point or dtype.is_complex else None
 
 
