@@ -313,30 +313,23 @@ def _list_items_written_in_place(x):
     return items[0].sum() + (items[1] ** 2).sum()
 
 
-def test_container_items_written_in_place_are_followed():
-    x = torch.randn(4, dtype=torch.float64)
-    xr = x.clone().requires_grad_(True)
-    want = torch.autograd.grad(_list_items_written_in_place(xr), xr)[0]
-    torch.testing.assert_close(tz.gradient(_list_items_written_in_place, x)[0], want)
-    v = torch.randn(4, dtype=torch.float64)
-    torch.testing.assert_close(tz.jvp(_list_items_written_in_place, (x,), (v,))[1], want @ v)
-
-
 def _chained_in_place(x):
     m = torch.zeros(4, dtype=x.dtype)
     m.mul_(0.9).add_(x)        # the chain's second write is m's too
     return (m * x).sum()
 
 
-def test_a_chain_of_in_place_methods_renews_the_name():
-    """``m.mul_(a).add_(x)``: the first call's result is m's tensor, so the name takes the second
-    write too (before: m kept the first write's value, and the gradient was None in both modes)."""
+@pytest.mark.parametrize("f", [_list_items_written_in_place, _chained_in_place])
+def test_writes_followed_in_both_modes(f):
+    """Container items written in place, and ``m.mul_(a).add_(x)``: the first call's result is m's
+    tensor, so the name takes the second write too (before: m kept the first write's value, and
+    the gradient was None in both modes)."""
     x = torch.randn(4, dtype=torch.float64)
     xr = x.clone().requires_grad_(True)
-    want = torch.autograd.grad(_chained_in_place(xr), xr)[0]
-    torch.testing.assert_close(tz.gradient(_chained_in_place, x)[0], want)
+    want = torch.autograd.grad(f(xr), xr)[0]
+    torch.testing.assert_close(tz.gradient(f, x)[0], want)
     v = torch.randn(4, dtype=torch.float64)
-    torch.testing.assert_close(tz.jvp(_chained_in_place, (x,), (v,))[1], want @ v)
+    torch.testing.assert_close(tz.jvp(f, (x,), (v,))[1], want @ v)
 
 
 def _diagonal_written(x):
