@@ -82,10 +82,7 @@ class Forward:
         save = self.saves.get(id(r))
         if save and id(r) in self.scopes.in_loop:
             written = self._written_roots(r)
-            # (a value whose pullback reads only its dtype, ``x[i] = v``'s buffer, is saved as it is)
-            save = [f"{self.glob(copy_tensor, 'copy')}({n})" if (self._saved_root(n) in written or
-                    (None in written or written and self._array_may_alias(n)) and re.fullmatch(r"v\d+", n))
-                    and not (re.fullmatch(r"v\d+", n) and not self._read_back(int(n[1:]))) else n for n in save]
+            save = [f"{self.glob(copy_tensor, 'copy')}({n})" if self._saved_copy(n, written) else n for n in save]
             own = self.own.get(id(r))
             if own is None:
                 lines.append(f"_st.append(({', '.join(save)},))")

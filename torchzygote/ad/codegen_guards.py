@@ -307,6 +307,16 @@ class WriteGuards:
         m = re.fullmatch(r"v(\d+)", name)
         return m is not None and self.A.K.get(int(m.group(1))) == ARRAY and self._may_alias(int(m.group(1)))
 
+    def _saved_copy(self, name: str, written: set) -> bool:
+        """Whether a loop trip saves ``name`` as a copy: a later trip may write into it (its root is
+        among ``written``, or may share memory with what is) and the pullback reads its values (not
+        only its dtype: ``x[i] = v``'s buffer is saved as it is)."""
+        value = re.fullmatch(r"v(\d+)", name)
+        if value is not None and not self._read_back(int(value.group(1))):
+            return False
+        return self._saved_root(name) in written or \
+            value is not None and (None in written or bool(written) and self._array_may_alias(name))
+
     def _saved_root(self, name: str):
         m = re.fullmatch(r"v(\d+)", name)
         return self.A.root.get(int(m.group(1)), int(m.group(1))) if m else False
