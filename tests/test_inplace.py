@@ -402,3 +402,38 @@ def test_a_buffer_filled_by_index_has_a_reverse_hessian(f):
     want = torch.autograd.functional.hessian(g, x)
     for method in ("forward", "reverse"):
         torch.testing.assert_close(tz.hessian(g, x, method=method), want)
+
+
+def _swapped_buffers(x):
+    a = x.clone()
+    b = x * 2
+    s = 0
+    for i in range(3):
+        b[i] = torch.sin(a[i]) * a[(i + 1) % 3]
+        s = s + (a * b).sum()
+        a, b = b, a         # the tensor written under ``b`` is ``a`` next trip
+    return s
+
+
+def _swapped_reference(x):   # the same without in-place writes
+    a, b = [x[0], x[1], x[2]], [2 * x[0], 2 * x[1], 2 * x[2]]
+    s = 0
+    for i in range(3):
+        b = list(b)
+        b[i] = torch.sin(a[i]) * a[(i + 1) % 3]
+        s = s + sum(ai * bi for ai, bi in zip(a, b))
+        a, b = b, a
+    return s
+
+
+def test_buffers_swapped_in_a_loop_are_saved_as_copies():
+    """A value saved in one trip and written in a later one under another loop variable (``a, b =
+    b, a``) is saved as a copy (before: only the written name's root counted, and the saved ``a``
+    was overwritten: a wrong gradient, silently; found by an adversarial review)."""
+    torch.manual_seed(0)
+    x = torch.randn(3, dtype=torch.float64)
+    xr = x.clone().requires_grad_(True)
+    torch.testing.assert_close(tz.gradient(_swapped_buffers, x)[0],
+                               torch.autograd.grad(_swapped_reference(xr), xr)[0])
+    torch.testing.assert_close(tz.hessian(_swapped_buffers, x),
+                               torch.autograd.functional.hessian(_swapped_reference, x))

@@ -66,6 +66,7 @@ class Codegen(Forward, Pullback, WriteGuards):
         self._gathered: Set[int] = set()   # loops over a tensor whose rows' gradients are joined after the trips
         self._live: List[int] = [p.id for p in fn.params]   # values that may be tensors, defined so far, in scope
         self._in_branch: Set[int] = set()   # of those, values a branch defines (unbound if it did not run)
+        self._loop_bodies: Optional[dict] = None   # id(a loop's body) -> the loop (``_written_roots``)
         self._init_none: Set[int] = set()   # branch values a write guard reads: bound to None first
         self._value_reads: Set[int] = set()   # values whose contents (not metadata) the pullback reads
         self._members: Optional[Dict[int, List[int]]] = None   # analysis roots -> their values (guards)

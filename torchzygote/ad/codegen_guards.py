@@ -300,7 +300,21 @@ class WriteGuards:
                 out.add(self.A.root_of(node.args[0]))
             elif rule is None and self._written(node) is not None:
                 out.add(None)
+        loop = self._loops_by_body().get(id(r))
+        while loop is not None:   # (``a, b = b, a``: a tensor written under one name is another's next trip)
+            pairs = [(self.A.root_of(p), self.A.root_of(n)) for p, n in zip(loop.params, loop.body.yields)
+                     if isinstance(n, Var)]
+            grown = {x for pair in pairs if (pair[0] in out) != (pair[1] in out) for x in pair}
+            if not grown:
+                break
+            out |= grown
         return out
+
+    def _loops_by_body(self) -> dict:
+        """id(a loop's body) -> the loop, for this function, made once."""
+        if self._loop_bodies is None:
+            self._loop_bodies = {id(n.body): n for n in ir.walk(self.fn.body) if isinstance(n, ir.Loop)}
+        return self._loop_bodies
 
     def _array_may_alias(self, name: str) -> bool:
         """Whether saved value ``name`` is an array that may share memory with one a loop writes."""
