@@ -298,3 +298,27 @@ def test_custom_rule_whose_result_is_unused():
     second = tz.derivative(tz.derivative(_unused_rule_result))(0.7)
     exact = 2 * math.cos(0.49) - 4 * 0.49 * math.sin(0.49)   # d/dx (2x cos x^2)
     assert second == pytest.approx(exact, rel=1e-10)
+
+
+def test_grads_add_scale_and_map_for_accumulating_over_batches():
+    """``gs1 + gs2`` sums over the union of the parameters (None adds nothing), ``gs * c``,
+    ``c * gs`` and ``gs / c`` scale, ``gs.map(f)`` applies ``f``; ``update`` takes the result."""
+    W = torch.ones(2, 3, dtype=torch.float64)
+    b = torch.zeros(2, dtype=torch.float64)
+    xs = [torch.randn(3, dtype=torch.float64) for _ in range(3)]
+    total = None
+    for x in xs:
+        g = tz.gradient(lambda: (W @ x + b).pow(2).sum(), tz.Params([W, b]))
+        total = g if total is None else total + g
+    Wr, br = W.clone().requires_grad_(True), b.clone().requires_grad_(True)
+    want = torch.autograd.grad(sum((Wr @ x + br).pow(2).sum() for x in xs) / 3, (Wr, br))
+    mean = total / 3
+    torch.testing.assert_close(mean[W], want[0])
+    torch.testing.assert_close((total * (1 / 3))[b], want[1])
+    torch.testing.assert_close((2 * mean).map(torch.neg)[b], -2 * want[1])
+    only_w = tz.gradient(lambda: (W @ xs[0]).sum(), tz.Params([W]))
+    both = only_w + tz.gradient(lambda: b.sum(), tz.Params([b]))
+    assert W in both and b in both
+    torch.testing.assert_close(both[b], torch.ones(2, dtype=torch.float64))
+    tz.update(tz.Params([W, b]), mean, 0.1)
+    torch.testing.assert_close(W, (Wr - 0.1 * want[0]).detach())

@@ -67,6 +67,34 @@ class Grads:
     def __repr__(self):
         return f"Grads({len(self.params)} parameters)"
 
+    def __add__(self, other: "Grads") -> "Grads":
+        """The sum over the union of the two sets of parameters (accumulating a gradient over
+        batches, as Zygote's ``gs1 .+ gs2``); a parameter without a gradient in one adds nothing."""
+        if not isinstance(other, Grads):
+            return NotImplemented
+        params = Params([*self.params, *other.params])
+        grads = {}
+        for p in params:
+            a = self._grads.get(id(p)) if p in self.params else None
+            b = other._grads.get(id(p)) if p in other.params else None
+            grads[id(p)] = b if a is None else a if b is None else a + b
+        return Grads(grads, params)
+
+    def __mul__(self, c) -> "Grads":
+        """Every gradient times the number ``c`` (a learning rate, a mean over batches)."""
+        if isinstance(c, Grads):
+            return NotImplemented
+        return self.map(lambda g: g * c)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, c) -> "Grads":
+        return self.map(lambda g: g / c)
+
+    def map(self, f) -> "Grads":
+        """``f`` applied to each parameter's gradient (None stays None)."""
+        return Grads({id(p): None if self[p] is None else f(self[p]) for p in self.params}, self.params)
+
 
 def _short(x):
     shape = getattr(x, "shape", None)
