@@ -4,13 +4,15 @@
 transform cannot know that ``x`` is data (it could be one of the Params), so every callee it is
 passed to would compute its gradient (a convolution's input gradient is a third of a small CNN's
 backward) only for it to be dropped. At the start of a top-level gradient call the tensors the
-function's closure cells and global names hold are looked at once: one that is not an implicit
-parameter and not reachable from the explicit arguments is *outside data*. Its gradient has no
-consumer: what is read from a closure or a global gives its gradient back to that cell or global,
-which the top-level call drops (a Param is credited instead, so Params are never data). Dispatch
-then calls a lifted callee with such a tensor among its arguments through the transform that
-treats that position as a constant (``dispatch.data_consts``), as long as it is the same object,
-not written in place since (its version).
+function's closure cells and global names hold (in tuples too, and a module's parameters, buffers
+and tensor fields) are looked at once: one that is not an implicit parameter and not reachable
+from the explicit arguments is *outside data*. Its gradient has no consumer: what is read from a
+closure, a global or a module's field gives its gradient back to that cell, global or module,
+which the top-level call drops (a Param is credited instead, so Params are never data). As long
+as such a tensor is the same object, not written in place since (its version), dispatch calls a
+lifted callee given it through the transform that treats that position as a constant
+(``dispatch.data_consts``), and a pullback skips a module field's gradient where the field holds
+it (``Context.wants_field``).
 """
 from __future__ import annotations
 
