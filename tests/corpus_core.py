@@ -945,6 +945,15 @@ def walrus_in_while(x):
     return r
 
 
+@case((1.3,), (1.7,), (2.1,))
+def walrus_in_while_test_renews(x):
+    # the trip whose test fails keeps r: t's value may not renew r in place
+    r = x
+    while (t := r * x) < 10:
+        r = t
+    return r
+
+
 # ================================================================ nested def, lambda, closures
 
 @case()
@@ -1158,6 +1167,36 @@ def try_else(x):
         r = 0.0
     else:
         r = r * x
+    return r
+
+
+@case()
+def try_else_after_untaken_return(x):
+    # the body may leave (return, continue): where it runs to its end, ``else`` runs
+    r = x
+    try:
+        if x > 100:
+            return x
+        r = r * x
+    except ValueError:
+        pass
+    else:
+        r = r + x * x
+    return r
+
+
+@case()
+def try_else_in_loop_with_continue(x):
+    r = x
+    for i in range(4):
+        try:
+            if i == 1:
+                continue
+            r = r * x
+        except ArithmeticError:
+            pass
+        else:
+            r = r + i * x
     return r
 
 

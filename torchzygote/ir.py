@@ -130,8 +130,8 @@ class Loop:
 @dataclass(eq=False)
 class Try:
     """``try: body except (types) as exc: handler``; every region yields values
-    for ``outs``. The frontend puts ``else`` at the end of ``body`` and lowers
-    ``finally`` to code after the statement."""
+    for ``outs``. The frontend lowers ``else`` and ``finally`` to code after
+    the statement."""
 
     body: Region
     handlers: List[Tuple[Operand, Optional[Var], Region]]

@@ -140,7 +140,10 @@ class Forward:
         if saves and id(L.body) in self.own and set(saves) <= params:
             self._early.add(id(L.body))
         trip = list(L.body.nodes[:-1]) + list(test.then.nodes) if test is not None else list(L.body.nodes)
-        at = {s.out.id: k for k, s in enumerate(trip) if isinstance(s, Stmt) and s.out is not None}
+        # (with a test first, the trip that breaks out keeps the parameters' values: a value made
+        # before the test, ``while (t := r * s) < 10``, may not renew a parameter in place)
+        first = len(L.body.nodes) - 1 if test is not None else 0
+        at = {s.out.id: k for k, s in enumerate(trip) if k >= first and isinstance(s, Stmt) and s.out is not None}
         for p, n in zip(L.params, nexts):
             k = at.get(n.id) if isinstance(n, Var) and n.id != p.id else None
             if k is None or self.A.K.get(p.id) not in numbers or self.A.K.get(n.id) not in numbers or \

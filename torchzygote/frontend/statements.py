@@ -189,6 +189,12 @@ class Statements(ControlFlow):
                                              lambda: self.lift_stmts(s.finalbody), lambda: NONE))
         if not s.handlers:
             return self.lift_stmts(s.body + s.orelse)
+        if s.orelse:   # ``else`` runs where the body ran to its end, outside the handlers' reach
+            ran = f"$else{id(s)}"
+            self.local_names = self.local_names | {ran}
+            self.env[ran] = Const(False)
+            st = self.stmt_Try(_else_flagged(s, ran))
+            return seq_state(st, self.branch(self.load(ran), lambda: self.lift_stmts(s.orelse), lambda: NONE))
         # names the body assigns are kept in cells too, so a handler and the code after it
         # see the values assigned before the exception, as Python's locals would show
         shadow = {n: self.emit(ops.new_cell, self.env.get(n, Const(UNDEF)), hint=n)
@@ -198,15 +204,11 @@ class Statements(ControlFlow):
         env0 = dict(self.env)
         regions, envs, states, handlers = [], [], [], []
 
-        def body():
-            st = self.lift_stmts(s.body)
-            return seq_state(st, self.lift_stmts(s.orelse)) if st == NONE else st
-
         for h in [None] + s.handlers:
             self.env = dict(env0)
             r = Region()
             if h is None:
-                st = self.in_region(r, body)
+                st = self.in_region(r, lambda: self.lift_stmts(s.body))
             else:
                 typ, exc = self._handler_head(h)
                 st = self.in_region(r, lambda h=h, exc=exc: self._handler_body(h, exc, shadow, env0))
@@ -329,6 +331,17 @@ def _per_mode(s: ast.With, k: int, flag: ast.expr) -> ast.If:
         return ast.copy_location(ast.With(items=items, body=s.body, type_comment=None), s)
     return ast.fix_missing_locations(ast.copy_location(ast.If(test=flag, body=[variant(True)],
                                                               orelse=[variant(False)]), s))
+
+
+def _else_flagged(s: ast.Try, ran: str) -> ast.Try:
+    """``try: B except...: H else: E`` without its ``else``, ``B`` ending in ``ran = True``: where
+    ``B`` leaves early (``return``, ``break``, ``continue``) or raises, ``ran`` stays False and
+    ``E`` does not run; ``E`` follows the statement, so the handlers do not catch what it raises
+    (``stmt_Try``)."""
+    mark = ast.copy_location(ast.Assign(targets=[ast.Name(ran, ast.Store())], value=ast.Constant(True)),
+                             s.body[-1])
+    ast.fix_missing_locations(mark)
+    return ast.copy_location(ast.Try(body=list(s.body) + [mark], handlers=s.handlers, orelse=[], finalbody=[]), s)
 
 
 def _finally_on_raise(s: ast.Try, fin: str) -> ast.Try:
