@@ -424,3 +424,44 @@ def test_inplace_write_in_a_branch_in_a_loop():
     xr = x.clone().requires_grad_(True)
     g, = torch.autograd.grad(inplace_in_a_branch_in_a_loop(xr * 1.0), xr)
     torch.testing.assert_close(tz.jvp(inplace_in_a_branch_in_a_loop, (x,), (v,))[1], (g * v).sum())
+
+
+# ---------------------------------------------------------------- ops returning torch.return_types
+
+_X4 = torch.tensor([0.3, -0.5, 0.9, 0.1], dtype=D64)
+_A3 = torch.tensor([[2.0, 0.3, 0.1], [0.3, 1.5, 0.2], [0.1, 0.2, 1.0]], dtype=D64)
+
+
+def _cummax_values(x):
+    return torch.cummax(x, 0).values
+
+
+def _kth_by_index(x):
+    return torch.kthvalue(x, 2)[0]
+
+
+def _aminmax_both(x):
+    r = torch.aminmax(x)
+    return r.max * r.min
+
+
+def _slogdet(A):
+    return torch.linalg.slogdet(A).logabsdet
+
+
+def _eigh_values(A):
+    return torch.linalg.eigh(A).eigenvalues
+
+
+def _svd_values(A):
+    return torch.linalg.svd(A).S
+
+
+@pytest.mark.parametrize("f,x", [(_cummax_values, _X4), (_kth_by_index, _X4), (_aminmax_both, _X4),
+                                 (_slogdet, _A3), (_eigh_values, _A3), (_svd_values, _A3)])
+def test_ops_returning_named_result_tuples_carry_their_tangents(f, x):
+    # torch's forward AD runs them; their results (torch.return_types) were given no tangent: zero, silently
+    t = torch.randn(x.shape, dtype=D64, generator=torch.Generator().manual_seed(0))
+    t = t + t.mT if x.dim() == 2 else t   # (eigh: a symmetric direction)
+    assert torch.allclose(tz.jvp(f, (x,), (t,))[1], torch.func.jvp(f, (x,), (t,))[1], atol=1e-10)
+    assert torch.allclose(tz.jacobian(f, x, mode="forward")[0], tz.jacobian(f, x, mode="reverse")[0], atol=1e-10)

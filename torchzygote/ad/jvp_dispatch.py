@@ -20,7 +20,7 @@ from ..rules import containers, fallback, numpy_shape, pylib, tangents, taylor
 from ..rules.taylor_rules import ENTRIES as TAYLOR_ENTRIES
 from ..rules.registry import TABLE, moves, nondiff, select
 from ..values.dual import Dual, Tagged
-from ..values.kinds import kind_of
+from ..values.kinds import kind_of, same_tuple
 from .binding import bind_function, bind_rule
 from .dispatch import (GRAD_DECORATED, computes, _has_hooks as dispatch_hooks, check_mutation, decorated_mode, own_code,
                        torch_internal)
@@ -383,9 +383,14 @@ def torch_jvp(ctx, f, args, kw):
                 p, t = fwAD.unpack_dual(y)
                 # an in-place op returns the dual it wrote: the caller's object is the result
                 return made[id(y)][1] if id(y) in made else p, t
-            if type(y) in (tuple, list):
+            if isinstance(y, tuple) or type(y) is list:   # (also torch.return_types: cummax, slogdet)
                 pairs = [undual(x) for x in y]
-                return type(y)(a for a, _ in pairs), type(y)(b for _, b in pairs)
+                if type(y) is list:
+                    return [a for a, _ in pairs], [b for _, b in pairs]
+                return same_tuple(y, [a for a, _ in pairs]), tuple(b for _, b in pairs)
+            if isinstance(y, dict) and any(isinstance(v, torch.Tensor) for v in y.values()):
+                raise NoRuleError(f"forward mode: {_name(f)} returned a {type(y).__name__}, whose tensors' "
+                                  f"tangents torchzygote cannot take out; give it a rule with tz.jvp_rule")
             return y, None
         return _results(ctx, *undual(out))
 

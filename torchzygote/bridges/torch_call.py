@@ -14,6 +14,7 @@ import torch
 
 from ..ad import dispatch
 from ..values.algebra import accum
+from ..values.kinds import same_tuple
 from ..values.record import Record
 from ..errors import GradientError, NoRuleError
 from ..rules.fallback import _as_cotangent
@@ -334,13 +335,7 @@ def _detached(y):
     if t in (int, float, bool, str, complex, type(None)):
         return y
     if isinstance(y, tuple):
-        vals = [_detached(e) for e in y]
-        if t is tuple:
-            return tuple(vals)
-        try:  # torch.return_types structseqs
-            return t(vals)
-        except TypeError:
-            return t(*vals)
+        return same_tuple(y, [_detached(e) for e in y])
     if isinstance(y, list):
         return [_detached(e) for e in y]
     if isinstance(y, dict):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..errors import NoRuleError
 from ..values.algebra import accum
-from ..values.kinds import has_identity
+from ..values.kinds import has_identity, same_tuple
 from ..values.structures import structure_of
 from .registry import nondiff
 
@@ -105,15 +105,10 @@ def _flat_dy(y, dy, out: list):
 def _detach(y):
     if isinstance(y, torch.Tensor):
         return y.detach()
-    if isinstance(y, (tuple, list)):
-        vals = [_detach(e) for e in y]
-        t = type(y)
-        if t in (tuple, list):
-            return t(vals)
-        try:  # torch.return_types structseqs and named tuples
-            return t(vals)
-        except TypeError:
-            return t(*vals)
+    if isinstance(y, tuple):
+        return same_tuple(y, [_detach(e) for e in y])
+    if isinstance(y, list):
+        return type(y)([_detach(e) for e in y]) if type(y) is list else [_detach(e) for e in y]
     return y
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any, Tuple
 
+from .kinds import same_tuple
+
 
 class Dual:
     """``primal + tangent·ε`` with ``ε² = 0``. ``tag``: the forward computation whose tangent this is
@@ -191,9 +193,7 @@ class Tagged:
             if len(t) != len(v):
                 raise ValueError(f"a tangent of {len(t)} items for a {tv.__name__} of {len(v)}")
             items = [self.pack_tree(x, y) for x, y in zip(v, t)]
-            if tv is tuple or tv is list:
-                return tv(items)
-            return tv(*items) if hasattr(v, "_fields") else tv(items)   # a named tuple, torch's return types
+            return same_tuple(v, items) if isinstance(v, tuple) else tv(items)
         if tv is dict and type(t) is dict:
             return {k: self.pack_tree(x, t.get(k)) for k, x in v.items()}
         return Dual(v, t, self)

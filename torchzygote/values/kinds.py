@@ -83,6 +83,15 @@ def global_kind(t) -> str:
     return TENSOR if issubclass(t, torch.Tensor) else OBJECT
 
 
+def same_tuple(like: tuple, items) -> tuple:
+    """A tuple of ``like``'s type holding ``items``: a named tuple takes them as its fields, a
+    structseq (``torch.return_types``) and other tuple subclasses as one sequence."""
+    t = type(like)
+    if t is tuple:
+        return tuple(items)
+    return t(*items) if hasattr(t, "_fields") else t(list(items))
+
+
 def kind_of(x) -> str:
     k = KIND_OF_TYPE.get(type(x))
     if k is not None:
