@@ -500,3 +500,22 @@ def test_a_parameter_made_inside_is_a_new_leaf_as_in_torch():
     wr = w.clone().requires_grad_(True)
     (want,) = torch.autograd.grad(_module_given_a_new_parameter(wr, x), wr)
     torch.testing.assert_close(tz.gradient(_module_given_a_new_parameter, w, x)[0], want)
+
+
+def _times_dropped_square(x):
+    return x * tz.dropgrad(x) ** 2
+
+
+def _times_ignored_square(x):
+    return x * tz.ignore(lambda: x * x)
+
+
+@pytest.mark.parametrize("f", [_times_dropped_square, _times_ignored_square])
+def test_dropgrad_and_ignore_cut_the_gradient_at_every_order(f):
+    # the rule's forward passed x through: differentiated again, the gradient flowed (4.0, not 0)
+    assert tz.derivative(f)(2.0) == 4.0
+    assert tz.derivative(tz.derivative(f))(2.0) in (None, 0.0)
+    x = torch.tensor([0.3, -0.5, 0.9], dtype=torch.float64)
+    ref = torch.autograd.functional.hessian(lambda x: (x * x.detach() ** 2).sum(), x)
+    for method in ("forward", "reverse"):
+        assert torch.equal(tz.hessian(lambda x: f(x).sum(), x, method=method), ref)

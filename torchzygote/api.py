@@ -404,12 +404,14 @@ def nestlevel() -> int:
 
 # ---------------------------------------------------------------- their rules
 
+# (their forwards call the function again, as Zygote's do: differentiated in turn, at a
+# higher order, the rule's forward meets the function and its rule, not a value passed through)
 def _dropgrad_rule(x):
-    return x, lambda dy: (None,)
+    return dropgrad(x), lambda dy: (None,)
 
 
 def _ignore_rule(f):
-    return f(), lambda dy: (None,)
+    return ignore(f), lambda dy: (None,)
 
 
 def _hook_rule(f, x):
