@@ -774,6 +774,26 @@ def test_checkpoint_explicit_args():
         check_scalar(_ck_whole, x)
 
 
+def _ck_dropout_block(h, net):
+    return net(h) * torch.randn(h.shape[-1], dtype=h.dtype)
+
+
+def test_checkpoint_draws_the_forwards_random_numbers_again():
+    # the second run of the forward drew new numbers (dropout masks, noise): a wrong gradient, silently
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5)).double().train()
+    h = torch.randn(2, 4, dtype=torch.float64)
+    torch.manual_seed(7)
+    y, back = tz.pullback(lambda h: tz.checkpoint(_ck_dropout_block, h, net).sum(), h)
+    after = torch.get_rng_state()
+    g = back(1.0)[0]
+    assert torch.equal(torch.get_rng_state(), after)   # the user's generator is where the forward left it
+    torch.manual_seed(7)
+    hr = h.clone().requires_grad_(True)
+    ref = torch.autograd.grad(_ck_dropout_block(hr, net).sum(), hr)[0]
+    assert torch.allclose(g, ref, atol=1e-12)
+
+
 def test_hooks():
     assert tz.gradient(lambda x: tz.hook(lambda g: g * 10, x * x) + x, 2.0) == (41.0,)
     g = tz.gradient(lambda x: (tz.hook(lambda g: g.clamp(max=0.5), x ** 2) * torch.tensor([1.0, 2.0])).sum(),

@@ -422,13 +422,25 @@ def _checkpoint_rule(ctx, args, kw, kwargs):
     """``checkpoint(f, *args)``: run ``f`` keeping nothing; the pullback runs it again,
     differentiated, in the same context (so what ``f`` captures gets its gradient)."""
     f, rest = args[0], args[1:]
+    rng = _rng_state()
     y = f(*rest, **kw)
 
     def back(dy):
-        _, b = Jkw(ctx, f, rest, kwargs)
+        with _torch.random.fork_rng(devices=range(len(rng[1])) if rng[1] else []):
+            _torch.set_rng_state(rng[0])   # (the forward draws again what it drew: dropout's masks)
+            if rng[1]:
+                _torch.cuda.set_rng_state_all(rng[1])
+            _, b = Jkw(ctx, f, rest, kwargs)
         g = b(dy)
         return (None,) + tuple(g) if kwargs is None else ((None,) + tuple(g[0]), g[1])
     return y, back
+
+
+def _rng_state() -> tuple:
+    """torch's random number generators' states (CPU, and each CUDA device's where CUDA is in use),
+    for ``checkpoint``'s second run of the forward, as ``torch.utils.checkpoint`` keeps them."""
+    cuda = _torch.cuda.get_rng_state_all() if _torch.cuda.is_available() and _torch.cuda.is_initialized() else []
+    return _torch.get_rng_state(), cuda
 
 
 def _nestlevel_rule():
