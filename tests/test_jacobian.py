@@ -93,3 +93,19 @@ def test_jacobian_of_several_outputs_matches_torch():
     f = lambda x: (torch.sin(x) * x, (x ** 2).sum())  # noqa: E731
     ours, ref = tz.jacobian(f, x), torch.autograd.functional.jacobian(f, x)
     assert len(ours) == 2 and all(torch.allclose(o[0], r) for o, r in zip(ours, ref))
+
+
+@pytest.mark.parametrize("arg", [lambda x: (x, 2 * x), lambda x: [x], lambda x: {"a": x}])
+def test_a_structure_holding_tensors_is_refused_not_given_none(arg):
+    # None read as "no dependence"; the Hessian crashed unpacking it
+    x = torch.tensor([0.3, -0.5, 0.9], dtype=torch.float64)
+    a = arg(x)
+    first = (lambda s: s[0]) if not isinstance(a, dict) else (lambda s: s["a"])
+    for mode in ("reverse", "forward", "auto"):
+        with pytest.raises(tz.TorchZygoteError, match="arguments of their own"):
+            tz.jacobian(lambda s: first(s) * 2, a, mode=mode)
+    for method in ("forward", "reverse"):
+        with pytest.raises(tz.TorchZygoteError, match="arguments of their own"):
+            tz.hessian(lambda s: (first(s) ** 3).sum(), a, method=method)
+    # arguments without values still get None
+    assert tz.jacobian(lambda s, name: s * 2, x, "label")[1] is None

@@ -80,14 +80,17 @@ def _as_tensor(g, dtype, device):
 def jacobian(f: Callable, *args, mode: str = "reverse") -> Tuple[Any, ...]:
     """The jacobian of ``f`` at ``args``: one block per argument, shaped
     ``output.shape + arg.shape`` (like ``torch.autograd.functional.jacobian``);
-    ``None`` for arguments that are not numbers, tensors or arrays; for a tuple or
-    list of outputs, one such tuple per output. Blocks are
+    ``None`` for arguments that are not numbers, tensors or arrays (a tuple, list or dict
+    holding some is refused: pass them as arguments); for a tuple or list of outputs, one
+    such tuple per output. Blocks are
     tensors, or numpy arrays when both the output and the argument are arrays
     (numbers when both are numbers).
 
     ``mode``: ``"reverse"`` (a pullback call per output element), ``"forward"`` (a forward-mode
     pass per input element), or ``"auto"``: forward where the inputs have fewer elements than the
     output (a plain call of ``f`` first tells the output's size)."""
+    for a in args:
+        _is_value(a)   # (a structure holding values is refused before anything runs)
     if mode == "auto":
         y = f(*args)
         ys = y if isinstance(y, (tuple, list)) else (y,)
@@ -120,12 +123,7 @@ def _blocks(y, args, back, seed):
             rows[k].append(gk)
     out = []
     for a, rs in zip(args, rows):
-        try:
-            ashape = _shape(a)
-        except TorchZygoteError:
-            out.append(None)
-            continue
-        out.append(_assemble(y, a, yshape, ashape, rs))
+        out.append(_assemble(y, a, yshape, _shape(a), rs) if _is_value(a) else None)
     return tuple(out)
 
 
@@ -153,11 +151,27 @@ def _assemble(y, a, yshape, ashape, rs):
 
 
 def _is_value(a) -> bool:
+    """Whether ``a`` gets a jacobian block: a number, tensor or array. A structure holding such
+    values is refused (Zygote gives it ``nothing``, which reads as "no dependence"); anything
+    else (a string, a function, a module) gets None."""
     try:
         _shape(a)
         return True
     except TorchZygoteError:
+        if _holds_values(a):
+            raise TorchZygoteError(
+                f"jacobian and hessian take numbers, tensors or arrays as the arguments they differentiate; "
+                f"got a {type(a).__name__} holding some. Pass its values as arguments of their own: "
+                f"jacobian(lambda a, b: f((a, b)), a, b)") from None
         return False
+
+
+def _holds_values(a) -> bool:
+    if isinstance(a, (tuple, list)):
+        return any(_is_value(v) or _holds_values(v) for v in a)
+    if isinstance(a, dict):
+        return any(_is_value(v) or _holds_values(v) for v in a.values())
+    return False
 
 
 def _unit(a, i):
