@@ -109,3 +109,21 @@ def test_a_structure_holding_tensors_is_refused_not_given_none(arg):
             tz.hessian(lambda s: (first(s) ** 3).sum(), a, method=method)
     # arguments without values still get None
     assert tz.jacobian(lambda s, name: s * 2, x, "label")[1] is None
+
+
+def _parts_and_modulus(z):
+    return torch.stack([z.imag.sum(), z.real.sum(), z.abs().sum()])
+
+
+def test_complex_arguments_get_reverse_blocks_or_a_clear_refusal():
+    # forward mode's one tangent per element dropped the non-holomorphic part (z.imag's row was 0),
+    # and mode="auto" picked it where the output was larger
+    z = torch.tensor([0.3 + 0.2j, -0.5 + 1.0j], dtype=torch.complex128)
+    ref = torch.autograd.functional.jacobian(_parts_and_modulus, z)
+    assert torch.allclose(tz.jacobian(_parts_and_modulus, z)[0], ref)
+    assert torch.allclose(tz.jacobian(_parts_and_modulus, z, mode="auto")[0], ref)
+    with pytest.raises(tz.TorchZygoteError, match="complex argument"):
+        tz.jacobian(_parts_and_modulus, z, mode="forward")
+    for method in ("forward", "reverse"):
+        with pytest.raises(tz.TorchZygoteError, match="complex argument"):
+            tz.hessian(lambda z: z.abs().sum(), z, method=method)

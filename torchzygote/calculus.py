@@ -96,8 +96,14 @@ def jacobian(f: Callable, *args, mode: str = "reverse") -> Tuple[Any, ...]:
         ys = y if isinstance(y, (tuple, list)) else (y,)
         n_out = sum(_numel(_shape(v)) for v in ys)
         n_in = sum(_numel(_shape(a)) for a in args if _is_value(a))
-        mode = "forward" if n_in < n_out else "reverse"
+        mode = "forward" if n_in < n_out and not any(_is_complex(a) for a in args) else "reverse"
     if mode == "forward":
+        if any(_is_complex(a) for a in args):
+            raise TorchZygoteError(
+                "jacobian(mode='forward') of a complex argument: one tangent per element finds only a "
+                "holomorphic function's derivative (it would drop the rest, as for z.imag or abs(z)). Use "
+                "mode='reverse', whose blocks are torch.autograd.functional.jacobian's, or differentiate "
+                "with respect to the real and imaginary parts as real arguments")
         return _forward_jacobian(f, args)
     if mode != "reverse":
         raise TorchZygoteError(f"jacobian: unknown mode {mode!r}; use 'forward', 'reverse' or 'auto'")
@@ -164,6 +170,11 @@ def _is_value(a) -> bool:
                 f"got a {type(a).__name__} holding some. Pass its values as arguments of their own: "
                 f"jacobian(lambda a, b: f((a, b)), a, b)") from None
         return False
+
+
+def _is_complex(a) -> bool:
+    return isinstance(a, complex) or isinstance(a, torch.Tensor) and a.is_complex() or \
+        np is not None and isinstance(a, (np.ndarray, np.complexfloating)) and np.iscomplexobj(a)
 
 
 def _holds_values(a) -> bool:
@@ -247,6 +258,12 @@ def hessian(f: Callable, x, method: str = "forward") -> Any:
     chosen method is not possible it raises (it never switches method by itself).
     ``method="torch"`` asks ``torch.autograd.functional.hessian`` instead (``f`` must then be
     torch-traceable)."""
+    if _is_complex(x) and method in ("forward", "reverse"):
+        raise TorchZygoteError(
+            "hessian of a complex argument: the second derivative of a real function of z is a real "
+            "matrix of four blocks (real and imaginary parts), not one complex block; differentiate with "
+            "respect to z.real and z.imag as real tensors (hessian(lambda v: f(torch.complex(v[0], v[1])), "
+            "torch.stack([z.real, z.imag])))")
     if method == "forward":
         (H,) = jacobian(_grad_of(f), x, mode="forward")
         return H
