@@ -804,6 +804,25 @@ def test_hooks():
     assert seen == [6.0]
 
 
+def _hooked_by_torch(x):
+    y = x * 2
+    y.register_hook(lambda g: g * 100)
+    return (y ** 2).sum()
+
+
+def _retained(x):
+    y = x * 2
+    y.retain_grad()
+    return (y ** 2).sum()
+
+
+@pytest.mark.parametrize("f", [_hooked_by_torch, _retained])
+def test_torch_autograd_hooks_in_differentiated_code_are_refused(f):
+    # the hook went onto a throwaway leaf and never ran: the gradient without it, silently
+    with pytest.raises(tz.GradientError, match="tz.hook"):
+        tz.gradient(f, torch.tensor([0.3, -0.5, 0.9]))
+
+
 def _softclip(v):
     return v if v < 1 else 1.0
 

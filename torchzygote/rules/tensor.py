@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from ..values.algebra import accum, unbroadcast
 from . import nn_backward, tensor_backward, tensor_shape_backward, tensor_tangent
 from .container_backs import index_back
-from .registry import ANY, NONDIFF, OBJECT, REAL, TENSOR, base, grad, nondiff, some
+from ..errors import GradientError
+from .registry import ANY, NONDIFF, OBJECT, REAL, TENSOR, base, grad, nondiff, register_dispatch, some
 
 
 # ====================================================================== registration
@@ -484,3 +485,16 @@ rule([torch.dropout], "input, p, train", fwd="dropout_fwd(input, p, train)",
 rule([F.embedding], "input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, "
      "sparse=False", weight="embedding_back(dy, input, weight, padding_idx)",
      jvp={"weight": "embedding_jvp(input, dweight, padding_idx, max_norm)"}, **NB)
+
+
+def _refuse_autograd_hook(ctx, args, kw, kwargs):
+    """torch autograd's hooks and retained gradients act on torch's graph, which differentiated
+    code does not build: the hook would never run (a wrong gradient, silently)."""
+    raise GradientError(
+        "Tensor.register_hook, register_post_accumulate_grad_hook and retain_grad act on torch "
+        "autograd's graph, which torchzygote does not build: the hook would never run. Pass the value "
+        "through tz.hook instead, y = tz.hook(fn, y), so its gradient goes through fn")
+
+
+for _f in (torch.Tensor.register_hook, torch.Tensor.register_post_accumulate_grad_hook, torch.Tensor.retain_grad):
+    register_dispatch(_f, _refuse_autograd_hook)
