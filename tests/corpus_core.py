@@ -8,6 +8,7 @@ test_corpus_core.py checks torchzygote's gradient against central finite
 differences at each point.
 """
 import cmath
+import contextlib
 import functools
 import math
 
@@ -1118,6 +1119,36 @@ def recursion_local(x, y):
     def go(v, n):
         return v if n == 0 else go(v * y + x, n - 1)
     return go(x, 3)
+
+
+# ================================================================ with
+
+class _Holding:
+    """A context manager whose ``__enter__`` gives what it holds (``with Holding(v) as k``)."""
+
+    def __init__(self, v):
+        self.v = v
+
+    def __enter__(self):
+        return self.v * 1.5
+
+    def __exit__(self, *exc):
+        return False
+
+
+@case()
+def with_enter_value(x):
+    # what __enter__ returns carries the gradient of what the manager holds
+    with _Holding(x * 2) as k:
+        y = k * x
+    return y
+
+
+@case()
+def with_nullcontext_value(x, y):
+    with contextlib.nullcontext(x * y) as k:
+        r = k + x
+    return r
 
 
 # ================================================================ try / except / else / finally

@@ -317,8 +317,10 @@ GRAD_SWITCHES = (torch.no_grad, torch.enable_grad, torch.set_grad_enabled, torch
 
 
 def with_enter(mgr):
-    """``mgr.__enter__()``; one of torch's grad-mode switches reaches here only where the ``with``
-    statement does not name it (``ng = torch.no_grad(); with ng:``): its mode would be missed."""
+    """``mgr.__enter__()``, differentiated (lifted, as its callee is: ``with Holding(x) as k`` gives
+    ``k`` the gradient of what ``mgr`` holds). One of torch's grad-mode switches reaches here only
+    where the ``with`` statement does not name it (``ng = torch.no_grad(); with ng:``): its mode
+    would be missed."""
     if isinstance(mgr, GRAD_SWITCHES):
         raise GradientError(f"torchzygote follows torch.{type(mgr).__name__} where a 'with' statement calls it "
                             f"(`with torch.{type(mgr).__name__}(...):`); this one was made elsewhere, so whether "

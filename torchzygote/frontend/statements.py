@@ -245,8 +245,9 @@ class Statements(ControlFlow):
         return self.lift_stmts(h.body)
 
     def stmt_With(self, s):
-        """``with m as v: body`` runs ``m.__enter__()``/``m.__exit__()`` as they are (not
-        differentiated); the body is differentiated, and an exception in it still exits. Under
+        """``with m as v: body``: ``v = m.__enter__()`` is differentiated (``ops.with_enter``: what
+        it returns may carry the gradient of what ``m`` holds), ``m.__exit__()`` runs as it is; the
+        body is differentiated, and an exception in it still exits. Under
         ``torch.no_grad()`` the body's statements carry the mode (``grad_mode``, ``Stmt.grad``)."""
         for k, item in enumerate(s.items):
             flag = self._mode_flag(item.context_expr)

@@ -174,7 +174,7 @@ grad(list.copy, "self", kinds=ANY, out=LIST, effect=True, self="copy_back(ctx, s
 grad(dict.copy, "self", kinds=ANY, out=DICT, effect=True, self="copy_back(ctx, self, y)", **C)
 nondiff(dict.keys, list.index, list.count, tuple.index, tuple.count, str.format, str.join, str.split,
         str.upper, str.lower, str.strip, str.startswith, str.endswith, str.replace, set.add,
-        super, ops.with_enter, ops.with_exit, ops.with_exit_raise, ops.format_value, ops.join_str, ops.build_set,
+        super, ops.with_exit, ops.with_exit_raise, ops.format_value, ops.join_str, ops.build_set,
         ops.raise_, ops.assert_, ops.contains, ops.not_contains, ops.import_name, ops.import_from,
         ops.untracked_write, ops.check_module_write)
 # a kind is a name and an identity a bool: a transform of the runtime (nested AD) calls these as they are
