@@ -1,6 +1,7 @@
 """Differentiating the standard library as it is written ("callee derives"):
 colorsys and statistics are plain Python; math's iterating functions are lifted
 through Python stand-ins; a C function with no rule is reported by name."""
+import collections
 import colorsys
 import math
 import statistics
@@ -213,3 +214,90 @@ def test_adjoint_fixes_no_rule():
         USER_RULES.pop(math.nextafter, None)
         TABLE.version += 1
     assert isinstance(_nextafter, types.FunctionType) or callable(_nextafter)
+
+
+# ---------------------------------------------------------------- containers beyond list and dict
+# (each gave a wrong gradient or None, silently, before: a review's reproducers)
+
+class _MyDict(dict):
+    pass
+
+
+class _MyList(list):
+    pass
+
+
+class _Counted:
+    n = 0.0
+
+
+def _od_built(s):
+    d = collections.OrderedDict(w=s * 3, v=s)
+    return d["w"] * d["v"]
+
+
+def _defaultdict_built(s):
+    d = collections.defaultdict(float, {"w": s * 3})
+    return d["w"] * s + d["missing"]
+
+
+def _subclass_built(s):
+    d, ls = _MyDict(w=s * 3), _MyList([s, s * s])
+    return d["w"] * ls[1]
+
+
+def _od_pop_popitem_move(s):
+    od = collections.OrderedDict()
+    od["a"], od["b"], od["c"] = s, s * s, s * 3
+    od.move_to_end("a")
+    k, v = od.popitem()       # ('a', s)
+    return od.pop("b") * 10 + v * od["c"]
+
+
+def _dict_popitem(s):
+    d = {"a": s, "b": s * s}
+    k, v = d.popitem()        # ('b', s * s)
+    return v * 10 + d["a"]
+
+
+def _list_remove(s):
+    ls = [s, 2 * s, 3 * s]
+    ls.remove(2 * s)
+    return ls[0] * ls[1] + len(ls)
+
+
+def _class_attribute_written(s):
+    _Counted.n = s * 3
+    return _Counted.n * s + _Counted().n
+
+
+@pytest.mark.parametrize("f", [_od_built, _defaultdict_built, _subclass_built, _od_pop_popitem_move,
+                               _dict_popitem, _list_remove, _class_attribute_written])
+def test_container_subclasses_and_their_methods(f):
+    for s in (1.3, -0.7):
+        check(f, s)
+
+
+def _slice_grows(s):
+    ls = [s, 2 * s]
+    ls[1:1] = [s * s]
+    return ls[1]
+
+
+def _frozenset_read(s):
+    fs = frozenset([s, s * 2])
+    return max(fs) * min(fs)
+
+
+@pytest.mark.parametrize("f,match", [(_slice_grows, "changes a list's length"), (_frozenset_read, "frozenset")])
+def test_what_cannot_be_followed_is_refused(f, match):
+    with pytest.raises(tz.GradientError, match=match):
+        tz.gradient(f, 1.3)
+
+
+def test_ordered_and_default_dicts_as_arguments():
+    # the gradient's structure is a dict (was KeyError / AttributeError deep in materialize)
+    od = collections.OrderedDict(a=2.0, b=3.0)
+    assert tz.gradient(lambda d: d["a"] * d["b"], od) == ({"a": 3.0, "b": 2.0},)
+    dd = collections.defaultdict(float, a=1.5, b=2.5)
+    assert tz.gradient(lambda d: d["a"] * d["b"], dd) == ({"a": 2.5, "b": 1.5},)

@@ -4,6 +4,7 @@ are known only at run time. In order: a user rule (``@adjoint``), a dispatch cas
 ops without a rule the torch-autograd fallback (``rules/fallback.py``)."""
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import operator
@@ -14,7 +15,7 @@ import torch
 
 from ..errors import GradientError, NoRuleError
 from ..frontend import ops
-from ..rules import fallback
+from ..rules import fallback, pylib
 from ..rules.registry import NONDIFF, OBJECT, TABLE, Rule, closure_form, moves, nondiff, register_adjoint, select
 from ..values.algebra import accum
 from ..values.context import NO_GRAD_MODE, Context
@@ -475,6 +476,9 @@ def construct(ctx, cls, args, kw, kwargs):
             return da if kwargs is None else (da, {k: slot.get(k) for k in kw})
         return y, back
     init = cls.__init__
+    if init in _CONTAINER_INITS and _fills(cls, args, kw):   # OrderedDict(a=x), defaultdict(float, d)
+        y, back = Jkw(ctx, pylib.py_filled, (cls, *args), kwargs)
+        return y, _drop_first(back, kwargs)
     # (torch's own classes, nn.Linear and the rest, are built as they are: their constructors are
     # no part of a gradient, and lifting their machinery would only risk it)
     if isinstance(init, types.FunctionType) and cls.__new__ is object.__new__ and \
@@ -483,6 +487,18 @@ def construct(ctx, cls, args, kw, kwargs):
         _, back = Jkw(ctx, init, (obj, *args), kwargs)
         return obj, _drop_first(back, kwargs)
     return foreign(ctx, cls, args, kw, kwargs)
+
+
+# the constructors of lists, dicts and their subclasses (a subclass without its own ``__init__`` has its base's)
+_CONTAINER_INITS = (list.__init__, dict.__init__, collections.OrderedDict.__init__, collections.defaultdict.__init__)
+
+
+def _fills(cls, args, kw) -> bool:
+    """Whether a list or dict (sub)class is built with contents (``pylib.py_filled`` builds it empty,
+    then fills it); a ``defaultdict``'s first argument is its factory."""
+    if cls is list or cls is dict:   # (``list`` and ``dict`` themselves have stand-ins or rules)
+        return False
+    return len(args) > (1 if issubclass(cls, collections.defaultdict) else 0) or bool(kw)
 
 
 # what the user wrote, for the operations the frontend makes of syntax (errors name these, not the op)
@@ -511,8 +527,7 @@ def foreign(ctx, f, args, kw, kwargs):
         return y, _drop_first(back, kwargs)
     if fallback.is_torch_op(f) and any(fallback.has_tensor(a) for a in args + tuple(kw.values())):
         return fallback.fallback_call(ctx, f, args, kw, kwargs)
-    own = getattr(f, "__objclass__", None) in (list, dict)   # the containers' own methods have rules or stand-ins
-    held = [] if own else [(a, _contents(a)) for a in args if type(a) in (list, dict) and _holds_diff(a)]
+    held = [(a, _contents(a)) for a in args if isinstance(a, (list, dict)) and _holds_diff(a)]
     y = f(*args, **kw)
     for a, before in held:
         if _contents(a) != before:
@@ -521,9 +536,13 @@ def foreign(ctx, f, args, kw, kwargs):
                               f"carry gradients in place: their gradients cannot be followed. Write the change "
                               f"with operations torchzygote differentiates (indexing, append, extend, +=), or "
                               f"give {name} a rule with @torchzygote.adjoint")
-    diff = any(kind_of(a) not in (NONDIFF, OBJECT) for a in args)
+    diff = any(kind_of(a) not in (NONDIFF, OBJECT) for a in (*args, *kw.values()))
 
     def back(dy):
+        if dy is None and diff and isinstance(y, (list, dict)):   # (a container made here: its items' gradients
+            # are in its slot)
+            g = ctx.peek(y)
+            dy = next((v for v in (g.values() if isinstance(g, dict) else g or ()) if v is not None), None)
         if dy is not None and diff and f in _SYNTAX:
             raise NoRuleError(f"torchzygote cannot differentiate {_SYNTAX[f]} on {_typename(args[0])} with "
                               f"{_typename(args[-1])}: write numbers, NumPy scalars, arrays (or lists of them) into "
@@ -539,12 +558,13 @@ def foreign(ctx, f, args, kw, kwargs):
 
 
 def _contents(c) -> list:
-    """What a list or dict holds, by identity (to see whether a call changed it)."""
-    return [id(v) for v in c] if type(c) is list else [(k, id(v)) for k, v in c.items()]
+    """What a list or dict holds, by identity (to see whether a call changed it; a dict's gradients
+    are kept by key, so its order does not count: ``move_to_end``)."""
+    return [id(v) for v in c] if isinstance(c, list) else {k: id(v) for k, v in c.items()}
 
 
 def _holds_diff(c) -> bool:
-    return any(kind_of(v) not in (NONDIFF, OBJECT) for v in (c if type(c) is list else c.values()))
+    return any(kind_of(v) not in (NONDIFF, OBJECT) for v in (c if isinstance(c, list) else c.values()))
 
 
 CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x100 | 0x200   # generator, coroutine, iterable coroutine, async gen

@@ -12,7 +12,7 @@ import torch
 from ..errors import LiftError
 from ..frontend import ops
 from ..rules import numpy_shape, pylib
-from ..rules.container_backs import attr_back, method_self_back
+from ..rules.container_backs import attr_back, del_back, delete_item, method_self_back
 from ..rules.registry import TABLE, closure_form, register_dispatch, select
 from ..values.fields import plain, read_field
 from ..values.kinds import has_identity, kind_of
@@ -178,6 +178,21 @@ def setitem_dispatch(ctx, args, kw, kwargs):
     return by_rule(ctx, ops.setitem_v, args, kw, kwargs)
 
 
+def delitem_dispatch(ctx, args, kw, kwargs):
+    """``del obj[key]`` on an object of unknown kind: a Python ``__delitem__`` is differentiated; a
+    list or dict subclass that deletes as the builtin does (``OrderedDict``) has the builtin's
+    pullback (its slot gives the deleted item back its place)."""
+    obj, key = args[0], args[1]
+    m = python_method(type(obj), "__delitem__")
+    if m is not None:
+        _, back = J(ctx, m, obj, key)
+        return None, back
+    if isinstance(obj, (list, dict)) and not kw:
+        n = delete_item(obj, key)
+        return None, lambda dy: (None, del_back(ctx, obj, key, n))
+    return by_rule(ctx, operator.delitem, args, kw, kwargs)
+
+
 def setattr_dispatch(ctx, args, kw, kwargs):
     """``obj.name = v``: a property setter or a descriptor's ``__set__`` written in
     Python is differentiated; a plain field is written with the generic rule."""
@@ -246,6 +261,7 @@ def _register() -> None:
     register_dispatch(vars, vars_dispatch)
     register_dispatch(setattr, setattr_dispatch)
     register_dispatch(ops.setitem_v, setitem_dispatch)
+    register_dispatch(operator.delitem, delitem_dispatch)
     register_dispatch(functools.partial, partial_rule)
     for method in (torch.nn.Module.parameters, torch.nn.Module.named_parameters, torch.nn.Module.buffers,
                    torch.nn.Module.named_buffers):

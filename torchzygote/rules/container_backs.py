@@ -68,7 +68,8 @@ def read_back(ctx: Context, obj, key, y, dy):
                         where)
     if has_identity(obj) and not isinstance(obj, (list, dict)) and type(key) is int:
         _not_iterable(obj)
-    if has_identity(obj) or type(obj) is types.ModuleType:   # (a module is a value, but its fields are written)
+    if has_identity(obj) or isinstance(obj, (types.ModuleType, type)):   # (modules and classes are values, but
+        # their fields are written: ``K.n = s * 3`` then ``K.n``)
         slot = ctx.slot(obj)
         if isinstance(key, slice) and isinstance(obj, list):
             for i, d in zip(range(*key.indices(len(slot))), dy):
@@ -78,6 +79,8 @@ def read_back(ctx: Context, obj, key, y, dy):
         else:
             slot[key] = accum(slot.get(key), dy)
         return None
+    if dy is not None and isinstance(obj, frozenset):   # (iterated: its items have no place a gradient is kept)
+        _not_iterable(obj)
     return None
 
 
@@ -316,7 +319,19 @@ def attr_back(ctx, obj, name, y, dy):
     if _is_value(obj):  # a view (x.T, z.real) or metadata (x.shape, x.dtype: no gradient)
         back = VALUE_ATTRS.get(name)
         return back(obj, dy) if back is not None else None
-    return read_back(ctx, obj, name, y, dy)
+    return read_back(ctx, _attr_owner(obj, name, y), name, y, dy)
+
+
+def _attr_owner(obj, name, y):
+    """Where ``obj.name`` was read from: ``obj``, or the class that holds ``name`` where the instance
+    does not (``K.n = s * 3``, then ``K().n``: the gradient goes where the write will find it)."""
+    d = getattr(obj, "__dict__", None)
+    if type(d) is not dict or name in d or isinstance(obj, type):
+        return obj
+    for klass in type(obj).__mro__:
+        if name in klass.__dict__:
+            return klass if klass.__dict__[name] is y else obj
+    return obj
 
 
 reads_metadata(attr_back, 1)  # tensors' attributes (x.T, x.real) are views: their gradients need only dy

@@ -12,6 +12,7 @@ import re
 import torch
 
 from ..values.algebra import unbroadcast
+from ..values.kinds import kind_of
 from .container_backs import write_back
 from ..errors import GradientError
 from ..frontend import ops
@@ -24,6 +25,22 @@ T0_NUM = ("T", many("T|R|N"))
 
 
 def setitem_t(obj, key, v):
+    obj[key] = v
+    return obj
+
+
+def setitem_c(obj, key, v):
+    """``obj[key] = v`` on a list, a dict or an object. A list's items are followed by position, and
+    its slot keeps no record of the length it had: a slice assignment that changes the length
+    (``l[1:1] = [v]``) of values that carry gradients is refused, not misplaced."""
+    if type(obj) is list and isinstance(key, slice) and key.step in (None, 1):
+        v = list(v)
+        if len(v) != len(range(*key.indices(len(obj)))) and \
+                any(kind_of(x) not in (NONDIFF, OBJECT) for x in (*obj, *v)):
+            raise GradientError(
+                "a slice assignment that changes a list's length (`l[1:1] = [v]`, `l[0:2] = [v]`), of values "
+                "that carry gradients: torchzygote follows a list's items by position. Write it with insert, "
+                "del or a new list (`l = l[:1] + [v] + l[1:]`)")
     obj[key] = v
     return obj
 
@@ -51,7 +68,7 @@ def in_range(x, lo, hi):
     return m
 
 
-ns = dict(tensor.NS, setitem_t=setitem_t, zero_at=zero_at, into=into, ub=unbroadcast, torch=torch, in_range=in_range,
+ns = dict(tensor.NS, setitem_t=setitem_t, setitem_c=setitem_c, zero_at=zero_at, into=into, ub=unbroadcast, torch=torch, in_range=in_range,
           write_back=write_back, to_shape=to_shape, put_at=put_at, fill_jvp=fill_jvp, copy_jvp=copy_jvp,
           was=was)
 # tangent terms (rules/tangents.py): ``self`` (``a``) is the value before the write, ``y`` the written
@@ -61,7 +78,7 @@ IP = dict(ns=ns, inplace=True, out=TENSOR, broadcast=False)
 
 grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=T0, obj="zero_at(dy, key)",
      v="into(ub(dy[key], v), obj.dtype)", jvp={"obj": "zero_at(dobj, key)", "v": "put_at(dv, key, y)"}, maybe_none=True, **IP)
-grad(ops.setitem_v, "obj, key, v", fwd="setitem_t(obj, key, v)", kinds=("L|D|O", ...),
+grad(ops.setitem_v, "obj, key, v", fwd="setitem_c(obj, key, v)", kinds=("L|D|O", ...),
      out=lambda ks: ks[0], ns=ns, effect=True, broadcast=False, maybe_none=True, moves=True,
      v="write_back(ctx, obj, key, v)")
 

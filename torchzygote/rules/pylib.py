@@ -6,6 +6,7 @@ They return lists where the builtin returns an iterator; iterating the result
 is the same.
 """
 import builtins
+import collections
 import functools
 import math
 
@@ -178,6 +179,39 @@ def py_dict_pop(d, k, *default):
     raise KeyError(k)
 
 
+def py_dict_popitem(d, last=True):
+    """``dict.popitem()`` (the last key) and ``OrderedDict.popitem(last)``."""
+    if not d:
+        raise KeyError("popitem(): dictionary is empty")
+    keys = list(d)
+    k = keys[-1] if last else keys[0]
+    v = d[k]
+    del d[k]
+    return k, v
+
+
+def py_filled(cls, *args, **kw):
+    """A list or dict subclass built with contents (``OrderedDict(a=x)``, ``defaultdict(float, d)``,
+    a user's subclass without ``__init__``): built empty, then filled by the operations whose
+    gradients are followed."""
+    if issubclass(cls, list):
+        c = cls()
+        if args:
+            c.extend(args[0])
+        return c
+    if issubclass(cls, collections.defaultdict):
+        c = cls(args[0] if args else None)
+        args = args[1:]
+    else:
+        c = cls()
+    py_dict_update(c, *args, **kw)
+    return c
+
+
+def py_list_remove(xs, x):
+    del xs[xs.index(x)]
+
+
 def py_list_reverse(xs):
     xs[:] = [xs[i] for i in range(len(xs) - 1, -1, -1)]
 
@@ -229,6 +263,9 @@ LIFT_AS = {
     builtins.iter: py_iter, builtins.next: py_next,
     dict.get: py_dict_get, dict.setdefault: py_dict_setdefault, dict.update: py_dict_update,
     dict: py_dict, dict.pop: py_dict_pop, dict.values: py_dict_values, dict.items: py_dict_items,
+    dict.popitem: py_dict_popitem, collections.OrderedDict.popitem: py_dict_popitem,
+    collections.OrderedDict.pop: py_dict_pop, collections.OrderedDict.setdefault: py_dict_setdefault,
+    collections.OrderedDict.update: py_dict_update, list.remove: py_list_remove,
     builtins.divmod: py_divmod, list.reverse: py_list_reverse, list.clear: py_list_clear, list.sort: py_list_sort,
     dict.__setitem__: py_list_setitem, list.__setitem__: py_list_setitem,
     builtins.sum: py_sum, builtins.max: py_max, builtins.min: py_min, builtins.zip: py_zip,

@@ -121,7 +121,7 @@ def _record_gradient(aux, grads):
 
 TUPLE = Structure(lambda x: (x, None), lambda aux, c: tuple(c), lambda aux, g: tuple(g))
 LIST = Structure(lambda x: (tuple(x), None), lambda aux, c: list(c), lambda aux, g: list(g), _set_item, True)
-DICT = Structure(lambda x: (x, None), lambda aux, c: dict(c),
+DICT = Structure(lambda x: (x if type(x) is dict else dict(x), None), lambda aux, c: dict(c),   # (OrderedDict too)
                  lambda aux, g: {k: v for k, v in g.items() if v is not None}, _set_item, True)
 RECORD = Structure(lambda r: (r._fields, None), _record_gradient, _record_gradient)
 NAMED_TUPLE = Structure(lambda x: (dict(zip(x._fields, x)), type(x)), lambda t, c: t(**c), _record_gradient)
