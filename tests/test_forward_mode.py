@@ -465,3 +465,28 @@ def test_ops_returning_named_result_tuples_carry_their_tangents(f, x):
     t = t + t.mT if x.dim() == 2 else t   # (eigh: a symmetric direction)
     assert torch.allclose(tz.jvp(f, (x,), (t,))[1], torch.func.jvp(f, (x,), (t,))[1], atol=1e-10)
     assert torch.allclose(tz.jacobian(f, x, mode="forward")[0], tz.jacobian(f, x, mode="reverse")[0], atol=1e-10)
+
+
+def _enumerated(x):
+    acc = 0.0
+    for i, t in enumerate(x):
+        acc = acc + t ** 3 * (i + 1)
+    return acc
+
+
+def _listed(x):
+    items = list(x)
+    return items[0] * items[1] * items[2]
+
+
+def _zipped(x):
+    return sum(a * b for a, b in zip(x, x.flip(0)))
+
+
+@pytest.mark.parametrize("f", [_enumerated, _listed, _zipped])
+def test_builtins_iterating_a_tensor_see_its_rows_tangents(f):
+    # list(x), zip, enumerate on a value with a tangent: "'Dual' object is not iterable", deep in generated code
+    x = torch.tensor([0.3, -1.2, 2.0], dtype=D64)
+    v = torch.tensor([1.0, 0.5, -1.0], dtype=D64)
+    assert torch.allclose(tz.jvp(f, (x,), (v,))[1], torch.func.jvp(f, (x,), (v,))[1])
+    assert torch.allclose(tz.hessian(f, x), torch.autograd.functional.hessian(f, x))

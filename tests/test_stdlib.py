@@ -2,6 +2,7 @@
 colorsys and statistics are plain Python; math's iterating functions are lifted
 through Python stand-ins; a C function with no rule is reported by name."""
 import collections
+import dataclasses
 import colorsys
 import math
 import statistics
@@ -301,3 +302,17 @@ def test_ordered_and_default_dicts_as_arguments():
     assert tz.gradient(lambda d: d["a"] * d["b"], od) == ({"a": 3.0, "b": 2.0},)
     dd = collections.defaultdict(float, a=1.5, b=2.5)
     assert tz.gradient(lambda d: d["a"] * d["b"], dd) == ({"a": 2.5, "b": 1.5},)
+
+
+@dataclasses.dataclass
+class _Derived:
+    a: float
+
+    def __post_init__(self):
+        self.b = self.a * 2
+
+
+def test_a_dataclass_with_post_init_is_refused_at_the_users_line():
+    # was "cannot find the source of 'D.__init__' at <string>:2"
+    with pytest.raises(tz.LiftError, match=r"(?s)_Derived has a __post_init__.*by hand.*test_stdlib.py\", line \d+"):
+        tz.gradient(lambda s: _Derived(s).b * s, 1.3)

@@ -4,7 +4,6 @@ are known only at run time. In order: a user rule (``@adjoint``), a dispatch cas
 ops without a rule the torch-autograd fallback (``rules/fallback.py``)."""
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import operator
@@ -13,7 +12,7 @@ import types
 
 import torch
 
-from ..errors import GradientError, NoRuleError
+from ..errors import GradientError, LiftError, NoRuleError
 from ..frontend import ops
 from ..rules import fallback, pylib
 from ..rules.registry import NONDIFF, OBJECT, TABLE, Rule, closure_form, moves, nondiff, register_adjoint, select
@@ -476,7 +475,13 @@ def construct(ctx, cls, args, kw, kwargs):
             return da if kwargs is None else (da, {k: slot.get(k) for k in kw})
         return y, back
     init = cls.__init__
-    if init in _CONTAINER_INITS and _fills(cls, args, kw):   # OrderedDict(a=x), defaultdict(float, d)
+    if dataclasses.is_dataclass(cls) and hasattr(cls, "__post_init__") and \
+            getattr(init, "__code__", None) is not None and init.__code__.co_filename == "<string>":
+        raise LiftError(f"the dataclass {cls.__qualname__} has a __post_init__: its __init__, which dataclasses "
+                        f"generates without source, would have to be differentiated with it. Write {cls.__qualname__}"
+                        f".__init__ by hand (assign the fields, then do what __post_init__ does), or build the "
+                        f"object in a function with a rule", None)
+    if pylib.fills(cls, args, kw):   # OrderedDict(a=x), defaultdict(float, d)
         y, back = Jkw(ctx, pylib.py_filled, (cls, *args), kwargs)
         return y, _drop_first(back, kwargs)
     # (torch's own classes, nn.Linear and the rest, are built as they are: their constructors are
@@ -487,18 +492,6 @@ def construct(ctx, cls, args, kw, kwargs):
         _, back = Jkw(ctx, init, (obj, *args), kwargs)
         return obj, _drop_first(back, kwargs)
     return foreign(ctx, cls, args, kw, kwargs)
-
-
-# the constructors of lists, dicts and their subclasses (a subclass without its own ``__init__`` has its base's)
-_CONTAINER_INITS = (list.__init__, dict.__init__, collections.OrderedDict.__init__, collections.defaultdict.__init__)
-
-
-def _fills(cls, args, kw) -> bool:
-    """Whether a list or dict (sub)class is built with contents (``pylib.py_filled`` builds it empty,
-    then fills it); a ``defaultdict``'s first argument is its factory."""
-    if cls is list or cls is dict:   # (``list`` and ``dict`` themselves have stand-ins or rules)
-        return False
-    return len(args) > (1 if issubclass(cls, collections.defaultdict) else 0) or bool(kw)
 
 
 # what the user wrote, for the operations the frontend makes of syntax (errors name these, not the op)

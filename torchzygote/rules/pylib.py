@@ -208,6 +208,19 @@ def py_filled(cls, *args, **kw):
     return c
 
 
+# the constructors of lists, dicts and their subclasses (a subclass without its own ``__init__`` has its base's)
+_CONTAINER_INITS = (list.__init__, dict.__init__, collections.OrderedDict.__init__, collections.defaultdict.__init__)
+
+
+def fills(cls, args, kw) -> bool:
+    """Whether ``cls(*args, **kw)`` builds a list or dict subclass with contents (``py_filled`` builds
+    it empty, then fills it); a ``defaultdict``'s first argument is its factory. (``list`` and ``dict``
+    themselves have stand-ins or rules.)"""
+    if cls is list or cls is dict or cls.__init__ not in _CONTAINER_INITS:
+        return False
+    return len(args) > (1 if issubclass(cls, collections.defaultdict) else 0) or bool(kw)
+
+
 def py_list_remove(xs, x):
     del xs[xs.index(x)]
 

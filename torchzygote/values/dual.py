@@ -110,6 +110,16 @@ class Dual:
     def __bool__(self):
         return bool(self.primal)
 
+    def __len__(self):
+        return len(self.primal)
+
+    def __iter__(self):
+        """Its items with their tangents' items (a tensor's rows): what ``list(x)``, ``zip`` and
+        ``enumerate`` see in forward mode, as a ``for`` loop does (``Forward.titer``)."""
+        if self.tangent is None:
+            return iter(self.primal)
+        return (Dual(p, t, self.tag) for p, t in zip(self.primal, self.tangent))
+
     def __float__(self):
         raise TypeError(
             "float() of a tz.Dual would drop its tangent: a function given a Dual directly may only use "
