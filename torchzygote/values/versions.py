@@ -29,7 +29,9 @@ def check_versions(saved, name) -> tuple:
                 raise GradientError(
                     f"a tensor (shape {tuple(v.shape)}) that the gradient of {name} reads was written in place "
                     f"after {name} used it (through another name, a view, a list or an object), so its old "
-                    f"value is gone: write into a copy (`y = y.clone()` before the in-place write)")
+                    f"value is gone: write into a copy (`y = y.clone()` before the in-place write). Where this is a "
+                    f"second derivative (reverse over reverse) of code that writes in place, hessian(..., "
+                    f"method='forward') follows the writes")
             out.append(v)
         else:
             out.append(v if ver is None else ver)
