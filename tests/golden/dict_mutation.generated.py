@@ -1,7 +1,7 @@
 def fwd(_ctx, v1, v2, v3):
     v4 = _build_dict_3('a', v2, 'b', 2.0)  # golden_programs.py:21
     v6 = (v2 * v3) + 1.0  # golden_programs.py:22
-    v7 = _setitem_t_4(v4, ('b'), v6)  # golden_programs.py:22
+    v7 = _setitem_c_4(v4, ('b'), v6)  # golden_programs.py:22
     v8 = v7[('a')]  # golden_programs.py:23
     v9 = v7[('b')]  # golden_programs.py:23
     v11 = (v8 * v9) + v3  # golden_programs.py:23

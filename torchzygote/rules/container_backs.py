@@ -133,8 +133,9 @@ def index_back(x: torch.Tensor, key, dy):
     if isinstance(key, (torch.Tensor, list)) or isinstance(key, tuple) and \
             any(isinstance(k, (torch.Tensor, list)) for k in key):
         # advanced indexing may repeat entries: scatter-add through the positions it selects
+        # (out of place: differentiated again, for a second derivative, in either mode)
         idx = torch.arange(x.numel(), device=x.device).reshape(x.shape)[key]
-        return g.view(-1).index_add_(0, idx.reshape(-1), dy.reshape(-1)).view(x.shape)
+        return g.view(-1).index_add(0, idx.reshape(-1), dy.reshape(-1).to(g.dtype)).view(x.shape)
     g[key] = dy
     return g
 

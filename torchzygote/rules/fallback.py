@@ -252,8 +252,9 @@ def _as_cotangent(d, o):
 def is_torch_op(f) -> bool:
     """Whether a callable without source is torch's (then torch autograd differentiates it)."""
     mod = getattr(f, "__module__", None) or ""
+    owner = getattr(f, "__self__", None)   # a tensor's bound method, or a builtin of one of torch's modules
     return mod.startswith("torch") or getattr(f, "__objclass__", None) in (torch._C.TensorBase, torch.Tensor) \
-        or "torch" in repr(getattr(f, "__self__", ""))
+        or isinstance(owner, torch.Tensor) or (getattr(owner, "__name__", None) or "").startswith("torch")
 
 
 def has_tensor(x) -> bool:
