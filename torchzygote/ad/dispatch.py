@@ -12,10 +12,11 @@ import types
 
 import torch
 
-from ..errors import GradientError, LiftError, NoRuleError
+from ..errors import GradientError, NoRuleError
 from ..frontend import ops
 from ..rules import fallback, pylib
 from ..rules.registry import NONDIFF, OBJECT, TABLE, Rule, closure_form, moves, nondiff, register_adjoint, select
+from ..values import dataclass_init
 from ..values.algebra import accum
 from ..values.context import NO_GRAD_MODE, Context
 from ..values.fields import plain, read_field
@@ -475,12 +476,16 @@ def construct(ctx, cls, args, kw, kwargs):
             return da if kwargs is None else (da, {k: slot.get(k) for k in kw})
         return y, back
     init = cls.__init__
-    if dataclasses.is_dataclass(cls) and hasattr(cls, "__post_init__") and \
-            getattr(init, "__code__", None) is not None and init.__code__.co_filename == "<string>":
-        raise LiftError(f"the dataclass {cls.__qualname__} has a __post_init__: its __init__, which dataclasses "
-                        f"generates without source, would have to be differentiated with it. Write {cls.__qualname__}"
-                        f".__init__ by hand (assign the fields, then do what __post_init__ does), or build the "
-                        f"object in a function with a rule", None)
+    if dataclass_init.generated_init(cls):   # the generated __init__'s assignments, then __post_init__ lifted
+        obj, initvals, names, initvars = dataclass_init.assign_fields(cls, args, kw)
+        _, post = Jkw(ctx, cls.__post_init__, (obj, *initvals), None)
+
+        def back_post(dy):
+            ginit = post(None)[1:]   # (first: __post_init__'s reads of the fields add to their slots)
+            by_name = {**(ctx.peek(obj) or {}), **dict(zip(initvars, ginit))}
+            da = tuple(by_name.get(names[i]) for i in range(len(args)))
+            return da if kwargs is None else (da, {k: by_name.get(k) for k in kw})
+        return obj, back_post
     if pylib.fills(cls, args, kw):   # OrderedDict(a=x), defaultdict(float, d)
         y, back = Jkw(ctx, pylib.py_filled, (cls, *args), kwargs)
         return y, _drop_first(back, kwargs)

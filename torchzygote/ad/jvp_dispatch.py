@@ -20,6 +20,7 @@ from ..rules import containers, fallback, numpy_shape, pylib, tangents, taylor
 from ..rules.taylor_rules import ENTRIES as TAYLOR_ENTRIES
 from ..rules.registry import TABLE, moves, nondiff, select
 from ..values.dual import Dual, Tagged
+from ..values import dataclass_init
 from ..values.kinds import kind_of, same_tuple
 from .binding import bind_function, bind_rule
 from .dispatch import (GRAD_DECORATED, computes, _has_hooks as dispatch_hooks, check_mutation, decorated_mode, own_code,
@@ -334,6 +335,10 @@ def construct(ctx, cls, args, kw):
     init = getattr(cls, "__init__", None)
     if issubclass(cls, tuple) or cls is Dual or dataclasses.is_dataclass(cls) and not hasattr(cls, "__post_init__"):
         return cls(*args, **kw), None   # fields stored as given (a named tuple, a generated __init__)
+    if dataclass_init.generated_init(cls):   # the generated __init__'s assignments, then __post_init__
+        obj, initvals, _, _ = dataclass_init.assign_fields(cls, args, kw)
+        Fkw(ctx, cls.__post_init__, (obj, *initvals), {})
+        return obj, None
     if isinstance(init, types.FunctionType) and cls.__new__ is object.__new__:
         obj = object.__new__(cls)
         Fkw(ctx, init, (obj, *args), kw)
