@@ -1151,6 +1151,52 @@ def with_nullcontext_value(x, y):
     return r
 
 
+class _Recording:
+    """``__exit__`` computes with what the manager holds (it is differentiated too)."""
+
+    def __init__(self, v):
+        self.v = v
+        self.out = 0.0
+
+    def __enter__(self):
+        self.saved = self.v * 2
+        return self
+
+    def __exit__(self, *exc):
+        self.out = self.saved * self.v
+        return False
+
+
+@case()
+def with_exit_computes(x):
+    m = _Recording(x)
+    with m:
+        pass
+    return m.out + x
+
+
+@case()
+def with_suppressed_keeps_the_values_before(x, y):
+    # a manager that suppresses the exception: what follows sees what the body assigned before it
+    r = y * 2
+    with contextlib.suppress(KeyError):
+        z = x * 3
+        {}["missing"]
+    return r + len(str(z > 0))
+
+
+@contextlib.contextmanager
+def _constant_setting():
+    yield 2.5
+
+
+@case()
+def with_contextmanager_yielding_a_constant(x):
+    with _constant_setting() as c:
+        r = x * c
+    return r
+
+
 # ================================================================ try / except / else / finally
 
 @case()

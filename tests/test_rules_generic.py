@@ -494,7 +494,8 @@ def p_container_inplace(x, y):
     t += (y,)
     d = {"a": x}
     d |= {"b": y * 2.0, "a": x * y}
-    return xs[1] * xs[5] + t[0] * t[1] + d["a"] * d["b"]
+    e = {"a": x, "c": y * x} | {"b": y * 3.0}
+    return xs[1] * xs[5] + t[0] * t[1] + d["a"] * d["b"] + e["a"] * e["b"] * e["c"]
 
 
 # ================================================================ the sample table
@@ -536,7 +537,7 @@ for f in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, opera
 put(operator.add, Program(p_list_add_mul))
 put(operator.mul, Program(p_list_add_mul))
 put(operator.iadd, Program(p_augmented))
-put((operator.iadd, operator.imul, operator.ior), Program(p_container_inplace))
+put((operator.iadd, operator.imul, operator.ior, operator.or_), Program(p_container_inplace))
 put(operator.getitem, Program(p_getitem))
 put(operator.getitem, Program(p_tensor_getitem))
 put(getattr, Program(p_getattr))

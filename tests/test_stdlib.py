@@ -2,6 +2,7 @@
 colorsys and statistics are plain Python; math's iterating functions are lifted
 through Python stand-ins; a C function with no rule is reported by name."""
 import collections
+import contextlib
 import dataclasses
 import colorsys
 import math
@@ -291,10 +292,26 @@ def _frozenset_read(s):
     return max(fs) * min(fs)
 
 
-@pytest.mark.parametrize("f,match", [(_slice_grows, "changes a list's length"), (_frozenset_read, "frozenset")])
-def test_what_cannot_be_followed_is_refused(f, match):
-    with pytest.raises(tz.GradientError, match=match):
-        tz.gradient(f, 1.3)
+def _frozenset_of_constants(s):
+    return s * max(frozenset([0.5, 2.0])) + s * sum(frozenset([1, 2]))
+
+
+def test_frozensets():
+    # the items' gradients were dropped, silently: they go back to the items the frozenset kept
+    check(_frozenset_read, 1.3)
+    assert tz.gradient(_frozenset_of_constants, 1.3) == (5.0,)
+
+
+def test_a_slice_assignment_that_changes_a_lists_length_is_refused():
+    with pytest.raises(tz.GradientError, match="changes a list's length"):
+        tz.gradient(_slice_grows, 1.3)
+    assert tz.gradient(lambda x: _resized_ints() * x, 1.5) == (3.0,)   # (of ints: nothing to follow)
+
+
+def _resized_ints():
+    n = [1, 2]
+    n[1:] = [3, 4]
+    return len(n)
 
 
 def test_ordered_and_default_dicts_as_arguments():
@@ -347,3 +364,73 @@ def test_dataclasses_with_post_init():
     ref = torch.autograd.functional.hessian(f, x)
     for method in ("forward", "reverse"):
         torch.testing.assert_close(tz.hessian(f, x, method=method), ref)
+
+
+# ---------------------------------------------------------------- the second review's cases
+
+class _Doubling(dict):
+    def __setitem__(self, k, v):
+        super().__setitem__(k, v * 2)
+
+
+class _Tripling(dict):
+    def __getitem__(self, k):
+        return super().__getitem__(k) * 3
+
+
+class _Built(dict):
+    def __init__(self, a, b):
+        super().__init__()
+        self["a"] = a
+        self["b"] = b * b
+
+
+class _Sub(_Counted):
+    pass
+
+
+def _overrides(s):
+    d, t = _Doubling(), _Tripling(a=s)
+    d["a"] = s * s
+    return d["a"] * t["a"] + _Built(s, 2.0)["b"] * _Built(s, s)["b"] + _Doubling(w=s)["w"]
+
+
+def _dict_ops(s):
+    d = {"a": s, "b": s * s}
+    e = d | {"c": s * 3}
+    out = e["a"] * e["c"] + e["b"]
+    d.clear()
+    return out
+
+
+def _class_attribute_overwritten(s):
+    _Counted.n = s * 3
+    r = _Counted().n * 2.0 + _Sub.n
+    _Counted.n = 1.0
+    return r
+
+
+@pytest.mark.parametrize("f", [_overrides, _dict_ops, _class_attribute_overwritten])
+def test_overrides_dict_operators_and_class_attributes(f):
+    for s in (1.3, -0.7):
+        check(f, s)
+
+
+def test_jacobian_keeps_none_for_shapes_and_flags():
+    x = torch.arange(4.0, dtype=torch.float64)
+    assert tz.jacobian(lambda x, shape: x.reshape(shape).sum(0), x, (2, 2))[1] is None
+    assert tz.jacobian(lambda x, cfg: x * cfg["scale"], x, {"scale": 2})[1] is None
+
+
+@contextlib.contextmanager
+def _scaled(v):
+    yield v * 3
+
+
+def test_what_a_generator_given_a_gradient_yields_is_refused():
+    # a float it yielded was data: the gradient through v was dropped, silently
+    def f(s):
+        with _scaled(s) as k:
+            return k * s
+    with pytest.raises(tz.LiftError, match="yield"):
+        tz.gradient(f, 1.3)

@@ -178,11 +178,11 @@ def _is_complex(a) -> bool:
 
 
 def _holds_values(a) -> bool:
-    if isinstance(a, (tuple, list)):
-        return any(_is_value(v) or _holds_values(v) for v in a)
-    if isinstance(a, dict):
-        return any(_is_value(v) or _holds_values(v) for v in a.values())
-    return False
+    """Whether a tuple, list or dict holds a value a jacobian would differentiate (not an int or a
+    bool: a shape, a count, a flag)."""
+    items = a if isinstance(a, (tuple, list)) else a.values() if isinstance(a, dict) else ()
+    return any(_holds_values(v) if isinstance(v, (tuple, list, dict)) else
+               _is_value(v) and not isinstance(v, (int, bool)) for v in items)
 
 
 def _unit(a, i):

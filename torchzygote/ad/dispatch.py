@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import operator
 import os
+import sys
 import types
 
 import torch
@@ -15,12 +16,12 @@ import torch
 from ..errors import GradientError, NoRuleError
 from ..frontend import ops
 from ..rules import fallback, pylib
-from ..rules.registry import NONDIFF, OBJECT, TABLE, Rule, closure_form, moves, nondiff, register_adjoint, select
+from ..rules.registry import TABLE, Rule, closure_form, moves, nondiff, register_adjoint, select
 from ..values import dataclass_init
 from ..values.algebra import accum
 from ..values.context import NO_GRAD_MODE, Context
 from ..values.fields import plain, read_field
-from ..values.kinds import has_identity, kind_of
+from ..values.kinds import has_identity, kind_of, may_carry
 from ..values.record import Record
 from ..values.versions import guard_reads
 from .binding import bind_function, bind_rule, rebind_back
@@ -432,7 +433,9 @@ def _from_super(sup: super, name: str):
     for klass in mro[mro.index(this) + 1:] if this in mro else ():
         if name in klass.__dict__:
             attr = klass.__dict__[name]
-            return (inst, attr) if type(attr) is types.WrapperDescriptorType else (sup, _MISSING)
+            # (a builtin's method too, ``dict.__getitem__``: read from the instance, it would be the override)
+            return (inst, attr) if type(attr) in (types.WrapperDescriptorType, types.MethodDescriptorType) \
+                else (sup, _MISSING)
     return sup, _MISSING
 
 
@@ -491,8 +494,9 @@ def construct(ctx, cls, args, kw, kwargs):
         return y, _drop_first(back, kwargs)
     # (torch's own classes, nn.Linear and the rest, are built as they are: their constructors are
     # no part of a gradient, and lifting their machinery would only risk it)
-    if isinstance(init, types.FunctionType) and cls.__new__ is object.__new__ and \
-            not (init.__module__ or "").startswith("torch."):
+    if isinstance(init, types.FunctionType) and not (init.__module__ or "").startswith("torch.") and \
+            (cls.__new__ is object.__new__ or cls.__new__ in (dict.__new__, list.__new__) and
+             (init.__module__ or "").partition(".")[0] not in sys.stdlib_module_names):   # (a user's dict subclass)
         obj = cls.__new__(cls)
         _, back = Jkw(ctx, init, (obj, *args), kwargs)
         return obj, _drop_first(back, kwargs)
@@ -525,7 +529,7 @@ def foreign(ctx, f, args, kw, kwargs):
         return y, _drop_first(back, kwargs)
     if fallback.is_torch_op(f) and any(fallback.has_tensor(a) for a in args + tuple(kw.values())):
         return fallback.fallback_call(ctx, f, args, kw, kwargs)
-    held = [(a, _contents(a)) for a in args if isinstance(a, (list, dict)) and _holds_diff(a)]
+    held = [(a, _contents(a)) for a in args if isinstance(a, (list, dict)) and may_carry(a)]
     y = f(*args, **kw)
     for a, before in held:
         if _contents(a) != before:
@@ -534,11 +538,10 @@ def foreign(ctx, f, args, kw, kwargs):
                               f"carry gradients in place: their gradients cannot be followed. Write the change "
                               f"with operations torchzygote differentiates (indexing, append, extend, +=), or "
                               f"give {name} a rule with @torchzygote.adjoint")
-    diff = any(kind_of(a) not in (NONDIFF, OBJECT) for a in (*args, *kw.values()))
+    diff = any(may_carry(a) for a in (*args, *kw.values()))
 
     def back(dy):
-        if dy is None and diff and isinstance(y, (list, dict)):   # (a container made here: its items' gradients
-            # are in its slot)
+        if dy is None and diff and isinstance(y, (list, dict)):   # (made here: its items' gradients in its slot)
             g = ctx.peek(y)
             dy = next((v for v in (g.values() if isinstance(g, dict) else g or ()) if v is not None), None)
         if dy is not None and diff and f in _SYNTAX:
@@ -548,9 +551,10 @@ def foreign(ctx, f, args, kw, kwargs):
         if dy is not None and diff:
             name = getattr(f, "__qualname__", None) or getattr(f, "__name__", repr(f))
             mod = getattr(f, "__module__", None)
-            raise NoRuleError(f"no gradient rule for {mod + '.' if mod else ''}{name}: it has no Python source "
-                              f"to differentiate. Define one with @torchzygote.adjoint({name}) or mark it "
-                              f"torchzygote.nograd if it carries no gradient")
+            why = "it is built as it is (a class of torch or of Python's library): its constructor is not " \
+                  "differentiated" if isinstance(f, type) else "it has no Python source to differentiate"
+            raise NoRuleError(f"no gradient rule for {mod + '.' if mod else ''}{name}: {why}. Define one with "
+                              f"@torchzygote.adjoint({name}) or mark it torchzygote.nograd if it carries no gradient")
         return (None,) * len(args) if kwargs is None else ((None,) * len(args), {})
     return y, back
 
@@ -561,8 +565,6 @@ def _contents(c) -> list:
     return [id(v) for v in c] if isinstance(c, list) else {k: id(v) for k, v in c.items()}
 
 
-def _holds_diff(c) -> bool:
-    return any(kind_of(v) not in (NONDIFF, OBJECT) for v in (c if isinstance(c, list) else c.values()))
 
 
 CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x100 | 0x200   # generator, coroutine, iterable coroutine, async gen
@@ -593,5 +595,5 @@ for _f, _rule in fallback.RULES.items():
 # Predicates of the dispatcher: their results are bools, ids and rule-table entries, which
 # carry no gradient at any order. A nested transform (derivative of a derivative) calls them
 # as they are instead of lifting each of them (and their pullbacks) from this file.
-nondiff(_has_hooks, _registered, _special, torch_internal, _holds_diff, _contents, ops.is_method_of,
+nondiff(_has_hooks, _registered, _special, torch_internal, may_carry, _contents, ops.is_method_of,
         dataclasses.is_dataclass)

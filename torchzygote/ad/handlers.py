@@ -3,6 +3,7 @@ unknown kind, attribute reads and writes, item writes, ``functools.partial``, bu
 as Python stand-ins), registered in the rule table (``registry.register_dispatch``)."""
 from __future__ import annotations
 
+import collections
 import functools
 import operator
 import types
@@ -12,7 +13,8 @@ import torch
 from ..errors import LiftError
 from ..frontend import ops
 from ..rules import numpy_shape, pylib
-from ..rules.container_backs import attr_back, del_back, delete_item, method_self_back
+from ..rules.container_backs import attr_back, del_back, delete_item, method_self_back, read_back, seq_back, write_back
+from ..rules.inplace import check_splice
 from ..rules.registry import TABLE, closure_form, register_dispatch, select
 from ..values.fields import plain, read_field
 from ..values.kinds import has_identity, kind_of
@@ -193,6 +195,51 @@ def delitem_dispatch(ctx, args, kw, kwargs):
     return by_rule(ctx, operator.delitem, args, kw, kwargs)
 
 
+def frozenset_dispatch(ctx, args, kw, kwargs):
+    """``frozenset(items)``: the gradients of its items, by the order it iterates them (``read_back``),
+    go back to the items it kept (of equal ones, the first)."""
+    items = list(args[0]) if args else []
+    fs = frozenset(items)
+
+    def back(dy):
+        if dy is None or not args:
+            return (None,) * len(args)
+        first = {}
+        for i, x in enumerate(items):
+            first.setdefault(x, i)
+        g = [None] * len(items)
+        for v, d in zip(fs, dy):
+            g[first[v]] = d
+        return (seq_back(ctx, args[0], tuple(g)),)
+    return fs, back
+
+
+def _builtin(obj, name: str):
+    """``type(obj)``'s method ``name`` as a builtin class defines it (``OrderedDict``'s, ``dict``'s):
+    the first in its MRO that is not a Python override."""
+    for klass in type(obj).__mro__:
+        m = klass.__dict__.get(name)
+        if m is not None and not isinstance(m, types.FunctionType):
+            return m
+    raise TypeError(f"{type(obj).__name__} has no builtin {name}")
+
+
+def base_getitem(ctx, args, kw, kwargs):
+    """``dict.__getitem__(d, k)``, ``list.__getitem__`` (``super().__getitem__(k)`` in a subclass's
+    override): the builtin's read, not the override again, with a read's pullback."""
+    obj, key = args
+    y = _builtin(obj, "__getitem__")(obj, key)
+    return y, lambda dy: (read_back(ctx, obj, key, y, dy), None)
+
+
+def base_setitem(ctx, args, kw, kwargs):
+    """``dict.__setitem__(d, k, v)``, ``list.__setitem__`` (``super().__setitem__(k, v)``): the
+    builtin's write, with a write's pullback."""
+    obj, key, v = args
+    _builtin(obj, "__setitem__")(obj, key, check_splice(obj, key, v))
+    return None, lambda dy: (None, None, write_back(ctx, obj, key, v))
+
+
 def setattr_dispatch(ctx, args, kw, kwargs):
     """``obj.name = v``: a property setter or a descriptor's ``__set__`` written in
     Python is differentiated; a plain field is written with the generic rule."""
@@ -262,6 +309,11 @@ def _register() -> None:
     register_dispatch(setattr, setattr_dispatch)
     register_dispatch(ops.setitem_v, setitem_dispatch)
     register_dispatch(operator.delitem, delitem_dispatch)
+    register_dispatch(frozenset, frozenset_dispatch)
+    for base in (dict, list, collections.OrderedDict):
+        for name, handler in (("__getitem__", base_getitem), ("__setitem__", base_setitem)):
+            if name in base.__dict__:
+                register_dispatch(base.__dict__[name], handler)
     register_dispatch(functools.partial, partial_rule)
     for method in (torch.nn.Module.parameters, torch.nn.Module.named_parameters, torch.nn.Module.buffers,
                    torch.nn.Module.named_buffers):

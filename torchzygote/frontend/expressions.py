@@ -239,7 +239,8 @@ class Expressions(ControlFlow):
     # ------------------------------------------------------------ calls
     def expr_Call(self, e):
         if isinstance(e.func, ast.Name) and e.func.id == "super" and not e.args and "__class__" in self.code.co_freevars:
-            first = self.env[self.node.args.args[0].arg] if self.node.args.args else None
+            params = self.node.args.posonlyargs + self.node.args.args   # (``def __init__(self, it=None, /)``)
+            first = self.env[params[0].arg] if params else None
             return self.emit(super, self.load("__class__"), first)
         is_method = isinstance(e.func, ast.Attribute)
         item_of = None  # (base, key) for an in-place method on an item: ``y[k].mul_(3)``

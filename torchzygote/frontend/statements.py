@@ -195,11 +195,7 @@ class Statements(ControlFlow):
             self.env[ran] = Const(False)
             st = self.stmt_Try(_else_flagged(s, ran))
             return seq_state(st, self.branch(self.load(ran), lambda: self.lift_stmts(s.orelse), lambda: NONE))
-        # names the body assigns are kept in cells too, so a handler and the code after it
-        # see the values assigned before the exception, as Python's locals would show
-        shadow = {n: self.emit(ops.new_cell, self.env.get(n, Const(UNDEF)), hint=n)
-                  for n in assigned_names(s.body, rebinds=True)
-                  if n in self.local_names and n not in self.cells}
+        shadow = self._shadow(s.body)
         self.shadows.append(shadow)
         env0 = dict(self.env)
         regions, envs, states, handlers = [], [], [], []
@@ -231,15 +227,27 @@ class Statements(ControlFlow):
             self.error("an 'except' clause whose type is not a global name", h)
         return typ, self.var(h.name) if h.name else None
 
-    def _handler_body(self, h: ast.ExceptHandler, exc, shadow, env0) -> str:
-        """A handler sees the shadowed names' values as the body left them in their cells, and
-        binds ``exc`` to its name there (where an enclosing ``try`` keeps that name in a cell
-        too, the cell is written in the handler, after the exception that ``exc`` is)."""
+    def _shadow(self, body) -> dict:
+        """Cells for the names ``body`` assigns, kept beside them (``Names.store``), so that what runs
+        after an exception left ``body`` (a handler, the code after a ``with`` whose manager suppressed
+        it) sees the values assigned before it, as Python's locals would show."""
+        return {n: self.emit(ops.new_cell, self.env.get(n, Const(UNDEF)), hint=n)
+                for n in assigned_names(body, rebinds=True) if n in self.local_names and n not in self.cells}
+
+    def _shadowed(self, shadow, env0) -> None:
+        """After an exception: the shadowed names take the values in their cells (a gradient through
+        one is refused: ``ops.try_guard``)."""
         if shadow:
             self.emit(ops.try_guard, Const(self.loc), self.emit(ops.build_tuple, *shadow.values()),
                       self.emit(ops.build_tuple, *(env0.get(n, Const(UNDEF)) for n in shadow)))
         for n, cell in shadow.items():
             self.env[n] = self.emit(getattr, cell, "cell_contents", hint=n)
+
+    def _handler_body(self, h: ast.ExceptHandler, exc, shadow, env0) -> str:
+        """A handler sees the shadowed names' values as the body left them in their cells, and
+        binds ``exc`` to its name there (where an enclosing ``try`` keeps that name in a cell
+        too, the cell is written in the handler, after the exception that ``exc`` is)."""
+        self._shadowed(shadow, env0)
         if h.name:
             self.store(h.name, exc)
         return self.lift_stmts(h.body)
@@ -270,22 +278,41 @@ class Statements(ControlFlow):
             if item.optional_vars is not None:
                 self.assign(item.optional_vars, val)
             mgrs.append(mgr)
+        # (a manager may suppress the exception: what follows sees the body's values, and the managers
+        # have exited; torch's switches alone suppress nothing)
+        shadow = self._shadow(s.body) if mgrs else {}
+        held = f"$suppressed{id(s)}"
+        if mgrs:
+            self.local_names = self.local_names | {held}
+            self.env[held] = Const(False)
         env0 = dict(self.env)
         r, hr = Region(), Region()
         outer, self.grad = self.grad, grad
+        self.shadows.append(shadow)
         try:
             st = self.in_region(r, lambda: self.lift_stmts(s.body))
         finally:
             self.grad = outer
+            self.shadows.pop()
         envs = [self.env]
         self.env = dict(env0)
         exc = self.var("exc")
-        self.in_region(hr, lambda: self.emit(ops.with_exit_raise, exc, *reversed(mgrs), out=False))
-        outs = self.merge([r, hr], envs + [self.env], [st, RAISES], env0)
+
+        def suppressed():
+            self.emit(ops.with_exit_raise, exc, *reversed(mgrs), out=False)   # (raises unless suppressed)
+            if not mgrs:
+                return RAISES
+            self._shadowed(shadow, env0)
+            self.env[held] = Const(True)
+            return NONE
+        hst = self.in_region(hr, suppressed)
+        outs = self.merge([r, hr], envs + [self.env], [st, hst], env0)
         self.region.nodes.append(Try(r, [(Const(BaseException), exc, hr)], outs, self.loc))
-        for mgr in reversed(mgrs):
-            self.emit(ops.with_exit, mgr, out=False)
-        return st
+        if mgrs:   # (the body ran to its end, or left it by return, break or continue)
+            self.branch(self.emit(operator.not_, self.load(held)),
+                        lambda: [self.emit(ops.with_exit, m, out=False) for m in reversed(mgrs)] and NONE,
+                        lambda: NONE)
+        return join_states([st, hst])
 
     def _switch(self, e):
         """The torch grad-mode switch a ``with`` item calls (``torch.no_grad``...), or None."""

@@ -22,6 +22,7 @@ from ..values.context import Context
 from ..values.kinds import has_identity
 from ..values.module_tensors import ModuleTensors
 from ..values.structures import structure_of
+from .pylib import CARRYING
 from .registry import reads_metadata
 
 
@@ -35,7 +36,8 @@ def read_back(ctx: Context, obj, key, y, dy):
     dy = ctx.credit(y, dy)
     if dy is None:
         return None
-    if type(obj) is tuple or (isinstance(obj, tuple) and not has_identity(obj)):
+    if type(obj) is tuple or (isinstance(obj, tuple) and not has_identity(obj)) or \
+            type(obj) is frozenset and type(key) is int:   # (a frozenset's items by the order they were iterated)
         n = len(obj)
         if isinstance(key, slice):
             g = [None] * n
@@ -79,18 +81,18 @@ def read_back(ctx: Context, obj, key, y, dy):
         else:
             slot[key] = accum(slot.get(key), dy)
         return None
-    if dy is not None and isinstance(obj, frozenset):   # (iterated: its items have no place a gradient is kept)
-        _not_iterable(obj)
     return None
 
 
 def next_back(ctx: Context, it, y, dy):
     """Pullback of ``next(it)`` on an iterator that code not differentiated made: a module's
-    parameters credit their fields; a floating-point tensor from any other iterator cannot be
-    followed (``read_back`` says so, rather than dropping its gradient); other items are data."""
+    parameters credit their fields; a floating-point tensor from any other iterator, and anything
+    from a generator given values that may carry gradients (``pylib.next_of``), cannot be followed
+    (``read_back`` says so, rather than dropping its gradient); other items are data."""
     if type(it) is ModuleTensors:
         it.credit(ctx, y, dy)
-    elif dy is not None and isinstance(y, torch.Tensor) and (y.is_floating_point() or y.is_complex()):
+    elif dy is not None and (it in CARRYING or  # (a generator given values that may carry gradients)
+                             isinstance(y, torch.Tensor) and (y.is_floating_point() or y.is_complex())):
         read_back(ctx, it, None, y, dy)
     return None
 
@@ -324,14 +326,15 @@ def attr_back(ctx, obj, name, y, dy):
 
 
 def _attr_owner(obj, name, y):
-    """Where ``obj.name`` was read from: ``obj``, or the class that holds ``name`` where the instance
-    does not (``K.n = s * 3``, then ``K().n``: the gradient goes where the write will find it)."""
+    """Where ``obj.name`` was read from: ``obj``, or the class that holds ``name`` where ``obj`` (an
+    instance, or a subclass) does not (``K.n = s * 3``, then ``K().n`` or ``Sub.n``: the gradient goes
+    where the write will find it)."""
     d = getattr(obj, "__dict__", None)
-    if type(d) is not dict or name in d or isinstance(obj, type):
+    if d is None or name in d:
         return obj
-    for klass in type(obj).__mro__:
-        if name in klass.__dict__:
-            return klass if klass.__dict__[name] is y else obj
+    for klass in (obj.__mro__[1:] if isinstance(obj, type) else type(obj).__mro__ if type(d) is dict else ()):
+        if name in klass.__dict__:   # (a plain value there; a descriptor, ``f.__defaults__``, is the object's)
+            return obj if hasattr(type(klass.__dict__[name]), "__get__") else klass
     return obj
 
 
@@ -497,6 +500,19 @@ def ior_back(ctx, a, b):
             if k in slot:
                 sb = ctx.slot(b)
                 sb[k] = accum(sb.get(k), slot.pop(k))
+    return None
+
+
+def or_back(ctx, a, b, y):
+    """``a | b`` on dicts: the new dict's gradients go back by key, to ``b`` where it gave the key, else
+    to ``a`` (Params among the values credited, as a read of them)."""
+    slot = ctx.peek(y)
+    for k, g in (slot or {}).items():
+        src = b if k in b else a
+        g = ctx.credit(y.get(k), g)   # (y's value: ``a`` may have changed since, ``d.clear()``)
+        if g is not None:
+            s = ctx.slot(src)
+            s[k] = accum(s.get(k), g)
     return None
 
 

@@ -124,6 +124,7 @@ grad(operator.iadd, "a, b", fwd="operator.iadd(a, b)", kinds=("L", SEQUENCE, ...
      out=LIST, effect=True, b="extend_back(ctx, a, b)", **dict(C, ns=dict(C["ns"], operator=operator)))
 grad(operator.imul, "a, n", fwd="operator.imul(a, n)", kinds=("L", "R|N", ...),
      out=LIST, effect=True, a="irepeat_back(ctx, a, n)", **dict(C, ns=dict(C["ns"], operator=operator)))
+grad(operator.or_, "a, b", fwd="a | b", kinds=("D", "D"), out=DICT, effect=True, b="or_back(ctx, a, b, y)", **C)
 grad(operator.ior, "a, b", fwd="operator.ior(a, b)", kinds=("D", "D"), out=DICT, effect=True,
      b="ior_back(ctx, a, b)", **dict(C, ns=dict(C["ns"], operator=operator)))
 grad(operator.iadd, "a, b", fwd="a + b", kinds=(TUPLES, TUPLES), out=TUPLE,
@@ -174,7 +175,7 @@ grad(list.copy, "self", kinds=ANY, out=LIST, effect=True, self="copy_back(ctx, s
 grad(dict.copy, "self", kinds=ANY, out=DICT, effect=True, self="copy_back(ctx, self, y)", **C)
 nondiff(dict.keys, list.index, list.count, tuple.index, tuple.count, str.format, str.join, str.split,
         str.upper, str.lower, str.strip, str.startswith, str.endswith, str.replace, set.add,
-        super, ops.with_exit, ops.with_exit_raise, ops.format_value, ops.join_str, ops.build_set,
+        super, ops.with_exit_raise, ops.format_value, ops.join_str, ops.build_set,
         ops.raise_, ops.assert_, ops.contains, ops.not_contains, ops.import_name, ops.import_from,
         ops.untracked_write, ops.check_module_write)
 # a kind is a name and an identity a bool: a transform of the runtime (nested AD) calls these as they are

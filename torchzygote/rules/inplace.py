@@ -12,7 +12,7 @@ import re
 import torch
 
 from ..values.algebra import unbroadcast
-from ..values.kinds import kind_of
+from ..values.kinds import may_carry
 from .container_backs import write_back
 from ..errors import GradientError
 from ..frontend import ops
@@ -30,19 +30,23 @@ def setitem_t(obj, key, v):
 
 
 def setitem_c(obj, key, v):
-    """``obj[key] = v`` on a list, a dict or an object. A list's items are followed by position, and
-    its slot keeps no record of the length it had: a slice assignment that changes the length
-    (``l[1:1] = [v]``) of values that carry gradients is refused, not misplaced."""
-    if type(obj) is list and isinstance(key, slice) and key.step in (None, 1):
+    """``obj[key] = v`` on a list, a dict or an object."""
+    obj[key] = check_splice(obj, key, v)
+    return obj
+
+
+def check_splice(obj, key, v):
+    """``v``, for ``obj[key] = v``. A list's items are followed by position, and its slot keeps no
+    record of the length it had: a slice assignment that changes the length (``l[1:1] = [v]``) of
+    values that carry gradients is refused, not misplaced."""
+    if isinstance(obj, list) and isinstance(key, slice) and key.step in (None, 1):
         v = list(v)
-        if len(v) != len(range(*key.indices(len(obj)))) and \
-                any(kind_of(x) not in (NONDIFF, OBJECT) for x in (*obj, *v)):
+        if len(v) != len(range(*key.indices(len(obj)))) and (may_carry(obj) or may_carry(v)):
             raise GradientError(
                 "a slice assignment that changes a list's length (`l[1:1] = [v]`, `l[0:2] = [v]`), of values "
                 "that carry gradients: torchzygote follows a list's items by position. Write it with insert, "
                 "del or a new list (`l = l[:1] + [v] + l[1:]`)")
-    obj[key] = v
-    return obj
+    return v
 
 
 def into(g, dtype):

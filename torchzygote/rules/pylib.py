@@ -9,6 +9,9 @@ import builtins
 import collections
 import functools
 import math
+import weakref
+
+from ..values.kinds import may_carry
 
 _NO = object()
 
@@ -21,9 +24,17 @@ def _argsort(keys, reverse):
     return builtins.sorted(range(len(keys)), key=keys.__getitem__, reverse=reverse)
 
 
+CARRYING: "weakref.WeakSet" = weakref.WeakSet()   # generators given values that may carry gradients
+
+
 def next_of(it, default):
     """``next`` of an iterator made by code that is not differentiated (``itertools.count``,
-    ``m.parameters()``): its rule (``containers``) says where an item's gradient goes."""
+    ``m.parameters()``, a generator): its rule (``containers``) says where an item's gradient goes.
+    A generator whose frame holds values that may carry gradients (``def scaled(v): yield v * 3``)
+    is noted: what it yields cannot be followed, where a constant's (``yield 2.0``) is data."""
+    frame = getattr(it, "gi_frame", None)
+    if frame is not None and it not in CARRYING and any(may_carry(v) for v in frame.f_locals.values()):
+        CARRYING.add(it)
     return builtins.next(it, *default)
 
 
@@ -192,19 +203,23 @@ def py_dict_popitem(d, last=True):
 
 def py_filled(cls, *args, **kw):
     """A list or dict subclass built with contents (``OrderedDict(a=x)``, ``defaultdict(float, d)``,
-    a user's subclass without ``__init__``): built empty, then filled by the operations whose
-    gradients are followed."""
+    a user's subclass without ``__init__``): built empty, then filled item by item with the builtin's
+    own writes, as its ``__init__`` fills it (an override of ``__setitem__`` is not called)."""
     if issubclass(cls, list):
         c = cls()
-        if args:
-            c.extend(args[0])
+        for x in (args[0] if args else ()):
+            list.append(c, x)
         return c
     if issubclass(cls, collections.defaultdict):
         c = cls(args[0] if args else None)
         args = args[1:]
     else:
         c = cls()
-    py_dict_update(c, *args, **kw)
+    other = args[0] if args else ()
+    for k, v in (py_dict_items(other) if isinstance(other, dict) else other):
+        dict.__setitem__(c, k, v)
+    for k in kw:
+        dict.__setitem__(c, k, kw[k])
     return c
 
 
@@ -250,8 +265,10 @@ def py_list_clear(xs):
         xs.pop()
 
 
-def py_list_setitem(xs, i, v):
-    xs[i] = v
+def py_dict_clear(d):
+    for k in list(d):
+        del d[k]
+
 
 
 def py_iter(x, *sentinel):
@@ -278,9 +295,10 @@ LIFT_AS = {
     dict: py_dict, dict.pop: py_dict_pop, dict.values: py_dict_values, dict.items: py_dict_items,
     dict.popitem: py_dict_popitem, collections.OrderedDict.popitem: py_dict_popitem,
     collections.OrderedDict.pop: py_dict_pop, collections.OrderedDict.setdefault: py_dict_setdefault,
-    collections.OrderedDict.update: py_dict_update, list.remove: py_list_remove,
+    collections.OrderedDict.update: py_dict_update, list.remove: py_list_remove, dict.clear: py_dict_clear,
+    collections.OrderedDict.values: py_dict_values,
+    collections.OrderedDict.items: py_dict_items,
     builtins.divmod: py_divmod, list.reverse: py_list_reverse, list.clear: py_list_clear, list.sort: py_list_sort,
-    dict.__setitem__: py_list_setitem, list.__setitem__: py_list_setitem,
     builtins.sum: py_sum, builtins.max: py_max, builtins.min: py_min, builtins.zip: py_zip,
     builtins.enumerate: py_enumerate, builtins.reversed: py_reversed, builtins.map: py_map,
     builtins.filter: py_filter, builtins.sorted: py_sorted, functools.reduce: py_reduce,

@@ -83,6 +83,18 @@ def global_kind(t) -> str:
     return TENSOR if issubclass(t, torch.Tensor) else OBJECT
 
 
+def may_carry(a) -> bool:
+    """Whether a value may carry a gradient: not an int, a bool, or a list, tuple or dict (or one of
+    their subclasses) of only such (a shape, a count, a flag)."""
+    if type(a) is int or type(a) is bool:
+        return False
+    if isinstance(a, (list, tuple)):
+        return any(may_carry(v) for v in a)
+    if isinstance(a, dict):
+        return any(may_carry(v) for v in a.values())
+    return kind_of(a) not in (NONDIFF, OBJECT)
+
+
 def same_tuple(like: tuple, items) -> tuple:
     """A tuple of ``like``'s type holding ``items``: a named tuple takes them as its fields, a
     structseq (``torch.return_types``) and other tuple subclasses as one sequence."""
