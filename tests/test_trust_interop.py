@@ -71,3 +71,22 @@ def test_double_backward_with_float_arguments():
             out.append(torch.autograd.grad(sum((g ** 2).sum() for g in gs), (k, x)))
         assert _close(*out)
     assert torch.autograd.gradgradcheck(lambda k, x: tz.to_torch(step)(k, x, 0.1), (k, x))
+
+
+_D = torch.distributions
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: _D.Normal(x[0], x[1].exp()).log_prob(x[2]) + _D.Normal(x[0], x[1].exp()).entropy(),
+    lambda x: _D.Normal(x[0], 2.0).mean * 3,
+    lambda x: _D.Gamma(x[0].exp(), x[1].exp()).log_prob(torch.tensor(1.5, dtype=torch.float64)),
+    lambda x: _D.kl_divergence(_D.Normal(x[0], x[1].exp()), _D.Normal(x[2], 1.0)),
+    lambda x: _D.Independent(_D.Normal(x, 1.0), 1).log_prob(torch.zeros(4, dtype=torch.float64)),
+])
+def test_torch_distributions_are_differentiated(f):
+    # they ran under torch autograd, where the tensors they hold are no leaves: None, silently
+    x = torch.tensor([0.3, -0.4, 0.9, 0.2], dtype=torch.float64)
+    xr = x.clone().requires_grad_(True)
+    torch.testing.assert_close(tz.gradient(f, x)[0], torch.autograd.grad(f(xr), xr)[0])
+    torch.testing.assert_close(tz.jvp(f, (x,), (torch.ones_like(x),))[1],
+                               torch.func.jvp(f, (x,), (torch.ones_like(x),))[1])

@@ -494,7 +494,7 @@ def construct(ctx, cls, args, kw, kwargs):
         return y, _drop_first(back, kwargs)
     # (torch's own classes, nn.Linear and the rest, are built as they are: their constructors are
     # no part of a gradient, and lifting their machinery would only risk it)
-    if isinstance(init, types.FunctionType) and not (init.__module__ or "").startswith("torch.") and \
+    if isinstance(init, types.FunctionType) and not fallback.torch_built(init.__module__ or "") and \
             (cls.__new__ is object.__new__ or cls.__new__ in (dict.__new__, list.__new__) and
              (init.__module__ or "").partition(".")[0] not in sys.stdlib_module_names):   # (a user's dict subclass)
         obj = cls.__new__(cls)
@@ -587,7 +587,7 @@ def torch_internal(f) -> bool:
     if mod == "torch.nn.modules.module" and f.__name__ in _MODULE_STATE_METHODS:
         return True
     return mod is not None and mod.startswith("torch.") and f.__name__ != "forward" and \
-        not mod.startswith("torch.nn.modules")
+        not mod.startswith(fallback.LIFTED_TORCH)
 
 
 for _f, _rule in fallback.RULES.items():

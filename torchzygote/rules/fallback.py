@@ -249,6 +249,16 @@ def _as_cotangent(d, o):
     return torch.full_like(o, d)
 
 
+# torch's Python code lifted like the user's: modules' forwards (to reach their parameters) and
+# distributions (objects of tensors: under torch autograd, their fields' gradients were lost)
+LIFTED_TORCH = ("torch.nn.modules", "torch.distributions")
+
+
+def torch_built(mod: str) -> bool:
+    """Whether a class of module ``mod`` is built as it is: torch's own, but its distributions."""
+    return mod.startswith("torch.") and not mod.startswith("torch.distributions")
+
+
 def is_torch_op(f) -> bool:
     """Whether a callable without source is torch's (then torch autograd differentiates it)."""
     mod = getattr(f, "__module__", None) or ""
