@@ -9,6 +9,7 @@ the tensors among the outputs: the rest are constants to it.
 """
 import dataclasses
 
+import pytest
 import torch
 
 import torchzygote as tz
