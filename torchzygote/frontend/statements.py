@@ -253,9 +253,10 @@ class Statements(ControlFlow):
         return self.lift_stmts(h.body)
 
     def stmt_With(self, s):
-        """``with m as v: body``: ``v = m.__enter__()`` is differentiated (``ops.with_enter``: what
-        it returns may carry the gradient of what ``m`` holds), ``m.__exit__()`` runs as it is; the
-        body is differentiated, and an exception in it still exits. Under
+        """``with m as v: body``: ``v = m.__enter__()`` and ``m.__exit__()`` are differentiated (what
+        ``__enter__`` returns may carry the gradient of what ``m`` holds, and ``__exit__`` may compute);
+        an exception in the body still exits, and a manager that suppresses it leaves the values the
+        body assigned before it. Under
         ``torch.no_grad()`` the body's statements carry the mode (``grad_mode``, ``Stmt.grad``)."""
         for k, item in enumerate(s.items):
             flag = self._mode_flag(item.context_expr)
@@ -308,10 +309,12 @@ class Statements(ControlFlow):
         hst = self.in_region(hr, suppressed)
         outs = self.merge([r, hr], envs + [self.env], [st, hst], env0)
         self.region.nodes.append(Try(r, [(Const(BaseException), exc, hr)], outs, self.loc))
+        def exits():
+            for m in reversed(mgrs):
+                self.emit(ops.with_exit, m, out=False)
+            return NONE
         if mgrs:   # (the body ran to its end, or left it by return, break or continue)
-            self.branch(self.emit(operator.not_, self.load(held)),
-                        lambda: [self.emit(ops.with_exit, m, out=False) for m in reversed(mgrs)] and NONE,
-                        lambda: NONE)
+            self.branch(self.emit(operator.not_, self.load(held)), exits, lambda: NONE)
         return join_states([st, hst])
 
     def _switch(self, e):

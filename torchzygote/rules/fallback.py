@@ -108,7 +108,7 @@ def _detach(y):
     if isinstance(y, tuple):
         return same_tuple(y, [_detach(e) for e in y])
     if isinstance(y, list):
-        return type(y)([_detach(e) for e in y]) if type(y) is list else [_detach(e) for e in y]
+        return [_detach(e) for e in y]
     return y
 
 
