@@ -234,7 +234,7 @@ def lifted_callee(f, nargs: int) -> bool:
 EFFECT_READS = frozenset({
     ops.build_list, ops.build_dict, ops.cat_list, ops.merge_dict, ops.unpack_star, ops.new_cell,
     ops.make_function, ops.bound_method, ops.module_data, ops.try_guard, list, list.copy, dict.copy,
-    operator.getitem, operator.add, operator.mul, np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit})
+    operator.getitem, operator.add, operator.mul, operator.or_, np.split, np.array_split, np.hsplit, np.vsplit, np.dsplit})
 
 
 def closed_forward(fn: ir.Function, A) -> bool:

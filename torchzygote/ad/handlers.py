@@ -20,7 +20,7 @@ from ..values.fields import plain, read_field
 from ..values.kinds import has_identity, kind_of
 from ..values.module_tensors import ModuleTensors
 from .binding import bind_rule, rebind_back
-from .dispatch import J, Jkw, apply_rule, call_method, foreign, nothing, torch_internal
+from .dispatch import J, Jkw, _split_back, apply_rule, call_method, foreign, nothing, torch_internal
 
 
 def partial_rule(ctx, args, kw, kwargs):
@@ -188,10 +188,10 @@ def delitem_dispatch(ctx, args, kw, kwargs):
     m = python_method(type(obj), "__delitem__")
     if m is not None:
         _, back = J(ctx, m, obj, key)
-        return None, back
+        return None, _split_back(back, 2, kwargs)
     if isinstance(obj, (list, dict)) and not kw:
         n = delete_item(obj, key)
-        return None, lambda dy: (None, del_back(ctx, obj, key, n))
+        return None, _split_back(lambda dy: (None, del_back(ctx, obj, key, n)), 2, kwargs)
     return by_rule(ctx, operator.delitem, args, kw, kwargs)
 
 
@@ -211,7 +211,7 @@ def frozenset_dispatch(ctx, args, kw, kwargs):
         for v, d in zip(fs, dy):
             g[first[v]] = d
         return (seq_back(ctx, args[0], tuple(g)),)
-    return fs, back
+    return fs, _split_back(back, len(args), kwargs)
 
 
 def _builtin(obj, name: str):
@@ -229,7 +229,7 @@ def base_getitem(ctx, args, kw, kwargs):
     override): the builtin's read, not the override again, with a read's pullback."""
     obj, key = args
     y = _builtin(obj, "__getitem__")(obj, key)
-    return y, lambda dy: (read_back(ctx, obj, key, y, dy), None)
+    return y, _split_back(lambda dy: (read_back(ctx, obj, key, y, dy), None), 2, kwargs)
 
 
 def base_setitem(ctx, args, kw, kwargs):
@@ -237,7 +237,7 @@ def base_setitem(ctx, args, kw, kwargs):
     builtin's write, with a write's pullback."""
     obj, key, v = args
     _builtin(obj, "__setitem__")(obj, key, check_splice(obj, key, v))
-    return None, lambda dy: (None, None, write_back(ctx, obj, key, v))
+    return None, _split_back(lambda dy: (None, None, write_back(ctx, obj, key, v)), 3, kwargs)
 
 
 def setattr_dispatch(ctx, args, kw, kwargs):
