@@ -322,10 +322,10 @@ def attr_back(ctx, obj, name, y, dy):
     if _is_value(obj):  # a view (x.T, z.real) or metadata (x.shape, x.dtype: no gradient)
         back = VALUE_ATTRS.get(name)
         return back(obj, dy) if back is not None else None
-    return read_back(ctx, _attr_owner(obj, name, y), name, y, dy)
+    return read_back(ctx, _attr_owner(obj, name), name, y, dy)
 
 
-def _attr_owner(obj, name, y):
+def _attr_owner(obj, name):
     """Where ``obj.name`` was read from: ``obj``, or the class that holds ``name`` where ``obj`` (an
     instance, or a subclass) does not (``K.n = s * 3``, then ``K().n`` or ``Sub.n``: the gradient goes
     where the write will find it)."""
