@@ -189,7 +189,7 @@ def delitem_dispatch(ctx, args, kw, kwargs):
     if m is not None:
         _, back = J(ctx, m, obj, key)
         return None, _split_back(back, 2, kwargs)
-    if isinstance(obj, (list, dict)) and not kw:
+    if isinstance(obj, (list, dict)):
         n = delete_item(obj, key)
         return None, _split_back(lambda dy: (None, del_back(ctx, obj, key, n)), 2, kwargs)
     return by_rule(ctx, operator.delitem, args, kw, kwargs)

@@ -91,7 +91,8 @@ def next_back(ctx: Context, it, y, dy):
     (``read_back`` says so, rather than dropping its gradient); other items are data."""
     if type(it) is ModuleTensors:
         it.credit(ctx, y, dy)
-    elif dy is not None and (it in CARRYING or  # (a generator given values that may carry gradients)
+    elif dy is not None and (type(it) is types.GeneratorType and CARRYING.get(it, False) or  # (given values
+                             # that may carry gradients: ``pylib.next_of``)
                              isinstance(y, torch.Tensor) and (y.is_floating_point() or y.is_complex())):
         read_back(ctx, it, None, y, dy)
     return None

@@ -24,7 +24,8 @@ def _argsort(keys, reverse):
     return builtins.sorted(range(len(keys)), key=keys.__getitem__, reverse=reverse)
 
 
-CARRYING: "weakref.WeakSet" = weakref.WeakSet()   # generators given values that may carry gradients
+# generator -> whether it was given values that may carry gradients (looked at once, at its first ``next``)
+CARRYING: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def next_of(it, default):
@@ -33,8 +34,8 @@ def next_of(it, default):
     A generator whose frame holds values that may carry gradients (``def scaled(v): yield v * 3``)
     is noted: what it yields cannot be followed, where a constant's (``yield 2.0``) is data."""
     frame = getattr(it, "gi_frame", None)
-    if frame is not None and it not in CARRYING and any(may_carry(v) for v in frame.f_locals.values()):
-        CARRYING.add(it)
+    if frame is not None and it not in CARRYING:
+        CARRYING[it] = any(may_carry(v) for v in frame.f_locals.values())
     return builtins.next(it, *default)
 
 
